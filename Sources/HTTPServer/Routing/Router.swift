@@ -1,0 +1,139 @@
+/// Routes requests by method and path pattern to `async` handlers.
+///
+/// Patterns are literal segments and `{name}` captures, one path segment each
+/// (`/v1/{slug}`, `/v2/requests/{id}/status`). A path that matches no pattern is answered 404; a path
+/// that matches with another method, 405 with `Allow` (RFC 9110 §15.5.6). `HEAD` is served by the
+/// `GET` handler, without the body. Both refusals happen at admission, before any body is read.
+public struct Router: HTTPResponder {
+    public typealias Handler = @Sendable (HTTPRequest, RouteParameters) async -> HTTPResponse
+
+    public struct Route: Sendable {
+        public let method: HTTPMethod
+        public let pattern: String
+        let segments: [RouteSegment]
+        public let maxBodyBytes: Int?
+        let handler: Handler
+    }
+
+    public enum Resolution: Sendable {
+        case matched(Route, RouteParameters)
+        case methodNotAllowed(allowed: [HTTPMethod])
+        case notFound
+    }
+
+    private var routes: [Route] = []
+    /// Builds the 404 and 405 answers; JSON `{"error": ...}` unless replaced.
+    public var refusal: @Sendable (HTTPStatus, HTTPRequestHead) -> HTTPResponse = { status, _ in
+        .json(status, Array("{\"error\":\"\(status.reason)\"}".utf8))
+    }
+
+    public init() {}
+
+    /// Adds a route. `maxBodyBytes` overrides the server's default body limit for it.
+    public mutating func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
+        routes.append(Route(method: method, pattern: pattern, segments: RouteSegment.parse(pattern), maxBodyBytes: maxBodyBytes, handler: handler))
+    }
+
+    public mutating func get(_ pattern: String, _ handler: @escaping Handler) {
+        add(.get, pattern, handler)
+    }
+
+    public mutating func post(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
+        add(.post, pattern, maxBodyBytes: maxBodyBytes, handler)
+    }
+
+    public func resolve(_ method: HTTPMethod, path: Substring) -> Resolution {
+        let components = Self.components(of: path)
+        var allowed: [HTTPMethod] = []
+        for route in routes {
+            guard let parameters = RouteSegment.match(route.segments, components) else { continue }
+            if route.method == method || (method == .head && route.method == .get) {
+                return .matched(route, parameters)
+            }
+            if !allowed.contains(route.method) { allowed.append(route.method) }
+        }
+        if allowed.isEmpty { return .notFound }
+        if allowed.contains(.get) && !allowed.contains(.head) { allowed.append(.head) }
+        return .methodNotAllowed(allowed: allowed)
+    }
+
+    public func admit(_ head: HTTPRequestHead) -> HTTPAdmission {
+        switch resolve(head.method, path: head.path) {
+        case .matched(let route, _):
+            return .accept(maxBodyBytes: route.maxBodyBytes)
+        case .methodNotAllowed(let allowed):
+            var response = refusal(.methodNotAllowed, head)
+            response.headers.set("Allow", allowed.map(\.rawValue).joined(separator: ", "))
+            return .reject(response)
+        case .notFound:
+            return .reject(refusal(.notFound, head))
+        }
+    }
+
+    public func respond(to request: HTTPRequest) async -> HTTPResponse {
+        guard case .matched(let route, let parameters) = resolve(request.method, path: request.path) else {
+            // Admission already refused anything else; a caller that skips it gets the same answer.
+            return refusal(.notFound, request.head)
+        }
+        return await route.handler(request, parameters)
+    }
+
+    static func components(of path: Substring) -> [Substring] {
+        path.split(separator: "/", omittingEmptySubsequences: true)
+    }
+}
+
+/// The values captured by a route's `{name}` segments, percent-decoded.
+public struct RouteParameters: Sendable {
+    private var values: [(name: String, value: String)] = []
+
+    init() {}
+
+    mutating func append(_ name: String, _ value: String) { values.append((name, value)) }
+
+    public subscript(name: String) -> String? {
+        values.first { $0.name == name }?.value
+    }
+}
+
+enum RouteSegment: Sendable, Equatable {
+    case literal(String)
+    case capture(String)
+
+    static func parse(_ pattern: String) -> [RouteSegment] {
+        pattern.split(separator: "/").map { part in
+            part.hasPrefix("{") && part.hasSuffix("}") ? .capture(String(part.dropFirst().dropLast())) : .literal(String(part))
+        }
+    }
+
+    static func match(_ segments: [RouteSegment], _ components: [Substring]) -> RouteParameters? {
+        guard segments.count == components.count else { return nil }
+        var parameters = RouteParameters()
+        for (segment, component) in zip(segments, components) {
+            switch segment {
+            case .literal(let text):
+                guard component == text else { return nil }
+            case .capture(let name):
+                guard let value = percentDecoded(component) else { return nil }
+                parameters.append(name, value)
+            }
+        }
+        return parameters
+    }
+
+    /// RFC 3986 §2.1; nil for a malformed escape or bytes that are not UTF-8.
+    static func percentDecoded(_ text: Substring) -> String? {
+        guard text.contains("%") else { return String(text) }
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(ByteClass.hexValue), let low = iterator.next().flatMap(ByteClass.hexValue) else { return nil }
+            bytes.append(UInt8(high * 16 + low))
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}

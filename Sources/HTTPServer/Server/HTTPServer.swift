@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Dispatch
+import Synchronization
+
+/// An HTTP/1.1 server on non-blocking POSIX sockets driven by Dispatch sources.
+///
+/// Connections are spread over a few serial queues (`Configuration.eventLoops`), each acting as an
+/// event loop; the responder runs as a task started on that loop. Everything the server does not
+/// need to know about, from routing to business logic, lives behind `HTTPResponder`.
+public final class HTTPServer: Sendable {
+    public let configuration: Configuration
+    let responder: any HTTPResponder
+    let encoder: ResponseEncoder
+    private let loops: [EventLoop]
+    private let onError: @Sendable (SystemError) -> Void
+
+    private let openConnections = Atomic<Int>(0)
+    private let shuttingDown = Atomic<Bool>(false)
+    private let lifecycle = Mutex<Lifecycle>(Lifecycle())
+
+    private struct Lifecycle: ~Copyable {
+        var acceptor: Acceptor?
+        var pausedAtCapacity = false
+        var drained: CheckedContinuation<Void, Never>?
+    }
+
+    /// - Parameter onError: told about accept failures the server recovers from (out of descriptors);
+    ///   the server never logs by itself.
+    public init(configuration: Configuration, responder: any HTTPResponder, onError: @escaping @Sendable (SystemError) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.responder = responder
+        self.onError = onError
+        encoder = ResponseEncoder(serverName: Array(configuration.serverName.utf8), date: HTTPDate())
+        loops = (0..<max(1, configuration.eventLoops)).map { EventLoop(index: $0) }
+    }
+
+    /// Binds, listens and starts serving; returns the address actually bound (its port when 0 was asked).
+    @discardableResult
+    public func start() throws -> SocketAddress {
+        guard let address = SocketAddress(host: configuration.host, port: configuration.port) else {
+            throw SystemError(call: "bind to \(configuration.host):\(configuration.port)", errno: EINVAL)
+        }
+        let acceptor = try Acceptor(address: address, backlog: configuration.backlog)
+        lifecycle.withLock { $0.acceptor = acceptor }
+        for loop in loops { loop.queue.async { loop.startTicking(every: self.configuration.timeouts.tick) } }
+        acceptor.start({ [self] fd, peer in accepted(fd, peer, by: acceptor) }, onError: onError)
+        return acceptor.address
+    }
+
+    /// The bound address, once started.
+    public var localAddress: SocketAddress? { lifecycle.withLock { $0.acceptor?.address } }
+
+    public var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+
+    public var connectionCount: Int { openConnections.load(ordering: .relaxed) }
+
+    /// Runs on the acceptor's queue; returns false when the connection limit is reached.
+    private func accepted(_ fd: Int32, _ peer: SocketAddress, by acceptor: Acceptor) -> Bool {
+        try? Syscall.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+        let count = openConnections.add(1, ordering: .relaxed).newValue
+        let loop = loops[acceptor.takeLoopIndex(of: loops.count)]
+        loop.queue.async { [self] in
+            Connection(fd: fd, loop: loop, server: self, remoteAddress: peer).start()
+        }
+        guard count < configuration.limits.maxConnections else {
+            lifecycle.withLock { $0.pausedAtCapacity = true }
+            // A connection may have closed between the count and the flag: look once more.
+            if openConnections.load(ordering: .relaxed) < configuration.limits.maxConnections { resumeAccepting() }
+            return false
+        }
+        return true
+    }
+
+    func connectionClosed() {
+        let remaining = openConnections.subtract(1, ordering: .relaxed).newValue
+        if remaining < configuration.limits.maxConnections { resumeAccepting() }
+        guard remaining == 0, isShuttingDown else { return }
+        lifecycle.withLock { $0.drained.take() }?.resume()
+    }
+
+    private func resumeAccepting() {
+        let acceptor: Acceptor? = lifecycle.withLock { state in
+            guard state.pausedAtCapacity else { return nil }
+            state.pausedAtCapacity = false
+            return state.acceptor
+        }
+        acceptor?.resume()
+    }
+
+    /// Stops accepting, closes idle connections, lets requests in flight finish for up to
+    /// `gracePeriod`, then closes whatever is left. Returns when every connection is closed.
+    public func shutdown(gracePeriod: Duration = .seconds(10)) async {
+        guard !shuttingDown.exchange(true, ordering: .relaxed) else { return }
+        let acceptor = lifecycle.withLock { $0.acceptor }
+        acceptor?.stop()
+        for loop in loops {
+            loop.queue.async { for connection in Array(loop.openConnections) { connection.beginShutdown() } }
+        }
+        let loops = loops
+        let forceClose = DispatchWorkItem {
+            for loop in loops {
+                loop.queue.async { for connection in Array(loop.openConnections) { connection.close() } }
+            }
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Self.nanoseconds(gracePeriod)), execute: forceClose)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let alreadyDrained = lifecycle.withLock { state in
+                if openConnections.load(ordering: .relaxed) == 0 { return true }
+                state.drained = continuation
+                return false
+            }
+            if alreadyDrained { continuation.resume() }
+        }
+        forceClose.cancel()
+        for loop in loops { loop.queue.async { loop.stopTicking() } }
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds) * 1_000_000_000 + Int(duration.components.attoseconds / 1_000_000_000)
+    }
+}

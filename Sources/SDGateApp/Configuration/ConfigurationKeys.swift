@@ -1,0 +1,87 @@
+import HTTPServer
+import Logging
+
+/// One configuration key: its dotted YAML path, how a value is parsed into the configuration, and how
+/// it is shown back. The table below is the single list of keys: the YAML reader, the environment
+/// overrides and `config check` all walk it, so a key cannot exist in one and not the others.
+/// A settable field of the configuration.
+typealias ConfigurationField<Value> = any WritableKeyPath<GatewayConfiguration, Value> & Sendable
+
+struct ConfigurationKey: Sendable {
+    let path: String
+    let summary: String
+    let apply: @Sendable (inout GatewayConfiguration, String) throws(ConfigurationValueError) -> Void
+    let render: @Sendable (GatewayConfiguration) -> String
+
+    /// `server.limits.max_body_bytes` → `SDGATE_SERVER_LIMITS_MAX_BODY_BYTES`.
+    var environmentName: String {
+        "SDGATE_" + path.uppercased().map { $0 == "." ? "_" : $0 }.reduce(into: "") { $0.append($1) }
+    }
+
+    static func string(_ path: String, _ keyPath: ConfigurationField<String>, _ summary: String) -> Self {
+        Self(path: path, summary: summary, apply: { config, text throws(ConfigurationValueError) in
+            guard !text.isEmpty else { throw ConfigurationValueError("must not be empty") }
+            config[keyPath: keyPath] = text
+        }, render: { $0[keyPath: keyPath] })
+    }
+
+    static func integer(
+        _ path: String, _ keyPath: ConfigurationField<Int>, _ range: ClosedRange<Int>, _ summary: String
+    ) -> Self {
+        Self(path: path, summary: summary, apply: { config, text throws(ConfigurationValueError) in
+            config[keyPath: keyPath] = try ConfigurationValue.integer(text, in: range)
+        }, render: { String($0[keyPath: keyPath]) })
+    }
+
+    static func bytes(
+        _ path: String, _ keyPath: ConfigurationField<Int>, _ range: ClosedRange<Int>, _ summary: String
+    ) -> Self {
+        Self(path: path, summary: summary, apply: { config, text throws(ConfigurationValueError) in
+            config[keyPath: keyPath] = try ConfigurationValue.bytes(text, in: range)
+        }, render: { ConfigurationValue.renderBytes($0[keyPath: keyPath]) })
+    }
+
+    static func duration(
+        _ path: String, _ keyPath: ConfigurationField<Duration>, _ range: ClosedRange<Duration>, _ summary: String
+    ) -> Self {
+        Self(path: path, summary: summary, apply: { config, text throws(ConfigurationValueError) in
+            config[keyPath: keyPath] = try ConfigurationValue.duration(text, in: range)
+        }, render: { ConfigurationValue.renderDuration($0[keyPath: keyPath]) })
+    }
+
+    static let all: [ConfigurationKey] = [
+        .string("server.host", \.server.host, "address to listen on (0.0.0.0, ::, 127.0.0.1)"),
+        .integer("server.port", \.server.port, 0...65535, "port to listen on; 0 picks a free one"),
+        .integer("server.backlog", \.backlogAsInt, 1...65535, "listen backlog"),
+        .integer("server.event_loops", \.server.eventLoops, 1...256, "serial queues sharing the connections (default: one per core)"),
+        .duration("server.shutdown_grace_period", \.shutdownGracePeriod, .zero ... .seconds(3600), "how long requests in flight may finish after SIGTERM"),
+        .bytes("server.limits.max_body_bytes", \.server.limits.maxBodyBytes, 0...(1 << 34), "default request body limit (413 beyond)"),
+        .bytes("server.limits.max_request_line_bytes", \.server.limits.parser.maxRequestLineBytes, 64...(1 << 20), "request line limit (414 beyond)"),
+        .bytes("server.limits.max_header_bytes", \.server.limits.parser.maxHeaderBytes, 256...(1 << 24), "header section limit (431 beyond)"),
+        .integer("server.limits.max_header_count", \.server.limits.parser.maxHeaderCount, 1...10_000, "header field count limit (431 beyond)"),
+        .integer("server.limits.max_connections", \.server.limits.maxConnections, 1...1_000_000, "open connections; more wait in the backlog"),
+        .integer("server.limits.max_requests_per_connection", \.server.limits.maxRequestsPerConnection, 1...Int.max, "requests before a connection is closed"),
+        .duration("server.timeouts.header_read", \.server.timeouts.headerRead, .milliseconds(100) ... .seconds(3600), "time to receive a request head (408 beyond)"),
+        .duration("server.timeouts.body_idle", \.server.timeouts.bodyIdle, .milliseconds(100) ... .seconds(3600), "longest pause inside a request body (408 beyond)"),
+        .duration("server.timeouts.keep_alive_idle", \.server.timeouts.keepAliveIdle, .milliseconds(100) ... .seconds(86400), "idle time before a kept-alive connection is closed"),
+        .duration("server.timeouts.write_idle", \.server.timeouts.writeIdle, .milliseconds(100) ... .seconds(3600), "time a client may take to read an answer"),
+        .string("data_dir", \.dataDirectory, "folder for the database and generated images"),
+        ConfigurationKey(path: "log.level", summary: "trace, debug, info, notice, warning, error or critical",
+                         apply: { config, text throws(ConfigurationValueError) in
+                             guard let level = Logger.Level(rawValue: text.lowercased()) else {
+                                 throw ConfigurationValueError("must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+                             }
+                             config.logLevel = level
+                         }, render: { $0.logLevel.rawValue }),
+    ]
+
+    static func named(_ path: String) -> ConfigurationKey? { all.first { $0.path == path } }
+}
+
+extension GatewayConfiguration {
+    /// The backlog as a plain integer, so that it fits the integer key helper.
+    fileprivate var backlogAsInt: Int {
+        get { Int(server.backlog) }
+        set { server.backlog = Int32(newValue) }
+    }
+}

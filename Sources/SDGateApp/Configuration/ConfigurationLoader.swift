@@ -1,0 +1,121 @@
+import Foundation
+import Yams
+
+/// A configuration problem, with where it is: `sdgate.yaml:12: server.prot: unknown key`.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// Builds a `GatewayConfiguration` from defaults, a YAML file and the environment, in that order.
+enum ConfigurationLoader {
+    /// A value and where it came from, for error messages.
+    struct Setting {
+        let path: String
+        let value: String
+        let origin: String
+    }
+
+    static func load(yaml: String?, fileName: String, environment: [String: String]) throws(ConfigurationError) -> GatewayConfiguration {
+        var configuration = GatewayConfiguration()
+        var settings = try yaml.map { text throws(ConfigurationError) in try fileSettings(text, fileName: fileName) } ?? []
+        for key in ConfigurationKey.all {
+            if let value = environment[key.environmentName] {
+                settings.append(Setting(path: key.path, value: value, origin: key.environmentName))
+            }
+        }
+        var problems: [String] = []
+        for setting in settings {
+            guard let key = ConfigurationKey.named(setting.path) else {
+                problems.append("\(setting.origin): \(setting.path): unknown key\(suggestion(for: setting.path))")
+                continue
+            }
+            do {
+                try key.apply(&configuration, setting.value)
+            } catch {
+                problems.append("\(setting.origin): \(setting.path): \(error.message)")
+            }
+        }
+        guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "\n")) }
+        return configuration
+    }
+
+    /// Flattens the YAML mappings into dotted paths, each with the line it is on.
+    static func fileSettings(_ text: String, fileName: String) throws(ConfigurationError) -> [Setting] {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigurationError(description: "\(fileName): \(error)")
+        }
+        guard let root else { return [] }
+        guard case .mapping = root else {
+            throw ConfigurationError(description: "\(fileName):\(root.mark?.line ?? 1): the top level must be a mapping of keys")
+        }
+        var settings: [Setting] = []
+        var problems: [String] = []
+        func walk(_ node: Node, _ path: String) {
+            let origin = "\(fileName):\(node.mark?.line ?? 0)"
+            switch node {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    guard let name = key.string else {
+                        problems.append("\(fileName):\(key.mark?.line ?? 0): keys must be plain names")
+                        continue
+                    }
+                    walk(value, path.isEmpty ? name : "\(path).\(name)")
+                }
+            case .scalar(let scalar):
+                // An empty value (`key:`) means "keep the default".
+                if !(scalar.string.isEmpty && scalar.style == .plain) {
+                    settings.append(Setting(path: path, value: scalar.string, origin: origin))
+                }
+            case .sequence, .alias:
+                problems.append("\(origin): \(path): expected a single value")
+            }
+        }
+        walk(root, "")
+        guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "\n")) }
+        return settings
+    }
+
+    /// "did you mean ..." for a key one or two edits from a known one.
+    private static func suggestion(for path: String) -> String {
+        let known = ConfigurationKey.all.map(\.path)
+        guard let close = known.min(by: { editDistance($0, path) < editDistance($1, path) }), editDistance(close, path) <= 2 else {
+            return ""
+        }
+        return " (did you mean '\(close)'?)"
+    }
+
+    private static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+}
+
+extension GatewayConfiguration {
+    /// Loads `file` (if any) over the defaults, then applies `SDGATE_...` variables from `environment`.
+    public static func load(file: String?, environment: [String: String]) throws(ConfigurationError) -> GatewayConfiguration {
+        guard let file else { return try ConfigurationLoader.load(yaml: nil, fileName: "", environment: environment) }
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(description: "\(file): cannot be read")
+        }
+        return try ConfigurationLoader.load(yaml: text, fileName: file, environment: environment)
+    }
+
+    /// Every key with its effective value, one `path: value` line each, in the file's layout order.
+    public var rendered: String {
+        ConfigurationKey.all.map { "\($0.path): \($0.render(self))" }.joined(separator: "\n")
+    }
+}

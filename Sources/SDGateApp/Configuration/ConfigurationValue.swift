@@ -1,0 +1,80 @@
+/// What is wrong with one value, without saying where; the loader adds the file and line.
+struct ConfigurationValueError: Error, Sendable {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// Parses and renders the value forms a configuration file uses.
+enum ConfigurationValue {
+    static func integer(_ text: String, in range: ClosedRange<Int>) throws(ConfigurationValueError) -> Int {
+        guard let value = Int(text.trimmingSpaces()) else { throw ConfigurationValueError("expected a whole number, got '\(text)'") }
+        return try check(value, range, render: String.init)
+    }
+
+    /// `1048576`, `64KiB`, `16MiB`, `1GiB` (also `KB`/`MB`/`GB`, taken as binary units).
+    static func bytes(_ text: String, in range: ClosedRange<Int>) throws(ConfigurationValueError) -> Int {
+        let text = text.trimmingSpaces()
+        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("B", 1)]
+        var number = Substring(text)
+        var scale = 1
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            number = text.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let value = Int(number.trimmingSpaces()), value >= 0, value <= Int.max / scale else {
+            throw ConfigurationValueError("expected a size such as 1048576, 64KiB or 16MiB, got '\(text)'")
+        }
+        return try check(value * scale, range, render: renderBytes)
+    }
+
+    /// `250ms`, `10s`, `5m`, `1h`; a bare number is seconds.
+    static func duration(_ text: String, in range: ClosedRange<Duration>) throws(ConfigurationValueError) -> Duration {
+        let text = text.trimmingSpaces()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = Substring(text)
+        var scale = 1.0
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            number = text.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let value = Double(number.trimmingSpaces()), value >= 0, value.isFinite else {
+            throw ConfigurationValueError("expected a duration such as 250ms, 10s or 5m, got '\(text)'")
+        }
+        return try check(.milliseconds(Int64((value * scale * 1000).rounded())), range, render: renderDuration)
+    }
+
+    private static func check<T: Comparable>(_ value: T, _ range: ClosedRange<T>, render: (T) -> String) throws(ConfigurationValueError) -> T {
+        guard range.contains(value) else {
+            throw ConfigurationValueError("must be between \(render(range.lowerBound)) and \(render(range.upperBound)), got \(render(value))")
+        }
+        return value
+    }
+
+    static func renderBytes(_ bytes: Int) -> String {
+        for (suffix, factor) in [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] where bytes >= factor && bytes % factor == 0 {
+            return "\(bytes / factor)\(suffix)"
+        }
+        return String(bytes)
+    }
+
+    static func renderDuration(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        if milliseconds % 1000 != 0 { return "\(milliseconds)ms" }
+        let seconds = milliseconds / 1000
+        if seconds >= 3600 && seconds % 3600 == 0 { return "\(seconds / 3600)h" }
+        if seconds >= 60 && seconds % 60 == 0 { return "\(seconds / 60)m" }
+        return "\(seconds)s"
+    }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> Substring {
+        let text = Substring(self)
+        guard let first = text.firstIndex(where: { !$0.isWhitespace }), let last = text.lastIndex(where: { !$0.isWhitespace }) else {
+            return text[text.endIndex...]
+        }
+        return text[first...last]
+    }
+}

@@ -1,0 +1,16 @@
+public import HTTPServer
+public import Logging
+
+/// Everything sdgate is configured with, loaded once at start-up: built-in defaults, then a YAML
+/// file, then `SDGATE_...` environment variables, then command-line flags.
+public struct GatewayConfiguration: Sendable {
+    /// The HTTP server's address, limits and timeouts.
+    public var server = HTTPServer.Configuration()
+    /// How long in-flight requests may run on after SIGTERM or SIGINT.
+    public var shutdownGracePeriod: Duration = .seconds(10)
+    /// Where sdgate keeps its database and generated images.
+    public var dataDirectory = "./data"
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+}

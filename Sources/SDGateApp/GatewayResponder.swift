@@ -1,0 +1,52 @@
+import HTTPServer
+import Logging
+
+/// The application's face to the HTTP server: gives every request an id, routes it, and logs one
+/// line for it. The line names the route pattern (never the raw path, which can carry ids), the
+/// status and the duration; never headers or bodies, where keys and prompts travel.
+struct GatewayResponder: HTTPResponder {
+    let router: Router
+    let logger: Logger
+
+    func admit(_ head: HTTPRequestHead) -> HTTPAdmission {
+        let admission = router.admit(head)
+        guard case .reject(var response) = admission else { return admission }
+        let id = RequestID.make()
+        response.headers.set("x-request-id", id)
+        log(head.method, route: "unmatched", status: response.status, start: .now, id: id)
+        return .reject(response)
+    }
+
+    func respond(to request: HTTPRequest) async -> HTTPResponse {
+        let start = ContinuousClock.now
+        let id = RequestID.make()
+        var route = "unmatched"
+        if case .matched(let matched, _) = router.resolve(request.method, path: request.path) { route = matched.pattern }
+        var response = await router.respond(to: request)
+        response.headers.set("x-request-id", id)
+        log(request.method, route: route, status: response.status, start: start, id: id)
+        return response
+    }
+
+    private func log(_ method: HTTPMethod, route: String, status: HTTPStatus, start: ContinuousClock.Instant, id: String) {
+        guard logger.logLevel <= .info else { return }
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+        logger.info("request", metadata: [
+            "method": "\(method.rawValue)",
+            "route": "\(route)",
+            "status": "\(status.code)",
+            "duration_ms": "\((milliseconds * 1000).rounded() / 1000)",
+            "request_id": "\(id)",
+        ])
+    }
+}
+
+/// Request ids: 16 random hex digits, enough to be unique in any log a team keeps.
+enum RequestID {
+    static func make() -> String {
+        let value = UInt64.random(in: .min ... .max)
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

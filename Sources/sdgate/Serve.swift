@@ -1,0 +1,41 @@
+import ArgumentParser
+import Logging
+import SDGateApp
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway until SIGTERM or SIGINT.",
+        discussion: "Listens on 0.0.0.0:8080 unless configured otherwise. --port 0 picks a free port and logs it."
+    )
+
+    @OptionGroup var options: ConfigurationOptions
+
+    @Option(help: ArgumentHelp("Address to listen on (overrides server.host).", valueName: "address"))
+    var host: String?
+
+    @Option(help: ArgumentHelp("Port to listen on, 0 for any free port (overrides server.port).", valueName: "n"))
+    var port: Int?
+
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
+    }
+
+    func run() async throws {
+        var configuration = try options.load()
+        if let host { configuration.server.host = host }
+        if let port { configuration.server.port = port }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "sdgate")
+        do {
+            try await GatewayApp(configuration: configuration, logger: logger).run()
+        } catch {
+            logger.critical("cannot serve", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+    }
+}

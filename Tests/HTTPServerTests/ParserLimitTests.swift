@@ -1,0 +1,101 @@
+import Testing
+@testable import HTTPServer
+
+/// Each limit at its edge: the largest accepted input, and one byte (or field) more.
+@Suite("Parser limits")
+struct ParserLimitTests {
+    static func parser(_ configure: (inout HTTPRequestParser.Limits) -> Void, maxBodyBytes: Int = 1 << 20) -> HTTPRequestParser {
+        var limits = HTTPRequestParser.Limits()
+        configure(&limits)
+        return HTTPRequestParser(limits: limits, maxBodyBytes: maxBodyBytes)
+    }
+
+    static func request(target: String = "/", headers: [String] = ["Host: a"], body: String = "") -> [UInt8] {
+        Array(("GET \(target) HTTP/1.1\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n" + body).utf8)
+    }
+
+    @Test func requestLineAtLimitIsAcceptedAndOneMoreIs414() {
+        let line = "GET / HTTP/1.1"
+        let parser = Self.parser { $0.maxRequestLineBytes = 64 }
+        let fits = Self.request(target: "/" + String(repeating: "a", count: 64 - line.count))
+        let tooLong = Self.request(target: "/" + String(repeating: "a", count: 65 - line.count))
+        #expect(ParserDriver.parse([fits], parser: parser).requests.count == 1)
+        #expect(ParserDriver.parse([tooLong], parser: parser).error == .requestLineTooLong)
+        #expect(ParserDriver.parse(ParserDriver.oneByteAtATime(tooLong), parser: parser).error == .requestLineTooLong)
+        #expect(HTTPParseError.requestLineTooLong.status.code == 414)
+    }
+
+    @Test func headerBytesAtLimitAreAcceptedAndOneMoreIs431() {
+        // Each field line counts with its CRLF; the empty line ending the section counts 2.
+        let parser = Self.parser { $0.maxHeaderBytes = 100 }
+        let host = "Host: a"  // 9 bytes with CRLF
+        let filler = { (length: Int) in "X: " + String(repeating: "v", count: length - 5) }
+        let fits = Self.request(headers: [host, filler(100 - 9 - 2)])
+        let tooLarge = Self.request(headers: [host, filler(100 - 9 - 2 + 1)])
+        #expect(ParserDriver.parse([fits], parser: parser).requests.count == 1)
+        #expect(ParserDriver.parse([tooLarge], parser: parser).error == .headerSectionTooLarge)
+        #expect(ParserDriver.parse(ParserDriver.oneByteAtATime(tooLarge), parser: parser).error == .headerSectionTooLarge)
+        #expect(HTTPParseError.headerSectionTooLarge.status.code == 431)
+    }
+
+    @Test func headerCountAtLimitIsAcceptedAndOneMoreIs431() {
+        let parser = Self.parser { $0.maxHeaderCount = 10 }
+        let fields = ["Host: a"] + (1..<10).map { "X-\($0): v" }
+        #expect(ParserDriver.parse([Self.request(headers: fields)], parser: parser).requests.count == 1)
+        #expect(ParserDriver.parse([Self.request(headers: fields + ["X-10: v"])], parser: parser).error == .tooManyHeaderFields)
+        #expect(HTTPParseError.tooManyHeaderFields.status.code == 431)
+    }
+
+    @Test func chunkedBodyAtLimitIsAcceptedAndOneMoreIs413() {
+        let parser = HTTPRequestParser(maxBodyBytes: 10)
+        let head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let fits = Array((head + "6\r\nabcdef\r\n4\r\nghij\r\n0\r\n\r\n").utf8)
+        let tooLarge = Array((head + "6\r\nabcdef\r\n5\r\nghijk\r\n0\r\n\r\n").utf8)
+        #expect(ParserDriver.parse([fits], parser: parser).requests.first?.body == "abcdefghij")
+        #expect(ParserDriver.parse([tooLarge], parser: parser).error == .bodyTooLarge)
+    }
+
+    @Test func contentLengthAtLimitIsAcceptedAndOneMoreIs413() {
+        let parser = HTTPRequestParser(maxBodyBytes: 4)
+        #expect(ParserDriver.parse([Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd".utf8)], parser: parser).requests.count == 1)
+        #expect(ParserDriver.parse([Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabcde".utf8)], parser: parser).error == .bodyTooLarge)
+        // A length too long to represent is larger than any limit, not a crash.
+        let huge = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999999\r\n\r\n"
+        #expect(ParserDriver.parse([Array(huge.utf8)], parser: parser).error == .bodyTooLarge)
+    }
+
+    @Test func chunkLineAtLimitIsAcceptedAndLongerIsRefused() {
+        let parser = Self.parser { $0.maxChunkLineBytes = 16 }
+        let head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let fits = Array((head + "1;" + String(repeating: "e", count: 14) + "\r\nx\r\n0\r\n\r\n").utf8)
+        let tooLong = Array((head + "1;" + String(repeating: "e", count: 15) + "\r\nx\r\n0\r\n\r\n").utf8)
+        #expect(ParserDriver.parse([fits], parser: parser).requests.count == 1)
+        #expect(ParserDriver.parse([tooLong], parser: parser).error == .chunkLineTooLong)
+    }
+
+    @Test func aFailedParserKeepsFailing() {
+        var parser = HTTPRequestParser()
+        let bad = Array("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".utf8)
+        let good = Array("GET / HTTP/1.1\r\nHost: a\r\n\r\n".utf8)
+        bad.withUnsafeBytes { buffer in
+            var offset = 0
+            #expect(throws: HTTPParseError.multipleHost) { _ = try parser.next(buffer, at: &offset) }
+        }
+        good.withUnsafeBytes { buffer in
+            var offset = 0
+            #expect(throws: HTTPParseError.multipleHost) { _ = try parser.next(buffer, at: &offset) }
+        }
+    }
+
+    @Test func betweenRequestsIsTrueOnlyBeforeAnyByteOfTheNext() {
+        var parser = HTTPRequestParser()
+        #expect(parser.isBetweenRequests)
+        Array("GET / HTTP/1.1\r\nHost: a\r\n\r\nGE".utf8).withUnsafeBytes { buffer in
+            var offset = 0
+            while let event = try? parser.next(buffer, at: &offset) {
+                if case .end = event { #expect(parser.isBetweenRequests) }
+            }
+        }
+        #expect(!parser.isBetweenRequests)
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+@testable import SDGateApp
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    static func load(_ yaml: String?, environment: [String: String] = [:]) throws -> GatewayConfiguration {
+        try ConfigurationLoader.load(yaml: yaml, fileName: "test.yaml", environment: environment)
+    }
+
+    static func problem(_ yaml: String?, environment: [String: String] = [:]) -> String? {
+        do {
+            _ = try load(yaml, environment: environment)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func defaultsNeedNoFile() throws {
+        let configuration = try Self.load(nil)
+        #expect(configuration.server.host == "0.0.0.0")
+        #expect(configuration.server.port == 8080)
+        #expect(configuration.server.limits.maxBodyBytes == 1 << 20)
+        #expect(configuration.server.timeouts.headerRead == .seconds(10))
+    }
+
+    @Test func fileValuesReplaceDefaults() throws {
+        let configuration = try Self.load("""
+            server:
+              port: 9001
+              limits:
+                max_body_bytes: 16MiB
+              timeouts:
+                header_read: 250ms
+                keep_alive_idle: 2m
+            log:
+              level: warning
+            """)
+        #expect(configuration.server.port == 9001)
+        #expect(configuration.server.limits.maxBodyBytes == 16 << 20)
+        #expect(configuration.server.timeouts.headerRead == .milliseconds(250))
+        #expect(configuration.server.timeouts.keepAliveIdle == .seconds(120))
+        #expect(configuration.logLevel == .warning)
+    }
+
+    @Test func environmentOverridesTheFile() throws {
+        let configuration = try Self.load("server:\n  port: 9001\n", environment: [
+            "SDGATE_SERVER_PORT": "9002",
+            "SDGATE_SERVER_LIMITS_MAX_CONNECTIONS": "7",
+            "SDGATE_DATA_DIR": "/var/lib/sdgate",
+            "UNRELATED": "x",
+        ])
+        #expect(configuration.server.port == 9002)
+        #expect(configuration.server.limits.maxConnections == 7)
+        #expect(configuration.dataDirectory == "/var/lib/sdgate")
+    }
+
+    @Test func everyKeyHasAnEnvironmentName() {
+        #expect(ConfigurationKey.named("server.limits.max_body_bytes")?.environmentName == "SDGATE_SERVER_LIMITS_MAX_BODY_BYTES")
+        #expect(Set(ConfigurationKey.all.map(\.environmentName)).count == ConfigurationKey.all.count)
+    }
+
+    @Test func anUnknownKeyNamesItsLineAndTheKeyMeant() {
+        let problem = Self.problem("server:\n  host: 127.0.0.1\n  prot: 80\n")
+        #expect(problem == "test.yaml:3: server.prot: unknown key (did you mean 'server.port'?)")
+    }
+
+    @Test func aBadValueNamesItsLineAndWhatIsExpected() {
+        #expect(Self.problem("server:\n  port: eighty\n") == "test.yaml:2: server.port: expected a whole number, got 'eighty'")
+        #expect(Self.problem("server:\n  port: 70000\n") == "test.yaml:2: server.port: must be between 0 and 65535, got 70000")
+        #expect(Self.problem("server:\n  timeouts:\n    body_idle: soon\n")?.hasPrefix("test.yaml:3: server.timeouts.body_idle: expected a duration") == true)
+        #expect(Self.problem("log:\n  level: loud\n")?.hasPrefix("test.yaml:2: log.level: must be one of trace, debug") == true)
+    }
+
+    @Test func aBadEnvironmentValueNamesTheVariable() {
+        #expect(Self.problem(nil, environment: ["SDGATE_SERVER_PORT": "x"]) == "SDGATE_SERVER_PORT: server.port: expected a whole number, got 'x'")
+    }
+
+    @Test func everyProblemIsReportedAtOnce() throws {
+        let problem = try #require(Self.problem("server:\n  port: x\n  backlog: 0\nnope: 1\n"))
+        #expect(problem.split(separator: "\n").count == 3)
+    }
+
+    @Test func structuralMistakesAreRefused() {
+        #expect(Self.problem("- a\n- b\n") == "test.yaml:1: the top level must be a mapping of keys")
+        #expect(Self.problem("server:\n  port: [1, 2]\n") == "test.yaml:2: server.port: expected a single value")
+        #expect(Self.problem("server: {port: 1\n")?.hasPrefix("test.yaml: ") == true)
+    }
+
+    @Test func theDocumentedExampleIsValidAndMatchesTheDefaults() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Config/sdgate.yaml")
+        let fromFile = try GatewayConfiguration.load(file: url.path, environment: [:])
+        #expect(fromFile.rendered == GatewayConfiguration().rendered)
+    }
+}
