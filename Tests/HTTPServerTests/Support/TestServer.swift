@@ -66,8 +66,11 @@ final class TestServer: Sendable {
         router.get("/items/{id}/status") { _, parameters in .text(.ok, "item \(parameters["id"] ?? "?")") }
         router.get("/slow") { _, _ in
             probe.slowRequestsStarted.add(1, ordering: .relaxed)
-            await probe.waitForGate()
-            if Task.isCancelled { probe.cancelledHandlers.add(1, ordering: .relaxed) }
+            await withTaskCancellationHandler {
+                await probe.waitForGate()
+            } onCancel: {
+                probe.cancelledHandlers.add(1, ordering: .relaxed)
+            }
             return .text(.ok, "finally")
         }
         router.get("/stream/{bytes}") { _, parameters in

@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+@testable import HTTPServer
+
+/// Timeouts and per-connection limits on a live server. The timeouts are configured short; each
+/// test waits for what the server does, bounded by the read timeout, and never sleeps.
+@Suite("Live timeouts and limits")
+struct LiveTimeoutTests {
+    @Test func aClientSendingItsHeadOneByteAtATimeIsCutOffWhileOthersAreServed() async throws {
+        let server = try TestServer { $0.timeouts.headerRead = .seconds(1) }
+        let slow = try RawClient(port: server.port)
+        let request = Array("GET /hello HTTP/1.1\r\nHost: t\r\nX-Padding: \(String(repeating: "p", count: 100))\r\n\r\n".utf8)
+        let start = ContinuousClock.now
+        var sent = 0
+        var answered = 0
+        // One byte every 100 ms: far too slow to finish the head within a second.
+        while sent < request.count {
+            do {
+                try await slow.send([request[sent]])
+            } catch {
+                break  // the server has closed the connection
+            }
+            sent += 1
+            if sent % 3 == 0 {
+                // Meanwhile other clients get their answers at once.
+                #expect(try await RawClient.exchange(port: server.port, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n").text == "hello")
+                answered += 1
+            }
+            if sent == 12 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let response = try await slow.readResponse()
+        #expect(response.status == 408)
+        #expect(response.closes)
+        #expect(try await slow.isClosedByServer())
+        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(answered >= 4)
+        await server.stop()
+    }
+
+    @Test func aBodyThatStopsArrivingIs408() async throws {
+        let server = try TestServer { $0.timeouts.bodyIdle = .milliseconds(300) }
+        let client = try RawClient(port: server.port)
+        try await client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        let response = try await client.readResponse()
+        #expect(response.status == 408)
+        #expect(try await client.isClosedByServer())
+        await server.stop()
+    }
+
+    @Test func anIdleKeptAliveConnectionIsClosedQuietly() async throws {
+        let server = try TestServer { $0.timeouts.keepAliveIdle = .milliseconds(300) }
+        let client = try RawClient(port: server.port)
+        try await client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try await client.readResponse().status == 200)
+        // No 408 for a connection that was between requests: just the close.
+        #expect(try await client.isClosedByServer())
+        #expect(await eventually { server.server.connectionCount == 0 })
+        await server.stop()
+    }
+
+    @Test func theLastAllowedRequestOnAConnectionSaysClose() async throws {
+        let server = try TestServer { $0.limits.maxRequestsPerConnection = 3 }
+        let client = try RawClient(port: server.port)
+        try await client.send(String(repeating: "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", count: 4))
+        #expect(try await !client.readResponse().closes)
+        #expect(try await !client.readResponse().closes)
+        #expect(try await client.readResponse().closes)
+        #expect(try await client.isClosedByServer())
+        await server.stop()
+    }
+
+    @Test func pastTheConnectionLimitClientsWaitUntilOneCloses() async throws {
+        let server = try TestServer { $0.limits.maxConnections = 2 }
+        let first = try RawClient(port: server.port)
+        let second = try RawClient(port: server.port)
+        for client in [first, second] {
+            try await client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try await client.readResponse().status == 200)
+        }
+        // The third connects (the kernel's backlog takes it) but is not accepted yet.
+        let third = try RawClient(port: server.port, receiveTimeout: .milliseconds(300))
+        try await third.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        await #expect(throws: RawClient.Failure.self) { try await third.readResponse() }
+        #expect(server.server.connectionCount == 2)
+        // One closes: the third is accepted and answered.
+        try await first.send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        #expect(try await first.readResponse().closes)
+        third.setReceiveTimeout(.seconds(10))
+        #expect(try await third.readResponse().text == "hello")
+        await server.stop()
+    }
+
+    @Test func aClientThatDoesNotReadCannotMakeTheServerBuffer() async throws {
+        let server = try TestServer { $0.limits.outputHighWaterMark = 64 * 1024 }
+        let total = 64 << 20
+        let client = try RawClient(port: server.port)
+        try await client.send("GET /stream/\(total) HTTP/1.1\r\nHost: t\r\n\r\n")
+        // The producer runs until the socket buffers and the high-water mark are full, then waits.
+        var settled = server.probe.streamedBytes.load(ordering: .relaxed)
+        let stopped = await eventually {
+            let now = server.probe.streamedBytes.load(ordering: .relaxed)
+            defer { settled = now }
+            return now > 0 && now == settled
+        }
+        #expect(stopped)
+        #expect(settled < 16 << 20, "the producer got \(settled) bytes ahead of a client that reads nothing")
+        let finishedEarly = server.probe.streamFinished.load(ordering: .relaxed)
+        #expect(!finishedEarly)
+        // Once the client reads, everything arrives.
+        let response = try await client.readResponse()
+        #expect(response.body.count == total)
+        let finished = server.probe.streamFinished.load(ordering: .relaxed)
+        #expect(finished)
+        await server.stop()
+    }
+
+    @Test func aClientThatLeavesCancelsItsHandler() async throws {
+        let server = try TestServer()
+        let client = try RawClient(port: server.port)
+        try await client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(await eventually { server.probe.slowRequestsStarted.load(ordering: .relaxed) == 1 })
+        client.finishSending()
+        #expect(await eventually { server.probe.cancelledHandlers.load(ordering: .relaxed) == 1 })
+        server.probe.openGate()
+        // The answer still goes out to a half-closed client, then the connection ends.
+        #expect(try await client.readResponse().closes)
+        #expect(await eventually { server.server.connectionCount == 0 })
+        await server.stop()
+    }
+}
+
+@Suite("Connection deadlines")
+struct ConnectionDeadlineTests {
+    static var timeouts: HTTPServer.Configuration.Timeouts {
+        var timeouts = HTTPServer.Configuration.Timeouts()
+        timeouts.headerRead = .seconds(10)
+        timeouts.bodyIdle = .seconds(30)
+        timeouts.keepAliveIdle = .seconds(60)
+        timeouts.writeIdle = .seconds(20)
+        return timeouts
+    }
+
+    let start = ContinuousClock.now
+
+    @Test func aNewConnectionHasTheHeaderTimeoutForItsFirstByte() {
+        let deadline = ConnectionDeadline(timeouts: Self.timeouts, now: start)
+        #expect(deadline.expired(at: start + .seconds(9.9)) == nil)
+        #expect(deadline.expired(at: start + .seconds(10)) == .close)
+    }
+
+    @Test func progressDoesNotExtendTheHeadDeadline() {
+        var deadline = ConnectionDeadline(timeouts: Self.timeouts, now: start)
+        deadline.enter(.readingHead, at: start)
+        for second in 1...9 { deadline.progress(at: start + .seconds(second)) }
+        #expect(deadline.expired(at: start + .seconds(10)) == .requestTimeout)
+    }
+
+    @Test func progressExtendsTheBodyAndWriteDeadlines() {
+        var deadline = ConnectionDeadline(timeouts: Self.timeouts, now: start)
+        deadline.enter(.readingBody, at: start)
+        deadline.progress(at: start + .seconds(25))
+        #expect(deadline.expired(at: start + .seconds(54)) == nil)
+        #expect(deadline.expired(at: start + .seconds(55)) == .requestTimeout)
+
+        deadline.enter(.writingBlocked, at: start)
+        deadline.progress(at: start + .seconds(15))
+        #expect(deadline.expired(at: start + .seconds(34)) == nil)
+        #expect(deadline.expired(at: start + .seconds(35)) == .close)
+    }
+
+    @Test func aRespondingConnectionHasNoDeadlineOfItsOwn() {
+        var deadline = ConnectionDeadline(timeouts: Self.timeouts, now: start)
+        deadline.enter(.responding, at: start)
+        #expect(deadline.expired(at: start + .seconds(100_000)) == nil)
+    }
+
+    @Test func betweenRequestsTheKeepAliveTimeoutApplies() {
+        var deadline = ConnectionDeadline(timeouts: Self.timeouts, now: start)
+        deadline.enter(.waitingForRequest, at: start)
+        #expect(deadline.expired(at: start + .seconds(59)) == nil)
+        #expect(deadline.expired(at: start + .seconds(60)) == .close)
+    }
+
+    @Test func lingeringEndsAfterTwoSeconds() {
+        var deadline = ConnectionDeadline(timeouts: Self.timeouts, now: start)
+        deadline.enter(.lingering, at: start)
+        #expect(deadline.expired(at: start + .seconds(2)) == .close)
+    }
+}
