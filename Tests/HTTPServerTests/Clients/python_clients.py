@@ -1,0 +1,38 @@
+"""Drives a test server with Python's requests and httpx, as applications do. Usage: python_clients.py PORT"""
+import os
+import sys
+
+import httpx
+import requests
+
+base = f"http://127.0.0.1:{sys.argv[1]}"
+body = os.urandom(300_000)
+
+# requests: one Session keeps one connection alive across requests.
+with requests.Session() as session:
+    ports = {session.get(base + "/whoami").text for _ in range(5)}
+    assert len(ports) == 1, f"requests used {len(ports)} connections for 5 requests"
+    answer = session.post(base + "/echo", data=body, headers={"Content-Type": "application/octet-stream"})
+    assert answer.status_code == 200 and answer.content == body, "echo of 300 kB"
+    chunked = session.post(base + "/echo", data=(part for part in [b"abc", b"def"]))
+    assert chunked.content == b"abcdef", "chunked upload from a generator"
+    missing = session.get(base + "/missing")
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+    wrong = session.delete(base + "/hello")
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET, HEAD"
+    streamed = session.get(base + "/stream/100000")
+    assert len(streamed.content) == 100_000 and streamed.headers["Transfer-Encoding"] == "chunked"
+    too_large = session.post(base + "/small", data=b"x" * 17)
+    assert too_large.status_code == 413
+print("requests: ok")
+
+# httpx: its own HTTP/1.1 implementation (h11), which is strict about framing.
+with httpx.Client(base_url=base) as client:
+    ports = {client.get("/whoami").text for _ in range(5)}
+    assert len(ports) == 1, f"httpx used {len(ports)} connections for 5 requests"
+    assert client.post("/echo", content=body).content == body
+    head = client.head("/hello")
+    assert head.status_code == 200 and head.headers["content-length"] == "5" and head.content == b""
+    assert client.get("/items/a%20b/status").text == "item a b"
+    assert len(client.get("/stream/100000").content) == 100_000
+print("httpx: ok")
