@@ -42,15 +42,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(
             name: "HTTPServerTests",
-            dependencies: ["HTTPServer"],
+            dependencies: ["HTTPServer", "TestSupport"],
+            exclude: ["Clients"],
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SDGateTests",
-            dependencies: ["SDGateApp", "sdgate"],
+            dependencies: ["SDGateApp", "sdgate", "TestSupport"],
             swiftSettings: strict
         ),
     ],

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import HTTPServer
 
@@ -44,7 +45,7 @@ struct RealClientTests {
 
     @Test func pythonRequestsAndHTTPX() async throws {
         let server = try TestServer()
-        let result = try await Subprocess.run("python3", [Subprocess.clientScript("python_clients.py"), "\(server.port)"])
+        let result = try await Subprocess.run("python3", [Subprocess.repositoryPath("Tests/HTTPServerTests/Clients/python_clients.py"), "\(server.port)"])
         #expect(result.status == 0, "\(result.output)\(result.errors)")
         #expect(result.output == "requests: ok\nhttpx: ok\n")
         await server.stop()
@@ -52,7 +53,7 @@ struct RealClientTests {
 
     @Test func nodeFetch() async throws {
         let server = try TestServer()
-        let result = try await Subprocess.run("node", [Subprocess.clientScript("node_fetch.mjs"), "\(server.port)"])
+        let result = try await Subprocess.run("node", [Subprocess.repositoryPath("Tests/HTTPServerTests/Clients/node_fetch.mjs"), "\(server.port)"])
         #expect(result.status == 0, "\(result.output)\(result.errors)")
         #expect(result.output == "fetch: ok\n")
         await server.stop()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import SDGateApp
 
 @Suite("Configuration")
@@ -89,8 +90,7 @@ struct ConfigurationTests {
     }
 
     @Test func theDocumentedExampleIsValidAndMatchesTheDefaults() throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Config/sdgate.yaml")
-        let fromFile = try GatewayConfiguration.load(file: url.path, environment: [:])
+        let fromFile = try GatewayConfiguration.load(file: Subprocess.repositoryPath("Config/sdgate.yaml"), environment: [:])
         #expect(fromFile.rendered == GatewayConfiguration().rendered)
     }
 }

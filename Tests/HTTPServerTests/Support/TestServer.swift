@@ -96,13 +96,3 @@ final class TestServer: Sendable {
         return router
     }
 }
-
-/// Polls `condition` until it holds or `timeout` passes; the way tests wait for something to happen.
-func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try condition()
-}

@@ -1,15 +1,15 @@
-import Foundation
+public import Foundation
 
 /// Runs a program to completion without blocking a thread of the cooperative pool; output goes to
 /// temporary files so a chatty program cannot fill a pipe and stall.
-enum Subprocess {
-    struct Result: Sendable {
-        var status: Int32
-        var output: String
-        var errors: String
+public enum Subprocess {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var output: String
+        public var errors: String
     }
 
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("subprocess-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -31,9 +31,19 @@ enum Subprocess {
                       errors: (try? String(contentsOf: errorURL, encoding: .utf8)) ?? "")
     }
 
-    /// A file beside this test source (client scripts live in `Tests/HTTPServerTests/Clients`).
-    static func clientScript(_ name: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Clients").appendingPathComponent(name).path
+    /// A path inside the repository, from its root (`Tests/HTTPServerTests/Clients/x.py`).
+    public static func repositoryPath(_ relative: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(relative).standardized.path
     }
+}
+
+/// Polls `condition` until it holds or `timeout` passes; the way tests wait for something to happen.
+public func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try condition()
 }

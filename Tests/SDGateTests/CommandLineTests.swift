@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The `sdgate` executable, run as a user runs it.
+@Suite("sdgate command line")
+struct CommandLineTests {
+    static var binary: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sdgate")
+    }
+
+    static var exampleConfiguration: String {
+        Subprocess.repositoryPath("Config/sdgate.yaml")
+    }
+
+    @Test func helpNamesTheCommands() async throws {
+        let result = try await RunningGateway.run(["--help"])
+        #expect(result.status == 0)
+        for word in ["serve", "config", "SDGATE_"] { #expect(result.output.contains(word), "\(word)") }
+        let serve = try await RunningGateway.run(["serve", "--help"])
+        for word in ["--config", "--host", "--port", "SIGTERM"] { #expect(serve.output.contains(word), "\(word)") }
+    }
+
+    @Test func configCheckPrintsEveryEffectiveValue() async throws {
+        let result = try await RunningGateway.run(["config", "check", "--config", Self.exampleConfiguration],
+                                                  environment: ["SDGATE_SERVER_PORT": "9099"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(result.output.contains("server.port: 9099\n"))
+        #expect(result.output.contains("server.timeouts.header_read: 10s\n"))
+    }
+
+    @Test func configCheckFailsOnATypoWithItsLine() async throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("typo-\(UUID().uuidString).yaml")
+        try "server:\n  host: 127.0.0.1\n  limits:\n    max_body_byte: 5MiB\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try await RunningGateway.run(["config", "check", "--config", file.path])
+        #expect(result.status != 0)
+        #expect(result.errors.contains("\(file.path):4: server.limits.max_body_byte: unknown key (did you mean 'server.limits.max_body_bytes'?)"))
+    }
+
+    @Test func serveAnswersHealthLogsEachRequestAndStopsCleanlyOnSIGTERM() async throws {
+        let gateway = try await RunningGateway.start()
+        let health = try await Subprocess.run("curl", ["-sS", "-i", "http://127.0.0.1:\(gateway.port)/health", "-H", "x-api-key: SG_0123456789abcdef"])
+        #expect(health.output.hasPrefix("HTTP/1.1 200 OK"))
+        #expect(health.output.hasSuffix("{\"status\":\"ok\"}"))
+        let ready = try await Subprocess.run("curl", ["-sS", "http://127.0.0.1:\(gateway.port)/ready"])
+        #expect(ready.output == "{\"status\":\"ready\"}")
+
+        let status = try await gateway.stop(signal: SIGTERM)
+        #expect(status == 0)
+        let log = gateway.log
+        let requestLines = log.split(separator: "\n").filter { $0.contains(" request") }
+        #expect(requestLines.count == 2)
+        #expect(requestLines.first?.contains("route=/health") == true)
+        #expect(requestLines.first?.contains("status=200") == true)
+        #expect(requestLines.first?.contains("request_id=") == true)
+        // Headers never reach the log, so neither do keys.
+        #expect(!log.contains("SG_0123456789abcdef"))
+        #expect(log.contains("shutting down"))
+        #expect(log.contains("stopped"))
+    }
+
+    @Test func serveStopsCleanlyOnSIGINT() async throws {
+        let gateway = try await RunningGateway.start()
+        #expect(try await gateway.stop(signal: SIGINT) == 0)
+    }
+
+    @Test func serveRefusesAnInvalidConfigurationBeforeListening() async throws {
+        let result = try await RunningGateway.run(["serve", "--port", "0"], environment: ["SDGATE_SERVER_TIMEOUTS_HEADER_READ": "forever"])
+        #expect(result.status != 0)
+        #expect(result.errors.contains("SDGATE_SERVER_TIMEOUTS_HEADER_READ: server.timeouts.header_read: expected a duration"))
+    }
+
+    @Test func serveReportsAPortInUse() async throws {
+        let first = try await RunningGateway.start()
+        let second = try await RunningGateway.run(["serve", "--host", "127.0.0.1", "--port", "\(first.port)"])
+        #expect(second.status != 0)
+        #expect(second.output.contains("Address already in use"))
+        _ = try await first.stop(signal: SIGTERM)
+    }
+}
+
+/// `sdgate serve --port 0` as a child process, with its log.
+final class RunningGateway: @unchecked Sendable {
+    // Safety: `process` and the log file are only read after `start` returns.
+    let process: Process
+    let port: Int
+    private let logURL: URL
+
+    private init(process: Process, port: Int, logURL: URL) {
+        self.process = process
+        self.port = port
+        self.logURL = logURL
+    }
+
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    static func start(environment: [String: String] = [:]) async throws -> RunningGateway {
+        let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let process = Process()
+        process.executableURL = CommandLineTests.binary
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0"]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = try FileHandle(forWritingTo: logURL)
+        process.standardError = process.standardOutput
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+            if let range = text.firstRange(of: "address=127.0.0.1:") {
+                let digits = text[range.upperBound...].prefix { $0.isNumber }
+                if let port = Int(digits) { return RunningGateway(process: process, port: port, logURL: logURL) }
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.terminate()
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "sdgate did not start listening:\n\((try? String(contentsOf: logURL, encoding: .utf8)) ?? "")"])
+    }
+
+    /// Sends `signal` and waits for the exit status.
+    func stop(signal: Int32) async throws -> Int32 {
+        kill(process.processIdentifier, signal)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        return process.terminationStatus
+    }
+
+    /// Runs sdgate to completion with `arguments`.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Subprocess.Result {
+        try await Subprocess.run(CommandLineTests.binary.path, arguments, environment: environment)
+    }
+}
