@@ -116,6 +116,17 @@ struct LiveTimeoutTests {
         await server.stop()
     }
 
+    @Test func aClientThatLeavesMidStreamStopsTheProducer() async throws {
+        let server = try TestServer()
+        var client: RawClient? = try RawClient(port: server.port)
+        try await client?.send("GET /stream/\(256 << 20) HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(await eventually { server.probe.streamedBytes.load(ordering: .relaxed) > 0 })
+        client = nil  // closes the socket with the answer half sent
+        #expect(await eventually { server.probe.streamsAborted.load(ordering: .relaxed) == 1 })
+        #expect(await eventually { server.server.connectionCount == 0 })
+        await server.stop()
+    }
+
     @Test func aClientThatLeavesCancelsItsHandler() async throws {
         let server = try TestServer()
         let client = try RawClient(port: server.port)

@@ -25,7 +25,8 @@ final class Connection: @unchecked Sendable {
     let fd: Int32
     let loop: EventLoop
     let remoteAddress: SocketAddress
-    private unowned let server: HTTPServer
+    /// Strong: a connection keeps its server alive until it closes (the cycle ends at `close`).
+    private let server: HTTPServer
     private var configuration: HTTPServer.Configuration { server.configuration }
 
     private var phase = Phase.reading
@@ -47,7 +48,11 @@ final class Connection: @unchecked Sendable {
     private var stream: StreamedBody?
     private var requestsServed = 0
     private var peerClosed = false
-    private var handlerTask: Task<Void, Never>?
+    /// The responder's task while it works; cancelled if the client leaves.
+    private var responderTask: Task<Void, Never>?
+    private var awaitingResponder = false
+    /// The task producing a streamed body.
+    private var producerTask: Task<Void, Never>?
 
     private var readSource: (any DispatchSourceRead)?
     private var writeSource: (any DispatchSourceWrite)?
@@ -216,13 +221,17 @@ final class Connection: @unchecked Sendable {
     /// suspend answers without any thread hop; one that suspends comes back through the queue.
     private func respond(to request: HTTPRequest, keepAlive: Bool) {
         let responder = server.responder
-        handlerTask = Task.immediate { [self] in
+        awaitingResponder = true
+        let task = Task.immediate { [self] in
             let response = await responder.respond(to: request)
             loop.execute { [self] in
-                handlerTask = nil
+                awaitingResponder = false
+                responderTask = nil
                 send(response, for: request.head, keepAlive: keepAlive)
             }
         }
+        // A responder that never suspended has already answered: there is nothing left to cancel.
+        if awaitingResponder { responderTask = task }
     }
 
     private func peerDidClose() {
@@ -230,7 +239,7 @@ final class Connection: @unchecked Sendable {
         switch phase {
         case .responding:
             // The client is gone (or half-closed): the answer is still sent, then the connection ends.
-            handlerTask?.cancel()
+            responderTask?.cancel()
             pauseReading()
         default:
             close()
@@ -346,7 +355,7 @@ final class Connection: @unchecked Sendable {
 
     private func startProducer(_ produce: @escaping @Sendable (any HTTPBodyWriter) async throws -> Void) {
         let writer = ConnectionBodyWriter(connection: self)
-        handlerTask = Task { [self] in
+        producerTask = Task { [self] in
             let succeeded: Bool
             do {
                 try await produce(writer)
@@ -386,7 +395,7 @@ final class Connection: @unchecked Sendable {
     }
 
     private func finishStream(succeeded: Bool) {
-        handlerTask = nil
+        producerTask = nil
         guard !isClosed, let stream else { return }
         guard succeeded, stream.isComplete else {
             // A body that ends early cannot be framed honestly; closing tells the client it is cut short.
@@ -426,8 +435,10 @@ final class Connection: @unchecked Sendable {
     func close() {
         guard !isClosed else { return }
         phase = .closed
-        handlerTask?.cancel()
-        handlerTask = nil
+        responderTask?.cancel()
+        responderTask = nil
+        producerTask?.cancel()
+        producerTask = nil
         stream?.waitingWriter?.resume(throwing: ConnectionClosedError())
         stream = nil
         output.removeAll()

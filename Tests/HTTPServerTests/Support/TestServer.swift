@@ -14,6 +14,7 @@ final class TestServer: Sendable {
         let cancelledHandlers = Atomic<Int>(0)
         let streamedBytes = Atomic<Int>(0)
         let streamFinished = Atomic<Bool>(false)
+        let streamsAborted = Atomic<Int>(0)
         private let gate = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
         /// Lets every `/slow` request (waiting or future) answer.
@@ -80,7 +81,12 @@ final class TestServer: Sendable {
                 var sent = 0
                 while sent < total {
                     let part = Array(chunk.prefix(total - sent))
-                    try await writer.write(part)
+                    do {
+                        try await writer.write(part)
+                    } catch {
+                        probe.streamsAborted.add(1, ordering: .relaxed)
+                        throw error
+                    }
                     sent += part.count
                     probe.streamedBytes.store(sent, ordering: .relaxed)
                 }
