@@ -15,6 +15,8 @@ final class Acceptor: @unchecked Sendable {
     private var paused = false
     private var stopped = false
     private var nextLoop = 0
+    /// Set while accepting is held back for lack of descriptors, so the shortage is reported once.
+    private var short = false
 
     /// How long accepting pauses when the process is out of descriptors or memory.
     static let resourceBackoff: DispatchTimeInterval = .milliseconds(100)
@@ -51,6 +53,7 @@ final class Acceptor: @unchecked Sendable {
                 case .wouldBlock:
                     return
                 case .done(let (fd, address)):
+                    short = false
                     if !accept(fd, address) { pause() }
                 }
             } catch {
@@ -59,7 +62,8 @@ final class Acceptor: @unchecked Sendable {
                     continue  // the peer gave up while queued; nothing to do
                 case EMFILE, ENFILE, ENOBUFS, ENOMEM:
                     // The listening socket stays readable, so retrying now would spin: wait a moment.
-                    onError(error)
+                    if !short { onError(error) }
+                    short = true
                     pause()
                     queue.asyncAfter(deadline: .now() + Self.resourceBackoff) { [self] in resume() }
                     return
