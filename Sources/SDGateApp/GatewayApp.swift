@@ -24,11 +24,11 @@ public struct GatewayApp: Sendable {
     }
 
     /// Builds the HTTP server with the gateway's routes, not yet started.
-    public func makeServer() -> HTTPServer {
+    public func makeServer() throws -> HTTPServer {
         let box = ServerBox()
         let router = makeRouter(isReady: { box.server?.isShuttingDown == false })
         let logger = logger
-        let server = HTTPServer(configuration: configuration.server, responder: GatewayResponder(router: router, logger: logger)) { error in
+        let server = try HTTPServer(configuration: configuration.server, responder: GatewayResponder(router: router, logger: logger)) { error in
             logger.warning("accept failed", metadata: ["error": "\(error)"])
         }
         box.server = server
@@ -38,7 +38,7 @@ public struct GatewayApp: Sendable {
     /// Serves until SIGTERM or SIGINT, then drains and returns.
     public func run() async throws {
         let signals = SignalWaiter(signals: [SIGTERM, SIGINT])
-        let server = makeServer()
+        let server = try makeServer()
         let address = try server.start()
         logger.info("listening", metadata: ["address": "\(address)"])
         let signal = await signals.next()

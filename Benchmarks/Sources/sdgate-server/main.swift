@@ -35,7 +35,7 @@ router.post("/upload", maxBodyBytes: 2 << 20) { request, _ in
 var configuration = HTTPServer.Configuration()
 configuration.host = "127.0.0.1"
 configuration.port = portArgument()
-let server = HTTPServer(configuration: configuration, responder: router)
+let server = try HTTPServer(configuration: configuration, responder: router)
 let address = try server.start()
 announce("listening on 127.0.0.1:\(address.port)")
 

@@ -2,6 +2,9 @@
 #define C_SYSTEM_SHIMS_H
 
 #include <sys/socket.h>
+#include <sys/epoll.h>
+
+/// <sys/epoll.h> is included for the event loop: Swift's Glibc module does not export it.
 
 /// accept4(2) is a GNU extension that Swift's Glibc module does not export; accepting with
 /// SOCK_NONBLOCK | SOCK_CLOEXEC in one call saves two fcntl(2) calls per connection.

@@ -54,11 +54,9 @@ final class Connection: @unchecked Sendable {
     /// The task producing a streamed body.
     private var producerTask: Task<Void, Never>?
 
-    private var readSource: (any DispatchSourceRead)?
-    private var writeSource: (any DispatchSourceWrite)?
-    private var readingPaused = false
-    private var writeSourceResumed = false
-    private var uncancelledSources = 0
+    /// What the loop wakes this connection for.
+    private var wantsReading = true
+    private var wantsWriting = false
 
     init(fd: Int32, loop: EventLoop, server: HTTPServer, remoteAddress: SocketAddress) {
         self.fd = fd
@@ -71,19 +69,20 @@ final class Connection: @unchecked Sendable {
 
     /// Starts reading. Runs on the loop's queue.
     func start() {
-        loop.register(self)
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
-        source.setEventHandler { [self] in readable() }
-        source.setCancelHandler { [self] in sourceCancelled() }
-        uncancelledSources += 1
-        readSource = source
-        source.activate()
+        do {
+            try loop.register(self)
+        } catch {
+            Syscall.close(fd)
+            server.connectionClosed()
+            return
+        }
         if server.isShuttingDown { beginShutdown() }
     }
 
     // MARK: Input
 
-    private func readable() {
+    /// The socket has bytes, an end of stream or an error. Called by the loop.
+    func readable() {
         guard !isClosed else { return }
         let buffer = loop.readBuffer
         let count: Int
@@ -156,7 +155,7 @@ final class Connection: @unchecked Sendable {
             inbound = []
             pending.withUnsafeBytes { feed($0) }
         }
-        if isReceiving && readingPaused && !peerClosed { resumeReading() }
+        if isReceiving && !wantsReading && !peerClosed { resumeReading() }
     }
 
     private func received(_ head: HTTPRequestHead) {
@@ -299,6 +298,11 @@ final class Connection: @unchecked Sendable {
         flush()
     }
 
+    /// The socket takes bytes again. Called by the loop.
+    func writable() {
+        flush()
+    }
+
     private func flush() {
         guard !isClosed else { return }
         let result: OutputQueue.FlushResult
@@ -310,7 +314,7 @@ final class Connection: @unchecked Sendable {
         }
         switch result {
         case .flushed:
-            suspendWriteSource()
+            if wantsWriting { watch(writing: false) }
             if deadline.activity == .writingBlocked { deadline.enter(.responding, at: .now) }
             stream?.resumeWriter()
             if answerQueued { answerFinished() }
@@ -320,7 +324,7 @@ final class Connection: @unchecked Sendable {
             } else if progressed {
                 deadline.progress(at: .now)
             }
-            resumeWriteSource()
+            if !wantsWriting { watch(writing: true) }
         }
     }
 
@@ -348,7 +352,7 @@ final class Connection: @unchecked Sendable {
         phase = .lingering
         inbound = []
         deadline.enter(.lingering, at: .now)
-        if readingPaused { resumeReading() }
+        if !wantsReading { resumeReading() }
     }
 
     // MARK: Streamed bodies
@@ -442,62 +446,25 @@ final class Connection: @unchecked Sendable {
         stream?.waitingWriter?.resume(throwing: ConnectionClosedError())
         stream = nil
         output.removeAll()
-        if let readSource {
-            if readingPaused { readSource.resume() }
-            readSource.cancel()
-        }
-        if let writeSource {
-            if !writeSourceResumed { writeSource.resume() }
-            writeSource.cancel()
-        }
         loop.unregister(self)
+        Syscall.close(fd)
         server.connectionClosed()
     }
 
-    /// Dispatch forbids closing a descriptor while a source watches it: the last cancellation closes it.
-    private func sourceCancelled() {
-        uncancelledSources -= 1
-        if uncancelledSources == 0 {
-            readSource = nil
-            writeSource = nil
-            Syscall.close(fd)
-        }
-    }
-
-    // MARK: Sources
+    // MARK: Interest
 
     private func pauseReading() {
-        guard !readingPaused, let readSource else { return }
-        readSource.suspend()
-        readingPaused = true
+        if wantsReading { watch(reading: false) }
     }
 
     private func resumeReading() {
-        guard readingPaused, let readSource else { return }
-        readSource.resume()
-        readingPaused = false
+        if !wantsReading { watch(reading: true) }
     }
 
-    private func resumeWriteSource() {
-        if writeSource == nil {
-            let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
-            source.setEventHandler { [self] in flush() }
-            source.setCancelHandler { [self] in sourceCancelled() }
-            uncancelledSources += 1
-            writeSource = source
-            writeSourceResumed = true
-            source.activate()
-            return
-        }
-        guard !writeSourceResumed else { return }
-        writeSource?.resume()
-        writeSourceResumed = true
-    }
-
-    private func suspendWriteSource() {
-        guard writeSourceResumed, let writeSource else { return }
-        writeSource.suspend()
-        writeSourceResumed = false
+    private func watch(reading: Bool? = nil, writing: Bool? = nil) {
+        wantsReading = reading ?? wantsReading
+        wantsWriting = writing ?? wantsWriting
+        loop.watch(self, reading: wantsReading, writing: wantsWriting)
     }
 }
 

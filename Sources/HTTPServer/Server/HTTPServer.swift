@@ -30,12 +30,13 @@ public final class HTTPServer: Sendable {
 
     /// - Parameter onError: told about accept failures the server recovers from (out of descriptors);
     ///   the server never logs by itself.
-    public init(configuration: Configuration, responder: any HTTPResponder, onError: @escaping @Sendable (SystemError) -> Void = { _ in }) {
+    /// Throws if the event loops' epoll sets cannot be created (the process is out of descriptors).
+    public init(configuration: Configuration, responder: any HTTPResponder, onError: @escaping @Sendable (SystemError) -> Void = { _ in }) throws {
         self.configuration = configuration
         self.responder = responder
         self.onError = onError
         encoder = ResponseEncoder(serverName: Array(configuration.serverName.utf8), date: HTTPDate())
-        loops = (0..<max(1, configuration.eventLoops)).map { EventLoop(index: $0) }
+        loops = try (0..<max(1, configuration.eventLoops)).map { try EventLoop(index: $0) }
     }
 
     /// Binds, listens and starts serving; returns the address actually bound (its port when 0 was asked).

@@ -110,6 +110,23 @@ enum Syscall {
         return try retrying("sendmsg") { Glibc.sendmsg(fd, &message, Int32(MSG_NOSIGNAL)) }
     }
 
+    static func epollCreate() throws(SystemError) -> Int32 {
+        try checked("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+    }
+
+    /// Adds, changes or removes the interest of `epoll` in `fd`; the event carries `fd` back.
+    static func epollControl(_ epoll: Int32, _ operation: Int32, _ fd: Int32, events: UInt32) throws(SystemError) {
+        var event = epoll_event()
+        event.events = events
+        event.data.fd = fd
+        _ = try checked("epoll_ctl") { epoll_ctl(epoll, operation, fd, &event) }
+    }
+
+    /// Takes the ready events without waiting.
+    static func epollPoll(_ epoll: Int32, into events: UnsafeMutableBufferPointer<epoll_event>) throws(SystemError) -> Int {
+        Int(try checked("epoll_wait") { epoll_wait(epoll, events.baseAddress, Int32(events.count), 0) })
+    }
+
     static func shutdownWrite(_ fd: Int32) {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }

@@ -45,7 +45,7 @@ final class TestServer: Sendable {
         configuration.timeouts.tick = .milliseconds(50)
         configure(&configuration)
         let probe = Probe()
-        server = HTTPServer(configuration: configuration, responder: Self.router(probe))
+        server = try HTTPServer(configuration: configuration, responder: Self.router(probe))
         port = try server.start().port
         self.probe = probe
     }
