@@ -99,3 +99,44 @@ struct ParserLimitTests {
         #expect(!parser.isBetweenRequests)
     }
 }
+
+@Suite("Parser: bodies read in place")
+struct ParserInPlaceBodyTests {
+    @Test func theCallerMayReadAFixedBodyItselfAndThePipelineContinues() throws {
+        var parser = HTTPRequestParser(maxBodyBytes: 100)
+        var events: [String] = []
+        let head = Array("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123".utf8)
+        head.withUnsafeBytes { buffer in
+            var offset = 0
+            while let event = try? parser.next(buffer, at: &offset) {
+                if case .head = event { events.append("head") }
+                if case .body(let part) = event { events.append("body \(part.count)") }
+            }
+        }
+        #expect(events == ["head", "body 4"])
+        #expect(parser.remainingFixedBody == 6)
+        parser.consumeFixedBody(5)
+        #expect(parser.remainingFixedBody == 1)
+        parser.consumeFixedBody(1)
+        #expect(parser.remainingFixedBody == nil)
+        // The end comes without more input; the next request parses as usual.
+        let next = Array("GET /b HTTP/1.1\r\nHost: t\r\n\r\n".utf8)
+        var outcome: [String] = []
+        next.withUnsafeBytes { buffer in
+            var offset = 0
+            while let event = try? parser.next(buffer, at: &offset) {
+                switch event {
+                case .head(let head): outcome.append("head \(head.target)")
+                case .body: outcome.append("body")
+                case .end: outcome.append("end")
+                }
+            }
+        }
+        #expect(outcome == ["end", "head /b", "end"])
+    }
+
+    @Test func noFixedBodyOutsideOne() {
+        let parser = HTTPRequestParser()
+        #expect(parser.remainingFixedBody == nil)
+    }
+}

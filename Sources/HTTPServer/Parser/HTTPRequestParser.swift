@@ -77,6 +77,22 @@ public struct HTTPRequestParser: Sendable {
         return false
     }
 
+    /// Bytes of a `Content-Length` body still to come while the parser is inside one. The caller may
+    /// read them into place itself and report them with `consumeFixedBody(_:)`, saving a copy.
+    public var remainingFixedBody: Int? {
+        if case .fixedBody(let remaining) = state, remaining <= maxBodyBytes { return remaining }
+        return nil
+    }
+
+    /// Counts `count` body bytes the caller read itself; at most `remainingFixedBody`.
+    public mutating func consumeFixedBody(_ count: Int) {
+        guard case .fixedBody(let remaining) = state, count > 0, count <= remaining else {
+            preconditionFailure("consumeFixedBody(\(count)) outside a fixed-length body")
+        }
+        bodyBytes += count
+        state = count == remaining ? .endPending : .fixedBody(remaining: remaining - count)
+    }
+
     /// Returns the next event from `input`, starting at `offset` and advancing it past what was
     /// consumed, or nil when every byte of `input` is consumed without completing an event.
     public mutating func next(_ input: UnsafeRawBufferPointer, at offset: inout Int) throws(HTTPParseError) -> Event? {

@@ -34,7 +34,13 @@ final class Connection: @unchecked Sendable {
     private var deadline: ConnectionDeadline
 
     private var head: HTTPRequestHead?
+    /// The body being received: `bodyFilled` bytes so far. A `Content-Length` body has its capacity
+    /// reserved and is read into straight from the socket (one copy fewer than through the loop's
+    /// buffer); its storage is zeroed only a step ahead of what arrived, so a client that announces
+    /// a large body and sends little costs little memory.
     private var body: [UInt8] = []
+    private var bodyFilled = 0
+    private static let inPlaceReadStep = 256 * 1024
     /// Bytes received but not parsed yet (pipelined requests).
     private var inbound: [UInt8] = []
     /// True while `feed` runs: an answer finished inside it lets `feed` go on parsing, instead of
@@ -100,6 +106,7 @@ final class Connection: @unchecked Sendable {
             return
         }
         let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
+        defer { if case .reading = phase, parser.remainingFixedBody != nil { readBodyInPlace() } }
         switch phase {
         case .reading, .discarding:
             feed(bytes)
@@ -139,12 +146,49 @@ final class Connection: @unchecked Sendable {
             case .head(let head):
                 received(head)
             case .body(let part):
-                if case .reading = phase { body.append(contentsOf: part) }
+                if case .reading = phase { store(part) }
                 deadline.progress(at: .now)
             case .end(let trailers):
                 receivedEnd(trailers: trailers)
                 if case .reading = phase, offset < bytes.count { deadline.enter(.readingHead, at: .now) }
             }
+        }
+    }
+
+    private func store(_ part: UnsafeRawBufferPointer) {
+        if body.count > bodyFilled { body.removeLast(body.count - bodyFilled) }
+        body.append(contentsOf: part)
+        bodyFilled = body.count
+    }
+
+    /// Reads the rest of a `Content-Length` body straight into place, without the loop's buffer.
+    private func readBodyInPlace() {
+        while let remaining = parser.remainingFixedBody, case .reading = phase {
+            let step = min(remaining, Self.inPlaceReadStep)
+            // Never more than `remaining` ahead, so the storage ends exactly at the body's end.
+            if body.count < bodyFilled + step { body.append(contentsOf: repeatElement(0, count: bodyFilled + step - body.count)) }
+            let result: IOResult<Int>
+            do {
+                result = try body.withUnsafeMutableBytes { bytes throws(SystemError) in
+                    try Syscall.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: bytes[bodyFilled..<bodyFilled + step]))
+                }
+            } catch {
+                close()
+                return
+            }
+            guard case .done(let count) = result else { return }
+            guard count > 0 else {
+                peerDidClose()
+                return
+            }
+            parser.consumeFixedBody(count)
+            bodyFilled += count
+            deadline.progress(at: .now)
+        }
+        // The body is complete: let the parser say so.
+        if case .reading = phase, head != nil, parser.remainingFixedBody == nil {
+            feed(UnsafeRawBufferPointer(start: nil, count: 0))
+            pump()
         }
     }
 
@@ -177,6 +221,7 @@ final class Connection: @unchecked Sendable {
             }
             parser.maxBodyBytes = limit
             body = []
+            bodyFilled = 0
             if case .length(let length) = framing { body.reserveCapacity(length) }
             if hasBody && head.expectsContinue {
                 output.append(ResponseEncoder.continueResponse)
