@@ -36,8 +36,11 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, C
     /// Whether a comma-separated list field (`Connection`, `Transfer-Encoding`) holds `token`.
     public func containsToken(_ token: String, in name: String) -> Bool {
         for field in fields where field.name.equalsASCIICaseInsensitive(name) {
-            for element in field.value.split(separator: ",") where element.trimmingOWS().equalsASCIICaseInsensitive(token) {
-                return true
+            var rest = Substring(field.value)
+            while !rest.isEmpty {
+                let comma = rest.utf8.firstIndex(of: UInt8(ascii: ",")) ?? rest.endIndex
+                if rest[..<comma].trimmingOWS().equalsASCIICaseInsensitive(token) { return true }
+                rest = comma == rest.endIndex ? "" : rest[rest.utf8.index(after: comma)...]
             }
         }
         return false
@@ -61,9 +64,20 @@ public struct HTTPHeaders: Sendable, Sequence, ExpressibleByDictionaryLiteral, C
 extension StringProtocol {
     /// ASCII case-insensitive equality, without allocating lowercased copies.
     func equalsASCIICaseInsensitive(_ other: some StringProtocol) -> Bool {
-        let a = utf8, b = other.utf8
+        let fast = utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in Self.equalsASCIICaseInsensitive(a, b) }
+        }
+        if let result = fast ?? nil { return result }
+        return Self.equalsASCIICaseInsensitive(Array(utf8)[...], Array(other.utf8)[...])
+    }
+
+    private static func equalsASCIICaseInsensitive(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
         guard a.count == b.count else { return false }
-        return zip(a, b).allSatisfy { x, y in x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) }
+        for (x, y) in zip(a, b) where x != y {
+            // Equal ignoring case only if both are the same letter.
+            guard x | 0x20 == y | 0x20, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(x | 0x20) else { return false }
+        }
+        return true
     }
 
     /// Drops optional white space (SP and HTAB, RFC 9110 §5.6.3) at both ends.

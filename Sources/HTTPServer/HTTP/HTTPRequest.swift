@@ -16,17 +16,18 @@ public struct HTTPRequestHead: Sendable {
     /// The path part of the target, without the query. An absolute-form target
     /// (`http://host/path`, RFC 9112 §3.2.2) is reduced to its path.
     public var path: Substring {
-        var path = target.firstIndex(of: "?").map { target[..<$0] } ?? target[...]
-        if !path.hasPrefix("/"), let scheme = path.firstRange(of: "://") {
+        let utf8 = target.utf8
+        var path = target[..<(utf8.firstIndex(of: UInt8(ascii: "?")) ?? target.endIndex)]
+        if path.utf8.first != UInt8(ascii: "/"), let scheme = path.firstRange(of: "://") {
             let authorityAndPath = path[scheme.upperBound...]
-            path = authorityAndPath.firstIndex(of: "/").map { authorityAndPath[$0...] } ?? "/"
+            path = authorityAndPath.utf8.firstIndex(of: UInt8(ascii: "/")).map { authorityAndPath[$0...] } ?? "/"
         }
         return path
     }
 
     /// The query part of the target, without the `?`, or nil.
     public var query: Substring? {
-        target.firstIndex(of: "?").map { target[target.index(after: $0)...] }
+        target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[target.utf8.index(after: $0)...] }
     }
 
     /// Whether the client asked to keep the connection open (RFC 9112 §9.3): HTTP/1.1 unless

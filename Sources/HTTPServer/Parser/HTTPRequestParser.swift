@@ -304,10 +304,6 @@ public struct HTTPRequestParser: Sendable {
         guard let requestLine else { throw .invalidRequestLine }
         let head = HTTPRequestHead(method: requestLine.method, target: requestLine.target, version: requestLine.version,
                                    headers: HTTPHeaders(fields))
-        let hosts = head.headers.values("Host")
-        if hosts.count > 1 { throw .multipleHost }
-        // RFC 9112 §3.2: a 1.1 request without Host is answered 400.
-        if hosts.isEmpty && head.version == .http1_1 { throw .missingHost }
         framing = try Self.framing(of: head)
         bodyBytes = 0
         switch framing {
@@ -320,16 +316,38 @@ public struct HTTPRequestParser: Sendable {
         return head
     }
 
-    /// RFC 9112 §6.1 and §6.3: the rules that keep two parsers from disagreeing on where a body ends.
+    /// RFC 9112 §3.2, §6.1 and §6.3: the Host rule and the rules that keep two parsers from
+    /// disagreeing on where a body ends. One pass over the fields; nothing is allocated unless a
+    /// field concerned is present.
     static func framing(of head: HTTPRequestHead) throws(HTTPParseError) -> Framing {
-        let codings = head.headers.values("Transfer-Encoding")
-            .flatMap { $0.split(separator: ",") }
-            .map { $0.trimmingOWS() }
-            .filter { !$0.isEmpty }
-        let lengths = head.headers.values("Content-Length")
-        if !head.headers.values("Transfer-Encoding").isEmpty {
+        var hosts = 0
+        var codings: [Substring] = []
+        var hasTransferEncoding = false
+        var length: Int?
+        for field in head.headers {
+            switch field.name.utf8.count {
+            case 4 where field.name.equalsASCIICaseInsensitive("Host"):
+                hosts += 1
+            case 14 where field.name.equalsASCIICaseInsensitive("Content-Length"):
+                // RFC 9110 §8.6: a list of identical values may be taken as one; different values may not.
+                for element in field.value.split(separator: ",", omittingEmptySubsequences: false) {
+                    let value = try contentLength(element.trimmingOWS())
+                    if let length, length != value { throw .conflictingContentLength }
+                    length = value
+                }
+            case 17 where field.name.equalsASCIICaseInsensitive("Transfer-Encoding"):
+                hasTransferEncoding = true
+                codings += field.value.split(separator: ",").map { $0.trimmingOWS() }.filter { !$0.isEmpty }
+            default:
+                break
+            }
+        }
+        if hosts > 1 { throw .multipleHost }
+        // RFC 9112 §3.2: a 1.1 request without Host is answered 400.
+        if hosts == 0 && head.version == .http1_1 { throw .missingHost }
+        if hasTransferEncoding {
             guard head.version == .http1_1 else { throw .transferEncodingInHTTP10 }
-            guard lengths.isEmpty else { throw .contentLengthWithTransferEncoding }
+            guard length == nil else { throw .contentLengthWithTransferEncoding }
             guard let last = codings.last, last.equalsASCIICaseInsensitive("chunked") else { throw .chunkedNotFinal }
             guard codings.count == 1 else {
                 if codings.dropLast().contains(where: { $0.equalsASCIICaseInsensitive("chunked") }) { throw .chunkedNotFinal }
@@ -337,20 +355,15 @@ public struct HTTPRequestParser: Sendable {
             }
             return .chunked
         }
-        guard !lengths.isEmpty else { return .none }
-        // RFC 9110 §8.6: a list of identical values may be taken as one; different values may not.
-        var length: Int?
-        for element in lengths.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
-            let digits = element.trimmingOWS()
-            guard !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
-                throw .invalidContentLength
-            }
-            // A length too long to represent is certainly larger than any limit.
-            let value = digits.utf8.count > 18 ? Int.max : Int(digits)!
-            if let length, length != value { throw .conflictingContentLength }
-            length = value
+        return length.map { .length($0) } ?? .none
+    }
+
+    /// 1*DIGIT; a length too long to represent is certainly larger than any limit.
+    private static func contentLength(_ digits: Substring) throws(HTTPParseError) -> Int {
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
+            throw .invalidContentLength
         }
-        return .length(length!)
+        return digits.utf8.count > 18 ? Int.max : Int(digits)!
     }
 
     // MARK: Chunks (RFC 9112 §7.1)

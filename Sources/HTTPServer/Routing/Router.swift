@@ -43,10 +43,9 @@ public struct Router: HTTPResponder {
     }
 
     public func resolve(_ method: HTTPMethod, path: Substring) -> Resolution {
-        let components = Self.components(of: path)
         var allowed: [HTTPMethod] = []
         for route in routes {
-            guard let parameters = RouteSegment.match(route.segments, components) else { continue }
+            guard let parameters = RouteSegment.match(route.segments, path) else { continue }
             if route.method == method || (method == .head && route.method == .get) {
                 return .matched(route, parameters)
             }
@@ -78,9 +77,6 @@ public struct Router: HTTPResponder {
         return await route.handler(request, parameters)
     }
 
-    static func components(of path: Substring) -> [Substring] {
-        path.split(separator: "/", omittingEmptySubsequences: true)
-    }
 }
 
 /// The values captured by a route's `{name}` segments, percent-decoded.
@@ -106,19 +102,27 @@ enum RouteSegment: Sendable, Equatable {
         }
     }
 
-    static func match(_ segments: [RouteSegment], _ components: [Substring]) -> RouteParameters? {
-        guard segments.count == components.count else { return nil }
+    /// Matches the non-empty `/`-separated components of `path` one by one, without collecting them.
+    static func match(_ segments: [RouteSegment], _ path: Substring) -> RouteParameters? {
         var parameters = RouteParameters()
-        for (segment, component) in zip(segments, components) {
-            switch segment {
+        var rest = path.utf8[...]
+        var index = 0
+        while true {
+            while rest.first == UInt8(ascii: "/") { rest = rest.dropFirst() }
+            guard !rest.isEmpty else { return index == segments.count ? parameters : nil }
+            guard index < segments.count else { return nil }
+            let end = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
+            let component = Substring(rest[..<end])
+            switch segments[index] {
             case .literal(let text):
                 guard component == text else { return nil }
             case .capture(let name):
                 guard let value = percentDecoded(component) else { return nil }
                 parameters.append(name, value)
             }
+            rest = rest[end...]
+            index += 1
         }
-        return parameters
     }
 
     /// RFC 3986 §2.1; nil for a malformed escape or bytes that are not UTF-8.
