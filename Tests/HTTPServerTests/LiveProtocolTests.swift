@@ -218,14 +218,8 @@ struct LiveProtocolTests {
     @Test func listensOnIPv6() async throws {
         let server = try TestServer { $0.host = "::1" }
         #expect(server.server.localAddress?.isIPv6 == true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-sS", "-g", "http://[::1]:\(server.port)/hello"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        process.waitUntilExit()
-        #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == "hello")
+        let result = try await Command.run("curl", ["-sS", "-g", "http://[::1]:\(server.port)/hello"])
+        #expect(result.output == "hello")
         await server.stop()
     }
 }

@@ -15,7 +15,7 @@ struct RealClientTests {
         let upload = folder.appendingPathComponent("upload.bin"), download = folder.appendingPathComponent("download.bin")
         let bytes = (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
         try Data(bytes).write(to: upload)
-        let result = try await Subprocess.run("curl", [
+        let result = try await Command.run("curl", [
             "-sS", "-v", "-o", download.path, "-w", "%{http_code}",
             "-H", "Content-Type: application/octet-stream", "--data-binary", "@\(upload.path)",
             "http://127.0.0.1:\(server.port)/echo",
@@ -32,7 +32,7 @@ struct RealClientTests {
     @Test func curlReusesItsConnectionAndReadsEveryStatus() async throws {
         let server = try TestServer()
         let base = "http://127.0.0.1:\(server.port)"
-        let result = try await Subprocess.run("curl", [
+        let result = try await Command.run("curl", [
             "-sS", "-w", " %{http_code} %{num_connects}\n",
             "\(base)/whoami", "\(base)/missing", "-X", "GET", "\(base)/hello",
         ])
@@ -45,7 +45,7 @@ struct RealClientTests {
 
     @Test func pythonRequestsAndHTTPX() async throws {
         let server = try TestServer()
-        let result = try await Subprocess.run("python3", [Subprocess.repositoryPath("Tests/HTTPServerTests/Clients/python_clients.py"), "\(server.port)"])
+        let result = try await Command.run("python3", [Repository.path("Tests/HTTPServerTests/Clients/python_clients.py"), "\(server.port)"])
         #expect(result.status == 0, "\(result.output)\(result.errors)")
         #expect(result.output == "requests: ok\nhttpx: ok\n")
         await server.stop()
@@ -53,7 +53,7 @@ struct RealClientTests {
 
     @Test func nodeFetch() async throws {
         let server = try TestServer()
-        let result = try await Subprocess.run("node", [Subprocess.repositoryPath("Tests/HTTPServerTests/Clients/node_fetch.mjs"), "\(server.port)"])
+        let result = try await Command.run("node", [Repository.path("Tests/HTTPServerTests/Clients/node_fetch.mjs"), "\(server.port)"])
         #expect(result.status == 0, "\(result.output)\(result.errors)")
         #expect(result.output == "fetch: ok\n")
         await server.stop()

@@ -10,7 +10,7 @@ struct CommandLineTests {
     }
 
     static var exampleConfiguration: String {
-        Subprocess.repositoryPath("Config/sdgate.yaml")
+        Repository.path("Config/sdgate.yaml")
     }
 
     @Test func helpNamesTheCommands() async throws {
@@ -40,10 +40,10 @@ struct CommandLineTests {
 
     @Test func serveAnswersHealthLogsEachRequestAndStopsCleanlyOnSIGTERM() async throws {
         let gateway = try await RunningGateway.start()
-        let health = try await Subprocess.run("curl", ["-sS", "-i", "http://127.0.0.1:\(gateway.port)/health", "-H", "x-api-key: SG_0123456789abcdef"])
+        let health = try await Command.run("curl", ["-sS", "-i", "http://127.0.0.1:\(gateway.port)/health", "-H", "x-api-key: SG_0123456789abcdef"])
         #expect(health.output.hasPrefix("HTTP/1.1 200 OK"))
         #expect(health.output.hasSuffix("{\"status\":\"ok\"}"))
-        let ready = try await Subprocess.run("curl", ["-sS", "http://127.0.0.1:\(gateway.port)/ready"])
+        let ready = try await Command.run("curl", ["-sS", "http://127.0.0.1:\(gateway.port)/ready"])
         #expect(ready.output == "{\"status\":\"ready\"}")
 
         let status = try await gateway.stop(signal: SIGTERM)
@@ -81,62 +81,41 @@ struct CommandLineTests {
 }
 
 /// `sdgate serve --port 0` as a child process, with its log.
-final class RunningGateway: @unchecked Sendable {
-    // Safety: `process` and the log file are only read after `start` returns.
-    let process: Process
+struct RunningGateway: Sendable {
+    let process: Command.Background
     let port: Int
-    private let logURL: URL
 
-    private init(process: Process, port: Int, logURL: URL) {
-        self.process = process
-        self.port = port
-        self.logURL = logURL
-    }
+    var log: String { process.log }
 
-    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
-
-    /// Starts `sdgate serve --port 0`, optionally under a lower open-file limit.
+    /// Starts `sdgate serve --port 0`, optionally under a lower open-file limit, and waits for it to listen.
     static func start(environment: [String: String] = [:], descriptorLimit: Int? = nil) async throws -> RunningGateway {
-        let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
-        let process = Process()
         let serve = [CommandLineTests.binary.path, "serve", "--host", "127.0.0.1", "--port", "0"]
-        if let descriptorLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$@\"", "sh"] + serve
+        let process = if let descriptorLimit {
+            try await Command.start("/bin/sh", ["-c", "ulimit -n \(descriptorLimit) && exec \"$@\"", "sh"] + serve, environment: environment)
         } else {
-            process.executableURL = CommandLineTests.binary
-            process.arguments = Array(serve.dropFirst())
+            try await Command.start(serve[0], Array(serve.dropFirst()), environment: environment)
         }
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = try FileHandle(forWritingTo: logURL)
-        process.standardError = process.standardOutput
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
-            if let range = text.firstRange(of: "address=127.0.0.1:") {
-                let digits = text[range.upperBound...].prefix { $0.isNumber }
-                if let port = Int(digits) { return RunningGateway(process: process, port: port, logURL: logURL) }
-            }
-            guard process.isRunning else { break }
-            try await Task.sleep(for: .milliseconds(20))
+        var port: Int?
+        _ = await eventually(timeout: .seconds(30)) {
+            guard let range = process.log.firstRange(of: "address=127.0.0.1:") else { return false }
+            port = Int(process.log[range.upperBound...].prefix { $0.isNumber })
+            return port != nil
         }
-        process.terminate()
-        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "sdgate did not start listening:\n\((try? String(contentsOf: logURL, encoding: .utf8)) ?? "")"])
+        guard let port else {
+            _ = try? await process.stop(signal: SIGKILL)
+            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "sdgate did not start listening:\n\(process.log)"])
+        }
+        return RunningGateway(process: process, port: port)
     }
 
     /// Sends `signal` and waits for the exit status.
     func stop(signal: Int32) async throws -> Int32 {
-        kill(process.processIdentifier, signal)
-        let deadline = ContinuousClock.now + .seconds(30)
-        while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        return process.terminationStatus
+        try await process.stop(signal: signal)
     }
 
     /// Runs sdgate to completion with `arguments`.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Subprocess.Result {
-        try await Subprocess.run(CommandLineTests.binary.path, arguments, environment: environment)
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Command.Result {
+        try await Command.run(CommandLineTests.binary.path, arguments, environment: environment)
     }
 }
 
@@ -166,7 +145,7 @@ struct DescriptorExhaustionTests {
         #expect(gateway.log.components(separatedBy: "accept failed").count - 1 == 1, "the shortage is reported once")
         // Descriptors come back: the waiting connections are accepted and answered.
         clients.removeAll()
-        let health = try await Subprocess.run("curl", ["-sS", "-m", "10", "http://127.0.0.1:\(gateway.port)/health"])
+        let health = try await Command.run("curl", ["-sS", "-m", "10", "http://127.0.0.1:\(gateway.port)/health"])
         #expect(health.output == "{\"status\":\"ok\"}")
         #expect(try await gateway.stop(signal: SIGTERM) == 0)
     }

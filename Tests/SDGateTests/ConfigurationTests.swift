@@ -90,7 +90,7 @@ struct ConfigurationTests {
     }
 
     @Test func theDocumentedExampleIsValidAndMatchesTheDefaults() throws {
-        let fromFile = try GatewayConfiguration.load(file: Subprocess.repositoryPath("Config/sdgate.yaml"), environment: [:])
+        let fromFile = try GatewayConfiguration.load(file: Repository.path("Config/sdgate.yaml"), environment: [:])
         #expect(fromFile.rendered == GatewayConfiguration().rendered)
     }
 }

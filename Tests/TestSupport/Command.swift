@@ -1,38 +1,116 @@
 public import Foundation
+import Subprocess
+import SystemPackage
 
-/// Runs a program to completion without blocking a thread of the cooperative pool; output goes to
-/// temporary files so a chatty program cannot fill a pipe and stall.
-public enum Subprocess {
+/// Runs programs for tests: a client to completion (`run`), or sdgate itself in the background
+/// (`start`), without blocking a thread of the cooperative pool.
+public enum Command {
     public struct Result: Sendable {
+        /// The exit code, or 128 + the signal that ended the program.
         public var status: Int32
         public var output: String
         public var errors: String
     }
 
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("subprocess-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let outputURL = folder.appendingPathComponent("out"), errorURL = folder.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errorURL.path, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
-        process.arguments = executable.hasPrefix("/") ? arguments : [executable] + arguments
-        if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        process.standardOutput = try FileHandle(forWritingTo: outputURL)
-        process.standardError = try FileHandle(forWritingTo: errorURL)
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        return Result(status: status,
-                      output: (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "",
-                      errors: (try? String(contentsOf: errorURL, encoding: .utf8)) ?? "")
+    /// Runs `executable` (a path, or a name looked up in PATH) to completion and collects its output.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+        try await runToCompletion(Self.executable(executable), Arguments(arguments), Self.environment(environment))
     }
 
-    /// A path inside the repository, from its root (`Tests/HTTPServerTests/Clients/x.py`).
-    public static func repositoryPath(_ relative: String) -> String {
+    /// A program running in the background, its standard output and error going to `logFile`.
+    public final class Background: Sendable {
+        public let processIdentifier: Int32
+        public let logFile: URL
+        private let stopSignal: AsyncStream<Int32>.Continuation
+        private let finished: Task<Int32, any Error>
+
+        fileprivate init(processIdentifier: Int32, logFile: URL, stopSignal: AsyncStream<Int32>.Continuation, finished: Task<Int32, any Error>) {
+            self.processIdentifier = processIdentifier
+            self.logFile = logFile
+            self.stopSignal = stopSignal
+            self.finished = finished
+        }
+
+        public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+
+        /// Sends `signal` and returns the exit status (128 + signal if the signal ended it).
+        public func stop(signal: Int32) async throws -> Int32 {
+            stopSignal.yield(signal)
+            return try await finished.value
+        }
+
+        /// Waits for the program to end by itself.
+        public func exitStatus() async throws -> Int32 {
+            try await finished.value
+        }
+    }
+
+    /// Starts `executable`; it runs until `stop(signal:)`, or until it ends by itself.
+    public static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Background {
+        let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("command-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let (signals, stopSignal) = AsyncStream.makeStream(of: Int32.self)
+        let (started, startedContinuation) = AsyncStream.makeStream(of: Int32.self)
+        let executable = Self.executable(executable), environment = Self.environment(environment)
+        let logPath = logFile.path
+        let finished = Task<Int32, any Error> {
+            try await runInBackground(executable, Arguments(arguments), environment, logPath: logPath, started: startedContinuation, signals: signals)
+        }
+        var iterator = started.makeAsyncIterator()
+        guard let processIdentifier = await iterator.next() else { throw CocoaError(.executableLoad) }
+        return Background(processIdentifier: processIdentifier, logFile: logFile, stopSignal: stopSignal, finished: finished)
+    }
+
+    private static func executable(_ name: String) -> Executable {
+        name.hasPrefix("/") ? .path(.init(name)) : .name(name)
+    }
+
+    private static func environment(_ values: [String: String]) -> Environment {
+        values.isEmpty ? .inherit : .inherit.updating(Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) }))
+    }
+
+}
+
+// Outside `Command`, so that `run` means Subprocess's function rather than `Command.run`.
+
+private func runToCompletion(_ executable: Executable, _ arguments: Arguments, _ environment: Environment) async throws -> Command.Result {
+    let result = try await run(executable, arguments: arguments, environment: environment,
+                               output: .string(limit: 64 << 20), error: .string(limit: 64 << 20))
+    return Command.Result(status: code(result.terminationStatus), output: result.standardOutput ?? "", errors: result.standardError ?? "")
+}
+
+private func runInBackground(
+    _ executable: Executable, _ arguments: Arguments, _ environment: Environment, logPath: String,
+    started: AsyncStream<Int32>.Continuation, signals: AsyncStream<Int32>
+) async throws -> Int32 {
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+    defer { try? log.close() }
+    let descriptor = FileDescriptor(rawValue: log.fileDescriptor)
+    let result = try await run(
+        executable, arguments: arguments, environment: environment, input: .none,
+        output: .fileDescriptor(descriptor, closeAfterSpawningProcess: false),
+        error: .fileDescriptor(descriptor, closeAfterSpawningProcess: false)
+    ) { execution in
+        started.yield(execution.processIdentifier.value)
+        started.finish()
+        for await signal in signals {
+            try? execution.send(signal: Signal(rawValue: signal))
+            break
+        }
+    }
+    return code(result.terminationStatus)
+}
+
+private func code(_ status: TerminationStatus) -> Int32 {
+    switch status {
+    case .exited(let code): code
+    case .signaled(let signal): 128 + signal
+    }
+}
+
+/// Paths inside the repository, from its root.
+public enum Repository {
+    public static func path(_ relative: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(relative).standardized.path
     }
