@@ -140,3 +140,31 @@ struct ParserInPlaceBodyTests {
         #expect(parser.remainingFixedBody == nil)
     }
 }
+
+@Suite("Parser: errors do not depend on how input is split")
+struct ParserSplitConsistencyTests {
+    /// Found by the fuzzer: a line both too long and ending in a bare LF was "must end with CRLF"
+    /// in one piece but "too long" when split. Length is now checked first on every path.
+    @Test(arguments: [(64, "GET /\(String(repeating: "a", count: 80)) HTTP/1.1\nHost: t\r\n\r\n", HTTPParseError.requestLineTooLong),
+                      (66, "GET / HTTP/1.1\r\nX: \(String(repeating: "v", count: 80))\n\r\n", HTTPParseError.headerSectionTooLarge)])
+    func aTooLongLineEndingInABareLF(limit: Int, request: String, error: HTTPParseError) {
+        var limits = HTTPRequestParser.Limits()
+        limits.maxRequestLineBytes = limit
+        limits.maxHeaderBytes = limit
+        let parser = HTTPRequestParser(limits: limits)
+        let bytes = Array(request.utf8)
+        #expect(ParserDriver.parse([bytes], parser: parser).error == error)
+        for pieces in ParserDriver.splitsInTwo(bytes) {
+            #expect(ParserDriver.parse(pieces, parser: parser).error == error)
+        }
+        #expect(ParserDriver.parse(ParserDriver.oneByteAtATime(bytes), parser: parser).error == error)
+    }
+}
+
+@Suite("Parser: Content-Length digits")
+struct ContentLengthDigitsTests {
+    @Test func leadingZerosDoNotMakeALengthLarge() {
+        let request = Array("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0000000000000000000000005\r\n\r\nhello".utf8)
+        #expect(ParserDriver.parse([request]).requests.first?.body == "hello")
+    }
+}

@@ -213,6 +213,8 @@ public struct HTTPRequestParser: Sendable {
         }
         let lf = input.baseAddress!.distance(to: UnsafeRawPointer(found))
         offset = lf + 1
+        // Length first, as on the path above: the error must not depend on where the input was split.
+        guard partialLine.count + (lf - start) <= limit + 1 else { throw tooLong }
         if partialLine.isEmpty {
             guard lf > start, input[lf - 1] == ByteClass.cr else { throw .invalidLineEnding }
             guard lf - 1 - start <= limit else { throw tooLong }
@@ -363,7 +365,8 @@ public struct HTTPRequestParser: Sendable {
         guard !digits.isEmpty, digits.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else {
             throw .invalidContentLength
         }
-        return digits.utf8.count > 18 ? Int.max : Int(digits)!
+        let significant = digits.drop { $0 == "0" }
+        return significant.utf8.count > 18 ? Int.max : Int(significant) ?? 0
     }
 
     // MARK: Chunks (RFC 9112 §7.1)
