@@ -15,13 +15,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
+        .target(name: "BenchmarkSupport"),
         .executableTarget(
             name: "sdgate-server",
-            dependencies: [.product(name: "HTTPServer", package: "sdgate")]
+            dependencies: ["BenchmarkSupport", .product(name: "HTTPServer", package: "sdgate")]
         ),
         .executableTarget(
             name: "hummingbird-server",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -29,6 +31,7 @@ let package = Package(
         .executableTarget(
             name: "nio-server",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -168,3 +168,36 @@ struct ContentLengthDigitsTests {
         #expect(ParserDriver.parse([request]).requests.first?.body == "hello")
     }
 }
+
+@Suite("Request body buffer")
+struct RequestBodyBufferTests {
+    @Test func partsAndInPlaceReadsMakeOneBody() {
+        var buffer = RequestBodyBuffer(expectedLength: 10)
+        Array("abc".utf8).withUnsafeBytes { buffer.append($0) }
+        // A read that fills less than offered leaves no zeros behind in the body.
+        let filled = buffer.readInPlace(upTo: 7) { (space: UnsafeMutableRawBufferPointer) -> Int? in
+            #expect(space.count == 7)
+            space.copyBytes(from: Array("defg".utf8))
+            return 4
+        }
+        #expect(filled == 4)
+        let nothing = buffer.readInPlace(upTo: 3) { (_: UnsafeMutableRawBufferPointer) -> Int? in nil }
+        #expect(nothing == nil)
+        _ = buffer.readInPlace(upTo: 3) { (space: UnsafeMutableRawBufferPointer) -> Int? in
+            space.copyBytes(from: Array("hij".utf8))
+            return 3
+        }
+        #expect(buffer.count == 10)
+        #expect(String(decoding: buffer.take(), as: UTF8.self) == "abcdefghij")
+        #expect(buffer.count == 0)
+    }
+
+    @Test func inPlaceReadsAreOfferedAtMostOneStep() {
+        var buffer = RequestBodyBuffer(expectedLength: 1 << 30)
+        _ = buffer.readInPlace(upTo: 1 << 30) { (space: UnsafeMutableRawBufferPointer) -> Int? in
+            #expect(space.count == RequestBodyBuffer.inPlaceReadStep)
+            return 1
+        }
+        #expect(buffer.take().count == 1)
+    }
+}

@@ -1,25 +1,12 @@
 // Hummingbird 2 reference server: default Application + Router, the same three routes as the
 // other two servers. Logging is at `warning` so the request path carries no log I/O.
+import BenchmarkSupport
 import Hummingbird
 import Logging
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-func announce(_ line: String) {
-    // stdout is a pipe under the runner, so it is block-buffered: write(2) the line directly.
-    let bytes = Array((line + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
-}
-
-func portArgument() -> Int {
-    let arguments = CommandLine.arguments
-    if let index = arguments.firstIndex(of: "--port"), index + 1 < arguments.count, let port = Int(arguments[index + 1]) {
-        return port
-    }
-    return 0
-}
 
 func jsonResponse(_ status: HTTPResponse.Status, _ json: String) -> Response {
     Response(

@@ -1,5 +1,6 @@
 // Bare SwiftNIO reference server: NIOHTTP1's pipeline and one handler, no framework. This is the
 // floor of what a NIO-based server costs, against which Hummingbird and sdgate are compared.
+import BenchmarkSupport
 import Dispatch
 import NIOCore
 import NIOHTTP1
@@ -8,20 +9,6 @@ import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
-
-func announce(_ line: String) {
-    // stdout is a pipe under the runner, so it is block-buffered: write(2) the line directly.
-    let bytes = Array((line + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
-}
-
-func portArgument() -> Int {
-    let arguments = CommandLine.arguments
-    if let index = arguments.firstIndex(of: "--port"), index + 1 < arguments.count, let port = Int(arguments[index + 1]) {
-        return port
-    }
-    return 0
-}
 
 /// Collects one request (head and whole body, like the other servers do) and answers on `.end`.
 final class Handler: ChannelInboundHandler {

@@ -1,25 +1,12 @@
 // sdgate's own HTTP server (the root package's HTTPServer library) with the same three routes as
 // the two reference servers.
+import BenchmarkSupport
 import Dispatch
 import HTTPServer
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-func announce(_ line: String) {
-    // stdout is a pipe under the runner, so it is block-buffered: write(2) the line directly.
-    let bytes = Array((line + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
-}
-
-func portArgument() -> Int {
-    let arguments = CommandLine.arguments
-    if let index = arguments.firstIndex(of: "--port"), index + 1 < arguments.count, let port = Int(arguments[index + 1]) {
-        return port
-    }
-    return 0
-}
 
 var router = Router()
 router.get("/health") { _, _ in

@@ -34,13 +34,7 @@ final class Connection: @unchecked Sendable {
     private var deadline: ConnectionDeadline
 
     private var head: HTTPRequestHead?
-    /// The body being received: `bodyFilled` bytes so far. A `Content-Length` body has its capacity
-    /// reserved and is read into straight from the socket (one copy fewer than through the loop's
-    /// buffer); its storage is zeroed only a step ahead of what arrived, so a client that announces
-    /// a large body and sends little costs little memory.
-    private var body: [UInt8] = []
-    private var bodyFilled = 0
-    private static let inPlaceReadStep = 256 * 1024
+    private var body = RequestBodyBuffer(expectedLength: nil)
     /// Bytes received but not parsed yet (pipelined requests).
     private var inbound: [UInt8] = []
     /// True while `feed` runs: an answer finished inside it lets `feed` go on parsing, instead of
@@ -146,7 +140,7 @@ final class Connection: @unchecked Sendable {
             case .head(let head):
                 received(head)
             case .body(let part):
-                if case .reading = phase { store(part) }
+                if case .reading = phase { body.append(part) }
                 deadline.progress(at: .now)
             case .end(let trailers):
                 receivedEnd(trailers: trailers)
@@ -155,34 +149,25 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    private func store(_ part: UnsafeRawBufferPointer) {
-        if body.count > bodyFilled { body.removeLast(body.count - bodyFilled) }
-        body.append(contentsOf: part)
-        bodyFilled = body.count
-    }
-
     /// Reads the rest of a `Content-Length` body straight into place, without the loop's buffer.
     private func readBodyInPlace() {
         while let remaining = parser.remainingFixedBody, case .reading = phase {
-            let step = min(remaining, Self.inPlaceReadStep)
-            // Never more than `remaining` ahead, so the storage ends exactly at the body's end.
-            if body.count < bodyFilled + step { body.append(contentsOf: repeatElement(0, count: bodyFilled + step - body.count)) }
-            let result: IOResult<Int>
+            let count: Int?
             do {
-                result = try body.withUnsafeMutableBytes { bytes throws(SystemError) in
-                    try Syscall.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: bytes[bodyFilled..<bodyFilled + step]))
+                count = try body.readInPlace(upTo: remaining) { space throws(SystemError) in
+                    guard case .done(let count) = try Syscall.read(fd, into: space) else { return nil }
+                    return count
                 }
             } catch {
                 close()
                 return
             }
-            guard case .done(let count) = result else { return }
+            guard let count else { return }
             guard count > 0 else {
                 peerDidClose()
                 return
             }
             parser.consumeFixedBody(count)
-            bodyFilled += count
             deadline.progress(at: .now)
         }
         // The body is complete: let the parser say so.
@@ -220,9 +205,11 @@ final class Connection: @unchecked Sendable {
                 return
             }
             parser.maxBodyBytes = limit
-            body = []
-            bodyFilled = 0
-            if case .length(let length) = framing { body.reserveCapacity(length) }
+            if case .length(let length) = framing {
+                body = RequestBodyBuffer(expectedLength: length)
+            } else {
+                body = RequestBodyBuffer(expectedLength: nil)
+            }
             if hasBody && head.expectsContinue {
                 output.append(ResponseEncoder.continueResponse)
                 flush()
@@ -255,8 +242,7 @@ final class Connection: @unchecked Sendable {
         case .discarding(let response):
             send(response, for: head, keepAlive: keepAlive)
         default:
-            let request = HTTPRequest(head: head, body: body, trailers: trailers, remoteAddress: remoteAddress)
-            body = []
+            let request = HTTPRequest(head: head, body: body.take(), trailers: trailers, remoteAddress: remoteAddress)
             respond(to: request, keepAlive: keepAlive)
         }
     }
@@ -416,7 +402,7 @@ final class Connection: @unchecked Sendable {
         }
     }
 
-    fileprivate func streamWrite(_ bytes: [UInt8], then continuation: CheckedContinuation<Void, any Error>) {
+    func streamWrite(_ bytes: [UInt8], then continuation: CheckedContinuation<Void, any Error>) {
         guard !isClosed, var stream, !bytes.isEmpty else {
             isClosed || stream == nil ? continuation.resume(throwing: ConnectionClosedError()) : continuation.resume()
             return
@@ -510,46 +496,5 @@ final class Connection: @unchecked Sendable {
         wantsReading = reading ?? wantsReading
         wantsWriting = writing ?? wantsWriting
         loop.watch(self, reading: wantsReading, writing: wantsWriting)
-    }
-}
-
-/// Thrown to a streamed body's producer when the connection is gone.
-public struct ConnectionClosedError: Error, Sendable {}
-
-/// The state of a streamed answer body.
-private struct StreamedBody {
-    let framing: ResponseFraming
-    private var written = 0
-    var waitingWriter: CheckedContinuation<Void, any Error>?
-
-    init(framing: ResponseFraming) {
-        self.framing = framing
-    }
-
-    /// Counts `count` more bytes; false if that exceeds the declared length.
-    mutating func accept(_ count: Int) -> Bool {
-        written += count
-        if case .length(let length) = framing { return written <= length }
-        return true
-    }
-
-    var isComplete: Bool {
-        if case .length(let length) = framing { return written == length }
-        return true
-    }
-
-    mutating func resumeWriter() {
-        waitingWriter?.resume()
-        waitingWriter = nil
-    }
-}
-
-private struct ConnectionBodyWriter: HTTPBodyWriter {
-    let connection: Connection
-
-    func write(_ bytes: [UInt8]) async throws {
-        try await withCheckedThrowingContinuation { continuation in
-            connection.loop.execute { connection.streamWrite(bytes, then: continuation) }
-        }
     }
 }

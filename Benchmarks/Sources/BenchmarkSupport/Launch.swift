@@ -1,0 +1,19 @@
+// What every benchmark server does at start-up, so that the runner can drive them alike.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Prints `line` at once: stdout is a pipe under the runner, so it is block-buffered otherwise.
+public func announce(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+}
+
+/// The value of `--port N`, or 0 (any free port).
+public func portArgument() -> Int {
+    let arguments = CommandLine.arguments
+    if let index = arguments.firstIndex(of: "--port"), index + 1 < arguments.count, let port = Int(arguments[index + 1]) {
+        return port
+    }
+    return 0
+}
