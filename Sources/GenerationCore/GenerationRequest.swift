@@ -1,0 +1,95 @@
+/// What to generate, free of any API dialect: the Segmind and ModelsLab front ends both produce it,
+/// and every backend (local workers, upstream services) consumes it.
+public struct GenerationRequest: Sendable, Equatable {
+    /// The catalog slug the request was made for (`sdxl-img2img`); backends route on it.
+    public var model: String
+    public var task: GenerationTask
+    public var family: ModelFamily
+    public var prompt: String
+    public var negativePrompt: String?
+    /// The input image of an image-to-image request.
+    public var image: InputImage?
+    /// Output size; for image-to-image without size fields, the input's size rounded down to the
+    /// family's multiple.
+    public var width: Int
+    public var height: Int
+    public var samples: Int
+    public var steps: Int
+    public var guidanceScale: Double
+    /// Image-to-image strength, or the refiner's strength for SDXL text-to-image.
+    public var strength: Double?
+    /// The seed to use; never -1 here: a random one has been picked already.
+    public var seed: UInt64
+    /// The scheduler name as the client gave it (matched case-insensitively against the catalog).
+    public var scheduler: String?
+    /// The SD3 sampler (ComfyUI vocabulary).
+    public var sampler: String?
+    /// Family-specific options: SDXL `style`, `refiner`, `high_noise_fraction`, `base_model`.
+    public var options: GenerationOptions
+
+    public init(
+        model: String, task: GenerationTask, family: ModelFamily, prompt: String, negativePrompt: String? = nil,
+        image: InputImage? = nil, width: Int, height: Int, samples: Int = 1, steps: Int, guidanceScale: Double,
+        strength: Double? = nil, seed: UInt64, scheduler: String? = nil, sampler: String? = nil,
+        options: GenerationOptions = GenerationOptions()
+    ) {
+        self.model = model
+        self.task = task
+        self.family = family
+        self.prompt = prompt
+        self.negativePrompt = negativePrompt
+        self.image = image
+        self.width = width
+        self.height = height
+        self.samples = samples
+        self.steps = steps
+        self.guidanceScale = guidanceScale
+        self.strength = strength
+        self.seed = seed
+        self.scheduler = scheduler
+        self.sampler = sampler
+        self.options = options
+    }
+}
+
+public enum GenerationTask: String, Sendable, Equatable, CaseIterable {
+    case textToImage = "text-to-image"
+    case imageToImage = "image-to-image"
+}
+
+/// The model family a request runs on; it decides which pipeline a local worker uses.
+public enum ModelFamily: String, Sendable, Equatable, CaseIterable {
+    case sd15 = "sd1.5"
+    case sdxl
+    case sd3
+}
+
+/// Options only some families understand.
+public struct GenerationOptions: Sendable, Equatable {
+    /// SDXL text-to-image style preset (`base`, `cinematic`, ...).
+    public var style: String?
+    /// SDXL text-to-image: run the refiner after the base model.
+    public var refiner: Bool?
+    /// SDXL text-to-image: the fraction of steps the base model runs before the refiner takes over.
+    public var highNoiseFraction: Double?
+    /// SDXL image-to-image: which configured base model (`juggernaut`, `sdxl`).
+    public var baseModel: String?
+
+    public init(style: String? = nil, refiner: Bool? = nil, highNoiseFraction: Double? = nil, baseModel: String? = nil) {
+        self.style = style
+        self.refiner = refiner
+        self.highNoiseFraction = highNoiseFraction
+        self.baseModel = baseModel
+    }
+}
+
+/// A decoded input image: its bytes as sent, and what inspecting them found.
+public struct InputImage: Sendable, Equatable {
+    public var bytes: [UInt8]
+    public var info: ImageInfo
+
+    public init(bytes: [UInt8], info: ImageInfo) {
+        self.bytes = bytes
+        self.info = info
+    }
+}

@@ -1,0 +1,55 @@
+/// Something that turns a `GenerationRequest` into images: a pool of local workers, or an upstream
+/// service. Dialects never know which.
+public protocol InferenceBackend: Sendable {
+    func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult
+}
+
+/// What a backend produced.
+public struct GenerationResult: Sendable, Equatable {
+    /// One image per sample, in the format the backend produced them.
+    public var images: [GeneratedImage]
+    /// The seed actually used (the request's; reported back to clients).
+    public var seed: UInt64
+    /// Time spent generating, as the backend measured it.
+    public var generationTime: Duration
+    /// What the upstream service reported it charged, when there is one (for reconciliation).
+    public var upstreamCost: String?
+
+    public init(images: [GeneratedImage], seed: UInt64, generationTime: Duration, upstreamCost: String? = nil) {
+        self.images = images
+        self.seed = seed
+        self.generationTime = generationTime
+        self.upstreamCost = upstreamCost
+    }
+}
+
+public struct GeneratedImage: Sendable, Equatable {
+    public var bytes: [UInt8]
+    public var format: ImageFormat
+
+    public init(bytes: [UInt8], format: ImageFormat) {
+        self.bytes = bytes
+        self.format = format
+    }
+}
+
+/// Why a backend could not generate. Each case has a stable code; `message` is safe to show a client.
+public enum InferenceError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Every worker or upstream is at capacity; retry after the given time.
+    case busy(retryAfter: Duration)
+    /// No answer within the deadline.
+    case timedOut
+    /// The upstream service refused the gateway (its key, its credits, its rate limit).
+    case upstreamRefused(String, retryAfter: Duration? = nil)
+    /// Generation failed; the message says why in client-safe words.
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .busy: "all backends are busy, retry later"
+        case .timedOut: "generation did not finish in time"
+        case .upstreamRefused(let message, _): message
+        case .failed(let message): message
+        }
+    }
+}
