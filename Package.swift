@@ -1,9 +1,9 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// The targets follow the layers of the design: the HTTP server stands on the ground (Glibc and
-// Dispatch only), the application composes it, and the `sdgate` executable is a thin command line
-// on top. Later layers (generation core, dialects, ledger, backends, jobs) join as their own targets.
+// The targets follow the layers of the design: the HTTP server and the generation core (the
+// dialect-free vocabulary every part shares) stand on the ground; the API dialects above them; the
+// application composes everything, and the `sdgate` executable is a thin command line on top.
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
@@ -26,11 +26,19 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSystemShims"),
+        .target(name: "GenerationCore", swiftSettings: strict),
+        .target(
+            name: "GatewayAPI",
+            dependencies: ["HTTPServer", "GenerationCore", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
         .target(name: "HTTPServer", dependencies: ["CSystemShims"], swiftSettings: strict),
         .target(
             name: "SDGateApp",
             dependencies: [
                 "HTTPServer",
+                "GatewayAPI",
+                "GenerationCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -47,7 +55,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: [.product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: ["GatewayAPI", "GenerationCore", .product(name: "Subprocess", package: "swift-subprocess")],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -59,8 +67,22 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "GatewayAPITests",
+            dependencies: ["GatewayAPI", "GenerationCore", "HTTPServer", "TestSupport"],
+            exclude: ["Golden"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "GenerationCoreTests",
+            dependencies: ["GenerationCore"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "SDGateTests",
-            dependencies: ["SDGateApp", "sdgate", "TestSupport"],
+            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore",
+                           .product(name: "Logging", package: "swift-log")],
+            exclude: ["Clients"],
             swiftSettings: strict
         ),
     ],

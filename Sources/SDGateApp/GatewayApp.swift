@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import Dispatch
+public import GatewayAPI
+public import GenerationCore
 public import HTTPServer
 public import Logging
 
@@ -10,23 +12,35 @@ public import Logging
 public struct GatewayApp: Sendable {
     public let configuration: GatewayConfiguration
     public let logger: Logger
+    let gate: any AccessGate
+    let backend: any InferenceBackend
 
-    public init(configuration: GatewayConfiguration, logger: Logger) {
+    /// - Parameters:
+    ///   - gate: who may use the gateway; until the credit ledger exists, no key is known.
+    ///   - backend: what generates; until backends are configured, every model answers 503.
+    public init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate = NoKeys(),
+                backend: any InferenceBackend = NoBackend()) {
         self.configuration = configuration
         self.logger = logger
+        self.gate = gate
+        self.backend = backend
     }
 
     /// The routes the gateway answers.
-    func makeRouter(isReady: @escaping @Sendable () -> Bool) -> Router {
+    func makeRouter(catalog: ModelCatalog, isReady: @escaping @Sendable () -> Bool) -> Router {
         var router = Router()
         HealthRoutes.register(on: &router, isReady: isReady)
+        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: ImageLoader(fetcher: nil))
+            .register(on: &router)
         return router
     }
 
-    /// Builds the HTTP server with the gateway's routes, not yet started.
+    /// Builds the HTTP server with the gateway's routes, not yet started. Throws if the catalog is
+    /// broken, naming the file, the model and the field.
     public func makeServer() throws -> HTTPServer {
+        let catalog = try ModelCatalog.load(file: configuration.catalogFile)
         let box = ServerBox()
-        let router = makeRouter(isReady: { box.server?.isShuttingDown == false })
+        let router = makeRouter(catalog: catalog, isReady: { box.server?.isShuttingDown == false })
         let logger = logger
         let server = try HTTPServer(configuration: configuration.server, responder: GatewayResponder(router: router, logger: logger)) { error in
             logger.warning("accept failed", metadata: ["error": "\(error)"])

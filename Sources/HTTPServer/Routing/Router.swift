@@ -6,12 +6,15 @@
 /// `GET` handler, without the body. Both refusals happen at admission, before any body is read.
 public struct Router: HTTPResponder {
     public typealias Handler = @Sendable (HTTPRequest, RouteParameters) async -> HTTPResponse
+    /// Looks at a matched request's head before its body is read; an answer refuses it there.
+    public typealias HeadCheck = @Sendable (HTTPRequestHead, RouteParameters) -> HTTPResponse?
 
     public struct Route: Sendable {
         public let method: HTTPMethod
         public let pattern: String
         let segments: [RouteSegment]
         public let maxBodyBytes: Int?
+        let checkHead: HeadCheck?
         let handler: Handler
     }
 
@@ -29,17 +32,21 @@ public struct Router: HTTPResponder {
 
     public init() {}
 
-    /// Adds a route. `maxBodyBytes` overrides the server's default body limit for it.
-    public mutating func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
-        routes.append(Route(method: method, pattern: pattern, segments: RouteSegment.parse(pattern), maxBodyBytes: maxBodyBytes, handler: handler))
+    /// Adds a route. `maxBodyBytes` overrides the server's default body limit for it; `checkHead`
+    /// may refuse a request from its head alone (missing credentials), before the body is read.
+    public mutating func add(
+        _ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil, _ handler: @escaping Handler
+    ) {
+        routes.append(Route(method: method, pattern: pattern, segments: RouteSegment.parse(pattern), maxBodyBytes: maxBodyBytes,
+                            checkHead: checkHead, handler: handler))
     }
 
     public mutating func get(_ pattern: String, _ handler: @escaping Handler) {
         add(.get, pattern, handler)
     }
 
-    public mutating func post(_ pattern: String, maxBodyBytes: Int? = nil, _ handler: @escaping Handler) {
-        add(.post, pattern, maxBodyBytes: maxBodyBytes, handler)
+    public mutating func post(_ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil, _ handler: @escaping Handler) {
+        add(.post, pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, handler)
     }
 
     public func resolve(_ method: HTTPMethod, path: Substring) -> Resolution {
@@ -58,7 +65,8 @@ public struct Router: HTTPResponder {
 
     public func admit(_ head: HTTPRequestHead) -> HTTPAdmission {
         switch resolve(head.method, path: head.path) {
-        case .matched(let route, _):
+        case .matched(let route, let parameters):
+            if let refusal = route.checkHead?(head, parameters) { return .reject(refusal) }
             return .accept(maxBodyBytes: route.maxBodyBytes)
         case .methodNotAllowed(let allowed):
             var response = refusal(.methodNotAllowed, head)

@@ -66,6 +66,7 @@ struct ConfigurationKey: Sendable {
         .duration("server.timeouts.keep_alive_idle", \.server.timeouts.keepAliveIdle, .milliseconds(100) ... .seconds(86400), "idle time before a kept-alive connection is closed"),
         .duration("server.timeouts.write_idle", \.server.timeouts.writeIdle, .milliseconds(100) ... .seconds(3600), "time a client may take to read an answer"),
         .string("data_dir", \.dataDirectory, "folder for the database and generated images"),
+        .string("catalog_file", \.catalogFile, "the model catalog: fields, defaults, ranges and prices of every model"),
         ConfigurationKey(path: "log.level", summary: "trace, debug, info, notice, warning, error or critical",
                          apply: { config, text throws(ConfigurationValueError) in
                              guard let level = Logger.Level(rawValue: text.lowercased()) else {

@@ -10,6 +10,8 @@ public struct GatewayConfiguration: Sendable {
     public var shutdownGracePeriod: Duration = .seconds(10)
     /// Where sdgate keeps its database and generated images.
     public var dataDirectory = "./data"
+    /// The model catalog (fields, defaults, ranges, prices), read at start-up.
+    public var catalogFile = "Config/models.yaml"
     public var logLevel: Logger.Level = .info
 
     public init() {}

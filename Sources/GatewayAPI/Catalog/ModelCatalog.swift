@@ -1,0 +1,68 @@
+public import GenerationCore
+
+/// Every model the gateway serves, loaded from `Config/models.yaml`.
+public struct ModelCatalog: Sendable {
+    public let models: [String: ModelSpec]
+
+    public init(models: [ModelSpec]) {
+        self.models = Dictionary(models.map { ($0.slug, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public subscript(slug: String) -> ModelSpec? { models[slug] }
+}
+
+/// One model: what it does, what it runs on, what it costs, and the fields a request may carry.
+public struct ModelSpec: Sendable {
+    public let slug: String
+    public let task: GenerationTask
+    public let family: ModelFamily
+    public let price: PriceRule
+    /// Allowed output sizes; nil when any size the fields allow is fine.
+    public let sizes: [ImageSize]?
+    /// For image-to-image: how the input's size becomes the output's, and the largest input.
+    public let input: InputRule
+    /// In catalog order, which is also the order problems are reported in.
+    public let fields: [FieldSpec]
+
+    public func field(_ role: FieldRole) -> FieldSpec? { fields.first { $0.role == role } }
+}
+
+public struct ImageSize: Sendable, Equatable, CustomStringConvertible {
+    public let width: Int
+    public let height: Int
+
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+
+    /// Parses `1024x768`.
+    init?(_ text: String) {
+        let parts = text.split(separator: "x")
+        guard parts.count == 2, let width = Int(parts[0]), let height = Int(parts[1]), width > 0, height > 0 else { return nil }
+        self.init(width: width, height: height)
+    }
+
+    public var description: String { "\(width)x\(height)" }
+}
+
+public struct InputRule: Sendable {
+    /// The output keeps the input's size rounded down to this multiple (the latent grid).
+    public let multiple: Int
+    /// Larger inputs are refused.
+    public let maxSize: ImageSize
+
+    public static let standard = InputRule(multiple: 8, maxSize: ImageSize(width: 2048, height: 2048))
+}
+
+/// The price of a request: `perImage` at the model's default steps, scaled by samples and steps.
+public struct PriceRule: Sendable {
+    public let perImage: Credits
+
+    /// In whole micro-credits, rounded up: a client never pays less than the rule says.
+    public func cost(samples: Int, steps: Int, defaultSteps: Int) -> Credits {
+        let numerator = perImage.microCredits * Int64(samples) * Int64(steps)
+        let denominator = Int64(max(defaultSteps, 1))
+        return Credits(microCredits: (numerator + denominator - 1) / denominator)
+    }
+}

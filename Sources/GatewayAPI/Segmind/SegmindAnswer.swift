@@ -1,0 +1,86 @@
+import Foundation
+public import GenerationCore
+public import HTTPServer
+
+/// The answers of the Segmind dialect, as Part A of the contract fixes them: errors are JSON
+/// `{"error": "..."}`; a success is raw image bytes (`base64: false`) or the base64 JSON shape.
+public enum SegmindAnswer {
+    public static func error(_ status: HTTPStatus, _ message: String, headers: HTTPHeaders = [:]) -> HTTPResponse {
+        .json(status, encode(["error": message]), headers: headers)
+    }
+
+    public static let missingKey = "Missing Authorization or x-api-key"
+    public static let invalidKey = "API key is invalid or may have expired"
+    public static let insufficientCredits = "Insufficient credits"
+
+    /// 200 with the images, and the headers clients read: cost, seed, generation time.
+    public static func success(_ result: GenerationResult, base64: Bool, cost: Credits) -> HTTPResponse {
+        let seconds = Double(result.generationTime.components.seconds) + Double(result.generationTime.components.attoseconds) / 1e18
+        let rounded = (seconds * 1000).rounded() / 1000
+        var headers: HTTPHeaders = [
+            "x-cost": cost.description,
+            "x-generation-time": String(rounded),
+            "x-seed-value": String(result.seed),
+        ]
+        guard base64 else {
+            let image = result.images.first
+            headers.set("Content-Type", (image?.format ?? .jpeg).mediaType)
+            return HTTPResponse(status: .ok, headers: headers, bytes: image?.bytes ?? [])
+        }
+        let encoded = result.images.map { Data($0.bytes).base64EncodedString() }
+        let body = SuccessBody(
+            image: encoded.count == 1 ? .one(encoded[0]) : .many(encoded),
+            status: "Success",
+            infer_time: rounded,
+            outputs: result.images.count,
+            image_format: (result.images.first?.format ?? .jpeg).rawValue
+        )
+        return .json(.ok, encode(body), headers: headers)
+    }
+
+    /// Backend failures: the member's request was fine, the generation was not.
+    public static func backendError(_ error: InferenceError) -> HTTPResponse {
+        switch error {
+        case .busy(let retryAfter):
+            return Self.error(.serviceUnavailable, error.description, headers: ["Retry-After": retryAfterSeconds(retryAfter)])
+        case .timedOut:
+            return Self.error(.gatewayTimeout, error.description)
+        case .upstreamRefused(_, let retryAfter?):
+            return Self.error(.serviceUnavailable, error.description, headers: ["Retry-After": retryAfterSeconds(retryAfter)])
+        case .upstreamRefused, .failed:
+            return Self.error(.badGateway, error.description)
+        }
+    }
+
+    private static func retryAfterSeconds(_ duration: Duration) -> String {
+        String(max(1, duration.components.seconds + (duration.components.attoseconds > 0 ? 1 : 0)))
+    }
+
+    private struct SuccessBody: Encodable {
+        enum Images: Encodable {
+            case one(String)
+            case many([String])
+
+            func encode(to encoder: any Encoder) throws {
+                var container = encoder.singleValueContainer()
+                switch self {
+                case .one(let image): try container.encode(image)
+                case .many(let images): try container.encode(images)
+                }
+            }
+        }
+
+        let image: Images
+        let status: String
+        let infer_time: Double
+        let outputs: Int
+        let image_format: String
+    }
+
+    /// Sorted keys for stable answers; slashes unescaped, since base64 is full of them.
+    static func encode(_ value: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
+    }
+}

@@ -1,0 +1,76 @@
+public import GatewayAPI
+public import GenerationCore
+import Synchronization
+
+/// Knows one key: `SG_test_key`.
+public struct TestGate: AccessGate {
+    public static let key = "SG_test_key"
+
+    public init() {}
+
+    public func authenticate(apiKey: String) async -> AuthenticatedKey? {
+        apiKey == Self.key ? AuthenticatedKey(id: "key-1") : nil
+    }
+}
+
+/// A backend that lives in the tests: answers every request with `samples` copies of a small JPEG,
+/// or with the error it was told to give, and remembers what it was asked.
+public final class FakeBackend: InferenceBackend, Sendable {
+    public static let outputJPEG = TestImages.jpeg(width: 8, height: 8)
+
+    private let state = Mutex<(failure: InferenceError?, requests: [GenerationRequest])>((nil, []))
+
+    public init() {}
+
+    public func fail(with error: InferenceError?) { state.withLock { $0.failure = error } }
+
+    public var requests: [GenerationRequest] { state.withLock { $0.requests } }
+
+    public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
+        let failure = state.withLock { state in
+            state.requests.append(request)
+            return state.failure
+        }
+        if let failure { throw failure }
+        return GenerationResult(
+            images: Array(repeating: GeneratedImage(bytes: Self.outputJPEG, format: .jpeg), count: request.samples),
+            seed: request.seed,
+            generationTime: .milliseconds(1234)
+        )
+    }
+}
+
+/// Images made in code: real headers, as the inspector reads them, with little behind them.
+public enum TestImages {
+    /// A PNG signature, an IHDR chunk for `width`×`height` and IEND.
+    public static func png(width: Int, height: Int) -> [UInt8] {
+        var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        var ihdr: [UInt8] = []
+        ihdr += bigEndian(UInt32(width)) + bigEndian(UInt32(height)) + [8, 2, 0, 0, 0]
+        bytes += chunk("IHDR", ihdr) + chunk("IEND", [])
+        return bytes
+    }
+
+    /// SOI, a baseline SOF0 frame header for `width`×`height`, EOI.
+    public static func jpeg(width: Int, height: Int) -> [UInt8] {
+        [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08] + bigEndian16(height) + bigEndian16(width)
+            + [0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xFF, 0xD9]
+    }
+
+    private static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        let typed = Array(type.utf8) + data
+        return bigEndian(UInt32(data.count)) + typed + bigEndian(crc32(typed))
+    }
+
+    private static func bigEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) } }
+    private static func bigEndian16(_ value: Int) -> [UInt8] { [UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)] }
+
+    private static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+        }
+        return ~crc
+    }
+}
