@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // Tests only: launches clients and sdgate itself (Foundation's Process can crash on Linux
         // while reading /proc/self/fd in a process with many descriptors open).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
@@ -29,7 +30,11 @@ let package = Package(
         .target(name: "GenerationCore", swiftSettings: strict),
         .target(
             name: "GatewayAPI",
-            dependencies: ["HTTPServer", "GenerationCore", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "HTTPServer", "GenerationCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: strict
         ),
         .target(name: "HTTPServer", dependencies: ["CSystemShims"], swiftSettings: strict),

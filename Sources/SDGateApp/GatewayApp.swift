@@ -26,12 +26,19 @@ public struct GatewayApp: Sendable {
         self.backend = backend
     }
 
+    var imageLoader: ImageLoader {
+        var limits = ImageLoader.Limits()
+        limits.maxBytes = configuration.images.maxBytes
+        let fetcher = URLImageFetcher(policy: AddressPolicy(allowPrivateAddresses: configuration.images.allowPrivateAddresses),
+                                      timeout: configuration.images.fetchTimeout)
+        return ImageLoader(limits: limits, fetcher: fetcher)
+    }
+
     /// The routes the gateway answers.
     func makeRouter(catalog: ModelCatalog, isReady: @escaping @Sendable () -> Bool) -> Router {
         var router = Router()
         HealthRoutes.register(on: &router, isReady: isReady)
-        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: ImageLoader(fetcher: nil))
-            .register(on: &router)
+        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader).register(on: &router)
         return router
     }
 

@@ -49,6 +49,16 @@ struct ConfigurationKey: Sendable {
         }, render: { ConfigurationValue.renderDuration($0[keyPath: keyPath]) })
     }
 
+    static func boolean(_ path: String, _ keyPath: ConfigurationField<Bool>, _ summary: String) -> Self {
+        Self(path: path, summary: summary, apply: { config, text throws(ConfigurationValueError) in
+            switch text.lowercased() {
+            case "true", "yes", "on": config[keyPath: keyPath] = true
+            case "false", "no", "off": config[keyPath: keyPath] = false
+            default: throw ConfigurationValueError("expected true or false, got '\(text)'")
+            }
+        }, render: { String($0[keyPath: keyPath]) })
+    }
+
     static let all: [ConfigurationKey] = [
         .string("server.host", \.server.host, "address to listen on (0.0.0.0, ::, 127.0.0.1)"),
         .integer("server.port", \.server.port, 0...65535, "port to listen on; 0 picks a free one"),
@@ -67,6 +77,9 @@ struct ConfigurationKey: Sendable {
         .duration("server.timeouts.write_idle", \.server.timeouts.writeIdle, .milliseconds(100) ... .seconds(3600), "time a client may take to read an answer"),
         .string("data_dir", \.dataDirectory, "folder for the database and generated images"),
         .string("catalog_file", \.catalogFile, "the model catalog: fields, defaults, ranges and prices of every model"),
+        .boolean("images.allow_private_addresses", \.images.allowPrivateAddresses, "let image URLs point at private, loopback and link-local addresses"),
+        .bytes("images.max_bytes", \.images.maxBytes, 1024...(1 << 30), "largest input image, decoded"),
+        .duration("images.fetch_timeout", \.images.fetchTimeout, .milliseconds(100) ... .seconds(300), "time to fetch an image URL, redirects included"),
         ConfigurationKey(path: "log.level", summary: "trace, debug, info, notice, warning, error or critical",
                          apply: { config, text throws(ConfigurationValueError) in
                              guard let level = Logger.Level(rawValue: text.lowercased()) else {

@@ -13,6 +13,17 @@ public struct GatewayConfiguration: Sendable {
     /// The model catalog (fields, defaults, ranges, prices), read at start-up.
     public var catalogFile = "Config/models.yaml"
     public var logLevel: Logger.Level = .info
+    /// Input images: size limits, and which addresses image URLs may point at.
+    public var images = Images()
+
+    public struct Images: Sendable {
+        /// Allow image URLs on private, loopback and link-local addresses (local setups only).
+        public var allowPrivateAddresses = false
+        public var maxBytes = 20 << 20
+        public var fetchTimeout: Duration = .seconds(15)
+
+        public init() {}
+    }
 
     public init() {}
 }
