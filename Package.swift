@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "sdgate", targets: ["sdgate"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
+        .library(name: "GenerationCore", targets: ["GenerationCore"]),
+        .library(name: "GatewayAPI", targets: ["GatewayAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -21,6 +21,14 @@ let package = Package(
             dependencies: ["BenchmarkSupport", .product(name: "HTTPServer", package: "sdgate")]
         ),
         .executableTarget(
+            name: "validation-bench",
+            dependencies: [
+                .product(name: "GatewayAPI", package: "sdgate"),
+                .product(name: "GenerationCore", package: "sdgate"),
+                .product(name: "HTTPServer", package: "sdgate"),
+            ]
+        ),
+        .executableTarget(
             name: "hummingbird-server",
             dependencies: [
                 "BenchmarkSupport",
