@@ -55,6 +55,7 @@ let package = Package(
             name: "sdgate",
             dependencies: [
                 "SDGateApp",
+                "GatewayAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GatewayAPI
 import SDGateApp
 
 struct ConfigCommand: ParsableCommand {
@@ -10,14 +11,21 @@ struct ConfigCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate the configuration and print every effective value.",
-            discussion: "Exits non-zero, naming the file and line, if a key is unknown or a value is invalid."
+            abstract: "Validate the configuration and the model catalog, and print every effective value.",
+            discussion: "Exits non-zero, naming the file and line, if a key is unknown, a value is invalid or the catalog is broken."
         )
 
         @OptionGroup var options: ConfigurationOptions
 
         func run() throws {
-            print(try options.load().rendered)
+            let configuration = try options.load()
+            do {
+                let catalog = try ModelCatalog.load(file: configuration.catalogFile)
+                print(configuration.rendered)
+                print("models: \(catalog.models.keys.sorted().joined(separator: ", "))")
+            } catch {
+                throw ValidationError("invalid model catalog:\n\(error)")
+            }
         }
     }
 }

@@ -38,6 +38,20 @@ struct CommandLineTests {
         #expect(result.errors.contains("\(file.path):4: server.limits.max_body_byte: unknown key (did you mean 'server.limits.max_body_bytes'?)"))
     }
 
+    @Test func aBrokenCatalogStopsServeAndConfigCheckNamingFileModelAndField() async throws {
+        let catalog = FileManager.default.temporaryDirectory.appendingPathComponent("models-\(UUID().uuidString).yaml")
+        let broken = try String(contentsOfFile: Repository.path("Config/models.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "default: UniPC", with: "default: Warp")
+        try broken.write(to: catalog, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: catalog) }
+        for arguments in [["config", "check"], ["serve", "--port", "0"]] {
+            let result = try await RunningGateway.run(arguments, environment: ["SDGATE_CATALOG_FILE": catalog.path])
+            #expect(result.status != 0, "\(arguments)")
+            #expect((result.output + result.errors).contains("\(catalog.path):"), "\(arguments)")
+            #expect((result.output + result.errors).contains("sdxl-img2img: scheduler: default 'Warp' is not one of its values"), "\(arguments)")
+        }
+    }
+
     @Test func serveAnswersHealthLogsEachRequestAndStopsCleanlyOnSIGTERM() async throws {
         let gateway = try await RunningGateway.start()
         let health = try await Command.run("curl", ["-sS", "-i", "http://127.0.0.1:\(gateway.port)/health", "-H", "x-api-key: SG_0123456789abcdef"])
