@@ -30,6 +30,9 @@ const response = await fetch(url, {
 assert.equal(response.status, 200);
 assert.equal(response.headers.get("content-type"), "image/jpeg");
 assert.equal(response.headers.get("x-seed-value"), "468685");
+assert.match(response.headers.get("x-request-id"), /^[0-9a-f]{16}$/);
+assert.equal(response.headers.get("x-cost"), "0.008");
+assert.ok(Number(response.headers.get("x-generation-time")) > 0);
 const bytes = new Uint8Array(await response.arrayBuffer());
 assert.deepEqual([...bytes.slice(0, 2)], [0xff, 0xd8]);
 
