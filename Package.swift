@@ -17,12 +17,15 @@ let package = Package(
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .library(name: "GenerationCore", targets: ["GenerationCore"]),
         .library(name: "GatewayAPI", targets: ["GatewayAPI"]),
+        .library(name: "Ledger", targets: ["Ledger"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         // Tests only: launches clients and sdgate itself (Foundation's Process can crash on Linux
         // while reading /proc/self/fd in a process with many descriptors open).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
@@ -30,6 +33,15 @@ let package = Package(
     targets: [
         .target(name: "CSystemShims"),
         .target(name: "GenerationCore", swiftSettings: strict),
+        .target(
+            name: "Ledger",
+            dependencies: [
+                "GenerationCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "GatewayAPI",
             dependencies: [
@@ -78,6 +90,11 @@ let package = Package(
             name: "GatewayAPITests",
             dependencies: ["GatewayAPI", "GenerationCore", "HTTPServer", "TestSupport"],
             exclude: ["Golden"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "LedgerTests",
+            dependencies: ["Ledger", "GenerationCore", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,153 @@
+public import GenerationCore
+
+/// Keys and credits: who may use the gateway and what they may spend. Every movement of credits is
+/// an immutable entry; balances are derived from them and `verify` proves it. Stores: SQLite
+/// (embedded default) and PostgreSQL (several gateway replicas), behind this one protocol and
+/// tested by one contract suite.
+///
+/// Money moves in two phases, as in TigerBeetle: `reserve` holds an amount (refused if the
+/// available balance would go below zero, atomically even under concurrent requests), then exactly
+/// one of `post` (charge up to the held amount) or `void`. Holds expire; `expireHolds` voids the
+/// overdue ones, so a crash never strands credits.
+public protocol Ledger: Sendable {
+    /// Creates a key; the secret is returned once and only its SHA-256 is stored.
+    func createKey(_ key: NewKey) async throws(LedgerError) -> (key: LedgerKey, secret: String)
+    /// The key a secret belongs to, compared in constant time; nil for an unknown secret.
+    func key(secret: String) async throws(LedgerError) -> LedgerKey?
+    func key(id: String) async throws(LedgerError) -> LedgerKey?
+    func keys() async throws(LedgerError) -> [LedgerKey]
+    func revoke(keyID: String) async throws(LedgerError)
+
+    /// A top-up (positive) or a deduction (negative), with a reason; a deduction may not take the
+    /// available balance below zero.
+    func adjust(keyID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance
+    func balance(keyID: String) async throws(LedgerError) -> Balance
+
+    func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation
+    /// Charges `charge` (at most the held amount) and releases the hold.
+    func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance
+    /// Releases the hold without a charge.
+    func void(_ hold: HoldID, reason: String) async throws(LedgerError) -> Balance
+    /// Voids every open hold whose expiry is at or before `now`; returns how many.
+    func expireHolds(now: Timestamp) async throws(LedgerError) -> Int
+
+    /// Recomputes every balance from the entries and the holds; each difference found, in words.
+    func verify() async throws(LedgerError) -> [String]
+
+    func record(_ usage: UsageEvent) async throws(LedgerError)
+    func usage(keyID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent]
+}
+
+/// Milliseconds since 1970, from an injected clock: expiries are tested by moving a clock, not by waiting.
+public typealias Timestamp = Int64
+
+public struct NewKey: Sendable {
+    public var name: String
+    public var expiresAt: Timestamp?
+    /// The models this key may use; nil for all.
+    public var models: [String]?
+    public var rateLimitPerMinute: Int?
+
+    public init(name: String, expiresAt: Timestamp? = nil, models: [String]? = nil, rateLimitPerMinute: Int? = nil) {
+        self.name = name
+        self.expiresAt = expiresAt
+        self.models = models
+        self.rateLimitPerMinute = rateLimitPerMinute
+    }
+}
+
+public struct LedgerKey: Sendable, Equatable {
+    public let id: String
+    public let name: String
+    public let createdAt: Timestamp
+    public let expiresAt: Timestamp?
+    public let revokedAt: Timestamp?
+    public let models: [String]?
+    public let rateLimitPerMinute: Int?
+
+    public func isUsable(at now: Timestamp) -> Bool {
+        revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
+    }
+
+    public func allows(model: String) -> Bool { models?.contains(model) ?? true }
+}
+
+public struct Balance: Sendable, Equatable, CustomStringConvertible {
+    /// Top-ups and adjustments minus charges.
+    public let balance: Credits
+    /// Open holds.
+    public let held: Credits
+
+    public init(balance: Credits, held: Credits) {
+        self.balance = balance
+        self.held = held
+    }
+
+    /// What can still be reserved; `x-remaining-credits` shows it.
+    public var available: Credits { balance - held }
+
+    public var description: String { "balance \(balance), held \(held)" }
+}
+
+public struct HoldID: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(_ rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    public var description: String { rawValue }
+}
+
+public enum Reservation: Sendable, Equatable {
+    case held(HoldID, available: Credits)
+    case insufficient(available: Credits)
+}
+
+/// One generation request, as the usage report shows it.
+public struct UsageEvent: Sendable, Equatable {
+    public var keyID: String
+    public var model: String
+    public var status: Int
+    public var cost: Credits
+    public var durationMilliseconds: Int64
+    public var backend: String
+    public var requestID: String
+    public var at: Timestamp
+
+    public init(keyID: String, model: String, status: Int, cost: Credits, durationMilliseconds: Int64, backend: String,
+                requestID: String, at: Timestamp) {
+        self.keyID = keyID
+        self.model = model
+        self.status = status
+        self.cost = cost
+        self.durationMilliseconds = durationMilliseconds
+        self.backend = backend
+        self.requestID = requestID
+        self.at = at
+    }
+}
+
+public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unknownKey(String)
+    case unknownHold(HoldID)
+    /// The hold was already posted, voided or expired.
+    case holdSettled(HoldID)
+    case chargeExceedsHold(HoldID)
+    case insufficientBalance
+    case invalidAmount
+    /// The database failed; the detail is for logs, not for clients.
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .unknownKey(let id): "no key '\(id)'"
+        case .unknownHold(let hold): "no hold '\(hold)'"
+        case .holdSettled(let hold): "hold '\(hold)' is already settled"
+        case .chargeExceedsHold(let hold): "the charge is larger than hold '\(hold)'"
+        case .insufficientBalance: "the available balance is too low"
+        case .invalidAmount: "the amount must not be zero"
+        case .storage(let detail): "storage failed: \(detail)"
+        }
+    }
+}

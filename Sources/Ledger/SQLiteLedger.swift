@@ -1,0 +1,307 @@
+import Foundation
+public import GenerationCore
+import GRDB
+
+/// The embedded ledger: one SQLite file in WAL mode. GRDB runs every statement on its own
+/// dispatch queues, so no SQLite call blocks Swift's cooperative pool; writes are serialized by
+/// SQLite, which makes each check-and-reserve a single atomic transaction.
+public final class SQLiteLedger: Ledger {
+    private let pool: DatabasePool
+    private let now: @Sendable () -> Timestamp
+
+    /// Opens (creating if needed) the database at `path` and applies the migrations it lacks.
+    public init(path: String, now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) throws(LedgerError) {
+        do {
+            var configuration = Configuration()
+            // Concurrent writers wait for each other rather than failing with SQLITE_BUSY.
+            configuration.busyMode = .timeout(10)
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw .storage("\(error)")
+        }
+        self.now = now
+    }
+
+    public static let systemNow: @Sendable () -> Timestamp = { Timestamp(Date().timeIntervalSince1970 * 1000) }
+
+    /// Named, forward-only migrations: a database is brought up to date at start-up, never down.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("001 keys, entries, holds, usage") { db in
+            try db.execute(sql: """
+                CREATE TABLE api_key (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    secret_hash BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    revoked_at INTEGER,
+                    models TEXT,
+                    rate_limit_per_minute INTEGER
+                );
+                -- The running totals every reserve checks; derivable from entry and hold, which verify proves.
+                CREATE TABLE balance (
+                    key_id TEXT PRIMARY KEY REFERENCES api_key(id),
+                    balance INTEGER NOT NULL,
+                    held INTEGER NOT NULL CHECK (held >= 0)
+                );
+                -- Every movement, never updated or deleted: top-up, adjustment, post (a charge).
+                CREATE TABLE entry (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    key_id TEXT NOT NULL REFERENCES api_key(id),
+                    kind TEXT NOT NULL CHECK (kind IN ('topup', 'adjustment', 'post')),
+                    amount INTEGER NOT NULL,
+                    hold_id TEXT,
+                    reason TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE hold (
+                    id TEXT PRIMARY KEY,
+                    key_id TEXT NOT NULL REFERENCES api_key(id),
+                    amount INTEGER NOT NULL CHECK (amount > 0),
+                    state TEXT NOT NULL CHECK (state IN ('open', 'posted', 'voided', 'expired')),
+                    charged INTEGER,
+                    reason TEXT,
+                    expires_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    settled_at INTEGER
+                );
+                CREATE INDEX hold_open_by_expiry ON hold (expires_at) WHERE state = 'open';
+                CREATE TABLE usage_event (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    key_id TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    cost INTEGER NOT NULL,
+                    duration_ms INTEGER NOT NULL,
+                    backend TEXT NOT NULL,
+                    request_id TEXT NOT NULL,
+                    at INTEGER NOT NULL
+                );
+                CREATE INDEX usage_by_key_and_time ON usage_event (key_id, at);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: Keys
+
+    public func createKey(_ key: NewKey) async throws(LedgerError) -> (key: LedgerKey, secret: String) {
+        let (id, secret) = APIKeySecret.make()
+        let created = LedgerKey(id: id, name: key.name, createdAt: now(), expiresAt: key.expiresAt, revokedAt: nil,
+                                models: key.models, rateLimitPerMinute: key.rateLimitPerMinute)
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO api_key (id, name, secret_hash, created_at, expires_at, models, rate_limit_per_minute)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, key.name, Data(APIKeySecret.hash(secret)), created.createdAt, key.expiresAt,
+                                 key.models?.joined(separator: ","), key.rateLimitPerMinute])
+            try db.execute(sql: "INSERT INTO balance (key_id, balance, held) VALUES (?, 0, 0)", arguments: [id])
+        }
+        return (created, secret)
+    }
+
+    public func key(secret: String) async throws(LedgerError) -> LedgerKey? {
+        guard let id = APIKeySecret.keyID(of: secret) else { return nil }
+        let found = try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE id = ?", arguments: [id]).map {
+                (Self.key(from: $0), Array(($0["secret_hash"] as Data?) ?? Data()))
+            }
+        }
+        guard let (key, storedHash) = found, APIKeySecret.constantTimeEqual(storedHash, APIKeySecret.hash(secret)) else { return nil }
+        return key
+    }
+
+    public func key(id: String) async throws(LedgerError) -> LedgerKey? {
+        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE id = ?", arguments: [id]).map(Self.key(from:)) }
+    }
+
+    public func keys() async throws(LedgerError) -> [LedgerKey] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM api_key ORDER BY created_at, id").map(Self.key(from:)) }
+    }
+
+    public func revoke(keyID: String) async throws(LedgerError) {
+        let changed = try await write { db in
+            try db.execute(sql: "UPDATE api_key SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [self.now(), keyID])
+            return db.changesCount
+        }
+        if changed == 0, try await key(id: keyID) == nil { throw .unknownKey(keyID) }
+    }
+
+    private static func key(from row: Row) -> LedgerKey {
+        LedgerKey(id: row["id"], name: row["name"], createdAt: row["created_at"], expiresAt: row["expires_at"],
+                  revokedAt: row["revoked_at"], models: (row["models"] as String?).map { $0.split(separator: ",").map(String.init) },
+                  rateLimitPerMinute: row["rate_limit_per_minute"])
+    }
+
+    // MARK: Credits
+
+    public func adjust(keyID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
+        guard amount != .zero else { throw .invalidAmount }
+        return try await write { db in
+            // A deduction may not take the available balance below zero; the WHERE makes it atomic.
+            try db.execute(sql: "UPDATE balance SET balance = balance + ? WHERE key_id = ? AND balance + ? - held >= 0",
+                           arguments: [amount.microCredits, keyID, amount.microCredits])
+            guard db.changesCount == 1 else {
+                throw try Self.balance(db, keyID) == nil ? LedgerError.unknownKey(keyID) : LedgerError.insufficientBalance
+            }
+            try db.execute(sql: "INSERT INTO entry (key_id, kind, amount, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [keyID, amount > .zero ? "topup" : "adjustment", amount.microCredits, reason, self.now()])
+            return try Self.balance(db, keyID)!
+        }
+    }
+
+    public func balance(keyID: String) async throws(LedgerError) -> Balance {
+        guard let balance = try await read({ db in try Self.balance(db, keyID) }) else { throw .unknownKey(keyID) }
+        return balance
+    }
+
+    private static func balance(_ db: Database, _ keyID: String) throws -> Balance? {
+        try Row.fetchOne(db, sql: "SELECT balance, held FROM balance WHERE key_id = ?", arguments: [keyID]).map {
+            Balance(balance: Credits(microCredits: $0["balance"]), held: Credits(microCredits: $0["held"]))
+        }
+    }
+
+    public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
+        guard amount > .zero else { throw .invalidAmount }
+        let hold = HoldID(UUID().uuidString.lowercased())
+        return try await write { db in
+            // Check and reserve in one statement: two requests can never both take the last credits.
+            try db.execute(sql: "UPDATE balance SET held = held + ? WHERE key_id = ? AND balance - held >= ?",
+                           arguments: [amount.microCredits, keyID, amount.microCredits])
+            guard db.changesCount == 1 else {
+                guard let balance = try Self.balance(db, keyID) else { throw LedgerError.unknownKey(keyID) }
+                return .insufficient(available: balance.available)
+            }
+            try db.execute(sql: "INSERT INTO hold (id, key_id, amount, state, expires_at, created_at) VALUES (?, ?, ?, 'open', ?, ?)",
+                           arguments: [hold.rawValue, keyID, amount.microCredits, expiresAt, self.now()])
+            return .held(hold, available: try Self.balance(db, keyID)!.available)
+        }
+    }
+
+    public func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
+        try await settle(hold, state: "posted", charge: charge, reason: "charged")
+    }
+
+    public func void(_ hold: HoldID, reason: String) async throws(LedgerError) -> Balance {
+        try await settle(hold, state: "voided", charge: .zero, reason: reason)
+    }
+
+    private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
+        try await write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT key_id, amount, state FROM hold WHERE id = ?", arguments: [hold.rawValue]) else {
+                throw LedgerError.unknownHold(hold)
+            }
+            let keyID: String = row["key_id"], amount: Int64 = row["amount"]
+            guard row["state"] as String == "open" else { throw LedgerError.holdSettled(hold) }
+            guard charge.microCredits >= 0, charge.microCredits <= amount else { throw LedgerError.chargeExceedsHold(hold) }
+            try Self.close(db, hold: hold.rawValue, keyID: keyID, amount: amount, state: state, charge: charge.microCredits,
+                           reason: reason, at: self.now())
+            return try Self.balance(db, keyID)!
+        }
+    }
+
+    /// Settles one open hold: releases its amount and, for a charge, writes the post entry.
+    private static func close(_ db: Database, hold: String, keyID: String, amount: Int64, state: String, charge: Int64,
+                              reason: String, at: Timestamp) throws {
+        try db.execute(sql: "UPDATE hold SET state = ?, charged = ?, reason = ?, settled_at = ? WHERE id = ?",
+                       arguments: [state, charge, reason, at, hold])
+        try db.execute(sql: "UPDATE balance SET held = held - ?, balance = balance - ? WHERE key_id = ?",
+                       arguments: [amount, charge, keyID])
+        if charge > 0 {
+            try db.execute(sql: "INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)",
+                           arguments: [keyID, -charge, hold, reason, at])
+        }
+    }
+
+    public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
+        try await write { db in
+            let overdue = try Row.fetchAll(db, sql: "SELECT id, key_id, amount FROM hold WHERE state = 'open' AND expires_at <= ?",
+                                           arguments: [now])
+            for row in overdue {
+                try Self.close(db, hold: row["id"], keyID: row["key_id"], amount: row["amount"], state: "expired", charge: 0,
+                               reason: "expired", at: now)
+            }
+            return overdue.count
+        }
+    }
+
+    public func verify() async throws(LedgerError) -> [String] {
+        try await read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT b.key_id, b.balance, b.held,
+                       COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0) AS from_entries,
+                       COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0) AS from_holds,
+                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0) AS charged,
+                       COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0) AS posted
+                FROM balance b ORDER BY b.key_id
+                """)
+            var problems: [String] = []
+            for row in rows {
+                let key: String = row["key_id"]
+                let balance: Int64 = row["balance"], fromEntries: Int64 = row["from_entries"]
+                let held: Int64 = row["held"], fromHolds: Int64 = row["from_holds"]
+                let charged: Int64 = row["charged"], posted: Int64 = row["posted"]
+                if balance != fromEntries {
+                    problems.append("\(key): balance \(Credits(microCredits: balance)) but the entries add up to \(Credits(microCredits: fromEntries))")
+                }
+                if held != fromHolds {
+                    problems.append("\(key): held \(Credits(microCredits: held)) but the open holds add up to \(Credits(microCredits: fromHolds))")
+                }
+                if charged != posted {
+                    problems.append("\(key): posted holds charged \(Credits(microCredits: charged)) but the post entries say \(Credits(microCredits: posted))")
+                }
+                if balance - held < 0 {
+                    problems.append("\(key): available balance is negative (\(Credits(microCredits: balance - held)))")
+                }
+            }
+            return problems
+        }
+    }
+
+    // MARK: Usage
+
+    public func record(_ usage: UsageEvent) async throws(LedgerError) {
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [usage.keyID, usage.model, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
+                                 usage.backend, usage.requestID, usage.at])
+        }
+    }
+
+    public func usage(keyID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM usage_event WHERE (? IS NULL OR key_id = ?) AND at >= ? AND at < ? ORDER BY at, id
+                """, arguments: [keyID, keyID, from, to]).map { row in
+                UsageEvent(keyID: row["key_id"], model: row["model"], status: row["status"], cost: Credits(microCredits: row["cost"]),
+                           durationMilliseconds: row["duration_ms"], backend: row["backend"], requestID: row["request_id"], at: row["at"])
+            }
+        }
+    }
+
+    // MARK: Access
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import GenerationCore
+import Synchronization
+import Testing
+import TestSupport
+@testable import Ledger
+
+/// A clock the tests move by hand: expiries are tested without waiting.
+final class ManualClock: Sendable {
+    private let milliseconds = Atomic<Int64>(1_800_000_000_000)
+    var now: Timestamp { milliseconds.load(ordering: .relaxed) }
+    func advance(by delta: Int64) { milliseconds.add(delta, ordering: .relaxed) }
+}
+
+/// The stores the contract runs against. PostgreSQL joins when its suite lands.
+enum LedgerStore: String, CaseIterable, CustomStringConvertible {
+    case sqlite
+
+    var description: String { rawValue }
+
+    func make(clock: ManualClock) throws -> (any Ledger, path: String) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString).sqlite").path
+        return (try SQLiteLedger(path: path, now: { clock.now }), path)
+    }
+}
+
+func credits(_ text: String) -> Credits { Credits(decimal: text)! }
+
+@Suite("Ledger contract")
+struct LedgerContractTests {
+    @Test(arguments: LedgerStore.allCases)
+    func keysAreFoundByTheirSecretOnly(store: LedgerStore) async throws {
+        let (ledger, path) = try store.make(clock: ManualClock())
+        let (key, secret) = try await ledger.createKey(NewKey(name: "alice", models: ["sdxl-img2img"], rateLimitPerMinute: 30))
+        #expect(secret.hasPrefix("sdg_\(key.id)_"))
+        #expect(try await ledger.key(secret: secret) == key)
+        #expect(key.models == ["sdxl-img2img"] && key.rateLimitPerMinute == 30)
+        // Same id, other randomness; another key's shape; nonsense.
+        let forged = String(secret.dropLast()) + (secret.hasSuffix("A") ? "B" : "A")
+        for wrong in [forged, "sdg_\(key.id)_short", "SG_0123456789abcdef", ""] {
+            #expect(try await ledger.key(secret: wrong) == nil, "\(wrong)")
+        }
+        // Only a hash is stored: the secret's random part is nowhere in the database file.
+        let stored = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(stored.range(of: Data(secret.split(separator: "_").last!.utf8)) == nil)
+    }
+
+    @Test(arguments: LedgerStore.allCases)
+    func revokedAndExpiredKeysAreNotUsable(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try store.make(clock: clock)
+        let (key, secret) = try await ledger.createKey(NewKey(name: "bob", expiresAt: clock.now + 60_000))
+        #expect(key.isUsable(at: clock.now))
+        #expect(!key.isUsable(at: clock.now + 60_000))
+        try await ledger.revoke(keyID: key.id)
+        #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.now) == false)
+        await #expect(throws: LedgerError.unknownKey("knope")) { try await ledger.revoke(keyID: "knope") }
+    }
+
+    @Test(arguments: LedgerStore.allCases)
+    func topUpsAndDeductionsWithAReason(store: LedgerStore) async throws {
+        let (ledger, _) = try store.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "carol"))
+        #expect(try await ledger.adjust(keyID: key.id, by: credits("10"), reason: "welcome").available == credits("10"))
+        #expect(try await ledger.adjust(keyID: key.id, by: credits("-2.5"), reason: "refund reversed").available == credits("7.5"))
+        await #expect(throws: LedgerError.insufficientBalance) { try await ledger.adjust(keyID: key.id, by: credits("-8"), reason: "too much") }
+        await #expect(throws: LedgerError.invalidAmount) { try await ledger.adjust(keyID: key.id, by: .zero, reason: "nothing") }
+        await #expect(throws: LedgerError.unknownKey("nobody")) { try await ledger.adjust(keyID: "nobody", by: credits("1"), reason: "x") }
+        #expect(try await ledger.verify().isEmpty)
+    }
+
+    @Test(arguments: LedgerStore.allCases)
+    func holdsArePostedOrVoidedExactlyOnce(store: LedgerStore) async throws {
+        let (ledger, _) = try store.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "dave"))
+        _ = try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "top-up")
+        guard case .held(let first, let availableAfterFirst) = try await ledger.reserve(keyID: key.id, amount: credits("0.4"), expiresAt: .max) else {
+            Issue.record("the first hold was refused")
+            return
+        }
+        #expect(availableAfterFirst == credits("0.6"))
+        guard case .held(let second, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: .max) else {
+            Issue.record("the second hold was refused")
+            return
+        }
+        // 0.1 left: a third hold of 0.2 is refused, with what is available.
+        #expect(try await ledger.reserve(keyID: key.id, amount: credits("0.2"), expiresAt: .max) == .insufficient(available: credits("0.1")))
+        // Post less than held: the rest comes back.
+        #expect(try await ledger.post(first, charge: credits("0.3")) == Balance(balance: credits("0.7"), held: credits("0.5")))
+        #expect(try await ledger.void(second, reason: "backend failed") == Balance(balance: credits("0.7"), held: .zero))
+        await #expect(throws: LedgerError.holdSettled(first)) { try await ledger.post(first, charge: credits("0.1")) }
+        await #expect(throws: LedgerError.holdSettled(second)) { try await ledger.void(second, reason: "again") }
+        await #expect(throws: LedgerError.unknownHold(HoldID("missing"))) { try await ledger.void(HoldID("missing"), reason: "x") }
+        guard case .held(let third, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.2"), expiresAt: .max) else { return }
+        await #expect(throws: LedgerError.chargeExceedsHold(third)) { try await ledger.post(third, charge: credits("0.3")) }
+        #expect(try await ledger.verify().isEmpty)
+    }
+
+    @Test(arguments: LedgerStore.allCases)
+    func overdueHoldsExpireAndReleaseTheirCredits(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try store.make(clock: clock)
+        let (key, _) = try await ledger.createKey(NewKey(name: "erin"))
+        _ = try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "top-up")
+        guard case .held(let early, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.now + 1000) else { return }
+        _ = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.now + 5000)
+        #expect(try await ledger.expireHolds(now: clock.now + 999) == 0)
+        clock.advance(by: 1000)
+        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        #expect(try await ledger.balance(keyID: key.id).available == credits("0.5"))
+        await #expect(throws: LedgerError.holdSettled(early)) { try await ledger.post(early, charge: credits("0.1")) }
+        clock.advance(by: 4000)
+        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        #expect(try await ledger.balance(keyID: key.id) == Balance(balance: credits("1"), held: .zero))
+        #expect(try await ledger.verify().isEmpty)
+    }
+
+    @Test(arguments: LedgerStore.allCases)
+    func concurrentReservesNeverOverspend(store: LedgerStore) async throws {
+        let (ledger, _) = try store.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "frank"))
+        _ = try await ledger.adjust(keyID: key.id, by: credits("50"), reason: "exactly fifty")
+        let outcomes = try await withThrowingTaskGroup(of: Reservation.self) { group in
+            for _ in 0..<200 { group.addTask { try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: .max) } }
+            return try await group.reduce(into: [Reservation]()) { $0.append($1) }
+        }
+        let held = outcomes.filter { if case .held = $0 { true } else { false } }
+        #expect(held.count == 50)
+        #expect(try await ledger.balance(keyID: key.id).available == .zero)
+        #expect(try await ledger.verify().isEmpty)
+    }
+
+    @Test(arguments: LedgerStore.allCases)
+    func usageIsQueriedByKeyAndTimeRange(store: LedgerStore) async throws {
+        let (ledger, _) = try store.make(clock: ManualClock())
+        for (index, key) in ["k1", "k2", "k1"].enumerated() {
+            try await ledger.record(UsageEvent(keyID: key, model: "sdxl-img2img", status: 200, cost: credits("0.02"),
+                                               durationMilliseconds: 1200, backend: "local", requestID: "r\(index)", at: Int64(1000 * index)))
+        }
+        #expect(try await ledger.usage(keyID: "k1", from: 0, to: 10_000).map(\.requestID) == ["r0", "r2"])
+        #expect(try await ledger.usage(keyID: nil, from: 1000, to: 2000).map(\.requestID) == ["r1"])
+    }
+}
+
+@Suite("Ledger verification (SQLite)")
+struct SQLiteVerificationTests {
+    @Test func verifyFindsABalanceThatTheEntriesDoNotExplain() async throws {
+        let (ledger, path) = try LedgerStore.sqlite.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "gina"))
+        _ = try await ledger.adjust(keyID: key.id, by: credits("5"), reason: "top-up")
+        #expect(try await ledger.verify().isEmpty)
+        // Someone edits the totals behind the ledger's back.
+        let edit = try await Command.run("sqlite3", [path, "UPDATE balance SET balance = balance + 1000000"])
+        #expect(edit.status == 0, "\(edit.errors)")
+        #expect(try await ledger.verify() == ["\(key.id): balance 6 but the entries add up to 5"])
+    }
+}
