@@ -58,6 +58,7 @@ let package = Package(
                 "HTTPServer",
                 "GatewayAPI",
                 "GenerationCore",
+                "Ledger",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -68,6 +69,8 @@ let package = Package(
             dependencies: [
                 "SDGateApp",
                 "GatewayAPI",
+                "GenerationCore",
+                "Ledger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -105,7 +108,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SDGateTests",
-            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore",
+            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Ledger",
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["Clients"],
             swiftSettings: strict

@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import Dispatch
+import Foundation
 public import GatewayAPI
+public import Ledger
 public import GenerationCore
 public import HTTPServer
 public import Logging
@@ -13,17 +15,36 @@ public struct GatewayApp: Sendable {
     public let configuration: GatewayConfiguration
     public let logger: Logger
     let gate: any AccessGate
+    /// The ledger behind `gate`, whose expired holds the application voids while it runs.
+    let ledger: (any Ledger)?
     let backend: any InferenceBackend
 
     /// - Parameters:
-    ///   - gate: who may use the gateway; until the credit ledger exists, no key is known.
+    ///   - gate: who may use the gateway and what they may spend.
     ///   - backend: what generates; until backends are configured, every model answers 503.
-    public init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate = NoKeys(),
+    public init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any Ledger)? = nil,
                 backend: any InferenceBackend = NoBackend()) {
         self.configuration = configuration
         self.logger = logger
         self.gate = gate
+        self.ledger = ledger
         self.backend = backend
+    }
+
+    /// The gateway as configured: keys and credits in the SQLite ledger under the data folder.
+    public static func open(configuration: GatewayConfiguration, logger: Logger,
+                            now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) throws -> GatewayApp {
+        let ledger = try openLedger(configuration, now: now)
+        let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, now: now, logger: logger)
+        return GatewayApp(configuration: configuration, logger: logger, gate: gate, ledger: ledger)
+    }
+
+    /// Opens (creating on first use) the ledger the configuration names.
+    public static func openLedger(_ configuration: GatewayConfiguration,
+                                  now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) throws -> SQLiteLedger {
+        let folder = URL(fileURLWithPath: configuration.ledgerPath).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return try SQLiteLedger(path: configuration.ledgerPath, now: now)
     }
 
     var imageLoader: ImageLoader {
@@ -60,11 +81,14 @@ public struct GatewayApp: Sendable {
     public func run() async throws {
         let signals = SignalWaiter(signals: [SIGTERM, SIGINT])
         let server = try makeServer()
+        // At once (holds left by a crash) and then every half minute.
+        let reaper = ledger.map { HoldReaper(ledger: $0, every: .seconds(30), now: SQLiteLedger.systemNow, logger: logger) }
         let address = try server.start()
         logger.info("listening", metadata: ["address": "\(address)"])
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)", "grace_period": "\(configuration.shutdownGracePeriod)"])
         await server.shutdown(gracePeriod: configuration.shutdownGracePeriod)
+        reaper?.stop()
         logger.info("stopped")
     }
 }

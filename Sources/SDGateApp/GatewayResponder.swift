@@ -20,6 +20,9 @@ struct GatewayResponder: HTTPResponder {
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         let start = ContinuousClock.now
         let id = RequestID.make()
+        // The handlers see the id (usage events carry it); a client's own x-request-id is replaced.
+        var request = request
+        request.head.headers.set("x-request-id", id)
         var route = "unmatched"
         if case .matched(let matched, _) = router.resolve(request.method, path: request.path) { route = matched.pattern }
         var response = await router.respond(to: request)

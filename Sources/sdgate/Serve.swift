@@ -32,7 +32,7 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "sdgate")
         do {
-            try await GatewayApp(configuration: configuration, logger: logger).run()
+            try await GatewayApp.open(configuration: configuration, logger: logger).run()
         } catch {
             logger.critical("cannot serve", metadata: ["error": "\(error)"])
             throw ExitCode.failure

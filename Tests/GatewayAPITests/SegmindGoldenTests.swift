@@ -166,7 +166,7 @@ enum GoldenCases {
         let request = (try? JSONSerialization.data(withJSONObject: testCase.body, options: [.sortedKeys, .withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "?"
         var text = "\n## \(testCase.name)\n> \(shorten(request))\n< \(response.status.code)\n"
-        for name in ["Content-Type", "Retry-After", "x-cost", "x-generation-time", "x-seed-value"] {
+        for name in ["Content-Type", "Retry-After", "x-cost", "x-generation-time", "x-remaining-credits", "x-seed-value"] {
             if let value = response.headers[name] { text += "< \(name.lowercased()): \(value)\n" }
         }
         text += "< backend calls: \(backendCalls)\n"

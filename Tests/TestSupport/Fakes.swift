@@ -2,15 +2,24 @@ public import GatewayAPI
 public import GenerationCore
 import Synchronization
 
-/// Knows one key: `SG_test_key`.
+/// Knows one key, `SG_test_key`, with a fixed 1000 credits that nothing ever uses up.
 public struct TestGate: AccessGate {
     public static let key = "SG_test_key"
+    public static let remaining = Credits(microCredits: 1_000_000_000)
 
     public init() {}
 
     public func authenticate(apiKey: String) async -> AuthenticatedKey? {
         apiKey == Self.key ? AuthenticatedKey(id: "key-1") : nil
     }
+
+    public func remaining(for key: AuthenticatedKey) async -> Credits? { Self.remaining }
+    public func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation {
+        .held(CreditHold(id: "hold"), remaining: Self.remaining)
+    }
+    public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { Self.remaining }
+    public func release(_ hold: CreditHold, reason: String) async -> Credits? { Self.remaining }
+    public func recordUsage(_ usage: GenerationUsage) async {}
 }
 
 /// A backend that lives in the tests: answers every request with `samples` copies of a small JPEG,

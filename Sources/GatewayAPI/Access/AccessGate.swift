@@ -1,12 +1,39 @@
-/// Decides who may use the gateway. The credit ledger implements it; until a ledger is configured,
-/// `NoKeys` refuses every key.
+public import GenerationCore
+
+/// Who may use the gateway, and what they may spend: the dialects' only view of keys and credits.
+/// The credit ledger implements it; until one is configured, `NoKeys` refuses every key.
+///
+/// Credits move in two phases around every generation: `reserve` before the backend runs,
+/// then exactly one of `settle` (the answer was 200) or `release` (anything else).
 public protocol AccessGate: Sendable {
     /// The key's identity if the key is known, unrevoked and unexpired.
     func authenticate(apiKey: String) async -> AuthenticatedKey?
+    /// The key's available credits, shown as `x-remaining-credits`; nil if they cannot be read now.
+    func remaining(for key: AuthenticatedKey) async -> Credits?
+    func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation
+    /// Charges the held amount; returns the credits left.
+    func settle(_ hold: CreditHold, charge: Credits) async -> Credits?
+    /// Releases the hold without a charge; returns the credits left.
+    func release(_ hold: CreditHold, reason: String) async -> Credits?
+    /// Records what a request did, for the usage report.
+    func recordUsage(_ usage: GenerationUsage) async
 }
 
 public struct AuthenticatedKey: Sendable, Equatable {
     /// A stable, non-secret id for logs and usage (never the key itself).
+    public let id: String
+    /// The models this key may use; nil for every model.
+    public let models: [String]?
+
+    public init(id: String, models: [String]? = nil) {
+        self.id = id
+        self.models = models
+    }
+
+    public func allows(model: String) -> Bool { models?.contains(model) ?? true }
+}
+
+public struct CreditHold: Sendable, Equatable {
     public let id: String
 
     public init(id: String) {
@@ -14,9 +41,40 @@ public struct AuthenticatedKey: Sendable, Equatable {
     }
 }
 
-/// Refuses every key: the gate of a gateway that has no keys yet.
+public enum CreditReservation: Sendable, Equatable {
+    case held(CreditHold, remaining: Credits)
+    case insufficient(remaining: Credits)
+    /// The ledger could not be reached; the request is refused rather than served unmetered.
+    case unavailable
+}
+
+/// One generation request as the usage report records it.
+public struct GenerationUsage: Sendable, Equatable {
+    public let keyID: String
+    public let model: String
+    public let status: Int
+    public let cost: Credits
+    public let duration: Duration
+    public let requestID: String
+
+    public init(keyID: String, model: String, status: Int, cost: Credits, duration: Duration, requestID: String) {
+        self.keyID = keyID
+        self.model = model
+        self.status = status
+        self.cost = cost
+        self.duration = duration
+        self.requestID = requestID
+    }
+}
+
+/// Refuses every key: the gate of a gateway that has no ledger yet.
 public struct NoKeys: AccessGate {
     public init() {}
 
     public func authenticate(apiKey: String) async -> AuthenticatedKey? { nil }
+    public func remaining(for key: AuthenticatedKey) async -> Credits? { nil }
+    public func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation { .unavailable }
+    public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { nil }
+    public func release(_ hold: CreditHold, reason: String) async -> Credits? { nil }
+    public func recordUsage(_ usage: GenerationUsage) async {}
 }

@@ -3,9 +3,11 @@ public import GenerationCore
 public import HTTPServer
 
 /// Segmind's synchronous API, `POST /v1/{slug}`, in the order Part A of the contract fixes:
-/// the key, then the body (406 for a foreign Content-Type, 400 for anything but a JSON object), then
-/// the fields (422, every problem at once), then the input image (400), then credits, then the
-/// backend. Nothing is charged for an answer other than 200.
+/// the key (401), the model (404, or 403 outside the key's allow-list), then the body (406 for a
+/// foreign Content-Type, 400 for anything but a JSON object), the fields (422, every problem at
+/// once), the input image (400), then credits (406 "Insufficient credits"), then the backend.
+/// The price is held before the backend runs and charged only for a 200; every answer to an
+/// authenticated key carries `x-remaining-credits`.
 public struct SegmindDialect: Sendable {
     public let catalog: ModelCatalog
     public let gate: any AccessGate
@@ -39,26 +41,49 @@ public struct SegmindDialect: Sendable {
     }
 
     public func handle(_ request: HTTPRequest, slug: String) async -> HTTPResponse {
-        guard let key = Self.apiKey(in: request.headers) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) }
-        guard await gate.authenticate(apiKey: key) != nil else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.invalidKey) }
-        guard let model = catalog[slug] else { return SegmindAnswer.error(.notFound, "Model '\(slug)' does not exist") }
+        guard let apiKey = Self.apiKey(in: request.headers) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) }
+        guard let key = await gate.authenticate(apiKey: apiKey) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.invalidKey) }
+        let start = ContinuousClock.now
+        var outcome = await handle(request, slug: slug, key: key)
+        // Part A item 5: every answer to an authenticated key shows its available credits.
+        if outcome.remaining == nil { outcome.remaining = await gate.remaining(for: key) }
+        if let remaining = outcome.remaining { outcome.response.headers.set("x-remaining-credits", remaining.description) }
+        if catalog[slug] != nil {
+            await gate.recordUsage(GenerationUsage(keyID: key.id, model: slug, status: outcome.response.status.code, cost: outcome.charged,
+                                                   duration: .now - start, requestID: request.headers["x-request-id"] ?? ""))
+        }
+        return outcome.response
+    }
+
+    /// An answer, what it charged, and the credits left when the answer already knows them.
+    private struct Outcome {
+        var response: HTTPResponse
+        var charged: Credits = .zero
+        var remaining: Credits?
+    }
+
+    private func handle(_ request: HTTPRequest, slug: String, key: AuthenticatedKey) async -> Outcome {
+        guard let model = catalog[slug] else { return Outcome(response: SegmindAnswer.error(.notFound, "Model '\(slug)' does not exist")) }
+        guard key.allows(model: slug) else {
+            return Outcome(response: SegmindAnswer.error(HTTPStatus(code: 403), "This API key may not use model '\(slug)'"))
+        }
         if let type = request.headers["Content-Type"], !Self.isJSON(type) {
-            return SegmindAnswer.error(.notAcceptable, "Content-Type must be application/json")
+            return Outcome(response: SegmindAnswer.error(.notAcceptable, "Content-Type must be application/json"))
         }
         guard let body = try? JSONDecoder().decode([String: JSONValue].self, from: Data(request.body)) else {
-            return SegmindAnswer.error(.badRequest, "The request body must be a JSON object")
+            return Outcome(response: SegmindAnswer.error(.badRequest, "The request body must be a JSON object"))
         }
         let fields: ValidatedFields
         switch RequestValidator.validate(body, for: model) {
         case .success(let valid): fields = valid
-        case .failure(let failure): return SegmindAnswer.error(.unprocessableContent, failure.message)
+        case .failure(let failure): return Outcome(response: SegmindAnswer.error(.unprocessableContent, failure.message))
         }
         var image: InputImage?
         if let field = model.field(.image), let source = fields.string(.image) {
             do {
                 image = try await images.load(source, maxSize: model.input.maxSize)
             } catch {
-                return SegmindAnswer.error(.badRequest, "\(field.name): Invalid image URL or path: \(error.reason)")
+                return Outcome(response: SegmindAnswer.error(.badRequest, "\(field.name): Invalid image URL or path: \(error.reason)"))
             }
         }
         // Binary answers carry one image, so exactly one is generated and charged.
@@ -66,11 +91,22 @@ public struct SegmindDialect: Sendable {
         let generation = GenerationRequestBuilder.build(fields, image: image, samples: base64 ? nil : 1, randomSeed: randomSeed())
         let defaultSteps = model.field(.steps)?.defaultValue?.asDouble.map { Int($0) } ?? generation.steps
         let cost = model.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
+        let hold: CreditHold
+        switch await gate.reserve(cost, for: key) {
+        case .held(let held, _):
+            hold = held
+        case .insufficient(let remaining):
+            return Outcome(response: SegmindAnswer.error(.notAcceptable, SegmindAnswer.insufficientCredits), remaining: remaining)
+        case .unavailable:
+            return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "credits cannot be checked right now; retry later"))
+        }
         do {
             let result = try await backend.generate(generation)
-            return SegmindAnswer.success(result, base64: base64, cost: cost)
+            let remaining = await gate.settle(hold, charge: cost)
+            return Outcome(response: SegmindAnswer.success(result, base64: base64, cost: cost), charged: cost, remaining: remaining)
         } catch {
-            return SegmindAnswer.backendError(error)
+            let remaining = await gate.release(hold, reason: error.description)
+            return Outcome(response: SegmindAnswer.backendError(error), remaining: remaining)
         }
     }
 

@@ -13,6 +13,13 @@ public struct GatewayConfiguration: Sendable {
     /// The model catalog (fields, defaults, ranges, prices), read at start-up.
     public var catalogFile = "Config/models.yaml"
     public var logLevel: Logger.Level = .info
+    /// The credit ledger: the SQLite file (empty: `<data_dir>/sdgate.sqlite`) and how long a hold
+    /// lives before the reaper voids it.
+    public var ledgerDatabase = ""
+    public var holdLifetime: Duration = .seconds(600)
+
+    public var ledgerPath: String { ledgerDatabase.isEmpty ? dataDirectory + "/sdgate.sqlite" : ledgerDatabase }
+
     /// Input images: size limits, and which addresses image URLs may point at.
     public var images = Images()
 

@@ -1,0 +1,94 @@
+import GatewayAPI
+import GenerationCore
+import Ledger
+import Logging
+
+/// The dialects' gate, backed by the credit ledger. A ledger failure never lets a request through
+/// unmetered: authentication fails closed and a reservation reports `unavailable`.
+struct LedgerGate: AccessGate {
+    let ledger: any Ledger
+    /// How long a hold lives if its request never settles it (a crash): the reaper voids it then.
+    let holdLifetime: Duration
+    let now: @Sendable () -> Timestamp
+    let logger: Logger
+
+    func authenticate(apiKey: String) async -> AuthenticatedKey? {
+        do {
+            guard let key = try await ledger.key(secret: apiKey), key.isUsable(at: now()) else { return nil }
+            return AuthenticatedKey(id: key.id, models: key.models)
+        } catch {
+            logger.error("ledger unavailable", metadata: ["operation": "authenticate", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    func remaining(for key: AuthenticatedKey) async -> Credits? {
+        try? await ledger.balance(keyID: key.id).available
+    }
+
+    func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation {
+        let expiresAt = now() + Timestamp(holdLifetime.components.seconds * 1000)
+        do {
+            switch try await ledger.reserve(keyID: key.id, amount: amount, expiresAt: expiresAt) {
+            case .held(let hold, let available): return .held(CreditHold(id: hold.rawValue), remaining: available)
+            case .insufficient(let available): return .insufficient(remaining: available)
+            }
+        } catch {
+            logger.error("ledger unavailable", metadata: ["operation": "reserve", "key.id": "\(key.id)", "error": "\(error)"])
+            return .unavailable
+        }
+    }
+
+    func settle(_ hold: CreditHold, charge: Credits) async -> Credits? {
+        do {
+            return try await ledger.post(HoldID(hold.id), charge: charge).available
+        } catch {
+            // The hold stays open and expires; the reaper voids it, so the key is not charged.
+            logger.error("ledger post failed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    func release(_ hold: CreditHold, reason: String) async -> Credits? {
+        do {
+            return try await ledger.void(HoldID(hold.id), reason: reason).available
+        } catch {
+            logger.error("ledger void failed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    func recordUsage(_ usage: GenerationUsage) async {
+        let milliseconds = usage.duration.components.seconds * 1000 + usage.duration.components.attoseconds / 1_000_000_000_000_000
+        do {
+            try await ledger.record(UsageEvent(keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
+                                               durationMilliseconds: milliseconds, backend: "default", requestID: usage.requestID, at: now()))
+        } catch {
+            logger.error("usage not recorded", metadata: ["request_id": "\(usage.requestID)", "error": "\(error)"])
+        }
+    }
+}
+
+/// Voids expired holds now and then, so that credits held by requests that never settled (a crash,
+/// a lost connection to the database) come back. Started and stopped by the application.
+final class HoldReaper: Sendable {
+    private let task: Task<Void, Never>
+
+    init(ledger: any Ledger, every interval: Duration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
+        task = Task {
+            while !Task.isCancelled {
+                do {
+                    let expired = try await ledger.expireHolds(now: now())
+                    if expired > 0 { logger.info("expired holds voided", metadata: ["count": "\(expired)"]) }
+                } catch {
+                    logger.error("hold reaper failed", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    func stop() {
+        task.cancel()
+    }
+}

@@ -1,0 +1,219 @@
+import ArgumentParser
+import Foundation
+import GenerationCore
+import Ledger
+import SDGateApp
+
+/// Options shared by the commands that work on the ledger.
+struct LedgerOptions: ParsableArguments {
+    @OptionGroup var configuration: ConfigurationOptions
+
+    @Flag(help: "Print JSON that scripts can read.")
+    var json = false
+
+    func open() throws -> SQLiteLedger {
+        try GatewayApp.openLedger(configuration.load())
+    }
+
+    func emit(_ value: some Encodable, text: () -> String) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        } else {
+            print(text())
+        }
+    }
+}
+
+/// A key as the command line shows it; never its secret, except once at creation.
+struct KeyView: Encodable {
+    let id: String
+    let name: String
+    let created_at: String
+    let expires_at: String?
+    let revoked_at: String?
+    let models: [String]?
+    let rate_limit_per_minute: Int?
+    let balance: String
+    let held: String
+    let available: String
+    var secret: String?
+
+    init(_ key: LedgerKey, _ balance: Balance, secret: String? = nil) {
+        id = key.id
+        name = key.name
+        created_at = Self.date(key.createdAt)
+        expires_at = key.expiresAt.map(Self.date)
+        revoked_at = key.revokedAt.map(Self.date)
+        models = key.models
+        rate_limit_per_minute = key.rateLimitPerMinute
+        self.balance = balance.balance.description
+        held = balance.held.description
+        available = balance.available.description
+        self.secret = secret
+    }
+
+    static func date(_ timestamp: Timestamp) -> String {
+        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(timestamp) / 1000))
+    }
+
+    var line: String {
+        let state = revoked_at != nil ? "revoked" : expires_at.map { "expires \($0)" } ?? "active"
+        return "\(id)  \(name)  available \(available) (balance \(balance), held \(held))  \(state)"
+    }
+}
+
+/// A decimal amount of credits as an argument.
+struct CreditAmount: ExpressibleByArgument {
+    let credits: Credits
+
+    init?(argument: String) {
+        guard let credits = Credits(decimal: argument) else { return nil }
+        self.credits = credits
+    }
+}
+
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "Create, list, top up and revoke API keys.",
+        subcommands: [Create.self, List.self, Show.self, TopUp.self, Revoke.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key; its secret is printed once and never stored.")
+
+        @OptionGroup var options: LedgerOptions
+        @Option(help: "Who the key is for.") var name: String
+        @Option(help: "Credits to start with (decimal).") var credits: CreditAmount?
+        @Option(help: "Models the key may use, comma-separated (default: all).") var models: String?
+        @Option(help: "Requests per minute the key may make.") var rateLimit: Int?
+        @Option(help: "Days until the key expires.") var expiresInDays: Int?
+
+        func run() async throws {
+            let ledger = try options.open()
+            let expiresAt = expiresInDays.map { SQLiteLedger.systemNow() + Int64($0) * 86_400_000 }
+            let (key, secret) = try await ledger.createKey(NewKey(
+                name: name, expiresAt: expiresAt,
+                models: models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } },
+                rateLimitPerMinute: rateLimit))
+            var balance = try await ledger.balance(keyID: key.id)
+            if let credits, credits.credits > .zero {
+                balance = try await ledger.adjust(keyID: key.id, by: credits.credits, reason: "initial credits")
+            }
+            try options.emit(KeyView(key, balance, secret: secret)) {
+                "\(KeyView(key, balance).line)\nsecret: \(secret)\n(shown this once; sdgate stores only its hash)"
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List every key with its balance.")
+
+        @OptionGroup var options: LedgerOptions
+
+        func run() async throws {
+            let ledger = try options.open()
+            var views: [KeyView] = []
+            for key in try await ledger.keys() { views.append(KeyView(key, try await ledger.balance(keyID: key.id))) }
+            try options.emit(views) { views.isEmpty ? "no keys" : views.map(\.line).joined(separator: "\n") }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one key and its balance.")
+
+        @OptionGroup var options: LedgerOptions
+        @Argument(help: "The key's id.") var id: String
+
+        func run() async throws {
+            let ledger = try options.open()
+            guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
+            let view = KeyView(key, try await ledger.balance(keyID: id))
+            try options.emit(view) { view.line }
+        }
+    }
+
+    struct TopUp: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "topup", abstract: "Add credits to a key, or take them away with a negative amount.")
+
+        @OptionGroup var options: LedgerOptions
+        @Argument(help: "The key's id.") var id: String
+        @Argument(help: "Credits to add (decimal; negative to deduct).") var amount: CreditAmount
+        @Option(help: "Why, recorded with the movement.") var reason = "top-up"
+
+        func run() async throws {
+            let ledger = try options.open()
+            let balance = try await ledger.adjust(keyID: id, by: amount.credits, reason: reason)
+            guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
+            let view = KeyView(key, balance)
+            try options.emit(view) { view.line }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key: it is refused from now on.")
+
+        @OptionGroup var options: LedgerOptions
+        @Argument(help: "The key's id.") var id: String
+
+        func run() async throws {
+            let ledger = try options.open()
+            try await ledger.revoke(keyID: id)
+            guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
+            let view = KeyView(key, try await ledger.balance(keyID: id))
+            try options.emit(view) { view.line }
+        }
+    }
+}
+
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ledger", abstract: "Check the credit ledger.", subcommands: [Verify.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute every balance from the ledger's entries and holds; exit 1 on any difference.")
+
+        @OptionGroup var options: LedgerOptions
+
+        func run() async throws {
+            let problems = try await options.open().verify()
+            try options.emit(["problems": problems]) { problems.isEmpty ? "ledger verified: every balance matches its entries" : problems.joined(separator: "\n") }
+            if !problems.isEmpty { throw ExitCode.failure }
+        }
+    }
+}
+
+struct UsageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "usage", abstract: "Show generation requests and what they cost.")
+
+    @OptionGroup var options: LedgerOptions
+    @Option(help: "Only this key's requests.") var key: String?
+    @Option(help: "How far back, in hours (default 24).") var sinceHours: Int = 24
+
+    struct Row: Encodable {
+        let key_id: String, model: String, status: Int, cost: String, duration_ms: Int64, request_id: String, at: String
+    }
+
+    func run() async throws {
+        let now = SQLiteLedger.systemNow()
+        let events = try await options.open().usage(keyID: key, from: now - Int64(sinceHours) * 3_600_000, to: now + 1)
+        let rows = events.map { Row(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description,
+                                    duration_ms: $0.durationMilliseconds, request_id: $0.requestID, at: KeyView.date($0.at)) }
+        let total = events.reduce(Credits.zero) { $0 + $1.cost }
+        try options.emit(["requests": AnyEncodable(rows), "total_cost": AnyEncodable(total.description)]) {
+            (rows.map { "\($0.at)  \($0.key_id)  \($0.model)  \($0.status)  \($0.cost)  \($0.duration_ms) ms  \($0.request_id)" }
+                + ["\(rows.count) requests, \(total) credits"]).joined(separator: "\n")
+        }
+    }
+}
+
+struct AnyEncodable: Encodable {
+    let encode: (any Encoder) throws -> Void
+
+    init(_ value: some Encodable) { encode = value.encode(to:) }
+
+    func encode(to encoder: any Encoder) throws { try encode(encoder) }
+}

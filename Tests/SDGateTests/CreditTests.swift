@@ -1,0 +1,69 @@
+import Foundation
+import GatewayAPI
+import GenerationCore
+import HTTPServer
+import Ledger
+import Logging
+import Testing
+import TestSupport
+@testable import SDGateApp
+
+/// Keys and credits through the whole gateway: a real SQLite ledger, real HTTP clients.
+@Suite("Credits end to end", .serialized)
+struct CreditTests {
+    static func start(backend: FakeBackend) throws -> (HTTPServer, Int, SQLiteLedger) {
+        var configuration = GatewayConfiguration()
+        configuration.server.host = "127.0.0.1"
+        configuration.server.port = 0
+        configuration.catalogFile = Repository.path("Config/models.yaml")
+        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
+        let ledger = try GatewayApp.openLedger(configuration)
+        let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), now: SQLiteLedger.systemNow, logger: Logger(label: "test"))
+        let app = GatewayApp(configuration: configuration, logger: Logger(label: "test"), gate: gate, ledger: ledger, backend: backend)
+        let server = try app.makeServer()
+        return (server, try server.start().port, ledger)
+    }
+
+    @Test func twoHundredConcurrentRequestsOnAKeyFundedForFiftyGetFifty() async throws {
+        let (server, port, ledger) = try Self.start(backend: FakeBackend())
+        let (key, secret) = try await ledger.createKey(NewKey(name: "burst"))
+        // sdxl1.0-txt2img at its defaults costs 0.008: fund exactly fifty.
+        _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "0.4")!, reason: "fifty requests")
+        let result = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/burst.py"), "\(port)", secret, "200"])
+        #expect(result.status == 0, "\(result.errors)")
+        let summary = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        #expect(summary?["statuses"] as? [String: Int] == ["200": 50, "406": 150])
+        #expect(summary?["min_remaining"] as? Double == 0)
+        #expect(try await ledger.balance(keyID: key.id) == Balance(balance: .zero, held: .zero))
+        #expect(try await ledger.verify().isEmpty)
+        await server.shutdown()
+    }
+
+    @Test func failuresAreNotChargedAndEveryAnswerShowsTheRemainingCredits() async throws {
+        let backend = FakeBackend()
+        let (server, port, ledger) = try Self.start(backend: backend)
+        let (key, secret) = try await ledger.createKey(NewKey(name: "careful", models: ["sdxl1.0-txt2img"]))
+        _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1")!, reason: "top-up")
+        func post(_ slug: String, _ body: String) async throws -> (Int, String?) {
+            let result = try await Command.run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "-H", "x-api-key: \(secret)",
+                                                        "-H", "Content-Type: application/json", "-d", body,
+                                                        "http://127.0.0.1:\(port)/v1/\(slug)"])
+            let lines = result.output.split(separator: "\r\n")
+            let status = Int(lines.first?.split(separator: " ")[1] ?? "") ?? 0
+            let remaining = lines.first { $0.lowercased().hasPrefix("x-remaining-credits:") }?.split(separator: " ").last.map(String.init)
+            return (status, remaining)
+        }
+        #expect(try await post("sdxl1.0-txt2img", #"{"prompt":"x","samples":9}"#) == (422, "1"))
+        #expect(try await post("sd1.5-img2img", #"{"prompt":"x"}"#) == (403, "1"), "outside the key's allow-list")
+        backend.fail(with: .failed("out of memory"))
+        #expect(try await post("sdxl1.0-txt2img", #"{"prompt":"x"}"#) == (502, "1"))
+        backend.fail(with: nil)
+        #expect(try await post("sdxl1.0-txt2img", #"{"prompt":"x","samples":2}"#) == (200, "0.984"))
+        let usage = try await ledger.usage(keyID: key.id, from: 0, to: .max)
+        #expect(usage.map(\.status) == [422, 403, 502, 200])
+        #expect(usage.map(\.cost.description) == ["0", "0", "0", "0.016"])
+        #expect(usage.allSatisfy { $0.requestID.count == 16 }, "each usage event carries the request id")
+        #expect(try await ledger.verify().isEmpty)
+        await server.shutdown()
+    }
+}
