@@ -4,7 +4,10 @@ import Crypto
 /// without comparing secrets; the stored SHA-256 is then compared in constant time.
 enum APIKeySecret {
     static func make() -> (id: String, secret: String) {
-        let id = "k" + randomText(bytes: 6)
+        // Letters and digits only: `_` separates the parts, so the id must never contain one.
+        var generator = SystemRandomNumberGenerator()
+        let idAlphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        let id = "k" + String((0..<8).map { _ in idAlphabet[Int.random(in: 0..<idAlphabet.count, using: &generator)] })
         return (id, "sdg_\(id)_\(randomText(bytes: 32))")
     }
 
