@@ -77,8 +77,8 @@ struct CreditAmount: ExpressibleByArgument {
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
-        abstract: "Create, list, top up and revoke API keys.",
-        subcommands: [Create.self, List.self, Show.self, TopUp.self, Revoke.self]
+        abstract: "Create, list, top up, deduct and revoke API keys.",
+        subcommands: [Create.self, List.self, Show.self, TopUp.self, Deduct.self, Revoke.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -136,21 +136,39 @@ struct KeysCommand: AsyncParsableCommand {
     }
 
     struct TopUp: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "topup", abstract: "Add credits to a key, or take them away with a negative amount.")
+        static let configuration = CommandConfiguration(commandName: "topup", abstract: "Add credits to a key.")
 
         @OptionGroup var options: LedgerOptions
         @Argument(help: "The key's id.") var id: String
-        @Argument(help: "Credits to add (decimal; negative to deduct).") var amount: CreditAmount
+        @Argument(help: "Credits to add (decimal).") var amount: CreditAmount
         @Option(help: "Why, recorded with the movement.") var reason = "top-up"
 
         func run() async throws {
-            let ledger = try options.open()
-            let balance = try await ledger.adjust(keyID: id, by: amount.credits, reason: reason)
-            guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
-            let view = KeyView(key, balance)
-            try options.emit(view) { view.line }
+            guard amount.credits > .zero else { throw ValidationError("the amount must be positive; use `sdgate keys deduct` to take credits away") }
+            try await KeysCommand.adjust(options, id, by: amount.credits, reason: reason)
         }
+    }
+
+    struct Deduct: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take credits away from a key (not below what it has available).")
+
+        @OptionGroup var options: LedgerOptions
+        @Argument(help: "The key's id.") var id: String
+        @Argument(help: "Credits to take away (decimal).") var amount: CreditAmount
+        @Option(help: "Why, recorded with the movement.") var reason: String
+
+        func run() async throws {
+            guard amount.credits > .zero else { throw ValidationError("the amount must be positive") }
+            try await KeysCommand.adjust(options, id, by: .zero - amount.credits, reason: reason)
+        }
+    }
+
+    static func adjust(_ options: LedgerOptions, _ id: String, by amount: Credits, reason: String) async throws {
+        let ledger = try options.open()
+        let balance = try await ledger.adjust(keyID: id, by: amount, reason: reason)
+        guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
+        let view = KeyView(key, balance)
+        try options.emit(view) { view.line }
     }
 
     struct Revoke: AsyncParsableCommand {

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `sdgate keys`, `ledger verify` and `usage` on a fresh data folder, then a real key through
+/// `sdgate serve`.
+@Suite("sdgate keys and ledger commands", .serialized)
+struct KeysCommandTests {
+    static func environment() -> [String: String] {
+        ["SDGATE_DATA_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path]
+    }
+
+    static func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+    @Test func createTopUpShowRevokeAndVerify() async throws {
+        let environment = Self.environment()
+        let created = try await RunningGateway.run(["keys", "create", "--name", "alice", "--credits", "2.5", "--models", "sdxl-img2img", "--json"],
+                                                   environment: environment)
+        #expect(created.status == 0, "\(created.errors)")
+        let key = try #require(try Self.json(created.output) as? [String: Any])
+        let id = try #require(key["id"] as? String)
+        #expect((key["secret"] as? String)?.hasPrefix("sdg_\(id)_") == true)
+        #expect(key["available"] as? String == "2.5")
+        #expect(key["models"] as? [String] == ["sdxl-img2img"])
+
+        let topped = try await RunningGateway.run(["keys", "topup", id, "1.25", "--reason", "bonus", "--json"], environment: environment)
+        #expect((try Self.json(topped.output) as? [String: Any])?["available"] as? String == "3.75")
+        let deducted = try await RunningGateway.run(["keys", "deduct", id, "0.75", "--reason", "correction", "--json"], environment: environment)
+        #expect((try Self.json(deducted.output) as? [String: Any])?["available"] as? String == "3")
+        let tooMuch = try await RunningGateway.run(["keys", "deduct", id, "10", "--reason", "too much"], environment: environment)
+        #expect(tooMuch.status != 0)
+        #expect(tooMuch.errors.contains("the available balance is too low"))
+
+        let list = try await RunningGateway.run(["keys", "list", "--json"], environment: environment)
+        let keys = try #require(try Self.json(list.output) as? [[String: Any]])
+        #expect(keys.count == 1)
+        #expect(keys.first?["secret"] == nil, "a secret is shown only at creation")
+
+        let revoked = try await RunningGateway.run(["keys", "revoke", id, "--json"], environment: environment)
+        #expect((try Self.json(revoked.output) as? [String: Any])?["revoked_at"] != nil)
+        let verified = try await RunningGateway.run(["ledger", "verify"], environment: environment)
+        #expect(verified.status == 0)
+        #expect(verified.output == "ledger verified: every balance matches its entries\n")
+        let missing = try await RunningGateway.run(["keys", "show", "knobody"], environment: environment)
+        #expect(missing.status != 0)
+    }
+
+    @Test func aRealKeyIsMeteredAndNeverLogged() async throws {
+        let environment = Self.environment()
+        let created = try await RunningGateway.run(["keys", "create", "--name", "bob", "--credits", "1", "--json"], environment: environment)
+        let secret = try #require((try Self.json(created.output) as? [String: Any])?["secret"] as? String)
+        let gateway = try await RunningGateway.start(environment: environment)
+        let answer = try await Command.run("curl", ["-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
+                                                    "-d", #"{"prompt":"a cat"}"#, "http://127.0.0.1:\(gateway.port)/v1/sdxl1.0-txt2img"])
+        // No backend is configured: 503, nothing charged, the remaining credits shown.
+        #expect(answer.output.hasPrefix("HTTP/1.1 503"))
+        #expect(answer.output.contains("x-remaining-credits: 1\r\n"))
+        #expect(try await gateway.stop(signal: SIGTERM) == 0)
+        #expect(!gateway.log.contains(secret))
+        #expect(!gateway.log.contains(String(secret.suffix(43))))
+        let usage = try await RunningGateway.run(["usage", "--json"], environment: environment)
+        let rows = try #require((try Self.json(usage.output) as? [String: Any])?["requests"] as? [[String: Any]])
+        #expect(rows.map { $0["status"] as? Int } == [503])
+        #expect(!usage.output.contains(secret))
+    }
+}
