@@ -29,6 +29,13 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "ledger-bench",
+            dependencies: [
+                .product(name: "Ledger", package: "sdgate"),
+                .product(name: "GenerationCore", package: "sdgate"),
+            ]
+        ),
+        .executableTarget(
             name: "hummingbird-server",
             dependencies: [
                 "BenchmarkSupport",

@@ -158,7 +158,7 @@ public final class SQLiteLedger: Ledger {
     }
 
     private static func balance(_ db: Database, _ keyID: String) throws -> Balance? {
-        try Row.fetchOne(db, sql: "SELECT balance, held FROM balance WHERE key_id = ?", arguments: [keyID]).map {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT balance, held FROM balance WHERE key_id = ?"), arguments: [keyID]).map {
             Balance(balance: Credits(microCredits: $0["balance"]), held: Credits(microCredits: $0["held"]))
         }
     }
@@ -168,15 +168,16 @@ public final class SQLiteLedger: Ledger {
         let hold = HoldID(UUID().uuidString.lowercased())
         return try await write { db in
             // Check and reserve in one statement: two requests can never both take the last credits.
-            try db.execute(sql: "UPDATE balance SET held = held + ? WHERE key_id = ? AND balance - held >= ?",
-                           arguments: [amount.microCredits, keyID, amount.microCredits])
-            guard db.changesCount == 1 else {
+            let reserved = try Int64.fetchOne(
+                db.cachedStatement(sql: "UPDATE balance SET held = held + ? WHERE key_id = ? AND balance - held >= ? RETURNING balance - held"),
+                arguments: [amount.microCredits, keyID, amount.microCredits])
+            guard let available = reserved else {
                 guard let balance = try Self.balance(db, keyID) else { throw LedgerError.unknownKey(keyID) }
                 return .insufficient(available: balance.available)
             }
-            try db.execute(sql: "INSERT INTO hold (id, key_id, amount, state, expires_at, created_at) VALUES (?, ?, ?, 'open', ?, ?)",
-                           arguments: [hold.rawValue, keyID, amount.microCredits, expiresAt, self.now()])
-            return .held(hold, available: try Self.balance(db, keyID)!.available)
+            try db.cachedStatement(sql: "INSERT INTO hold (id, key_id, amount, state, expires_at, created_at) VALUES (?, ?, ?, 'open', ?, ?)")
+                .execute(arguments: [hold.rawValue, keyID, amount.microCredits, expiresAt, self.now()])
+            return .held(hold, available: Credits(microCredits: available))
         }
     }
 
@@ -190,29 +191,32 @@ public final class SQLiteLedger: Ledger {
 
     private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
         try await write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT key_id, amount, state FROM hold WHERE id = ?", arguments: [hold.rawValue]) else {
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT key_id, amount, state FROM hold WHERE id = ?"),
+                                             arguments: [hold.rawValue]) else {
                 throw LedgerError.unknownHold(hold)
             }
             let keyID: String = row["key_id"], amount: Int64 = row["amount"]
             guard row["state"] as String == "open" else { throw LedgerError.holdSettled(hold) }
             guard charge.microCredits >= 0, charge.microCredits <= amount else { throw LedgerError.chargeExceedsHold(hold) }
-            try Self.close(db, hold: hold.rawValue, keyID: keyID, amount: amount, state: state, charge: charge.microCredits,
-                           reason: reason, at: self.now())
-            return try Self.balance(db, keyID)!
+            return try Self.close(db, hold: hold.rawValue, keyID: keyID, amount: amount, state: state, charge: charge.microCredits,
+                                  reason: reason, at: self.now())
         }
     }
 
     /// Settles one open hold: releases its amount and, for a charge, writes the post entry.
+    @discardableResult
     private static func close(_ db: Database, hold: String, keyID: String, amount: Int64, state: String, charge: Int64,
-                              reason: String, at: Timestamp) throws {
-        try db.execute(sql: "UPDATE hold SET state = ?, charged = ?, reason = ?, settled_at = ? WHERE id = ?",
-                       arguments: [state, charge, reason, at, hold])
-        try db.execute(sql: "UPDATE balance SET held = held - ?, balance = balance - ? WHERE key_id = ?",
-                       arguments: [amount, charge, keyID])
+                              reason: String, at: Timestamp) throws -> Balance {
+        try db.cachedStatement(sql: "UPDATE hold SET state = ?, charged = ?, reason = ?, settled_at = ? WHERE id = ?")
+            .execute(arguments: [state, charge, reason, at, hold])
+        let row = try Row.fetchOne(
+            db.cachedStatement(sql: "UPDATE balance SET held = held - ?, balance = balance - ? WHERE key_id = ? RETURNING balance, held"),
+            arguments: [amount, charge, keyID])
         if charge > 0 {
-            try db.execute(sql: "INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)",
-                           arguments: [keyID, -charge, hold, reason, at])
+            try db.cachedStatement(sql: "INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)")
+                .execute(arguments: [keyID, -charge, hold, reason, at])
         }
+        return Balance(balance: Credits(microCredits: row?["balance"] ?? 0), held: Credits(microCredits: row?["held"] ?? 0))
     }
 
     public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {

@@ -1,0 +1,52 @@
+// Reserve + post pairs per second against the ledger, from many concurrent callers, as generation
+// requests use it. Prints a Markdown table.
+import Foundation
+import GenerationCore
+import Ledger
+
+let callers = Int(ProcessInfo.processInfo.environment["LEDGER_CALLERS"] ?? "64") ?? 64
+let seconds = Double(ProcessInfo.processInfo.environment["LEDGER_SECONDS"] ?? "5") ?? 5
+let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-bench-\(UUID().uuidString).sqlite").path
+defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+
+let ledger = try SQLiteLedger(path: path)
+let price = Credits(decimal: "0.008")!
+// One key per caller, as on a team gateway, plus one shared key that every caller hits.
+var keys: [String] = []
+for index in 0..<callers {
+    let (key, _) = try await ledger.createKey(NewKey(name: "caller \(index)"))
+    _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1000000")!, reason: "benchmark")
+    keys.append(key.id)
+}
+
+/// Runs reserve + post pairs from `callers` tasks for `seconds`; returns pairs per second.
+func measure(keyFor: @escaping @Sendable (Int) -> String) async throws -> Double {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    let pairs = try await withThrowingTaskGroup(of: Int.self) { group in
+        for caller in 0..<callers {
+            group.addTask {
+                var count = 0
+                while ContinuousClock.now < deadline {
+                    guard case .held(let hold, _) = try await ledger.reserve(keyID: keyFor(caller), amount: price, expiresAt: .max) else {
+                        fatalError("the benchmark ran out of credits")
+                    }
+                    _ = try await ledger.post(hold, charge: price)
+                    count += 1
+                }
+                return count
+            }
+        }
+        return try await group.reduce(0, +)
+    }
+    return Double(pairs) / seconds
+}
+
+let ownKeys = keys
+let perKey = try await measure { ownKeys[$0] }
+let shared = try await measure { _ in ownKeys[0] }
+let problems = try await ledger.verify()
+print("| store | callers | keys | reserve+post pairs/s |")
+print("|---|---:|---:|---:|")
+print(String(format: "| SQLite (WAL) | %d | one each | %.0f |", callers, perKey))
+print(String(format: "| SQLite (WAL) | %d | one shared | %.0f |", callers, shared))
+if !problems.isEmpty { print("ledger verify found: \(problems)") }
