@@ -2,7 +2,7 @@ import Crypto
 
 /// API key secrets: `sdg_<key id>_<43 characters of randomness>`. The id lets a key be found
 /// without comparing secrets; the stored SHA-256 is then compared in constant time.
-enum APIKeySecret {
+public enum APIKeySecret {
     static func make() -> (id: String, secret: String) {
         // Letters and digits only: `_` separates the parts, so the id must never contain one.
         var generator = SystemRandomNumberGenerator()
@@ -18,13 +18,16 @@ enum APIKeySecret {
         return String(parts[1])
     }
 
-    static func hash(_ secret: String) -> [UInt8] { Array(SHA256.hash(data: Array(secret.utf8))) }
+    public static func hash(_ secret: String) -> [UInt8] { Array(SHA256.hash(data: Array(secret.utf8))) }
 
     /// Equal in time that depends only on the length, not on where the first difference is.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
     }
+
+    /// An admin token: `sdgadm_` and 43 characters of randomness.
+    public static func makeAdminToken() -> String { "sdgadm_" + randomText(bytes: 32) }
 
     /// URL-safe base64 of random bytes, without padding (SystemRandomNumberGenerator is the OS's CSPRNG).
     private static func randomText(bytes count: Int) -> String {

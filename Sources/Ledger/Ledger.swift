@@ -34,6 +34,11 @@ public protocol Ledger: Sendable {
     /// Recomputes every balance from the entries and the holds; each difference found, in words.
     func verify() async throws(LedgerError) -> [String]
 
+    /// The SHA-256 of the admin token the gateway generated on its first start, if it did.
+    func storedAdminTokenHash() async throws(LedgerError) -> [UInt8]?
+    /// Stores the hash of a generated admin token, unless one is stored already; true if stored.
+    func storeAdminTokenHash(_ hash: [UInt8]) async throws(LedgerError) -> Bool
+
     func record(_ usage: UsageEvent) async throws(LedgerError)
     func usage(keyID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent]
 }

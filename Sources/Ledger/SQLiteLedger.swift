@@ -82,6 +82,9 @@ public final class SQLiteLedger: Ledger {
                 CREATE INDEX usage_by_key_and_time ON usage_event (key_id, at);
                 """)
         }
+        migrator.registerMigration("002 settings") { db in
+            try db.execute(sql: "CREATE TABLE setting (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        }
         return migrator
     }
 
@@ -261,6 +264,21 @@ public final class SQLiteLedger: Ledger {
                 }
             }
             return problems
+        }
+    }
+
+    // MARK: Settings
+
+    public func storedAdminTokenHash() async throws(LedgerError) -> [UInt8]? {
+        try await read { db in
+            try Data.fetchOne(db, sql: "SELECT value FROM setting WHERE name = 'admin_token_sha256'").map { Array($0) }
+        }
+    }
+
+    public func storeAdminTokenHash(_ hash: [UInt8]) async throws(LedgerError) -> Bool {
+        try await write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO setting (name, value) VALUES ('admin_token_sha256', ?)", arguments: [Data(hash)])
+            return db.changesCount == 1
         }
     }
 

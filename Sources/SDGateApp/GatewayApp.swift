@@ -17,6 +17,8 @@ public struct GatewayApp: Sendable {
     let gate: any AccessGate
     /// The ledger behind `gate`, whose expired holds the application voids while it runs.
     let ledger: (any Ledger)?
+    /// The admin API, when the gateway has a ledger and an admin token.
+    let admin: AdminRoutes?
     let backend: any InferenceBackend
 
     /// - Parameters:
@@ -28,15 +30,40 @@ public struct GatewayApp: Sendable {
         self.logger = logger
         self.gate = gate
         self.ledger = ledger
+        self.admin = nil
         self.backend = backend
     }
 
-    /// The gateway as configured: keys and credits in the SQLite ledger under the data folder.
+    private init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: any Ledger, admin: AdminRoutes) {
+        self.configuration = configuration
+        self.logger = logger
+        self.gate = gate
+        self.ledger = ledger
+        self.admin = admin
+        self.backend = NoBackend()
+    }
+
+    /// The gateway as configured: keys and credits in the SQLite ledger under the data folder, and
+    /// the admin API. On the first start without a configured admin token, one is generated: it is
+    /// returned to be shown once, and only its hash is kept.
     public static func open(configuration: GatewayConfiguration, logger: Logger,
-                            now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) throws -> GatewayApp {
+                            now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> (app: GatewayApp, newAdminToken: String?) {
         let ledger = try openLedger(configuration, now: now)
         let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, now: now, logger: logger)
-        return GatewayApp(configuration: configuration, logger: logger, gate: gate, ledger: ledger)
+        var newToken: String?
+        let tokenHash: [UInt8]
+        if !configuration.adminToken.isEmpty {
+            tokenHash = APIKeySecret.hash(configuration.adminToken)
+        } else if let stored = try await ledger.storedAdminTokenHash() {
+            tokenHash = stored
+        } else {
+            let token = APIKeySecret.makeAdminToken()
+            // Another replica may have stored one first: then that one stands.
+            if try await ledger.storeAdminTokenHash(APIKeySecret.hash(token)) { newToken = token }
+            tokenHash = try await ledger.storedAdminTokenHash() ?? APIKeySecret.hash(token)
+        }
+        let admin = AdminRoutes(ledger: ledger, tokenHash: tokenHash, now: now)
+        return (GatewayApp(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: admin), newToken)
     }
 
     /// Opens (creating on first use) the ledger the configuration names.
@@ -60,6 +87,7 @@ public struct GatewayApp: Sendable {
         var router = Router()
         HealthRoutes.register(on: &router, isReady: isReady)
         SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader).register(on: &router)
+        admin?.register(on: &router)
         return router
     }
 

@@ -26,44 +26,6 @@ struct LedgerOptions: ParsableArguments {
     }
 }
 
-/// A key as the command line shows it; never its secret, except once at creation.
-struct KeyView: Encodable {
-    let id: String
-    let name: String
-    let created_at: String
-    let expires_at: String?
-    let revoked_at: String?
-    let models: [String]?
-    let rate_limit_per_minute: Int?
-    let balance: String
-    let held: String
-    let available: String
-    var secret: String?
-
-    init(_ key: LedgerKey, _ balance: Balance, secret: String? = nil) {
-        id = key.id
-        name = key.name
-        created_at = Self.date(key.createdAt)
-        expires_at = key.expiresAt.map(Self.date)
-        revoked_at = key.revokedAt.map(Self.date)
-        models = key.models
-        rate_limit_per_minute = key.rateLimitPerMinute
-        self.balance = balance.balance.description
-        held = balance.held.description
-        available = balance.available.description
-        self.secret = secret
-    }
-
-    static func date(_ timestamp: Timestamp) -> String {
-        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(timestamp) / 1000))
-    }
-
-    var line: String {
-        let state = revoked_at != nil ? "revoked" : expires_at.map { "expires \($0)" } ?? "active"
-        return "\(id)  \(name)  available \(available) (balance \(balance), held \(held))  \(state)"
-    }
-}
-
 /// A decimal amount of credits as an argument.
 struct CreditAmount: ExpressibleByArgument {
     let credits: Credits
@@ -102,8 +64,8 @@ struct KeysCommand: AsyncParsableCommand {
             if let credits, credits.credits > .zero {
                 balance = try await ledger.adjust(keyID: key.id, by: credits.credits, reason: "initial credits")
             }
-            try options.emit(KeyView(key, balance, secret: secret)) {
-                "\(KeyView(key, balance).line)\nsecret: \(secret)\n(shown this once; sdgate stores only its hash)"
+            try options.emit(KeyReport(key, balance, secret: secret)) {
+                "\(KeyReport(key, balance).line)\nsecret: \(secret)\n(shown this once; sdgate stores only its hash)"
             }
         }
     }
@@ -115,8 +77,8 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let ledger = try options.open()
-            var views: [KeyView] = []
-            for key in try await ledger.keys() { views.append(KeyView(key, try await ledger.balance(keyID: key.id))) }
+            var views: [KeyReport] = []
+            for key in try await ledger.keys() { views.append(KeyReport(key, try await ledger.balance(keyID: key.id))) }
             try options.emit(views) { views.isEmpty ? "no keys" : views.map(\.line).joined(separator: "\n") }
         }
     }
@@ -130,7 +92,7 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             let ledger = try options.open()
             guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
-            let view = KeyView(key, try await ledger.balance(keyID: id))
+            let view = KeyReport(key, try await ledger.balance(keyID: id))
             try options.emit(view) { view.line }
         }
     }
@@ -167,7 +129,7 @@ struct KeysCommand: AsyncParsableCommand {
         let ledger = try options.open()
         let balance = try await ledger.adjust(keyID: id, by: amount, reason: reason)
         guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
-        let view = KeyView(key, balance)
+        let view = KeyReport(key, balance)
         try options.emit(view) { view.line }
     }
 
@@ -181,7 +143,7 @@ struct KeysCommand: AsyncParsableCommand {
             let ledger = try options.open()
             try await ledger.revoke(keyID: id)
             guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
-            let view = KeyView(key, try await ledger.balance(keyID: id))
+            let view = KeyReport(key, try await ledger.balance(keyID: id))
             try options.emit(view) { view.line }
         }
     }
@@ -219,7 +181,7 @@ struct UsageCommand: AsyncParsableCommand {
         let now = SQLiteLedger.systemNow()
         let events = try await options.open().usage(keyID: key, from: now - Int64(sinceHours) * 3_600_000, to: now + 1)
         let rows = events.map { Row(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description,
-                                    duration_ms: $0.durationMilliseconds, request_id: $0.requestID, at: KeyView.date($0.at)) }
+                                    duration_ms: $0.durationMilliseconds, request_id: $0.requestID, at: KeyReport.date($0.at)) }
         let total = events.reduce(Credits.zero) { $0 + $1.cost }
         try options.emit(["requests": AnyEncodable(rows), "total_cost": AnyEncodable(total.description)]) {
             (rows.map { "\($0.at)  \($0.key_id)  \($0.model)  \($0.status)  \($0.cost)  \($0.duration_ms) ms  \($0.request_id)" }

@@ -32,7 +32,16 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "sdgate")
         do {
-            try await GatewayApp.open(configuration: configuration, logger: logger).run()
+            let (app, newAdminToken) = try await GatewayApp.open(configuration: configuration, logger: logger)
+            if let newAdminToken {
+                // Shown once, outside the log: only its hash is kept.
+                print("""
+                    sdgate: generated the admin token; it is shown this once and only its hash is kept:
+                      \(newAdminToken)
+                    Use it as 'Authorization: Bearer <token>' on /admin/, or set SDGATE_ADMIN_TOKEN to choose your own.
+                    """)
+            }
+            try await app.run()
         } catch {
             logger.critical("cannot serve", metadata: ["error": "\(error)"])
             throw ExitCode.failure

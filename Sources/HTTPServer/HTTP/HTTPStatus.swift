@@ -14,6 +14,7 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
     var forbidsBody: Bool { (100..<200).contains(code) || code == 204 || code == 304 }
 
     public static let ok = HTTPStatus(code: 200)
+    public static let created = HTTPStatus(code: 201)
     public static let noContent = HTTPStatus(code: 204)
     public static let badRequest = HTTPStatus(code: 400)
     public static let unauthorized = HTTPStatus(code: 401)

@@ -20,6 +20,10 @@ public struct GatewayConfiguration: Sendable {
 
     public var ledgerPath: String { ledgerDatabase.isEmpty ? dataDirectory + "/sdgate.sqlite" : ledgerDatabase }
 
+    /// The admin API's token. Empty: one is generated on the first start, printed once, and only
+    /// its hash kept in the ledger.
+    public var adminToken = ""
+
     /// Input images: size limits, and which addresses image URLs may point at.
     public var images = Images()
 

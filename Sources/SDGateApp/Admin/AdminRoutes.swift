@@ -1,0 +1,158 @@
+import Foundation
+import GenerationCore
+import HTTPServer
+import Ledger
+
+/// The admin API under `/admin/`: keys, credits and usage, for the holder of the admin token.
+/// Member keys never reach it: every route checks `Authorization: Bearer <admin token>` from the
+/// request head, before the body is read.
+struct AdminRoutes: Sendable {
+    let ledger: any Ledger
+    /// SHA-256 of the one admin token accepted.
+    let tokenHash: [UInt8]
+    let now: @Sendable () -> Timestamp
+
+    func register(on router: inout Router) {
+        let check: Router.HeadCheck = { head, _ in
+            authorized(head.headers) ? nil : Self.error(.unauthorized, "the admin API needs the admin token: Authorization: Bearer <token>")
+        }
+        router.add(.post, "/admin/keys", maxBodyBytes: 64 * 1024, checkHead: check) { request, _ in await createKey(request) }
+        router.add(.get, "/admin/keys", checkHead: check) { _, _ in await listKeys() }
+        router.add(.get, "/admin/keys/{id}", checkHead: check) { _, parameters in await showKey(parameters["id"] ?? "") }
+        router.add(.post, "/admin/keys/{id}/credits", maxBodyBytes: 64 * 1024, checkHead: check) { request, parameters in
+            await adjustCredits(request, id: parameters["id"] ?? "")
+        }
+        router.add(.post, "/admin/keys/{id}/revoke", checkHead: check) { _, parameters in await revokeKey(parameters["id"] ?? "") }
+        router.add(.get, "/admin/usage", checkHead: check) { request, _ in await usage(request) }
+    }
+
+    private func authorized(_ headers: HTTPHeaders) -> Bool {
+        guard let authorization = headers["Authorization"], authorization.lowercased().hasPrefix("bearer ") else { return false }
+        let token = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        return APIKeySecret.constantTimeEqual(APIKeySecret.hash(token), tokenHash)
+    }
+
+    // MARK: Handlers
+
+    struct NewKeyBody: Decodable {
+        let name: String
+        let credits: String?
+        let models: [String]?
+        let rate_limit_per_minute: Int?
+        let expires_in_days: Int?
+    }
+
+    private func createKey(_ request: HTTPRequest) async -> HTTPResponse {
+        guard let body = try? JSONDecoder().decode(NewKeyBody.self, from: Data(request.body)), !body.name.isEmpty else {
+            return Self.error(.unprocessableContent, "expected {\"name\": ..., \"credits\": \"10\", \"models\": [...], \"rate_limit_per_minute\": n, \"expires_in_days\": n}")
+        }
+        let credits = body.credits.map { Credits(decimal: $0) }
+        if let credits, credits == nil || credits! < .zero { return Self.error(.unprocessableContent, "credits: expected a decimal amount such as \"10\" or \"0.5\"") }
+        return await answer(.created) {
+            let (key, secret) = try await ledger.createKey(NewKey(
+                name: body.name, expiresAt: body.expires_in_days.map { now() + Int64($0) * 86_400_000 },
+                models: body.models, rateLimitPerMinute: body.rate_limit_per_minute))
+            var balance = try await ledger.balance(keyID: key.id)
+            if let amount = credits ?? nil, amount > .zero { balance = try await ledger.adjust(keyID: key.id, by: amount, reason: "initial credits") }
+            return KeyReport(key, balance, secret: secret)
+        }
+    }
+
+    private func listKeys() async -> HTTPResponse {
+        await answer(.ok) {
+            var reports: [KeyReport] = []
+            for key in try await ledger.keys() { reports.append(KeyReport(key, try await ledger.balance(keyID: key.id))) }
+            return reports
+        }
+    }
+
+    private func showKey(_ id: String) async -> HTTPResponse {
+        await answer(.ok) {
+            guard let key = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
+            return KeyReport(key, try await ledger.balance(keyID: id))
+        }
+    }
+
+    struct CreditsBody: Decodable {
+        let amount: String
+        let reason: String
+    }
+
+    /// `{"amount": "5", "reason": "..."}` adds credits; a negative amount deducts them.
+    private func adjustCredits(_ request: HTTPRequest, id: String) async -> HTTPResponse {
+        guard let body = try? JSONDecoder().decode(CreditsBody.self, from: Data(request.body)), let amount = Credits(decimal: body.amount),
+              !body.reason.isEmpty else {
+            return Self.error(.unprocessableContent, "expected {\"amount\": \"5\" (negative to deduct), \"reason\": \"...\"}")
+        }
+        return await answer(.ok) {
+            let balance = try await ledger.adjust(keyID: id, by: amount, reason: body.reason)
+            guard let key = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
+            return KeyReport(key, balance)
+        }
+    }
+
+    private func revokeKey(_ id: String) async -> HTTPResponse {
+        await answer(.ok) {
+            try await ledger.revoke(keyID: id)
+            guard let key = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
+            return KeyReport(key, try await ledger.balance(keyID: id))
+        }
+    }
+
+    struct UsageReport: Encodable {
+        struct Row: Encodable {
+            let key_id: String, model: String, status: Int, cost: String, duration_ms: Int64, request_id: String, at: String
+        }
+        let requests: [Row]
+        let total_cost: String
+        let total_requests: Int
+    }
+
+    /// `?key=<id>&since_hours=<n>` (default: every key, the last 24 hours).
+    private func usage(_ request: HTTPRequest) async -> HTTPResponse {
+        let query = Self.query(request.head.query)
+        let hours = query["since_hours"].flatMap(Int.init) ?? 24
+        return await answer(.ok) {
+            let to = now() + 1
+            let events = try await ledger.usage(keyID: query["key"], from: to - Int64(hours) * 3_600_000, to: to)
+            return UsageReport(
+                requests: events.map { .init(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description,
+                                             duration_ms: $0.durationMilliseconds, request_id: $0.requestID, at: KeyReport.date($0.at)) },
+                total_cost: events.reduce(Credits.zero) { $0 + $1.cost }.description,
+                total_requests: events.count)
+        }
+    }
+
+    // MARK: Answers
+
+    /// Runs `body` and answers with its value as JSON, or with the ledger's refusal.
+    private func answer(_ status: HTTPStatus, _ body: () async throws -> some Encodable) async -> HTTPResponse {
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return .json(status, Array(try encoder.encode(try await body())))
+        } catch let error as LedgerError {
+            switch error {
+            case .unknownKey: return Self.error(.notFound, error.description)
+            case .insufficientBalance, .invalidAmount: return Self.error(.unprocessableContent, error.description)
+            default: return Self.error(.internalServerError, "the ledger failed")
+            }
+        } catch {
+            return Self.error(.internalServerError, "the ledger failed")
+        }
+    }
+
+    static func error(_ status: HTTPStatus, _ message: String) -> HTTPResponse {
+        .json(status, Array((try? JSONEncoder().encode(["error": message])) ?? Data()))
+    }
+
+    static func query(_ text: Substring?) -> [String: String] {
+        var values: [String: String] = [:]
+        for pair in (text ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard let name = parts.first?.removingPercentEncoding else { continue }
+            values[name] = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding : ""
+        }
+        return values
+    }
+}
