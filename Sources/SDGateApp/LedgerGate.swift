@@ -15,7 +15,7 @@ struct LedgerGate: AccessGate {
     func authenticate(apiKey: String) async -> AuthenticatedKey? {
         do {
             guard let key = try await ledger.key(secret: apiKey), key.isUsable(at: now()) else { return nil }
-            return AuthenticatedKey(id: key.id, models: key.models)
+            return AuthenticatedKey(id: key.id, models: key.models, rateLimitPerMinute: key.rateLimitPerMinute)
         } catch {
             logger.error("ledger unavailable", metadata: ["operation": "authenticate", "error": "\(error)"])
             return nil

@@ -24,10 +24,13 @@ public struct AuthenticatedKey: Sendable, Equatable {
     public let id: String
     /// The models this key may use; nil for every model.
     public let models: [String]?
+    /// Requests per minute this key may make; nil for no limit.
+    public let rateLimitPerMinute: Int?
 
-    public init(id: String, models: [String]? = nil) {
+    public init(id: String, models: [String]? = nil, rateLimitPerMinute: Int? = nil) {
         self.id = id
         self.models = models
+        self.rateLimitPerMinute = rateLimitPerMinute
     }
 
     public func allows(model: String) -> Bool { models?.contains(model) ?? true }

@@ -38,6 +38,18 @@ public enum SegmindAnswer {
         return .json(.ok, encode(body), headers: headers)
     }
 
+    /// Part A item 10: 429 with a standard `Retry-After` (whole seconds, rounded up) and Segmind's
+    /// `x-rate-limit-reset-at-utc`, the moment the next request is allowed.
+    public static func rateLimited(retryAfter seconds: Double, now: Double) -> HTTPResponse {
+        let resetAt = Date(timeIntervalSince1970: now + seconds)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return error(.tooManyRequests, "Rate limit exceeded", headers: [
+            "Retry-After": String(Int(seconds.rounded(.up))),
+            "x-rate-limit-reset-at-utc": formatter.string(from: resetAt),
+        ])
+    }
+
     /// Backend failures: the member's request was fine, the generation was not.
     public static func backendError(_ error: InferenceError) -> HTTPResponse {
         switch error {

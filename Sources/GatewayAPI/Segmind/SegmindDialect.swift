@@ -13,6 +13,7 @@ public struct SegmindDialect: Sendable {
     public let gate: any AccessGate
     public let backend: any InferenceBackend
     public let images: ImageLoader
+    public let rateLimiter: RateLimiter
     /// The largest request body: a base64 image of the largest accepted size, with room to spare.
     public let maxBodyBytes: Int
     /// Picks the seed when a request asks for -1; injectable so tests can pin it.
@@ -20,13 +21,14 @@ public struct SegmindDialect: Sendable {
 
     public init(
         catalog: ModelCatalog, gate: any AccessGate, backend: any InferenceBackend, images: ImageLoader,
-        maxBodyBytes: Int = 32 << 20,
+        rateLimiter: RateLimiter = RateLimiter(), maxBodyBytes: Int = 32 << 20,
         randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...999_999_999_999_999) }
     ) {
         self.catalog = catalog
         self.gate = gate
         self.backend = backend
         self.images = images
+        self.rateLimiter = rateLimiter
         self.maxBodyBytes = maxBodyBytes
         self.randomSeed = randomSeed
     }
@@ -44,7 +46,12 @@ public struct SegmindDialect: Sendable {
         guard let apiKey = Self.apiKey(in: request.headers) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) }
         guard let key = await gate.authenticate(apiKey: apiKey) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.invalidKey) }
         let start = ContinuousClock.now
-        var outcome = await handle(request, slug: slug, key: key)
+        var outcome: Outcome
+        if let limit = key.rateLimitPerMinute, case .limited(let wait) = rateLimiter.check(key: key.id, perMinute: limit) {
+            outcome = Outcome(response: SegmindAnswer.rateLimited(retryAfter: wait, now: rateLimiter.now()))
+        } else {
+            outcome = await handle(request, slug: slug, key: key)
+        }
         // Part A item 5: every answer to an authenticated key shows its available credits.
         if outcome.remaining == nil { outcome.remaining = await gate.remaining(for: key) }
         if let remaining = outcome.remaining { outcome.response.headers.set("x-remaining-credits", remaining.description) }

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// A token bucket: `capacity` requests at once, refilled continuously at `capacity` per minute.
+/// Pure: it is told the time, so tests drive it with any instants.
+struct TokenBucket: Sendable, Equatable {
+    let capacity: Double
+    private(set) var tokens: Double
+    private(set) var updatedAt: Double
+
+    init(perMinute: Int, now: Double) {
+        capacity = Double(perMinute)
+        tokens = capacity
+        updatedAt = now
+    }
+
+    private var refillPerSecond: Double { capacity / 60 }
+
+    /// Takes one token if there is one; otherwise says how many seconds until there is.
+    mutating func take(at now: Double) -> RateDecision {
+        tokens = min(capacity, tokens + max(0, now - updatedAt) * refillPerSecond)
+        updatedAt = max(updatedAt, now)
+        if tokens >= 1 {
+            tokens -= 1
+            return .allowed(remaining: Int(tokens))
+        }
+        return .limited(retryAfter: (1 - tokens) / refillPerSecond)
+    }
+}
+
+public enum RateDecision: Sendable, Equatable {
+    case allowed(remaining: Int)
+    /// Seconds until the next request would be allowed.
+    case limited(retryAfter: Double)
+}
+
+/// Per-key request rates, in this process. (Several replicas each apply the limit to what they
+/// see; a shared limit would live in the database.)
+public final class RateLimiter: Sendable {
+    private let buckets = Mutex<[String: TokenBucket]>([:])
+    /// Seconds since 1970.
+    let now: @Sendable () -> Double
+
+    public init(now: @escaping @Sendable () -> Double = RateLimiter.wallClockSeconds) {
+        self.now = now
+    }
+
+    /// Wall-clock seconds: reset times are shown to clients as dates.
+    public static let wallClockSeconds: @Sendable () -> Double = {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    public func check(key: String, perMinute limit: Int) -> RateDecision {
+        let now = now()
+        return buckets.withLock { buckets in
+            var bucket = buckets[key].flatMap { $0.capacity == Double(limit) ? $0 : nil } ?? TokenBucket(perMinute: limit, now: now)
+            let decision = bucket.take(at: now)
+            buckets[key] = bucket
+            return decision
+        }
+    }
+}
