@@ -48,6 +48,7 @@ let package = Package(
                 "HTTPServer", "GenerationCore",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),
@@ -78,7 +79,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["GatewayAPI", "GenerationCore", .product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: ["GatewayAPI", "GenerationCore", "HTTPServer", .product(name: "Subprocess", package: "swift-subprocess")],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),

@@ -39,6 +39,15 @@ public protocol Ledger: Sendable {
     /// Stores the hash of a generated admin token, unless one is stored already; true if stored.
     func storeAdminTokenHash(_ hash: [UInt8]) async throws(LedgerError) -> Bool
 
+    /// Claims an idempotency key for a request with this fingerprint, or says what became of it.
+    func claimIdempotencyKey(keyID: String, key: String, fingerprint: [UInt8], at: Timestamp) async throws(LedgerError) -> IdempotencyClaim
+    /// Stores the answer of a claimed request, to be replayed to repeats.
+    func completeIdempotencyKey(keyID: String, key: String, answer: StoredAnswer) async throws(LedgerError)
+    /// Gives a claim up (the request failed): a repeat may run again.
+    func releaseIdempotencyKey(keyID: String, key: String) async throws(LedgerError)
+    /// Forgets idempotency keys claimed before `cutoff`; returns how many.
+    func purgeIdempotencyKeys(before cutoff: Timestamp) async throws(LedgerError) -> Int
+
     func record(_ usage: UsageEvent) async throws(LedgerError)
     func usage(keyID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent]
 }
@@ -107,6 +116,30 @@ public struct HoldID: Hashable, Sendable, CustomStringConvertible {
 public enum Reservation: Sendable, Equatable {
     case held(HoldID, available: Credits)
     case insufficient(available: Credits)
+}
+
+public enum IdempotencyClaim: Sendable, Equatable {
+    /// The key is new: the request runs.
+    case claimed
+    /// The same request ran before: its answer.
+    case completed(StoredAnswer)
+    /// The same request is running now.
+    case inProgress
+    /// The key was used for a different request.
+    case mismatch
+}
+
+/// An answer kept for idempotent replays.
+public struct StoredAnswer: Sendable, Equatable {
+    public let status: Int
+    public let headers: [[String]]
+    public let body: [UInt8]
+
+    public init(status: Int, headers: [[String]], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 }
 
 /// One generation request, as the usage report shows it.

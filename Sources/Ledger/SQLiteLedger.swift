@@ -16,7 +16,7 @@ public final class SQLiteLedger: Ledger {
             // Concurrent writers wait for each other rather than failing with SQLITE_BUSY.
             configuration.busyMode = .timeout(10)
             pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            try Self.migrate(pool)
         } catch {
             throw .storage("\(error)")
         }
@@ -24,6 +24,19 @@ public final class SQLiteLedger: Ledger {
     }
 
     public static let systemNow: @Sendable () -> Timestamp = { Timestamp(Date().timeIntervalSince1970 * 1000) }
+
+    /// Two processes opening a new database at once (a server starting while `sdgate keys` runs)
+    /// can both find a migration missing; the loser's attempt fails, and a second look finds it applied.
+    private static func migrate(_ pool: DatabasePool) throws {
+        for attempt in 1...5 {
+            do {
+                try migrator.migrate(pool)
+                return
+            } catch where attempt < 5 {
+                Thread.sleep(forTimeInterval: 0.05 * Double(attempt))
+            }
+        }
+    }
 
     /// Named, forward-only migrations: a database is brought up to date at start-up, never down.
     static var migrator: DatabaseMigrator {
@@ -84,6 +97,21 @@ public final class SQLiteLedger: Ledger {
         }
         migrator.registerMigration("002 settings") { db in
             try db.execute(sql: "CREATE TABLE setting (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        }
+        migrator.registerMigration("003 idempotency keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE idempotency_key (
+                    key_id TEXT NOT NULL,
+                    idempotency_key TEXT NOT NULL,
+                    fingerprint BLOB NOT NULL,
+                    status INTEGER,
+                    headers TEXT,
+                    body BLOB,
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (key_id, idempotency_key)
+                );
+                CREATE INDEX idempotency_by_age ON idempotency_key (created_at);
+                """)
         }
         return migrator
     }
@@ -264,6 +292,46 @@ public final class SQLiteLedger: Ledger {
                 }
             }
             return problems
+        }
+    }
+
+    // MARK: Idempotency
+
+    public func claimIdempotencyKey(keyID: String, key: String, fingerprint: [UInt8], at: Timestamp) async throws(LedgerError) -> IdempotencyClaim {
+        try await write { db in
+            try db.execute(sql: """
+                INSERT INTO idempotency_key (key_id, idempotency_key, fingerprint, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT DO NOTHING
+                """, arguments: [keyID, key, Data(fingerprint), at])
+            if db.changesCount == 1 { return .claimed }
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM idempotency_key WHERE key_id = ? AND idempotency_key = ?",
+                                             arguments: [keyID, key]) else { return .inProgress }
+            guard Array(row["fingerprint"] as Data) == fingerprint else { return .mismatch }
+            guard let status = row["status"] as Int? else { return .inProgress }
+            let headers = (try? JSONDecoder().decode([[String]].self, from: Data((row["headers"] as String? ?? "[]").utf8))) ?? []
+            return .completed(StoredAnswer(status: status, headers: headers, body: Array(row["body"] as Data? ?? Data())))
+        }
+    }
+
+    public func completeIdempotencyKey(keyID: String, key: String, answer: StoredAnswer) async throws(LedgerError) {
+        let headers = String(decoding: (try? JSONEncoder().encode(answer.headers)) ?? Data("[]".utf8), as: UTF8.self)
+        try await write { db in
+            try db.execute(sql: "UPDATE idempotency_key SET status = ?, headers = ?, body = ? WHERE key_id = ? AND idempotency_key = ?",
+                           arguments: [answer.status, headers, Data(answer.body), keyID, key])
+        }
+    }
+
+    public func releaseIdempotencyKey(keyID: String, key: String) async throws(LedgerError) {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM idempotency_key WHERE key_id = ? AND idempotency_key = ? AND status IS NULL",
+                           arguments: [keyID, key])
+        }
+    }
+
+    public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws(LedgerError) -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM idempotency_key WHERE created_at < ?", arguments: [cutoff])
+            return db.changesCount
         }
     }
 

@@ -1,5 +1,6 @@
 import GatewayAPI
 import GenerationCore
+import HTTPServer
 import Ledger
 import Logging
 
@@ -69,8 +70,44 @@ struct LedgerGate: AccessGate {
     }
 }
 
+extension LedgerGate {
+    func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
+        do {
+            switch try await ledger.claimIdempotencyKey(keyID: key.id, key: idempotencyKey, fingerprint: fingerprint, at: now()) {
+            case .claimed: return .proceed
+            case .inProgress: return .inProgress
+            case .mismatch: return .mismatch
+            case .completed(let answer):
+                var headers = HTTPHeaders()
+                for pair in answer.headers where pair.count == 2 { headers.add(pair[0], pair[1]) }
+                return .replay(HTTPResponse(status: HTTPStatus(code: answer.status), headers: headers, bytes: answer.body))
+            }
+        } catch {
+            logger.error("ledger unavailable", metadata: ["operation": "idempotency", "error": "\(error)"])
+            return .unavailable
+        }
+    }
+
+    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {
+        guard case .bytes(let body) = answer.body else { return }
+        // The remaining credits change; they are added afresh to each replay.
+        let headers = answer.headers.filter { !$0.name.lowercased().hasPrefix("x-remaining-credits") }.map { [$0.name, $0.value] }
+        do {
+            try await ledger.completeIdempotencyKey(keyID: key.id, key: idempotencyKey,
+                                                    answer: StoredAnswer(status: answer.status.code, headers: headers, body: body))
+        } catch {
+            logger.error("idempotent answer not kept", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {
+        try? await ledger.releaseIdempotencyKey(keyID: key.id, key: idempotencyKey)
+    }
+}
+
 /// Voids expired holds now and then, so that credits held by requests that never settled (a crash,
-/// a lost connection to the database) come back. Started and stopped by the application.
+/// a lost connection to the database) come back, and forgets idempotency keys older than a day.
+/// Started and stopped by the application.
 final class HoldReaper: Sendable {
     private let task: Task<Void, Never>
 
@@ -80,6 +117,8 @@ final class HoldReaper: Sendable {
                 do {
                     let expired = try await ledger.expireHolds(now: now())
                     if expired > 0 { logger.info("expired holds voided", metadata: ["count": "\(expired)"]) }
+                    // Idempotency keys are honoured for a day.
+                    _ = try await ledger.purgeIdempotencyKeys(before: now() - 86_400_000)
                 } catch {
                     logger.error("hold reaper failed", metadata: ["error": "\(error)"])
                 }

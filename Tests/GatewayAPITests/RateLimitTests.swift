@@ -38,6 +38,9 @@ struct RateLimitTests {
             func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { await inner.settle(hold, charge: charge) }
             func release(_ hold: CreditHold, reason: String) async -> Credits? { await inner.release(hold, reason: reason) }
             func recordUsage(_ usage: GenerationUsage) async {}
+            func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
+            func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
+            func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
         }
         let clock = ManualSeconds()
         let backend = FakeBackend()

@@ -174,3 +174,17 @@ struct APIKeySecretTests {
         #expect(!APIKeySecret.constantTimeEqual(hash, Array(hash.dropLast())))
     }
 }
+
+@Suite("SQLite migrations")
+struct SQLiteMigrationTests {
+    /// Found when two gateways started at once on a new database: both tried to create the tables.
+    @Test func manyOpenersOfANewDatabaseAllSucceed() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString).sqlite").path
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { _ = try SQLiteLedger(path: path) } }
+            try await group.waitForAll()
+        }
+        let ledger = try SQLiteLedger(path: path)
+        #expect(try await ledger.keys().isEmpty)
+    }
+}

@@ -104,6 +104,11 @@ struct RunningGateway: Sendable {
     /// Starts `sdgate serve --port 0`, optionally under a lower open-file limit, and waits for it to listen.
     static func start(environment: [String: String] = [:], descriptorLimit: Int? = nil) async throws -> RunningGateway {
         let serve = [CommandLineTests.binary.path, "serve", "--host", "127.0.0.1", "--port", "0"]
+        // Each gateway its own data folder, unless the test shares one on purpose.
+        var environment = environment
+        if environment["SDGATE_DATA_DIR"] == nil {
+            environment["SDGATE_DATA_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
+        }
         let process = if let descriptorLimit {
             try await Command.start("/bin/sh", ["-c", "ulimit -n \(descriptorLimit) && exec \"$@\"", "sh"] + serve, environment: environment)
         } else {
@@ -129,7 +134,11 @@ struct RunningGateway: Sendable {
 
     /// Runs sdgate to completion with `arguments`.
     static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Command.Result {
-        try await Command.run(CommandLineTests.binary.path, arguments, environment: environment)
+        var environment = environment
+        if environment["SDGATE_DATA_DIR"] == nil {
+            environment["SDGATE_DATA_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
+        }
+        return try await Command.run(CommandLineTests.binary.path, arguments, environment: environment)
     }
 }
 

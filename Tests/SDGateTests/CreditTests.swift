@@ -67,3 +67,41 @@ struct CreditTests {
         await server.shutdown()
     }
 }
+
+@Suite("Idempotency-Key end to end", .serialized)
+struct IdempotencyTests {
+    @Test func aRepeatGetsTheFirstAnswerWithoutASecondChargeAndAnotherBodyIs422() async throws {
+        let backend = FakeBackend()
+        let (server, port, ledger) = try CreditTests.start(backend: backend)
+        let (key, secret) = try await ledger.createKey(NewKey(name: "retrier"))
+        _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1")!, reason: "top-up")
+        func post(_ body: String, idempotencyKey: String) async throws -> String {
+            try await Command.run("curl", ["-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
+                                           "-H", "Idempotency-Key: \(idempotencyKey)", "-d", body,
+                                           "http://127.0.0.1:\(port)/v1/sdxl1.0-txt2img"]).output
+        }
+        let first = try await post(#"{"prompt":"a cat","seed":-1}"#, idempotencyKey: "order-1")
+        let again = try await post(#"{"prompt":"a cat","seed":-1}"#, idempotencyKey: "order-1")
+        #expect(first.hasPrefix("HTTP/1.1 200") && again.hasPrefix("HTTP/1.1 200"))
+        // The same answer (its seed, its image), charged once, marked as a replay.
+        func header(_ name: String, _ answer: String) -> String? {
+            answer.split(separator: "\r\n").first { $0.lowercased().hasPrefix(name + ":") }.map { String($0.dropFirst(name.count + 2)) }
+        }
+        #expect(header("x-seed-value", first) == header("x-seed-value", again))
+        #expect(first.split(separator: "\r\n\r\n").last == again.split(separator: "\r\n\r\n").last)
+        #expect(header("x-idempotent-replayed", again) == "true")
+        #expect(header("x-remaining-credits", again) == "0.992")
+        #expect(backend.requests.count == 1)
+        let other = try await post(#"{"prompt":"a dog"}"#, idempotencyKey: "order-1")
+        #expect(other.hasPrefix("HTTP/1.1 422"))
+        #expect(other.contains("Idempotency-Key was already used for a different request"))
+        // A failure is not kept: its repeat runs again.
+        backend.fail(with: .timedOut)
+        #expect(try await post(#"{"prompt":"a bird"}"#, idempotencyKey: "order-2").hasPrefix("HTTP/1.1 504"))
+        backend.fail(with: nil)
+        #expect(try await post(#"{"prompt":"a bird"}"#, idempotencyKey: "order-2").hasPrefix("HTTP/1.1 200"))
+        #expect(try await ledger.balance(keyID: key.id).available == Credits(decimal: "0.984")!)
+        #expect(try await ledger.verify().isEmpty)
+        await server.shutdown()
+    }
+}

@@ -1,5 +1,6 @@
 public import GatewayAPI
 public import GenerationCore
+public import HTTPServer
 import Synchronization
 
 /// Knows one key, `SG_test_key`, with a fixed 1000 credits that nothing ever uses up.
@@ -20,6 +21,9 @@ public struct TestGate: AccessGate {
     public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { Self.remaining }
     public func release(_ hold: CreditHold, reason: String) async -> Credits? { Self.remaining }
     public func recordUsage(_ usage: GenerationUsage) async {}
+    public func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
+    public func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
+    public func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
 }
 
 /// A backend that lives in the tests: answers every request with `samples` copies of a small JPEG,

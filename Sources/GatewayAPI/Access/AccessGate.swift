@@ -1,4 +1,5 @@
 public import GenerationCore
+public import HTTPServer
 
 /// Who may use the gateway, and what they may spend: the dialects' only view of keys and credits.
 /// The credit ledger implements it; until one is configured, `NoKeys` refuses every key.
@@ -17,6 +18,24 @@ public protocol AccessGate: Sendable {
     func release(_ hold: CreditHold, reason: String) async -> Credits?
     /// Records what a request did, for the usage report.
     func recordUsage(_ usage: GenerationUsage) async
+
+    /// Claims an `Idempotency-Key` for a request with this fingerprint, or says what became of it.
+    func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome
+    /// Keeps a claimed request's answer for repeats.
+    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async
+    /// Gives a claim up: the request failed, and a repeat may run again.
+    func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async
+}
+
+public enum IdempotencyOutcome: Sendable {
+    /// The key is new: run the request.
+    case proceed
+    /// The same request ran before: answer as it did.
+    case replay(HTTPResponse)
+    case inProgress
+    /// The key was used for a different request.
+    case mismatch
+    case unavailable
 }
 
 public struct AuthenticatedKey: Sendable, Equatable {
@@ -80,4 +99,7 @@ public struct NoKeys: AccessGate {
     public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { nil }
     public func release(_ hold: CreditHold, reason: String) async -> Credits? { nil }
     public func recordUsage(_ usage: GenerationUsage) async {}
+    public func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .unavailable }
+    public func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
+    public func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
 }

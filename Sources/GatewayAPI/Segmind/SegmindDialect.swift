@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 public import GenerationCore
 public import HTTPServer
@@ -49,6 +50,8 @@ public struct SegmindDialect: Sendable {
         var outcome: Outcome
         if let limit = key.rateLimitPerMinute, case .limited(let wait) = rateLimiter.check(key: key.id, perMinute: limit) {
             outcome = Outcome(response: SegmindAnswer.rateLimited(retryAfter: wait, now: rateLimiter.now()))
+        } else if let idempotencyKey = request.headers["Idempotency-Key"] {
+            outcome = await handleOnce(request, slug: slug, key: key, idempotencyKey: idempotencyKey)
         } else {
             outcome = await handle(request, slug: slug, key: key)
         }
@@ -60,6 +63,37 @@ public struct SegmindDialect: Sendable {
                                                    duration: .now - start, requestID: request.headers["x-request-id"] ?? ""))
         }
         return outcome.response
+    }
+
+    /// `Idempotency-Key`: a repeat of the same request gets the first answer and no second charge;
+    /// the same key with another request is a 422. Only 200 answers are kept: a failure charged
+    /// nothing, and its repeat runs again.
+    private func handleOnce(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, idempotencyKey: String) async -> Outcome {
+        guard !idempotencyKey.isEmpty, idempotencyKey.utf8.count <= 255 else {
+            return Outcome(response: SegmindAnswer.error(.unprocessableContent, "Idempotency-Key must have 1 to 255 characters"))
+        }
+        var hasher = SHA256()
+        hasher.update(data: Array("POST /v1/\(slug)\n".utf8))
+        hasher.update(data: request.body)
+        switch await gate.claimIdempotency(idempotencyKey, fingerprint: Array(hasher.finalize()), for: key) {
+        case .replay(var response):
+            response.headers.set("x-idempotent-replayed", "true")
+            return Outcome(response: response)
+        case .inProgress:
+            return Outcome(response: SegmindAnswer.error(HTTPStatus(code: 409), "A request with this Idempotency-Key is still running"))
+        case .mismatch:
+            return Outcome(response: SegmindAnswer.error(.unprocessableContent, "Idempotency-Key was already used for a different request"))
+        case .unavailable:
+            return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "Idempotency-Key cannot be checked right now; retry later"))
+        case .proceed:
+            let outcome = await handle(request, slug: slug, key: key)
+            if outcome.response.status == .ok {
+                await gate.completeIdempotency(idempotencyKey, for: key, answer: outcome.response)
+            } else {
+                await gate.releaseIdempotency(idempotencyKey, for: key)
+            }
+            return outcome
+        }
     }
 
     /// An answer, what it charged, and the credits left when the answer already knows them.
