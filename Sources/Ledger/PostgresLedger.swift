@@ -1,0 +1,417 @@
+import Foundation
+public import GenerationCore
+public import Logging
+import PostgresNIO
+
+/// The ledger for several gateway replicas: PostgreSQL, through postgres-nio's connection pool.
+/// Every check-and-reserve is one conditional `UPDATE ... RETURNING`: the row lock makes it atomic
+/// across connections and replicas alike.
+public final class PostgresLedger: Ledger {
+    private let client: PostgresClient
+    private let running: Task<Void, Never>
+    private let logger: Logger
+    private let now: @Sendable () -> Timestamp
+
+    /// Connects with a URL such as `postgres://user:password@host:5432/database` and applies the
+    /// migrations the database lacks.
+    public init(url: String, now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow, logger: Logger = Logger(label: "sdgate.ledger")) async throws(LedgerError) {
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+              let host = components.host, let user = components.user else {
+            throw .storage("expected a URL such as postgres://user:password@host:5432/database")
+        }
+        let database = components.path.count > 1 ? String(components.path.dropFirst()) : nil
+        let tls: PostgresClient.Configuration.TLS = components.queryItems?.first { $0.name == "sslmode" }?.value == "disable"
+            ? .disable : .prefer(.makeClientConfiguration())
+        let configuration = PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: user,
+                                                          password: components.password, database: database, tls: tls)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        running = Task { await client.run() }
+        self.logger = logger
+        self.now = now
+        do {
+            try await migrate()
+        } catch {
+            running.cancel()
+            throw .storage("\(error)")
+        }
+    }
+
+    /// Stops the connection pool.
+    public func close() {
+        running.cancel()
+    }
+
+    deinit {
+        running.cancel()
+    }
+
+    // MARK: Migrations
+
+    /// Named, forward-only migrations, applied under an advisory lock so that replicas starting
+    /// together apply each one once.
+    private func migrate() async throws {
+        let migrations: [(String, [PostgresQuery])] = [
+            ("001 keys, entries, holds, usage", [
+                """
+                CREATE TABLE api_key (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash BYTEA NOT NULL, created_at BIGINT NOT NULL,
+                    expires_at BIGINT, revoked_at BIGINT, models TEXT, rate_limit_per_minute INTEGER)
+                """,
+                "CREATE TABLE balance (key_id TEXT PRIMARY KEY REFERENCES api_key(id), balance BIGINT NOT NULL, held BIGINT NOT NULL CHECK (held >= 0))",
+                """
+                CREATE TABLE entry (
+                    id BIGSERIAL PRIMARY KEY, key_id TEXT NOT NULL REFERENCES api_key(id),
+                    kind TEXT NOT NULL CHECK (kind IN ('topup', 'adjustment', 'post')), amount BIGINT NOT NULL, hold_id TEXT,
+                    reason TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE hold (
+                    id TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES api_key(id), amount BIGINT NOT NULL CHECK (amount > 0),
+                    state TEXT NOT NULL CHECK (state IN ('open', 'posted', 'voided', 'expired')), charged BIGINT, reason TEXT,
+                    expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, settled_at BIGINT)
+                """,
+                "CREATE INDEX hold_open_by_expiry ON hold (expires_at) WHERE state = 'open'",
+                """
+                CREATE TABLE usage_event (
+                    id BIGSERIAL PRIMARY KEY, key_id TEXT NOT NULL, model TEXT NOT NULL, status INTEGER NOT NULL, cost BIGINT NOT NULL,
+                    duration_ms BIGINT NOT NULL, backend TEXT NOT NULL, request_id TEXT NOT NULL, at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX usage_by_key_and_time ON usage_event (key_id, at)",
+            ]),
+            ("002 settings", ["CREATE TABLE setting (name TEXT PRIMARY KEY, value BYTEA NOT NULL)"]),
+            ("003 idempotency keys", [
+                """
+                CREATE TABLE idempotency_key (
+                    key_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, fingerprint BYTEA NOT NULL, status INTEGER, headers TEXT,
+                    body BYTEA, created_at BIGINT NOT NULL, PRIMARY KEY (key_id, idempotency_key))
+                """,
+                "CREATE INDEX idempotency_by_age ON idempotency_key (created_at)",
+            ]),
+        ]
+        try await client.withTransaction(logger: logger) { connection in
+            // One migrator at a time across replicas; the lock ends with the transaction.
+            try await connection.query("SELECT pg_advisory_xact_lock(7061706)", logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS sdgate_migration (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger)
+            var applied: Set<String> = []
+            for try await name in try await connection.query("SELECT name FROM sdgate_migration", logger: logger).decode(String.self) {
+                applied.insert(name)
+            }
+            for (name, statements) in migrations where !applied.contains(name) {
+                for statement in statements { try await connection.query(statement, logger: logger) }
+                try await connection.query("INSERT INTO sdgate_migration (name, applied_at) VALUES (\(name), \(self.now()))", logger: logger)
+            }
+        }
+    }
+
+    // MARK: Keys
+
+    public func createKey(_ key: NewKey) async throws(LedgerError) -> (key: LedgerKey, secret: String) {
+        let (id, secret) = APIKeySecret.make()
+        let created = LedgerKey(id: id, name: key.name, createdAt: now(), expiresAt: key.expiresAt, revokedAt: nil,
+                                models: key.models, rateLimitPerMinute: key.rateLimitPerMinute)
+        let hash = Data(APIKeySecret.hash(secret)), models = key.models?.joined(separator: ",")
+        try await transaction { connection, logger in
+            try await connection.query("""
+                INSERT INTO api_key (id, name, secret_hash, created_at, expires_at, models, rate_limit_per_minute)
+                VALUES (\(id), \(key.name), \(hash), \(created.createdAt), \(key.expiresAt), \(models), \(key.rateLimitPerMinute))
+                """, logger: logger)
+            try await connection.query("INSERT INTO balance (key_id, balance, held) VALUES (\(id), 0, 0)", logger: logger)
+        }
+        return (created, secret)
+    }
+
+    private static let keyColumns: PostgresQuery = "SELECT id, name, created_at, expires_at, revoked_at, models, rate_limit_per_minute, secret_hash FROM api_key"
+
+    private typealias KeyRow = (String, String, Int64, Int64?, Int64?, String?, Int?, Data)
+
+    private static func key(_ row: KeyRow) -> LedgerKey {
+        LedgerKey(id: row.0, name: row.1, createdAt: row.2, expiresAt: row.3, revokedAt: row.4,
+                  models: row.5.map { $0.split(separator: ",").map(String.init) }, rateLimitPerMinute: row.6)
+    }
+
+    private func keyRows(where condition: String, _ value: String?) async throws(LedgerError) -> [KeyRow] {
+        try await perform { client, logger in
+            var query = Self.keyColumns
+            if let value {
+                query = PostgresQuery(unsafeSQL: query.sql + " WHERE \(condition) = $1", binds: { var binds = PostgresBindings(); binds.append(value); return binds }())
+            } else {
+                query = PostgresQuery(unsafeSQL: query.sql + " ORDER BY created_at, id")
+            }
+            var rows: [KeyRow] = []
+            for try await row in try await client.query(query, logger: logger).decode(KeyRow.self) { rows.append(row) }
+            return rows
+        }
+    }
+
+    public func key(secret: String) async throws(LedgerError) -> LedgerKey? {
+        guard let id = APIKeySecret.keyID(of: secret), let row = try await keyRows(where: "id", id).first,
+              APIKeySecret.constantTimeEqual(Array(row.7), APIKeySecret.hash(secret)) else { return nil }
+        return Self.key(row)
+    }
+
+    public func key(id: String) async throws(LedgerError) -> LedgerKey? {
+        try await keyRows(where: "id", id).first.map(Self.key)
+    }
+
+    public func keys() async throws(LedgerError) -> [LedgerKey] {
+        try await keyRows(where: "", nil).map(Self.key)
+    }
+
+    public func revoke(keyID: String) async throws(LedgerError) {
+        let now = now()
+        let found = try await perform { client, logger in
+            try await Self.first(client.query("UPDATE api_key SET revoked_at = COALESCE(revoked_at, \(now)) WHERE id = \(keyID) RETURNING id",
+                                              logger: logger), String.self)
+        }
+        if found == nil { throw .unknownKey(keyID) }
+    }
+
+    // MARK: Credits
+
+    public func adjust(keyID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
+        guard amount != .zero else { throw .invalidAmount }
+        let micro = amount.microCredits, now = now(), kind = amount > .zero ? "topup" : "adjustment"
+        return try await transaction { connection, logger in
+            guard let balance = try await Self.first(connection.query("""
+                UPDATE balance SET balance = balance + \(micro) WHERE key_id = \(keyID) AND balance + \(micro) - held >= 0
+                RETURNING balance, held
+                """, logger: logger), (Int64, Int64).self) else {
+                throw try await Self.balance(connection, keyID, logger) == nil ? LedgerError.unknownKey(keyID) : LedgerError.insufficientBalance
+            }
+            try await connection.query("INSERT INTO entry (key_id, kind, amount, reason, created_at) VALUES (\(keyID), \(kind), \(micro), \(reason), \(now))",
+                                       logger: logger)
+            return Balance(balance: Credits(microCredits: balance.0), held: Credits(microCredits: balance.1))
+        }
+    }
+
+    public func balance(keyID: String) async throws(LedgerError) -> Balance {
+        guard let balance = try await perform({ client, logger in
+            try await Self.first(client.query("SELECT balance, held FROM balance WHERE key_id = \(keyID)", logger: logger), (Int64, Int64).self)
+        }) else { throw .unknownKey(keyID) }
+        return Balance(balance: Credits(microCredits: balance.0), held: Credits(microCredits: balance.1))
+    }
+
+    private static func balance(_ connection: PostgresConnection, _ keyID: String, _ logger: Logger) async throws -> Balance? {
+        try await first(connection.query("SELECT balance, held FROM balance WHERE key_id = \(keyID)", logger: logger), (Int64, Int64).self)
+            .map { Balance(balance: Credits(microCredits: $0.0), held: Credits(microCredits: $0.1)) }
+    }
+
+    public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
+        guard amount > .zero else { throw .invalidAmount }
+        let hold = HoldID(UUID().uuidString.lowercased()), micro = amount.microCredits, now = now()
+        return try await transaction { connection, logger in
+            // Check and reserve in one statement: two requests can never both take the last credits.
+            guard let available = try await Self.first(connection.query("""
+                UPDATE balance SET held = held + \(micro) WHERE key_id = \(keyID) AND balance - held >= \(micro) RETURNING balance - held
+                """, logger: logger), Int64.self) else {
+                guard let balance = try await Self.balance(connection, keyID, logger) else { throw LedgerError.unknownKey(keyID) }
+                return .insufficient(available: balance.available)
+            }
+            try await connection.query("""
+                INSERT INTO hold (id, key_id, amount, state, expires_at, created_at) VALUES (\(hold.rawValue), \(keyID), \(micro), 'open', \(expiresAt), \(now))
+                """, logger: logger)
+            return .held(hold, available: Credits(microCredits: available))
+        }
+    }
+
+    public func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
+        try await settle(hold, state: "posted", charge: charge, reason: "charged")
+    }
+
+    public func void(_ hold: HoldID, reason: String) async throws(LedgerError) -> Balance {
+        try await settle(hold, state: "voided", charge: .zero, reason: reason)
+    }
+
+    private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
+        let now = now()
+        return try await transaction { connection, logger in
+            // FOR UPDATE: a hold is settled once even when two replicas try at the same moment.
+            guard let (keyID, amount, current) = try await Self.first(connection.query(
+                "SELECT key_id, amount, state FROM hold WHERE id = \(hold.rawValue) FOR UPDATE", logger: logger), (String, Int64, String).self) else {
+                throw LedgerError.unknownHold(hold)
+            }
+            guard current == "open" else { throw LedgerError.holdSettled(hold) }
+            guard charge.microCredits >= 0, charge.microCredits <= amount else { throw LedgerError.chargeExceedsHold(hold) }
+            return try await Self.close(connection, hold: hold.rawValue, keyID: keyID, amount: amount, state: state,
+                                        charge: charge.microCredits, reason: reason, at: now, logger)
+        }
+    }
+
+    private static func close(_ connection: PostgresConnection, hold: String, keyID: String, amount: Int64, state: String, charge: Int64,
+                              reason: String, at: Timestamp, _ logger: Logger) async throws -> Balance {
+        try await connection.query("UPDATE hold SET state = \(state), charged = \(charge), reason = \(reason), settled_at = \(at) WHERE id = \(hold)",
+                                   logger: logger)
+        let balance = try await first(connection.query(
+            "UPDATE balance SET held = held - \(amount), balance = balance - \(charge) WHERE key_id = \(keyID) RETURNING balance, held",
+            logger: logger), (Int64, Int64).self)
+        if charge > 0 {
+            try await connection.query("""
+                INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (\(keyID), 'post', \(-charge), \(hold), \(reason), \(at))
+                """, logger: logger)
+        }
+        return Balance(balance: Credits(microCredits: balance?.0 ?? 0), held: Credits(microCredits: balance?.1 ?? 0))
+    }
+
+    public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
+        try await transaction { connection, logger in
+            var overdue: [(String, String, Int64)] = []
+            for try await row in try await connection.query("""
+                SELECT id, key_id, amount FROM hold WHERE state = 'open' AND expires_at <= \(now) FOR UPDATE SKIP LOCKED
+                """, logger: logger).decode((String, String, Int64).self) { overdue.append(row) }
+            for (id, keyID, amount) in overdue {
+                _ = try await Self.close(connection, hold: id, keyID: keyID, amount: amount, state: "expired", charge: 0, reason: "expired", at: now, logger)
+            }
+            return overdue.count
+        }
+    }
+
+    public func verify() async throws(LedgerError) -> [String] {
+        let rows = try await perform { client, logger in
+            var rows: [(String, Int64, Int64, Int64, Int64, Int64, Int64)] = []
+            for try await row in try await client.query("""
+                SELECT b.key_id, b.balance, b.held,
+                       COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0)::BIGINT,
+                       COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0)::BIGINT,
+                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0)::BIGINT,
+                       COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0)::BIGINT
+                FROM balance b ORDER BY b.key_id
+                """, logger: logger).decode((String, Int64, Int64, Int64, Int64, Int64, Int64).self) { rows.append(row) }
+            return rows
+        }
+        var problems: [String] = []
+        for (key, balance, held, fromEntries, fromHolds, charged, posted) in rows {
+            if balance != fromEntries {
+                problems.append("\(key): balance \(Credits(microCredits: balance)) but the entries add up to \(Credits(microCredits: fromEntries))")
+            }
+            if held != fromHolds {
+                problems.append("\(key): held \(Credits(microCredits: held)) but the open holds add up to \(Credits(microCredits: fromHolds))")
+            }
+            if charged != posted {
+                problems.append("\(key): posted holds charged \(Credits(microCredits: charged)) but the post entries say \(Credits(microCredits: posted))")
+            }
+            if balance - held < 0 { problems.append("\(key): available balance is negative (\(Credits(microCredits: balance - held)))") }
+        }
+        return problems
+    }
+
+    // MARK: Idempotency
+
+    public func claimIdempotencyKey(keyID: String, key: String, fingerprint: [UInt8], at: Timestamp) async throws(LedgerError) -> IdempotencyClaim {
+        let print = Data(fingerprint)
+        return try await transaction { connection, logger in
+            let inserted = try await Self.first(connection.query("""
+                INSERT INTO idempotency_key (key_id, idempotency_key, fingerprint, created_at) VALUES (\(keyID), \(key), \(print), \(at))
+                ON CONFLICT DO NOTHING RETURNING key_id
+                """, logger: logger), String.self)
+            if inserted != nil { return .claimed }
+            guard let (stored, status, headers, body) = try await Self.first(connection.query("""
+                SELECT fingerprint, status, headers, body FROM idempotency_key WHERE key_id = \(keyID) AND idempotency_key = \(key)
+                """, logger: logger), (Data, Int?, String?, Data?).self) else { return .inProgress }
+            guard Array(stored) == fingerprint else { return .mismatch }
+            guard let status else { return .inProgress }
+            let pairs = (try? JSONDecoder().decode([[String]].self, from: Data((headers ?? "[]").utf8))) ?? []
+            return .completed(StoredAnswer(status: status, headers: pairs, body: Array(body ?? Data())))
+        }
+    }
+
+    public func completeIdempotencyKey(keyID: String, key: String, answer: StoredAnswer) async throws(LedgerError) {
+        let headers = String(decoding: (try? JSONEncoder().encode(answer.headers)) ?? Data("[]".utf8), as: UTF8.self), body = Data(answer.body)
+        try await perform { client, logger in
+            try await client.query("""
+                UPDATE idempotency_key SET status = \(answer.status), headers = \(headers), body = \(body)
+                WHERE key_id = \(keyID) AND idempotency_key = \(key)
+                """, logger: logger)
+        }
+    }
+
+    public func releaseIdempotencyKey(keyID: String, key: String) async throws(LedgerError) {
+        try await perform { client, logger in
+            try await client.query("DELETE FROM idempotency_key WHERE key_id = \(keyID) AND idempotency_key = \(key) AND status IS NULL", logger: logger)
+        }
+    }
+
+    public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws(LedgerError) -> Int {
+        try await perform { client, logger in
+            var count = 0
+            for try await _ in try await client.query("DELETE FROM idempotency_key WHERE created_at < \(cutoff) RETURNING key_id", logger: logger) {
+                count += 1
+            }
+            return count
+        }
+    }
+
+    // MARK: Settings and usage
+
+    public func storedAdminTokenHash() async throws(LedgerError) -> [UInt8]? {
+        try await perform { client, logger in
+            let value: Data? = try await Self.first(client.query("SELECT value FROM setting WHERE name = 'admin_token_sha256'", logger: logger), Data.self)
+            return value.map { [UInt8]($0) }
+        }
+    }
+
+    public func storeAdminTokenHash(_ hash: [UInt8]) async throws(LedgerError) -> Bool {
+        let value = Data(hash)
+        return try await perform { client, logger in
+            try await Self.first(client.query("""
+                INSERT INTO setting (name, value) VALUES ('admin_token_sha256', \(value)) ON CONFLICT DO NOTHING RETURNING name
+                """, logger: logger), String.self) != nil
+        }
+    }
+
+    public func record(_ usage: UsageEvent) async throws(LedgerError) {
+        try await perform { client, logger in
+            try await client.query("""
+                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at)
+                VALUES (\(usage.keyID), \(usage.model), \(usage.status), \(usage.cost.microCredits), \(usage.durationMilliseconds),
+                        \(usage.backend), \(usage.requestID), \(usage.at))
+                """, logger: logger)
+        }
+    }
+
+    public func usage(keyID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
+        try await perform { client, logger in
+            var events: [UsageEvent] = []
+            for try await row in try await client.query("""
+                SELECT key_id, model, status, cost, duration_ms, backend, request_id, at FROM usage_event
+                WHERE (\(keyID)::TEXT IS NULL OR key_id = \(keyID)) AND at >= \(from) AND at < \(to) ORDER BY at, id
+                """, logger: logger).decode((String, String, Int, Int64, Int64, String, String, Int64).self) {
+                events.append(UsageEvent(keyID: row.0, model: row.1, status: row.2, cost: Credits(microCredits: row.3),
+                                         durationMilliseconds: row.4, backend: row.5, requestID: row.6, at: row.7))
+            }
+            return events
+        }
+    }
+
+    // MARK: Access
+
+    private static func first<each Column: PostgresDecodable>(
+        _ rows: PostgresRowSequence, _ type: (repeat each Column).Type
+    ) async throws -> (repeat each Column)? {
+        for try await row in rows.decode(type) { return row }
+        return nil
+    }
+
+    private func perform<T: Sendable>(_ body: (PostgresClient, Logger) async throws -> T) async throws(LedgerError) -> T {
+        do {
+            return try await body(client, logger)
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw .storage(String(reflecting: error))
+        }
+    }
+
+    private func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws(LedgerError) -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection, self.logger) }
+        } catch let error as PostgresTransactionError {
+            if let ledgerError = error.closureError as? LedgerError { throw ledgerError }
+            throw .storage(String(reflecting: error))
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw .storage(String(reflecting: error))
+        }
+    }
+}
