@@ -48,7 +48,7 @@ public struct GatewayApp: Sendable {
     /// returned to be shown once, and only its hash is kept.
     public static func open(configuration: GatewayConfiguration, logger: Logger,
                             now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> (app: GatewayApp, newAdminToken: String?) {
-        let ledger = try openLedger(configuration, now: now)
+        let ledger = try await openLedger(configuration, now: now)
         let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, now: now, logger: logger)
         var newToken: String?
         let tokenHash: [UInt8]
@@ -66,12 +66,17 @@ public struct GatewayApp: Sendable {
         return (GatewayApp(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: admin), newToken)
     }
 
-    /// Opens (creating on first use) the ledger the configuration names.
+    /// Opens (creating on first use) the ledger the configuration names: PostgreSQL for a
+    /// `postgres://` URL (several replicas share it), otherwise the SQLite file.
     public static func openLedger(_ configuration: GatewayConfiguration,
-                                  now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) throws -> SQLiteLedger {
-        let folder = URL(fileURLWithPath: configuration.ledgerPath).deletingLastPathComponent()
+                                  now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> any Ledger {
+        let location = configuration.ledgerPath
+        if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+            return try await PostgresLedger(url: location, now: now)
+        }
+        let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return try SQLiteLedger(path: configuration.ledgerPath, now: now)
+        return try SQLiteLedger(path: location, now: now)
     }
 
     var imageLoader: ImageLoader {

@@ -11,8 +11,8 @@ struct LedgerOptions: ParsableArguments {
     @Flag(help: "Print JSON that scripts can read.")
     var json = false
 
-    func open() throws -> SQLiteLedger {
-        try GatewayApp.openLedger(configuration.load())
+    func open() async throws -> any Ledger {
+        try await GatewayApp.openLedger(configuration.load())
     }
 
     func emit(_ value: some Encodable, text: () -> String) throws {
@@ -54,7 +54,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Days until the key expires.") var expiresInDays: Int?
 
         func run() async throws {
-            let ledger = try options.open()
+            let ledger = try await options.open()
             let expiresAt = expiresInDays.map { SQLiteLedger.systemNow() + Int64($0) * 86_400_000 }
             let (key, secret) = try await ledger.createKey(NewKey(
                 name: name, expiresAt: expiresAt,
@@ -76,7 +76,7 @@ struct KeysCommand: AsyncParsableCommand {
         @OptionGroup var options: LedgerOptions
 
         func run() async throws {
-            let ledger = try options.open()
+            let ledger = try await options.open()
             var views: [KeyReport] = []
             for key in try await ledger.keys() { views.append(KeyReport(key, try await ledger.balance(keyID: key.id))) }
             try options.emit(views) { views.isEmpty ? "no keys" : views.map(\.line).joined(separator: "\n") }
@@ -90,7 +90,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "The key's id.") var id: String
 
         func run() async throws {
-            let ledger = try options.open()
+            let ledger = try await options.open()
             guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
             let view = KeyReport(key, try await ledger.balance(keyID: id))
             try options.emit(view) { view.line }
@@ -126,7 +126,7 @@ struct KeysCommand: AsyncParsableCommand {
     }
 
     static func adjust(_ options: LedgerOptions, _ id: String, by amount: Credits, reason: String) async throws {
-        let ledger = try options.open()
+        let ledger = try await options.open()
         let balance = try await ledger.adjust(keyID: id, by: amount, reason: reason)
         guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
         let view = KeyReport(key, balance)
@@ -140,7 +140,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Argument(help: "The key's id.") var id: String
 
         func run() async throws {
-            let ledger = try options.open()
+            let ledger = try await options.open()
             try await ledger.revoke(keyID: id)
             guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
             let view = KeyReport(key, try await ledger.balance(keyID: id))

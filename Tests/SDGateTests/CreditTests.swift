@@ -11,13 +11,13 @@ import TestSupport
 /// Keys and credits through the whole gateway: a real SQLite ledger, real HTTP clients.
 @Suite("Credits end to end", .serialized)
 struct CreditTests {
-    static func start(backend: FakeBackend) throws -> (HTTPServer, Int, SQLiteLedger) {
+    static func start(backend: FakeBackend) async throws -> (HTTPServer, Int, any Ledger) {
         var configuration = GatewayConfiguration()
         configuration.server.host = "127.0.0.1"
         configuration.server.port = 0
         configuration.catalogFile = Repository.path("Config/models.yaml")
         configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
-        let ledger = try GatewayApp.openLedger(configuration)
+        let ledger = try await GatewayApp.openLedger(configuration)
         let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), now: SQLiteLedger.systemNow, logger: Logger(label: "test"))
         let app = GatewayApp(configuration: configuration, logger: Logger(label: "test"), gate: gate, ledger: ledger, backend: backend)
         let server = try app.makeServer()
@@ -25,7 +25,7 @@ struct CreditTests {
     }
 
     @Test func twoHundredConcurrentRequestsOnAKeyFundedForFiftyGetFifty() async throws {
-        let (server, port, ledger) = try Self.start(backend: FakeBackend())
+        let (server, port, ledger) = try await Self.start(backend: FakeBackend())
         let (key, secret) = try await ledger.createKey(NewKey(name: "burst"))
         // sdxl1.0-txt2img at its defaults costs 0.008: fund exactly fifty.
         _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "0.4")!, reason: "fifty requests")
@@ -41,7 +41,7 @@ struct CreditTests {
 
     @Test func failuresAreNotChargedAndEveryAnswerShowsTheRemainingCredits() async throws {
         let backend = FakeBackend()
-        let (server, port, ledger) = try Self.start(backend: backend)
+        let (server, port, ledger) = try await Self.start(backend: backend)
         let (key, secret) = try await ledger.createKey(NewKey(name: "careful", models: ["sdxl1.0-txt2img"]))
         _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1")!, reason: "top-up")
         func post(_ slug: String, _ body: String) async throws -> (Int, String?) {
@@ -72,7 +72,7 @@ struct CreditTests {
 struct IdempotencyTests {
     @Test func aRepeatGetsTheFirstAnswerWithoutASecondChargeAndAnotherBodyIs422() async throws {
         let backend = FakeBackend()
-        let (server, port, ledger) = try CreditTests.start(backend: backend)
+        let (server, port, ledger) = try await CreditTests.start(backend: backend)
         let (key, secret) = try await ledger.createKey(NewKey(name: "retrier"))
         _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1")!, reason: "top-up")
         func post(_ body: String, idempotencyKey: String) async throws -> String {

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPServer
 import Logging
 
@@ -77,9 +78,14 @@ struct ConfigurationKey: Sendable {
         .duration("server.timeouts.write_idle", \.server.timeouts.writeIdle, .milliseconds(100) ... .seconds(3600), "time a client may take to read an answer"),
         .string("data_dir", \.dataDirectory, "folder for the database and generated images"),
         .string("catalog_file", \.catalogFile, "the model catalog: fields, defaults, ranges and prices of every model"),
-        ConfigurationKey(path: "ledger.database", summary: "the ledger's SQLite file (empty: <data_dir>/sdgate.sqlite)",
+        ConfigurationKey(path: "ledger.database", summary: "the ledger: a SQLite file (empty: <data_dir>/sdgate.sqlite) or a postgres:// URL",
                          apply: { config, text throws(ConfigurationValueError) in config.ledgerDatabase = text },
-                         render: { $0.ledgerPath }),
+                         render: { config in
+                             // A URL's password is a secret.
+                             guard var url = URLComponents(string: config.ledgerPath), url.scheme?.hasPrefix("postgres") == true else { return config.ledgerPath }
+                             if url.password != nil { url.password = "redacted" }
+                             return url.string ?? "(a postgres URL)"
+                         }),
         .duration("ledger.hold_lifetime", \.holdLifetime, .seconds(10) ... .seconds(86400), "how long credits stay held for a request that never settles"),
         ConfigurationKey(path: "admin.token", summary: "the admin API's token (a secret: prefer SDGATE_ADMIN_TOKEN); empty: generated on first start",
                          apply: { config, text throws(ConfigurationValueError) in config.adminToken = text },

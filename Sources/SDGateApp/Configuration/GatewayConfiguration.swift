@@ -13,8 +13,8 @@ public struct GatewayConfiguration: Sendable {
     /// The model catalog (fields, defaults, ranges, prices), read at start-up.
     public var catalogFile = "Config/models.yaml"
     public var logLevel: Logger.Level = .info
-    /// The credit ledger: the SQLite file (empty: `<data_dir>/sdgate.sqlite`) and how long a hold
-    /// lives before the reaper voids it.
+    /// The credit ledger: a SQLite file (empty: `<data_dir>/sdgate.sqlite`) or a `postgres://` URL,
+    /// and how long a hold lives before the reaper voids it.
     public var ledgerDatabase = ""
     public var holdLifetime: Duration = .seconds(600)
 

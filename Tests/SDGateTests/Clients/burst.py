@@ -1,5 +1,6 @@
 """Fires N generation requests at once (one thread each) and prints how many got each status,
-and the smallest x-remaining-credits seen. Usage: burst.py PORT KEY N"""
+and the smallest x-remaining-credits seen. Usage: burst.py PORT[,PORT...] KEY N; with several
+ports (gateway replicas) the requests alternate between them."""
 import collections
 import concurrent.futures
 import json
@@ -7,12 +8,13 @@ import sys
 
 import requests
 
-port, key, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ports, key, count = sys.argv[1].split(","), sys.argv[2], int(sys.argv[3])
 barrier = __import__("threading").Barrier(count)
 
 
-def one(_):
+def one(index):
     barrier.wait()  # all threads send together
+    port = ports[index % len(ports)]
     response = requests.post(f"http://127.0.0.1:{port}/v1/sdxl1.0-txt2img", headers={"x-api-key": key},
                              json={"prompt": "a lighthouse at dusk"}, timeout=60)
     return response.status_code, response.headers.get("x-remaining-credits")
