@@ -1,5 +1,6 @@
 // Reserve + post pairs per second against the ledger, from many concurrent callers, as generation
-// requests use it. Prints a Markdown table.
+// requests use it: on SQLite, and on PostgreSQL when LEDGER_POSTGRES_URL names a database.
+// Prints a Markdown table.
 import Foundation
 import GenerationCore
 import Ledger
@@ -9,18 +10,21 @@ let seconds = Double(ProcessInfo.processInfo.environment["LEDGER_SECONDS"] ?? "5
 let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-bench-\(UUID().uuidString).sqlite").path
 defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
 
-let ledger = try SQLiteLedger(path: path)
 let price = Credits(decimal: "0.008")!
-// One key per caller, as on a team gateway, plus one shared key that every caller hits.
-var keys: [String] = []
-for index in 0..<callers {
-    let (key, _) = try await ledger.createKey(NewKey(name: "caller \(index)"))
-    _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1000000")!, reason: "benchmark")
-    keys.append(key.id)
+
+/// One key per caller, as on a team gateway; the first is also the key every caller shares.
+func fundKeys(_ ledger: any Ledger) async throws -> [String] {
+    var keys: [String] = []
+    for index in 0..<callers {
+        let (key, _) = try await ledger.createKey(NewKey(name: "caller \(index)"))
+        _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1000000")!, reason: "benchmark")
+        keys.append(key.id)
+    }
+    return keys
 }
 
 /// Runs reserve + post pairs from `callers` tasks for `seconds`; returns pairs per second.
-func measure(keyFor: @escaping @Sendable (Int) -> String) async throws -> Double {
+func measure(_ ledger: any Ledger, keyFor: @escaping @Sendable (Int) -> String) async throws -> Double {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     let pairs = try await withThrowingTaskGroup(of: Int.self) { group in
         for caller in 0..<callers {
@@ -41,12 +45,18 @@ func measure(keyFor: @escaping @Sendable (Int) -> String) async throws -> Double
     return Double(pairs) / seconds
 }
 
-let ownKeys = keys
-let perKey = try await measure { ownKeys[$0] }
-let shared = try await measure { _ in ownKeys[0] }
-let problems = try await ledger.verify()
+var stores: [(String, any Ledger)] = [("SQLite (WAL)", try SQLiteLedger(path: path))]
+if let url = ProcessInfo.processInfo.environment["LEDGER_POSTGRES_URL"] {
+    stores.append(("PostgreSQL", try await PostgresLedger(url: url)))
+}
 print("| store | callers | keys | reserve+post pairs/s |")
 print("|---|---:|---:|---:|")
-print(String(format: "| SQLite (WAL) | %d | one each | %.0f |", callers, perKey))
-print(String(format: "| SQLite (WAL) | %d | one shared | %.0f |", callers, shared))
-if !problems.isEmpty { print("ledger verify found: \(problems)") }
+for (name, ledger) in stores {
+    let keys = try await fundKeys(ledger)
+    let perKey = try await measure(ledger) { keys[$0] }
+    let shared = try await measure(ledger) { _ in keys[0] }
+    print(String(format: "| %@ | %d | one each | %.0f |", name, callers, perKey))
+    print(String(format: "| %@ | %d | one shared | %.0f |", name, callers, shared))
+    let problems = try await ledger.verify()
+    if !problems.isEmpty { print("ledger verify found: \(problems)") }
+}
