@@ -17,6 +17,8 @@ public protocol Ledger: Sendable {
     func key(id: String) async throws(LedgerError) -> LedgerKey?
     func keys() async throws(LedgerError) -> [LedgerKey]
     func revoke(keyID: String) async throws(LedgerError)
+    /// Replaces a key's limits: its model allow-list, rate limit and expiry (nil: none).
+    func setLimits(keyID: String, models: [String]?, rateLimitPerMinute: Int?, expiresAt: Timestamp?) async throws(LedgerError) -> LedgerKey
 
     /// A top-up (positive) or a deduction (negative), with a reason; a deduction may not take the
     /// available balance below zero.

@@ -167,6 +167,18 @@ public final class PostgresLedger: Ledger {
         if found == nil { throw .unknownKey(keyID) }
     }
 
+    public func setLimits(keyID: String, models: [String]?, rateLimitPerMinute: Int?, expiresAt: Timestamp?) async throws(LedgerError) -> LedgerKey {
+        let joined = models?.joined(separator: ",")
+        let found = try await perform { client, logger in
+            try await Self.first(client.query("""
+                UPDATE api_key SET models = \(joined), rate_limit_per_minute = \(rateLimitPerMinute), expires_at = \(expiresAt)
+                WHERE id = \(keyID) RETURNING id
+                """, logger: logger), String.self)
+        }
+        guard found != nil, let key = try await key(id: keyID) else { throw .unknownKey(keyID) }
+        return key
+    }
+
     // MARK: Credits
 
     public func adjust(keyID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {

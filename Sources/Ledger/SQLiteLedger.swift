@@ -160,6 +160,16 @@ public final class SQLiteLedger: Ledger {
         if changed == 0, try await key(id: keyID) == nil { throw .unknownKey(keyID) }
     }
 
+    public func setLimits(keyID: String, models: [String]?, rateLimitPerMinute: Int?, expiresAt: Timestamp?) async throws(LedgerError) -> LedgerKey {
+        let changed = try await write { db in
+            try db.execute(sql: "UPDATE api_key SET models = ?, rate_limit_per_minute = ?, expires_at = ? WHERE id = ?",
+                           arguments: [models?.joined(separator: ","), rateLimitPerMinute, expiresAt, keyID])
+            return db.changesCount
+        }
+        guard changed == 1, let key = try await key(id: keyID) else { throw .unknownKey(keyID) }
+        return key
+    }
+
     private static func key(from row: Row) -> LedgerKey {
         LedgerKey(id: row["id"], name: row["name"], createdAt: row["created_at"], expiresAt: row["expires_at"],
                   revokedAt: row["revoked_at"], models: (row["models"] as String?).map { $0.split(separator: ",").map(String.init) },

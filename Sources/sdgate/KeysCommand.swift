@@ -39,8 +39,8 @@ struct CreditAmount: ExpressibleByArgument {
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
-        abstract: "Create, list, top up, deduct and revoke API keys.",
-        subcommands: [Create.self, List.self, Show.self, TopUp.self, Deduct.self, Revoke.self]
+        abstract: "Create, list, top up, deduct, limit and revoke API keys.",
+        subcommands: [Create.self, List.self, Show.self, TopUp.self, Deduct.self, Limit.self, Revoke.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -131,6 +131,38 @@ struct KeysCommand: AsyncParsableCommand {
         guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
         let view = KeyReport(key, balance)
         try options.emit(view) { view.line }
+    }
+
+    struct Limit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a key's model allow-list, rate limit or expiry.")
+
+        @OptionGroup var options: LedgerOptions
+        @Argument(help: "The key's id.") var id: String
+        @Option(help: "Models the key may use, comma-separated.") var models: String?
+        @Flag(help: "Let the key use every model.") var allModels = false
+        @Option(help: "Requests per minute the key may make.") var rateLimit: Int?
+        @Flag(help: "Remove the rate limit.") var noRateLimit = false
+        @Option(help: "Days from now until the key expires.") var expiresInDays: Int?
+        @Flag(help: "Remove the expiry.") var noExpiry = false
+
+        func validate() throws {
+            if models != nil && allModels { throw ValidationError("--models and --all-models exclude each other") }
+            if rateLimit != nil && noRateLimit { throw ValidationError("--rate-limit and --no-rate-limit exclude each other") }
+            if expiresInDays != nil && noExpiry { throw ValidationError("--expires-in-days and --no-expiry exclude each other") }
+            if let rateLimit, rateLimit < 1 { throw ValidationError("--rate-limit must be at least 1") }
+        }
+
+        func run() async throws {
+            let ledger = try await options.open()
+            guard let current = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
+            let key = try await ledger.setLimits(
+                keyID: id,
+                models: allModels ? nil : models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? current.models,
+                rateLimitPerMinute: noRateLimit ? nil : rateLimit ?? current.rateLimitPerMinute,
+                expiresAt: noExpiry ? nil : expiresInDays.map { SQLiteLedger.systemNow() + Int64($0) * 86_400_000 } ?? current.expiresAt)
+            let view = KeyReport(key, try await ledger.balance(keyID: id))
+            try options.emit(view) { view.line }
+        }
     }
 
     struct Revoke: AsyncParsableCommand {

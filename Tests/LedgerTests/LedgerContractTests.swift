@@ -92,6 +92,20 @@ struct LedgerContractTests {
     }
 
     @Test(arguments: LedgerStore.available)
+    func limitsCanBeChangedAndRemoved(store: LedgerStore) async throws {
+        let (ledger, _) = try await store.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "dana", models: ["sd1.5-img2img"], rateLimitPerMinute: 10))
+        let changed = try await ledger.setLimits(keyID: key.id, models: ["sdxl-img2img", "sd3-med-img2img"], rateLimitPerMinute: 60, expiresAt: 42)
+        #expect(changed.models == ["sdxl-img2img", "sd3-med-img2img"] && changed.rateLimitPerMinute == 60 && changed.expiresAt == 42)
+        let cleared = try await ledger.setLimits(keyID: key.id, models: nil, rateLimitPerMinute: nil, expiresAt: nil)
+        #expect(cleared.models == nil && cleared.rateLimitPerMinute == nil && cleared.expiresAt == nil)
+        #expect(try await ledger.key(id: key.id) == cleared)
+        await #expect(throws: LedgerError.unknownKey("nobody")) {
+            try await ledger.setLimits(keyID: "nobody", models: nil, rateLimitPerMinute: nil, expiresAt: nil)
+        }
+    }
+
+    @Test(arguments: LedgerStore.available)
     func topUpsAndDeductionsWithAReason(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
         let (key, _) = try await ledger.createKey(NewKey(name: "carol"))

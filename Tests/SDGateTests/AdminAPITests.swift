@@ -39,6 +39,11 @@ struct AdminAPITests {
             #expect(try await Self.curl(credentials + ["\(admin)/keys"]).status == 401, "\(credentials)")
         }
 
+        let limited = try await Self.curl(bearer + ["-X", "PATCH", "-d", #"{"rate_limit_per_minute": 30, "models": null}"#, "\(admin)/keys/\(id)"])
+        #expect((limited.body as? [String: Any])?["rate_limit_per_minute"] as? Int == 30)
+        #expect((limited.body as? [String: Any])?["models"] == nil, "null removed the allow-list")
+        #expect(try await Self.curl(bearer + ["-X", "PATCH", "-d", #"{"rate_limit_per_minute": "fast"}"#, "\(admin)/keys/\(id)"]).status == 422)
+
         let list = try await Self.curl(bearer + ["\(admin)/keys"])
         #expect((list.body as? [[String: Any]])?.map { $0["id"] as? String } == [id])
         #expect((list.body as? [[String: Any]])?.first?["secret"] == nil)

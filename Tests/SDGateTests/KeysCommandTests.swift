@@ -31,6 +31,10 @@ struct KeysCommandTests {
         #expect(tooMuch.status != 0)
         #expect(tooMuch.errors.contains("the available balance is too low"))
 
+        let limited = try await RunningGateway.run(["keys", "limit", id, "--all-models", "--rate-limit", "12", "--json"], environment: environment)
+        let limits = try #require(try Self.json(limited.output) as? [String: Any])
+        #expect(limits["models"] == nil && limits["rate_limit_per_minute"] as? Int == 12)
+
         let list = try await RunningGateway.run(["keys", "list", "--json"], environment: environment)
         let keys = try #require(try Self.json(list.output) as? [[String: Any]])
         #expect(keys.count == 1)

@@ -23,6 +23,9 @@ struct AdminRoutes: Sendable {
             await adjustCredits(request, id: parameters["id"] ?? "")
         }
         router.add(.post, "/admin/keys/{id}/revoke", checkHead: check) { _, parameters in await revokeKey(parameters["id"] ?? "") }
+        router.add(.patch, "/admin/keys/{id}", maxBodyBytes: 64 * 1024, checkHead: check) { request, parameters in
+            await setLimits(request, id: parameters["id"] ?? "")
+        }
         router.add(.get, "/admin/usage", checkHead: check) { request, _ in await usage(request) }
     }
 
@@ -95,6 +98,27 @@ struct AdminRoutes: Sendable {
         await answer(.ok) {
             try await ledger.revoke(keyID: id)
             guard let key = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
+            return KeyReport(key, try await ledger.balance(keyID: id))
+        }
+    }
+
+    /// `{"models": [...], "rate_limit_per_minute": n, "expires_in_days": n}`: a field present
+    /// replaces that limit, `null` removes it, an absent field keeps it.
+    private func setLimits(_ request: HTTPRequest, id: String) async -> HTTPResponse {
+        guard let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] else {
+            return Self.error(.unprocessableContent, "expected {\"models\": [...], \"rate_limit_per_minute\": n, \"expires_in_days\": n}; null removes a limit")
+        }
+        let models = body["models"], rate = body["rate_limit_per_minute"], days = body["expires_in_days"]
+        if let models, !(models is NSNull || models is [String]) { return Self.error(.unprocessableContent, "models: expected a list of model names or null") }
+        if let rate, !(rate is NSNull || (rate as? Int).map { $0 > 0 } == true) { return Self.error(.unprocessableContent, "rate_limit_per_minute: expected a positive whole number or null") }
+        if let days, !(days is NSNull || (days as? Int).map { $0 > 0 } == true) { return Self.error(.unprocessableContent, "expires_in_days: expected a positive whole number or null") }
+        return await answer(.ok) {
+            guard let current = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
+            let key = try await ledger.setLimits(
+                keyID: id,
+                models: models == nil ? current.models : models as? [String],
+                rateLimitPerMinute: rate == nil ? current.rateLimitPerMinute : rate as? Int,
+                expiresAt: days == nil ? current.expiresAt : (days as? Int).map { now() + Int64($0) * 86_400_000 })
             return KeyReport(key, try await ledger.balance(keyID: id))
         }
     }
