@@ -22,8 +22,10 @@ public final class PostgresLedger: Ledger {
         let database = components.path.count > 1 ? String(components.path.dropFirst()) : nil
         let tls: PostgresClient.Configuration.TLS = components.queryItems?.first { $0.name == "sslmode" }?.value == "disable"
             ? .disable : .prefer(.makeClientConfiguration())
-        let configuration = PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: user,
+        var configuration = PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: user,
                                                           password: components.password, database: database, tls: tls)
+        // Generation requests come in bursts; each ledger call is one short statement.
+        configuration.options.maximumConnections = 32
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
         running = Task { await client.run() }
@@ -212,19 +214,23 @@ public final class PostgresLedger: Ledger {
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
         let hold = HoldID(UUID().uuidString.lowercased()), micro = amount.microCredits, now = now()
-        return try await transaction { connection, logger in
-            // Check and reserve in one statement: two requests can never both take the last credits.
-            guard let available = try await Self.first(connection.query("""
-                UPDATE balance SET held = held + \(micro) WHERE key_id = \(keyID) AND balance - held >= \(micro) RETURNING balance - held
-                """, logger: logger), Int64.self) else {
-                guard let balance = try await Self.balance(connection, keyID, logger) else { throw LedgerError.unknownKey(keyID) }
-                return .insufficient(available: balance.available)
-            }
-            try await connection.query("""
-                INSERT INTO hold (id, key_id, amount, state, expires_at, created_at) VALUES (\(hold.rawValue), \(keyID), \(micro), 'open', \(expiresAt), \(now))
-                """, logger: logger)
-            return .held(hold, available: Credits(microCredits: available))
+        // One statement, so one round trip and its own transaction: the conditional UPDATE takes the
+        // row lock and checks the balance (two requests can never both take the last credits), and
+        // the hold is inserted only if it succeeded.
+        let reserved = try await perform { client, logger in
+            try await Self.first(client.query("""
+                WITH reserved AS (
+                    UPDATE balance SET held = held + \(micro) WHERE key_id = \(keyID) AND balance - held >= \(micro)
+                    RETURNING balance - held AS available
+                ), recorded AS (
+                    INSERT INTO hold (id, key_id, amount, state, expires_at, created_at)
+                    SELECT \(hold.rawValue), \(keyID), \(micro), 'open', \(expiresAt), \(now) FROM reserved
+                )
+                SELECT available FROM reserved
+                """, logger: logger), Int64.self)
         }
+        if let available = reserved { return .held(hold, available: Credits(microCredits: available)) }
+        return .insufficient(available: try await balance(keyID: keyID).available)
     }
 
     public func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
@@ -236,18 +242,35 @@ public final class PostgresLedger: Ledger {
     }
 
     private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
-        let now = now()
-        return try await transaction { connection, logger in
-            // FOR UPDATE: a hold is settled once even when two replicas try at the same moment.
-            guard let (keyID, amount, current) = try await Self.first(connection.query(
-                "SELECT key_id, amount, state FROM hold WHERE id = \(hold.rawValue) FOR UPDATE", logger: logger), (String, Int64, String).self) else {
-                throw LedgerError.unknownHold(hold)
-            }
-            guard current == "open" else { throw LedgerError.holdSettled(hold) }
-            guard charge.microCredits >= 0, charge.microCredits <= amount else { throw LedgerError.chargeExceedsHold(hold) }
-            return try await Self.close(connection, hold: hold.rawValue, keyID: keyID, amount: amount, state: state,
-                                        charge: charge.microCredits, reason: reason, at: now, logger)
+        let now = now(), micro = charge.microCredits
+        // One statement: the hold moves from open to settled only if it is open and the charge fits
+        // (the row lock makes a hold settle once across replicas); the balance and the post entry
+        // follow from that row alone.
+        let settled = try await perform { client, logger in
+            try await Self.first(client.query("""
+                WITH settled AS (
+                    UPDATE hold SET state = \(state), charged = \(micro), reason = \(reason), settled_at = \(now)
+                    WHERE id = \(hold.rawValue) AND state = 'open' AND \(micro) BETWEEN 0 AND amount
+                    RETURNING key_id, amount
+                ), balanced AS (
+                    UPDATE balance SET held = held - settled.amount, balance = balance - \(micro)
+                    FROM settled WHERE balance.key_id = settled.key_id
+                    RETURNING balance.balance, balance.held
+                ), posted AS (
+                    INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at)
+                    SELECT key_id, 'post', \(-micro), \(hold.rawValue), \(reason), \(now) FROM settled WHERE \(micro) > 0
+                )
+                SELECT balance, held FROM balanced
+                """, logger: logger), (Int64, Int64).self)
         }
+        if let (balance, held) = settled { return Balance(balance: Credits(microCredits: balance), held: Credits(microCredits: held)) }
+        // Nothing moved: say why.
+        guard let (amount, current) = try await perform({ client, logger in
+            try await Self.first(client.query("SELECT amount, state FROM hold WHERE id = \(hold.rawValue)", logger: logger), (Int64, String).self)
+        }) else { throw .unknownHold(hold) }
+        if current != "open" { throw .holdSettled(hold) }
+        if micro < 0 || micro > amount { throw .chargeExceedsHold(hold) }
+        throw .storage("hold \(hold) could not be settled")
     }
 
     private static func close(_ connection: PostgresConnection, hold: String, keyID: String, amount: Int64, state: String, charge: Int64,

@@ -67,7 +67,9 @@ struct LedgerContractTests {
             #expect(try await ledger.key(secret: wrong) == nil, "\(wrong)")
         }
         // Only a hash is stored: the secret's random part is nowhere in the database.
-        let randomPart = String(secret.split(separator: "_").last!)
+        // The whole random part: it may itself contain '_', so splitting would keep only a fragment.
+        let randomPart = String(secret.dropFirst("sdg_\(key.id)_".count))
+        #expect(randomPart.count == 43)
         switch store {
         case .sqlite:
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)).range(of: Data(randomPart.utf8)) == nil)
