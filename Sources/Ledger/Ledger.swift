@@ -84,8 +84,6 @@ public struct LedgerKey: Sendable, Equatable {
     public func isUsable(at now: Timestamp) -> Bool {
         revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
     }
-
-    public func allows(model: String) -> Bool { models?.contains(model) ?? true }
 }
 
 public struct Balance: Sendable, Equatable, CustomStringConvertible {

@@ -39,11 +39,7 @@ public final class PostgresLedger: Ledger {
         }
     }
 
-    /// Stops the connection pool.
-    public func close() {
-        running.cancel()
-    }
-
+    /// The pool stops with the ledger.
     deinit {
         running.cancel()
     }
@@ -314,20 +310,10 @@ public final class PostgresLedger: Ledger {
                 """, logger: logger).decode((String, Int64, Int64, Int64, Int64, Int64, Int64).self) { rows.append(row) }
             return rows
         }
-        var problems: [String] = []
-        for (key, balance, held, fromEntries, fromHolds, charged, posted) in rows {
-            if balance != fromEntries {
-                problems.append("\(key): balance \(Credits(microCredits: balance)) but the entries add up to \(Credits(microCredits: fromEntries))")
-            }
-            if held != fromHolds {
-                problems.append("\(key): held \(Credits(microCredits: held)) but the open holds add up to \(Credits(microCredits: fromHolds))")
-            }
-            if charged != posted {
-                problems.append("\(key): posted holds charged \(Credits(microCredits: charged)) but the post entries say \(Credits(microCredits: posted))")
-            }
-            if balance - held < 0 { problems.append("\(key): available balance is negative (\(Credits(microCredits: balance - held)))") }
+        return rows.flatMap { key, balance, held, fromEntries, fromHolds, charged, posted in
+            BalanceAudit(keyID: key, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
+                         charged: charged, posted: posted).problems
         }
-        return problems
     }
 
     // MARK: Idempotency

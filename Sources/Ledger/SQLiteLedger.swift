@@ -282,26 +282,10 @@ public final class SQLiteLedger: Ledger {
                        COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0) AS posted
                 FROM balance b ORDER BY b.key_id
                 """)
-            var problems: [String] = []
-            for row in rows {
-                let key: String = row["key_id"]
-                let balance: Int64 = row["balance"], fromEntries: Int64 = row["from_entries"]
-                let held: Int64 = row["held"], fromHolds: Int64 = row["from_holds"]
-                let charged: Int64 = row["charged"], posted: Int64 = row["posted"]
-                if balance != fromEntries {
-                    problems.append("\(key): balance \(Credits(microCredits: balance)) but the entries add up to \(Credits(microCredits: fromEntries))")
-                }
-                if held != fromHolds {
-                    problems.append("\(key): held \(Credits(microCredits: held)) but the open holds add up to \(Credits(microCredits: fromHolds))")
-                }
-                if charged != posted {
-                    problems.append("\(key): posted holds charged \(Credits(microCredits: charged)) but the post entries say \(Credits(microCredits: posted))")
-                }
-                if balance - held < 0 {
-                    problems.append("\(key): available balance is negative (\(Credits(microCredits: balance - held)))")
-                }
+            return rows.flatMap { row in
+                BalanceAudit(keyID: row["key_id"], balance: row["balance"], fromEntries: row["from_entries"], held: row["held"],
+                             fromHolds: row["from_holds"], charged: row["charged"], posted: row["posted"]).problems
             }
-            return problems
         }
     }
 

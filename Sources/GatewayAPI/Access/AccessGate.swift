@@ -2,7 +2,7 @@ public import GenerationCore
 public import HTTPServer
 
 /// Who may use the gateway, and what they may spend: the dialects' only view of keys and credits.
-/// The credit ledger implements it; until one is configured, `NoKeys` refuses every key.
+/// The credit ledger implements it (`LedgerGate` in the application).
 ///
 /// Credits move in two phases around every generation: `reserve` before the backend runs,
 /// then exactly one of `settle` (the answer was 200) or `release` (anything else).
@@ -87,19 +87,4 @@ public struct GenerationUsage: Sendable, Equatable {
         self.duration = duration
         self.requestID = requestID
     }
-}
-
-/// Refuses every key: the gate of a gateway that has no ledger yet.
-public struct NoKeys: AccessGate {
-    public init() {}
-
-    public func authenticate(apiKey: String) async -> AuthenticatedKey? { nil }
-    public func remaining(for key: AuthenticatedKey) async -> Credits? { nil }
-    public func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation { .unavailable }
-    public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { nil }
-    public func release(_ hold: CreditHold, reason: String) async -> Credits? { nil }
-    public func recordUsage(_ usage: GenerationUsage) async {}
-    public func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .unavailable }
-    public func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
-    public func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
 }

@@ -120,7 +120,8 @@ enum FieldCoercion {
 }
 
 extension StringProtocol {
-    func trimmingSpaces() -> Substring {
+    /// Drops white space at both ends without copying; shared with the application's configuration.
+    package func trimmingSpaces() -> Substring {
         let text = Substring(self)
         guard let first = text.firstIndex(where: { !$0.isWhitespace }), let last = text.lastIndex(where: { !$0.isWhitespace }) else {
             return text[text.endIndex...]

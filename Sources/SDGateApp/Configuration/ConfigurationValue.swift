@@ -1,3 +1,5 @@
+import GatewayAPI
+
 /// What is wrong with one value, without saying where; the loader adds the file and line.
 struct ConfigurationValueError: Error, Sendable {
     let message: String
@@ -66,15 +68,5 @@ enum ConfigurationValue {
         if seconds >= 3600 && seconds % 3600 == 0 { return "\(seconds / 3600)h" }
         if seconds >= 60 && seconds % 60 == 0 { return "\(seconds / 60)m" }
         return "\(seconds)s"
-    }
-}
-
-extension StringProtocol {
-    func trimmingSpaces() -> Substring {
-        let text = Substring(self)
-        guard let first = text.firstIndex(where: { !$0.isWhitespace }), let last = text.lastIndex(where: { !$0.isWhitespace }) else {
-            return text[text.endIndex...]
-        }
-        return text[first...last]
     }
 }
