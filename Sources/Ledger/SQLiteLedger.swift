@@ -282,9 +282,13 @@ public final class SQLiteLedger: Ledger {
                        COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0) AS posted
                 FROM balance b ORDER BY b.key_id
                 """)
-            return rows.flatMap { row in
-                BalanceAudit(keyID: row["key_id"], balance: row["balance"], fromEntries: row["from_entries"], held: row["held"],
-                             fromHolds: row["from_holds"], charged: row["charged"], posted: row["posted"]).problems
+            return rows.flatMap { (row: Row) -> [String] in
+                let keyID: String = row["key_id"]
+                let balance: Int64 = row["balance"], fromEntries: Int64 = row["from_entries"]
+                let held: Int64 = row["held"], fromHolds: Int64 = row["from_holds"]
+                let charged: Int64 = row["charged"], posted: Int64 = row["posted"]
+                return BalanceAudit(keyID: keyID, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
+                                    charged: charged, posted: posted).problems
             }
         }
     }

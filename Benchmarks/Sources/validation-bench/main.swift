@@ -12,8 +12,17 @@ struct InstantBackend: InferenceBackend {
     }
 }
 
+/// Every key is known and credits never run out: the benchmark measures the dialect, not the ledger.
 struct OneKey: AccessGate {
     func authenticate(apiKey: String) async -> AuthenticatedKey? { AuthenticatedKey(id: "bench") }
+    func remaining(for key: AuthenticatedKey) async -> Credits? { nil }
+    func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation { .held(CreditHold(id: "bench"), remaining: .zero) }
+    func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { nil }
+    func release(_ hold: CreditHold, reason: String) async -> Credits? { nil }
+    func recordUsage(_ usage: GenerationUsage) async {}
+    func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
+    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
+    func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
 }
 
 /// A PNG header for 1024x768 followed by ~768 KiB of data: 1 MiB once base64-encoded.
