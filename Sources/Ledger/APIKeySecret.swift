@@ -4,11 +4,16 @@ import Crypto
 /// without comparing secrets; the stored SHA-256 is then compared in constant time.
 public enum APIKeySecret {
     static func make() -> (id: String, secret: String) {
-        // Letters and digits only: `_` separates the parts, so the id must never contain one.
-        var generator = SystemRandomNumberGenerator()
-        let idAlphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        let id = "k" + String((0..<8).map { _ in idAlphabet[Int.random(in: 0..<idAlphabet.count, using: &generator)] })
+        let id = makeID(prefix: "k")
         return (id, "sdg_\(id)_\(randomText(bytes: 32))")
+    }
+
+    /// A key's (`k…`) or a team's (`t…`) id: the prefix and 8 random letters and digits. Never a
+    /// `_`, which separates the parts of a secret.
+    static func makeID(prefix: Character) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        return String(prefix) + String((0..<8).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
     }
 
     /// The key id a secret names, if it has the shape of one.

@@ -1,9 +1,9 @@
 import GenerationCore
 
-/// What `verify` compares for one key, whichever store read it: the running totals against what
+/// What `verify` compares for one key or team, whichever store read it: the running totals against what
 /// the entries and holds say they must be.
 struct BalanceAudit {
-    let keyID: String
+    let account: String
     let balance: Int64, fromEntries: Int64
     let held: Int64, fromHolds: Int64
     let charged: Int64, posted: Int64
@@ -12,15 +12,15 @@ struct BalanceAudit {
         func credits(_ micro: Int64) -> Credits { Credits(microCredits: micro) }
         var problems: [String] = []
         if balance != fromEntries {
-            problems.append("\(keyID): balance \(credits(balance)) but the entries add up to \(credits(fromEntries))")
+            problems.append("\(account): balance \(credits(balance)) but the entries add up to \(credits(fromEntries))")
         }
         if held != fromHolds {
-            problems.append("\(keyID): held \(credits(held)) but the open holds add up to \(credits(fromHolds))")
+            problems.append("\(account): held \(credits(held)) but the open holds add up to \(credits(fromHolds))")
         }
         if charged != posted {
-            problems.append("\(keyID): posted holds charged \(credits(charged)) but the post entries say \(credits(posted))")
+            problems.append("\(account): posted holds charged \(credits(charged)) but the post entries say \(credits(posted))")
         }
-        if balance - held < 0 { problems.append("\(keyID): available balance is negative (\(credits(balance - held)))") }
+        if balance - held < 0 { problems.append("\(account): available balance is negative (\(credits(balance - held)))") }
         return problems
     }
 }

@@ -23,8 +23,19 @@ public protocol Ledger: Sendable {
     /// A top-up (positive) or a deduction (negative), with a reason; a deduction may not take the
     /// available balance below zero.
     func adjust(keyID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance
+    /// A key's balance; for a member of a team, with what the team has available.
     func balance(keyID: String) async throws(LedgerError) -> Balance
 
+    /// Creates a team, whose budget its member keys share on top of their own; names are unique.
+    func createTeam(name: String) async throws(LedgerError) -> LedgerTeam
+    func team(id: String) async throws(LedgerError) -> LedgerTeam?
+    func teams() async throws(LedgerError) -> [LedgerTeam]
+    /// A top-up or deduction of a team's budget, as `adjust(keyID:by:reason:)` for a key.
+    func adjust(teamID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance
+    func balance(teamID: String) async throws(LedgerError) -> Balance
+
+    /// Holds `amount` of the key's credits and, for a member of a team, of the team's in the same
+    /// atomic step: refused if either would go below zero.
     func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation
     /// Charges `charge` (at most the held amount) and releases the hold.
     func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance
@@ -51,7 +62,16 @@ public protocol Ledger: Sendable {
     func purgeIdempotencyKeys(before cutoff: Timestamp) async throws(LedgerError) -> Int
 
     func record(_ usage: UsageEvent) async throws(LedgerError)
-    func usage(keyID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent]
+    /// Usage events in `from..<to`, of one key, of a team's keys, or (both nil) of every key.
+    func usage(keyID: String?, teamID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent]
+}
+
+extension Ledger {
+    /// A team by its id or, failing that, by its name.
+    public func team(idOrName reference: String) async throws(LedgerError) -> LedgerTeam? {
+        if let team = try await team(id: reference) { return team }
+        return try await teams().first { $0.name == reference }
+    }
 }
 
 /// Milliseconds since 1970, from an injected clock: expiries are tested by moving a clock, not by waiting.
@@ -63,12 +83,15 @@ public struct NewKey: Sendable {
     /// The models this key may use; nil for all.
     public var models: [String]?
     public var rateLimitPerMinute: Int?
+    /// The team whose budget the key also draws on.
+    public var teamID: String?
 
-    public init(name: String, expiresAt: Timestamp? = nil, models: [String]? = nil, rateLimitPerMinute: Int? = nil) {
+    public init(name: String, expiresAt: Timestamp? = nil, models: [String]? = nil, rateLimitPerMinute: Int? = nil, teamID: String? = nil) {
         self.name = name
         self.expiresAt = expiresAt
         self.models = models
         self.rateLimitPerMinute = rateLimitPerMinute
+        self.teamID = teamID
     }
 }
 
@@ -80,27 +103,45 @@ public struct LedgerKey: Sendable, Equatable {
     public let revokedAt: Timestamp?
     public let models: [String]?
     public let rateLimitPerMinute: Int?
+    public let teamID: String?
 
     public func isUsable(at now: Timestamp) -> Bool {
         revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
     }
 }
 
+/// A team: its members' keys draw on its budget as well as on their own.
+public struct LedgerTeam: Sendable, Equatable {
+    public let id: String
+    public let name: String
+    public let createdAt: Timestamp
+}
+
+/// A key's or a team's credits.
 public struct Balance: Sendable, Equatable, CustomStringConvertible {
     /// Top-ups and adjustments minus charges.
     public let balance: Credits
     /// Open holds.
     public let held: Credits
+    /// For a key in a team: what the team has available.
+    public let teamAvailable: Credits?
 
-    public init(balance: Credits, held: Credits) {
+    public init(balance: Credits, held: Credits, teamAvailable: Credits? = nil) {
         self.balance = balance
         self.held = held
+        self.teamAvailable = teamAvailable
     }
 
-    /// What can still be reserved; `x-remaining-credits` shows it.
+    /// What the account's own credits still allow.
     public var available: Credits { balance - held }
 
-    public var description: String { "balance \(balance), held \(held)" }
+    /// What can still be reserved: the account's own available credits, capped by its team's.
+    /// `x-remaining-credits` shows it.
+    public var spendable: Credits { teamAvailable.map { min($0, available) } ?? available }
+
+    public var description: String {
+        "balance \(balance), held \(held)" + (teamAvailable.map { ", team available \($0)" } ?? "")
+    }
 }
 
 public struct HoldID: Hashable, Sendable, CustomStringConvertible {
@@ -113,6 +154,7 @@ public struct HoldID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { rawValue }
 }
 
+/// `available` is what the key can still spend (its team's budget included) after the reservation.
 public enum Reservation: Sendable, Equatable {
     case held(HoldID, available: Credits)
     case insufficient(available: Credits)
@@ -168,6 +210,8 @@ public struct UsageEvent: Sendable, Equatable {
 
 public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownKey(String)
+    case unknownTeam(String)
+    case teamExists(String)
     case unknownHold(HoldID)
     /// The hold was already posted, voided or expired.
     case holdSettled(HoldID)
@@ -180,6 +224,8 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknownKey(let id): "no key '\(id)'"
+        case .unknownTeam(let id): "no team '\(id)'"
+        case .teamExists(let name): "a team named '\(name)' exists already"
         case .unknownHold(let hold): "no hold '\(hold)'"
         case .holdSettled(let hold): "hold '\(hold)' is already settled"
         case .chargeExceedsHold(let hold): "the charge is larger than hold '\(hold)'"

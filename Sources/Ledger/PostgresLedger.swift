@@ -86,6 +86,22 @@ public final class PostgresLedger: Ledger {
                 """,
                 "CREATE INDEX idempotency_by_age ON idempotency_key (created_at)",
             ]),
+            ("004 teams", [
+                """
+                CREATE TABLE team (
+                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL, balance BIGINT NOT NULL DEFAULT 0,
+                    held BIGINT NOT NULL DEFAULT 0 CHECK (held >= 0))
+                """,
+                """
+                CREATE TABLE team_entry (
+                    id BIGSERIAL PRIMARY KEY, team_id TEXT NOT NULL REFERENCES team(id),
+                    kind TEXT NOT NULL CHECK (kind IN ('topup', 'adjustment', 'post')), amount BIGINT NOT NULL, hold_id TEXT,
+                    reason TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                "ALTER TABLE api_key ADD COLUMN team_id TEXT REFERENCES team(id)",
+                "CREATE INDEX api_key_by_team ON api_key (team_id)",
+                "ALTER TABLE hold ADD COLUMN team_id TEXT REFERENCES team(id)",
+            ]),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.
@@ -107,25 +123,30 @@ public final class PostgresLedger: Ledger {
     public func createKey(_ key: NewKey) async throws(LedgerError) -> (key: LedgerKey, secret: String) {
         let (id, secret) = APIKeySecret.make()
         let created = LedgerKey(id: id, name: key.name, createdAt: now(), expiresAt: key.expiresAt, revokedAt: nil,
-                                models: key.models, rateLimitPerMinute: key.rateLimitPerMinute)
+                                models: key.models, rateLimitPerMinute: key.rateLimitPerMinute, teamID: key.teamID)
         let hash = Data(APIKeySecret.hash(secret)), models = key.models?.joined(separator: ",")
         try await transaction { connection, logger in
+            if let team = key.teamID, try await Self.first(connection.query("SELECT id FROM team WHERE id = \(team)", logger: logger), String.self) == nil {
+                throw LedgerError.unknownTeam(team)
+            }
             try await connection.query("""
-                INSERT INTO api_key (id, name, secret_hash, created_at, expires_at, models, rate_limit_per_minute)
-                VALUES (\(id), \(key.name), \(hash), \(created.createdAt), \(key.expiresAt), \(models), \(key.rateLimitPerMinute))
+                INSERT INTO api_key (id, name, secret_hash, created_at, expires_at, models, rate_limit_per_minute, team_id)
+                VALUES (\(id), \(key.name), \(hash), \(created.createdAt), \(key.expiresAt), \(models), \(key.rateLimitPerMinute), \(key.teamID))
                 """, logger: logger)
             try await connection.query("INSERT INTO balance (key_id, balance, held) VALUES (\(id), 0, 0)", logger: logger)
         }
         return (created, secret)
     }
 
-    private static let keyColumns: PostgresQuery = "SELECT id, name, created_at, expires_at, revoked_at, models, rate_limit_per_minute, secret_hash FROM api_key"
+    private static let keyColumns: PostgresQuery = """
+        SELECT id, name, created_at, expires_at, revoked_at, models, rate_limit_per_minute, secret_hash, team_id FROM api_key
+        """
 
-    private typealias KeyRow = (String, String, Int64, Int64?, Int64?, String?, Int?, Data)
+    private typealias KeyRow = (String, String, Int64, Int64?, Int64?, String?, Int?, Data, String?)
 
     private static func key(_ row: KeyRow) -> LedgerKey {
         LedgerKey(id: row.0, name: row.1, createdAt: row.2, expiresAt: row.3, revokedAt: row.4,
-                  models: row.5.map { $0.split(separator: ",").map(String.init) }, rateLimitPerMinute: row.6)
+                  models: row.5.map { $0.split(separator: ",").map(String.init) }, rateLimitPerMinute: row.6, teamID: row.8)
     }
 
     private func keyRows(where condition: String, _ value: String?) async throws(LedgerError) -> [KeyRow] {
@@ -185,48 +206,64 @@ public final class PostgresLedger: Ledger {
         return try await transaction { connection, logger in
             guard let balance = try await Self.first(connection.query("""
                 UPDATE balance SET balance = balance + \(micro) WHERE key_id = \(keyID) AND balance + \(micro) - held >= 0
-                RETURNING balance, held
-                """, logger: logger), (Int64, Int64).self) else {
-                throw try await Self.balance(connection, keyID, logger) == nil ? LedgerError.unknownKey(keyID) : LedgerError.insufficientBalance
+                RETURNING balance, held, (SELECT t.balance - t.held FROM team t JOIN api_key k ON k.team_id = t.id WHERE k.id = \(keyID))
+                """, logger: logger), (Int64, Int64, Int64?).self) else {
+                let known = try await Self.first(connection.query("SELECT key_id FROM balance WHERE key_id = \(keyID)", logger: logger), String.self)
+                throw known == nil ? LedgerError.unknownKey(keyID) : LedgerError.insufficientBalance
             }
             try await connection.query("INSERT INTO entry (key_id, kind, amount, reason, created_at) VALUES (\(keyID), \(kind), \(micro), \(reason), \(now))",
                                        logger: logger)
-            return Balance(balance: Credits(microCredits: balance.0), held: Credits(microCredits: balance.1))
+            return Self.balance(balance)
         }
     }
 
     public func balance(keyID: String) async throws(LedgerError) -> Balance {
         guard let balance = try await perform({ client, logger in
-            try await Self.first(client.query("SELECT balance, held FROM balance WHERE key_id = \(keyID)", logger: logger), (Int64, Int64).self)
+            try await Self.first(client.query("""
+                SELECT b.balance, b.held, t.balance - t.held
+                FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = \(keyID)
+                """, logger: logger), (Int64, Int64, Int64?).self)
         }) else { throw .unknownKey(keyID) }
-        return Balance(balance: Credits(microCredits: balance.0), held: Credits(microCredits: balance.1))
+        return Self.balance(balance)
     }
 
-    private static func balance(_ connection: PostgresConnection, _ keyID: String, _ logger: Logger) async throws -> Balance? {
-        try await first(connection.query("SELECT balance, held FROM balance WHERE key_id = \(keyID)", logger: logger), (Int64, Int64).self)
-            .map { Balance(balance: Credits(microCredits: $0.0), held: Credits(microCredits: $0.1)) }
+    private static func balance(_ row: (Int64, Int64, Int64?)) -> Balance {
+        Balance(balance: Credits(microCredits: row.0), held: Credits(microCredits: row.1), teamAvailable: row.2.map(Credits.init(microCredits:)))
     }
 
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
         let hold = HoldID(UUID().uuidString.lowercased()), micro = amount.microCredits, now = now()
-        // One statement, so one round trip and its own transaction: the conditional UPDATE takes the
-        // row lock and checks the balance (two requests can never both take the last credits), and
-        // the hold is inserted only if it succeeded.
+        // One statement, so one round trip and its own transaction. `member` locks the key's
+        // balance row and reads it afresh (two requests can never both take the last credits); the
+        // team's budget is held only if the key's suffices, the key's only if the team's was
+        // held, and the hold is recorded only if both were. Locks are taken key first, then team,
+        // as everywhere, so replicas cannot deadlock.
         let reserved = try await perform { client, logger in
             try await Self.first(client.query("""
-                WITH reserved AS (
-                    UPDATE balance SET held = held + \(micro) WHERE key_id = \(keyID) AND balance - held >= \(micro)
-                    RETURNING balance - held AS available
+                WITH member AS (
+                    SELECT b.key_id, b.balance - b.held AS available, k.team_id
+                    FROM balance b JOIN api_key k ON k.id = b.key_id WHERE b.key_id = \(keyID) FOR UPDATE OF b
+                ), team_reserved AS (
+                    UPDATE team SET held = team.held + \(micro) FROM member
+                    WHERE team.id = member.team_id AND member.available >= \(micro) AND team.balance - team.held >= \(micro)
+                    RETURNING team.balance - team.held AS available
+                ), reserved AS (
+                    UPDATE balance SET held = balance.held + \(micro) FROM member
+                    WHERE balance.key_id = member.key_id AND member.available >= \(micro)
+                          AND (member.team_id IS NULL OR EXISTS (SELECT 1 FROM team_reserved))
+                    RETURNING balance.balance - balance.held AS available, member.team_id
                 ), recorded AS (
-                    INSERT INTO hold (id, key_id, amount, state, expires_at, created_at)
-                    SELECT \(hold.rawValue), \(keyID), \(micro), 'open', \(expiresAt), \(now) FROM reserved
+                    INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at)
+                    SELECT \(hold.rawValue), \(keyID), team_id, \(micro), 'open', \(expiresAt), \(now) FROM reserved
                 )
-                SELECT available FROM reserved
-                """, logger: logger), Int64.self)
+                SELECT available, (SELECT available FROM team_reserved) FROM reserved
+                """, logger: logger), (Int64, Int64?).self)
         }
-        if let available = reserved { return .held(hold, available: Credits(microCredits: available)) }
-        return .insufficient(available: try await balance(keyID: keyID).available)
+        if let (available, teamAvailable) = reserved {
+            return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))
+        }
+        return .insufficient(available: try await balance(keyID: keyID).spendable)
     }
 
     public func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
@@ -247,19 +284,26 @@ public final class PostgresLedger: Ledger {
                 WITH settled AS (
                     UPDATE hold SET state = \(state), charged = \(micro), reason = \(reason), settled_at = \(now)
                     WHERE id = \(hold.rawValue) AND state = 'open' AND \(micro) BETWEEN 0 AND amount
-                    RETURNING key_id, amount
+                    RETURNING key_id, team_id, amount
                 ), balanced AS (
                     UPDATE balance SET held = held - settled.amount, balance = balance - \(micro)
                     FROM settled WHERE balance.key_id = settled.key_id
                     RETURNING balance.balance, balance.held
+                ), team_balanced AS (
+                    UPDATE team SET held = team.held - settled.amount, balance = team.balance - \(micro)
+                    FROM settled WHERE team.id = settled.team_id
+                    RETURNING team.balance - team.held AS available
                 ), posted AS (
                     INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at)
                     SELECT key_id, 'post', \(-micro), \(hold.rawValue), \(reason), \(now) FROM settled WHERE \(micro) > 0
+                ), team_posted AS (
+                    INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at)
+                    SELECT team_id, 'post', \(-micro), \(hold.rawValue), \(reason), \(now) FROM settled WHERE team_id IS NOT NULL AND \(micro) > 0
                 )
-                SELECT balance, held FROM balanced
-                """, logger: logger), (Int64, Int64).self)
+                SELECT balance, held, (SELECT available FROM team_balanced) FROM balanced
+                """, logger: logger), (Int64, Int64, Int64?).self)
         }
-        if let (balance, held) = settled { return Balance(balance: Credits(microCredits: balance), held: Credits(microCredits: held)) }
+        if let settled { return Self.balance(settled) }
         // Nothing moved: say why.
         guard let (amount, current) = try await perform({ client, logger in
             try await Self.first(client.query("SELECT amount, state FROM hold WHERE id = \(hold.rawValue)", logger: logger), (Int64, String).self)
@@ -269,29 +313,18 @@ public final class PostgresLedger: Ledger {
         throw .storage("hold \(hold) could not be settled")
     }
 
-    private static func close(_ connection: PostgresConnection, hold: String, keyID: String, amount: Int64, state: String, charge: Int64,
-                              reason: String, at: Timestamp, _ logger: Logger) async throws -> Balance {
-        try await connection.query("UPDATE hold SET state = \(state), charged = \(charge), reason = \(reason), settled_at = \(at) WHERE id = \(hold)",
-                                   logger: logger)
-        let balance = try await first(connection.query(
-            "UPDATE balance SET held = held - \(amount), balance = balance - \(charge) WHERE key_id = \(keyID) RETURNING balance, held",
-            logger: logger), (Int64, Int64).self)
-        if charge > 0 {
-            try await connection.query("""
-                INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (\(keyID), 'post', \(-charge), \(hold), \(reason), \(at))
-                """, logger: logger)
-        }
-        return Balance(balance: Credits(microCredits: balance?.0 ?? 0), held: Credits(microCredits: balance?.1 ?? 0))
-    }
-
     public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
         try await transaction { connection, logger in
-            var overdue: [(String, String, Int64)] = []
+            var overdue: [(String, String, String?, Int64)] = []
             for try await row in try await connection.query("""
-                SELECT id, key_id, amount FROM hold WHERE state = 'open' AND expires_at <= \(now) FOR UPDATE SKIP LOCKED
-                """, logger: logger).decode((String, String, Int64).self) { overdue.append(row) }
-            for (id, keyID, amount) in overdue {
-                _ = try await Self.close(connection, hold: id, keyID: keyID, amount: amount, state: "expired", charge: 0, reason: "expired", at: now, logger)
+                SELECT id, key_id, team_id, amount FROM hold WHERE state = 'open' AND expires_at <= \(now) FOR UPDATE SKIP LOCKED
+                """, logger: logger).decode((String, String, String?, Int64).self) { overdue.append(row) }
+            // Nothing is charged: each hold's amount goes back to its key and its team.
+            for (id, keyID, teamID, amount) in overdue {
+                try await connection.query("UPDATE hold SET state = 'expired', charged = 0, reason = 'expired', settled_at = \(now) WHERE id = \(id)",
+                                           logger: logger)
+                try await connection.query("UPDATE balance SET held = held - \(amount) WHERE key_id = \(keyID)", logger: logger)
+                if let teamID { try await connection.query("UPDATE team SET held = held - \(amount) WHERE id = \(teamID)", logger: logger) }
             }
             return overdue.count
         }
@@ -306,14 +339,79 @@ public final class PostgresLedger: Ledger {
                        COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0)::BIGINT,
                        COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0)::BIGINT,
                        COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0)::BIGINT
-                FROM balance b ORDER BY b.key_id
+                FROM balance b
+                UNION ALL
+                SELECT t.id, t.balance, t.held,
+                       COALESCE((SELECT SUM(amount) FROM team_entry e WHERE e.team_id = t.id), 0)::BIGINT,
+                       COALESCE((SELECT SUM(amount) FROM hold h WHERE h.team_id = t.id AND h.state = 'open'), 0)::BIGINT,
+                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.team_id = t.id AND h.state = 'posted'), 0)::BIGINT,
+                       COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)::BIGINT
+                FROM team t
+                ORDER BY 1
                 """, logger: logger).decode((String, Int64, Int64, Int64, Int64, Int64, Int64).self) { rows.append(row) }
             return rows
         }
-        return rows.flatMap { key, balance, held, fromEntries, fromHolds, charged, posted in
-            BalanceAudit(keyID: key, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
+        return rows.flatMap { account, balance, held, fromEntries, fromHolds, charged, posted in
+            BalanceAudit(account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
                          charged: charged, posted: posted).problems
         }
+    }
+
+    // MARK: Teams
+
+    public func createTeam(name: String) async throws(LedgerError) -> LedgerTeam {
+        let team = LedgerTeam(id: APIKeySecret.makeID(prefix: "t"), name: name, createdAt: now())
+        let inserted = try await perform { client, logger in
+            try await Self.first(client.query("""
+                INSERT INTO team (id, name, created_at) VALUES (\(team.id), \(name), \(team.createdAt)) ON CONFLICT (name) DO NOTHING RETURNING id
+                """, logger: logger), String.self)
+        }
+        guard inserted != nil else { throw .teamExists(name) }
+        return team
+    }
+
+    public func team(id: String) async throws(LedgerError) -> LedgerTeam? {
+        try await teamRows(id: id).first
+    }
+
+    public func teams() async throws(LedgerError) -> [LedgerTeam] {
+        try await teamRows(id: nil)
+    }
+
+    private func teamRows(id: String?) async throws(LedgerError) -> [LedgerTeam] {
+        try await perform { client, logger in
+            var teams: [LedgerTeam] = []
+            for try await (id, name, createdAt) in try await client.query("""
+                SELECT id, name, created_at FROM team WHERE \(id)::TEXT IS NULL OR id = \(id) ORDER BY created_at, id
+                """, logger: logger).decode((String, String, Int64).self) {
+                teams.append(LedgerTeam(id: id, name: name, createdAt: createdAt))
+            }
+            return teams
+        }
+    }
+
+    public func adjust(teamID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
+        guard amount != .zero else { throw .invalidAmount }
+        let micro = amount.microCredits, now = now(), kind = amount > .zero ? "topup" : "adjustment"
+        return try await transaction { connection, logger in
+            guard let balance = try await Self.first(connection.query("""
+                UPDATE team SET balance = balance + \(micro) WHERE id = \(teamID) AND balance + \(micro) - held >= 0 RETURNING balance, held
+                """, logger: logger), (Int64, Int64).self) else {
+                let known = try await Self.first(connection.query("SELECT id FROM team WHERE id = \(teamID)", logger: logger), String.self)
+                throw known == nil ? LedgerError.unknownTeam(teamID) : LedgerError.insufficientBalance
+            }
+            try await connection.query("""
+                INSERT INTO team_entry (team_id, kind, amount, reason, created_at) VALUES (\(teamID), \(kind), \(micro), \(reason), \(now))
+                """, logger: logger)
+            return Balance(balance: Credits(microCredits: balance.0), held: Credits(microCredits: balance.1))
+        }
+    }
+
+    public func balance(teamID: String) async throws(LedgerError) -> Balance {
+        guard let balance = try await perform({ client, logger in
+            try await Self.first(client.query("SELECT balance, held FROM team WHERE id = \(teamID)", logger: logger), (Int64, Int64).self)
+        }) else { throw .unknownTeam(teamID) }
+        return Balance(balance: Credits(microCredits: balance.0), held: Credits(microCredits: balance.1))
     }
 
     // MARK: Idempotency
@@ -390,12 +488,15 @@ public final class PostgresLedger: Ledger {
         }
     }
 
-    public func usage(keyID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
+    public func usage(keyID: String?, teamID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
         try await perform { client, logger in
             var events: [UsageEvent] = []
             for try await row in try await client.query("""
                 SELECT key_id, model, status, cost, duration_ms, backend, request_id, at FROM usage_event
-                WHERE (\(keyID)::TEXT IS NULL OR key_id = \(keyID)) AND at >= \(from) AND at < \(to) ORDER BY at, id
+                WHERE (\(keyID)::TEXT IS NULL OR key_id = \(keyID))
+                      AND (\(teamID)::TEXT IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = \(teamID)))
+                      AND at >= \(from) AND at < \(to)
+                ORDER BY at, id
                 """, logger: logger).decode((String, String, Int, Int64, Int64, String, String, Int64).self) {
                 events.append(UsageEvent(keyID: row.0, model: row.1, status: row.2, cost: Credits(microCredits: row.3),
                                          durationMilliseconds: row.4, backend: row.5, requestID: row.6, at: row.7))

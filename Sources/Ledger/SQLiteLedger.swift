@@ -113,6 +113,32 @@ public final class SQLiteLedger: Ledger {
                 CREATE INDEX idempotency_by_age ON idempotency_key (created_at);
                 """)
         }
+        migrator.registerMigration("004 teams") { db in
+            try db.execute(sql: """
+                -- A team's running totals live on its row, checked by every member's reserve.
+                CREATE TABLE team (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    created_at INTEGER NOT NULL,
+                    balance INTEGER NOT NULL DEFAULT 0,
+                    held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0)
+                );
+                -- A team's movements, as entry is a key's.
+                CREATE TABLE team_entry (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    team_id TEXT NOT NULL REFERENCES team(id),
+                    kind TEXT NOT NULL CHECK (kind IN ('topup', 'adjustment', 'post')),
+                    amount INTEGER NOT NULL,
+                    hold_id TEXT,
+                    reason TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                ALTER TABLE api_key ADD COLUMN team_id TEXT REFERENCES team(id);
+                CREATE INDEX api_key_by_team ON api_key (team_id);
+                -- A member's hold holds the same amount of its team's budget.
+                ALTER TABLE hold ADD COLUMN team_id TEXT REFERENCES team(id);
+                """)
+        }
         return migrator
     }
 
@@ -121,13 +147,14 @@ public final class SQLiteLedger: Ledger {
     public func createKey(_ key: NewKey) async throws(LedgerError) -> (key: LedgerKey, secret: String) {
         let (id, secret) = APIKeySecret.make()
         let created = LedgerKey(id: id, name: key.name, createdAt: now(), expiresAt: key.expiresAt, revokedAt: nil,
-                                models: key.models, rateLimitPerMinute: key.rateLimitPerMinute)
+                                models: key.models, rateLimitPerMinute: key.rateLimitPerMinute, teamID: key.teamID)
         try await write { db in
+            if let team = key.teamID, try Self.teamRow(db, team) == nil { throw LedgerError.unknownTeam(team) }
             try db.execute(sql: """
-                INSERT INTO api_key (id, name, secret_hash, created_at, expires_at, models, rate_limit_per_minute)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO api_key (id, name, secret_hash, created_at, expires_at, models, rate_limit_per_minute, team_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id, key.name, Data(APIKeySecret.hash(secret)), created.createdAt, key.expiresAt,
-                                 key.models?.joined(separator: ","), key.rateLimitPerMinute])
+                                 key.models?.joined(separator: ","), key.rateLimitPerMinute, key.teamID])
             try db.execute(sql: "INSERT INTO balance (key_id, balance, held) VALUES (?, 0, 0)", arguments: [id])
         }
         return (created, secret)
@@ -173,7 +200,7 @@ public final class SQLiteLedger: Ledger {
     private static func key(from row: Row) -> LedgerKey {
         LedgerKey(id: row["id"], name: row["name"], createdAt: row["created_at"], expiresAt: row["expires_at"],
                   revokedAt: row["revoked_at"], models: (row["models"] as String?).map { $0.split(separator: ",").map(String.init) },
-                  rateLimitPerMinute: row["rate_limit_per_minute"])
+                  rateLimitPerMinute: row["rate_limit_per_minute"], teamID: row["team_id"])
     }
 
     // MARK: Credits
@@ -199,25 +226,42 @@ public final class SQLiteLedger: Ledger {
     }
 
     private static func balance(_ db: Database, _ keyID: String) throws -> Balance? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT balance, held FROM balance WHERE key_id = ?"), arguments: [keyID]).map {
-            Balance(balance: Credits(microCredits: $0["balance"]), held: Credits(microCredits: $0["held"]))
+        try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT b.balance, b.held, t.balance - t.held AS team_available
+            FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = ?
+            """), arguments: [keyID]).map {
+            Balance(balance: Credits(microCredits: $0["balance"]), held: Credits(microCredits: $0["held"]),
+                    teamAvailable: ($0["team_available"] as Int64?).map(Credits.init(microCredits:)))
         }
     }
 
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
-        let hold = HoldID(UUID().uuidString.lowercased())
+        let hold = HoldID(UUID().uuidString.lowercased()), micro = amount.microCredits
         return try await write { db in
+            guard let member = try Row.fetchOne(db.cachedStatement(sql: "SELECT team_id FROM api_key WHERE id = ?"), arguments: [keyID]) else {
+                throw LedgerError.unknownKey(keyID)
+            }
+            let teamID: String? = member["team_id"]
             // Check and reserve in one statement: two requests can never both take the last credits.
+            // The transaction makes the key's and the team's holds one step: if the team's budget
+            // refuses, the key's hold is taken back before anyone can see it.
             let reserved = try Int64.fetchOne(
                 db.cachedStatement(sql: "UPDATE balance SET held = held + ? WHERE key_id = ? AND balance - held >= ? RETURNING balance - held"),
-                arguments: [amount.microCredits, keyID, amount.microCredits])
-            guard let available = reserved else {
-                guard let balance = try Self.balance(db, keyID) else { throw LedgerError.unknownKey(keyID) }
-                return .insufficient(available: balance.available)
+                arguments: [micro, keyID, micro])
+            guard var available = reserved else { return .insufficient(available: try Self.balance(db, keyID)?.spendable ?? .zero) }
+            if let teamID {
+                let teamReserved = try Int64.fetchOne(
+                    db.cachedStatement(sql: "UPDATE team SET held = held + ? WHERE id = ? AND balance - held >= ? RETURNING balance - held"),
+                    arguments: [micro, teamID, micro])
+                guard let teamAvailable = teamReserved else {
+                    try db.cachedStatement(sql: "UPDATE balance SET held = held - ? WHERE key_id = ?").execute(arguments: [micro, keyID])
+                    return .insufficient(available: try Self.balance(db, keyID)?.spendable ?? .zero)
+                }
+                available = min(available, teamAvailable)
             }
-            try db.cachedStatement(sql: "INSERT INTO hold (id, key_id, amount, state, expires_at, created_at) VALUES (?, ?, ?, 'open', ?, ?)")
-                .execute(arguments: [hold.rawValue, keyID, amount.microCredits, expiresAt, self.now()])
+            try db.cachedStatement(sql: "INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?)")
+                .execute(arguments: [hold.rawValue, keyID, teamID, micro, expiresAt, self.now()])
             return .held(hold, available: Credits(microCredits: available))
         }
     }
@@ -232,42 +276,49 @@ public final class SQLiteLedger: Ledger {
 
     private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
         try await write { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT key_id, amount, state FROM hold WHERE id = ?"),
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, key_id, team_id, amount, state FROM hold WHERE id = ?"),
                                              arguments: [hold.rawValue]) else {
                 throw LedgerError.unknownHold(hold)
             }
-            let keyID: String = row["key_id"], amount: Int64 = row["amount"]
             guard row["state"] as String == "open" else { throw LedgerError.holdSettled(hold) }
-            guard charge.microCredits >= 0, charge.microCredits <= amount else { throw LedgerError.chargeExceedsHold(hold) }
-            return try Self.close(db, hold: hold.rawValue, keyID: keyID, amount: amount, state: state, charge: charge.microCredits,
-                                  reason: reason, at: self.now())
+            guard charge.microCredits >= 0, charge.microCredits <= row["amount"] as Int64 else { throw LedgerError.chargeExceedsHold(hold) }
+            return try Self.close(db, hold: row, as: state, charge: charge.microCredits, reason: reason, at: self.now())
         }
     }
 
-    /// Settles one open hold: releases its amount and, for a charge, writes the post entry.
+    /// Settles one open hold (a row with its id, key_id, team_id and amount): releases its amount
+    /// from the key and its team and, for a charge, writes their post entries.
     @discardableResult
-    private static func close(_ db: Database, hold: String, keyID: String, amount: Int64, state: String, charge: Int64,
-                              reason: String, at: Timestamp) throws -> Balance {
+    private static func close(_ db: Database, hold: Row, as state: String, charge: Int64, reason: String, at: Timestamp) throws -> Balance {
+        let id: String = hold["id"], keyID: String = hold["key_id"], teamID: String? = hold["team_id"], amount: Int64 = hold["amount"]
         try db.cachedStatement(sql: "UPDATE hold SET state = ?, charged = ?, reason = ?, settled_at = ? WHERE id = ?")
-            .execute(arguments: [state, charge, reason, at, hold])
+            .execute(arguments: [state, charge, reason, at, id])
         let row = try Row.fetchOne(
             db.cachedStatement(sql: "UPDATE balance SET held = held - ?, balance = balance - ? WHERE key_id = ? RETURNING balance, held"),
             arguments: [amount, charge, keyID])
         if charge > 0 {
             try db.cachedStatement(sql: "INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)")
-                .execute(arguments: [keyID, -charge, hold, reason, at])
+                .execute(arguments: [keyID, -charge, id, reason, at])
         }
-        return Balance(balance: Credits(microCredits: row?["balance"] ?? 0), held: Credits(microCredits: row?["held"] ?? 0))
+        var teamAvailable: Int64?
+        if let teamID {
+            teamAvailable = try Int64.fetchOne(
+                db.cachedStatement(sql: "UPDATE team SET held = held - ?, balance = balance - ? WHERE id = ? RETURNING balance - held"),
+                arguments: [amount, charge, teamID])
+            if charge > 0 {
+                try db.cachedStatement(sql: "INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)")
+                    .execute(arguments: [teamID, -charge, id, reason, at])
+            }
+        }
+        return Balance(balance: Credits(microCredits: row?["balance"] ?? 0), held: Credits(microCredits: row?["held"] ?? 0),
+                       teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
     }
 
     public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
         try await write { db in
-            let overdue = try Row.fetchAll(db, sql: "SELECT id, key_id, amount FROM hold WHERE state = 'open' AND expires_at <= ?",
+            let overdue = try Row.fetchAll(db, sql: "SELECT id, key_id, team_id, amount FROM hold WHERE state = 'open' AND expires_at <= ?",
                                            arguments: [now])
-            for row in overdue {
-                try Self.close(db, hold: row["id"], keyID: row["key_id"], amount: row["amount"], state: "expired", charge: 0,
-                               reason: "expired", at: now)
-            }
+            for row in overdue { try Self.close(db, hold: row, as: "expired", charge: 0, reason: "expired", at: now) }
             return overdue.count
         }
     }
@@ -280,17 +331,76 @@ public final class SQLiteLedger: Ledger {
                        COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0) AS from_holds,
                        COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0) AS charged,
                        COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0) AS posted
-                FROM balance b ORDER BY b.key_id
+                FROM balance b
+                UNION ALL
+                SELECT t.id, t.balance, t.held,
+                       COALESCE((SELECT SUM(amount) FROM team_entry e WHERE e.team_id = t.id), 0),
+                       COALESCE((SELECT SUM(amount) FROM hold h WHERE h.team_id = t.id AND h.state = 'open'), 0),
+                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.team_id = t.id AND h.state = 'posted'), 0),
+                       COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)
+                FROM team t
+                ORDER BY 1
                 """)
             return rows.flatMap { (row: Row) -> [String] in
-                let keyID: String = row["key_id"]
+                let account: String = row["key_id"]
                 let balance: Int64 = row["balance"], fromEntries: Int64 = row["from_entries"]
                 let held: Int64 = row["held"], fromHolds: Int64 = row["from_holds"]
                 let charged: Int64 = row["charged"], posted: Int64 = row["posted"]
-                return BalanceAudit(keyID: keyID, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
+                return BalanceAudit(account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
                                     charged: charged, posted: posted).problems
             }
         }
+    }
+
+    // MARK: Teams
+
+    public func createTeam(name: String) async throws(LedgerError) -> LedgerTeam {
+        let team = LedgerTeam(id: APIKeySecret.makeID(prefix: "t"), name: name, createdAt: now())
+        try await write { db in
+            try db.execute(sql: "INSERT INTO team (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                           arguments: [team.id, name, team.createdAt])
+            if db.changesCount == 0 { throw LedgerError.teamExists(name) }
+        }
+        return team
+    }
+
+    public func team(id: String) async throws(LedgerError) -> LedgerTeam? {
+        try await read { db in try Self.teamRow(db, id).map(Self.team(from:)) }
+    }
+
+    public func teams() async throws(LedgerError) -> [LedgerTeam] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM team ORDER BY created_at, id").map(Self.team(from:)) }
+    }
+
+    public func adjust(teamID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
+        guard amount != .zero else { throw .invalidAmount }
+        return try await write { db in
+            try db.execute(sql: "UPDATE team SET balance = balance + ? WHERE id = ? AND balance + ? - held >= 0",
+                           arguments: [amount.microCredits, teamID, amount.microCredits])
+            guard db.changesCount == 1 else {
+                throw try Self.teamRow(db, teamID) == nil ? LedgerError.unknownTeam(teamID) : LedgerError.insufficientBalance
+            }
+            try db.execute(sql: "INSERT INTO team_entry (team_id, kind, amount, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [teamID, amount > .zero ? "topup" : "adjustment", amount.microCredits, reason, self.now()])
+            return Self.teamBalance(try Self.teamRow(db, teamID)!)
+        }
+    }
+
+    public func balance(teamID: String) async throws(LedgerError) -> Balance {
+        guard let balance = try await read({ db in try Self.teamRow(db, teamID).map(Self.teamBalance) }) else { throw .unknownTeam(teamID) }
+        return balance
+    }
+
+    private static func teamRow(_ db: Database, _ id: String) throws -> Row? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM team WHERE id = ?"), arguments: [id])
+    }
+
+    private static func team(from row: Row) -> LedgerTeam {
+        LedgerTeam(id: row["id"], name: row["name"], createdAt: row["created_at"])
+    }
+
+    private static func teamBalance(_ row: Row) -> Balance {
+        Balance(balance: Credits(microCredits: row["balance"]), held: Credits(microCredits: row["held"]))
     }
 
     // MARK: Idempotency
@@ -360,11 +470,14 @@ public final class SQLiteLedger: Ledger {
         }
     }
 
-    public func usage(keyID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
+    public func usage(keyID: String?, teamID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
         try await read { db in
             try Row.fetchAll(db, sql: """
-                SELECT * FROM usage_event WHERE (? IS NULL OR key_id = ?) AND at >= ? AND at < ? ORDER BY at, id
-                """, arguments: [keyID, keyID, from, to]).map { row in
+                SELECT * FROM usage_event
+                WHERE (? IS NULL OR key_id = ?) AND (? IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = ?))
+                      AND at >= ? AND at < ?
+                ORDER BY at, id
+                """, arguments: [keyID, keyID, teamID, teamID, from, to]).map { row in
                 UsageEvent(keyID: row["key_id"], model: row["model"], status: row["status"], cost: Credits(microCredits: row["cost"]),
                            durationMilliseconds: row["duration_ms"], backend: row["backend"], requestID: row["request_id"], at: row["at"])
             }

@@ -24,7 +24,7 @@ struct LedgerGate: AccessGate {
     }
 
     func remaining(for key: AuthenticatedKey) async -> Credits? {
-        try? await ledger.balance(keyID: key.id).available
+        try? await ledger.balance(keyID: key.id).spendable
     }
 
     func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation {
@@ -42,7 +42,7 @@ struct LedgerGate: AccessGate {
 
     func settle(_ hold: CreditHold, charge: Credits) async -> Credits? {
         do {
-            return try await ledger.post(HoldID(hold.id), charge: charge).available
+            return try await ledger.post(HoldID(hold.id), charge: charge).spendable
         } catch {
             // The hold stays open and expires; the reaper voids it, so the key is not charged.
             logger.error("ledger post failed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
@@ -52,7 +52,7 @@ struct LedgerGate: AccessGate {
 
     func release(_ hold: CreditHold, reason: String) async -> Credits? {
         do {
-            return try await ledger.void(HoldID(hold.id), reason: reason).available
+            return try await ledger.void(HoldID(hold.id), reason: reason).spendable
         } catch {
             logger.error("ledger void failed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
             return nil

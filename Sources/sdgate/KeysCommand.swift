@@ -52,14 +52,16 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Models the key may use, comma-separated (default: all).") var models: String?
         @Option(help: "Requests per minute the key may make.") var rateLimit: Int?
         @Option(help: "Days until the key expires.") var expiresInDays: Int?
+        @Option(help: "The team (id or name) whose budget the key also draws on.") var team: String?
 
         func run() async throws {
             let ledger = try await options.open()
             let expiresAt = expiresInDays.map { SQLiteLedger.systemNow() + Int64($0) * 86_400_000 }
+            let teamID = try await TeamsCommand.teamID(team, in: ledger)
             let (key, secret) = try await ledger.createKey(NewKey(
                 name: name, expiresAt: expiresAt,
                 models: models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } },
-                rateLimitPerMinute: rateLimit))
+                rateLimitPerMinute: rateLimit, teamID: teamID))
             var balance = try await ledger.balance(keyID: key.id)
             if let credits, credits.credits > .zero {
                 balance = try await ledger.adjust(keyID: key.id, by: credits.credits, reason: "initial credits")
@@ -196,36 +198,4 @@ struct LedgerCommand: AsyncParsableCommand {
             if !problems.isEmpty { throw ExitCode.failure }
         }
     }
-}
-
-struct UsageCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "usage", abstract: "Show generation requests and what they cost.")
-
-    @OptionGroup var options: LedgerOptions
-    @Option(help: "Only this key's requests.") var key: String?
-    @Option(help: "How far back, in hours (default 24).") var sinceHours: Int = 24
-
-    struct Row: Encodable {
-        let key_id: String, model: String, status: Int, cost: String, duration_ms: Int64, request_id: String, at: String
-    }
-
-    func run() async throws {
-        let now = SQLiteLedger.systemNow()
-        let events = try await options.open().usage(keyID: key, from: now - Int64(sinceHours) * 3_600_000, to: now + 1)
-        let rows = events.map { Row(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description,
-                                    duration_ms: $0.durationMilliseconds, request_id: $0.requestID, at: KeyReport.date($0.at)) }
-        let total = events.reduce(Credits.zero) { $0 + $1.cost }
-        try options.emit(["requests": AnyEncodable(rows), "total_cost": AnyEncodable(total.description)]) {
-            (rows.map { "\($0.at)  \($0.key_id)  \($0.model)  \($0.status)  \($0.cost)  \($0.duration_ms) ms  \($0.request_id)" }
-                + ["\(rows.count) requests, \(total) credits"]).joined(separator: "\n")
-        }
-    }
-}
-
-struct AnyEncodable: Encodable {
-    let encode: (any Encoder) throws -> Void
-
-    init(_ value: some Encodable) { encode = value.encode(to:) }
-
-    func encode(to encoder: any Encoder) throws { try encode(encoder) }
 }

@@ -187,8 +187,8 @@ struct LedgerContractTests {
             try await ledger.record(UsageEvent(keyID: key, model: "sdxl-img2img", status: 200, cost: credits("0.02"),
                                                durationMilliseconds: 1200, backend: "local", requestID: "r\(index)", at: Int64(1000 * index)))
         }
-        #expect(try await ledger.usage(keyID: "k1", from: 0, to: 10_000).map(\.requestID) == ["r0", "r2"])
-        #expect(try await ledger.usage(keyID: nil, from: 1000, to: 2000).map(\.requestID) == ["r1"])
+        #expect(try await ledger.usage(keyID: "k1", teamID: nil, from: 0, to: 10_000).map(\.requestID) == ["r0", "r2"])
+        #expect(try await ledger.usage(keyID: nil, teamID: nil, from: 1000, to: 2000).map(\.requestID) == ["r1"])
     }
 }
 

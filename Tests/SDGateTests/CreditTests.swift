@@ -59,7 +59,7 @@ struct CreditTests {
         #expect(try await post("sdxl1.0-txt2img", #"{"prompt":"x"}"#) == (502, "1"))
         backend.fail(with: nil)
         #expect(try await post("sdxl1.0-txt2img", #"{"prompt":"x","samples":2}"#) == (200, "0.984"))
-        let usage = try await ledger.usage(keyID: key.id, from: 0, to: .max)
+        let usage = try await ledger.usage(keyID: key.id, teamID: nil, from: 0, to: .max)
         #expect(usage.map(\.status) == [422, 403, 502, 200])
         #expect(usage.map(\.cost.description) == ["0", "0", "0", "0.016"])
         #expect(usage.allSatisfy { $0.requestID.count == 16 }, "each usage event carries the request id")

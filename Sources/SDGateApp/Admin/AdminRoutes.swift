@@ -3,7 +3,7 @@ import GenerationCore
 import HTTPServer
 import Ledger
 
-/// The admin API under `/admin/`: keys, credits and usage, for the holder of the admin token.
+/// The admin API under `/admin/`: keys, teams, credits and usage, for the holder of the admin token.
 /// Member keys never reach it: every route checks `Authorization: Bearer <admin token>` from the
 /// request head, before the body is read.
 struct AdminRoutes: Sendable {
@@ -27,6 +27,7 @@ struct AdminRoutes: Sendable {
             await setLimits(request, id: parameters["id"] ?? "")
         }
         router.add(.get, "/admin/usage", checkHead: check) { request, _ in await usage(request) }
+        registerTeams(on: &router, checkHead: check)
     }
 
     private func authorized(_ headers: HTTPHeaders) -> Bool {
@@ -43,18 +44,25 @@ struct AdminRoutes: Sendable {
         let models: [String]?
         let rate_limit_per_minute: Int?
         let expires_in_days: Int?
+        /// The team's id or name.
+        let team: String?
     }
 
     private func createKey(_ request: HTTPRequest) async -> HTTPResponse {
         guard let body = try? JSONDecoder().decode(NewKeyBody.self, from: Data(request.body)), !body.name.isEmpty else {
-            return Self.error(.unprocessableContent, "expected {\"name\": ..., \"credits\": \"10\", \"models\": [...], \"rate_limit_per_minute\": n, \"expires_in_days\": n}")
+            return Self.error(.unprocessableContent, "expected {\"name\": ..., \"credits\": \"10\", \"models\": [...], \"rate_limit_per_minute\": n, \"expires_in_days\": n, \"team\": id or name}")
         }
         let credits = body.credits.map { Credits(decimal: $0) }
         if let credits, credits == nil || credits! < .zero { return Self.error(.unprocessableContent, "credits: expected a decimal amount such as \"10\" or \"0.5\"") }
         return await answer(.created) {
+            var teamID: String?
+            if let reference = body.team {
+                guard let team = try await ledger.team(idOrName: reference) else { throw LedgerError.unknownTeam(reference) }
+                teamID = team.id
+            }
             let (key, secret) = try await ledger.createKey(NewKey(
                 name: body.name, expiresAt: body.expires_in_days.map { now() + Int64($0) * 86_400_000 },
-                models: body.models, rateLimitPerMinute: body.rate_limit_per_minute))
+                models: body.models, rateLimitPerMinute: body.rate_limit_per_minute, teamID: teamID))
             var balance = try await ledger.balance(keyID: key.id)
             if let amount = credits ?? nil, amount > .zero { balance = try await ledger.adjust(keyID: key.id, by: amount, reason: "initial credits") }
             return KeyReport(key, balance, secret: secret)
@@ -123,41 +131,37 @@ struct AdminRoutes: Sendable {
         }
     }
 
-    struct UsageReport: Encodable {
-        struct Row: Encodable {
-            let key_id: String, model: String, status: Int, cost: String, duration_ms: Int64, request_id: String, at: String
-        }
-        let requests: [Row]
-        let total_cost: String
-        let total_requests: Int
-    }
-
-    /// `?key=<id>&since_hours=<n>` (default: every key, the last 24 hours).
+    /// `?key=<id>&team=<id or name>&since=24h&until=...` (default: every key, the last 24 hours).
     private func usage(_ request: HTTPRequest) async -> HTTPResponse {
         let query = Self.query(request.head.query)
-        let hours = query["since_hours"].flatMap(Int.init) ?? 24
+        let window: UsageWindow
+        do {
+            window = try UsageWindow(since: query["since"], until: query["until"], now: now())
+        } catch {
+            return Self.error(.unprocessableContent, error.description)
+        }
         return await answer(.ok) {
-            let to = now() + 1
-            let events = try await ledger.usage(keyID: query["key"], from: to - Int64(hours) * 3_600_000, to: to)
-            return UsageReport(
-                requests: events.map { .init(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description,
-                                             duration_ms: $0.durationMilliseconds, request_id: $0.requestID, at: KeyReport.date($0.at)) },
-                total_cost: events.reduce(Credits.zero) { $0 + $1.cost }.description,
-                total_requests: events.count)
+            var teamID: String?
+            if let reference = query["team"] {
+                guard let team = try await ledger.team(idOrName: reference) else { throw LedgerError.unknownTeam(reference) }
+                teamID = team.id
+            }
+            return UsageReport(try await ledger.usage(keyID: query["key"], teamID: teamID, from: window.from, to: window.to), window: window)
         }
     }
 
     // MARK: Answers
 
     /// Runs `body` and answers with its value as JSON, or with the ledger's refusal.
-    private func answer(_ status: HTTPStatus, _ body: () async throws -> some Encodable) async -> HTTPResponse {
+    func answer(_ status: HTTPStatus, _ body: () async throws -> some Encodable) async -> HTTPResponse {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return .json(status, Array(try encoder.encode(try await body())))
         } catch let error as LedgerError {
             switch error {
-            case .unknownKey: return Self.error(.notFound, error.description)
+            case .unknownKey, .unknownTeam: return Self.error(.notFound, error.description)
+            case .teamExists: return Self.error(.conflict, error.description)
             case .insufficientBalance, .invalidAmount: return Self.error(.unprocessableContent, error.description)
             default: return Self.error(.internalServerError, "the ledger failed")
             }

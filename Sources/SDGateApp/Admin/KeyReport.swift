@@ -10,9 +10,12 @@ public struct KeyReport: Encodable, Sendable {
     let revoked_at: String?
     let models: [String]?
     let rate_limit_per_minute: Int?
+    let team_id: String?
     let balance: String
     let held: String
     let available: String
+    /// For a member of a team: what the team has available, which also caps what the key can spend.
+    let team_available: String?
     public var secret: String?
 
     public init(_ key: LedgerKey, _ balance: Balance, secret: String? = nil) {
@@ -23,9 +26,11 @@ public struct KeyReport: Encodable, Sendable {
         revoked_at = key.revokedAt.map(Self.date)
         models = key.models
         rate_limit_per_minute = key.rateLimitPerMinute
+        team_id = key.teamID
         self.balance = balance.balance.description
         held = balance.held.description
         available = balance.available.description
+        team_available = balance.teamAvailable?.description
         self.secret = secret
     }
 
@@ -35,6 +40,7 @@ public struct KeyReport: Encodable, Sendable {
 
     public var line: String {
         let state = revoked_at != nil ? "revoked" : expires_at.map { "expires \($0)" } ?? "active"
-        return "\(id)  \(name)  available \(available) (balance \(balance), held \(held))  \(state)"
+        let team = team_id.map { "  team \($0) (available \(team_available ?? "?"))" } ?? ""
+        return "\(id)  \(name)  available \(available) (balance \(balance), held \(held))\(team)  \(state)"
     }
 }

@@ -1,0 +1,66 @@
+import Foundation
+import GenerationCore
+import HTTPServer
+import Ledger
+
+/// `/admin/teams`: teams, whose budget their member keys share on top of their own.
+/// A `{team}` in a path is the team's id or its name.
+extension AdminRoutes {
+    func registerTeams(on router: inout Router, checkHead check: @escaping Router.HeadCheck) {
+        router.add(.post, "/admin/teams", maxBodyBytes: 64 * 1024, checkHead: check) { request, _ in await createTeam(request) }
+        router.add(.get, "/admin/teams", checkHead: check) { _, _ in await listTeams() }
+        router.add(.get, "/admin/teams/{team}", checkHead: check) { _, parameters in await showTeam(parameters["team"] ?? "") }
+        router.add(.post, "/admin/teams/{team}/credits", maxBodyBytes: 64 * 1024, checkHead: check) { request, parameters in
+            await adjustTeamCredits(request, team: parameters["team"] ?? "")
+        }
+    }
+
+    struct NewTeamBody: Decodable {
+        let name: String
+        let credits: String?
+    }
+
+    private func createTeam(_ request: HTTPRequest) async -> HTTPResponse {
+        guard let body = try? JSONDecoder().decode(NewTeamBody.self, from: Data(request.body)), !body.name.isEmpty else {
+            return Self.error(.unprocessableContent, "expected {\"name\": ..., \"credits\": \"100\"}")
+        }
+        let credits = body.credits.map { Credits(decimal: $0) }
+        if let credits, credits == nil || credits! < .zero { return Self.error(.unprocessableContent, "credits: expected a decimal amount such as \"100\" or \"0.5\"") }
+        return await answer(.created) {
+            let team = try await ledger.createTeam(name: body.name)
+            if let amount = credits ?? nil, amount > .zero { _ = try await ledger.adjust(teamID: team.id, by: amount, reason: "initial credits") }
+            return try await TeamReport.read(team, from: ledger)
+        }
+    }
+
+    private func listTeams() async -> HTTPResponse {
+        await answer(.ok) {
+            let keys = try await ledger.keys()
+            var reports: [TeamReport] = []
+            for team in try await ledger.teams() { reports.append(TeamReport(team, try await ledger.balance(teamID: team.id), keys: keys)) }
+            return reports
+        }
+    }
+
+    private func showTeam(_ reference: String) async -> HTTPResponse {
+        await answer(.ok) { try await TeamReport.read(try await team(reference), from: ledger) }
+    }
+
+    /// `{"amount": "50", "reason": "..."}` adds to the team's budget; a negative amount deducts.
+    private func adjustTeamCredits(_ request: HTTPRequest, team reference: String) async -> HTTPResponse {
+        guard let body = try? JSONDecoder().decode(CreditsBody.self, from: Data(request.body)), let amount = Credits(decimal: body.amount),
+              !body.reason.isEmpty else {
+            return Self.error(.unprocessableContent, "expected {\"amount\": \"50\" (negative to deduct), \"reason\": \"...\"}")
+        }
+        return await answer(.ok) {
+            let team = try await team(reference)
+            _ = try await ledger.adjust(teamID: team.id, by: amount, reason: body.reason)
+            return try await TeamReport.read(team, from: ledger)
+        }
+    }
+
+    private func team(_ reference: String) async throws(LedgerError) -> LedgerTeam {
+        guard let team = try await ledger.team(idOrName: reference) else { throw .unknownTeam(reference) }
+        return team
+    }
+}

@@ -1,0 +1,34 @@
+public import Ledger
+
+/// A team as the command line and the admin API show it.
+public struct TeamReport: Encodable, Sendable {
+    let id: String
+    let name: String
+    let created_at: String
+    let balance: String
+    let held: String
+    let available: String
+    /// The ids of its member keys.
+    let keys: [String]
+
+    public init(_ team: LedgerTeam, _ balance: Balance, keys: [LedgerKey]) {
+        id = team.id
+        name = team.name
+        created_at = KeyReport.date(team.createdAt)
+        self.balance = balance.balance.description
+        held = balance.held.description
+        available = balance.available.description
+        self.keys = keys.filter { $0.teamID == team.id }.map(\.id)
+    }
+
+    /// Reads the team's balance and members.
+    public static func read(_ team: LedgerTeam, from ledger: any Ledger) async throws(LedgerError) -> TeamReport {
+        TeamReport(team, try await ledger.balance(teamID: team.id), keys: try await ledger.keys())
+    }
+
+    public var keysText: String { keys.map { "  key \($0)" }.joined(separator: "\n") }
+
+    public var line: String {
+        "\(id)  \(name)  available \(available) (balance \(balance), held \(held))  \(keys.count) keys"
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+public import GenerationCore
+public import Ledger
+
+/// Generation requests and what they cost, with totals overall and per key: what `sdgate usage`
+/// prints and `/admin/usage` answers.
+public struct UsageReport: Encodable, Sendable {
+    struct Request: Encodable {
+        let key_id: String, model: String, status: Int, cost: String, duration_ms: Int64, backend: String, request_id: String, at: String
+    }
+
+    struct KeyTotal: Encodable {
+        let key_id: String, requests: Int, cost: String
+    }
+
+    let from: String
+    let to: String
+    let requests: [Request]
+    let total_requests: Int
+    let total_cost: String
+    let by_key: [KeyTotal]
+
+    public init(_ events: [UsageEvent], window: UsageWindow) {
+        from = KeyReport.date(window.from)
+        to = KeyReport.date(window.to)
+        requests = events.map {
+            Request(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description, duration_ms: $0.durationMilliseconds,
+                    backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at))
+        }
+        total_requests = events.count
+        total_cost = events.reduce(Credits.zero) { $0 + $1.cost }.description
+        by_key = Dictionary(grouping: events, by: \.keyID).sorted { $0.key < $1.key }.map { key, events in
+            KeyTotal(key_id: key, requests: events.count, cost: events.reduce(Credits.zero) { $0 + $1.cost }.description)
+        }
+    }
+
+    public var text: String {
+        let lines = requests.map { "\($0.at)  \($0.key_id)  \($0.model)  \($0.status)  \($0.cost)  \($0.duration_ms) ms  \($0.request_id)" }
+        let perKey = by_key.map { "  \($0.key_id): \($0.requests) requests, \($0.cost) credits" }
+        return (lines + ["\(total_requests) requests, \(total_cost) credits, \(from) to \(to)"] + perKey).joined(separator: "\n")
+    }
+}
+
+/// The time range of a usage report. `since` and `until` are either a time back from now (`30m`,
+/// `24h`, `7d`) or a moment (`2026-11-01`, `2026-11-01T12:00:00Z`); by default the last 24 hours.
+public struct UsageWindow: Sendable {
+    public let from: Timestamp
+    public let to: Timestamp
+
+    public init(since: String?, until: String?, now: Timestamp) throws(UsageWindowError) {
+        from = try since.map { text throws(UsageWindowError) in try Self.moment(text, now: now) } ?? now - 86_400_000
+        // Up to and including now.
+        to = try until.map { text throws(UsageWindowError) in try Self.moment(text, now: now) } ?? now + 1
+        guard from < to else { throw UsageWindowError(message: "the start of the period must come before its end") }
+    }
+
+    private static func moment(_ text: String, now: Timestamp) throws(UsageWindowError) -> Timestamp {
+        let units: [Character: Int64] = ["m": 60_000, "h": 3_600_000, "d": 86_400_000]
+        if let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count >= 0 {
+            return now - count * unit
+        }
+        let withTime = ISO8601DateFormatter()
+        let dateOnly = ISO8601DateFormatter()
+        dateOnly.formatOptions = [.withFullDate]
+        guard let date = withTime.date(from: text) ?? dateOnly.date(from: text) else {
+            throw UsageWindowError(message: "'\(text)': expected a time back from now such as 30m, 24h or 7d, or a date such as 2026-11-01 or 2026-11-01T12:00:00Z")
+        }
+        return Timestamp(date.timeIntervalSince1970 * 1000)
+    }
+}
+
+public struct UsageWindowError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import Ledger
+import SDGateApp
+
+struct UsageCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "usage", abstract: "Show generation requests and what they cost, with totals per key.",
+        discussion: "--since and --until take a time back from now (30m, 24h, 7d) or a date (2026-11-01, 2026-11-01T12:00:00Z).")
+
+    @OptionGroup var options: LedgerOptions
+    @Option(help: "Only this key's requests.") var key: String?
+    @Option(help: "Only the requests of this team's keys (id or name).") var team: String?
+    @Option(help: "Start of the period (default: 24h).") var since: String?
+    @Option(help: "End of the period (default: now).") var until: String?
+
+    func run() async throws {
+        let window: UsageWindow
+        do {
+            window = try UsageWindow(since: since, until: until, now: SQLiteLedger.systemNow())
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let ledger = try await options.open()
+        let teamID = try await TeamsCommand.teamID(team, in: ledger)
+        let report = UsageReport(try await ledger.usage(keyID: key, teamID: teamID, from: window.from, to: window.to), window: window)
+        try options.emit(report) { report.text }
+    }
+}
