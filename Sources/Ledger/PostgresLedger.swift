@@ -4,7 +4,7 @@ public import Logging
 import PostgresNIO
 
 /// The ledger for several gateway replicas: PostgreSQL, through postgres-nio's connection pool.
-/// Every check-and-reserve is one conditional `UPDATE ... RETURNING`: the row lock makes it atomic
+/// Every check-and-reserve is one statement that locks the key's row (`ReserveStatement`): atomic
 /// across connections and replicas alike.
 public final class PostgresLedger: Ledger {
     private let client: PostgresClient
@@ -234,32 +234,8 @@ public final class PostgresLedger: Ledger {
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
         let hold = HoldID(UUID().uuidString.lowercased()), micro = amount.microCredits, now = now()
-        // One statement, so one round trip and its own transaction. `member` locks the key's
-        // balance row and reads it afresh (two requests can never both take the last credits); the
-        // team's budget is held only if the key's suffices, the key's only if the team's was
-        // held, and the hold is recorded only if both were. Locks are taken key first, then team,
-        // as everywhere, so replicas cannot deadlock.
-        let reserved = try await perform { client, logger in
-            try await Self.first(client.query("""
-                WITH member AS (
-                    SELECT b.key_id, b.balance - b.held AS available, k.team_id
-                    FROM balance b JOIN api_key k ON k.id = b.key_id WHERE b.key_id = \(keyID) FOR UPDATE OF b
-                ), team_reserved AS (
-                    UPDATE team SET held = team.held + \(micro) FROM member
-                    WHERE team.id = member.team_id AND member.available >= \(micro) AND team.balance - team.held >= \(micro)
-                    RETURNING team.balance - team.held AS available
-                ), reserved AS (
-                    UPDATE balance SET held = balance.held + \(micro) FROM member
-                    WHERE balance.key_id = member.key_id AND member.available >= \(micro)
-                          AND (member.team_id IS NULL OR EXISTS (SELECT 1 FROM team_reserved))
-                    RETURNING balance.balance - balance.held AS available, member.team_id
-                ), recorded AS (
-                    INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at)
-                    SELECT \(hold.rawValue), \(keyID), team_id, \(micro), 'open', \(expiresAt), \(now) FROM reserved
-                )
-                SELECT available, (SELECT available FROM team_reserved) FROM reserved
-                """, logger: logger), (Int64, Int64?).self)
-        }
+        let statement = ReserveStatement(keyID: keyID, amount: micro, holdID: hold.rawValue, expiresAt: expiresAt, now: now)
+        let reserved = try await perform { client, logger in try await Self.first(client.execute(statement, logger: logger)) }
         if let (available, teamAvailable) = reserved {
             return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))
         }
@@ -276,33 +252,8 @@ public final class PostgresLedger: Ledger {
 
     private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
         let now = now(), micro = charge.microCredits
-        // One statement: the hold moves from open to settled only if it is open and the charge fits
-        // (the row lock makes a hold settle once across replicas); the balance and the post entry
-        // follow from that row alone.
-        let settled = try await perform { client, logger in
-            try await Self.first(client.query("""
-                WITH settled AS (
-                    UPDATE hold SET state = \(state), charged = \(micro), reason = \(reason), settled_at = \(now)
-                    WHERE id = \(hold.rawValue) AND state = 'open' AND \(micro) BETWEEN 0 AND amount
-                    RETURNING key_id, team_id, amount
-                ), balanced AS (
-                    UPDATE balance SET held = held - settled.amount, balance = balance - \(micro)
-                    FROM settled WHERE balance.key_id = settled.key_id
-                    RETURNING balance.balance, balance.held
-                ), team_balanced AS (
-                    UPDATE team SET held = team.held - settled.amount, balance = team.balance - \(micro)
-                    FROM settled WHERE team.id = settled.team_id
-                    RETURNING team.balance - team.held AS available
-                ), posted AS (
-                    INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at)
-                    SELECT key_id, 'post', \(-micro), \(hold.rawValue), \(reason), \(now) FROM settled WHERE \(micro) > 0
-                ), team_posted AS (
-                    INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at)
-                    SELECT team_id, 'post', \(-micro), \(hold.rawValue), \(reason), \(now) FROM settled WHERE team_id IS NOT NULL AND \(micro) > 0
-                )
-                SELECT balance, held, (SELECT available FROM team_balanced) FROM balanced
-                """, logger: logger), (Int64, Int64, Int64?).self)
-        }
+        let statement = SettleStatement(state: state, charge: micro, reason: reason, now: now, holdID: hold.rawValue)
+        let settled = try await perform { client, logger in try await Self.first(client.execute(statement, logger: logger)) }
         if let settled { return Self.balance(settled) }
         // Nothing moved: say why.
         guard let (amount, current) = try await perform({ client, logger in
@@ -506,6 +457,11 @@ public final class PostgresLedger: Ledger {
     }
 
     // MARK: Access
+
+    private static func first<Rows: AsyncSequence>(_ rows: Rows) async throws -> Rows.Element? {
+        for try await row in rows { return row }
+        return nil
+    }
 
     private static func first<each Column: PostgresDecodable>(
         _ rows: PostgresRowSequence, _ type: (repeat each Column).Type

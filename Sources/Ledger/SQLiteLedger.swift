@@ -4,9 +4,10 @@ import GRDB
 
 /// The embedded ledger: one SQLite file in WAL mode. GRDB runs every statement on its own
 /// dispatch queues, so no SQLite call blocks Swift's cooperative pool; writes are serialized by
-/// SQLite, which makes each check-and-reserve a single atomic transaction.
+/// SQLite, which makes each check-and-reserve atomic, and committed in groups (`SQLiteGroupCommit`).
 public final class SQLiteLedger: Ledger {
     private let pool: DatabasePool
+    private let writer: SQLiteGroupCommit
     private let now: @Sendable () -> Timestamp
 
     /// Opens (creating if needed) the database at `path` and applies the migrations it lacks.
@@ -20,6 +21,7 @@ public final class SQLiteLedger: Ledger {
         } catch {
             throw .storage("\(error)")
         }
+        writer = SQLiteGroupCommit(pool: pool)
         self.now = now
     }
 
@@ -498,7 +500,7 @@ public final class SQLiteLedger: Ledger {
 
     private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
         do {
-            return try await pool.write(body)
+            return try await writer.write(body)
         } catch let error as LedgerError {
             throw error
         } catch {
