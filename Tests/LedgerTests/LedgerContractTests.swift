@@ -180,6 +180,33 @@ struct LedgerContractTests {
         #expect(try await ledger.verify().isEmpty)
     }
 
+    /// SQLite commits concurrent writes together: one that fails must not undo the others.
+    @Test(arguments: LedgerStore.available)
+    func concurrentWritesThatFailLeaveTheOthersCommitted(store: LedgerStore) async throws {
+        let (ledger, _) = try await store.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "grace"))
+        let failures = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<100 {
+                group.addTask {
+                    do {
+                        if index.isMultiple(of: 2) {
+                            _ = try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "top-up \(index)")
+                        } else {
+                            _ = try await ledger.post(HoldID("missing-\(index)"), charge: credits("1"))
+                        }
+                        return false
+                    } catch LedgerError.unknownHold {
+                        return true
+                    }
+                }
+            }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(failures == 50)
+        #expect(try await ledger.balance(keyID: key.id) == Balance(balance: credits("50"), held: .zero))
+        #expect(try await ledger.verify().isEmpty)
+    }
+
     @Test(arguments: LedgerStore.available)
     func usageIsQueriedByKeyAndTimeRange(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
