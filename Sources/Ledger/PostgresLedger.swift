@@ -10,7 +10,7 @@ public final class PostgresLedger: Ledger {
     private let client: PostgresClient
     private let running: Task<Void, Never>
     private let logger: Logger
-    private let now: @Sendable () -> Timestamp
+    let now: @Sendable () -> Timestamp
 
     /// Connects with a URL such as `postgres://user:password@host:5432/database` and applies the
     /// migrations the database lacks.
@@ -102,6 +102,7 @@ public final class PostgresLedger: Ledger {
                 "CREATE INDEX api_key_by_team ON api_key (team_id)",
                 "ALTER TABLE hold ADD COLUMN team_id TEXT REFERENCES team(id)",
             ]),
+            ("006 jobs", Self.jobsSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.
@@ -470,7 +471,7 @@ public final class PostgresLedger: Ledger {
         return nil
     }
 
-    private func perform<T: Sendable>(_ body: (PostgresClient, Logger) async throws -> T) async throws(LedgerError) -> T {
+    func perform<T: Sendable>(_ body: (PostgresClient, Logger) async throws -> T) async throws(LedgerError) -> T {
         do {
             return try await body(client, logger)
         } catch let error as LedgerError {

@@ -8,7 +8,7 @@ import GRDB
 public final class SQLiteLedger: Ledger {
     private let pool: DatabasePool
     private let writer: SQLiteGroupCommit
-    private let now: @Sendable () -> Timestamp
+    let now: @Sendable () -> Timestamp
 
     /// Opens (creating if needed) the database at `path` and applies the migrations it lacks.
     public init(path: String, now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) throws(LedgerError) {
@@ -141,6 +141,7 @@ public final class SQLiteLedger: Ledger {
                 ALTER TABLE hold ADD COLUMN team_id TEXT REFERENCES team(id);
                 """)
         }
+        migrator.registerMigration("006 jobs") { db in try db.execute(sql: Self.jobsSchema) }
         return migrator
     }
 
@@ -488,7 +489,7 @@ public final class SQLiteLedger: Ledger {
 
     // MARK: Access
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
         do {
             return try await pool.read(body)
         } catch let error as LedgerError {
@@ -498,7 +499,7 @@ public final class SQLiteLedger: Ledger {
         }
     }
 
-    private func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
         do {
             return try await writer.write(body)
         } catch let error as LedgerError {

@@ -1,0 +1,72 @@
+public import GenerationCore
+
+/// Durable background jobs (Segmind v2 requests, ModelsLab v3 `processing`), kept in the ledger's
+/// database so that they survive a restart and several replicas share them.
+///
+/// A job is QUEUED, then PROCESSING under a lease that its runner renews, then COMPLETED or FAILED.
+/// A job whose lease runs out (its gateway died) is queued again, or failed once it has been tried
+/// `maxAttempts` times. The store keeps the dialect's request and answer as opaque bytes.
+public protocol JobStore: Sendable {
+    func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord
+    func job(id: String) async throws(LedgerError) -> JobRecord?
+    /// Takes the oldest queued job, atomically across replicas: QUEUED → PROCESSING, one more attempt.
+    func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord?
+    /// Keeps a running job's lease; false if the job is no longer this runner's (it was taken back).
+    func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool
+    /// Ends a running job; false if it was not running (taken back after its lease ran out).
+    func finishJob(id: String, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool
+    /// Queues again the running jobs whose lease ran out before `now`, or fails those already tried
+    /// `maxAttempts` times; returns the failed ones, whose holds the caller voids.
+    func recoverAbandonedJobs(now: Timestamp, maxAttempts: Int) async throws(LedgerError) -> [JobRecord]
+    /// Fails the jobs still queued since before `cutoff`; returns them, whose holds the caller voids.
+    func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord]
+    /// Forgets finished jobs older than `cutoff`; returns them, whose outputs the caller deletes.
+    func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord]
+}
+
+public enum JobState: String, Sendable, Equatable {
+    case queued = "QUEUED"
+    case processing = "PROCESSING"
+    case completed = "COMPLETED"
+    case failed = "FAILED"
+}
+
+public struct NewJob: Sendable {
+    public var keyID: String
+    /// Which dialect answers for the job, e.g. `segmind` or `modelslab`.
+    public var dialect: String
+    public var model: String
+    /// The request as the dialect will run it.
+    public var payload: [UInt8]
+    /// The credits held for it, charged when it completes.
+    public var hold: HoldID
+    public var cost: Credits
+
+    public init(keyID: String, dialect: String, model: String, payload: [UInt8], hold: HoldID, cost: Credits) {
+        self.keyID = keyID
+        self.dialect = dialect
+        self.model = model
+        self.payload = payload
+        self.hold = hold
+        self.cost = cost
+    }
+}
+
+public struct JobRecord: Sendable, Equatable {
+    /// Random and unguessable: only its key reads a job, and the id is all it is asked by.
+    public let id: String
+    public let keyID: String
+    public let dialect: String
+    public let model: String
+    public let payload: [UInt8]
+    public let hold: HoldID
+    public let cost: Credits
+    public let state: JobState
+    public let attempts: Int
+    /// The dialect's answer, once completed.
+    public let result: [UInt8]?
+    /// Why it failed, in words a client may read.
+    public let error: String?
+    public let createdAt: Timestamp
+    public let finishedAt: Timestamp?
+}

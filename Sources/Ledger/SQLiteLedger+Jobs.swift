@@ -1,0 +1,109 @@
+import Foundation
+public import GenerationCore
+import GRDB
+
+/// The job queue in the SQLite file. Writes are serialized, so claiming the oldest queued job is
+/// one atomic UPDATE.
+extension SQLiteLedger: JobStore {
+    static let jobsSchema = """
+        CREATE TABLE job (
+            id TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL,
+            dialect TEXT NOT NULL,
+            model TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            hold_id TEXT NOT NULL,
+            cost INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('QUEUED', 'PROCESSING', 'COMPLETED', 'FAILED')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            lease_until INTEGER,
+            result BLOB,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            finished_at INTEGER
+        );
+        CREATE INDEX job_queued ON job (created_at) WHERE state = 'QUEUED';
+        CREATE INDEX job_leased ON job (lease_until) WHERE state = 'PROCESSING';
+        CREATE INDEX job_finished ON job (finished_at) WHERE finished_at IS NOT NULL;
+        """
+
+    public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
+        let id = UUID().uuidString.lowercased(), createdAt = now()
+        return try await write { db in
+            try Self.jobRow(db, sql: """
+                INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?) RETURNING *
+                """, [id, job.keyID, job.dialect, job.model, Data(job.payload), job.hold.rawValue, job.cost.microCredits, createdAt])!
+        }
+    }
+
+    public func job(id: String) async throws(LedgerError) -> JobRecord? {
+        try await read { db in try Self.jobRow(db, sql: "SELECT * FROM job WHERE id = ?", [id]) }
+    }
+
+    public func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord? {
+        try await write { db in
+            try Self.jobRow(db, sql: """
+                UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = ?
+                WHERE id = (SELECT id FROM job WHERE state = 'QUEUED' ORDER BY created_at, rowid LIMIT 1) RETURNING *
+                """, [leaseUntil])
+        }
+    }
+
+    public func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool {
+        try await write { db in
+            try db.execute(sql: "UPDATE job SET lease_until = ? WHERE id = ? AND state = 'PROCESSING'", arguments: [until, id])
+            return db.changesCount == 1
+        }
+    }
+
+    public func finishJob(id: String, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
+        let finishedAt = now()
+        return try await write { db in
+            try db.execute(sql: """
+                UPDATE job SET state = ?, result = ?, error = ?, finished_at = ?, lease_until = NULL WHERE id = ? AND state = 'PROCESSING'
+                """, arguments: [state.rawValue, result.map { Data($0) }, error, finishedAt, id])
+            return db.changesCount == 1
+        }
+    }
+
+    public func recoverAbandonedJobs(now: Timestamp, maxAttempts: Int) async throws(LedgerError) -> [JobRecord] {
+        try await write { db in
+            try db.execute(sql: """
+                UPDATE job SET state = 'QUEUED', lease_until = NULL WHERE state = 'PROCESSING' AND lease_until < ? AND attempts < ?
+                """, arguments: [now, maxAttempts])
+            return try Self.jobRows(db, sql: """
+                UPDATE job SET state = 'FAILED', error = 'the gateway stopped while generating, too many times', finished_at = ?, lease_until = NULL
+                WHERE state = 'PROCESSING' AND lease_until < ? RETURNING *
+                """, [now, now])
+        }
+    }
+
+    public func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
+        let finishedAt = now()
+        return try await write { db in
+            try Self.jobRows(db, sql: """
+                UPDATE job SET state = 'FAILED', error = 'the job waited too long in the queue', finished_at = ?
+                WHERE state = 'QUEUED' AND created_at < ? RETURNING *
+                """, [finishedAt, cutoff])
+        }
+    }
+
+    public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
+        try await write { db in try Self.jobRows(db, sql: "DELETE FROM job WHERE finished_at < ? RETURNING *", [cutoff]) }
+    }
+
+    private static func jobRow(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> JobRecord? {
+        try jobRows(db, sql: sql, arguments).first
+    }
+
+    private static func jobRows(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> [JobRecord] {
+        try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+            JobRecord(id: row["id"], keyID: row["key_id"], dialect: row["dialect"], model: row["model"],
+                      payload: Array(row["payload"] as Data), hold: HoldID(row["hold_id"]), cost: Credits(microCredits: row["cost"]),
+                      state: JobState(rawValue: row["state"]) ?? .failed, attempts: row["attempts"],
+                      result: (row["result"] as Data?).map(Array.init), error: row["error"], createdAt: row["created_at"],
+                      finishedAt: row["finished_at"])
+        }
+    }
+}

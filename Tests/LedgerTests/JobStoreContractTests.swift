@@ -1,0 +1,112 @@
+import Foundation
+import GenerationCore
+import Testing
+@testable import Ledger
+
+/// The job queue, on both stores: FIFO claims, leases that bring a dead gateway's jobs back, and
+/// each job run by exactly one claimer however many race for it.
+@Suite("Job store contract")
+struct JobStoreContractTests {
+    func makeStore(_ store: LedgerStore, clock: ManualClock) async throws -> any JobStore {
+        try #require(try await store.make(clock: clock).0 as? any JobStore)
+    }
+
+    func newJob(_ model: String = "sdxl1.0-txt2img", key: String = "kaaaaaaaa") -> NewJob {
+        NewJob(keyID: key, dialect: "segmind", model: model, payload: Array(#"{"prompt":"a lighthouse"}"#.utf8), hold: HoldID("h-\(model)"),
+               cost: credits("0.008"))
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aJobIsQueuedClaimedOnceAndFinished(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let jobs = try await makeStore(store, clock: clock)
+        let queued = try await jobs.enqueueJob(newJob())
+        #expect(queued.state == .queued && queued.attempts == 0 && queued.createdAt == clock.now)
+        #expect(queued.id.count == 36, "a UUID: random, not a counter")
+        #expect(try await jobs.job(id: queued.id) == queued)
+        #expect(try await jobs.job(id: "no-such-job") == nil)
+
+        let claimed = try #require(try await jobs.claimJob(leaseUntil: clock.now + 60_000))
+        #expect(claimed.id == queued.id && claimed.state == .processing && claimed.attempts == 1)
+        #expect(try await jobs.claimJob(leaseUntil: clock.now + 60_000) == nil)
+        #expect(try await jobs.renewJobLease(id: claimed.id, until: clock.now + 120_000))
+
+        #expect(try await jobs.finishJob(id: claimed.id, state: .completed, result: [1, 2, 3], error: nil))
+        #expect(try await !jobs.finishJob(id: claimed.id, state: .failed, result: nil, error: "late"), "a job finishes once")
+        let finished = try #require(try await jobs.job(id: claimed.id))
+        #expect(finished.state == .completed && finished.result == [1, 2, 3] && finished.finishedAt != nil)
+        #expect(try await !jobs.renewJobLease(id: claimed.id, until: clock.now + 180_000))
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func jobsAreClaimedOldestFirst(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let jobs = try await makeStore(store, clock: clock)
+        var ids: [String] = []
+        for model in ["a", "b", "c"] {
+            ids.append(try await jobs.enqueueJob(newJob(model)).id)
+            clock.advance(by: 10)
+        }
+        var claimed: [String] = []
+        while let job = try await jobs.claimJob(leaseUntil: clock.now + 1000) { claimed.append(job.id) }
+        #expect(claimed == ids)
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aDeadGatewaysJobsAreRetriedThenFailed(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let jobs = try await makeStore(store, clock: clock)
+        let id = try await jobs.enqueueJob(newJob()).id
+        _ = try await jobs.claimJob(leaseUntil: clock.now + 1000)
+        #expect(try await jobs.recoverAbandonedJobs(now: clock.now + 999, maxAttempts: 2).isEmpty)
+        #expect(try await jobs.job(id: id)?.state == .processing, "the lease still holds")
+
+        clock.advance(by: 1001)
+        #expect(try await jobs.recoverAbandonedJobs(now: clock.now, maxAttempts: 2).isEmpty, "tried once of two: queued again")
+        #expect(try await jobs.job(id: id)?.state == .queued)
+        #expect(try await jobs.claimJob(leaseUntil: clock.now + 1000)?.attempts == 2)
+
+        clock.advance(by: 1001)
+        let failed = try await jobs.recoverAbandonedJobs(now: clock.now, maxAttempts: 2)
+        #expect(failed.map(\.id) == [id] && failed.first?.hold == HoldID("h-sdxl1.0-txt2img"))
+        let record = try #require(try await jobs.job(id: id))
+        #expect(record.state == .failed && record.error?.contains("stopped while generating") == true)
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func jobsWaitingTooLongFailAndFinishedJobsArePurged(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let jobs = try await makeStore(store, clock: clock)
+        let old = try await jobs.enqueueJob(newJob("old"))
+        clock.advance(by: 5000)
+        let fresh = try await jobs.enqueueJob(newJob("fresh"))
+        #expect(try await jobs.expireQueuedJobs(queuedBefore: clock.now - 1000).map(\.id) == [old.id])
+        #expect(try await jobs.job(id: old.id)?.state == .failed)
+        #expect(try await jobs.job(id: fresh.id)?.state == .queued)
+
+        clock.advance(by: 5000)
+        #expect(try await jobs.purgeJobs(finishedBefore: clock.now - 10_000).isEmpty)
+        #expect(try await jobs.purgeJobs(finishedBefore: clock.now).map(\.id) == [old.id])
+        #expect(try await jobs.job(id: old.id) == nil)
+        #expect(try await jobs.job(id: fresh.id) != nil, "a job not finished is never purged")
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func racingClaimersRunEachJobOnce(store: LedgerStore) async throws {
+        let jobs = try await makeStore(store, clock: ManualClock())
+        var queued: Set<String> = []
+        for index in 0..<20 { queued.insert(try await jobs.enqueueJob(newJob("m\(index)")).id) }
+        let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var mine: [String] = []
+                    while let job = try await jobs.claimJob(leaseUntil: .max) { mine.append(job.id) }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(claimed.count == 20)
+        #expect(Set(claimed) == queued)
+    }
+}
