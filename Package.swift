@@ -57,6 +57,11 @@ let package = Package(
         ),
         .target(name: "HTTPServer", dependencies: ["CSystemShims"], swiftSettings: strict),
         .target(
+            name: "Jobs",
+            dependencies: ["GenerationCore", "HTTPServer", "Ledger", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "SDGateApp",
             dependencies: [
                 "HTTPServer",
@@ -97,6 +102,11 @@ let package = Package(
             name: "GatewayAPITests",
             dependencies: ["GatewayAPI", "GenerationCore", "HTTPServer", "TestSupport"],
             exclude: ["Golden"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "JobsTests",
+            dependencies: ["Jobs", "Ledger", "GenerationCore", "HTTPServer", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

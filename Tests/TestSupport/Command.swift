@@ -125,3 +125,13 @@ public func eventually(timeout: Duration = .seconds(10), _ condition: () throws 
     }
     return try condition()
 }
+
+/// `eventually` for a condition that has to ask something that suspends (a database, a server).
+public func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
+}

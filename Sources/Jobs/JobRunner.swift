@@ -1,0 +1,150 @@
+public import Ledger
+public import Logging
+import Synchronization
+
+/// Runs the queued jobs of a `JobStore`, at most `concurrency` at once, for as long as the
+/// application runs.
+///
+/// It claims a job when one is queued here (`wake`) or, for jobs queued by other replicas, when
+/// its poll comes round; it renews a running job's lease until the job ends, so a job is taken back
+/// only if its gateway died. A job's credits are settled after its end is recorded (by `settle`):
+/// a crash in between leaves the hold to expire, so nothing is ever charged without an answer.
+public final class JobRunner: Sendable {
+    /// What running a job came to.
+    public enum Outcome: Sendable {
+        /// The dialect's answer, stored with the job.
+        case completed([UInt8])
+        /// Why it failed, in words a client may read.
+        case failed(String)
+    }
+
+    public struct Settings: Sendable {
+        public var concurrency = 4
+        /// How long a claimed job is the runner's without a renewal.
+        public var lease: Duration = .seconds(60)
+        /// How often the queue is polled for jobs queued by other replicas.
+        public var pollInterval: Duration = .seconds(1)
+
+        public init() {}
+    }
+
+    private enum Event: Sendable {
+        case wake
+        case finished
+    }
+
+    private let store: any JobStore
+    private let settings: Settings
+    private let now: @Sendable () -> Timestamp
+    private let logger: Logger
+    private let execute: @Sendable (JobRecord) async -> Outcome
+    private let settle: @Sendable (JobRecord, Outcome) async -> Void
+    private let events: AsyncStream<Event>
+    private let continuation: AsyncStream<Event>.Continuation
+    private let loop = Mutex<Task<Void, Never>?>(nil)
+    private let ticker = Mutex<Task<Void, Never>?>(nil)
+    private let running = Mutex<[String: Task<Void, Never>]>([:])
+
+    /// - Parameters:
+    ///   - execute: runs a claimed job: generates, stores the outputs, renders the answer.
+    ///   - settle: charges or releases the job's credits, once its end is recorded.
+    public init(store: any JobStore, settings: Settings, now: @escaping @Sendable () -> Timestamp, logger: Logger,
+                execute: @escaping @Sendable (JobRecord) async -> Outcome,
+                settle: @escaping @Sendable (JobRecord, Outcome) async -> Void) {
+        self.store = store
+        self.settings = settings
+        self.now = now
+        self.logger = logger
+        self.execute = execute
+        self.settle = settle
+        (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
+    }
+
+    public func start() {
+        let interval = settings.pollInterval
+        ticker.withLock { ticker in
+            ticker = Task { [continuation] in
+                while !Task.isCancelled {
+                    continuation.yield(.wake)
+                    try? await Task.sleep(for: interval)
+                }
+            }
+        }
+        loop.withLock { loop in loop = Task { await self.claimLoop() } }
+    }
+
+    /// A job was queued here: claim it now rather than at the next poll.
+    public func wake() {
+        continuation.yield(.wake)
+    }
+
+    /// Stops claiming and waits for the running jobs to end.
+    public func stop() async {
+        ticker.withLock { $0?.cancel() }
+        continuation.finish()
+        await loop.withLock { $0 }?.value
+        for task in running.withLock({ Array($0.values) }) { await task.value }
+    }
+
+    private func claimLoop() async {
+        var busy = 0
+        for await event in events {
+            if case .finished = event { busy -= 1 }
+            while busy < settings.concurrency {
+                let job: JobRecord?
+                do {
+                    job = try await store.claimJob(leaseUntil: now() + settings.lease.milliseconds)
+                } catch {
+                    logger.error("jobs cannot be claimed", metadata: ["error": "\(error)"])
+                    break
+                }
+                guard let job else { break }
+                busy += 1
+                let task = Task { await self.run(job) }
+                running.withLock { $0[job.id] = task }
+            }
+        }
+    }
+
+    private func run(_ job: JobRecord) async {
+        defer {
+            running.withLock { _ = $0.removeValue(forKey: job.id) }
+            continuation.yield(.finished)
+        }
+        logger.info("job started", metadata: ["job": "\(job.id)", "model": "\(job.model)", "attempt": "\(job.attempts)"])
+        let renewal = Task { await self.keepLease(of: job.id) }
+        let outcome = await execute(job)
+        renewal.cancel()
+        let (state, result, error): (JobState, [UInt8]?, String?) = switch outcome {
+        case .completed(let answer): (.completed, answer, nil)
+        case .failed(let message): (.failed, nil, message)
+        }
+        do {
+            guard try await store.finishJob(id: job.id, state: state, result: result, error: error) else {
+                // Its lease ran out and another runner has it now: that one settles it.
+                logger.warning("job was taken back before it ended", metadata: ["job": "\(job.id)"])
+                return
+            }
+        } catch {
+            // Not recorded: the lease runs out and the job runs again; its hold is still open.
+            logger.error("job end not recorded", metadata: ["job": "\(job.id)", "error": "\(error)"])
+            return
+        }
+        await settle(job, outcome)
+        logger.info("job ended", metadata: ["job": "\(job.id)", "state": "\(state.rawValue)"])
+    }
+
+    private func keepLease(of id: String) async {
+        let lease = settings.lease
+        while !Task.isCancelled {
+            try? await Task.sleep(for: lease / 3)
+            if Task.isCancelled { return }
+            _ = try? await store.renewJobLease(id: id, until: now() + lease.milliseconds)
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, as timestamps count.
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

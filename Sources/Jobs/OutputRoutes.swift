@@ -1,0 +1,25 @@
+public import HTTPServer
+
+/// `GET /generations/{name}`: the files of the output store, with their content type and caching
+/// headers that end with the retention. A name that is not a file of the store is a 404.
+public struct OutputRoutes: Sendable {
+    public let store: OutputStore
+
+    public init(store: OutputStore) {
+        self.store = store
+    }
+
+    public func register(on router: inout Router) {
+        router.add(.get, "/generations/{name}") { _, parameters in
+            guard let file = store.file(named: parameters["name"] ?? "") else {
+                return .json(.notFound, Array(#"{"error":"no such generation; it may have expired"}"#.utf8))
+            }
+            var headers = HTTPHeaders()
+            headers.add("Content-Type", file.kind.contentType)
+            // The name is unguessable but grants access: private, never stored by shared caches.
+            headers.add("Cache-Control", "private, max-age=\(file.keptFor.components.seconds), immutable")
+            headers.add("X-Content-Type-Options", "nosniff")
+            return HTTPResponse(status: .ok, headers: headers, bytes: file.bytes)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+public import Foundation
+public import GenerationCore
+
+/// Generated images kept as files for the asynchronous APIs, which answer with URLs to them.
+///
+/// A name is 32 random bytes in URL-safe base64 and an extension: it cannot be guessed, and there
+/// is no listing, so a file is reachable only through the answer that named it. Files older than
+/// the retention are deleted by `sweep`.
+public struct OutputStore: Sendable {
+    public let folder: URL
+    public let retention: Duration
+
+    public init(folder: URL, retention: Duration) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        self.folder = folder
+        self.retention = retention
+    }
+
+    /// The kinds of file kept, by extension.
+    public enum Kind: String, Sendable, CaseIterable {
+        case jpeg = "jpg"
+        case png = "png"
+        /// The base64 text of an image, for ModelsLab's `base64: "yes"`.
+        case base64 = "base64"
+
+        public var contentType: String {
+            switch self {
+            case .jpeg: "image/jpeg"
+            case .png: "image/png"
+            case .base64: "text/plain; charset=utf-8"
+            }
+        }
+
+        public init(_ format: ImageFormat) {
+            self = format == .png ? .png : .jpeg
+        }
+    }
+
+    /// Writes a file (atomically: a reader never sees half of it); returns its name.
+    public func save(_ bytes: [UInt8], as kind: Kind) throws -> String {
+        var generator = SystemRandomNumberGenerator()
+        let random = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        let stem = random.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        let name = "\(stem).\(kind.rawValue)"
+        try Data(bytes).write(to: folder.appendingPathComponent(name), options: .atomic)
+        return name
+    }
+
+    /// A stored file and how long it is still kept, or nil for a name that is not one of ours or
+    /// no longer exists.
+    public func file(named name: String) -> (bytes: [UInt8], kind: Kind, keptFor: Duration)? {
+        guard let kind = Self.kind(of: name), let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path),
+              let modified = modificationDate(of: name) else { return nil }
+        let age = Date().timeIntervalSince(modified)
+        return (Array(data), kind, max(.zero, retention - .milliseconds(Int64(age * 1000))))
+    }
+
+    /// Deletes the files older than the retention; returns how many.
+    @discardableResult
+    public func sweep(now: Date = Date()) -> Int {
+        let cutoff = now.addingTimeInterval(-Double(retention.components.seconds))
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        var deleted = 0
+        for name in names where Self.kind(of: name) != nil {
+            guard let modified = modificationDate(of: name), modified < cutoff else { continue }
+            if (try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))) != nil { deleted += 1 }
+        }
+        return deleted
+    }
+
+    /// The kind of a well-formed name (43 URL-safe base64 characters, a dot, a known extension);
+    /// anything else, such as a path, is refused before the file system is asked.
+    static func kind(of name: String) -> Kind? {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].utf8.count == 43,
+              parts[0].utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) })
+        else { return nil }
+        return Kind(rawValue: String(parts[1]))
+    }
+
+    private func modificationDate(of name: String) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path))?[.modificationDate] as? Date
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import HTTPServer
+import Testing
+import TestSupport
+@testable import Jobs
+
+@Suite("Output store")
+struct OutputStoreTests {
+    static func makeStore(retention: Duration = .seconds(3600)) throws -> OutputStore {
+        try OutputStore(folder: FileManager.default.temporaryDirectory.appendingPathComponent("outputs-\(UUID().uuidString)"),
+                        retention: retention)
+    }
+
+    @Test func filesAreKeptUnderNamesThatCannotBeGuessed() throws {
+        let store = try Self.makeStore()
+        let name = try store.save([0xFF, 0xD8, 0xFF], as: .jpeg)
+        #expect(name.hasSuffix(".jpg") && name.count == 43 + 4)
+        let file = try #require(store.file(named: name))
+        #expect(file.bytes == [0xFF, 0xD8, 0xFF] && file.kind == .jpeg && file.keptFor > .seconds(3590))
+        var names: Set<String> = []
+        for _ in 0..<500 { names.insert(try store.save([1], as: .png)) }
+        #expect(names.count == 500)
+    }
+
+    @Test(arguments: ["", "x.jpg", "../../etc/passwd", String(repeating: "a", count: 43) + ".exe",
+                      String(repeating: "a", count: 42) + "/.jpg", String(repeating: "a", count: 43) + ".jpg.jpg",
+                      String(repeating: "a", count: 43) + ".jpg"])
+    func namesThatAreNotStoredFilesAreNotFound(name: String) throws {
+        #expect(try Self.makeStore().file(named: name) == nil)
+    }
+
+    @Test func theSweepDeletesFilesOlderThanTheRetention() throws {
+        let store = try Self.makeStore(retention: .seconds(60))
+        let old = try store.save([1], as: .jpeg), fresh = try store.save([2], as: .jpeg)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-61)],
+                                              ofItemAtPath: store.folder.appendingPathComponent(old).path)
+        #expect(store.sweep() == 1)
+        #expect(store.file(named: old) == nil)
+        #expect(store.file(named: fresh) != nil)
+    }
+
+    @Test func filesAreServedWithTheirTypeAndCachingAndNothingElseIs() async throws {
+        let store = try Self.makeStore()
+        let name = try store.save(Array("iVBORw0KGgo=".utf8), as: .base64)
+        var router = Router()
+        OutputRoutes(store: store).register(on: &router)
+        var configuration = HTTPServer.Configuration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        let server = try HTTPServer(configuration: configuration, responder: router)
+        let base = "http://127.0.0.1:\(try server.start().port)/generations/"
+
+        let found = try await Command.run("curl", ["-sS", "-i", base + name])
+        #expect(found.output.hasPrefix("HTTP/1.1 200"))
+        #expect(found.output.contains("Content-Type: text/plain; charset=utf-8"))
+        #expect(found.output.contains("Cache-Control: private, max-age="))
+        #expect(found.output.hasSuffix("iVBORw0KGgo="))
+        for missing in ["", String(repeating: "A", count: 43) + ".jpg", "..%2F..%2Fetc%2Fpasswd", name + "x"] {
+            let answer = try await Command.run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", base + missing])
+            #expect(answer.output == "404", "\(missing)")
+        }
+        await server.shutdown()
+    }
+}
