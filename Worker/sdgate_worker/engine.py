@@ -9,12 +9,12 @@ import time
 
 import torch
 
-from . import families, images
+from . import families, images, seeds
 from .catalog import Catalog, ModelEntry
 from .errors import WorkerError, invalid, unsupported
 from .faults import FaultInjector
 from .model_store import ModelStore, release_memory
-from .request import UINT64_MAX, GenerateRequest
+from .request import GenerateRequest
 from .sd3_samplers import check_flow_names, unshifted_sigmas
 from .sd_schedulers import check_scheduler_name
 
@@ -119,12 +119,8 @@ class Engine:
         if image is not None and self._denoising_steps(model, r, loaded[0]) < 1:
             # Strength this low denoises nothing: the answer is the input itself.
             return families.pil_to_array(image, r.samples)
-        # The stochastic samplers of SD3 (and DPM++ SDE) draw from torch's global generator; the pipelines'
-        # own generators seed the initial noise, one per sample so that sample i is reproducible alone.
-        torch.manual_seed(r.seed)
-        run = families.Run(request=r, image=image,
-                           generators=[torch.Generator("cpu").manual_seed((r.seed + i) & UINT64_MAX)
-                                       for i in range(r.samples)])
+        seeds.seed_global(r.seed)
+        run = families.Run(request=r, image=image, generators=seeds.sample_generators(r.seed, r.samples))
         denoisers = [_denoiser(w.pipeline) for w in loaded]
         with torch.inference_mode(), self.faults.armed(r.inject_fault, denoisers):
             if model.family == "sd1.5":
