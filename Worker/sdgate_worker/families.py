@@ -35,6 +35,8 @@ class Run:
     request: GenerateRequest
     generators: list[torch.Generator]
     image: Image.Image | None = None
+    # "np" for images; "latent" lets the sampler-maths test read the final latents.
+    output_type: str = "np"
 
 
 def epsilon_img2img_steps(steps: int, strength: float) -> int:
@@ -61,8 +63,8 @@ def sd15_img2img(base: LoadedWeights, run: Run) -> np.ndarray:
     r = run.request
     pipe = _with_scheduler(base.view(StableDiffusionImg2ImgPipeline),
                            epsilon_scheduler(r.scheduler, base.original_scheduler_config))
-    return pipe(prompt=r.prompt, negative_prompt=r.negative_prompt, image=run.image,
-                strength=_strength(r), num_inference_steps=r.steps, output_type="np", **_common(run)).images
+    return pipe(prompt=r.prompt, negative_prompt=r.negative_prompt, image=run.image, strength=_strength(r),
+                num_inference_steps=r.steps, output_type=run.output_type, **_common(run)).images
 
 
 def sdxl_img2img(base: LoadedWeights, run: Run) -> np.ndarray:
@@ -70,7 +72,7 @@ def sdxl_img2img(base: LoadedWeights, run: Run) -> np.ndarray:
     pipe = _with_scheduler(base.view(StableDiffusionXLImg2ImgPipeline),
                            epsilon_scheduler(r.scheduler, base.original_scheduler_config))
     return pipe(prompt=r.prompt, negative_prompt=r.negative_prompt, image=run.image, strength=_strength(r),
-                num_inference_steps=r.steps, output_type="np", **_common(run)).images
+                num_inference_steps=r.steps, output_type=run.output_type, **_common(run)).images
 
 
 def sdxl_txt2img(base: LoadedWeights, refiner: LoadedWeights | None, run: Run) -> np.ndarray:
@@ -83,7 +85,7 @@ def sdxl_txt2img(base: LoadedWeights, refiner: LoadedWeights | None, run: Run) -
     text = dict(prompt=prompt, negative_prompt=negative, num_inference_steps=r.steps)
     size = dict(width=r.width, height=r.height)
     if refiner is None:
-        return base_pipe(**text, **size, output_type="np", **_common(run)).images
+        return base_pipe(**text, **size, output_type=run.output_type, **_common(run)).images
     refiner_pipe = _with_scheduler(refiner.pipeline,
                                    epsilon_scheduler(r.scheduler, refiner.original_scheduler_config))
     if fraction <= 0.0:
@@ -91,15 +93,16 @@ def sdxl_txt2img(base: LoadedWeights, refiner: LoadedWeights | None, run: Run) -
                           "denoises low noise levels; use a fraction above 0, or refiner: false")
     if fraction < 1.0:
         latents = base_pipe(**text, **size, denoising_end=fraction, output_type="latent", **_common(run)).images
-        return refiner_pipe(**text, image=latents, denoising_start=fraction, output_type="np",
+        return refiner_pipe(**text, image=latents, denoising_start=fraction, output_type=run.output_type,
                             **_common(run)).images
     # A fraction of 1 leaves no noise to hand over: the refiner then polishes the finished latents as
     # img2img at the request's (refiner) strength, the classic SDXL refine step.
     strength = DEFAULT_REFINER_STRENGTH if r.strength is None else r.strength
     if epsilon_img2img_steps(r.steps, strength) < 1:
-        return base_pipe(**text, **size, output_type="np", **_common(run)).images
+        return base_pipe(**text, **size, output_type=run.output_type, **_common(run)).images
     latents = base_pipe(**text, **size, output_type="latent", **_common(run)).images
-    return refiner_pipe(**text, image=latents, strength=strength, output_type="np", **_common(run)).images
+    return refiner_pipe(**text, image=latents, strength=strength, output_type=run.output_type,
+                        **_common(run)).images
 
 
 def sd3_img2img(base: LoadedWeights, run: Run) -> np.ndarray:
@@ -108,7 +111,7 @@ def sd3_img2img(base: LoadedWeights, run: Run) -> np.ndarray:
     pipe = _with_scheduler(base.view(StableDiffusion3Img2ImgPipeline), plan.scheduler)
     steps = dict(sigmas=plan.sigmas) if plan.sigmas is not None else dict(num_inference_steps=r.steps)
     return pipe(prompt=r.prompt, negative_prompt=r.negative_prompt, image=run.image, strength=_strength(r),
-                width=r.width, height=r.height, output_type="np", **steps, **_common(run)).images
+                width=r.width, height=r.height, output_type=run.output_type, **steps, **_common(run)).images
 
 
 def _strength(r: GenerateRequest) -> float:

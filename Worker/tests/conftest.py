@@ -101,9 +101,10 @@ BASE_REQUESTS = {
 }
 
 
-def request_json(model: str, **overrides) -> dict:
+def request_json(base: str, **overrides) -> dict:
+    """A generate request body like one of BASE_REQUESTS, with `overrides` (None removes a field)."""
     body = dict(prompt="a lighthouse at dusk", negative_prompt="blurry", width=64, height=64, samples=1,
-                steps=4, guidance_scale=5.0, seed=42, output_format="png", **BASE_REQUESTS[model])
+                steps=4, guidance_scale=5.0, seed=42, output_format="png", **BASE_REQUESTS[base])
     if body["task"] == "image-to-image":
         body["image"] = png_base64(body["width"], body["height"])
     body.update(overrides)
