@@ -68,9 +68,10 @@ def models_file(tiny_root) -> Path:
     return path
 
 
-def make_engine(models_file: Path, budget: int | None = None, faults: bool = False) -> Engine:
+def make_engine(models_file: Path, budget: int | None = None, faults: bool = False,
+                hf_cache: str | None = None) -> Engine:
     catalog = load_catalog(models_file)
-    store = ModelStore(catalog, torch.device("cpu"), torch.float32, budget)
+    store = ModelStore(catalog, torch.device("cpu"), torch.float32, budget, cache_dir=hf_cache)
     return Engine(catalog, store, FaultInjector(faults))
 
 
