@@ -44,7 +44,6 @@ class FaultInjector:
         if kind is None:
             yield
             return
-        self._release.clear()
         handles = []
         for module in denoisers:
             if kind == "nan":
@@ -56,6 +55,8 @@ class FaultInjector:
         finally:
             for handle in handles:
                 handle.remove()
+            # Cleared after, not before: a release that arrives while the weights are still loading counts.
+            self._release.clear()
 
     def _pre_hook(self, kind: str):
         def hook(module, args):
