@@ -1,0 +1,103 @@
+"""Command line: parse flags, set up the device, load the models file, listen, print one line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+DESCRIPTION = """\
+sdgate's inference worker: runs Stable Diffusion 1.5, SDXL (with refiner) and SD3 pipelines with
+diffusers and serves them over a small HTTP+JSON protocol (GET /health, GET /models, POST /generate;
+see Worker/README.md). Prints exactly one line to stdout once it accepts connections:
+    sdgate-worker listening on HOST:PORT      or      sdgate-worker listening on unix:PATH
+Logs go to stderr."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python3 -m sdgate_worker", description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", required=True, metavar="FILE",
+                   help="the worker's models file (YAML): weights folders or Hugging Face repo ids per model name")
+    p.add_argument("--listen", default="127.0.0.1:0", metavar="ADDRESS",
+                   help="HOST:PORT (port 0 picks a free one) or unix:PATH (default: %(default)s)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="where to run; auto is cuda when a GPU is visible (default: %(default)s)")
+    p.add_argument("--gpu", metavar="IDS",
+                   help="set CUDA_VISIBLE_DEVICES to IDS before CUDA starts (one GPU per worker)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
+                   help="weights precision; auto is float16 on cuda, float32 on cpu (default: %(default)s)")
+    p.add_argument("--memory-budget-gb", type=float, metavar="GB",
+                   help="unload least recently used weights beyond this size (default: 85%% of the GPU's "
+                        "memory on cuda, no limit on cpu)")
+    p.add_argument("--preload", action="append", default=[], metavar="MODEL",
+                   help="load this model's weights before listening (repeatable)")
+    p.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
+                   help="largest request body accepted (default: %(default)s)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads torch may use")
+    p.add_argument("--hf-cache", metavar="DIR", help="Hugging Face cache folder (default: the hub's own)")
+    p.add_argument("--allow-downloads", action="store_true",
+                   help="let from_pretrained download missing repo files (default: the local cache only)")
+    p.add_argument("--enable-fault-injection", action="store_true",
+                   help="accept inject_fault in generate requests and POST /faults/release (tests only)")
+    p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.gpu is not None:
+        # Must happen before torch initialises CUDA, hence before importing it.
+        os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu
+    from .runtime import choose_device, choose_dtype, default_budget, quiet_libraries
+    quiet_libraries()
+    import torch
+    from pathlib import Path
+
+    from .catalog import CatalogError, load_catalog
+    from .engine import Engine
+    from .faults import FaultInjector
+    from .model_store import ModelStore
+    from .server import WorkerContext, make_server
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        catalog = load_catalog(Path(args.models))
+        device = choose_device(args.device)
+    except (CatalogError, ValueError) as error:
+        print(f"sdgate-worker: {error}", file=sys.stderr)
+        return 2
+    dtype = choose_dtype(args.dtype, device)
+    budget = (int(args.memory_budget_gb * 2**30) if args.memory_budget_gb is not None
+              else default_budget(device))
+    store = ModelStore(catalog, device, dtype, budget, allow_downloads=args.allow_downloads,
+                       cache_dir=args.hf_cache)
+    engine = Engine(catalog, store, FaultInjector(args.enable_fault_injection))
+    for name in args.preload:
+        if name not in catalog.models:
+            print(f"sdgate-worker: --preload {name}: not in {args.models}", file=sys.stderr)
+            return 2
+        store.acquire(catalog.models[name].all_weights())
+    context = WorkerContext(engine, int(args.max_body_mb * 2**20), device.type, str(dtype).removeprefix("torch."),
+                            budget)
+    server, address = make_server(args.listen, context)
+    # SIGTERM (the gateway stopping a worker) ends serve_forever the same way Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    print(f"sdgate-worker listening on {address}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        if address.startswith("unix:"):
+            try:
+                os.unlink(address[len("unix:"):])
+            except FileNotFoundError:
+                pass
+    return 0

@@ -1,0 +1,171 @@
+"""The HTTP+JSON protocol (README.md) on a TCP port or a Unix socket, one thread per connection."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import socketserver
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import __version__
+from .engine import Engine
+from .errors import WorkerError
+from .request import parse_generate_request
+
+log = logging.getLogger("sdgate_worker.http")
+
+
+class WorkerContext:
+    """What the handlers need; one per process."""
+
+    def __init__(self, engine: Engine, max_body_bytes: int, device: str, dtype: str, memory_budget: int | None):
+        self.engine = engine
+        self.max_body_bytes = max_body_bytes
+        self.device = device
+        self.dtype = dtype
+        self.memory_budget = memory_budget
+        self.started = time.monotonic()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so the gateway can reuse connections
+    server_version = f"sdgate-worker/{__version__}"
+    # Idle keep-alive connections and slow bodies are dropped after this many seconds.
+    timeout = 60
+
+    @property
+    def context(self) -> WorkerContext:
+        return self.server.context
+
+    def do_GET(self):
+        routes = {"/health": self._health, "/models": self._models}
+        self._dispatch(routes, allowed_elsewhere={"/generate", "/faults/release"})
+
+    def do_POST(self):
+        routes = {"/generate": self._generate}
+        if self.context.engine.faults.enabled:
+            routes["/faults/release"] = self._release_fault
+        self._dispatch(routes, allowed_elsewhere={"/health", "/models"})
+
+    def _dispatch(self, routes: dict, allowed_elsewhere: set[str]):
+        started = time.monotonic()
+        self._body_read = False
+        path = self.path.split("?", 1)[0]
+        try:
+            if path in routes:
+                status, body = routes[path]()
+            elif path in allowed_elsewhere:
+                raise WorkerError("method_not_allowed", f"{self.command} is not allowed on {path}")
+            else:
+                raise WorkerError("not_found", f"no route {path}")
+        except WorkerError as error:
+            status, body = error.status, error.to_json()
+        except Exception as error:  # a bug: answer without detail, keep serving
+            log.exception("unexpected error")
+            status, body = 500, WorkerError("failed", f"internal error: {type(error).__name__}").to_json()
+        self._send_json(status, body)
+        log.info("%s %s %d %.3fs", self.command, path, status, time.monotonic() - started)
+
+    def _health(self):
+        c = self.context
+        return 200, {"status": "ok", "busy": c.engine.busy, "version": __version__, "pid": os.getpid(),
+                     "device": c.device, "dtype": c.dtype,
+                     "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                     "uptime": round(time.monotonic() - c.started, 3)}
+
+    def _models(self):
+        c = self.context
+        return 200, {"models": c.engine.describe_models(), "loaded_weights": c.engine.store.snapshot(),
+                     "memory": {"used_bytes": c.engine.store.used_bytes(), "budget_bytes": c.memory_budget}}
+
+    def _generate(self):
+        request = parse_generate_request(self._read_json())
+        return 200, self.context.engine.generate(request)
+
+    def _release_fault(self):
+        self._read_body()
+        self.context.engine.faults.release()
+        return 200, {"released": True}
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            raise WorkerError("length_required", "send the body with Content-Length, not chunked")
+        length = self.headers.get("Content-Length")
+        if length is None:
+            self._body_read = True
+            return b""
+        if not length.isdigit():
+            self.close_connection = True
+            raise WorkerError("invalid_request", "Content-Length must be a non-negative integer")
+        if int(length) > self.context.max_body_bytes:
+            # The body is not read: the connection closes after the answer.
+            self.close_connection = True
+            raise WorkerError("payload_too_large",
+                              f"the body is {length} bytes; the limit is {self.context.max_body_bytes}")
+        body = self.rfile.read(int(length))
+        self._body_read = True
+        return body
+
+    def _read_json(self) -> object:
+        raw = self._read_body()
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise WorkerError("invalid_request", f"the body is not JSON: {error}") from None
+
+    def _send_json(self, status: int, body: dict):
+        data = json.dumps(body).encode()
+        if not self._body_read and self.headers.get("Content-Length", "0") != "0":
+            # An unread body would be parsed as the next request: close instead.
+            self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):
+        # The standard library's access log; requests are logged once, in _dispatch.
+        pass
+
+
+class TCPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class TCP6Server(TCPServer):
+    address_family = socket.AF_INET6
+
+
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        # BaseHTTPRequestHandler expects a (host, port)-like client address.
+        connection, _ = super().get_request()
+        return connection, ("unix", 0)
+
+
+def make_server(listen: str, context: WorkerContext):
+    """A bound server for `HOST:PORT` or `unix:PATH`, and the address it actually listens on."""
+    if listen.startswith("unix:"):
+        path = listen[len("unix:"):]
+        if os.path.exists(path):
+            os.unlink(path)  # a socket left behind by a previous worker that was killed
+        server = UnixServer(path, Handler)
+        address = f"unix:{path}"
+    else:
+        host, _, port = listen.rpartition(":")
+        host = host.strip("[]")
+        server = (TCP6Server if ":" in host else TCPServer)((host, int(port)), Handler)
+        bound_host, bound_port = server.server_address[:2]
+        address = f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}"
+    server.context = context
+    return server, address
