@@ -57,6 +57,16 @@ let package = Package(
         ),
         .target(name: "HTTPServer", dependencies: ["CSystemShims"], swiftSettings: strict),
         .target(
+            name: "LocalInference",
+            dependencies: [
+                "GenerationCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Jobs",
             dependencies: ["GenerationCore", "HTTPServer", "Ledger", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
@@ -102,6 +112,12 @@ let package = Package(
             name: "GatewayAPITests",
             dependencies: ["GatewayAPI", "GenerationCore", "HTTPServer", "TestSupport"],
             exclude: ["Golden"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "LocalInferenceTests",
+            dependencies: ["LocalInference", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            exclude: ["Support"],
             swiftSettings: strict
         ),
         .testTarget(

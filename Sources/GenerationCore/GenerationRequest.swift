@@ -26,6 +26,9 @@ public struct GenerationRequest: Sendable, Equatable {
     public var sampler: String?
     /// Family-specific options: SDXL `style`, `refiner`, `high_noise_fraction`, `base_model`.
     public var options: GenerationOptions
+    /// Who asked (a key id): backends that queue serve requesters in turn, so that one key's burst
+    /// cannot starve the others.
+    public var requester: String?
 
     public init(
         model: String, task: GenerationTask, family: ModelFamily, prompt: String, negativePrompt: String? = nil,

@@ -1,0 +1,90 @@
+import AsyncHTTPClient
+import Foundation
+public import GenerationCore
+import NIOCore
+
+/// Talks the worker's HTTP+JSON protocol (see `Worker/README.md`): `GET /health`, `POST /generate`.
+struct WorkerClient: Sendable {
+    let http: HTTPClient
+
+    /// True when the worker at `base` answers its health check.
+    func isHealthy(_ base: String, timeout: Duration = .seconds(5)) async -> Bool {
+        guard let response = try? await http.execute(HTTPClientRequest(url: base + "/health"), timeout: .milliseconds(timeout.milliseconds)) else {
+            return false
+        }
+        _ = try? await response.body.collect(upTo: 1 << 16)
+        return response.status == .ok
+    }
+
+    func generate(_ request: GenerationRequest, at base: String, deadline: Duration) async throws(InferenceError) -> GenerationResult {
+        var call = HTTPClientRequest(url: base + "/generate")
+        call.method = .POST
+        call.headers.add(name: "Content-Type", value: "application/json")
+        let body: Data
+        do {
+            body = try JSONSerialization.data(withJSONObject: Self.body(of: request))
+        } catch {
+            throw .failed("the request could not be encoded for the worker")
+        }
+        call.body = .bytes(ByteBuffer(bytes: Array(body)))
+        let status: Int, answer: ByteBuffer
+        do {
+            let response = try await http.execute(call, timeout: .milliseconds(deadline.milliseconds))
+            status = Int(response.status.code)
+            answer = try await response.body.collect(upTo: 512 << 20)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            throw .timedOut
+        } catch {
+            throw .failed("the local worker did not answer")
+        }
+        let json = (try? JSONSerialization.jsonObject(with: Data(answer.readableBytesView))) as? [String: Any]
+        guard status == 200 else { throw Self.error(status: status, json: json) }
+        guard let json, let encoded = json["images"] as? [[String: Any]], let seed = (json["seed"] as? NSNumber)?.uint64Value else {
+            throw .failed("the local worker's answer could not be read")
+        }
+        var images: [GeneratedImage] = []
+        for image in encoded {
+            guard let text = image["data"] as? String, let bytes = Data(base64Encoded: text) else {
+                throw .failed("the local worker's answer could not be read")
+            }
+            images.append(GeneratedImage(bytes: Array(bytes), format: image["format"] as? String == "png" ? .png : .jpeg))
+        }
+        let seconds = json["generation_time"] as? Double ?? 0
+        return GenerationResult(images: images, seed: seed, generationTime: .milliseconds(Int64(seconds * 1000)))
+    }
+
+    /// The worker's typed errors, as the gateway answers them.
+    static func error(status: Int, json: [String: Any]?) -> InferenceError {
+        let error = json?["error"] as? [String: Any]
+        let message = error?["message"] as? String ?? "the local worker failed (HTTP \(status))"
+        switch error?["code"] as? String {
+        case "busy": return .busy(retryAfter: .seconds(1))
+        case "out_of_memory": return .failed("out of memory on the GPU")
+        default: return .failed(message)
+        }
+    }
+
+    /// The flat JSON of `POST /generate`. The seed travels as a decimal string: every 64-bit value
+    /// survives, whatever the JSON library does with large numbers.
+    static func body(of request: GenerationRequest) -> [String: Any] {
+        var body: [String: Any] = [
+            "model": request.model, "family": request.family.rawValue, "task": request.task.rawValue, "prompt": request.prompt,
+            "width": request.width, "height": request.height, "samples": request.samples, "steps": request.steps,
+            "guidance_scale": request.guidanceScale, "seed": String(request.seed), "output_format": "jpeg",
+        ]
+        body["negative_prompt"] = request.negativePrompt
+        body["image"] = request.image.map { Data($0.bytes).base64EncodedString() }
+        body["strength"] = request.strength
+        body["scheduler"] = request.scheduler
+        body["sampler"] = request.sampler
+        body["style"] = request.options.style
+        body["refiner"] = request.options.refiner
+        body["high_noise_fraction"] = request.options.highNoiseFraction
+        body["base_model"] = request.options.baseModel
+        return body
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
