@@ -18,6 +18,25 @@ struct CatalogTests {
         #expect(catalog["sd1.5-img2img"]?.price.perImage == Credits(decimal: "0.004"))
     }
 
+    @Test func theShippedCatalogHasTheTwoModelsLabEndpoints() throws {
+        let img2img = try #require(ShippedCatalog.catalog.modelsLab["img2img"])
+        #expect(img2img.slug == "sd1.5-img2img" && img2img.family == .sd15 && img2img.task == .imageToImage)
+        #expect(img2img.field(.image)?.name == "init_image")
+        #expect(img2img.field(.width)?.multiple == 8)
+        let text2img = try #require(ShippedCatalog.catalog.modelsLab["text2img"])
+        #expect(text2img.slug == "sdxl1.0-txt2img" && text2img.price.perImage == Credits(decimal: "0.008"))
+    }
+
+    @Test(arguments: [
+        ("modelslab:\n  img2img:\n    runs_as: nothing\n    fields: {}", "models.yaml:15: modelslab: img2img: runs_as: expected one of the models above"),
+        ("modelslab:\n  text2img:\n    runs_as: m1\n    fields: {}",
+         "models.yaml:15: modelslab: text2img: runs_as: m1 is image-to-image, but text2img needs text-to-image"),
+        ("modelslab:\n  upscale: {}", "models.yaml:14: modelslab: unknown key 'upscale' (expected one of img2img, text2img)"),
+    ])
+    func aBrokenModelsLabEndpointIsNamed(section: String, expected: String) {
+        #expect(Self.problem(Self.yaml() + "\n" + section) == expected)
+    }
+
     /// A minimal valid model, to break one piece at a time.
     static func yaml(_ model: String = "", fields: String = "") -> String {
         """
@@ -57,7 +76,7 @@ struct CatalogTests {
         (yaml(fields: "      samples: { type: integer, default: 9, min: 1, max: 4 }"), "models.yaml:12: m1: samples: default 9 is above max 4.0"),
         (yaml(fields: "      scheduler: { type: enum, default: Foo, values: [DDIM, Euler] }"), "models.yaml:12: m1: scheduler: default 'Foo' is not one of its values"),
         (yaml(fields: "      scheduler: { type: enum }"), "models.yaml:12: m1: scheduler: an enum needs a non-empty list of values"),
-        (yaml(fields: "      samples: { type: integer, defualt: 1 }"), "models.yaml:12: m1: samples: unknown key 'defualt' (expected one of aliases, default, max, min, required, role, type, values)"),
+        (yaml(fields: "      samples: { type: integer, defualt: 1 }"), "models.yaml:12: m1: samples: unknown key 'defualt' (expected one of aliases, default, max, min, multiple, required, role, type, values)"),
         (yaml("    sizes: [1024x1024, big]"), "models.yaml:6: m1: sizes: 'big' is not a size such as 1024x768"),
         (yaml("    colour: blue"), "models.yaml:6: m1: unknown key 'colour' (expected one of family, fields, input, price, sizes, task)"),
         (yaml().replacingOccurrences(of: "family: sdxl", with: "family: sd2"), "models.yaml:4: m1: family: 'sd2' is not one of sd1.5, sdxl, sd3"),

@@ -21,9 +21,9 @@ extension ModelCatalog {
 
     public static func load(yaml: String, fileName: String) throws(CatalogError) -> ModelCatalog {
         var reader = CatalogReader(fileName: fileName)
-        let models = reader.read(yaml)
+        let (models, endpoints) = reader.read(yaml)
         guard reader.problems.isEmpty else { throw CatalogError(description: reader.problems.joined(separator: "\n")) }
-        return ModelCatalog(models: models)
+        return ModelCatalog(models: models, modelsLab: endpoints)
     }
 }
 
@@ -37,27 +37,61 @@ private struct CatalogReader {
         self.fileName = fileName
     }
 
-    mutating func read(_ yaml: String) -> [ModelSpec] {
+    /// The models, and the ModelsLab endpoints by name (`img2img`, `text2img`).
+    mutating func read(_ yaml: String) -> ([ModelSpec], [String: ModelSpec]) {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
         } catch {
             problems.append("\(fileName): \(error)")
-            return []
+            return ([], [:])
         }
-        guard let root, let top = mapping(root, "the top level") else { return [] }
-        checkKeys(top, allowed: ["models"], at: root, context: "")
+        guard let root, let top = mapping(root, "the top level") else { return ([], [:]) }
+        checkKeys(top, allowed: ["models", "modelslab"], at: root, context: "")
         guard let modelsNode = top["models"], let models = mapping(modelsNode, "models") else {
             problems.append("\(fileName):\(root.mark?.line ?? 1): no 'models' mapping")
-            return []
+            return ([], [:])
         }
-        return models.compactMap { key, value in
+        let specs = models.compactMap { key, value -> ModelSpec? in
             guard let slug = key.string, !slug.isEmpty else {
                 problem(key, "", "model names must be plain text")
                 return nil
             }
             return model(slug, value)
         }
+        var endpoints: [String: ModelSpec] = [:]
+        if let node = top["modelslab"], let entries = mapping(node, "modelslab") {
+            checkKeys(entries, allowed: ["img2img", "text2img"], at: node, context: "modelslab")
+            for (key, value) in entries {
+                guard let name = key.string, ["img2img", "text2img"].contains(name) else { continue }
+                endpoints[name] = modelsLabEndpoint(name, value, models: specs)
+            }
+        }
+        return (specs, endpoints)
+    }
+
+    /// A ModelsLab v3 endpoint: it runs as one of the models (its family, backend route and
+    /// price), with v3's own fields.
+    private mutating func modelsLabEndpoint(_ name: String, _ node: Node, models: [ModelSpec]) -> ModelSpec? {
+        let context = "modelslab: \(name)"
+        guard let entries = mapping(node, context) else { return nil }
+        checkKeys(entries, allowed: ["runs_as", "fields"], at: node, context: context)
+        let task: GenerationTask = name == "img2img" ? .imageToImage : .textToImage
+        guard let runsAs = entries["runs_as"]?.string, let base = models.first(where: { $0.slug == runsAs }) else {
+            problem(node, context, "runs_as: expected one of the models above")
+            return nil
+        }
+        guard base.task == task else {
+            problem(node, context, "runs_as: \(runsAs) is \(base.task.rawValue), but \(name) needs \(task.rawValue)")
+            return nil
+        }
+        guard let fieldsNode = entries["fields"], let fieldEntries = mapping(fieldsNode, "\(context): fields") else {
+            problem(node, context, "fields: missing")
+            return nil
+        }
+        let fields = fieldEntries.compactMap { key, value in key.string.flatMap { field($0, value, slug: context) } }
+        checkRoles(fields, task: task, sizes: nil, at: fieldsNode, slug: context)
+        return ModelSpec(slug: runsAs, task: task, family: base.family, price: base.price, sizes: nil, input: base.input, fields: fields)
     }
 
     // MARK: Models
@@ -130,7 +164,7 @@ private struct CatalogReader {
     private mutating func field(_ name: String, _ node: Node, slug: String) -> FieldSpec? {
         let context = "\(slug): \(name)"
         guard let entries = mapping(node, context) else { return nil }
-        checkKeys(entries, allowed: ["role", "type", "required", "default", "min", "max", "values", "aliases"], at: node, context: context)
+        checkKeys(entries, allowed: ["role", "type", "required", "default", "min", "max", "multiple", "values", "aliases"], at: node, context: context)
         let role: FieldRole? = entries["role"] == nil
             ? FieldRole(rawValue: name)
             : enumValue(entries["role"], FieldRole.self, at: node, context: "\(context): role")
@@ -141,6 +175,8 @@ private struct CatalogReader {
         let required = entries["required"]?.bool ?? false
         let minimum = number(entries["min"], context: "\(context): min")
         let maximum = number(entries["max"], context: "\(context): max")
+        let multiple = number(entries["multiple"], context: "\(context): multiple").map { Int64($0) }
+        if let multiple, multiple < 1 || type != .integer { problem(node, context, "multiple: only for integer fields, and at least 1") }
         var allowed: [FieldValue]?
         if let valuesNode = entries["values"] {
             guard case .sequence(let items) = valuesNode else {
@@ -164,7 +200,7 @@ private struct CatalogReader {
             }
         }
         return FieldSpec(name: name, aliases: aliases, role: role, type: type, required: required, defaultValue: defaultValue,
-                         minimum: minimum, maximum: maximum, allowed: allowed)
+                         minimum: minimum, maximum: maximum, multiple: multiple, allowed: allowed)
     }
 
     /// A value written in the catalog, read as the field's type.

@@ -11,6 +11,8 @@ public struct FieldSpec: Sendable {
     public let defaultValue: FieldValue?
     public let minimum: Double?
     public let maximum: Double?
+    /// For an integer field: values must be a multiple of it (image sizes on the latent grid).
+    public let multiple: Int64?
     /// Allowed values: strings for enums (matched case-insensitively), integers for integer fields.
     public let allowed: [FieldValue]?
 }

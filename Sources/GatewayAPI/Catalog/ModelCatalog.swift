@@ -3,9 +3,13 @@ public import GenerationCore
 /// Every model the gateway serves, loaded from `Config/models.yaml`.
 public struct ModelCatalog: Sendable {
     public let models: [String: ModelSpec]
+    /// The ModelsLab v3 endpoints (`img2img`, `text2img`): each a spec with v3's fields whose slug
+    /// is the model it runs as.
+    public let modelsLab: [String: ModelSpec]
 
-    public init(models: [ModelSpec]) {
+    public init(models: [ModelSpec], modelsLab: [String: ModelSpec] = [:]) {
         self.models = Dictionary(models.map { ($0.slug, $0) }, uniquingKeysWith: { first, _ in first })
+        self.modelsLab = modelsLab
     }
 
     public subscript(slug: String) -> ModelSpec? { models[slug] }

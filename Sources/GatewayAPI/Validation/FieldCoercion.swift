@@ -98,6 +98,9 @@ enum FieldCoercion {
             if let minimum = field.minimum, number < minimum { return .failure(Problem(message: "must be at least \(render(minimum)), got \(value)")) }
             if let maximum = field.maximum, number > maximum { return .failure(Problem(message: "must be at most \(render(maximum)), got \(value)")) }
         }
+        if case .integer(let number) = value, let multiple = field.multiple, number % multiple != 0 {
+            return .failure(Problem(message: "must be divisible by \(multiple), got \(value)"))
+        }
         if field.type == .integer, let allowed = field.allowed, !allowed.contains(where: { matches($0, value) }) {
             return .failure(Problem(message: "must be one of \(allowedList(field)), got \(value)"))
         }
