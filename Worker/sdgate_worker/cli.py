@@ -46,6 +46,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
@@ -53,13 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.gpu is not None:
         # Must happen before torch initialises CUDA, hence before importing it.
         os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu
-    from .runtime import choose_device, choose_dtype, default_budget, quiet_libraries
-    quiet_libraries()
-    import torch
     from pathlib import Path
 
     from .catalog import CatalogError, load_catalog
+    try:
+        # Before the slow imports, so a broken file fails at once.
+        catalog = load_catalog(Path(args.models))
+    except CatalogError as error:
+        print(f"sdgate-worker: {error}", file=sys.stderr)
+        return 2
+    unknown = [name for name in args.preload if name not in catalog.models]
+    if unknown:
+        print(f"sdgate-worker: --preload {', '.join(unknown)}: not in {args.models}", file=sys.stderr)
+        return 2
+
+    from .runtime import choose_device, choose_dtype, default_budget, quiet_libraries
+    quiet_libraries()
+    import torch
+
     from .engine import Engine
+    from .errors import WorkerError
     from .faults import FaultInjector
     from .model_store import ModelStore
     from .server import WorkerContext, make_server
@@ -67,9 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        catalog = load_catalog(Path(args.models))
         device = choose_device(args.device)
-    except (CatalogError, ValueError) as error:
+    except ValueError as error:
         print(f"sdgate-worker: {error}", file=sys.stderr)
         return 2
     dtype = choose_dtype(args.dtype, device)
@@ -78,16 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     store = ModelStore(catalog, device, dtype, budget, allow_downloads=args.allow_downloads,
                        cache_dir=args.hf_cache)
     engine = Engine(catalog, store, FaultInjector(args.enable_fault_injection))
-    for name in args.preload:
-        if name not in catalog.models:
-            print(f"sdgate-worker: --preload {name}: not in {args.models}", file=sys.stderr)
-            return 2
-        store.acquire(catalog.models[name].all_weights())
+    try:
+        for name in args.preload:
+            store.acquire(catalog.models[name].all_weights())
+    except WorkerError as error:
+        print(f"sdgate-worker: --preload: {error.message}", file=sys.stderr)
+        return 2
     context = WorkerContext(engine, int(args.max_body_mb * 2**20), device.type, str(dtype).removeprefix("torch."),
                             budget)
     server, address = make_server(args.listen, context)
     # SIGTERM (the gateway stopping a worker) ends serve_forever the same way Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"sdgate-worker listening on {address}", flush=True)
     try:
         server.serve_forever()

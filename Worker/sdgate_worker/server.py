@@ -17,6 +17,8 @@ from .request import parse_generate_request
 
 log = logging.getLogger("sdgate_worker.http")
 
+LINGER_SECONDS = 2.0
+
 
 class WorkerContext:
     """What the handlers need; one per process."""
@@ -129,6 +131,22 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
+        if self.close_connection and not self._body_read:
+            self._drain_unread_body()
+
+    def _drain_unread_body(self):
+        """A lingering close: closing with the client's body still arriving makes the kernel reset the
+        connection, and the client may lose the answer. Stop writing, then read and discard what comes,
+        for a short while only."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.5)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while time.monotonic() < deadline and self.connection.recv(65536):
+                pass
+        except OSError:
+            pass
 
     def log_message(self, format, *args):
         # The standard library's access log; requests are logged once, in _dispatch.

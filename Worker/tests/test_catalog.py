@@ -52,3 +52,12 @@ def test_a_broken_entry_is_named(tmp_path, text, named):
     with pytest.raises(CatalogError) as caught:
         parse(text, tmp_path)
     assert named in str(caught.value) and "models.yaml" in str(caught.value)
+
+
+def test_the_example_models_file_names_every_model_of_the_gateway_catalog():
+    from sdgate_worker.catalog import load_catalog
+    import contract
+    example = load_catalog(Path(__file__).resolve().parents[1] / "models.example.yaml")
+    gateway = yaml.safe_load(contract.CATALOG.read_text())["models"]
+    assert set(example.models) == set(gateway)
+    assert all(example.models[name].family == gateway[name]["family"] for name in gateway)

@@ -104,3 +104,14 @@ def test_health_answers_while_a_generation_runs_and_a_second_one_is_busy(tcp_wor
         stalled.join(POLL_LIMIT_SECONDS)
     assert outcome["result"][0] == 200
     assert tcp_worker.request("GET", "/health")[1]["busy"] is False
+
+
+def test_a_broken_models_file_exits_with_status_2_and_says_why(tmp_path):
+    import subprocess
+    import sys
+    from worker_process import WORKER_ROOT
+    broken = tmp_path / "models.yaml"
+    broken.write_text("weights: { a: { kind: sd2, source: org/a } }\nmodels: { m: { weights: a } }\n")
+    done = subprocess.run([sys.executable, "-m", "sdgate_worker", "--models", str(broken)], cwd=WORKER_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == "" and "weights.a.kind" in done.stderr
