@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "GatewayAPI",
             dependencies: [
-                "HTTPServer", "GenerationCore",
+                "HTTPServer", "GenerationCore", "Jobs", "Ledger",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -36,15 +36,27 @@ public struct OutputStore: Sendable {
         }
     }
 
-    /// Writes a file (atomically: a reader never sees half of it); returns its name.
+    /// Writes a file under a new name (atomically: a reader never sees half of it); returns the name.
     public func save(_ bytes: [UInt8], as kind: Kind) throws -> String {
+        let name = Self.newName(kind)
+        try save(bytes, named: name)
+        return name
+    }
+
+    /// Writes a file under a name chosen before (`newName`), so that an answer could point at it
+    /// before it existed.
+    public func save(_ bytes: [UInt8], named name: String) throws {
+        guard Self.kind(of: name) != nil else { throw CocoaError(.fileWriteInvalidFileName) }
+        try Data(bytes).write(to: folder.appendingPathComponent(name), options: .atomic)
+    }
+
+    /// A fresh name: 32 random bytes, URL-safe base64, and the kind's extension.
+    public static func newName(_ kind: Kind) -> String {
         var generator = SystemRandomNumberGenerator()
         let random = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
         let stem = random.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
-        let name = "\(stem).\(kind.rawValue)"
-        try Data(bytes).write(to: folder.appendingPathComponent(name), options: .atomic)
-        return name
+        return "\(stem).\(kind.rawValue)"
     }
 
     /// A stored file and how long it is still kept, or nil for a name that is not one of ours or

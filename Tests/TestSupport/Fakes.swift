@@ -32,6 +32,8 @@ public final class FakeBackend: InferenceBackend, Sendable {
     public static let outputJPEG = TestImages.jpeg(width: 8, height: 8)
 
     private let state = Mutex<(failure: InferenceError?, requests: [GenerationRequest])>((nil, []))
+    /// While paused, requests wait here until `resume`.
+    private let paused = Mutex<[CheckedContinuation<Void, Never>]?>(nil)
 
     public init() {}
 
@@ -39,10 +41,25 @@ public final class FakeBackend: InferenceBackend, Sendable {
 
     public var requests: [GenerationRequest] { state.withLock { $0.requests } }
 
+    /// Holds every request from now on until `resume`: a generation that takes as long as a test needs.
+    public func pause() { paused.withLock { $0 = $0 ?? [] } }
+
+    public func resume() {
+        for waiter in paused.withLock({ paused in defer { paused = nil }; return paused ?? [] }) { waiter.resume() }
+    }
+
     public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         let failure = state.withLock { state in
             state.requests.append(request)
             return state.failure
+        }
+        await withCheckedContinuation { continuation in
+            let waits = paused.withLock { paused in
+                guard paused != nil else { return false }
+                paused!.append(continuation)
+                return true
+            }
+            if !waits { continuation.resume() }
         }
         if let failure { throw failure }
         return GenerationResult(

@@ -56,6 +56,13 @@ enum FieldCoercion {
         }
     }
 
+    /// A flag outside the catalog's fields (ModelsLab's `safety_checker`), read as booleans are;
+    /// nil when absent, null or not a flag.
+    static func flag(_ value: JSONValue?) -> Bool? {
+        guard let value, case .success(.boolean(let flag)) = boolean(value) else { return nil }
+        return flag
+    }
+
     /// true/false, "true"/"false", "yes"/"no", 1/0.
     private static func boolean(_ value: JSONValue) -> Result<FieldValue, Problem> {
         switch value {

@@ -1,0 +1,129 @@
+import Foundation
+public import GenerationCore
+public import Jobs
+public import Ledger
+
+/// A generation that runs in the background (a ModelsLab v3 call that outlasts its wait, a
+/// Segmind v2 request), as it is stored with its job: the request, and the names its outputs will
+/// have, chosen up front so that an answer can point at them before they exist.
+public struct GenerationJobPayload: Codable, Sendable {
+    public var request: StoredRequest
+    /// The output store's file names, one per sample.
+    public var files: [String]
+    /// ModelsLab `base64: "yes"`: the files hold base64 text.
+    public var base64: Bool
+    public var webhook: String?
+    public var trackID: String?
+    /// What the answer's `meta` reports, as the dialect rendered it.
+    public var meta: [String: JSONValue]
+
+    public init(request: GenerationRequest, files: [String], base64: Bool, webhook: String?, trackID: String?, meta: [String: JSONValue]) {
+        self.request = StoredRequest(request)
+        self.files = files
+        self.base64 = base64
+        self.webhook = webhook
+        self.trackID = trackID
+        self.meta = meta
+    }
+
+    public func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
+
+    public static func decode(_ bytes: [UInt8]) -> GenerationJobPayload? { try? JSONDecoder().decode(Self.self, from: Data(bytes)) }
+}
+
+/// What a finished generation job produced, stored with it.
+public struct GenerationJobResult: Codable, Sendable {
+    public var seed: UInt64
+    public var generationSeconds: Double
+
+    public func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
+
+    public static func decode(_ bytes: [UInt8]?) -> GenerationJobResult? {
+        bytes.flatMap { try? JSONDecoder().decode(Self.self, from: Data($0)) }
+    }
+}
+
+/// A `GenerationRequest` as JSON: every field, the input image as base64.
+public struct StoredRequest: Codable, Sendable {
+    var model: String, task: String, family: String, prompt: String, negativePrompt: String?
+    var image: Data?
+    var width: Int, height: Int, samples: Int, steps: Int, guidanceScale: Double, strength: Double?
+    var seed: UInt64, scheduler: String?, sampler: String?
+    var style: String?, refiner: Bool?, highNoiseFraction: Double?, baseModel: String?
+    var requester: String?
+
+    init(_ request: GenerationRequest) {
+        (model, task, family, prompt, negativePrompt) = (request.model, request.task.rawValue, request.family.rawValue, request.prompt, request.negativePrompt)
+        image = request.image.map { Data($0.bytes) }
+        (width, height, samples, steps, guidanceScale, strength) = (request.width, request.height, request.samples, request.steps,
+                                                                   request.guidanceScale, request.strength)
+        (seed, scheduler, sampler) = (request.seed, request.scheduler, request.sampler)
+        (style, refiner, highNoiseFraction, baseModel) = (request.options.style, request.options.refiner, request.options.highNoiseFraction,
+                                                          request.options.baseModel)
+        requester = request.requester
+    }
+
+    var generationRequest: GenerationRequest? {
+        guard let task = GenerationTask(rawValue: task), let family = ModelFamily(rawValue: family) else { return nil }
+        let input = image.flatMap { data in ImageInspector.inspect(Array(data)).map { InputImage(bytes: Array(data), info: $0) } }
+        var request = GenerationRequest(
+            model: model, task: task, family: family, prompt: prompt, negativePrompt: negativePrompt, image: input, width: width,
+            height: height, samples: samples, steps: steps, guidanceScale: guidanceScale, strength: strength, seed: seed,
+            scheduler: scheduler, sampler: sampler,
+            options: GenerationOptions(style: style, refiner: refiner, highNoiseFraction: highNoiseFraction, baseModel: baseModel))
+        request.requester = requester
+        return request
+    }
+}
+
+/// Runs generation jobs for the job runner: generates, writes the outputs under the names the
+/// payload chose, and settles the job's credits once its end is recorded.
+public struct GenerationJobExecutor: Sendable {
+    public let backend: any InferenceBackend
+    public let outputs: OutputStore
+    public let gate: any AccessGate
+    public let completions: JobCompletions
+
+    public init(backend: any InferenceBackend, outputs: OutputStore, gate: any AccessGate, completions: JobCompletions) {
+        self.backend = backend
+        self.outputs = outputs
+        self.gate = gate
+        self.completions = completions
+    }
+
+    public func execute(_ job: JobRecord) async -> JobRunner.Outcome {
+        guard let payload = GenerationJobPayload.decode(job.payload), let request = payload.request.generationRequest else {
+            return .failed("the stored request could not be read")
+        }
+        do {
+            let result = try await backend.generate(request)
+            for (image, name) in zip(result.images, payload.files) {
+                let bytes = payload.base64 ? Array(Data(image.bytes).base64EncodedString().utf8) : image.bytes
+                try outputs.save(bytes, named: name)
+            }
+            let seconds = Double(result.generationTime.components.seconds) + Double(result.generationTime.components.attoseconds) / 1e18
+            return .completed(GenerationJobResult(seed: result.seed, generationSeconds: seconds).encoded())
+        } catch let error as InferenceError {
+            return .failed(error.description)
+        } catch {
+            return .failed("the images could not be stored")
+        }
+    }
+
+    /// Charges a completed job's hold, releases a failed one's, and records the usage.
+    public func settle(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
+        let status: Int
+        switch outcome {
+        case .completed:
+            _ = await gate.settle(CreditHold(id: job.hold.rawValue), charge: job.cost)
+            status = 200
+        case .failed(let message):
+            _ = await gate.release(CreditHold(id: job.hold.rawValue), reason: message)
+            status = 500
+        }
+        let duration = Duration.milliseconds(max(0, (job.finishedAt ?? job.createdAt) - job.createdAt))
+        await gate.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: status, cost: status == 200 ? job.cost : .zero,
+                                               duration: duration, requestID: job.id))
+        completions.finished(job.id)
+    }
+}

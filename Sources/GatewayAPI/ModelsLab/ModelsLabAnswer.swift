@@ -1,0 +1,76 @@
+import Foundation
+public import GenerationCore
+public import HTTPServer
+public import Ledger
+
+/// The ModelsLab v3 answers (contract Part A items 11-15). Every answer is HTTP 200 with a `status`
+/// field, as legacy clients expect; errors carry `message` and its legacy misspelling `messege`.
+public enum ModelsLabAnswer {
+    public static let invalidKey = "Invalid Api Key"
+    public static let insufficientCredits = "Insufficient credits. Please add more credits to continue."
+
+    public static func error(_ message: String, extra: [String: JSONValue] = [:], headers: HTTPHeaders = [:]) -> HTTPResponse {
+        var body = extra
+        body["status"] = .string("error")
+        body["message"] = .string(message)
+        body["messege"] = .string(message)
+        return json(body, headers: headers)
+    }
+
+    /// Field problems, Laravel style: `{"message": {"width": ["must be divisible by 8, got 500"]}}`.
+    public static func invalid(_ problems: [String]) -> HTTPResponse {
+        var fields: [String: JSONValue] = [:]
+        for problem in problems {
+            let parts = problem.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let (name, text) = parts.count == 2 ? (parts[0], parts[1]) : ("request", problem)
+            if case .array(let texts)? = fields[name] {
+                fields[name] = .array(texts + [.string(text)])
+            } else {
+                fields[name] = .array([.string(text)])
+            }
+        }
+        return json(["status": .string("error"), "message": .object(fields), "messege": .object(fields)])
+    }
+
+    /// A job's state as v3 answers it: success with the output URLs, failed with the reason, or
+    /// still processing with where and when to fetch it.
+    public static func job(_ job: JobRecord, payload: GenerationJobPayload, baseURL: String, etaSeconds: Double) -> HTTPResponse {
+        let urls = JSONValue.array(payload.files.map { .string("\(baseURL)/generations/\($0)") })
+        var body: [String: JSONValue] = ["id": .string(job.id), "meta": .object(payload.meta)]
+        if let trackID = payload.trackID { body["track_id"] = .string(trackID) }
+        switch job.state {
+        case .completed:
+            let result = GenerationJobResult.decode(job.result)
+            body["status"] = .string("success")
+            body["output"] = urls
+            body["proxy_links"] = urls
+            body["nsfw_content_detected"] = .bool(false)
+            body["generationTime"] = .number(((result?.generationSeconds ?? 0) * 100).rounded() / 100)
+            if let seed = result?.seed, case .object(var meta)? = body["meta"] {
+                meta["seed"] = .string(String(seed))
+                body["meta"] = .object(meta)
+            }
+        case .failed:
+            let message = job.error ?? "Failed, Try Again"
+            body["status"] = .string("failed")
+            body["message"] = .string(message)
+            body["messege"] = .string(message)
+            body["output"] = .array([])
+        case .queued, .processing:
+            let message = "Try to fetch request after given estimated time"
+            body["status"] = .string("processing")
+            body["eta"] = .number(etaSeconds)
+            body["message"] = .string(message)
+            body["messege"] = .string(message)
+            body["tip"] = .string("the generation runs in the background: fetch it, or wait for the webhook")
+            body["fetch_result"] = .string("\(baseURL)/api/v3/fetch/\(job.id)")
+            body["future_links"] = urls
+            body["output"] = .array([])
+        }
+        return json(body)
+    }
+
+    static func json(_ body: [String: JSONValue], headers: HTTPHeaders = [:]) -> HTTPResponse {
+        .json(.ok, SegmindAnswer.encode(body), headers: headers)
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import GatewayAPI
+import GenerationCore
+import HTTPServer
+import Jobs
+import Ledger
+import Logging
+import Testing
+import TestSupport
+@testable import SDGateApp
+
+/// The ModelsLab v3 dialect on a real server, a real SQLite ledger and job queue, the real job
+/// runner and output store, with a backend from the tests; driven by a client written like the
+/// ModelsLab documentation's examples.
+@Suite("ModelsLab v3", .serialized)
+struct ModelsLabTests {
+    final class Gateway: Sendable {
+        let server: HTTPServer
+        let base: String
+        let ledger: SQLiteLedger
+        let backend = FakeBackend()
+        let runner: JobRunner
+
+        init(wait: Duration) async throws {
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelslab-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            ledger = try SQLiteLedger(path: folder.appendingPathComponent("sdgate.sqlite").path)
+            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), now: SQLiteLedger.systemNow, logger: Logger(label: "test"))
+            let outputs = try OutputStore(folder: folder.appendingPathComponent("generations"), retention: .seconds(3600))
+            let completions = JobCompletions()
+            let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)
+            var settings = JobRunner.Settings()
+            settings.pollInterval = .milliseconds(100)
+            runner = JobRunner(store: ledger, settings: settings, now: SQLiteLedger.systemNow, logger: Logger(label: "test"),
+                               execute: executor.execute, settle: executor.settle)
+            runner.start()
+            var router = Router()
+            ModelsLabDialect(catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
+                             images: ImageLoader(fetcher: nil), jobs: ledger, completions: completions, wake: runner.wake, wait: wait)
+                .register(on: &router)
+            OutputRoutes(store: outputs).register(on: &router)
+            var configuration = HTTPServer.Configuration()
+            configuration.host = "127.0.0.1"
+            configuration.port = 0
+            server = try HTTPServer(configuration: configuration, responder: router)
+            base = "http://127.0.0.1:\(try server.start().port)"
+        }
+
+        func key(credits: String) async throws -> (id: String, secret: String) {
+            let (key, secret) = try await ledger.createKey(NewKey(name: "client"))
+            if let amount = Credits(decimal: credits), amount > .zero { _ = try await ledger.adjust(keyID: key.id, by: amount, reason: "test") }
+            return (key.id, secret)
+        }
+
+        func post(_ path: String, _ body: [String: Any], form: Bool = false) async throws -> [String: Any] {
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
+            let result = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/modelslab_client.py"), "post",
+                                                           base + path, form ? "form" : "json", json])
+            let answer = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], "\(result.errors)")
+            #expect(answer["http"] as? Int == 200, "every v3 answer is HTTP 200")
+            return try #require(answer["body"] as? [String: Any])
+        }
+
+        func download(_ url: String) async throws -> [UInt8] {
+            let result = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/modelslab_client.py"), "download", url])
+            let answer = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+            #expect(answer?["http"] as? Int == 200, "\(url)")
+            return Array(Data(base64Encoded: answer?["base64"] as? String ?? "") ?? Data())
+        }
+
+        func stop() async {
+            await runner.stop()
+            await server.shutdown()
+        }
+    }
+
+    static let inputImage = Data(TestImages.png(width: 64, height: 64)).base64EncodedString()
+
+    @Test func quickJobsAnswerSuccessWithTheirImagesInJSONAndForms() async throws {
+        let gateway = try await Gateway(wait: .seconds(20))
+        let (keyID, secret) = try await gateway.key(credits: "1")
+        // text2img runs as sdxl1.0-txt2img (0.008 per image at 31 steps): numbers as strings.
+        let text = try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "a lighthouse", "width": "512", "height": "512",
+                                                               "samples": "2", "num_inference_steps": "31", "seed": "42", "track_id": 7])
+        #expect(text["status"] as? String == "success", "\(text)")
+        let urls = try #require(text["output"] as? [String])
+        #expect(urls.count == 2 && urls.allSatisfy { $0.hasPrefix(gateway.base + "/generations/") })
+        #expect(try await gateway.download(urls[0]) == FakeBackend.outputJPEG)
+        let meta = try #require(text["meta"] as? [String: Any])
+        #expect(meta["W"] as? Int == 512 && meta["steps"] as? Int == 31 && meta["seed"] as? String == "42" && meta["model"] as? String == "sdxl1.0-txt2img")
+        #expect(text["track_id"] as? String == "7")
+
+        // img2img as a form, base64 "yes": the URLs hold base64 text.
+        let image = try await gateway.post("/api/v3/img2img", ["key": secret, "prompt": "a boat", "init_image": Self.inputImage,
+                                                               "width": "512", "height": "512", "strength": "0.5", "base64": "yes"], form: true)
+        #expect(image["status"] as? String == "success", "\(image)")
+        let base64URL = try #require((image["output"] as? [String])?.first)
+        #expect(base64URL.hasSuffix(".base64"))
+        let text64 = String(decoding: try await gateway.download(base64URL), as: UTF8.self)
+        #expect(Data(base64Encoded: text64).map(Array.init) == FakeBackend.outputJPEG)
+        #expect(gateway.backend.requests.last?.strength == 0.5 && gateway.backend.requests.last?.model == "sd1.5-img2img")
+
+        // 2 × 0.008 + 0.004 × 31/31: charged exactly, and the ledger agrees with itself.
+        #expect(try await gateway.ledger.balance(keyID: keyID).available == Credits(decimal: "0.98"))
+        #expect(try await gateway.ledger.verify().isEmpty)
+        await gateway.stop()
+    }
+
+    @Test func aSlowJobAnswersProcessingAndIsFetchedBothWays() async throws {
+        let gateway = try await Gateway(wait: .milliseconds(300))
+        let (_, secret) = try await gateway.key(credits: "1")
+        let (_, otherSecret) = try await gateway.key(credits: "1")
+        gateway.backend.pause()
+        let queued = try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "a slow lighthouse"])
+        #expect(queued["status"] as? String == "processing", "\(queued)")
+        #expect(queued["messege"] as? String == queued["message"] as? String && queued["eta"] as? Double != nil)
+        let id = try #require(queued["id"] as? String)
+        #expect(queued["fetch_result"] as? String == "\(gateway.base)/api/v3/fetch/\(id)")
+        let future = try #require(queued["future_links"] as? [String])
+        #expect(try await gateway.post("/api/v3/fetch/\(id)", ["key": secret])["status"] as? String == "processing")
+        // Another key cannot read it, nor can anyone with a made-up id.
+        #expect(try await gateway.post("/api/v3/fetch/\(id)", ["key": otherSecret])["message"] as? String == "Request not found")
+        #expect(try await gateway.post("/api/v3/fetch", ["key": secret, "request_id": "3a7c"])["message"] as? String == "Request not found")
+
+        gateway.backend.resume()
+        var fetched: [String: Any] = [:]
+        #expect(await eventually {
+            fetched = (try? await gateway.post("/api/v3/fetch", ["key": secret, "request_id": id])) ?? [:]
+            return fetched["status"] as? String == "success"
+        })
+        #expect(fetched["output"] as? [String] == future, "the images are where the first answer said they would be")
+        let byPath = try await gateway.post("/api/v3/fetch/\(id)", ["key": secret], form: true)
+        #expect(byPath["status"] as? String == "success")
+        await gateway.stop()
+    }
+
+    @Test func everyErrorIsA200WithItsStatusAndNothingIsCharged() async throws {
+        let gateway = try await Gateway(wait: .seconds(20))
+        let (keyID, secret) = try await gateway.key(credits: "0.005")
+        let (_, broke) = try await gateway.key(credits: "0")
+
+        let badKey = try await gateway.post("/api/v3/text2img", ["key": "sdg_kxxxxxxxx_nope", "prompt": "x"])
+        #expect(badKey["status"] as? String == "error" && badKey["message"] as? String == "Invalid Api Key" && badKey["messege"] as? String == "Invalid Api Key")
+        let invalid = try await gateway.post("/api/v3/text2img", ["key": secret, "width": "500", "samples": "9"])
+        let problems = try #require(invalid["message"] as? [String: [String]], "\(invalid)")
+        #expect(problems["width"] == ["must be divisible by 8, got 500"])
+        #expect(problems["samples"] == ["must be between 1 and 4, got 9"])
+        #expect(problems["prompt"] == ["is required"])
+        let unchecked = try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "x", "safety_checker": "yes"])
+        #expect((unchecked["message"] as? String)?.contains("no NSFW checker is configured") == true)
+        let poor = try await gateway.post("/api/v3/text2img", ["key": broke, "prompt": "x"])
+        #expect(poor["message"] as? String == "Insufficient credits. Please add more credits to continue.")
+        let badImage = try await gateway.post("/api/v3/img2img", ["key": secret, "prompt": "x", "init_image": "not an image"])
+        #expect((badImage["message"] as? String)?.hasPrefix("Unable to fetch image from provided URL") == true)
+
+        gateway.backend.fail(with: .failed("out of memory on the GPU"))
+        let failed = try await gateway.post("/api/v3/img2img", ["key": secret, "prompt": "x", "init_image": Self.inputImage])
+        #expect(failed["status"] as? String == "failed" && failed["message"] as? String == "out of memory on the GPU", "\(failed)")
+        #expect(try await gateway.ledger.balance(keyID: keyID) == Balance(balance: Credits(decimal: "0.005")!, held: .zero))
+        #expect(try await gateway.ledger.verify().isEmpty)
+        await gateway.stop()
+    }
+}
