@@ -34,24 +34,7 @@ import tiny_pipelines  # noqa: E402
 torch.set_num_threads(1)
 quiet_libraries()
 
-MODELS_YAML = """\
-weights:
-  sd15: { kind: sd1.5, source: ./sd15 }
-  sdxl-base: { kind: sdxl, source: ./sdxl-base }
-  sdxl-other: { kind: sdxl, source: ./sdxl-other }
-  sdxl-refiner: { kind: sdxl-refiner, source: ./sdxl-refiner }
-  sd3: { kind: sd3, source: ./sd3 }
-  sd3-no-t5: { kind: sd3, source: ./sd3, text_encoder_3: false }
-models:
-  sd1.5-img2img: { weights: sd15 }
-  sdxl-img2img:
-    base_models: { juggernaut: sdxl-other, sdxl: sdxl-base }
-    default_base_model: juggernaut
-  sdxl1.0-txt2img: { weights: sdxl-base, refiner: sdxl-refiner }
-  sdxl-no-refiner: { weights: sdxl-base }
-  sd3-med-img2img: { weights: sd3-no-t5 }
-  sd3-with-t5: { weights: sd3 }
-"""
+MODELS_YAML = tiny_pipelines.MODELS_YAML
 
 
 @pytest.fixture(scope="session")
