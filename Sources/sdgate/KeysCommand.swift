@@ -205,19 +205,25 @@ struct UsageCommand: AsyncParsableCommand {
     @Option(help: "Only this key's requests.") var key: String?
     @Option(help: "How far back, in hours (default 24).") var sinceHours: Int = 24
 
+    /// `upstream_cost` and `upstream_remaining_credits`: what the upstream (`backend`) reported
+    /// for a proxied request, in its own unit, beside what the member was charged (`cost`).
     struct Row: Encodable {
         let key_id: String, model: String, status: Int, cost: String, duration_ms: Int64, request_id: String, at: String
+        let backend: String, upstream_cost: String?, upstream_remaining_credits: String?
     }
 
     func run() async throws {
         let now = SQLiteLedger.systemNow()
         let events = try await options.open().usage(keyID: key, from: now - Int64(sinceHours) * 3_600_000, to: now + 1)
         let rows = events.map { Row(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description,
-                                    duration_ms: $0.durationMilliseconds, request_id: $0.requestID, at: KeyReport.date($0.at)) }
+                                    duration_ms: $0.durationMilliseconds, request_id: $0.requestID, at: KeyReport.date($0.at),
+                                    backend: $0.backend, upstream_cost: $0.upstreamCost, upstream_remaining_credits: $0.upstreamRemainingCredits) }
         let total = events.reduce(Credits.zero) { $0 + $1.cost }
         try options.emit(["requests": AnyEncodable(rows), "total_cost": AnyEncodable(total.description)]) {
-            (rows.map { "\($0.at)  \($0.key_id)  \($0.model)  \($0.status)  \($0.cost)  \($0.duration_ms) ms  \($0.request_id)" }
-                + ["\(rows.count) requests, \(total) credits"]).joined(separator: "\n")
+            (rows.map { row in
+                let upstream = row.upstream_cost.map { "  (\(row.backend) charged \($0))" } ?? ""
+                return "\(row.at)  \(row.key_id)  \(row.model)  \(row.status)  \(row.cost)\(upstream)  \(row.duration_ms) ms  \(row.request_id)"
+            } + ["\(rows.count) requests, \(total) credits"]).joined(separator: "\n")
         }
     }
 }
