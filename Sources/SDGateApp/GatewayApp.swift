@@ -136,8 +136,9 @@ public struct GatewayApp: Sendable {
     private func serve() async throws {
         let signals = SignalWaiter(signals: [SIGTERM, SIGINT])
         let server = try makeServer()
-        // At once (holds left by a crash) and then every half minute.
-        let reaper = ledger.map { HoldReaper(ledger: $0, every: .seconds(30), now: SQLiteLedger.systemNow, logger: logger) }
+        // At once (holds left by a crash), then every half minute, or sooner for short hold lifetimes.
+        let interval = min(.seconds(30), configuration.holdLifetime / 2)
+        let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, now: SQLiteLedger.systemNow, logger: logger) }
         let address = try server.start()
         logger.info("listening", metadata: ["address": "\(address)"])
         let signal = await signals.next()

@@ -125,3 +125,13 @@ public func eventually(timeout: Duration = .seconds(10), _ condition: () throws 
     }
     return try condition()
 }
+
+/// `eventually` for a condition that has to wait for something itself (a command, a query).
+public func eventually(timeout: Duration = .seconds(10), awaiting condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
