@@ -3,7 +3,8 @@ import PackageDescription
 
 // Three servers answering the same three routes, so `./run` can compare sdgate's hand-written
 // HTTP server against two reference points: Hummingbird 2 (a full framework on SwiftNIO) and a bare
-// SwiftNIO NIOHTTP1 pipeline (the floor of what NIO itself costs).
+// SwiftNIO NIOHTTP1 pipeline (the floor of what NIO itself costs). `fake-upstream` is the upstream
+// that `proxy-latency` puts behind sdgate.
 let package = Package(
     name: "sdgate-benchmarks",
     platforms: [.macOS(.v15)],
@@ -18,6 +19,10 @@ let package = Package(
         .target(name: "BenchmarkSupport"),
         .executableTarget(
             name: "sdgate-server",
+            dependencies: ["BenchmarkSupport", .product(name: "HTTPServer", package: "sdgate")]
+        ),
+        .executableTarget(
+            name: "fake-upstream",
             dependencies: ["BenchmarkSupport", .product(name: "HTTPServer", package: "sdgate")]
         ),
         .executableTarget(

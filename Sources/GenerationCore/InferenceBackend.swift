@@ -12,14 +12,32 @@ public struct GenerationResult: Sendable, Equatable {
     public var seed: UInt64
     /// Time spent generating, as the backend measured it.
     public var generationTime: Duration
-    /// What the upstream service reported it charged, when there is one (for reconciliation).
-    public var upstreamCost: String?
+    /// The upstream service that generated, and what it reported, when there is one (for reconciliation).
+    public var upstream: UpstreamReport?
 
-    public init(images: [GeneratedImage], seed: UInt64, generationTime: Duration, upstreamCost: String? = nil) {
+    public init(images: [GeneratedImage], seed: UInt64, generationTime: Duration, upstream: UpstreamReport? = nil) {
         self.images = images
         self.seed = seed
         self.generationTime = generationTime
-        self.upstreamCost = upstreamCost
+        self.upstream = upstream
+    }
+}
+
+/// Which upstream served a request and what it said about money, as it said it: upstream amounts
+/// are the upstream's own unit (Segmind: US dollars, to more decimals than credits have), so they
+/// stay text.
+public struct UpstreamReport: Sendable, Equatable {
+    /// The upstream's configured name.
+    public var name: String
+    /// The upstream's `x-cost`: what it charged the team for this request.
+    public var cost: String?
+    /// The upstream's `x-remaining-credits`: the team's balance there after this request.
+    public var remainingCredits: String?
+
+    public init(name: String, cost: String? = nil, remainingCredits: String? = nil) {
+        self.name = name
+        self.cost = cost
+        self.remainingCredits = remainingCredits
     }
 }
 

@@ -194,9 +194,13 @@ public struct UsageEvent: Sendable, Equatable {
     public var backend: String
     public var requestID: String
     public var at: Timestamp
+    /// What the upstream reported charging the team, and the team's balance there afterwards, in
+    /// the upstream's own unit and as it wrote them (for reconciliation); nil when none reported.
+    public var upstreamCost: String?
+    public var upstreamRemainingCredits: String?
 
     public init(keyID: String, model: String, status: Int, cost: Credits, durationMilliseconds: Int64, backend: String,
-                requestID: String, at: Timestamp) {
+                requestID: String, at: Timestamp, upstreamCost: String? = nil, upstreamRemainingCredits: String? = nil) {
         self.keyID = keyID
         self.model = model
         self.status = status
@@ -205,6 +209,8 @@ public struct UsageEvent: Sendable, Equatable {
         self.backend = backend
         self.requestID = requestID
         self.at = at
+        self.upstreamCost = upstreamCost
+        self.upstreamRemainingCredits = upstreamRemainingCredits
     }
 }
 

@@ -102,6 +102,9 @@ public final class PostgresLedger: Ledger {
                 "CREATE INDEX api_key_by_team ON api_key (team_id)",
                 "ALTER TABLE hold ADD COLUMN team_id TEXT REFERENCES team(id)",
             ]),
+            ("005 upstream cost on usage events", [
+                "ALTER TABLE usage_event ADD COLUMN upstream_cost TEXT, ADD COLUMN upstream_remaining_credits TEXT",
+            ]),
             ("006 jobs", Self.jobsSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
@@ -433,9 +436,10 @@ public final class PostgresLedger: Ledger {
     public func record(_ usage: UsageEvent) async throws(LedgerError) {
         try await perform { client, logger in
             try await client.query("""
-                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at)
+                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
+                                         upstream_cost, upstream_remaining_credits)
                 VALUES (\(usage.keyID), \(usage.model), \(usage.status), \(usage.cost.microCredits), \(usage.durationMilliseconds),
-                        \(usage.backend), \(usage.requestID), \(usage.at))
+                        \(usage.backend), \(usage.requestID), \(usage.at), \(usage.upstreamCost), \(usage.upstreamRemainingCredits))
                 """, logger: logger)
         }
     }
@@ -444,14 +448,16 @@ public final class PostgresLedger: Ledger {
         try await perform { client, logger in
             var events: [UsageEvent] = []
             for try await row in try await client.query("""
-                SELECT key_id, model, status, cost, duration_ms, backend, request_id, at FROM usage_event
+                SELECT key_id, model, status, cost, duration_ms, backend, request_id, at, upstream_cost, upstream_remaining_credits
+                FROM usage_event
                 WHERE (\(keyID)::TEXT IS NULL OR key_id = \(keyID))
                       AND (\(teamID)::TEXT IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = \(teamID)))
                       AND at >= \(from) AND at < \(to)
                 ORDER BY at, id
-                """, logger: logger).decode((String, String, Int, Int64, Int64, String, String, Int64).self) {
+                """, logger: logger).decode((String, String, Int, Int64, Int64, String, String, Int64, String?, String?).self) {
                 events.append(UsageEvent(keyID: row.0, model: row.1, status: row.2, cost: Credits(microCredits: row.3),
-                                         durationMilliseconds: row.4, backend: row.5, requestID: row.6, at: row.7))
+                                         durationMilliseconds: row.4, backend: row.5, requestID: row.6, at: row.7,
+                                         upstreamCost: row.8, upstreamRemainingCredits: row.9))
             }
             return events
         }

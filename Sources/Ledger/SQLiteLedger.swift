@@ -141,6 +141,12 @@ public final class SQLiteLedger: Ledger {
                 ALTER TABLE hold ADD COLUMN team_id TEXT REFERENCES team(id);
                 """)
         }
+        migrator.registerMigration("005 upstream cost on usage events") { db in
+            try db.execute(sql: """
+                ALTER TABLE usage_event ADD COLUMN upstream_cost TEXT;
+                ALTER TABLE usage_event ADD COLUMN upstream_remaining_credits TEXT;
+                """)
+        }
         migrator.registerMigration("006 jobs") { db in try db.execute(sql: Self.jobsSchema) }
         return migrator
     }
@@ -466,10 +472,11 @@ public final class SQLiteLedger: Ledger {
     public func record(_ usage: UsageEvent) async throws(LedgerError) {
         try await write { db in
             try db.execute(sql: """
-                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
+                                         upstream_cost, upstream_remaining_credits)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [usage.keyID, usage.model, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
-                                 usage.backend, usage.requestID, usage.at])
+                                 usage.backend, usage.requestID, usage.at, usage.upstreamCost, usage.upstreamRemainingCredits])
         }
     }
 
@@ -482,7 +489,8 @@ public final class SQLiteLedger: Ledger {
                 ORDER BY at, id
                 """, arguments: [keyID, keyID, teamID, teamID, from, to]).map { row in
                 UsageEvent(keyID: row["key_id"], model: row["model"], status: row["status"], cost: Credits(microCredits: row["cost"]),
-                           durationMilliseconds: row["duration_ms"], backend: row["backend"], requestID: row["request_id"], at: row["at"])
+                           durationMilliseconds: row["duration_ms"], backend: row["backend"], requestID: row["request_id"], at: row["at"],
+                           upstreamCost: row["upstream_cost"], upstreamRemainingCredits: row["upstream_remaining_credits"])
             }
         }
     }

@@ -8,6 +8,7 @@ public import Ledger
 public import GenerationCore
 public import HTTPServer
 public import Logging
+import UpstreamProxy
 
 /// The composition root: builds every part from the configuration, serves until SIGTERM or SIGINT,
 /// then shuts down gracefully.
@@ -19,28 +20,28 @@ public struct GatewayApp: Sendable {
     let ledger: (any Ledger)?
     /// The admin API, when the gateway has a ledger and an admin token.
     let admin: AdminRoutes?
+    /// What generates a model that has no route to an upstream.
     let backend: any InferenceBackend
+    /// The configured upstreams by name, each with its connection pool.
+    let upstreams: [String: UpstreamBackend]
 
     /// - Parameters:
     ///   - gate: who may use the gateway and what they may spend.
-    ///   - backend: what generates; until backends are configured, every model answers 503.
+    ///   - backend: what generates the models without a route to an upstream; by default they answer 503.
     public init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any Ledger)? = nil,
                 backend: any InferenceBackend = NoBackend()) {
-        self.configuration = configuration
-        self.logger = logger
-        self.gate = gate
-        self.ledger = ledger
-        self.admin = nil
-        self.backend = backend
+        self.init(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: nil, backend: backend)
     }
 
-    private init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: any Ledger, admin: AdminRoutes) {
+    private init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any Ledger)?, admin: AdminRoutes?,
+                 backend: any InferenceBackend = NoBackend()) {
         self.configuration = configuration
         self.logger = logger
         self.gate = gate
         self.ledger = ledger
         self.admin = admin
-        self.backend = NoBackend()
+        self.backend = backend
+        upstreams = Dictionary(uniqueKeysWithValues: configuration.configuredUpstreams.map { ($0.name, UpstreamBackend($0)) })
     }
 
     /// The gateway as configured: keys and credits in the SQLite ledger under the data folder, and
@@ -48,6 +49,8 @@ public struct GatewayApp: Sendable {
     /// returned to be shown once, and only its hash is kept.
     public static func open(configuration: GatewayConfiguration, logger: Logger,
                             now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> (app: GatewayApp, newAdminToken: String?) {
+        let missing = configuration.missingUpstreamKeys
+        guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
         let ledger = try await openLedger(configuration, now: now)
         let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, now: now, logger: logger)
         var newToken: String?
@@ -88,7 +91,7 @@ public struct GatewayApp: Sendable {
     }
 
     /// The routes the gateway answers.
-    func makeRouter(catalog: ModelCatalog, isReady: @escaping @Sendable () -> Bool) -> Router {
+    func makeRouter(catalog: ModelCatalog, backend: any InferenceBackend, isReady: @escaping @Sendable () -> Bool) -> Router {
         var router = Router()
         HealthRoutes.register(on: &router, isReady: isReady)
         SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader).register(on: &router)
@@ -96,12 +99,21 @@ public struct GatewayApp: Sendable {
         return router
     }
 
+    /// The backend the dialects call: each model's route to its upstreams, `backend` for the
+    /// models without one. Throws for a route whose model is not in the catalog.
+    func routedBackend(catalog: ModelCatalog) throws(ConfigurationError) -> any InferenceBackend {
+        let routes = try configuration.routes(in: catalog)
+        guard !routes.isEmpty else { return backend }
+        return RoutedBackend(routes: routes.mapValues { $0.compactMap { upstreams[$0] } }, fallback: backend, logger: logger)
+    }
+
     /// Builds the HTTP server with the gateway's routes, not yet started. Throws if the catalog is
-    /// broken, naming the file, the model and the field.
+    /// broken, naming the file, the model and the field, or if a route names a model it lacks.
     public func makeServer() throws -> HTTPServer {
         let catalog = try ModelCatalog.load(file: configuration.catalogFile)
+        let backend = try routedBackend(catalog: catalog)
         let box = ServerBox()
-        let router = makeRouter(catalog: catalog, isReady: { box.server?.isShuttingDown == false })
+        let router = makeRouter(catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false })
         let logger = logger
         let server = try HTTPServer(configuration: configuration.server, responder: GatewayResponder(router: router, logger: logger)) { error in
             logger.warning("accept failed", metadata: ["error": "\(error)"])
@@ -112,10 +124,21 @@ public struct GatewayApp: Sendable {
 
     /// Serves until SIGTERM or SIGINT, then drains and returns.
     public func run() async throws {
+        do {
+            try await serve()
+        } catch {
+            await shutdownUpstreams()
+            throw error
+        }
+        await shutdownUpstreams()
+    }
+
+    private func serve() async throws {
         let signals = SignalWaiter(signals: [SIGTERM, SIGINT])
         let server = try makeServer()
-        // At once (holds left by a crash) and then every half minute.
-        let reaper = ledger.map { HoldReaper(ledger: $0, every: .seconds(30), now: SQLiteLedger.systemNow, logger: logger) }
+        // At once (holds left by a crash), then every half minute, or sooner for short hold lifetimes.
+        let interval = min(.seconds(30), configuration.holdLifetime / 2)
+        let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, now: SQLiteLedger.systemNow, logger: logger) }
         let address = try server.start()
         logger.info("listening", metadata: ["address": "\(address)"])
         let signal = await signals.next()
@@ -123,6 +146,13 @@ public struct GatewayApp: Sendable {
         await server.shutdown(gracePeriod: configuration.shutdownGracePeriod)
         reaper?.stop()
         logger.info("stopped")
+    }
+}
+
+extension GatewayApp {
+    /// Closes the upstreams' connection pools; after the server has drained.
+    func shutdownUpstreams() async {
+        for upstream in upstreams.values { await upstream.shutdown() }
     }
 }
 

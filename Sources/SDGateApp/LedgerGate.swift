@@ -63,7 +63,9 @@ struct LedgerGate: AccessGate {
         let milliseconds = usage.duration.components.seconds * 1000 + usage.duration.components.attoseconds / 1_000_000_000_000_000
         do {
             try await ledger.record(UsageEvent(keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
-                                               durationMilliseconds: milliseconds, backend: "default", requestID: usage.requestID, at: now()))
+                                               durationMilliseconds: milliseconds, backend: usage.upstream?.name ?? "default",
+                                               requestID: usage.requestID, at: now(), upstreamCost: usage.upstream?.cost,
+                                               upstreamRemainingCredits: usage.upstream?.remainingCredits))
         } catch {
             logger.error("usage not recorded", metadata: ["request_id": "\(usage.requestID)", "error": "\(error)"])
         }

@@ -19,13 +19,22 @@ struct ConfigCommand: ParsableCommand {
 
         func run() throws {
             let configuration = try options.load()
+            let catalog: ModelCatalog
             do {
-                let catalog = try ModelCatalog.load(file: configuration.catalogFile)
-                print(configuration.rendered)
-                print("models: \(catalog.models.keys.sorted().joined(separator: ", "))")
+                catalog = try ModelCatalog.load(file: configuration.catalogFile)
             } catch {
                 throw ValidationError("invalid model catalog:\n\(error)")
             }
+            do {
+                _ = try configuration.routes(in: catalog)
+            } catch {
+                throw ValidationError("invalid configuration:\n\(error)")
+            }
+            if !configuration.missingUpstreamKeys.isEmpty {
+                throw ValidationError("invalid configuration:\n" + configuration.missingUpstreamKeys.joined(separator: "\n"))
+            }
+            print(configuration.rendered)
+            print("models: \(catalog.models.keys.sorted().joined(separator: ", "))")
         }
     }
 }

@@ -217,6 +217,19 @@ struct LedgerContractTests {
         #expect(try await ledger.usage(keyID: "k1", teamID: nil, from: 0, to: 10_000).map(\.requestID) == ["r0", "r2"])
         #expect(try await ledger.usage(keyID: nil, teamID: nil, from: 1000, to: 2000).map(\.requestID) == ["r1"])
     }
+
+    @Test(arguments: LedgerStore.available)
+    func usageKeepsWhatTheUpstreamReportedAsItWroteIt(store: LedgerStore) async throws {
+        let (ledger, _) = try await store.make(clock: ManualClock())
+        // More decimals than credits have: upstream amounts are kept as text, not rounded.
+        let proxied = UsageEvent(keyID: "k1", model: "sdxl-img2img", status: 200, cost: credits("0.02"), durationMilliseconds: 900,
+                                 backend: "segmind", requestID: "r0", at: 0, upstreamCost: "0.0194712", upstreamRemainingCredits: "12.0184921035")
+        let local = UsageEvent(keyID: "k1", model: "sdxl-img2img", status: 200, cost: credits("0.02"), durationMilliseconds: 900,
+                               backend: "local", requestID: "r1", at: 1)
+        try await ledger.record(proxied)
+        try await ledger.record(local)
+        #expect(try await ledger.usage(keyID: "k1", teamID: nil, from: 0, to: 10) == [proxied, local])
+    }
 }
 
 @Suite("Ledger verification (SQLite)")

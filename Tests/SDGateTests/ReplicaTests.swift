@@ -8,8 +8,8 @@ import TestSupport
 @testable import SDGateApp
 
 /// Several gateways on one PostgreSQL database. Needs SDGATE_TEST_POSTGRES_URL (`.ci/run` sets it).
-/// The exact-hold burst runs on two in-process gateways with a backend that succeeds (the binary has
-/// none yet); two `sdgate serve` processes show they start, migrate and meter together.
+/// The exact-hold burst runs on two in-process gateways with a backend in the tests, and on two
+/// `sdgate serve` processes proxying to a fake upstream.
 @Suite("Replicas on one PostgreSQL database", .serialized)
 struct ReplicaTests {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil))
@@ -54,30 +54,29 @@ struct ReplicaTests {
 
     @Test(.enabled(if: ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil))
     func twoServeProcessesShareOneDatabase() async throws {
-        let environment = ["SDGATE_LEDGER_DATABASE": try await Self.freshDatabase(), "SDGATE_ADMIN_TOKEN": "replica-test-token"]
+        let upstream = try FakeSegmindUpstream()
+        let environment = try ProxiedGateway.environment(
+            upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key)],
+            routes: ["sdxl1.0-txt2img": ["segmind"]],
+            base: ["SDGATE_LEDGER_DATABASE": try await Self.freshDatabase(), "SDGATE_ADMIN_TOKEN": "replica-test-token"])
 
         // The two replicas start together and migrate the new database once between them.
-        async let first = RunningGateway.start(environment: environment)
-        async let second = RunningGateway.start(environment: environment)
+        async let first = ProxiedGateway.start(environment: environment)
+        async let second = ProxiedGateway.start(environment: environment)
         let replicas = try await [first, second]
         // sdxl1.0-txt2img costs 0.008: fund exactly fifty, through the command line on the same database.
-        let created = try await RunningGateway.run(["keys", "create", "--name", "shared", "--credits", "0.4", "--json"], environment: environment)
-        let secret = try #require((try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any])?["secret"] as? String)
+        let key = try await replicas[0].createKey(name: "shared", credits: "0.4")
 
         let ports = replicas.map { String($0.port) }.joined(separator: ",")
-        let burst = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/burst.py"), ports, secret, "200"])
+        let burst = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/burst.py"), ports, key.secret, "200"])
         #expect(burst.status == 0, "\(burst.errors)")
         let summary = try JSONSerialization.jsonObject(with: Data(burst.output.utf8)) as? [String: Any]
-        // No backend is configured in the binary: every request that got its hold was answered 503
-        // and its hold voided; the others were refused for credits. Nothing was charged.
-        let statuses = summary?["statuses"] as? [String: Int] ?? [:]
-        #expect(Set(statuses.keys).isSubset(of: ["406", "503"]) && statuses.values.reduce(0, +) == 200, "\(statuses)")
-        #expect(statuses["503", default: 0] >= 50, "at least the funded fifty were let through")
-        for replica in replicas { #expect(try await replica.stop(signal: SIGTERM) == 0) }
-        let shown = try await RunningGateway.run(["keys", "list", "--json"], environment: environment)
-        let key = (try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [[String: Any]])?.first
-        #expect(key?["available"] as? String == "0.4" && key?["held"] as? String == "0")
-        let verified = try await RunningGateway.run(["ledger", "verify"], environment: environment)
+        #expect(summary?["statuses"] as? [String: Int] == ["200": 50, "406": 150])
+        #expect(upstream.received.count == 50, "only the funded fifty reached the upstream")
+        for replica in replicas { #expect(try await replica.stop() == 0) }
+        #expect(try await replicas[0].credits(of: key.id) == ("0", "0"))
+        let verified = try await replicas[1].verify()
         #expect(verified.status == 0, "\(verified.output)\(verified.errors)")
+        await upstream.shutdown()
     }
 }

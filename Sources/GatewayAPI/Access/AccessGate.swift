@@ -78,13 +78,17 @@ public struct GenerationUsage: Sendable, Equatable {
     public let cost: Credits
     public let duration: Duration
     public let requestID: String
+    /// The upstream that served the request and what it reported charging, when one did.
+    public let upstream: UpstreamReport?
 
-    public init(keyID: String, model: String, status: Int, cost: Credits, duration: Duration, requestID: String) {
+    public init(keyID: String, model: String, status: Int, cost: Credits, duration: Duration, requestID: String,
+                upstream: UpstreamReport? = nil) {
         self.keyID = keyID
         self.model = model
         self.status = status
         self.cost = cost
         self.duration = duration
         self.requestID = requestID
+        self.upstream = upstream
     }
 }

@@ -5,8 +5,11 @@ public import Ledger
 /// Generation requests and what they cost, with totals overall and per key: what `sdgate usage`
 /// prints and `/admin/usage` answers.
 public struct UsageReport: Encodable, Sendable {
+    /// `upstream_cost` and `upstream_remaining_credits`: what the upstream (`backend`) reported for
+    /// a proxied request, in its own unit, beside what the member was charged (`cost`).
     struct Request: Encodable {
         let key_id: String, model: String, status: Int, cost: String, duration_ms: Int64, backend: String, request_id: String, at: String
+        let upstream_cost: String?, upstream_remaining_credits: String?
     }
 
     struct KeyTotal: Encodable {
@@ -25,7 +28,8 @@ public struct UsageReport: Encodable, Sendable {
         to = KeyReport.date(window.to)
         requests = events.map {
             Request(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description, duration_ms: $0.durationMilliseconds,
-                    backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at))
+                    backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at), upstream_cost: $0.upstreamCost,
+                    upstream_remaining_credits: $0.upstreamRemainingCredits)
         }
         total_requests = events.count
         total_cost = events.reduce(Credits.zero) { $0 + $1.cost }.description
@@ -35,7 +39,10 @@ public struct UsageReport: Encodable, Sendable {
     }
 
     public var text: String {
-        let lines = requests.map { "\($0.at)  \($0.key_id)  \($0.model)  \($0.status)  \($0.cost)  \($0.duration_ms) ms  \($0.request_id)" }
+        let lines = requests.map { row in
+            let upstream = row.upstream_cost.map { "  (\(row.backend) charged \($0))" } ?? ""
+            return "\(row.at)  \(row.key_id)  \(row.model)  \(row.status)  \(row.cost)\(upstream)  \(row.duration_ms) ms  \(row.request_id)"
+        }
         let perKey = by_key.map { "  \($0.key_id): \($0.requests) requests, \($0.cost) credits" }
         return (lines + ["\(total_requests) requests, \(total_cost) credits, \(from) to \(to)"] + perKey).joined(separator: "\n")
     }

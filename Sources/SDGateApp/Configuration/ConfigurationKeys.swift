@@ -86,7 +86,7 @@ struct ConfigurationKey: Sendable {
                              if url.password != nil { url.password = "redacted" }
                              return url.string ?? "(a postgres URL)"
                          }),
-        .duration("ledger.hold_lifetime", \.holdLifetime, .seconds(10) ... .seconds(86400), "how long credits stay held for a request that never settles"),
+        .duration("ledger.hold_lifetime", \.holdLifetime, .seconds(1) ... .seconds(86400), "how long credits stay held for a request that never settles"),
         ConfigurationKey(path: "admin.token", summary: "the admin API's token (a secret: prefer SDGATE_ADMIN_TOKEN); empty: generated on first start",
                          apply: { config, text throws(ConfigurationValueError) in config.adminToken = text },
                          render: { $0.adminToken.isEmpty ? "(generated on first start)" : "(set, redacted)" }),

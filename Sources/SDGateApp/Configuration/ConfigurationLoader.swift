@@ -23,18 +23,28 @@ enum ConfigurationLoader {
                 settings.append(Setting(path: key.path, value: value, origin: key.environmentName))
             }
         }
-        var problems: [String] = []
-        for setting in settings {
-            guard let key = ConfigurationKey.named(setting.path) else {
-                problems.append("\(setting.origin): \(setting.path): unknown key\(suggestion(for: setting.path))")
-                continue
+        for (variable, value) in environment.sorted(by: { $0.key < $1.key }) {
+            if let path = NamedConfigurationKey.path(forEnvironment: variable) {
+                settings.append(Setting(path: path, value: value, origin: variable))
             }
+        }
+        var problems: [String] = []
+        var origins: [String: String] = [:]
+        for setting in settings {
+            origins[setting.path] = setting.origin
             do {
-                try key.apply(&configuration, setting.value)
+                if let key = ConfigurationKey.named(setting.path) {
+                    try key.apply(&configuration, setting.value)
+                } else if let (key, name) = NamedConfigurationKey.match(setting.path) {
+                    try key.apply(&configuration, name, setting.value)
+                } else {
+                    problems.append("\(setting.origin): \(setting.path): unknown key\(suggestion(for: setting.path))")
+                }
             } catch {
                 problems.append("\(setting.origin): \(setting.path): \(error.message)")
             }
         }
+        if problems.isEmpty { problems = checkUpstreams(&configuration, environment: environment, origins: origins) }
         guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "\n")) }
         return configuration
     }
@@ -116,6 +126,9 @@ extension GatewayConfiguration {
 
     /// Every key with its effective value, one `path: value` line each, in the file's layout order.
     public var rendered: String {
-        ConfigurationKey.all.map { "\($0.path): \($0.render(self))" }.joined(separator: "\n")
+        let named = NamedConfigurationKey.all.flatMap { key in key.render(self).map { (path: key.path($0.key), value: $0.value) } }
+            .sorted { $0.path < $1.path }
+        return (ConfigurationKey.all.map { "\($0.path): \($0.render(self))" } + named.map { "\($0.path): \($0.value)" })
+            .joined(separator: "\n")
     }
 }

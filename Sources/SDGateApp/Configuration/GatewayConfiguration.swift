@@ -24,6 +24,11 @@ public struct GatewayConfiguration: Sendable {
     /// its hash kept in the ledger.
     public var adminToken = ""
 
+    /// Upstream services by name, and which of them serve which model (`routes.<model>`), in order.
+    /// A model without a route has no backend.
+    public var upstreams: [String: UpstreamSettings] = [:]
+    public var routes: [String: [String]] = [:]
+
     /// Input images: size limits, and which addresses image URLs may point at.
     public var images = Images()
 

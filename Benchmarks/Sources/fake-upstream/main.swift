@@ -1,0 +1,45 @@
+// A fake Segmind upstream for the proxy benchmark: `POST /v1/{slug}` answers at once with
+// Segmind's base64 JSON (one small PNG) and its headers, whatever the body, once the whole body
+// has arrived. The runner measures a client against it directly and through sdgate.
+import BenchmarkSupport
+import Dispatch
+import Foundation
+import HTTPServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// A PNG signature and IHDR for 64x64, as the gateway inspects it.
+let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 64, 0, 0, 0, 64,
+                    8, 2, 0, 0, 0, 0x25, 0x0B, 0xE6, 0x89, 0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]
+let answer = Array(#"{"image":"\#(Data(png).base64EncodedString())","status":"Success","infer_time":0.001,"outputs":1,"image_format":"png"}"#.utf8)
+
+var router = Router()
+router.post("/v1/{slug}", maxBodyBytes: 8 << 20) { request, _ in
+    guard request.headers["x-api-key"] != nil else { return .json(.unauthorized, Array(#"{"error":"Missing Authorization or x-api-key"}"#.utf8)) }
+    return .json(.ok, answer, headers: ["x-cost": "0.0194", "x-remaining-credits": "100", "x-seed-value": "42", "x-generation-time": "0.001"])
+}
+
+var configuration = HTTPServer.Configuration()
+configuration.host = "127.0.0.1"
+configuration.port = portArgument()
+configuration.limits.maxBodyBytes = 8 << 20
+let server = try HTTPServer(configuration: configuration, responder: router)
+let address = try server.start()
+announce("listening on 127.0.0.1:\(address.port)")
+
+var signalSources: [any DispatchSourceSignal] = []
+for signalNumber in [SIGTERM, SIGINT] {
+    signal(signalNumber, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
+    source.setEventHandler {
+        Task {
+            await server.shutdown(gracePeriod: .seconds(2))
+            exit(0)
+        }
+    }
+    source.resume()
+    signalSources.append(source)
+}
+dispatchMain()

@@ -1,0 +1,160 @@
+import Foundation
+import GenerationCore
+import NIOCore
+
+/// The StableDiffusionAPI / ModelsLab v3 API as a client speaks it: the team's key in the body,
+/// `img2img` or `text2img` by the request's task, every application-level answer an HTTP 200
+/// whose `status` tells success, `processing`, `error` or `failed`. A `processing` job is polled
+/// on the upstream's own `fetch` until it ends or the deadline passes; the images are then
+/// downloaded from the URLs in `output`.
+struct ModelsLabUpstream {
+    let upstream: Upstream
+    let client: UpstreamClient
+
+    func generate(_ request: GenerationRequest, deadline: NIODeadline) async throws(UpstreamFailure) -> GenerationResult {
+        let start = ContinuousClock.now
+        let endpoint = request.image == nil ? "text2img" : "img2img"
+        var answer = try await call("/api/v3/" + endpoint, body: body(for: request), deadline: deadline)
+        while answer.status == "processing" {
+            // The id goes into a path: only plain ones are taken.
+            guard let id = answer.id, id.description.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+                throw .answered(UpstreamFailure.unreadable)
+            }
+            // The upstream's estimate, within bounds: neither hammering it nor sleeping past the deadline.
+            let wait = TimeAmount.milliseconds(Int64(min(max(answer.eta ?? 1, 0.05), 5) * 1000))
+            guard NIODeadline.now() + wait < deadline else { throw .answered(.timedOut) }
+            try? await Task.sleep(for: .nanoseconds(wait.nanoseconds))
+            // Polled on the configured base URL, never on the answer's `fetch_result`: the key
+            // goes only where the team sent it.
+            answer = try await call("/api/v3/fetch/\(id)", body: Self.encode(["key": upstream.key.secret]), deadline: deadline)
+        }
+        guard answer.status == "success", let urls = answer.output, !urls.isEmpty else {
+            throw .answered(Self.refusal(answer))
+        }
+        var images: [GeneratedImage] = []
+        for url in urls {
+            let download = try await client.send("GET", url, deadline: deadline)
+            guard download.status == 200, let info = ImageInspector.inspect(download.body) else {
+                throw .answered(UpstreamFailure.unreadable)
+            }
+            images.append(GeneratedImage(bytes: download.body, format: info.format))
+        }
+        return GenerationResult(
+            images: images,
+            seed: answer.meta?.seed ?? request.seed,
+            generationTime: answer.generationTime.map { .milliseconds(Int64(($0 * 1000).rounded())) } ?? .now - start,
+            upstream: UpstreamReport(name: upstream.name)
+        )
+    }
+
+    private func call(_ path: String, body: [UInt8], deadline: NIODeadline) async throws(UpstreamFailure) -> Answer {
+        let response = try await client.send("POST", upstream.baseURL + path, headers: [("Content-Type", "application/json")],
+                                             body: body, deadline: deadline)
+        guard response.status == 200 else {
+            // The newer ModelsLab API answers with real statuses (401, 402, 429); they mean the same.
+            throw .answered(UpstreamFailure.status(response.status, retryAfter: response.header("retry-after"), message: nil))
+        }
+        guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(response.body)) else {
+            throw .answered(UpstreamFailure.unreadable)
+        }
+        return answer
+    }
+
+    /// What an `error` or `failed` answer means for the member, from its message (the v3 API says
+    /// everything with HTTP 200).
+    static func refusal(_ answer: Answer) -> InferenceError {
+        let message = answer.message ?? answer.messege ?? ""
+        let lowered = message.lowercased()
+        if answer.status == "error" {
+            if lowered.contains("api key") { return UpstreamFailure.rejectedKey }
+            if lowered.contains("credit") { return UpstreamFailure.outOfCredits }
+            if lowered.contains("rate limit") { return UpstreamFailure.rateLimited(retryAfter: answer.retry_after.map { String(Int($0)) } ?? "30") }
+        }
+        guard answer.status == "error" || answer.status == "failed" else { return UpstreamFailure.unreadable }
+        return .failed("the upstream failed" + (message.isEmpty ? "" : ": \(message.prefix(300))"))
+    }
+
+    /// The request in v3 field names: numbers as numbers, switches as `"yes"`/`"no"`, the input
+    /// image as raw base64.
+    func body(for request: GenerationRequest) -> [UInt8] {
+        Self.encode(Fields(
+            key: upstream.key.secret, prompt: request.prompt, negative_prompt: request.negativePrompt,
+            init_image: request.image.map { Data($0.bytes).base64EncodedString() }, width: request.width, height: request.height,
+            samples: request.samples, num_inference_steps: request.steps, guidance_scale: request.guidanceScale,
+            strength: request.strength, seed: request.seed, scheduler: request.scheduler,
+            safety_checker: "no", enhance_prompt: "no", base64: "no"
+        ))
+    }
+
+    private static func encode(_ value: some Encodable) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return Array((try? encoder.encode(value)) ?? Data())
+    }
+
+    private struct Fields: Encodable {
+        let key: String
+        let prompt: String
+        let negative_prompt: String?
+        let init_image: String?
+        let width: Int
+        let height: Int
+        let samples: Int
+        let num_inference_steps: Int
+        let guidance_scale: Double
+        let strength: Double?
+        let seed: UInt64
+        let scheduler: String?
+        let safety_checker: String
+        let enhance_prompt: String
+        let base64: String
+    }
+
+    struct Answer: Decodable {
+        let status: String
+        let id: JobID?
+        let eta: Double?
+        let output: [String]?
+        let generationTime: Double?
+        let meta: Meta?
+        /// A validation error's `message` is an object; only a text message is read.
+        let message: String?
+        let messege: String?
+        let retry_after: Double?
+
+        struct Meta: Decodable {
+            let seed: UInt64?
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            status = try container.decode(String.self, forKey: .status)
+            id = try? container.decode(JobID.self, forKey: .id)
+            eta = try? container.decode(Double.self, forKey: .eta)
+            output = try? container.decode([String].self, forKey: .output)
+            generationTime = try? container.decode(Double.self, forKey: .generationTime)
+            meta = try? container.decode(Meta.self, forKey: .meta)
+            message = try? container.decode(String.self, forKey: .message)
+            messege = try? container.decode(String.self, forKey: .messege)
+            retry_after = try? container.decode(Double.self, forKey: .retry_after)
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case status, id, eta, output, generationTime, meta, message, messege, retry_after
+        }
+    }
+
+    /// A job id: a number on the legacy API, a string elsewhere.
+    struct JobID: Decodable, CustomStringConvertible {
+        let description: String
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let number = try? container.decode(Int64.self) {
+                description = String(number)
+            } else {
+                description = try container.decode(String.self)
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import GenerationCore
+import NIOCore
+
+/// Segmind's synchronous API as a client speaks it: `POST {base}/v1/{slug}` with the team's key in
+/// `x-api-key`, and `base64: true`, so that every sample comes back in one JSON answer.
+struct SegmindUpstream {
+    let upstream: Upstream
+    let client: UpstreamClient
+
+    func generate(_ request: GenerationRequest, deadline: NIODeadline) async throws(UpstreamFailure) -> GenerationResult {
+        let start = ContinuousClock.now
+        let url = upstream.baseURL + "/v1/" + request.model
+        let response = try await client.send("POST", url, headers: [("x-api-key", upstream.key.secret), ("Content-Type", "application/json")],
+                                             body: Self.body(for: request), deadline: deadline)
+        guard response.status == 200 else {
+            let message = (try? JSONDecoder().decode(ErrorBody.self, from: Data(response.body)))?.error
+            throw .answered(UpstreamFailure.status(response.status, retryAfter: response.header("retry-after"), message: message))
+        }
+        guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(response.body)) else {
+            throw .answered(UpstreamFailure.unreadable)
+        }
+        var images: [GeneratedImage] = []
+        for encoded in answer.image.values {
+            guard let bytes = Data(base64Encoded: encoded), let info = ImageInspector.inspect(bytes) else {
+                throw .answered(UpstreamFailure.unreadable)
+            }
+            images.append(GeneratedImage(bytes: Array(bytes), format: info.format))
+        }
+        guard !images.isEmpty else { throw .answered(UpstreamFailure.unreadable) }
+        let seconds = response.header("x-generation-time").flatMap(Double.init) ?? answer.infer_time
+        return GenerationResult(
+            images: images,
+            seed: response.header("x-seed-value").flatMap(UInt64.init) ?? request.seed,
+            generationTime: seconds.map { .milliseconds(Int64(($0 * 1000).rounded())) } ?? .now - start,
+            upstream: UpstreamReport(name: upstream.name, cost: response.header("x-cost"),
+                                     remainingCredits: response.header("x-remaining-credits"))
+        )
+    }
+
+    /// The request in Segmind's field names. A field a model does not have is ignored by Segmind
+    /// (and by sdgate), so the sizes are always sent. The input image is spliced in as raw base64
+    /// after the small fields are encoded: base64 needs no escaping, and the encoder need not scan
+    /// a megabyte of it.
+    static func body(for request: GenerationRequest) -> [UInt8] {
+        let fields = Fields(
+            prompt: request.prompt, negative_prompt: request.negativePrompt, samples: request.samples,
+            num_inference_steps: request.steps, guidance_scale: request.guidanceScale, strength: request.strength,
+            seed: request.seed, scheduler: request.scheduler, sampler: request.sampler,
+            img_width: request.width, img_height: request.height, style: request.options.style, refiner: request.options.refiner,
+            high_noise_fraction: request.options.highNoiseFraction, base_model: request.options.baseModel, base64: true
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        var json = Array((try? encoder.encode(fields)) ?? Data("{}".utf8))
+        if let image = request.image {
+            json.removeFirst()
+            json = Array(#"{"image":""#.utf8) + Array(Data(image.bytes).base64EncodedData()) + Array(#"","#.utf8) + json
+        }
+        return json
+    }
+
+    private struct Fields: Encodable {
+        let prompt: String
+        let negative_prompt: String?
+        let samples: Int
+        let num_inference_steps: Int
+        let guidance_scale: Double
+        let strength: Double?
+        let seed: UInt64
+        let scheduler: String?
+        let sampler: String?
+        let img_width: Int
+        let img_height: Int
+        let style: String?
+        let refiner: Bool?
+        let high_noise_fraction: Double?
+        let base_model: String?
+        let base64: Bool
+    }
+
+    private struct Answer: Decodable {
+        let image: OneOrMany
+        let infer_time: Double?
+    }
+
+    private struct ErrorBody: Decodable {
+        let error: String
+    }
+}
+
+/// A JSON value that is one string or a list of them (Segmind's `image` with `samples` > 1).
+struct OneOrMany: Decodable {
+    let values: [String]
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let one = try? container.decode(String.self) {
+            values = [one]
+        } else {
+            values = try container.decode([String].self)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+public import GenerationCore
+
+/// Why one upstream did not produce a result: either it could not be reached at all, so nothing
+/// was sent and the route may try its next upstream, or it answered (or may have started to), and
+/// the member gets `error`.
+public enum UpstreamFailure: Error, Sendable, Equatable {
+    /// Connection refused, or not established: the upstream never saw the request.
+    case unreachable
+    case answered(InferenceError)
+
+    /// The member's view of an upstream's HTTP status other than 2xx. The member's own key was
+    /// fine, so the upstream's refusals of the gateway's key or account are gateway errors (502,
+    /// 503), never a 401 or 406 of the member's.
+    static func status(_ status: Int, retryAfter: String?, message: String?) -> InferenceError {
+        switch status {
+        case 401: rejectedKey
+        case 402, 406: outOfCredits
+        case 429: rateLimited(retryAfter: retryAfter)
+        case 500...: .failed("the upstream failed (HTTP \(status))")
+        default: .failed("the upstream refused the request (HTTP \(status))" + (message.map { ": \($0.prefix(300))" } ?? ""))
+        }
+    }
+
+    static let rejectedKey = InferenceError.upstreamRefused("the upstream rejected the gateway's key")
+    /// 503: the request may succeed once the team tops its upstream account up.
+    static let outOfCredits = InferenceError.upstreamRefused("the upstream account is out of credits", retryAfter: .seconds(60))
+    static let unreadable = InferenceError.failed("the upstream's answer could not be read")
+
+    static func rateLimited(retryAfter: String?) -> InferenceError {
+        let seconds = retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.map { max(1, $0) } ?? 1
+        return .upstreamRefused("the upstream is limiting the gateway's request rate; retry later", retryAfter: .seconds(seconds))
+    }
+}

@@ -1,0 +1,49 @@
+"""One call of the official Segmind Python SDK (segmind==1.3.0) against a gateway, printed as JSON.
+
+Usage: segmind_call.py PORT KEY SLUG PARAMS_JSON. An `image` parameter of the form "PNG WxH" is
+replaced by a base64 PNG of that size. Prints {"status", "headers", "images": [{format, width,
+height}]} for a success, {"status", "error"} for a SegmindError."""
+import base64
+import json
+import struct
+import sys
+import zlib
+
+from segmind import SegmindClient
+from segmind.exceptions import SegmindError
+
+port, key, slug, params = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+client = SegmindClient(api_key=key, base_url=f"http://127.0.0.1:{port}/v1")
+
+
+def png(width, height):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def describe(image):
+    if image[:8] == b"\x89PNG\r\n\x1a\n":
+        width, height = struct.unpack(">II", image[16:24])
+        return {"format": "png", "width": width, "height": height}
+    return {"format": "jpeg" if image[:2] == b"\xff\xd8" else "unknown"}
+
+
+if isinstance(params.get("image"), str) and params["image"].startswith("PNG "):
+    width, height = map(int, params["image"][4:].split("x"))
+    params["image"] = base64.b64encode(png(width, height)).decode()
+
+try:
+    response = client.run_sync(slug, **params)
+except SegmindError as error:
+    print(json.dumps({"status": error.status, "error": error.detail}))
+    sys.exit(0)
+headers = {name: response.headers.get(name) for name in
+           ["content-type", "x-cost", "x-seed-value", "x-remaining-credits", "x-generation-time", "x-request-id"]}
+if headers["content-type"] == "application/json":
+    body = response.json()
+    encoded = body["image"] if isinstance(body["image"], list) else [body["image"]]
+    images = [describe(base64.b64decode(image)) for image in encoded]
+else:
+    images = [describe(response.content)]
+print(json.dumps({"status": response.status_code, "headers": headers, "images": images}))

@@ -1,0 +1,45 @@
+import Foundation
+import HTTPServer
+
+/// Segmind's `/v1/{slug}` as the contract describes it: the key in `x-api-key` (401 without the
+/// right one), 406 for an account out of credits, 429 with `Retry-After`, and on success the
+/// base64 JSON answer (a list for several samples) or raw bytes, with `x-cost`,
+/// `x-remaining-credits`, `x-seed-value` and `x-generation-time`. Images are PNGs of the
+/// requested size (or 512×512).
+public final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
+    /// What each generation costs the team, and its balance there.
+    public let cost = "0.0042137"
+    public let remainingCredits = "9.2871"
+
+    public init(key: String = "SG_team_0123456789") throws {
+        super.init(acceptingKey: key)
+        var router = Router()
+        router.post("/v1/{slug}", maxBodyBytes: 64 << 20) { request, _ in
+            await self.generate(request)
+        }
+        try start(router)
+    }
+
+    private func generate(_ request: HTTPRequest) async -> HTTPResponse {
+        if let answer = await intercept(request) { return answer }
+        guard request.headers["x-api-key"] == key, refusal != .rejectKey else {
+            return Self.json(["error": "API key is invalid or may have expired"], status: .unauthorized)
+        }
+        switch refusal {
+        case .outOfCredits: return Self.json(["error": "Insufficient credits"], status: .notAcceptable)
+        case .rateLimited: return Self.json(["error": "Rate limit exceeded"], status: .tooManyRequests, headers: ["Retry-After": "7"])
+        default: break
+        }
+        guard let body = (try? JSONSerialization.jsonObject(with: Data(request.body))) as? [String: Any],
+              body["prompt"] is String else {
+            return Self.json(["error": "prompt: is required"], status: .unprocessableContent)
+        }
+        let samples = Int(Self.number(body["samples"]) ?? 1)
+        let image = TestImages.png(width: Int(Self.number(body["img_width"]) ?? 512), height: Int(Self.number(body["img_height"]) ?? 512))
+        let seed = Self.number(body["seed"]).map { String(UInt64($0)) } ?? "42"
+        let headers: HTTPHeaders = ["x-cost": cost, "x-remaining-credits": remainingCredits, "x-seed-value": seed, "x-generation-time": "0.731"]
+        let encoded = Data(image).base64EncodedString()
+        return Self.json(["image": samples == 1 ? encoded as Any : Array(repeating: encoded, count: samples), "status": "Success",
+                          "infer_time": 0.731, "outputs": samples, "image_format": "png"], headers: headers)
+    }
+}

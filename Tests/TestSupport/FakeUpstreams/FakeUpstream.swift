@@ -1,0 +1,144 @@
+import Foundation
+public import HTTPServer
+import Synchronization
+
+/// How a fake upstream answers from now on: as the contract says, or in one of the ways real
+/// services fail.
+public enum UpstreamMisbehaviour: Sendable, Equatable {
+    /// Announce a whole body, send half of it, close the connection.
+    case cutMidBody
+    /// Answer nothing until told to behave again (or shut down).
+    case stall
+    /// HTTP 500.
+    case serverError
+    /// HTTP 200 with a body that is not the contract's.
+    case garbage
+    /// Refuse the team's key, whatever it is.
+    case rejectKey
+    /// The team's account there is out of credits.
+    case outOfCredits
+    /// Too many requests; retry after 7 seconds.
+    case rateLimited
+}
+
+/// A request a fake upstream received.
+public struct ReceivedRequest: Sendable {
+    public let method: String
+    public let path: String
+    public let headers: HTTPHeaders
+    public let body: [UInt8]
+
+    /// The body as a JSON object (empty if it is not one).
+    public var json: [String: Any] {
+        ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]) ?? [:]
+    }
+}
+
+/// What both fakes share: a real HTTP server on 127.0.0.1, the requests it received, and the
+/// misbehaviour it was told to show. The dialect-specific answers live in the subclasses.
+public class FakeUpstream: @unchecked Sendable {
+    // Safety: the mutable state is inside `state`, a Mutex; `server` is set once in `start`.
+    private struct State {
+        var misbehaviour: UpstreamMisbehaviour?
+        var received: [ReceivedRequest] = []
+        var stalled: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+    private var server: HTTPServer?
+    public private(set) var port = 0
+    /// The team's key this upstream accepts.
+    public let key: String
+
+    init(acceptingKey key: String) {
+        self.key = key
+    }
+
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    func start(_ router: Router) throws {
+        var configuration = HTTPServer.Configuration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        configuration.eventLoops = 1
+        let server = try HTTPServer(configuration: configuration, responder: router)
+        port = try server.start().port
+        self.server = server
+    }
+
+    /// Misbehave as told from now on; nil behaves again (and ends the stalls).
+    public func misbehave(_ misbehaviour: UpstreamMisbehaviour?) {
+        let released = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.misbehaviour = misbehaviour
+            guard misbehaviour != .stall else { return [] }
+            defer { state.stalled = [] }
+            return state.stalled
+        }
+        for continuation in released { continuation.resume() }
+    }
+
+    public var received: [ReceivedRequest] { state.withLock { $0.received } }
+
+    /// Requests now waiting in a stall.
+    public var stalledCount: Int { state.withLock { $0.stalled.count } }
+
+    /// Stops listening: from now on connections to its port are refused.
+    public func refuseConnections() async {
+        misbehave(nil)
+        await server?.shutdown(gracePeriod: .milliseconds(100))
+    }
+
+    public func shutdown() async {
+        await refuseConnections()
+    }
+
+    /// Records the request, then either the answer its misbehaviour calls for, or nil: behave.
+    func intercept(_ request: HTTPRequest) async -> HTTPResponse? {
+        let misbehaviour = state.withLock { state in
+            state.received.append(ReceivedRequest(method: request.method.rawValue, path: String(request.path),
+                                                  headers: request.headers, body: request.body))
+            return state.misbehaviour
+        }
+        switch misbehaviour {
+        case nil, .rejectKey, .outOfCredits, .rateLimited:
+            return nil
+        case .stall:
+            await withCheckedContinuation { continuation in
+                let stillStalling = state.withLock { state in
+                    guard state.misbehaviour == .stall else { return false }
+                    state.stalled.append(continuation)
+                    return true
+                }
+                if !stillStalling { continuation.resume() }
+            }
+            return HTTPResponse.text(.serviceUnavailable, "stall ended")
+        case .cutMidBody:
+            let body = Array(repeating: UInt8(ascii: "x"), count: 4096)
+            return HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"], body: .stream(length: body.count * 2) { writer in
+                try await writer.write(body)
+                throw CancellationError()
+            })
+        case .serverError:
+            return HTTPResponse.text(HTTPStatus(code: 500), "Internal Server Error")
+        case .garbage:
+            return HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"], bytes: Array("<html>upstream maintenance</html>".utf8))
+        }
+    }
+
+    /// The misbehaviour that the dialect answers in its own words.
+    var refusal: UpstreamMisbehaviour? {
+        state.withLock { $0.misbehaviour }.flatMap { [.rejectKey, .outOfCredits, .rateLimited].contains($0) ? $0 : nil }
+    }
+
+    static func json(_ object: [String: Any], status: HTTPStatus = .ok, headers: HTTPHeaders = [:]) -> HTTPResponse {
+        .json(status, Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()),
+              headers: headers)
+    }
+
+    /// A number sent as a number or as a string, as clients do.
+    static func number(_ value: Any?) -> Double? {
+        if let number = value as? NSNumber { return number.doubleValue }
+        if let text = value as? String { return Double(text) }
+        return nil
+    }
+}
