@@ -90,6 +90,7 @@ let package = Package(
                 "HTTPServer",
                 "GatewayAPI",
                 "GenerationCore",
+                "Jobs",
                 "Ledger",
                 "UpstreamProxy",
                 .product(name: "Logging", package: "swift-log"),

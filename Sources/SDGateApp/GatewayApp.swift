@@ -8,6 +8,7 @@ public import Ledger
 public import GenerationCore
 public import HTTPServer
 public import Logging
+import Jobs
 import UpstreamProxy
 
 /// The composition root: builds every part from the configuration, serves until SIGTERM or SIGINT,
@@ -24,6 +25,8 @@ public struct GatewayApp: Sendable {
     let backend: any InferenceBackend
     /// The configured upstreams by name, each with its connection pool.
     let upstreams: [String: UpstreamBackend]
+    /// The background jobs' runner, built with the server (it needs the routed backend).
+    private let jobRunner = JobRunnerBox()
 
     /// - Parameters:
     ///   - gate: who may use the gateway and what they may spend.
@@ -91,10 +94,26 @@ public struct GatewayApp: Sendable {
     }
 
     /// The routes the gateway answers.
-    func makeRouter(catalog: ModelCatalog, backend: any InferenceBackend, isReady: @escaping @Sendable () -> Bool) -> Router {
+    func makeRouter(catalog: ModelCatalog, backend: any InferenceBackend, isReady: @escaping @Sendable () -> Bool) throws -> Router {
         var router = Router()
         HealthRoutes.register(on: &router, isReady: isReady)
         SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader).register(on: &router)
+        // The asynchronous APIs keep their jobs in the ledger's database.
+        if let store = ledger as? any JobStore {
+            let outputs = try OutputStore(folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
+                                          retention: configuration.outputRetention)
+            let completions = JobCompletions()
+            let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)
+            var settings = JobRunner.Settings()
+            settings.concurrency = configuration.jobConcurrency
+            let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
+                                   execute: executor.execute, settle: executor.settle)
+            jobRunner.set(runner, store: store, executor: executor)
+            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: store, completions: completions, wake: runner.wake,
+                             publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL, wait: configuration.jobWait)
+                .register(on: &router)
+            OutputRoutes(store: outputs).register(on: &router)
+        }
         admin?.register(on: &router)
         return router
     }
@@ -113,7 +132,7 @@ public struct GatewayApp: Sendable {
         let catalog = try ModelCatalog.load(file: configuration.catalogFile)
         let backend = try routedBackend(catalog: catalog)
         let box = ServerBox()
-        let router = makeRouter(catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false })
+        let router = try makeRouter(catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false })
         let logger = logger
         let server = try HTTPServer(configuration: configuration.server, responder: GatewayResponder(router: router, logger: logger)) { error in
             logger.warning("accept failed", metadata: ["error": "\(error)"])
@@ -140,10 +159,12 @@ public struct GatewayApp: Sendable {
         let interval = min(.seconds(30), configuration.holdLifetime / 2)
         let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, now: SQLiteLedger.systemNow, logger: logger) }
         let address = try server.start()
+        let jobs = jobRunner.start(retention: configuration.outputRetention, logger: logger)
         logger.info("listening", metadata: ["address": "\(address)"])
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)", "grace_period": "\(configuration.shutdownGracePeriod)"])
         await server.shutdown(gracePeriod: configuration.shutdownGracePeriod)
+        await jobs?.stop()
         reaper?.stop()
         logger.info("stopped")
     }

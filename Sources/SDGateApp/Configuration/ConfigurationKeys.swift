@@ -90,6 +90,16 @@ struct ConfigurationKey: Sendable {
         ConfigurationKey(path: "admin.token", summary: "the admin API's token (a secret: prefer SDGATE_ADMIN_TOKEN); empty: generated on first start",
                          apply: { config, text throws(ConfigurationValueError) in config.adminToken = text },
                          render: { $0.adminToken.isEmpty ? "(generated on first start)" : "(set, redacted)" }),
+        ConfigurationKey(path: "public_url", summary: "the gateway's address as clients reach it, for URLs in answers (empty: each request's Host)",
+                         apply: { config, text throws(ConfigurationValueError) in
+                             guard text.isEmpty || text.hasPrefix("http://") || text.hasPrefix("https://") else {
+                                 throw ConfigurationValueError("must be an http:// or https:// address, such as https://gateway.example")
+                             }
+                             config.publicURL = text
+                         }, render: { $0.publicURL.isEmpty ? "(each request's Host)" : $0.publicURL }),
+        .integer("jobs.concurrency", \.jobConcurrency, 1...256, "background generations running at once"),
+        .duration("jobs.wait", \.jobWait, .zero ... .seconds(300), "how long a ModelsLab call waits for its image before answering processing"),
+        .duration("outputs.retention", \.outputRetention, .seconds(60) ... .seconds(30 * 86400), "how long generated images are kept for the asynchronous APIs"),
         .boolean("images.allow_private_addresses", \.images.allowPrivateAddresses, "let image URLs point at private, loopback and link-local addresses"),
         .bytes("images.max_bytes", \.images.maxBytes, 1024...(1 << 30), "largest input image, decoded"),
         .duration("images.fetch_timeout", \.images.fetchTimeout, .milliseconds(100) ... .seconds(300), "time to fetch an image URL, redirects included"),

@@ -29,6 +29,15 @@ public struct GatewayConfiguration: Sendable {
     public var upstreams: [String: UpstreamSettings] = [:]
     public var routes: [String: [String]] = [:]
 
+    /// The gateway's address as clients reach it (`https://gateway.example`), for the URLs in
+    /// answers; empty: each request's `Host`.
+    public var publicURL = ""
+    /// Background jobs: how many run at once, how long a ModelsLab call waits for its image before
+    /// answering `processing`, and how long generated images are kept.
+    public var jobConcurrency = 4
+    public var jobWait: Duration = .seconds(20)
+    public var outputRetention: Duration = .seconds(3600)
+
     /// Input images: size limits, and which addresses image URLs may point at.
     public var images = Images()
 
