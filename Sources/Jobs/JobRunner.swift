@@ -1,3 +1,4 @@
+import GenerationCore
 public import Ledger
 public import Logging
 import Synchronization
@@ -93,7 +94,7 @@ public final class JobRunner: Sendable {
             while busy < settings.concurrency {
                 let job: JobRecord?
                 do {
-                    job = try await store.claimJob(leaseUntil: now() + settings.lease.milliseconds)
+                    job = try await store.claimJob(leaseUntil: now() + settings.lease.wholeMilliseconds)
                 } catch {
                     logger.error("jobs cannot be claimed", metadata: ["error": "\(error)"])
                     break
@@ -139,12 +140,7 @@ public final class JobRunner: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: lease / 3)
             if Task.isCancelled { return }
-            _ = try? await store.renewJobLease(id: id, until: now() + lease.milliseconds)
+            _ = try? await store.renewJobLease(id: id, until: now() + lease.wholeMilliseconds)
         }
     }
-}
-
-extension Duration {
-    /// Whole milliseconds, as timestamps count.
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

@@ -9,7 +9,7 @@ struct WorkerClient: Sendable {
 
     /// True when the worker at `base` answers its health check.
     func isHealthy(_ base: String, timeout: Duration = .seconds(5)) async -> Bool {
-        guard let response = try? await http.execute(HTTPClientRequest(url: base + "/health"), timeout: .milliseconds(timeout.milliseconds)) else {
+        guard let response = try? await http.execute(HTTPClientRequest(url: base + "/health"), timeout: .milliseconds(timeout.wholeMilliseconds)) else {
             return false
         }
         _ = try? await response.body.collect(upTo: 1 << 16)
@@ -29,7 +29,7 @@ struct WorkerClient: Sendable {
         call.body = .bytes(ByteBuffer(bytes: Array(body)))
         let status: Int, answer: ByteBuffer
         do {
-            let response = try await http.execute(call, timeout: .milliseconds(deadline.milliseconds))
+            let response = try await http.execute(call, timeout: .milliseconds(deadline.wholeMilliseconds))
             status = Int(response.status.code)
             answer = try await response.body.collect(upTo: 512 << 20)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
@@ -83,8 +83,4 @@ struct WorkerClient: Sendable {
         body["base_model"] = request.options.baseModel
         return body
     }
-}
-
-extension Duration {
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

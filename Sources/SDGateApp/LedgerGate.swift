@@ -60,10 +60,9 @@ struct LedgerGate: AccessGate {
     }
 
     func recordUsage(_ usage: GenerationUsage) async {
-        let milliseconds = usage.duration.components.seconds * 1000 + usage.duration.components.attoseconds / 1_000_000_000_000_000
         do {
             try await ledger.record(UsageEvent(keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
-                                               durationMilliseconds: milliseconds, backend: usage.upstream?.name ?? "default",
+                                               durationMilliseconds: usage.duration.wholeMilliseconds, backend: usage.upstream?.name ?? "default",
                                                requestID: usage.requestID, at: now(), upstreamCost: usage.upstream?.cost,
                                                upstreamRemainingCredits: usage.upstream?.remainingCredits))
         } catch {

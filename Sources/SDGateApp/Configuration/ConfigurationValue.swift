@@ -1,3 +1,4 @@
+import GenerationCore
 import GatewayAPI
 
 /// What is wrong with one value, without saying where; the loader adds the file and line.
@@ -62,7 +63,7 @@ enum ConfigurationValue {
     }
 
     static func renderDuration(_ duration: Duration) -> String {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = duration.wholeMilliseconds
         if milliseconds % 1000 != 0 { return "\(milliseconds)ms" }
         let seconds = milliseconds / 1000
         if seconds >= 3600 && seconds % 3600 == 0 { return "\(seconds / 3600)h" }

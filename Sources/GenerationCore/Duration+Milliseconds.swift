@@ -1,0 +1,4 @@
+extension Duration {
+    /// Whole milliseconds (truncated), as timestamps, deadlines and usage events count them.
+    public var wholeMilliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}
