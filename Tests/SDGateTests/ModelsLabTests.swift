@@ -131,6 +131,9 @@ struct ModelsLabTests {
         #expect(fetched["output"] as? [String] == future, "the images are where the first answer said they would be")
         let byPath = try await gateway.post("/api/v3/fetch/\(id)", ["key": secret], form: true)
         #expect(byPath["status"] as? String == "success")
+        // The usage event counts the job from queued to answered: at least the wait it outlasted.
+        let usage = try await gateway.ledger.usage(keyID: nil, teamID: nil, from: 0, to: .max).filter { $0.requestID == id }
+        #expect(usage.count == 1 && usage[0].status == 200 && usage[0].durationMilliseconds >= 300, "\(usage)")
         await gateway.stop()
     }
 

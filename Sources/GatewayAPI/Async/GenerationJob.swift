@@ -121,7 +121,9 @@ public struct GenerationJobExecutor: Sendable {
             _ = await gate.release(CreditHold(id: job.hold.rawValue), reason: message)
             status = 500
         }
-        let duration = Duration.milliseconds(max(0, (job.finishedAt ?? job.createdAt) - job.createdAt))
+        // From queued to answered: what the client waited. (The record is the claimed one: it
+        // does not know its own end.)
+        let duration = Duration.milliseconds(max(0, SQLiteLedger.systemNow() - job.createdAt))
         await gate.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: status, cost: status == 200 ? job.cost : .zero,
                                                duration: duration, requestID: job.id))
         completions.finished(job.id)
