@@ -1,4 +1,5 @@
 // What every benchmark server does at start-up, so that the runner can drive them alike.
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,4 +17,23 @@ public func portArgument() -> Int {
         return port
     }
     return 0
+}
+
+/// Parks the main thread until SIGTERM or SIGINT, then runs `shutdown` (a drain) and exits.
+public func serveUntilSignalled(shutdown: @escaping @Sendable () async -> Void) -> Never {
+    var sources: [any DispatchSourceSignal] = []
+    for number in [SIGTERM, SIGINT] {
+        // The default action would end the process before the source sees the signal.
+        signal(number, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
+        source.setEventHandler {
+            Task {
+                await shutdown()
+                exit(0)
+            }
+        }
+        source.resume()
+        sources.append(source)
+    }
+    withExtendedLifetime(sources) { dispatchMain() }
 }

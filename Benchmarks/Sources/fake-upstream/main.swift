@@ -2,13 +2,8 @@
 // Segmind's base64 JSON (one small PNG) and its headers, whatever the body, once the whole body
 // has arrived. The runner measures a client against it directly and through sdgate.
 import BenchmarkSupport
-import Dispatch
 import Foundation
 import HTTPServer
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 // A PNG signature and IHDR for 64x64, as the gateway inspects it.
 let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 64, 0, 0, 0, 64,
@@ -29,17 +24,5 @@ let server = try HTTPServer(configuration: configuration, responder: router)
 let address = try server.start()
 announce("listening on 127.0.0.1:\(address.port)")
 
-var signalSources: [any DispatchSourceSignal] = []
-for signalNumber in [SIGTERM, SIGINT] {
-    signal(signalNumber, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
-    source.setEventHandler {
-        Task {
-            await server.shutdown(gracePeriod: .seconds(2))
-            exit(0)
-        }
-    }
-    source.resume()
-    signalSources.append(source)
-}
-dispatchMain()
+// On SIGTERM/SIGINT: drain for up to two seconds, then exit.
+serveUntilSignalled { await server.shutdown(gracePeriod: .seconds(2)) }
