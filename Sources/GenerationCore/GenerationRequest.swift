@@ -93,14 +93,14 @@ public struct InputImage: Sendable, Equatable {
     public var info: ImageInfo
     /// The bytes in standard base64, when the client sent them so: an upstream is sent this text
     /// as it came, rather than a megabyte encoded again.
-    public var base64: [UInt8]?
+    public var base64: Substring?
 
-    public init(bytes: [UInt8], info: ImageInfo, base64: [UInt8]? = nil) {
+    public init(bytes: [UInt8], info: ImageInfo, base64: Substring? = nil) {
         self.bytes = bytes
         self.info = info
         self.base64 = base64
     }
 
     /// The image in standard, padded base64.
-    public var base64Text: [UInt8] { base64 ?? Array(Data(bytes).base64EncodedData()) }
+    public var base64Text: Substring { base64 ?? Substring(Data(bytes).base64EncodedString()) }
 }

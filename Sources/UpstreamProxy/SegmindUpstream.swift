@@ -55,9 +55,10 @@ struct SegmindUpstream {
         let json = Array((try? encoder.encode(fields)) ?? Data("{}".utf8))
         guard let image = request.image?.base64Text else { return json }
         var body: [UInt8] = []
-        body.reserveCapacity(json.count + image.count + 16)
+        body.reserveCapacity(json.count + image.utf8.count + 16)
         body += #"{"image":""#.utf8
-        body += image
+        // A substring's UTF-8 view appends byte by byte; its storage appends as one copy.
+        if image.utf8.withContiguousStorageIfAvailable({ body += $0 }) == nil { body += image.utf8 }
         body += #"","#.utf8
         body += json.dropFirst()
         return body

@@ -76,7 +76,7 @@ public enum Command {
 private func runToCompletion(_ executable: Executable, _ arguments: Arguments, _ environment: Environment) async throws -> Command.Result {
     let result = try await run(executable, arguments: arguments, environment: environment,
                                output: .string(limit: 64 << 20), error: .string(limit: 64 << 20))
-    return Command.Result(status: code(result.terminationStatus), output: result.standardOutput ?? "", errors: result.standardError ?? "")
+    return Command.Result(status: code(result.terminationStatus), output: result.standardOutput, errors: result.standardError)
 }
 
 private func runInBackground(

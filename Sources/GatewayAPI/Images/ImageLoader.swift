@@ -1,4 +1,5 @@
 public import Foundation
+import ExtrasBase64
 public import GenerationCore
 
 /// Fetches an image URL for the gateway; the implementation enforces the address rules.
@@ -52,7 +53,7 @@ public struct ImageLoader: Sendable {
     }
 
     /// The image's bytes, and their standard base64 text unless they came from a URL.
-    private func bytes(of text: String) async throws(ImageProblem) -> ([UInt8], base64: [UInt8]?) {
+    private func bytes(of text: String) async throws(ImageProblem) -> ([UInt8], base64: Substring?) {
         let trimmed = text.trimmingSpaces()
         if trimmed.hasPrefix("data:") { return try dataURI(trimmed) }
         let lowercased = trimmed.prefix(8).lowercased()
@@ -66,7 +67,7 @@ public struct ImageLoader: Sendable {
     }
 
     /// `data:image/png;base64,....`; the media type must be an image type sdgate reads.
-    private func dataURI(_ text: Substring) throws(ImageProblem) -> ([UInt8], base64: [UInt8]) {
+    private func dataURI(_ text: Substring) throws(ImageProblem) -> ([UInt8], base64: Substring) {
         guard let comma = text.firstIndex(of: ",") else { throw ImageProblem("a data URI needs a comma before its data") }
         let header = text[text.index(text.startIndex, offsetBy: 5)..<comma].split(separator: ";")
         guard header.contains(where: { $0.lowercased() == "base64" }) else { throw ImageProblem("a data URI must be base64-encoded") }
@@ -78,13 +79,12 @@ public struct ImageLoader: Sendable {
     }
 
     /// Standard or URL-safe base64, with or without padding; line breaks are ignored. Returns the
-    /// decoded bytes and the text in standard, padded base64. Canonical base64 goes straight to the
-    /// decoder in one copy; only what it refuses is cleaned up and tried again (a megabyte scanned
-    /// byte by byte costs as much as the decoding).
-    static func base64(_ text: Substring) -> ([UInt8], base64: [UInt8])? {
-        var bytes = text.utf8.withContiguousStorageIfAvailable { Array($0) } ?? Array(String(text).utf8)
-        guard !bytes.isEmpty else { return nil }
-        if bytes.count % 4 == 0, let decoded = decode(bytes) { return (decoded, bytes) }
+    /// decoded bytes and the text in standard, padded base64. Canonical base64 is decoded where it
+    /// lies; only what the decoder refuses is cleaned up and tried again (a megabyte scanned byte
+    /// by byte costs as much as the decoding).
+    static func base64(_ text: Substring) -> ([UInt8], base64: Substring)? {
+        if !text.isEmpty, let decoded = try? Base64.decode(bytes: text.utf8) { return (decoded, text) }
+        var bytes = Array(text.utf8)
         bytes.removeAll { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
         for index in bytes.indices {
             if bytes[index] == UInt8(ascii: "-") { bytes[index] = UInt8(ascii: "+") }
@@ -92,12 +92,7 @@ public struct ImageLoader: Sendable {
         }
         guard !bytes.isEmpty, bytes.count % 4 != 1 else { return nil }
         if bytes.count % 4 != 0 { bytes += Array(repeating: UInt8(ascii: "="), count: 4 - bytes.count % 4) }
-        return decode(bytes).map { ($0, bytes) }
-    }
-
-    private static func decode(_ base64: [UInt8]) -> [UInt8]? {
-        base64.withUnsafeBytes { text in
-            Data(base64Encoded: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: text.baseAddress!), count: text.count, deallocator: .none))
-        }.map { Array($0) }
+        guard let decoded = try? Base64.decode(bytes: bytes) else { return nil }
+        return (decoded, Substring(String(decoding: bytes, as: UTF8.self)))
     }
 }

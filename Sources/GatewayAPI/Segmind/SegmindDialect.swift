@@ -113,7 +113,7 @@ public struct SegmindDialect: Sendable {
         if let type = request.headers["Content-Type"], !Self.isJSON(type) {
             return Outcome(response: SegmindAnswer.error(.notAcceptable, "Content-Type must be application/json"))
         }
-        guard let body = try? JSONDecoder().decode([String: JSONValue].self, from: Data(request.body)) else {
+        guard let body = try? JSONObjectReader.decode(request.body) else {
             return Outcome(response: SegmindAnswer.error(.badRequest, "The request body must be a JSON object"))
         }
         let fields: ValidatedFields
