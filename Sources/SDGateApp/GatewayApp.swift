@@ -97,25 +97,30 @@ public struct GatewayApp: Sendable {
     func makeRouter(catalog: ModelCatalog, backend: any InferenceBackend, isReady: @escaping @Sendable () -> Bool) throws -> Router {
         var router = Router()
         HealthRoutes.register(on: &router, isReady: isReady)
-        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader).register(on: &router)
         // The asynchronous APIs keep their jobs in the ledger's database.
-        if let store = ledger as? any JobStore {
-            let outputs = try OutputStore(folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
-                                          retention: configuration.outputRetention)
-            let completions = JobCompletions()
-            let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)
-            var settings = JobRunner.Settings()
-            settings.concurrency = configuration.jobConcurrency
-            let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
-                                   execute: executor.execute, settle: executor.settle)
-            jobRunner.set(runner, store: store, executor: executor)
-            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: store, completions: completions, wake: runner.wake,
-                             publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL, wait: configuration.jobWait)
-                .register(on: &router)
-            OutputRoutes(store: outputs).register(on: &router)
+        let jobs = try (ledger as? any JobStore).map { try makeJobQueue(store: $0, backend: backend, router: &router) }
+        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader, jobs: jobs).register(on: &router)
+        if let jobs {
+            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: jobs, wait: configuration.jobWait).register(on: &router)
         }
         admin?.register(on: &router)
         return router
+    }
+
+    /// The job runner (started with the server) and the output store with its route.
+    private func makeJobQueue(store: any JobStore, backend: any InferenceBackend, router: inout Router) throws -> JobQueue {
+        let outputs = try OutputStore(folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
+                                      retention: configuration.outputRetention)
+        OutputRoutes(store: outputs).register(on: &router)
+        let completions = JobCompletions()
+        let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)
+        var settings = JobRunner.Settings()
+        settings.concurrency = configuration.jobConcurrency
+        let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
+                               execute: executor.execute, settle: executor.settle)
+        jobRunner.set(runner, store: store, executor: executor)
+        return JobQueue(store: store, completions: completions, wake: runner.wake,
+                        publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL)
     }
 
     /// The backend the dialects call: each model's route to its upstreams, `backend` for the

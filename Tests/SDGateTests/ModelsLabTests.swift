@@ -36,7 +36,7 @@ struct ModelsLabTests {
             runner.start()
             var router = Router()
             ModelsLabDialect(catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
-                             images: ImageLoader(fetcher: nil), jobs: ledger, completions: completions, wake: runner.wake, wait: wait)
+                             images: ImageLoader(fetcher: nil), jobs: JobQueue(store: ledger, completions: completions, wake: runner.wake), wait: wait)
                 .register(on: &router)
             OutputRoutes(store: outputs).register(on: &router)
             var configuration = HTTPServer.Configuration()

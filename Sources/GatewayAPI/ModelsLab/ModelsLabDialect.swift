@@ -1,8 +1,8 @@
 import Foundation
-public import GenerationCore
+import GenerationCore
 public import HTTPServer
-public import Jobs
-public import Ledger
+import Jobs
+import Ledger
 
 /// The StableDiffusionAPI / ModelsLab v3 API: `POST /api/v3/img2img`, `/api/v3/text2img`, and
 /// `/api/v3/fetch/{id}` or `/api/v3/fetch` (`request_id` in the body), as Part A items 11-16 fix it.
@@ -15,30 +15,20 @@ public struct ModelsLabDialect: Sendable {
     public let gate: any AccessGate
     public let images: ImageLoader
     public let rateLimiter: RateLimiter
-    public let jobs: any JobStore
-    public let completions: JobCompletions
-    /// Tells the job runner that a job was queued.
-    public let wake: @Sendable () -> Void
-    /// The gateway's address as clients reach it (`https://gateway.example`); nil: from the
-    /// request's Host header.
-    public let publicBaseURL: String?
+    public let jobs: JobQueue
     /// How long a call waits for its job before answering `processing`.
     public let wait: Duration
     public let maxBodyBytes: Int
     let randomSeed: @Sendable () -> UInt64
 
     public init(catalog: ModelCatalog, gate: any AccessGate, images: ImageLoader, rateLimiter: RateLimiter = RateLimiter(),
-                jobs: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
-                wait: Duration = .seconds(20), maxBodyBytes: Int = 32 << 20,
+                jobs: JobQueue, wait: Duration = .seconds(20), maxBodyBytes: Int = 32 << 20,
                 randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }) {
         self.catalog = catalog
         self.gate = gate
         self.images = images
         self.rateLimiter = rateLimiter
         self.jobs = jobs
-        self.completions = completions
-        self.wake = wake
-        self.publicBaseURL = publicBaseURL
         self.wait = wait
         self.maxBodyBytes = maxBodyBytes
         self.randomSeed = randomSeed
@@ -62,7 +52,7 @@ public struct ModelsLabDialect: Sendable {
         guard let apiKey = body["key"]?.text, let key = await gate.authenticate(apiKey: apiKey) else {
             return ModelsLabAnswer.error(ModelsLabAnswer.invalidKey)
         }
-        var response = await generate(body, spec: spec, key: key, baseURL: baseURL(for: request))
+        var response = await generate(body, spec: spec, key: key, baseURL: jobs.baseURL(for: request))
         if let remaining = await gate.remaining(for: key) { response.headers.set("x-remaining-credits", remaining.description) }
         return response
     }
@@ -109,15 +99,9 @@ public struct ModelsLabDialect: Sendable {
         let payload = GenerationJobPayload(
             request: generation, files: (0..<generation.samples).map { _ in OutputStore.newName(base64 ? .base64 : .jpeg) }, base64: base64,
             webhook: webhook, trackID: body["track_id"]?.text, meta: Self.meta(generation, body: body))
-        let job: JobRecord
-        do {
-            job = try await jobs.enqueueJob(NewJob(keyID: key.id, dialect: "modelslab", model: spec.slug, payload: payload.encoded(),
-                                                   hold: HoldID(hold.id), cost: cost))
-        } catch {
-            _ = await gate.release(hold, reason: "the job could not be queued")
+        guard let job = await jobs.enqueue(payload, key: key, dialect: "modelslab", model: spec.slug, hold: hold, cost: cost, gate: gate) else {
             return ModelsLabAnswer.error("The request could not be queued; try again later")
         }
-        wake()
         return await answer(waitingFor: job.id, payload: payload, baseURL: baseURL, upTo: wait)
     }
 
@@ -126,13 +110,13 @@ public struct ModelsLabDialect: Sendable {
     private func answer(waitingFor id: String, payload: GenerationJobPayload, baseURL: String, upTo timeout: Duration) async -> HTTPResponse {
         let deadline = ContinuousClock.now + timeout
         while true {
-            guard let job = try? await jobs.job(id: id) else { return ModelsLabAnswer.error("The request could not be read; fetch it later") }
+            guard let job = try? await jobs.store.job(id: id) else { return ModelsLabAnswer.error("The request could not be read; fetch it later") }
             let left = deadline - .now
             if job.state == .completed || job.state == .failed || left <= .zero || Task.isCancelled {
                 let eta = max(1, Double(payload.request.steps) / 10)
                 return ModelsLabAnswer.job(job, payload: payload, baseURL: baseURL, etaSeconds: eta)
             }
-            await completions.wait(for: id, upTo: min(left, .seconds(1)))
+            await jobs.completions.wait(for: id, upTo: min(left, .seconds(1)))
         }
     }
 
@@ -161,16 +145,7 @@ public struct ModelsLabDialect: Sendable {
             return ModelsLabAnswer.error(ModelsLabAnswer.invalidKey)
         }
         guard let id = pathID ?? body["request_id"]?.text else { return ModelsLabAnswer.error("request_id: is required") }
-        // Another key's job, or none: the same answer, so ids cannot be probed.
-        guard let job = try? await jobs.job(id: id), job.keyID == key.id, job.dialect == "modelslab",
-              let payload = GenerationJobPayload.decode(job.payload) else {
-            return ModelsLabAnswer.error("Request not found")
-        }
-        return ModelsLabAnswer.job(job, payload: payload, baseURL: baseURL(for: request), etaSeconds: 1)
-    }
-
-    private func baseURL(for request: HTTPRequest) -> String {
-        if let publicBaseURL { return publicBaseURL.hasSuffix("/") ? String(publicBaseURL.dropLast()) : publicBaseURL }
-        return "http://" + (request.headers["Host"] ?? "localhost")
+        guard let (job, payload) = await jobs.job(id, of: key, dialect: "modelslab") else { return ModelsLabAnswer.error("Request not found") }
+        return ModelsLabAnswer.job(job, payload: payload, baseURL: jobs.baseURL(for: request), etaSeconds: 1)
     }
 }
