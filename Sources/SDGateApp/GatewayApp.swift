@@ -116,11 +116,12 @@ public struct GatewayApp: Sendable {
         let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)
         var settings = JobRunner.Settings()
         settings.concurrency = configuration.jobConcurrency
+        settings.lease = configuration.jobLease
         let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
                                execute: executor.execute, settle: executor.settle)
         jobRunner.set(runner, store: store, executor: executor)
         return JobQueue(store: store, completions: completions, wake: runner.wake,
-                        publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL)
+                        publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL, maxQueueTime: configuration.jobMaxQueueTime)
     }
 
     /// The backend the dialects call: each model's route to its upstreams, `backend` for the
@@ -164,7 +165,8 @@ public struct GatewayApp: Sendable {
         let interval = min(.seconds(30), configuration.holdLifetime / 2)
         let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, now: SQLiteLedger.systemNow, logger: logger) }
         let address = try server.start()
-        let jobs = jobRunner.start(retention: configuration.outputRetention, logger: logger)
+        let jobs = jobRunner.start(JobUpkeep(lease: configuration.jobLease, maxQueueTime: configuration.jobMaxQueueTime,
+                                             retention: configuration.outputRetention), logger: logger)
         logger.info("listening", metadata: ["address": "\(address)"])
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)", "grace_period": "\(configuration.shutdownGracePeriod)"])

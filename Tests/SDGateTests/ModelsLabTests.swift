@@ -137,6 +137,20 @@ struct ModelsLabTests {
         await gateway.stop()
     }
 
+    @Test func aQueuedJobsCreditsStayHeldWhileItMayWaitInTheQueue() async throws {
+        let gateway = try await Gateway(wait: .milliseconds(100))
+        let (keyID, secret) = try await gateway.key(credits: "1")
+        gateway.backend.pause()
+        #expect(try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "a queued lighthouse"])["status"] as? String == "processing")
+        // Held for the hold lifetime (600 s here) plus the longest time in the queue (1 h by default).
+        let reserved = SQLiteLedger.systemNow()
+        #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 60_000) == 0, "a request's lifetime is not enough for a job")
+        #expect(try await gateway.ledger.balance(keyID: keyID).held == Credits(decimal: "0.008"))
+        #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 3_600_000 + 60_000) == 1)
+        gateway.backend.resume()
+        await gateway.stop()
+    }
+
     @Test func everyErrorIsA200WithItsStatusAndNothingIsCharged() async throws {
         let gateway = try await Gateway(wait: .seconds(20))
         let (keyID, secret) = try await gateway.key(credits: "0.005")

@@ -14,9 +14,14 @@ public struct JobQueue: Sendable {
     /// The gateway's address as clients reach it (`https://gateway.example`); nil: from each
     /// request's Host header.
     public let publicBaseURL: String?
+    /// The longest a job waits in the queue before it fails; its credits are held that much longer
+    /// than a request's that runs at once.
+    public let maxQueueTime: Duration
 
-    public init(store: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil) {
+    public init(store: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
+                maxQueueTime: Duration = .seconds(3600)) {
         self.store = store
+        self.maxQueueTime = maxQueueTime
         self.completions = completions
         self.wake = wake
         self.publicBaseURL = publicBaseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }

@@ -90,7 +90,7 @@ public struct ModelsLabDialect: Sendable {
         let defaultSteps = spec.field(.steps)?.defaultValue?.asDouble.map { Int($0) } ?? generation.steps
         let cost = spec.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
         let hold: CreditHold
-        switch await gate.reserve(cost, for: key) {
+        switch await gate.reserve(cost, for: key, queuedUpTo: jobs.maxQueueTime) {
         case .held(let held, _): hold = held
         case .insufficient: return ModelsLabAnswer.error(ModelsLabAnswer.insufficientCredits)
         case .unavailable: return ModelsLabAnswer.error("Credits cannot be checked right now; try again later")

@@ -202,7 +202,7 @@ public struct SegmindDialect: Sendable {
         generation.requester = key.id
         let defaultSteps = model.field(.steps)?.defaultValue?.asDouble.map { Int($0) } ?? generation.steps
         let cost = model.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
-        switch await gate.reserve(cost, for: key) {
+        switch await gate.reserve(cost, for: key, queuedUpTo: mode == .queued ? jobs?.maxQueueTime ?? .zero : .zero) {
         case .held(let hold, let remaining):
             return .success(Admitted(generation: generation, cost: cost, hold: hold, base64: base64, remaining: remaining))
         case .insufficient(let remaining):

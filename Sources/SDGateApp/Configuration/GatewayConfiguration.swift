@@ -33,9 +33,13 @@ public struct GatewayConfiguration: Sendable {
     /// answers; empty: each request's `Host`.
     public var publicURL = ""
     /// Background jobs: how many run at once, how long a ModelsLab call waits for its image before
-    /// answering `processing`, and how long generated images are kept.
+    /// answering `processing`, how long a running job is its gateway's without renewing its lease
+    /// (a job of a gateway that died runs again after this), how long a job may wait in the queue
+    /// before it fails, and how long generated images are kept.
     public var jobConcurrency = 4
     public var jobWait: Duration = .seconds(20)
+    public var jobLease: Duration = .seconds(60)
+    public var jobMaxQueueTime: Duration = .seconds(3600)
     public var outputRetention: Duration = .seconds(3600)
 
     /// Input images: size limits, and which addresses image URLs may point at.
