@@ -101,7 +101,8 @@ public struct GatewayApp: Sendable {
         let jobs = try (ledger as? any JobStore).map { try makeJobQueue(store: $0, backend: backend, router: &router) }
         SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader, jobs: jobs).register(on: &router)
         if let jobs {
-            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: jobs, wait: configuration.jobWait).register(on: &router)
+            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait)
+                .register(on: &router)
         }
         admin?.register(on: &router)
         return router
@@ -113,7 +114,8 @@ public struct GatewayApp: Sendable {
                                       retention: configuration.outputRetention)
         OutputRoutes(store: outputs).register(on: &router)
         let completions = JobCompletions()
-        let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)
+        let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions,
+                                             webhooks: (store as? any WebhookStore).map(makeWebhookDispatcher))
         var settings = JobRunner.Settings()
         settings.concurrency = configuration.jobConcurrency
         settings.lease = configuration.jobLease
@@ -122,6 +124,24 @@ public struct GatewayApp: Sendable {
         jobRunner.set(runner, store: store, executor: executor)
         return JobQueue(store: store, completions: completions, wake: runner.wake,
                         publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL, maxQueueTime: configuration.jobMaxQueueTime)
+    }
+
+    var webhookSender: WebhookSender {
+        WebhookSender(policy: AddressPolicy(allowPrivateAddresses: configuration.webhooks.allowPrivateAddresses), timeout: configuration.webhooks.timeout)
+    }
+
+    /// Sends the webhooks of finished jobs; started and stopped with the job runner.
+    private func makeWebhookDispatcher(store: any WebhookStore) -> WebhookDispatcher {
+        var settings = WebhookDispatcher.Settings()
+        settings.concurrency = configuration.webhooks.concurrency
+        settings.firstRetry = configuration.webhooks.firstRetry
+        settings.retryFor = configuration.webhooks.retryFor
+        // An attempt that outlasts its timeout by this much was cut short by a crash.
+        settings.attemptLease = configuration.webhooks.timeout + .seconds(60)
+        let sender = webhookSender
+        return WebhookDispatcher(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger) { delivery, secret in
+            await sender.send(delivery, secret: secret)
+        }
     }
 
     /// The backend the dialects call: each model's route to its upstreams, `backend` for the

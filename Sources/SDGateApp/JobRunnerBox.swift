@@ -5,9 +5,10 @@ import Ledger
 import Logging
 import Synchronization
 
-/// The background jobs while the gateway runs: the runner, and the upkeep that takes back the jobs
-/// of a gateway that died (their holds voided once they fail for good), fails the jobs that waited
-/// in the queue too long, forgets old jobs and deletes their images after the retention.
+/// The background jobs while the gateway runs: the runner, the webhook dispatcher, and the upkeep
+/// that takes back the jobs of a gateway that died (their holds voided once they fail for good),
+/// fails the jobs that waited in the queue too long, forgets old jobs and webhooks and deletes their
+/// images after the retention.
 final class JobRunnerBox: Sendable {
     private struct Parts: Sendable {
         let runner: JobRunner
@@ -25,6 +26,7 @@ final class JobRunnerBox: Sendable {
     func start(_ upkeep: JobUpkeep, logger: Logger) -> RunningJobs? {
         guard let parts = parts.withLock({ $0 }) else { return nil }
         parts.runner.start()
+        parts.executor.webhooks?.start()
         let task = Task {
             while !Task.isCancelled {
                 do {
@@ -36,7 +38,7 @@ final class JobRunnerBox: Sendable {
                 try? await Task.sleep(for: upkeep.interval)
             }
         }
-        return RunningJobs(runner: parts.runner, upkeep: task)
+        return RunningJobs(runner: parts.runner, webhooks: parts.executor.webhooks, upkeep: task)
     }
 }
 
@@ -56,15 +58,19 @@ struct JobUpkeep: Sendable {
         failed += try await store.expireQueuedJobs(queuedBefore: now - maxQueueTime.wholeMilliseconds)
         for job in failed { await settle(job, .failed(job.error ?? "the job failed")) }
         _ = try await store.purgeJobs(finishedBefore: now - retention.wholeMilliseconds)
+        try await (store as? any WebhookStore)?.purgeWebhooks(endedBefore: now - retention.wholeMilliseconds)
     }
 }
 
 struct RunningJobs: Sendable {
     let runner: JobRunner
+    let webhooks: WebhookDispatcher?
     let upkeep: Task<Void, Never>
 
+    /// The jobs first, which may queue webhooks; the webhooks not yet sent wait in the database.
     func stop() async {
         upkeep.cancel()
         await runner.stop()
+        await webhooks?.stop()
     }
 }

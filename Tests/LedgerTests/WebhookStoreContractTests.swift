@@ -1,6 +1,7 @@
 import Foundation
 import GenerationCore
 import Testing
+import TestSupport
 @testable import Ledger
 
 /// Webhook deliveries, on both stores: a secret per key, due deliveries claimed once and leased,

@@ -16,19 +16,22 @@ public struct ModelsLabDialect: Sendable {
     public let images: ImageLoader
     public let rateLimiter: RateLimiter
     public let jobs: JobQueue
+    /// Checks `webhook` URLs against the address rules before a job is queued.
+    public let webhooks: WebhookSender
     /// How long a call waits for its job before answering `processing`.
     public let wait: Duration
     public let maxBodyBytes: Int
     let randomSeed: @Sendable () -> UInt64
 
     public init(catalog: ModelCatalog, gate: any AccessGate, images: ImageLoader, rateLimiter: RateLimiter = RateLimiter(),
-                jobs: JobQueue, wait: Duration = .seconds(20), maxBodyBytes: Int = 32 << 20,
+                jobs: JobQueue, webhooks: WebhookSender = WebhookSender(), wait: Duration = .seconds(20), maxBodyBytes: Int = 32 << 20,
                 randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }) {
         self.catalog = catalog
         self.gate = gate
         self.images = images
         self.rateLimiter = rateLimiter
         self.jobs = jobs
+        self.webhooks = webhooks
         self.wait = wait
         self.maxBodyBytes = maxBodyBytes
         self.randomSeed = randomSeed
@@ -74,9 +77,7 @@ public struct ModelsLabDialect: Sendable {
             return ModelsLabAnswer.error("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\"")
         }
         let webhook = body["webhook"]?.text.flatMap { $0.isEmpty ? nil : $0 }
-        if let webhook, URL(string: webhook).map({ ["http", "https"].contains($0.scheme?.lowercased() ?? "") && $0.host != nil }) != true {
-            return ModelsLabAnswer.error("webhook: expected an http(s) URL")
-        }
+        if let webhook, let problem = await webhooks.problem(with: webhook) { return ModelsLabAnswer.error(problem) }
         var image: InputImage?
         if let field = spec.field(.image), let source = fields.string(.image) {
             do {
@@ -98,7 +99,7 @@ public struct ModelsLabDialect: Sendable {
         let base64 = fields.boolean(.base64) ?? false
         let payload = GenerationJobPayload(
             request: generation, files: (0..<generation.samples).map { _ in OutputStore.newName(base64 ? .base64 : .jpeg) }, base64: base64,
-            webhook: webhook, trackID: body["track_id"]?.text, meta: Self.meta(generation, body: body))
+            webhook: webhook, trackID: body["track_id"]?.text, baseURL: baseURL, meta: Self.meta(generation, body: body))
         guard let job = await jobs.enqueue(payload, key: key, dialect: "modelslab", model: spec.slug, hold: hold, cost: cost, gate: gate) else {
             return ModelsLabAnswer.error("The request could not be queued; try again later")
         }

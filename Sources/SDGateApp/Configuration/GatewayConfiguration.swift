@@ -44,6 +44,22 @@ public struct GatewayConfiguration: Sendable {
 
     /// Input images: size limits, and which addresses image URLs may point at.
     public var images = Images()
+    /// ModelsLab v3 webhooks: how they are sent and retried.
+    public var webhooks = Webhooks()
+
+    public struct Webhooks: Sendable {
+        /// Allow webhook URLs on private, loopback and link-local addresses (local setups only).
+        public var allowPrivateAddresses = false
+        /// One attempt: connecting, sending, and the receiver's answer.
+        public var timeout: Duration = .seconds(10)
+        /// The wait before the first retry; each next one waits twice as long, at most an hour.
+        public var firstRetry: Duration = .seconds(5)
+        /// How long after a job ended its webhook is still tried.
+        public var retryFor: Duration = .seconds(86400)
+        public var concurrency = 8
+
+        public init() {}
+    }
 
     public struct Images: Sendable {
         /// Allow image URLs on private, loopback and link-local addresses (local setups only).
