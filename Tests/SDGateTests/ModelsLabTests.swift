@@ -85,6 +85,8 @@ struct ModelsLabTests {
         #expect(text["status"] as? String == "success", "\(text)")
         let urls = try #require(text["output"] as? [String])
         #expect(urls.count == 2 && urls.allSatisfy { $0.hasPrefix(gateway.base + "/generations/") })
+        let prefix = try #require((text["meta"] as? [String: Any])?["file_prefix"] as? String)
+        #expect(urls == [0, 1].map { "\(gateway.base)/generations/\(prefix)-\($0).png" }, "named as ModelsLab names them")
         #expect(try await gateway.download(urls[0]) == FakeBackend.outputJPEG)
         let meta = try #require(text["meta"] as? [String: Any])
         #expect(meta["W"] as? Int == 512 && meta["steps"] as? Int == 31 && meta["seed"] as? String == "42" && meta["model"] as? String == "sdxl1.0-txt2img")
@@ -175,6 +177,10 @@ struct ModelsLabTests {
         #expect(failed["status"] as? String == "failed" && failed["message"] as? String == "out of memory on the GPU", "\(failed)")
         #expect(try await gateway.ledger.balance(keyID: keyID) == Balance(balance: Credits(decimal: "0.005")!, held: .zero))
         #expect(try await gateway.ledger.verify().isEmpty)
+        // Each refusal of a known key is in the usage report, with the status it stands for; the
+        // failed job with its own.
+        let statuses = try await gateway.ledger.usage(keyID: nil, teamID: nil, from: 0, to: .max).map(\.status)
+        #expect(statuses.sorted() == [400, 406, 422, 422, 500], "\(statuses)")
         await gateway.stop()
     }
 }

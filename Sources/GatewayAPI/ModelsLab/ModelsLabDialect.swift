@@ -55,35 +55,51 @@ public struct ModelsLabDialect: Sendable {
         guard let apiKey = body["key"]?.text, let key = await gate.authenticate(apiKey: apiKey) else {
             return ModelsLabAnswer.error(ModelsLabAnswer.invalidKey)
         }
-        var response = await generate(body, spec: spec, key: key, baseURL: jobs.baseURL(for: request))
-        if let remaining = await gate.remaining(for: key) { response.headers.set("x-remaining-credits", remaining.description) }
-        return response
+        let start = ContinuousClock.now
+        var answer = await generate(body, spec: spec, key: key, baseURL: jobs.baseURL(for: request))
+        if let status = answer.refusedAs {
+            await gate.recordUsage(GenerationUsage(keyID: key.id, model: spec.slug, status: status, cost: .zero, duration: .now - start,
+                                                   requestID: request.headers["x-request-id"] ?? ""))
+        }
+        if let remaining = await gate.remaining(for: key) { answer.response.headers.set("x-remaining-credits", remaining.description) }
+        return answer.response
     }
 
-    private func generate(_ body: [String: JSONValue], spec: ModelSpec, key: AuthenticatedKey, baseURL: String) async -> HTTPResponse {
+    /// A v3 answer (always HTTP 200) and, for a refusal, the HTTP status it stands for in the usage
+    /// report, as the Segmind dialect would answer it; a queued job records its own usage.
+    private struct Answer {
+        var response: HTTPResponse
+        var refusedAs: Int?
+    }
+
+    private func generate(_ body: [String: JSONValue], spec: ModelSpec, key: AuthenticatedKey, baseURL: String) async -> Answer {
         if let limit = key.rateLimitPerMinute, case .limited(let wait) = rateLimiter.check(key: key.id, perMinute: limit) {
             let seconds = Int(wait.rounded(.up))
-            return ModelsLabAnswer.error("Rate limit exceeded", extra: ["retry_after": .integer(Int64(seconds))], headers: ["Retry-After": String(seconds)])
+            return Answer(response: ModelsLabAnswer.error("Rate limit exceeded", extra: ["retry_after": .integer(Int64(seconds))],
+                                                          headers: ["Retry-After": String(seconds)]), refusedAs: 429)
         }
-        guard key.allows(model: spec.slug) else { return ModelsLabAnswer.error("This API key may not use model '\(spec.slug)'") }
+        guard key.allows(model: spec.slug) else {
+            return Answer(response: ModelsLabAnswer.error("This API key may not use model '\(spec.slug)'"), refusedAs: 403)
+        }
         let fields: ValidatedFields
         switch RequestValidator.validate(body, for: spec) {
         case .success(let valid): fields = valid
-        case .failure(let failure): return ModelsLabAnswer.invalid(failure.problems)
+        case .failure(let failure): return Answer(response: ModelsLabAnswer.invalid(failure.problems), refusedAs: 422)
         }
         // Part A item 16: no NSFW checker is configured, so a request that asks for one is refused
         // rather than served unchecked.
         if FieldCoercion.flag(body["safety_checker"]) == true {
-            return ModelsLabAnswer.error("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\"")
+            return Answer(response: ModelsLabAnswer.error("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\""),
+                          refusedAs: 422)
         }
         let webhook = body["webhook"]?.text.flatMap { $0.isEmpty ? nil : $0 }
-        if let webhook, let problem = await webhooks.problem(with: webhook) { return ModelsLabAnswer.error(problem) }
+        if let webhook, let problem = await webhooks.problem(with: webhook) { return Answer(response: ModelsLabAnswer.error(problem), refusedAs: 422) }
         var image: InputImage?
         if let field = spec.field(.image), let source = fields.string(.image) {
             do {
                 image = try await images.load(source, maxSize: spec.input.maxSize)
             } catch {
-                return ModelsLabAnswer.error("Unable to fetch image from provided URL: \(field.name): \(error.reason)")
+                return Answer(response: ModelsLabAnswer.error("Unable to fetch image from provided URL: \(field.name): \(error.reason)"), refusedAs: 400)
             }
         }
         var generation = GenerationRequestBuilder.build(fields, image: image, randomSeed: randomSeed())
@@ -93,17 +109,21 @@ public struct ModelsLabDialect: Sendable {
         let hold: CreditHold
         switch await gate.reserve(cost, for: key, queuedUpTo: jobs.maxQueueTime) {
         case .held(let held, _): hold = held
-        case .insufficient: return ModelsLabAnswer.error(ModelsLabAnswer.insufficientCredits)
-        case .unavailable: return ModelsLabAnswer.error("Credits cannot be checked right now; try again later")
+        case .insufficient: return Answer(response: ModelsLabAnswer.error(ModelsLabAnswer.insufficientCredits), refusedAs: 406)
+        case .unavailable: return Answer(response: ModelsLabAnswer.error("Credits cannot be checked right now; try again later"), refusedAs: 503)
         }
+        // Part A item 14: `<file_prefix>-<i>.png`, or `.base64` files of base64 text. The bytes are
+        // those the backend produced (the file is served with their own content type).
         let base64 = fields.boolean(.base64) ?? false
-        let payload = GenerationJobPayload(
-            request: generation, files: (0..<generation.samples).map { _ in OutputStore.newName(base64 ? .base64 : .jpeg) }, base64: base64,
-            webhook: webhook, trackID: body["track_id"]?.text, baseURL: baseURL, meta: Self.meta(generation, body: body))
+        let (prefix, files) = OutputStore.newNames(generation.samples, base64 ? .base64 : .png)
+        var meta = Self.meta(generation, body: body)
+        meta["file_prefix"] = .string(prefix)
+        let payload = GenerationJobPayload(request: generation, files: files, base64: base64, webhook: webhook, trackID: body["track_id"]?.text,
+                                           baseURL: baseURL, meta: meta)
         guard let job = await jobs.enqueue(payload, key: key, dialect: "modelslab", model: spec.slug, hold: hold, cost: cost, gate: gate) else {
-            return ModelsLabAnswer.error("The request could not be queued; try again later")
+            return Answer(response: ModelsLabAnswer.error("The request could not be queued; try again later"), refusedAs: 503)
         }
-        return await answer(waitingFor: job.id, payload: payload, baseURL: baseURL, upTo: wait)
+        return Answer(response: await answer(waitingFor: job.id, payload: payload, baseURL: baseURL, upTo: wait))
     }
 
     /// Waits up to `timeout` for the job to end, then answers with its state. A job that ends on
