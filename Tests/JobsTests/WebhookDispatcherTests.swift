@@ -55,7 +55,7 @@ struct WebhookDispatcherTests {
         let dispatcher = Self.dispatcher(store, receiver)
         dispatcher.start()
         await dispatcher.enqueue(NewWebhook(keyID: keyID, jobID: "job-1", url: "https://hooks.example", body: Array("{}".utf8)))
-        #expect(await eventually { (try? await Self.delivery(store, job: "job-1"))??.state == .delivered })
+        #expect(await eventually(timeout: .seconds(60)) { (try? await Self.delivery(store, job: "job-1"))??.state == .delivered })
         await dispatcher.stop()
         let delivery = try #require(try await Self.delivery(store, job: "job-1"))
         let attempts = try await store.webhookAttempts(deliveryID: delivery.id)
@@ -84,11 +84,11 @@ struct WebhookDispatcherTests {
         await dispatcher.enqueue(NewWebhook(keyID: keyID, jobID: "job-2", url: "https://hooks.example", body: []))
         // Attempts at 0, 50 and 150 ms; the next would be at 350, past the 300 ms of retries.
         for (attempts, wait) in [(1, 50), (2, 100)] {
-            #expect(await eventually { (try? await Self.delivery(store, job: "job-2"))??.attempts == attempts })
+            #expect(await eventually(timeout: .seconds(60)) { (try? await Self.delivery(store, job: "job-2"))??.attempts == attempts })
             #expect(try await Self.delivery(store, job: "job-2")?.nextAttemptAt == clock.now + Int64(wait))
             clock.advance(by: Int64(wait))
         }
-        #expect(await eventually { (try? await Self.delivery(store, job: "job-2"))??.state == .failed })
+        #expect(await eventually(timeout: .seconds(60)) { (try? await Self.delivery(store, job: "job-2"))??.state == .failed })
         await dispatcher.stop()
         let delivery = try #require(try await Self.delivery(store, job: "job-2"))
         let attempts = try await store.webhookAttempts(deliveryID: delivery.id)
@@ -106,14 +106,14 @@ struct WebhookDispatcherTests {
         }
         first.start()
         await first.enqueue(NewWebhook(keyID: keyID, jobID: "job-3", url: "https://hooks.example", body: []))
-        #expect(await eventually { (try? await Self.delivery(store, job: "job-3"))??.attempts == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { (try? await Self.delivery(store, job: "job-3"))??.attempts == 1 })
         await first.stop()
         #expect(try await Self.delivery(store, job: "job-3")?.state == .pending)
 
         let receiver = Receiver([200])
         let second = Self.dispatcher(store, receiver)
         second.start()
-        #expect(await eventually { (try? await Self.delivery(store, job: "job-3"))??.state == .delivered })
+        #expect(await eventually(timeout: .seconds(60)) { (try? await Self.delivery(store, job: "job-3"))??.state == .delivered })
         await second.stop()
         #expect(receiver.seen.withLock { $0.count } == 1)
     }

@@ -22,11 +22,11 @@ public struct GenerationJobPayload: Codable, Sendable {
     public init(request: GenerationRequest, files: [String], base64: Bool, webhook: String? = nil, trackID: String? = nil,
                 baseURL: String? = nil, meta: [String: JSONValue]) {
         self.request = StoredRequest(request)
-        self.baseURL = baseURL
         self.files = files
         self.base64 = base64
         self.webhook = webhook
         self.trackID = trackID
+        self.baseURL = baseURL
         self.meta = meta
     }
 
