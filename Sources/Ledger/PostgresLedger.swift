@@ -111,6 +111,7 @@ public final class PostgresLedger: Ledger {
                 "ALTER TABLE usage_event ADD COLUMN upstream_cost TEXT, ADD COLUMN upstream_remaining_credits TEXT",
             ]),
             ("006 jobs", Self.jobsSchema),
+            ("007 webhooks", Self.webhooksSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.
@@ -558,7 +559,7 @@ public final class PostgresLedger: Ledger {
         }
     }
 
-    private func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws(LedgerError) -> T {
+    func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws(LedgerError) -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection, self.logger) }
         } catch let error as PostgresTransactionError {

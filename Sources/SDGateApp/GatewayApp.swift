@@ -97,25 +97,51 @@ public struct GatewayApp: Sendable {
     func makeRouter(catalog: ModelCatalog, backend: any InferenceBackend, isReady: @escaping @Sendable () -> Bool) throws -> Router {
         var router = Router()
         HealthRoutes.register(on: &router, isReady: isReady)
-        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader).register(on: &router)
         // The asynchronous APIs keep their jobs in the ledger's database.
-        if let store = ledger as? any JobStore {
-            let outputs = try OutputStore(folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
-                                          retention: configuration.outputRetention)
-            let completions = JobCompletions()
-            let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)
-            var settings = JobRunner.Settings()
-            settings.concurrency = configuration.jobConcurrency
-            let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
-                                   execute: executor.execute, settle: executor.settle)
-            jobRunner.set(runner, store: store, executor: executor)
-            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: store, completions: completions, wake: runner.wake,
-                             publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL, wait: configuration.jobWait)
+        let jobs = try (ledger as? any JobStore).map { try makeJobQueue(store: $0, backend: backend, router: &router) }
+        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader, jobs: jobs).register(on: &router)
+        if let jobs {
+            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait)
                 .register(on: &router)
-            OutputRoutes(store: outputs).register(on: &router)
         }
         admin?.register(on: &router)
         return router
+    }
+
+    /// The job runner (started with the server) and the output store with its route.
+    private func makeJobQueue(store: any JobStore, backend: any InferenceBackend, router: inout Router) throws -> JobQueue {
+        let outputs = try OutputStore(folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
+                                      retention: configuration.outputRetention)
+        OutputRoutes(store: outputs).register(on: &router)
+        let completions = JobCompletions()
+        let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions,
+                                             webhooks: (store as? any WebhookStore).map(makeWebhookDispatcher))
+        var settings = JobRunner.Settings()
+        settings.concurrency = configuration.jobConcurrency
+        settings.lease = configuration.jobLease
+        let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
+                               execute: executor.execute, settle: executor.settle)
+        jobRunner.set(runner, store: store, executor: executor)
+        return JobQueue(store: store, completions: completions, wake: runner.wake,
+                        publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL, maxQueueTime: configuration.jobMaxQueueTime)
+    }
+
+    var webhookSender: WebhookSender {
+        WebhookSender(policy: AddressPolicy(allowPrivateAddresses: configuration.webhooks.allowPrivateAddresses), timeout: configuration.webhooks.timeout)
+    }
+
+    /// Sends the webhooks of finished jobs; started and stopped with the job runner.
+    private func makeWebhookDispatcher(store: any WebhookStore) -> WebhookDispatcher {
+        var settings = WebhookDispatcher.Settings()
+        settings.concurrency = configuration.webhooks.concurrency
+        settings.firstRetry = configuration.webhooks.firstRetry
+        settings.retryFor = configuration.webhooks.retryFor
+        // An attempt that outlasts its timeout by this much was cut short by a crash.
+        settings.attemptLease = configuration.webhooks.timeout + .seconds(60)
+        let sender = webhookSender
+        return WebhookDispatcher(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger) { delivery, secret in
+            await sender.send(delivery, secret: secret)
+        }
     }
 
     /// The backend the dialects call: each model's route to its upstreams, `backend` for the
@@ -159,7 +185,8 @@ public struct GatewayApp: Sendable {
         let interval = min(.seconds(30), configuration.holdLifetime / 2)
         let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, now: SQLiteLedger.systemNow, logger: logger) }
         let address = try server.start()
-        let jobs = jobRunner.start(retention: configuration.outputRetention, logger: logger)
+        let jobs = jobRunner.start(JobUpkeep(lease: configuration.jobLease, maxQueueTime: configuration.jobMaxQueueTime,
+                                             retention: configuration.outputRetention), logger: logger)
         logger.info("listening", metadata: ["address": "\(address)"])
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)", "grace_period": "\(configuration.shutdownGracePeriod)"])

@@ -5,13 +5,6 @@ import Testing
 import TestSupport
 @testable import Ledger
 
-/// A clock the tests move by hand: expiries are tested without waiting.
-final class ManualClock: Sendable {
-    private let milliseconds = Atomic<Int64>(1_800_000_000_000)
-    var now: Timestamp { milliseconds.load(ordering: .relaxed) }
-    func advance(by delta: Int64) { milliseconds.add(delta, ordering: .relaxed) }
-}
-
 /// The stores the contract runs against. PostgreSQL needs a server: `.ci/run` starts one and sets
 /// SDGATE_TEST_POSTGRES_URL; without it the PostgreSQL cases are not run locally, and in CI their
 /// absence is a failure of its own (`postgresIsAvailableInCI`).
