@@ -6,25 +6,15 @@ import Testing
 import TestSupport
 @testable import LocalInference
 
-/// The local backend with real worker processes on the worker tests' tiny random pipelines. Needs
-/// the worker's Python stack: `.ci/run` installs it (a CI run without it fails); locally set
-/// SDGATE_TEST_WORKER_PYTHON to a Python that has it.
+/// The local backend with real worker processes on the worker tests' tiny random pipelines (see
+/// `TinyModels` for what they need).
 @Suite("Local backend with real workers", .serialized)
 struct LocalBackendTests {
-    static let environment = ProcessInfo.processInfo.environment
-    static let enabled = environment["CI"] != nil || environment["SDGATE_TEST_WORKER_PYTHON"] != nil
-    static let python = environment["SDGATE_TEST_WORKER_PYTHON"] ?? "python3"
-
-    /// Tiny pipelines and a models file over them, built once for the suite.
-    static let modelsFile: Task<String, any Error> = Task {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-models-\(UUID().uuidString)").path
-        let built = try await Command.run(python, [Repository.path("Tests/LocalInferenceTests/Support/tiny_models.py"), root])
-        guard built.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: built.errors]) }
-        return built.output.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    static let enabled = TinyModels.enabled
+    static let python = TinyModels.python
 
     static func backend(workers: Int = 1, configure: (inout LocalBackend.Settings) -> Void = { _ in }) async throws -> (LocalBackend, String) {
-        let models = try await modelsFile.value
+        let models = try await TinyModels.modelsFile
         var settings = LocalBackend.Settings()
         configure(&settings)
         let backend = LocalBackend(settings: settings, logger: Logger(label: "test"))
@@ -38,8 +28,7 @@ struct LocalBackendTests {
 
     static func request(_ model: String, family: ModelFamily, task: GenerationTask = .imageToImage, steps: Int = 2,
                         key: String = "kaaaaaaaa", seed: UInt64 = 7) async throws -> GenerationRequest {
-        let models = try await modelsFile.value
-        let png = Array(try Data(contentsOf: URL(fileURLWithPath: models).deletingLastPathComponent().appendingPathComponent("input.png")))
+        let png = Array(try Data(contentsOf: try await TinyModels.inputImage))
         var request = GenerationRequest(
             model: model, task: task, family: family, prompt: "a lighthouse at dusk",
             image: task == .imageToImage ? InputImage(bytes: png, info: ImageInspector.inspect(png)!) : nil,
