@@ -92,6 +92,7 @@ let package = Package(
                 "GenerationCore",
                 "Jobs",
                 "Ledger",
+                "LocalInference",
                 "UpstreamProxy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -153,7 +154,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SDGateTests",
-            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Ledger", "UpstreamProxy",
+            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Ledger", "LocalInference",
+                           "UpstreamProxy",
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["Clients"],
             swiftSettings: strict

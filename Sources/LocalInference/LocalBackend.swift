@@ -58,7 +58,7 @@ public final class LocalBackend: InferenceBackend {
         let worker = pool.withLock { $0.addWorker() }
         launch {
             while !Task.isCancelled {
-                await self.watch(worker, ListeningWorker(url: url, processIdentifier: 0))
+                await self.watch(worker, ListeningWorker(url: url, processIdentifier: nil))
                 try? await Task.sleep(for: self.settings.healthCheckInterval)
             }
         }
@@ -84,6 +84,9 @@ public final class LocalBackend: InferenceBackend {
 
     /// The number of workers up now.
     public var workersUp: Int { pool.withLock { $0.workersUp } }
+
+    /// The process ids of the spawned workers up now.
+    public var workerProcesses: [Int32] { pool.withLock { $0.processIdentifiers } }
 
     public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         let lease = try await acquire(for: request.requester ?? "")
@@ -165,9 +168,9 @@ public final class LocalBackend: InferenceBackend {
     }
 
     private func up(_ worker: Int, _ listening: ListeningWorker) {
-        let lease = pool.withLock { $0.up(worker, url: listening.url) }
+        let lease = pool.withLock { $0.up(worker, listening) }
         var metadata: Logger.Metadata = ["worker": "\(worker)", "url": "\(listening.url)"]
-        if listening.processIdentifier != 0 { metadata["pid"] = "\(listening.processIdentifier)" }
+        if let pid = listening.processIdentifier { metadata["pid"] = "\(pid)" }
         logger.info("worker up", metadata: metadata)
         release(lease)
     }
@@ -187,7 +190,7 @@ public final class LocalBackend: InferenceBackend {
                 status = try await SpawnedWorker.run(command, stopGracePeriod: settings.stopGracePeriod) { listening in
                     await self.watch(worker, listening)
                     if !Task.isCancelled {
-                        self.logger.error("worker unhealthy; killing it", metadata: ["worker": "\(worker)", "pid": "\(listening.processIdentifier)"])
+                        self.logger.error("worker unhealthy; killing it", metadata: ["worker": "\(worker)", "pid": "\(listening.processIdentifier ?? 0)"])
                     }
                 }
             } catch {

@@ -23,10 +23,10 @@ public struct WorkerCommand: Sendable {
     }
 }
 
-/// A worker process that announced where it listens.
+/// A worker that listens at `url`: a process of ours, or one on another host (no process id).
 struct ListeningWorker: Sendable {
     let url: String
-    let processIdentifier: Int32
+    let processIdentifier: Int32?
 }
 
 /// Runs one worker process until it ends. Once the worker prints the one line that says where it

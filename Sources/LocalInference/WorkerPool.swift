@@ -11,8 +11,8 @@ struct WorkerPool {
     typealias Waiter = CheckedContinuation<Lease, any Error>
 
     var idle: [Lease] = []
-    /// Each worker's current life and its URL while it is up.
-    private var lives: [Int: (life: Int, url: String?)] = [:]
+    /// Each worker's current life, and while it is up its URL and (spawned ones) its process id.
+    private var lives: [Int: (life: Int, url: String?, processIdentifier: Int32?)] = [:]
     var waiting: FairQueue<Waiter>
     var nextWaiter: UInt64 = 0
     /// When each key last had a request started, as a count of starts: the fair queue serves the
@@ -28,9 +28,11 @@ struct WorkerPool {
 
     func isUp(_ worker: Int) -> Bool { lives[worker]?.url != nil }
 
+    var processIdentifiers: [Int32] { lives.values.compactMap { $0.url != nil ? $0.processIdentifier : nil } }
+
     mutating func addWorker() -> Int {
         let index = lives.count
-        lives[index] = (0, nil)
+        lives[index] = (0, nil, nil)
         return index
     }
 
@@ -49,11 +51,11 @@ struct WorkerPool {
         return nil
     }
 
-    /// The worker starts a new life at `url`; its lease, to be handed out.
-    mutating func up(_ worker: Int, url: String) -> Lease {
+    /// The worker starts a new life; its lease, to be handed out.
+    mutating func up(_ worker: Int, _ listening: ListeningWorker) -> Lease {
         let life = (lives[worker]?.life ?? 0) + 1
-        lives[worker] = (life, url)
-        return Lease(worker: worker, life: life, url: url)
+        lives[worker] = (life, listening.url, listening.processIdentifier)
+        return Lease(worker: worker, life: life, url: listening.url)
     }
 
     mutating func down(_ worker: Int) {

@@ -13,7 +13,7 @@ struct LocalBackendTests {
     static let enabled = TinyModels.enabled
     static let python = TinyModels.python
 
-    static func backend(workers: Int = 1, configure: (inout LocalBackend.Settings) -> Void = { _ in }) async throws -> (LocalBackend, String) {
+    static func backend(workers: Int = 1, configure: (inout LocalBackend.Settings) -> Void = { _ in }) async throws -> LocalBackend {
         let models = try await TinyModels.modelsFile
         var settings = LocalBackend.Settings()
         configure(&settings)
@@ -23,7 +23,7 @@ struct LocalBackendTests {
                                         extraArguments: ["--device", "cpu", "--threads", "1"]))
         }
         #expect(await eventually(timeout: .seconds(120)) { backend.workersUp == workers }, "the workers did not come up")
-        return (backend, models)
+        return backend
     }
 
     static func request(_ model: String, family: ModelFamily, task: GenerationTask = .imageToImage, steps: Int = 2,
@@ -39,7 +39,7 @@ struct LocalBackendTests {
 
     @Test(.enabled(if: enabled))
     func everyFamilyGeneratesAJPEGAndAKilledWorkerComesBack() async throws {
-        let (backend, models) = try await Self.backend()
+        let backend = try await Self.backend()
         for (model, family, task) in [("sd1.5-img2img", ModelFamily.sd15, GenerationTask.imageToImage), ("sdxl-img2img", .sdxl, .imageToImage),
                                       ("sdxl1.0-txt2img", .sdxl, .textToImage), ("sd3-med-img2img", .sd3, .imageToImage)] {
             let result = try await backend.generate(try await Self.request(model, family: family, task: task))
@@ -49,18 +49,21 @@ struct LocalBackendTests {
             #expect(result.seed == 7)
         }
         // A worker that dies is restarted, and the next request is served.
-        #expect(try await Command.run("pkill", ["-9", "-f", "sdgate_worker --models \(models)"]).status == 0)
+        let first = try #require(backend.workerProcesses.first)
+        #expect(kill(first, SIGKILL) == 0)
         #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 0 })
         #expect(await eventually(timeout: .seconds(120)) { backend.workersUp == 1 })
+        let second = try #require(backend.workerProcesses.first)
+        #expect(second != first)
         let again = try await backend.generate(try await Self.request("sd1.5-img2img", family: .sd15))
         #expect(again.images.count == 1)
         await backend.shutdown()
-        #expect(try await Command.run("pgrep", ["-f", "sdgate_worker --models \(models)"]).status != 0, "the worker ends with the backend")
+        #expect(!processExists(second), "the worker ends with the backend")
     }
 
     @Test(.enabled(if: enabled))
     func aBurstFromOneKeyDelaysAnotherKeyByAtMostOneJob() async throws {
-        let (backend, _) = try await Self.backend { $0.queueLimitPerKey = 2 }
+        let backend = try await Self.backend { $0.queueLimitPerKey = 2 }
         let finished = FinishOrder()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 1...3 {

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import GenerationCore
 import Logging
@@ -32,8 +29,6 @@ struct WorkerSupervisionTests {
         ((try? String(contentsOf: folder.appendingPathComponent("pids"), encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 
-    static func exists(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno != ESRCH }
-
     @Test func aWorkerWhoseHealthCheckHangsIsKilledAndRestarted() async throws {
         let (backend, folder) = try Self.stub()
         #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
@@ -42,16 +37,16 @@ struct WorkerSupervisionTests {
         // Alive, but its health check never answers: it leaves the pool and its process is killed.
         FileManager.default.createFile(atPath: folder.appendingPathComponent("hang").path, contents: nil)
         #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 0 })
-        #expect(await eventually(timeout: .seconds(30)) { !Self.exists(first) && Self.starts(in: folder).count >= 2 })
+        #expect(await eventually(timeout: .seconds(30)) { !processExists(first) && Self.starts(in: folder).count >= 2 })
 
         // Once checks pass again, the restarted worker joins the pool.
         try FileManager.default.removeItem(at: folder.appendingPathComponent("hang"))
         #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
         let last = try #require(Self.starts(in: folder).last)
-        #expect(last != first && Self.exists(last))
+        #expect(last != first && processExists(last))
 
         await backend.shutdown()
-        #expect(Self.starts(in: folder).allSatisfy { !Self.exists($0) }, "no worker outlives the backend")
+        #expect(Self.starts(in: folder).allSatisfy { !processExists($0) }, "no worker outlives the backend")
     }
 
     @Test(arguments: [

@@ -131,7 +131,8 @@ public struct SegmindDialect: Sendable {
         }
         // Binary answers carry one image, so exactly one is generated and charged.
         let base64 = fields.boolean(.base64) ?? true
-        let generation = GenerationRequestBuilder.build(fields, image: image, samples: base64 ? nil : 1, randomSeed: randomSeed())
+        var generation = GenerationRequestBuilder.build(fields, image: image, samples: base64 ? nil : 1, randomSeed: randomSeed())
+        generation.requester = key.id
         let defaultSteps = model.field(.steps)?.defaultValue?.asDouble.map { Int($0) } ?? generation.steps
         let cost = model.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
         let hold: CreditHold
