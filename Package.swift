@@ -95,6 +95,7 @@ let package = Package(
                 "GenerationCore",
                 "Jobs",
                 "Ledger",
+                "LocalInference",
                 "UpstreamProxy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -157,7 +158,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SDGateTests",
-            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Ledger", "UpstreamProxy",
+            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Ledger", "LocalInference",
+                           "UpstreamProxy",
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["Clients"],
             swiftSettings: strict

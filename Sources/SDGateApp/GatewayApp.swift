@@ -9,6 +9,7 @@ public import GenerationCore
 public import HTTPServer
 public import Logging
 import Jobs
+import LocalInference
 import UpstreamProxy
 
 /// The composition root: builds every part from the configuration, serves until SIGTERM or SIGINT,
@@ -25,6 +26,8 @@ public struct GatewayApp: Sendable {
     let backend: any InferenceBackend
     /// The configured upstreams by name, each with its connection pool.
     let upstreams: [String: UpstreamBackend]
+    /// The team's own workers, when any are configured; `serve` starts and stops them.
+    let local: LocalBackend?
     /// The background jobs' runner, built with the server (it needs the routed backend).
     private let jobRunner = JobRunnerBox()
 
@@ -45,6 +48,7 @@ public struct GatewayApp: Sendable {
         self.admin = admin
         self.backend = backend
         upstreams = Dictionary(uniqueKeysWithValues: configuration.configuredUpstreams.map { ($0.name, UpstreamBackend($0)) })
+        local = configuration.local.isConfigured ? LocalBackend(settings: configuration.local.pool, logger: logger) : nil
     }
 
     /// The gateway as configured: keys and credits in the SQLite ledger under the data folder, and
@@ -52,7 +56,7 @@ public struct GatewayApp: Sendable {
     /// returned to be shown once, and only its hash is kept.
     public static func open(configuration: GatewayConfiguration, logger: Logger,
                             now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> (app: GatewayApp, newAdminToken: String?) {
-        let missing = configuration.missingUpstreamKeys
+        let missing = configuration.missingUpstreamKeys + configuration.local.missingFiles
         guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
         let ledger = try await openLedger(configuration, now: now)
         let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, now: now, logger: logger)
@@ -144,12 +148,18 @@ public struct GatewayApp: Sendable {
         }
     }
 
-    /// The backend the dialects call: each model's route to its upstreams, `backend` for the
-    /// models without one. Throws for a route whose model is not in the catalog.
+    /// The backend the dialects call: each model's route to the local workers and its upstreams,
+    /// `backend` for the models without one. Throws for a route whose model is not in the catalog.
     func routedBackend(catalog: ModelCatalog) throws(ConfigurationError) -> any InferenceBackend {
         let routes = try configuration.routes(in: catalog)
         guard !routes.isEmpty else { return backend }
-        return RoutedBackend(routes: routes.mapValues { $0.compactMap { upstreams[$0] } }, fallback: backend, logger: logger)
+        let entries = routes.mapValues { names in
+            names.compactMap { name -> RouteEntry? in
+                if name == GatewayConfiguration.localRoute { return local.map(RouteEntry.local) }
+                return upstreams[name].map(RouteEntry.upstream)
+            }
+        }
+        return RoutedBackend(routes: entries, fallback: backend, spillOverQueue: configuration.local.spillOverQueue, logger: logger)
     }
 
     /// Builds the HTTP server with the gateway's routes, not yet started. Throws if the catalog is
@@ -167,15 +177,16 @@ public struct GatewayApp: Sendable {
         return server
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains and returns.
+    /// Serves until SIGTERM or SIGINT, then drains and returns. The local workers run as long.
     public func run() async throws {
+        startLocalWorkers()
         do {
             try await serve()
         } catch {
-            await shutdownUpstreams()
+            await shutdownBackends()
             throw error
         }
-        await shutdownUpstreams()
+        await shutdownBackends()
     }
 
     private func serve() async throws {
@@ -198,8 +209,16 @@ public struct GatewayApp: Sendable {
 }
 
 extension GatewayApp {
-    /// Closes the upstreams' connection pools; after the server has drained.
-    func shutdownUpstreams() async {
+    /// Spawns the configured worker processes and reaches for the remote ones.
+    func startLocalWorkers() {
+        guard let local else { return }
+        for command in configuration.local.commands { local.spawn(command) }
+        for url in configuration.local.remoteWorkers { local.connect(to: url) }
+    }
+
+    /// Stops the worker processes and closes the upstreams' connection pools; after the server has drained.
+    func shutdownBackends() async {
+        await local?.shutdown()
         for upstream in upstreams.values { await upstream.shutdown() }
     }
 }

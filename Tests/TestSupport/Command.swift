@@ -108,6 +108,11 @@ private func code(_ status: TerminationStatus) -> Int32 {
     }
 }
 
+/// Whether a process with this id exists (a zombie counts until it is reaped).
+public func processExists(_ pid: Int32) -> Bool {
+    kill(pid, 0) == 0 || errno != ESRCH
+}
+
 /// Paths inside the repository, from its root.
 public enum Repository {
     public static func path(_ relative: String) -> String {

@@ -117,7 +117,7 @@ struct ConfigurationKey: Sendable {
                              }
                              config.logLevel = level
                          }, render: { $0.logLevel.rawValue }),
-    ]
+    ] + local
 
     static func named(_ path: String) -> ConfigurationKey? { all.first { $0.path == path } }
 }

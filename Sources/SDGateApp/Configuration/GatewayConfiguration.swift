@@ -24,10 +24,14 @@ public struct GatewayConfiguration: Sendable {
     /// its hash kept in the ledger.
     public var adminToken = ""
 
-    /// Upstream services by name, and which of them serve which model (`routes.<model>`), in order.
-    /// A model without a route has no backend.
+    /// Upstream services by name, and which of them serve which model (`routes.<model>`), in order;
+    /// `local` in a route names the team's own workers. A model without a route has no backend.
     public var upstreams: [String: UpstreamSettings] = [:]
     public var routes: [String: [String]] = [:]
+    public var local = LocalWorkers()
+
+    /// The name a route gives the local workers; no upstream may take it.
+    public static let localRoute = "local"
 
     /// The gateway's address as clients reach it (`https://gateway.example`), for the URLs in
     /// answers; empty: each request's `Host`.
