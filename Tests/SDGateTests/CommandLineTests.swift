@@ -29,6 +29,19 @@ struct CommandLineTests {
         #expect(result.output.contains("server.timeouts.header_read: 10s\n"))
     }
 
+    @Test func configCheckPassesOnEveryExampleFile() async throws {
+        let folder = Repository.path("Config")
+        // models.yaml is the model catalog, which every check reads through catalog_file.
+        let examples = try FileManager.default.contentsOfDirectory(atPath: folder)
+            .filter { $0.hasSuffix(".yaml") && $0 != "models.yaml" }.sorted()
+        #expect(examples.contains("sdgate.yaml"))
+        for name in examples {
+            let result = try await RunningGateway.run(["config", "check", "--config", "\(folder)/\(name)"])
+            #expect(result.status == 0, "\(name): \(result.errors)")
+            #expect(result.output.contains("models: "), "\(name)")
+        }
+    }
+
     @Test func configCheckFailsOnATypoWithItsLine() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("typo-\(UUID().uuidString).yaml")
         try "server:\n  host: 127.0.0.1\n  limits:\n    max_body_byte: 5MiB\n".write(to: file, atomically: true, encoding: .utf8)
