@@ -273,58 +273,65 @@ public final class PostgresLedger: Ledger {
         throw .storage("hold \(hold) could not be settled")
     }
 
-    /// Reserves a batch: all at once, and those the batch did not hold (or all, if the batch
-    /// failed) one by one, so that every refusal is decided by the exact single statement.
+    /// Reserves a batch: all at once, then those the batch did not hold one by one, so that every
+    /// refusal is decided by the exact single statement.
     private static func reserve(_ requests: [HoldRequest], now: Timestamp, client: PostgresClient,
                                 logger: Logger) async -> [Result<(available: Int64, teamAvailable: Int64?)?, LedgerError>] {
-        var held: [String: (Int64, Int64?)] = [:]
-        if requests.count > 1 {
-            do {
-                for try await (hold, available, teamAvailable) in try await client.execute(BatchReserveStatement(requests: requests, now: now), logger: logger) {
-                    held[hold] = (available, teamAvailable)
-                }
-            } catch {
-                logger.warning("a batch of reserves failed; reserving one by one", metadata: ["error": "\(String(reflecting: error))"])
+        await answer(requests, holdID: \.holdID, logger: logger, all: { batch in
+            var held: [String: (available: Int64, teamAvailable: Int64?)] = [:]
+            for try await (hold, available, teamAvailable) in try await client.execute(BatchReserveStatement(requests: batch, now: now), logger: logger) {
+                held[hold] = (available, teamAvailable)
             }
-        }
-        var answers: [Result<(available: Int64, teamAvailable: Int64?)?, LedgerError>] = []
-        for request in requests {
-            if let answer = held[request.holdID] {
-                answers.append(.success(answer))
-                continue
-            }
+            return held
+        }, one: { request in
             let statement = ReserveStatement(keyID: request.keyID, amount: request.amount, holdID: request.holdID,
                                              expiresAt: request.expiresAt, now: now)
-            answers.append(await outcome { try await first(client.execute(statement, logger: logger)).map { ($0, $1) } })
-        }
-        return answers
+            return try await first(client.execute(statement, logger: logger)).map { ($0, $1) }
+        })
     }
 
     /// Settles a batch: all at once, then those the batch left open one by one.
     private static func settle(_ requests: [SettleRequest], now: Timestamp, client: PostgresClient,
                                logger: Logger) async -> [Result<(balance: Int64, held: Int64, teamAvailable: Int64?)?, LedgerError>] {
-        var settled: [String: (Int64, Int64, Int64?)] = [:]
-        // A hold settled twice in one batch (a post racing a void) goes in once; the other request
-        // runs after the batch, alone, and learns that the hold is settled.
+        await answer(requests, holdID: \.holdID, logger: logger, all: { batch in
+            var settled: [String: (balance: Int64, held: Int64, teamAvailable: Int64?)] = [:]
+            for try await (hold, balance, held, teamAvailable) in try await client.execute(BatchSettleStatement(requests: batch, now: now), logger: logger) {
+                settled[hold] = (balance, held, teamAvailable)
+            }
+            return settled
+        }, one: { request in
+            let statement = SettleStatement(state: request.state, charge: request.charge, reason: request.reason, now: now, holdID: request.holdID)
+            return try await first(client.execute(statement, logger: logger)).map { ($0, $1, $2) }
+        })
+    }
+
+    /// Answers a batch in the order of its requests: `all` runs the batch statement (when there is
+    /// more than one request) and gives the answers of the holds it took; every other request, or
+    /// every request if the batch failed, runs `one`, the single statement. A hold named twice (a
+    /// post racing a void) goes into the batch once; the repeat runs alone after it and learns
+    /// that the hold is settled.
+    private static func answer<Request, Answer: Sendable>(
+        _ requests: [Request], holdID: KeyPath<Request, String>, logger: Logger,
+        all: ([Request]) async throws -> [String: Answer], one: (Request) async throws -> Answer?
+    ) async -> [Result<Answer?, LedgerError>] {
         var holds = Set<String>()
-        let batch = requests.filter { holds.insert($0.holdID).inserted }
+        let batch = requests.filter { holds.insert($0[keyPath: holdID]).inserted }
+        var answered: [String: Answer] = [:]
         if batch.count > 1 {
             do {
-                for try await (hold, balance, held, teamAvailable) in try await client.execute(BatchSettleStatement(requests: batch, now: now), logger: logger) {
-                    settled[hold] = (balance, held, teamAvailable)
-                }
+                answered = try await all(batch)
             } catch {
-                logger.warning("a batch of settles failed; settling one by one", metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning("a batched ledger statement failed; running its requests one by one",
+                               metadata: ["error": "\(String(reflecting: error))"])
             }
         }
-        var answers: [Result<(balance: Int64, held: Int64, teamAvailable: Int64?)?, LedgerError>] = []
+        var answers: [Result<Answer?, LedgerError>] = []
         for request in requests {
-            if let answer = settled.removeValue(forKey: request.holdID) {
+            if let answer = answered.removeValue(forKey: request[keyPath: holdID]) {
                 answers.append(.success(answer))
-                continue
+            } else {
+                answers.append(await outcome { try await one(request) })
             }
-            let statement = SettleStatement(state: request.state, charge: request.charge, reason: request.reason, now: now, holdID: request.holdID)
-            answers.append(await outcome { try await first(client.execute(statement, logger: logger)).map { ($0, $1, $2) } })
         }
         return answers
     }
