@@ -1,5 +1,5 @@
 import Foundation
-public import GenerationCore
+import GenerationCore
 import PostgresNIO
 
 /// The job queue in PostgreSQL. Replicas claim jobs with `FOR UPDATE SKIP LOCKED`: each queued job

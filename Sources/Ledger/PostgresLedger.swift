@@ -31,7 +31,13 @@ public final class PostgresLedger: Ledger {
         configuration.options.maximumConnections = 32
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
-        running = Task { await client.run() }
+        // The pool warns about any lease taken before `run()` has begun, so the migrations wait for it.
+        let (started, begin) = AsyncStream<Never>.makeStream()
+        running = Task {
+            begin.finish()
+            await client.run()
+        }
+        for await _ in started {}
         self.logger = logger
         self.now = now
         reserves = PostgresBatcher { requests in await Self.reserve(requests, now: now(), client: client, logger: logger) }
@@ -544,6 +550,7 @@ public final class PostgresLedger: Ledger {
         return nil
     }
 
+    @discardableResult
     func perform<T: Sendable>(_ body: (PostgresClient, Logger) async throws -> T) async throws(LedgerError) -> T {
         try await Self.storageErrors { try await body(client, logger) }
     }

@@ -1,5 +1,5 @@
 import Foundation
-public import GenerationCore
+import GenerationCore
 public import Ledger
 
 /// Generation requests and what they cost, with totals overall and per key: what `sdgate usage`
