@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // The parts record metrics through swift-metrics; the application exposes them for Prometheus.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Tests only: launches clients and sdgate itself (Foundation's Process can crash on Linux
         // while reading /proc/self/fd in a process with many descriptors open).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
@@ -65,6 +68,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -76,6 +80,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -95,6 +100,8 @@ let package = Package(
                 "UpstreamProxy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict
         ),
@@ -131,7 +138,8 @@ let package = Package(
         ),
         .testTarget(
             name: "LocalInferenceTests",
-            dependencies: ["LocalInference", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LocalInference", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "MetricsTestKit", package: "swift-metrics")],
             exclude: ["Support"],
             swiftSettings: strict
         ),

@@ -1,5 +1,6 @@
 public import GenerationCore
 import AsyncHTTPClient
+public import CoreMetrics
 public import Logging
 import Synchronization
 
@@ -9,6 +10,9 @@ import Synchronization
 /// the URLs of workers running on other hosts. Requests wait for a free worker in a bounded queue,
 /// served round-robin across keys; a full queue answers `busy`, and a request whose client goes
 /// away (its task is cancelled) leaves the queue before it starts.
+///
+/// Metrics: `sdgate_worker_queue_depth` (requests waiting now), `sdgate_workers_up`, and
+/// `sdgate_worker_queue_wait_seconds` (how long each request waited for its worker).
 public final class LocalBackend: InferenceBackend {
     public struct Settings: Sendable {
         /// Requests that may wait for a worker, in all and per key; beyond them, `busy`.
@@ -45,17 +49,35 @@ public final class LocalBackend: InferenceBackend {
             lastServed[key] = starts
             return lease
         }
+
+        var workersUp: Int { lives.values.filter { $0.url != nil }.count }
+    }
+
+    /// The pool's gauges, set under the pool's lock whenever what they show changes.
+    private struct Gauges: Sendable {
+        let queueDepth: Gauge
+        let workersUp: Gauge
+        let queueWait: Timer
+
+        func show(_ pool: borrowing Pool) {
+            queueDepth.record(pool.waiting.count)
+            workersUp.record(pool.workersUp)
+        }
     }
 
     private let settings: Settings
     private let client: WorkerClient
     private let logger: Logger
     private let pool: Mutex<Pool>
+    private let gauges: Gauges
     private let supervisors = Mutex<[Task<Void, Never>]>([])
 
-    public init(settings: Settings, logger: Logger) {
+    public init(settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.settings = settings
         self.logger = logger
+        gauges = Gauges(queueDepth: Gauge(label: "sdgate_worker_queue_depth", factory: metrics),
+                        workersUp: Gauge(label: "sdgate_workers_up", factory: metrics),
+                        queueWait: Timer(label: "sdgate_worker_queue_wait_seconds", factory: metrics))
         client = WorkerClient(http: HTTPClient(eventLoopGroupProvider: .singleton))
         pool = Mutex(Pool(waiting: FairQueue(capacity: settings.queueLimit, capacityPerKey: settings.queueLimitPerKey)))
     }
@@ -103,10 +125,12 @@ public final class LocalBackend: InferenceBackend {
     public var queued: Int { pool.withLock { $0.waiting.count } }
 
     /// The number of workers up now.
-    public var workersUp: Int { pool.withLock { pool in pool.lives.values.filter { $0.url != nil }.count } }
+    public var workersUp: Int { pool.withLock { $0.workersUp } }
 
     public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
+        let queuedAt = ContinuousClock.now
         let lease = try await acquire(for: request.requester ?? "")
+        gauges.queueWait.recordNanoseconds((ContinuousClock.now - queuedAt).wholeNanoseconds)
         do {
             let result = try await client.generate(request, at: lease.url, deadline: settings.deadline)
             release(lease)
@@ -138,12 +162,16 @@ public final class LocalBackend: InferenceBackend {
                 return try await withTaskCancellationHandler {
                     try await withCheckedThrowingContinuation { continuation in
                         let queued = pool.withLock { pool in
-                            Task.isCancelled ? false : pool.waiting.enqueue(continuation, id: id, key: key)
+                            defer { gauges.show(pool) }
+                            return Task.isCancelled ? false : pool.waiting.enqueue(continuation, id: id, key: key)
                         }
                         if !queued { continuation.resume(throwing: InferenceError.busy(retryAfter: .seconds(5))) }
                     }
                 } onCancel: {
-                    pool.withLock { $0.waiting.remove(id: id) }?.resume(throwing: CancellationError())
+                    pool.withLock { pool in
+                        defer { gauges.show(pool) }
+                        return pool.waiting.remove(id: id)
+                    }?.resume(throwing: CancellationError())
                 }
             } catch let error as InferenceError {
                 throw error
@@ -158,7 +186,10 @@ public final class LocalBackend: InferenceBackend {
         let handOver = pool.withLock { pool -> (CheckedContinuation<Lease, any Error>, Lease)? in
             // A worker that died and came back has a new life: the old lease is void.
             guard pool.lives[lease.worker]?.life == lease.life, pool.lives[lease.worker]?.url != nil else { return nil }
-            if let (key, waiter) = pool.waiting.dequeue(lastServed: pool.lastServed) { return (waiter, pool.start(lease, for: key)) }
+            if let (key, waiter) = pool.waiting.dequeue(lastServed: pool.lastServed) {
+                gauges.show(pool)
+                return (waiter, pool.start(lease, for: key))
+            }
             pool.idle.append(lease)
             return nil
         }
@@ -169,6 +200,7 @@ public final class LocalBackend: InferenceBackend {
         let lease = pool.withLock { pool -> Lease in
             let life = (pool.lives[worker]?.life ?? 0) + 1
             pool.lives[worker] = (life, url)
+            gauges.show(pool)
             return Lease(worker: worker, life: life, url: url)
         }
         logger.info("worker up", metadata: ["worker": "\(worker)", "url": "\(url)"])
@@ -179,6 +211,7 @@ public final class LocalBackend: InferenceBackend {
         pool.withLock { pool in
             pool.lives[worker]?.url = nil
             pool.idle.removeAll { $0.worker == worker }
+            gauges.show(pool)
         }
     }
 

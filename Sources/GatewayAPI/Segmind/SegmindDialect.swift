@@ -60,7 +60,7 @@ public struct SegmindDialect: Sendable {
         if let remaining = outcome.remaining { outcome.response.headers.set("x-remaining-credits", remaining.description) }
         if catalog[slug] != nil {
             await gate.recordUsage(GenerationUsage(keyID: key.id, model: slug, status: outcome.response.status.code, cost: outcome.charged,
-                                                   duration: .now - start, requestID: request.headers["x-request-id"] ?? "",
+                                                   held: outcome.held, duration: .now - start, requestID: request.headers["x-request-id"] ?? "",
                                                    upstream: outcome.upstream))
         }
         return outcome.response
@@ -101,6 +101,7 @@ public struct SegmindDialect: Sendable {
     private struct Outcome {
         var response: HTTPResponse
         var charged: Credits = .zero
+        var held: Credits = .zero
         var remaining: Credits?
         var upstream: UpstreamReport?
     }
@@ -146,11 +147,11 @@ public struct SegmindDialect: Sendable {
         do {
             let result = try await backend.generate(generation)
             let remaining = await gate.settle(hold, charge: cost)
-            return Outcome(response: SegmindAnswer.success(result, base64: base64, cost: cost), charged: cost, remaining: remaining,
+            return Outcome(response: SegmindAnswer.success(result, base64: base64, cost: cost), charged: cost, held: cost, remaining: remaining,
                            upstream: result.upstream)
         } catch {
             let remaining = await gate.release(hold, reason: error.description)
-            return Outcome(response: SegmindAnswer.backendError(error), remaining: remaining)
+            return Outcome(response: SegmindAnswer.backendError(error), held: cost, remaining: remaining)
         }
     }
 

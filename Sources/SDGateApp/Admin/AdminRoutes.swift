@@ -31,9 +31,7 @@ struct AdminRoutes: Sendable {
     }
 
     private func authorized(_ headers: HTTPHeaders) -> Bool {
-        guard let authorization = headers["Authorization"], authorization.lowercased().hasPrefix("bearer ") else { return false }
-        let token = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        return APIKeySecret.constantTimeEqual(APIKeySecret.hash(token), tokenHash)
+        BearerToken.matches(headers, hash: tokenHash)
     }
 
     // MARK: Handlers

@@ -90,6 +90,10 @@ struct ConfigurationKey: Sendable {
         ConfigurationKey(path: "admin.token", summary: "the admin API's token (a secret: prefer SDGATE_ADMIN_TOKEN); empty: generated on first start",
                          apply: { config, text throws(ConfigurationValueError) in config.adminToken = text },
                          render: { $0.adminToken.isEmpty ? "(generated on first start)" : "(set, redacted)" }),
+        .boolean("metrics.enabled", \.metricsEnabled, "serve GET /metrics (Prometheus text format)"),
+        ConfigurationKey(path: "metrics.token", summary: "the token a scrape must send (a secret: prefer SDGATE_METRICS_TOKEN); empty: scrapes are open",
+                         apply: { config, text throws(ConfigurationValueError) in config.metricsToken = text },
+                         render: { $0.metricsToken.isEmpty ? "(none: /metrics is open)" : "(set, redacted)" }),
         ConfigurationKey(path: "public_url", summary: "the gateway's address as clients reach it, for URLs in answers (empty: each request's Host)",
                          apply: { config, text throws(ConfigurationValueError) in
                              guard text.isEmpty || text.hasPrefix("http://") || text.hasPrefix("https://") else {

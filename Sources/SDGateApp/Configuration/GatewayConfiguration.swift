@@ -24,6 +24,10 @@ public struct GatewayConfiguration: Sendable {
     /// its hash kept in the ledger.
     public var adminToken = ""
 
+    /// `GET /metrics`: served unless disabled; open, or only to the holder of `metricsToken`.
+    public var metricsEnabled = true
+    public var metricsToken = ""
+
     /// Upstream services by name, and which of them serve which model (`routes.<model>`), in order.
     /// A model without a route has no backend.
     public var upstreams: [String: UpstreamSettings] = [:]
