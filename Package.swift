@@ -38,6 +38,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSystemShims"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "GenerationCore", swiftSettings: strict),
         .target(
             name: "Ledger",
@@ -60,7 +61,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "HTTPServer", dependencies: ["CSystemShims"], swiftSettings: strict),
+        .target(name: "HTTPServer", dependencies: ["CSystemShims", "CZlib"], swiftSettings: strict),
         .target(
             name: "LocalInference",
             dependencies: [

@@ -152,7 +152,9 @@ public struct GatewayApp: Sendable {
         let router = try makeRouter(catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false },
                                     openConnections: { box.server?.connectionCount ?? 0 })
         let logger = logger
-        let responder = GatewayResponder(router: router, logger: logger, metrics: metrics)
+        let gateway = GatewayResponder(router: router, logger: logger, metrics: metrics)
+        let responder: any HTTPResponder = configuration.compressionEnabled
+            ? CompressingResponder(gateway, settings: configuration.compression) : gateway
         let server = try HTTPServer(configuration: configuration.server, responder: responder) { error in
             logger.warning("accept failed", metadata: ["error": "\(error)"])
         }

@@ -49,8 +49,10 @@ struct MetricsTests {
         // Scrapes need the metrics token (and not the admin token).
         #expect(try await Self.curl(["\(base)/metrics"]).status == 401)
         #expect(try await Self.curl(["-H", "Authorization: Bearer proxy-test-admin-token", "\(base)/metrics"]).status == 401)
-        let scrape = try await Self.curl(["-H", "Authorization: Bearer \(Self.scrapeToken)", "\(base)/metrics"])
+        // Compressed, as Prometheus asks for it (curl decodes it).
+        let scrape = try await Self.curl(["--compressed", "-H", "Authorization: Bearer \(Self.scrapeToken)", "\(base)/metrics"])
         #expect(scrape.status == 200 && scrape.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        #expect(scrape.headers["content-encoding"] == "gzip" && scrape.headers["vary"] == "Accept-Encoding")
         let metrics = PrometheusText(scrape.body)
         #expect(metrics.malformed.isEmpty, "\(metrics.malformed)")
 

@@ -6,6 +6,9 @@ public import Logging
 public struct GatewayConfiguration: Sendable {
     /// The HTTP server's address, limits and timeouts.
     public var server = HTTPServer.Configuration()
+    /// gzip for the clients that accept it: text and JSON answers of at least a size.
+    public var compressionEnabled = true
+    public var compression = CompressingResponder.Settings()
     /// How long in-flight requests may run on after SIGTERM or SIGINT.
     public var shutdownGracePeriod: Duration = .seconds(10)
     /// Where sdgate keeps its database and generated images.
