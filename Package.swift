@@ -39,6 +39,7 @@ let package = Package(
     targets: [
         .target(name: "CSystemShims"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "GenerationCore", swiftSettings: strict),
         .target(
             name: "Ledger",
@@ -61,7 +62,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "HTTPServer", dependencies: ["CSystemShims", "CZlib"], swiftSettings: strict),
+        .target(name: "HTTPServer", dependencies: ["CSystemShims", "CZlib", "COpenSSL"], swiftSettings: strict),
         .target(
             name: "LocalInference",
             dependencies: [

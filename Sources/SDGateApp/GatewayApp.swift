@@ -126,7 +126,8 @@ public struct GatewayApp: Sendable {
                                    settle: executor.settle)
             jobRunner.set(runner, store: store, executor: executor)
             ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: store, completions: completions, wake: runner.wake,
-                             publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL, wait: configuration.jobWait)
+                             publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
+                             hostScheme: configuration.server.tls == nil ? "http" : "https", wait: configuration.jobWait)
                 .register(on: &router)
             OutputRoutes(store: outputs).register(on: &router)
         }

@@ -20,8 +20,9 @@ public struct ModelsLabDialect: Sendable {
     /// Tells the job runner that a job was queued.
     public let wake: @Sendable () -> Void
     /// The gateway's address as clients reach it (`https://gateway.example`); nil: from the
-    /// request's Host header.
+    /// request's Host header, with `hostScheme` (`https` when the gateway serves TLS itself).
     public let publicBaseURL: String?
+    public let hostScheme: String
     /// How long a call waits for its job before answering `processing`.
     public let wait: Duration
     public let maxBodyBytes: Int
@@ -29,7 +30,7 @@ public struct ModelsLabDialect: Sendable {
 
     public init(catalog: ModelCatalog, gate: any AccessGate, images: ImageLoader, rateLimiter: RateLimiter = RateLimiter(),
                 jobs: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
-                wait: Duration = .seconds(20), maxBodyBytes: Int = 32 << 20,
+                hostScheme: String = "http", wait: Duration = .seconds(20), maxBodyBytes: Int = 32 << 20,
                 randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }) {
         self.catalog = catalog
         self.gate = gate
@@ -39,6 +40,7 @@ public struct ModelsLabDialect: Sendable {
         self.completions = completions
         self.wake = wake
         self.publicBaseURL = publicBaseURL
+        self.hostScheme = hostScheme
         self.wait = wait
         self.maxBodyBytes = maxBodyBytes
         self.randomSeed = randomSeed
@@ -171,6 +173,6 @@ public struct ModelsLabDialect: Sendable {
 
     private func baseURL(for request: HTTPRequest) -> String {
         if let publicBaseURL { return publicBaseURL.hasSuffix("/") ? String(publicBaseURL.dropLast()) : publicBaseURL }
-        return "http://" + (request.headers["Host"] ?? "localhost")
+        return hostScheme + "://" + (request.headers["Host"] ?? "localhost")
     }
 }

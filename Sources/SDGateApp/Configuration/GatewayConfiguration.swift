@@ -6,6 +6,10 @@ public import Logging
 public struct GatewayConfiguration: Sendable {
     /// The HTTP server's address, limits and timeouts.
     public var server = HTTPServer.Configuration()
+    /// HTTPS: the certificate (PEM, its chain after it) and private key files; both empty: plain HTTP.
+    /// Loading sets `server.tls` once both are known.
+    public var tlsCertificate = ""
+    public var tlsPrivateKey = ""
     /// gzip for the clients that accept it: text and JSON answers of at least a size.
     public var compressionEnabled = true
     public var compression = CompressingResponder.Settings()
