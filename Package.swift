@@ -105,6 +105,10 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
+            // The admin page is compiled into the binary: a container needs nothing beside it.
+            resources: [
+                .embedInCode("Admin/Page/admin.html"), .embedInCode("Admin/Page/admin.js"), .embedInCode("Admin/Page/admin.css"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -131,7 +131,10 @@ public struct GatewayApp: Sendable {
                 .register(on: &router)
             OutputRoutes(store: outputs).register(on: &router)
         }
-        admin?.register(on: &router)
+        if let admin {
+            admin.register(on: &router)
+            AdminPage.register(on: &router)
+        }
         return router
     }
 
