@@ -1,3 +1,4 @@
+import Foundation
 /// What to generate, free of any API dialect: the Segmind and ModelsLab front ends both produce it,
 /// and every backend (local workers, upstream services) consumes it.
 public struct GenerationRequest: Sendable, Equatable {
@@ -90,9 +91,16 @@ public struct GenerationOptions: Sendable, Equatable {
 public struct InputImage: Sendable, Equatable {
     public var bytes: [UInt8]
     public var info: ImageInfo
+    /// The bytes in standard base64, when the client sent them so: an upstream is sent this text
+    /// as it came, rather than a megabyte encoded again.
+    public var base64: Substring?
 
-    public init(bytes: [UInt8], info: ImageInfo) {
+    public init(bytes: [UInt8], info: ImageInfo, base64: Substring? = nil) {
         self.bytes = bytes
         self.info = info
+        self.base64 = base64
     }
+
+    /// The image in standard, padded base64.
+    public var base64Text: Substring { base64 ?? Substring(Data(bytes).base64EncodedString()) }
 }

@@ -12,7 +12,8 @@ public struct GenerationResult: Sendable, Equatable {
     public var seed: UInt64
     /// Time spent generating, as the backend measured it.
     public var generationTime: Duration
-    /// The upstream service that generated, and what it reported, when there is one (for reconciliation).
+    /// The backend a route chose, and what an upstream reported (for reconciliation): an upstream's
+    /// name, or `local` for the team's own workers; nil when no route named one.
     public var upstream: UpstreamReport?
 
     public init(images: [GeneratedImage], seed: UInt64, generationTime: Duration, upstream: UpstreamReport? = nil) {
@@ -23,11 +24,11 @@ public struct GenerationResult: Sendable, Equatable {
     }
 }
 
-/// Which upstream served a request and what it said about money, as it said it: upstream amounts
-/// are the upstream's own unit (Segmind: US dollars, to more decimals than credits have), so they
-/// stay text.
+/// Which backend served a request (an upstream, or `local`) and what an upstream said about money,
+/// as it said it: upstream amounts are the upstream's own unit (Segmind: US dollars, to more
+/// decimals than credits have), so they stay text.
 public struct UpstreamReport: Sendable, Equatable {
-    /// The upstream's configured name.
+    /// The upstream's configured name, or `local`.
     public var name: String
     /// The upstream's `x-cost`: what it charged the team for this request.
     public var cost: String?
@@ -59,6 +60,9 @@ public enum InferenceError: Error, Sendable, Equatable, CustomStringConvertible 
     case timedOut
     /// The upstream service refused the gateway (its key, its credits, its rate limit).
     case upstreamRefused(String, retryAfter: Duration? = nil)
+    /// The backend will not run this valid request (a sampler or scheduler its model does not
+    /// support); the message says why. Retrying does not help.
+    case unsupported(String)
     /// Generation failed; the message says why in client-safe words.
     case failed(String)
 
@@ -67,7 +71,7 @@ public enum InferenceError: Error, Sendable, Equatable, CustomStringConvertible 
         case .busy: "all backends are busy, retry later"
         case .timedOut: "generation did not finish in time"
         case .upstreamRefused(let message, _): message
-        case .failed(let message): message
+        case .unsupported(let message), .failed(let message): message
         }
     }
 }

@@ -1,7 +1,6 @@
 import GenerationCore
 public import Ledger
 public import Logging
-import Synchronization
 
 /// Runs the queued jobs of a `JobStore`, at most `concurrency` at once, for as long as the
 /// application runs.
@@ -29,22 +28,13 @@ public final class JobRunner: Sendable {
         public init() {}
     }
 
-    private enum Event: Sendable {
-        case wake
-        case finished
-    }
-
     private let store: any JobStore
     private let settings: Settings
     private let now: @Sendable () -> Timestamp
     private let logger: Logger
     private let execute: @Sendable (JobRecord) async -> Outcome
     private let settle: @Sendable (JobRecord, Outcome) async -> Void
-    private let events: AsyncStream<Event>
-    private let continuation: AsyncStream<Event>.Continuation
-    private let loop = Mutex<Task<Void, Never>?>(nil)
-    private let ticker = Mutex<Task<Void, Never>?>(nil)
-    private let running = Mutex<[String: Task<Void, Never>]>([:])
+    private let loop: ClaimLoop<JobRecord>
 
     /// - Parameters:
     ///   - execute: runs a claimed job: generates, stores the outputs, renders the answer.
@@ -58,60 +48,25 @@ public final class JobRunner: Sendable {
         self.logger = logger
         self.execute = execute
         self.settle = settle
-        (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .unbounded)
+        loop = ClaimLoop(concurrency: settings.concurrency, pollInterval: settings.pollInterval, label: "jobs", logger: logger)
     }
 
     public func start() {
-        let interval = settings.pollInterval
-        ticker.withLock { ticker in
-            ticker = Task { [continuation] in
-                while !Task.isCancelled {
-                    continuation.yield(.wake)
-                    try? await Task.sleep(for: interval)
-                }
-            }
-        }
-        loop.withLock { loop in loop = Task { await self.claimLoop() } }
+        let (store, now, lease) = (store, now, settings.lease)
+        loop.start(claim: { try await store.claimJob(leaseUntil: now() + lease.wholeMilliseconds) }, run: { job in await self.run(job) })
     }
 
     /// A job was queued here: claim it now rather than at the next poll.
     public func wake() {
-        continuation.yield(.wake)
+        loop.wake()
     }
 
     /// Stops claiming and waits for the running jobs to end.
     public func stop() async {
-        ticker.withLock { $0?.cancel() }
-        continuation.finish()
-        await loop.withLock { $0 }?.value
-        for task in running.withLock({ Array($0.values) }) { await task.value }
-    }
-
-    private func claimLoop() async {
-        var busy = 0
-        for await event in events {
-            if case .finished = event { busy -= 1 }
-            while busy < settings.concurrency {
-                let job: JobRecord?
-                do {
-                    job = try await store.claimJob(leaseUntil: now() + settings.lease.wholeMilliseconds)
-                } catch {
-                    logger.error("jobs cannot be claimed", metadata: ["error": "\(error)"])
-                    break
-                }
-                guard let job else { break }
-                busy += 1
-                let task = Task { await self.run(job) }
-                running.withLock { $0[job.id] = task }
-            }
-        }
+        await loop.stop()
     }
 
     private func run(_ job: JobRecord) async {
-        defer {
-            running.withLock { _ = $0.removeValue(forKey: job.id) }
-            continuation.yield(.finished)
-        }
         logger.info("job started", metadata: ["job": "\(job.id)", "model": "\(job.model)", "attempt": "\(job.attempts)"])
         let renewal = Task { await self.keepLease(of: job.id) }
         let outcome = await execute(job)

@@ -1,3 +1,4 @@
+import GenerationCore
 public import HTTPServer
 
 /// `GET /generations/{name}`: the files of the output store, with their content type and caching
@@ -15,7 +16,10 @@ public struct OutputRoutes: Sendable {
                 return .json(.notFound, Array(#"{"error":"no such generation; it may have expired"}"#.utf8))
             }
             var headers = HTTPHeaders()
-            headers.add("Content-Type", file.kind.contentType)
+            // A name is chosen before its image exists, so its extension may not be the format the
+            // backend produced: the bytes say which it is.
+            let format = file.kind == .base64 ? nil : ImageInspector.inspect(file.bytes)?.format
+            headers.add("Content-Type", format?.mediaType ?? file.kind.contentType)
             // The name is unguessable but grants access: private, never stored by shared caches.
             headers.add("Cache-Control", "private, max-age=\(file.keptFor.components.seconds), immutable")
             headers.add("X-Content-Type-Options", "nosniff")

@@ -3,9 +3,10 @@ public import GenerationCore
 
 /// Generated images kept as files for the asynchronous APIs, which answer with URLs to them.
 ///
-/// A name is 32 random bytes in URL-safe base64 and an extension: it cannot be guessed, and there
-/// is no listing, so a file is reachable only through the answer that named it. Files older than
-/// the retention are deleted by `sweep`.
+/// A name is 32 random bytes in URL-safe base64 (the prefix), optionally `-<index>` for the images
+/// of one request, and an extension: it cannot be guessed, and there is no listing, so a file is
+/// reachable only through the answer that named it. Files older than the retention are deleted by
+/// `sweep`.
 public struct OutputStore: Sendable {
     public let folder: URL
     public let retention: Duration
@@ -52,11 +53,21 @@ public struct OutputStore: Sendable {
 
     /// A fresh name: 32 random bytes, URL-safe base64, and the kind's extension.
     public static func newName(_ kind: Kind) -> String {
+        "\(newPrefix()).\(kind.rawValue)"
+    }
+
+    /// Fresh names for the `count` images of one request, as ModelsLab names them:
+    /// `<prefix>-<index>.<extension>`, with one new random prefix.
+    public static func newNames(_ count: Int, _ kind: Kind) -> (prefix: String, names: [String]) {
+        let prefix = newPrefix()
+        return (prefix, (0..<count).map { "\(prefix)-\($0).\(kind.rawValue)" })
+    }
+
+    private static func newPrefix() -> String {
         var generator = SystemRandomNumberGenerator()
         let random = Data((0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
-        let stem = random.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        return random.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
-        return "\(stem).\(kind.rawValue)"
     }
 
     /// A stored file and how long it is still kept, or nil for a name that is not one of ours or
@@ -81,12 +92,16 @@ public struct OutputStore: Sendable {
         return deleted
     }
 
-    /// The kind of a well-formed name (43 URL-safe base64 characters, a dot, a known extension);
-    /// anything else, such as a path, is refused before the file system is asked.
+    /// The kind of a well-formed name (43 URL-safe base64 characters, optionally `-` and an index
+    /// of up to 3 digits, a dot, a known extension); anything else, such as a path, is refused
+    /// before the file system is asked.
     static func kind(of name: String) -> Kind? {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].utf8.count == 43,
-              parts[0].utf8.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) })
+        guard parts.count == 2 else { return nil }
+        let stem = parts[0].utf8, prefix = stem.prefix(43), index = stem.dropFirst(43)
+        guard prefix.count == 43,
+              prefix.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }),
+              index.isEmpty || (index.first == UInt8(ascii: "-") && (2...4).contains(index.count) && index.dropFirst().allSatisfy { (48...57).contains($0) })
         else { return nil }
         return Kind(rawValue: String(parts[1]))
     }

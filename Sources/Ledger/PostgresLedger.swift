@@ -5,12 +5,15 @@ import PostgresNIO
 
 /// The ledger for several gateway replicas: PostgreSQL, through postgres-nio's connection pool.
 /// Every check-and-reserve is one statement that locks the key's row (`ReserveStatement`): atomic
-/// across connections and replicas alike.
+/// across connections and replicas alike. Concurrent reserves, and concurrent settles, are batched
+/// into one statement and one commit each (`PostgresBatcher`).
 public final class PostgresLedger: Ledger {
     private let client: PostgresClient
     private let running: Task<Void, Never>
     private let logger: Logger
     let now: @Sendable () -> Timestamp
+    private let reserves: PostgresBatcher<HoldRequest, (available: Int64, teamAvailable: Int64?)?>
+    private let settles: PostgresBatcher<SettleRequest, (balance: Int64, held: Int64, teamAvailable: Int64?)?>
 
     /// Connects with a URL such as `postgres://user:password@host:5432/database` and applies the
     /// migrations the database lacks.
@@ -31,6 +34,8 @@ public final class PostgresLedger: Ledger {
         running = Task { await client.run() }
         self.logger = logger
         self.now = now
+        reserves = PostgresBatcher { requests in await Self.reserve(requests, now: now(), client: client, logger: logger) }
+        settles = PostgresBatcher { requests in await Self.settle(requests, now: now(), client: client, logger: logger) }
         do {
             try await migrate()
         } catch {
@@ -106,6 +111,7 @@ public final class PostgresLedger: Ledger {
                 "ALTER TABLE usage_event ADD COLUMN upstream_cost TEXT, ADD COLUMN upstream_remaining_credits TEXT",
             ]),
             ("006 jobs", Self.jobsSchema),
+            ("007 webhooks", Self.webhooksSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.
@@ -237,10 +243,9 @@ public final class PostgresLedger: Ledger {
 
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
-        let hold = HoldID(UUID().uuidString.lowercased()), micro = amount.microCredits, now = now()
-        let statement = ReserveStatement(keyID: keyID, amount: micro, holdID: hold.rawValue, expiresAt: expiresAt, now: now)
-        let reserved = try await perform { client, logger in try await Self.first(client.execute(statement, logger: logger)) }
-        if let (available, teamAvailable) = reserved {
+        let hold = HoldID(UUID().uuidString.lowercased())
+        let request = HoldRequest(keyID: keyID, amount: amount.microCredits, holdID: hold.rawValue, expiresAt: expiresAt)
+        if let (available, teamAvailable) = try await reserves.submit(request) {
             return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))
         }
         return .insufficient(available: try await balance(keyID: keyID).spendable)
@@ -255,10 +260,10 @@ public final class PostgresLedger: Ledger {
     }
 
     private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
-        let now = now(), micro = charge.microCredits
-        let statement = SettleStatement(state: state, charge: micro, reason: reason, now: now, holdID: hold.rawValue)
-        let settled = try await perform { client, logger in try await Self.first(client.execute(statement, logger: logger)) }
-        if let settled { return Self.balance(settled) }
+        let micro = charge.microCredits
+        if let settled = try await settles.submit(SettleRequest(holdID: hold.rawValue, state: state, charge: micro, reason: reason)) {
+            return Self.balance((settled.balance, settled.held, settled.teamAvailable))
+        }
         // Nothing moved: say why.
         guard let (amount, current) = try await perform({ client, logger in
             try await Self.first(client.query("SELECT amount, state FROM hold WHERE id = \(hold.rawValue)", logger: logger), (Int64, String).self)
@@ -268,20 +273,75 @@ public final class PostgresLedger: Ledger {
         throw .storage("hold \(hold) could not be settled")
     }
 
-    public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
-        try await transaction { connection, logger in
-            var overdue: [(String, String, String?, Int64)] = []
-            for try await row in try await connection.query("""
-                SELECT id, key_id, team_id, amount FROM hold WHERE state = 'open' AND expires_at <= \(now) FOR UPDATE SKIP LOCKED
-                """, logger: logger).decode((String, String, String?, Int64).self) { overdue.append(row) }
-            // Nothing is charged: each hold's amount goes back to its key and its team.
-            for (id, keyID, teamID, amount) in overdue {
-                try await connection.query("UPDATE hold SET state = 'expired', charged = 0, reason = 'expired', settled_at = \(now) WHERE id = \(id)",
-                                           logger: logger)
-                try await connection.query("UPDATE balance SET held = held - \(amount) WHERE key_id = \(keyID)", logger: logger)
-                if let teamID { try await connection.query("UPDATE team SET held = held - \(amount) WHERE id = \(teamID)", logger: logger) }
+    /// Reserves a batch: all at once, and those the batch did not hold (or all, if the batch
+    /// failed) one by one, so that every refusal is decided by the exact single statement.
+    private static func reserve(_ requests: [HoldRequest], now: Timestamp, client: PostgresClient,
+                                logger: Logger) async -> [Result<(available: Int64, teamAvailable: Int64?)?, LedgerError>] {
+        var held: [String: (Int64, Int64?)] = [:]
+        if requests.count > 1 {
+            do {
+                for try await (hold, available, teamAvailable) in try await client.execute(BatchReserveStatement(requests: requests, now: now), logger: logger) {
+                    held[hold] = (available, teamAvailable)
+                }
+            } catch {
+                logger.warning("a batch of reserves failed; reserving one by one", metadata: ["error": "\(String(reflecting: error))"])
             }
-            return overdue.count
+        }
+        var answers: [Result<(available: Int64, teamAvailable: Int64?)?, LedgerError>] = []
+        for request in requests {
+            if let answer = held[request.holdID] {
+                answers.append(.success(answer))
+                continue
+            }
+            let statement = ReserveStatement(keyID: request.keyID, amount: request.amount, holdID: request.holdID,
+                                             expiresAt: request.expiresAt, now: now)
+            answers.append(await outcome { try await first(client.execute(statement, logger: logger)).map { ($0, $1) } })
+        }
+        return answers
+    }
+
+    /// Settles a batch: all at once, then those the batch left open one by one.
+    private static func settle(_ requests: [SettleRequest], now: Timestamp, client: PostgresClient,
+                               logger: Logger) async -> [Result<(balance: Int64, held: Int64, teamAvailable: Int64?)?, LedgerError>] {
+        var settled: [String: (Int64, Int64, Int64?)] = [:]
+        // A hold settled twice in one batch (a post racing a void) goes in once; the other request
+        // runs after the batch, alone, and learns that the hold is settled.
+        var holds = Set<String>()
+        let batch = requests.filter { holds.insert($0.holdID).inserted }
+        if batch.count > 1 {
+            do {
+                for try await (hold, balance, held, teamAvailable) in try await client.execute(BatchSettleStatement(requests: batch, now: now), logger: logger) {
+                    settled[hold] = (balance, held, teamAvailable)
+                }
+            } catch {
+                logger.warning("a batch of settles failed; settling one by one", metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }
+        var answers: [Result<(balance: Int64, held: Int64, teamAvailable: Int64?)?, LedgerError>] = []
+        for request in requests {
+            if let answer = settled.removeValue(forKey: request.holdID) {
+                answers.append(.success(answer))
+                continue
+            }
+            let statement = SettleStatement(state: request.state, charge: request.charge, reason: request.reason, now: now, holdID: request.holdID)
+            answers.append(await outcome { try await first(client.execute(statement, logger: logger)).map { ($0, $1, $2) } })
+        }
+        return answers
+    }
+
+    public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
+        // Settled like a batch of voids, so that the keys and teams are locked in the same order
+        // as everywhere else; a hold settled meanwhile is skipped.
+        try await perform { client, logger in
+            var overdue: [SettleRequest] = []
+            for try await id in try await client.query("SELECT id FROM hold WHERE state = 'open' AND expires_at <= \(now)",
+                                                       logger: logger).decode(String.self) {
+                overdue.append(SettleRequest(holdID: id, state: "expired", charge: 0, reason: "expired"))
+            }
+            guard !overdue.isEmpty else { return 0 }
+            var expired = 0
+            for try await _ in try await client.execute(BatchSettleStatement(requests: overdue, now: now), logger: logger) { expired += 1 }
+            return expired
         }
     }
 
@@ -486,8 +546,20 @@ public final class PostgresLedger: Ledger {
     }
 
     func perform<T: Sendable>(_ body: (PostgresClient, Logger) async throws -> T) async throws(LedgerError) -> T {
+        try await Self.storageErrors { try await body(client, logger) }
+    }
+
+    private static func outcome<T: Sendable>(_ body: () async throws -> T) async -> Result<T, LedgerError> {
         do {
-            return try await body(client, logger)
+            return .success(try await storageErrors(body))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    private static func storageErrors<T: Sendable>(_ body: () async throws -> T) async throws(LedgerError) -> T {
+        do {
+            return try await body()
         } catch let error as LedgerError {
             throw error
         } catch {
@@ -495,7 +567,7 @@ public final class PostgresLedger: Ledger {
         }
     }
 
-    private func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws(LedgerError) -> T {
+    func transaction<T: Sendable>(_ body: (PostgresConnection, Logger) async throws -> T) async throws(LedgerError) -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in try await body(connection, self.logger) }
         } catch let error as PostgresTransactionError {

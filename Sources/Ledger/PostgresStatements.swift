@@ -98,3 +98,132 @@ struct SettleStatement: PostgresPreparedStatement {
 
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
+
+// The same two steps for a batch of requests (`PostgresBatcher`): one statement and one commit for
+// many requests. Both lock every key's balance row in key order, then every team's row in id order,
+// before changing anything; every other path locks a key before its team, so concurrent batches,
+// single statements and replicas cannot deadlock. (Each lock step is forced to finish first by an
+// uncorrelated subquery, which PostgreSQL evaluates once, before the rows that depend on it.)
+
+/// Holds credits for a batch of requests. A request is held when its key's available credits
+/// cover it together with every earlier request of the batch for that key, and its team's cover it
+/// with every earlier such request of the team; the rest are left for `ReserveStatement` to decide
+/// one by one (so a refusal is always exact).
+struct BatchReserveStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH request AS (
+            SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])
+                WITH ORDINALITY AS r(key_id, amount, hold_id, expires_at, position)
+        ), member AS (
+            SELECT b.key_id, b.balance - b.held AS available, k.team_id
+            FROM balance b JOIN api_key k ON k.id = b.key_id
+            WHERE b.key_id = ANY ((SELECT array_agg(DISTINCT key_id) FROM request)::text[])
+            ORDER BY b.key_id FOR UPDATE OF b
+        ), team_locked AS (
+            SELECT t.id, t.balance - t.held AS available FROM team t
+            WHERE t.id = ANY ((SELECT array_agg(DISTINCT team_id) FROM member)::text[])
+            ORDER BY t.id FOR NO KEY UPDATE
+        ), within_key AS (
+            SELECT r.*, m.team_id FROM (
+                SELECT r.*, SUM(r.amount) OVER (PARTITION BY r.key_id ORDER BY r.position) AS key_total FROM request r
+            ) r JOIN member m USING (key_id)
+            WHERE r.key_total <= m.available
+        ), accepted AS (
+            SELECT w.* FROM (
+                SELECT w.*, SUM(w.amount) OVER (PARTITION BY w.team_id ORDER BY w.position) AS team_total FROM within_key w
+            ) w LEFT JOIN team_locked t ON t.id = w.team_id
+            WHERE w.team_id IS NULL OR w.team_total <= t.available
+        ), key_held AS (
+            UPDATE balance b SET held = b.held + a.total
+            FROM (SELECT key_id, SUM(amount) AS total FROM accepted GROUP BY key_id) a
+            WHERE b.key_id = a.key_id AND (SELECT count(*) FROM team_locked) >= 0
+            RETURNING b.key_id, b.balance - b.held AS available
+        ), team_held AS (
+            UPDATE team t SET held = t.held + a.total
+            FROM (SELECT team_id, SUM(amount) AS total FROM accepted WHERE team_id IS NOT NULL GROUP BY team_id) a
+            WHERE t.id = a.team_id AND (SELECT count(*) FROM team_locked) >= 0
+            RETURNING t.id, t.balance - t.held AS available
+        ), recorded AS (
+            INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at)
+            SELECT hold_id, key_id, team_id, amount, 'open', expires_at, $5 FROM accepted
+        )
+        SELECT a.hold_id, k.available, t.available
+        FROM accepted a JOIN key_held k USING (key_id) LEFT JOIN team_held t ON t.id = a.team_id
+        """
+    /// A held request's hold id, and its key's and team's available credits after the batch.
+    typealias Row = (String, Int64, Int64?)
+
+    let requests: [HoldRequest]
+    let now: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 5)
+        bindings.append(requests.map(\.keyID))
+        bindings.append(requests.map(\.amount))
+        bindings.append(requests.map(\.holdID))
+        bindings.append(requests.map(\.expiresAt))
+        bindings.append(now)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// Settles a batch of open holds, as `SettleStatement` does each. A hold left out of the answer
+/// (settled already, unknown, or a charge above its amount) is left for `SettleStatement` to
+/// explain.
+struct BatchSettleStatement: PostgresPreparedStatement {
+    static let sql = """
+        WITH request AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS r(hold_id, state, charge, reason)
+        ), settled AS (
+            UPDATE hold h SET state = r.state, charged = r.charge, reason = r.reason, settled_at = $5
+            FROM request r WHERE h.id = r.hold_id AND h.state = 'open' AND r.charge BETWEEN 0 AND h.amount
+            RETURNING h.id, h.key_id, h.team_id, h.amount, r.charge, r.reason
+        ), member AS (
+            SELECT b.key_id, k.team_id FROM balance b JOIN api_key k ON k.id = b.key_id
+            WHERE b.key_id = ANY ((SELECT array_agg(DISTINCT key_id) FROM settled)::text[])
+            ORDER BY b.key_id FOR UPDATE OF b
+        ), team_locked AS (
+            SELECT t.id FROM team t
+            WHERE t.id = ANY ((SELECT array_agg(DISTINCT team_id) FROM member)::text[])
+            ORDER BY t.id FOR NO KEY UPDATE
+        ), balanced AS (
+            UPDATE balance b SET held = b.held - s.amount, balance = b.balance - s.charge
+            FROM (SELECT key_id, SUM(amount) AS amount, SUM(charge) AS charge FROM settled GROUP BY key_id) s
+            WHERE b.key_id = s.key_id AND (SELECT count(*) FROM team_locked) >= 0
+            RETURNING b.key_id, b.balance, b.held
+        ), team_balanced AS (
+            UPDATE team t SET held = t.held - s.amount, balance = t.balance - s.charge
+            FROM (SELECT team_id, SUM(amount) AS amount, SUM(charge) AS charge FROM settled WHERE team_id IS NOT NULL GROUP BY team_id) s
+            WHERE t.id = s.team_id AND (SELECT count(*) FROM team_locked) >= 0
+            RETURNING t.id, t.balance - t.held AS available
+        ), posted AS (
+            INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at)
+            SELECT key_id, 'post', -charge, id, reason, $5 FROM settled WHERE charge > 0
+        ), team_posted AS (
+            INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at)
+            SELECT team_id, 'post', -charge, id, reason, $5 FROM settled WHERE team_id IS NOT NULL AND charge > 0
+        )
+        SELECT s.id, b.balance, b.held, t.available
+        FROM settled s JOIN balanced b USING (key_id) LEFT JOIN team_balanced t ON t.id = s.team_id
+        """
+    /// A settled hold's id, its key's balance and held credits after the batch, and its team's
+    /// available credits.
+    typealias Row = (String, Int64, Int64, Int64?)
+
+    let requests: [SettleRequest]
+    let now: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 5)
+        bindings.append(requests.map(\.holdID))
+        bindings.append(requests.map(\.state))
+        bindings.append(requests.map(\.charge))
+        bindings.append(requests.map(\.reason))
+        bindings.append(now)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}

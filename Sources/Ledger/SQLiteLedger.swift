@@ -148,6 +148,7 @@ public final class SQLiteLedger: Ledger {
                 """)
         }
         migrator.registerMigration("006 jobs") { db in try db.execute(sql: Self.jobsSchema) }
+        migrator.registerMigration("007 webhooks") { db in try db.execute(sql: Self.webhooksSchema) }
         return migrator
     }
 

@@ -6,10 +6,11 @@ import Synchronization
 
 /// Generation on the team's own GPUs: a pool of worker processes, one request at a time each.
 ///
-/// Workers are spawned and kept alive here (restarted with backoff when they die), or reached at
-/// the URLs of workers running on other hosts. Requests wait for a free worker in a bounded queue,
-/// served round-robin across keys; a full queue answers `busy`, and a request whose client goes
-/// away (its task is cancelled) leaves the queue before it starts.
+/// Workers are spawned and kept alive here (restarted with backoff when they die or stop passing
+/// their health checks), or reached at the URLs of workers running on other hosts. Requests wait
+/// for a free worker in a bounded queue, served round-robin across keys; a full queue answers
+/// `busy`, and a request whose client goes away (its task is cancelled) leaves the queue before it
+/// starts.
 ///
 /// Metrics: `sdgate_worker_queue_depth` (requests waiting now), `sdgate_workers_up`, and
 /// `sdgate_worker_queue_wait_seconds` (how long each request waited for its worker).
@@ -18,39 +19,22 @@ public final class LocalBackend: InferenceBackend {
         /// Requests that may wait for a worker, in all and per key; beyond them, `busy`.
         public var queueLimit = 64
         public var queueLimitPerKey = 8
+        /// The longest a request waits for a worker before it is answered `busy`.
+        public var maxWait: Duration = .seconds(300)
         /// Longest time one generation may take on a worker.
         public var deadline: Duration = .seconds(300)
         /// The longest pause between restarts of a worker that keeps dying.
         public var maxRestartDelay: Duration = .seconds(30)
+        /// How often each worker's health is checked, and how long a check may take. A spawned
+        /// worker that fails `failedChecksBeforeRestart` checks in a row is killed and restarted;
+        /// a remote one is left out until it passes again.
+        public var healthCheckInterval: Duration = .seconds(10)
+        public var healthCheckTimeout: Duration = .seconds(5)
+        public var failedChecksBeforeRestart = 3
+        /// How long a spawned worker may take to exit after SIGTERM before it is killed.
+        public var stopGracePeriod: Duration = .seconds(10)
 
         public init() {}
-    }
-
-    /// A worker as the pool hands it out: which one, which of its lives, where it listens.
-    struct Lease: Sendable, Equatable {
-        let worker: Int
-        let life: Int
-        let url: String
-    }
-
-    private struct Pool {
-        var idle: [Lease] = []
-        /// Each worker's current life and its URL while it is up.
-        var lives: [Int: (life: Int, url: String?)] = [:]
-        var waiting: FairQueue<CheckedContinuation<Lease, any Error>>
-        var nextWaiter: UInt64 = 0
-        /// When each key last had a request started, as a count of starts: the fair queue serves
-        /// the key served least recently first.
-        var lastServed: [String: UInt64] = [:]
-        var starts: UInt64 = 0
-
-        mutating func start(_ lease: Lease, for key: String) -> Lease {
-            starts += 1
-            lastServed[key] = starts
-            return lease
-        }
-
-        var workersUp: Int { lives.values.filter { $0.url != nil }.count }
     }
 
     /// The pool's gauges, set under the pool's lock whenever what they show changes.
@@ -59,7 +43,7 @@ public final class LocalBackend: InferenceBackend {
         let workersUp: Gauge
         let queueWait: Timer
 
-        func show(_ pool: borrowing Pool) {
+        func show(_ pool: borrowing WorkerPool) {
             queueDepth.record(pool.waiting.count)
             workersUp.record(pool.workersUp)
         }
@@ -68,7 +52,7 @@ public final class LocalBackend: InferenceBackend {
     private let settings: Settings
     private let client: WorkerClient
     private let logger: Logger
-    private let pool: Mutex<Pool>
+    private let pool: Mutex<WorkerPool>
     private let gauges: Gauges
     private let supervisors = Mutex<[Task<Void, Never>]>([])
 
@@ -79,40 +63,34 @@ public final class LocalBackend: InferenceBackend {
                         workersUp: Gauge(label: "sdgate_workers_up", factory: metrics),
                         queueWait: Timer(label: "sdgate_worker_queue_wait_seconds", factory: metrics))
         client = WorkerClient(http: HTTPClient(eventLoopGroupProvider: .singleton))
-        pool = Mutex(Pool(waiting: FairQueue(capacity: settings.queueLimit, capacityPerKey: settings.queueLimitPerKey)))
+        pool = Mutex(WorkerPool(waiting: FairQueue(capacity: settings.queueLimit, capacityPerKey: settings.queueLimitPerKey)))
     }
 
     /// Spawns a worker and keeps it running until `shutdown`.
     public func spawn(_ command: WorkerCommand) {
-        let worker = addWorker()
-        let task = Task { await self.supervise(worker, command) }
-        supervisors.withLock { $0.append(task) }
+        let worker = pool.withLock { $0.addWorker() }
+        launch { await self.supervise(worker, command) }
     }
 
-    /// Adds a worker running elsewhere, at `url` (`http://host:port`).
+    /// Adds a worker running elsewhere, at `url` (`http://host:port`). It is not ours to restart:
+    /// it is used while its health checks pass.
     public func connect(to url: String) {
-        let worker = addWorker()
-        let task = Task {
-            // A remote worker is not ours to restart: it is used while its health check passes.
+        let worker = pool.withLock { $0.addWorker() }
+        launch {
             while !Task.isCancelled {
-                let healthy = await client.isHealthy(url)
-                let isUp = pool.withLock { $0.lives[worker]?.url != nil }
-                if healthy, !isUp { up(worker, url: url) } else if !healthy, isUp { down(worker) }
-                try? await Task.sleep(for: .seconds(5))
+                await self.watch(worker, ListeningWorker(url: url, processIdentifier: nil))
+                try? await Task.sleep(for: self.settings.healthCheckInterval)
             }
         }
+    }
+
+    private func launch(_ work: @escaping @Sendable () async -> Void) {
+        let task = Task { await work() }
         supervisors.withLock { $0.append(task) }
     }
 
-    private func addWorker() -> Int {
-        pool.withLock { pool in
-            let index = pool.lives.count
-            pool.lives[index] = (0, nil)
-            return index
-        }
-    }
-
-    /// Stops the spawned workers (SIGTERM) and waits for them to end.
+    /// Stops the spawned workers (SIGTERM, then SIGKILL after the grace period) and waits for them
+    /// to end.
     public func shutdown() async {
         for task in supervisors.withLock({ $0 }) {
             task.cancel()
@@ -127,17 +105,34 @@ public final class LocalBackend: InferenceBackend {
     /// The number of workers up now.
     public var workersUp: Int { pool.withLock { $0.workersUp } }
 
+    /// The process ids of the spawned workers up now.
+    public var workerProcesses: [Int32] { pool.withLock { $0.processIdentifiers } }
+
     public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         let queuedAt = ContinuousClock.now
         let lease = try await acquire(for: request.requester ?? "")
         gauges.queueWait.recordNanoseconds((ContinuousClock.now - queuedAt).wholeNanoseconds)
-        do {
-            let result = try await client.generate(request, at: lease.url, deadline: settings.deadline)
+        // Once started, a job runs to its end even if its client goes away: the worker is handed
+        // out again only when it is free.
+        let outcome = await Task { [client, settings] () async -> Result<GenerationResult, InferenceError> in
+            do throws(InferenceError) {
+                return .success(try await client.generate(request, at: lease.url, deadline: settings.deadline))
+            } catch {
+                return .failure(error)
+            }
+        }.value
+        switch outcome {
+        case .success(let result):
             release(lease)
+            // The client went away: it gets no answer, so it is not charged.
+            if Task.isCancelled { throw .failed("the client went away") }
             return result
-        } catch {
-            // A worker that stopped answering is not handed out again until its health is back.
-            if case .failed = error, await !client.isHealthy(lease.url) {
+        case .failure(let error):
+            if case .timedOut = error {
+                // The worker is still busy with this job: its health check hands it out again once it is free.
+                down(lease.worker)
+            } else if case .failed = error, await client.health(lease.url, timeout: settings.healthCheckTimeout) != .ready {
+                // A worker that stopped answering is not handed out again until its health is back.
                 down(lease.worker)
             } else {
                 release(lease)
@@ -148,70 +143,70 @@ public final class LocalBackend: InferenceBackend {
 
     // MARK: The pool
 
-    private func acquire(for key: String) async throws(InferenceError) -> Lease {
-        enum Decision { case ready(Lease), wait(UInt64) }
+    private func acquire(for key: String) async throws(InferenceError) -> WorkerPool.Lease {
+        enum Decision { case ready(WorkerPool.Lease), wait(UInt64) }
         let decision = pool.withLock { pool -> Decision in
             if pool.waiting.isEmpty, let lease = pool.idle.popLast() { return .ready(pool.start(lease, for: key)) }
             pool.nextWaiter += 1
             return .wait(pool.nextWaiter)
         }
+        let id: UInt64
         switch decision {
         case .ready(let lease): return lease
-        case .wait(let id):
-            do {
-                return try await withTaskCancellationHandler {
-                    try await withCheckedThrowingContinuation { continuation in
-                        let queued = pool.withLock { pool in
-                            defer { gauges.show(pool) }
-                            return Task.isCancelled ? false : pool.waiting.enqueue(continuation, id: id, key: key)
-                        }
-                        if !queued { continuation.resume(throwing: InferenceError.busy(retryAfter: .seconds(5))) }
+        case .wait(let waiter): id = waiter
+        }
+        // Nobody waits for ever: past `maxWait` the request leaves the queue as `busy`.
+        let timer = Task { [self] in
+            try? await Task.sleep(for: settings.maxWait)
+            guard !Task.isCancelled else { return }
+            changePool { $0.waiting.remove(id: id) }?.resume(throwing: InferenceError.busy(retryAfter: .seconds(5)))
+        }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let queued = changePool { pool in
+                        Task.isCancelled || !pool.waiting.enqueue(continuation, id: id, key: key) ? nil : pool.waiting.count
                     }
-                } onCancel: {
-                    pool.withLock { pool in
-                        defer { gauges.show(pool) }
-                        return pool.waiting.remove(id: id)
-                    }?.resume(throwing: CancellationError())
+                    if let queued {
+                        logger.debug("waiting for a worker", metadata: ["key.id": "\(key)", "queued": "\(queued)"])
+                    } else {
+                        continuation.resume(throwing: InferenceError.busy(retryAfter: .seconds(5)))
+                    }
                 }
-            } catch let error as InferenceError {
-                throw error
-            } catch {
-                throw .failed("the request was cancelled before it started")
+            } onCancel: {
+                changePool { $0.waiting.remove(id: id) }?.resume(throwing: CancellationError())
             }
+        } catch let error as InferenceError {
+            throw error
+        } catch {
+            throw .failed("the request was cancelled before it started")
         }
     }
 
     /// Hands a worker back: to the next waiter in turn, or to the idle ones.
-    private func release(_ lease: Lease) {
-        let handOver = pool.withLock { pool -> (CheckedContinuation<Lease, any Error>, Lease)? in
-            // A worker that died and came back has a new life: the old lease is void.
-            guard pool.lives[lease.worker]?.life == lease.life, pool.lives[lease.worker]?.url != nil else { return nil }
-            if let (key, waiter) = pool.waiting.dequeue(lastServed: pool.lastServed) {
-                gauges.show(pool)
-                return (waiter, pool.start(lease, for: key))
-            }
-            pool.idle.append(lease)
-            return nil
-        }
-        if let (waiter, lease) = handOver { waiter.resume(returning: lease) }
+    private func release(_ lease: WorkerPool.Lease) {
+        if let (waiter, lease) = changePool({ $0.handBack(lease) }) { waiter.resume(returning: lease) }
     }
 
-    private func up(_ worker: Int, url: String) {
-        let lease = pool.withLock { pool -> Lease in
-            let life = (pool.lives[worker]?.life ?? 0) + 1
-            pool.lives[worker] = (life, url)
-            gauges.show(pool)
-            return Lease(worker: worker, life: life, url: url)
-        }
-        logger.info("worker up", metadata: ["worker": "\(worker)", "url": "\(url)"])
+    private func up(_ worker: Int, _ listening: ListeningWorker) {
+        let lease = changePool { $0.up(worker, listening) }
+        var metadata: Logger.Metadata = ["worker": "\(worker)", "url": "\(listening.url)"]
+        if let pid = listening.processIdentifier { metadata["pid"] = "\(pid)" }
+        logger.info("worker up", metadata: metadata)
         release(lease)
     }
 
     private func down(_ worker: Int) {
+        changePool { $0.down(worker) }
+    }
+
+    /// Changes the pool under its lock, and the gauges with it.
+    @discardableResult
+    private func changePool<T: Sendable>(_ change: (inout WorkerPool) -> T) -> T {
         pool.withLock { pool in
-            pool.lives[worker]?.url = nil
-            pool.idle.removeAll { $0.worker == worker }
-            gauges.show(pool)
+            defer { gauges.show(pool) }
+            return change(&pool)
         }
     }
 
@@ -223,8 +218,11 @@ public final class LocalBackend: InferenceBackend {
             let started = ContinuousClock.now
             let status: Int32
             do {
-                status = try await SpawnedWorker.run(command) { url in
-                    Task { if await self.client.isHealthy(url) { self.up(worker, url: url) } }
+                status = try await SpawnedWorker.run(command, stopGracePeriod: settings.stopGracePeriod) { listening in
+                    await self.watch(worker, listening)
+                    if !Task.isCancelled {
+                        self.logger.error("worker unhealthy; killing it", metadata: ["worker": "\(worker)", "pid": "\(listening.processIdentifier ?? 0)"])
+                    }
                 }
             } catch {
                 logger.error("worker could not be started", metadata: ["worker": "\(worker)", "error": "\(error)"])
@@ -237,6 +235,29 @@ public final class LocalBackend: InferenceBackend {
             delay = ContinuousClock.now - started > .seconds(60) ? .seconds(1) : min(delay * 2, settings.maxRestartDelay)
             logger.warning("worker stopped; restarting", metadata: ["worker": "\(worker)", "status": "\(status)", "in": "\(delay)"])
             try? await Task.sleep(for: delay)
+        }
+    }
+
+    /// Checks a worker's health until it fails `failedChecksBeforeRestart` checks in a row (then
+    /// returns, with the worker out of the pool) or the task is cancelled. A worker that passes
+    /// while out of the pool, and is not busy with a job it was left with, joins the pool.
+    private func watch(_ worker: Int, _ listening: ListeningWorker) async {
+        var failures = 0
+        while !Task.isCancelled {
+            switch await client.health(listening.url, timeout: settings.healthCheckTimeout) {
+            case .ready:
+                failures = 0
+                if !pool.withLock({ $0.isUp(worker) }) { up(worker, listening) }
+            case .busy:
+                failures = 0
+            case .unreachable:
+                failures += 1
+                if failures >= settings.failedChecksBeforeRestart {
+                    down(worker)
+                    return
+                }
+            }
+            try? await Task.sleep(for: settings.healthCheckInterval)
         }
     }
 }

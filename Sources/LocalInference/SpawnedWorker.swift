@@ -23,32 +23,45 @@ public struct WorkerCommand: Sendable {
     }
 }
 
-/// Runs one worker process until it ends or the calling task is cancelled (then SIGTERM): reports
-/// its address from the one line it prints when it listens, and returns its exit status. Its
-/// standard error (its log) goes to the gateway's.
+/// A worker that listens at `url`: a process of ours, or one on another host (no process id).
+struct ListeningWorker: Sendable {
+    let url: String
+    let processIdentifier: Int32?
+}
+
+/// Runs one worker process until it ends. Once the worker prints the one line that says where it
+/// listens, `watch` runs; when `watch` returns (the worker is unhealthy) the process is killed.
+/// When the calling task is cancelled, the worker gets SIGTERM, and SIGKILL after `stopGracePeriod`.
+/// Returns the exit status; the worker's standard error (its log) goes to the gateway's.
 enum SpawnedWorker {
     static let listeningPrefix = "sdgate-worker listening on "
 
-    static func run(_ command: WorkerCommand, listening: @escaping @Sendable (String) -> Void) async throws -> Int32 {
+    static func run(_ command: WorkerCommand, stopGracePeriod: Duration,
+                    watch: @escaping @Sendable (ListeningWorker) async -> Void) async throws -> Int32 {
         var environment: [Environment.Key: String?] = ["PYTHONUNBUFFERED": "1"]
         if let devices = command.visibleDevices { environment["CUDA_VISIBLE_DEVICES"] = devices }
         let arguments = ["-m", "sdgate_worker", "--models", command.modelsFile, "--listen", "127.0.0.1:0"] + command.extraArguments
+        var options = PlatformOptions()
+        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: stopGracePeriod)]
         let result = try await Subprocess.run(
             command.python.hasPrefix("/") ? .path(FilePath(command.python)) : .name(command.python),
             arguments: Arguments(arguments), environment: .inherit.updating(environment),
-            workingDirectory: FilePath(command.workerFolder), input: .none, output: .sequence,
+            workingDirectory: FilePath(command.workerFolder), platformOptions: options, input: .none, output: .sequence,
             error: .fileDescriptor(.standardError, closeAfterSpawningProcess: false)
         ) { execution in
-            let output = Task {
-                // Ends when the process closes its output, that is when it ends.
-                for try await line in execution.standardOutput.strings() where line.hasPrefix(listeningPrefix) {
-                    listening("http://" + line.dropFirst(listeningPrefix.count).trimmingCharacters(in: .whitespacesAndNewlines))
-                }
-            }
-            await withTaskCancellationHandler {
-                _ = await output.result
-            } onCancel: {
-                try? execution.send(signal: .terminate)
+            let processIdentifier = execution.processIdentifier.value
+            await withTaskGroup(of: Void.self) { group in
+                // The output ends when the process closes it, that is when it ends.
+                do {
+                    for try await line in execution.standardOutput.strings() where line.hasPrefix(listeningPrefix) {
+                        let address = line.dropFirst(listeningPrefix.count).trimmingCharacters(in: .whitespacesAndNewlines)
+                        group.addTask {
+                            await watch(ListeningWorker(url: "http://" + address, processIdentifier: processIdentifier))
+                            if !Task.isCancelled { try? execution.send(signal: .kill) }
+                        }
+                    }
+                } catch {}
+                group.cancelAll()
             }
         }
         switch result.terminationStatus {

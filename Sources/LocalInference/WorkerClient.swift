@@ -7,13 +7,24 @@ import NIOCore
 struct WorkerClient: Sendable {
     let http: HTTPClient
 
-    /// True when the worker at `base` answers its health check.
-    func isHealthy(_ base: String, timeout: Duration = .seconds(5)) async -> Bool {
-        guard let response = try? await http.execute(HTTPClientRequest(url: base + "/health"), timeout: .milliseconds(timeout.wholeMilliseconds)) else {
-            return false
+    /// What a worker's health check says.
+    enum Health: Equatable {
+        /// It answers and is free for a job.
+        case ready
+        /// It answers, and is running a generation.
+        case busy
+        /// No answer within the timeout, or not "ok".
+        case unreachable
+    }
+
+    func health(_ base: String, timeout: Duration) async -> Health {
+        guard let response = try? await http.execute(HTTPClientRequest(url: base + "/health"), timeout: .milliseconds(timeout.wholeMilliseconds)),
+              response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 16),
+              let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any],
+              json["status"] as? String == "ok" else {
+            return .unreachable
         }
-        _ = try? await response.body.collect(upTo: 1 << 16)
-        return response.status == .ok
+        return json["busy"] as? Bool == true ? .busy : .ready
     }
 
     func generate(_ request: GenerationRequest, at base: String, deadline: Duration) async throws(InferenceError) -> GenerationResult {
@@ -59,7 +70,9 @@ struct WorkerClient: Sendable {
         let message = error?["message"] as? String ?? "the local worker failed (HTTP \(status))"
         switch error?["code"] as? String {
         case "busy": return .busy(retryAfter: .seconds(1))
-        case "out_of_memory": return .failed("out of memory on the GPU")
+        // The worker unloaded idle weights and serves on: a retry may fit.
+        case "out_of_memory": return .busy(retryAfter: .seconds(10))
+        case "unsupported": return .unsupported(message)
         default: return .failed(message)
         }
     }

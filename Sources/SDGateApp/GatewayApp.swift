@@ -9,6 +9,7 @@ public import GenerationCore
 public import HTTPServer
 public import Logging
 import Jobs
+import LocalInference
 import UpstreamProxy
 
 /// The composition root: builds every part from the configuration, serves until SIGTERM or SIGINT,
@@ -25,6 +26,8 @@ public struct GatewayApp: Sendable {
     let backend: any InferenceBackend
     /// The configured upstreams by name, each with its connection pool.
     let upstreams: [String: UpstreamBackend]
+    /// The team's own workers, when any are configured; `serve` starts and stops them.
+    let local: LocalBackend?
     /// The background jobs' runner, built with the server (it needs the routed backend).
     private let jobRunner = JobRunnerBox()
     /// Every part's metrics, served at `/metrics`.
@@ -49,6 +52,7 @@ public struct GatewayApp: Sendable {
         self.admin = admin
         self.backend = backend
         upstreams = Dictionary(uniqueKeysWithValues: configuration.configuredUpstreams.map { ($0.name, UpstreamBackend($0)) })
+        local = configuration.local.isConfigured ? LocalBackend(settings: configuration.local.pool, logger: logger, metrics: metrics.factory) : nil
     }
 
     /// The gateway as configured: keys and credits in the SQLite ledger under the data folder, and
@@ -56,7 +60,7 @@ public struct GatewayApp: Sendable {
     /// returned to be shown once, and only its hash is kept.
     public static func open(configuration: GatewayConfiguration, logger: Logger,
                             now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> (app: GatewayApp, newAdminToken: String?) {
-        let missing = configuration.missingUpstreamKeys
+        let missing = configuration.missingUpstreamKeys + configuration.local.missingFiles
         guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
         let ledger = try await openLedger(configuration, now: now)
         let metrics = GatewayMetrics()
@@ -108,28 +112,12 @@ public struct GatewayApp: Sendable {
                           ledger: ledger, jobs: ledger as? any JobStore, openConnections: openConnections, logger: logger)
                 .register(on: &router)
         }
-        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader).register(on: &router)
         // The asynchronous APIs keep their jobs in the ledger's database.
-        if let store = ledger as? any JobStore {
-            let outputs = try OutputStore(folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
-                                          retention: configuration.outputRetention)
-            let completions = JobCompletions()
-            let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)
-            var settings = JobRunner.Settings()
-            settings.concurrency = configuration.jobConcurrency
-            let metrics = metrics
-            let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
-                                   execute: { job in
-                                       metrics.jobStarted(waited: .milliseconds(max(0, SQLiteLedger.systemNow() - job.createdAt)))
-                                       return await executor.execute(job)
-                                   },
-                                   settle: executor.settle)
-            jobRunner.set(runner, store: store, executor: executor)
-            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: store, completions: completions, wake: runner.wake,
-                             publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
-                             hostScheme: configuration.server.tls == nil ? "http" : "https", wait: configuration.jobWait)
+        let jobs = try (ledger as? any JobStore).map { try makeJobQueue(store: $0, backend: backend, router: &router) }
+        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader, jobs: jobs).register(on: &router)
+        if let jobs {
+            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait)
                 .register(on: &router)
-            OutputRoutes(store: outputs).register(on: &router)
         }
         if let admin {
             admin.register(on: &router)
@@ -138,12 +126,60 @@ public struct GatewayApp: Sendable {
         return router
     }
 
-    /// The backend the dialects call: each model's route to its upstreams, `backend` for the
-    /// models without one. Throws for a route whose model is not in the catalog.
+    /// The job runner (started with the server) and the output store with its route.
+    private func makeJobQueue(store: any JobStore, backend: any InferenceBackend, router: inout Router) throws -> JobQueue {
+        let outputs = try OutputStore(folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
+                                      retention: configuration.outputRetention)
+        OutputRoutes(store: outputs).register(on: &router)
+        let completions = JobCompletions()
+        let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions,
+                                             webhooks: (store as? any WebhookStore).map(makeWebhookDispatcher))
+        var settings = JobRunner.Settings()
+        settings.concurrency = configuration.jobConcurrency
+        settings.lease = configuration.jobLease
+        let metrics = metrics
+        let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
+                               execute: { job in
+                                   metrics.jobStarted(waited: .milliseconds(max(0, SQLiteLedger.systemNow() - job.createdAt)))
+                                   return await executor.execute(job)
+                               },
+                               settle: executor.settle)
+        jobRunner.set(runner, store: store, executor: executor)
+        return JobQueue(store: store, completions: completions, wake: runner.wake,
+                        publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
+                        hostScheme: configuration.server.tls == nil ? "http" : "https", maxQueueTime: configuration.jobMaxQueueTime)
+    }
+
+    var webhookSender: WebhookSender {
+        WebhookSender(policy: AddressPolicy(allowPrivateAddresses: configuration.webhooks.allowPrivateAddresses), timeout: configuration.webhooks.timeout)
+    }
+
+    /// Sends the webhooks of finished jobs; started and stopped with the job runner.
+    private func makeWebhookDispatcher(store: any WebhookStore) -> WebhookDispatcher {
+        var settings = WebhookDispatcher.Settings()
+        settings.concurrency = configuration.webhooks.concurrency
+        settings.firstRetry = configuration.webhooks.firstRetry
+        settings.retryFor = configuration.webhooks.retryFor
+        // An attempt that outlasts its timeout by this much was cut short by a crash.
+        settings.attemptLease = configuration.webhooks.timeout + .seconds(60)
+        let sender = webhookSender
+        return WebhookDispatcher(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger) { delivery, secret in
+            await sender.send(delivery, secret: secret)
+        }
+    }
+
+    /// The backend the dialects call: each model's route to the local workers and its upstreams,
+    /// `backend` for the models without one. Throws for a route whose model is not in the catalog.
     func routedBackend(catalog: ModelCatalog) throws(ConfigurationError) -> any InferenceBackend {
         let routes = try configuration.routes(in: catalog)
         guard !routes.isEmpty else { return backend }
-        return RoutedBackend(routes: routes.mapValues { $0.compactMap { upstreams[$0] } }, fallback: backend, logger: logger,
+        let entries = routes.mapValues { names in
+            names.compactMap { name -> RouteEntry? in
+                if name == GatewayConfiguration.localRoute { return local.map(RouteEntry.local) }
+                return upstreams[name].map(RouteEntry.upstream)
+            }
+        }
+        return RoutedBackend(routes: entries, fallback: backend, spillOverQueue: configuration.local.spillOverQueue, logger: logger,
                              metrics: metrics.factory)
     }
 
@@ -166,15 +202,16 @@ public struct GatewayApp: Sendable {
         return server
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains and returns.
+    /// Serves until SIGTERM or SIGINT, then drains and returns. The local workers run as long.
     public func run() async throws {
+        startLocalWorkers()
         do {
             try await serve()
         } catch {
-            await shutdownUpstreams()
+            await shutdownBackends()
             throw error
         }
-        await shutdownUpstreams()
+        await shutdownBackends()
     }
 
     private func serve() async throws {
@@ -184,7 +221,8 @@ public struct GatewayApp: Sendable {
         let interval = min(.seconds(30), configuration.holdLifetime / 2)
         let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, now: SQLiteLedger.systemNow, logger: logger, metrics: metrics) }
         let address = try server.start()
-        let jobs = jobRunner.start(retention: configuration.outputRetention, logger: logger)
+        let jobs = jobRunner.start(JobUpkeep(lease: configuration.jobLease, maxQueueTime: configuration.jobMaxQueueTime,
+                                             retention: configuration.outputRetention), logger: logger)
         logger.info("listening", metadata: ["address": "\(address)"])
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)", "grace_period": "\(configuration.shutdownGracePeriod)"])
@@ -196,8 +234,16 @@ public struct GatewayApp: Sendable {
 }
 
 extension GatewayApp {
-    /// Closes the upstreams' connection pools; after the server has drained.
-    func shutdownUpstreams() async {
+    /// Spawns the configured worker processes and reaches for the remote ones.
+    func startLocalWorkers() {
+        guard let local else { return }
+        for command in configuration.local.commands { local.spawn(command) }
+        for url in configuration.local.remoteWorkers { local.connect(to: url) }
+    }
+
+    /// Stops the worker processes and closes the upstreams' connection pools; after the server has drained.
+    func shutdownBackends() async {
+        await local?.shutdown()
         for upstream in upstreams.values { await upstream.shutdown() }
     }
 }

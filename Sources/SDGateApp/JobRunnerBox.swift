@@ -1,12 +1,14 @@
 import GatewayAPI
+import GenerationCore
 import Jobs
 import Ledger
 import Logging
 import Synchronization
 
-/// The background jobs while the gateway runs: the runner, and the upkeep that takes back the jobs
-/// of a gateway that died (their holds voided once they fail for good), forgets old jobs and deletes
-/// their images after the retention.
+/// The background jobs while the gateway runs: the runner, the webhook dispatcher, and the upkeep
+/// that takes back the jobs of a gateway that died (their holds voided once they fail for good),
+/// fails the jobs that waited in the queue too long, forgets old jobs and webhooks and deletes their
+/// images after the retention.
 final class JobRunnerBox: Sendable {
     private struct Parts: Sendable {
         let runner: JobRunner
@@ -21,34 +23,54 @@ final class JobRunnerBox: Sendable {
     }
 
     /// Starts the runner and the upkeep; nil when the gateway has no job store.
-    func start(retention: Duration, logger: Logger) -> RunningJobs? {
+    func start(_ upkeep: JobUpkeep, logger: Logger) -> RunningJobs? {
         guard let parts = parts.withLock({ $0 }) else { return nil }
         parts.runner.start()
-        let upkeep = Task {
+        parts.executor.webhooks?.start()
+        let task = Task {
             while !Task.isCancelled {
-                let now = SQLiteLedger.systemNow()
                 do {
-                    for job in try await parts.store.recoverAbandonedJobs(now: now, maxAttempts: 3) {
-                        await parts.executor.settle(job, .failed(job.error ?? "the gateway stopped while generating"))
-                    }
-                    _ = try await parts.store.purgeJobs(finishedBefore: now - retention.components.seconds * 1000)
+                    try await upkeep.run(parts.store, settle: parts.executor.settle)
                 } catch {
                     logger.error("job upkeep failed", metadata: ["error": "\(error)"])
                 }
                 parts.executor.outputs.sweep()
-                try? await Task.sleep(for: .seconds(30))
+                try? await Task.sleep(for: upkeep.interval)
             }
         }
-        return RunningJobs(runner: parts.runner, upkeep: upkeep)
+        return RunningJobs(runner: parts.runner, webhooks: parts.executor.webhooks, upkeep: task)
+    }
+}
+
+/// One round of the job queue's upkeep.
+struct JobUpkeep: Sendable {
+    let lease: Duration
+    let maxQueueTime: Duration
+    let retention: Duration
+    /// A dead gateway's jobs run again soon after their lease runs out.
+    var interval: Duration { min(.seconds(30), lease / 2) }
+    /// Runs that end with the gateway stopping this many times fail the job.
+    static let maxAttempts = 3
+
+    func run(_ store: any JobStore, settle: (JobRecord, JobRunner.Outcome) async -> Void) async throws {
+        let now = SQLiteLedger.systemNow()
+        var failed = try await store.recoverAbandonedJobs(now: now, maxAttempts: Self.maxAttempts)
+        failed += try await store.expireQueuedJobs(queuedBefore: now - maxQueueTime.wholeMilliseconds)
+        for job in failed { await settle(job, .failed(job.error ?? "the job failed")) }
+        _ = try await store.purgeJobs(finishedBefore: now - retention.wholeMilliseconds)
+        try await (store as? any WebhookStore)?.purgeWebhooks(endedBefore: now - retention.wholeMilliseconds)
     }
 }
 
 struct RunningJobs: Sendable {
     let runner: JobRunner
+    let webhooks: WebhookDispatcher?
     let upkeep: Task<Void, Never>
 
+    /// The jobs first, which may queue webhooks; the webhooks not yet sent wait in the database.
     func stop() async {
         upkeep.cancel()
         await runner.stop()
+        await webhooks?.stop()
     }
 }

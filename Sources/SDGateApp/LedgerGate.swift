@@ -28,8 +28,8 @@ struct LedgerGate: AccessGate {
         try? await ledger.balance(keyID: key.id).spendable
     }
 
-    func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation {
-        let expiresAt = now() + Timestamp(holdLifetime.components.seconds * 1000)
+    func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
+        let expiresAt = now() + (holdLifetime + queueTime).wholeMilliseconds
         do {
             switch try await ledger.reserve(keyID: key.id, amount: amount, expiresAt: expiresAt) {
             case .held(let hold, let available): return .held(CreditHold(id: hold.rawValue), remaining: available)

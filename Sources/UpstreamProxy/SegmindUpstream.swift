@@ -40,8 +40,8 @@ struct SegmindUpstream {
 
     /// The request in Segmind's field names. A field a model does not have is ignored by Segmind
     /// (and by sdgate), so the sizes are always sent. The input image is spliced in as raw base64
-    /// after the small fields are encoded: base64 needs no escaping, and the encoder need not scan
-    /// a megabyte of it.
+    /// (the client's own text when it sent base64) after the small fields are encoded: base64 needs
+    /// no escaping, and the encoder need not scan a megabyte of it.
     static func body(for request: GenerationRequest) -> [UInt8] {
         let fields = Fields(
             prompt: request.prompt, negative_prompt: request.negativePrompt, samples: request.samples,
@@ -52,12 +52,16 @@ struct SegmindUpstream {
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
-        var json = Array((try? encoder.encode(fields)) ?? Data("{}".utf8))
-        if let image = request.image {
-            json.removeFirst()
-            json = Array(#"{"image":""#.utf8) + Array(Data(image.bytes).base64EncodedData()) + Array(#"","#.utf8) + json
-        }
-        return json
+        let json = Array((try? encoder.encode(fields)) ?? Data("{}".utf8))
+        guard let image = request.image?.base64Text else { return json }
+        var body: [UInt8] = []
+        body.reserveCapacity(json.count + image.utf8.count + 16)
+        body += #"{"image":""#.utf8
+        // A substring's UTF-8 view appends byte by byte; its storage appends as one copy.
+        if image.utf8.withContiguousStorageIfAvailable({ body += $0 }) == nil { body += image.utf8 }
+        body += #"","#.utf8
+        body += json.dropFirst()
+        return body
     }
 
     private struct Fields: Encodable {

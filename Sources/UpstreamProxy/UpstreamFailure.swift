@@ -23,8 +23,8 @@ public enum UpstreamFailure: Error, Sendable, Equatable {
     }
 
     /// How the failure is counted in the metrics: `unreachable`, `timeout`, `rejected_key`,
-    /// `out_of_credits`, `rate_limited`, `busy` or `failed` (an error status, a broken or unreadable
-    /// answer, a connection cut mid-answer).
+    /// `out_of_credits`, `rate_limited`, `busy`, `unsupported` or `failed` (an error status, a broken
+    /// or unreadable answer, a connection cut mid-answer).
     public var kind: String {
         switch self {
         case .unreachable: "unreachable"
@@ -33,6 +33,7 @@ public enum UpstreamFailure: Error, Sendable, Equatable {
         case .answered(let error) where error == Self.outOfCredits: "out_of_credits"
         case .answered(.upstreamRefused): "rate_limited"
         case .answered(.busy): "busy"
+        case .answered(.unsupported): "unsupported"
         case .answered(.failed): "failed"
         }
     }

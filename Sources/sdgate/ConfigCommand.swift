@@ -30,8 +30,9 @@ struct ConfigCommand: ParsableCommand {
             } catch {
                 throw ValidationError("invalid configuration:\n\(error)")
             }
-            if !configuration.missingUpstreamKeys.isEmpty {
-                throw ValidationError("invalid configuration:\n" + configuration.missingUpstreamKeys.joined(separator: "\n"))
+            let missing = configuration.missingUpstreamKeys + configuration.local.missingFiles
+            if !missing.isEmpty {
+                throw ValidationError("invalid configuration:\n" + missing.joined(separator: "\n"))
             }
             print(configuration.rendered)
             print("models: \(catalog.models.keys.sorted().joined(separator: ", "))")

@@ -94,8 +94,8 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             let ledger = try await options.open()
             guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
-            let view = KeyReport(key, try await ledger.balance(keyID: id))
-            try options.emit(view) { view.line }
+            let view = try await KeyReport.full(key, in: ledger)
+            try options.emit(view) { view.detail }
         }
     }
 

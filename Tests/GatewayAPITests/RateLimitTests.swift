@@ -34,7 +34,9 @@ struct RateLimitTests {
                 await inner.authenticate(apiKey: apiKey).map { AuthenticatedKey(id: $0.id, rateLimitPerMinute: 2) }
             }
             func remaining(for key: AuthenticatedKey) async -> Credits? { await inner.remaining(for: key) }
-            func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation { await inner.reserve(amount, for: key) }
+            func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
+                await inner.reserve(amount, for: key, queuedUpTo: queueTime)
+            }
             func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { await inner.settle(hold, charge: charge) }
             func release(_ hold: CreditHold, reason: String) async -> Credits? { await inner.release(hold, reason: reason) }
             func recordUsage(_ usage: GenerationUsage) async {}

@@ -22,9 +22,20 @@ struct OutputStoreTests {
         #expect(names.count == 500)
     }
 
+    @Test func theImagesOfOneRequestShareARandomPrefixAndAreNumbered() throws {
+        let store = try Self.makeStore()
+        let (prefix, names) = OutputStore.newNames(3, .png)
+        #expect(prefix.count == 43 && names == ["\(prefix)-0.png", "\(prefix)-1.png", "\(prefix)-2.png"])
+        try store.save([7], named: names[2])
+        #expect(store.file(named: names[2])?.bytes == [7])
+        #expect(OutputStore.newNames(1, .png).prefix != prefix)
+    }
+
     @Test(arguments: ["", "x.jpg", "../../etc/passwd", String(repeating: "a", count: 43) + ".exe",
                       String(repeating: "a", count: 42) + "/.jpg", String(repeating: "a", count: 43) + ".jpg.jpg",
-                      String(repeating: "a", count: 43) + ".jpg"])
+                      String(repeating: "a", count: 43) + ".jpg", String(repeating: "a", count: 43) + "-.png",
+                      String(repeating: "a", count: 43) + "-1234.png", String(repeating: "a", count: 43) + "-1x.png",
+                      String(repeating: "a", count: 43) + "_1.png"])
     func namesThatAreNotStoredFilesAreNotFound(name: String) throws {
         #expect(try Self.makeStore().file(named: name) == nil)
     }
@@ -55,6 +66,11 @@ struct OutputStoreTests {
         #expect(found.output.contains("Content-Type: text/plain; charset=utf-8"))
         #expect(found.output.contains("Cache-Control: private, max-age="))
         #expect(found.output.hasSuffix("iVBORw0KGgo="))
+        // Named before it existed, a `.png` may hold the JPEG a backend made: its bytes decide the type.
+        let jpeg = OutputStore.newNames(1, .png).names[0]
+        try store.save(TestImages.jpeg(width: 8, height: 8), named: jpeg)
+        let image = try await Command.run("curl", ["-sS", "-o", "/dev/null", "-w", "%{content_type}", base + jpeg])
+        #expect(image.output == "image/jpeg")
         for missing in ["", String(repeating: "A", count: 43) + ".jpg", "..%2F..%2Fetc%2Fpasswd", name + "x"] {
             let answer = try await Command.run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", base + missing])
             #expect(answer.output == "404", "\(missing)")

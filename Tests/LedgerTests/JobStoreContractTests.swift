@@ -1,6 +1,7 @@
 import Foundation
 import GenerationCore
 import Testing
+import TestSupport
 @testable import Ledger
 
 /// The job queue, on both stores: FIFO claims, leases that bring a dead gateway's jobs back, and

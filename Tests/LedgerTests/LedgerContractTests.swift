@@ -5,13 +5,6 @@ import Testing
 import TestSupport
 @testable import Ledger
 
-/// A clock the tests move by hand: expiries are tested without waiting.
-final class ManualClock: Sendable {
-    private let milliseconds = Atomic<Int64>(1_800_000_000_000)
-    var now: Timestamp { milliseconds.load(ordering: .relaxed) }
-    func advance(by delta: Int64) { milliseconds.add(delta, ordering: .relaxed) }
-}
-
 /// The stores the contract runs against. PostgreSQL needs a server: `.ci/run` starts one and sets
 /// SDGATE_TEST_POSTGRES_URL; without it the PostgreSQL cases are not run locally, and in CI their
 /// absence is a failure of its own (`postgresIsAvailableInCI`).
@@ -180,6 +173,61 @@ struct LedgerContractTests {
         let held = outcomes.filter { if case .held = $0 { true } else { false } }
         #expect(held.count == 50)
         #expect(try await ledger.balance(keyID: key.id).available == .zero)
+        #expect(try await ledger.verify().isEmpty)
+    }
+
+    /// Concurrent settles go together into one statement (PostgreSQL) or one transaction (SQLite):
+    /// each still gets its own exact answer. Every hold is posted and voided at once, so exactly
+    /// one of the two wins; some posts charge more than their hold and are refused.
+    @Test(arguments: LedgerStore.available)
+    func concurrentSettlesAnswerEachHoldExactly(store: LedgerStore) async throws {
+        let (ledger, _) = try await store.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "heidi"))
+        _ = try await ledger.adjust(keyID: key.id, by: credits("100"), reason: "top-up")
+        var holds: [HoldID] = []
+        for _ in 0..<60 {
+            guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: .max) else {
+                Issue.record("a hold was refused")
+                return
+            }
+            holds.append(hold)
+        }
+        enum Outcome: Equatable { case posted, voided, settledAlready, tooMuch }
+        let outcomes = try await withThrowingTaskGroup(of: (Int, Outcome).self) { group in
+            for (index, hold) in holds.enumerated() {
+                let charge = index.isMultiple(of: 3) ? credits("1.5") : credits("0.5")
+                group.addTask {
+                    do {
+                        _ = try await ledger.post(hold, charge: charge)
+                        return (index, .posted)
+                    } catch LedgerError.holdSettled {
+                        return (index, .settledAlready)
+                    } catch LedgerError.chargeExceedsHold {
+                        return (index, .tooMuch)
+                    }
+                }
+                group.addTask {
+                    do {
+                        _ = try await ledger.void(hold, reason: "client left")
+                        return (index, .voided)
+                    } catch LedgerError.holdSettled {
+                        return (index, .settledAlready)
+                    }
+                }
+            }
+            return try await group.reduce(into: [Int: [Outcome]]()) { $0[$1.0, default: []].append($1.1) }
+        }
+        var charged = Credits.zero
+        for (index, answers) in outcomes {
+            if index.isMultiple(of: 3) {
+                // The post charges more than the hold: refused whatever the void did, so the void wins.
+                #expect(answers.contains(.voided) && !answers.contains(.posted) && answers.count == 2, "hold \(index): \(answers)")
+            } else {
+                #expect(answers.contains(.settledAlready) && answers.count == 2, "hold \(index): \(answers)")
+                if answers.contains(.posted) { charged = charged + credits("0.5") }
+            }
+        }
+        #expect(try await ledger.balance(keyID: key.id) == Balance(balance: credits("100") - charged, held: .zero))
         #expect(try await ledger.verify().isEmpty)
     }
 

@@ -7,26 +7,16 @@ import Testing
 import TestSupport
 @testable import LocalInference
 
-/// The local backend with real worker processes on the worker tests' tiny random pipelines. Needs
-/// the worker's Python stack: `.ci/run` installs it (a CI run without it fails); locally set
-/// SDGATE_TEST_WORKER_PYTHON to a Python that has it.
+/// The local backend with real worker processes on the worker tests' tiny random pipelines (see
+/// `TinyModels` for what they need).
 @Suite("Local backend with real workers", .serialized)
 struct LocalBackendTests {
-    static let environment = ProcessInfo.processInfo.environment
-    static let enabled = environment["CI"] != nil || environment["SDGATE_TEST_WORKER_PYTHON"] != nil
-    static let python = environment["SDGATE_TEST_WORKER_PYTHON"] ?? "python3"
-
-    /// Tiny pipelines and a models file over them, built once for the suite.
-    static let modelsFile: Task<String, any Error> = Task {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-models-\(UUID().uuidString)").path
-        let built = try await Command.run(python, [Repository.path("Tests/LocalInferenceTests/Support/tiny_models.py"), root])
-        guard built.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: built.errors]) }
-        return built.output.trimmingCharacters(in: .whitespacesAndNewlines)
-    }
+    static let enabled = TinyModels.enabled
+    static let python = TinyModels.python
 
     static func backend(workers: Int = 1, metrics: TestMetrics = TestMetrics(),
-                        configure: (inout LocalBackend.Settings) -> Void = { _ in }) async throws -> (LocalBackend, String) {
-        let models = try await modelsFile.value
+                        configure: (inout LocalBackend.Settings) -> Void = { _ in }) async throws -> LocalBackend {
+        let models = try await TinyModels.modelsFile
         var settings = LocalBackend.Settings()
         configure(&settings)
         let backend = LocalBackend(settings: settings, logger: Logger(label: "test"), metrics: metrics)
@@ -35,13 +25,12 @@ struct LocalBackendTests {
                                         extraArguments: ["--device", "cpu", "--threads", "1"]))
         }
         #expect(await eventually(timeout: .seconds(120)) { backend.workersUp == workers }, "the workers did not come up")
-        return (backend, models)
+        return backend
     }
 
     static func request(_ model: String, family: ModelFamily, task: GenerationTask = .imageToImage, steps: Int = 2,
                         key: String = "kaaaaaaaa", seed: UInt64 = 7) async throws -> GenerationRequest {
-        let models = try await modelsFile.value
-        let png = Array(try Data(contentsOf: URL(fileURLWithPath: models).deletingLastPathComponent().appendingPathComponent("input.png")))
+        let png = Array(try Data(contentsOf: try await TinyModels.inputImage))
         var request = GenerationRequest(
             model: model, task: task, family: family, prompt: "a lighthouse at dusk",
             image: task == .imageToImage ? InputImage(bytes: png, info: ImageInspector.inspect(png)!) : nil,
@@ -52,7 +41,7 @@ struct LocalBackendTests {
 
     @Test(.enabled(if: enabled))
     func everyFamilyGeneratesAJPEGAndAKilledWorkerComesBack() async throws {
-        let (backend, models) = try await Self.backend()
+        let backend = try await Self.backend()
         for (model, family, task) in [("sd1.5-img2img", ModelFamily.sd15, GenerationTask.imageToImage), ("sdxl-img2img", .sdxl, .imageToImage),
                                       ("sdxl1.0-txt2img", .sdxl, .textToImage), ("sd3-med-img2img", .sd3, .imageToImage)] {
             let result = try await backend.generate(try await Self.request(model, family: family, task: task))
@@ -62,19 +51,22 @@ struct LocalBackendTests {
             #expect(result.seed == 7)
         }
         // A worker that dies is restarted, and the next request is served.
-        #expect(try await Command.run("pkill", ["-9", "-f", "sdgate_worker --models \(models)"]).status == 0)
+        let first = try #require(backend.workerProcesses.first)
+        #expect(kill(first, SIGKILL) == 0)
         #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 0 })
         #expect(await eventually(timeout: .seconds(120)) { backend.workersUp == 1 })
+        let second = try #require(backend.workerProcesses.first)
+        #expect(second != first)
         let again = try await backend.generate(try await Self.request("sd1.5-img2img", family: .sd15))
         #expect(again.images.count == 1)
         await backend.shutdown()
-        #expect(try await Command.run("pgrep", ["-f", "sdgate_worker --models \(models)"]).status != 0, "the worker ends with the backend")
+        #expect(!processExists(second), "the worker ends with the backend")
     }
 
     @Test(.enabled(if: enabled))
     func aBurstFromOneKeyDelaysAnotherKeyByAtMostOneJob() async throws {
         let metrics = TestMetrics()
-        let (backend, _) = try await Self.backend(metrics: metrics) { $0.queueLimitPerKey = 2 }
+        let backend = try await Self.backend(metrics: metrics) { $0.queueLimitPerKey = 2 }
         let depth = try metrics.expectGauge("sdgate_worker_queue_depth")
         let finished = FinishOrder()
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -101,9 +101,9 @@ struct RunningGateway: Sendable {
 
     var log: String { process.log }
 
-    /// Starts `sdgate serve --port 0`, optionally under a lower open-file limit, and waits for it to listen.
-    static func start(environment: [String: String] = [:], descriptorLimit: Int? = nil) async throws -> RunningGateway {
-        let serve = [CommandLineTests.binary.path, "serve", "--host", "127.0.0.1", "--port", "0"]
+    /// Starts `sdgate serve` on `port` (0: a free one), optionally under a lower open-file limit, and waits for it to listen.
+    static func start(environment: [String: String] = [:], port: Int = 0, descriptorLimit: Int? = nil) async throws -> RunningGateway {
+        let serve = [CommandLineTests.binary.path, "serve", "--host", "127.0.0.1", "--port", "\(port)"]
         // Each gateway its own data folder, unless the test shares one on purpose.
         var environment = environment
         if environment["SDGATE_DATA_DIR"] == nil {

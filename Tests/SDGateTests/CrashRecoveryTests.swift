@@ -12,7 +12,9 @@ struct CrashRecoveryTests {
         let gateway = try await ProxiedGateway.start(
             upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key, deadline: "10m")],
             routes: ["sdxl1.0-txt2img": ["segmind"]],
-            extraYAML: "ledger:\n  hold_lifetime: 2s\n")
+            // Long enough that the holds are still open when the test looks at them below, even on
+            // a machine busy with the other tests (2 s was not); short enough to wait out after the restart.
+            extraYAML: "ledger:\n  hold_lifetime: 10s\n")
         let member = try await gateway.createKey(name: "frank", credits: "1")
         let url = "http://127.0.0.1:\(gateway.port)/v1/sdxl1.0-txt2img"
         let clients = Task {

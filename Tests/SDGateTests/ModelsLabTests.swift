@@ -37,7 +37,7 @@ struct ModelsLabTests {
             runner.start()
             var router = Router()
             ModelsLabDialect(catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
-                             images: ImageLoader(fetcher: nil), jobs: ledger, completions: completions, wake: runner.wake, wait: wait)
+                             images: ImageLoader(fetcher: nil), jobs: JobQueue(store: ledger, completions: completions, wake: runner.wake), wait: wait)
                 .register(on: &router)
             OutputRoutes(store: outputs).register(on: &router)
             var configuration = HTTPServer.Configuration()
@@ -86,6 +86,8 @@ struct ModelsLabTests {
         #expect(text["status"] as? String == "success", "\(text)")
         let urls = try #require(text["output"] as? [String])
         #expect(urls.count == 2 && urls.allSatisfy { $0.hasPrefix(gateway.base + "/generations/") })
+        let prefix = try #require((text["meta"] as? [String: Any])?["file_prefix"] as? String)
+        #expect(urls == [0, 1].map { "\(gateway.base)/generations/\(prefix)-\($0).png" }, "named as ModelsLab names them")
         #expect(try await gateway.download(urls[0]) == FakeBackend.outputJPEG)
         let meta = try #require(text["meta"] as? [String: Any])
         #expect(meta["W"] as? Int == 512 && meta["steps"] as? Int == 31 && meta["seed"] as? String == "42" && meta["model"] as? String == "sdxl1.0-txt2img")
@@ -138,6 +140,20 @@ struct ModelsLabTests {
         await gateway.stop()
     }
 
+    @Test func aQueuedJobsCreditsStayHeldWhileItMayWaitInTheQueue() async throws {
+        let gateway = try await Gateway(wait: .milliseconds(100))
+        let (keyID, secret) = try await gateway.key(credits: "1")
+        gateway.backend.pause()
+        #expect(try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "a queued lighthouse"])["status"] as? String == "processing")
+        // Held for the hold lifetime (600 s here) plus the longest time in the queue (1 h by default).
+        let reserved = SQLiteLedger.systemNow()
+        #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 60_000) == 0, "a request's lifetime is not enough for a job")
+        #expect(try await gateway.ledger.balance(keyID: keyID).held == Credits(decimal: "0.008"))
+        #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 3_600_000 + 60_000) == 1)
+        gateway.backend.resume()
+        await gateway.stop()
+    }
+
     @Test func everyErrorIsA200WithItsStatusAndNothingIsCharged() async throws {
         let gateway = try await Gateway(wait: .seconds(20))
         let (keyID, secret) = try await gateway.key(credits: "0.005")
@@ -162,6 +178,10 @@ struct ModelsLabTests {
         #expect(failed["status"] as? String == "failed" && failed["message"] as? String == "out of memory on the GPU", "\(failed)")
         #expect(try await gateway.ledger.balance(keyID: keyID) == Balance(balance: Credits(decimal: "0.005")!, held: .zero))
         #expect(try await gateway.ledger.verify().isEmpty)
+        // Each refusal of a known key is in the usage report, with the status it stands for; the
+        // failed job with its own.
+        let statuses = try await gateway.ledger.usage(keyID: nil, teamID: nil, from: 0, to: .max).map(\.status)
+        #expect(statuses.sorted() == [400, 406, 422, 422, 500], "\(statuses)")
         await gateway.stop()
     }
 }

@@ -76,7 +76,7 @@ public enum Command {
 private func runToCompletion(_ executable: Executable, _ arguments: Arguments, _ environment: Environment) async throws -> Command.Result {
     let result = try await run(executable, arguments: arguments, environment: environment,
                                output: .string(limit: 64 << 20), error: .string(limit: 64 << 20))
-    return Command.Result(status: code(result.terminationStatus), output: result.standardOutput ?? "", errors: result.standardError ?? "")
+    return Command.Result(status: code(result.terminationStatus), output: result.standardOutput, errors: result.standardError)
 }
 
 private func runInBackground(
@@ -106,6 +106,11 @@ private func code(_ status: TerminationStatus) -> Int32 {
     case .exited(let code): code
     case .signaled(let signal): 128 + signal
     }
+}
+
+/// Whether a process with this id exists (a zombie counts until it is reaped).
+public func processExists(_ pid: Int32) -> Bool {
+    kill(pid, 0) == 0 || errno != ESRCH
 }
 
 /// Paths inside the repository, from its root.

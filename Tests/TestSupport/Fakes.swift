@@ -15,7 +15,7 @@ public struct TestGate: AccessGate {
     }
 
     public func remaining(for key: AuthenticatedKey) async -> Credits? { Self.remaining }
-    public func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation {
+    public func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
         .held(CreditHold(id: "hold"), remaining: Self.remaining)
     }
     public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { Self.remaining }

@@ -3,8 +3,10 @@
 
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <malloc.h>
 
-/// <sys/epoll.h> is included for the event loop: Swift's Glibc module does not export it.
+/// <sys/epoll.h> is included for the event loop, <malloc.h> for mallopt(3): Swift's Glibc module
+/// exports neither.
 
 /// accept4(2) is a GNU extension that Swift's Glibc module does not export; accepting with
 /// SOCK_NONBLOCK | SOCK_CLOEXEC in one call saves two fcntl(2) calls per connection.

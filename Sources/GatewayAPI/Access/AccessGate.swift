@@ -11,7 +11,9 @@ public protocol AccessGate: Sendable {
     func authenticate(apiKey: String) async -> AuthenticatedKey?
     /// The key's available credits, shown as `x-remaining-credits`; nil if they cannot be read now.
     func remaining(for key: AuthenticatedKey) async -> Credits?
-    func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation
+    /// Holds `amount` for as long as a request may take to settle it: the hold lifetime, plus
+    /// `queueTime` for a job that may wait that long in the queue before it runs.
+    func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation
     /// Charges the held amount; returns the credits left.
     func settle(_ hold: CreditHold, charge: Credits) async -> Credits?
     /// Releases the hold without a charge; returns the credits left.
@@ -25,6 +27,13 @@ public protocol AccessGate: Sendable {
     func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async
     /// Gives a claim up: the request failed, and a repeat may run again.
     func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async
+}
+
+extension AccessGate {
+    /// Holds `amount` for a request that runs at once.
+    public func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation {
+        await reserve(amount, for: key, queuedUpTo: .zero)
+    }
 }
 
 public enum IdempotencyOutcome: Sendable {

@@ -14,15 +14,19 @@ public struct GenerationJobPayload: Codable, Sendable {
     public var base64: Bool
     public var webhook: String?
     public var trackID: String?
+    /// The gateway's address as the client reached it, for the URLs of a webhook's body.
+    public var baseURL: String?
     /// What the answer's `meta` reports, as the dialect rendered it.
     public var meta: [String: JSONValue]
 
-    public init(request: GenerationRequest, files: [String], base64: Bool, webhook: String?, trackID: String?, meta: [String: JSONValue]) {
+    public init(request: GenerationRequest, files: [String], base64: Bool, webhook: String? = nil, trackID: String? = nil,
+                baseURL: String? = nil, meta: [String: JSONValue]) {
         self.request = StoredRequest(request)
         self.files = files
         self.base64 = base64
         self.webhook = webhook
         self.trackID = trackID
+        self.baseURL = baseURL
         self.meta = meta
     }
 
@@ -77,18 +81,22 @@ public struct StoredRequest: Codable, Sendable {
 }
 
 /// Runs generation jobs for the job runner: generates, writes the outputs under the names the
-/// payload chose, and settles the job's credits once its end is recorded.
+/// payload chose, settles the job's credits once its end is recorded, and queues its webhook.
 public struct GenerationJobExecutor: Sendable {
     public let backend: any InferenceBackend
     public let outputs: OutputStore
     public let gate: any AccessGate
     public let completions: JobCompletions
+    /// Where the webhooks of finished jobs go out; nil: they are not sent.
+    public let webhooks: WebhookDispatcher?
 
-    public init(backend: any InferenceBackend, outputs: OutputStore, gate: any AccessGate, completions: JobCompletions) {
+    public init(backend: any InferenceBackend, outputs: OutputStore, gate: any AccessGate, completions: JobCompletions,
+                webhooks: WebhookDispatcher? = nil) {
         self.backend = backend
         self.outputs = outputs
         self.gate = gate
         self.completions = completions
+        self.webhooks = webhooks
     }
 
     public func execute(_ job: JobRecord) async -> JobRunner.Outcome {
@@ -127,5 +135,14 @@ public struct GenerationJobExecutor: Sendable {
         await gate.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: status, cost: status == 200 ? job.cost : .zero,
                                                held: job.cost, duration: duration, requestID: job.id))
         completions.finished(job.id)
+        await queueWebhook(job, outcome)
+    }
+
+    /// A ModelsLab job with a `webhook` gets its success or failure body POSTed there (the only
+    /// API family with per-request webhooks). A crash between the job's end and this leaves it unsent.
+    private func queueWebhook(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
+        guard let webhooks, let payload = GenerationJobPayload.decode(job.payload), let url = payload.webhook else { return }
+        let body = ModelsLabAnswer.webhookBody(job.id, outcome, payload: payload)
+        await webhooks.enqueue(NewWebhook(keyID: job.keyID, jobID: job.id, url: url, body: body))
     }
 }

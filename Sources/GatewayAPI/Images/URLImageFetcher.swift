@@ -1,9 +1,5 @@
 import AsyncHTTPClient
-import Dispatch
 public import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Fetches image URLs under the address rules: the host is resolved once, the address is checked
 /// against the policy, and the connection is pinned to that very address (so a name that resolves
@@ -48,7 +44,8 @@ public struct URLImageFetcher: ImageFetcher {
             throw ImageProblem("only http and https URLs are fetched")
         }
         guard let host = url.host, !host.isEmpty else { throw ImageProblem("the image URL has no host") }
-        let addresses = try await Self.resolve(host)
+        let addresses = await HostResolver.addresses(of: host)
+        guard !addresses.isEmpty else { throw ImageProblem("the image URL's host \(host) does not resolve") }
         guard let address = addresses.first(where: policy.allows) else {
             throw ImageProblem("the image URL's host \(host) is not a public address")
         }
@@ -82,31 +79,5 @@ public struct URLImageFetcher: ImageFetcher {
         } catch {
             throw ImageProblem("the image URL could not be fetched")
         }
-    }
-
-    /// Numeric hosts as they are; names through getaddrinfo, off the cooperative pool (it blocks).
-    static func resolve(_ host: String) async throws(ImageProblem) -> [String] {
-        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        let addresses: [String] = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: getAddresses(bare)) }
-        }
-        guard !addresses.isEmpty else { throw ImageProblem("the image URL's host \(host) does not resolve") }
-        return addresses
-    }
-
-    private static func getAddresses(_ host: String) -> [String] {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return [] }
-        defer { freeaddrinfo(list) }
-        var addresses: [String] = []
-        for entry in sequence(first: first, next: { $0.pointee.ai_next }) {
-            var text = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-            if getnameinfo(entry.pointee.ai_addr, entry.pointee.ai_addrlen, &text, socklen_t(text.count), nil, 0, NI_NUMERICHOST) == 0 {
-                addresses.append(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-            }
-        }
-        return addresses
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 public import GenerationCore
 public import HTTPServer
+public import Jobs
 public import Ledger
 
 /// The ModelsLab v3 answers (contract Part A items 11-15). Every answer is HTTP 200 with a `status`
@@ -35,12 +36,27 @@ public enum ModelsLabAnswer {
     /// A job's state as v3 answers it: success with the output URLs, failed with the reason, or
     /// still processing with where and when to fetch it.
     public static func job(_ job: JobRecord, payload: GenerationJobPayload, baseURL: String, etaSeconds: Double) -> HTTPResponse {
+        json(body(id: job.id, state: job.state, result: job.result, error: job.error, payload: payload, baseURL: baseURL, etaSeconds: etaSeconds))
+    }
+
+    /// What a job's webhook POSTs when it ends: the body `fetch` answers then (`track_id` included).
+    public static func webhookBody(_ id: String, _ outcome: JobRunner.Outcome, payload: GenerationJobPayload) -> [UInt8] {
+        let (state, result, error): (JobState, [UInt8]?, String?) = switch outcome {
+        case .completed(let result): (.completed, result, nil)
+        case .failed(let message): (.failed, nil, message)
+        }
+        return SegmindAnswer.encode(body(id: id, state: state, result: result, error: error, payload: payload, baseURL: payload.baseURL ?? "",
+                                         etaSeconds: 0))
+    }
+
+    private static func body(id: String, state: JobState, result: [UInt8]?, error: String?, payload: GenerationJobPayload, baseURL: String,
+                             etaSeconds: Double) -> [String: JSONValue] {
         let urls = JSONValue.array(payload.files.map { .string("\(baseURL)/generations/\($0)") })
-        var body: [String: JSONValue] = ["id": .string(job.id), "meta": .object(payload.meta)]
+        var body: [String: JSONValue] = ["id": .string(id), "meta": .object(payload.meta)]
         if let trackID = payload.trackID { body["track_id"] = .string(trackID) }
-        switch job.state {
+        switch state {
         case .completed:
-            let result = GenerationJobResult.decode(job.result)
+            let result = GenerationJobResult.decode(result)
             body["status"] = .string("success")
             body["output"] = urls
             body["proxy_links"] = urls
@@ -51,7 +67,7 @@ public enum ModelsLabAnswer {
                 body["meta"] = .object(meta)
             }
         case .failed:
-            let message = job.error ?? "Failed, Try Again"
+            let message = error ?? "Failed, Try Again"
             body["status"] = .string("failed")
             body["message"] = .string(message)
             body["messege"] = .string(message)
@@ -63,11 +79,11 @@ public enum ModelsLabAnswer {
             body["message"] = .string(message)
             body["messege"] = .string(message)
             body["tip"] = .string("the generation runs in the background: fetch it, or wait for the webhook")
-            body["fetch_result"] = .string("\(baseURL)/api/v3/fetch/\(job.id)")
+            body["fetch_result"] = .string("\(baseURL)/api/v3/fetch/\(id)")
             body["future_links"] = urls
             body["output"] = .array([])
         }
-        return json(body)
+        return body
     }
 
     static func json(_ body: [String: JSONValue], headers: HTTPHeaders = [:]) -> HTTPResponse {

@@ -1,8 +1,8 @@
 import Foundation
-public import GenerationCore
+import GenerationCore
 public import HTTPServer
-public import Jobs
-public import Ledger
+import Jobs
+import Ledger
 
 /// The StableDiffusionAPI / ModelsLab v3 API: `POST /api/v3/img2img`, `/api/v3/text2img`, and
 /// `/api/v3/fetch/{id}` or `/api/v3/fetch` (`request_id` in the body), as Part A items 11-16 fix it.
@@ -15,32 +15,23 @@ public struct ModelsLabDialect: Sendable {
     public let gate: any AccessGate
     public let images: ImageLoader
     public let rateLimiter: RateLimiter
-    public let jobs: any JobStore
-    public let completions: JobCompletions
-    /// Tells the job runner that a job was queued.
-    public let wake: @Sendable () -> Void
-    /// The gateway's address as clients reach it (`https://gateway.example`); nil: from the
-    /// request's Host header, with `hostScheme` (`https` when the gateway serves TLS itself).
-    public let publicBaseURL: String?
-    public let hostScheme: String
+    public let jobs: JobQueue
+    /// Checks `webhook` URLs against the address rules before a job is queued.
+    public let webhooks: WebhookSender
     /// How long a call waits for its job before answering `processing`.
     public let wait: Duration
     public let maxBodyBytes: Int
     let randomSeed: @Sendable () -> UInt64
 
     public init(catalog: ModelCatalog, gate: any AccessGate, images: ImageLoader, rateLimiter: RateLimiter = RateLimiter(),
-                jobs: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
-                hostScheme: String = "http", wait: Duration = .seconds(20), maxBodyBytes: Int = 32 << 20,
+                jobs: JobQueue, webhooks: WebhookSender = WebhookSender(), wait: Duration = .seconds(20), maxBodyBytes: Int = 32 << 20,
                 randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }) {
         self.catalog = catalog
         self.gate = gate
         self.images = images
         self.rateLimiter = rateLimiter
         self.jobs = jobs
-        self.completions = completions
-        self.wake = wake
-        self.publicBaseURL = publicBaseURL
-        self.hostScheme = hostScheme
+        self.webhooks = webhooks
         self.wait = wait
         self.maxBodyBytes = maxBodyBytes
         self.randomSeed = randomSeed
@@ -64,37 +55,51 @@ public struct ModelsLabDialect: Sendable {
         guard let apiKey = body["key"]?.text, let key = await gate.authenticate(apiKey: apiKey) else {
             return ModelsLabAnswer.error(ModelsLabAnswer.invalidKey)
         }
-        var response = await generate(body, spec: spec, key: key, baseURL: baseURL(for: request))
-        if let remaining = await gate.remaining(for: key) { response.headers.set("x-remaining-credits", remaining.description) }
-        return response
+        let start = ContinuousClock.now
+        var answer = await generate(body, spec: spec, key: key, baseURL: jobs.baseURL(for: request))
+        if let status = answer.refusedAs {
+            await gate.recordUsage(GenerationUsage(keyID: key.id, model: spec.slug, status: status, cost: .zero, held: .zero, duration: .now - start,
+                                                   requestID: request.headers["x-request-id"] ?? ""))
+        }
+        if let remaining = await gate.remaining(for: key) { answer.response.headers.set("x-remaining-credits", remaining.description) }
+        return answer.response
     }
 
-    private func generate(_ body: [String: JSONValue], spec: ModelSpec, key: AuthenticatedKey, baseURL: String) async -> HTTPResponse {
+    /// A v3 answer (always HTTP 200) and, for a refusal, the HTTP status it stands for in the usage
+    /// report, as the Segmind dialect would answer it; a queued job records its own usage.
+    private struct Answer {
+        var response: HTTPResponse
+        var refusedAs: Int?
+    }
+
+    private func generate(_ body: [String: JSONValue], spec: ModelSpec, key: AuthenticatedKey, baseURL: String) async -> Answer {
         if let limit = key.rateLimitPerMinute, case .limited(let wait) = rateLimiter.check(key: key.id, perMinute: limit) {
             let seconds = Int(wait.rounded(.up))
-            return ModelsLabAnswer.error("Rate limit exceeded", extra: ["retry_after": .integer(Int64(seconds))], headers: ["Retry-After": String(seconds)])
+            return Answer(response: ModelsLabAnswer.error("Rate limit exceeded", extra: ["retry_after": .integer(Int64(seconds))],
+                                                          headers: ["Retry-After": String(seconds)]), refusedAs: 429)
         }
-        guard key.allows(model: spec.slug) else { return ModelsLabAnswer.error("This API key may not use model '\(spec.slug)'") }
+        guard key.allows(model: spec.slug) else {
+            return Answer(response: ModelsLabAnswer.error("This API key may not use model '\(spec.slug)'"), refusedAs: 403)
+        }
         let fields: ValidatedFields
         switch RequestValidator.validate(body, for: spec) {
         case .success(let valid): fields = valid
-        case .failure(let failure): return ModelsLabAnswer.invalid(failure.problems)
+        case .failure(let failure): return Answer(response: ModelsLabAnswer.invalid(failure.problems), refusedAs: 422)
         }
         // Part A item 16: no NSFW checker is configured, so a request that asks for one is refused
         // rather than served unchecked.
         if FieldCoercion.flag(body["safety_checker"]) == true {
-            return ModelsLabAnswer.error("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\"")
+            return Answer(response: ModelsLabAnswer.error("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\""),
+                          refusedAs: 422)
         }
         let webhook = body["webhook"]?.text.flatMap { $0.isEmpty ? nil : $0 }
-        if let webhook, URL(string: webhook).map({ ["http", "https"].contains($0.scheme?.lowercased() ?? "") && $0.host != nil }) != true {
-            return ModelsLabAnswer.error("webhook: expected an http(s) URL")
-        }
+        if let webhook, let problem = await webhooks.problem(with: webhook) { return Answer(response: ModelsLabAnswer.error(problem), refusedAs: 422) }
         var image: InputImage?
         if let field = spec.field(.image), let source = fields.string(.image) {
             do {
                 image = try await images.load(source, maxSize: spec.input.maxSize)
             } catch {
-                return ModelsLabAnswer.error("Unable to fetch image from provided URL: \(field.name): \(error.reason)")
+                return Answer(response: ModelsLabAnswer.error("Unable to fetch image from provided URL: \(field.name): \(error.reason)"), refusedAs: 400)
             }
         }
         var generation = GenerationRequestBuilder.build(fields, image: image, randomSeed: randomSeed())
@@ -102,25 +107,23 @@ public struct ModelsLabDialect: Sendable {
         let defaultSteps = spec.field(.steps)?.defaultValue?.asDouble.map { Int($0) } ?? generation.steps
         let cost = spec.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
         let hold: CreditHold
-        switch await gate.reserve(cost, for: key) {
+        switch await gate.reserve(cost, for: key, queuedUpTo: jobs.maxQueueTime) {
         case .held(let held, _): hold = held
-        case .insufficient: return ModelsLabAnswer.error(ModelsLabAnswer.insufficientCredits)
-        case .unavailable: return ModelsLabAnswer.error("Credits cannot be checked right now; try again later")
+        case .insufficient: return Answer(response: ModelsLabAnswer.error(ModelsLabAnswer.insufficientCredits), refusedAs: 406)
+        case .unavailable: return Answer(response: ModelsLabAnswer.error("Credits cannot be checked right now; try again later"), refusedAs: 503)
         }
+        // Part A item 14: `<file_prefix>-<i>.png`, or `.base64` files of base64 text. The bytes are
+        // those the backend produced (the file is served with their own content type).
         let base64 = fields.boolean(.base64) ?? false
-        let payload = GenerationJobPayload(
-            request: generation, files: (0..<generation.samples).map { _ in OutputStore.newName(base64 ? .base64 : .jpeg) }, base64: base64,
-            webhook: webhook, trackID: body["track_id"]?.text, meta: Self.meta(generation, body: body))
-        let job: JobRecord
-        do {
-            job = try await jobs.enqueueJob(NewJob(keyID: key.id, dialect: "modelslab", model: spec.slug, payload: payload.encoded(),
-                                                   hold: HoldID(hold.id), cost: cost))
-        } catch {
-            _ = await gate.release(hold, reason: "the job could not be queued")
-            return ModelsLabAnswer.error("The request could not be queued; try again later")
+        let (prefix, files) = OutputStore.newNames(generation.samples, base64 ? .base64 : .png)
+        var meta = Self.meta(generation, body: body)
+        meta["file_prefix"] = .string(prefix)
+        let payload = GenerationJobPayload(request: generation, files: files, base64: base64, webhook: webhook, trackID: body["track_id"]?.text,
+                                           baseURL: baseURL, meta: meta)
+        guard let job = await jobs.enqueue(payload, key: key, dialect: "modelslab", model: spec.slug, hold: hold, cost: cost, gate: gate) else {
+            return Answer(response: ModelsLabAnswer.error("The request could not be queued; try again later"), refusedAs: 503)
         }
-        wake()
-        return await answer(waitingFor: job.id, payload: payload, baseURL: baseURL, upTo: wait)
+        return Answer(response: await answer(waitingFor: job.id, payload: payload, baseURL: baseURL, upTo: wait))
     }
 
     /// Waits up to `timeout` for the job to end, then answers with its state. A job that ends on
@@ -128,13 +131,13 @@ public struct ModelsLabDialect: Sendable {
     private func answer(waitingFor id: String, payload: GenerationJobPayload, baseURL: String, upTo timeout: Duration) async -> HTTPResponse {
         let deadline = ContinuousClock.now + timeout
         while true {
-            guard let job = try? await jobs.job(id: id) else { return ModelsLabAnswer.error("The request could not be read; fetch it later") }
+            guard let job = try? await jobs.store.job(id: id) else { return ModelsLabAnswer.error("The request could not be read; fetch it later") }
             let left = deadline - .now
             if job.state == .completed || job.state == .failed || left <= .zero || Task.isCancelled {
                 let eta = max(1, Double(payload.request.steps) / 10)
                 return ModelsLabAnswer.job(job, payload: payload, baseURL: baseURL, etaSeconds: eta)
             }
-            await completions.wait(for: id, upTo: min(left, .seconds(1)))
+            await jobs.completions.wait(for: id, upTo: min(left, .seconds(1)))
         }
     }
 
@@ -163,16 +166,7 @@ public struct ModelsLabDialect: Sendable {
             return ModelsLabAnswer.error(ModelsLabAnswer.invalidKey)
         }
         guard let id = pathID ?? body["request_id"]?.text else { return ModelsLabAnswer.error("request_id: is required") }
-        // Another key's job, or none: the same answer, so ids cannot be probed.
-        guard let job = try? await jobs.job(id: id), job.keyID == key.id, job.dialect == "modelslab",
-              let payload = GenerationJobPayload.decode(job.payload) else {
-            return ModelsLabAnswer.error("Request not found")
-        }
-        return ModelsLabAnswer.job(job, payload: payload, baseURL: baseURL(for: request), etaSeconds: 1)
-    }
-
-    private func baseURL(for request: HTTPRequest) -> String {
-        if let publicBaseURL { return publicBaseURL.hasSuffix("/") ? String(publicBaseURL.dropLast()) : publicBaseURL }
-        return hostScheme + "://" + (request.headers["Host"] ?? "localhost")
+        guard let (job, payload) = await jobs.job(id, of: key, dialect: "modelslab") else { return ModelsLabAnswer.error("Request not found") }
+        return ModelsLabAnswer.job(job, payload: payload, baseURL: jobs.baseURL(for: request), etaSeconds: 1)
     }
 }

@@ -6,7 +6,7 @@ enum RequestBody {
     static func fields(_ body: [UInt8], contentType: String?) -> [String: JSONValue]? {
         let type = contentType?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         if type == "application/x-www-form-urlencoded" { return form(body) }
-        return try? JSONDecoder().decode([String: JSONValue].self, from: Data(body))
+        return try? JSONObjectReader.decode(body)
     }
 
     static func form(_ body: [UInt8]) -> [String: JSONValue]? {

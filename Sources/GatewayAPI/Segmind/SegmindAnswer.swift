@@ -57,6 +57,8 @@ public enum SegmindAnswer {
             return Self.error(.serviceUnavailable, error.description, headers: ["Retry-After": retryAfterSeconds(retryAfter)])
         case .timedOut:
             return Self.error(.gatewayTimeout, error.description)
+        case .unsupported:
+            return Self.error(.unprocessableContent, error.description)
         case .upstreamRefused(_, let retryAfter?):
             return Self.error(.serviceUnavailable, error.description, headers: ["Retry-After": retryAfterSeconds(retryAfter)])
         case .upstreamRefused, .failed:

@@ -15,6 +15,8 @@ public struct SegmindDialect: Sendable {
     public let backend: any InferenceBackend
     public let images: ImageLoader
     public let rateLimiter: RateLimiter
+    /// The job queue behind `POST /v2/{slug}`; nil: the gateway answers v1 only.
+    public let jobs: JobQueue?
     /// The largest request body: a base64 image of the largest accepted size, with room to spare.
     public let maxBodyBytes: Int
     /// Picks the seed when a request asks for -1; injectable so tests can pin it.
@@ -22,7 +24,7 @@ public struct SegmindDialect: Sendable {
 
     public init(
         catalog: ModelCatalog, gate: any AccessGate, backend: any InferenceBackend, images: ImageLoader,
-        rateLimiter: RateLimiter = RateLimiter(), maxBodyBytes: Int = 32 << 20,
+        rateLimiter: RateLimiter = RateLimiter(), jobs: JobQueue? = nil, maxBodyBytes: Int = 32 << 20,
         randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...999_999_999_999_999) }
     ) {
         self.catalog = catalog
@@ -30,20 +32,36 @@ public struct SegmindDialect: Sendable {
         self.backend = backend
         self.images = images
         self.rateLimiter = rateLimiter
+        self.jobs = jobs
         self.maxBodyBytes = maxBodyBytes
         self.randomSeed = randomSeed
     }
 
     public func register(on router: inout Router) {
         // A request without a key is refused from its head: its body is never read.
-        router.post("/v1/{slug}", maxBodyBytes: maxBodyBytes, checkHead: { head, _ in
-            Self.apiKey(in: head.headers) == nil ? SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) : nil
-        }) { request, parameters in
+        router.post("/v1/{slug}", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey) { request, parameters in
             await handle(request, slug: parameters["slug"] ?? "")
         }
+        if let jobs { registerQueued(on: &router, jobs: jobs) }
+    }
+
+    /// Refuses a request without a key from its head: its body is never read.
+    static let requireKey: Router.HeadCheck = { head, _ in
+        apiKey(in: head.headers) == nil ? SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) : nil
+    }
+
+    /// How an admitted request runs: now, answering with its images (v1), or as a job, answering
+    /// with where to poll for it (v2).
+    enum Mode: String {
+        case now = "v1"
+        case queued = "v2"
     }
 
     public func handle(_ request: HTTPRequest, slug: String) async -> HTTPResponse {
+        await handle(request, slug: slug, mode: .now)
+    }
+
+    func handle(_ request: HTTPRequest, slug: String, mode: Mode) async -> HTTPResponse {
         guard let apiKey = Self.apiKey(in: request.headers) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) }
         guard let key = await gate.authenticate(apiKey: apiKey) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.invalidKey) }
         let start = ContinuousClock.now
@@ -51,14 +69,15 @@ public struct SegmindDialect: Sendable {
         if let limit = key.rateLimitPerMinute, case .limited(let wait) = rateLimiter.check(key: key.id, perMinute: limit) {
             outcome = Outcome(response: SegmindAnswer.rateLimited(retryAfter: wait, now: rateLimiter.now()))
         } else if let idempotencyKey = request.headers["Idempotency-Key"] {
-            outcome = await handleOnce(request, slug: slug, key: key, idempotencyKey: idempotencyKey)
+            outcome = await handleOnce(request, slug: slug, key: key, mode: mode, idempotencyKey: idempotencyKey)
         } else {
-            outcome = await handle(request, slug: slug, key: key)
+            outcome = await handle(request, slug: slug, key: key, mode: mode)
         }
         // Part A item 5: every answer to an authenticated key shows its available credits.
         if outcome.remaining == nil { outcome.remaining = await gate.remaining(for: key) }
         if let remaining = outcome.remaining { outcome.response.headers.set("x-remaining-credits", remaining.description) }
-        if catalog[slug] != nil {
+        // A queued job's usage is recorded when it ends.
+        if catalog[slug] != nil && !outcome.queued {
             await gate.recordUsage(GenerationUsage(keyID: key.id, model: slug, status: outcome.response.status.code, cost: outcome.charged,
                                                    held: outcome.held, duration: .now - start, requestID: request.headers["x-request-id"] ?? "",
                                                    upstream: outcome.upstream))
@@ -69,12 +88,12 @@ public struct SegmindDialect: Sendable {
     /// `Idempotency-Key`: a repeat of the same request gets the first answer and no second charge;
     /// the same key with another request is a 422. Only 200 answers are kept: a failure charged
     /// nothing, and its repeat runs again.
-    private func handleOnce(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, idempotencyKey: String) async -> Outcome {
+    private func handleOnce(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode, idempotencyKey: String) async -> Outcome {
         guard !idempotencyKey.isEmpty, idempotencyKey.utf8.count <= 255 else {
             return Outcome(response: SegmindAnswer.error(.unprocessableContent, "Idempotency-Key must have 1 to 255 characters"))
         }
         var hasher = SHA256()
-        hasher.update(data: Array("POST /v1/\(slug)\n".utf8))
+        hasher.update(data: Array("POST /\(mode.rawValue)/\(slug)\n".utf8))
         hasher.update(data: request.body)
         switch await gate.claimIdempotency(idempotencyKey, fingerprint: Array(hasher.finalize()), for: key) {
         case .replay(var response):
@@ -87,7 +106,7 @@ public struct SegmindDialect: Sendable {
         case .unavailable:
             return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "Idempotency-Key cannot be checked right now; retry later"))
         case .proceed:
-            let outcome = await handle(request, slug: slug, key: key)
+            let outcome = await handle(request, slug: slug, key: key, mode: mode)
             if outcome.response.status == .ok {
                 await gate.completeIdempotency(idempotencyKey, for: key, answer: outcome.response)
             } else {
@@ -98,60 +117,99 @@ public struct SegmindDialect: Sendable {
     }
 
     /// An answer, what it charged, and the credits left when the answer already knows them.
-    private struct Outcome {
+    struct Outcome {
         var response: HTTPResponse
         var charged: Credits = .zero
         var held: Credits = .zero
         var remaining: Credits?
         var upstream: UpstreamReport?
+        /// Queued as a job, which records its own usage when it ends.
+        var queued = false
     }
 
-    private func handle(_ request: HTTPRequest, slug: String, key: AuthenticatedKey) async -> Outcome {
-        guard let model = catalog[slug] else { return Outcome(response: SegmindAnswer.error(.notFound, "Model '\(slug)' does not exist")) }
+    /// A request that passed every check, with its price held.
+    struct Admitted {
+        let generation: GenerationRequest
+        let cost: Credits
+        let hold: CreditHold
+        let base64: Bool
+        /// Credits left after the hold.
+        let remaining: Credits
+    }
+
+    private func handle(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode) async -> Outcome {
+        let admitted: Admitted
+        switch await admit(request, slug: slug, key: key, mode: mode) {
+        case .success(let value): admitted = value
+        case .failure(let refusal): return refusal.outcome
+        }
+        switch mode {
+        case .now: return await generate(admitted)
+        case .queued: return await enqueue(admitted, key: key, request: request)
+        }
+    }
+
+    private func generate(_ admitted: Admitted) async -> Outcome {
+        do {
+            let result = try await backend.generate(admitted.generation)
+            let remaining = await gate.settle(admitted.hold, charge: admitted.cost)
+            return Outcome(response: SegmindAnswer.success(result, base64: admitted.base64, cost: admitted.cost), charged: admitted.cost,
+                           held: admitted.cost, remaining: remaining, upstream: result.upstream)
+        } catch {
+            let remaining = await gate.release(admitted.hold, reason: error.description)
+            return Outcome(response: SegmindAnswer.backendError(error), held: admitted.cost, remaining: remaining)
+        }
+    }
+
+    /// An answer that refuses the request; nothing is held.
+    struct Refusal: Error {
+        let outcome: Outcome
+
+        init(_ response: HTTPResponse, remaining: Credits? = nil) {
+            outcome = Outcome(response: response, remaining: remaining)
+        }
+    }
+
+    /// The checks of Part A in order, then the price held.
+    private func admit(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode) async -> Result<Admitted, Refusal> {
+        guard let model = catalog[slug] else { return .failure(Refusal(SegmindAnswer.error(.notFound, "Model '\(slug)' does not exist"))) }
         guard key.allows(model: slug) else {
-            return Outcome(response: SegmindAnswer.error(HTTPStatus(code: 403), "This API key may not use model '\(slug)'"))
+            return .failure(Refusal(SegmindAnswer.error(HTTPStatus(code: 403), "This API key may not use model '\(slug)'")))
         }
         if let type = request.headers["Content-Type"], !Self.isJSON(type) {
-            return Outcome(response: SegmindAnswer.error(.notAcceptable, "Content-Type must be application/json"))
+            return .failure(Refusal(SegmindAnswer.error(.notAcceptable, "Content-Type must be application/json")))
         }
-        guard let body = try? JSONDecoder().decode([String: JSONValue].self, from: Data(request.body)) else {
-            return Outcome(response: SegmindAnswer.error(.badRequest, "The request body must be a JSON object"))
+        guard let body = try? JSONObjectReader.decode(request.body) else {
+            return .failure(Refusal(SegmindAnswer.error(.badRequest, "The request body must be a JSON object")))
         }
         let fields: ValidatedFields
         switch RequestValidator.validate(body, for: model) {
         case .success(let valid): fields = valid
-        case .failure(let failure): return Outcome(response: SegmindAnswer.error(.unprocessableContent, failure.message))
+        case .failure(let failure): return .failure(Refusal(SegmindAnswer.error(.unprocessableContent, failure.message)))
         }
         var image: InputImage?
         if let field = model.field(.image), let source = fields.string(.image) {
             do {
                 image = try await images.load(source, maxSize: model.input.maxSize)
             } catch {
-                return Outcome(response: SegmindAnswer.error(.badRequest, "\(field.name): Invalid image URL or path: \(error.reason)"))
+                return .failure(Refusal(SegmindAnswer.error(.badRequest, "\(field.name): Invalid image URL or path: \(error.reason)")))
             }
         }
-        // Binary answers carry one image, so exactly one is generated and charged.
+        // A binary v1 answer carries one image, so exactly one is generated and charged; a job's
+        // images are files, however many.
         let base64 = fields.boolean(.base64) ?? true
-        let generation = GenerationRequestBuilder.build(fields, image: image, samples: base64 ? nil : 1, randomSeed: randomSeed())
+        let oneImage = mode == .now && !base64
+        var generation = GenerationRequestBuilder.build(fields, image: image, samples: oneImage ? 1 : nil, randomSeed: randomSeed())
+        generation.requester = key.id
         let defaultSteps = model.field(.steps)?.defaultValue?.asDouble.map { Int($0) } ?? generation.steps
         let cost = model.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
-        let hold: CreditHold
-        switch await gate.reserve(cost, for: key) {
-        case .held(let held, _):
-            hold = held
+        switch await gate.reserve(cost, for: key, queuedUpTo: mode == .queued ? jobs?.maxQueueTime ?? .zero : .zero) {
+        case .held(let hold, let remaining):
+            return .success(Admitted(generation: generation, cost: cost, hold: hold, base64: base64, remaining: remaining))
         case .insufficient(let remaining):
-            return Outcome(response: SegmindAnswer.error(.notAcceptable, SegmindAnswer.insufficientCredits), remaining: remaining)
+            return .failure(Refusal(SegmindAnswer.error(.notAcceptable, SegmindAnswer.insufficientCredits), remaining: remaining))
         case .unavailable:
-            return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "credits cannot be checked right now; retry later"))
-        }
-        do {
-            let result = try await backend.generate(generation)
-            let remaining = await gate.settle(hold, charge: cost)
-            return Outcome(response: SegmindAnswer.success(result, base64: base64, cost: cost), charged: cost, held: cost, remaining: remaining,
-                           upstream: result.upstream)
-        } catch {
-            let remaining = await gate.release(hold, reason: error.description)
-            return Outcome(response: SegmindAnswer.backendError(error), held: cost, remaining: remaining)
+            return .failure(Refusal(SegmindAnswer.error(.serviceUnavailable, "credits cannot be checked right now; retry later")))
         }
     }
 

@@ -10,6 +10,9 @@ struct RequestBodyBuffer {
     private(set) var count = 0
 
     static let inPlaceReadStep = 256 * 1024
+    /// What a step is zeroed from: appending a slice is one copy, while appending
+    /// `repeatElement(0, ...)` goes byte by byte.
+    private static let zeros = [UInt8](repeating: 0, count: inPlaceReadStep)
 
     init(expectedLength: Int?) {
         if let expectedLength { bytes.reserveCapacity(expectedLength) }
@@ -30,7 +33,7 @@ struct RequestBodyBuffer {
     ) throws(E) -> Int? {
         let step = min(limit, Self.inPlaceReadStep)
         // Never beyond `limit`: at the end of the body the storage ends exactly at its length.
-        if bytes.count < count + step { bytes.append(contentsOf: repeatElement(0, count: count + step - bytes.count)) }
+        if bytes.count < count + step { bytes += Self.zeros[0..<(count + step - bytes.count)] }
         let start = count
         let filled = try bytes.withUnsafeMutableBytes { storage in
             Result { () throws(E) in try read(UnsafeMutableRawBufferPointer(rebasing: storage[start..<start + step])) }

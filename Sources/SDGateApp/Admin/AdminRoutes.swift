@@ -79,7 +79,7 @@ struct AdminRoutes: Sendable {
     private func showKey(_ id: String) async -> HTTPResponse {
         await answer(.ok) {
             guard let key = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
-            return KeyReport(key, try await ledger.balance(keyID: id))
+            return try await KeyReport.full(key, in: ledger)
         }
     }
 

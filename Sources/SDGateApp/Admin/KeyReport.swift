@@ -17,6 +17,8 @@ public struct KeyReport: Encodable, Sendable {
     /// For a member of a team: what the team has available, which also caps what the key can spend.
     let team_available: String?
     public var secret: String?
+    /// The secret its webhooks are signed with (Standard Webhooks `whsec_...`), shown with one key.
+    public var webhook_secret: String?
 
     public init(_ key: LedgerKey, _ balance: Balance, secret: String? = nil) {
         id = key.id
@@ -32,6 +34,17 @@ public struct KeyReport: Encodable, Sendable {
         available = balance.available.description
         team_available = balance.teamAvailable?.description
         self.secret = secret
+    }
+
+    /// One key, shown in full: with its webhook signing secret (made on first use).
+    public static func full(_ key: LedgerKey, in ledger: any Ledger) async throws -> KeyReport {
+        var report = KeyReport(key, try await ledger.balance(keyID: key.id))
+        report.webhook_secret = try await (ledger as? any WebhookStore)?.webhookSecret(keyID: key.id)
+        return report
+    }
+
+    public var detail: String {
+        line + (webhook_secret.map { "\nwebhook secret: \($0)" } ?? "")
     }
 
     public static func date(_ timestamp: Timestamp) -> String {

@@ -113,10 +113,17 @@ struct ConfigurationKey: Sendable {
                          }, render: { $0.publicURL.isEmpty ? "(each request's Host)" : $0.publicURL }),
         .integer("jobs.concurrency", \.jobConcurrency, 1...256, "background generations running at once"),
         .duration("jobs.wait", \.jobWait, .zero ... .seconds(300), "how long a ModelsLab call waits for its image before answering processing"),
+        .duration("jobs.lease", \.jobLease, .seconds(1) ... .seconds(3600), "a running job of a gateway that stopped renewing this lease (it died) runs again"),
+        .duration("jobs.max_queue_time", \.jobMaxQueueTime, .seconds(1) ... .seconds(7 * 86400), "a job still queued after this fails; its credits are held this much longer than hold_lifetime"),
         .duration("outputs.retention", \.outputRetention, .seconds(60) ... .seconds(30 * 86400), "how long generated images are kept for the asynchronous APIs"),
         .boolean("images.allow_private_addresses", \.images.allowPrivateAddresses, "let image URLs point at private, loopback and link-local addresses"),
         .bytes("images.max_bytes", \.images.maxBytes, 1024...(1 << 30), "largest input image, decoded"),
         .duration("images.fetch_timeout", \.images.fetchTimeout, .milliseconds(100) ... .seconds(300), "time to fetch an image URL, redirects included"),
+        .boolean("webhooks.allow_private_addresses", \.webhooks.allowPrivateAddresses, "let webhook URLs point at private, loopback and link-local addresses"),
+        .duration("webhooks.timeout", \.webhooks.timeout, .milliseconds(100) ... .seconds(300), "one webhook attempt, the receiver's answer included"),
+        .duration("webhooks.first_retry", \.webhooks.firstRetry, .milliseconds(100) ... .seconds(3600), "wait before a failed webhook's first retry; doubled for each next one, at most 1h"),
+        .duration("webhooks.retry_for", \.webhooks.retryFor, .seconds(1) ... .seconds(7 * 86400), "how long a failing webhook is retried"),
+        .integer("webhooks.concurrency", \.webhooks.concurrency, 1...256, "webhook attempts under way at once"),
         ConfigurationKey(path: "log.level", summary: "trace, debug, info, notice, warning, error or critical",
                          apply: { config, text throws(ConfigurationValueError) in
                              guard let level = Logger.Level(rawValue: text.lowercased()) else {
@@ -124,7 +131,7 @@ struct ConfigurationKey: Sendable {
                              }
                              config.logLevel = level
                          }, render: { $0.logLevel.rawValue }),
-    ]
+    ] + local
 
     static func named(_ path: String) -> ConfigurationKey? { all.first { $0.path == path } }
 }

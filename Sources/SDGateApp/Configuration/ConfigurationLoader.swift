@@ -44,7 +44,10 @@ enum ConfigurationLoader {
                 problems.append("\(setting.origin): \(setting.path): \(error.message)")
             }
         }
-        if problems.isEmpty { problems = checkTLS(&configuration) + checkUpstreams(&configuration, environment: environment, origins: origins) }
+        if problems.isEmpty {
+            problems = checkTLS(&configuration) + checkUpstreams(&configuration, environment: environment, origins: origins)
+                + checkLocal(configuration, origins: origins)
+        }
         guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "\n")) }
         return configuration
     }

@@ -35,22 +35,46 @@ public struct GatewayConfiguration: Sendable {
     public var metricsEnabled = true
     public var metricsToken = ""
 
-    /// Upstream services by name, and which of them serve which model (`routes.<model>`), in order.
-    /// A model without a route has no backend.
+    /// Upstream services by name, and which of them serve which model (`routes.<model>`), in order;
+    /// `local` in a route names the team's own workers. A model without a route has no backend.
     public var upstreams: [String: UpstreamSettings] = [:]
     public var routes: [String: [String]] = [:]
+    public var local = LocalWorkers()
+
+    /// The name a route gives the local workers; no upstream may take it.
+    public static let localRoute = "local"
 
     /// The gateway's address as clients reach it (`https://gateway.example`), for the URLs in
     /// answers; empty: each request's `Host`.
     public var publicURL = ""
     /// Background jobs: how many run at once, how long a ModelsLab call waits for its image before
-    /// answering `processing`, and how long generated images are kept.
+    /// answering `processing`, how long a running job is its gateway's without renewing its lease
+    /// (a job of a gateway that died runs again after this), how long a job may wait in the queue
+    /// before it fails, and how long generated images are kept.
     public var jobConcurrency = 4
     public var jobWait: Duration = .seconds(20)
+    public var jobLease: Duration = .seconds(60)
+    public var jobMaxQueueTime: Duration = .seconds(3600)
     public var outputRetention: Duration = .seconds(3600)
 
     /// Input images: size limits, and which addresses image URLs may point at.
     public var images = Images()
+    /// ModelsLab v3 webhooks: how they are sent and retried.
+    public var webhooks = Webhooks()
+
+    public struct Webhooks: Sendable {
+        /// Allow webhook URLs on private, loopback and link-local addresses (local setups only).
+        public var allowPrivateAddresses = false
+        /// One attempt: connecting, sending, and the receiver's answer.
+        public var timeout: Duration = .seconds(10)
+        /// The wait before the first retry; each next one waits twice as long, at most an hour.
+        public var firstRetry: Duration = .seconds(5)
+        /// How long after a job ended its webhook is still tried.
+        public var retryFor: Duration = .seconds(86400)
+        public var concurrency = 8
+
+        public init() {}
+    }
 
     public struct Images: Sendable {
         /// Allow image URLs on private, loopback and link-local addresses (local setups only).

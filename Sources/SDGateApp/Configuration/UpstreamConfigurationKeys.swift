@@ -50,6 +50,7 @@ struct NamedConfigurationKey: Sendable {
             guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
                 throw ConfigurationValueError("an upstream's name is lowercase letters, digits and _")
             }
+            guard name != GatewayConfiguration.localRoute else { throw ConfigurationValueError("'local' is the name of the local workers") }
             try apply(&config.upstreams[name, default: .init()], text)
         }, render: { config in config.upstreams.compactMapValues(render) })
     }
@@ -86,10 +87,11 @@ struct NamedConfigurationKey: Sendable {
         .upstream("pool_size", "connections kept open to the upstream", apply: { settings, text throws(ConfigurationValueError) in
             settings.poolSize = try ConfigurationValue.integer(text, in: 1...1024)
         }, render: { String($0.poolSize) }),
-        NamedConfigurationKey(section: "routes", field: nil, summary: "the upstreams that serve a model, in the order they are tried",
+        NamedConfigurationKey(section: "routes", field: nil, summary: "the backends that serve a model (local, upstream names), in the order they are tried",
                               apply: { config, model, text throws(ConfigurationValueError) in
             let names = text.split(separator: ",").map { String($0.trimmingSpaces()) }.filter { !$0.isEmpty }
-            guard !names.isEmpty else { throw ConfigurationValueError("expected upstream names separated by commas") }
+            guard !names.isEmpty else { throw ConfigurationValueError("expected local or upstream names separated by commas") }
+            guard Set(names).count == names.count else { throw ConfigurationValueError("names a backend twice") }
             config.routes[model] = names
         }, render: { $0.routes.mapValues { $0.joined(separator: ", ") } }),
     ]
@@ -128,7 +130,7 @@ extension ConfigurationLoader {
             configuration.upstreams[name] = settings
         }
         for (model, names) in configuration.routes.sorted(by: { $0.key < $1.key }) {
-            for name in names where configuration.upstreams[name] == nil {
+            for name in names where name != GatewayConfiguration.localRoute && configuration.upstreams[name] == nil {
                 problems.append("\(origins["routes.\(model)"] ?? ""): routes.\(model): no upstream named '\(name)'")
             }
         }

@@ -1,8 +1,9 @@
 """One call of the official Segmind Python SDK (segmind==1.3.0) against a gateway, printed as JSON.
 
 Usage: segmind_call.py PORT KEY SLUG PARAMS_JSON. An `image` parameter of the form "PNG WxH" is
-replaced by a base64 PNG of that size. Prints {"status", "headers", "images": [{format, width,
-height}]} for a success, {"status", "error"} for a SegmindError."""
+replaced by a base64 PNG header of that size (enough for the gateway, which reads only the header),
+one of the form "FILE PATH" by that file's bytes in base64. Prints {"status", "headers", "images":
+[{format, width, height}]} for a success, {"status", "error"} for a SegmindError."""
 import base64
 import json
 import struct
@@ -13,7 +14,8 @@ from segmind import SegmindClient
 from segmind.exceptions import SegmindError
 
 port, key, slug, params = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-client = SegmindClient(api_key=key, base_url=f"http://127.0.0.1:{port}/v1")
+# Generations on a test machine's CPU can outlast the SDK's default 30 s.
+client = SegmindClient(api_key=key, base_url=f"http://127.0.0.1:{port}/v1", timeout=300)
 
 
 def png(width, height):
@@ -32,6 +34,9 @@ def describe(image):
 if isinstance(params.get("image"), str) and params["image"].startswith("PNG "):
     width, height = map(int, params["image"][4:].split("x"))
     params["image"] = base64.b64encode(png(width, height)).decode()
+elif isinstance(params.get("image"), str) and params["image"].startswith("FILE "):
+    with open(params["image"][5:], "rb") as file:
+        params["image"] = base64.b64encode(file.read()).decode()
 
 try:
     response = client.run_sync(slug, **params)

@@ -54,13 +54,14 @@ struct ProxiedGateway: Sendable {
         try await start(environment: environment(upstreams: upstreams, routes: routes, extraYAML: extraYAML))
     }
 
-    static func start(environment: [String: String]) async throws -> ProxiedGateway {
-        ProxiedGateway(gateway: try await RunningGateway.start(environment: environment), environment: environment)
+    static func start(environment: [String: String], port: Int = 0) async throws -> ProxiedGateway {
+        ProxiedGateway(gateway: try await RunningGateway.start(environment: environment, port: port), environment: environment)
     }
 
-    /// The same gateway again, on the same configuration and ledger.
+    /// The same gateway again, on the same configuration, ledger and port (the URLs it gave out
+    /// before lead to it again).
     func restarted() async throws -> ProxiedGateway {
-        try await Self.start(environment: environment)
+        try await Self.start(environment: environment, port: port)
     }
 
     func stop() async throws -> Int32 {

@@ -1,0 +1,58 @@
+import GenerationCore
+public import HTTPServer
+public import Jobs
+public import Ledger
+
+/// What the asynchronous APIs (Segmind v2, ModelsLab v3) share: the durable job store, the
+/// waiters told when a job ends here, the runner's wake-up, and the gateway's public address for
+/// the URLs their answers hold.
+public struct JobQueue: Sendable {
+    public let store: any JobStore
+    public let completions: JobCompletions
+    /// Tells the job runner that a job was queued.
+    public let wake: @Sendable () -> Void
+    /// The gateway's address as clients reach it (`https://gateway.example`); nil: from each
+    /// request's Host header, with `hostScheme` (`https` when the gateway serves TLS itself).
+    public let publicBaseURL: String?
+    public let hostScheme: String
+    /// The longest a job waits in the queue before it fails; its credits are held that much longer
+    /// than a request's that runs at once.
+    public let maxQueueTime: Duration
+
+    public init(store: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
+                hostScheme: String = "http", maxQueueTime: Duration = .seconds(3600)) {
+        self.store = store
+        self.maxQueueTime = maxQueueTime
+        self.completions = completions
+        self.wake = wake
+        self.publicBaseURL = publicBaseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.hostScheme = hostScheme
+    }
+
+    /// The base of the absolute URLs in an answer to `request`.
+    public func baseURL(for request: HTTPRequest) -> String {
+        publicBaseURL ?? hostScheme + "://" + (request.headers["Host"] ?? "localhost")
+    }
+
+    /// Queues a generation whose price is held; releases the hold if it cannot be queued.
+    func enqueue(_ payload: GenerationJobPayload, key: AuthenticatedKey, dialect: String, model: String, hold: CreditHold,
+                 cost: Credits, gate: any AccessGate) async -> JobRecord? {
+        do {
+            let job = try await store.enqueueJob(NewJob(keyID: key.id, dialect: dialect, model: model, payload: payload.encoded(),
+                                                        hold: HoldID(hold.id), cost: cost))
+            wake()
+            return job
+        } catch {
+            _ = await gate.release(hold, reason: "the job could not be queued")
+            return nil
+        }
+    }
+
+    /// The job `id` if `key` submitted it through `dialect`; another key's job and a made-up id
+    /// look the same, so ids cannot be probed.
+    func job(_ id: String, of key: AuthenticatedKey, dialect: String) async -> (JobRecord, GenerationJobPayload)? {
+        guard let job = try? await store.job(id: id), job.keyID == key.id, job.dialect == dialect,
+              let payload = GenerationJobPayload.decode(job.payload) else { return nil }
+        return (job, payload)
+    }
+}

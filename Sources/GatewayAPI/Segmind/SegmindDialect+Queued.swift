@@ -1,0 +1,52 @@
+import Foundation
+import HTTPServer
+import Jobs
+import Ledger
+
+/// Segmind's asynchronous API (contract Part A item 9): `POST /v2/{slug}` takes the same request as
+/// `/v1/{slug}`, checked and priced the same way, queues it as a job and answers at once with where
+/// to poll; `GET /v2/requests/{id}/status`, `GET /v2/requests/{id}` and the legacy
+/// `GET /v1/requests/{id}` answer its state. Only the key that submitted a job can read it.
+extension SegmindDialect {
+    static let jobDialect = "segmind"
+
+    func registerQueued(on router: inout Router, jobs: JobQueue) {
+        router.post("/v2/{slug}", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey) { request, parameters in
+            await handle(request, slug: parameters["slug"] ?? "", mode: .queued)
+        }
+        router.add(.get, "/v2/requests/{id}/status", checkHead: Self.requireKey) { request, parameters in
+            await poll(request, id: parameters["id"] ?? "", view: .status, jobs: jobs)
+        }
+        for pattern in ["/v2/requests/{id}", "/v1/requests/{id}"] {
+            router.add(.get, pattern, checkHead: Self.requireKey) { request, parameters in
+                await poll(request, id: parameters["id"] ?? "", view: .result, jobs: jobs)
+            }
+        }
+    }
+
+    /// Queues an admitted request; its images become files of the output store, all of them (the
+    /// answer holds URLs, so `base64` plays no part).
+    func enqueue(_ admitted: Admitted, key: AuthenticatedKey, request: HTTPRequest) async -> Outcome {
+        let payload = GenerationJobPayload(request: admitted.generation,
+                                           files: (0..<admitted.generation.samples).map { _ in OutputStore.newName(.jpeg) },
+                                           base64: false, webhook: nil, trackID: nil, meta: [:])
+        guard let jobs, let job = await jobs.enqueue(payload, key: key, dialect: Self.jobDialect, model: admitted.generation.model,
+                                                     hold: admitted.hold, cost: admitted.cost, gate: gate) else {
+            return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "The request could not be queued; retry later"))
+        }
+        let baseURL = jobs.baseURL(for: request)
+        return Outcome(response: SegmindJobAnswer.submitted(job.id, baseURL: baseURL), remaining: admitted.remaining, queued: true)
+    }
+
+    private func poll(_ request: HTTPRequest, id: String, view: SegmindJobAnswer.View, jobs: JobQueue) async -> HTTPResponse {
+        guard let apiKey = Self.apiKey(in: request.headers) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) }
+        guard let key = await gate.authenticate(apiKey: apiKey) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.invalidKey) }
+        var response = if let (job, payload) = await jobs.job(id, of: key, dialect: Self.jobDialect) {
+            SegmindJobAnswer.answer(job, payload: payload, view: view, baseURL: jobs.baseURL(for: request))
+        } else {
+            SegmindAnswer.error(.notFound, SegmindJobAnswer.notFound)
+        }
+        if let remaining = await gate.remaining(for: key) { response.headers.set("x-remaining-credits", remaining.description) }
+        return response
+    }
+}

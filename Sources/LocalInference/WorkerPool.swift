@@ -1,0 +1,65 @@
+/// The workers and the requests waiting for them, as the local backend's lock guards them: which
+/// workers are up and idle, and the fair queue of waiters.
+struct WorkerPool {
+    /// A worker as the pool hands it out: which one, which of its lives, where it listens.
+    struct Lease: Sendable, Equatable {
+        let worker: Int
+        let life: Int
+        let url: String
+    }
+
+    typealias Waiter = CheckedContinuation<Lease, any Error>
+
+    var idle: [Lease] = []
+    /// Each worker's current life, and while it is up its URL and (spawned ones) its process id.
+    private var lives: [Int: (life: Int, url: String?, processIdentifier: Int32?)] = [:]
+    var waiting: FairQueue<Waiter>
+    var nextWaiter: UInt64 = 0
+    /// When each key last had a request started, as a count of starts: the fair queue serves the
+    /// key served least recently first.
+    private var lastServed: [String: UInt64] = [:]
+    private var starts: UInt64 = 0
+
+    init(waiting: FairQueue<Waiter>) {
+        self.waiting = waiting
+    }
+
+    var workersUp: Int { lives.values.filter { $0.url != nil }.count }
+
+    func isUp(_ worker: Int) -> Bool { lives[worker]?.url != nil }
+
+    var processIdentifiers: [Int32] { lives.values.compactMap { $0.url != nil ? $0.processIdentifier : nil } }
+
+    mutating func addWorker() -> Int {
+        let index = lives.count
+        lives[index] = (0, nil, nil)
+        return index
+    }
+
+    mutating func start(_ lease: Lease, for key: String) -> Lease {
+        starts += 1
+        lastServed[key] = starts
+        return lease
+    }
+
+    /// A worker back from a job, or newly up: the next waiter in turn gets it, or it goes idle.
+    /// A lease of an earlier life (the worker died and came back since) is void.
+    mutating func handBack(_ lease: Lease) -> (Waiter, Lease)? {
+        guard lives[lease.worker]?.life == lease.life, lives[lease.worker]?.url != nil else { return nil }
+        if let (key, waiter) = waiting.dequeue(lastServed: lastServed) { return (waiter, start(lease, for: key)) }
+        idle.append(lease)
+        return nil
+    }
+
+    /// The worker starts a new life; its lease, to be handed out.
+    mutating func up(_ worker: Int, _ listening: ListeningWorker) -> Lease {
+        let life = (lives[worker]?.life ?? 0) + 1
+        lives[worker] = (life, listening.url, listening.processIdentifier)
+        return Lease(worker: worker, life: life, url: listening.url)
+    }
+
+    mutating func down(_ worker: Int) {
+        lives[worker]?.url = nil
+        idle.removeAll { $0.worker == worker }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+public import LocalInference
+
+extension GatewayConfiguration {
+    /// The team's own workers (`local.*`): the processes `serve` spawns, the remote workers it
+    /// uses, and the pool's queue and health settings. A route names them `local`.
+    public struct LocalWorkers: Sendable {
+        /// The Python that has the worker's stack, and the folder holding the `sdgate_worker` package.
+        public var python = "python3"
+        public var workerFolder = "Worker"
+        /// The worker's models file; required to spawn workers.
+        public var modelsFile = ""
+        /// Workers to spawn when `gpus` is empty (CPU workers, or workers sharing the visible GPUs).
+        public var workers = 0
+        /// One worker per entry, each seeing only that GPU (`CUDA_VISIBLE_DEVICES`).
+        public var gpus: [String] = []
+        /// Flags added to every spawned worker's command line (`--dtype float16 --preload sdxl-img2img`).
+        public var workerArguments: [String] = []
+        /// Workers on other hosts, `http://host:port`.
+        public var remoteWorkers: [String] = []
+        public var pool = LocalBackend.Settings()
+        /// When more requests than this wait for a local worker, a model whose route names an
+        /// upstream after `local` is sent there; nil: never.
+        public var spillOverQueue: Int?
+
+        public init() {}
+
+        /// The worker processes `serve` spawns: one per GPU, or `workers` of them.
+        public var spawnCount: Int { gpus.isEmpty ? workers : gpus.count }
+
+        /// Whether `local` can serve anything: workers to spawn or to reach.
+        public var isConfigured: Bool { spawnCount > 0 || !remoteWorkers.isEmpty }
+
+        /// The commands that start the spawned workers. Relative paths are taken from the current
+        /// folder, since the workers run in their own.
+        public var commands: [WorkerCommand] {
+            let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            func absolute(_ path: String) -> String { URL(fileURLWithPath: path, relativeTo: here).standardized.path }
+            let executable = python.contains("/") ? absolute(python) : python
+            let devices: [String?] = gpus.isEmpty ? Array(repeating: nil, count: workers) : gpus
+            return devices.map {
+                WorkerCommand(python: executable, workerFolder: absolute(workerFolder), modelsFile: absolute(modelsFile), visibleDevices: $0,
+                              extraArguments: workerArguments)
+            }
+        }
+
+        /// What stops spawning: the worker's package or the models file missing.
+        public var missingFiles: [String] {
+            guard spawnCount > 0 else { return [] }
+            var problems: [String] = []
+            if !FileManager.default.fileExists(atPath: workerFolder + "/sdgate_worker/__main__.py") {
+                problems.append("local.worker_dir: no sdgate_worker package in '\(workerFolder)'")
+            }
+            if !FileManager.default.fileExists(atPath: modelsFile) {
+                problems.append("local.models_file: '\(modelsFile)' cannot be read")
+            }
+            return problems
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import GatewayAPI
+
+/// The fast reader must give exactly `JSONDecoder`'s answer — the same object, or a refusal — for
+/// bodies with long strings in every position and every kind of flaw.
+@Suite("JSON object reader")
+struct JSONObjectReaderTests {
+    static let long = String(repeating: "QUJD", count: JSONObjectReader.liftedLength / 2)
+
+    static let bodies: [String] = [
+        #"{"prompt":"a fox","image":"\#(long)","seed":42}"#,
+        #"{"image":"\#(long)","mask":"\#(long)x","samples":2}"#,
+        #"{"images":["\#(long)","short"],"nested":{"image":"\#(long)"}}"#,
+        // Escapes: never lifted, still decoded alike.
+        #"{"image":"\#(long)\"quoted\" and \\ and \u00e9","seed":1}"#,
+        #"{"image":"\#(long)\\","seed":1}"#,
+        #"{"prompt":"\"image\":\"\#(long)\"","seed":1}"#,
+        // A long key, a long number-like string, unicode.
+        #"{"\#(long)":"value"}"#,
+        #"{"image":"\#(long)ünïcødé ✓"}"#,
+        // Flaws JSONDecoder refuses.
+        "{\"image\":\"\(long)\u{01}\"}",
+        "{\"image\":\"\(long)\t\"}",
+        #"{"image":"\#(long)"#,
+        #"{"image":"\#(long)"}trailing"#,
+        #"{"image":"\#(long)",}"#,
+        #"{"image" "\#(long)"}"#,
+        #"["\#(long)"]"#,
+        #""\#(long)""#,
+        #"{"image":"\#(long)\"#,
+        #"{"image":"\#(long)\u12"}"#,
+    ]
+
+    @Test(arguments: bodies.indices)
+    func decodesExactlyAsJSONDecoder(index: Int) {
+        let body = Array(Self.bodies[index].utf8)
+        let expected = try? JSONDecoder().decode([String: JSONValue].self, from: Data(body))
+        #expect((try? JSONObjectReader.decode(body)) == expected, "body \(index)")
+    }
+
+    /// The fast path is taken where it can be: not every body falling back to the slow one.
+    @Test(arguments: [0, 1, 2, 7])
+    func ordinaryBodiesAreReadWithTheirLongStringsLifted(index: Int) throws {
+        #expect(try JSONObjectReader.decodeLifting(Array(Self.bodies[index].utf8)) != nil)
+    }
+
+    @Test func invalidUTF8InALongStringIsRefusedAsJSONDecoderRefusesIt() {
+        var body = Array(#"{"image":""#.utf8) + Array(Self.long.utf8)
+        body += [0xC3, 0x28] + Array(#""}"#.utf8)
+        #expect((try? JSONDecoder().decode([String: JSONValue].self, from: Data(body))) == nil)
+        #expect((try? JSONObjectReader.decode(body)) == nil)
+    }
+
+    @Test func aClientStringThatLooksLikeAPlaceholderIsKept() throws {
+        let body = Array(#"{"image":"\#(Self.long)","prompt":"sdgate-lifted-1-0"}"#.utf8)
+        let object = try JSONObjectReader.decode(body)
+        #expect(object["prompt"] == .string("sdgate-lifted-1-0"))
+        #expect(object["image"] == .string(Self.long))
+    }
+}

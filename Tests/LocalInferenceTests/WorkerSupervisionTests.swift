@@ -1,0 +1,85 @@
+import Foundation
+import GenerationCore
+import Logging
+import Testing
+import TestSupport
+@testable import LocalInference
+
+/// Supervision of workers that misbehave, with a stub worker (`Support/stub_worker`) that speaks the
+/// protocol without diffusers and misbehaves as files in its folder tell it. Needs only python3.
+@Suite("Worker supervision", .serialized)
+struct WorkerSupervisionTests {
+    /// A folder for one stub's files, and a backend running the stub from it with quick health checks.
+    static func stub(answering generate: String? = nil) throws -> (LocalBackend, URL) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("stub-worker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        if let generate { try generate.write(to: folder.appendingPathComponent("generate.json"), atomically: true, encoding: .utf8) }
+        var settings = LocalBackend.Settings()
+        settings.healthCheckInterval = .milliseconds(100)
+        settings.healthCheckTimeout = .milliseconds(300)
+        settings.maxRestartDelay = .seconds(1)
+        let backend = LocalBackend(settings: settings, logger: Logger(label: "test"))
+        backend.spawn(WorkerCommand(workerFolder: Repository.path("Tests/LocalInferenceTests/Support/stub_worker"),
+                                    modelsFile: folder.appendingPathComponent("models.yaml").path))
+        return (backend, folder)
+    }
+
+    /// The process ids the stub's starts recorded, in order.
+    static func starts(in folder: URL) -> [Int32] {
+        ((try? String(contentsOf: folder.appendingPathComponent("pids"), encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    @Test func aWorkerWhoseHealthCheckHangsIsKilledAndRestarted() async throws {
+        let (backend, folder) = try Self.stub()
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        let first = try #require(Self.starts(in: folder).first)
+
+        // Alive, but its health check never answers: it leaves the pool and its process is killed.
+        FileManager.default.createFile(atPath: folder.appendingPathComponent("hang").path, contents: nil)
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 0 })
+        #expect(await eventually(timeout: .seconds(30)) { !processExists(first) && Self.starts(in: folder).count >= 2 })
+
+        // Once checks pass again, the restarted worker joins the pool.
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("hang"))
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        let last = try #require(Self.starts(in: folder).last)
+        #expect(last != first && processExists(last))
+
+        await backend.shutdown()
+        #expect(Self.starts(in: folder).allSatisfy { !processExists($0) }, "no worker outlives the backend")
+    }
+
+    @Test(arguments: [
+        (#"{"status": 422, "body": {"error": {"code": "unsupported", "message": "sampler 'lcm' is not supported on SD3"}}}"#,
+         InferenceError.unsupported("sampler 'lcm' is not supported on SD3")),
+        (#"{"status": 503, "body": {"error": {"code": "out_of_memory", "message": "CUDA out of memory"}}}"#,
+         InferenceError.busy(retryAfter: .seconds(10))),
+        (#"{"status": 503, "body": {"error": {"code": "busy", "message": "a generation is already running"}}}"#,
+         InferenceError.busy(retryAfter: .seconds(1))),
+        (#"{"status": 500, "body": {"error": {"code": "failed", "message": "weights cannot be loaded"}}}"#,
+         InferenceError.failed("weights cannot be loaded")),
+    ])
+    func aWorkersTypedErrorReachesTheGatewayAsItsKindAndTheWorkerServesOn(answer: String, expected: InferenceError) async throws {
+        let (backend, _) = try Self.stub(answering: answer)
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        let request = GenerationRequest(model: "sd3-med-img2img", task: .textToImage, family: .sd3, prompt: "a fox", width: 64, height: 64,
+                                        steps: 2, guidanceScale: 5, seed: 1)
+        for _ in 1...2 {
+            await #expect(throws: expected) { try await backend.generate(request) }
+        }
+        #expect(backend.workersUp == 1)
+        await backend.shutdown()
+    }
+
+    @Test func aRequestWaitsNoLongerThanMaxWait() async throws {
+        var settings = LocalBackend.Settings()
+        settings.maxWait = .milliseconds(200)
+        // No worker at all: the request waits, then is answered busy.
+        let backend = LocalBackend(settings: settings, logger: Logger(label: "test"))
+        let request = GenerationRequest(model: "m", task: .textToImage, family: .sd3, prompt: "a fox", width: 64, height: 64,
+                                        steps: 2, guidanceScale: 5, seed: 1)
+        await #expect(throws: InferenceError.busy(retryAfter: .seconds(5))) { try await backend.generate(request) }
+        #expect(backend.queued == 0)
+        await backend.shutdown()
+    }
+}
