@@ -29,6 +29,9 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // The parts record metrics through swift-metrics; the application exposes them for Prometheus.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Several times Foundation's speed at decoding the megabyte of base64 an image request carries.
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
         // Tests only: launches clients and sdgate itself (Foundation's Process can crash on Linux
@@ -37,6 +40,8 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSystemShims"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "GenerationCore", swiftSettings: strict),
         .target(
             name: "Ledger",
@@ -60,7 +65,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "HTTPServer", dependencies: ["CSystemShims"], swiftSettings: strict),
+        .target(name: "HTTPServer", dependencies: ["CSystemShims", "CZlib", "COpenSSL"], swiftSettings: strict),
         .target(
             name: "LocalInference",
             dependencies: [
@@ -68,6 +73,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -79,6 +85,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -99,6 +106,12 @@ let package = Package(
                 "UpstreamProxy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            // The admin page is compiled into the binary: a container needs nothing beside it.
+            resources: [
+                .embedInCode("Admin/Page/admin.html"), .embedInCode("Admin/Page/admin.js"), .embedInCode("Admin/Page/admin.css"),
             ],
             swiftSettings: strict
         ),
@@ -136,7 +149,8 @@ let package = Package(
         ),
         .testTarget(
             name: "LocalInferenceTests",
-            dependencies: ["LocalInference", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LocalInference", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "MetricsTestKit", package: "swift-metrics")],
             exclude: ["Support"],
             swiftSettings: strict
         ),

@@ -9,6 +9,8 @@ public import GenerationCore
 public protocol JobStore: Sendable {
     func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord
     func job(id: String) async throws(LedgerError) -> JobRecord?
+    /// How many jobs wait to be claimed, on every replica.
+    func queuedJobCount() async throws(LedgerError) -> Int
     /// Takes the oldest queued job, atomically across replicas: QUEUED → PROCESSING, one more attempt.
     func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord?
     /// Keeps a running job's lease; false if the job is no longer this runner's (it was taken back).

@@ -43,6 +43,8 @@ public protocol Ledger: Sendable {
     func void(_ hold: HoldID, reason: String) async throws(LedgerError) -> Balance
     /// Voids every open hold whose expiry is at or before `now`; returns how many.
     func expireHolds(now: Timestamp) async throws(LedgerError) -> Int
+    /// The holds open now, of every key, and the credits they hold together.
+    func openHolds() async throws(LedgerError) -> OpenHolds
 
     /// Recomputes every balance from the entries and the holds; each difference found, in words.
     func verify() async throws(LedgerError) -> [String]
@@ -141,6 +143,17 @@ public struct Balance: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         "balance \(balance), held \(held)" + (teamAvailable.map { ", team available \($0)" } ?? "")
+    }
+}
+
+/// Every open hold together: requests that hold credits and have not settled yet.
+public struct OpenHolds: Sendable, Equatable {
+    public let count: Int
+    public let amount: Credits
+
+    public init(count: Int, amount: Credits) {
+        self.count = count
+        self.amount = amount
     }
 }
 

@@ -35,6 +35,15 @@ extension PostgresLedger: JobStore {
         try await jobs("SELECT \(unescaped: Self.columns) FROM job WHERE id = \(id)").first
     }
 
+    public func queuedJobCount() async throws(LedgerError) -> Int {
+        try await perform { client, logger in
+            for try await (count) in try await client.query("SELECT COUNT(*) FROM job WHERE state = 'QUEUED'", logger: logger).decode(Int64.self) {
+                return Int(count)
+            }
+            return 0
+        }
+    }
+
     public func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord? {
         try await jobs("""
             UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = \(leaseUntil)

@@ -358,6 +358,14 @@ public final class PostgresLedger: Ledger {
         }
     }
 
+    public func openHolds() async throws(LedgerError) -> OpenHolds {
+        let row = try await perform { client, logger in
+            try await Self.first(client.query("SELECT COUNT(*), COALESCE(SUM(amount), 0)::BIGINT FROM hold WHERE state = 'open'", logger: logger),
+                                 (Int64, Int64).self)
+        }
+        return OpenHolds(count: Int(row?.0 ?? 0), amount: Credits(microCredits: row?.1 ?? 0))
+    }
+
     public func verify() async throws(LedgerError) -> [String] {
         let rows = try await perform { client, logger in
             var rows: [(String, Int64, Int64, Int64, Int64, Int64, Int64)] = []

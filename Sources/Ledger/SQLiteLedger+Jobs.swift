@@ -41,6 +41,10 @@ extension SQLiteLedger: JobStore {
         try await read { db in try Self.jobRow(db, sql: "SELECT * FROM job WHERE id = ?", [id]) }
     }
 
+    public func queuedJobCount() async throws(LedgerError) -> Int {
+        try await read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE state = 'QUEUED'") ?? 0 }
+    }
+
     public func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord? {
         try await write { db in
             try Self.jobRow(db, sql: """

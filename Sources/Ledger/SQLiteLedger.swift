@@ -333,6 +333,13 @@ public final class SQLiteLedger: Ledger {
         }
     }
 
+    public func openHolds() async throws(LedgerError) -> OpenHolds {
+        try await read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS count, COALESCE(SUM(amount), 0) AS amount FROM hold WHERE state = 'open'")
+            return OpenHolds(count: row?["count"] ?? 0, amount: Credits(microCredits: row?["amount"] ?? 0))
+        }
+    }
+
     public func verify() async throws(LedgerError) -> [String] {
         try await read { db in
             let rows = try Row.fetchAll(db, sql: """

@@ -1,5 +1,6 @@
 public import GenerationCore
 import AsyncHTTPClient
+public import CoreMetrics
 public import Logging
 import Synchronization
 
@@ -10,6 +11,9 @@ import Synchronization
 /// for a free worker in a bounded queue, served round-robin across keys; a full queue answers
 /// `busy`, and a request whose client goes away (its task is cancelled) leaves the queue before it
 /// starts.
+///
+/// Metrics: `sdgate_worker_queue_depth` (requests waiting now), `sdgate_workers_up`, and
+/// `sdgate_worker_queue_wait_seconds` (how long each request waited for its worker).
 public final class LocalBackend: InferenceBackend {
     public struct Settings: Sendable {
         /// Requests that may wait for a worker, in all and per key; beyond them, `busy`.
@@ -33,15 +37,31 @@ public final class LocalBackend: InferenceBackend {
         public init() {}
     }
 
+    /// The pool's gauges, set under the pool's lock whenever what they show changes.
+    private struct Gauges: Sendable {
+        let queueDepth: Gauge
+        let workersUp: Gauge
+        let queueWait: Timer
+
+        func show(_ pool: borrowing WorkerPool) {
+            queueDepth.record(pool.waiting.count)
+            workersUp.record(pool.workersUp)
+        }
+    }
+
     private let settings: Settings
     private let client: WorkerClient
     private let logger: Logger
     private let pool: Mutex<WorkerPool>
+    private let gauges: Gauges
     private let supervisors = Mutex<[Task<Void, Never>]>([])
 
-    public init(settings: Settings, logger: Logger) {
+    public init(settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.settings = settings
         self.logger = logger
+        gauges = Gauges(queueDepth: Gauge(label: "sdgate_worker_queue_depth", factory: metrics),
+                        workersUp: Gauge(label: "sdgate_workers_up", factory: metrics),
+                        queueWait: Timer(label: "sdgate_worker_queue_wait_seconds", factory: metrics))
         client = WorkerClient(http: HTTPClient(eventLoopGroupProvider: .singleton))
         pool = Mutex(WorkerPool(waiting: FairQueue(capacity: settings.queueLimit, capacityPerKey: settings.queueLimitPerKey)))
     }
@@ -89,7 +109,9 @@ public final class LocalBackend: InferenceBackend {
     public var workerProcesses: [Int32] { pool.withLock { $0.processIdentifiers } }
 
     public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
+        let queuedAt = ContinuousClock.now
         let lease = try await acquire(for: request.requester ?? "")
+        gauges.queueWait.recordNanoseconds((ContinuousClock.now - queuedAt).wholeNanoseconds)
         // Once started, a job runs to its end even if its client goes away: the worker is handed
         // out again only when it is free.
         let outcome = await Task { [client, settings] () async -> Result<GenerationResult, InferenceError> in
@@ -137,13 +159,13 @@ public final class LocalBackend: InferenceBackend {
         let timer = Task { [self] in
             try? await Task.sleep(for: settings.maxWait)
             guard !Task.isCancelled else { return }
-            pool.withLock { $0.waiting.remove(id: id) }?.resume(throwing: InferenceError.busy(retryAfter: .seconds(5)))
+            changePool { $0.waiting.remove(id: id) }?.resume(throwing: InferenceError.busy(retryAfter: .seconds(5)))
         }
         defer { timer.cancel() }
         do {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
-                    let queued = pool.withLock { pool in
+                    let queued = changePool { pool in
                         Task.isCancelled || !pool.waiting.enqueue(continuation, id: id, key: key) ? nil : pool.waiting.count
                     }
                     if let queued {
@@ -153,7 +175,7 @@ public final class LocalBackend: InferenceBackend {
                     }
                 }
             } onCancel: {
-                pool.withLock { $0.waiting.remove(id: id) }?.resume(throwing: CancellationError())
+                changePool { $0.waiting.remove(id: id) }?.resume(throwing: CancellationError())
             }
         } catch let error as InferenceError {
             throw error
@@ -164,11 +186,11 @@ public final class LocalBackend: InferenceBackend {
 
     /// Hands a worker back: to the next waiter in turn, or to the idle ones.
     private func release(_ lease: WorkerPool.Lease) {
-        if let (waiter, lease) = pool.withLock({ $0.handBack(lease) }) { waiter.resume(returning: lease) }
+        if let (waiter, lease) = changePool({ $0.handBack(lease) }) { waiter.resume(returning: lease) }
     }
 
     private func up(_ worker: Int, _ listening: ListeningWorker) {
-        let lease = pool.withLock { $0.up(worker, listening) }
+        let lease = changePool { $0.up(worker, listening) }
         var metadata: Logger.Metadata = ["worker": "\(worker)", "url": "\(listening.url)"]
         if let pid = listening.processIdentifier { metadata["pid"] = "\(pid)" }
         logger.info("worker up", metadata: metadata)
@@ -176,7 +198,16 @@ public final class LocalBackend: InferenceBackend {
     }
 
     private func down(_ worker: Int) {
-        pool.withLock { $0.down(worker) }
+        changePool { $0.down(worker) }
+    }
+
+    /// Changes the pool under its lock, and the gauges with it.
+    @discardableResult
+    private func changePool<T: Sendable>(_ change: (inout WorkerPool) -> T) -> T {
+        pool.withLock { pool in
+            defer { gauges.show(pool) }
+            return change(&pool)
+        }
     }
 
     // MARK: Supervision

@@ -30,25 +30,29 @@ public struct GatewayApp: Sendable {
     let local: LocalBackend?
     /// The background jobs' runner, built with the server (it needs the routed backend).
     private let jobRunner = JobRunnerBox()
+    /// Every part's metrics, served at `/metrics`.
+    public let metrics: GatewayMetrics
 
     /// - Parameters:
     ///   - gate: who may use the gateway and what they may spend.
     ///   - backend: what generates the models without a route to an upstream; by default they answer 503.
+    ///   - metrics: where the gateway's metrics go; share it with a gate that records some.
     public init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any Ledger)? = nil,
-                backend: any InferenceBackend = NoBackend()) {
-        self.init(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: nil, backend: backend)
+                backend: any InferenceBackend = NoBackend(), metrics: GatewayMetrics = GatewayMetrics()) {
+        self.init(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: nil, metrics: metrics, backend: backend)
     }
 
     private init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any Ledger)?, admin: AdminRoutes?,
-                 backend: any InferenceBackend = NoBackend()) {
+                 metrics: GatewayMetrics, backend: any InferenceBackend = NoBackend()) {
         self.configuration = configuration
+        self.metrics = metrics
         self.logger = logger
         self.gate = gate
         self.ledger = ledger
         self.admin = admin
         self.backend = backend
         upstreams = Dictionary(uniqueKeysWithValues: configuration.configuredUpstreams.map { ($0.name, UpstreamBackend($0)) })
-        local = configuration.local.isConfigured ? LocalBackend(settings: configuration.local.pool, logger: logger) : nil
+        local = configuration.local.isConfigured ? LocalBackend(settings: configuration.local.pool, logger: logger, metrics: metrics.factory) : nil
     }
 
     /// The gateway as configured: keys and credits in the SQLite ledger under the data folder, and
@@ -59,7 +63,8 @@ public struct GatewayApp: Sendable {
         let missing = configuration.missingUpstreamKeys + configuration.local.missingFiles
         guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
         let ledger = try await openLedger(configuration, now: now)
-        let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, now: now, logger: logger)
+        let metrics = GatewayMetrics()
+        let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, now: now, logger: logger, metrics: metrics)
         var newToken: String?
         let tokenHash: [UInt8]
         if !configuration.adminToken.isEmpty {
@@ -73,7 +78,7 @@ public struct GatewayApp: Sendable {
             tokenHash = try await ledger.storedAdminTokenHash() ?? APIKeySecret.hash(token)
         }
         let admin = AdminRoutes(ledger: ledger, tokenHash: tokenHash, now: now)
-        return (GatewayApp(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: admin), newToken)
+        return (GatewayApp(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: admin, metrics: metrics), newToken)
     }
 
     /// Opens (creating on first use) the ledger the configuration names: PostgreSQL for a
@@ -98,9 +103,15 @@ public struct GatewayApp: Sendable {
     }
 
     /// The routes the gateway answers.
-    func makeRouter(catalog: ModelCatalog, backend: any InferenceBackend, isReady: @escaping @Sendable () -> Bool) throws -> Router {
+    func makeRouter(catalog: ModelCatalog, backend: any InferenceBackend, isReady: @escaping @Sendable () -> Bool,
+                    openConnections: @escaping @Sendable () -> Int) throws -> Router {
         var router = Router()
         HealthRoutes.register(on: &router, isReady: isReady)
+        if configuration.metricsEnabled {
+            MetricsRoutes(metrics: metrics, tokenHash: configuration.metricsToken.isEmpty ? nil : APIKeySecret.hash(configuration.metricsToken),
+                          ledger: ledger, jobs: ledger as? any JobStore, openConnections: openConnections, logger: logger)
+                .register(on: &router)
+        }
         // The asynchronous APIs keep their jobs in the ledger's database.
         let jobs = try (ledger as? any JobStore).map { try makeJobQueue(store: $0, backend: backend, router: &router) }
         SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader, jobs: jobs).register(on: &router)
@@ -108,7 +119,10 @@ public struct GatewayApp: Sendable {
             ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait)
                 .register(on: &router)
         }
-        admin?.register(on: &router)
+        if let admin {
+            admin.register(on: &router)
+            AdminPage.register(on: &router)
+        }
         return router
     }
 
@@ -123,11 +137,17 @@ public struct GatewayApp: Sendable {
         var settings = JobRunner.Settings()
         settings.concurrency = configuration.jobConcurrency
         settings.lease = configuration.jobLease
+        let metrics = metrics
         let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
-                               execute: executor.execute, settle: executor.settle)
+                               execute: { job in
+                                   metrics.jobStarted(waited: .milliseconds(max(0, SQLiteLedger.systemNow() - job.createdAt)))
+                                   return await executor.execute(job)
+                               },
+                               settle: executor.settle)
         jobRunner.set(runner, store: store, executor: executor)
         return JobQueue(store: store, completions: completions, wake: runner.wake,
-                        publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL, maxQueueTime: configuration.jobMaxQueueTime)
+                        publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
+                        hostScheme: configuration.server.tls == nil ? "http" : "https", maxQueueTime: configuration.jobMaxQueueTime)
     }
 
     var webhookSender: WebhookSender {
@@ -159,7 +179,8 @@ public struct GatewayApp: Sendable {
                 return upstreams[name].map(RouteEntry.upstream)
             }
         }
-        return RoutedBackend(routes: entries, fallback: backend, spillOverQueue: configuration.local.spillOverQueue, logger: logger)
+        return RoutedBackend(routes: entries, fallback: backend, spillOverQueue: configuration.local.spillOverQueue, logger: logger,
+                             metrics: metrics.factory)
     }
 
     /// Builds the HTTP server with the gateway's routes, not yet started. Throws if the catalog is
@@ -168,9 +189,13 @@ public struct GatewayApp: Sendable {
         let catalog = try ModelCatalog.load(file: configuration.catalogFile)
         let backend = try routedBackend(catalog: catalog)
         let box = ServerBox()
-        let router = try makeRouter(catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false })
+        let router = try makeRouter(catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false },
+                                    openConnections: { box.server?.connectionCount ?? 0 })
         let logger = logger
-        let server = try HTTPServer(configuration: configuration.server, responder: GatewayResponder(router: router, logger: logger)) { error in
+        let gateway = GatewayResponder(router: router, logger: logger, metrics: metrics)
+        let responder: any HTTPResponder = configuration.compressionEnabled
+            ? CompressingResponder(gateway, settings: configuration.compression) : gateway
+        let server = try HTTPServer(configuration: configuration.server, responder: responder) { error in
             logger.warning("accept failed", metadata: ["error": "\(error)"])
         }
         box.server = server
@@ -194,7 +219,7 @@ public struct GatewayApp: Sendable {
         let server = try makeServer()
         // At once (holds left by a crash), then every half minute, or sooner for short hold lifetimes.
         let interval = min(.seconds(30), configuration.holdLifetime / 2)
-        let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, now: SQLiteLedger.systemNow, logger: logger) }
+        let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, now: SQLiteLedger.systemNow, logger: logger, metrics: metrics) }
         let address = try server.start()
         let jobs = jobRunner.start(JobUpkeep(lease: configuration.jobLease, maxQueueTime: configuration.jobMaxQueueTime,
                                              retention: configuration.outputRetention), logger: logger)

@@ -1,19 +1,21 @@
 import HTTPServer
 import Logging
 
-/// The application's face to the HTTP server: gives every request an id, routes it, and logs one
-/// line for it. The line names the route pattern (never the raw path, which can carry ids), the
-/// status and the duration; never headers or bodies, where keys and prompts travel.
+/// The application's face to the HTTP server: gives every request an id, routes it, logs one line
+/// for it and counts it. The line and the metrics name the route pattern (never the raw path, which
+/// can carry ids), the status and the duration; never headers or bodies, where keys and prompts travel.
 struct GatewayResponder: HTTPResponder {
     let router: Router
     let logger: Logger
+    let metrics: GatewayMetrics
 
     func admit(_ head: HTTPRequestHead) -> HTTPAdmission {
         let admission = router.admit(head)
         guard case .reject(var response) = admission else { return admission }
         let id = RequestID.make()
         response.headers.set("x-request-id", id)
-        log(head.method, route: "unmatched", status: response.status, start: .now, id: id)
+        let route = router.resolvedPattern(head.method, path: head.path) ?? "unmatched"
+        log(head.method, route: route, status: response.status, start: .now, id: id)
         return .reject(response)
     }
 
@@ -23,8 +25,7 @@ struct GatewayResponder: HTTPResponder {
         // The handlers see the id (usage events carry it); a client's own x-request-id is replaced.
         var request = request
         request.head.headers.set("x-request-id", id)
-        var route = "unmatched"
-        if case .matched(let matched, _) = router.resolve(request.method, path: request.path) { route = matched.pattern }
+        let route = router.resolvedPattern(request.method, path: request.path) ?? "unmatched"
         var response = await router.respond(to: request)
         response.headers.set("x-request-id", id)
         log(request.method, route: route, status: response.status, start: start, id: id)
@@ -32,8 +33,9 @@ struct GatewayResponder: HTTPResponder {
     }
 
     private func log(_ method: HTTPMethod, route: String, status: HTTPStatus, start: ContinuousClock.Instant, id: String) {
-        guard logger.logLevel <= .info else { return }
         let elapsed = ContinuousClock.now - start
+        metrics.requestAnswered(method: method, route: route, status: status, duration: elapsed)
+        guard logger.logLevel <= .info else { return }
         let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
         logger.info("request", metadata: [
             "method": "\(method.rawValue)",
@@ -51,5 +53,13 @@ enum RequestID {
         let value = UInt64.random(in: .min ... .max)
         let hex = String(value, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+extension Router {
+    /// The pattern of the route a request goes to, for logs and metrics; nil for none.
+    fileprivate func resolvedPattern(_ method: HTTPMethod, path: Substring) -> String? {
+        guard case .matched(let route, _) = resolve(method, path: path) else { return nil }
+        return route.pattern
     }
 }

@@ -12,6 +12,7 @@ struct LedgerGate: AccessGate {
     let holdLifetime: Duration
     let now: @Sendable () -> Timestamp
     let logger: Logger
+    let metrics: GatewayMetrics
 
     func authenticate(apiKey: String) async -> AuthenticatedKey? {
         do {
@@ -60,6 +61,7 @@ struct LedgerGate: AccessGate {
     }
 
     func recordUsage(_ usage: GenerationUsage) async {
+        metrics.generationRecorded(usage)
         do {
             try await ledger.record(UsageEvent(keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
                                                durationMilliseconds: usage.duration.wholeMilliseconds, backend: usage.upstream?.name ?? "default",
@@ -112,12 +114,15 @@ extension LedgerGate {
 final class HoldReaper: Sendable {
     private let task: Task<Void, Never>
 
-    init(ledger: any Ledger, every interval: Duration, now: @escaping @Sendable () -> Timestamp, logger: Logger) {
+    init(ledger: any Ledger, every interval: Duration, now: @escaping @Sendable () -> Timestamp, logger: Logger, metrics: GatewayMetrics) {
         task = Task {
             while !Task.isCancelled {
                 do {
                     let expired = try await ledger.expireHolds(now: now())
-                    if expired > 0 { logger.info("expired holds voided", metadata: ["count": "\(expired)"]) }
+                    if expired > 0 {
+                        logger.info("expired holds voided", metadata: ["count": "\(expired)"])
+                        metrics.holdsExpired(expired)
+                    }
                     // Idempotency keys are honoured for a day.
                     _ = try await ledger.purgeIdempotencyKeys(before: now() - 86_400_000)
                 } catch {

@@ -22,6 +22,22 @@ public enum UpstreamFailure: Error, Sendable, Equatable {
         }
     }
 
+    /// How the failure is counted in the metrics: `unreachable`, `timeout`, `rejected_key`,
+    /// `out_of_credits`, `rate_limited`, `busy`, `unsupported` or `failed` (an error status, a broken
+    /// or unreadable answer, a connection cut mid-answer).
+    public var kind: String {
+        switch self {
+        case .unreachable: "unreachable"
+        case .answered(.timedOut): "timeout"
+        case .answered(let error) where error == Self.rejectedKey: "rejected_key"
+        case .answered(let error) where error == Self.outOfCredits: "out_of_credits"
+        case .answered(.upstreamRefused): "rate_limited"
+        case .answered(.busy): "busy"
+        case .answered(.unsupported): "unsupported"
+        case .answered(.failed): "failed"
+        }
+    }
+
     static let rejectedKey = InferenceError.upstreamRefused("the upstream rejected the gateway's key")
     /// 503: the request may succeed once the team tops its upstream account up.
     static let outOfCredits = InferenceError.upstreamRefused("the upstream account is out of credits", retryAfter: .seconds(60))

@@ -26,8 +26,10 @@ struct JobStoreContractTests {
         #expect(queued.id.count == 36, "a UUID: random, not a counter")
         #expect(try await jobs.job(id: queued.id) == queued)
         #expect(try await jobs.job(id: "no-such-job") == nil)
+        #expect(try await jobs.queuedJobCount() == 1)
 
         let claimed = try #require(try await jobs.claimJob(leaseUntil: clock.now + 60_000))
+        #expect(try await jobs.queuedJobCount() == 0)
         #expect(claimed.id == queued.id && claimed.state == .processing && claimed.attempts == 1)
         #expect(try await jobs.claimJob(leaseUntil: clock.now + 60_000) == nil)
         #expect(try await jobs.renewJobLease(id: claimed.id, until: clock.now + 120_000))

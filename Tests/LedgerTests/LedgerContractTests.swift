@@ -126,11 +126,13 @@ struct LedgerContractTests {
             Issue.record("the second hold was refused")
             return
         }
+        #expect(try await ledger.openHolds() == OpenHolds(count: 2, amount: credits("0.9")))
         // 0.1 left: a third hold of 0.2 is refused, with what is available.
         #expect(try await ledger.reserve(keyID: key.id, amount: credits("0.2"), expiresAt: .max) == .insufficient(available: credits("0.1")))
         // Post less than held: the rest comes back.
         #expect(try await ledger.post(first, charge: credits("0.3")) == Balance(balance: credits("0.7"), held: credits("0.5")))
         #expect(try await ledger.void(second, reason: "backend failed") == Balance(balance: credits("0.7"), held: .zero))
+        #expect(try await ledger.openHolds() == OpenHolds(count: 0, amount: .zero))
         await #expect(throws: LedgerError.holdSettled(first)) { try await ledger.post(first, charge: credits("0.1")) }
         await #expect(throws: LedgerError.holdSettled(second)) { try await ledger.void(second, reason: "again") }
         await #expect(throws: LedgerError.unknownHold(HoldID("missing"))) { try await ledger.void(HoldID("missing"), reason: "x") }
@@ -151,6 +153,7 @@ struct LedgerContractTests {
         clock.advance(by: 1000)
         #expect(try await ledger.expireHolds(now: clock.now) == 1)
         #expect(try await ledger.balance(keyID: key.id).available == credits("0.5"))
+        #expect(try await ledger.openHolds() == OpenHolds(count: 1, amount: credits("0.5")))
         await #expect(throws: LedgerError.holdSettled(early)) { try await ledger.post(early, charge: credits("0.1")) }
         clock.advance(by: 4000)
         #expect(try await ledger.expireHolds(now: clock.now) == 1)

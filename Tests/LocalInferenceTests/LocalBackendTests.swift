@@ -1,6 +1,7 @@
 import Foundation
 import GenerationCore
 import Logging
+import MetricsTestKit
 import Synchronization
 import Testing
 import TestSupport
@@ -13,11 +14,12 @@ struct LocalBackendTests {
     static let enabled = TinyModels.enabled
     static let python = TinyModels.python
 
-    static func backend(workers: Int = 1, configure: (inout LocalBackend.Settings) -> Void = { _ in }) async throws -> LocalBackend {
+    static func backend(workers: Int = 1, metrics: TestMetrics = TestMetrics(),
+                        configure: (inout LocalBackend.Settings) -> Void = { _ in }) async throws -> LocalBackend {
         let models = try await TinyModels.modelsFile
         var settings = LocalBackend.Settings()
         configure(&settings)
-        let backend = LocalBackend(settings: settings, logger: Logger(label: "test"))
+        let backend = LocalBackend(settings: settings, logger: Logger(label: "test"), metrics: metrics)
         for _ in 0..<workers {
             backend.spawn(WorkerCommand(python: python, workerFolder: Repository.path("Worker"), modelsFile: models,
                                         extraArguments: ["--device", "cpu", "--threads", "1"]))
@@ -63,7 +65,9 @@ struct LocalBackendTests {
 
     @Test(.enabled(if: enabled))
     func aBurstFromOneKeyDelaysAnotherKeyByAtMostOneJob() async throws {
-        let backend = try await Self.backend { $0.queueLimitPerKey = 2 }
+        let metrics = TestMetrics()
+        let backend = try await Self.backend(metrics: metrics) { $0.queueLimitPerKey = 2 }
+        let depth = try metrics.expectGauge("sdgate_worker_queue_depth")
         let finished = FinishOrder()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 1...3 {
@@ -72,6 +76,7 @@ struct LocalBackendTests {
                     finished.append("burst \(index)")
                 }
                 #expect(await eventually { backend.queued == index - 1 }, "one runs, the others wait")
+                #expect(depth.lastValue == Double(index - 1), "the gauge shows the queue")
             }
             // The burst's share of the queue is full.
             await #expect(throws: InferenceError.busy(retryAfter: .seconds(5))) {
@@ -85,6 +90,13 @@ struct LocalBackendTests {
         }
         // "other" came after three of the burst's, but only the one already running went first.
         #expect(finished.names.firstIndex(of: "other") == 1, "\(finished.names)")
+        // The metrics saw it: two of the burst and "other" waited (the first started at once), the
+        // refused one is not a wait, and the queue is empty again.
+        #expect(depth.lastValue == 0)
+        #expect(try metrics.expectGauge("sdgate_workers_up").lastValue == 1)
+        let waits = try metrics.expectTimer("sdgate_worker_queue_wait_seconds").values
+        #expect(waits.count == 4, "\(waits)")
+        #expect(waits.filter { $0 > 1_000_000 }.count >= 3, "the queued requests waited for a whole generation: \(waits)")
         await backend.shutdown()
     }
 }

@@ -91,6 +91,10 @@ struct LocalServeTests {
             #expect(full.status == 503 && full.retryAfter != nil, "\(full)")
             group.addTask { _ = try await Self.sd3(gateway, other.secret, image: image) }
             #expect(await eventually(timeout: .seconds(60)) { gateway.waits(of: other.id) == 1 }, "\(gateway.log)")
+            // /metrics shows the pool as it is: one worker up, three requests waiting for it.
+            let pool = try await MetricsTests.scrape("http://127.0.0.1:\(gateway.port)")
+            #expect(pool.value("sdgate_workers_up") == 1)
+            #expect(pool.value("sdgate_worker_queue_depth") == 3)
             #expect(kill(worker, SIGCONT) == 0)
             try await group.waitForAll()
         }

@@ -25,7 +25,8 @@ struct ModelsLabTests {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelslab-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             ledger = try SQLiteLedger(path: folder.appendingPathComponent("sdgate.sqlite").path)
-            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), now: SQLiteLedger.systemNow, logger: Logger(label: "test"))
+            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), now: SQLiteLedger.systemNow, logger: Logger(label: "test"),
+                                  metrics: GatewayMetrics())
             let outputs = try OutputStore(folder: folder.appendingPathComponent("generations"), retention: .seconds(3600))
             let completions = JobCompletions()
             let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)

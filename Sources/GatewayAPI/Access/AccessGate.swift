@@ -84,18 +84,23 @@ public struct GenerationUsage: Sendable, Equatable {
     public let keyID: String
     public let model: String
     public let status: Int
+    /// What was charged.
     public let cost: Credits
+    /// What was held for the request (zero if it never got that far); what was not charged of it
+    /// went back to the key.
+    public let held: Credits
     public let duration: Duration
     public let requestID: String
     /// The upstream that served the request and what it reported charging, when one did.
     public let upstream: UpstreamReport?
 
-    public init(keyID: String, model: String, status: Int, cost: Credits, duration: Duration, requestID: String,
+    public init(keyID: String, model: String, status: Int, cost: Credits, held: Credits, duration: Duration, requestID: String,
                 upstream: UpstreamReport? = nil) {
         self.keyID = keyID
         self.model = model
         self.status = status
         self.cost = cost
+        self.held = held
         self.duration = duration
         self.requestID = requestID
         self.upstream = upstream

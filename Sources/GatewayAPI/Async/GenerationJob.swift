@@ -133,7 +133,7 @@ public struct GenerationJobExecutor: Sendable {
         // does not know its own end.)
         let duration = Duration.milliseconds(max(0, SQLiteLedger.systemNow() - job.createdAt))
         await gate.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: status, cost: status == 200 ? job.cost : .zero,
-                                               duration: duration, requestID: job.id))
+                                               held: job.cost, duration: duration, requestID: job.id))
         completions.finished(job.id)
         await queueWebhook(job, outcome)
     }

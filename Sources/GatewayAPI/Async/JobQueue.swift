@@ -12,24 +12,26 @@ public struct JobQueue: Sendable {
     /// Tells the job runner that a job was queued.
     public let wake: @Sendable () -> Void
     /// The gateway's address as clients reach it (`https://gateway.example`); nil: from each
-    /// request's Host header.
+    /// request's Host header, with `hostScheme` (`https` when the gateway serves TLS itself).
     public let publicBaseURL: String?
+    public let hostScheme: String
     /// The longest a job waits in the queue before it fails; its credits are held that much longer
     /// than a request's that runs at once.
     public let maxQueueTime: Duration
 
     public init(store: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
-                maxQueueTime: Duration = .seconds(3600)) {
+                hostScheme: String = "http", maxQueueTime: Duration = .seconds(3600)) {
         self.store = store
         self.maxQueueTime = maxQueueTime
         self.completions = completions
         self.wake = wake
         self.publicBaseURL = publicBaseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.hostScheme = hostScheme
     }
 
     /// The base of the absolute URLs in an answer to `request`.
     public func baseURL(for request: HTTPRequest) -> String {
-        publicBaseURL ?? "http://" + (request.headers["Host"] ?? "localhost")
+        publicBaseURL ?? hostScheme + "://" + (request.headers["Host"] ?? "localhost")
     }
 
     /// Queues a generation whose price is held; releases the hold if it cannot be queued.

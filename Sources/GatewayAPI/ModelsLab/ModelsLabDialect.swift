@@ -58,7 +58,7 @@ public struct ModelsLabDialect: Sendable {
         let start = ContinuousClock.now
         var answer = await generate(body, spec: spec, key: key, baseURL: jobs.baseURL(for: request))
         if let status = answer.refusedAs {
-            await gate.recordUsage(GenerationUsage(keyID: key.id, model: spec.slug, status: status, cost: .zero, duration: .now - start,
+            await gate.recordUsage(GenerationUsage(keyID: key.id, model: spec.slug, status: status, cost: .zero, held: .zero, duration: .now - start,
                                                    requestID: request.headers["x-request-id"] ?? ""))
         }
         if let remaining = await gate.remaining(for: key) { answer.response.headers.set("x-remaining-credits", remaining.description) }

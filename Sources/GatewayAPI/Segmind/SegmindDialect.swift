@@ -79,7 +79,7 @@ public struct SegmindDialect: Sendable {
         // A queued job's usage is recorded when it ends.
         if catalog[slug] != nil && !outcome.queued {
             await gate.recordUsage(GenerationUsage(keyID: key.id, model: slug, status: outcome.response.status.code, cost: outcome.charged,
-                                                   duration: .now - start, requestID: request.headers["x-request-id"] ?? "",
+                                                   held: outcome.held, duration: .now - start, requestID: request.headers["x-request-id"] ?? "",
                                                    upstream: outcome.upstream))
         }
         return outcome.response
@@ -120,6 +120,7 @@ public struct SegmindDialect: Sendable {
     struct Outcome {
         var response: HTTPResponse
         var charged: Credits = .zero
+        var held: Credits = .zero
         var remaining: Credits?
         var upstream: UpstreamReport?
         /// Queued as a job, which records its own usage when it ends.
@@ -153,10 +154,10 @@ public struct SegmindDialect: Sendable {
             let result = try await backend.generate(admitted.generation)
             let remaining = await gate.settle(admitted.hold, charge: admitted.cost)
             return Outcome(response: SegmindAnswer.success(result, base64: admitted.base64, cost: admitted.cost), charged: admitted.cost,
-                           remaining: remaining, upstream: result.upstream)
+                           held: admitted.cost, remaining: remaining, upstream: result.upstream)
         } catch {
             let remaining = await gate.release(admitted.hold, reason: error.description)
-            return Outcome(response: SegmindAnswer.backendError(error), remaining: remaining)
+            return Outcome(response: SegmindAnswer.backendError(error), held: admitted.cost, remaining: remaining)
         }
     }
 

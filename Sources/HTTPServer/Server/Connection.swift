@@ -23,6 +23,8 @@ final class Connection: @unchecked Sendable {
     }
 
     let fd: Int32
+    /// The socket, or a TLS session on it.
+    private let transport: any ConnectionTransport
     let loop: EventLoop
     let remoteAddress: SocketAddress
     /// Strong: a connection keeps its server alive until it closes (the cycle ends at `close`).
@@ -30,6 +32,8 @@ final class Connection: @unchecked Sendable {
     private var configuration: HTTPServer.Configuration { server.configuration }
 
     private var phase = Phase.reading
+    /// False while a TLS handshake runs: no HTTP byte moves before it ends.
+    private var established = false
     private var parser: HTTPRequestParser
     private var deadline: ConnectionDeadline
 
@@ -58,8 +62,9 @@ final class Connection: @unchecked Sendable {
     private var wantsReading = true
     private var wantsWriting = false
 
-    init(fd: Int32, loop: EventLoop, server: HTTPServer, remoteAddress: SocketAddress) {
+    init(fd: Int32, transport: any ConnectionTransport, loop: EventLoop, server: HTTPServer, remoteAddress: SocketAddress) {
         self.fd = fd
+        self.transport = transport
         self.loop = loop
         self.server = server
         self.remoteAddress = remoteAddress
@@ -72,11 +77,41 @@ final class Connection: @unchecked Sendable {
         do {
             try loop.register(self)
         } catch {
-            Syscall.close(fd)
+            transport.close()
             server.connectionClosed()
             return
         }
-        if server.isShuttingDown { beginShutdown() }
+        if server.isShuttingDown {
+            beginShutdown()
+        } else {
+            continueHandshake()
+        }
+    }
+
+    /// Moves a TLS handshake on as the socket allows, under its own deadline; a plain connection
+    /// is established at once.
+    private func continueHandshake() {
+        let step: HandshakeStep
+        do {
+            step = try transport.handshake()
+        } catch {
+            close()
+            return
+        }
+        switch step {
+        case .done:
+            established = true
+            // The first request's head has its own deadline, from now.
+            if deadline.activity == .handshaking { deadline = ConnectionDeadline(timeouts: configuration.timeouts, now: .now) }
+            if wantsWriting { watch(writing: false) }
+            readBufferedInput()
+        case .wantsRead:
+            if deadline.activity != .handshaking { deadline.enter(.handshaking, at: .now) }
+            if wantsWriting { watch(writing: false) }
+        case .wantsWrite:
+            if deadline.activity != .handshaking { deadline.enter(.handshaking, at: .now) }
+            if !wantsWriting { watch(writing: true) }
+        }
     }
 
     // MARK: Input
@@ -84,10 +119,14 @@ final class Connection: @unchecked Sendable {
     /// The socket has bytes, an end of stream or an error. Called by the loop.
     func readable() {
         guard !isClosed else { return }
+        guard established else {
+            continueHandshake()
+            return
+        }
         let buffer = loop.readBuffer
         let count: Int
         do {
-            switch try Syscall.read(fd, into: buffer) {
+            switch try transport.read(into: buffer) {
             case .wouldBlock: return
             case .done(let n): count = n
             }
@@ -100,7 +139,10 @@ final class Connection: @unchecked Sendable {
             return
         }
         let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
-        defer { if case .reading = phase, parser.remainingFixedBody != nil { readBodyInPlace() } }
+        defer {
+            if case .reading = phase, parser.remainingFixedBody != nil { readBodyInPlace() }
+            readBufferedInput()
+        }
         switch phase {
         case .reading, .discarding:
             feed(bytes)
@@ -155,7 +197,7 @@ final class Connection: @unchecked Sendable {
             let count: Int?
             do {
                 count = try body.readInPlace(upTo: remaining) { space throws(SystemError) in
-                    guard case .done(let count) = try Syscall.read(fd, into: space) else { return nil }
+                    guard case .done(let count) = try transport.read(into: space) else { return nil }
                     return count
                 }
             } catch {
@@ -331,6 +373,10 @@ final class Connection: @unchecked Sendable {
 
     /// The socket takes bytes again. Called by the loop.
     func writable() {
+        guard established else {
+            continueHandshake()
+            return
+        }
         flush()
     }
 
@@ -338,7 +384,7 @@ final class Connection: @unchecked Sendable {
         guard !isClosed else { return }
         let result: OutputQueue.FlushResult
         do {
-            result = try output.flush(to: fd)
+            result = try output.flush(to: transport)
         } catch {
             close()
             return
@@ -379,7 +425,7 @@ final class Connection: @unchecked Sendable {
             close()
             return
         }
-        Syscall.shutdownWrite(fd)
+        transport.shutdownWrite()
         phase = .lingering
         inbound = []
         deadline.enter(.lingering, at: .now)
@@ -478,7 +524,7 @@ final class Connection: @unchecked Sendable {
         stream = nil
         output.removeAll()
         loop.unregister(self)
-        Syscall.close(fd)
+        transport.close()
         server.connectionClosed()
     }
 
@@ -490,6 +536,14 @@ final class Connection: @unchecked Sendable {
 
     private func resumeReading() {
         if !wantsReading { watch(reading: true) }
+        readBufferedInput()
+    }
+
+    /// Bytes a TLS session decrypted but had no room to hand over wake no epoll: read them from
+    /// the queue, as if the socket had them.
+    private func readBufferedInput() {
+        guard wantsReading, !isClosed, transport.hasBufferedInput else { return }
+        loop.queue.async { [self] in readable() }
     }
 
     private func watch(reading: Bool? = nil, writing: Bool? = nil) {

@@ -4,6 +4,8 @@
 /// tests drive it with any instants instead of waiting.
 struct ConnectionDeadline: Sendable {
     enum Activity: Equatable, Sendable {
+        /// A TLS handshake runs: it has its own time, not extended by progress.
+        case handshaking
         /// Between requests (or before the first): no byte of a request yet.
         case waitingForRequest
         /// A request's head is arriving; the deadline is not extended by progress, so a client that
@@ -42,6 +44,7 @@ struct ConnectionDeadline: Sendable {
     mutating func enter(_ activity: Activity, at now: ContinuousClock.Instant) {
         self.activity = activity
         switch activity {
+        case .handshaking: deadline = now + timeouts.tlsHandshake
         case .waitingForRequest: deadline = now + timeouts.keepAliveIdle
         case .readingHead: deadline = now + timeouts.headerRead
         case .readingBody: deadline = now + timeouts.bodyIdle

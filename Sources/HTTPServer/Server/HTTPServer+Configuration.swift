@@ -20,6 +20,8 @@ extension HTTPServer {
         public var eventLoops = HTTPServer.Configuration.coreCount
         public var limits = Limits()
         public var timeouts = Timeouts()
+        /// HTTPS with this certificate and key; nil: plain HTTP.
+        public var tls: TLS?
 
         public init() {}
 
@@ -52,6 +54,8 @@ extension HTTPServer {
             public var keepAliveIdle: Duration = .seconds(60)
             /// Longest wait for a client to take response bytes: then it is closed.
             public var writeIdle: Duration = .seconds(30)
+            /// From a TLS connection's accept to the end of its handshake: then it is closed.
+            public var tlsHandshake: Duration = .seconds(10)
             /// How often deadlines are checked; a timeout fires up to this much late.
             public var tick: Duration = .milliseconds(250)
 

@@ -15,6 +15,8 @@ public final class HTTPServer: Sendable {
     public let configuration: Configuration
     let responder: any HTTPResponder
     let encoder: ResponseEncoder
+    /// The certificate and key every connection's TLS session is made with; nil for plain HTTP.
+    private let tls: TLSContext?
     private let loops: [EventLoop]
     private let onError: @Sendable (SystemError) -> Void
 
@@ -30,12 +32,14 @@ public final class HTTPServer: Sendable {
 
     /// - Parameter onError: told about accept failures the server recovers from (out of descriptors);
     ///   the server never logs by itself.
-    /// Throws if the event loops' epoll sets cannot be created (the process is out of descriptors).
+    /// Throws if the event loops' epoll sets cannot be created (the process is out of descriptors),
+    /// or a `TLSSetupError` if the configured certificate or key cannot be used.
     public init(configuration: Configuration, responder: any HTTPResponder, onError: @escaping @Sendable (SystemError) -> Void = { _ in }) throws {
         self.configuration = configuration
         self.responder = responder
         self.onError = onError
         encoder = ResponseEncoder(serverName: Array(configuration.serverName.utf8), date: HTTPDate())
+        tls = try configuration.tls.map { configuration throws(TLSSetupError) in try TLSContext(configuration) }
         loops = try (0..<max(1, configuration.eventLoops)).map { try EventLoop(index: $0) }
     }
 
@@ -45,6 +49,9 @@ public final class HTTPServer: Sendable {
         guard let address = SocketAddress(host: configuration.host, port: configuration.port) else {
             throw SystemError(call: "bind to \(configuration.host):\(configuration.port)", errno: EINVAL)
         }
+        // OpenSSL writes to the socket with write(2), which raises SIGPIPE when the peer has gone;
+        // the plain path sends with MSG_NOSIGNAL. A server ignores it: the write's error says enough.
+        if tls != nil { signal(SIGPIPE, SIG_IGN) }
         let acceptor = try Acceptor(address: address, backlog: configuration.backlog)
         lifecycle.withLock { $0.acceptor = acceptor }
         for loop in loops { loop.queue.async { loop.startTicking(every: self.configuration.timeouts.tick) } }
@@ -65,7 +72,13 @@ public final class HTTPServer: Sendable {
         let count = openConnections.add(1, ordering: .relaxed).newValue
         let loop = loops[acceptor.takeLoopIndex(of: loops.count)]
         loop.queue.async { [self] in
-            Connection(fd: fd, loop: loop, server: self, remoteAddress: peer).start()
+            let transport: (any ConnectionTransport)? = if let tls { tls.session(on: fd) } else { PlainTransport(fd: fd) }
+            guard let transport else {
+                Syscall.close(fd)
+                connectionClosed()
+                return
+            }
+            Connection(fd: fd, transport: transport, loop: loop, server: self, remoteAddress: peer).start()
         }
         guard count < configuration.limits.maxConnections else {
             lifecycle.withLock { $0.pausedAtCapacity = true }

@@ -32,10 +32,10 @@ struct OutputQueue {
     }
 
     /// Writes until everything is sent or the socket would block.
-    mutating func flush(to fd: Int32) throws(SystemError) -> FlushResult {
+    mutating func flush(to transport: any ConnectionTransport) throws(SystemError) -> FlushResult {
         var progressed = false
         while !buffers.isEmpty {
-            let written = try writeOnce(fd)
+            let written = try writeOnce(transport)
             guard let written else { return .wouldBlock(progressed: progressed) }
             progressed = true
             consume(written)
@@ -43,12 +43,12 @@ struct OutputQueue {
         return .flushed
     }
 
-    private func writeOnce(_ fd: Int32) throws(SystemError) -> Int? {
+    private func writeOnce(_ transport: any ConnectionTransport) throws(SystemError) -> Int? {
         // A head, a body and a few chunks: more vectors per call would not save a system call.
         let count = min(buffers.count, 16)
         return try withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { vectors throws(SystemError) -> Int? in
             try Self.withPinned(buffers, upTo: count, skipping: sentOfFirst, into: vectors, index: 0) { filled throws(SystemError) in
-                switch try Syscall.send(fd, UnsafeBufferPointer(rebasing: vectors[..<filled])) {
+                switch try transport.send(UnsafeBufferPointer(rebasing: vectors[..<filled])) {
                 case .done(let written): written
                 case .wouldBlock: nil
                 }

@@ -27,13 +27,12 @@ struct AdminRoutes: Sendable {
             await setLimits(request, id: parameters["id"] ?? "")
         }
         router.add(.get, "/admin/usage", checkHead: check) { request, _ in await usage(request) }
+        router.add(.get, "/admin/usage/series", checkHead: check) { request, _ in await usageSeries(request) }
         registerTeams(on: &router, checkHead: check)
     }
 
     private func authorized(_ headers: HTTPHeaders) -> Bool {
-        guard let authorization = headers["Authorization"], authorization.lowercased().hasPrefix("bearer ") else { return false }
-        let token = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
-        return APIKeySecret.constantTimeEqual(APIKeySecret.hash(token), tokenHash)
+        BearerToken.matches(headers, hash: tokenHash)
     }
 
     // MARK: Handlers
@@ -131,33 +130,55 @@ struct AdminRoutes: Sendable {
         }
     }
 
-    /// `?key=<id>&team=<id or name>&since=24h&until=...` (default: every key, the last 24 hours).
+    /// `?key=<id>&team=<id or name>&since=24h&until=...&limit=n` (default: every key, the last 24
+    /// hours, every request). `limit` keeps the latest requests; the totals still count them all.
     private func usage(_ request: HTTPRequest) async -> HTTPResponse {
         let query = Self.query(request.head.query)
-        let window: UsageWindow
-        do {
-            window = try UsageWindow(since: query["since"], until: query["until"], now: now())
-        } catch {
-            return Self.error(.unprocessableContent, error.description)
+        var latest: Int?
+        if let limit = query["limit"] {
+            guard let value = Int(limit), value > 0 else { return Self.error(.unprocessableContent, "limit: expected a positive whole number") }
+            latest = value
         }
+        return await answer(.ok) { [latest] in
+            let window = try UsageWindow(since: query["since"], until: query["until"], now: now())
+            return UsageReport(try await usageEvents(query, window), window: window, latest: latest)
+        }
+    }
+
+    /// `?since=7d&until=...&step=1h|1d`: what each key and each model spent in each step, for charts.
+    private func usageSeries(_ request: HTTPRequest) async -> HTTPResponse {
+        let query = Self.query(request.head.query)
+        let steps: [String: Int64] = ["1h": 3_600_000, "1d": 86_400_000]
+        guard let step = steps[query["step"] ?? "1h"] else { return Self.error(.unprocessableContent, "step: expected 1h or 1d") }
         return await answer(.ok) {
-            var teamID: String?
-            if let reference = query["team"] {
-                guard let team = try await ledger.team(idOrName: reference) else { throw LedgerError.unknownTeam(reference) }
-                teamID = team.id
+            let window = try UsageWindow(since: query["since"], until: query["until"], now: now())
+            guard (window.to - window.from) / step < UsageSeries.maxBuckets else {
+                throw UsageWindowError(message: "the period holds more than \(UsageSeries.maxBuckets) steps: choose a longer step")
             }
-            return UsageReport(try await ledger.usage(keyID: query["key"], teamID: teamID, from: window.from, to: window.to), window: window)
+            return UsageSeries(try await usageEvents(query, window), window: window, step: step)
         }
+    }
+
+    /// The usage events of the query's key or team (by id or name) in the window.
+    private func usageEvents(_ query: [String: String], _ window: UsageWindow) async throws -> [UsageEvent] {
+        var teamID: String?
+        if let reference = query["team"] {
+            guard let team = try await ledger.team(idOrName: reference) else { throw LedgerError.unknownTeam(reference) }
+            teamID = team.id
+        }
+        return try await ledger.usage(keyID: query["key"], teamID: teamID, from: window.from, to: window.to)
     }
 
     // MARK: Answers
 
-    /// Runs `body` and answers with its value as JSON, or with the ledger's refusal.
+    /// Runs `body` and answers with its value as JSON, or with the refusal of the ledger or of the period asked for.
     func answer(_ status: HTTPStatus, _ body: () async throws -> some Encodable) async -> HTTPResponse {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return .json(status, Array(try encoder.encode(try await body())))
+        } catch let error as UsageWindowError {
+            return Self.error(.unprocessableContent, error.description)
         } catch let error as LedgerError {
             switch error {
             case .unknownKey, .unknownTeam: return Self.error(.notFound, error.description)

@@ -23,10 +23,11 @@ public struct UsageReport: Encodable, Sendable {
     let total_cost: String
     let by_key: [KeyTotal]
 
-    public init(_ events: [UsageEvent], window: UsageWindow) {
+    /// - Parameter latest: keep only this many of the latest requests (the totals count every one).
+    public init(_ events: [UsageEvent], window: UsageWindow, latest: Int? = nil) {
         from = KeyReport.date(window.from)
         to = KeyReport.date(window.to)
-        requests = events.map {
+        requests = events.suffix(latest ?? events.count).map {
             Request(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description, duration_ms: $0.durationMilliseconds,
                     backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at), upstream_cost: $0.upstreamCost,
                     upstream_remaining_credits: $0.upstreamRemainingCredits)

@@ -45,10 +45,27 @@ enum ConfigurationLoader {
             }
         }
         if problems.isEmpty {
-            problems = checkUpstreams(&configuration, environment: environment, origins: origins) + checkLocal(configuration, origins: origins)
+            problems = checkTLS(&configuration) + checkUpstreams(&configuration, environment: environment, origins: origins)
+                + checkLocal(configuration, origins: origins)
         }
         guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "\n")) }
         return configuration
+    }
+
+    /// The certificate and the key go together, and both must be readable; then the server has TLS.
+    static func checkTLS(_ configuration: inout GatewayConfiguration) -> [String] {
+        let files = [("server.tls.certificate", configuration.tlsCertificate), ("server.tls.private_key", configuration.tlsPrivateKey)]
+        switch files.filter({ !$0.1.isEmpty }).count {
+        case 0:
+            return []
+        case 1:
+            return ["server.tls.certificate and server.tls.private_key go together: set both for HTTPS, or neither"]
+        default:
+            let unreadable = files.filter { !FileManager.default.isReadableFile(atPath: $0.1) }
+            guard unreadable.isEmpty else { return unreadable.map { "\($0.0): '\($0.1)' cannot be read" } }
+            configuration.server.tls = .init(certificateFile: configuration.tlsCertificate, privateKeyFile: configuration.tlsPrivateKey)
+            return []
+        }
     }
 
     /// Flattens the YAML mappings into dotted paths, each with the line it is on.

@@ -6,6 +6,13 @@ public import Logging
 public struct GatewayConfiguration: Sendable {
     /// The HTTP server's address, limits and timeouts.
     public var server = HTTPServer.Configuration()
+    /// HTTPS: the certificate (PEM, its chain after it) and private key files; both empty: plain HTTP.
+    /// Loading sets `server.tls` once both are known.
+    public var tlsCertificate = ""
+    public var tlsPrivateKey = ""
+    /// gzip for the clients that accept it: text and JSON answers of at least a size.
+    public var compressionEnabled = true
+    public var compression = CompressingResponder.Settings()
     /// How long in-flight requests may run on after SIGTERM or SIGINT.
     public var shutdownGracePeriod: Duration = .seconds(10)
     /// Where sdgate keeps its database and generated images.
@@ -23,6 +30,10 @@ public struct GatewayConfiguration: Sendable {
     /// The admin API's token. Empty: one is generated on the first start, printed once, and only
     /// its hash kept in the ledger.
     public var adminToken = ""
+
+    /// `GET /metrics`: served unless disabled; open, or only to the holder of `metricsToken`.
+    public var metricsEnabled = true
+    public var metricsToken = ""
 
     /// Upstream services by name, and which of them serve which model (`routes.<model>`), in order;
     /// `local` in a route names the team's own workers. A model without a route has no backend.

@@ -1,3 +1,4 @@
+import CoreMetrics
 import GenerationCore
 import LocalInference
 import Logging
@@ -13,11 +14,15 @@ enum RouteEntry: Sendable {
 /// first entry of its model's route. It passes to the next only when nothing was sent: an upstream
 /// that could not be reached at all, or, with spill-over, local workers with more than
 /// `spillOverQueue` requests already waiting. A model without a route goes to `fallback`.
+///
+/// Metrics: `sdgate_upstream_duration_seconds{upstream}` for each generation an upstream served,
+/// `sdgate_upstream_errors_total{upstream,kind}` for each failure, by `UpstreamFailure.kind`.
 struct RoutedBackend: InferenceBackend {
     let routes: [String: [RouteEntry]]
     let fallback: any InferenceBackend
     let spillOverQueue: Int?
     let logger: Logger
+    var metrics: any MetricsFactory = NOOPMetricsHandler.instance
 
     func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         guard let route = routes[request.model], !route.isEmpty else { return try await fallback.generate(request) }
@@ -32,9 +37,15 @@ struct RoutedBackend: InferenceBackend {
                 result.upstream = UpstreamReport(name: GatewayConfiguration.localRoute)
                 return result
             case .upstream(let backend):
+                let name = [("upstream", backend.upstream.name)]
+                let start = ContinuousClock.now
                 do {
-                    return try await backend.generate(request)
+                    let result = try await backend.generate(request)
+                    Timer(label: "sdgate_upstream_duration_seconds", dimensions: name, factory: metrics)
+                        .recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
+                    return result
                 } catch {
+                    Counter(label: "sdgate_upstream_errors_total", dimensions: name + [("kind", error.kind)], factory: metrics).increment()
                     switch error {
                     case .unreachable:
                         logger.warning("upstream unreachable", metadata: ["upstream": "\(backend.upstream.name)", "model": "\(request.model)"])

@@ -1,15 +1,24 @@
-"""Drives a test server with Python's requests and httpx, as applications do. Usage: python_clients.py PORT"""
+"""Drives a test server with Python's requests and httpx, as applications do.
+
+    python_clients.py PORT [CA_FILE]     with CA_FILE: over HTTPS, trusting that certificate
+"""
 import os
 import sys
 
 import httpx
 import requests
 
-base = f"http://127.0.0.1:{sys.argv[1]}"
+ca_file = sys.argv[2] if len(sys.argv) > 2 else None
+if ca_file:
+    # requests lets these variables override a Session's own `verify`; the test's CA is the one to trust.
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        os.environ.pop(variable, None)
+base = f"{'https' if ca_file else 'http'}://127.0.0.1:{sys.argv[1]}"
 body = os.urandom(300_000)
 
 # requests: one Session keeps one connection alive across requests.
 with requests.Session() as session:
+    session.verify = ca_file or True
     ports = {session.get(base + "/whoami").text for _ in range(5)}
     assert len(ports) == 1, f"requests used {len(ports)} connections for 5 requests"
     answer = session.post(base + "/echo", data=body, headers={"Content-Type": "application/octet-stream"})
@@ -27,7 +36,7 @@ with requests.Session() as session:
 print("requests: ok")
 
 # httpx: its own HTTP/1.1 implementation (h11), which is strict about framing.
-with httpx.Client(base_url=base) as client:
+with httpx.Client(base_url=base, verify=ca_file or True) as client:
     ports = {client.get("/whoami").text for _ in range(5)}
     assert len(ports) == 1, f"httpx used {len(ports)} connections for 5 requests"
     assert client.post("/echo", content=body).content == body

@@ -1,0 +1,12 @@
+#ifndef CZLIB_SHIM_H
+#define CZLIB_SHIM_H
+
+#include <zlib.h>
+
+/// deflateInit2 is a macro, which Swift cannot call: this starts a gzip stream (RFC 1952: window
+/// bits 15, plus 16 for the gzip wrapper) at `level`, with zlib's default memory and strategy.
+static inline int czlib_deflate_init_gzip(z_streamp stream, int level) {
+    return deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+}
+
+#endif

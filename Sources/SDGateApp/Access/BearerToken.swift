@@ -1,0 +1,13 @@
+import Foundation
+import HTTPServer
+import Ledger
+
+/// `Authorization: Bearer <token>` checked against a token's SHA-256, in constant time: the admin
+/// API's and the metrics' credentials, which are kept only as hashes.
+enum BearerToken {
+    static func matches(_ headers: HTTPHeaders, hash: [UInt8]) -> Bool {
+        guard let authorization = headers["Authorization"], authorization.lowercased().hasPrefix("bearer ") else { return false }
+        let token = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        return APIKeySecret.constantTimeEqual(APIKeySecret.hash(token), hash)
+    }
+}

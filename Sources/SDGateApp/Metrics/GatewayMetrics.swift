@@ -1,0 +1,101 @@
+public import CoreMetrics
+import GatewayAPI
+import GenerationCore
+import HTTPServer
+import Prometheus
+
+/// The gateway's metrics, recorded through swift-metrics into one Prometheus registry per
+/// application and exposed at `GET /metrics`. The parts below the application (the upstream proxy,
+/// the local worker pool) record into `factory`; the application records what it sees itself here.
+///
+/// Labels are bounded sets only: route patterns (never raw paths, which carry ids), catalog model
+/// names, status codes, configured upstream names and error kinds. Never a key, a prompt or a path.
+/// The series are documented in the README ("Metrics"); this file is their one list of names.
+public final class GatewayMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    /// What the parts record into.
+    public let factory: any MetricsFactory
+
+    /// Histogram buckets for every duration: from a cached answer (5 ms) to a slow generation (5 min).
+    static let durationBuckets: [Duration] = [
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+        .seconds(120), .seconds(300),
+    ]
+
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.durationBuckets
+        self.factory = factory
+    }
+
+    /// The Prometheus text exposition of every series.
+    func exposition() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+
+    // MARK: Requests
+
+    /// One HTTP request answered, by its route pattern (`unmatched` for none).
+    func requestAnswered(method: HTTPMethod, route: String, status: HTTPStatus, duration: Duration) {
+        Counter(label: "sdgate_http_requests_total",
+                dimensions: [("method", method.rawValue), ("route", route), ("status", String(status.code))], factory: factory).increment()
+        Timer(label: "sdgate_http_request_duration_seconds", dimensions: [("method", method.rawValue), ("route", route)], factory: factory)
+            .recordNanoseconds(duration.wholeNanoseconds)
+    }
+
+    /// One generation request as its usage is recorded: what it was answered, charged and released.
+    func generationRecorded(_ usage: GenerationUsage) {
+        let model = [("model", usage.model)]
+        Counter(label: "sdgate_generations_total", dimensions: model + [("status", String(usage.status))], factory: factory).increment()
+        if usage.status == 200 {
+            Timer(label: "sdgate_generation_duration_seconds", dimensions: model, factory: factory)
+                .recordNanoseconds(usage.duration.wholeNanoseconds)
+        }
+        if usage.cost > .zero {
+            FloatingPointCounter(label: "sdgate_credits_charged_total", dimensions: model, factory: factory).increment(by: usage.cost.asDouble)
+        }
+        if usage.held > usage.cost {
+            FloatingPointCounter(label: "sdgate_credits_refunded_total", dimensions: model, factory: factory)
+                .increment(by: (usage.held - usage.cost).asDouble)
+        }
+        // The upstream's own unit (Segmind: US dollars); a figure it did not send is not guessed.
+        if let upstream = usage.upstream, let cost = upstream.cost.flatMap(Double.init), cost > 0 {
+            FloatingPointCounter(label: "sdgate_upstream_cost_total", dimensions: [("upstream", upstream.name)], factory: factory)
+                .increment(by: cost)
+        }
+    }
+
+    // MARK: Ledger and jobs
+
+    /// The reaper voided holds whose requests never settled (a crash, a lost database connection).
+    func holdsExpired(_ count: Int) {
+        Counter(label: "sdgate_holds_expired_total", factory: factory).increment(by: count)
+    }
+
+    /// The open holds of every key, read from the ledger for a scrape.
+    func openHolds(count: Int, amount: Credits) {
+        Gauge(label: "sdgate_holds_open", factory: factory).record(count)
+        Gauge(label: "sdgate_holds_open_credits", factory: factory).record(amount.asDouble)
+    }
+
+    /// Jobs waiting to be claimed on every replica, read from the job store for a scrape.
+    func jobsQueued(_ count: Int) {
+        Gauge(label: "sdgate_jobs_queued", factory: factory).record(count)
+    }
+
+    /// A job was claimed after waiting this long since it was queued.
+    func jobStarted(waited: Duration) {
+        Timer(label: "sdgate_job_queue_wait_seconds", factory: factory).recordNanoseconds(waited.wholeNanoseconds)
+    }
+
+    /// Connections open on this gateway's server, for a scrape.
+    func openConnections(_ count: Int) {
+        Gauge(label: "sdgate_http_connections_open", factory: factory).record(count)
+    }
+}
+
+extension Credits {
+    /// For metrics only, which are approximate by nature; amounts that move money stay integers.
+    var asDouble: Double { Double(microCredits) / 1_000_000 }
+}

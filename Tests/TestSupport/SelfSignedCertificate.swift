@@ -1,0 +1,24 @@
+import Foundation
+
+/// A certificate for 127.0.0.1 and localhost, and its private key, made with `openssl` for one test
+/// run, in a folder of their own; clients trust it by naming the certificate as their CA.
+public struct SelfSignedCertificate: Sendable {
+    public let certificateFile: String
+    public let privateKeyFile: String
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func make() async throws -> SelfSignedCertificate {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let certificate = folder.appendingPathComponent("cert.pem").path, key = folder.appendingPathComponent("key.pem").path
+        let made = try await Command.run("openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", certificate,
+        ])
+        guard made.status == 0 else { throw Failure(description: "openssl req failed: \(made.errors)") }
+        return SelfSignedCertificate(certificateFile: certificate, privateKeyFile: key)
+    }
+}
