@@ -1,5 +1,5 @@
 import Foundation
-public import GenerationCore
+import GenerationCore
 import GRDB
 
 /// The job queue in the SQLite file. Writes are serialized, so claiming the oldest queued job is

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-public import GenerationCore
+import GenerationCore
 import NIOCore
 
 /// Talks the worker's HTTP+JSON protocol (see `Worker/README.md`): `GET /health`, `POST /generate`.

@@ -35,7 +35,7 @@ struct WorkerSupervisionTests {
         let first = try #require(Self.starts(in: folder).first)
 
         // Alive, but its health check never answers: it leaves the pool and its process is killed.
-        FileManager.default.createFile(atPath: folder.appendingPathComponent("hang").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("hang").path, contents: nil)
         #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 0 })
         #expect(await eventually(timeout: .seconds(30)) { !processExists(first) && Self.starts(in: folder).count >= 2 })
 

@@ -48,7 +48,7 @@ public enum Command {
     /// Starts `executable`; it runs until `stop(signal:)`, or until it ends by itself.
     public static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Background {
         let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("command-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let (signals, stopSignal) = AsyncStream.makeStream(of: Int32.self)
         let (started, startedContinuation) = AsyncStream.makeStream(of: Int32.self)
         let executable = Self.executable(executable), environment = Self.environment(environment)

@@ -1,5 +1,5 @@
 import Foundation
-public import GenerationCore
+import GenerationCore
 import Yams
 
 /// A problem in the catalog file, naming where: `models.yaml:23: sdxl-img2img: scheduler: ...`.
