@@ -221,7 +221,7 @@ public final class LocalBackend: InferenceBackend {
                 status = try await SpawnedWorker.run(command, stopGracePeriod: settings.stopGracePeriod) { listening in
                     await self.watch(worker, listening)
                     if !Task.isCancelled {
-                        self.logger.error("worker unhealthy; killing it", metadata: ["worker": "\(worker)", "pid": "\(listening.processIdentifier ?? 0)"])
+                        self.logger.error("worker unhealthy or stuck; killing it", metadata: ["worker": "\(worker)", "pid": "\(listening.processIdentifier ?? 0)"])
                     }
                 }
             } catch {
@@ -238,18 +238,30 @@ public final class LocalBackend: InferenceBackend {
         }
     }
 
-    /// Checks a worker's health until it fails `failedChecksBeforeRestart` checks in a row (then
-    /// returns, with the worker out of the pool) or the task is cancelled. A worker that passes
-    /// while out of the pool, and is not busy with a job it was left with, joins the pool.
+    /// Checks a worker's health until it fails `failedChecksBeforeRestart` checks in a row, or stays
+    /// busy for a whole `deadline` with a job that already timed out (then returns, with the worker
+    /// out of the pool), or the task is cancelled. A worker that passes while out of the pool, and
+    /// is not busy with a job it was left with, joins the pool.
     private func watch(_ worker: Int, _ listening: ListeningWorker) async {
         var failures = 0
+        var busyWhileOut: ContinuousClock.Instant?
         while !Task.isCancelled {
             switch await client.health(listening.url, timeout: settings.healthCheckTimeout) {
             case .ready:
                 failures = 0
+                busyWhileOut = nil
                 if !pool.withLock({ $0.isUp(worker) }) { up(worker, listening) }
             case .busy:
                 failures = 0
+                // Out of the pool and busy: still on a job whose client was answered 504. A job
+                // that outlives a second deadline is stuck, and only a new process frees the GPU.
+                if pool.withLock({ $0.isUp(worker) }) {
+                    busyWhileOut = nil
+                } else if let since = busyWhileOut, ContinuousClock.now - since >= settings.deadline {
+                    return
+                } else if busyWhileOut == nil {
+                    busyWhileOut = .now
+                }
             case .unreachable:
                 failures += 1
                 if failures >= settings.failedChecksBeforeRestart {

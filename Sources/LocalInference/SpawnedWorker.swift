@@ -40,7 +40,10 @@ enum SpawnedWorker {
                     watch: @escaping @Sendable (ListeningWorker) async -> Void) async throws -> Int32 {
         var environment: [Environment.Key: String?] = ["PYTHONUNBUFFERED": "1"]
         if let devices = command.visibleDevices { environment["CUDA_VISIBLE_DEVICES"] = devices }
-        let arguments = ["-m", "sdgate_worker", "--models", command.modelsFile, "--listen", "127.0.0.1:0"] + command.extraArguments
+        // The worker watches the gateway's process, so that a gateway killed outright leaves no
+        // worker holding a GPU.
+        let arguments = ["-m", "sdgate_worker", "--models", command.modelsFile, "--listen", "127.0.0.1:0",
+                         "--exit-with-parent", "\(getpid())"] + command.extraArguments
         var options = PlatformOptions()
         options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: stopGracePeriod)]
         let result = try await Subprocess.run(

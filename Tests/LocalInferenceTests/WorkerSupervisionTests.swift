@@ -10,7 +10,7 @@ import TestSupport
 @Suite("Worker supervision", .serialized)
 struct WorkerSupervisionTests {
     /// A folder for one stub's files, and a backend running the stub from it with quick health checks.
-    static func stub(answering generate: String? = nil) throws -> (LocalBackend, URL) {
+    static func stub(answering generate: String? = nil, deadline: Duration = .seconds(300)) throws -> (LocalBackend, URL) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("stub-worker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         if let generate { try generate.write(to: folder.appendingPathComponent("generate.json"), atomically: true, encoding: .utf8) }
@@ -18,11 +18,15 @@ struct WorkerSupervisionTests {
         settings.healthCheckInterval = .milliseconds(100)
         settings.healthCheckTimeout = .milliseconds(300)
         settings.maxRestartDelay = .seconds(1)
+        settings.deadline = deadline
         let backend = LocalBackend(settings: settings, logger: Logger(label: "test"))
         backend.spawn(WorkerCommand(workerFolder: Repository.path("Tests/LocalInferenceTests/Support/stub_worker"),
                                     modelsFile: folder.appendingPathComponent("models.yaml").path))
         return (backend, folder)
     }
+
+    static let request = GenerationRequest(model: "sd3-med-img2img", task: .textToImage, family: .sd3, prompt: "a fox", width: 64, height: 64,
+                                           steps: 2, guidanceScale: 5, seed: 1)
 
     /// The process ids the stub's starts recorded, in order.
     static func starts(in folder: URL) -> [Int32] {
@@ -49,6 +53,24 @@ struct WorkerSupervisionTests {
         #expect(Self.starts(in: folder).allSatisfy { !processExists($0) }, "no worker outlives the backend")
     }
 
+    @Test func aWorkerStuckOnAJobPastItsDeadlineIsKilledAndRestarted() async throws {
+        let (backend, folder) = try Self.stub(deadline: .seconds(1))
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        let first = try #require(Self.starts(in: folder).first)
+
+        // The job never ends: its client is answered at the deadline, and the worker, busy with it
+        // for another whole deadline, is killed and started again.
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("stuck").path, contents: nil)
+        await #expect(throws: InferenceError.timedOut) { try await backend.generate(Self.request) }
+        #expect(backend.workersUp == 0)
+        #expect(await eventually(timeout: .seconds(30)) { !processExists(first) && Self.starts(in: folder).count >= 2 })
+
+        // The new process, with no job, joins the pool.
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("stuck"))
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        await backend.shutdown()
+    }
+
     @Test(arguments: [
         (#"{"status": 422, "body": {"error": {"code": "unsupported", "message": "sampler 'lcm' is not supported on SD3"}}}"#,
          InferenceError.unsupported("sampler 'lcm' is not supported on SD3")),
@@ -62,10 +84,8 @@ struct WorkerSupervisionTests {
     func aWorkersTypedErrorReachesTheGatewayAsItsKindAndTheWorkerServesOn(answer: String, expected: InferenceError) async throws {
         let (backend, _) = try Self.stub(answering: answer)
         #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
-        let request = GenerationRequest(model: "sd3-med-img2img", task: .textToImage, family: .sd3, prompt: "a fox", width: 64, height: 64,
-                                        steps: 2, guidanceScale: 5, seed: 1)
         for _ in 1...2 {
-            await #expect(throws: expected) { try await backend.generate(request) }
+            await #expect(throws: expected) { try await backend.generate(Self.request) }
         }
         // Still (or, after a missed health check on a busy machine, again) up.
         #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })

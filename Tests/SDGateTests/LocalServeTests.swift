@@ -165,6 +165,14 @@ struct LocalServeTests {
         await upstream.shutdown()
     }
 
+    @Test func aGatewayKilledOutrightLeavesNoWorkerBehind() async throws {
+        let gateway = try await ProxiedGateway.startLocal()
+        let worker = try #require(gateway.workerProcesses.first)
+        // SIGKILL: the gateway cannot stop its worker; the worker sees it gone and stops itself.
+        #expect(try await gateway.gateway.stop(signal: SIGKILL) == 128 + SIGKILL)
+        #expect(await eventually(timeout: .seconds(60)) { !processRuns(worker) }, "worker \(worker) outlived its gateway")
+    }
+
     @Test func aRemoteWorkerServesTheGatewayAndOutlivesIt() async throws {
         // A worker started by hand, as on another GPU host.
         let worker = try await Command.start(TinyModels.python, [

@@ -113,6 +113,15 @@ public func processExists(_ pid: Int32) -> Bool {
     kill(pid, 0) == 0 || errno != ESRCH
 }
 
+/// Whether a process with this id is still running: not gone, and not a zombie. An orphan that
+/// ended may stay a zombie for as long as the process that adopted it does not reap it.
+public func processRuns(_ pid: Int32) -> Bool {
+    guard processExists(pid) else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let afterName = stat.lastIndex(of: ")") else { return true }
+    return stat[stat.index(after: afterName)...].trimmingCharacters(in: .whitespaces).first != "Z"
+}
+
 /// Paths inside the repository, from its root.
 public enum Repository {
     public static func path(_ relative: String) -> String {

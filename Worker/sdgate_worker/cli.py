@@ -7,6 +7,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 
 DESCRIPTION = """\
 sdgate's inference worker: runs Stable Diffusion 1.5, SDXL (with refiner) and SD3 pipelines with
@@ -42,8 +44,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="let from_pretrained download missing repo files (default: the local cache only)")
     p.add_argument("--enable-fault-injection", action="store_true",
                    help="accept inject_fault in generate requests and POST /faults/release (tests only)")
+    p.add_argument("--exit-with-parent", type=int, metavar="PID",
+                   help="exit when process PID (the gateway that started this worker) is gone, even if it was "
+                        "killed without a chance to stop the worker")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p.parse_args(argv)
+
+
+def _exit_with_parent(pid: int) -> None:
+    """Watches, from a daemon thread, for the parent to go: the worker is then re-parented, so its
+    parent id changes. SIGTERM stops it as the gateway would; a worker deep in a generation that
+    ignores it for 10 s is ended outright, so that it never holds a GPU for a gateway that is gone."""
+    def watch() -> None:
+        while os.getppid() == pid:
+            time.sleep(1)
+        logging.getLogger("sdgate_worker").warning("the gateway (pid %d) is gone; stopping", pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _interrupt(signum, frame):
@@ -54,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.exit_with_parent is not None:
+        _exit_with_parent(args.exit_with_parent)
     if args.gpu is not None:
         # Must happen before torch initialises CUDA, hence before importing it.
         os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu

@@ -5,6 +5,7 @@ Started as the gateway starts the real one (`python3 -m sdgate_worker --models F
 127.0.0.1:0 ...`), it reads the folder FILE is in:
   pids           each start appends its process id (a line)
   hang           while this file exists, GET /health never answers (alive but unhealthy)
+  stuck          while this file exists, POST /generate never answers and GET /health says busy
   generate.json  {"status": N, "body": {...}}: the answer to every POST /generate
 """
 import json
@@ -27,10 +28,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(404, {"error": {"code": "not_found", "message": "no route"}})
         while (folder / "hang").exists():
             time.sleep(0.05)
-        self.answer(200, {"status": "ok", "busy": False, "pid": os.getpid()})
+        self.answer(200, {"status": "ok", "busy": (folder / "stuck").exists(), "pid": os.getpid()})
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        while (folder / "stuck").exists():
+            time.sleep(0.05)
         reply = json.loads((folder / "generate.json").read_text())
         self.answer(reply["status"], reply["body"])
 
