@@ -87,20 +87,38 @@ public struct GenerationOptions: Sendable, Equatable {
     }
 }
 
-/// A decoded input image: its bytes as sent, and what inspecting them found.
+/// An input image: its bytes as sent, or the standard base64 text they came in, and what
+/// inspecting them found.
 public struct InputImage: Sendable, Equatable {
-    public var bytes: [UInt8]
     public var info: ImageInfo
     /// The bytes in standard base64, when the client sent them so: an upstream is sent this text
     /// as it came, rather than a megabyte encoded again.
-    public var base64: Substring?
+    public let base64: Substring?
+    /// nil when only the text is kept: a proxied image is never decoded whole.
+    private let decoded: [UInt8]?
 
     public init(bytes: [UInt8], info: ImageInfo, base64: Substring? = nil) {
-        self.bytes = bytes
+        decoded = bytes
         self.info = info
         self.base64 = base64
     }
 
+    /// An image kept as its text, already checked to be standard, padded base64; its bytes are
+    /// decoded when a backend asks for them.
+    public init(base64: Substring, info: ImageInfo) {
+        decoded = nil
+        self.info = info
+        self.base64 = base64
+    }
+
+    public var bytes: [UInt8] {
+        decoded ?? base64.flatMap { Data(base64Encoded: String($0)) }.map(Array.init) ?? []
+    }
+
     /// The image in standard, padded base64.
     public var base64Text: Substring { base64 ?? Substring(Data(bytes).base64EncodedString()) }
+
+    public static func == (lhs: InputImage, rhs: InputImage) -> Bool {
+        lhs.info == rhs.info && lhs.bytes == rhs.bytes
+    }
 }

@@ -86,7 +86,7 @@ struct WorkerClient: Sendable {
             "guidance_scale": request.guidanceScale, "seed": String(request.seed), "output_format": "jpeg",
         ]
         body["negative_prompt"] = request.negativePrompt
-        body["image"] = request.image.map { Data($0.bytes).base64EncodedString() }
+        body["image"] = request.image.map { String($0.base64Text) }
         body["strength"] = request.strength
         body["scheduler"] = request.scheduler
         body["sampler"] = request.sampler

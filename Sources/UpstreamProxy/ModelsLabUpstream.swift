@@ -49,7 +49,7 @@ struct ModelsLabUpstream {
 
     private func call(_ path: String, body: [UInt8], deadline: NIODeadline) async throws(UpstreamFailure) -> Answer {
         let response = try await client.send("POST", upstream.baseURL + path, headers: [("Content-Type", "application/json")],
-                                             body: body, deadline: deadline)
+                                             body: ByteBuffer(bytes: body), deadline: deadline)
         guard response.status == 200 else {
             // The newer ModelsLab API answers with real statuses (401, 402, 429); they mean the same.
             throw .answered(UpstreamFailure.status(response.status, retryAfter: response.header("retry-after"), message: nil))

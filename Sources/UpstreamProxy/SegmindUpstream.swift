@@ -42,7 +42,7 @@ struct SegmindUpstream {
     /// (and by sdgate), so the sizes are always sent. The input image is spliced in as raw base64
     /// (the client's own text when it sent base64) after the small fields are encoded: base64 needs
     /// no escaping, and the encoder need not scan a megabyte of it.
-    static func body(for request: GenerationRequest) -> [UInt8] {
+    static func body(for request: GenerationRequest) -> ByteBuffer {
         let fields = Fields(
             prompt: request.prompt, negative_prompt: request.negativePrompt, samples: request.samples,
             num_inference_steps: request.steps, guidance_scale: request.guidanceScale, strength: request.strength,
@@ -52,15 +52,14 @@ struct SegmindUpstream {
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
-        let json = Array((try? encoder.encode(fields)) ?? Data("{}".utf8))
-        guard let image = request.image?.base64Text else { return json }
-        var body: [UInt8] = []
-        body.reserveCapacity(json.count + image.utf8.count + 16)
-        body += #"{"image":""#.utf8
-        // A substring's UTF-8 view appends byte by byte; its storage appends as one copy.
-        if image.utf8.withContiguousStorageIfAvailable({ body += $0 }) == nil { body += image.utf8 }
-        body += #"","#.utf8
-        body += json.dropFirst()
+        let json = (try? encoder.encode(fields)) ?? Data("{}".utf8)
+        guard let image = request.image?.base64Text else { return ByteBuffer(bytes: json) }
+        // Written where it is sent from: the megabyte of the image is copied once.
+        var body = ByteBufferAllocator().buffer(capacity: json.count + image.utf8.count + 16)
+        body.writeString(#"{"image":""#)
+        body.writeSubstring(image)
+        body.writeString(#"","#)
+        body.writeBytes(json.dropFirst())
         return body
     }
 

@@ -35,7 +35,7 @@ final class UpstreamClient: Sendable {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    func send(_ method: String, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+    func send(_ method: String, _ url: String, headers: [(String, String)] = [], body: ByteBuffer? = nil,
               deadline: NIODeadline) async throws(UpstreamFailure) -> UpstreamResponse {
         var request = HTTPClientRequest(url: url)
         request.method = .init(rawValue: method)

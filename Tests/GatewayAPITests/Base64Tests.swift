@@ -4,25 +4,65 @@ import Testing
 
 @Suite("Base64 image input")
 struct Base64Tests {
-    static let bytes: [UInt8] = Array(0...255) + Array(repeating: 0xFB, count: 7)
-    static var canonical: String { Data(bytes).base64EncodedString() }
+    static let short: [UInt8] = Array(0...255) + Array(repeating: 0xFB, count: 7)
+    /// Longer than the head that is decoded at once, ending in a padded quad.
+    static let long: [UInt8] = (0..<(ImageLoader.headQuads * 3 + 10_000)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+
+    static func forms(of bytes: [UInt8]) -> [String] {
+        let canonical = Data(bytes).base64EncodedString()
+        let wrapped = Data(bytes).base64EncodedString(options: [.lineLength64Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        let urlSafe = canonical.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        let unpadded = canonical.trimmingCharacters(in: CharacterSet(charactersIn: "="))
+        return [canonical, wrapped, urlSafe, unpadded, " \(canonical)\n"]
+    }
 
     /// Every form decodes to the same bytes, and is kept as the same standard base64 text (what
-    /// an upstream is sent).
-    @Test func canonicalWrappedUrlSafeAndUnpaddedFormsDecodeAlike() {
-        let wrapped = Data(Self.bytes).base64EncodedString(options: [.lineLength64Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
-        let urlSafe = Self.canonical.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        let unpadded = Self.canonical.trimmingCharacters(in: CharacterSet(charactersIn: "="))
-        #expect(Self.canonical.contains("+") && Self.canonical.contains("/") && Self.canonical.hasSuffix("="), "the sample exercises every case")
-        for text in [Self.canonical, wrapped, urlSafe, unpadded, " \(Self.canonical)\n"] {
-            let decoded = ImageLoader.base64(Substring(text))
-            #expect(decoded?.0 == Self.bytes, "\(text.prefix(20))")
-            #expect(decoded.map { String($0.base64) } == Self.canonical, "\(text.prefix(20))")
+    /// an upstream is sent). Long text is decoded only as far as its head, and counted exactly.
+    @Test(arguments: [short, long])
+    func canonicalWrappedUrlSafeAndUnpaddedFormsDecodeAlike(bytes: [UInt8]) {
+        let canonical = Data(bytes).base64EncodedString()
+        #expect(canonical.contains("+") && canonical.contains("/") && canonical.hasSuffix("="), "the sample exercises every case")
+        for text in Self.forms(of: bytes) {
+            let checked = ImageLoader.base64(Substring(text))
+            #expect(checked?.count == bytes.count, "\(text.prefix(20))")
+            #expect(checked.map { $0.whole() ?? $0.head } == bytes, "\(text.prefix(20))")
+            #expect(checked?.head == Array(bytes.prefix(checked?.head.count ?? 0)))
+            #expect(checked?.base64.map(String.init) == canonical, "\(text.prefix(20))")
         }
+        let checked = ImageLoader.base64(Substring(canonical))
+        #expect(checked?.isWhole == (bytes.count < ImageLoader.headQuads * 3))
     }
 
     @Test(arguments: ["", "=", "a", "abcde", "ab$d", "not base64 at all!", "YWJj\u{00e9}"])
     func invalidBase64IsRefused(text: String) {
         #expect(ImageLoader.base64(Substring(text)) == nil)
+    }
+
+    /// Long text that is not base64 past its head, or in its last quad, is refused as surely as
+    /// short text: the part that is only checked holds nothing but the alphabet.
+    @Test(arguments: [("$", 0.5), ("=", 0.5), ("*", 0.9), ("=", 0.99), ("A===", 1.0)])
+    func longTextThatIsNotBase64PastItsHeadIsRefused(intruder: String, at fraction: Double) {
+        var text = Array(Data(Self.long).base64EncodedString())
+        if fraction == 1.0 {
+            text.replaceSubrange((text.count - 4)..., with: intruder)
+        } else {
+            text[Int(Double(text.count) * fraction)] = Character(intruder)
+        }
+        #expect(ImageLoader.base64(Substring(String(text))) == nil)
+    }
+
+    /// A JPEG whose metadata runs past the decoded head: its frame header is found in the whole
+    /// image, and the image keeps every byte.
+    @Test func aHeaderPastTheHeadIsFoundInTheWholeImage() async throws {
+        let metadata = (0..<60_000).map { UInt8(truncatingIfNeeded: $0) }
+        func segment(_ marker: UInt8, _ payload: [UInt8]) -> [UInt8] {
+            [0xFF, marker, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload
+        }
+        // SOF0: precision 8, 300 lines of 200 samples, one component.
+        let jpeg = [0xFF, 0xD8] + segment(0xE1, metadata) + segment(0xE2, metadata) + segment(0xC0, [8, 0x01, 0x2C, 0x00, 0xC8, 1, 1, 0x11, 0])
+            + [0xFF, 0xD9]
+        let image = try await ImageLoader(fetcher: nil).load(Data(jpeg).base64EncodedString(), maxSize: ImageSize(width: 1024, height: 1024))
+        #expect(image.info.width == 200 && image.info.height == 300)
+        #expect(image.bytes == jpeg)
     }
 }

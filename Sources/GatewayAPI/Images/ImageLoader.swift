@@ -39,51 +39,75 @@ public struct ImageLoader: Sendable {
     }
 
     public func load(_ text: String, maxSize: ImageSize) async throws(ImageProblem) -> InputImage {
-        let (bytes, base64) = try await self.bytes(of: text)
-        guard bytes.count <= limits.maxBytes else {
-            throw ImageProblem("the image is \(bytes.count) bytes; the largest accepted is \(limits.maxBytes)")
+        let image = try await self.image(in: text)
+        guard image.count <= limits.maxBytes else {
+            throw ImageProblem("the image is \(image.count) bytes; the largest accepted is \(limits.maxBytes)")
         }
-        guard let info = ImageInspector.inspect(bytes) else {
+        // A header too long for the head (a JPEG with large metadata) is looked for in the whole image.
+        guard let info = ImageInspector.inspect(image.head) ?? image.whole().flatMap({ ImageInspector.inspect($0) }) else {
             throw ImageProblem("not a JPEG, PNG, WebP or GIF image")
         }
         guard info.width * info.height <= limits.maxPixels, info.width <= maxSize.width, info.height <= maxSize.height else {
             throw ImageProblem("the image is \(info.width)x\(info.height); the largest accepted is \(maxSize)")
         }
-        return InputImage(bytes: bytes, info: info, base64: base64)
+        return image.isWhole ? InputImage(bytes: image.head, info: info, base64: image.base64)
+            : InputImage(base64: image.base64!, info: info)
     }
 
-    /// The image's bytes, and their standard base64 text unless they came from a URL.
-    private func bytes(of text: String) async throws(ImageProblem) -> ([UInt8], base64: Substring?) {
+    /// An image as it came, checked: its bytes, or for long base64 text only its first bytes (the
+    /// header lies there) and the count of all.
+    struct Checked {
+        var head: [UInt8]
+        var count: Int
+        /// Standard, padded base64, unless the image came from a URL.
+        var base64: Substring?
+
+        var isWhole: Bool { head.count == count }
+
+        /// All the bytes, decoded now if only the head was; nil when they already are `head`.
+        func whole() -> [UInt8]? {
+            guard !isWhole, let base64 else { return nil }
+            return try? Base64.decode(bytes: base64.utf8)
+        }
+    }
+
+    private func image(in text: String) async throws(ImageProblem) -> Checked {
         let trimmed = text.trimmingSpaces()
         if trimmed.hasPrefix("data:") { return try dataURI(trimmed) }
         let lowercased = trimmed.prefix(8).lowercased()
         if lowercased.hasPrefix("http://") || lowercased.hasPrefix("https://") {
             guard let fetcher else { throw ImageProblem("image URLs are not accepted by this gateway; send base64") }
             guard let url = URL(string: String(trimmed)) else { throw ImageProblem("not a valid URL") }
-            return (try await fetcher.fetch(url, maxBytes: limits.maxBytes), nil)
+            let bytes = try await fetcher.fetch(url, maxBytes: limits.maxBytes)
+            return Checked(head: bytes, count: bytes.count, base64: nil)
         }
-        guard let decoded = Self.base64(trimmed) else { throw ImageProblem("neither an http(s) URL nor valid base64") }
-        return decoded
+        guard let checked = Self.base64(trimmed) else { throw ImageProblem("neither an http(s) URL nor valid base64") }
+        return checked
     }
 
     /// `data:image/png;base64,....`; the media type must be an image type sdgate reads.
-    private func dataURI(_ text: Substring) throws(ImageProblem) -> ([UInt8], base64: Substring) {
+    private func dataURI(_ text: Substring) throws(ImageProblem) -> Checked {
         guard let comma = text.firstIndex(of: ",") else { throw ImageProblem("a data URI needs a comma before its data") }
         let header = text[text.index(text.startIndex, offsetBy: 5)..<comma].split(separator: ";")
         guard header.contains(where: { $0.lowercased() == "base64" }) else { throw ImageProblem("a data URI must be base64-encoded") }
         guard let mediaType = header.first, ImageInspector.format(ofMediaType: String(mediaType)) != nil else {
             throw ImageProblem("a data URI must have an image/jpeg, image/png, image/webp or image/gif media type")
         }
-        guard let decoded = Self.base64(text[text.index(after: comma)...]) else { throw ImageProblem("the data URI holds invalid base64") }
-        return decoded
+        guard let checked = Self.base64(text[text.index(after: comma)...]) else { throw ImageProblem("the data URI holds invalid base64") }
+        return checked
     }
 
-    /// Standard or URL-safe base64, with or without padding; line breaks are ignored. Returns the
-    /// decoded bytes and the text in standard, padded base64. Canonical base64 is decoded where it
-    /// lies; only what the decoder refuses is cleaned up and tried again (a megabyte scanned byte
-    /// by byte costs as much as the decoding).
-    static func base64(_ text: Substring) -> ([UInt8], base64: Substring)? {
-        if !text.isEmpty, let decoded = try? Base64.decode(bytes: text.utf8) { return (decoded, text) }
+    /// Quads of base64 decoded for the header: 48 KiB. Headers lie at the start (a JPEG's after its
+    /// metadata segments, which are seldom that long).
+    static let headQuads = 16_384
+
+    /// Standard or URL-safe base64, with or without padding; line breaks are ignored. Canonical text
+    /// is checked where it lies, and only its head decoded: the rest is checked to be of the
+    /// alphabet (every quad of it decodes then) and is forwarded or decoded later as it is. Text the
+    /// checks refuse is cleaned up and decoded whole (a megabyte scanned byte by byte costs as much
+    /// as the decoding).
+    static func base64(_ text: Substring) -> Checked? {
+        if let checked = canonicalBase64(text) { return checked }
         var bytes = Array(text.utf8)
         bytes.removeAll { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
         for index in bytes.indices {
@@ -93,6 +117,26 @@ public struct ImageLoader: Sendable {
         guard !bytes.isEmpty, bytes.count % 4 != 1 else { return nil }
         if bytes.count % 4 != 0 { bytes += Array(repeating: UInt8(ascii: "="), count: 4 - bytes.count % 4) }
         guard let decoded = try? Base64.decode(bytes: bytes) else { return nil }
-        return (decoded, Substring(String(decoding: bytes, as: UTF8.self)))
+        return Checked(head: decoded, count: decoded.count, base64: Substring(String(decoding: bytes, as: UTF8.self)))
+    }
+
+    /// Standard, padded base64 as it lies, or nil. Short text is decoded whole; long text has its
+    /// head and its last quad (the only one that may hold padding) decoded, and the quads between
+    /// only checked: any four characters of the alphabet decode.
+    private static func canonicalBase64(_ text: Substring) -> Checked? {
+        let characters = text.utf8
+        guard !characters.isEmpty, characters.count % 4 == 0 else { return nil }
+        let quads = characters.count / 4
+        guard quads > headQuads + 1 else {
+            return (try? Base64.decode(bytes: characters)).map { Checked(head: $0, count: $0.count, base64: text) }
+        }
+        return characters.withContiguousStorageIfAvailable { characters -> Checked? in
+            let tailStart = characters.count - 4
+            guard let head = try? Base64.decode(bytes: characters[..<(headQuads * 4)]),
+                  let tail = try? Base64.decode(bytes: characters[tailStart...]),
+                  Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: characters[(headQuads * 4)..<tailStart]))
+            else { return nil }
+            return Checked(head: head, count: (quads - 1) * 3 + tail.count, base64: text)
+        } ?? nil
     }
 }
