@@ -50,8 +50,8 @@ public struct ImageLoader: Sendable {
         guard info.width * info.height <= limits.maxPixels, info.width <= maxSize.width, info.height <= maxSize.height else {
             throw ImageProblem("the image is \(info.width)x\(info.height); the largest accepted is \(maxSize)")
         }
-        return image.isWhole ? InputImage(bytes: image.head, info: info, base64: image.base64)
-            : InputImage(base64: image.base64!, info: info)
+        if !image.isWhole, let text = image.base64 { return InputImage(base64: text, info: info) }
+        return InputImage(bytes: image.head, info: info, base64: image.base64)
     }
 
     /// An image as it came, checked: its bytes, or for long base64 text only its first bytes (the
