@@ -82,9 +82,10 @@ struct MetricsTests {
         #expect(metrics.value("sdgate_holds_open") == 0 && metrics.value("sdgate_holds_open_credits") == 0)
         #expect(metrics.value("sdgate_holds_expired_total") == nil, "no hold expired")
 
-        // The upstream: what it charged the team for the Segmind calls, how long it took, how it failed.
+        // The upstream: what it charged the team for the three Segmind calls and the v3 job, how
+        // long it took, how it failed.
         let segmind = ["upstream": "segmind"]
-        #expect(abs((metrics.value("sdgate_upstream_cost_total", segmind) ?? 0) - 3 * Double(upstream.cost)!) < 1e-9)
+        #expect(abs((metrics.value("sdgate_upstream_cost_total", segmind) ?? 0) - 4 * Double(upstream.cost)!) < 1e-9)
         #expect(metrics.value("sdgate_upstream_errors_total", segmind.merging(["kind": "failed"]) { $1 }) == 1)
         Self.expectHistogram(metrics, "sdgate_upstream_duration_seconds", segmind, count: 4)
 

@@ -48,6 +48,8 @@ struct SegmindV2Tests {
         #expect(try await gateway.credits(of: member.id) == ("0.968", "0"))
         let usage = try await gateway.usage().filter { $0["key_id"] as? String == member.id }
         #expect(usage.count == 3 && usage.allSatisfy { $0["status"] as? Int == 200 }, "\(usage)")
+        // And which upstream served each job, with what it said it cost, as for a synchronous request.
+        #expect(usage.allSatisfy { $0["backend"] as? String == "segmind" && $0["upstream_cost"] as? String == upstream.cost }, "\(usage)")
         #expect(try await gateway.verify().status == 0)
         #expect(try await gateway.stop() == 0)
         #expect(!gateway.log.contains(member.secret))

@@ -39,6 +39,15 @@ public struct GenerationJobPayload: Codable, Sendable {
 public struct GenerationJobResult: Codable, Sendable {
     public var seed: UInt64
     public var generationSeconds: Double
+    /// Which backend served the job and what an upstream said it cost, for the job's usage event.
+    /// (Absent from results stored before it was kept.)
+    public var backend: String?
+    public var upstreamCost: String?
+    public var upstreamRemainingCredits: String?
+
+    var upstream: UpstreamReport? {
+        backend.map { UpstreamReport(name: $0, cost: upstreamCost, remainingCredits: upstreamRemainingCredits) }
+    }
 
     public func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
 
@@ -110,7 +119,9 @@ public struct GenerationJobExecutor: Sendable {
                 try outputs.save(bytes, named: name)
             }
             let seconds = Double(result.generationTime.components.seconds) + Double(result.generationTime.components.attoseconds) / 1e18
-            return .completed(GenerationJobResult(seed: result.seed, generationSeconds: seconds).encoded())
+            return .completed(GenerationJobResult(seed: result.seed, generationSeconds: seconds, backend: result.upstream?.name,
+                                                  upstreamCost: result.upstream?.cost,
+                                                  upstreamRemainingCredits: result.upstream?.remainingCredits).encoded())
         } catch let error as InferenceError {
             return .failed(error.description)
         } catch {
@@ -121,10 +132,12 @@ public struct GenerationJobExecutor: Sendable {
     /// Charges a completed job's hold, releases a failed one's, and records the usage.
     public func settle(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
         let status: Int
+        var upstream: UpstreamReport?
         switch outcome {
-        case .completed:
+        case .completed(let answer):
             _ = await gate.settle(CreditHold(id: job.hold.rawValue), charge: job.cost)
             status = 200
+            upstream = GenerationJobResult.decode(answer)?.upstream
         case .failed(let message):
             _ = await gate.release(CreditHold(id: job.hold.rawValue), reason: message)
             status = 500
@@ -133,7 +146,7 @@ public struct GenerationJobExecutor: Sendable {
         // does not know its own end.)
         let duration = Duration.milliseconds(max(0, SQLiteLedger.systemNow() - job.createdAt))
         await gate.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: status, cost: status == 200 ? job.cost : .zero,
-                                               held: job.cost, duration: duration, requestID: job.id))
+                                               held: job.cost, duration: duration, requestID: job.id, upstream: upstream))
         completions.finished(job.id)
         await queueWebhook(job, outcome)
     }
