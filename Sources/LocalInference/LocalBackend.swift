@@ -257,10 +257,10 @@ public final class LocalBackend: InferenceBackend {
                 // that outlives a second deadline is stuck, and only a new process frees the GPU.
                 if pool.withLock({ $0.isUp(worker) }) {
                     busyWhileOut = nil
-                } else if let since = busyWhileOut, ContinuousClock.now - since >= settings.deadline {
-                    return
-                } else if busyWhileOut == nil {
-                    busyWhileOut = .now
+                } else {
+                    let since = busyWhileOut ?? .now
+                    busyWhileOut = since
+                    if ContinuousClock.now - since >= settings.deadline { return }
                 }
             case .unreachable:
                 failures += 1
