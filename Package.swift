@@ -40,6 +40,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSystemShims"),
+        .target(name: "CByteChecks"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "GenerationCore", swiftSettings: strict),
@@ -57,7 +58,7 @@ let package = Package(
         .target(
             name: "GatewayAPI",
             dependencies: [
-                "HTTPServer", "GenerationCore", "Jobs", "Ledger",
+                "HTTPServer", "GenerationCore", "Jobs", "Ledger", "CByteChecks",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,0 +1,18 @@
+#ifndef C_BYTE_CHECKS_H
+#define C_BYTE_CHECKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// Checks over the megabyte of base64 an image request carries, which a request makes more than
+/// once. Swift's compiler vectorises such loops for the baseline x86-64 target only (16 bytes at a
+/// time); these use AVX2 (32 at a time) where the processor has it, chosen once at run time.
+
+/// Whether every byte is one of the 64 characters of standard base64 (RFC 4648, §4): A-Z, a-z,
+/// 0-9, '+' and '/'. Padding is not.
+_Bool cbytes_base64_alphabet_only(const uint8_t *bytes, size_t count);
+
+/// Whether any byte is below `limit` (0x20: a control character, which JSON forbids unescaped).
+_Bool cbytes_any_below(const uint8_t *bytes, size_t count, uint8_t limit);
+
+#endif

@@ -1,0 +1,26 @@
+import Testing
+@testable import GatewayAPI
+
+/// The vectorised checks agree with their definitions for every byte value, wherever it lies: in
+/// the 32-byte blocks the vector path reads and in the tail it leaves to the byte loop.
+@Suite("Vectorised byte checks")
+struct ByteCheckTests {
+    static let alphabet = Set(Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8))
+
+    @Test(arguments: [0, 5, 31, 32, 63, 64 + 17, 99])
+    func everyByteValueIsClassifiedAtEveryPosition(position: Int) {
+        for value in UInt8.min...UInt8.max {
+            var text = [UInt8](repeating: UInt8(ascii: "Q"), count: 100)
+            text[position] = value
+            let inAlphabet = text.withUnsafeBufferPointer { Base64Alphabet.holdsOnlyItsCharacters($0) }
+            #expect(inAlphabet == Self.alphabet.contains(value), "byte \(value) at \(position)")
+            let hasControl = text.withUnsafeBufferPointer { JSONObjectReader.hasControlCharacter($0) }
+            #expect(hasControl == (value < 0x20), "byte \(value) at \(position)")
+        }
+    }
+
+    @Test func emptyTextHoldsNothingOutside() {
+        #expect([UInt8]().withUnsafeBufferPointer { Base64Alphabet.holdsOnlyItsCharacters($0) })
+        #expect(![UInt8]().withUnsafeBufferPointer { JSONObjectReader.hasControlCharacter($0) })
+    }
+}
