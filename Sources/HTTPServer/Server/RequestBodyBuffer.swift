@@ -1,29 +1,36 @@
 /// A request body as it arrives.
 ///
-/// A `Content-Length` body has its capacity reserved at once and is read into straight from the
-/// socket (`readInPlace`): one copy fewer than through the loop's buffer. Its storage is zeroed
-/// only a step ahead of what arrived, so a client that announces a large body and sends little
-/// costs little memory.
+/// A `Content-Length` body has its storage made at once and is read into straight from the socket
+/// (`readInPlace`): one copy fewer than through the loop's buffer. The storage is not zeroed: every
+/// byte is written by a read before it counts (`count`), and the pages of a body announced large
+/// but never sent are never touched, so they cost no memory.
 struct RequestBodyBuffer {
     private var bytes: [UInt8] = []
-    /// Bytes received; `bytes` may hold zeroed space beyond them while a read is under way.
+    /// Bytes received; `bytes` may hold space beyond them that no read has filled yet.
     private(set) var count = 0
 
     static let inPlaceReadStep = 256 * 1024
-    /// What a step is zeroed from: appending a slice is one copy, while appending
-    /// `repeatElement(0, ...)` goes byte by byte.
-    private static let zeros = [UInt8](repeating: 0, count: inPlaceReadStep)
 
     init(expectedLength: Int?) {
-        if let expectedLength { bytes.reserveCapacity(expectedLength) }
+        // Only the storage is made: its bytes are left as the allocator hands them out.
+        if let expectedLength { bytes = Self.unfilled(expectedLength) }
+    }
+
+    private static func unfilled(_ length: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: length) { _, initialized in initialized = length }
     }
 
     /// Appends bytes that arrived through the loop's buffer (chunked bodies, or the start of a
     /// body that came with its head).
     mutating func append(_ part: UnsafeRawBufferPointer) {
-        if bytes.count > count { bytes.removeLast(bytes.count - count) }
-        bytes.append(contentsOf: part)
-        count = bytes.count
+        if count + part.count <= bytes.count {
+            let start = count
+            bytes.withUnsafeMutableBytes { UnsafeMutableRawBufferPointer(rebasing: $0[start..<start + part.count]).copyMemory(from: part) }
+        } else {
+            bytes.removeLast(bytes.count - count)
+            bytes.append(contentsOf: part)
+        }
+        count += part.count
     }
 
     /// Lets `read` fill up to `limit` bytes (at most one step) right after what arrived; `read`
@@ -32,8 +39,8 @@ struct RequestBodyBuffer {
         upTo limit: Int, _ read: (UnsafeMutableRawBufferPointer) throws(E) -> Int?
     ) throws(E) -> Int? {
         let step = min(limit, Self.inPlaceReadStep)
-        // Never beyond `limit`: at the end of the body the storage ends exactly at its length.
-        if bytes.count < count + step { bytes += Self.zeros[0..<(count + step - bytes.count)] }
+        // A body of announced length has its storage already; this is for any other.
+        if bytes.count < count + step { bytes += Self.unfilled(count + step - bytes.count) }
         let start = count
         let filled = try bytes.withUnsafeMutableBytes { storage in
             Result { () throws(E) in try read(UnsafeMutableRawBufferPointer(rebasing: storage[start..<start + step])) }
