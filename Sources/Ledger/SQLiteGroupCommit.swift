@@ -5,14 +5,20 @@ import Synchronization
 /// transaction is being written wait and go together into the next one, each in a savepoint of its
 /// own, so one commit (and its WAL write) serves many requests instead of one.
 ///
-/// Each write is still atomic on its own: one that throws rolls back its savepoint only, and its
-/// caller gets the error. Callers are answered after their batch commits; a failed commit fails
-/// every write of the batch, so no caller is told of a change that did not happen.
+/// Each write is still atomic on its own: one that throws rolls back its savepoint only (a write
+/// alone in its transaction rolls the transaction back), and its caller gets the error. Callers are
+/// answered after their batch commits; a failed commit fails every write of the batch, so no
+/// caller is told of a change that did not happen.
+///
+/// A write that finds none under way commits its batch on its own thread, at once: the common case
+/// under light load, where a hop to another thread and back would cost more than the transaction.
+/// Writes that arrive meanwhile are committed after it on GRDB's writer queue, so the caller that
+/// opened the batch is answered as soon as its own batch is done.
 final class SQLiteGroupCommit: Sendable {
     private struct Job: Sendable {
-        /// Runs the write in the open transaction; returns how to answer its caller once the
-        /// transaction's fate (nil: committed) is known.
-        let run: @Sendable (Database) -> @Sendable ((any Error)?) -> Void
+        /// Runs the write in the open transaction; returns whether it succeeded, and how to answer
+        /// its caller once the transaction's fate (nil: committed) is known.
+        let run: @Sendable (Database) -> (succeeded: Bool, answer: @Sendable ((any Error)?) -> Void)
         /// Answers the caller of a write that never ran.
         let fail: @Sendable (any Error) -> Void
     }
@@ -30,21 +36,15 @@ final class SQLiteGroupCommit: Sendable {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 run: { db in
-                    let outcome = Result { () throws -> T in
-                        var value: T?
-                        try db.inSavepoint {
-                            value = try body(db)
-                            return .commit
-                        }
-                        return value!
-                    }
-                    return { commitError in
-                        if let commitError, case .success = outcome {
+                    let outcome = Result { try body(db) }
+                    let succeeded = if case .success = outcome { true } else { false }
+                    return (succeeded, { commitError in
+                        if let commitError, succeeded {
                             continuation.resume(throwing: commitError)
                         } else {
                             continuation.resume(with: outcome)
                         }
-                    }
+                    })
                 },
                 fail: { continuation.resume(throwing: $0) })
             let startsDraining = queue.withLock { queue in
@@ -52,32 +52,61 @@ final class SQLiteGroupCommit: Sendable {
                 defer { queue.draining = true }
                 return !queue.draining
             }
-            // One drain at a time, on GRDB's writer queue: never on Swift's cooperative threads.
-            if startsDraining { pool.asyncWriteWithoutTransaction { db in self.drain(db) } }
+            // One drain at a time. This one commits its own batch here (the continuation is then
+            // resumed before the task suspends, so it goes on without a hop) and leaves any later
+            // batch to the writer queue.
+            guard startsDraining else { return }
+            pool.writeWithoutTransaction { db in
+                if commitBatch(db) { pool.asyncWriteWithoutTransaction { db in self.drain(db) } }
+            }
         }
     }
 
     /// Commits batches until no write is waiting.
     private func drain(_ db: Database) {
-        while true {
-            let batch = queue.withLock { queue in
-                let batch = Array(queue.jobs.prefix(maxBatch))
-                queue.jobs.removeFirst(batch.count)
-                if batch.isEmpty { queue.draining = false }
-                return batch
-            }
-            if batch.isEmpty { return }
-            var answers: [@Sendable ((any Error)?) -> Void] = []
-            do {
-                try db.inTransaction(.immediate) {
-                    answers = batch.map { $0.run(db) }
-                    return .commit
+        while commitBatch(db) {}
+    }
+
+    /// Commits the waiting writes (up to `maxBatch`) in one transaction and answers their callers.
+    /// Returns whether more are waiting; when none are, the drain is over.
+    private func commitBatch(_ db: Database) -> Bool {
+        let batch = queue.withLock { queue in
+            let batch = Array(queue.jobs.prefix(maxBatch))
+            queue.jobs.removeFirst(batch.count)
+            return batch
+        }
+        if !batch.isEmpty { commit(batch, db) }
+        return queue.withLock { queue in
+            if queue.jobs.isEmpty { queue.draining = false }
+            return queue.draining
+        }
+    }
+
+    /// The transaction's statements are prepared once per connection and kept (`cachedStatement`):
+    /// preparing them anew, as `inTransaction` and `inSavepoint` do, cost more than the writes.
+    private func commit(_ batch: [Job], _ db: Database) {
+        var answers: [@Sendable ((any Error)?) -> Void] = []
+        do {
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+            if batch.count == 1 {
+                let (succeeded, answer) = batch[0].run(db)
+                answers.append(answer)
+                try db.cachedStatement(sql: succeeded ? "COMMIT" : "ROLLBACK").execute()
+            } else {
+                for job in batch {
+                    try db.cachedStatement(sql: "SAVEPOINT write").execute()
+                    let (succeeded, answer) = job.run(db)
+                    answers.append(answer)
+                    if !succeeded { try db.cachedStatement(sql: "ROLLBACK TO write").execute() }
+                    try db.cachedStatement(sql: "RELEASE write").execute()
                 }
-                for answer in answers { answer(nil) }
-            } catch {
-                for answer in answers { answer(error) }
-                for job in batch.dropFirst(answers.count) { job.fail(error) }
+                try db.cachedStatement(sql: "COMMIT").execute()
             }
+            for answer in answers { answer(nil) }
+        } catch {
+            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
+            for answer in answers { answer(error) }
+            for job in batch.dropFirst(answers.count) { job.fail(error) }
         }
     }
 }

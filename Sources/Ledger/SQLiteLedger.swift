@@ -2,9 +2,13 @@ import Foundation
 public import GenerationCore
 import GRDB
 
-/// The embedded ledger: one SQLite file in WAL mode. GRDB runs every statement on its own
-/// dispatch queues, so no SQLite call blocks Swift's cooperative pool; writes are serialized by
-/// SQLite, which makes each check-and-reserve atomic, and committed in groups (`SQLiteGroupCommit`).
+/// The embedded ledger: one SQLite file in WAL mode. Writes are serialized by SQLite, which makes
+/// each check-and-reserve atomic, and committed in groups (`SQLiteGroupCommit`).
+///
+/// Statements run on the calling thread where they can: a read, or a write that finds no other
+/// write under way, takes tens of microseconds, while handing it to another thread and back costs
+/// several times that in wake-ups. A WAL read never waits for a writer, and a write waits only for
+/// the transaction before it, so the cooperative thread is held briefly either way.
 public final class SQLiteLedger: Ledger {
     private let pool: DatabasePool
     private let writer: SQLiteGroupCommit
@@ -172,8 +176,8 @@ public final class SQLiteLedger: Ledger {
 
     public func key(secret: String) async throws(LedgerError) -> LedgerKey? {
         guard let id = APIKeySecret.keyID(of: secret) else { return nil }
-        let found = try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE id = ?", arguments: [id]).map {
+        let found = try await read(oneStatement: true) { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_key WHERE id = ?"), arguments: [id]).map {
                 (Self.key(from: $0), Array(($0["secret_hash"] as Data?) ?? Data()))
             }
         }
@@ -182,7 +186,7 @@ public final class SQLiteLedger: Ledger {
     }
 
     public func key(id: String) async throws(LedgerError) -> LedgerKey? {
-        try await read { db in try Row.fetchOne(db, sql: "SELECT * FROM api_key WHERE id = ?", arguments: [id]).map(Self.key(from:)) }
+        try await read(oneStatement: true) { db in try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_key WHERE id = ?"), arguments: [id]).map(Self.key(from:)) }
     }
 
     public func keys() async throws(LedgerError) -> [LedgerKey] {
@@ -231,7 +235,7 @@ public final class SQLiteLedger: Ledger {
     }
 
     public func balance(keyID: String) async throws(LedgerError) -> Balance {
-        guard let balance = try await read({ db in try Self.balance(db, keyID) }) else { throw .unknownKey(keyID) }
+        guard let balance = try await read(oneStatement: true, { db in try Self.balance(db, keyID) }) else { throw .unknownKey(keyID) }
         return balance
     }
 
@@ -479,12 +483,12 @@ public final class SQLiteLedger: Ledger {
 
     public func record(_ usage: UsageEvent) async throws(LedgerError) {
         try await write { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
                                          upstream_cost, upstream_remaining_credits)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [usage.keyID, usage.model, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
-                                 usage.backend, usage.requestID, usage.at, usage.upstreamCost, usage.upstreamRemainingCredits])
+                """).execute(arguments: [usage.keyID, usage.model, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
+                                         usage.backend, usage.requestID, usage.at, usage.upstreamCost, usage.upstreamRemainingCredits])
         }
     }
 
@@ -505,14 +509,26 @@ public final class SQLiteLedger: Ledger {
 
     // MARK: Access
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
+    /// Reads on this thread (GRDB's synchronous read). Every read goes this way, so no reader
+    /// connection is ever held across a suspension (with a few held so, readers blocked here could
+    /// wait on tasks that need this very thread). A read of `oneStatement`, which SQLite makes atomic
+    /// by itself, skips the transaction whose `BEGIN` and `COMMIT` GRDB prepares anew each time.
+    func read<T: Sendable>(oneStatement: Bool = false, _ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
         do {
-            return try await pool.read(body)
+            return try oneStatement ? readHere(unsafe: body) : readHere(body)
         } catch let error as LedgerError {
             throw error
         } catch {
             throw .storage("\(error)")
         }
+    }
+
+    private func readHere<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
+    }
+
+    private func readHere<T>(unsafe body: (Database) throws -> T) throws -> T {
+        try pool.unsafeRead(body)
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(LedgerError) -> T {
