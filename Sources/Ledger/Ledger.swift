@@ -108,6 +108,10 @@ public struct LedgerKey: Sendable, Equatable {
     public let teamID: String?
 
     public func isUsable(at now: Timestamp) -> Bool {
+        Self.isUsable(revokedAt: revokedAt, expiresAt: expiresAt, at: now)
+    }
+
+    static func isUsable(revokedAt: Timestamp?, expiresAt: Timestamp?, at now: Timestamp) -> Bool {
         revokedAt == nil && (expiresAt.map { now < $0 } ?? true)
     }
 }
@@ -229,6 +233,8 @@ public struct UsageEvent: Sendable, Equatable {
 
 public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownKey(String)
+    /// The key is revoked or expired.
+    case unusableKey(String)
     case unknownTeam(String)
     case teamExists(String)
     case unknownHold(HoldID)
@@ -243,6 +249,7 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknownKey(let id): "no key '\(id)'"
+        case .unusableKey(let id): "key '\(id)' is revoked or expired"
         case .unknownTeam(let id): "no team '\(id)'"
         case .teamExists(let name): "a team named '\(name)' exists already"
         case .unknownHold(let hold): "no hold '\(hold)'"

@@ -14,6 +14,7 @@ public final class PostgresLedger: Ledger {
     let now: @Sendable () -> Timestamp
     private let reserves: PostgresBatcher<HoldRequest, (available: Int64, teamAvailable: Int64?)?>
     private let settles: PostgresBatcher<SettleRequest, (balance: Int64, held: Int64, teamAvailable: Int64?)?>
+    private let recentKeys = RecentKeys()
 
     /// Connects with a URL such as `postgres://user:password@host:5432/database` and applies the
     /// migrations the database lacks.
@@ -180,9 +181,9 @@ public final class PostgresLedger: Ledger {
     }
 
     public func key(secret: String) async throws(LedgerError) -> LedgerKey? {
-        guard let id = APIKeySecret.keyID(of: secret), let row = try await keyRows(where: "id", id).first,
-              APIKeySecret.constantTimeEqual(Array(row.7), APIKeySecret.hash(secret)) else { return nil }
-        return Self.key(row)
+        try await recentKeys.key(secret: secret) { (id: String) throws(LedgerError) in
+            try await keyRows(where: "id", id).first.map { (Self.key($0), Array($0.7)) }
+        }
     }
 
     public func key(id: String) async throws(LedgerError) -> LedgerKey? {
@@ -199,6 +200,7 @@ public final class PostgresLedger: Ledger {
             try await Self.first(client.query("UPDATE api_key SET revoked_at = COALESCE(revoked_at, \(now)) WHERE id = \(keyID) RETURNING id",
                                               logger: logger), String.self)
         }
+        recentKeys.forget(keyID)
         if found == nil { throw .unknownKey(keyID) }
     }
 
@@ -210,6 +212,7 @@ public final class PostgresLedger: Ledger {
                 WHERE id = \(keyID) RETURNING id
                 """, logger: logger), String.self)
         }
+        recentKeys.forget(keyID)
         guard found != nil, let key = try await key(id: keyID) else { throw .unknownKey(keyID) }
         return key
     }
@@ -254,6 +257,9 @@ public final class PostgresLedger: Ledger {
         if let (available, teamAvailable) = try await reserves.submit(request) {
             return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))
         }
+        // Nothing held: a key that may not spend (the statements hold nothing for one), or too few credits.
+        guard let key = try await key(id: keyID) else { throw .unknownKey(keyID) }
+        guard key.isUsable(at: now()) else { throw .unusableKey(keyID) }
         return .insufficient(available: try await balance(keyID: keyID).spendable)
     }
 

@@ -5,14 +5,15 @@ import PostgresNIO
 
 /// Holds an amount of a key's credits and, for a member of a team, of the team's, in one
 /// statement. `member` locks the key's balance row and reads it afresh (two requests can never
-/// both take the last credits); the team's budget is held only if the key's suffices, the key's
+/// both take the last credits), and finds nothing for a revoked or expired key; the team's budget is held only if the key's suffices, the key's
 /// only if the team's was held, and the hold is recorded only if both were. Locks are taken key
 /// first, then team, as everywhere, so replicas cannot deadlock.
 struct ReserveStatement: PostgresPreparedStatement {
     static let sql = """
         WITH member AS (
             SELECT b.key_id, b.balance - b.held AS available, k.team_id
-            FROM balance b JOIN api_key k ON k.id = b.key_id WHERE b.key_id = $1 FOR UPDATE OF b
+            FROM balance b JOIN api_key k ON k.id = b.key_id
+            WHERE b.key_id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5) FOR UPDATE OF b
         ), team_reserved AS (
             UPDATE team SET held = team.held + $2 FROM member
             WHERE team.id = member.team_id AND member.available >= $2 AND team.balance - team.held >= $2
@@ -118,6 +119,7 @@ struct BatchReserveStatement: PostgresPreparedStatement {
             SELECT b.key_id, b.balance - b.held AS available, k.team_id
             FROM balance b JOIN api_key k ON k.id = b.key_id
             WHERE b.key_id = ANY ((SELECT array_agg(DISTINCT key_id) FROM request)::text[])
+                  AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5)
             ORDER BY b.key_id FOR UPDATE OF b
         ), team_locked AS (
             SELECT t.id, t.balance - t.held AS available FROM team t

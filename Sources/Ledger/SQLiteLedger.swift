@@ -12,6 +12,7 @@ import GRDB
 public final class SQLiteLedger: Ledger {
     private let pool: DatabasePool
     private let writer: SQLiteGroupCommit
+    private let recentKeys = RecentKeys()
     let now: @Sendable () -> Timestamp
 
     /// Opens (creating if needed) the database at `path` and applies the migrations it lacks.
@@ -175,14 +176,13 @@ public final class SQLiteLedger: Ledger {
     }
 
     public func key(secret: String) async throws(LedgerError) -> LedgerKey? {
-        guard let id = APIKeySecret.keyID(of: secret) else { return nil }
-        let found = try await read(oneStatement: true) { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_key WHERE id = ?"), arguments: [id]).map {
-                (Self.key(from: $0), Array(($0["secret_hash"] as Data?) ?? Data()))
+        try await recentKeys.key(secret: secret) { (id: String) throws(LedgerError) in
+            try await read(oneStatement: true) { db in
+                try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM api_key WHERE id = ?"), arguments: [id]).map {
+                    (Self.key(from: $0), Array(($0["secret_hash"] as Data?) ?? Data()))
+                }
             }
         }
-        guard let (key, storedHash) = found, APIKeySecret.constantTimeEqual(storedHash, APIKeySecret.hash(secret)) else { return nil }
-        return key
     }
 
     public func key(id: String) async throws(LedgerError) -> LedgerKey? {
@@ -198,6 +198,7 @@ public final class SQLiteLedger: Ledger {
             try db.execute(sql: "UPDATE api_key SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [self.now(), keyID])
             return db.changesCount
         }
+        recentKeys.forget(keyID)
         if changed == 0, try await key(id: keyID) == nil { throw .unknownKey(keyID) }
     }
 
@@ -207,6 +208,7 @@ public final class SQLiteLedger: Ledger {
                            arguments: [models?.joined(separator: ","), rateLimitPerMinute, expiresAt, keyID])
             return db.changesCount
         }
+        recentKeys.forget(keyID)
         guard changed == 1, let key = try await key(id: keyID) else { throw .unknownKey(keyID) }
         return key
     }
@@ -253,8 +255,15 @@ public final class SQLiteLedger: Ledger {
         guard amount > .zero else { throw .invalidAmount }
         let hold = HoldID(UUID().uuidString.lowercased()), micro = amount.microCredits
         return try await write { db in
-            guard let member = try Row.fetchOne(db.cachedStatement(sql: "SELECT team_id FROM api_key WHERE id = ?"), arguments: [keyID]) else {
+            // Authentication may have come from memory (`RecentKeys`): whether the key may spend
+            // is decided here, in the transaction that spends.
+            guard let member = try Row.fetchOne(db.cachedStatement(sql: "SELECT team_id, revoked_at, expires_at FROM api_key WHERE id = ?"),
+                                                arguments: [keyID]) else {
                 throw LedgerError.unknownKey(keyID)
+            }
+            let now = self.now()
+            guard LedgerKey.isUsable(revokedAt: member["revoked_at"], expiresAt: member["expires_at"], at: now) else {
+                throw LedgerError.unusableKey(keyID)
             }
             let teamID: String? = member["team_id"]
             // Check and reserve in one statement: two requests can never both take the last credits.
@@ -275,7 +284,7 @@ public final class SQLiteLedger: Ledger {
                 available = min(available, teamAvailable)
             }
             try db.cachedStatement(sql: "INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?)")
-                .execute(arguments: [hold.rawValue, keyID, teamID, micro, expiresAt, self.now()])
+                .execute(arguments: [hold.rawValue, keyID, teamID, micro, expiresAt, now])
             return .held(hold, available: Credits(microCredits: available))
         }
     }

@@ -35,6 +35,8 @@ struct LedgerGate: AccessGate {
             case .held(let hold, let available): return .held(CreditHold(id: hold.rawValue), remaining: available)
             case .insufficient(let available): return .insufficient(remaining: available)
             }
+        } catch .unknownKey, .unusableKey {
+            return .unauthorized
         } catch {
             logger.error("ledger unavailable", metadata: ["operation": "reserve", "key.id": "\(key.id)", "error": "\(error)"])
             return .unavailable

@@ -30,9 +30,19 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
             let database = "ledger_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
             let created = try await Command.run("psql", [url, "-q", "-c", "CREATE DATABASE \(database)"])
             guard created.status == 0 else { throw LedgerError.storage(created.errors) }
-            var components = URLComponents(string: url)!
-            components.path = "/" + database
-            return (try await PostgresLedger(url: components.string!, now: { clock.now }), database)
+            return (try await open(database, clock: clock), database)
+        }
+    }
+
+    /// Another ledger on the store `make` made (as another process or replica would open it).
+    func open(_ path: String, clock: ManualClock) async throws -> any Ledger {
+        switch self {
+        case .sqlite:
+            return try SQLiteLedger(path: path, now: { clock.now })
+        case .postgres:
+            var components = URLComponents(string: try #require(Self.postgresURL))!
+            components.path = "/" + path
+            return try await PostgresLedger(url: components.string!, now: { clock.now })
         }
     }
 }
@@ -84,6 +94,38 @@ struct LedgerContractTests {
         try await ledger.revoke(keyID: key.id)
         #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.now) == false)
         await #expect(throws: LedgerError.unknownKey("knope")) { try await ledger.revoke(keyID: "knope") }
+    }
+
+    /// A key authenticates from memory for a moment (`RecentKeys`), but spending is decided in the
+    /// ledger: a key revoked or expired elsewhere holds nothing from that instant.
+    @Test(arguments: LedgerStore.available)
+    func aKeyRevokedElsewhereCannotSpendThoughItStillAuthenticatesHere(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, path) = try await store.make(clock: clock)
+        let (key, secret) = try await ledger.createKey(NewKey(name: "erin"))
+        _ = try await ledger.adjust(keyID: key.id, by: credits("5"), reason: "welcome")
+        #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.now) == true)
+        if case .held = try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: clock.now + 60_000) {} else {
+            Issue.record("a usable key is refused")
+        }
+
+        let elsewhere = try await store.open(path, clock: clock)
+        try await elsewhere.revoke(keyID: key.id)
+        // This ledger may still remember the key as usable (`RecentKeys`), but it cannot spend.
+        await #expect(throws: LedgerError.unusableKey(key.id)) {
+            try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: clock.now + 60_000)
+        }
+        // Revoked here, it is forgotten at once.
+        try await ledger.revoke(keyID: key.id)
+        #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.now) == false)
+
+        let (expiring, _) = try await ledger.createKey(NewKey(name: "fay", expiresAt: clock.now + 1_000))
+        _ = try await ledger.adjust(keyID: expiring.id, by: credits("5"), reason: "welcome")
+        clock.advance(by: 1_000)
+        await #expect(throws: LedgerError.unusableKey(expiring.id)) {
+            try await ledger.reserve(keyID: expiring.id, amount: credits("1"), expiresAt: clock.now + 60_000)
+        }
+        #expect(try await ledger.balance(keyID: expiring.id).held == .zero)
     }
 
     @Test(arguments: LedgerStore.available)

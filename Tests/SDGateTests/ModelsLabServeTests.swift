@@ -28,6 +28,13 @@ struct ModelsLabServeTests {
         let bytes = Array(Data(base64Encoded: file?["base64"] as? String ?? "") ?? Data())
         #expect(file?["http"] as? Int == 200 && ImageInspector.inspect(bytes) != nil, "an image, as the upstream made it")
 
+        // Revoked by another process while the gateway may still remember the key: refused all the
+        // same, as an invalid key, and nothing reaches the upstream.
+        #expect(try await gateway.command(["keys", "revoke", member.id]).status == 0)
+        let refused = try await Command.run("python3", [client, "post", "http://127.0.0.1:\(gateway.port)/api/v3/text2img", "json", body])
+        let refusal = try JSONSerialization.jsonObject(with: Data(refused.output.utf8)) as? [String: Any]
+        #expect((refusal?["body"] as? [String: Any])?["message"] as? String == "Invalid Api Key", "\(refused.output)")
+
         #expect(upstream.received.map(\.path) == ["/v1/sdxl1.0-txt2img"])
         #expect(upstream.received.first?.json["seed"] as? Int == 7)
         #expect(try await gateway.verify().status == 0)

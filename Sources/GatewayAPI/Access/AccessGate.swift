@@ -75,6 +75,8 @@ public struct CreditHold: Sendable, Equatable {
 public enum CreditReservation: Sendable, Equatable {
     case held(CreditHold, remaining: Credits)
     case insufficient(remaining: Credits)
+    /// The key was revoked or expired since it authenticated: the answer is the invalid key's.
+    case unauthorized
     /// The ledger could not be reached; the request is refused rather than served unmetered.
     case unavailable
 }

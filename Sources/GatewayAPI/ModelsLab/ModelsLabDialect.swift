@@ -110,6 +110,7 @@ public struct ModelsLabDialect: Sendable {
         switch await gate.reserve(cost, for: key, queuedUpTo: jobs.maxQueueTime) {
         case .held(let held, _): hold = held
         case .insufficient: return Answer(response: ModelsLabAnswer.error(ModelsLabAnswer.insufficientCredits), refusedAs: 406)
+        case .unauthorized: return Answer(response: ModelsLabAnswer.error(ModelsLabAnswer.invalidKey), refusedAs: 401)
         case .unavailable: return Answer(response: ModelsLabAnswer.error("Credits cannot be checked right now; try again later"), refusedAs: 503)
         }
         // Part A item 14: `<file_prefix>-<i>.png`, or `.base64` files of base64 text. The bytes are

@@ -208,6 +208,8 @@ public struct SegmindDialect: Sendable {
             return .success(Admitted(generation: generation, cost: cost, hold: hold, base64: base64, remaining: remaining))
         case .insufficient(let remaining):
             return .failure(Refusal(SegmindAnswer.error(.notAcceptable, SegmindAnswer.insufficientCredits), remaining: remaining))
+        case .unauthorized:
+            return .failure(Refusal(SegmindAnswer.error(.unauthorized, SegmindAnswer.invalidKey)))
         case .unavailable:
             return .failure(Refusal(SegmindAnswer.error(.serviceUnavailable, "credits cannot be checked right now; retry later")))
         }
