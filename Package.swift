@@ -144,7 +144,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayAPITests",
-            dependencies: ["GatewayAPI", "GenerationCore", "HTTPServer", "TestSupport"],
+            dependencies: ["GatewayAPI", "CByteChecks", "GenerationCore", "HTTPServer", "TestSupport"],
             exclude: ["Golden"],
             swiftSettings: strict
         ),

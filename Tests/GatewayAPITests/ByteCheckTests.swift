@@ -1,3 +1,4 @@
+import CByteChecks
 import Testing
 @testable import GatewayAPI
 
@@ -14,13 +15,23 @@ struct ByteCheckTests {
             text[position] = value
             let inAlphabet = text.withUnsafeBufferPointer { Base64Alphabet.holdsOnlyItsCharacters($0) }
             #expect(inAlphabet == Self.alphabet.contains(value), "byte \(value) at \(position)")
-            let hasControl = text.withUnsafeBufferPointer { JSONObjectReader.hasControlCharacter($0) }
-            #expect(hasControl == (value < 0x20), "byte \(value) at \(position)")
+            // The first special byte of a JSON string: this one, or none (the whole length).
+            let special = text.withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count) }
+            let isSpecial = value == UInt8(ascii: "\"") || value == UInt8(ascii: "\\") || value < 0x20
+            #expect(special == (isSpecial ? position : text.count), "byte \(value) at \(position)")
         }
+    }
+
+    @Test func theFirstOfSeveralSpecialBytesIsFound() {
+        var text = [UInt8](repeating: UInt8(ascii: "a"), count: 200)
+        text[150] = UInt8(ascii: "\"")
+        text[70] = UInt8(ascii: "\\")
+        text[40] = 0x0A
+        #expect(text.withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count) } == 40)
     }
 
     @Test func emptyTextHoldsNothingOutside() {
         #expect([UInt8]().withUnsafeBufferPointer { Base64Alphabet.holdsOnlyItsCharacters($0) })
-        #expect(![UInt8]().withUnsafeBufferPointer { JSONObjectReader.hasControlCharacter($0) })
+        #expect([UInt8]().withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count) } == 0)
     }
 }

@@ -12,7 +12,8 @@
 /// 0-9, '+' and '/'. Padding is not.
 _Bool cbytes_base64_alphabet_only(const uint8_t *bytes, size_t count);
 
-/// Whether any byte is below `limit` (0x20: a control character, which JSON forbids unescaped).
-_Bool cbytes_any_below(const uint8_t *bytes, size_t count, uint8_t limit);
+/// The index of the first byte that matters inside a JSON string: its closing quote, a backslash,
+/// or a control character (below 0x20, which JSON forbids there); `count` when there is none.
+size_t cbytes_json_string_special(const uint8_t *bytes, size_t count);
 
 #endif

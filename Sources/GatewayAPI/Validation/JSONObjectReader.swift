@@ -5,10 +5,10 @@ import Foundation
 /// megabyte of base64 an image field carries: Foundation's scanner reads a string byte by byte,
 /// which made it the largest cost of an image request.
 ///
-/// Long string values without escapes are found with `memchr` (vectorised by the C library),
-/// checked for what JSON forbids in a string (control characters, invalid UTF-8), and swapped for
-/// a short placeholder before the rest, now a few hundred bytes, goes to `JSONDecoder`. Anything
-/// unusual — an escape in a long string, an unterminated string, a placeholder that does not come
+/// Strings are scanned for their end in one vectorised pass (`cbytes_json_string_special`) that
+/// also finds what JSON forbids in them (control characters). Long values without escapes are
+/// checked for valid UTF-8 and swapped for a short placeholder before the rest, now a few hundred
+/// bytes, goes to `JSONDecoder`. Anything unusual — an escape in a long string, an unterminated string, a placeholder that does not come
 /// back — falls back to decoding the body as it is, so the answer is always `JSONDecoder`'s.
 enum JSONObjectReader {
     /// Strings at least this long are lifted out; shorter ones cost the scanner next to nothing.
@@ -33,21 +33,27 @@ enum JSONObjectReader {
             var copied = 0, index = 0
             while index < buffer.count {
                 guard let quote = find(UInt8(ascii: "\""), in: base, from: index, to: buffer.count) else { break }
-                // A string opens here; find where it closes, stepping over escapes.
+                // A string opens here; find where it closes, stepping over escapes. A control
+                // character, which JSON forbids in a string, ends the fast path.
                 var cursor = quote + 1, escaped = false
-                while true {
-                    guard let close = find(UInt8(ascii: "\""), in: base, from: cursor, to: buffer.count) else { return false }
-                    if let backslash = find(UInt8(ascii: "\\"), in: base, from: cursor, to: close) {
+                scanning: while cursor < buffer.count {
+                    let special = cursor + cbytes_json_string_special(base + cursor, buffer.count - cursor)
+                    guard special < buffer.count else { return false }
+                    switch base[special] {
+                    case UInt8(ascii: "\""):
+                        cursor = special
+                        break scanning
+                    case UInt8(ascii: "\\"):
                         escaped = true
-                        cursor = backslash + 2
-                        continue
+                        cursor = special + 2
+                    default:
+                        return false
                     }
-                    cursor = close
-                    break
                 }
+                guard cursor < buffer.count else { return false }
                 let contents = UnsafeBufferPointer(rebasing: buffer[(quote + 1)..<cursor])
                 if !escaped, contents.count >= liftedLength {
-                    guard !hasControlCharacter(contents), let text = String(validating: contents, as: UTF8.self) else { return false }
+                    guard let text = String(validating: contents, as: UTF8.self) else { return false }
                     let placeholder = nonce + String(lifted.count)
                     lifted[placeholder] = text
                     rest += UnsafeBufferPointer(rebasing: buffer[copied...quote])
@@ -71,12 +77,6 @@ enum JSONObjectReader {
     private static func find(_ byte: UInt8, in base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int? {
         guard start < end, let found = memchr(base + start, Int32(byte), end - start) else { return nil }
         return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
-    }
-
-    /// Whether any byte is below 0x20, which JSON forbids unescaped in a string. Vectorised.
-    static func hasControlCharacter(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let start = bytes.baseAddress else { return false }
-        return cbytes_any_below(start, bytes.count, 0x20)
     }
 }
 
