@@ -290,11 +290,12 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Runs the responder. `Task.immediate` starts it right here on the loop: a handler that does not
-    /// suspend answers without any thread hop; one that suspends comes back through the queue.
+    /// suspend answers without any thread hop. One that suspends resumes on the loop too (its task
+    /// prefers the loop's executor), where its answer is written.
     private func respond(to request: HTTPRequest, keepAlive: Bool) {
         let responder = server.responder
         awaitingResponder = true
-        let task = Task.immediate { [self] in
+        let task = Task.immediate(executorPreference: loop.taskExecutor) { [self] in
             let response = await responder.respond(to: request)
             loop.execute { [self] in
                 awaitingResponder = false
