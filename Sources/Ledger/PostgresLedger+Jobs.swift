@@ -21,7 +21,7 @@ extension PostgresLedger: JobStore {
     private static let columns = "id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at"
 
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
-        let id = UUID().uuidString.lowercased(), createdAt = now(), payload = Data(job.payload)
+        let id = RandomUUID.make(), createdAt = now(), payload = Data(job.payload)
         let rows = try await jobs("""
             INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
             VALUES (\(id), \(job.keyID), \(job.dialect), \(job.model), \(payload), \(job.hold.rawValue), \(job.cost.microCredits), 'QUEUED', \(createdAt))

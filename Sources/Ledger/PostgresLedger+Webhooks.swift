@@ -40,7 +40,7 @@ extension PostgresLedger: WebhookStore {
     }
 
     public func enqueueWebhook(_ webhook: NewWebhook) async throws(LedgerError) -> WebhookDelivery {
-        let id = "msg_" + UUID().uuidString.lowercased(), createdAt = now(), body = Data(webhook.body)
+        let id = "msg_" + RandomUUID.make(), createdAt = now(), body = Data(webhook.body)
         guard let delivery = try await deliveries("""
             INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at)
             VALUES (\(id), \(webhook.keyID), \(webhook.jobID), \(webhook.url), \(body), 'PENDING', \(createdAt), \(createdAt))

@@ -252,7 +252,7 @@ public final class PostgresLedger: Ledger {
 
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
-        let hold = HoldID(UUID().uuidString.lowercased())
+        let hold = HoldID(RandomUUID.make())
         let request = HoldRequest(keyID: keyID, amount: amount.microCredits, holdID: hold.rawValue, expiresAt: expiresAt)
         if let (available, teamAvailable) = try await reserves.submit(request) {
             return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))

@@ -28,7 +28,7 @@ extension SQLiteLedger: JobStore {
         """
 
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
-        let id = UUID().uuidString.lowercased(), createdAt = now()
+        let id = RandomUUID.make(), createdAt = now()
         return try await write { db in
             try Self.jobRow(db, sql: """
                 INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)

@@ -46,7 +46,7 @@ extension SQLiteLedger: WebhookStore {
     }
 
     public func enqueueWebhook(_ webhook: NewWebhook) async throws(LedgerError) -> WebhookDelivery {
-        let id = "msg_" + UUID().uuidString.lowercased(), createdAt = now()
+        let id = "msg_" + RandomUUID.make(), createdAt = now()
         return try await write { db in
             try Self.deliveries(db, sql: """
                 INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at)
