@@ -39,6 +39,9 @@ public protocol Ledger: Sendable {
     func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation
     /// Charges `charge` (at most the held amount) and releases the hold.
     func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance
+    /// `post`, and the request's usage event recorded with it (in the same transaction where the
+    /// store can: one commit fewer for every request served).
+    func post(_ hold: HoldID, charge: Credits, recording usage: UsageEvent) async throws(LedgerError) -> Balance
     /// Releases the hold without a charge.
     func void(_ hold: HoldID, reason: String) async throws(LedgerError) -> Balance
     /// Voids every open hold whose expiry is at or before `now`; returns how many.

@@ -267,6 +267,18 @@ public final class PostgresLedger: Ledger {
         try await settle(hold, state: "posted", charge: charge, reason: "charged")
     }
 
+    /// The charge goes through the batched settle statement, the usage event after it: a usage
+    /// event that cannot be written is logged, and the charge stands.
+    public func post(_ hold: HoldID, charge: Credits, recording usage: UsageEvent) async throws(LedgerError) -> Balance {
+        let balance = try await post(hold, charge: charge)
+        do {
+            try await record(usage)
+        } catch {
+            logger.error("usage not recorded", metadata: ["request_id": "\(usage.requestID)", "error": "\(error)"])
+        }
+        return balance
+    }
+
     public func void(_ hold: HoldID, reason: String) async throws(LedgerError) -> Balance {
         try await settle(hold, state: "voided", charge: .zero, reason: reason)
     }

@@ -293,11 +293,16 @@ public final class SQLiteLedger: Ledger {
         try await settle(hold, state: "posted", charge: charge, reason: "charged")
     }
 
+    public func post(_ hold: HoldID, charge: Credits, recording usage: UsageEvent) async throws(LedgerError) -> Balance {
+        try await settle(hold, state: "posted", charge: charge, reason: "charged", recording: usage)
+    }
+
     public func void(_ hold: HoldID, reason: String) async throws(LedgerError) -> Balance {
         try await settle(hold, state: "voided", charge: .zero, reason: reason)
     }
 
-    private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
+    private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String,
+                        recording usage: UsageEvent? = nil) async throws(LedgerError) -> Balance {
         try await write { db in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, key_id, team_id, amount, state FROM hold WHERE id = ?"),
                                              arguments: [hold.rawValue]) else {
@@ -305,7 +310,9 @@ public final class SQLiteLedger: Ledger {
             }
             guard row["state"] as String == "open" else { throw LedgerError.holdSettled(hold) }
             guard charge.microCredits >= 0, charge.microCredits <= row["amount"] as Int64 else { throw LedgerError.chargeExceedsHold(hold) }
-            return try Self.close(db, hold: row, as: state, charge: charge.microCredits, reason: reason, at: self.now())
+            let balance = try Self.close(db, hold: row, as: state, charge: charge.microCredits, reason: reason, at: self.now())
+            if let usage { try Self.insert(usage, db) }
+            return balance
         }
     }
 
@@ -491,14 +498,16 @@ public final class SQLiteLedger: Ledger {
     // MARK: Usage
 
     public func record(_ usage: UsageEvent) async throws(LedgerError) {
-        try await write { db in
-            try db.cachedStatement(sql: """
-                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
-                                         upstream_cost, upstream_remaining_credits)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [usage.keyID, usage.model, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
-                                         usage.backend, usage.requestID, usage.at, usage.upstreamCost, usage.upstreamRemainingCredits])
-        }
+        try await write { db in try Self.insert(usage, db) }
+    }
+
+    private static func insert(_ usage: UsageEvent, _ db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
+                                     upstream_cost, upstream_remaining_credits)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [usage.keyID, usage.model, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
+                                     usage.backend, usage.requestID, usage.at, usage.upstreamCost, usage.upstreamRemainingCredits])
     }
 
     public func usage(keyID: String?, teamID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {

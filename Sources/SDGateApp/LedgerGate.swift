@@ -44,8 +44,17 @@ struct LedgerGate: AccessGate {
     }
 
     func settle(_ hold: CreditHold, charge: Credits) async -> Credits? {
+        await settle(hold) { () throws(LedgerError) in try await ledger.post(HoldID(hold.id), charge: charge) }
+    }
+
+    func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits? {
+        metrics.generationRecorded(usage)
+        return await settle(hold) { () throws(LedgerError) in try await ledger.post(HoldID(hold.id), charge: charge, recording: event(usage)) }
+    }
+
+    private func settle(_ hold: CreditHold, _ post: () async throws(LedgerError) -> Balance) async -> Credits? {
         do {
-            return try await ledger.post(HoldID(hold.id), charge: charge).spendable
+            return try await post().spendable
         } catch {
             // The hold stays open and expires; the reaper voids it, so the key is not charged.
             logger.error("ledger post failed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
@@ -65,10 +74,7 @@ struct LedgerGate: AccessGate {
     func recordUsage(_ usage: GenerationUsage) async {
         metrics.generationRecorded(usage)
         do {
-            try await ledger.record(UsageEvent(keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
-                                               durationMilliseconds: usage.duration.wholeMilliseconds, backend: usage.upstream?.name ?? "default",
-                                               requestID: usage.requestID, at: now(), upstreamCost: usage.upstream?.cost,
-                                               upstreamRemainingCredits: usage.upstream?.remainingCredits))
+            try await ledger.record(event(usage))
         } catch {
             logger.error("usage not recorded", metadata: ["request_id": "\(usage.requestID)", "error": "\(error)"])
         }
@@ -76,6 +82,13 @@ struct LedgerGate: AccessGate {
 }
 
 extension LedgerGate {
+    private func event(_ usage: GenerationUsage) -> UsageEvent {
+        UsageEvent(keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
+                   durationMilliseconds: usage.duration.wholeMilliseconds, backend: usage.upstream?.name ?? "default",
+                   requestID: usage.requestID, at: now(), upstreamCost: usage.upstream?.cost,
+                   upstreamRemainingCredits: usage.upstream?.remainingCredits)
+    }
+
     func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
         do {
             switch try await ledger.claimIdempotencyKey(keyID: key.id, key: idempotencyKey, fingerprint: fingerprint, at: now()) {

@@ -323,6 +323,28 @@ struct LedgerContractTests {
         try await ledger.record(local)
         #expect(try await ledger.usage(keyID: "k1", teamID: nil, from: 0, to: 10) == [proxied, local])
     }
+
+    /// A charge and the usage event of its request, written together: both are there afterwards,
+    /// and a charge that fails (a hold settled already) records no event.
+    @Test(arguments: LedgerStore.available)
+    func aChargeRecordsItsUsageEvent(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try await store.make(clock: clock)
+        let (key, _) = try await ledger.createKey(NewKey(name: "gil"))
+        _ = try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "welcome")
+        guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.25"), expiresAt: clock.now + 60_000) else {
+            Issue.record("the hold was refused")
+            return
+        }
+        let event = UsageEvent(keyID: key.id, model: "sdxl-img2img", status: 200, cost: credits("0.25"), durationMilliseconds: 40,
+                               backend: "segmind", requestID: "r1", at: clock.now, upstreamCost: "0.2")
+        #expect(try await ledger.post(hold, charge: credits("0.25"), recording: event) == Balance(balance: credits("0.75"), held: .zero))
+        await #expect(throws: LedgerError.holdSettled(hold)) {
+            try await ledger.post(hold, charge: credits("0.25"), recording: event)
+        }
+        #expect(try await ledger.usage(keyID: key.id, teamID: nil, from: 0, to: clock.now + 1) == [event])
+        #expect(try await ledger.verify().isEmpty)
+    }
 }
 
 @Suite("Ledger verification (SQLite)")

@@ -16,6 +16,8 @@ public protocol AccessGate: Sendable {
     func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation
     /// Charges the held amount; returns the credits left.
     func settle(_ hold: CreditHold, charge: Credits) async -> Credits?
+    /// `settle`, and `recordUsage` in the same step where the gate can.
+    func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits?
     /// Releases the hold without a charge; returns the credits left.
     func release(_ hold: CreditHold, reason: String) async -> Credits?
     /// Records what a request did, for the usage report.
@@ -30,6 +32,12 @@ public protocol AccessGate: Sendable {
 }
 
 extension AccessGate {
+    public func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits? {
+        let remaining = await settle(hold, charge: charge)
+        await recordUsage(usage)
+        return remaining
+    }
+
     /// Holds `amount` for a request that runs at once.
     public func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation {
         await reserve(amount, for: key, queuedUpTo: .zero)

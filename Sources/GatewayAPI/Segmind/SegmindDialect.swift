@@ -64,31 +64,43 @@ public struct SegmindDialect: Sendable {
     func handle(_ request: HTTPRequest, slug: String, mode: Mode) async -> HTTPResponse {
         guard let apiKey = Self.apiKey(in: request.headers) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) }
         guard let key = await gate.authenticate(apiKey: apiKey) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.invalidKey) }
-        let start = ContinuousClock.now
+        let usage = UsageContext(keyID: key.id, model: slug, requestID: request.headers["x-request-id"] ?? "", start: .now)
         var outcome: Outcome
         if let limit = key.rateLimitPerMinute, case .limited(let wait) = rateLimiter.check(key: key.id, perMinute: limit) {
             outcome = Outcome(response: SegmindAnswer.rateLimited(retryAfter: wait, now: rateLimiter.now()))
         } else if let idempotencyKey = request.headers["Idempotency-Key"] {
-            outcome = await handleOnce(request, slug: slug, key: key, mode: mode, idempotencyKey: idempotencyKey)
+            outcome = await handleOnce(request, slug: slug, key: key, mode: mode, idempotencyKey: idempotencyKey, usage: usage)
         } else {
-            outcome = await handle(request, slug: slug, key: key, mode: mode)
+            outcome = await handle(request, slug: slug, key: key, mode: mode, usage: usage)
         }
         // Part A item 5: every answer to an authenticated key shows its available credits.
         if outcome.remaining == nil { outcome.remaining = await gate.remaining(for: key) }
         if let remaining = outcome.remaining { outcome.response.headers.set("x-remaining-credits", remaining.description) }
-        // A queued job's usage is recorded when it ends.
-        if catalog[slug] != nil && !outcome.queued {
-            await gate.recordUsage(GenerationUsage(keyID: key.id, model: slug, status: outcome.response.status.code, cost: outcome.charged,
-                                                   held: outcome.held, duration: .now - start, requestID: request.headers["x-request-id"] ?? "",
-                                                   upstream: outcome.upstream))
+        // A queued job's usage is recorded when it ends; a charge's, with the charge.
+        if catalog[slug] != nil && !outcome.queued && !outcome.usageRecorded {
+            await gate.recordUsage(usage.of(outcome))
         }
         return outcome.response
+    }
+
+    /// What a request's usage event says besides its outcome.
+    struct UsageContext {
+        let keyID: String
+        let model: String
+        let requestID: String
+        let start: ContinuousClock.Instant
+
+        func of(_ outcome: Outcome) -> GenerationUsage {
+            GenerationUsage(keyID: keyID, model: model, status: outcome.response.status.code, cost: outcome.charged,
+                            held: outcome.held, duration: .now - start, requestID: requestID, upstream: outcome.upstream)
+        }
     }
 
     /// `Idempotency-Key`: a repeat of the same request gets the first answer and no second charge;
     /// the same key with another request is a 422. Only 200 answers are kept: a failure charged
     /// nothing, and its repeat runs again.
-    private func handleOnce(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode, idempotencyKey: String) async -> Outcome {
+    private func handleOnce(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode, idempotencyKey: String,
+                            usage: UsageContext) async -> Outcome {
         guard !idempotencyKey.isEmpty, idempotencyKey.utf8.count <= 255 else {
             return Outcome(response: SegmindAnswer.error(.unprocessableContent, "Idempotency-Key must have 1 to 255 characters"))
         }
@@ -106,7 +118,7 @@ public struct SegmindDialect: Sendable {
         case .unavailable:
             return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "Idempotency-Key cannot be checked right now; retry later"))
         case .proceed:
-            let outcome = await handle(request, slug: slug, key: key, mode: mode)
+            let outcome = await handle(request, slug: slug, key: key, mode: mode, usage: usage)
             if outcome.response.status == .ok {
                 await gate.completeIdempotency(idempotencyKey, for: key, answer: outcome.response)
             } else {
@@ -125,6 +137,8 @@ public struct SegmindDialect: Sendable {
         var upstream: UpstreamReport?
         /// Queued as a job, which records its own usage when it ends.
         var queued = false
+        /// The usage event was recorded with the charge.
+        var usageRecorded = false
     }
 
     /// A request that passed every check, with its price held.
@@ -137,24 +151,25 @@ public struct SegmindDialect: Sendable {
         let remaining: Credits
     }
 
-    private func handle(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode) async -> Outcome {
+    private func handle(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode, usage: UsageContext) async -> Outcome {
         let admitted: Admitted
         switch await admit(request, slug: slug, key: key, mode: mode) {
         case .success(let value): admitted = value
         case .failure(let refusal): return refusal.outcome
         }
         switch mode {
-        case .now: return await generate(admitted)
+        case .now: return await generate(admitted, usage: usage)
         case .queued: return await enqueue(admitted, key: key, request: request)
         }
     }
 
-    private func generate(_ admitted: Admitted) async -> Outcome {
+    private func generate(_ admitted: Admitted, usage: UsageContext) async -> Outcome {
         do {
             let result = try await backend.generate(admitted.generation)
-            let remaining = await gate.settle(admitted.hold, charge: admitted.cost)
-            return Outcome(response: SegmindAnswer.success(result, base64: admitted.base64, cost: admitted.cost), charged: admitted.cost,
-                           held: admitted.cost, remaining: remaining, upstream: result.upstream)
+            var outcome = Outcome(response: SegmindAnswer.success(result, base64: admitted.base64, cost: admitted.cost), charged: admitted.cost,
+                                  held: admitted.cost, upstream: result.upstream, usageRecorded: true)
+            outcome.remaining = await gate.settle(admitted.hold, charge: admitted.cost, recording: usage.of(outcome))
+            return outcome
         } catch {
             let remaining = await gate.release(admitted.hold, reason: error.description)
             return Outcome(response: SegmindAnswer.backendError(error), held: admitted.cost, remaining: remaining)
