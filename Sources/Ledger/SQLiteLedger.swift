@@ -8,7 +8,7 @@ import GRDB
 /// Statements run on the calling thread where they can: a read, or a write that finds no other
 /// write under way, takes tens of microseconds, while handing it to another thread and back costs
 /// several times that in wake-ups. A WAL read never waits for a writer, and a write waits only for
-/// the transaction before it, so the cooperative thread is held briefly either way.
+/// the transaction before it, so the calling thread is held briefly either way.
 public final class SQLiteLedger: Ledger {
     private let pool: DatabasePool
     private let writer: SQLiteGroupCommit
