@@ -16,7 +16,9 @@ struct InstantBackend: InferenceBackend {
 struct OneKey: AccessGate {
     func authenticate(apiKey: String) async -> AuthenticatedKey? { AuthenticatedKey(id: "bench") }
     func remaining(for key: AuthenticatedKey) async -> Credits? { nil }
-    func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation { .held(CreditHold(id: "bench"), remaining: .zero) }
+    func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
+        .held(CreditHold(id: "bench"), remaining: .zero)
+    }
     func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { nil }
     func release(_ hold: CreditHold, reason: String) async -> Credits? { nil }
     func recordUsage(_ usage: GenerationUsage) async {}
