@@ -129,24 +129,23 @@ public struct GenerationJobExecutor: Sendable {
         }
     }
 
-    /// Charges a completed job's hold, releases a failed one's, and records the usage.
+    /// Charges a completed job's hold, with its usage event in the same step; releases a failed
+    /// one's, and records its usage.
     public func settle(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
-        let status: Int
-        var upstream: UpstreamReport?
-        switch outcome {
-        case .completed(let answer):
-            _ = await gate.settle(CreditHold(id: job.hold.rawValue), charge: job.cost)
-            status = 200
-            upstream = GenerationJobResult.decode(answer)?.upstream
-        case .failed(let message):
-            _ = await gate.release(CreditHold(id: job.hold.rawValue), reason: message)
-            status = 500
-        }
         // From queued to answered: what the client waited. (The record is the claimed one: it
         // does not know its own end.)
         let duration = Duration.milliseconds(max(0, SQLiteLedger.systemNow() - job.createdAt))
-        await gate.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: status, cost: status == 200 ? job.cost : .zero,
-                                               held: job.cost, duration: duration, requestID: job.id, upstream: upstream))
+        let hold = CreditHold(id: job.hold.rawValue)
+        switch outcome {
+        case .completed(let answer):
+            let usage = GenerationUsage(keyID: job.keyID, model: job.model, status: 200, cost: job.cost, held: job.cost, duration: duration,
+                                        requestID: job.id, upstream: GenerationJobResult.decode(answer)?.upstream)
+            _ = await gate.settle(hold, charge: job.cost, recording: usage)
+        case .failed(let message):
+            _ = await gate.release(hold, reason: message)
+            await gate.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: 500, cost: .zero, held: job.cost,
+                                                   duration: duration, requestID: job.id))
+        }
         completions.finished(job.id)
         await queueWebhook(job, outcome)
     }
