@@ -5,9 +5,10 @@ import PostgresNIO
 
 /// Holds an amount of a key's credits and, for a member of a team, of the team's, in one
 /// statement. `member` locks the key's balance row and reads it afresh (two requests can never
-/// both take the last credits), and finds nothing for a revoked or expired key; the team's budget is held only if the key's suffices, the key's
-/// only if the team's was held, and the hold is recorded only if both were. Locks are taken key
-/// first, then team, as everywhere, so replicas cannot deadlock.
+/// both take the last credits), and finds nothing for a revoked or expired key. The team's budget
+/// is held only if the key's suffices, the key's only if the team's was held, and the hold is
+/// recorded only if both were. Locks are taken key first, then team, as everywhere, so replicas
+/// cannot deadlock.
 struct ReserveStatement: PostgresPreparedStatement {
     static let sql = """
         WITH member AS (
