@@ -72,11 +72,8 @@ __attribute__((target("avx2"))) static size_t json_string_special_avx2(const uin
     return i + json_string_special_portable(bytes + i, count - i);
 }
 
-static _Bool has_avx2(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return known == 1;
-}
+// A load and a bit test: the processor's features are read once, at start-up, by the runtime.
+static _Bool has_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #endif
 
 _Bool cbytes_base64_alphabet_only(const uint8_t *bytes, size_t count) {
