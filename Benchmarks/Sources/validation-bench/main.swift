@@ -1,6 +1,7 @@
 // The Segmind dialect's own cost, without HTTP and without generation: a 1 MB base64 sdxl-img2img
-// request through JSON parsing, validation, base64 decoding and image inspection, answered by a
-// backend that returns at once. Prints requests/s on one and on all cores, and peak RSS.
+// request through JSON parsing, validation, the base64 check (its head decoded) and image
+// inspection, answered by a backend that returns at once. Prints requests/s on one and on all
+// cores, and peak RSS.
 import Foundation
 import GatewayAPI
 import GenerationCore
