@@ -131,9 +131,12 @@ struct LedgerContractTests {
     @Test(arguments: LedgerStore.available)
     func limitsCanBeChangedAndRemoved(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
-        let (key, _) = try await ledger.createKey(NewKey(name: "dana", models: ["sd1.5-img2img"], rateLimitPerMinute: 10))
+        let (key, secret) = try await ledger.createKey(NewKey(name: "dana", models: ["sd1.5-img2img"], rateLimitPerMinute: 10))
+        #expect(try await ledger.key(secret: secret)?.models == ["sd1.5-img2img"])
         let changed = try await ledger.setLimits(keyID: key.id, models: ["sdxl-img2img", "sd3-med-img2img"], rateLimitPerMinute: 60, expiresAt: 42)
         #expect(changed.models == ["sdxl-img2img", "sd3-med-img2img"] && changed.rateLimitPerMinute == 60 && changed.expiresAt == 42)
+        // Authentication sees a change made through this ledger at once, not a second later.
+        #expect(try await ledger.key(secret: secret) == changed)
         let cleared = try await ledger.setLimits(keyID: key.id, models: nil, rateLimitPerMinute: nil, expiresAt: nil)
         #expect(cleared.models == nil && cleared.rateLimitPerMinute == nil && cleared.expiresAt == nil)
         #expect(try await ledger.key(id: key.id) == cleared)
