@@ -3,8 +3,9 @@
 /// that already has a `Content-Encoding`. Such answers carry `Vary: Accept-Encoding` whether
 /// compressed or not, so that a cache keeps the two forms apart (RFC 9110 §12.5.5).
 ///
-/// It wraps the application's responder: compression runs on the responder's task, not on the
-/// event loop, so a large body does not hold up the loop's other connections.
+/// It wraps the application's responder. Compression runs off the event loop (a responder's task
+/// prefers its loop's executor, `Connection.respond`), so a large body does not hold up the loop's
+/// other connections; an answer that is not compressed does not leave the loop.
 public struct CompressingResponder: HTTPResponder {
     public struct Settings: Sendable {
         /// Smaller bodies are sent as they are: below about a kilobyte, gzip saves less than a packet.
@@ -28,20 +29,21 @@ public struct CompressingResponder: HTTPResponder {
     }
 
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
-        compressed(await inner.respond(to: request), accepting: AcceptEncoding(request.headers.values("Accept-Encoding")))
-    }
-
-    func compressed(_ response: HTTPResponse, accepting: AcceptEncoding) -> HTTPResponse {
+        var response = await inner.respond(to: request)
         guard case .bytes(let body) = response.body, body.count >= settings.minimumBytes, !response.status.forbidsBody,
               !response.headers.contains("Content-Encoding"), Self.isCompressible(response.headers["Content-Type"]) else { return response }
-        var response = response
         if !response.headers.containsToken("Accept-Encoding", in: "Vary") && !response.headers.containsToken("*", in: "Vary") {
             response.headers.add("Vary", "Accept-Encoding")
         }
-        guard accepting.prefersGzip, let gzip = Gzip.compress(body, level: settings.level), gzip.count < body.count else { return response }
-        response.headers.set("Content-Encoding", "gzip")
-        response.body = .bytes(gzip)
-        return response
+        guard AcceptEncoding(request.headers.values("Accept-Encoding")).prefersGzip else { return response }
+        let level = settings.level
+        return await withTaskExecutorPreference(globalConcurrentExecutor) {
+            guard let gzip = Gzip.compress(body, level: level), gzip.count < body.count else { return response }
+            var compressed = response
+            compressed.headers.set("Content-Encoding", "gzip")
+            compressed.body = .bytes(gzip)
+            return compressed
+        }
     }
 
     /// Text of any kind, JSON, JavaScript and XML (SVG included); not images, archives or media,
