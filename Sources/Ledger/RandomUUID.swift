@@ -1,6 +1,6 @@
 /// Random (version 4) UUIDs in lowercase: the ids of holds, jobs and webhook messages. Made from the
 /// system's generator, one `getrandom(2)` per half; Foundation's `UUID()` opens, reads and closes
-/// /dev/urandom each time, which cost a hold more than its SQL did.
+/// /dev/urandom each time.
 enum RandomUUID {
     static func make() -> String {
         var generator = SystemRandomNumberGenerator()

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Keys that authenticated in the last second, so that a member's requests do not each read their
-/// key from the database: that read cost more than anything else a request asks of the ledger.
+/// key from the database: on a proxied image request that read cost about as much as the hold.
 ///
 /// Only the authentication answer is kept, and only for `lifetime`. Spending does not rely on it:
 /// every reservation checks in its own transaction that the key is neither revoked nor expired, so

@@ -137,7 +137,8 @@ public struct SegmindDialect: Sendable {
         var upstream: UpstreamReport?
         /// Queued as a job, which records its own usage when it ends.
         var queued = false
-        /// The usage event was recorded with the charge.
+        /// The usage event went to the ledger with the charge (a charge the ledger fails to write
+        /// takes its event with it; the failure is logged).
         var usageRecorded = false
     }
 
