@@ -3,13 +3,18 @@
 
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <malloc.h>
 
-/// <sys/epoll.h> is included for the event loop, <malloc.h> for mallopt(3): Swift's Glibc module
-/// exports neither.
+/// <sys/epoll.h> and <sys/eventfd.h> are included for the event loop, <malloc.h> for mallopt(3):
+/// Swift's Glibc module exports none of them.
 
 /// accept4(2) is a GNU extension that Swift's Glibc module does not export; accepting with
 /// SOCK_NONBLOCK | SOCK_CLOEXEC in one call saves two fcntl(2) calls per connection.
 int csystem_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+
+/// Names the calling thread for `top -H` and profilers (a GNU extension too); a name over 15
+/// bytes is refused and the thread stays unnamed.
+void csystem_name_thread(const char *name);
 
 #endif

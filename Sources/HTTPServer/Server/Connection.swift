@@ -7,8 +7,8 @@ import Dispatch
 /// pauses) and parsed once the answer is out, so answers can never overtake each other and a client
 /// that does not read its answers cannot make the server buffer without bound.
 final class Connection: @unchecked Sendable {
-    // Safety: every stored `var` is read and written only on `loop.queue`. The class is Sendable so
-    // that the responder's task can hop back to that queue with it.
+    // Safety: every stored `var` is read and written only on `loop`'s thread. The class is Sendable
+    // so that the responder's task can hop back to that loop with it.
 
     private enum Phase {
         /// Between requests, or a request's head or body arriving.
@@ -72,7 +72,7 @@ final class Connection: @unchecked Sendable {
         deadline = ConnectionDeadline(timeouts: server.configuration.timeouts, now: .now)
     }
 
-    /// Starts reading. Runs on the loop's queue.
+    /// Starts reading. Runs on the loop.
     func start() {
         do {
             try loop.register(self)
@@ -541,10 +541,10 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Bytes a TLS session decrypted but had no room to hand over wake no epoll: read them from
-    /// the queue, as if the socket had them.
+    /// the loop's next turn, as if the socket had them.
     private func readBufferedInput() {
         guard wantsReading, !isClosed, transport.hasBufferedInput else { return }
-        loop.queue.async { [self] in readable() }
+        loop.enqueue { [self] in readable() }
     }
 
     private func watch(reading: Bool? = nil, writing: Bool? = nil) {

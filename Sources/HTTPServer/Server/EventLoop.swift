@@ -6,52 +6,101 @@ import Musl
 import CSystemShims
 import Dispatch
 
-/// A serial queue that owns a share of the connections, like an event loop: every mutable field of
-/// those connections is touched only on it, so they need no locks.
+/// A thread that owns a share of the connections: every mutable field of those connections is
+/// touched only on it, so they need no locks.
 ///
-/// Its sockets sit in one epoll set, level-triggered, and one Dispatch read source watches that set.
-/// A Dispatch source per socket would cost, for every request, a thread wake-up, two `epoll_ctl`
-/// re-arms and an `ioctl` inside libdispatch (measured: seven system calls a request instead of
-/// three); one source for the set pays that once for a whole batch of ready sockets.
+/// The thread waits in `epoll_wait` itself, on its sockets (level-triggered) and on its mailbox's
+/// eventfd, through which other threads post it jobs. A Dispatch queue with a read source on the
+/// epoll set costs two thread wake-ups for every event instead: libdispatch's manager thread is
+/// woken by epoll, then wakes a worker thread for the queue.
 final class EventLoop: @unchecked Sendable {
-    // Safety: `readBuffer`, `events`, `connections` and `ticker` are used only on `queue`.
-    let queue: DispatchQueue
+    // Safety: `readBuffer`, `events`, `connections` and the tick fields are used only on the
+    // loop's thread (or, once it stopped, on its mailbox's queue).
     /// The loop as the executor its responders' tasks prefer (`Connection.respond`).
     let taskExecutor: LoopTaskExecutor
-    /// One read buffer for all connections of this loop: they take turns on the queue, and each copies
-    /// out what it keeps, so idle connections hold no buffer.
+    /// One read buffer for all connections of this loop: they take turns on the thread, and each
+    /// copies out what it keeps, so idle connections hold no buffer.
     let readBuffer: UnsafeMutableRawBufferPointer
+    private let mailbox: LoopMailbox
     private let epoll: Int32
     private let events: UnsafeMutableBufferPointer<epoll_event>
-    private var source: (any DispatchSourceRead)?
     private var connections: [Int32: Connection] = [:]
-    private var ticker: (any DispatchSourceTimer)?
-    private static let key = DispatchSpecificKey<ObjectIdentifier>()
+    private var tickInterval: Duration?
+    private var nextTick = ContinuousClock.now
 
     init(index: Int, readBufferSize: Int = 64 * 1024, batchSize: Int = 256) throws(SystemError) {
-        queue = DispatchQueue(label: "sdgate.http.loop-\(index)")
-        taskExecutor = LoopTaskExecutor(queue: queue)
+        mailbox = try LoopMailbox(label: "sdgate.http.loop-\(index)")
+        taskExecutor = LoopTaskExecutor(mailbox: mailbox)
         epoll = try Syscall.epollCreate()
+        do {
+            try Syscall.epollControl(epoll, EPOLL_CTL_ADD, mailbox.eventCounter, events: EPOLLIN.rawValue)
+        } catch {
+            Syscall.close(epoll)
+            throw error
+        }
         readBuffer = .allocate(byteCount: readBufferSize, alignment: 16)
         events = .allocate(capacity: batchSize)
-        queue.setSpecific(key: Self.key, value: ObjectIdentifier(self))
-        let source = DispatchSource.makeReadSource(fileDescriptor: epoll, queue: queue)
-        source.setEventHandler { [unowned self] in dispatchReadyEvents() }
-        source.activate()
-        self.source = source
+        try LoopThread.start(name: "sdgate-loop-\(index)") { [self] in run() }
     }
 
     deinit {
+        Syscall.close(epoll)
         readBuffer.deallocate()
         events.deallocate()
     }
 
-    /// Whether the caller runs on this loop's queue.
-    var isCurrent: Bool { DispatchQueue.getSpecific(key: Self.key) == ObjectIdentifier(self) }
+    /// Whether the caller runs on this loop.
+    var isCurrent: Bool { mailbox.isCurrent }
 
-    /// Runs `body` on the queue: at once if already there, else later.
+    /// Runs `body` on the loop: at once if already there, else later.
     func execute(_ body: @escaping @Sendable () -> Void) {
-        if isCurrent { body() } else { queue.async(execute: body) }
+        if isCurrent { body() } else { mailbox.post(body) }
+    }
+
+    /// Runs `body` on the loop after what it is doing now, even when called from the loop.
+    func enqueue(_ body: @escaping @Sendable () -> Void) {
+        mailbox.post(body)
+    }
+
+    /// Ends the loop's thread once it has run the jobs posted so far. Its connections must be closed.
+    func stop() {
+        mailbox.requestStop()
+    }
+
+    // MARK: The thread
+
+    private func run() {
+        mailbox.adoptCurrentThread()
+        repeat {
+            let count: Int
+            do {
+                count = try Syscall.epollWait(epoll, into: events, timeout: millisecondsToNextTick())
+            } catch {
+                // Only a broken epoll descriptor fails here, which `deinit` alone closes.
+                preconditionFailure("\(error)")
+            }
+            dispatch(count)
+            tickIfDue()
+        } while mailbox.runPending()
+    }
+
+    /// Hands each of `count` ready events to its connection.
+    private func dispatch(_ count: Int) {
+        for index in 0..<count {
+            let event = events[index]
+            if event.data.fd == mailbox.eventCounter {
+                mailbox.acknowledgeWakeUp()
+                continue
+            }
+            // The connection may have closed earlier in this batch; its descriptor is then gone.
+            guard let connection = connections[event.data.fd] else { continue }
+            if event.events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
+                connection.readable()
+            }
+            if event.events & EPOLLOUT.rawValue != 0, connections[event.data.fd] === connection {
+                connection.writable()
+            }
+        }
     }
 
     // MARK: Interest
@@ -80,61 +129,54 @@ final class EventLoop: @unchecked Sendable {
         (reading ? EPOLLIN.rawValue | EPOLLRDHUP.rawValue : 0) | (writing ? EPOLLOUT.rawValue : 0)
     }
 
-    /// Hands every ready socket its event, until none is ready.
-    private func dispatchReadyEvents() {
-        while true {
-            guard let count = try? Syscall.epollPoll(epoll, into: events) else { return }
-            for index in 0..<count {
-                let event = events[index]
-                // The connection may have closed earlier in this batch; its descriptor is then gone.
-                guard let connection = connections[event.data.fd] else { continue }
-                if event.events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
-                    connection.readable()
-                }
-                if event.events & EPOLLOUT.rawValue != 0, connections[event.data.fd] === connection {
-                    connection.writable()
-                }
-            }
-            // Answers just sent bring the next requests quickly: poll again until nothing is ready,
-            // rather than going back through libdispatch's wake-up for them.
-            guard count > 0 else { return }
-        }
-    }
-
     // MARK: Deadlines
 
-    /// Checks every connection's deadline each `interval` (coarse timers: one source per loop, not per connection).
+    /// Checks every connection's deadline each `interval`: coarse timers, one per loop rather
+    /// than one per connection, kept by the wait's timeout.
     func startTicking(every interval: Duration) {
-        let timer = DispatchSource.makeTimerSource(queue: queue)
-        let nanoseconds = HTTPServer.nanoseconds(interval)
-        timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(10))
-        timer.setEventHandler { [unowned self] in
-            let now = ContinuousClock.now
-            for connection in Array(connections.values) { connection.checkDeadline(at: now) }
-        }
-        timer.activate()
-        ticker = timer
+        tickInterval = interval
+        nextTick = .now + interval
     }
 
-    func stopTicking() {
-        ticker?.cancel()
-        ticker = nil
+    private func millisecondsToNextTick() -> Int32 {
+        guard tickInterval != nil else { return -1 }
+        let left = ContinuousClock.now.duration(to: nextTick)
+        guard left > .zero else { return 0 }
+        // Rounded up: waking a little early would only find nothing due and wait again.
+        return Int32(clamping: (HTTPServer.nanoseconds(left) + 999_999) / 1_000_000)
+    }
+
+    private func tickIfDue() {
+        guard let tickInterval else { return }
+        let now = ContinuousClock.now
+        guard now >= nextTick else { return }
+        nextTick = now + tickInterval
+        for connection in Array(connections.values) { connection.checkDeadline(at: now) }
     }
 }
 
-/// Runs tasks' jobs on a loop's queue. A responder's task prefers it, so that when the task resumes
-/// after waiting (for an upstream's answer, say) it comes back to the queue its answer is written
-/// from, instead of to a thread of Swift's pool that then hands the answer over: one thread
-/// wake-up fewer for every request that waits.
-final class LoopTaskExecutor: TaskExecutor {
-    private let queue: DispatchQueue
-
-    init(queue: DispatchQueue) {
-        self.queue = queue
+/// A detached POSIX thread: an event loop's thread is its own, never one of a pool's.
+private enum LoopThread {
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job), executor = asUnownedTaskExecutor()
-        queue.async { job.runSynchronously(on: executor) }
+    static func start(name: String, _ run: @escaping @Sendable () -> Void) throws(SystemError) {
+        let body = Unmanaged.passRetained(Body {
+            csystem_name_thread(name)
+            run()
+        }).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { context in
+            let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
+            body.run()
+            return nil
+        }, body)
+        guard result == 0 else {
+            Unmanaged<Body>.fromOpaque(body).release()
+            throw SystemError(call: "pthread_create", errno: result)
+        }
+        pthread_detach(thread)
     }
 }

@@ -16,7 +16,7 @@ extension HTTPServer {
         public var backlog: Int32 = 1024
         /// Sent as the `Server` header field.
         public var serverName = "sdgate"
-        /// How many serial queues share the connections; like event loops, one per core.
+        /// How many event loops, each a thread, share the connections: one per core.
         public var eventLoops = HTTPServer.Configuration.coreCount
         public var limits = Limits()
         public var timeouts = Timeouts()

@@ -6,10 +6,10 @@ import Musl
 import Dispatch
 import Synchronization
 
-/// An HTTP/1.1 server on non-blocking POSIX sockets driven by Dispatch sources.
+/// An HTTP/1.1 server on non-blocking POSIX sockets and epoll.
 ///
-/// Connections are spread over a few serial queues (`Configuration.eventLoops`), each acting as an
-/// event loop; the responder runs as a task started on that loop. Everything the server does not
+/// Connections are spread over a few event loops (`Configuration.eventLoops`), each a thread of its
+/// own; the responder runs as a task started on its connection's loop. Everything the server does not
 /// need to know about, from routing to business logic, lives behind `HTTPResponder`.
 public final class HTTPServer: Sendable {
     public let configuration: Configuration
@@ -40,7 +40,19 @@ public final class HTTPServer: Sendable {
         self.onError = onError
         encoder = ResponseEncoder(serverName: Array(configuration.serverName.utf8), date: HTTPDate())
         tls = try configuration.tls.map { configuration throws(TLSSetupError) in try TLSContext(configuration) }
-        loops = try (0..<max(1, configuration.eventLoops)).map { try EventLoop(index: $0) }
+        var loops: [EventLoop] = []
+        do {
+            for index in 0..<max(1, configuration.eventLoops) { loops.append(try EventLoop(index: index)) }
+        } catch {
+            for loop in loops { loop.stop() }
+            throw error
+        }
+        self.loops = loops
+    }
+
+    deinit {
+        // A server dropped without `shutdown` (never started, say) has no connections left either.
+        for loop in loops { loop.stop() }
     }
 
     /// Binds, listens and starts serving; returns the address actually bound (its port when 0 was asked).
@@ -54,7 +66,7 @@ public final class HTTPServer: Sendable {
         if tls != nil { signal(SIGPIPE, SIG_IGN) }
         let acceptor = try Acceptor(address: address, backlog: configuration.backlog)
         lifecycle.withLock { $0.acceptor = acceptor }
-        for loop in loops { loop.queue.async { loop.startTicking(every: self.configuration.timeouts.tick) } }
+        for loop in loops { loop.enqueue { loop.startTicking(every: self.configuration.timeouts.tick) } }
         acceptor.start({ [self] fd, peer in accepted(fd, peer, by: acceptor) }, onError: onError)
         return acceptor.address
     }
@@ -71,7 +83,7 @@ public final class HTTPServer: Sendable {
         try? Syscall.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         let count = openConnections.add(1, ordering: .relaxed).newValue
         let loop = loops[acceptor.takeLoopIndex(of: loops.count)]
-        loop.queue.async { [self] in
+        loop.enqueue { [self] in
             let transport: (any ConnectionTransport)? = if let tls { tls.session(on: fd) } else { PlainTransport(fd: fd) }
             guard let transport else {
                 Syscall.close(fd)
@@ -112,12 +124,12 @@ public final class HTTPServer: Sendable {
         let acceptor = lifecycle.withLock { $0.acceptor }
         acceptor?.stop()
         for loop in loops {
-            loop.queue.async { for connection in Array(loop.openConnections) { connection.beginShutdown() } }
+            loop.enqueue { for connection in Array(loop.openConnections) { connection.beginShutdown() } }
         }
         let loops = loops
         let forceClose = DispatchWorkItem {
             for loop in loops {
-                loop.queue.async { for connection in Array(loop.openConnections) { connection.close() } }
+                loop.enqueue { for connection in Array(loop.openConnections) { connection.close() } }
             }
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Self.nanoseconds(gracePeriod)), execute: forceClose)
@@ -130,7 +142,8 @@ public final class HTTPServer: Sendable {
             if alreadyDrained { continuation.resume() }
         }
         forceClose.cancel()
-        for loop in loops { loop.queue.async { loop.stopTicking() } }
+        // Every connection is closed: the loops' threads can end.
+        for loop in loops { loop.stop() }
     }
 
     static func nanoseconds(_ duration: Duration) -> Int {

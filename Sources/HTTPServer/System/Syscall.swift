@@ -122,9 +122,39 @@ enum Syscall {
         _ = try checked("epoll_ctl") { epoll_ctl(epoll, operation, fd, &event) }
     }
 
-    /// Takes the ready events without waiting.
-    static func epollPoll(_ epoll: Int32, into events: UnsafeMutableBufferPointer<epoll_event>) throws(SystemError) -> Int {
-        Int(try checked("epoll_wait") { epoll_wait(epoll, events.baseAddress, Int32(events.count), 0) })
+    /// Waits up to `timeout` milliseconds (-1: without limit) for ready events and takes them.
+    /// A signal cutting the wait short counts as no event: the caller computes its timeout anew.
+    static func epollWait(_ epoll: Int32, into events: UnsafeMutableBufferPointer<epoll_event>, timeout: Int32) throws(SystemError) -> Int {
+        let count = epoll_wait(epoll, events.baseAddress, Int32(events.count), timeout)
+        if count >= 0 { return Int(count) }
+        let code = Glibc.errno
+        if code == EINTR { return 0 }
+        throw SystemError(call: "epoll_wait", errno: code)
+    }
+
+    static func eventCounter() throws(SystemError) -> Int32 {
+        try checked("eventfd") { eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC)) }
+    }
+
+    /// Makes an eventfd readable. Cannot fail short of a counter at its maximum, which a reader
+    /// that drains it never lets happen.
+    static func signal(eventCounter fd: Int32) {
+        var one: UInt64 = 1
+        _ = retryingQuietly { Glibc.write(fd, &one, 8) }
+    }
+
+    /// Resets an eventfd to unreadable.
+    static func drain(eventCounter fd: Int32) {
+        var count: UInt64 = 0
+        _ = retryingQuietly { Glibc.read(fd, &count, 8) }
+    }
+
+    /// Runs `body` until it stops failing with `EINTR`, for calls whose other failures change nothing.
+    private static func retryingQuietly(_ body: () -> Int) -> Int {
+        while true {
+            let result = body()
+            if result >= 0 || Glibc.errno != EINTR { return result }
+        }
     }
 
     static func shutdownWrite(_ fd: Int32) {
