@@ -24,17 +24,21 @@ static inline _Bool json_string_special_byte(uint8_t c) { return c == '"' || c =
 
 // Blocks of 32 without branches inside (vectorised for any target); bytes one by one only in the
 // block that holds the answer.
-static size_t json_string_special_portable(const uint8_t *bytes, size_t count) {
+static size_t json_string_special_portable(const uint8_t *bytes, size_t count, _Bool *non_ascii) {
     size_t i = 0;
+    uint8_t all = 0;
     for (; i + 32 <= count; i += 32) {
-        uint8_t found = 0;
-        for (size_t j = 0; j < 32; j++) found |= json_string_special_byte(bytes[i + j]);
+        uint8_t found = 0, block = 0;
+        for (size_t j = 0; j < 32; j++) {
+            found |= json_string_special_byte(bytes[i + j]);
+            block |= bytes[i + j];
+        }
         if (found) break;
+        all |= block;
     }
-    for (; i < count; i++) {
-        if (json_string_special_byte(bytes[i])) return i;
-    }
-    return count;
+    for (; i < count && !json_string_special_byte(bytes[i]); i++) all |= bytes[i];
+    *non_ascii |= (all & 0x80) != 0;
+    return i;
 }
 
 #ifdef HAS_AVX2_PATH
@@ -59,17 +63,26 @@ __attribute__((target("avx2"))) static _Bool alphabet_only_avx2(const uint8_t *b
     return _mm256_movemask_epi8(valid) == -1 && alphabet_only_portable(bytes + i, count - i);
 }
 
-__attribute__((target("avx2"))) static size_t json_string_special_avx2(const uint8_t *bytes, size_t count) {
+__attribute__((target("avx2"))) static size_t json_string_special_avx2(const uint8_t *bytes, size_t count, _Bool *non_ascii) {
     const __m256i quote = _mm256_set1_epi8('"'), backslash = _mm256_set1_epi8('\\'), control = _mm256_set1_epi8(0x1F);
+    __m256i seen = _mm256_setzero_si256();
     size_t i = 0;
     for (; i + 32 <= count; i += 32) {
         __m256i c = _mm256_loadu_si256((const __m256i *)(bytes + i));
         __m256i special = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(c, quote), _mm256_cmpeq_epi8(c, backslash)),
                                           at_most(c, control));
         unsigned mask = (unsigned)_mm256_movemask_epi8(special);
-        if (mask != 0) return i + (size_t)__builtin_ctz(mask);
+        if (mask != 0) {
+            unsigned at = (unsigned)__builtin_ctz(mask);
+            // Only the bytes before the special one count; a byte's top bit is its movemask bit.
+            unsigned high = (unsigned)_mm256_movemask_epi8(c) & ((1u << at) - 1);
+            *non_ascii |= high != 0 || _mm256_movemask_epi8(seen) != 0;
+            return i + at;
+        }
+        seen = _mm256_or_si256(seen, c);
     }
-    return i + json_string_special_portable(bytes + i, count - i);
+    *non_ascii |= _mm256_movemask_epi8(seen) != 0;
+    return i + json_string_special_portable(bytes + i, count - i, non_ascii);
 }
 
 // A load and a bit test: the processor's features are read once, at start-up, by the runtime.
@@ -83,9 +96,9 @@ _Bool cbytes_base64_alphabet_only(const uint8_t *bytes, size_t count) {
     return alphabet_only_portable(bytes, count);
 }
 
-size_t cbytes_json_string_special(const uint8_t *bytes, size_t count) {
+size_t cbytes_json_string_special(const uint8_t *bytes, size_t count, _Bool *non_ascii) {
 #ifdef HAS_AVX2_PATH
-    if (has_avx2()) return json_string_special_avx2(bytes, count);
+    if (has_avx2()) return json_string_special_avx2(bytes, count, non_ascii);
 #endif
-    return json_string_special_portable(bytes, count);
+    return json_string_special_portable(bytes, count, non_ascii);
 }

@@ -93,11 +93,11 @@ public struct InputImage: Sendable, Equatable {
     public var info: ImageInfo
     /// The bytes in standard base64, when the client sent them so: an upstream is sent this text
     /// as it came, rather than a megabyte encoded again.
-    public let base64: Substring?
+    public let base64: ASCIIText?
     /// nil when only the text is kept: a proxied image is never decoded whole.
     private let decoded: [UInt8]?
 
-    public init(bytes: [UInt8], info: ImageInfo, base64: Substring? = nil) {
+    public init(bytes: [UInt8], info: ImageInfo, base64: ASCIIText? = nil) {
         decoded = bytes
         self.info = info
         self.base64 = base64
@@ -105,18 +105,18 @@ public struct InputImage: Sendable, Equatable {
 
     /// An image kept as its text, already checked to be standard, padded base64; its bytes are
     /// decoded when a backend asks for them.
-    public init(base64: Substring, info: ImageInfo) {
+    public init(base64: ASCIIText, info: ImageInfo) {
         decoded = nil
         self.info = info
         self.base64 = base64
     }
 
     public var bytes: [UInt8] {
-        decoded ?? base64.flatMap { Data(base64Encoded: String($0)) }.map(Array.init) ?? []
+        decoded ?? base64.flatMap { Data(base64Encoded: Data($0.bytes)) }.map(Array.init) ?? []
     }
 
     /// The image in standard, padded base64.
-    public var base64Text: Substring { base64 ?? Substring(Data(bytes).base64EncodedString()) }
+    public var base64Text: ASCIIText { base64 ?? ASCIIText(Data(bytes).base64EncodedString()) }
 
     public static func == (lhs: InputImage, rhs: InputImage) -> Bool {
         lhs.info == rhs.info && lhs.bytes == rhs.bytes

@@ -86,7 +86,7 @@ struct WorkerClient: Sendable {
             "guidance_scale": request.guidanceScale, "seed": String(request.seed), "output_format": "jpeg",
         ]
         body["negative_prompt"] = request.negativePrompt
-        body["image"] = request.image.map { String($0.base64Text) }
+        body["image"] = request.image?.base64Text.description
         body["strength"] = request.strength
         body["scheduler"] = request.scheduler
         body["sampler"] = request.sampler

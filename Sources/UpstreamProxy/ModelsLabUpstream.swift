@@ -79,7 +79,7 @@ struct ModelsLabUpstream {
     func body(for request: GenerationRequest) -> [UInt8] {
         Self.encode(Fields(
             key: upstream.key.secret, prompt: request.prompt, negative_prompt: request.negativePrompt,
-            init_image: request.image.map { String($0.base64Text) }, width: request.width, height: request.height,
+            init_image: request.image?.base64Text.description, width: request.width, height: request.height,
             samples: request.samples, num_inference_steps: request.steps, guidance_scale: request.guidanceScale,
             strength: request.strength, seed: request.seed, scheduler: request.scheduler,
             safety_checker: "no", enhance_prompt: "no", base64: "no"

@@ -55,9 +55,9 @@ struct SegmindUpstream {
         let json = (try? encoder.encode(fields)) ?? Data("{}".utf8)
         guard let image = request.image?.base64Text else { return ByteBuffer(bytes: json) }
         // Written where it is sent from: the megabyte of the image is copied once.
-        var body = ByteBufferAllocator().buffer(capacity: json.count + image.utf8.count + 16)
+        var body = ByteBufferAllocator().buffer(capacity: json.count + image.count + 16)
         body.writeString(#"{"image":""#)
-        body.writeSubstring(image)
+        body.writeBytes(image.bytes)
         body.writeString(#"","#)
         body.writeBytes(json.dropFirst())
         return body

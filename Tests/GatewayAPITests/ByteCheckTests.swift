@@ -16,9 +16,11 @@ struct ByteCheckTests {
             let inAlphabet = text.withUnsafeBufferPointer { Base64Alphabet.holdsOnlyItsCharacters($0) }
             #expect(inAlphabet == Self.alphabet.contains(value), "byte \(value) at \(position)")
             // The first special byte of a JSON string: this one, or none (the whole length).
-            let special = text.withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count) }
+            var nonASCII = false
+            let special = text.withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count, &nonASCII) }
             let isSpecial = value == UInt8(ascii: "\"") || value == UInt8(ascii: "\\") || value < 0x20
             #expect(special == (isSpecial ? position : text.count), "byte \(value) at \(position)")
+            #expect(nonASCII == (value >= 0x80), "byte \(value) at \(position)")
         }
     }
 
@@ -27,11 +29,29 @@ struct ByteCheckTests {
         text[150] = UInt8(ascii: "\"")
         text[70] = UInt8(ascii: "\\")
         text[40] = 0x0A
-        #expect(text.withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count) } == 40)
+        var nonASCII = false
+        #expect(text.withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count, &nonASCII) } == 40)
+        #expect(!nonASCII)
+    }
+
+    /// A string's end is found after a non-ASCII byte; one after the end is not the string's.
+    @Test(arguments: [3, 31, 32, 33, 95, 130])
+    func onlyBytesBeforeTheSpecialOneCountAsNonASCII(special: Int) {
+        for offset in [-1, 1] {
+            var text = [UInt8](repeating: UInt8(ascii: "a"), count: 200)
+            text[special] = UInt8(ascii: "\"")
+            text[special + offset] = 0xC3
+            var nonASCII = false
+            let found = text.withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count, &nonASCII) }
+            #expect(found == special)
+            #expect(nonASCII == (offset < 0), "0xC3 at \(special + offset), quote at \(special)")
+        }
     }
 
     @Test func emptyTextHoldsNothingOutside() {
         #expect([UInt8]().withUnsafeBufferPointer { Base64Alphabet.holdsOnlyItsCharacters($0) })
-        #expect([UInt8]().withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count) } == 0)
+        var nonASCII = false
+        #expect([UInt8]().withUnsafeBufferPointer { cbytes_json_string_special($0.baseAddress, $0.count, &nonASCII) } == 0)
+        #expect(!nonASCII)
     }
 }

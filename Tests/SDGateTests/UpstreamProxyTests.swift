@@ -82,6 +82,32 @@ struct UpstreamProxyTests {
         await upstream.shutdown()
     }
 
+    /// An image long enough for the gateway to keep its base64 as the request's own bytes (and to
+    /// check it past its decoded head) reaches either kind of upstream character for character:
+    /// sent as base64, as a data URI, and with spaces around it.
+    @Test(arguments: ["segmind", "modelslab"])
+    func aLongImageReachesTheUpstreamAsTheMemberSentIt(dialect: String) async throws {
+        let upstream: FakeUpstream = dialect == "segmind" ? try FakeSegmindUpstream() : try FakeModelsLabUpstream()
+        let gateway = try await ProxiedGateway.start(
+            upstreams: [.init(name: "team", dialect: dialect, baseURL: upstream.baseURL, key: upstream.key)],
+            routes: ["sd1.5-img2img": ["team"]])
+        let member = try await gateway.createKey(name: "dave", credits: "1")
+        // Bytes after IEND: the header is all the gateway reads. 60 KB, so 80 KB of base64, longer
+        // than the part decoded for the header and short enough for a command-line argument.
+        let png = TestImages.png(width: 640, height: 480) + (0..<60_000).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 7) }
+        let base64 = Data(png).base64EncodedString()
+        #expect(base64.contains("+") && base64.contains("/"))
+        for form in [base64, "data:image/png;base64,\(base64)", "  \(base64) "] {
+            let answer = try await gateway.sdk(member.secret, "sd1.5-img2img", ["image": form, "prompt": "a fox", "base64": true])
+            #expect(answer["status"] as? Int == 200, "\(answer)")
+        }
+        let sent = upstream.received.filter { $0.path.hasSuffix("img2img") }.map { $0.json[dialect == "segmind" ? "image" : "init_image"] as? String }
+        #expect(sent == [base64, base64, base64])
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// What the member sees for each way an upstream fails: (misbehaviour, status, message).
     static let faults: [(UpstreamMisbehaviour, Int, String)] = [
         (.serverError, 502, "the upstream failed (HTTP 500)"),

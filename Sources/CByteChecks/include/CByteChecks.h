@@ -14,6 +14,8 @@ _Bool cbytes_base64_alphabet_only(const uint8_t *bytes, size_t count);
 
 /// The index of the first byte that matters inside a JSON string: its closing quote, a backslash,
 /// or a control character (below 0x20, which JSON forbids there); `count` when there is none.
-size_t cbytes_json_string_special(const uint8_t *bytes, size_t count);
+/// Sets `*non_ascii` if a byte before that index is 0x80 or above (leaves it alone otherwise), so
+/// that the same pass tells whether the string is ASCII.
+size_t cbytes_json_string_special(const uint8_t *bytes, size_t count, _Bool *non_ascii);
 
 #endif

@@ -1,3 +1,5 @@
+public import GenerationCore
+
 /// One request field of a model, as the catalog describes it.
 public struct FieldSpec: Sendable {
     /// The wire name (`num_inference_steps`).
@@ -53,6 +55,8 @@ public enum FieldType: String, Sendable, CaseIterable {
 /// A field's value once coerced to its type.
 public enum FieldValue: Sendable, Equatable, CustomStringConvertible {
     case string(String)
+    /// An image field's long text, as the request's bytes (`JSONValue.ascii`).
+    case ascii(ASCIIText)
     case integer(Int64)
     case number(Double)
     case boolean(Bool)
@@ -60,6 +64,7 @@ public enum FieldValue: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .string(let text): text
+        case .ascii(let text): text.description
         case .integer(let value): String(value)
         case .number(let value): value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
         case .boolean(let value): String(value)

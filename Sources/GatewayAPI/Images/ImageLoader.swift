@@ -38,8 +38,14 @@ public struct ImageLoader: Sendable {
         self.fetcher = fetcher
     }
 
-    public func load(_ text: String, maxSize: ImageSize) async throws(ImageProblem) -> InputImage {
-        let image = try await self.image(in: text)
+    /// Loads an image field's value: text, or long text the request's reader kept as its bytes.
+    public func load(_ value: FieldValue, maxSize: ImageSize) async throws(ImageProblem) -> InputImage {
+        let trimmed: ArraySlice<UInt8> = switch value {
+        // A JSON string holds no raw control characters: space is the only white space left.
+        case .ascii(let text): Self.trimmingSpaces(text.bytes)
+        default: ArraySlice(value.description.trimmingSpaces().utf8)
+        }
+        let image = try await self.image(in: trimmed)
         guard image.count <= limits.maxBytes else {
             throw ImageProblem("the image is \(image.count) bytes; the largest accepted is \(limits.maxBytes)")
         }
@@ -60,41 +66,54 @@ public struct ImageLoader: Sendable {
         var head: [UInt8]
         var count: Int
         /// Standard, padded base64, unless the image came from a URL.
-        var base64: Substring?
+        var base64: ASCIIText?
 
         var isWhole: Bool { head.count == count }
 
         /// All the bytes, decoded now if only the head was; nil when they already are `head`.
         func whole() -> [UInt8]? {
             guard !isWhole, let base64 else { return nil }
-            return try? Base64.decode(bytes: base64.utf8)
+            return try? Base64.decode(bytes: base64.bytes)
         }
     }
 
-    private func image(in text: String) async throws(ImageProblem) -> Checked {
-        let trimmed = text.trimmingSpaces()
-        if trimmed.hasPrefix("data:") { return try dataURI(trimmed) }
-        let lowercased = trimmed.prefix(8).lowercased()
-        if lowercased.hasPrefix("http://") || lowercased.hasPrefix("https://") {
+    /// `text` is the field's UTF-8, white space trimmed.
+    private func image(in text: ArraySlice<UInt8>) async throws(ImageProblem) -> Checked {
+        if Self.starts(text, with: "data:") { return try dataURI(text) }
+        if Self.starts(text, with: "http://") || Self.starts(text, with: "https://") {
             guard let fetcher else { throw ImageProblem("image URLs are not accepted by this gateway; send base64") }
-            guard let url = URL(string: String(trimmed)) else { throw ImageProblem("not a valid URL") }
+            guard let url = URL(string: String(decoding: text, as: UTF8.self)) else { throw ImageProblem("not a valid URL") }
             let bytes = try await fetcher.fetch(url, maxBytes: limits.maxBytes)
             return Checked(head: bytes, count: bytes.count, base64: nil)
         }
-        guard let checked = Self.base64(trimmed) else { throw ImageProblem("neither an http(s) URL nor valid base64") }
+        guard let checked = Self.base64(text) else { throw ImageProblem("neither an http(s) URL nor valid base64") }
         return checked
     }
 
     /// `data:image/png;base64,....`; the media type must be an image type sdgate reads.
-    private func dataURI(_ text: Substring) throws(ImageProblem) -> Checked {
-        guard let comma = text.firstIndex(of: ",") else { throw ImageProblem("a data URI needs a comma before its data") }
-        let header = text[text.index(text.startIndex, offsetBy: 5)..<comma].split(separator: ";")
+    private func dataURI(_ text: ArraySlice<UInt8>) throws(ImageProblem) -> Checked {
+        guard let comma = text.firstIndex(of: UInt8(ascii: ",")) else { throw ImageProblem("a data URI needs a comma before its data") }
+        let header = String(decoding: text[(text.startIndex + 5)..<comma], as: UTF8.self).split(separator: ";")
         guard header.contains(where: { $0.lowercased() == "base64" }) else { throw ImageProblem("a data URI must be base64-encoded") }
         guard let mediaType = header.first, ImageInspector.format(ofMediaType: String(mediaType)) != nil else {
             throw ImageProblem("a data URI must have an image/jpeg, image/png, image/webp or image/gif media type")
         }
-        guard let checked = Self.base64(text[text.index(after: comma)...]) else { throw ImageProblem("the data URI holds invalid base64") }
+        guard let checked = Self.base64(text[(comma + 1)...]) else { throw ImageProblem("the data URI holds invalid base64") }
         return checked
+    }
+
+    /// Whether `text` starts with `prefix`, ignoring ASCII case.
+    private static func starts(_ text: ArraySlice<UInt8>, with prefix: StaticString) -> Bool {
+        let prefix = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+        guard text.count >= prefix.count else { return false }
+        return zip(text, prefix).allSatisfy { byte, expected in (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == expected }
+    }
+
+    private static func trimmingSpaces(_ text: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        guard let first = text.firstIndex(where: { $0 != 0x20 }), let last = text.lastIndex(where: { $0 != 0x20 }) else {
+            return text[text.endIndex...]
+        }
+        return text[first...last]
     }
 
     /// Quads of base64 decoded for the header: 48 KiB. Headers lie at the start (a JPEG's after its
@@ -106,9 +125,9 @@ public struct ImageLoader: Sendable {
     /// alphabet (every quad of it decodes then) and is forwarded or decoded later as it is. Text the
     /// checks refuse is cleaned up and decoded whole (a megabyte scanned byte by byte costs as much
     /// as the decoding).
-    static func base64(_ text: Substring) -> Checked? {
+    static func base64(_ text: ArraySlice<UInt8>) -> Checked? {
         if let checked = canonicalBase64(text) { return checked }
-        var bytes = Array(text.utf8)
+        var bytes = Array(text)
         bytes.removeAll { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
         for index in bytes.indices {
             if bytes[index] == UInt8(ascii: "-") { bytes[index] = UInt8(ascii: "+") }
@@ -117,26 +136,26 @@ public struct ImageLoader: Sendable {
         guard !bytes.isEmpty, bytes.count % 4 != 1 else { return nil }
         if bytes.count % 4 != 0 { bytes += Array(repeating: UInt8(ascii: "="), count: 4 - bytes.count % 4) }
         guard let decoded = try? Base64.decode(bytes: bytes) else { return nil }
-        return Checked(head: decoded, count: decoded.count, base64: Substring(String(decoding: bytes, as: UTF8.self)))
+        // Decoded, so of the alphabet and padding only: ASCII.
+        return Checked(head: decoded, count: decoded.count, base64: ASCIIText(unchecked: bytes[...]))
     }
 
     /// Standard, padded base64 as it lies, or nil. Short text is decoded whole; long text has its
     /// head and its last quad (the only one that may hold padding) decoded, and the quads between
-    /// only checked: any four characters of the alphabet decode.
-    private static func canonicalBase64(_ text: Substring) -> Checked? {
-        let characters = text.utf8
+    /// only checked: any four characters of the alphabet decode. Either way, text that passes is ASCII.
+    private static func canonicalBase64(_ characters: ArraySlice<UInt8>) -> Checked? {
         guard !characters.isEmpty, characters.count % 4 == 0 else { return nil }
         let quads = characters.count / 4
         guard quads > headQuads + 1 else {
-            return (try? Base64.decode(bytes: characters)).map { Checked(head: $0, count: $0.count, base64: text) }
+            return (try? Base64.decode(bytes: characters)).map { Checked(head: $0, count: $0.count, base64: ASCIIText(unchecked: characters)) }
         }
-        return characters.withContiguousStorageIfAvailable { characters -> Checked? in
-            let tailStart = characters.count - 4
-            guard let head = try? Base64.decode(bytes: characters[..<(headQuads * 4)]),
-                  let tail = try? Base64.decode(bytes: characters[tailStart...]),
-                  Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: characters[(headQuads * 4)..<tailStart]))
+        return characters.withUnsafeBufferPointer { buffer -> Checked? in
+            let tailStart = buffer.count - 4
+            guard let head = try? Base64.decode(bytes: buffer[..<(headQuads * 4)]),
+                  let tail = try? Base64.decode(bytes: buffer[tailStart...]),
+                  Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: buffer[(headQuads * 4)..<tailStart]))
             else { return nil }
-            return Checked(head: head, count: (quads - 1) * 3 + tail.count, base64: text)
-        } ?? nil
+            return Checked(head: head, count: (quads - 1) * 3 + tail.count, base64: ASCIIText(unchecked: characters))
+        }
     }
 }

@@ -95,7 +95,7 @@ public struct ModelsLabDialect: Sendable {
         let webhook = body["webhook"]?.text.flatMap { $0.isEmpty ? nil : $0 }
         if let webhook, let problem = await webhooks.problem(with: webhook) { return Answer(response: ModelsLabAnswer.error(problem), refusedAs: 422) }
         var image: InputImage?
-        if let field = spec.field(.image), let source = fields.string(.image) {
+        if let field = spec.field(.image), let source = fields.values[.image] {
             do {
                 image = try await images.load(source, maxSize: spec.input.maxSize)
             } catch {

@@ -29,6 +29,7 @@ extension JSONValue {
     var text: String? {
         switch self {
         case .string(let text): text
+        case .ascii(let text): text.description
         case .integer(let value): String(value)
         case .number(let value): String(value)
         default: nil

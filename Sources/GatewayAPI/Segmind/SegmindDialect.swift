@@ -204,7 +204,7 @@ public struct SegmindDialect: Sendable {
         case .failure(let failure): return .failure(Refusal(SegmindAnswer.error(.unprocessableContent, failure.message)))
         }
         var image: InputImage?
-        if let field = model.field(.image), let source = fields.string(.image) {
+        if let field = model.field(.image), let source = fields.values[.image] {
             do {
                 image = try await images.load(source, maxSize: model.input.maxSize)
             } catch {

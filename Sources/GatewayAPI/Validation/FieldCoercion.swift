@@ -3,8 +3,14 @@
 /// a short phrase that completes "<field>: ...".
 enum FieldCoercion {
     /// The coerced value; nil for JSON null (the field counts as absent).
-    static func coerce(_ value: JSONValue, to field: FieldSpec) -> Result<FieldValue?, Problem> {
-        if value == .null { return .success(nil) }
+    static func coerce(_ sent: JSONValue, to field: FieldSpec) -> Result<FieldValue?, Problem> {
+        if sent == .null { return .success(nil) }
+        var value = sent
+        if case .ascii(let text) = sent {
+            // An image's text stays the request's bytes; any other field reads it as a string.
+            if field.type == .image { return .success(.ascii(text)) }
+            value = .string(text.description)
+        }
         let coerced: Result<FieldValue, Problem> = switch field.type {
         case .string, .image: string(value)
         case .integer: integer(value)

@@ -1,15 +1,19 @@
 import CByteChecks
 import Foundation
+import GenerationCore
 
 /// Decodes a request body as a JSON object, as `JSONDecoder` does, but without making it scan the
 /// megabyte of base64 an image field carries: Foundation's scanner reads a string byte by byte,
 /// which made it the largest cost of an image request.
 ///
 /// Strings are scanned for their end in one vectorised pass (`cbytes_json_string_special`) that
-/// also finds what JSON forbids in them (control characters). Long values without escapes are
-/// checked for valid UTF-8 and swapped for a short placeholder before the rest, now a few hundred
-/// bytes, goes to `JSONDecoder`. Anything unusual — an escape in a long string, an unterminated string, a placeholder that does not come
-/// back — falls back to decoding the body as it is, so the answer is always `JSONDecoder`'s.
+/// also finds what JSON forbids in them (control characters) and whether they are ASCII. Long
+/// values without escapes are swapped for a short placeholder before the rest, now a few hundred
+/// bytes, goes to `JSONDecoder`. A long value of ASCII (an image's base64) comes back as
+/// `JSONValue.ascii`, the body's own bytes, never copied into a `String`; any other is checked to
+/// be UTF-8 and made a `String`. Anything unusual — an escape in a long string, an unterminated
+/// string, a placeholder that does not come back — falls back to decoding the body as it is, so
+/// the answer is always `JSONDecoder`'s (long ASCII text aside, which it gives as a `String`).
 enum JSONObjectReader {
     /// Strings at least this long are lifted out; shorter ones cost the scanner next to nothing.
     static let liftedLength = 16 << 10
@@ -27,7 +31,7 @@ enum JSONObjectReader {
     static func decodeLifting(_ body: [UInt8]) throws -> [String: JSONValue]? {
         let nonce = "sdgate-lifted-\(UInt64.random(in: .min ... .max))-"
         var rest: [UInt8] = []
-        var lifted: [String: String] = [:]
+        var lifted: [String: JSONValue] = [:]
         let complete = body.withUnsafeBufferPointer { buffer -> Bool in
             let base = buffer.baseAddress!
             var copied = 0, index = 0
@@ -35,9 +39,9 @@ enum JSONObjectReader {
                 guard let quote = find(UInt8(ascii: "\""), in: base, from: index, to: buffer.count) else { break }
                 // A string opens here; find where it closes, stepping over escapes. A control
                 // character, which JSON forbids in a string, ends the fast path.
-                var cursor = quote + 1, escaped = false
+                var cursor = quote + 1, escaped = false, nonASCII = false
                 scanning: while cursor < buffer.count {
-                    let special = cursor + cbytes_json_string_special(base + cursor, buffer.count - cursor)
+                    let special = cursor + cbytes_json_string_special(base + cursor, buffer.count - cursor, &nonASCII)
                     guard special < buffer.count else { return false }
                     switch base[special] {
                     case UInt8(ascii: "\""):
@@ -53,9 +57,15 @@ enum JSONObjectReader {
                 guard cursor < buffer.count else { return false }
                 let contents = UnsafeBufferPointer(rebasing: buffer[(quote + 1)..<cursor])
                 if !escaped, contents.count >= liftedLength {
-                    guard let text = String(validating: contents, as: UTF8.self) else { return false }
+                    let value: JSONValue
+                    if !nonASCII {
+                        value = .ascii(ASCIIText(unchecked: body[(quote + 1)..<cursor]))
+                    } else {
+                        guard let text = String(validating: contents, as: UTF8.self) else { return false }
+                        value = .string(text)
+                    }
                     let placeholder = nonce + String(lifted.count)
-                    lifted[placeholder] = text
+                    lifted[placeholder] = value
                     rest += UnsafeBufferPointer(rebasing: buffer[copied...quote])
                     rest += placeholder.utf8
                     copied = cursor
@@ -82,12 +92,12 @@ enum JSONObjectReader {
 
 private extension JSONValue {
     /// The value with every placeholder replaced by the string it stands for.
-    func restoring(_ lifted: [String: String], count: inout Int) -> JSONValue {
+    func restoring(_ lifted: [String: JSONValue], count: inout Int) -> JSONValue {
         switch self {
         case .string(let text):
             guard let original = lifted[text] else { return self }
             count += 1
-            return .string(original)
+            return original
         case .array(let values):
             return .array(values.map { $0.restoring(lifted, count: &count) })
         case .object(let members):

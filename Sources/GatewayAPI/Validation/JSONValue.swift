@@ -1,3 +1,5 @@
+public import GenerationCore
+
 /// A JSON value as a client sent it, before it is coerced to what a field wants.
 public enum JSONValue: Sendable, Equatable, Decodable {
     case null
@@ -5,6 +7,9 @@ public enum JSONValue: Sendable, Equatable, Decodable {
     case integer(Int64)
     case number(Double)
     case string(String)
+    /// A long string of ASCII, kept as the request's own bytes (`JSONObjectReader`): in practice an
+    /// image's base64. Any field but an image reads it as a `string`.
+    case ascii(ASCIIText)
     case array([JSONValue])
     case object([String: JSONValue])
 
@@ -37,6 +42,7 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         case .integer(let value): String(value)
         case .number(let value): String(value)
         case .string(let text): text.count > 40 ? "\"\(text.prefix(40))…\"" : "\"\(text)\""
+        case .ascii(let text): "\"\(String(decoding: text.bytes.prefix(40), as: UTF8.self))…\""
         case .array: "a list"
         case .object: "an object"
         }
@@ -52,6 +58,7 @@ extension JSONValue: Encodable {
         case .integer(let value): try container.encode(value)
         case .number(let value): try container.encode(value)
         case .string(let value): try container.encode(value)
+        case .ascii(let value): try container.encode(value.description)
         case .array(let values): try container.encode(values)
         case .object(let values): try container.encode(values)
         }

@@ -12,8 +12,11 @@ public struct ValidatedFields: Sendable {
     public func number(_ role: FieldRole) -> Double? { values[role]?.asDouble }
 
     public func string(_ role: FieldRole) -> String? {
-        if case .string(let text) = values[role] { return text }
-        return nil
+        switch values[role] {
+        case .string(let text): text
+        case .ascii(let text): text.description
+        default: nil
+        }
     }
 
     public func boolean(_ role: FieldRole) -> Bool? {
