@@ -4,7 +4,6 @@ import Glibc
 import Musl
 #endif
 import CSystemShims
-import Dispatch
 
 /// A thread that owns a share of the connections: every mutable field of those connections is
 /// touched only on it, so they need no locks.
