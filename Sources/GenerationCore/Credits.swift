@@ -9,20 +9,27 @@ public struct Credits: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     public static let zero = Credits(microCredits: 0)
 
+    /// The largest amount an account may hold, and so the largest amount that may be moved at once:
+    /// a million million credits. Every amount from outside is checked against it, so sums of two
+    /// of them (a balance and a top-up, a balance and a hold) stay far inside 64 bits.
+    public static let maximum = Credits(microCredits: 1_000_000_000_000 * 1_000_000)
+
     /// Parses a decimal amount (`0.004`, `12`, `-1.5`) exactly, without going through a Double;
-    /// nil for anything else or more than six decimals.
+    /// nil for anything else, more than six decimals, or a magnitude above `maximum`.
     public init?(decimal text: some StringProtocol) {
         var text = Substring(text)
         let negative = text.hasPrefix("-")
         if negative { text = text.dropFirst() }
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let whole = Int64(parts[0]), whole >= 0, !parts[0].contains("+") else { return nil }
+        // ASCII digits only (Int64 alone would take a second sign), and no more whole credits than
+        // the maximum holds, checked before the arithmetic.
+        guard (1...2).contains(parts.count), !parts[0].isEmpty, parts.allSatisfy({ $0.allSatisfy(\.isASCIIDigit) }),
+              parts[0].count <= 13, let whole = Int64(parts[0]), whole <= Self.maximum.microCredits / 1_000_000 else { return nil }
         let fraction = parts.count == 2 ? parts[1] : ""
-        guard fraction.count <= 6, fraction.allSatisfy(\.isASCII), fraction.allSatisfy(\.isNumber) else { return nil }
-        let micro = Int64(fraction.padding(toLength: 6)) ?? 0
-        let (scaled, overflow) = whole.multipliedReportingOverflow(by: 1_000_000)
-        guard !overflow else { return nil }
-        microCredits = (scaled + micro) * (negative ? -1 : 1)
+        guard fraction.count <= 6, let micro = Int64(fraction.padding(toLength: 6)) else { return nil }
+        let magnitude = whole * 1_000_000 + micro
+        guard magnitude <= Self.maximum.microCredits else { return nil }
+        microCredits = negative ? -magnitude : magnitude
     }
 
     /// A decimal string with the trailing zeros dropped: `0.004`, `12`, `-1.5`.
@@ -40,6 +47,10 @@ public struct Credits: Sendable, Hashable, Comparable, CustomStringConvertible {
     public static func < (lhs: Credits, rhs: Credits) -> Bool { lhs.microCredits < rhs.microCredits }
     public static func + (lhs: Credits, rhs: Credits) -> Credits { Credits(microCredits: lhs.microCredits + rhs.microCredits) }
     public static func - (lhs: Credits, rhs: Credits) -> Credits { Credits(microCredits: lhs.microCredits - rhs.microCredits) }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }
 
 extension Substring {

@@ -246,6 +246,8 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     case chargeExceedsHold(HoldID)
     case insufficientBalance
     case invalidAmount
+    /// The movement would take an account past `Credits.maximum`.
+    case exceedsMaximum
     /// The database failed; the detail is for logs, not for clients.
     case storage(String)
 
@@ -260,7 +262,48 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
         case .chargeExceedsHold(let hold): "the charge is larger than hold '\(hold)'"
         case .insufficientBalance: "the available balance is too low"
         case .invalidAmount: "the amount must not be zero"
+        case .exceedsMaximum: "an account may hold at most \(Credits.maximum) credits"
         case .storage(let detail): "storage failed: \(detail)"
         }
+    }
+}
+
+/// What every store checks of a top-up or deduction, before and after its statement.
+enum AdjustmentRule {
+    static func check(_ amount: Credits) throws(LedgerError) {
+        guard amount != .zero else { throw .invalidAmount }
+        guard amount.microCredits.magnitude <= Credits.maximum.microCredits.magnitude else { throw .exceedsMaximum }
+    }
+
+    /// Why a statement that found the account changed nothing: a top-up would pass the maximum, a
+    /// deduction would go below what is available.
+    static func refusal(of amount: Credits) -> LedgerError {
+        amount > .zero ? .exceedsMaximum : .insufficientBalance
+    }
+}
+
+/// The ranges a key's limits must lie in, checked by the admin API and the command line before
+/// any arithmetic on them.
+public enum KeyLimits {
+    /// A request a minute at the least (a rate of zero would never refill), a million at the most.
+    public static let requestsPerMinute: ClosedRange<Int> = 1...1_000_000
+    /// Up to a hundred years.
+    public static let lifetimeDays: ClosedRange<Int> = 1...36_500
+
+    /// When a key given `days` to live at `now` expires: `days` is clamped to `lifetimeDays`, so the
+    /// arithmetic stays far inside 64 bits whatever the caller checked.
+    public static func expiry(days: Int, from now: Timestamp) -> Timestamp {
+        now + Int64(min(max(days, lifetimeDays.lowerBound), lifetimeDays.upperBound)) * 86_400_000
+    }
+
+    /// Why a rate limit or a lifetime given on the command line is refused; nil when both are in range.
+    public static func problem(rateLimit: Int?, lifetimeDays days: Int?) -> String? {
+        if let rateLimit, !requestsPerMinute.contains(rateLimit) {
+            return "--rate-limit must be from \(requestsPerMinute.lowerBound) to \(requestsPerMinute.upperBound)"
+        }
+        if let days, !lifetimeDays.contains(days) {
+            return "--expires-in-days must be from \(lifetimeDays.lowerBound) to \(lifetimeDays.upperBound)"
+        }
+        return nil
     }
 }

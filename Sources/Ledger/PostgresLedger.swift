@@ -220,15 +220,15 @@ public final class PostgresLedger: Ledger {
     // MARK: Credits
 
     public func adjust(keyID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
-        guard amount != .zero else { throw .invalidAmount }
-        let micro = amount.microCredits, now = now(), kind = amount > .zero ? "topup" : "adjustment"
+        try AdjustmentRule.check(amount)
+        let micro = amount.microCredits, now = now(), kind = amount > .zero ? "topup" : "adjustment", maximum = Credits.maximum.microCredits
         return try await transaction { connection, logger in
             guard let balance = try await Self.first(connection.query("""
-                UPDATE balance SET balance = balance + \(micro) WHERE key_id = \(keyID) AND balance + \(micro) - held >= 0
+                UPDATE balance SET balance = balance + \(micro) WHERE key_id = \(keyID) AND balance + \(micro) - held >= 0 AND balance + \(micro) <= \(maximum)
                 RETURNING balance, held, (SELECT t.balance - t.held FROM team t JOIN api_key k ON k.team_id = t.id WHERE k.id = \(keyID))
                 """, logger: logger), (Int64, Int64, Int64?).self) else {
                 let known = try await Self.first(connection.query("SELECT key_id FROM balance WHERE key_id = \(keyID)", logger: logger), String.self)
-                throw known == nil ? LedgerError.unknownKey(keyID) : LedgerError.insufficientBalance
+                throw known == nil ? LedgerError.unknownKey(keyID) : AdjustmentRule.refusal(of: amount)
             }
             try await connection.query("INSERT INTO entry (key_id, kind, amount, reason, created_at) VALUES (\(keyID), \(kind), \(micro), \(reason), \(now))",
                                        logger: logger)
@@ -445,14 +445,15 @@ public final class PostgresLedger: Ledger {
     }
 
     public func adjust(teamID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
-        guard amount != .zero else { throw .invalidAmount }
-        let micro = amount.microCredits, now = now(), kind = amount > .zero ? "topup" : "adjustment"
+        try AdjustmentRule.check(amount)
+        let micro = amount.microCredits, now = now(), kind = amount > .zero ? "topup" : "adjustment", maximum = Credits.maximum.microCredits
         return try await transaction { connection, logger in
             guard let balance = try await Self.first(connection.query("""
-                UPDATE team SET balance = balance + \(micro) WHERE id = \(teamID) AND balance + \(micro) - held >= 0 RETURNING balance, held
+                UPDATE team SET balance = balance + \(micro) WHERE id = \(teamID) AND balance + \(micro) - held >= 0 AND balance + \(micro) <= \(maximum)
+                RETURNING balance, held
                 """, logger: logger), (Int64, Int64).self) else {
                 let known = try await Self.first(connection.query("SELECT id FROM team WHERE id = \(teamID)", logger: logger), String.self)
-                throw known == nil ? LedgerError.unknownTeam(teamID) : LedgerError.insufficientBalance
+                throw known == nil ? LedgerError.unknownTeam(teamID) : AdjustmentRule.refusal(of: amount)
             }
             try await connection.query("""
                 INSERT INTO team_entry (team_id, kind, amount, reason, created_at) VALUES (\(teamID), \(kind), \(micro), \(reason), \(now))

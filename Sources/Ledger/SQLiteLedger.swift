@@ -222,13 +222,14 @@ public final class SQLiteLedger: Ledger {
     // MARK: Credits
 
     public func adjust(keyID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
-        guard amount != .zero else { throw .invalidAmount }
+        try AdjustmentRule.check(amount)
         return try await write { db in
-            // A deduction may not take the available balance below zero; the WHERE makes it atomic.
-            try db.execute(sql: "UPDATE balance SET balance = balance + ? WHERE key_id = ? AND balance + ? - held >= 0",
-                           arguments: [amount.microCredits, keyID, amount.microCredits])
+            // A deduction may not take the available balance below zero, nor a top-up the balance past
+            // the maximum; the WHERE makes both atomic.
+            try db.execute(sql: "UPDATE balance SET balance = balance + ? WHERE key_id = ? AND balance + ? - held >= 0 AND balance + ? <= ?",
+                           arguments: [amount.microCredits, keyID, amount.microCredits, amount.microCredits, Credits.maximum.microCredits])
             guard db.changesCount == 1 else {
-                throw try Self.balance(db, keyID) == nil ? LedgerError.unknownKey(keyID) : LedgerError.insufficientBalance
+                throw try Self.balance(db, keyID) == nil ? LedgerError.unknownKey(keyID) : AdjustmentRule.refusal(of: amount)
             }
             try db.execute(sql: "INSERT INTO entry (key_id, kind, amount, reason, created_at) VALUES (?, ?, ?, ?, ?)",
                            arguments: [keyID, amount > .zero ? "topup" : "adjustment", amount.microCredits, reason, self.now()])
@@ -410,12 +411,12 @@ public final class SQLiteLedger: Ledger {
     }
 
     public func adjust(teamID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
-        guard amount != .zero else { throw .invalidAmount }
+        try AdjustmentRule.check(amount)
         return try await write { db in
-            try db.execute(sql: "UPDATE team SET balance = balance + ? WHERE id = ? AND balance + ? - held >= 0",
-                           arguments: [amount.microCredits, teamID, amount.microCredits])
+            try db.execute(sql: "UPDATE team SET balance = balance + ? WHERE id = ? AND balance + ? - held >= 0 AND balance + ? <= ?",
+                           arguments: [amount.microCredits, teamID, amount.microCredits, amount.microCredits, Credits.maximum.microCredits])
             guard db.changesCount == 1 else {
-                throw try Self.teamRow(db, teamID) == nil ? LedgerError.unknownTeam(teamID) : LedgerError.insufficientBalance
+                throw try Self.teamRow(db, teamID) == nil ? LedgerError.unknownTeam(teamID) : AdjustmentRule.refusal(of: amount)
             }
             try db.execute(sql: "INSERT INTO team_entry (team_id, kind, amount, reason, created_at) VALUES (?, ?, ?, ?, ?)",
                            arguments: [teamID, amount > .zero ? "topup" : "adjustment", amount.microCredits, reason, self.now()])

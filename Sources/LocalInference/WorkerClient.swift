@@ -61,7 +61,7 @@ struct WorkerClient: Sendable {
             images.append(GeneratedImage(bytes: Array(bytes), format: image["format"] as? String == "png" ? .png : .jpeg))
         }
         let seconds = json["generation_time"] as? Double ?? 0
-        return GenerationResult(images: images, seed: seed, generationTime: .milliseconds(Int64(seconds * 1000)))
+        return GenerationResult(images: images, seed: seed, generationTime: Duration.reported(seconds: seconds) ?? .zero)
     }
 
     /// The worker's typed errors, as the gateway answers them.

@@ -114,9 +114,12 @@ public struct GatewayApp: Sendable {
         }
         // The asynchronous APIs keep their jobs in the ledger's database.
         let jobs = try (ledger as? any JobStore).map { try makeJobQueue(store: $0, backend: backend, router: &router) }
-        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader, jobs: jobs).register(on: &router)
+        // One limiter for both dialects: a key's rate is per key, whichever API it calls.
+        let rateLimiter = RateLimiter()
+        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader, rateLimiter: rateLimiter, jobs: jobs).register(on: &router)
         if let jobs {
-            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait)
+            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, rateLimiter: rateLimiter, jobs: jobs, webhooks: webhookSender,
+                             wait: configuration.jobWait)
                 .register(on: &router)
         }
         if let admin {

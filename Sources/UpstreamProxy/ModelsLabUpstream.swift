@@ -42,7 +42,7 @@ struct ModelsLabUpstream {
         return GenerationResult(
             images: images,
             seed: answer.meta?.seed ?? request.seed,
-            generationTime: answer.generationTime.map { .milliseconds(Int64(($0 * 1000).rounded())) } ?? .now - start,
+            generationTime: answer.generationTime.flatMap(Duration.reported(seconds:)) ?? .now - start,
             upstream: UpstreamReport(name: upstream.name)
         )
     }
@@ -68,7 +68,10 @@ struct ModelsLabUpstream {
         if answer.status == "error" {
             if lowered.contains("api key") { return UpstreamFailure.rejectedKey }
             if lowered.contains("credit") { return UpstreamFailure.outOfCredits }
-            if lowered.contains("rate limit") { return UpstreamFailure.rateLimited(retryAfter: answer.retry_after.map { String(Int($0)) } ?? "30") }
+            if lowered.contains("rate limit") {
+                let seconds = answer.retry_after.flatMap(Duration.reported(seconds:)).map { String($0.components.seconds) }
+                return UpstreamFailure.rateLimited(retryAfter: seconds ?? "30")
+            }
         }
         guard answer.status == "error" || answer.status == "failed" else { return UpstreamFailure.unreadable }
         return .failed("the upstream failed" + (message.isEmpty ? "" : ": \(message.prefix(300))"))

@@ -32,7 +32,7 @@ struct SegmindUpstream {
         return GenerationResult(
             images: images,
             seed: response.header("x-seed-value").flatMap(UInt64.init) ?? request.seed,
-            generationTime: seconds.map { .milliseconds(Int64(($0 * 1000).rounded())) } ?? .now - start,
+            generationTime: seconds.flatMap(Duration.reported(seconds:)) ?? .now - start,
             upstream: UpstreamReport(name: upstream.name, cost: response.header("x-cost"),
                                      remainingCredits: response.header("x-remaining-credits"))
         )

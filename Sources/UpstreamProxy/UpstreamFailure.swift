@@ -44,7 +44,8 @@ public enum UpstreamFailure: Error, Sendable, Equatable {
     static let unreadable = InferenceError.failed("the upstream's answer could not be read")
 
     static func rateLimited(retryAfter: String?) -> InferenceError {
-        let seconds = retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.map { max(1, $0) } ?? 1
+        // The upstream's number, within an hour: it is passed on to members as their Retry-After.
+        let seconds = retryAfter.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.map { min(max(1, $0), 3600) } ?? 1
         return .upstreamRefused("the upstream is limiting the gateway's request rate; retry later", retryAfter: .seconds(seconds))
     }
 }

@@ -54,9 +54,13 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Days until the key expires.") var expiresInDays: Int?
         @Option(help: "The team (id or name) whose budget the key also draws on.") var team: String?
 
+        func validate() throws {
+            if let problem = KeyLimits.problem(rateLimit: rateLimit, lifetimeDays: expiresInDays) { throw ValidationError(problem) }
+        }
+
         func run() async throws {
             let ledger = try await options.open()
-            let expiresAt = expiresInDays.map { SQLiteLedger.systemNow() + Int64($0) * 86_400_000 }
+            let expiresAt = expiresInDays.map { KeyLimits.expiry(days: $0, from: SQLiteLedger.systemNow()) }
             let teamID = try await TeamsCommand.teamID(team, in: ledger)
             let (key, secret) = try await ledger.createKey(NewKey(
                 name: name, expiresAt: expiresAt,
@@ -151,7 +155,7 @@ struct KeysCommand: AsyncParsableCommand {
             if models != nil && allModels { throw ValidationError("--models and --all-models exclude each other") }
             if rateLimit != nil && noRateLimit { throw ValidationError("--rate-limit and --no-rate-limit exclude each other") }
             if expiresInDays != nil && noExpiry { throw ValidationError("--expires-in-days and --no-expiry exclude each other") }
-            if let rateLimit, rateLimit < 1 { throw ValidationError("--rate-limit must be at least 1") }
+            if let problem = KeyLimits.problem(rateLimit: rateLimit, lifetimeDays: expiresInDays) { throw ValidationError(problem) }
         }
 
         func run() async throws {
@@ -161,7 +165,7 @@ struct KeysCommand: AsyncParsableCommand {
                 keyID: id,
                 models: allModels ? nil : models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? current.models,
                 rateLimitPerMinute: noRateLimit ? nil : rateLimit ?? current.rateLimitPerMinute,
-                expiresAt: noExpiry ? nil : expiresInDays.map { SQLiteLedger.systemNow() + Int64($0) * 86_400_000 } ?? current.expiresAt)
+                expiresAt: noExpiry ? nil : expiresInDays.map { KeyLimits.expiry(days: $0, from: SQLiteLedger.systemNow()) } ?? current.expiresAt)
             let view = KeyReport(key, try await ledger.balance(keyID: id))
             try options.emit(view) { view.line }
         }

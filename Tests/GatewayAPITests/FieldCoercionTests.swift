@@ -63,13 +63,28 @@ struct FieldCoercionTests {
         ])
     }
 
-    @Test(arguments: ["nan", "inf", "-infinity", "7,5", "", "1e400"])
+    @Test(arguments: ["nan", "inf", "-infinity", "7,5", "", "1e400", "0x7", "0x1p3", "-0x7", "e", "+"])
     func notNumbers(text: String) {
         guard case .failure(let failure) = Self.validate(["guidance_scale": .string(text)]) else {
             Issue.record("\(text) was taken as a number")
             return
         }
         #expect(failure.problems.first?.hasPrefix("guidance_scale: must be a number") == true)
+    }
+
+    /// Swift's `Double` reads hexadecimal; a whole-number field must not take `0x19` as 25.
+    @Test(arguments: ["0x19", "0X19", "0x1p4", "25e", "twenty"])
+    func hexadecimalAndOtherSpellingsAreNotWholeNumbers(text: String) {
+        guard case .failure(let failure) = Self.validate(["num_inference_steps": .string(text)]) else {
+            Issue.record("\(text) was taken as a whole number")
+            return
+        }
+        #expect(failure.problems.first?.hasPrefix("num_inference_steps: must be a whole number") == true)
+    }
+
+    @Test(arguments: [("25", 25), (" 25 ", 25), ("2.5e1", 25), ("+25", 25)])
+    func decimalSpellingsOfWholeNumbersAreTaken(text: String, expected: Int64) throws {
+        #expect(try Self.validate(["num_inference_steps": .string(text)]).get().integer(.steps) == expected)
     }
 
     @Test func anEmptyPromptIsRefused() {

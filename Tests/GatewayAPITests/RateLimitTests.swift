@@ -20,6 +20,17 @@ struct RateLimitTests {
         #expect(bucket.take(at: 3600) == .allowed(remaining: 2))
     }
 
+    /// A rate of zero (stored before it was refused at the edge) divided by zero and trapped when
+    /// its infinite wait became Retry-After; it counts as one a minute.
+    @Test func aRateOfZeroIsOneAMinute() {
+        var bucket = TokenBucket(perMinute: 0, now: 0)
+        #expect(bucket.take(at: 0) == .allowed(remaining: 0))
+        #expect(bucket.take(at: 30) == .limited(retryAfter: 30))
+        let limiter = RateLimiter(now: { 0 })
+        #expect(limiter.check(key: "k", perMinute: 0) == .allowed(remaining: 0))
+        #expect(limiter.check(key: "k", perMinute: -3) == .limited(retryAfter: 60))
+    }
+
     final class ManualSeconds: Sendable {
         let value = Mutex<Double>(1_800_000_000)
         func advance(_ seconds: Double) { value.withLock { $0 += seconds } }

@@ -157,6 +157,27 @@ struct LedgerContractTests {
         #expect(try await ledger.verify().isEmpty)
     }
 
+    /// Top-ups past the 64-bit range once left SQLite a floating-point balance that could not be
+    /// read back; no account may pass `Credits.maximum`, for a key or a team.
+    @Test(arguments: LedgerStore.available)
+    func noAccountPassesTheMaximum(store: LedgerStore) async throws {
+        let (ledger, _) = try await store.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "whale"))
+        let team = try await ledger.createTeam(name: "whales")
+        let almost = Credits.maximum - credits("1")
+        #expect(try await ledger.adjust(keyID: key.id, by: almost, reason: "a lot").available == almost)
+        #expect(try await ledger.adjust(teamID: team.id, by: almost, reason: "a lot").available == almost)
+        for amount in [credits("2"), Credits.maximum, Credits(microCredits: .max), Credits(microCredits: .min)] {
+            await #expect(throws: LedgerError.exceedsMaximum) {
+                try await ledger.adjust(keyID: key.id, by: amount, reason: "too much")
+            }
+            await #expect(throws: LedgerError.exceedsMaximum) { try await ledger.adjust(teamID: team.id, by: amount, reason: "too much") }
+        }
+        #expect(try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "exactly the maximum").available == .maximum)
+        #expect(try await ledger.balance(keyID: key.id).balance == .maximum)
+        #expect(try await ledger.verify().isEmpty)
+    }
+
     @Test(arguments: LedgerStore.available)
     func holdsArePostedOrVoidedExactlyOnce(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())

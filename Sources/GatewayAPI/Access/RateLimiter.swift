@@ -10,8 +10,10 @@ struct TokenBucket: Sendable, Equatable {
     private(set) var tokens: Double
     private(set) var updatedAt: Double
 
+    /// A rate below one a minute is taken as one: a bucket that never refills would divide by zero
+    /// (the admin API and the command line refuse such a rate; an old database may still hold one).
     init(perMinute: Int, now: Double) {
-        capacity = Double(perMinute)
+        capacity = Double(max(1, perMinute))
         tokens = capacity
         updatedAt = now
     }
@@ -57,7 +59,7 @@ public final class RateLimiter: Sendable {
     public func check(key: String, perMinute limit: Int) -> RateDecision {
         let now = now()
         return buckets.withLock { buckets in
-            var bucket = buckets[key].flatMap { $0.capacity == Double(limit) ? $0 : nil } ?? TokenBucket(perMinute: limit, now: now)
+            var bucket = buckets[key].flatMap { $0.capacity == Double(max(1, limit)) ? $0 : nil } ?? TokenBucket(perMinute: limit, now: now)
             let decision = bucket.take(at: now)
             buckets[key] = bucket
             return decision

@@ -175,7 +175,7 @@ private struct CatalogReader {
         let required = entries["required"]?.bool ?? false
         let minimum = number(entries["min"], context: "\(context): min")
         let maximum = number(entries["max"], context: "\(context): max")
-        let multiple = number(entries["multiple"], context: "\(context): multiple").map { Int64($0) }
+        let multiple = number(entries["multiple"], context: "\(context): multiple").map { Int64(exactly: $0) ?? 0 }
         if let multiple, multiple < 1 || type != .integer { problem(node, context, "multiple: only for integer fields, and at least 1") }
         var allowed: [FieldValue]?
         if let valuesNode = entries["values"] {

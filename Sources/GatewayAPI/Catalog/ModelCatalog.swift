@@ -63,10 +63,14 @@ public struct InputRule: Sendable {
 public struct PriceRule: Sendable {
     public let perImage: Credits
 
-    /// In whole micro-credits, rounded up: a client never pays less than the rule says.
+    /// In whole micro-credits, rounded up: a client never pays less than the rule says. A product
+    /// past 64 bits (a catalog's extreme price and ranges) comes out as the largest amount, which no
+    /// balance covers, rather than trapping.
     public func cost(samples: Int, steps: Int, defaultSteps: Int) -> Credits {
-        let numerator = perImage.microCredits * Int64(samples) * Int64(steps)
+        let (perSample, overflowA) = perImage.microCredits.multipliedReportingOverflow(by: Int64(max(samples, 0)))
+        let (numerator, overflowB) = perSample.multipliedReportingOverflow(by: Int64(max(steps, 0)))
         let denominator = Int64(max(defaultSteps, 1))
+        guard !overflowA, !overflowB, numerator <= Int64.max - denominator else { return Credits(microCredits: .max) }
         return Credits(microCredits: (numerator + denominator - 1) / denominator)
     }
 }

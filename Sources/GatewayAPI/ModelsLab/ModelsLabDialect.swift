@@ -104,7 +104,7 @@ public struct ModelsLabDialect: Sendable {
         }
         var generation = GenerationRequestBuilder.build(fields, image: image, randomSeed: randomSeed())
         generation.requester = key.id
-        let defaultSteps = spec.field(.steps)?.defaultValue?.asDouble.map { Int($0) } ?? generation.steps
+        let defaultSteps = spec.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? generation.steps
         let cost = spec.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
         let hold: CreditHold
         switch await gate.reserve(cost, for: key, queuedUpTo: jobs.maxQueueTime) {

@@ -217,7 +217,7 @@ public struct SegmindDialect: Sendable {
         let oneImage = mode == .now && !base64
         var generation = GenerationRequestBuilder.build(fields, image: image, samples: oneImage ? 1 : nil, randomSeed: randomSeed())
         generation.requester = key.id
-        let defaultSteps = model.field(.steps)?.defaultValue?.asDouble.map { Int($0) } ?? generation.steps
+        let defaultSteps = model.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? generation.steps
         let cost = model.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
         switch await gate.reserve(cost, for: key, queuedUpTo: mode == .queued ? jobs?.maxQueueTime ?? .zero : .zero) {
         case .held(let hold, let remaining):

@@ -1,4 +1,4 @@
-/// Turns what a client sent into what a field wants, as Part A of the contract says: numeric strings
+/// Turns what a client sent into what a field wants, as the vendors' clients send it: numeric strings
 /// are numbers, booleans come in several spellings, enums match case-insensitively. Every refusal is
 /// a short phrase that completes "<field>: ...".
 enum FieldCoercion {
@@ -40,7 +40,7 @@ enum FieldCoercion {
         case .string(let text):
             let trimmed = text.trimmingSpaces()
             if let number = Int64(trimmed) { return .success(.integer(number)) }
-            if let number = Double(trimmed), number.isFinite, number == number.rounded(), abs(number) < 9.2e18 {
+            if let number = decimal(trimmed), number == number.rounded(), abs(number) < 9.2e18 {
                 return .success(.integer(Int64(number)))
             }
             return .failure(Problem(message: "must be a whole number, got \(value.brief)"))
@@ -54,12 +54,20 @@ enum FieldCoercion {
         case .integer(let number): return .success(.number(Double(number)))
         case .number(let number): return .success(.number(number))
         case .string(let text):
-            // Double("nan") and Double("inf") parse; they are not numbers a client meant.
-            if let number = Double(text.trimmingSpaces()), number.isFinite { return .success(.number(number)) }
+            if let number = decimal(text.trimmingSpaces()) { return .success(.number(number)) }
             return .failure(Problem(message: "must be a number, got \(value.brief)"))
         default:
             return .failure(Problem(message: "must be a number, got \(value.brief)"))
         }
+    }
+
+    /// A number written in decimal, as JSON writes one (`12`, `-0.5`, `1e3`). `Double` alone would
+    /// also read hexadecimal (`0x19`), `nan` and `inf`: not numbers a client meant.
+    private static func decimal(_ text: Substring) -> Double? {
+        guard text.utf8.contains(where: { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+              text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || "+-.eE".utf8.contains($0) }),
+              let number = Double(text), number.isFinite else { return nil }
+        return number
     }
 
     /// A flag outside the catalog's fields (ModelsLab's `safety_checker`), read as booleans are;

@@ -15,20 +15,10 @@ extension AdminRoutes {
         }
     }
 
-    struct NewTeamBody: Decodable {
-        let name: String
-        let credits: String?
-    }
-
     private func createTeam(_ request: HTTPRequest) async -> HTTPResponse {
-        guard let body = try? JSONDecoder().decode(NewTeamBody.self, from: Data(request.body)), !body.name.isEmpty else {
-            return Self.error(.unprocessableContent, "expected {\"name\": ..., \"credits\": \"100\"}")
-        }
-        let credits = body.credits.map { Credits(decimal: $0) }
-        if let credits, credits == nil || credits! < .zero { return Self.error(.unprocessableContent, "credits: expected a decimal amount such as \"100\" or \"0.5\"") }
-        return await answer(.created) {
+        await answer(.created, with: AdminInput.newTeam(request.body)) { body in
             let team = try await ledger.createTeam(name: body.name)
-            if let amount = credits ?? nil, amount > .zero { _ = try await ledger.adjust(teamID: team.id, by: amount, reason: "initial credits") }
+            if let amount = body.credits, amount > .zero { _ = try await ledger.adjust(teamID: team.id, by: amount, reason: "initial credits") }
             return try await TeamReport.read(team, from: ledger)
         }
     }
@@ -48,13 +38,9 @@ extension AdminRoutes {
 
     /// `{"amount": "50", "reason": "..."}` adds to the team's budget; a negative amount deducts.
     private func adjustTeamCredits(_ request: HTTPRequest, team reference: String) async -> HTTPResponse {
-        guard let body = try? JSONDecoder().decode(CreditsBody.self, from: Data(request.body)), let amount = Credits(decimal: body.amount),
-              !body.reason.isEmpty else {
-            return Self.error(.unprocessableContent, "expected {\"amount\": \"50\" (negative to deduct), \"reason\": \"...\"}")
-        }
-        return await answer(.ok) {
+        await answer(.ok, with: AdminInput.adjustment(request.body)) { body in
             let team = try await team(reference)
-            _ = try await ledger.adjust(teamID: team.id, by: amount, reason: body.reason)
+            _ = try await ledger.adjust(teamID: team.id, by: body.amount, reason: body.reason)
             return try await TeamReport.read(team, from: ledger)
         }
     }

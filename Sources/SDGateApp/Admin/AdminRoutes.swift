@@ -37,33 +37,18 @@ struct AdminRoutes: Sendable {
 
     // MARK: Handlers
 
-    struct NewKeyBody: Decodable {
-        let name: String
-        let credits: String?
-        let models: [String]?
-        let rate_limit_per_minute: Int?
-        let expires_in_days: Int?
-        /// The team's id or name.
-        let team: String?
-    }
-
     private func createKey(_ request: HTTPRequest) async -> HTTPResponse {
-        guard let body = try? JSONDecoder().decode(NewKeyBody.self, from: Data(request.body)), !body.name.isEmpty else {
-            return Self.error(.unprocessableContent, "expected {\"name\": ..., \"credits\": \"10\", \"models\": [...], \"rate_limit_per_minute\": n, \"expires_in_days\": n, \"team\": id or name}")
-        }
-        let credits = body.credits.map { Credits(decimal: $0) }
-        if let credits, credits == nil || credits! < .zero { return Self.error(.unprocessableContent, "credits: expected a decimal amount such as \"10\" or \"0.5\"") }
-        return await answer(.created) {
+        await answer(.created, with: AdminInput.newKey(request.body)) { body in
             var teamID: String?
             if let reference = body.team {
                 guard let team = try await ledger.team(idOrName: reference) else { throw LedgerError.unknownTeam(reference) }
                 teamID = team.id
             }
             let (key, secret) = try await ledger.createKey(NewKey(
-                name: body.name, expiresAt: body.expires_in_days.map { now() + Int64($0) * 86_400_000 },
-                models: body.models, rateLimitPerMinute: body.rate_limit_per_minute, teamID: teamID))
+                name: body.name, expiresAt: body.lifetimeDays.map { KeyLimits.expiry(days: $0, from: now()) },
+                models: body.models, rateLimitPerMinute: body.rateLimitPerMinute, teamID: teamID))
             var balance = try await ledger.balance(keyID: key.id)
-            if let amount = credits ?? nil, amount > .zero { balance = try await ledger.adjust(keyID: key.id, by: amount, reason: "initial credits") }
+            if let amount = body.credits, amount > .zero { balance = try await ledger.adjust(keyID: key.id, by: amount, reason: "initial credits") }
             return KeyReport(key, balance, secret: secret)
         }
     }
@@ -83,19 +68,10 @@ struct AdminRoutes: Sendable {
         }
     }
 
-    struct CreditsBody: Decodable {
-        let amount: String
-        let reason: String
-    }
-
     /// `{"amount": "5", "reason": "..."}` adds credits; a negative amount deducts them.
     private func adjustCredits(_ request: HTTPRequest, id: String) async -> HTTPResponse {
-        guard let body = try? JSONDecoder().decode(CreditsBody.self, from: Data(request.body)), let amount = Credits(decimal: body.amount),
-              !body.reason.isEmpty else {
-            return Self.error(.unprocessableContent, "expected {\"amount\": \"5\" (negative to deduct), \"reason\": \"...\"}")
-        }
-        return await answer(.ok) {
-            let balance = try await ledger.adjust(keyID: id, by: amount, reason: body.reason)
+        await answer(.ok, with: AdminInput.adjustment(request.body)) { body in
+            let balance = try await ledger.adjust(keyID: id, by: body.amount, reason: body.reason)
             guard let key = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
             return KeyReport(key, balance)
         }
@@ -112,20 +88,16 @@ struct AdminRoutes: Sendable {
     /// `{"models": [...], "rate_limit_per_minute": n, "expires_in_days": n}`: a field present
     /// replaces that limit, `null` removes it, an absent field keeps it.
     private func setLimits(_ request: HTTPRequest, id: String) async -> HTTPResponse {
-        guard let body = try? JSONSerialization.jsonObject(with: Data(request.body)) as? [String: Any] else {
-            return Self.error(.unprocessableContent, "expected {\"models\": [...], \"rate_limit_per_minute\": n, \"expires_in_days\": n}; null removes a limit")
-        }
-        let models = body["models"], rate = body["rate_limit_per_minute"], days = body["expires_in_days"]
-        if let models, !(models is NSNull || models is [String]) { return Self.error(.unprocessableContent, "models: expected a list of model names or null") }
-        if let rate, !(rate is NSNull || (rate as? Int).map { $0 > 0 } == true) { return Self.error(.unprocessableContent, "rate_limit_per_minute: expected a positive whole number or null") }
-        if let days, !(days is NSNull || (days as? Int).map { $0 > 0 } == true) { return Self.error(.unprocessableContent, "expires_in_days: expected a positive whole number or null") }
-        return await answer(.ok) {
+        await answer(.ok, with: AdminInput.limits(request.body)) { limits in
             guard let current = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
+            let expiresAt: Timestamp? = switch limits.lifetimeDays {
+            case .keep: current.expiresAt
+            case .remove: nil
+            case .set(let days): KeyLimits.expiry(days: days, from: now())
+            }
             let key = try await ledger.setLimits(
-                keyID: id,
-                models: models == nil ? current.models : models as? [String],
-                rateLimitPerMinute: rate == nil ? current.rateLimitPerMinute : rate as? Int,
-                expiresAt: days == nil ? current.expiresAt : (days as? Int).map { now() + Int64($0) * 86_400_000 })
+                keyID: id, models: limits.models.applied(to: current.models),
+                rateLimitPerMinute: limits.rateLimitPerMinute.applied(to: current.rateLimitPerMinute), expiresAt: expiresAt)
             return KeyReport(key, try await ledger.balance(keyID: id))
         }
     }
@@ -183,11 +155,20 @@ struct AdminRoutes: Sendable {
             switch error {
             case .unknownKey, .unknownTeam: return Self.error(.notFound, error.description)
             case .teamExists: return Self.error(.conflict, error.description)
-            case .insufficientBalance, .invalidAmount: return Self.error(.unprocessableContent, error.description)
+            case .insufficientBalance, .invalidAmount, .exceedsMaximum: return Self.error(.unprocessableContent, error.description)
             default: return Self.error(.internalServerError, "the ledger failed")
             }
         } catch {
             return Self.error(.internalServerError, "the ledger failed")
+        }
+    }
+
+    /// Answers 422 naming the field an admin got wrong, or runs `body` on the checked input.
+    func answer<Input>(_ status: HTTPStatus, with input: Result<Input, AdminInput.Problem>,
+                       _ body: (Input) async throws -> some Encodable) async -> HTTPResponse {
+        switch input {
+        case .success(let input): await answer(status) { try await body(input) }
+        case .failure(let problem): Self.error(.unprocessableContent, problem.message)
         }
     }
 

@@ -62,9 +62,17 @@ public struct UsageWindow: Sendable {
         guard from < to else { throw UsageWindowError(message: "the start of the period must come before its end") }
     }
 
+    /// How far back a period may reach: a hundred years (checked before the arithmetic on it).
+    static let longestLookBack: Int64 = 36_500 * 86_400_000
+    /// Moments are read between 1970 and the year 9999.
+    static let moments: ClosedRange<Timestamp> = 0...253_402_300_799_999
+
     private static func moment(_ text: String, now: Timestamp) throws(UsageWindowError) -> Timestamp {
         let units: [Character: Int64] = ["m": 60_000, "h": 3_600_000, "d": 86_400_000]
-        if let unit = text.last.flatMap({ units[$0] }), let count = Int64(text.dropLast()), count >= 0 {
+        if let suffix = text.last, let unit = units[suffix], let count = Int64(text.dropLast()), count >= 0 {
+            guard count <= longestLookBack / unit else {
+                throw UsageWindowError(message: "'\(text)': a period reaches back at most \(longestLookBack / unit)\(suffix)")
+            }
             return now - count * unit
         }
         let withTime = ISO8601DateFormatter()
@@ -73,7 +81,11 @@ public struct UsageWindow: Sendable {
         guard let date = withTime.date(from: text) ?? dateOnly.date(from: text) else {
             throw UsageWindowError(message: "'\(text)': expected a time back from now such as 30m, 24h or 7d, or a date such as 2026-11-01 or 2026-11-01T12:00:00Z")
         }
-        return Timestamp(date.timeIntervalSince1970 * 1000)
+        let milliseconds = date.timeIntervalSince1970 * 1000
+        guard milliseconds.isFinite, Double(moments.lowerBound)...Double(moments.upperBound) ~= milliseconds else {
+            throw UsageWindowError(message: "'\(text)': expected a date between 1970 and 9999")
+        }
+        return Timestamp(milliseconds)
     }
 }
 

@@ -1,0 +1,28 @@
+import Testing
+@testable import GenerationCore
+
+@Suite("Credits")
+struct CreditsTests {
+    @Test(arguments: [
+        ("0.004", 4_000), ("12", 12_000_000), ("-1.5", -1_500_000), ("12.", 12_000_000), ("0.000001", 1),
+        ("1000000000000", 1_000_000_000_000_000_000), ("-1000000000000", -1_000_000_000_000_000_000),
+    ])
+    func decimalAmountsAreExact(text: String, micro: Int64) {
+        #expect(Credits(decimal: text)?.microCredits == micro)
+    }
+
+    /// "9223372036854.999999" passed the multiplication's overflow check and trapped in the
+    /// addition of its decimals; every amount past the maximum is refused before any arithmetic.
+    @Test(arguments: [
+        "9223372036854.999999", "9223372036854.775808", "1000000000000.000001", "-1000000000000.000001",
+        "99999999999999999999", "1e6", "0x19", "+5", "--5", "-+5", "1.2.3", ".5", "", "-", "0.0000001", "١٢",
+    ])
+    func anythingElseIsRefused(text: String) {
+        #expect(Credits(decimal: text) == nil)
+    }
+
+    @Test func theMaximumLeavesRoomForTheSumOfTwo() {
+        let (_, overflow) = Credits.maximum.microCredits.addingReportingOverflow(Credits.maximum.microCredits)
+        #expect(!overflow)
+    }
+}
