@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "GatewayAPI",
             dependencies: [
-                "HTTPServer", "GenerationCore", "Jobs", "Ledger", "CByteChecks",
+                "HTTPServer", "GenerationCore", "GuardedHTTP", "Jobs", "Ledger", "CByteChecks",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -67,6 +67,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "HTTPServer", dependencies: ["CSystemShims", "CZlib", "COpenSSL"], swiftSettings: strict),
+        // The one way the gateway fetches a URL it did not configure (images, webhooks, upstream outputs).
+        .target(
+            name: "GuardedHTTP",
+            dependencies: ["GenerationCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: strict
+        ),
         .target(
             name: "LocalInference",
             dependencies: [
@@ -82,6 +88,7 @@ let package = Package(
             name: "UpstreamProxy",
             dependencies: [
                 "GenerationCore",
+                "GuardedHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,6 +108,7 @@ let package = Package(
                 "HTTPServer",
                 "GatewayAPI",
                 "GenerationCore",
+                "GuardedHTTP",
                 "Jobs",
                 "Ledger",
                 "LocalInference",
@@ -144,7 +152,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GatewayAPITests",
-            dependencies: ["GatewayAPI", "CByteChecks", "GenerationCore", "HTTPServer", "TestSupport"],
+            dependencies: ["GatewayAPI", "CByteChecks", "GenerationCore", "GuardedHTTP", "HTTPServer", "TestSupport"],
             exclude: ["Golden"],
             swiftSettings: strict
         ),
@@ -173,8 +181,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SDGateTests",
-            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Ledger", "LocalInference",
-                           "UpstreamProxy",
+            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "GuardedHTTP", "Ledger",
+                           "LocalInference", "UpstreamProxy",
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["Clients"],
             swiftSettings: strict

@@ -8,6 +8,7 @@ public import Ledger
 public import GenerationCore
 public import HTTPServer
 public import Logging
+import GuardedHTTP
 import Jobs
 import LocalInference
 import UpstreamProxy
@@ -51,7 +52,9 @@ public struct GatewayApp: Sendable {
         self.ledger = ledger
         self.admin = admin
         self.backend = backend
-        upstreams = Dictionary(uniqueKeysWithValues: configuration.configuredUpstreams.map { ($0.name, UpstreamBackend($0)) })
+        // An upstream's output URLs follow the rules of members' image URLs.
+        let outputPolicy = AddressPolicy(allowPrivateAddresses: configuration.images.allowPrivateAddresses)
+        upstreams = Dictionary(uniqueKeysWithValues: configuration.configuredUpstreams.map { ($0.name, UpstreamBackend($0, outputPolicy: outputPolicy)) })
         local = configuration.local.isConfigured ? LocalBackend(settings: configuration.local.pool, logger: logger, metrics: metrics.factory) : nil
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GenerationCore
+import GuardedHTTP
 import NIOCore
 
 /// The StableDiffusionAPI / ModelsLab v3 API as a client speaks it: the team's key in the body,
@@ -10,6 +11,8 @@ import NIOCore
 struct ModelsLabUpstream {
     let upstream: Upstream
     let client: UpstreamClient
+    /// For output URLs on any other host than the upstream's own.
+    let outputs: GuardedFetcher
 
     func generate(_ request: GenerationRequest, deadline: NIODeadline) async throws(UpstreamFailure) -> GenerationResult {
         let start = ContinuousClock.now
@@ -32,19 +35,42 @@ struct ModelsLabUpstream {
             throw .answered(Self.refusal(answer))
         }
         var images: [GeneratedImage] = []
-        for url in urls {
-            let download = try await client.send("GET", url, deadline: deadline)
-            guard download.status == 200, let info = ImageInspector.inspect(download.body) else {
-                throw .answered(UpstreamFailure.unreadable)
-            }
-            images.append(GeneratedImage(bytes: download.body, format: info.format))
-        }
+        for url in urls { images.append(try await download(url, deadline: deadline)) }
         return GenerationResult(
             images: images,
             seed: answer.meta?.seed ?? request.seed,
             generationTime: answer.generationTime.flatMap(Duration.reported(seconds:)) ?? .now - start,
             upstream: UpstreamReport(name: upstream.name)
         )
+    }
+
+    /// An output image. One on the upstream's own origin, as configured, comes through its pool;
+    /// any other (its CDN, or wherever a compromised upstream points) only under the address rules
+    /// that member-given URLs follow, so an answer cannot make the gateway fetch a private address.
+    private func download(_ text: String, deadline: NIODeadline) async throws(UpstreamFailure) -> GeneratedImage {
+        let bytes: [UInt8]
+        if let url = URL(string: text), !Self.sameOrigin(url, URL(string: upstream.baseURL)) {
+            var fetcher = outputs
+            fetcher.timeout = min(fetcher.timeout, .nanoseconds(max(0, (deadline - .now()).nanoseconds)))
+            do {
+                bytes = try await fetcher.get(url, maxBytes: UpstreamClient.maxBodyBytes)
+            } catch {
+                throw .answered(.failed(error.message))
+            }
+        } else {
+            let download = try await client.send("GET", text, deadline: deadline)
+            guard download.status == 200 else { throw .answered(UpstreamFailure.unreadable) }
+            bytes = download.body
+        }
+        guard let info = ImageInspector.inspect(bytes) else { throw .answered(UpstreamFailure.unreadable) }
+        return GeneratedImage(bytes: bytes, format: info.format)
+    }
+
+    static func sameOrigin(_ url: URL, _ base: URL?) -> Bool {
+        guard let base, let scheme = url.scheme?.lowercased(), scheme == base.scheme?.lowercased(),
+              let host = url.host?.lowercased(), host == base.host?.lowercased() else { return false }
+        let defaultPort = scheme == "https" ? 443 : 80
+        return (url.port ?? defaultPort) == (base.port ?? defaultPort)
     }
 
     private func call(_ path: String, body: [UInt8], deadline: NIODeadline) async throws(UpstreamFailure) -> Answer {

@@ -1,4 +1,5 @@
 public import GenerationCore
+public import GuardedHTTP
 import NIOCore
 
 /// One configured upstream, with its own connection pool; renders the upstream's wire format
@@ -6,10 +7,14 @@ import NIOCore
 public final class UpstreamBackend: Sendable {
     public let upstream: Upstream
     private let client: UpstreamClient
+    private let outputs: GuardedFetcher
 
-    public init(_ upstream: Upstream) {
+    /// - Parameter outputPolicy: the addresses an image URL in the upstream's answer may lead to,
+    ///   unless it is on the upstream's own origin.
+    public init(_ upstream: Upstream, outputPolicy: AddressPolicy = AddressPolicy()) {
         self.upstream = upstream
         client = UpstreamClient(poolSize: upstream.poolSize)
+        outputs = GuardedFetcher(policy: outputPolicy, timeout: .seconds(30), subject: "the upstream's image URL")
     }
 
     public func generate(_ request: GenerationRequest) async throws(UpstreamFailure) -> GenerationResult {
@@ -17,7 +22,7 @@ public final class UpstreamBackend: Sendable {
             + upstream.deadline.components.attoseconds / 1_000_000_000)
         switch upstream.dialect {
         case .segmind: return try await SegmindUpstream(upstream: upstream, client: client).generate(request, deadline: deadline)
-        case .modelslab: return try await ModelsLabUpstream(upstream: upstream, client: client).generate(request, deadline: deadline)
+        case .modelslab: return try await ModelsLabUpstream(upstream: upstream, client: client, outputs: outputs).generate(request, deadline: deadline)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GenerationCore
+import GuardedHTTP
 import HTTPServer
 import Testing
 import TestSupport
@@ -95,7 +96,7 @@ struct ImageURLTests {
             ("/missing", "the image URL answered HTTP 404"),
             ("/loop", "the image URL redirects more than 3 times"),
             ("/text", "not a JPEG, PNG, WebP or GIF image"),
-            ("/huge", "the image at the URL is larger than 1024 bytes"),
+            ("/huge", "the file at the image URL is larger than 1024 bytes"),
         ]
         for (path, problem) in cases {
             let (response, _) = try await Self.answer("sdxl-img2img", image: host.url(path), policy: allowed, maxBytes: 1024)

@@ -82,6 +82,37 @@ struct UpstreamProxyTests {
         await upstream.shutdown()
     }
 
+    /// The image URLs in an upstream's answer are fetched through its pool only on its own origin;
+    /// any other host follows the address rules of members' image URLs, so a compromised upstream
+    /// (or one reached over plain http) cannot make the gateway fetch loopback or private
+    /// addresses. The member is not charged for what was not delivered; with private addresses
+    /// allowed, the same answer is served.
+    @Test func outputURLsOnAnotherHostFollowTheAddressRules() async throws {
+        let upstream = try FakeModelsLabUpstream(pollsBeforeSuccess: 0, outputHost: "localhost")
+        let entry = ProxiedGateway.UpstreamEntry(name: "modelslab", dialect: "modelslab", baseURL: upstream.baseURL, key: upstream.key)
+        for allowPrivate in [false, true] {
+            let gateway = try await ProxiedGateway.start(upstreams: [entry], routes: ["sd1.5-img2img": ["modelslab"]],
+                                                         extraYAML: "images:\n  allow_private_addresses: \(allowPrivate)\n")
+            let member = try await gateway.createKey(name: "bob", credits: "1")
+            let before = upstream.received.count
+            let answer = try await gateway.sdk(member.secret, "sd1.5-img2img", ["image": Self.image, "prompt": "a lighthouse", "base64": false])
+            let downloads = upstream.received.dropFirst(before).filter { $0.path.hasPrefix("/generations/") }
+            if allowPrivate {
+                #expect(answer["status"] as? Int == 200, "\(answer)")
+                #expect(downloads.count == 1)
+            } else {
+                #expect(answer["status"] as? Int == 502, "\(answer)")
+                #expect(answer["error"] as? String == "the upstream's image URL's host localhost is not a public address", "\(answer)")
+                #expect(downloads.isEmpty, "the gateway fetched a loopback address named by the upstream")
+                let shown = try await gateway.command(["keys", "show", member.id, "--json"])
+                #expect((try JSONSerialization.jsonObject(with: Data(shown.output.utf8)) as? [String: Any])?["available"] as? String == "1")
+            }
+            #expect(try await gateway.verify().status == 0)
+            #expect(try await gateway.stop() == 0)
+        }
+        await upstream.shutdown()
+    }
+
     /// An image long enough for the gateway to keep its base64 as the request's own bytes (and to
     /// check it past its decoded head) reaches either kind of upstream character for character:
     /// sent as base64, as a data URI, and with spaces around it.

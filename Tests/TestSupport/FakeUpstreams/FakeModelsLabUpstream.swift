@@ -17,9 +17,13 @@ public final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
 
     private let jobs = Mutex<[Int: Job]>([:])
     private let pollsBeforeSuccess: Int
+    /// The host its output URLs name: its own by default; another (a CDN, or somewhere a
+    /// compromised upstream points) to test what the gateway fetches.
+    private let outputHost: String
 
-    public init(key: String = "ml_team_key_0123456789", pollsBeforeSuccess: Int = 1) throws {
+    public init(key: String = "ml_team_key_0123456789", pollsBeforeSuccess: Int = 1, outputHost: String = "127.0.0.1") throws {
         self.pollsBeforeSuccess = pollsBeforeSuccess
+        self.outputHost = outputHost
         super.init(acceptingKey: key)
         var router = Router()
         for endpoint in ["/api/v3/img2img", "/api/v3/text2img"] {
@@ -59,7 +63,7 @@ public final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
         }
         guard job.polls > pollsBeforeSuccess else { return processing(number) }
         return Self.json(["status": "success", "generationTime": 0.92, "id": number,
-                          "output": (0..<job.samples).map { "\(baseURL)/generations/\(number)-\($0).png" },
+                          "output": (0..<job.samples).map { "http://\(outputHost):\(port)/generations/\(number)-\($0).png" },
                           "meta": ["W": job.width, "H": job.height, "seed": job.seed, "n_samples": job.samples]])
     }
 

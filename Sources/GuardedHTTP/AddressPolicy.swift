@@ -4,7 +4,8 @@ import Glibc
 
 /// Which addresses the gateway may fetch from on a client's behalf. By default only public ones:
 /// never loopback, private, shared (CGNAT), link-local (cloud metadata lives there), multicast,
-/// broadcast, reserved or unspecified addresses, in IPv4 or IPv6 (IPv4-mapped included).
+/// broadcast, reserved or unspecified addresses, in IPv4 or IPv6 (an IPv6 form that embeds an IPv4
+/// address judged by that address).
 public struct AddressPolicy: Sendable {
     /// Allow every address (a local setup whose images live on a private network).
     public var allowPrivateAddresses: Bool
@@ -31,16 +32,29 @@ public struct AddressPolicy: Sendable {
         var v6 = in6_addr()
         guard inet_pton(AF_INET6, address, &v6) == 1 else { return false }
         let bytes = withUnsafeBytes(of: &v6) { Array($0) }
-        // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms are judged as the IPv4 address.
-        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-            return isPublicIPv4(UInt32(bytes[12]) << 24 | UInt32(bytes[13]) << 16 | UInt32(bytes[14]) << 8 | UInt32(bytes[15]))
-        }
-        // Public IPv6 unicast is 2000::/3, minus documentation (2001:db8::/32), 6to4 of private
-        // space is not special-cased, Teredo (2001::/32) and ORCHIDv2 (2001:20::/28) excluded.
+        // Forms that carry an IPv4 address are judged by it: a 6to4 (2002::/16) or NAT64
+        // (64:ff9b::/96) address reaches the IPv4 host it embeds, so 2002:7f00:1:: is loopback.
+        if let embedded = embeddedIPv4(bytes) { return isPublicIPv4(embedded) }
+        // Public IPv6 unicast is 2000::/3, minus documentation (2001:db8::/32) and Teredo
+        // (2001::/32, whose IPv4 is hidden), which is where ORCHIDv2 (2001:20::/28) lies too.
+        // Everything outside 2000::/3 (loopback, link-local, unique local, multicast, the
+        // deprecated IPv4-compatible ::a.b.c.d, NAT64's local-use 64:ff9b:1::/48) is refused.
         guard bytes[0] & 0xE0 == 0x20 else { return false }
         if bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0D && bytes[3] == 0xB8 { return false }
         if bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x00 && bytes[3] == 0x00 { return false }
         return true
+    }
+
+    /// The IPv4 address an IPv6 address stands for: IPv4-mapped (::ffff:a.b.c.d), 6to4
+    /// (2002:aabb:ccdd::/48) and the well-known NAT64 prefix (64:ff9b::a.b.c.d).
+    private static func embeddedIPv4(_ bytes: [UInt8]) -> UInt32? {
+        func ipv4(at offset: Int) -> UInt32 {
+            UInt32(bytes[offset]) << 24 | UInt32(bytes[offset + 1]) << 16 | UInt32(bytes[offset + 2]) << 8 | UInt32(bytes[offset + 3])
+        }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF { return ipv4(at: 12) }
+        if bytes[0] == 0x20 && bytes[1] == 0x02 { return ipv4(at: 2) }
+        if bytes[0..<12] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0] { return ipv4(at: 12) }
+        return nil
     }
 
     private static func isPublicIPv4(_ address: UInt32) -> Bool {
