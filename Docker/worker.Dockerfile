@@ -3,7 +3,11 @@
 # file (Worker/models.example.yaml; relative sources are relative to it).
 #
 #   docker build -f Docker/worker.Dockerfile -t sdgate-worker .
-#   docker run --gpus 1 -p 9000:9000 -v /srv/models:/models:ro sdgate-worker
+#   docker run --gpus 1 --network sdgate -e SDGATE_WORKER_TOKEN -v /srv/models:/models:ro sdgate-worker
+#
+# It answers only requests carrying SDGATE_WORKER_TOKEN (give the gateway the same value through
+# local.remote_worker_token_env), and refuses to start without one. Publish its port only on a network
+# that the gateway alone shares: whoever reaches it uses the team's GPU.
 #
 # PyPI's torch brings its own CUDA libraries; the base image gives the CUDA user-space layout the
 # NVIDIA container runtime expects. PYTHON names the interpreter package of the base image's

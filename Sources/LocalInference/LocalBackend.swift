@@ -72,13 +72,14 @@ public final class LocalBackend: InferenceBackend {
         launch { await self.supervise(worker, command) }
     }
 
-    /// Adds a worker running elsewhere, at `url` (`http://host:port`). It is not ours to restart:
-    /// it is used while its health checks pass.
-    public func connect(to url: String) {
+    /// Adds a worker running elsewhere, at `url` (`http://host:port`), that wants `token` (the
+    /// value of its `SDGATE_WORKER_TOKEN`). It is not ours to restart: it is used while its health
+    /// checks pass.
+    public func connect(to url: String, token: String?) {
         let worker = pool.withLock { $0.addWorker() }
         launch {
             while !Task.isCancelled {
-                await self.watch(worker, ListeningWorker(url: url, processIdentifier: nil))
+                await self.watch(worker, ListeningWorker(url: url, processIdentifier: nil, token: token))
                 try? await Task.sleep(for: self.settings.healthCheckInterval)
             }
         }
@@ -116,7 +117,7 @@ public final class LocalBackend: InferenceBackend {
         // out again only when it is free.
         let outcome = await Task { [client, settings] () async -> Result<GenerationResult, InferenceError> in
             do throws(InferenceError) {
-                return .success(try await client.generate(request, at: lease.url, deadline: settings.deadline))
+                return .success(try await client.generate(request, at: lease.url, token: lease.token, deadline: settings.deadline))
             } catch {
                 return .failure(error)
             }

@@ -27,6 +27,8 @@ public struct WorkerCommand: Sendable {
 struct ListeningWorker: Sendable {
     let url: String
     let processIdentifier: Int32?
+    /// What the worker wants in `Authorization: Bearer`; nil for a worker that asks for none.
+    let token: String?
 }
 
 /// Runs one worker process until it ends. Once the worker prints the one line that says where it
@@ -35,10 +37,19 @@ struct ListeningWorker: Sendable {
 /// Returns the exit status; the worker's standard error (its log) goes to the gateway's.
 enum SpawnedWorker {
     static let listeningPrefix = "sdgate-worker listening on "
+    /// The worker reads its token from here: an argument would show in every `ps`.
+    static let tokenVariable = "SDGATE_WORKER_TOKEN"
+
+    /// A new secret for each process: whoever else reaches its port cannot generate.
+    static func newToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(generator.next(), radix: 16) }.map { String(repeating: "0", count: 16 - $0.count) + $0 }.joined()
+    }
 
     static func run(_ command: WorkerCommand, stopGracePeriod: Duration,
                     watch: @escaping @Sendable (ListeningWorker) async -> Void) async throws -> Int32 {
-        var environment: [Environment.Key: String?] = ["PYTHONUNBUFFERED": "1"]
+        let token = newToken()
+        var environment: [Environment.Key: String?] = ["PYTHONUNBUFFERED": "1", Environment.Key(stringLiteral: tokenVariable): token]
         if let devices = command.visibleDevices { environment["CUDA_VISIBLE_DEVICES"] = devices }
         // The worker watches the gateway's process, so that a gateway killed outright leaves no
         // worker holding a GPU.
@@ -59,7 +70,7 @@ enum SpawnedWorker {
                     for try await line in execution.standardOutput.strings() where line.hasPrefix(listeningPrefix) {
                         let address = line.dropFirst(listeningPrefix.count).trimmingCharacters(in: .whitespacesAndNewlines)
                         group.addTask {
-                            await watch(ListeningWorker(url: "http://" + address, processIdentifier: processIdentifier))
+                            await watch(ListeningWorker(url: "http://" + address, processIdentifier: processIdentifier, token: token))
                             if !Task.isCancelled { try? execution.send(signal: .kill) }
                         }
                     }

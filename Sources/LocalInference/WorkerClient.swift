@@ -27,10 +27,11 @@ struct WorkerClient: Sendable {
         return json["busy"] as? Bool == true ? .busy : .ready
     }
 
-    func generate(_ request: GenerationRequest, at base: String, deadline: Duration) async throws(InferenceError) -> GenerationResult {
+    func generate(_ request: GenerationRequest, at base: String, token: String?, deadline: Duration) async throws(InferenceError) -> GenerationResult {
         var call = HTTPClientRequest(url: base + "/generate")
         call.method = .POST
         call.headers.add(name: "Content-Type", value: "application/json")
+        if let token { call.headers.add(name: "Authorization", value: "Bearer \(token)") }
         let body: Data
         do {
             body = try JSONSerialization.data(withJSONObject: Self.body(of: request))
@@ -73,6 +74,7 @@ struct WorkerClient: Sendable {
         // The worker unloaded idle weights and serves on: a retry may fit.
         case "out_of_memory": return .busy(retryAfter: .seconds(10))
         case "unsupported": return .unsupported(message)
+        case "unauthorized": return .failed("the local worker refused the gateway's token (see local.remote_worker_token_env)")
         default: return .failed(message)
         }
     }

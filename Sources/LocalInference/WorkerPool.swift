@@ -1,11 +1,13 @@
 /// The workers and the requests waiting for them, as the local backend's lock guards them: which
 /// workers are up and idle, and the fair queue of waiters.
 struct WorkerPool {
-    /// A worker as the pool hands it out: which one, which of its lives, where it listens.
+    /// A worker as the pool hands it out: which one, which of its lives, where it listens and the
+    /// token it wants.
     struct Lease: Sendable, Equatable {
         let worker: Int
         let life: Int
         let url: String
+        let token: String?
     }
 
     typealias Waiter = CheckedContinuation<Lease, any Error>
@@ -55,7 +57,7 @@ struct WorkerPool {
     mutating func up(_ worker: Int, _ listening: ListeningWorker) -> Lease {
         let life = (lives[worker]?.life ?? 0) + 1
         lives[worker] = (life, listening.url, listening.processIdentifier)
-        return Lease(worker: worker, life: life, url: listening.url)
+        return Lease(worker: worker, life: life, url: listening.url, token: listening.token)
     }
 
     mutating func down(_ worker: Int) {

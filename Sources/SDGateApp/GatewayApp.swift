@@ -244,7 +244,7 @@ extension GatewayApp {
     func startLocalWorkers() {
         guard let local else { return }
         for command in configuration.local.commands { local.spawn(command) }
-        for url in configuration.local.remoteWorkers { local.connect(to: url) }
+        for url in configuration.local.remoteWorkers { local.connect(to: url, token: configuration.local.remoteWorkerToken) }
     }
 
     /// Stops the worker processes and closes the upstreams' connection pools; after the server has drained.

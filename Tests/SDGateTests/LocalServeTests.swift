@@ -168,23 +168,31 @@ struct LocalServeTests {
     @Test func aGatewayKilledOutrightLeavesNoWorkerBehind() async throws {
         let gateway = try await ProxiedGateway.startLocal()
         let worker = try #require(gateway.workerProcesses.first)
+        // The worker serves its gateway only: whoever else reaches its port gets 401, health aside.
+        let url = try #require(gateway.workerURLs.first, "\(gateway.log)")
+        #expect(try await Self.status(["-X", "POST", "-H", "Content-Type: application/json", "-d", #"{"model": "sd3-med-img2img"}"#, url + "/generate"]) == 401)
+        #expect(try await Self.status([url + "/models"]) == 401)
+        #expect(try await Self.status([url + "/health"]) == 200)
         // SIGKILL: the gateway cannot stop its worker; the worker sees it gone and stops itself.
         #expect(try await gateway.gateway.stop(signal: SIGKILL) == 128 + SIGKILL)
         #expect(await eventually(timeout: .seconds(60)) { !processRuns(worker) }, "worker \(worker) outlived its gateway")
     }
 
     @Test func aRemoteWorkerServesTheGatewayAndOutlivesIt() async throws {
-        // A worker started by hand, as on another GPU host.
+        // A worker started by hand, as on another GPU host, with the token the gateway is given too.
+        let token = "remote-worker-token-\(UUID().uuidString)"
         let worker = try await Command.start(TinyModels.python, [
             "-m", "sdgate_worker", "--models", try await TinyModels.modelsFile, "--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1",
-        ], environment: ["PYTHONPATH": Repository.path("Worker"), "OMP_NUM_THREADS": "1"])
+        ], environment: ["PYTHONPATH": Repository.path("Worker"), "OMP_NUM_THREADS": "1", "SDGATE_WORKER_TOKEN": token])
         var address: Substring?
         _ = await eventually(timeout: .seconds(120)) {
             address = worker.log.split(separator: "\n").first { $0.hasPrefix("sdgate-worker listening on ") }?.dropFirst(27)
             return address != nil
         }
         let url = "http://" + (try #require(address, "\(worker.log)"))
-        let gateway = try await ProxiedGateway.startLocal(workers: 0, extraLocal: ["remote_workers: \(url)"])
+        #expect(try await Self.status([url + "/models"]) == 401)
+        let gateway = try await ProxiedGateway.startLocal(workers: 0, extraLocal: ["remote_workers: \(url)", "remote_worker_token_env: WORKER_TOKEN"],
+                                                          environment: ["WORKER_TOKEN": token])
         #expect(await eventually(timeout: .seconds(30)) { gateway.log.contains("worker up") }, "\(gateway.log)")
         let member = try await gateway.createKey(name: "alice", credits: "1")
         let answer = try await gateway.sdk(member.secret, "sd3-med-img2img", Self.parameters("sd3-med-img2img", image: try await Self.image))
@@ -194,6 +202,11 @@ struct LocalServeTests {
         // Not the gateway's to stop.
         #expect(processExists(worker.processIdentifier))
         _ = try await worker.stop(signal: SIGTERM)
+    }
+
+    /// The HTTP status curl gets with `arguments`.
+    static func status(_ arguments: [String]) async throws -> Int {
+        Int(try await Command.run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}"] + arguments).output) ?? 0
     }
 
     /// The parameters as sent on the wire: a "FILE path" image as its base64 bytes.

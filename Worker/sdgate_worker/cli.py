@@ -15,7 +15,22 @@ sdgate's inference worker: runs Stable Diffusion 1.5, SDXL (with refiner) and SD
 diffusers and serves them over a small HTTP+JSON protocol (GET /health, GET /models, POST /generate;
 see Worker/README.md). Prints exactly one line to stdout once it accepts connections:
     sdgate-worker listening on HOST:PORT      or      sdgate-worker listening on unix:PATH
-Logs go to stderr."""
+Logs go to stderr.
+
+Authentication: with SDGATE_WORKER_TOKEN set in its environment, the worker answers only requests
+that carry `Authorization: Bearer <token>` (GET /health stays open). A gateway sets it for the workers
+it spawns; for a worker on another host, set the same value here and in the gateway's
+local.remote_worker_token_env. Listening beyond loopback without a token is refused."""
+
+TOKEN_VARIABLE = "SDGATE_WORKER_TOKEN"
+
+
+def listens_beyond_loopback(listen: str) -> bool:
+    """Whether HOST:PORT can be reached from other hosts (a Unix socket or a loopback address cannot)."""
+    if listen.startswith("unix:"):
+        return False
+    host = listen.rpartition(":")[0].strip("[]")
+    return host not in ("127.0.0.1", "::1", "localhost") and not host.startswith("127.")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -74,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = os.environ.pop(TOKEN_VARIABLE, "") or None
+    if token is None and listens_beyond_loopback(args.listen):
+        print(f"sdgate-worker: --listen {args.listen} can be reached from other hosts, and anyone who reaches it could "
+              f"generate for free: set {TOKEN_VARIABLE} (and the gateway's local.remote_worker_token_env), "
+              "or listen on 127.0.0.1", file=sys.stderr)
+        return 2
     if args.exit_with_parent is not None:
         _exit_with_parent(args.exit_with_parent)
     if args.gpu is not None:
@@ -123,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sdgate-worker: --preload: {error.message}", file=sys.stderr)
         return 2
     context = WorkerContext(engine, int(args.max_body_mb * 2**20), device.type, str(dtype).removeprefix("torch."),
-                            budget)
+                            budget, token)
     server, address = make_server(args.listen, context)
     # SIGTERM (the gateway stopping a worker) ends serve_forever the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)

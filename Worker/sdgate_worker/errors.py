@@ -5,6 +5,7 @@ from __future__ import annotations
 # code -> HTTP status. The codes are part of the protocol (README.md); never rename one.
 STATUS_BY_CODE = {
     "invalid_request": 400,
+    "unauthorized": 401,
     "not_found": 404,
     "method_not_allowed": 405,
     "length_required": 411,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -23,8 +24,11 @@ LINGER_SECONDS = 2.0
 class WorkerContext:
     """What the handlers need; one per process."""
 
-    def __init__(self, engine: Engine, max_body_bytes: int, device: str, dtype: str, memory_budget: int | None):
+    def __init__(self, engine: Engine, max_body_bytes: int, device: str, dtype: str, memory_budget: int | None,
+                 token: str | None = None):
         self.engine = engine
+        # Every route but GET /health needs `Authorization: Bearer <token>` when a token is set.
+        self.token = token
         self.max_body_bytes = max_body_bytes
         self.device = device
         self.dtype = dtype
@@ -57,6 +61,8 @@ class Handler(BaseHTTPRequestHandler):
         self._body_read = False
         path = self.path.split("?", 1)[0]
         try:
+            if not (self.command == "GET" and path == "/health"):
+                self._authorize()
             if path in routes:
                 status, body = routes[path]()
             elif path in allowed_elsewhere:
@@ -70,6 +76,17 @@ class Handler(BaseHTTPRequestHandler):
             status, body = 500, WorkerError("failed", f"internal error: {type(error).__name__}").to_json()
         self._send_json(status, body)
         log.info("%s %s %d %.3fs", self.command, path, status, time.monotonic() - started)
+
+    def _authorize(self):
+        """Anyone who reaches the port would otherwise generate for free: the gateway proves itself
+        with the token it gave this worker (or was configured with), compared in constant time."""
+        token = self.context.token
+        if not token:
+            return
+        sent = self.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            self.close_connection = True
+            raise WorkerError("unauthorized", "this worker serves its gateway only: send Authorization: Bearer <token>")
 
     def _health(self):
         c = self.context

@@ -26,8 +26,11 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class WorkerProcess:
-    def __init__(self, models_file: Path, listen: str, *extra: str):
+    def __init__(self, models_file: Path, listen: str, *extra: str, token: str | None = None):
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(WORKER_ROOT))
+        env.pop("SDGATE_WORKER_TOKEN", None)
+        if token is not None:
+            env["SDGATE_WORKER_TOKEN"] = token
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sdgate_worker", "--models", str(models_file), "--listen", listen,
              "--device", "cpu", *extra],

@@ -18,6 +18,9 @@ extension GatewayConfiguration {
         public var workerArguments: [String] = []
         /// Workers on other hosts, `http://host:port`.
         public var remoteWorkers: [String] = []
+        /// The environment variable holding the token the remote workers want; the workers `serve`
+        /// spawns get a new one each.
+        public var remoteWorkerTokenVariable: String?
         public var pool = LocalBackend.Settings()
         /// When more requests than this wait for a local worker, a model whose route names an
         /// upstream after `local` is sent there; nil: never.
@@ -27,6 +30,11 @@ extension GatewayConfiguration {
 
         /// The worker processes `serve` spawns: one per GPU, or `workers` of them.
         public var spawnCount: Int { gpus.isEmpty ? workers : gpus.count }
+
+        /// The remote workers' token, read from the environment (never from a file that may be shared).
+        public var remoteWorkerToken: String? {
+            remoteWorkerTokenVariable.flatMap { ProcessInfo.processInfo.environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
+        }
 
         /// Whether `local` can serve anything: workers to spawn or to reach.
         public var isConfigured: Bool { spawnCount > 0 || !remoteWorkers.isEmpty }

@@ -25,6 +25,10 @@ extension ConfigurationKey {
                 throw ConfigurationValueError("expected worker addresses such as http://gpu-host:7000 separated by commas, got '\(url)'")
             }
         },
+        ConfigurationKey(path: "local.remote_worker_token_env",
+                         summary: "the environment variable holding the token the remote workers want (their SDGATE_WORKER_TOKEN)",
+                         apply: { config, text throws(ConfigurationValueError) in config.local.remoteWorkerTokenVariable = text.isEmpty ? nil : text },
+                         render: { $0.local.remoteWorkerTokenVariable ?? "(none)" }),
         .integer("local.queue_limit", \.local.pool.queueLimit, 0...100_000, "requests that may wait for a local worker (503 beyond)"),
         .integer("local.queue_limit_per_key", \.local.pool.queueLimitPerKey, 0...100_000, "requests of one key that may wait (503 beyond)"),
         .duration("local.max_wait", \.local.pool.maxWait, .seconds(1) ... .seconds(86400), "the longest a request waits for a worker (503 beyond)"),
@@ -61,6 +65,9 @@ extension ConfigurationLoader {
         if !local.gpus.isEmpty, local.workers != 0, local.workers != local.gpus.count {
             problems.append("\(origin("local.workers")): local.workers: \(local.workers) workers but \(local.gpus.count) gpus; "
                 + "with gpus, one worker runs per GPU (leave workers at 0)")
+        }
+        if let variable = local.remoteWorkerTokenVariable, !local.remoteWorkers.isEmpty, local.remoteWorkerToken == nil {
+            problems.append("\(origin("local.remote_worker_token_env")): local.remote_worker_token_env: the environment variable \(variable) is not set")
         }
         if local.spawnCount > 0, local.modelsFile.isEmpty {
             problems.append("\(origin("local.workers")): local.models_file: is required to spawn workers")

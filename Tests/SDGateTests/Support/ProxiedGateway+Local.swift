@@ -14,7 +14,8 @@ extension ProxiedGateway {
     /// Starts the gateway with `workers` spawned workers (plus the `local:` lines in `extraLocal`)
     /// and waits until they are up. Debug logging shows requests waiting for a worker.
     static func startLocal(workers: Int = 1, routes: [String: [String]] = allLocal, extraLocal: [String] = [],
-                           upstreams: [UpstreamEntry] = [], catalog: String? = nil) async throws -> ProxiedGateway {
+                           upstreams: [UpstreamEntry] = [], catalog: String? = nil,
+                           environment extraEnvironment: [String: String] = [:]) async throws -> ProxiedGateway {
         let lines = workers == 0 ? extraLocal : [
             "python: \(TinyModels.python)",
             "worker_dir: \(Repository.path("Worker"))",
@@ -23,7 +24,8 @@ extension ProxiedGateway {
             "worker_arguments: --device cpu --threads 1",
         ] + extraLocal
         let yaml = "local:\n" + lines.map { "  \($0)\n" }.joined() + "log:\n  level: debug\n"
-        var environment = try Self.environment(upstreams: upstreams, routes: routes, extraYAML: yaml, base: ["OMP_NUM_THREADS": "1"])
+        var environment = try Self.environment(upstreams: upstreams, routes: routes, extraYAML: yaml,
+                                               base: extraEnvironment.merging(["OMP_NUM_THREADS": "1"]) { $1 })
         if let catalog { environment["SDGATE_CATALOG_FILE"] = catalog }
         let gateway = try await Self.start(environment: environment)
         let up = await eventually(timeout: .seconds(180)) { gateway.workerProcesses.count >= workers }
@@ -35,6 +37,13 @@ extension ProxiedGateway {
     var workerProcesses: [Int32] {
         log.split(separator: "\n").filter { $0.contains("worker up") }.compactMap { line in
             line.firstRange(of: "pid=").flatMap { Int32(line[$0.upperBound...].prefix { $0.isNumber }) }
+        }
+    }
+
+    /// Where each worker life announced so far listens ("worker up ... url=http://..."), in order.
+    var workerURLs: [String] {
+        log.split(separator: "\n").filter { $0.contains("worker up") }.compactMap { line in
+            line.firstRange(of: "url=").map { String(line[$0.upperBound...].prefix { !$0.isWhitespace }) }
         }
     }
 
