@@ -72,7 +72,8 @@ struct ConfigurationKey: Sendable {
         .integer("server.limits.max_header_count", \.server.limits.parser.maxHeaderCount, 1...10_000, "header field count limit (431 beyond)"),
         .integer("server.limits.max_connections", \.server.limits.maxConnections, 1...1_000_000, "open connections; more wait in the backlog"),
         .integer("server.limits.max_connections_per_address", \.server.limits.maxConnectionsPerAddress, 0...1_000_000, "open connections from one client address; more get 503 and are closed (0: no limit)"),
-        .bytes("server.limits.max_body_bytes_in_flight", \.server.limits.maxBodyBytesInFlight, (1 << 20)...(1 << 40), "request body bytes being received over all connections; a body past it gets 503 and Retry-After"),
+        // At least the largest body a route takes (an image request's 32 MiB), or such a body could never be read.
+        .bytes("server.limits.max_body_bytes_in_flight", \.server.limits.maxBodyBytesInFlight, (32 << 20)...(1 << 40), "request body bytes being received over all connections; a body past it gets 503 and Retry-After"),
         .integer("server.limits.max_requests_per_connection", \.server.limits.maxRequestsPerConnection, 1...Int.max, "requests before a connection is closed"),
         .duration("server.timeouts.header_read", \.server.timeouts.headerRead, .milliseconds(100) ... .seconds(3600), "time to receive a request head (408 beyond)"),
         .duration("server.timeouts.body_idle", \.server.timeouts.bodyIdle, .milliseconds(100) ... .seconds(3600), "longest pause inside a request body (408 beyond)"),
