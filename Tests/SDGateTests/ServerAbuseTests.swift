@@ -211,7 +211,7 @@ struct ServerAbuseTests {
     /// Another process holds the SQLite write lock (here sqlite3 itself, in a transaction). A top-up
     /// on the gateway's only event loop waits for the lock off the loop: /health answers meanwhile,
     /// and once the lock is released the top-up completes.
-    @Test func aLedgerWriteWaitingForAnotherProcessesLockLeavesTheEventLoopFree() async throws {
+    @Test func aLedgerWriteWaitingForALockHeldByAnotherProcessLeavesTheEventLoopFree() async throws {
         let upstream = try FakeSegmindUpstream()
         let gateway = try await Self.start(upstream, extraYAML: "server:\n  event_loops: 1\n")
         let member = try await gateway.createKey(name: "sam", credits: "1")
