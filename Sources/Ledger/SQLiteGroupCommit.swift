@@ -14,6 +14,11 @@ import Synchronization
 /// under light load, where a hop to another thread and back would cost more than the transaction.
 /// Writes that arrive meanwhile are committed after it on GRDB's writer queue, so the caller that
 /// opened the batch is answered as soon as its own batch is done.
+///
+/// The caller's thread is an event loop, which must never wait for a lock: there the transaction
+/// begins only if the write lock is free at once (a busy timeout of 0). If another process holds
+/// it (`sdgate keys` on the same file, a backup), the batch goes to the writer queue, which waits
+/// for the lock with the busy timeout, and the caller's task is answered from there.
 final class SQLiteGroupCommit: Sendable {
     private struct Job: Sendable {
         /// Runs the write in the open transaction; returns whether it succeeded, and how to answer
@@ -28,8 +33,14 @@ final class SQLiteGroupCommit: Sendable {
     /// The most writes in one transaction, which bounds how long one holds the write lock.
     private let maxBatch = 256
 
-    init(pool: DatabasePool) {
+    /// How long the writer queue waits for another process's write lock before the batch fails.
+    private let busyTimeoutMilliseconds: Int
+
+    init(pool: DatabasePool, busyTimeout: Duration) {
         self.pool = pool
+        busyTimeoutMilliseconds = Int(busyTimeout.components.seconds) * 1000 + Int(busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+        // The writer connection waits for no lock unless the writer queue asks it to (`drain`).
+        try? pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA busy_timeout = 0") }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
@@ -57,25 +68,49 @@ final class SQLiteGroupCommit: Sendable {
             // batch to the writer queue.
             guard startsDraining else { return }
             pool.writeWithoutTransaction { db in
-                if commitBatch(db) { pool.asyncWriteWithoutTransaction { db in self.drain(db) } }
+                // Another process holds the write lock: wait for it on the writer queue, not here.
+                guard Self.beginNow(db) else {
+                    pool.asyncWriteWithoutTransaction { db in self.drain(db) }
+                    return
+                }
+                if commitBatch(db, begun: true) { pool.asyncWriteWithoutTransaction { db in self.drain(db) } }
             }
         }
     }
 
-    /// Commits batches until no write is waiting.
+    /// Commits batches until no write is waiting; on the writer queue, where waiting for another
+    /// process's write lock (up to the busy timeout) holds up no event loop.
     private func drain(_ db: Database) {
-        while commitBatch(db) {}
+        try? db.execute(sql: "PRAGMA busy_timeout = \(busyTimeoutMilliseconds)")
+        defer { try? db.execute(sql: "PRAGMA busy_timeout = 0") }
+        while commitBatch(db, begun: false) {}
+    }
+
+    /// Begins the transaction if the write lock is free now; false if another connection holds it.
+    private static func beginNow(_ db: Database) -> Bool {
+        do {
+            try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+            return true
+        } catch {
+            // Any other failure is met again, and reported to the callers, by the writer queue.
+            return false
+        }
     }
 
     /// Commits the waiting writes (up to `maxBatch`) in one transaction and answers their callers.
     /// Returns whether more are waiting; when none are, the drain is over.
-    private func commitBatch(_ db: Database) -> Bool {
+    /// `begun`: the transaction is open already.
+    private func commitBatch(_ db: Database, begun: Bool) -> Bool {
         let batch = queue.withLock { queue in
             let batch = Array(queue.jobs.prefix(maxBatch))
             queue.jobs.removeFirst(batch.count)
             return batch
         }
-        if !batch.isEmpty { commit(batch, db) }
+        if !batch.isEmpty {
+            commit(batch, db, begun: begun)
+        } else if begun {
+            try? db.execute(sql: "ROLLBACK")
+        }
         return queue.withLock { queue in
             if queue.jobs.isEmpty { queue.draining = false }
             return queue.draining
@@ -84,10 +119,10 @@ final class SQLiteGroupCommit: Sendable {
 
     /// The transaction's statements are prepared once per connection and kept (`cachedStatement`):
     /// preparing them anew, as `inTransaction` and `inSavepoint` do, cost more than the writes.
-    private func commit(_ batch: [Job], _ db: Database) {
+    private func commit(_ batch: [Job], _ db: Database, begun: Bool) {
         var answers: [@Sendable ((any Error)?) -> Void] = []
         do {
-            try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+            if !begun { try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute() }
             if batch.count == 1 {
                 let (succeeded, answer) = batch[0].run(db)
                 answers.append(answer)

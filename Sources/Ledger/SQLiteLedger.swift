@@ -19,16 +19,19 @@ public final class SQLiteLedger: Ledger {
     public init(path: String, now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) throws(LedgerError) {
         do {
             var configuration = Configuration()
-            // Concurrent writers wait for each other rather than failing with SQLITE_BUSY.
-            configuration.busyMode = .timeout(10)
+            // Concurrent writers wait for each other rather than failing with SQLITE_BUSY; the
+            // group commit keeps that wait off the callers' threads (`SQLiteGroupCommit`).
+            configuration.busyMode = .timeout(TimeInterval(Self.busyTimeout.components.seconds))
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrate(pool)
         } catch {
             throw .storage("\(error)")
         }
-        writer = SQLiteGroupCommit(pool: pool)
+        writer = SQLiteGroupCommit(pool: pool, busyTimeout: Self.busyTimeout)
         self.now = now
     }
+
+    static let busyTimeout: Duration = .seconds(10)
 
     public static let systemNow: @Sendable () -> Timestamp = { Timestamp(Date().timeIntervalSince1970 * 1000) }
 

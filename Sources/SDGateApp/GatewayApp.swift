@@ -198,7 +198,9 @@ public struct GatewayApp: Sendable {
         let router = try makeRouter(catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false },
                                     openConnections: { box.server?.connectionCount ?? 0 })
         let logger = logger
-        let gateway = GatewayResponder(router: router, logger: logger, metrics: metrics)
+        let hsts = configuration.server.tls != nil && configuration.hstsMaxAge > .zero
+            ? "max-age=\(configuration.hstsMaxAge.components.seconds)" : nil
+        let gateway = GatewayResponder(router: router, logger: logger, metrics: metrics, strictTransportSecurity: hsts)
         let responder: any HTTPResponder = configuration.compressionEnabled
             ? CompressingResponder(gateway, settings: configuration.compression) : gateway
         let server = try HTTPServer(configuration: configuration.server, responder: responder) { error in

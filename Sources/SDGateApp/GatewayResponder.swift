@@ -4,19 +4,27 @@ import Logging
 /// The application's face to the HTTP server: gives every request an id, routes it, logs one line
 /// for it and counts it. The line and the metrics name the route pattern (never the raw path, which
 /// can carry ids), the status and the duration; never headers or bodies, where keys and prompts travel.
+///
+/// It also sets the headers every answer of a kind carries: `Cache-Control: no-store` on the admin
+/// API's (they carry key secrets and the team's accounts, which no cache may keep), and
+/// `Strict-Transport-Security` when configured.
 struct GatewayResponder: HTTPResponder {
     let router: Router
     let logger: Logger
     let metrics: GatewayMetrics
+    /// The `Strict-Transport-Security` value, when HTTPS is on and it is configured.
+    var strictTransportSecurity: String?
 
     func admit(_ head: HTTPRequestHead) -> HTTPAdmission {
-        let admission = router.admit(head)
-        guard case .reject(var response) = admission else { return admission }
-        let id = RequestID.make()
-        response.headers.set("x-request-id", id)
-        let route = router.resolvedPattern(head.method, path: head.path) ?? "unmatched"
-        log(head.method, route: route, status: response.status, start: .now, id: id)
-        return .reject(response)
+        let start = ContinuousClock.now
+        return router.admit(head).mapRejection { [self] response in
+            let route = router.resolvedPattern(head.method, path: head.path) ?? "unmatched"
+            var response = headed(response, route: route)
+            let id = RequestID.make()
+            response.headers.set("x-request-id", id)
+            log(head.method, route: route, status: response.status, start: start, id: id)
+            return response
+        }
     }
 
     func respond(to request: HTTPRequest) async -> HTTPResponse {
@@ -26,9 +34,18 @@ struct GatewayResponder: HTTPResponder {
         var request = request
         request.head.headers.set("x-request-id", id)
         let route = router.resolvedPattern(request.method, path: request.path) ?? "unmatched"
-        var response = await router.respond(to: request)
+        var response = headed(await router.respond(to: request), route: route)
         response.headers.set("x-request-id", id)
         log(request.method, route: route, status: response.status, start: start, id: id)
+        return response
+    }
+
+    /// `route`: the pattern the request matched, so that every spelling of an admin path counts.
+    private func headed(_ response: HTTPResponse, route: String) -> HTTPResponse {
+        var response = response
+        // The admin page's own files say how they may be cached (they hold no data); the API's answers do not.
+        if route.hasPrefix("/admin/"), !response.headers.contains("Cache-Control") { response.headers.set("Cache-Control", "no-store") }
+        if let strictTransportSecurity { response.headers.set("Strict-Transport-Security", strictTransportSecurity) }
         return response
     }
 

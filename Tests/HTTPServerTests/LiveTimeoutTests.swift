@@ -129,17 +129,81 @@ struct LiveTimeoutTests {
         await server.stop()
     }
 
-    @Test func aClientThatLeavesCancelsItsHandler() async throws {
+    @Test func aClientThatIsGoneCancelsItsHandler() async throws {
         let server = try TestServer()
+        var client: RawClient? = try RawClient(port: server.port)
+        try await client?.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(await eventually { server.probe.slowRequestsStarted.load(ordering: .relaxed) == 1 })
+        // A reset, as a crashed or killed client leaves: there is no one to answer.
+        client?.resetOnClose()
+        client = nil
+        #expect(await eventually { server.probe.cancelledHandlers.load(ordering: .relaxed) == 1 })
+        #expect(await eventually { server.server.connectionCount == 0 })
+        server.probe.openGate()
+        await server.stop()
+    }
+
+    /// RFC 9112 §9.6: a client may close its sending side once its request is complete and still
+    /// read the answer; the half-close is no sign that it left.
+    @Test func aClientThatHalfClosesAfterACompleteRequestGetsItsAnswer() async throws {
+        let server = try TestServer { $0.eventLoops = 1 }
         let client = try RawClient(port: server.port)
         try await client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(await eventually { server.probe.slowRequestsStarted.load(ordering: .relaxed) == 1 })
         client.finishSending()
-        #expect(await eventually { server.probe.cancelledHandlers.load(ordering: .relaxed) == 1 })
+        // The end of input was ready on the one loop before this later connection's request, so
+        // once that is answered the loop has seen the half-close.
+        #expect(try await RawClient.exchange(port: server.port, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n").text == "hello")
+        #expect(server.probe.cancelledHandlers.load(ordering: .relaxed) == 0)
         server.probe.openGate()
-        // The answer still goes out to a half-closed client, then the connection ends.
-        #expect(try await client.readResponse().closes)
-        #expect(await eventually { server.server.connectionCount == 0 })
+        let response = try await client.readResponse()
+        #expect(response.text == "finally")
+        #expect(response.closes)
+        #expect(server.probe.cancelledHandlers.load(ordering: .relaxed) == 0)
+        #expect(try await client.isClosedByServer())
+        await server.stop()
+    }
+
+    @Test func aBodySlowerThanTheMinimumRateIs408AndClosed() async throws {
+        let server = try TestServer {
+            $0.timeouts.minBodyRate = 1000
+            $0.timeouts.bodyIdle = .milliseconds(500)
+        }
+        let client = try RawClient(port: server.port)
+        try await client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n")
+        // 10 bytes every 100 ms: never idle for 500 ms, but a tenth of the minimum rate, so it
+        // falls the 500 ms of slack behind after about 0.56 s. The answer must come while the
+        // client still sends (not once it stops and goes idle); fifty rounds are five seconds.
+        var rounds = 0
+        while !client.hasInput(), rounds < 50 {
+            try await client.send(Array(repeating: UInt8(ascii: "x"), count: 10))
+            try await Task.sleep(for: .milliseconds(100))
+            rounds += 1
+        }
+        #expect(client.hasInput(), "no answer while the body trickled in for \(rounds) rounds")
+        let response = try await client.readResponse()
+        #expect(response.status == 408)
+        #expect(response.closes)
+        #expect(try await client.isClosedByServer())
+        await server.stop()
+    }
+
+    @Test func aBodyAtTheMinimumRateIsReadWhole() async throws {
+        let server = try TestServer {
+            $0.timeouts.minBodyRate = 100
+            $0.timeouts.bodyIdle = .seconds(5)
+        }
+        let client = try RawClient(port: server.port)
+        try await client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 200\r\n\r\n")
+        // 20 bytes every 100 ms: twice the minimum rate. The 5 s of slack keep a loaded machine,
+        // whose sleeps run long, from making it slower than that.
+        for _ in 0..<10 {
+            try await client.send(Array(repeating: UInt8(ascii: "x"), count: 20))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let response = try await client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.body.count == 200)
         await server.stop()
     }
 }
@@ -152,6 +216,8 @@ struct ConnectionDeadlineTests {
         timeouts.bodyIdle = .seconds(30)
         timeouts.keepAliveIdle = .seconds(60)
         timeouts.writeIdle = .seconds(20)
+        // The idle deadlines alone; the minimum rate has tests of its own.
+        timeouts.minBodyRate = 0
         return timeouts
     }
 
@@ -194,6 +260,39 @@ struct ConnectionDeadlineTests {
         deadline.enter(.waitingForRequest, at: start)
         #expect(deadline.expired(at: start + .seconds(59)) == nil)
         #expect(deadline.expired(at: start + .seconds(60)) == .close)
+    }
+
+    @Test func aBodyBelowTheMinimumRateExpiresOnceItFallsBodyIdleBehind() {
+        var timeouts = Self.timeouts
+        timeouts.minBodyRate = 1000
+        var deadline = ConnectionDeadline(timeouts: timeouts, now: start)
+        deadline.enter(.readingBody, at: start)
+        // 10 bytes a second: never idle, but the rate allows a body of 10t bytes until 30 s + 10t ms.
+        for second in 1...30 { deadline.progress(at: start + .seconds(second), bytes: 10) }
+        #expect(deadline.expired(at: start + .milliseconds(30_250)) == nil)
+        #expect(deadline.expired(at: start + .milliseconds(30_350)) == .requestTimeout)
+    }
+
+    @Test func aBodyAtTheMinimumRateHasOnlyTheIdleDeadline() {
+        var timeouts = Self.timeouts
+        timeouts.minBodyRate = 1000
+        var deadline = ConnectionDeadline(timeouts: timeouts, now: start)
+        deadline.enter(.readingBody, at: start)
+        for second in 1...100 { deadline.progress(at: start + .seconds(second), bytes: 1000) }
+        #expect(deadline.expired(at: start + .seconds(129)) == nil)
+        #expect(deadline.expired(at: start + .seconds(130)) == .requestTimeout)
+    }
+
+    @Test func aWholeRequestHasItsDeadlineWhateverItsRate() {
+        var timeouts = Self.timeouts
+        timeouts.minBodyRate = 1000
+        timeouts.requestRead = .seconds(300)
+        var deadline = ConnectionDeadline(timeouts: timeouts, now: start)
+        deadline.enter(.readingHead, at: start)
+        deadline.enter(.readingBody, at: start + .seconds(1))
+        for second in 2...299 { deadline.progress(at: start + .seconds(second), bytes: 1 << 20) }
+        #expect(deadline.expired(at: start + .milliseconds(299_900)) == nil)
+        #expect(deadline.expired(at: start + .seconds(300)) == .requestTimeout)
     }
 
     @Test func lingeringEndsAfterTwoSeconds() {

@@ -45,6 +45,29 @@ struct ConfigurationTests {
         #expect(configuration.logLevel == .warning)
     }
 
+    @Test func theLimitsAgainstSlowAndGreedyClientsAreSetAndRangeChecked() throws {
+        let configuration = try Self.load("""
+            server:
+              limits:
+                max_connections_per_address: 0
+                max_body_bytes_in_flight: 64MiB
+              timeouts:
+                min_body_rate: 500
+                request_read: 2m
+              tls:
+                hsts_max_age: 24h
+            """)
+        #expect(configuration.server.limits.maxConnectionsPerAddress == 0)
+        #expect(configuration.server.limits.maxBodyBytesInFlight == 64 << 20)
+        #expect(configuration.server.timeouts.minBodyRate == 500)
+        #expect(configuration.server.timeouts.requestRead == .seconds(120))
+        #expect(configuration.hstsMaxAge == .seconds(86400))
+        // A budget smaller than one image request's body could never read one.
+        #expect(Self.problem("server:\n  limits:\n    max_body_bytes_in_flight: 1MiB\n")?.contains("max_body_bytes_in_flight") == true)
+        #expect(Self.problem("server:\n  timeouts:\n    min_body_rate: -1\n")?.contains("min_body_rate") == true)
+        #expect(Self.problem("server:\n  limits:\n    max_connections_per_address: 0x10\n")?.contains("max_connections_per_address") == true)
+    }
+
     @Test func environmentOverridesTheFile() throws {
         let configuration = try Self.load("server:\n  port: 9001\n", environment: [
             "SDGATE_SERVER_PORT": "9002",

@@ -6,10 +6,24 @@ public struct LoopbackConnectError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// A blocking TCP socket connected to 127.0.0.1:`port`; the caller closes it.
-public func connectToLoopback(port: Int) throws -> Int32 {
+/// A blocking TCP socket connected to 127.0.0.1:`port`, from the loopback address `source` if
+/// given (any 127.x.y.z is loopback on Linux: tests use them as distinct clients); the caller closes it.
+public func connectToLoopback(port: Int, from source: String? = nil) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw LoopbackConnectError(description: "socket: \(String(cString: strerror(errno)))") }
+    if let source {
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw LoopbackConnectError(description: "bind \(source): \(String(cString: strerror(code)))")
+        }
+    }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_port = in_port_t(UInt16(port).bigEndian)

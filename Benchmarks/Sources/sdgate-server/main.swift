@@ -17,6 +17,8 @@ router.post("/upload", maxBodyBytes: 2 << 20) { request, _ in
 var configuration = HTTPServer.Configuration()
 configuration.host = "127.0.0.1"
 configuration.port = portArgument()
+// wrk opens all its connections from 127.0.0.1, and the servers compared have no limit per address.
+configuration.limits.maxConnectionsPerAddress = 0
 let server = try HTTPServer(configuration: configuration, responder: router)
 let address = try server.start()
 announce("listening on 127.0.0.1:\(address.port)")

@@ -38,8 +38,8 @@ public struct SegmindDialect: Sendable {
     }
 
     public func register(on router: inout Router) {
-        // A request without a key is refused from its head: its body is never read.
-        router.post("/v1/{slug}", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey) { request, parameters in
+        // A request without a valid key is refused from its head: its body is never read.
+        router.post("/v1/{slug}", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey) { request, parameters in
             await handle(request, slug: parameters["slug"] ?? "")
         }
         if let jobs { registerQueued(on: &router, jobs: jobs) }
@@ -48,6 +48,16 @@ public struct SegmindDialect: Sendable {
     /// Refuses a request without a key from its head: its body is never read.
     static let requireKey: Router.HeadCheck = { head, _ in
         apiKey(in: head.headers) == nil ? SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) : nil
+    }
+
+    /// Refuses an unknown, revoked or expired key from its head, so that a stranger cannot make
+    /// the gateway read (and hold) a body of up to `maxBodyBytes`. The handler authenticates
+    /// again, from the ledger's memory of recent keys: a key revoked in between is still refused.
+    var verifyKey: Router.AsyncHeadCheck {
+        { [gate] head, _ in
+            guard let apiKey = Self.apiKey(in: head.headers) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) }
+            return await gate.authenticate(apiKey: apiKey) == nil ? SegmindAnswer.error(.unauthorized, SegmindAnswer.invalidKey) : nil
+        }
     }
 
     /// How an admitted request runs: now, answering with its images (v1), or as a job, answering

@@ -18,4 +18,16 @@ public enum HTTPAdmission: Sendable {
     case accept(maxBodyBytes: Int?)
     /// Answer with this response without handing the request to `respond`.
     case reject(HTTPResponse)
+    /// The decision needs a lookup that may wait (a key in a database): the connection reads no
+    /// body byte, and sends no `100 Continue`, until it is made.
+    case pending(@Sendable () async -> HTTPAdmission)
+
+    /// The same admission with `transform` applied to the refusal it ends in, whenever that is made.
+    public func mapRejection(_ transform: @escaping @Sendable (HTTPResponse) -> HTTPResponse) -> HTTPAdmission {
+        switch self {
+        case .accept: self
+        case .reject(let response): .reject(transform(response))
+        case .pending(let decision): .pending { await decision().mapRejection(transform) }
+        }
+    }
 }

@@ -8,6 +8,8 @@ public struct Router: HTTPResponder {
     public typealias Handler = @Sendable (HTTPRequest, RouteParameters) async -> HTTPResponse
     /// Looks at a matched request's head before its body is read; an answer refuses it there.
     public typealias HeadCheck = @Sendable (HTTPRequestHead, RouteParameters) -> HTTPResponse?
+    /// A head check that may wait for a lookup (a key in a database); the body waits for it.
+    public typealias AsyncHeadCheck = @Sendable (HTTPRequestHead, RouteParameters) async -> HTTPResponse?
 
     public struct Route: Sendable {
         public let method: HTTPMethod
@@ -15,6 +17,7 @@ public struct Router: HTTPResponder {
         let segments: [RouteSegment]
         public let maxBodyBytes: Int?
         let checkHead: HeadCheck?
+        let verifyHead: AsyncHeadCheck?
         let handler: Handler
     }
 
@@ -33,20 +36,23 @@ public struct Router: HTTPResponder {
     public init() {}
 
     /// Adds a route. `maxBodyBytes` overrides the server's default body limit for it; `checkHead`
-    /// may refuse a request from its head alone (missing credentials), before the body is read.
+    /// may refuse a request from its head alone (missing credentials), before the body is read;
+    /// `verifyHead`, run after it, may look things up first (whether a key exists).
     public mutating func add(
-        _ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil, _ handler: @escaping Handler
+        _ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil,
+        verifyHead: AsyncHeadCheck? = nil, _ handler: @escaping Handler
     ) {
         routes.append(Route(method: method, pattern: pattern, segments: RouteSegment.parse(pattern), maxBodyBytes: maxBodyBytes,
-                            checkHead: checkHead, handler: handler))
+                            checkHead: checkHead, verifyHead: verifyHead, handler: handler))
     }
 
     public mutating func get(_ pattern: String, _ handler: @escaping Handler) {
         add(.get, pattern, handler)
     }
 
-    public mutating func post(_ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil, _ handler: @escaping Handler) {
-        add(.post, pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, handler)
+    public mutating func post(_ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil, verifyHead: AsyncHeadCheck? = nil,
+                              _ handler: @escaping Handler) {
+        add(.post, pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, verifyHead: verifyHead, handler)
     }
 
     public func resolve(_ method: HTTPMethod, path: Substring) -> Resolution {
@@ -67,7 +73,12 @@ public struct Router: HTTPResponder {
         switch resolve(head.method, path: head.path) {
         case .matched(let route, let parameters):
             if let refusal = route.checkHead?(head, parameters) { return .reject(refusal) }
-            return .accept(maxBodyBytes: route.maxBodyBytes)
+            guard let verify = route.verifyHead else { return .accept(maxBodyBytes: route.maxBodyBytes) }
+            let maxBodyBytes = route.maxBodyBytes
+            return .pending {
+                if let refusal = await verify(head, parameters) { return .reject(refusal) }
+                return .accept(maxBodyBytes: maxBodyBytes)
+            }
         case .methodNotAllowed(let allowed):
             var response = refusal(.methodNotAllowed, head)
             response.headers.set("Allow", allowed.map(\.rawValue).joined(separator: ", "))

@@ -8,11 +8,16 @@ import Dispatch
 /// that does not read its answers cannot make the server buffer without bound.
 final class Connection: @unchecked Sendable {
     // Safety: every stored `var` is read and written only on `loop`'s thread. The class is Sendable
-    // so that the responder's task can hop back to that loop with it.
+    // so that the responder's task can hop back to that loop with it. Its members are internal, not
+    // private, for its extensions in Connection+Admission.swift and Connection+Output.swift; nothing
+    // else in the module touches them.
 
-    private enum Phase {
+    enum Phase {
         /// Between requests, or a request's head or body arriving.
         case reading
+        /// A head arrived and the responder decides on it (a key to look up): no body byte is
+        /// read until it has.
+        case admitting
         /// A rejected request's body arrives and is dropped; then its rejection is sent.
         case discarding(HTTPResponse)
         /// The responder works, or the answer is being written.
@@ -24,43 +29,47 @@ final class Connection: @unchecked Sendable {
 
     let fd: Int32
     /// The socket, or a TLS session on it.
-    private let transport: any ConnectionTransport
+    let transport: any ConnectionTransport
     let loop: EventLoop
     let remoteAddress: SocketAddress
     /// Strong: a connection keeps its server alive until it closes (the cycle ends at `close`).
-    private let server: HTTPServer
-    private var configuration: HTTPServer.Configuration { server.configuration }
+    let server: HTTPServer
+    var configuration: HTTPServer.Configuration { server.configuration }
 
-    private var phase = Phase.reading
+    var phase = Phase.reading
     /// False while a TLS handshake runs: no HTTP byte moves before it ends.
-    private var established = false
-    private var parser: HTTPRequestParser
-    private var deadline: ConnectionDeadline
+    var established = false
+    var parser: HTTPRequestParser
+    var deadline: ConnectionDeadline
 
-    private var head: HTTPRequestHead?
-    private var body = RequestBodyBuffer(expectedLength: nil)
+    var head: HTTPRequestHead?
+    var body = RequestBodyBuffer(expectedLength: nil)
+    /// What this connection's body holds of the server's `BodyBudget`.
+    var bodyBytesTaken = 0
+    /// The task deciding on a head (`HTTPAdmission.pending`), cancelled if the connection closes.
+    var admissionTask: Task<Void, Never>?
     /// Bytes received but not parsed yet (pipelined requests).
-    private var inbound: [UInt8] = []
+    var inbound: [UInt8] = []
     /// True while `feed` runs: an answer finished inside it lets `feed` go on parsing, instead of
     /// starting a nested parse (a long pipeline must not grow the stack).
-    private var feeding = false
+    var feeding = false
 
-    private var output = OutputQueue()
-    private var keepAlive = true
+    var output = OutputQueue()
+    var keepAlive = true
     /// The whole answer is queued in `output`: once flushed, the next request may start.
-    private var answerQueued = false
-    private var stream: StreamedBody?
-    private var requestsServed = 0
-    private var peerClosed = false
+    var answerQueued = false
+    var stream: StreamedBody?
+    var requestsServed = 0
+    var peerClosed = false
     /// The responder's task while it works; cancelled if the client leaves.
-    private var responderTask: Task<Void, Never>?
-    private var awaitingResponder = false
+    var responderTask: Task<Void, Never>?
+    var awaitingResponder = false
     /// The task producing a streamed body.
-    private var producerTask: Task<Void, Never>?
+    var producerTask: Task<Void, Never>?
 
     /// What the loop wakes this connection for.
-    private var wantsReading = true
-    private var wantsWriting = false
+    var wantsReading = true
+    var wantsWriting = false
 
     init(fd: Int32, transport: any ConnectionTransport, loop: EventLoop, server: HTTPServer, remoteAddress: SocketAddress) {
         self.fd = fd
@@ -78,7 +87,7 @@ final class Connection: @unchecked Sendable {
             try loop.register(self)
         } catch {
             transport.close()
-            server.connectionClosed()
+            server.connectionClosed(from: remoteAddress)
             return
         }
         if server.isShuttingDown {
@@ -90,7 +99,7 @@ final class Connection: @unchecked Sendable {
 
     /// Moves a TLS handshake on as the socket allows, under its own deadline; a plain connection
     /// is established at once.
-    private func continueHandshake() {
+    func continueHandshake() {
         let step: HandshakeStep
         do {
             step = try transport.handshake()
@@ -147,7 +156,7 @@ final class Connection: @unchecked Sendable {
         case .reading, .discarding:
             feed(bytes)
             pump()
-        case .responding:
+        case .responding, .admitting:
             inbound.append(contentsOf: bytes)
             if inbound.count >= configuration.limits.maxPipelinedBytes { pauseReading() }
         case .lingering, .closed:
@@ -156,7 +165,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Parses `bytes` until they run out or a request is being answered; keeps the rest in `inbound`.
-    private func feed(_ bytes: UnsafeRawBufferPointer) {
+    func feed(_ bytes: UnsafeRawBufferPointer) {
         feeding = true
         defer { feeding = false }
         var offset = 0
@@ -164,7 +173,7 @@ final class Connection: @unchecked Sendable {
         while true {
             switch phase {
             case .reading, .discarding: break
-            case .responding:
+            case .responding, .admitting:
                 if offset < bytes.count { inbound.append(contentsOf: bytes[offset...]) }
                 return
             case .lingering, .closed:
@@ -182,8 +191,11 @@ final class Connection: @unchecked Sendable {
             case .head(let head):
                 received(head)
             case .body(let part):
-                if case .reading = phase { body.append(part) }
-                deadline.progress(at: .now)
+                if case .reading = phase {
+                    guard takeBodyBudget(upTo: body.count + part.count, stepping: true) else { return }
+                    body.append(part)
+                }
+                deadline.progress(at: .now, bytes: part.count)
             case .end(let trailers):
                 receivedEnd(trailers: trailers)
                 if case .reading = phase, offset < bytes.count { deadline.enter(.readingHead, at: .now) }
@@ -192,7 +204,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Reads the rest of a `Content-Length` body straight into place, without the loop's buffer.
-    private func readBodyInPlace() {
+    func readBodyInPlace() {
         while let remaining = parser.remainingFixedBody, case .reading = phase {
             let count: Int?
             do {
@@ -210,7 +222,7 @@ final class Connection: @unchecked Sendable {
                 return
             }
             parser.consumeFixedBody(count)
-            deadline.progress(at: .now)
+            deadline.progress(at: .now, bytes: count)
         }
         // The body is complete: let the parser say so.
         if case .reading = phase, head != nil, parser.remainingFixedBody == nil {
@@ -220,7 +232,7 @@ final class Connection: @unchecked Sendable {
     }
 
     /// Parses what was kept while the last answer went out, then reads again.
-    private func pump() {
+    func pump() {
         while isReceiving, !inbound.isEmpty {
             let pending = inbound
             inbound = []
@@ -229,9 +241,7 @@ final class Connection: @unchecked Sendable {
         if isReceiving && !wantsReading && !peerClosed { resumeReading() }
     }
 
-    private func received(_ head: HTTPRequestHead) {
-        let framing = parser.framing
-        let hasBody = framing != .none && framing != .length(0)
+    func received(_ head: HTTPRequestHead) {
         deadline.enter(.readingBody, at: .now)
         self.head = head
         // RFC 9110 §10.1.1: an expectation other than 100-continue may be refused with 417.
@@ -239,39 +249,10 @@ final class Connection: @unchecked Sendable {
             answerAndClose(.expectationFailed, "only 100-continue is supported")
             return
         }
-        switch server.responder.admit(head) {
-        case .accept(let maxBodyBytes):
-            let limit = maxBodyBytes ?? configuration.limits.maxBodyBytes
-            if case .length(let length) = framing, length > limit {
-                answerAndClose(.contentTooLarge, HTTPParseError.bodyTooLarge.description)
-                return
-            }
-            parser.maxBodyBytes = limit
-            if case .length(let length) = framing {
-                body = RequestBodyBuffer(expectedLength: length)
-            } else {
-                body = RequestBodyBuffer(expectedLength: nil)
-            }
-            if hasBody && head.expectsContinue {
-                output.append(ResponseEncoder.continueResponse)
-                flush()
-            }
-        case .reject(let response):
-            let discardLimit = configuration.limits.maxDiscardedBodyBytes
-            var discardable = !head.expectsContinue
-            if case .length(let length) = framing, length > discardLimit { discardable = false }
-            if hasBody && !discardable {
-                // The client holds the body back or it is too large to drop: answer now, then close.
-                phase = .responding
-                send(response, for: head, keepAlive: false)
-                return
-            }
-            parser.maxBodyBytes = discardLimit
-            phase = .discarding(response)
-        }
+        decide(server.responder.admit(head), for: head)
     }
 
-    private func receivedEnd(trailers: HTTPHeaders) {
+    func receivedEnd(trailers: HTTPHeaders) {
         guard let head else { return }
         self.head = nil
         requestsServed += 1
@@ -280,6 +261,7 @@ final class Connection: @unchecked Sendable {
         let previousPhase = phase
         phase = .responding
         deadline.enter(.responding, at: .now)
+        giveBackBodyBudget()
         switch previousPhase {
         case .discarding(let response):
             send(response, for: head, keepAlive: keepAlive)
@@ -292,7 +274,7 @@ final class Connection: @unchecked Sendable {
     /// Runs the responder. `Task.immediate` starts it right here on the loop: a handler that does not
     /// suspend answers without any thread hop. One that suspends resumes on the loop too (its task
     /// prefers the loop's executor), where its answer is written.
-    private func respond(to request: HTTPRequest, keepAlive: Bool) {
+    func respond(to request: HTTPRequest, keepAlive: Bool) {
         let responder = server.responder
         awaitingResponder = true
         let task = Task.immediate(executorPreference: loop.taskExecutor) { [self] in
@@ -307,186 +289,30 @@ final class Connection: @unchecked Sendable {
         if awaitingResponder { responderTask = task }
     }
 
-    private func peerDidClose() {
+    func peerDidClose() {
         peerClosed = true
         switch phase {
         case .responding:
-            // The client is gone (or half-closed): the answer is still sent, then the connection ends.
-            responderTask?.cancel()
+            // The request is complete: a client that closed its sending side still waits for the
+            // answer (RFC 9112 §9.6), so the responder goes on and the answer is sent, then the
+            // connection ends. A client that is really gone shows it as a reset or a failed write,
+            // which close the connection and cancel the responder.
             pauseReading()
         default:
             close()
         }
     }
 
-    private var isReceiving: Bool {
+    var isReceiving: Bool {
         switch phase {
         case .reading, .discarding: true
         default: false
         }
     }
 
-    private var isClosed: Bool {
+    var isClosed: Bool {
         if case .closed = phase { return true }
         return false
-    }
-
-    // MARK: Output
-
-    /// Queues an answer's head and body and starts writing.
-    private func send(_ response: HTTPResponse, for head: HTTPRequestHead, keepAlive requested: Bool) {
-        guard !isClosed else { return }
-        keepAlive = requested && !peerClosed && !server.isShuttingDown
-            && !response.headers.containsToken("close", in: "Connection")
-        let headOnly = head.method == .head || response.status.forbidsBody
-        let encoder = server.encoder
-        switch response.body {
-        case .bytes(let bytes):
-            output.append(encoder.head(status: response.status, headers: response.headers, framing: .length(bytes.count),
-                                       keepAlive: keepAlive, requestVersion: head.version))
-            if !headOnly { output.append(bytes) }
-            answerQueued = true
-        case .stream(let length, let produce):
-            let framing: ResponseFraming = length.map { .length($0) } ?? (head.version == .http1_1 ? .chunked : .untilClose)
-            if framing == .untilClose { keepAlive = false }
-            output.append(encoder.head(status: response.status, headers: response.headers, framing: framing,
-                                       keepAlive: keepAlive, requestVersion: head.version))
-            if headOnly {
-                answerQueued = true
-            } else {
-                stream = StreamedBody(framing: framing)
-                startProducer(produce)
-            }
-        }
-        flush()
-    }
-
-    /// Answers a request that cannot be read further (parse error, limit, timeout) and closes.
-    private func answerAndClose(_ status: HTTPStatus, _ message: String) {
-        phase = .responding
-        keepAlive = false
-        let answer = server.encoder.errorResponse(status, message)
-        output.append(answer.head)
-        output.append(answer.body)
-        answerQueued = true
-        flush()
-    }
-
-    /// The socket takes bytes again. Called by the loop.
-    func writable() {
-        guard established else {
-            continueHandshake()
-            return
-        }
-        flush()
-    }
-
-    private func flush() {
-        guard !isClosed else { return }
-        let result: OutputQueue.FlushResult
-        do {
-            result = try output.flush(to: transport)
-        } catch {
-            close()
-            return
-        }
-        switch result {
-        case .flushed:
-            if wantsWriting { watch(writing: false) }
-            if deadline.activity == .writingBlocked { deadline.enter(.responding, at: .now) }
-            stream?.resumeWriter()
-            if answerQueued { answerFinished() }
-        case .wouldBlock(let progressed):
-            if deadline.activity != .writingBlocked {
-                deadline.enter(.writingBlocked, at: .now)
-            } else if progressed {
-                deadline.progress(at: .now)
-            }
-            if !wantsWriting { watch(writing: true) }
-        }
-    }
-
-    /// The whole answer is on the wire: close, or read the next request.
-    private func answerFinished() {
-        answerQueued = false
-        stream = nil
-        guard keepAlive else {
-            closeAfterAnswer()
-            return
-        }
-        phase = .reading
-        deadline.enter(.waitingForRequest, at: .now)
-        if !feeding { pump() }
-    }
-
-    /// Closes the write side first and drains input for a moment, so that an answer sent while the
-    /// client was still sending is not destroyed by a reset (RFC 9112 §9.6).
-    private func closeAfterAnswer() {
-        guard !peerClosed else {
-            close()
-            return
-        }
-        transport.shutdownWrite()
-        phase = .lingering
-        inbound = []
-        deadline.enter(.lingering, at: .now)
-        if !wantsReading { resumeReading() }
-    }
-
-    // MARK: Streamed bodies
-
-    private func startProducer(_ produce: @escaping @Sendable (any HTTPBodyWriter) async throws -> Void) {
-        let writer = ConnectionBodyWriter(connection: self)
-        producerTask = Task { [self] in
-            let succeeded: Bool
-            do {
-                try await produce(writer)
-                succeeded = true
-            } catch {
-                succeeded = false
-            }
-            loop.execute { [self] in finishStream(succeeded: succeeded) }
-        }
-    }
-
-    func streamWrite(_ bytes: [UInt8], then continuation: CheckedContinuation<Void, any Error>) {
-        guard !isClosed, var stream, !bytes.isEmpty else {
-            isClosed || stream == nil ? continuation.resume(throwing: ConnectionClosedError()) : continuation.resume()
-            return
-        }
-        guard stream.accept(bytes.count) else {
-            // More bytes than the declared length: the framing would lie, so the connection ends.
-            continuation.resume(throwing: ConnectionClosedError())
-            close()
-            return
-        }
-        if stream.framing == .chunked {
-            output.append(ResponseEncoder.chunkHeader(bytes.count))
-            output.append(bytes)
-            output.append(ResponseEncoder.crlf)
-        } else {
-            output.append(bytes)
-        }
-        if output.pendingBytes < configuration.limits.outputHighWaterMark {
-            continuation.resume()
-        } else {
-            stream.waitingWriter = continuation
-        }
-        self.stream = stream
-        flush()
-    }
-
-    private func finishStream(succeeded: Bool) {
-        producerTask = nil
-        guard !isClosed, let stream else { return }
-        guard succeeded, stream.isComplete else {
-            // A body that ends early cannot be framed honestly; closing tells the client it is cut short.
-            close()
-            return
-        }
-        if stream.framing == .chunked { output.append(ResponseEncoder.lastChunk) }
-        answerQueued = true
-        flush()
     }
 
     // MARK: Deadlines and shutdown
@@ -495,7 +321,7 @@ final class Connection: @unchecked Sendable {
     func checkDeadline(at now: ContinuousClock.Instant) {
         guard let expiry = deadline.expired(at: now) else { return }
         switch (expiry, phase) {
-        case (.requestTimeout, .reading), (.requestTimeout, .discarding):
+        case (.requestTimeout, .reading), (.requestTimeout, .discarding), (.requestTimeout, .admitting):
             answerAndClose(.requestTimeout, "request not received in time")
         default:
             close()
@@ -517,6 +343,9 @@ final class Connection: @unchecked Sendable {
     func close() {
         guard !isClosed else { return }
         phase = .closed
+        giveBackBodyBudget()
+        admissionTask?.cancel()
+        admissionTask = nil
         responderTask?.cancel()
         responderTask = nil
         producerTask?.cancel()
@@ -526,28 +355,28 @@ final class Connection: @unchecked Sendable {
         output.removeAll()
         loop.unregister(self)
         transport.close()
-        server.connectionClosed()
+        server.connectionClosed(from: remoteAddress)
     }
 
     // MARK: Interest
 
-    private func pauseReading() {
+    func pauseReading() {
         if wantsReading { watch(reading: false) }
     }
 
-    private func resumeReading() {
+    func resumeReading() {
         if !wantsReading { watch(reading: true) }
         readBufferedInput()
     }
 
     /// Bytes a TLS session decrypted but had no room to hand over wake no epoll: read them from
     /// the loop's next turn, as if the socket had them.
-    private func readBufferedInput() {
+    func readBufferedInput() {
         guard wantsReading, !isClosed, transport.hasBufferedInput else { return }
         loop.enqueue { [self] in readable() }
     }
 
-    private func watch(reading: Bool? = nil, writing: Bool? = nil) {
+    func watch(reading: Bool? = nil, writing: Bool? = nil) {
         wantsReading = reading ?? wantsReading
         wantsWriting = writing ?? wantsWriting
         loop.watch(self, reading: wantsReading, writing: wantsWriting)

@@ -11,7 +11,8 @@ struct ConnectionDeadline: Sendable {
         /// A request's head is arriving; the deadline is not extended by progress, so a client that
         /// sends one byte at a time cannot hold the connection (slow-header attacks).
         case readingHead
-        /// A body is arriving; each received byte extends the deadline.
+        /// A body is arriving; received bytes extend the deadline as long as they come at the
+        /// minimum rate, and never past the whole request's deadline (slow-body attacks).
         case readingBody
         /// The responder is working; the server sets no deadline of its own.
         case responding
@@ -34,6 +35,11 @@ struct ConnectionDeadline: Sendable {
     let timeouts: HTTPServer.Configuration.Timeouts
     private(set) var activity: Activity = .waitingForRequest
     private(set) var deadline: ContinuousClock.Instant?
+    /// When the request being read began (its first byte): the whole-request deadline counts from it.
+    private var requestStarted: ContinuousClock.Instant?
+    /// When the body began, and how many of its bytes arrived: the minimum rate is measured on them.
+    private var bodyStarted: ContinuousClock.Instant?
+    private var bodyBytes = 0
 
     init(timeouts: HTTPServer.Configuration.Timeouts, now: ContinuousClock.Instant, firstRequest: Bool = true) {
         self.timeouts = timeouts
@@ -46,21 +52,42 @@ struct ConnectionDeadline: Sendable {
         switch activity {
         case .handshaking: deadline = now + timeouts.tlsHandshake
         case .waitingForRequest: deadline = now + timeouts.keepAliveIdle
-        case .readingHead: deadline = now + timeouts.headerRead
-        case .readingBody: deadline = now + timeouts.bodyIdle
+        case .readingHead:
+            requestStarted = now
+            deadline = now + timeouts.headerRead
+        case .readingBody:
+            bodyStarted = now
+            bodyBytes = 0
+            deadline = bodyDeadline(lastProgress: now)
         case .responding: deadline = nil
         case .writingBlocked: deadline = now + timeouts.writeIdle
         case .lingering: deadline = now + Self.lingerTime
         }
     }
 
-    /// Bytes moved: extends the deadlines that measure idleness.
-    mutating func progress(at now: ContinuousClock.Instant) {
+    /// `bytes` moved: extends the deadlines that measure idleness.
+    mutating func progress(at now: ContinuousClock.Instant, bytes: Int = 0) {
         switch activity {
-        case .readingBody: deadline = now + timeouts.bodyIdle
+        case .readingBody:
+            bodyBytes += bytes
+            deadline = bodyDeadline(lastProgress: now)
         case .writingBlocked: deadline = now + timeouts.writeIdle
         default: break
         }
+    }
+
+    /// The earliest of: `bodyIdle` after the last bytes; the time by which the bytes received
+    /// would have come at the minimum rate, plus `bodyIdle` of slack; the whole request's deadline.
+    private func bodyDeadline(lastProgress now: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        var deadline = now + timeouts.bodyIdle
+        if timeouts.minBodyRate > 0, let bodyStarted {
+            // Whole milliseconds: a body of up to 2^63 bytes at 1 byte/s cannot overflow a Duration.
+            let earned = Duration.milliseconds(Int64(clamping: bodyBytes.multipliedReportingOverflow(by: 1000).overflow
+                ? Int.max : bodyBytes * 1000 / timeouts.minBodyRate))
+            deadline = min(deadline, bodyStarted + timeouts.bodyIdle + earned)
+        }
+        if let requestStarted { deadline = min(deadline, requestStarted + timeouts.requestRead) }
+        return deadline
     }
 
     /// What to do if the deadline has passed at `now`; nil while it has not.

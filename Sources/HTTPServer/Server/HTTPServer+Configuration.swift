@@ -35,6 +35,15 @@ extension HTTPServer {
             public var maxDiscardedBodyBytes = 64 * 1024
             /// Open connections; at the limit the server stops accepting until one closes.
             public var maxConnections = 10_000
+            /// Open connections from one client address; more are answered 503 and closed at once,
+            /// so that one client cannot take the slots the others need. 0: no limit. Behind a
+            /// reverse proxy every connection comes from the proxy's address.
+            public var maxConnectionsPerAddress = 256
+            /// Request body bytes being received, over all connections together. A body that would
+            /// pass it is refused with 503 and `Retry-After` before it is read: what strangers can
+            /// make the server hold is bounded, even on routes that learn the key from the body.
+            /// A body stops counting once its request goes to the responder.
+            public var maxBodyBytesInFlight = 256 << 20
             /// Requests on one connection before the server answers with `Connection: close`.
             public var maxRequestsPerConnection = 10_000
             /// Unsent response bytes at which a streamed body's `write` waits for the client.
@@ -48,8 +57,15 @@ extension HTTPServer {
         public struct Timeouts: Sendable {
             /// From a request's first byte to the end of its head: then 408 and close (slow-header attacks).
             public var headerRead: Duration = .seconds(10)
-            /// Longest pause while a body arrives: then 408 and close.
+            /// Longest pause while a body arrives: then 408 and close. Also the slack a body may
+            /// fall behind `minBodyRate` by.
             public var bodyIdle: Duration = .seconds(30)
+            /// Bytes per second a body must average once it is `bodyIdle` behind (as Apache's
+            /// mod_reqtimeout `MinRate`): a client that trickles a body is cut off with 408 instead
+            /// of holding its connection. 0: no minimum.
+            public var minBodyRate = 1024
+            /// From a request's first byte to the end of its body, whatever the rate: then 408 and close.
+            public var requestRead: Duration = .seconds(300)
             /// Longest wait for a next request on an idle connection: then it is closed quietly.
             public var keepAliveIdle: Duration = .seconds(60)
             /// Longest wait for a client to take response bytes: then it is closed.

@@ -21,6 +21,9 @@ public final class HTTPServer: Sendable {
     private let onError: @Sendable (SystemError) -> Void
 
     private let openConnections = Atomic<Int>(0)
+    private let perAddress: ConnectionsPerAddress
+    /// Request body bytes being received over all connections (`Limits.maxBodyBytesInFlight`).
+    let bodyBudget: BodyBudget
     private let shuttingDown = Atomic<Bool>(false)
     private let lifecycle = Mutex<Lifecycle>(Lifecycle())
 
@@ -38,6 +41,8 @@ public final class HTTPServer: Sendable {
         self.configuration = configuration
         self.responder = responder
         self.onError = onError
+        perAddress = ConnectionsPerAddress(limit: configuration.limits.maxConnectionsPerAddress)
+        bodyBudget = BodyBudget(limit: configuration.limits.maxBodyBytesInFlight)
         encoder = ResponseEncoder(serverName: Array(configuration.serverName.utf8), date: HTTPDate())
         tls = try configuration.tls.map { configuration throws(TLSSetupError) in try TLSContext(configuration) }
         var loops: [EventLoop] = []
@@ -80,6 +85,10 @@ public final class HTTPServer: Sendable {
 
     /// Runs on the acceptor's queue; returns false when the connection limit is reached.
     private func accepted(_ fd: Int32, _ peer: SocketAddress, by acceptor: Acceptor) -> Bool {
+        guard perAddress.open(peer) else {
+            ConnectionsPerAddress.refuse(fd)
+            return true
+        }
         try? Syscall.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         let count = openConnections.add(1, ordering: .relaxed).newValue
         let loop = loops[acceptor.takeLoopIndex(of: loops.count)]
@@ -87,7 +96,7 @@ public final class HTTPServer: Sendable {
             let transport: (any ConnectionTransport)? = if let tls { tls.session(on: fd) } else { PlainTransport(fd: fd) }
             guard let transport else {
                 Syscall.close(fd)
-                connectionClosed()
+                connectionClosed(from: peer)
                 return
             }
             Connection(fd: fd, transport: transport, loop: loop, server: self, remoteAddress: peer).start()
@@ -101,7 +110,8 @@ public final class HTTPServer: Sendable {
         return true
     }
 
-    func connectionClosed() {
+    func connectionClosed(from peer: SocketAddress) {
+        perAddress.close(peer)
         let remaining = openConnections.subtract(1, ordering: .relaxed).newValue
         if remaining < configuration.limits.maxConnections { resumeAccepting() }
         guard remaining == 0, isShuttingDown else { return }

@@ -52,10 +52,11 @@ struct ResponseEncoder: Sendable {
     }
 
     /// A short plain-text error answer that closes the connection.
-    func errorResponse(_ status: HTTPStatus, _ message: String) -> (head: [UInt8], body: [UInt8]) {
+    func errorResponse(_ status: HTTPStatus, _ message: String, retryAfterSeconds: Int? = nil) -> (head: [UInt8], body: [UInt8]) {
         let body = Array("\(message)\n".utf8)
         var headers = HTTPHeaders()
         headers.add("Content-Type", "text/plain; charset=utf-8")
+        if let retryAfterSeconds { headers.add("Retry-After", String(retryAfterSeconds)) }
         return (head(status: status, headers: headers, framing: .length(body.count), keepAlive: false, requestVersion: .http1_1), body)
     }
 

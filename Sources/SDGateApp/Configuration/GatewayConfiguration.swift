@@ -10,6 +10,10 @@ public struct GatewayConfiguration: Sendable {
     /// Loading sets `server.tls` once both are known.
     public var tlsCertificate = ""
     public var tlsPrivateKey = ""
+    /// With HTTPS, every answer carries `Strict-Transport-Security: max-age=` this (browsers then
+    /// refuse plain HTTP to the gateway's name for that long); zero: no such header. Off by default:
+    /// once sent, it cannot be taken back before it expires.
+    public var hstsMaxAge: Duration = .zero
     /// gzip for the clients that accept it: text and JSON answers of at least a size.
     public var compressionEnabled = true
     public var compression = CompressingResponder.Settings()

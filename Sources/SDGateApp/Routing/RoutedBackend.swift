@@ -16,7 +16,8 @@ enum RouteEntry: Sendable {
 /// `spillOverQueue` requests already waiting. A model without a route goes to `fallback`.
 ///
 /// Metrics: `sdgate_upstream_duration_seconds{upstream}` for each generation an upstream served,
-/// `sdgate_upstream_errors_total{upstream,kind}` for each failure, by `UpstreamFailure.kind`.
+/// `sdgate_upstream_errors_total{upstream,kind}` for each failure, by `UpstreamFailure.kind` (a call
+/// cancelled because its client left is not one).
 struct RoutedBackend: InferenceBackend {
     let routes: [String: [RouteEntry]]
     let fallback: any InferenceBackend
@@ -45,7 +46,10 @@ struct RoutedBackend: InferenceBackend {
                         .recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
                     return result
                 } catch {
-                    Counter(label: "sdgate_upstream_errors_total", dimensions: name + [("kind", error.kind)], factory: metrics).increment()
+                    // A call cut short because the client left (its task cancelled) is no failure of the upstream's.
+                    if !Task.isCancelled {
+                        Counter(label: "sdgate_upstream_errors_total", dimensions: name + [("kind", error.kind)], factory: metrics).increment()
+                    }
                     switch error {
                     case .unreachable:
                         logger.warning("upstream unreachable", metadata: ["upstream": "\(backend.upstream.name)", "model": "\(request.model)"])

@@ -63,6 +63,11 @@ final class TestServer: Sendable {
             return HTTPResponse(status: .ok, headers: headers, bytes: request.body)
         }
         router.post("/small", maxBodyBytes: 16) { request, _ in .text(.ok, "\(request.body.count)") }
+        // A key checked from the head by a lookup that suspends, as a database's would.
+        router.post("/verified", maxBodyBytes: 4 << 20, verifyHead: { head, _ in
+            try? await Task.sleep(for: .milliseconds(20))
+            return head.headers["x-key"] == "good" ? nil : .text(HTTPStatus(code: 401), "unknown key")
+        }) { request, _ in .text(.ok, "\(request.body.count)") }
         router.get("/whoami") { request, _ in .text(.ok, "\(request.remoteAddress?.port ?? -1)") }
         router.get("/items/{id}/status") { _, parameters in .text(.ok, "item \(parameters["id"] ?? "?")") }
         router.get("/slow") { _, _ in

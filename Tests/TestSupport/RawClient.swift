@@ -1,5 +1,4 @@
 import Foundation
-import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,52 +9,53 @@ import Glibc
 ///
 /// The socket calls block, so they run on the client's own queue: blocking a thread of Swift's
 /// cooperative pool (two threads on two cores) would starve the server's own tasks.
-final class RawClient: @unchecked Sendable {
+public final class RawClient: @unchecked Sendable {
     // Safety: the mutable buffer is touched only on `queue`.
     private let queue = DispatchQueue(label: "raw-client")
-    struct Response: CustomStringConvertible, Sendable {
-        var status: Int
-        var headers: [(String, String)]
-        var body: [UInt8]
+    public struct Response: CustomStringConvertible, Sendable {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: [UInt8]
 
-        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
-        var text: String { String(decoding: body, as: UTF8.self) }
-        var closes: Bool { header("Connection")?.lowercased() == "close" }
-        var description: String { "\(status) \(headers) \(text.prefix(200))" }
+        public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public var closes: Bool { header("Connection")?.lowercased() == "close" }
+        public var description: String { "\(status) \(headers) \(text.prefix(200))" }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
-    let fd: Int32
+    public let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(port: Int, receiveTimeout: Duration = .seconds(10)) throws {
-        fd = try connectToLoopback(port: port)
+    /// `source`: the loopback address to connect from (127.0.0.2 and so on are loopback too on Linux).
+    public init(port: Int, from source: String? = nil, receiveTimeout: Duration = .seconds(10)) throws {
+        fd = try connectToLoopback(port: port, from: source)
         setReceiveTimeout(receiveTimeout)
     }
 
     deinit { Glibc.close(fd) }
 
-    func setReceiveTimeout(_ timeout: Duration) {
+    public func setReceiveTimeout(_ timeout: Duration) {
         let (seconds, attoseconds) = timeout.components
         var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    func send(_ text: String) async throws { try await send(Array(text.utf8)) }
+    public func send(_ text: String) async throws { try await send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) async throws {
+    public func send(_ bytes: [UInt8]) async throws {
         try await onQueue { try self.sendNow(bytes) }
     }
 
-    func readResponse(toHead: Bool = false) async throws -> Response {
+    public func readResponse(toHead: Bool = false) async throws -> Response {
         try await onQueue { try self.readResponseNow(toHead: toHead) }
     }
 
     /// True once the server closed the connection (read returns end of stream); false if bytes arrive instead.
-    func isClosedByServer() async throws -> Bool {
+    public func isClosedByServer() async throws -> Bool {
         try await onQueue { try self.isClosedNow() }
     }
 
@@ -151,11 +151,26 @@ final class RawClient: @unchecked Sendable {
         }
     }
 
+    /// Whether the server has sent something (or closed) that was not read yet; does not wait.
+    public func hasInput() -> Bool {
+        queue.sync {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            return !buffer.isEmpty || poll(&descriptor, 1, 0) > 0
+        }
+    }
+
     /// Shuts down the sending side, as a client that is done talking does.
-    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
+    public func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Makes the coming close (when the client is released) a reset, as a client that crashes or
+    /// is killed leaves: unlike a half-close, it says the client is gone.
+    public func resetOnClose() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+    }
 
     /// One request, one response.
-    static func exchange(port: Int, _ request: String) async throws -> Response {
+    public static func exchange(port: Int, _ request: String) async throws -> Response {
         let client = try RawClient(port: port)
         try await client.send(request)
         return try await client.readResponse()
