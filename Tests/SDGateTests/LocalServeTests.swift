@@ -116,16 +116,21 @@ struct LocalServeTests {
         let first = Task { try await Self.sd3(gateway, running.secret, image: image) }
         #expect(try await eventually(timeout: .seconds(60)) { try await gateway.credits(of: running.id).held != "0" })
 
-        // A raw client sends its request, waits until it is queued, and hangs up.
-        let socket = try RawSocket(port: gateway.port)
+        // A raw client sends its request, waits until it is queued, and hangs up with a reset.
+        var connection: RawSocket? = try RawSocket(port: gateway.port)
+        let fd = try #require(connection?.fd)
         let body = try JSONSerialization.data(withJSONObject: Self.wireParameters(parameters))
         let head = "POST /v1/sd3-med-img2img HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: \(leaving.secret)\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
         let bytes = Array(head.utf8) + Array(body)
-        #expect(bytes.withUnsafeBytes { send(socket.fd, $0.baseAddress, $0.count, 0) } == bytes.count)
+        #expect(bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } == bytes.count)
         #expect(await eventually(timeout: .seconds(60)) { gateway.waits(of: leaving.id) == 1 }, "\(gateway.log)")
         #expect(try await gateway.credits(of: leaving.id).held != "0")
-        shutdown(socket.fd, Int32(SHUT_RDWR))
+        // A reset says the client is gone; a FIN alone would only say it sends no more, and its
+        // request would still run and be answered (RFC 9112 §9.6).
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        connection = nil
         #expect(try await eventually(timeout: .seconds(30)) { try await gateway.credits(of: leaving.id).held == "0" })
 
         #expect(kill(worker, SIGCONT) == 0)
