@@ -182,6 +182,9 @@ struct MoneyAbuseTests {
         #expect(retry.status == 200 && retry.headers.contains("x-idempotent-replayed: true") && retry.body["image"] is String, "\(retry)")
         #expect(try await gateway.credits(of: member.id) == ("0.992", "0"))
         #expect(upstream.received.count == 1)
+        // The client's leaving is not the upstream's failure.
+        let metrics = try await Command.run("curl", ["-sS", "http://127.0.0.1:\(gateway.port)/metrics"])
+        #expect(metrics.output.contains("sdgate_generations_total") && !metrics.output.contains("sdgate_upstream_errors_total"), "\(metrics.output)")
         #expect(try await gateway.verify().status == 0)
         #expect(try await gateway.stop() == 0)
         await upstream.shutdown()
