@@ -31,6 +31,7 @@ extension SQLiteLedger: JobStore {
     static let jobTurnsSchema = """
         ALTER TABLE job ADD COLUMN claim_turn INTEGER;
         CREATE INDEX job_turns_by_key ON job (key_id, claim_turn);
+        CREATE INDEX job_turns ON job (claim_turn);
         CREATE INDEX job_queued_by_key ON job (key_id) WHERE state = 'QUEUED';
         """
 
