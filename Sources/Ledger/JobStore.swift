@@ -7,11 +7,14 @@ public import GenerationCore
 /// A job whose lease runs out (its gateway died) is queued again, or failed once it has been tried
 /// `maxAttempts` times. The store keeps the dialect's request and answer as opaque bytes.
 public protocol JobStore: Sendable {
+    /// Queues a job; `tooManyQueuedJobs` if its key has `maxQueuedForKey` jobs queued already.
     func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord
     func job(id: String) async throws(LedgerError) -> JobRecord?
     /// How many jobs wait to be claimed, on every replica.
     func queuedJobCount() async throws(LedgerError) -> Int
-    /// Takes the oldest queued job, atomically across replicas: QUEUED → PROCESSING, one more attempt.
+    /// Takes the next queued job, atomically across replicas: QUEUED → PROCESSING, one more attempt.
+    /// Keys take turns (round robin by the key's last claim), each key's jobs oldest first, so that
+    /// one key's backlog does not hold the others' jobs back.
     func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord?
     /// Keeps a running job's lease; false if the job is no longer this runner's (it was taken back).
     func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool
@@ -43,8 +46,11 @@ public struct NewJob: Sendable {
     /// The credits held for it, charged when it completes.
     public var hold: HoldID
     public var cost: Credits
+    /// The most jobs the key may have queued at once, this one included; nil for no limit.
+    public var maxQueuedForKey: Int?
 
-    public init(keyID: String, dialect: String, model: String, payload: [UInt8], hold: HoldID, cost: Credits) {
+    public init(keyID: String, dialect: String, model: String, payload: [UInt8], hold: HoldID, cost: Credits, maxQueuedForKey: Int? = nil) {
+        self.maxQueuedForKey = maxQueuedForKey
         self.keyID = keyID
         self.dialect = dialect
         self.model = model

@@ -8,7 +8,10 @@ public import GenerationCore
 /// Money moves in two phases, as in TigerBeetle: `reserve` holds an amount (refused if the
 /// available balance would go below zero, atomically even under concurrent requests), then exactly
 /// one of `post` (charge up to the held amount) or `void`. Holds expire; `expireHolds` voids the
-/// overdue ones, so a crash never strands credits.
+/// overdue ones, so a crash never strands credits. A request renews its hold while its backend
+/// works (`renewHold`), so only a dead gateway's holds expire; should one expire under work that
+/// still completes, `post` charges the account directly, down into debt if need be: work done is
+/// never free.
 public protocol Ledger: Sendable {
     /// Creates a key; the secret is returned once and only its SHA-256 is stored.
     func createKey(_ key: NewKey) async throws(LedgerError) -> (key: LedgerKey, secret: String)
@@ -37,7 +40,13 @@ public protocol Ledger: Sendable {
     /// Holds `amount` of the key's credits and, for a member of a team, of the team's in the same
     /// atomic step: refused if either would go below zero.
     func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation
-    /// Charges `charge` (at most the held amount) and releases the hold.
+    /// Keeps an open hold open until `expiresAt` at least (never shortens it): its request is still
+    /// at work. False if the hold is no longer open.
+    func renewHold(_ hold: HoldID, until expiresAt: Timestamp) async throws(LedgerError) -> Bool
+    /// Charges `charge` (at most the held amount) and releases the hold. A hold that expired before
+    /// its charge (the work outlived it) is charged all the same, from the account and its team
+    /// directly, even below zero: the debt stands in a post entry whose reason says so. A posted or
+    /// voided hold refuses (`holdSettled`).
     func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance
     /// `post`, and the request's usage event recorded with it (in the same transaction where the
     /// store can: one commit fewer for every request served).
@@ -57,8 +66,13 @@ public protocol Ledger: Sendable {
     /// Stores the hash of a generated admin token, unless one is stored already; true if stored.
     func storeAdminTokenHash(_ hash: [UInt8]) async throws(LedgerError) -> Bool
 
-    /// Claims an idempotency key for a request with this fingerprint, or says what became of it.
-    func claimIdempotencyKey(keyID: String, key: String, fingerprint: [UInt8], at: Timestamp) async throws(LedgerError) -> IdempotencyClaim
+    /// Claims an idempotency key for a request with this fingerprint, or says what became of it. A
+    /// claim runs until `runningUntil` until a hold backs it, then as long as that hold: a claim
+    /// whose hold was voided or expired (its gateway died mid-request) is claimed afresh.
+    func claimIdempotencyKey(keyID: String, key: String, fingerprint: [UInt8], at: Timestamp,
+                             runningUntil: Timestamp) async throws(LedgerError) -> IdempotencyClaim
+    /// The hold that backs a running claim from now on.
+    func backIdempotencyKey(keyID: String, key: String, with hold: HoldID) async throws(LedgerError)
     /// Stores the answer of a claimed request, to be replayed to repeats.
     func completeIdempotencyKey(keyID: String, key: String, answer: StoredAnswer) async throws(LedgerError)
     /// Gives a claim up (the request failed): a repeat may run again.
@@ -248,6 +262,8 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidAmount
     /// The movement would take an account past `Credits.maximum`.
     case exceedsMaximum
+    /// The key has this many jobs queued already.
+    case tooManyQueuedJobs(limit: Int)
     /// The database failed; the detail is for logs, not for clients.
     case storage(String)
 
@@ -263,6 +279,7 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
         case .insufficientBalance: "the available balance is too low"
         case .invalidAmount: "the amount must not be zero"
         case .exceedsMaximum: "an account may hold at most \(Credits.maximum) credits"
+        case .tooManyQueuedJobs(let limit): "the key has \(limit) jobs queued already"
         case .storage(let detail): "storage failed: \(detail)"
         }
     }
@@ -306,4 +323,9 @@ public enum KeyLimits {
         }
         return nil
     }
+}
+
+extension Ledger {
+    /// The reason on the entries of a charge made after its hold expired.
+    public static var lateChargeReason: String { "charged after its hold expired: the work outlived it" }
 }

@@ -3,7 +3,8 @@ import GenerationCore
 import PostgresNIO
 
 /// The job queue in PostgreSQL. Replicas claim jobs with `FOR UPDATE SKIP LOCKED`: each queued job
-/// goes to exactly one of them, and none waits for another's claim.
+/// goes to exactly one of them, and none waits for another's claim. Keys take turns, by the
+/// sequence number of each key's last claim.
 extension PostgresLedger: JobStore {
     static let jobsSchema: [PostgresQuery] = [
         """
@@ -20,14 +21,30 @@ extension PostgresLedger: JobStore {
 
     private static let columns = "id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at"
 
+    /// Each claim's turn, so that the next claim goes to the key whose last turn is the oldest.
+    static let jobTurnsSchema: [PostgresQuery] = [
+        "ALTER TABLE job ADD COLUMN claim_turn BIGINT",
+        "CREATE SEQUENCE job_claim_turn",
+        "CREATE INDEX job_turns_by_key ON job (key_id, claim_turn)",
+        "CREATE INDEX job_queued_by_key ON job (key_id) WHERE state = 'QUEUED'",
+    ]
+
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
-        let id = RandomUUID.make(), createdAt = now(), payload = Data(job.payload)
-        let rows = try await jobs("""
-            INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
-            VALUES (\(id), \(job.keyID), \(job.dialect), \(job.model), \(payload), \(job.hold.rawValue), \(job.cost.microCredits), 'QUEUED', \(createdAt))
-            RETURNING \(unescaped: Self.columns)
-            """)
-        guard let record = rows.first else { throw .storage("the job was not stored") }
+        let id = RandomUUID.make(), createdAt = now(), payload = Data(job.payload), limit = job.maxQueuedForKey ?? Int.max
+        let record = try await transaction { connection, logger -> JobRecord? in
+            // Enqueues of one key take turns (the lock ends with the transaction): its count cannot pass the limit.
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(job.keyID)))", logger: logger)
+            for try await row in try await connection.query("""
+                INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
+                SELECT \(id), \(job.keyID), \(job.dialect), \(job.model), \(payload), \(job.hold.rawValue), \(job.cost.microCredits), 'QUEUED', \(createdAt)
+                WHERE (SELECT COUNT(*) FROM job WHERE key_id = \(job.keyID) AND state = 'QUEUED') < \(limit)
+                RETURNING \(unescaped: Self.columns)
+                """, logger: logger).decode(JobRow.self) {
+                return Self.record(row)
+            }
+            return nil
+        }
+        guard let record else { throw .tooManyQueuedJobs(limit: limit) }
         return record
     }
 
@@ -46,8 +63,11 @@ extension PostgresLedger: JobStore {
 
     public func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord? {
         try await jobs("""
-            UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = \(leaseUntil)
-            WHERE id = (SELECT id FROM job WHERE state = 'QUEUED' ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+            UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = \(leaseUntil), claim_turn = nextval('job_claim_turn')
+            WHERE id = (
+                SELECT q.id FROM job q WHERE q.state = 'QUEUED'
+                ORDER BY (SELECT MAX(c.claim_turn) FROM job c WHERE c.key_id = q.key_id) NULLS FIRST, q.created_at
+                LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING \(unescaped: Self.columns)
             """).first
     }
@@ -95,12 +115,14 @@ extension PostgresLedger: JobStore {
     private func jobs(_ query: @autoclosure () throws -> PostgresQuery) async throws(LedgerError) -> [JobRecord] {
         try await perform { client, logger in
             var records: [JobRecord] = []
-            for try await row in try await client.query(try query(), logger: logger).decode(JobRow.self) {
-                records.append(JobRecord(id: row.0, keyID: row.1, dialect: row.2, model: row.3, payload: Array(row.4), hold: HoldID(row.5),
-                                         cost: Credits(microCredits: row.6), state: JobState(rawValue: row.7) ?? .failed, attempts: row.8,
-                                         result: row.9.map(Array.init), error: row.10, createdAt: row.11, finishedAt: row.12))
-            }
+            for try await row in try await client.query(try query(), logger: logger).decode(JobRow.self) { records.append(Self.record(row)) }
             return records
         }
+    }
+
+    private static func record(_ row: JobRow) -> JobRecord {
+        JobRecord(id: row.0, keyID: row.1, dialect: row.2, model: row.3, payload: Array(row.4), hold: HoldID(row.5),
+                  cost: Credits(microCredits: row.6), state: JobState(rawValue: row.7) ?? .failed, attempts: row.8,
+                  result: row.9.map(Array.init), error: row.10, createdAt: row.11, finishedAt: row.12)
     }
 }

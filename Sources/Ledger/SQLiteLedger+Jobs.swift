@@ -2,7 +2,7 @@ import Foundation
 import GenerationCore
 import GRDB
 
-/// The job queue in the SQLite file. Writes are serialized, so claiming the oldest queued job is
+/// The job queue in the SQLite file. Writes are serialized, so claiming the next job in turn is
 /// one atomic UPDATE.
 extension SQLiteLedger: JobStore {
     static let jobsSchema = """
@@ -27,13 +27,27 @@ extension SQLiteLedger: JobStore {
         CREATE INDEX job_finished ON job (finished_at) WHERE finished_at IS NOT NULL;
         """
 
+    /// Each claim's turn, so that the next claim goes to the key whose last turn is the oldest.
+    static let jobTurnsSchema = """
+        ALTER TABLE job ADD COLUMN claim_turn INTEGER;
+        CREATE INDEX job_turns_by_key ON job (key_id, claim_turn);
+        CREATE INDEX job_turns ON job (claim_turn);
+        CREATE INDEX job_queued_by_key ON job (key_id) WHERE state = 'QUEUED';
+        """
+
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
-        let id = RandomUUID.make(), createdAt = now()
+        let id = RandomUUID.make(), createdAt = now(), limit = job.maxQueuedForKey ?? Int.max
         return try await write { db in
-            try Self.jobRow(db, sql: """
+            // Counted and inserted in one statement, under SQLite's single writer: a key cannot pass its limit.
+            guard let record = try Self.jobRow(db, sql: """
                 INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?) RETURNING *
-                """, [id, job.keyID, job.dialect, job.model, Data(job.payload), job.hold.rawValue, job.cost.microCredits, createdAt])!
+                SELECT ?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?
+                WHERE (SELECT COUNT(*) FROM job WHERE key_id = ? AND state = 'QUEUED') < ? RETURNING *
+                """, [id, job.keyID, job.dialect, job.model, Data(job.payload), job.hold.rawValue, job.cost.microCredits, createdAt,
+                      job.keyID, limit]) else {
+                throw LedgerError.tooManyQueuedJobs(limit: limit)
+            }
+            return record
         }
     }
 
@@ -48,11 +62,20 @@ extension SQLiteLedger: JobStore {
     public func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord? {
         try await write { db in
             try Self.jobRow(db, sql: """
-                UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = ?
-                WHERE id = (SELECT id FROM job WHERE state = 'QUEUED' ORDER BY created_at, rowid LIMIT 1) RETURNING *
+                UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = ?,
+                               claim_turn = (SELECT COALESCE(MAX(claim_turn), 0) + 1 FROM job)
+                WHERE id = (\(Self.nextInTurn)) RETURNING *
                 """, [leaseUntil])
         }
     }
+
+    /// The queued job to claim next: keys take turns (the key whose last claim is the oldest, or
+    /// that never had one, goes first), and each key's jobs go oldest first. One key's backlog
+    /// thus never holds another key's job back by more than one job per runner.
+    private static let nextInTurn = """
+        SELECT q.id FROM job q WHERE q.state = 'QUEUED'
+        ORDER BY (SELECT MAX(c.claim_turn) FROM job c WHERE c.key_id = q.key_id) NULLS FIRST, q.created_at, q.rowid LIMIT 1
+        """
 
     public func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool {
         try await write { db in

@@ -157,6 +157,9 @@ public final class SQLiteLedger: Ledger {
         }
         migrator.registerMigration("006 jobs") { db in try db.execute(sql: Self.jobsSchema) }
         migrator.registerMigration("007 webhooks") { db in try db.execute(sql: Self.webhooksSchema) }
+        migrator.registerMigration("008 idempotency backed by holds, jobs claimed in turns") { db in
+            try db.execute(sql: Self.idempotencyHoldsSchema + Self.jobTurnsSchema)
+        }
         return migrator
     }
 
@@ -305,6 +308,14 @@ public final class SQLiteLedger: Ledger {
         try await settle(hold, state: "voided", charge: .zero, reason: reason)
     }
 
+    public func renewHold(_ hold: HoldID, until expiresAt: Timestamp) async throws(LedgerError) -> Bool {
+        try await write { db in
+            try db.cachedStatement(sql: "UPDATE hold SET expires_at = MAX(expires_at, ?) WHERE id = ? AND state = 'open'")
+                .execute(arguments: [expiresAt, hold.rawValue])
+            return db.changesCount == 1
+        }
+    }
+
     private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String,
                         recording usage: UsageEvent? = nil) async throws(LedgerError) -> Balance {
         try await write { db in
@@ -312,19 +323,24 @@ public final class SQLiteLedger: Ledger {
                                              arguments: [hold.rawValue]) else {
                 throw LedgerError.unknownHold(hold)
             }
-            guard row["state"] as String == "open" else { throw LedgerError.holdSettled(hold) }
+            // A charge for work that outlived its hold is still made: nothing released, all charged.
+            let late = state == "posted" && row["state"] as String == "expired"
+            guard row["state"] as String == "open" || late else { throw LedgerError.holdSettled(hold) }
             guard charge.microCredits >= 0, charge.microCredits <= row["amount"] as Int64 else { throw LedgerError.chargeExceedsHold(hold) }
-            let balance = try Self.close(db, hold: row, as: state, charge: charge.microCredits, reason: reason, at: self.now())
+            let balance = try Self.close(db, hold: row, as: state, charge: charge.microCredits, reason: late ? Self.lateChargeReason : reason,
+                                         at: self.now(), releasing: late ? 0 : row["amount"])
             if let usage { try Self.insert(usage, db) }
             return balance
         }
     }
 
-    /// Settles one open hold (a row with its id, key_id, team_id and amount): releases its amount
-    /// from the key and its team and, for a charge, writes their post entries.
+    /// Settles one hold (a row with its id, key_id, team_id and amount): releases `releasing` (its
+    /// amount, or nothing for a hold that expired already) from the key and its team and, for a
+    /// charge, writes their post entries.
     @discardableResult
-    private static func close(_ db: Database, hold: Row, as state: String, charge: Int64, reason: String, at: Timestamp) throws -> Balance {
-        let id: String = hold["id"], keyID: String = hold["key_id"], teamID: String? = hold["team_id"], amount: Int64 = hold["amount"]
+    private static func close(_ db: Database, hold: Row, as state: String, charge: Int64, reason: String, at: Timestamp,
+                              releasing amount: Int64) throws -> Balance {
+        let id: String = hold["id"], keyID: String = hold["key_id"], teamID: String? = hold["team_id"]
         try db.cachedStatement(sql: "UPDATE hold SET state = ?, charged = ?, reason = ?, settled_at = ? WHERE id = ?")
             .execute(arguments: [state, charge, reason, at, id])
         let row = try Row.fetchOne(
@@ -352,7 +368,7 @@ public final class SQLiteLedger: Ledger {
         try await write { db in
             let overdue = try Row.fetchAll(db, sql: "SELECT id, key_id, team_id, amount FROM hold WHERE state = 'open' AND expires_at <= ?",
                                            arguments: [now])
-            for row in overdue { try Self.close(db, hold: row, as: "expired", charge: 0, reason: "expired", at: now) }
+            for row in overdue { try Self.close(db, hold: row, as: "expired", charge: 0, reason: "expired", at: now, releasing: row["amount"]) }
             return overdue.count
         }
     }
@@ -442,46 +458,6 @@ public final class SQLiteLedger: Ledger {
 
     private static func teamBalance(_ row: Row) -> Balance {
         Balance(balance: Credits(microCredits: row["balance"]), held: Credits(microCredits: row["held"]))
-    }
-
-    // MARK: Idempotency
-
-    public func claimIdempotencyKey(keyID: String, key: String, fingerprint: [UInt8], at: Timestamp) async throws(LedgerError) -> IdempotencyClaim {
-        try await write { db in
-            try db.execute(sql: """
-                INSERT INTO idempotency_key (key_id, idempotency_key, fingerprint, created_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT DO NOTHING
-                """, arguments: [keyID, key, Data(fingerprint), at])
-            if db.changesCount == 1 { return .claimed }
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM idempotency_key WHERE key_id = ? AND idempotency_key = ?",
-                                             arguments: [keyID, key]) else { return .inProgress }
-            guard Array(row["fingerprint"] as Data) == fingerprint else { return .mismatch }
-            guard let status = row["status"] as Int? else { return .inProgress }
-            let headers = (try? JSONDecoder().decode([[String]].self, from: Data((row["headers"] as String? ?? "[]").utf8))) ?? []
-            return .completed(StoredAnswer(status: status, headers: headers, body: Array(row["body"] as Data? ?? Data())))
-        }
-    }
-
-    public func completeIdempotencyKey(keyID: String, key: String, answer: StoredAnswer) async throws(LedgerError) {
-        let headers = String(decoding: (try? JSONEncoder().encode(answer.headers)) ?? Data("[]".utf8), as: UTF8.self)
-        try await write { db in
-            try db.execute(sql: "UPDATE idempotency_key SET status = ?, headers = ?, body = ? WHERE key_id = ? AND idempotency_key = ?",
-                           arguments: [answer.status, headers, Data(answer.body), keyID, key])
-        }
-    }
-
-    public func releaseIdempotencyKey(keyID: String, key: String) async throws(LedgerError) {
-        try await write { db in
-            try db.execute(sql: "DELETE FROM idempotency_key WHERE key_id = ? AND idempotency_key = ? AND status IS NULL",
-                           arguments: [keyID, key])
-        }
-    }
-
-    public func purgeIdempotencyKeys(before cutoff: Timestamp) async throws(LedgerError) -> Int {
-        try await write { db in
-            try db.execute(sql: "DELETE FROM idempotency_key WHERE created_at < ?", arguments: [cutoff])
-            return db.changesCount
-        }
     }
 
     // MARK: Settings

@@ -10,7 +10,7 @@ import Synchronization
 /// their health checks), or reached at the URLs of workers running on other hosts. Requests wait
 /// for a free worker in a bounded queue, served round-robin across keys; a full queue answers
 /// `busy`, and a request whose client goes away (its task is cancelled) leaves the queue before it
-/// starts.
+/// starts; once started, it runs to its end and is charged.
 ///
 /// Metrics: `sdgate_worker_queue_depth` (requests waiting now), `sdgate_workers_up`, and
 /// `sdgate_worker_queue_wait_seconds` (how long each request waited for its worker).
@@ -125,8 +125,8 @@ public final class LocalBackend: InferenceBackend {
         switch outcome {
         case .success(let result):
             release(lease)
-            // The client went away: it gets no answer, so it is not charged.
-            if Task.isCancelled { throw .failed("the client went away") }
+            // Even if the client went away: the GPU time was spent, so the result is charged (and
+            // kept for a retry with the same Idempotency-Key).
             return result
         case .failure(let error):
             if case .timedOut = error {

@@ -153,7 +153,8 @@ public struct GatewayApp: Sendable {
         jobRunner.set(runner, store: store, executor: executor)
         return JobQueue(store: store, completions: completions, wake: runner.wake,
                         publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
-                        hostScheme: configuration.server.tls == nil ? "http" : "https", maxQueueTime: configuration.jobMaxQueueTime)
+                        hostScheme: configuration.server.tls == nil ? "http" : "https", maxQueueTime: configuration.jobMaxQueueTime,
+                        maxQueuedPerKey: configuration.jobMaxQueuedPerKey)
     }
 
     var webhookSender: WebhookSender {

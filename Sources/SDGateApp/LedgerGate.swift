@@ -43,6 +43,18 @@ struct LedgerGate: AccessGate {
         }
     }
 
+    func renew(_ hold: CreditHold) async -> Bool {
+        do {
+            return try await ledger.renewHold(HoldID(hold.id), until: now() + holdLifetime.wholeMilliseconds)
+        } catch {
+            logger.error("hold not renewed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// A third of the lifetime: two renewals may fail (a busy database) before the hold expires.
+    var holdRenewalInterval: Duration { holdLifetime / 3 }
+
     func settle(_ hold: CreditHold, charge: Credits) async -> Credits? {
         await settle(hold) { () throws(LedgerError) in try await ledger.post(HoldID(hold.id), charge: charge) }
     }
@@ -56,7 +68,8 @@ struct LedgerGate: AccessGate {
         do {
             return try await post().spendable
         } catch {
-            // The hold stays open and expires; the reaper voids it, so the key is not charged.
+            // The ledger could not be written (an expired hold is still charged by `post`): the
+            // hold stays open and expires; the log is the record of the work that went unpaid.
             logger.error("ledger post failed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
             return nil
         }
@@ -91,7 +104,10 @@ extension LedgerGate {
 
     func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
         do {
-            switch try await ledger.claimIdempotencyKey(keyID: key.id, key: idempotencyKey, fingerprint: fingerprint, at: now()) {
+            // Until a hold backs the claim, it stands as long as a hold would.
+            let at = now()
+            switch try await ledger.claimIdempotencyKey(keyID: key.id, key: idempotencyKey, fingerprint: fingerprint, at: at,
+                                                        runningUntil: at + holdLifetime.wholeMilliseconds) {
             case .claimed: return .proceed
             case .inProgress: return .inProgress
             case .mismatch: return .mismatch
@@ -103,6 +119,14 @@ extension LedgerGate {
         } catch {
             logger.error("ledger unavailable", metadata: ["operation": "idempotency", "error": "\(error)"])
             return .unavailable
+        }
+    }
+
+    func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async {
+        do {
+            try await ledger.backIdempotencyKey(keyID: key.id, key: idempotencyKey, with: HoldID(hold.id))
+        } catch {
+            logger.error("idempotency claim not tied to its hold", metadata: ["error": "\(error)"])
         }
     }
 

@@ -113,3 +113,46 @@ struct JobStoreContractTests {
         #expect(Set(claimed) == queued)
     }
 }
+
+/// Fairness across keys, on both stores: claims take turns by key, and a key's queue is bounded.
+@Suite("Job store fairness contract")
+struct JobFairnessContractTests {
+    func job(_ key: String, _ model: String, limit: Int? = nil) -> NewJob {
+        NewJob(keyID: key, dialect: "segmind", model: model, payload: Array(#"{"prompt":"a lighthouse"}"#.utf8), hold: HoldID("h-\(key)-\(model)"),
+               cost: credits("0.008"), maxQueuedForKey: limit)
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func keysTakeTurnsWhateverTheirBacklog(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let jobs = try #require(try await store.make(clock: clock).0 as? any JobStore)
+        for index in 0..<6 {
+            _ = try await jobs.enqueueJob(job("kflooder", "f\(index)"))
+            clock.advance(by: 10)
+        }
+        _ = try await jobs.enqueueJob(job("kpatient", "p0"))
+        clock.advance(by: 10)
+        _ = try await jobs.enqueueJob(job("kpatient", "p1"))
+        clock.advance(by: 10)
+        _ = try await jobs.enqueueJob(job("klate", "l0"))
+        var claimed: [String] = []
+        while let next = try await jobs.claimJob(leaseUntil: clock.now + 60_000) { claimed.append(next.model) }
+        // Each key's jobs oldest first; the keys in turns, the key that waited longest for its turn first.
+        #expect(claimed == ["f0", "p0", "l0", "f1", "p1", "f2", "f3", "f4", "f5"])
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aKeyMayQueueOnlyItsLimit(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let jobs = try #require(try await store.make(clock: clock).0 as? any JobStore)
+        _ = try await jobs.enqueueJob(job("kbusy", "a", limit: 2))
+        _ = try await jobs.enqueueJob(job("kbusy", "b", limit: 2))
+        await #expect(throws: LedgerError.tooManyQueuedJobs(limit: 2)) { try await jobs.enqueueJob(job("kbusy", "c", limit: 2)) }
+        // Another key is not affected, and a claimed job frees its place.
+        _ = try await jobs.enqueueJob(job("kother", "d", limit: 2))
+        #expect(try await jobs.queuedJobCount() == 3)
+        #expect(try await jobs.claimJob(leaseUntil: clock.now + 60_000)?.model == "a")
+        _ = try await jobs.enqueueJob(job("kbusy", "c", limit: 2))
+        #expect(try await jobs.queuedJobCount() == 3)
+    }
+}

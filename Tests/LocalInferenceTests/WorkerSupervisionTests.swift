@@ -92,6 +92,23 @@ struct WorkerSupervisionTests {
         await backend.shutdown()
     }
 
+    /// Once a worker has a job, the job runs to its end and its result comes back even if the
+    /// request's client left (its task was cancelled): the GPU time was spent, so it is charged.
+    @Test func aStartedJobsResultComesBackThoughItsClientLeft() async throws {
+        let answer = #"{"status": 200, "body": {"images": [{"data": "aW1hZ2U=", "format": "png"}], "seed": 1, "generation_time": 0.5}}"#
+        let (backend, folder) = try Self.stub(answering: answer)
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        let stuck = folder.appendingPathComponent("stuck")
+        _ = FileManager.default.createFile(atPath: stuck.path, contents: nil)
+        let request = Task { try await backend.generate(Self.request) }
+        #expect(await eventually(timeout: .seconds(30)) { FileManager.default.fileExists(atPath: folder.appendingPathComponent("generating").path) })
+        request.cancel()
+        try FileManager.default.removeItem(at: stuck)
+        let result = try await request.value
+        #expect(result.images == [GeneratedImage(bytes: Array("image".utf8), format: .png)] && result.seed == 1)
+        await backend.shutdown()
+    }
+
     @Test func aRequestWaitsNoLongerThanMaxWait() async throws {
         var settings = LocalBackend.Settings()
         settings.maxWait = .milliseconds(200)

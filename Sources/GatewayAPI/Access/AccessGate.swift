@@ -5,7 +5,8 @@ public import HTTPServer
 /// The credit ledger implements it (`LedgerGate` in the application).
 ///
 /// Credits move in two phases around every generation: `reserve` before the backend runs,
-/// then exactly one of `settle` (the answer was 200) or `release` (anything else).
+/// then exactly one of `settle` (the backend delivered) or `release` (it did not). Work the backend
+/// completed is settled whether or not its client is still there to receive it.
 public protocol AccessGate: Sendable {
     /// The key's identity if the key is known, unrevoked and unexpired.
     func authenticate(apiKey: String) async -> AuthenticatedKey?
@@ -18,6 +19,11 @@ public protocol AccessGate: Sendable {
     func settle(_ hold: CreditHold, charge: Credits) async -> Credits?
     /// `settle`, and `recordUsage` in the same step where the gate can.
     func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits?
+    /// Keeps the hold of a request whose backend still works open for another hold lifetime;
+    /// false if it is no longer open.
+    func renew(_ hold: CreditHold) async -> Bool
+    /// How often a request renews its hold while its backend works: well within a hold's lifetime.
+    var holdRenewalInterval: Duration { get }
     /// Releases the hold without a charge; returns the credits left.
     func release(_ hold: CreditHold, reason: String) async -> Credits?
     /// Records what a request did, for the usage report.
@@ -25,6 +31,9 @@ public protocol AccessGate: Sendable {
 
     /// Claims an `Idempotency-Key` for a request with this fingerprint, or says what became of it.
     func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome
+    /// The hold that backs a claimed `Idempotency-Key` from now on: should the request die with its
+    /// gateway, the claim ends with the hold, and a repeat runs afresh.
+    func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async
     /// Keeps a claimed request's answer for repeats.
     func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async
     /// Gives a claim up: the request failed, and a repeat may run again.
@@ -32,6 +41,11 @@ public protocol AccessGate: Sendable {
 }
 
 extension AccessGate {
+    /// A gate whose holds never expire has nothing to renew.
+    public func renew(_ hold: CreditHold) async -> Bool { true }
+    public var holdRenewalInterval: Duration { .seconds(60) }
+    public func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async {}
+
     public func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits? {
         let remaining = await settle(hold, charge: charge)
         await recordUsage(usage)

@@ -18,9 +18,13 @@ public struct GenerationJobPayload: Codable, Sendable {
     public var baseURL: String?
     /// What the answer's `meta` reports, as the dialect rendered it.
     public var meta: [String: JSONValue]
+    /// What the images cost by how many are delivered. (Absent from jobs queued before it was
+    /// kept: they are charged what was held.)
+    public var price: RequestPrice?
 
     public init(request: GenerationRequest, files: [String], base64: Bool, webhook: String? = nil, trackID: String? = nil,
-                baseURL: String? = nil, meta: [String: JSONValue]) {
+                baseURL: String? = nil, meta: [String: JSONValue], price: RequestPrice? = nil) {
+        self.price = price
         self.request = StoredRequest(request)
         self.files = files
         self.base64 = base64
@@ -44,6 +48,15 @@ public struct GenerationJobResult: Codable, Sendable {
     public var backend: String?
     public var upstreamCost: String?
     public var upstreamRemainingCredits: String?
+    /// How many images the backend delivered (the first ones of the payload's files), and what
+    /// they cost. (Absent from results stored before they were kept: every file, the held price.)
+    public var delivered: Int?
+    public var chargedMicroCredits: Int64?
+
+    /// The files that exist: those of the images delivered.
+    public func delivered(of payload: GenerationJobPayload) -> [String] {
+        delivered.map { Array(payload.files.prefix($0)) } ?? payload.files
+    }
 
     var upstream: UpstreamReport? {
         backend.map { UpstreamReport(name: $0, cost: upstreamCost, remainingCredits: upstreamRemainingCredits) }
@@ -113,15 +126,20 @@ public struct GenerationJobExecutor: Sendable {
             return .failed("the stored request could not be read")
         }
         do {
-            let result = try await backend.generate(request)
-            for (image, name) in zip(result.images, payload.files) {
+            let result = try await gate.generate(request, on: backend, holding: CreditHold(id: job.hold.rawValue))
+            // Only the images delivered become files, and only they are charged.
+            let images = Array(result.images.prefix(payload.files.count))
+            guard !images.isEmpty else { return .failed("the backend returned no images") }
+            for (image, name) in zip(images, payload.files) {
                 let bytes = payload.base64 ? Array(Data(image.bytes).base64EncodedString().utf8) : image.bytes
                 try outputs.save(bytes, named: name)
             }
+            let charge = payload.price.map { min($0.cost(images: images.count), job.cost) } ?? job.cost
             let seconds = Double(result.generationTime.components.seconds) + Double(result.generationTime.components.attoseconds) / 1e18
             return .completed(GenerationJobResult(seed: result.seed, generationSeconds: seconds, backend: result.upstream?.name,
                                                   upstreamCost: result.upstream?.cost,
-                                                  upstreamRemainingCredits: result.upstream?.remainingCredits).encoded())
+                                                  upstreamRemainingCredits: result.upstream?.remainingCredits,
+                                                  delivered: images.count, chargedMicroCredits: charge.microCredits).encoded())
         } catch let error as InferenceError {
             return .failed(error.description)
         } catch {
@@ -129,8 +147,8 @@ public struct GenerationJobExecutor: Sendable {
         }
     }
 
-    /// Charges a completed job's hold, with its usage event in the same step; releases a failed
-    /// one's, and records its usage.
+    /// Charges a completed job's hold for the images it delivered, with its usage event in the
+    /// same step; releases a failed one's, and records its usage.
     public func settle(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
         // From queued to answered: what the client waited. (The record is the claimed one: it
         // does not know its own end.)
@@ -138,9 +156,11 @@ public struct GenerationJobExecutor: Sendable {
         let hold = CreditHold(id: job.hold.rawValue)
         switch outcome {
         case .completed(let answer):
-            let usage = GenerationUsage(keyID: job.keyID, model: job.model, status: 200, cost: job.cost, held: job.cost, duration: duration,
-                                        requestID: job.id, upstream: GenerationJobResult.decode(answer)?.upstream)
-            _ = await gate.settle(hold, charge: job.cost, recording: usage)
+            let result = GenerationJobResult.decode(answer)
+            let charge = result?.chargedMicroCredits.map(Credits.init(microCredits:)) ?? job.cost
+            let usage = GenerationUsage(keyID: job.keyID, model: job.model, status: 200, cost: charge, held: job.cost, duration: duration,
+                                        requestID: job.id, upstream: result?.upstream)
+            _ = await gate.settle(hold, charge: charge, recording: usage)
         case .failed(let message):
             _ = await gate.release(hold, reason: message)
             await gate.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: 500, cost: .zero, held: job.cost,

@@ -18,10 +18,14 @@ public struct JobQueue: Sendable {
     /// The longest a job waits in the queue before it fails; its credits are held that much longer
     /// than a request's that runs at once.
     public let maxQueueTime: Duration
+    /// The most jobs one key may have waiting at once: beyond it, a new one is refused, so that no
+    /// key can fill the queue (jobs are claimed in turns across keys besides).
+    public let maxQueuedPerKey: Int
 
     public init(store: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
-                hostScheme: String = "http", maxQueueTime: Duration = .seconds(3600)) {
+                hostScheme: String = "http", maxQueueTime: Duration = .seconds(3600), maxQueuedPerKey: Int = 16) {
         self.store = store
+        self.maxQueuedPerKey = maxQueuedPerKey
         self.maxQueueTime = maxQueueTime
         self.completions = completions
         self.wake = wake
@@ -34,18 +38,37 @@ public struct JobQueue: Sendable {
         publicBaseURL ?? hostScheme + "://" + (request.headers["Host"] ?? "localhost")
     }
 
-    /// Queues a generation whose price is held; releases the hold if it cannot be queued.
+    /// What became of a job to queue.
+    enum Enqueued {
+        case queued(JobRecord)
+        /// The key has `limit` jobs waiting already.
+        case tooMany(limit: Int)
+        case failed
+    }
+
+    /// Queues a generation whose price is held; releases the hold if it is not queued.
     func enqueue(_ payload: GenerationJobPayload, key: AuthenticatedKey, dialect: String, model: String, hold: CreditHold,
-                 cost: Credits, gate: any AccessGate) async -> JobRecord? {
+                 cost: Credits, gate: any AccessGate) async -> Enqueued {
+        let outcome: Enqueued
         do {
-            let job = try await store.enqueueJob(NewJob(keyID: key.id, dialect: dialect, model: model, payload: payload.encoded(),
-                                                        hold: HoldID(hold.id), cost: cost))
-            wake()
-            return job
+            outcome = .queued(try await store.enqueueJob(NewJob(keyID: key.id, dialect: dialect, model: model, payload: payload.encoded(),
+                                                                hold: HoldID(hold.id), cost: cost, maxQueuedForKey: maxQueuedPerKey)))
+        } catch .tooManyQueuedJobs(let limit) {
+            outcome = .tooMany(limit: limit)
         } catch {
-            _ = await gate.release(hold, reason: "the job could not be queued")
-            return nil
+            outcome = .failed
         }
+        if case .queued = outcome {
+            wake()
+        } else {
+            _ = await gate.release(hold, reason: "the job was not queued")
+        }
+        return outcome
+    }
+
+    /// The refusal of a key over its limit, in words for the client.
+    static func tooManyMessage(limit: Int) -> String {
+        "This API key has \(limit) jobs queued already, the most it may; retry when one has finished"
     }
 
     /// The job `id` if `key` submitted it through `dialect`; another key's job and a made-up id

@@ -74,3 +74,22 @@ public struct PriceRule: Sendable {
         return Credits(microCredits: (numerator + denominator - 1) / denominator)
     }
 }
+
+/// What one request's images cost, by how many the backend delivers: the model's rule with the
+/// request's steps. Held for every image asked for, charged for those delivered; kept with a job.
+public struct RequestPrice: Codable, Sendable, Equatable {
+    public let perImageMicroCredits: Int64
+    public let steps: Int
+    public let defaultSteps: Int
+
+    /// The price of a request with `steps` steps under `spec`'s rule.
+    public init(_ spec: ModelSpec, steps: Int) {
+        perImageMicroCredits = spec.price.perImage.microCredits
+        self.steps = steps
+        defaultSteps = spec.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? steps
+    }
+
+    public func cost(images: Int) -> Credits {
+        PriceRule(perImage: Credits(microCredits: perImageMicroCredits)).cost(samples: images, steps: steps, defaultSteps: defaultSteps)
+    }
+}

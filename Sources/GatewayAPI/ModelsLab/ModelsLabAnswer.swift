@@ -51,7 +51,9 @@ public enum ModelsLabAnswer {
 
     private static func body(id: String, state: JobState, result: [UInt8]?, error: String?, payload: GenerationJobPayload, baseURL: String,
                              etaSeconds: Double) -> [String: JSONValue] {
-        let urls = JSONValue.array(payload.files.map { .string("\(baseURL)/generations/\($0)") })
+        // A finished job lists only the files that exist: the images the backend delivered.
+        let files = state == .completed ? GenerationJobResult.decode(result)?.delivered(of: payload) ?? payload.files : payload.files
+        let urls = JSONValue.array(files.map { .string("\(baseURL)/generations/\($0)") })
         var body: [String: JSONValue] = ["id": .string(id), "meta": .object(payload.meta)]
         if let trackID = payload.trackID { body["track_id"] = .string(trackID) }
         switch state {

@@ -104,8 +104,8 @@ public struct ModelsLabDialect: Sendable {
         }
         var generation = GenerationRequestBuilder.build(fields, image: image, randomSeed: randomSeed())
         generation.requester = key.id
-        let defaultSteps = spec.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? generation.steps
-        let cost = spec.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
+        let price = RequestPrice(spec, steps: generation.steps)
+        let cost = price.cost(images: generation.samples)
         let hold: CreditHold
         switch await gate.reserve(cost, for: key, queuedUpTo: jobs.maxQueueTime) {
         case .held(let held, _): hold = held
@@ -120,8 +120,13 @@ public struct ModelsLabDialect: Sendable {
         var meta = Self.meta(generation, body: body)
         meta["file_prefix"] = .string(prefix)
         let payload = GenerationJobPayload(request: generation, files: files, base64: base64, webhook: webhook, trackID: body["track_id"]?.text,
-                                           baseURL: baseURL, meta: meta)
-        guard let job = await jobs.enqueue(payload, key: key, dialect: "modelslab", model: spec.slug, hold: hold, cost: cost, gate: gate) else {
+                                           baseURL: baseURL, meta: meta, price: price)
+        let job: JobRecord
+        switch await jobs.enqueue(payload, key: key, dialect: "modelslab", model: spec.slug, hold: hold, cost: cost, gate: gate) {
+        case .queued(let queued): job = queued
+        case .tooMany(let limit):
+            return Answer(response: ModelsLabAnswer.error(JobQueue.tooManyMessage(limit: limit), headers: ["Retry-After": "5"]), refusedAs: 429)
+        case .failed:
             return Answer(response: ModelsLabAnswer.error("The request could not be queued; try again later"), refusedAs: 503)
         }
         return Answer(response: await answer(waitingFor: job.id, payload: payload, baseURL: baseURL, upTo: wait))

@@ -29,9 +29,15 @@ extension SegmindDialect {
     func enqueue(_ admitted: Admitted, key: AuthenticatedKey, request: HTTPRequest) async -> Outcome {
         let payload = GenerationJobPayload(request: admitted.generation,
                                            files: (0..<admitted.generation.samples).map { _ in OutputStore.newName(.jpeg) },
-                                           base64: false, webhook: nil, trackID: nil, meta: [:])
-        guard let jobs, let job = await jobs.enqueue(payload, key: key, dialect: Self.jobDialect, model: admitted.generation.model,
-                                                     hold: admitted.hold, cost: admitted.cost, gate: gate) else {
+                                           base64: false, webhook: nil, trackID: nil, meta: [:], price: admitted.price)
+        guard let jobs else { return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "The request could not be queued; retry later")) }
+        let job: JobRecord
+        switch await jobs.enqueue(payload, key: key, dialect: Self.jobDialect, model: admitted.generation.model, hold: admitted.hold,
+                                  cost: admitted.cost, gate: gate) {
+        case .queued(let queued): job = queued
+        case .tooMany(let limit):
+            return Outcome(response: SegmindAnswer.error(.tooManyRequests, JobQueue.tooManyMessage(limit: limit), headers: ["Retry-After": "5"]))
+        case .failed:
             return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "The request could not be queued; retry later"))
         }
         let baseURL = jobs.baseURL(for: request)

@@ -81,7 +81,7 @@ public struct SegmindDialect: Sendable {
         } else if let idempotencyKey = request.headers["Idempotency-Key"] {
             outcome = await handleOnce(request, slug: slug, key: key, mode: mode, idempotencyKey: idempotencyKey, usage: usage)
         } else {
-            outcome = await handle(request, slug: slug, key: key, mode: mode, usage: usage)
+            outcome = await handle(request, slug: slug, key: key, mode: mode, idempotencyKey: nil, usage: usage)
         }
         // Part A item 5: every answer to an authenticated key shows its available credits.
         if outcome.remaining == nil { outcome.remaining = await gate.remaining(for: key) }
@@ -108,7 +108,9 @@ public struct SegmindDialect: Sendable {
 
     /// `Idempotency-Key`: a repeat of the same request gets the first answer and no second charge;
     /// the same key with another request is a 422. Only 200 answers are kept: a failure charged
-    /// nothing, and its repeat runs again.
+    /// nothing, and its repeat runs again. The answer is kept even if the client left before it
+    /// came (the work was charged): its retry gets it. A claim whose request died with its gateway
+    /// ends with the request's hold, and a retry then runs afresh.
     private func handleOnce(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode, idempotencyKey: String,
                             usage: UsageContext) async -> Outcome {
         guard !idempotencyKey.isEmpty, idempotencyKey.utf8.count <= 255 else {
@@ -128,11 +130,13 @@ public struct SegmindDialect: Sendable {
         case .unavailable:
             return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "Idempotency-Key cannot be checked right now; retry later"))
         case .proceed:
-            let outcome = await handle(request, slug: slug, key: key, mode: mode, usage: usage)
-            if outcome.response.status == .ok {
-                await gate.completeIdempotency(idempotencyKey, for: key, answer: outcome.response)
-            } else {
-                await gate.releaseIdempotency(idempotencyKey, for: key)
+            let outcome = await handle(request, slug: slug, key: key, mode: mode, idempotencyKey: idempotencyKey, usage: usage)
+            await uncancelled { [gate] in
+                if outcome.response.status == .ok {
+                    await gate.completeIdempotency(idempotencyKey, for: key, answer: outcome.response)
+                } else {
+                    await gate.releaseIdempotency(idempotencyKey, for: key)
+                }
             }
             return outcome
         }
@@ -155,6 +159,8 @@ public struct SegmindDialect: Sendable {
     /// A request that passed every check, with its price held.
     struct Admitted {
         let generation: GenerationRequest
+        let price: RequestPrice
+        /// What is held: the price of every image asked for.
         let cost: Credits
         let hold: CreditHold
         let base64: Bool
@@ -162,29 +168,42 @@ public struct SegmindDialect: Sendable {
         let remaining: Credits
     }
 
-    private func handle(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode, usage: UsageContext) async -> Outcome {
+    private func handle(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode, idempotencyKey: String?,
+                        usage: UsageContext) async -> Outcome {
         let admitted: Admitted
         switch await admit(request, slug: slug, key: key, mode: mode) {
         case .success(let value): admitted = value
         case .failure(let refusal): return refusal.outcome
         }
+        if let idempotencyKey { await gate.backIdempotency(idempotencyKey, for: key, with: admitted.hold) }
         switch mode {
         case .now: return await generate(admitted, usage: usage)
         case .queued: return await enqueue(admitted, key: key, request: request)
         }
     }
 
+    /// Runs the backend with the hold kept open, then charges the images it delivered (fewer than
+    /// asked for cost less; none is a failure) whether or not the client is still there: the team
+    /// paid for the work either way.
     private func generate(_ admitted: Admitted, usage: UsageContext) async -> Outcome {
+        let failure: InferenceError
         do {
-            let result = try await backend.generate(admitted.generation)
-            var outcome = Outcome(response: SegmindAnswer.success(result, base64: admitted.base64, cost: admitted.cost), charged: admitted.cost,
-                                  held: admitted.cost, upstream: result.upstream, usageRecorded: true)
-            outcome.remaining = await gate.settle(admitted.hold, charge: admitted.cost, recording: usage.of(outcome))
-            return outcome
+            var result = try await gate.generate(admitted.generation, on: backend, holding: admitted.hold)
+            result.images = Array(result.images.prefix(admitted.generation.samples))
+            if !result.images.isEmpty {
+                let charge = admitted.price.cost(images: result.images.count)
+                var outcome = Outcome(response: SegmindAnswer.success(result, base64: admitted.base64, cost: charge), charged: charge,
+                                      held: admitted.cost, upstream: result.upstream, usageRecorded: true)
+                let event = usage.of(outcome)
+                outcome.remaining = await uncancelled { [gate] in await gate.settle(admitted.hold, charge: charge, recording: event) }
+                return outcome
+            }
+            failure = .failed("the backend returned no images")
         } catch {
-            let remaining = await gate.release(admitted.hold, reason: error.description)
-            return Outcome(response: SegmindAnswer.backendError(error), held: admitted.cost, remaining: remaining)
+            failure = error
         }
+        let remaining = await uncancelled { [gate] in await gate.release(admitted.hold, reason: failure.description) }
+        return Outcome(response: SegmindAnswer.backendError(failure), held: admitted.cost, remaining: remaining)
     }
 
     /// An answer that refuses the request; nothing is held.
@@ -227,11 +246,11 @@ public struct SegmindDialect: Sendable {
         let oneImage = mode == .now && !base64
         var generation = GenerationRequestBuilder.build(fields, image: image, samples: oneImage ? 1 : nil, randomSeed: randomSeed())
         generation.requester = key.id
-        let defaultSteps = model.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? generation.steps
-        let cost = model.price.cost(samples: generation.samples, steps: generation.steps, defaultSteps: defaultSteps)
+        let price = RequestPrice(model, steps: generation.steps)
+        let cost = price.cost(images: generation.samples)
         switch await gate.reserve(cost, for: key, queuedUpTo: mode == .queued ? jobs?.maxQueueTime ?? .zero : .zero) {
         case .held(let hold, let remaining):
-            return .success(Admitted(generation: generation, cost: cost, hold: hold, base64: base64, remaining: remaining))
+            return .success(Admitted(generation: generation, price: price, cost: cost, hold: hold, base64: base64, remaining: remaining))
         case .insufficient(let remaining):
             return .failure(Refusal(SegmindAnswer.error(.notAcceptable, SegmindAnswer.insufficientCredits), remaining: remaining))
         case .unauthorized:

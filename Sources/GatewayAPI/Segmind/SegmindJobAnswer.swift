@@ -33,7 +33,7 @@ public enum SegmindJobAnswer {
             let result = GenerationJobResult.decode(job.result)
             body["metrics"] = .object(["inference_time": .number(((result?.generationSeconds ?? 0) * 1000).rounded() / 1000)])
             if view == .result {
-                let outputs = payload.files.map { JSONValue.string("\(baseURL)/generations/\($0)") }
+                let outputs = (result?.delivered(of: payload) ?? payload.files).map { JSONValue.string("\(baseURL)/generations/\($0)") }
                 body["output"] = outputs.count == 1 ? outputs[0] : .array(outputs)
                 if let seed = result?.seed { body["seed"] = .integer(Int64(clamping: seed)) }
             }

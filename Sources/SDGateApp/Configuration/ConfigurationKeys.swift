@@ -102,7 +102,7 @@ struct ConfigurationKey: Sendable {
                              if url.password != nil { url.password = "redacted" }
                              return url.string ?? "(a postgres URL)"
                          }),
-        .duration("ledger.hold_lifetime", \.holdLifetime, .seconds(1) ... .seconds(86400), "how long credits stay held for a request that never settles"),
+        .duration("ledger.hold_lifetime", \.holdLifetime, .seconds(1) ... .seconds(86400), "how long credits stay held for a request that never settles; a running one renews its hold every third of this"),
         ConfigurationKey(path: "admin.token", summary: "the admin API's token (a secret: prefer SDGATE_ADMIN_TOKEN); empty: generated on first start",
                          apply: { config, text throws(ConfigurationValueError) in config.adminToken = text },
                          render: { $0.adminToken.isEmpty ? "(generated on first start)" : "(set, redacted)" }),
@@ -120,6 +120,7 @@ struct ConfigurationKey: Sendable {
         .integer("jobs.concurrency", \.jobConcurrency, 1...256, "background generations running at once"),
         .duration("jobs.wait", \.jobWait, .zero ... .seconds(300), "how long a ModelsLab call waits for its image before answering processing"),
         .duration("jobs.lease", \.jobLease, .seconds(1) ... .seconds(3600), "a running job of a gateway that stopped renewing this lease (it died) runs again"),
+        .integer("jobs.max_queued_per_key", \.jobMaxQueuedPerKey, 1...100_000, "the most jobs one key may have queued at once; more are refused with 429"),
         .duration("jobs.max_queue_time", \.jobMaxQueueTime, .seconds(1) ... .seconds(7 * 86400), "a job still queued after this fails; its credits are held this much longer than hold_lifetime"),
         .duration("outputs.retention", \.outputRetention, .seconds(60) ... .seconds(30 * 86400), "how long generated images are kept for the asynchronous APIs"),
         .boolean("images.allow_private_addresses", \.images.allowPrivateAddresses, "let image URLs point at private, loopback and link-local addresses"),

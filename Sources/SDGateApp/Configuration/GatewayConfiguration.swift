@@ -59,6 +59,8 @@ public struct GatewayConfiguration: Sendable {
     public var jobWait: Duration = .seconds(20)
     public var jobLease: Duration = .seconds(60)
     public var jobMaxQueueTime: Duration = .seconds(3600)
+    /// The most jobs one key may have queued at once; beyond it, 429.
+    public var jobMaxQueuedPerKey = 16
     public var outputRetention: Duration = .seconds(3600)
 
     /// Input images: size limits, and which addresses image URLs may point at.

@@ -41,7 +41,7 @@ struct RoutedBackend: InferenceBackend {
                 let name = [("upstream", backend.upstream.name)]
                 let start = ContinuousClock.now
                 do {
-                    let result = try await backend.generate(request)
+                    let result = try await Self.toTheEnd { () throws(UpstreamFailure) in try await backend.generate(request) }
                     Timer(label: "sdgate_upstream_duration_seconds", dimensions: name, factory: metrics)
                         .recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
                     return result
@@ -62,5 +62,20 @@ struct RoutedBackend: InferenceBackend {
             }
         }
         throw .failed("no upstream for model '\(request.model)' could be reached")
+    }
+
+    /// Runs an upstream call to its end even if its client leaves (the caller is cancelled): once
+    /// sent, the team pays the upstream for it, so its result is charged to the member, and a
+    /// cancelled call is never counted as the upstream's failure.
+    private static func toTheEnd(_ call: @escaping @Sendable () async throws(UpstreamFailure) -> GenerationResult)
+        async throws(UpstreamFailure) -> GenerationResult {
+        let outcome = await Task { () async -> Result<GenerationResult, UpstreamFailure> in
+            do throws(UpstreamFailure) {
+                return .success(try await call())
+            } catch {
+                return .failure(error)
+            }
+        }.value
+        return try outcome.get()
     }
 }

@@ -41,7 +41,7 @@ public final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
         guard body["prompt"] is String else {
             return Self.json(["status": "error", "message": ["prompt": ["The prompt field is required."]]])
         }
-        let job = Job(samples: Int(Self.number(body["samples"]) ?? 1), width: Int(Self.number(body["width"]) ?? 512),
+        let job = Job(samples: images(for: Int(Self.number(body["samples"]) ?? 1)), width: Int(Self.number(body["width"]) ?? 512),
                       height: Int(Self.number(body["height"]) ?? 512), seed: Self.number(body["seed"]).map { UInt64($0) } ?? 1_793_745_243)
         let id = jobs.withLock { jobs in
             let id = 10_684_517 + jobs.count

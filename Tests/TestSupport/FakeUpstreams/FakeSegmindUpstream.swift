@@ -34,7 +34,7 @@ public final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
               body["prompt"] is String else {
             return Self.json(["error": "prompt: is required"], status: .unprocessableContent)
         }
-        let samples = Int(Self.number(body["samples"]) ?? 1)
+        let samples = images(for: Int(Self.number(body["samples"]) ?? 1))
         let image = TestImages.png(width: Int(Self.number(body["img_width"]) ?? 512), height: Int(Self.number(body["img_height"]) ?? 512))
         let seed = Self.number(body["seed"]).map { String(UInt64($0)) } ?? "42"
         let headers: HTTPHeaders = ["x-cost": cost, "x-remaining-credits": remainingCredits, "x-seed-value": seed, "x-generation-time": "0.731"]

@@ -9,6 +9,9 @@ public enum UpstreamMisbehaviour: Sendable, Equatable {
     case cutMidBody
     /// Answer nothing until told to behave again (or shut down).
     case stall
+    /// Answer nothing until told to behave again, or until `answerOne` lets one through; then
+    /// answer as the contract says (a slow upstream, paced by the test).
+    case wait
     /// HTTP 500.
     case serverError
     /// HTTP 200 with a body that is not the contract's.
@@ -42,6 +45,7 @@ public class FakeUpstream: @unchecked Sendable {
         var misbehaviour: UpstreamMisbehaviour?
         var received: [ReceivedRequest] = []
         var stalled: [CheckedContinuation<Void, Never>] = []
+        var imagesAtMost: Int?
     }
 
     private let state = Mutex(State())
@@ -70,7 +74,7 @@ public class FakeUpstream: @unchecked Sendable {
     public func misbehave(_ misbehaviour: UpstreamMisbehaviour?) {
         let released = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.misbehaviour = misbehaviour
-            guard misbehaviour != .stall else { return [] }
+            guard misbehaviour != .stall && misbehaviour != .wait else { return [] }
             defer { state.stalled = [] }
             return state.stalled
         }
@@ -78,6 +82,23 @@ public class FakeUpstream: @unchecked Sendable {
     }
 
     public var received: [ReceivedRequest] { state.withLock { $0.received } }
+
+    /// Lets the longest-waiting request of a `wait` through; false if none waits.
+    @discardableResult
+    public func answerOne() -> Bool {
+        let first = state.withLock { state in state.stalled.isEmpty ? nil : state.stalled.removeFirst() }
+        first?.resume()
+        return first != nil
+    }
+
+    /// Answers with at most this many images whatever the request asks for (nil: as many as asked).
+    public var imagesAtMost: Int? {
+        get { state.withLock { $0.imagesAtMost } }
+        set { state.withLock { $0.imagesAtMost = newValue } }
+    }
+
+    /// The images to answer for a request that asks for `samples`.
+    func images(for samples: Int) -> Int { imagesAtMost.map { min($0, samples) } ?? samples }
 
     /// Requests now waiting in a stall.
     public var stalledCount: Int { state.withLock { $0.stalled.count } }
@@ -102,16 +123,16 @@ public class FakeUpstream: @unchecked Sendable {
         switch misbehaviour {
         case nil, .rejectKey, .outOfCredits, .rateLimited:
             return nil
-        case .stall:
+        case .stall, .wait:
             await withCheckedContinuation { continuation in
                 let stillStalling = state.withLock { state in
-                    guard state.misbehaviour == .stall else { return false }
+                    guard state.misbehaviour == misbehaviour else { return false }
                     state.stalled.append(continuation)
                     return true
                 }
                 if !stillStalling { continuation.resume() }
             }
-            return HTTPResponse.text(.serviceUnavailable, "stall ended")
+            return misbehaviour == .wait ? nil : HTTPResponse.text(.serviceUnavailable, "stall ended")
         case .cutMidBody:
             let body = Array(repeating: UInt8(ascii: "x"), count: 4096)
             return HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"], body: .stream(length: body.count * 2) { writer in

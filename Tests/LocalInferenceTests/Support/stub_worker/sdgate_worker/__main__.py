@@ -7,6 +7,8 @@ Started as the gateway starts the real one (`python3 -m sdgate_worker --models F
   hang           while this file exists, GET /health never answers (alive but unhealthy)
   stuck          while this file exists, POST /generate never answers and GET /health says busy
   generate.json  {"status": N, "body": {...}}: the answer to every POST /generate
+and writes there:
+  generating     a line for each POST /generate it received, when it received it
 """
 import json
 import os
@@ -32,6 +34,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(folder / "generating", "a") as received:
+            received.write("generate\n")
         while (folder / "stuck").exists():
             time.sleep(0.05)
         reply = json.loads((folder / "generate.json").read_text())

@@ -1,0 +1,132 @@
+import Foundation
+import GenerationCore
+import Testing
+import TestSupport
+@testable import Ledger
+
+/// Holds under work in progress, on both stores: a renewed hold outlives its first expiry, a hold
+/// that expired under work that completed is still charged (into debt if need be), and an
+/// `Idempotency-Key` claim ends with the hold that backs it.
+@Suite("Hold lifetime contract")
+struct HoldLifetimeContractTests {
+    func fundedKey(_ ledger: any Ledger, _ amount: String, team: String? = nil) async throws -> String {
+        let (key, _) = try await ledger.createKey(NewKey(name: "member", teamID: team))
+        _ = try await ledger.adjust(keyID: key.id, by: credits(amount), reason: "welcome")
+        return key.id
+    }
+
+    func hold(_ ledger: any Ledger, _ keyID: String, _ amount: String, until expiresAt: Timestamp) async throws -> HoldID {
+        guard case .held(let hold, _) = try await ledger.reserve(keyID: keyID, amount: credits(amount), expiresAt: expiresAt) else {
+            throw LedgerError.insufficientBalance
+        }
+        return hold
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aRenewedHoldOutlivesItsFirstExpiryAndASettledOneIsNotRenewed(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try await store.make(clock: clock)
+        let key = try await fundedKey(ledger, "1")
+        let held = try await hold(ledger, key, "0.5", until: clock.now + 2_000)
+        #expect(try await ledger.renewHold(held, until: clock.now + 10_000))
+        // A renewal never shortens a hold.
+        #expect(try await ledger.renewHold(held, until: clock.now + 1_000))
+        clock.advance(by: 5_000)
+        #expect(try await ledger.expireHolds(now: clock.now) == 0, "renewed past its first expiry")
+        _ = try await ledger.post(held, charge: credits("0.5"))
+        #expect(try await !ledger.renewHold(held, until: clock.now + 10_000), "a posted hold is not open")
+        #expect(try await !ledger.renewHold(HoldID("no-such-hold"), until: clock.now + 10_000))
+        #expect(try await ledger.verify() == [])
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aHoldThatExpiredUnderWorkIsStillChargedIntoDebtOnce(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try await store.make(clock: clock)
+        let team = try await ledger.createTeam(name: "studio")
+        _ = try await ledger.adjust(teamID: team.id, by: credits("10"), reason: "budget")
+        let key = try await fundedKey(ledger, "1", team: team.id)
+        let late = try await hold(ledger, key, "1", until: clock.now + 2_000)
+        clock.advance(by: 3_000)
+        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        // Meanwhile the credits came back and were held again by another request.
+        let other = try await hold(ledger, key, "1", until: clock.now + 60_000)
+
+        let charged = try await ledger.post(late, charge: credits("0.75"))
+        #expect(charged.balance == credits("0.25") && charged.held == credits("1"))
+        #expect(charged.available == credits("-0.75"), "the debt shows as a negative available balance")
+        #expect(try await ledger.balance(teamID: team.id) == Balance(balance: credits("9.25"), held: credits("1")))
+        await #expect(throws: LedgerError.holdSettled(late)) { try await ledger.post(late, charge: credits("0.75")) }
+        // In debt, the key can hold nothing more.
+        guard case .insufficient = try await ledger.reserve(keyID: key, amount: credits("0.01"), expiresAt: clock.now + 60_000) else {
+            Issue.record("a key in debt could hold credits")
+            return
+        }
+        _ = try await ledger.void(other, reason: "failed")
+        #expect(try await ledger.verify() == [])
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aVoidedHoldIsNeverChargedLate(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try await store.make(clock: clock)
+        let key = try await fundedKey(ledger, "1")
+        let voided = try await hold(ledger, key, "1", until: clock.now + 2_000)
+        _ = try await ledger.void(voided, reason: "the upstream failed")
+        await #expect(throws: LedgerError.holdSettled(voided)) { try await ledger.post(voided, charge: credits("1")) }
+        // A late charge is still bounded by what was held.
+        let expired = try await hold(ledger, key, "0.5", until: clock.now + 2_000)
+        clock.advance(by: 3_000)
+        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        await #expect(throws: LedgerError.chargeExceedsHold(expired)) { try await ledger.post(expired, charge: credits("0.6")) }
+        #expect(try await ledger.balance(keyID: key) == Balance(balance: credits("1"), held: .zero))
+        #expect(try await ledger.verify() == [])
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func anIdempotencyClaimEndsWithItsHold(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try await store.make(clock: clock)
+        let key = try await fundedKey(ledger, "1")
+        let print: [UInt8] = [1, 2, 3]
+        func claim() async throws -> IdempotencyClaim {
+            try await ledger.claimIdempotencyKey(keyID: key, key: "retry-me", fingerprint: print, at: clock.now, runningUntil: clock.now + 2_000)
+        }
+        #expect(try await claim() == .claimed)
+        #expect(try await claim() == .inProgress)
+        let held = try await hold(ledger, key, "0.5", until: clock.now + 2_000)
+        try await ledger.backIdempotencyKey(keyID: key, key: "retry-me", with: held)
+        // Past the claim's own deadline, the open hold keeps it running.
+        clock.advance(by: 1_500)
+        #expect(try await ledger.renewHold(held, until: clock.now + 2_000))
+        clock.advance(by: 1_500)
+        #expect(try await claim() == .inProgress)
+        // The gateway died: nothing renews the hold, it expires, and the claim with it.
+        clock.advance(by: 1_000)
+        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        #expect(try await claim() == .claimed)
+        #expect(try await claim() == .inProgress)
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aClaimWithoutAHoldLapsesAtItsDeadlineAndAChargedOneDoesNot(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try await store.make(clock: clock)
+        let key = try await fundedKey(ledger, "1")
+        func claim(_ idempotencyKey: String, _ print: [UInt8] = [7]) async throws -> IdempotencyClaim {
+            try await ledger.claimIdempotencyKey(keyID: key, key: idempotencyKey, fingerprint: print, at: clock.now, runningUntil: clock.now + 2_000)
+        }
+        #expect(try await claim("never-held") == .claimed)
+        #expect(try await claim("charged") == .claimed)
+        let held = try await hold(ledger, key, "0.5", until: clock.now + 2_000)
+        try await ledger.backIdempotencyKey(keyID: key, key: "charged", with: held)
+        _ = try await ledger.post(held, charge: credits("0.5"))
+        clock.advance(by: 2_500)
+        // A claim that died before it held anything is free again, even for another request.
+        #expect(try await claim("never-held", [8]) == .claimed)
+        // A charged request's answer is on its way: a repeat must not run it a second time.
+        #expect(try await claim("charged") == .inProgress)
+        try await ledger.completeIdempotencyKey(keyID: key, key: "charged", answer: StoredAnswer(status: 200, headers: [], body: [42]))
+        #expect(try await claim("charged") == .completed(StoredAnswer(status: 200, headers: [], body: [42])))
+    }
+}

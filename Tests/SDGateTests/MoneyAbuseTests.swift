@@ -1,0 +1,224 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The money path against a hostile member, through `sdgate serve` and a fake Segmind upstream:
+/// a hold shorter than the upstream, an upstream that delivers fewer images than asked for, a key
+/// flooding the job queue, a client that leaves mid-request, and a gateway killed under an
+/// `Idempotency-Key`. Each image delivered is charged exactly once; none not delivered is charged.
+@Suite("Money path abuse", .serialized)
+struct MoneyAbuseTests {
+    static let slug = "sdxl1.0-txt2img"
+
+    static func start(_ upstream: FakeSegmindUpstream, extraYAML: String = "") async throws -> ProxiedGateway {
+        try await ProxiedGateway.start(
+            upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key, deadline: "10m")],
+            routes: [slug: ["segmind"]], extraYAML: extraYAML)
+    }
+
+    static func requestArguments(_ gateway: ProxiedGateway, _ secret: String, _ body: String, path: String = "/v1/\(slug)",
+                                 idempotencyKey: String? = nil) -> [String] {
+        var arguments = ["-m", "120", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json"]
+        if let idempotencyKey { arguments += ["-H", "Idempotency-Key: \(idempotencyKey)"] }
+        return arguments + ["-d", body, "http://127.0.0.1:\(gateway.port)\(path)"]
+    }
+
+    static func post(_ gateway: ProxiedGateway, _ secret: String, _ body: String, path: String = "/v1/\(slug)",
+                     idempotencyKey: String? = nil) async throws -> CurlAnswer {
+        try await curl(requestArguments(gateway, secret, body, path: path, idempotencyKey: idempotencyKey))
+    }
+
+    static func usage(_ gateway: ProxiedGateway, of keyID: String) async throws -> [[String: Any]] {
+        try await gateway.usage().filter { $0["key_id"] as? String == keyID }
+    }
+
+    @Test func aHoldShorterThanTheUpstreamIsKeptOpenAndTheImageChargedOnce() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.wait)
+        let gateway = try await Self.start(upstream, extraYAML: "ledger:\n  hold_lifetime: 2s\n")
+        let member = try await gateway.createKey(name: "slowpoke", credits: "1")
+        let request = Task {
+            let answer = try await Self.post(gateway, member.secret, #"{"prompt": "a slow fox"}"#)
+            return (status: answer.status, headers: answer.headers)
+        }
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+
+        // The upstream takes more than twice the hold's lifetime, with the reaper looking every
+        // second: the hold stays open all along, renewed while the upstream works.
+        let upstreamTime = ContinuousClock.now + .seconds(5)
+        var looks: [(available: String, held: String)] = []
+        while ContinuousClock.now < upstreamTime { looks.append(try await gateway.credits(of: member.id)) }
+        #expect(!looks.isEmpty && looks.allSatisfy { $0 == ("0.992", "0.008") }, "\(looks)")
+        upstream.misbehave(nil)
+
+        let answer = try await request.value
+        #expect(answer.status == 200 && answer.headers.contains("x-cost: 0.008"), "\(answer.headers)")
+        #expect(try await gateway.credits(of: member.id) == ("0.992", "0"))
+        let usage = try await Self.usage(gateway, of: member.id)
+        #expect(usage.count == 1 && usage.first?["status"] as? Int == 200 && usage.first?["cost"] as? String == "0.008", "\(usage)")
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
+    /// One image for `samples: 4`: each dialect charges one image and lists one.
+    @Test func anUpstreamThatDeliversOneImageOfFourIsChargedForOneInEveryDialect() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.imagesAtMost = 1
+        let gateway = try await Self.start(upstream)
+        let member = try await gateway.createKey(name: "shortchanged", credits: "1")
+
+        let now = try await Self.post(gateway, member.secret, #"{"prompt": "four foxes", "samples": 4}"#)
+        #expect(now.status == 200 && now.headers.contains("x-cost: 0.008"), "\(now)")
+        #expect(now.body["outputs"] as? Int == 1 && now.body["image"] is String, "one image, not a list of four")
+        #expect(try await gateway.credits(of: member.id) == ("0.992", "0"))
+
+        let submitted = try await Self.post(gateway, member.secret, #"{"prompt": "four owls", "samples": 4}"#, path: "/v2/\(Self.slug)")
+        let responseURL = try #require(submitted.body["response_url"] as? String, "\(submitted)")
+        var result: [String: Any] = [:]
+        #expect(await eventually(timeout: .seconds(60)) {
+            result = (try? await curl(["-H", "x-api-key: \(member.secret)", responseURL]))?.body ?? [:]
+            return result["status"] as? String == "COMPLETED"
+        })
+        let v2URLs = (result["output"] as? [String]) ?? [result["output"] as? String].compactMap { $0 }
+        #expect(v2URLs.count == 1, "\(result)")
+        for url in v2URLs { #expect(try await curl([url]).status == 200, "every listed image exists: \(url)") }
+        #expect(try await gateway.credits(of: member.id) == ("0.984", "0"))
+
+        let v3Body = #"{"key": "\#(member.secret)", "prompt": "four hares", "samples": "4", "width": "512", "height": "512"}"#
+        var v3 = try await curl(["-H", "Content-Type: application/json", "-d", v3Body, "http://127.0.0.1:\(gateway.port)/api/v3/text2img"]).body
+        if v3["status"] as? String == "processing", let id = v3["id"] as? String {
+            let fetch = #"{"key": "\#(member.secret)"}"#
+            #expect(await eventually(timeout: .seconds(60)) {
+                v3 = (try? await curl(["-H", "Content-Type: application/json", "-d", fetch, "http://127.0.0.1:\(gateway.port)/api/v3/fetch/\(id)"]))?.body ?? [:]
+                return v3["status"] as? String == "success"
+            })
+        }
+        let v3URLs = v3["output"] as? [String] ?? []
+        #expect(v3["status"] as? String == "success" && v3URLs.count == 1, "\(v3)")
+        for url in v3URLs { #expect(try await curl([url]).status == 200, "every listed image exists: \(url)") }
+        #expect(try await gateway.credits(of: member.id) == ("0.976", "0"))
+
+        let usage = try await Self.usage(gateway, of: member.id)
+        #expect(usage.count == 3 && usage.allSatisfy { $0["status"] as? Int == 200 && $0["cost"] as? String == "0.008" }, "\(usage)")
+        #expect(upstream.received.allSatisfy { $0.json["samples"] as? Int == 4 }, "four were asked for each time")
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
+    /// One runner, paced by the test one job at a time: the patient key's single job runs right
+    /// after the job running when it came, not after the flooding key's backlog; and the flooder's
+    /// queue is bounded, in both asynchronous dialects, without holding anything for the refusal.
+    @Test func aKeyFloodingJobsDoesNotHoldAnotherKeysJobBackAndIsBounded() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.wait)
+        let gateway = try await Self.start(upstream, extraYAML: "jobs:\n  concurrency: 1\n  max_queued_per_key: 3\n")
+        let flooder = try await gateway.createKey(name: "flooder", credits: "2")
+        let patient = try await gateway.createKey(name: "patient", credits: "1")
+        func submit(_ key: (id: String, secret: String), _ prompt: String) async throws -> CurlAnswer {
+            try await Self.post(gateway, key.secret, #"{"prompt": "\#(prompt)"}"#, path: "/v2/\(Self.slug)")
+        }
+
+        #expect(try await submit(flooder, "flood 0").status == 200)
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+        for index in 1...3 { #expect(try await submit(flooder, "flood \(index)").status == 200) }
+        let refused = try await submit(flooder, "flood 4")
+        #expect(refused.status == 429 && (refused.body["error"] as? String)?.contains("3 jobs queued") == true, "\(refused)")
+        let v3Body = #"{"key": "\#(flooder.secret)", "prompt": "flood 5"}"#
+        let v3 = try await curl(["-H", "Content-Type: application/json", "-d", v3Body, "http://127.0.0.1:\(gateway.port)/api/v3/text2img"])
+        #expect(v3.body["status"] as? String == "error" && (v3.body["message"] as? String)?.contains("3 jobs queued") == true, "\(v3)")
+        #expect(try await gateway.credits(of: flooder.id) == ("1.968", "0.032"), "four jobs held, the refused ones nothing")
+
+        let patientJob = try await submit(patient, "patient")
+        #expect(upstream.answerOne())
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 && upstream.received.count == 2 })
+        #expect(upstream.received.map { $0.json["prompt"] as? String } == ["flood 0", "patient"], "the patient key's turn came next")
+        #expect(upstream.answerOne())
+        let responseURL = try #require(patientJob.body["response_url"] as? String)
+        #expect(await eventually(timeout: .seconds(60)) {
+            (try? await curl(["-H", "x-api-key: \(patient.secret)", responseURL]))?.body["status"] as? String == "COMPLETED"
+        })
+        #expect(upstream.received.count == 2 || upstream.received.count == 3, "at most the next flood job started meanwhile")
+
+        upstream.misbehave(nil)
+        #expect(await eventually(timeout: .seconds(60)) { (try? await gateway.credits(of: flooder.id)).map { $0 == ("1.968", "0") } ?? false })
+        #expect(try await gateway.credits(of: patient.id) == ("0.992", "0"))
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
+    @Test func aClientThatLeavesAfterTheUpstreamHasItsRequestIsChargedAndItsRetryReplays() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.wait)
+        let gateway = try await Self.start(upstream)
+        let member = try await gateway.createKey(name: "leaver", credits: "1")
+        let body = #"{"prompt": "a fox that left"}"#
+        let client = try await Command.start("curl", ["-sS"] + Self.requestArguments(gateway, member.secret, body, idempotencyKey: "leave-1"))
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+        _ = try await client.stop(signal: SIGKILL)
+
+        // The gateway sees the client go; the upstream still works, so nothing is settled yet.
+        let settledEarly = await eventually(timeout: .seconds(3)) { (try? await Self.usage(gateway, of: member.id))?.isEmpty == false }
+        let early = try await Self.usage(gateway, of: member.id)
+        #expect(!settledEarly, "\(early)")
+        upstream.misbehave(nil)
+
+        // The upstream answered: the team paid for the image, so the member does, once.
+        #expect(await eventually(timeout: .seconds(60)) { (try? await Self.usage(gateway, of: member.id))?.isEmpty == false })
+        let usage = try await Self.usage(gateway, of: member.id)
+        #expect(usage.count == 1 && usage.first?["status"] as? Int == 200 && usage.first?["cost"] as? String == "0.008", "\(usage)")
+        #expect(try await gateway.credits(of: member.id) == ("0.992", "0"))
+
+        // The retry gets the image it paid for, without a second charge or a second upstream call.
+        var retry = try await Self.post(gateway, member.secret, body, idempotencyKey: "leave-1")
+        if retry.status == 409 {
+            #expect(await eventually(timeout: .seconds(30)) {
+                retry = (try? await Self.post(gateway, member.secret, body, idempotencyKey: "leave-1")) ?? retry
+                return retry.status != 409
+            })
+        }
+        #expect(retry.status == 200 && retry.headers.contains("x-idempotent-replayed: true") && retry.body["image"] is String, "\(retry)")
+        #expect(try await gateway.credits(of: member.id) == ("0.992", "0"))
+        #expect(upstream.received.count == 1)
+        // The client's leaving is not the upstream's failure.
+        let metrics = try await Command.run("curl", ["-sS", "http://127.0.0.1:\(gateway.port)/metrics"])
+        #expect(metrics.output.contains("sdgate_generations_total") && !metrics.output.contains("sdgate_upstream_errors_total"), "\(metrics.output)")
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
+    @Test func anIdempotencyKeyOfAKilledGatewayIsServedOnceItsHoldExpires() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.stall)
+        let gateway = try await Self.start(upstream, extraYAML: "ledger:\n  hold_lifetime: 2s\n")
+        let member = try await gateway.createKey(name: "crashed", credits: "1")
+        let body = #"{"prompt": "a fox before the crash"}"#
+        let client = Task { try await Self.post(gateway, member.secret, body, idempotencyKey: "crash-1").status }
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+        #expect(try await gateway.gateway.stop(signal: SIGKILL) == 128 + SIGKILL)
+        #expect(try await client.value != 200, "the client's connection died with the gateway")
+        upstream.misbehave(nil)
+
+        // Restarted, the gateway answers 409 while the dead request's hold lasts, then runs the retry.
+        let restarted = try await gateway.restarted()
+        var retry = try await Self.post(restarted, member.secret, body, idempotencyKey: "crash-1")
+        #expect(await eventually(timeout: .seconds(60)) {
+            if retry.status == 409 { retry = (try? await Self.post(restarted, member.secret, body, idempotencyKey: "crash-1")) ?? retry }
+            return retry.status != 409
+        })
+        #expect(retry.status == 200 && !retry.headers.contains("x-idempotent-replayed") && retry.body["image"] is String, "\(retry)")
+        let replay = try await Self.post(restarted, member.secret, body, idempotencyKey: "crash-1")
+        #expect(replay.status == 200 && replay.headers.contains("x-idempotent-replayed: true"))
+        #expect(try await restarted.credits(of: member.id) == ("0.992", "0"), "charged once")
+        let usage = try await Self.usage(restarted, of: member.id)
+        // The replay is recorded too, at no cost; the 409s before it charged nothing.
+        let charged = usage.filter { $0["cost"] as? String != "0" }
+        #expect(charged.count == 1 && charged.first?["cost"] as? String == "0.008", "\(usage)")
+        #expect(try await restarted.verify().status == 0)
+        #expect(try await restarted.stop() == 0)
+        await upstream.shutdown()
+    }
+}
