@@ -27,14 +27,19 @@ struct Serve: AsyncParsableCommand {
         if let host { configuration.server.host = host }
         if let port { configuration.server.port = port }
         let level = configuration.logLevel
+        let output = BufferedLogOutput(capacity: configuration.logBufferBytes)
+        // Every line written before the process ends, SIGTERM included (`run` returns once the
+        // server has drained).
+        defer { output.close() }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardOutput(label: label)
+            var handler = BufferedLogHandler(label: label, output: output)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "sdgate")
         do {
             let (app, newAdminToken) = try await GatewayApp.open(configuration: configuration, logger: logger)
+            app.metrics.countLogDrops { output.droppedLines }
             if let newAdminToken {
                 // Shown once, outside the log: only its hash is kept.
                 print("""
@@ -42,6 +47,9 @@ struct Serve: AsyncParsableCommand {
                       \(newAdminToken)
                     Use it as 'Authorization: Bearer <token>' on /admin/, or set SDGATE_ADMIN_TOKEN to choose your own.
                     """)
+                // Standard output is a pipe or a file under a supervisor: without this the token
+                // would wait in stdio's buffer behind the log's own writes.
+                fflush(nil)
             }
             try await app.run()
         } catch {

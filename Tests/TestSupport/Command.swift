@@ -38,11 +38,6 @@ public enum Command {
             stopSignal.yield(signal)
             return try await finished.value
         }
-
-        /// Waits for the program to end by itself.
-        public func exitStatus() async throws -> Int32 {
-            try await finished.value
-        }
     }
 
     /// Starts `executable`; it runs until `stop(signal:)`, or until it ends by itself.

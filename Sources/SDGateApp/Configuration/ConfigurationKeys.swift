@@ -138,6 +138,8 @@ struct ConfigurationKey: Sendable {
                              }
                              config.logLevel = level
                          }, render: { $0.logLevel.rawValue }),
+        .bytes("log.buffer_bytes", \.logBufferBytes, (4 << 10)...(1 << 30),
+               "log lines waiting to be written; past it, while the output is slow, lines are dropped and counted"),
     ] + local
 
     static func named(_ path: String) -> ConfigurationKey? { all.first { $0.path == path } }

@@ -24,6 +24,8 @@ public struct GatewayConfiguration: Sendable {
     /// The model catalog (fields, defaults, ranges, prices), read at start-up.
     public var catalogFile = "Config/models.yaml"
     public var logLevel: Logger.Level = .info
+    /// Log lines waiting for a slow output, at most (`BufferedLogOutput`).
+    public var logBufferBytes = 1 << 20
     /// The credit ledger: a SQLite file (empty: `<data_dir>/sdgate.sqlite`) or a `postgres://` URL,
     /// and how long a hold lives before the reaper voids it.
     public var ledgerDatabase = ""

@@ -3,6 +3,7 @@ import GatewayAPI
 import GenerationCore
 import HTTPServer
 import Prometheus
+import Synchronization
 
 /// The gateway's metrics, recorded through swift-metrics into one Prometheus registry per
 /// application and exposed at `GET /metrics`. The parts below the application (the upstream proxy,
@@ -31,7 +32,26 @@ public final class GatewayMetrics: Sendable {
 
     /// The Prometheus text exposition of every series.
     func exposition() -> [UInt8] {
-        registry.emitToBuffer()
+        logDrops.withLock { drops in
+            guard let (lines, reported) = drops else { return }
+            let total = lines()
+            if total > reported { Counter(label: Self.logDropsLabel, factory: factory).increment(by: Int64(total - reported)) }
+            drops = (lines, max(total, reported))
+        }
+        return registry.emitToBuffer()
+    }
+
+    // MARK: The log
+
+    private static let logDropsLabel = "sdgate_log_lines_dropped_total"
+    /// The log's count of dropped lines and how many of them the counter shows: read when the
+    /// metrics are, since a log whose output is blocked cannot report anything itself.
+    private let logDrops = Mutex<(lines: @Sendable () -> Int, reported: Int)?>(nil)
+
+    /// Counts the lines the log dropped (`droppedLines`) in `sdgate_log_lines_dropped_total`.
+    public func countLogDrops(_ droppedLines: @escaping @Sendable () -> Int) {
+        Counter(label: Self.logDropsLabel, factory: factory).increment(by: 0)
+        logDrops.withLock { $0 = (droppedLines, 0) }
     }
 
     // MARK: Requests

@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+public import Logging
+
+/// swift-log's handler for the gateway's log: lines in `StreamLogHandler`'s format (`2026-12-05T10:00:00+0000
+/// info sdgate: key=value ... [module] message`), handed to a `BufferedLogOutput` instead of written
+/// and flushed one by one.
+public struct BufferedLogHandler: LogHandler {
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    private let label: String
+    private let output: BufferedLogOutput
+
+    public init(label: String, output: BufferedLogOutput) {
+        self.label = label
+        self.output = output
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
+        if let error = event.error { merged["error"] = "\(error)" }
+        let pairs = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        output.append("\(Self.timestamp()) \(event.level) \(label):\(pairs) [\(event.source)] \(event.message)\n")
+    }
+
+    /// The local time to the second, as `StreamLogHandler` writes it.
+    static func timestamp() -> String {
+        var now = time(nil)
+        var parts = tm()
+        guard localtime_r(&now, &parts) != nil else { return "<unknown>" }
+        var text = [CChar](repeating: 0, count: 32)
+        let length = strftime(&text, text.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
+        return String(decoding: text.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
