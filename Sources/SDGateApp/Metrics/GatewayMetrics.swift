@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// Labels are bounded sets only: route patterns (never raw paths, which carry ids), catalog model
 /// names, status codes, configured upstream names and error kinds. Never a key, a prompt or a path.
-/// The series are documented in the README ("Metrics"); this file is their one list of names.
+/// The series are documented in docs/operations.md ("Metrics"); this file is their one list of names.
 public final class GatewayMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     /// What the parts record into.
