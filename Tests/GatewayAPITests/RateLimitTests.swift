@@ -37,7 +37,7 @@ struct RateLimitTests {
     }
 
     /// A key limited to 2 per minute, through the dialect: the third request is refused with the
-    /// headers Part A names, and allowed again half a minute later.
+    /// headers Segmind's clients read, and allowed again half a minute later.
     @Test func theDialectAnswers429WithRetryAfterAndResetTime() async throws {
         struct LimitedGate: AccessGate {
             let inner = TestGate()

@@ -4,7 +4,7 @@ public import HTTPServer
 public import Jobs
 public import Ledger
 
-/// The ModelsLab v3 answers (contract Part A items 11-15). Every answer is HTTP 200 with a `status`
+/// The ModelsLab v3 answers. Every answer is HTTP 200 with a `status`
 /// field, as legacy clients expect; errors carry `message` and its legacy misspelling `messege`.
 public enum ModelsLabAnswer {
     public static let invalidKey = "Invalid Api Key"

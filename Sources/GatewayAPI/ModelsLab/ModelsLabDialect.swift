@@ -5,7 +5,7 @@ import Jobs
 import Ledger
 
 /// The StableDiffusionAPI / ModelsLab v3 API: `POST /api/v3/img2img`, `/api/v3/text2img`, and
-/// `/api/v3/fetch/{id}` or `/api/v3/fetch` (`request_id` in the body), as Part A items 11-16 fix it.
+/// `/api/v3/fetch/{id}` or `/api/v3/fetch` (`request_id` in the body).
 ///
 /// The key travels in the body; every answer is HTTP 200 with a `status`. A generation is a job:
 /// the call waits up to `wait` for it and answers `success`, or else `processing` with where to
@@ -86,7 +86,7 @@ public struct ModelsLabDialect: Sendable {
         case .success(let valid): fields = valid
         case .failure(let failure): return Answer(response: ModelsLabAnswer.invalid(failure.problems), refusedAs: 422)
         }
-        // Part A item 16: no NSFW checker is configured, so a request that asks for one is refused
+        // No NSFW checker is configured, so a request that asks for one is refused
         // rather than served unchecked.
         if FieldCoercion.flag(body["safety_checker"]) == true {
             return Answer(response: ModelsLabAnswer.error("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\""),
@@ -113,7 +113,7 @@ public struct ModelsLabDialect: Sendable {
         case .unauthorized: return Answer(response: ModelsLabAnswer.error(ModelsLabAnswer.invalidKey), refusedAs: 401)
         case .unavailable: return Answer(response: ModelsLabAnswer.error("Credits cannot be checked right now; try again later"), refusedAs: 503)
         }
-        // Part A item 14: `<file_prefix>-<i>.png`, or `.base64` files of base64 text. The bytes are
+        // ModelsLab's own names: `<file_prefix>-<i>.png`, or `.base64` files of base64 text. The bytes are
         // those the backend produced (the file is served with their own content type).
         let base64 = fields.boolean(.base64) ?? false
         let (prefix, files) = OutputStore.newNames(generation.samples, base64 ? .base64 : .png)
@@ -154,7 +154,7 @@ public struct ModelsLabDialect: Sendable {
             "W": .integer(Int64(request.width)), "H": .integer(Int64(request.height)), "steps": .integer(Int64(request.steps)),
             "guidance_scale": .number(request.guidanceScale), "n_samples": .integer(Int64(request.samples)),
             "seed": .string(String(request.seed)), "model": .string(request.model), "safety_checker": .string("no"),
-            // Accepted for compatibility; the prompt is used as sent (Part A item 16).
+            // Accepted for compatibility; the prompt is used as sent.
             "enhance_prompt": .string("no"),
         ]
         if let strength = request.strength, request.task == .imageToImage { meta["strength"] = .number(strength) }

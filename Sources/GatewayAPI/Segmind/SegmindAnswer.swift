@@ -2,7 +2,7 @@ import Foundation
 public import GenerationCore
 public import HTTPServer
 
-/// The answers of the Segmind dialect, as Part A of the contract fixes them: errors are JSON
+/// The answers of the Segmind dialect, as Segmind's clients read them: errors are JSON
 /// `{"error": "..."}`; a success is raw image bytes (`base64: false`) or the base64 JSON shape.
 public enum SegmindAnswer {
     public static func error(_ status: HTTPStatus, _ message: String, headers: HTTPHeaders = [:]) -> HTTPResponse {
@@ -38,7 +38,7 @@ public enum SegmindAnswer {
         return .json(.ok, encode(body), headers: headers)
     }
 
-    /// Part A item 10: 429 with a standard `Retry-After` (whole seconds, rounded up) and Segmind's
+    /// 429 with a standard `Retry-After` (whole seconds, rounded up) and Segmind's
     /// `x-rate-limit-reset-at-utc`, the moment the next request is allowed.
     public static func rateLimited(retryAfter seconds: Double, now: Double) -> HTTPResponse {
         let resetAt = Date(timeIntervalSince1970: now + seconds)

@@ -3,7 +3,7 @@ import HTTPServer
 import Jobs
 import Ledger
 
-/// Segmind's asynchronous API (contract Part A item 9): `POST /v2/{slug}` takes the same request as
+/// Segmind's asynchronous API: `POST /v2/{slug}` takes the same request as
 /// `/v1/{slug}`, checked and priced the same way, queues it as a job and answers at once with where
 /// to poll; `GET /v2/requests/{id}/status`, `GET /v2/requests/{id}` and the legacy
 /// `GET /v1/requests/{id}` answer its state. Only the key that submitted a job can read it.

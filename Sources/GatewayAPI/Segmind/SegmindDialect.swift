@@ -3,7 +3,7 @@ import Foundation
 public import GenerationCore
 public import HTTPServer
 
-/// Segmind's synchronous API, `POST /v1/{slug}`, in the order Part A of the contract fixes:
+/// Segmind's synchronous API, `POST /v1/{slug}`, checked in this order (the first refusal is the answer):
 /// the key (401), the model (404, or 403 outside the key's allow-list), then the body (406 for a
 /// foreign Content-Type, 400 for anything but a JSON object), the fields (422, every problem at
 /// once), the input image (400), then credits (406 "Insufficient credits"), then the backend.
@@ -83,7 +83,7 @@ public struct SegmindDialect: Sendable {
         } else {
             outcome = await handle(request, slug: slug, key: key, mode: mode, idempotencyKey: nil, usage: usage)
         }
-        // Part A item 5: every answer to an authenticated key shows its available credits.
+        // Every answer to an authenticated key shows its available credits.
         if outcome.remaining == nil { outcome.remaining = await gate.remaining(for: key) }
         if let remaining = outcome.remaining { outcome.response.headers.set("x-remaining-credits", remaining.description) }
         // A queued job's usage is recorded when it ends; a charge's, with the charge.
@@ -215,7 +215,7 @@ public struct SegmindDialect: Sendable {
         }
     }
 
-    /// The checks of Part A in order, then the price held.
+    /// The checks in order, then the price held.
     private func admit(_ request: HTTPRequest, slug: String, key: AuthenticatedKey, mode: Mode) async -> Result<Admitted, Refusal> {
         guard let model = catalog[slug] else { return .failure(Refusal(SegmindAnswer.error(.notFound, "Model '\(slug)' does not exist"))) }
         guard key.allows(model: slug) else {
