@@ -291,11 +291,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let split = parse(input, pieces: randomPieces(input.count, seed: fnv1a(input)), mode: "random pieces")
     let bytewise = parse(input, pieces: Array(repeating: 1, count: input.count), mode: "byte at a time")
 
-    if getenv("PARSER_FUZZ_PRINT") != nil {
-        // Unbuffered, so the line lands next to libFuzzer's own output.
-        let line = Array((describe(whole) + "\n").utf8)
-        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-    }
+    if printsEachInput { printLine(describe(whole)) }
     if split != whole { mismatch("random pieces", "sizes \(randomPieces(input.count, seed: fnv1a(input)))", whole, split, input) }
     if bytewise != whole { mismatch("byte at a time", "", whole, bytewise, input) }
     return 0
@@ -321,24 +317,4 @@ private func describe(_ outcome: Outcome) -> String {
     case .failed(let error): parts.append("error \"\(error)\" (\(error.status.code))")
     }
     return parts.joined(separator: " | ")
-}
-
-/// The bytes as a C string literal body, shortened past 600 bytes.
-private func escaped(_ bytes: [UInt8]) -> String {
-    var text = ""
-    for byte in bytes.prefix(600) {
-        switch byte {
-        case 0x0D: text += "\\r"
-        case 0x0A: text += "\\n"
-        case 0x09: text += "\\t"
-        case 0x22: text += "\\\""
-        case 0x5C: text += "\\\\"
-        case 0x20..<0x7F: text.unicodeScalars.append(Unicode.Scalar(byte))
-        default:
-            let hex = String(byte, radix: 16, uppercase: true)
-            text += "\\x" + (hex.count == 1 ? "0" + hex : hex)
-        }
-    }
-    if bytes.count > 600 { text += "...(\(bytes.count - 600) more)" }
-    return text
 }

@@ -74,6 +74,7 @@ struct CatalogTests {
         (yaml(fields: "      steps2: { role: steps, type: integer, default: 1 }"), "models.yaml:8: m1: role 'steps' is given to more than one field"),
         (yaml(fields: "      cfg: { type: number }"), "models.yaml:12: m1: cfg: 'cfg' is not a role: give it one of prompt, negative_prompt, image, width, height, samples, steps, guidance_scale, strength, seed, scheduler, sampler, style, refiner, high_noise_fraction, base_model, base64"),
         (yaml(fields: "      samples: { type: integer, default: 9, min: 1, max: 4 }"), "models.yaml:12: m1: samples: default 9 is above max 4.0"),
+        (yaml(fields: "      samples: { type: integer, min: 4, max: 1 }"), "models.yaml:12: m1: samples: min 4.0 is above max 1.0"),
         (yaml(fields: "      scheduler: { type: enum, default: Foo, values: [DDIM, Euler] }"), "models.yaml:12: m1: scheduler: default 'Foo' is not one of its values"),
         (yaml(fields: "      scheduler: { type: enum }"), "models.yaml:12: m1: scheduler: an enum needs a non-empty list of values"),
         (yaml(fields: "      samples: { type: integer, defualt: 1 }"), "models.yaml:12: m1: samples: unknown key 'defualt' (expected one of aliases, default, max, min, multiple, required, role, type, values)"),

@@ -16,6 +16,9 @@ struct CreditsTests {
     @Test(arguments: [
         "9223372036854.999999", "9223372036854.775808", "1000000000000.000001", "-1000000000000.000001",
         "99999999999999999999", "1e6", "0x19", "+5", "--5", "-+5", "1.2.3", ".5", "", "-", "0.0000001", "١٢",
+        // Found by the admin fuzz target: Int64 read "-0" after the minus, so a second minus was
+        // taken and "--0.5" read as -0.5.
+        "--0", "--0.5",
     ])
     func anythingElseIsRefused(text: String) {
         #expect(Credits(decimal: text) == nil)

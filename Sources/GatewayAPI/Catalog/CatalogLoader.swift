@@ -175,6 +175,9 @@ private struct CatalogReader {
         let required = entries["required"]?.bool ?? false
         let minimum = number(entries["min"], context: "\(context): min")
         let maximum = number(entries["max"], context: "\(context): max")
+        // Validation checks a value against min...max: a range that ends before it starts would trap
+        // on the first request that sends the field.
+        if let minimum, let maximum, minimum > maximum { problem(node, context, "min \(minimum) is above max \(maximum)") }
         let multiple = number(entries["multiple"], context: "\(context): multiple").map { Int64(exactly: $0) ?? 0 }
         if let multiple, multiple < 1 || type != .integer { problem(node, context, "multiple: only for integer fields, and at least 1") }
         var allowed: [FieldValue]?
