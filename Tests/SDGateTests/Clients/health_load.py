@@ -1,12 +1,13 @@
 """Asks GET /health over keep-alive connections from THREADS threads, as fast as the gateway answers,
-until it stops answering or SECONDS pass; writes the x-request-id of every answer, one a line, to
-OUT. Usage: health_load.py PORT THREADS SECONDS OUT"""
+until it stops answering, SECONDS pass, or (if given) COUNT requests in all are answered; writes the
+x-request-id of every answer, one a line, to OUT. Usage: health_load.py PORT THREADS SECONDS OUT [COUNT]"""
 import http.client
 import sys
 import threading
 import time
 
 port, threads, seconds, out = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+each = int(sys.argv[5]) // threads if len(sys.argv) > 5 else None
 deadline = time.monotonic() + seconds
 answered = []
 lock = threading.Lock()
@@ -16,7 +17,7 @@ def load():
     mine = []
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and (each is None or len(mine) < each):
             connection.request("GET", "/health")
             response = connection.getresponse()
             response.read()
