@@ -8,9 +8,9 @@ import PostgresNIO
 /// across connections and replicas alike. Concurrent reserves, and concurrent settles, are batched
 /// into one statement and one commit each (`PostgresBatcher`).
 public final class PostgresLedger: Ledger {
-    private let client: PostgresClient
+    let client: PostgresClient
     private let running: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
     let now: @Sendable () -> Timestamp
     private let reserves: PostgresBatcher<HoldRequest, (available: Int64, teamAvailable: Int64?)?>
     private let settles: PostgresBatcher<SettleRequest, (balance: Int64, held: Int64, teamAvailable: Int64?)?>
@@ -54,86 +54,6 @@ public final class PostgresLedger: Ledger {
     /// The pool stops with the ledger.
     deinit {
         running.cancel()
-    }
-
-    // MARK: Migrations
-
-    /// Named, forward-only migrations, applied under an advisory lock so that replicas starting
-    /// together apply each one once.
-    private func migrate() async throws {
-        let migrations: [(String, [PostgresQuery])] = [
-            ("001 keys, entries, holds, usage", [
-                """
-                CREATE TABLE api_key (
-                    id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash BYTEA NOT NULL, created_at BIGINT NOT NULL,
-                    expires_at BIGINT, revoked_at BIGINT, models TEXT, rate_limit_per_minute INTEGER)
-                """,
-                "CREATE TABLE balance (key_id TEXT PRIMARY KEY REFERENCES api_key(id), balance BIGINT NOT NULL, held BIGINT NOT NULL CHECK (held >= 0))",
-                """
-                CREATE TABLE entry (
-                    id BIGSERIAL PRIMARY KEY, key_id TEXT NOT NULL REFERENCES api_key(id),
-                    kind TEXT NOT NULL CHECK (kind IN ('topup', 'adjustment', 'post')), amount BIGINT NOT NULL, hold_id TEXT,
-                    reason TEXT NOT NULL, created_at BIGINT NOT NULL)
-                """,
-                """
-                CREATE TABLE hold (
-                    id TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES api_key(id), amount BIGINT NOT NULL CHECK (amount > 0),
-                    state TEXT NOT NULL CHECK (state IN ('open', 'posted', 'voided', 'expired')), charged BIGINT, reason TEXT,
-                    expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL, settled_at BIGINT)
-                """,
-                "CREATE INDEX hold_open_by_expiry ON hold (expires_at) WHERE state = 'open'",
-                """
-                CREATE TABLE usage_event (
-                    id BIGSERIAL PRIMARY KEY, key_id TEXT NOT NULL, model TEXT NOT NULL, status INTEGER NOT NULL, cost BIGINT NOT NULL,
-                    duration_ms BIGINT NOT NULL, backend TEXT NOT NULL, request_id TEXT NOT NULL, at BIGINT NOT NULL)
-                """,
-                "CREATE INDEX usage_by_key_and_time ON usage_event (key_id, at)",
-            ]),
-            ("002 settings", ["CREATE TABLE setting (name TEXT PRIMARY KEY, value BYTEA NOT NULL)"]),
-            ("003 idempotency keys", [
-                """
-                CREATE TABLE idempotency_key (
-                    key_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, fingerprint BYTEA NOT NULL, status INTEGER, headers TEXT,
-                    body BYTEA, created_at BIGINT NOT NULL, PRIMARY KEY (key_id, idempotency_key))
-                """,
-                "CREATE INDEX idempotency_by_age ON idempotency_key (created_at)",
-            ]),
-            ("004 teams", [
-                """
-                CREATE TABLE team (
-                    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at BIGINT NOT NULL, balance BIGINT NOT NULL DEFAULT 0,
-                    held BIGINT NOT NULL DEFAULT 0 CHECK (held >= 0))
-                """,
-                """
-                CREATE TABLE team_entry (
-                    id BIGSERIAL PRIMARY KEY, team_id TEXT NOT NULL REFERENCES team(id),
-                    kind TEXT NOT NULL CHECK (kind IN ('topup', 'adjustment', 'post')), amount BIGINT NOT NULL, hold_id TEXT,
-                    reason TEXT NOT NULL, created_at BIGINT NOT NULL)
-                """,
-                "ALTER TABLE api_key ADD COLUMN team_id TEXT REFERENCES team(id)",
-                "CREATE INDEX api_key_by_team ON api_key (team_id)",
-                "ALTER TABLE hold ADD COLUMN team_id TEXT REFERENCES team(id)",
-            ]),
-            ("005 upstream cost on usage events", [
-                "ALTER TABLE usage_event ADD COLUMN upstream_cost TEXT, ADD COLUMN upstream_remaining_credits TEXT",
-            ]),
-            ("006 jobs", Self.jobsSchema),
-            ("007 webhooks", Self.webhooksSchema),
-            ("008 idempotency backed by holds, jobs claimed in turns", Self.idempotencyHoldsSchema + Self.jobTurnsSchema),
-        ]
-        try await client.withTransaction(logger: logger) { connection in
-            // One migrator at a time across replicas; the lock ends with the transaction.
-            try await connection.query("SELECT pg_advisory_xact_lock(7061706)", logger: logger)
-            try await connection.query("CREATE TABLE IF NOT EXISTS sdgate_migration (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger)
-            var applied: Set<String> = []
-            for try await name in try await connection.query("SELECT name FROM sdgate_migration", logger: logger).decode(String.self) {
-                applied.insert(name)
-            }
-            for (name, statements) in migrations where !applied.contains(name) {
-                for statement in statements { try await connection.query(statement, logger: logger) }
-                try await connection.query("INSERT INTO sdgate_migration (name, applied_at) VALUES (\(name), \(self.now()))", logger: logger)
-            }
-        }
     }
 
     // MARK: Keys
@@ -412,112 +332,6 @@ public final class PostgresLedger: Ledger {
         return rows.flatMap { account, balance, held, fromEntries, fromHolds, charged, posted in
             BalanceAudit(account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
                          charged: charged, posted: posted).problems
-        }
-    }
-
-    // MARK: Teams
-
-    public func createTeam(name: String) async throws(LedgerError) -> LedgerTeam {
-        let team = LedgerTeam(id: APIKeySecret.makeID(prefix: "t"), name: name, createdAt: now())
-        let inserted = try await perform { client, logger in
-            try await Self.first(client.query("""
-                INSERT INTO team (id, name, created_at) VALUES (\(team.id), \(name), \(team.createdAt)) ON CONFLICT (name) DO NOTHING RETURNING id
-                """, logger: logger), String.self)
-        }
-        guard inserted != nil else { throw .teamExists(name) }
-        return team
-    }
-
-    public func team(id: String) async throws(LedgerError) -> LedgerTeam? {
-        try await teamRows(id: id).first
-    }
-
-    public func teams() async throws(LedgerError) -> [LedgerTeam] {
-        try await teamRows(id: nil)
-    }
-
-    private func teamRows(id: String?) async throws(LedgerError) -> [LedgerTeam] {
-        try await perform { client, logger in
-            var teams: [LedgerTeam] = []
-            for try await (id, name, createdAt) in try await client.query("""
-                SELECT id, name, created_at FROM team WHERE \(id)::TEXT IS NULL OR id = \(id) ORDER BY created_at, id
-                """, logger: logger).decode((String, String, Int64).self) {
-                teams.append(LedgerTeam(id: id, name: name, createdAt: createdAt))
-            }
-            return teams
-        }
-    }
-
-    public func adjust(teamID: String, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
-        try AdjustmentRule.check(amount)
-        let micro = amount.microCredits, now = now(), kind = amount > .zero ? "topup" : "adjustment", maximum = Credits.maximum.microCredits
-        return try await transaction { connection, logger in
-            guard let balance = try await Self.first(connection.query("""
-                UPDATE team SET balance = balance + \(micro) WHERE id = \(teamID) AND balance + \(micro) - held >= 0 AND balance + \(micro) <= \(maximum)
-                RETURNING balance, held
-                """, logger: logger), (Int64, Int64).self) else {
-                let known = try await Self.first(connection.query("SELECT id FROM team WHERE id = \(teamID)", logger: logger), String.self)
-                throw known == nil ? LedgerError.unknownTeam(teamID) : AdjustmentRule.refusal(of: amount)
-            }
-            try await connection.query("""
-                INSERT INTO team_entry (team_id, kind, amount, reason, created_at) VALUES (\(teamID), \(kind), \(micro), \(reason), \(now))
-                """, logger: logger)
-            return Balance(balance: Credits(microCredits: balance.0), held: Credits(microCredits: balance.1))
-        }
-    }
-
-    public func balance(teamID: String) async throws(LedgerError) -> Balance {
-        guard let balance = try await perform({ client, logger in
-            try await Self.first(client.query("SELECT balance, held FROM team WHERE id = \(teamID)", logger: logger), (Int64, Int64).self)
-        }) else { throw .unknownTeam(teamID) }
-        return Balance(balance: Credits(microCredits: balance.0), held: Credits(microCredits: balance.1))
-    }
-
-    // MARK: Settings and usage
-
-    public func storedAdminTokenHash() async throws(LedgerError) -> [UInt8]? {
-        try await perform { client, logger in
-            let value: Data? = try await Self.first(client.query("SELECT value FROM setting WHERE name = 'admin_token_sha256'", logger: logger), Data.self)
-            return value.map { [UInt8]($0) }
-        }
-    }
-
-    public func storeAdminTokenHash(_ hash: [UInt8]) async throws(LedgerError) -> Bool {
-        let value = Data(hash)
-        return try await perform { client, logger in
-            try await Self.first(client.query("""
-                INSERT INTO setting (name, value) VALUES ('admin_token_sha256', \(value)) ON CONFLICT DO NOTHING RETURNING name
-                """, logger: logger), String.self) != nil
-        }
-    }
-
-    public func record(_ usage: UsageEvent) async throws(LedgerError) {
-        try await perform { client, logger in
-            try await client.query("""
-                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
-                                         upstream_cost, upstream_remaining_credits)
-                VALUES (\(usage.keyID), \(usage.model), \(usage.status), \(usage.cost.microCredits), \(usage.durationMilliseconds),
-                        \(usage.backend), \(usage.requestID), \(usage.at), \(usage.upstreamCost), \(usage.upstreamRemainingCredits))
-                """, logger: logger)
-        }
-    }
-
-    public func usage(keyID: String?, teamID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
-        try await perform { client, logger in
-            var events: [UsageEvent] = []
-            for try await row in try await client.query("""
-                SELECT key_id, model, status, cost, duration_ms, backend, request_id, at, upstream_cost, upstream_remaining_credits
-                FROM usage_event
-                WHERE (\(keyID)::TEXT IS NULL OR key_id = \(keyID))
-                      AND (\(teamID)::TEXT IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = \(teamID)))
-                      AND at >= \(from) AND at < \(to)
-                ORDER BY at, id
-                """, logger: logger).decode((String, String, Int, Int64, Int64, String, String, Int64, String?, String?).self) {
-                events.append(UsageEvent(keyID: row.0, model: row.1, status: row.2, cost: Credits(microCredits: row.3),
-                                         durationMilliseconds: row.4, backend: row.5, requestID: row.6, at: row.7,
-                                         upstreamCost: row.8, upstreamRemainingCredits: row.9))
-            }
-            return events
         }
     }
 
