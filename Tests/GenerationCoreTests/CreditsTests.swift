@@ -29,3 +29,18 @@ struct CreditsTests {
         #expect(!overflow)
     }
 }
+
+/// Times that upstreams and workers report in seconds, as JSON numbers or headers: a huge or
+/// non-finite one once trapped in its conversion to milliseconds.
+@Suite("Reported durations")
+struct ReportedDurationTests {
+    @Test(arguments: [1e300, -1, .infinity, -.infinity, .nan, 86_401])
+    func implausibleTimesAreDropped(seconds: Double) {
+        #expect(Duration.reported(seconds: seconds) == nil)
+    }
+
+    @Test func plausibleTimesAreKeptToTheMillisecond() {
+        #expect(Duration.reported(seconds: 0.92) == .milliseconds(920))
+        #expect(Duration.reported(seconds: 86_400) == .seconds(86_400))
+    }
+}

@@ -1,4 +1,5 @@
 import CoreMetrics
+import GatewayAPI
 import GenerationCore
 import LocalInference
 import Logging
@@ -69,13 +70,12 @@ struct RoutedBackend: InferenceBackend {
     /// cancelled call is never counted as the upstream's failure.
     private static func toTheEnd(_ call: @escaping @Sendable () async throws(UpstreamFailure) -> GenerationResult)
         async throws(UpstreamFailure) -> GenerationResult {
-        let outcome = await Task { () async -> Result<GenerationResult, UpstreamFailure> in
+        try await uncancelled { () async -> Result<GenerationResult, UpstreamFailure> in
             do throws(UpstreamFailure) {
                 return .success(try await call())
             } catch {
                 return .failure(error)
             }
-        }.value
-        return try outcome.get()
+        }.get()
     }
 }
