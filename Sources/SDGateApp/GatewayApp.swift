@@ -117,13 +117,12 @@ public struct GatewayApp: Sendable {
         }
         // The asynchronous APIs keep their jobs in the ledger's database.
         let jobs = try (ledger as? any JobStore).map { try makeJobQueue(store: $0, backend: backend, router: &router) }
-        // One limiter for both dialects: a key's rate is per key, whichever API it calls.
-        let rateLimiter = RateLimiter()
-        SegmindDialect(catalog: catalog, gate: gate, backend: backend, images: imageLoader, rateLimiter: rateLimiter, jobs: jobs).register(on: &router)
+        // One admission for every dialect (and so one rate limiter: a key's rate is per key,
+        // whichever API it calls).
+        let admission = Admission(catalog: catalog, gate: gate, images: imageLoader)
+        SegmindDialect(admission: admission, backend: backend, jobs: jobs).register(on: &router)
         if let jobs {
-            ModelsLabDialect(catalog: catalog, gate: gate, images: imageLoader, rateLimiter: rateLimiter, jobs: jobs, webhooks: webhookSender,
-                             wait: configuration.jobWait)
-                .register(on: &router)
+            ModelsLabDialect(admission: admission, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait).register(on: &router)
         }
         if let admin {
             admin.register(on: &router)

@@ -45,8 +45,9 @@ struct ImageURLTests {
         let backend = FakeBackend()
         var limits = ImageLoader.Limits()
         limits.maxBytes = maxBytes
-        let dialect = SegmindDialect(catalog: ShippedCatalog.catalog, gate: TestGate(), backend: backend,
-                                     images: ImageLoader(limits: limits, fetcher: URLImageFetcher(policy: policy)))
+        let dialect = SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(),
+                                                         images: ImageLoader(limits: limits, fetcher: URLImageFetcher(policy: policy))),
+                                     backend: backend)
         let body = try JSONSerialization.data(withJSONObject: ["prompt": "a cat", "image": image])
         let request = HTTPRequest(head: HTTPRequestHead(method: .post, target: "/v1/\(slug)",
                                                         headers: ["Host": "t", "x-api-key": TestGate.key]), body: Array(body))

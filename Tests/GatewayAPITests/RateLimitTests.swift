@@ -57,8 +57,9 @@ struct RateLimitTests {
         }
         let clock = ManualSeconds()
         let backend = FakeBackend()
-        let dialect = SegmindDialect(catalog: ShippedCatalog.catalog, gate: LimitedGate(), backend: backend, images: ImageLoader(fetcher: nil),
-                                     rateLimiter: RateLimiter(now: { clock.value.withLock { $0 } }))
+        let dialect = SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: LimitedGate(), images: ImageLoader(fetcher: nil),
+                                                         rateLimiter: RateLimiter(now: { clock.value.withLock { $0 } })),
+                                     backend: backend)
         let request = HTTPRequest(head: HTTPRequestHead(method: .post, target: "/v1/sdxl1.0-txt2img",
                                                         headers: ["Host": "t", "x-api-key": TestGate.key]),
                                   body: Array(#"{"prompt":"x"}"#.utf8))

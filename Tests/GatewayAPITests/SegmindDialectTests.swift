@@ -15,7 +15,7 @@ struct SegmindDialectTests {
     }
 
     static func dialect(_ backend: FakeBackend) -> SegmindDialect {
-        SegmindDialect(catalog: ShippedCatalog.catalog, gate: TestGate(), backend: backend, images: ImageLoader(fetcher: nil))
+        SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(), images: ImageLoader(fetcher: nil)), backend: backend)
     }
 
     @Test(arguments: [
@@ -38,8 +38,8 @@ struct SegmindDialectTests {
 
     @Test func aSeedOfMinusOneIsReplacedAndReported() async {
         let backend = FakeBackend()
-        let dialect = SegmindDialect(catalog: ShippedCatalog.catalog, gate: TestGate(), backend: backend,
-                                     images: ImageLoader(fetcher: nil), randomSeed: { 777 })
+        let dialect = SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(), images: ImageLoader(fetcher: nil)),
+                                     backend: backend, randomSeed: { 777 })
         let response = await dialect.handle(Self.request(#"{"prompt":"x","seed":-1}"#), slug: "sdxl1.0-txt2img")
         #expect(response.headers["x-seed-value"] == "777")
         #expect(backend.requests.first?.seed == 777)

@@ -23,8 +23,8 @@ struct SegmindGoldenTests {
         var transcript = ""
         for testCase in GoldenCases.cases(for: model) {
             let backend = FakeBackend()
-            let dialect = SegmindDialect(catalog: ShippedCatalog.catalog, gate: TestGate(), backend: backend,
-                                         images: ImageLoader(fetcher: nil), randomSeed: { 4242 })
+            let dialect = SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(), images: ImageLoader(fetcher: nil)),
+                                         backend: backend, randomSeed: { 4242 })
             let body = try JSONSerialization.data(withJSONObject: testCase.body, options: [.sortedKeys, .withoutEscapingSlashes])
             let request = HTTPRequest(
                 head: HTTPRequestHead(method: .post, target: "/v1/\(slug)",

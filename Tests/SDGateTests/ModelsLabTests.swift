@@ -36,8 +36,9 @@ struct ModelsLabTests {
                                execute: executor.execute, settle: executor.settle)
             runner.start()
             var router = Router()
-            ModelsLabDialect(catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
-                             images: ImageLoader(fetcher: nil), jobs: JobQueue(store: ledger, completions: completions, wake: runner.wake), wait: wait)
+            ModelsLabDialect(admission: Admission(catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
+                                                 images: ImageLoader(fetcher: nil)),
+                             jobs: JobQueue(store: ledger, completions: completions, wake: runner.wake), wait: wait)
                 .register(on: &router)
             OutputRoutes(store: outputs).register(on: &router)
             var configuration = HTTPServer.Configuration()

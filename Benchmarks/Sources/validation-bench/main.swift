@@ -49,7 +49,7 @@ func peakRSSMegabytes() -> Double {
 
 let catalogPath = CommandLine.arguments.dropFirst().first ?? "../Config/models.yaml"
 let catalog = try ModelCatalog.load(file: catalogPath)
-let dialect = SegmindDialect(catalog: catalog, gate: OneKey(), backend: InstantBackend(), images: ImageLoader(fetcher: nil))
+let dialect = SegmindDialect(admission: Admission(catalog: catalog, gate: OneKey(), images: ImageLoader(fetcher: nil)), backend: InstantBackend())
 let body = Array(try JSONSerialization.data(withJSONObject: [
     "prompt": "a lighthouse at dusk", "image": inputImage(), "samples": "1", "num_inference_steps": 30,
     "guidance_scale": "6.5", "strength": 0.65, "scheduler": "UniPC", "base_model": "juggernaut", "base64": true,

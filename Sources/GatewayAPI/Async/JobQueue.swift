@@ -38,44 +38,29 @@ public struct JobQueue: Sendable {
         publicBaseURL ?? hostScheme + "://" + (request.headers["Host"] ?? "localhost")
     }
 
-    /// What became of a job to queue.
-    enum Enqueued {
-        case queued(JobRecord)
-        /// The key has `limit` jobs waiting already.
-        case tooMany(limit: Int)
-        case failed
-    }
-
     /// Queues a generation whose price is held; releases the hold if it is not queued.
-    func enqueue(_ payload: GenerationJobPayload, key: AuthenticatedKey, dialect: String, model: String, hold: CreditHold,
-                 cost: Credits, gate: any AccessGate) async -> Enqueued {
-        let outcome: Enqueued
+    func enqueue(_ payload: GenerationJobPayload, _ admitted: AdmittedRequest, dialect: String, gate: any AccessGate) async throws(GatewayError) -> JobRecord {
+        let refusal: GatewayError
         do {
-            outcome = .queued(try await store.enqueueJob(NewJob(keyID: key.id, dialect: dialect, model: model, payload: payload.encoded(),
-                                                                hold: HoldID(hold.id), cost: cost, maxQueuedForKey: maxQueuedPerKey)))
-        } catch .tooManyQueuedJobs(let limit) {
-            outcome = .tooMany(limit: limit)
-        } catch {
-            outcome = .failed
-        }
-        if case .queued = outcome {
+            let job = try await store.enqueueJob(NewJob(keyID: admitted.key.id, dialect: dialect, model: admitted.generation.model,
+                                                        payload: payload.encoded(), hold: HoldID(admitted.hold.id), cost: admitted.cost,
+                                                        maxQueuedForKey: maxQueuedPerKey))
             wake()
-        } else {
-            _ = await gate.release(hold, reason: "the job was not queued")
+            return job
+        } catch .tooManyQueuedJobs(let limit) {
+            refusal = .tooManyJobs(limit: limit)
+        } catch {
+            refusal = .notQueued
         }
-        return outcome
-    }
-
-    /// The refusal of a key over its limit, in words for the client.
-    static func tooManyMessage(limit: Int) -> String {
-        "This API key has \(limit) jobs queued already, the most it may; retry when one has finished"
+        _ = await gate.release(admitted.hold, reason: "the job was not queued")
+        throw refusal
     }
 
     /// The job `id` if `key` submitted it through `dialect`; another key's job and a made-up id
     /// look the same, so ids cannot be probed.
-    func job(_ id: String, of key: AuthenticatedKey, dialect: String) async -> (JobRecord, GenerationJobPayload)? {
+    func job(_ id: String, of key: AuthenticatedKey, dialect: String) async throws(GatewayError) -> (JobRecord, GenerationJobPayload) {
         guard let job = try? await store.job(id: id), job.keyID == key.id, job.dialect == dialect,
-              let payload = GenerationJobPayload.decode(job.payload) else { return nil }
+              let payload = GenerationJobPayload.decode(job.payload) else { throw .jobNotFound }
         return (job, payload)
     }
 }

@@ -7,8 +7,23 @@ public import Ledger
 /// The ModelsLab v3 answers. Every answer is HTTP 200 with a `status`
 /// field, as legacy clients expect; errors carry `message` and its legacy misspelling `messege`.
 public enum ModelsLabAnswer {
-    public static let invalidKey = "Invalid Api Key"
-    public static let insufficientCredits = "Insufficient credits. Please add more credits to continue."
+    /// Refusals and failures as v3 errors, in ModelsLab's words where ModelsLab has its own.
+    struct Renderer: DialectRenderer {
+        func render(_ error: GatewayError) -> HTTPResponse {
+            switch error {
+            case .missingKey, .invalidKey: ModelsLabAnswer.error("Invalid Api Key")
+            case .insufficientCredits: ModelsLabAnswer.error("Insufficient credits. Please add more credits to continue.")
+            case .malformedBody: ModelsLabAnswer.error("The request body must be a JSON object or a form")
+            case .invalidFields(let problems): invalid(problems)
+            case .invalidImage(let field, let reason): ModelsLabAnswer.error("Unable to fetch image from provided URL: \(field): \(reason)")
+            case .rateLimited(let wait, _):
+                ModelsLabAnswer.error(error.message, extra: ["retry_after": .integer(Int64(wait.rounded(.up)))], headers: error.headers)
+            default: ModelsLabAnswer.error(error.message, headers: error.headers)
+            }
+        }
+    }
+
+    static let renderer = Renderer()
 
     public static func error(_ message: String, extra: [String: JSONValue] = [:], headers: HTTPHeaders = [:]) -> HTTPResponse {
         var body = extra

@@ -11,10 +11,7 @@ import Ledger
 /// the call waits up to `wait` for it and answers `success`, or else `processing` with where to
 /// fetch it, and the job completes in the background.
 public struct ModelsLabDialect: Sendable {
-    public let catalog: ModelCatalog
-    public let gate: any AccessGate
-    public let images: ImageLoader
-    public let rateLimiter: RateLimiter
+    public let admission: Admission
     public let jobs: JobQueue
     /// Checks `webhook` URLs against the address rules before a job is queued.
     public let webhooks: WebhookSender
@@ -23,13 +20,9 @@ public struct ModelsLabDialect: Sendable {
     public let maxBodyBytes: Int
     let randomSeed: @Sendable () -> UInt64
 
-    public init(catalog: ModelCatalog, gate: any AccessGate, images: ImageLoader, rateLimiter: RateLimiter = RateLimiter(),
-                jobs: JobQueue, webhooks: WebhookSender = WebhookSender(), wait: Duration = .seconds(20), maxBodyBytes: Int = 32 << 20,
-                randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }) {
-        self.catalog = catalog
-        self.gate = gate
-        self.images = images
-        self.rateLimiter = rateLimiter
+    public init(admission: Admission, jobs: JobQueue, webhooks: WebhookSender = WebhookSender(), wait: Duration = .seconds(20),
+                maxBodyBytes: Int = 32 << 20, randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }) {
+        self.admission = admission
         self.jobs = jobs
         self.webhooks = webhooks
         self.wait = wait
@@ -38,7 +31,7 @@ public struct ModelsLabDialect: Sendable {
     }
 
     public func register(on router: inout Router) {
-        for endpoint in catalog.modelsLab.keys.sorted() {
+        for endpoint in admission.catalog.modelsLab.keys.sorted() {
             router.post("/api/v3/\(endpoint)", maxBodyBytes: maxBodyBytes) { request, _ in await generate(request, endpoint: endpoint) }
         }
         router.post("/api/v3/fetch/{id}", maxBodyBytes: 64 << 10) { request, parameters in await fetch(request, id: parameters["id"]) }
@@ -47,89 +40,61 @@ public struct ModelsLabDialect: Sendable {
 
     // MARK: Generation
 
+    /// The key travels in the body, so the body is read first; then the one pipeline, and a job.
     func generate(_ request: HTTPRequest, endpoint: String) async -> HTTPResponse {
-        guard let spec = catalog.modelsLab[endpoint] else { return ModelsLabAnswer.error("Unknown endpoint") }
-        guard let body = RequestBody.fields(request.body, contentType: request.headers["Content-Type"]) else {
-            return ModelsLabAnswer.error("The request body must be a JSON object or a form")
+        guard let spec = admission.catalog.modelsLab[endpoint] else { return ModelsLabAnswer.renderer.render(.unknownModel(endpoint)) }
+        let body = Self.fields(of: request)
+        let baseURL = jobs.baseURL(for: request)
+        return await admission.serve(Self.credentials(in: body), model: spec.slug, request: request, renderer: ModelsLabAnswer.renderer) {
+            call throws(GatewayError) in
+            var application = Admission.Application(model: spec, randomSeed: randomSeed()) { () throws(GatewayError) in try body.get() }
+            application.queuedUpTo = jobs.maxQueueTime
+            application.check = { [webhooks] _, body in await Self.problem(with: body, webhooks: webhooks) }
+            let admitted = try await admission.admit(application, for: call)
+            let payload = Self.payload(admitted, body: (try? body.get()) ?? [:], baseURL: baseURL)
+            let job = try await jobs.enqueue(payload, admitted, dialect: Self.jobDialect, gate: admission.gate)
+            return Outcome(response: await answer(waitingFor: job.id, payload: payload, baseURL: baseURL, upTo: wait), queued: true)
         }
-        guard let apiKey = body["key"]?.text, let key = await gate.authenticate(apiKey: apiKey) else {
-            return ModelsLabAnswer.error(ModelsLabAnswer.invalidKey)
-        }
-        let start = ContinuousClock.now
-        var answer = await generate(body, spec: spec, key: key, baseURL: jobs.baseURL(for: request))
-        if let status = answer.refusedAs {
-            await gate.recordUsage(GenerationUsage(keyID: key.id, model: spec.slug, status: status, cost: .zero, held: .zero, duration: .now - start,
-                                                   requestID: request.headers["x-request-id"] ?? ""))
-        }
-        if let remaining = await gate.remaining(for: key) { answer.response.headers.set("x-remaining-credits", remaining.description) }
-        return answer.response
     }
 
-    /// A v3 answer (always HTTP 200) and, for a refusal, the HTTP status it stands for in the usage
-    /// report, as the Segmind dialect would answer it; a queued job records its own usage.
-    private struct Answer {
-        var response: HTTPResponse
-        var refusedAs: Int?
+    static let jobDialect = "modelslab"
+
+    /// The body as fields: JSON or a form.
+    static func fields(of request: HTTPRequest) -> Result<[String: JSONValue], GatewayError> {
+        RequestBody.fields(request.body, contentType: request.headers["Content-Type"]).map { .success($0) } ?? .failure(.malformedBody)
     }
 
-    private func generate(_ body: [String: JSONValue], spec: ModelSpec, key: AuthenticatedKey, baseURL: String) async -> Answer {
-        if let limit = key.rateLimitPerMinute, case .limited(let wait) = rateLimiter.check(key: key.id, perMinute: limit) {
-            let seconds = Int(wait.rounded(.up))
-            return Answer(response: ModelsLabAnswer.error("Rate limit exceeded", extra: ["retry_after": .integer(Int64(seconds))],
-                                                          headers: ["Retry-After": String(seconds)]), refusedAs: 429)
-        }
-        guard key.allows(model: spec.slug) else {
-            return Answer(response: ModelsLabAnswer.error("This API key may not use model '\(spec.slug)'"), refusedAs: 403)
-        }
-        let fields: ValidatedFields
-        switch RequestValidator.validate(body, for: spec) {
-        case .success(let valid): fields = valid
-        case .failure(let failure): return Answer(response: ModelsLabAnswer.invalid(failure.problems), refusedAs: 422)
-        }
-        // No NSFW checker is configured, so a request that asks for one is refused
-        // rather than served unchecked.
+    /// The `key` field; an unreadable body is refused as such before any key is looked at.
+    static func credentials(in body: Result<[String: JSONValue], GatewayError>) -> Result<String, GatewayError> {
+        body.flatMap { $0["key"]?.text.map { .success($0) } ?? .failure(.invalidKey) }
+    }
+
+    /// What v3 refuses besides the catalog's fields: a safety checker (none is configured, so a
+    /// request that asks for one is refused rather than served unchecked), and a webhook URL the
+    /// address rules forbid.
+    private static func problem(with body: [String: JSONValue], webhooks: WebhookSender) async -> GatewayError? {
         if FieldCoercion.flag(body["safety_checker"]) == true {
-            return Answer(response: ModelsLabAnswer.error("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\""),
-                          refusedAs: 422)
+            return .unavailableOption("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\"")
         }
-        let webhook = body["webhook"]?.text.flatMap { $0.isEmpty ? nil : $0 }
-        if let webhook, let problem = await webhooks.problem(with: webhook) { return Answer(response: ModelsLabAnswer.error(problem), refusedAs: 422) }
-        var image: InputImage?
-        if let field = spec.field(.image), let source = fields.values[.image] {
-            do {
-                image = try await images.load(source, maxSize: spec.input.maxSize)
-            } catch {
-                return Answer(response: ModelsLabAnswer.error("Unable to fetch image from provided URL: \(field.name): \(error.reason)"), refusedAs: 400)
-            }
-        }
-        var generation = GenerationRequestBuilder.build(fields, image: image, randomSeed: randomSeed())
-        generation.requester = key.id
-        let price = RequestPrice(spec, steps: generation.steps)
-        let cost = price.cost(images: generation.samples)
-        let hold: CreditHold
-        switch await gate.reserve(cost, for: key, queuedUpTo: jobs.maxQueueTime) {
-        case .held(let held, _): hold = held
-        case .insufficient: return Answer(response: ModelsLabAnswer.error(ModelsLabAnswer.insufficientCredits), refusedAs: 406)
-        case .unauthorized: return Answer(response: ModelsLabAnswer.error(ModelsLabAnswer.invalidKey), refusedAs: 401)
-        case .unavailable: return Answer(response: ModelsLabAnswer.error("Credits cannot be checked right now; try again later"), refusedAs: 503)
-        }
-        // ModelsLab's own names: `<file_prefix>-<i>.png`, or `.base64` files of base64 text. The bytes are
-        // those the backend produced (the file is served with their own content type).
-        let base64 = fields.boolean(.base64) ?? false
+        if let webhook = webhook(in: body), let problem = await webhooks.problem(with: webhook) { return .invalidWebhook(problem) }
+        return nil
+    }
+
+    private static func webhook(in body: [String: JSONValue]) -> String? {
+        body["webhook"]?.text.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The job as stored. ModelsLab's own file names: `<file_prefix>-<i>.png`, or `.base64` files of
+    /// base64 text. The bytes are those the backend produced (the file is served with their own
+    /// content type).
+    private static func payload(_ admitted: AdmittedRequest, body: [String: JSONValue], baseURL: String) -> GenerationJobPayload {
+        let generation = admitted.generation
+        let base64 = admitted.fields.boolean(.base64) ?? false
         let (prefix, files) = OutputStore.newNames(generation.samples, base64 ? .base64 : .png)
-        var meta = Self.meta(generation, body: body)
+        var meta = meta(generation, body: body)
         meta["file_prefix"] = .string(prefix)
-        let payload = GenerationJobPayload(request: generation, files: files, base64: base64, webhook: webhook, trackID: body["track_id"]?.text,
-                                           baseURL: baseURL, meta: meta, price: price)
-        let job: JobRecord
-        switch await jobs.enqueue(payload, key: key, dialect: "modelslab", model: spec.slug, hold: hold, cost: cost, gate: gate) {
-        case .queued(let queued): job = queued
-        case .tooMany(let limit):
-            return Answer(response: ModelsLabAnswer.error(JobQueue.tooManyMessage(limit: limit), headers: ["Retry-After": "5"]), refusedAs: 429)
-        case .failed:
-            return Answer(response: ModelsLabAnswer.error("The request could not be queued; try again later"), refusedAs: 503)
-        }
-        return Answer(response: await answer(waitingFor: job.id, payload: payload, baseURL: baseURL, upTo: wait))
+        return GenerationJobPayload(request: generation, files: files, base64: base64, webhook: webhook(in: body), trackID: body["track_id"]?.text,
+                                    baseURL: baseURL, meta: meta, price: admitted.price)
     }
 
     /// Waits up to `timeout` for the job to end, then answers with its state. A job that ends on
@@ -137,7 +102,7 @@ public struct ModelsLabDialect: Sendable {
     private func answer(waitingFor id: String, payload: GenerationJobPayload, baseURL: String, upTo timeout: Duration) async -> HTTPResponse {
         let deadline = ContinuousClock.now + timeout
         while true {
-            guard let job = try? await jobs.store.job(id: id) else { return ModelsLabAnswer.error("The request could not be read; fetch it later") }
+            guard let job = try? await jobs.store.job(id: id) else { return ModelsLabAnswer.renderer.render(.jobUnreadable) }
             let left = deadline - .now
             if job.state == .completed || job.state == .failed || left <= .zero || Task.isCancelled {
                 let eta = max(1, Double(payload.request.steps) / 10)
@@ -165,14 +130,11 @@ public struct ModelsLabDialect: Sendable {
     // MARK: Fetch
 
     func fetch(_ request: HTTPRequest, id pathID: String?) async -> HTTPResponse {
-        guard let body = RequestBody.fields(request.body, contentType: request.headers["Content-Type"]) else {
-            return ModelsLabAnswer.error("The request body must be a JSON object or a form")
+        let body = Self.fields(of: request)
+        return await admission.serveRead(Self.credentials(in: body), renderer: ModelsLabAnswer.renderer) { key throws(GatewayError) in
+            guard let id = pathID ?? (try? body.get())?["request_id"]?.text else { throw .missingJobID }
+            let (job, payload) = try await jobs.job(id, of: key, dialect: Self.jobDialect)
+            return ModelsLabAnswer.job(job, payload: payload, baseURL: jobs.baseURL(for: request), etaSeconds: 1)
         }
-        guard let apiKey = body["key"]?.text, let key = await gate.authenticate(apiKey: apiKey) else {
-            return ModelsLabAnswer.error(ModelsLabAnswer.invalidKey)
-        }
-        guard let id = pathID ?? body["request_id"]?.text else { return ModelsLabAnswer.error("request_id: is required") }
-        guard let (job, payload) = await jobs.job(id, of: key, dialect: "modelslab") else { return ModelsLabAnswer.error("Request not found") }
-        return ModelsLabAnswer.job(job, payload: payload, baseURL: jobs.baseURL(for: request), etaSeconds: 1)
     }
 }

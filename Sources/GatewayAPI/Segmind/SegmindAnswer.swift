@@ -9,9 +9,16 @@ public enum SegmindAnswer {
         .json(status, encode(["error": message]), headers: headers)
     }
 
-    public static let missingKey = "Missing Authorization or x-api-key"
-    public static let invalidKey = "API key is invalid or may have expired"
-    public static let insufficientCredits = "Insufficient credits"
+    /// Refusals and failures as `{"error": "..."}` under their HTTP status, in the gateway's words
+    /// (which are Segmind's), with Segmind's rate-limit headers.
+    struct Renderer: DialectRenderer {
+        func render(_ error: GatewayError) -> HTTPResponse {
+            if case .rateLimited(let wait, let resetAt) = error { return rateLimited(retryAfter: wait, resetAt: resetAt) }
+            return SegmindAnswer.error(error.status, error.message, headers: error.headers)
+        }
+    }
+
+    static let renderer = Renderer()
 
     /// 200 with the images, and the headers clients read: cost, seed, generation time.
     public static func success(_ result: GenerationResult, base64: Bool, cost: Credits) -> HTTPResponse {
@@ -40,34 +47,12 @@ public enum SegmindAnswer {
 
     /// 429 with a standard `Retry-After` (whole seconds, rounded up) and Segmind's
     /// `x-rate-limit-reset-at-utc`, the moment the next request is allowed.
-    public static func rateLimited(retryAfter seconds: Double, now: Double) -> HTTPResponse {
-        let resetAt = Date(timeIntervalSince1970: now + seconds)
+    static func rateLimited(retryAfter seconds: Double, resetAt: Double) -> HTTPResponse {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
-        return error(.tooManyRequests, "Rate limit exceeded", headers: [
-            "Retry-After": String(Int(seconds.rounded(.up))),
-            "x-rate-limit-reset-at-utc": formatter.string(from: resetAt),
-        ])
-    }
-
-    /// Backend failures: the member's request was fine, the generation was not.
-    public static func backendError(_ error: InferenceError) -> HTTPResponse {
-        switch error {
-        case .busy(let retryAfter):
-            return Self.error(.serviceUnavailable, error.description, headers: ["Retry-After": retryAfterSeconds(retryAfter)])
-        case .timedOut:
-            return Self.error(.gatewayTimeout, error.description)
-        case .unsupported:
-            return Self.error(.unprocessableContent, error.description)
-        case .upstreamRefused(_, let retryAfter?):
-            return Self.error(.serviceUnavailable, error.description, headers: ["Retry-After": retryAfterSeconds(retryAfter)])
-        case .upstreamRefused, .failed:
-            return Self.error(.badGateway, error.description)
-        }
-    }
-
-    private static func retryAfterSeconds(_ duration: Duration) -> String {
-        String(max(1, duration.components.seconds + (duration.components.attoseconds > 0 ? 1 : 0)))
+        var headers = GatewayError.rateLimited(retryAfter: seconds, resetAt: resetAt).headers
+        headers.set("x-rate-limit-reset-at-utc", formatter.string(from: Date(timeIntervalSince1970: resetAt)))
+        return error(.tooManyRequests, "Rate limit exceeded", headers: headers)
     }
 
     private struct SuccessBody: Encodable {

@@ -26,33 +26,19 @@ extension SegmindDialect {
 
     /// Queues an admitted request; its images become files of the output store, all of them (the
     /// answer holds URLs, so `base64` plays no part).
-    func enqueue(_ admitted: Admitted, key: AuthenticatedKey, request: HTTPRequest) async -> Outcome {
+    func enqueue(_ admitted: AdmittedRequest, request: HTTPRequest) async throws(GatewayError) -> Outcome {
+        guard let jobs else { throw .notQueued }
         let payload = GenerationJobPayload(request: admitted.generation,
                                            files: (0..<admitted.generation.samples).map { _ in OutputStore.newName(.jpeg) },
                                            base64: false, webhook: nil, trackID: nil, meta: [:], price: admitted.price)
-        guard let jobs else { return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "The request could not be queued; retry later")) }
-        let job: JobRecord
-        switch await jobs.enqueue(payload, key: key, dialect: Self.jobDialect, model: admitted.generation.model, hold: admitted.hold,
-                                  cost: admitted.cost, gate: gate) {
-        case .queued(let queued): job = queued
-        case .tooMany(let limit):
-            return Outcome(response: SegmindAnswer.error(.tooManyRequests, JobQueue.tooManyMessage(limit: limit), headers: ["Retry-After": "5"]))
-        case .failed:
-            return Outcome(response: SegmindAnswer.error(.serviceUnavailable, "The request could not be queued; retry later"))
-        }
-        let baseURL = jobs.baseURL(for: request)
-        return Outcome(response: SegmindJobAnswer.submitted(job.id, baseURL: baseURL), remaining: admitted.remaining, queued: true)
+        let job = try await jobs.enqueue(payload, admitted, dialect: Self.jobDialect, gate: admission.gate)
+        return Outcome(response: SegmindJobAnswer.submitted(job.id, baseURL: jobs.baseURL(for: request)), remaining: admitted.remaining, queued: true)
     }
 
     private func poll(_ request: HTTPRequest, id: String, view: SegmindJobAnswer.View, jobs: JobQueue) async -> HTTPResponse {
-        guard let apiKey = Self.apiKey(in: request.headers) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.missingKey) }
-        guard let key = await gate.authenticate(apiKey: apiKey) else { return SegmindAnswer.error(.unauthorized, SegmindAnswer.invalidKey) }
-        var response = if let (job, payload) = await jobs.job(id, of: key, dialect: Self.jobDialect) {
-            SegmindJobAnswer.answer(job, payload: payload, view: view, baseURL: jobs.baseURL(for: request))
-        } else {
-            SegmindAnswer.error(.notFound, SegmindJobAnswer.notFound)
+        await admission.serveRead(Self.credentials(in: request.headers), renderer: SegmindAnswer.renderer) { key throws(GatewayError) in
+            let (job, payload) = try await jobs.job(id, of: key, dialect: Self.jobDialect)
+            return SegmindJobAnswer.answer(job, payload: payload, view: view, baseURL: jobs.baseURL(for: request))
         }
-        if let remaining = await gate.remaining(for: key) { response.headers.set("x-remaining-credits", remaining.description) }
-        return response
     }
 }

@@ -13,9 +13,6 @@ public enum SegmindJobAnswer {
         case result
     }
 
-    /// Another key's job, a made-up id, and a job past its retention look the same.
-    public static let notFound = "Request not found"
-
     public static func submitted(_ id: String, baseURL: String) -> HTTPResponse {
         var body = urls(id, baseURL: baseURL)
         body["request_id"] = .string(id)
