@@ -58,10 +58,9 @@ let package = Package(
         .target(
             name: "GatewayAPI",
             dependencies: [
-                "HTTPServer", "GenerationCore", "GuardedHTTP", "Jobs", "Ledger", "CByteChecks",
+                "HTTPServer", "GenerationCore", "GuardedHTTP", "Jobs", "CByteChecks",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
@@ -99,7 +98,12 @@ let package = Package(
         ),
         .target(
             name: "Jobs",
-            dependencies: ["GenerationCore", "HTTPServer", "Ledger", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "GenerationCore", "GuardedHTTP", "HTTPServer", "Ledger",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .target(

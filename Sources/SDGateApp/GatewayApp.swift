@@ -137,8 +137,9 @@ public struct GatewayApp: Sendable {
                                       retention: configuration.outputRetention)
         OutputRoutes(store: outputs).register(on: &router)
         let completions = JobCompletions()
-        let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions,
-                                             webhooks: (store as? any WebhookStore).map(makeWebhookDispatcher))
+        let webhooks = (store as? any WebhookStore).map { (dispatcher: makeWebhookDispatcher(store: $0), body: ModelsLabAnswer.WebhookRenderer()) }
+        let executor = GenerationJobExecutor(backend: backend, outputs: outputs, credits: gate, completions: completions,
+                                             webhooks: webhooks as (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)?)
         var settings = JobRunner.Settings()
         settings.concurrency = configuration.jobConcurrency
         settings.lease = configuration.jobLease

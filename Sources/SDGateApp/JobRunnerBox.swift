@@ -26,7 +26,7 @@ final class JobRunnerBox: Sendable {
     func start(_ upkeep: JobUpkeep, logger: Logger) -> RunningJobs? {
         guard let parts = parts.withLock({ $0 }) else { return nil }
         parts.runner.start()
-        parts.executor.webhooks?.start()
+        parts.executor.webhooks?.dispatcher.start()
         let task = Task {
             while !Task.isCancelled {
                 do {
@@ -38,7 +38,7 @@ final class JobRunnerBox: Sendable {
                 try? await Task.sleep(for: upkeep.interval)
             }
         }
-        return RunningJobs(runner: parts.runner, webhooks: parts.executor.webhooks, upkeep: task)
+        return RunningJobs(runner: parts.runner, webhooks: parts.executor.webhooks?.dispatcher, upkeep: task)
     }
 }
 

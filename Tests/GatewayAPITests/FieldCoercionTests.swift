@@ -1,3 +1,4 @@
+import GenerationCore
 import Testing
 @testable import GatewayAPI
 

@@ -29,7 +29,7 @@ struct ModelsLabTests {
                                   metrics: GatewayMetrics())
             let outputs = try OutputStore(folder: folder.appendingPathComponent("generations"), retention: .seconds(3600))
             let completions = JobCompletions()
-            let executor = GenerationJobExecutor(backend: backend, outputs: outputs, gate: gate, completions: completions)
+            let executor = GenerationJobExecutor(backend: backend, outputs: outputs, credits: gate, completions: completions)
             var settings = JobRunner.Settings()
             settings.pollInterval = .milliseconds(100)
             runner = JobRunner(store: ledger, settings: settings, now: SQLiteLedger.systemNow, logger: Logger(label: "test"),

@@ -4,10 +4,9 @@ public import HTTPServer
 /// Who may use the gateway, and what they may spend: the dialects' only view of keys and credits.
 /// The credit ledger implements it (`LedgerGate` in the application).
 ///
-/// Credits move in two phases around every generation: `reserve` before the backend runs,
-/// then exactly one of `settle` (the backend delivered) or `release` (it did not). Work the backend
-/// completed is settled whether or not its client is still there to receive it.
-public protocol AccessGate: Sendable {
+/// Credits move in two phases around every generation: `reserve` before the backend runs, then
+/// `CreditSettlement`'s settle or release.
+public protocol AccessGate: CreditSettlement {
     /// The key's identity if the key is known, unrevoked and unexpired.
     func authenticate(apiKey: String) async -> AuthenticatedKey?
     /// The key's available credits, shown as `x-remaining-credits`; nil if they cannot be read now.
@@ -15,19 +14,6 @@ public protocol AccessGate: Sendable {
     /// Holds `amount` for as long as a request may take to settle it: the hold lifetime, plus
     /// `queueTime` for a job that may wait that long in the queue before it runs.
     func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation
-    /// Charges the held amount; returns the credits left.
-    func settle(_ hold: CreditHold, charge: Credits) async -> Credits?
-    /// `settle`, and `recordUsage` in the same step where the gate can.
-    func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits?
-    /// Keeps the hold of a request whose backend still works open for another hold lifetime;
-    /// false if it is no longer open.
-    func renew(_ hold: CreditHold) async -> Bool
-    /// How often a request renews its hold while its backend works: well within a hold's lifetime.
-    var holdRenewalInterval: Duration { get }
-    /// Releases the hold without a charge; returns the credits left.
-    func release(_ hold: CreditHold, reason: String) async -> Credits?
-    /// Records what a request did, for the usage report.
-    func recordUsage(_ usage: GenerationUsage) async
 
     /// Claims an `Idempotency-Key` for a request with this fingerprint, or says what became of it.
     func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome
@@ -41,16 +27,7 @@ public protocol AccessGate: Sendable {
 }
 
 extension AccessGate {
-    /// A gate whose holds never expire has nothing to renew.
-    public func renew(_ hold: CreditHold) async -> Bool { true }
-    public var holdRenewalInterval: Duration { .seconds(60) }
     public func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async {}
-
-    public func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits? {
-        let remaining = await settle(hold, charge: charge)
-        await recordUsage(usage)
-        return remaining
-    }
 
     /// Holds `amount` for a request that runs at once.
     public func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation {
@@ -86,14 +63,6 @@ public struct AuthenticatedKey: Sendable, Equatable {
     public func allows(model: String) -> Bool { models?.contains(model) ?? true }
 }
 
-public struct CreditHold: Sendable, Equatable {
-    public let id: String
-
-    public init(id: String) {
-        self.id = id
-    }
-}
-
 public enum CreditReservation: Sendable, Equatable {
     case held(CreditHold, remaining: Credits)
     case insufficient(remaining: Credits)
@@ -101,32 +70,4 @@ public enum CreditReservation: Sendable, Equatable {
     case unauthorized
     /// The ledger could not be reached; the request is refused rather than served unmetered.
     case unavailable
-}
-
-/// One generation request as the usage report records it.
-public struct GenerationUsage: Sendable, Equatable {
-    public let keyID: String
-    public let model: String
-    public let status: Int
-    /// What was charged.
-    public let cost: Credits
-    /// What was held for the request (zero if it never got that far); what was not charged of it
-    /// went back to the key.
-    public let held: Credits
-    public let duration: Duration
-    public let requestID: String
-    /// The upstream that served the request and what it reported charging, when one did.
-    public let upstream: UpstreamReport?
-
-    public init(keyID: String, model: String, status: Int, cost: Credits, held: Credits, duration: Duration, requestID: String,
-                upstream: UpstreamReport? = nil) {
-        self.keyID = keyID
-        self.model = model
-        self.status = status
-        self.cost = cost
-        self.held = held
-        self.duration = duration
-        self.requestID = requestID
-        self.upstream = upstream
-    }
 }

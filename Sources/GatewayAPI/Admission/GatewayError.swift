@@ -32,6 +32,7 @@ public enum GatewayError: Error, Sendable, Equatable {
     case idempotencyUnavailable
     /// The request was fine; its generation was not.
     case generationFailed(InferenceError)
+    /// Another key's job, a made-up id and a job past its retention look the same.
     case jobNotFound
     case missingJobID
     case jobUnreadable
@@ -120,13 +121,10 @@ public enum GatewayError: Error, Sendable, Equatable {
         switch self {
         case .rateLimited(let wait, _): ["Retry-After": String(Int(wait.rounded(.up)))]
         case .tooManyJobs: ["Retry-After": "5"]
-        case .generationFailed(.busy(let wait)), .generationFailed(.upstreamRefused(_, let wait?)): ["Retry-After": Self.wholeSeconds(wait)]
+        case .generationFailed(.busy(let wait)), .generationFailed(.upstreamRefused(_, let wait?)):
+            ["Retry-After": String(wait.wholeSecondsRoundedUp)]
         default: [:]
         }
-    }
-
-    private static func wholeSeconds(_ duration: Duration) -> String {
-        String(max(1, duration.components.seconds + (duration.components.attoseconds > 0 ? 1 : 0)))
     }
 }
 

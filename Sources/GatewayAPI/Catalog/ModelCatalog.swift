@@ -59,37 +59,10 @@ public struct InputRule: Sendable {
     public static let standard = InputRule(multiple: 8, maxSize: ImageSize(width: 2048, height: 2048))
 }
 
-/// The price of a request: `perImage` at the model's default steps, scaled by samples and steps.
-public struct PriceRule: Sendable {
-    public let perImage: Credits
-
-    /// In whole micro-credits, rounded up: a client never pays less than the rule says. A product
-    /// past 64 bits (a catalog's extreme price and ranges) comes out as the largest amount, which no
-    /// balance covers, rather than trapping.
-    public func cost(samples: Int, steps: Int, defaultSteps: Int) -> Credits {
-        let (perSample, overflowA) = perImage.microCredits.multipliedReportingOverflow(by: Int64(max(samples, 0)))
-        let (numerator, overflowB) = perSample.multipliedReportingOverflow(by: Int64(max(steps, 0)))
-        let denominator = Int64(max(defaultSteps, 1))
-        guard !overflowA, !overflowB, numerator <= Int64.max - denominator else { return Credits(microCredits: .max) }
-        return Credits(microCredits: (numerator + denominator - 1) / denominator)
-    }
-}
-
-/// What one request's images cost, by how many the backend delivers: the model's rule with the
-/// request's steps. Held for every image asked for, charged for those delivered; kept with a job.
-public struct RequestPrice: Codable, Sendable, Equatable {
-    public let perImageMicroCredits: Int64
-    public let steps: Int
-    public let defaultSteps: Int
-
+extension RequestPrice {
     /// The price of a request with `steps` steps under `spec`'s rule.
     public init(_ spec: ModelSpec, steps: Int) {
-        perImageMicroCredits = spec.price.perImage.microCredits
-        self.steps = steps
-        defaultSteps = spec.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? steps
-    }
-
-    public func cost(images: Int) -> Credits {
-        PriceRule(perImage: Credits(microCredits: perImageMicroCredits)).cost(samples: images, steps: steps, defaultSteps: defaultSteps)
+        self.init(perImage: spec.price.perImage, steps: steps,
+                  defaultSteps: spec.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? steps)
     }
 }

@@ -1,8 +1,7 @@
 import Foundation
-import GenerationCore
+public import GenerationCore
 public import HTTPServer
 public import Jobs
-public import Ledger
 
 /// The ModelsLab v3 answers. Every answer is HTTP 200 with a `status`
 /// field, as legacy clients expect; errors carry `message` and its legacy misspelling `messege`.
@@ -50,41 +49,37 @@ public enum ModelsLabAnswer {
 
     /// A job's state as v3 answers it: success with the output URLs, failed with the reason, or
     /// still processing with where and when to fetch it.
-    public static func job(_ job: JobRecord, payload: GenerationJobPayload, baseURL: String, etaSeconds: Double) -> HTTPResponse {
-        json(body(id: job.id, state: job.state, result: job.result, error: job.error, payload: payload, baseURL: baseURL, etaSeconds: etaSeconds))
+    public static func job(_ job: GenerationJob, baseURL: String, etaSeconds: Double) -> HTTPResponse {
+        json(body(job, baseURL: baseURL, etaSeconds: etaSeconds))
     }
 
     /// What a job's webhook POSTs when it ends: the body `fetch` answers then (`track_id` included).
-    public static func webhookBody(_ id: String, _ outcome: JobRunner.Outcome, payload: GenerationJobPayload) -> [UInt8] {
-        let (state, result, error): (JobState, [UInt8]?, String?) = switch outcome {
-        case .completed(let result): (.completed, result, nil)
-        case .failed(let message): (.failed, nil, message)
+    public struct WebhookRenderer: JobWebhookRenderer {
+        public init() {}
+
+        public func webhookBody(_ job: GenerationJob) -> [UInt8] {
+            SegmindAnswer.encode(ModelsLabAnswer.body(job, baseURL: job.payload.baseURL ?? "", etaSeconds: 0))
         }
-        return SegmindAnswer.encode(body(id: id, state: state, result: result, error: error, payload: payload, baseURL: payload.baseURL ?? "",
-                                         etaSeconds: 0))
     }
 
-    private static func body(id: String, state: JobState, result: [UInt8]?, error: String?, payload: GenerationJobPayload, baseURL: String,
-                             etaSeconds: Double) -> [String: JSONValue] {
-        // A finished job lists only the files that exist: the images the backend delivered.
-        let files = state == .completed ? GenerationJobResult.decode(result)?.delivered(of: payload) ?? payload.files : payload.files
-        let urls = JSONValue.array(files.map { .string("\(baseURL)/generations/\($0)") })
-        var body: [String: JSONValue] = ["id": .string(id), "meta": .object(payload.meta)]
+    private static func body(_ job: GenerationJob, baseURL: String, etaSeconds: Double) -> [String: JSONValue] {
+        let payload = job.payload
+        let urls = JSONValue.array(job.files.map { .string("\(baseURL)/generations/\($0)") })
+        var body: [String: JSONValue] = ["id": .string(job.id), "meta": .object(payload.meta)]
         if let trackID = payload.trackID { body["track_id"] = .string(trackID) }
-        switch state {
+        switch job.phase {
         case .completed:
-            let result = GenerationJobResult.decode(result)
             body["status"] = .string("success")
             body["output"] = urls
             body["proxy_links"] = urls
             body["nsfw_content_detected"] = .bool(false)
-            body["generationTime"] = .number(((result?.generationSeconds ?? 0) * 100).rounded() / 100)
-            if let seed = result?.seed, case .object(var meta)? = body["meta"] {
+            body["generationTime"] = .number(((job.result?.generationSeconds ?? 0) * 100).rounded() / 100)
+            if let seed = job.result?.seed, case .object(var meta)? = body["meta"] {
                 meta["seed"] = .string(String(seed))
                 body["meta"] = .object(meta)
             }
         case .failed:
-            let message = error ?? "Failed, Try Again"
+            let message = job.error ?? "Failed, Try Again"
             body["status"] = .string("failed")
             body["message"] = .string(message)
             body["messege"] = .string(message)
@@ -96,7 +91,7 @@ public enum ModelsLabAnswer {
             body["message"] = .string(message)
             body["messege"] = .string(message)
             body["tip"] = .string("the generation runs in the background: fetch it, or wait for the webhook")
-            body["fetch_result"] = .string("\(baseURL)/api/v3/fetch/\(id)")
+            body["fetch_result"] = .string("\(baseURL)/api/v3/fetch/\(job.id)")
             body["future_links"] = urls
             body["output"] = .array([])
         }

@@ -1,8 +1,7 @@
 import Foundation
 import GenerationCore
 public import HTTPServer
-import Jobs
-import Ledger
+public import Jobs
 
 /// The StableDiffusionAPI / ModelsLab v3 API: `POST /api/v3/img2img`, `/api/v3/text2img`, and
 /// `/api/v3/fetch/{id}` or `/api/v3/fetch` (`request_id` in the body).
@@ -12,7 +11,7 @@ import Ledger
 /// fetch it, and the job completes in the background.
 public struct ModelsLabDialect: Sendable {
     public let admission: Admission
-    public let jobs: JobQueue
+    public let jobs: any GenerationJobs
     /// Checks `webhook` URLs against the address rules before a job is queued.
     public let webhooks: WebhookSender
     /// How long a call waits for its job before answering `processing`.
@@ -20,7 +19,7 @@ public struct ModelsLabDialect: Sendable {
     public let maxBodyBytes: Int
     let randomSeed: @Sendable () -> UInt64
 
-    public init(admission: Admission, jobs: JobQueue, webhooks: WebhookSender = WebhookSender(), wait: Duration = .seconds(20),
+    public init(admission: Admission, jobs: any GenerationJobs, webhooks: WebhookSender = WebhookSender(), wait: Duration = .seconds(20),
                 maxBodyBytes: Int = 32 << 20, randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }) {
         self.admission = admission
         self.jobs = jobs
@@ -44,7 +43,7 @@ public struct ModelsLabDialect: Sendable {
     func generate(_ request: HTTPRequest, endpoint: String) async -> HTTPResponse {
         guard let spec = admission.catalog.modelsLab[endpoint] else { return ModelsLabAnswer.renderer.render(.unknownModel(endpoint)) }
         let body = Self.fields(of: request)
-        let baseURL = jobs.baseURL(for: request)
+        let baseURL = jobs.baseURL(host: request.headers["Host"])
         return await admission.serve(Self.credentials(in: body), model: spec.slug, request: request, renderer: ModelsLabAnswer.renderer) {
             call throws(GatewayError) in
             var application = Admission.Application(model: spec, randomSeed: randomSeed()) { () throws(GatewayError) in try body.get() }
@@ -52,8 +51,12 @@ public struct ModelsLabDialect: Sendable {
             application.check = { [webhooks] _, body in await Self.problem(with: body, webhooks: webhooks) }
             let admitted = try await admission.admit(application, for: call)
             let payload = Self.payload(admitted, body: (try? body.get()) ?? [:], baseURL: baseURL)
-            let job = try await jobs.enqueue(payload, admitted, dialect: Self.jobDialect, gate: admission.gate)
-            return Outcome(response: await answer(waitingFor: job.id, payload: payload, baseURL: baseURL, upTo: wait), queued: true)
+            let id = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
+            // Waits up to `wait` for the job to end, then answers with its state.
+            let job = await jobs.waitForEnd(of: id, upTo: wait)
+            let eta = max(1, Double(admitted.generation.steps) / 10)
+            return Outcome(response: job.map { ModelsLabAnswer.job($0, baseURL: baseURL, etaSeconds: eta) } ?? ModelsLabAnswer.renderer.render(.jobUnreadable),
+                           queued: true)
         }
     }
 
@@ -97,21 +100,6 @@ public struct ModelsLabDialect: Sendable {
                                     baseURL: baseURL, meta: meta, price: admitted.price)
     }
 
-    /// Waits up to `timeout` for the job to end, then answers with its state. A job that ends on
-    /// this replica wakes the wait; one that ends elsewhere is seen by looking again every second.
-    private func answer(waitingFor id: String, payload: GenerationJobPayload, baseURL: String, upTo timeout: Duration) async -> HTTPResponse {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            guard let job = try? await jobs.store.job(id: id) else { return ModelsLabAnswer.renderer.render(.jobUnreadable) }
-            let left = deadline - .now
-            if job.state == .completed || job.state == .failed || left <= .zero || Task.isCancelled {
-                let eta = max(1, Double(payload.request.steps) / 10)
-                return ModelsLabAnswer.job(job, payload: payload, baseURL: baseURL, etaSeconds: eta)
-            }
-            await jobs.completions.wait(for: id, upTo: min(left, .seconds(1)))
-        }
-    }
-
     /// What `meta` reports: the parameters the generation actually uses.
     static func meta(_ request: GenerationRequest, body: [String: JSONValue]) -> [String: JSONValue] {
         var meta: [String: JSONValue] = [
@@ -133,8 +121,8 @@ public struct ModelsLabDialect: Sendable {
         let body = Self.fields(of: request)
         return await admission.serveRead(Self.credentials(in: body), renderer: ModelsLabAnswer.renderer) { key throws(GatewayError) in
             guard let id = pathID ?? (try? body.get())?["request_id"]?.text else { throw .missingJobID }
-            let (job, payload) = try await jobs.job(id, of: key, dialect: Self.jobDialect)
-            return ModelsLabAnswer.job(job, payload: payload, baseURL: jobs.baseURL(for: request), etaSeconds: 1)
+            let job = try await admission.job(id, of: key, dialect: Self.jobDialect, on: jobs)
+            return ModelsLabAnswer.job(job, baseURL: jobs.baseURL(host: request.headers["Host"]), etaSeconds: 1)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GenerationCore
 
 /// A v3 request body as fields: JSON (an object), or `application/x-www-form-urlencoded` (every
 /// value text; the validator coerces numbers and yes/no as it does for JSON strings).

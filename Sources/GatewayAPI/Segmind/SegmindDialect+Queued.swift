@@ -1,7 +1,6 @@
 import Foundation
 import HTTPServer
 import Jobs
-import Ledger
 
 /// Segmind's asynchronous API: `POST /v2/{slug}` takes the same request as
 /// `/v1/{slug}`, checked and priced the same way, queues it as a job and answers at once with where
@@ -10,7 +9,7 @@ import Ledger
 extension SegmindDialect {
     static let jobDialect = "segmind"
 
-    func registerQueued(on router: inout Router, jobs: JobQueue) {
+    func registerQueued(on router: inout Router, jobs: any GenerationJobs) {
         router.post("/v2/{slug}", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey) { request, parameters in
             await handle(request, slug: parameters["slug"] ?? "", mode: .queued)
         }
@@ -31,14 +30,15 @@ extension SegmindDialect {
         let payload = GenerationJobPayload(request: admitted.generation,
                                            files: (0..<admitted.generation.samples).map { _ in OutputStore.newName(.jpeg) },
                                            base64: false, webhook: nil, trackID: nil, meta: [:], price: admitted.price)
-        let job = try await jobs.enqueue(payload, admitted, dialect: Self.jobDialect, gate: admission.gate)
-        return Outcome(response: SegmindJobAnswer.submitted(job.id, baseURL: jobs.baseURL(for: request)), remaining: admitted.remaining, queued: true)
+        let id = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
+        return Outcome(response: SegmindJobAnswer.submitted(id, baseURL: jobs.baseURL(host: request.headers["Host"])), remaining: admitted.remaining,
+                       queued: true)
     }
 
-    private func poll(_ request: HTTPRequest, id: String, view: SegmindJobAnswer.View, jobs: JobQueue) async -> HTTPResponse {
+    private func poll(_ request: HTTPRequest, id: String, view: SegmindJobAnswer.View, jobs: any GenerationJobs) async -> HTTPResponse {
         await admission.serveRead(Self.credentials(in: request.headers), renderer: SegmindAnswer.renderer) { key throws(GatewayError) in
-            let (job, payload) = try await jobs.job(id, of: key, dialect: Self.jobDialect)
-            return SegmindJobAnswer.answer(job, payload: payload, view: view, baseURL: jobs.baseURL(for: request))
+            let job = try await admission.job(id, of: key, dialect: Self.jobDialect, on: jobs)
+            return SegmindJobAnswer.answer(job, view: view, baseURL: jobs.baseURL(host: request.headers["Host"]))
         }
     }
 }

@@ -1,5 +1,5 @@
-import Crypto
 import Foundation
+public import Jobs
 public import GenerationCore
 public import HTTPServer
 
@@ -13,14 +13,14 @@ public struct SegmindDialect: Sendable {
     public let admission: Admission
     public let backend: any InferenceBackend
     /// The job queue behind `POST /v2/{slug}`; nil: the gateway answers v1 only.
-    public let jobs: JobQueue?
+    public let jobs: (any GenerationJobs)?
     /// The largest request body: a base64 image of the largest accepted size, with room to spare.
     public let maxBodyBytes: Int
     /// Picks the seed when a request asks for -1; injectable so tests can pin it.
     let randomSeed: @Sendable () -> UInt64
 
     public init(
-        admission: Admission, backend: any InferenceBackend, jobs: JobQueue? = nil, maxBodyBytes: Int = 32 << 20,
+        admission: Admission, backend: any InferenceBackend, jobs: (any GenerationJobs)? = nil, maxBodyBytes: Int = 32 << 20,
         randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...999_999_999_999_999) }
     ) {
         self.admission = admission

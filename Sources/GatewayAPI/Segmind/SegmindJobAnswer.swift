@@ -1,5 +1,6 @@
+import GenerationCore
 public import HTTPServer
-public import Ledger
+public import Jobs
 
 /// The answers of Segmind's asynchronous API (contract section 1.5): the submit answer with the
 /// poll, status and response URLs; the status (`QUEUED`, `PROCESSING`, `COMPLETED`, or `FAILED`
@@ -21,24 +22,33 @@ public enum SegmindJobAnswer {
         return .json(.ok, SegmindAnswer.encode(body))
     }
 
-    public static func answer(_ job: JobRecord, payload: GenerationJobPayload, view: View, baseURL: String) -> HTTPResponse {
-        var body: [String: JSONValue] = ["request_id": .string(job.id), "status": .string(job.state.rawValue), "metrics": .object([:])]
-        switch job.state {
+    public static func answer(_ job: GenerationJob, view: View, baseURL: String) -> HTTPResponse {
+        var body: [String: JSONValue] = ["request_id": .string(job.id), "status": .string(status(job.phase)), "metrics": .object([:])]
+        switch job.phase {
         case .queued, .processing:
             body.merge(urls(job.id, baseURL: baseURL)) { $1 }
         case .completed:
-            let result = GenerationJobResult.decode(job.result)
-            body["metrics"] = .object(["inference_time": .number(((result?.generationSeconds ?? 0) * 1000).rounded() / 1000)])
+            body["metrics"] = .object(["inference_time": .number(((job.result?.generationSeconds ?? 0) * 1000).rounded() / 1000)])
             if view == .result {
-                let outputs = (result?.delivered(of: payload) ?? payload.files).map { JSONValue.string("\(baseURL)/generations/\($0)") }
+                let outputs = job.files.map { JSONValue.string("\(baseURL)/generations/\($0)") }
                 body["output"] = outputs.count == 1 ? outputs[0] : .array(outputs)
-                if let seed = result?.seed { body["seed"] = .integer(Int64(clamping: seed)) }
+                if let seed = job.result?.seed { body["seed"] = .integer(Int64(clamping: seed)) }
             }
         case .failed:
             body["error"] = .string(job.error ?? "the generation failed")
             return .json(.unprocessableContent, SegmindAnswer.encode(body))
         }
         return .json(.ok, SegmindAnswer.encode(body))
+    }
+
+    /// Segmind's names of a job's phases.
+    private static func status(_ phase: GenerationJob.Phase) -> String {
+        switch phase {
+        case .queued: "QUEUED"
+        case .processing: "PROCESSING"
+        case .completed: "COMPLETED"
+        case .failed: "FAILED"
+        }
     }
 
     private static func urls(_ id: String, baseURL: String) -> [String: JSONValue] {

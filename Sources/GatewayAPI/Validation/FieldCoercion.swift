@@ -1,3 +1,4 @@
+import GenerationCore
 /// Turns what a client sent into what a field wants, as the vendors' clients send it: numeric strings
 /// are numbers, booleans come in several spellings, enums match case-insensitively. Every refusal is
 /// a short phrase that completes "<field>: ...".

@@ -1,3 +1,4 @@
+public import GenerationCore
 /// The fields of a request, each coerced and checked against the catalog.
 public struct ValidatedFields: Sendable {
     public let model: ModelSpec

@@ -1,7 +1,5 @@
 import Foundation
 public import GenerationCore
-public import Jobs
-public import Ledger
 
 /// A generation that runs in the background (a ModelsLab v3 call that outlasts its wait, a
 /// Segmind v2 request), as it is stored with its job: the request, and the names its outputs will
@@ -99,82 +97,5 @@ public struct StoredRequest: Codable, Sendable {
             options: GenerationOptions(style: style, refiner: refiner, highNoiseFraction: highNoiseFraction, baseModel: baseModel))
         request.requester = requester
         return request
-    }
-}
-
-/// Runs generation jobs for the job runner: generates, writes the outputs under the names the
-/// payload chose, settles the job's credits once its end is recorded, and queues its webhook.
-public struct GenerationJobExecutor: Sendable {
-    public let backend: any InferenceBackend
-    public let outputs: OutputStore
-    public let gate: any AccessGate
-    public let completions: JobCompletions
-    /// Where the webhooks of finished jobs go out; nil: they are not sent.
-    public let webhooks: WebhookDispatcher?
-
-    public init(backend: any InferenceBackend, outputs: OutputStore, gate: any AccessGate, completions: JobCompletions,
-                webhooks: WebhookDispatcher? = nil) {
-        self.backend = backend
-        self.outputs = outputs
-        self.gate = gate
-        self.completions = completions
-        self.webhooks = webhooks
-    }
-
-    public func execute(_ job: JobRecord) async -> JobRunner.Outcome {
-        guard let payload = GenerationJobPayload.decode(job.payload), let request = payload.request.generationRequest else {
-            return .failed("the stored request could not be read")
-        }
-        do {
-            let result = try await gate.generate(request, on: backend, holding: CreditHold(id: job.hold.rawValue))
-            // Only the images delivered become files, and only they are charged.
-            let images = Array(result.images.prefix(payload.files.count))
-            guard !images.isEmpty else { return .failed("the backend returned no images") }
-            for (image, name) in zip(images, payload.files) {
-                let bytes = payload.base64 ? Array(Data(image.bytes).base64EncodedString().utf8) : image.bytes
-                try outputs.save(bytes, named: name)
-            }
-            let charge = payload.price.map { min($0.cost(images: images.count), job.cost) } ?? job.cost
-            let seconds = Double(result.generationTime.components.seconds) + Double(result.generationTime.components.attoseconds) / 1e18
-            return .completed(GenerationJobResult(seed: result.seed, generationSeconds: seconds, backend: result.upstream?.name,
-                                                  upstreamCost: result.upstream?.cost,
-                                                  upstreamRemainingCredits: result.upstream?.remainingCredits,
-                                                  delivered: images.count, chargedMicroCredits: charge.microCredits).encoded())
-        } catch let error as InferenceError {
-            return .failed(error.description)
-        } catch {
-            return .failed("the images could not be stored")
-        }
-    }
-
-    /// Charges a completed job's hold for the images it delivered, with its usage event in the
-    /// same step; releases a failed one's, and records its usage.
-    public func settle(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
-        // From queued to answered: what the client waited. (The record is the claimed one: it
-        // does not know its own end.)
-        let duration = Duration.milliseconds(max(0, SQLiteLedger.systemNow() - job.createdAt))
-        let hold = CreditHold(id: job.hold.rawValue)
-        switch outcome {
-        case .completed(let answer):
-            let result = GenerationJobResult.decode(answer)
-            let charge = result?.chargedMicroCredits.map(Credits.init(microCredits:)) ?? job.cost
-            let usage = GenerationUsage(keyID: job.keyID, model: job.model, status: 200, cost: charge, held: job.cost, duration: duration,
-                                        requestID: job.id, upstream: result?.upstream)
-            _ = await gate.settle(hold, charge: charge, recording: usage)
-        case .failed(let message):
-            _ = await gate.release(hold, reason: message)
-            await gate.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: 500, cost: .zero, held: job.cost,
-                                                   duration: duration, requestID: job.id))
-        }
-        completions.finished(job.id)
-        await queueWebhook(job, outcome)
-    }
-
-    /// A ModelsLab job with a `webhook` gets its success or failure body POSTed there (the only
-    /// API family with per-request webhooks). A crash between the job's end and this leaves it unsent.
-    private func queueWebhook(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
-        guard let webhooks, let payload = GenerationJobPayload.decode(job.payload), let url = payload.webhook else { return }
-        let body = ModelsLabAnswer.webhookBody(job.id, outcome, payload: payload)
-        await webhooks.enqueue(NewWebhook(keyID: job.keyID, jobID: job.id, url: url, body: body))
     }
 }

@@ -1,4 +1,3 @@
-public import GenerationCore
 
 /// A JSON value as a client sent it, before it is coerced to what a field wants.
 public enum JSONValue: Sendable, Equatable, Decodable {
@@ -35,7 +34,7 @@ public enum JSONValue: Sendable, Equatable, Decodable {
     }
 
     /// A short rendering for error messages: strings quoted and cut, containers by kind.
-    var brief: String {
+    package var brief: String {
         switch self {
         case .null: "null"
         case .bool(let value): String(value)

@@ -1,5 +1,5 @@
 import Testing
-@testable import GatewayAPI
+@testable import Jobs
 
 /// Standard Webhooks signatures against the specification's own example.
 @Suite("Webhook signatures")

@@ -2,7 +2,6 @@ import AsyncHTTPClient
 public import Foundation
 import GenerationCore
 public import GuardedHTTP
-public import Jobs
 public import Ledger
 
 /// One attempt at a webhook: a POST of the delivery's JSON body, signed per Standard Webhooks, to

@@ -1,0 +1,93 @@
+/// How a generation's held credits end: exactly one of `settle` (the backend delivered) or
+/// `release` (it did not), with the hold renewed while the backend works. Work the backend completed
+/// is settled whether or not its client is still there to receive it. The dialects' `AccessGate`
+/// adds who may call and what they may hold; the job executor needs only this.
+public protocol CreditSettlement: Sendable {
+    /// Charges the held amount; returns the credits left.
+    func settle(_ hold: CreditHold, charge: Credits) async -> Credits?
+    /// `settle`, and `recordUsage` in the same step where the ledger can.
+    func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits?
+    /// Keeps the hold of a request whose backend still works open for another hold lifetime;
+    /// false if it is no longer open.
+    func renew(_ hold: CreditHold) async -> Bool
+    /// How often a request renews its hold while its backend works: well within a hold's lifetime.
+    var holdRenewalInterval: Duration { get }
+    /// Releases the hold without a charge; returns the credits left.
+    func release(_ hold: CreditHold, reason: String) async -> Credits?
+    /// Records what a request did, for the usage report.
+    func recordUsage(_ usage: GenerationUsage) async
+}
+
+extension CreditSettlement {
+    /// A ledger whose holds never expire has nothing to renew.
+    public func renew(_ hold: CreditHold) async -> Bool { true }
+    public var holdRenewalInterval: Duration { .seconds(60) }
+
+    public func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits? {
+        let remaining = await settle(hold, charge: charge)
+        await recordUsage(usage)
+        return remaining
+    }
+
+    /// Runs `backend` for a request whose price `hold` holds, renewing the hold every
+    /// `holdRenewalInterval` until the backend answers. However long the backend's queue and
+    /// deadline, the hold cannot expire under work in progress: only a dead gateway's holds expire.
+    /// The renewals run on their own task, so that a client leaving (which cancels the caller)
+    /// does not stop them while the work goes on.
+    public func generate(_ request: GenerationRequest, on backend: any InferenceBackend,
+                         holding hold: CreditHold) async throws(InferenceError) -> GenerationResult {
+        let interval = holdRenewalInterval
+        let renewals = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { return }
+                guard await renew(hold) else { return }
+            }
+        }
+        defer { renewals.cancel() }
+        return try await backend.generate(request)
+    }
+}
+
+/// Runs `work` to its end even if the calling task is cancelled (its client left): the steps that
+/// follow completed work (its charge, its answer kept for a retry) happen whether or not anyone
+/// still waits for them.
+public func uncancelled<T: Sendable>(_ work: @escaping @Sendable () async -> T) async -> T {
+    await Task { await work() }.value
+}
+
+public struct CreditHold: Sendable, Equatable {
+    public let id: String
+
+    public init(id: String) {
+        self.id = id
+    }
+}
+
+/// One generation request as the usage report records it.
+public struct GenerationUsage: Sendable, Equatable {
+    public let keyID: String
+    public let model: String
+    public let status: Int
+    /// What was charged.
+    public let cost: Credits
+    /// What was held for the request (zero if it never got that far); what was not charged of it
+    /// went back to the key.
+    public let held: Credits
+    public let duration: Duration
+    public let requestID: String
+    /// The upstream that served the request and what it reported charging, when one did.
+    public let upstream: UpstreamReport?
+
+    public init(keyID: String, model: String, status: Int, cost: Credits, held: Credits, duration: Duration, requestID: String,
+                upstream: UpstreamReport? = nil) {
+        self.keyID = keyID
+        self.model = model
+        self.status = status
+        self.cost = cost
+        self.held = held
+        self.duration = duration
+        self.requestID = requestID
+        self.upstream = upstream
+    }
+}

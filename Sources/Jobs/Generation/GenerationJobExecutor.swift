@@ -1,0 +1,85 @@
+import Foundation
+public import GenerationCore
+public import Ledger
+
+/// Runs generation jobs for the job runner: generates, writes the outputs under the names the
+/// payload chose, settles the job's credits once its end is recorded, and queues its webhook.
+public struct GenerationJobExecutor: Sendable {
+    public let backend: any InferenceBackend
+    public let outputs: OutputStore
+    public let credits: any CreditSettlement
+    public let completions: JobCompletions
+    /// Where the webhooks of finished jobs go out, in the body their dialect renders; nil: they are not sent.
+    public let webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)?
+    public let clock: any WallClock
+
+    public init(backend: any InferenceBackend, outputs: OutputStore, credits: any CreditSettlement, completions: JobCompletions,
+                webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)? = nil, clock: any WallClock = SystemWallClock()) {
+        self.backend = backend
+        self.outputs = outputs
+        self.credits = credits
+        self.completions = completions
+        self.webhooks = webhooks
+        self.clock = clock
+    }
+
+    public func execute(_ job: JobRecord) async -> JobRunner.Outcome {
+        guard let payload = GenerationJobPayload.decode(job.payload), let request = payload.request.generationRequest else {
+            return .failed("the stored request could not be read")
+        }
+        do {
+            let result = try await credits.generate(request, on: backend, holding: CreditHold(id: job.hold.rawValue))
+            // Only the images delivered become files, and only they are charged.
+            let images = Array(result.images.prefix(payload.files.count))
+            guard !images.isEmpty else { return .failed("the backend returned no images") }
+            for (image, name) in zip(images, payload.files) {
+                let bytes = payload.base64 ? Array(Data(image.bytes).base64EncodedString().utf8) : image.bytes
+                try outputs.save(bytes, named: name)
+            }
+            let charge = payload.price.map { min($0.cost(images: images.count), job.cost) } ?? job.cost
+            return .completed(GenerationJobResult(seed: result.seed, generationSeconds: result.generationTime.seconds, backend: result.upstream?.name,
+                                                  upstreamCost: result.upstream?.cost,
+                                                  upstreamRemainingCredits: result.upstream?.remainingCredits,
+                                                  delivered: images.count, chargedMicroCredits: charge.microCredits).encoded())
+        } catch let error as InferenceError {
+            return .failed(error.description)
+        } catch {
+            return .failed("the images could not be stored")
+        }
+    }
+
+    /// Charges a completed job's hold for the images it delivered, with its usage event in the
+    /// same step; releases a failed one's, and records its usage.
+    public func settle(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
+        // From queued to answered: what the client waited. (The record is the claimed one: it
+        // does not know its own end.)
+        let duration = Duration.milliseconds(max(0, clock.now.millisecondsSince1970 - job.createdAt))
+        let hold = CreditHold(id: job.hold.rawValue)
+        switch outcome {
+        case .completed(let answer):
+            let result = GenerationJobResult.decode(answer)
+            let charge = result?.chargedMicroCredits.map(Credits.init(microCredits:)) ?? job.cost
+            let usage = GenerationUsage(keyID: job.keyID, model: job.model, status: 200, cost: charge, held: job.cost, duration: duration,
+                                        requestID: job.id, upstream: result?.upstream)
+            _ = await credits.settle(hold, charge: charge, recording: usage)
+        case .failed(let message):
+            _ = await credits.release(hold, reason: message)
+            await credits.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: 500, cost: .zero, held: job.cost,
+                                                      duration: duration, requestID: job.id))
+        }
+        completions.finished(job.id)
+        await queueWebhook(job, outcome)
+    }
+
+    /// A job with a `webhook` gets the body its dialect renders for its end POSTed there (only
+    /// ModelsLab's requests carry one). A crash between the job's end and this leaves it unsent.
+    private func queueWebhook(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
+        guard let webhooks, let ended = GenerationJob(job, ending: outcome), let url = ended.payload.webhook else { return }
+        await webhooks.dispatcher.enqueue(NewWebhook(keyID: job.keyID, jobID: job.id, url: url, body: webhooks.body.webhookBody(ended)))
+    }
+}
+
+/// What a dialect POSTs to a job's webhook when the job ends.
+public protocol JobWebhookRenderer: Sendable {
+    func webhookBody(_ job: GenerationJob) -> [UInt8]
+}
