@@ -19,8 +19,9 @@ public struct GatewayApp: Sendable {
     public let configuration: GatewayConfiguration
     public let logger: Logger
     let gate: any AccessGate
-    /// The ledger behind `gate`, whose expired holds the application voids while it runs.
-    let ledger: (any Ledger)?
+    /// The database behind `gate` (whose expired holds the application voids while it runs), and
+    /// the jobs and webhooks kept beside the credits; nil: the gateway answers only what runs at once.
+    let ledger: (any GatewayStorage)?
     /// The admin API, when the gateway has a ledger and an admin token.
     let admin: AdminRoutes?
     /// What generates a model that has no route to an upstream.
@@ -38,12 +39,12 @@ public struct GatewayApp: Sendable {
     ///   - gate: who may use the gateway and what they may spend.
     ///   - backend: what generates the models without a route to an upstream; by default they answer 503.
     ///   - metrics: where the gateway's metrics go; share it with a gate that records some.
-    public init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any Ledger)? = nil,
+    public init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)? = nil,
                 backend: any InferenceBackend = NoBackend(), metrics: GatewayMetrics = GatewayMetrics()) {
         self.init(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: nil, metrics: metrics, backend: backend)
     }
 
-    private init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any Ledger)?, admin: AdminRoutes?,
+    private init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)?, admin: AdminRoutes?,
                  metrics: GatewayMetrics, backend: any InferenceBackend = NoBackend()) {
         self.configuration = configuration
         self.metrics = metrics
@@ -87,7 +88,7 @@ public struct GatewayApp: Sendable {
     /// Opens (creating on first use) the ledger the configuration names: PostgreSQL for a
     /// `postgres://` URL (several replicas share it), otherwise the SQLite file.
     public static func openLedger(_ configuration: GatewayConfiguration,
-                                  now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> any Ledger {
+                                  now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> any GatewayStorage {
         let location = configuration.ledgerPath
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
             return try await PostgresLedger(url: location, now: now)
@@ -112,11 +113,11 @@ public struct GatewayApp: Sendable {
         HealthRoutes.register(on: &router, isReady: isReady)
         if configuration.metricsEnabled {
             MetricsRoutes(metrics: metrics, tokenHash: configuration.metricsToken.isEmpty ? nil : APIKeySecret.hash(configuration.metricsToken),
-                          ledger: ledger, jobs: ledger as? any JobStore, openConnections: openConnections, logger: logger)
+                          ledger: ledger, openConnections: openConnections, logger: logger)
                 .register(on: &router)
         }
         // The asynchronous APIs keep their jobs in the ledger's database.
-        let jobs = try (ledger as? any JobStore).map { try makeJobQueue(store: $0, backend: backend, router: &router) }
+        let jobs = try ledger.map { try makeJobQueue(store: $0, backend: backend, router: &router) }
         // One admission for every dialect (and so one rate limiter: a key's rate is per key,
         // whichever API it calls).
         let admission = Admission(catalog: catalog, gate: gate, images: imageLoader)
@@ -132,14 +133,13 @@ public struct GatewayApp: Sendable {
     }
 
     /// The job runner (started with the server) and the output store with its route.
-    private func makeJobQueue(store: any JobStore, backend: any InferenceBackend, router: inout Router) throws -> JobQueue {
+    private func makeJobQueue(store: any GatewayStorage, backend: any InferenceBackend, router: inout Router) throws -> JobQueue {
         let outputs = try OutputStore(folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
                                       retention: configuration.outputRetention)
         OutputRoutes(store: outputs).register(on: &router)
         let completions = JobCompletions()
-        let webhooks = (store as? any WebhookStore).map { (dispatcher: makeWebhookDispatcher(store: $0), body: ModelsLabAnswer.WebhookRenderer()) }
         let executor = GenerationJobExecutor(backend: backend, outputs: outputs, credits: gate, completions: completions,
-                                             webhooks: webhooks as (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)?)
+                                             webhooks: (dispatcher: makeWebhookDispatcher(store: store), body: ModelsLabAnswer.WebhookRenderer()))
         var settings = JobRunner.Settings()
         settings.concurrency = configuration.jobConcurrency
         settings.lease = configuration.jobLease

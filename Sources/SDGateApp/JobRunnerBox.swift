@@ -12,13 +12,13 @@ import Synchronization
 final class JobRunnerBox: Sendable {
     private struct Parts: Sendable {
         let runner: JobRunner
-        let store: any JobStore
+        let store: any GatewayStorage
         let executor: GenerationJobExecutor
     }
 
     private let parts = Mutex<Parts?>(nil)
 
-    func set(_ runner: JobRunner, store: any JobStore, executor: GenerationJobExecutor) {
+    func set(_ runner: JobRunner, store: any GatewayStorage, executor: GenerationJobExecutor) {
         parts.withLock { $0 = Parts(runner: runner, store: store, executor: executor) }
     }
 
@@ -52,13 +52,13 @@ struct JobUpkeep: Sendable {
     /// Runs that end with the gateway stopping this many times fail the job.
     static let maxAttempts = 3
 
-    func run(_ store: any JobStore, settle: (JobRecord, JobRunner.Outcome) async -> Void) async throws {
+    func run(_ store: any GatewayStorage, settle: (JobRecord, JobRunner.Outcome) async -> Void) async throws {
         let now = SQLiteLedger.systemNow()
         var failed = try await store.recoverAbandonedJobs(now: now, maxAttempts: Self.maxAttempts)
         failed += try await store.expireQueuedJobs(queuedBefore: now - maxQueueTime.wholeMilliseconds)
         for job in failed { await settle(job, .failed(job.error ?? "the job failed")) }
         _ = try await store.purgeJobs(finishedBefore: now - retention.wholeMilliseconds)
-        try await (store as? any WebhookStore)?.purgeWebhooks(endedBefore: now - retention.wholeMilliseconds)
+        try await store.purgeWebhooks(endedBefore: now - retention.wholeMilliseconds)
     }
 }
 

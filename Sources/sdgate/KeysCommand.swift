@@ -11,7 +11,7 @@ struct LedgerOptions: ParsableArguments {
     @Flag(help: "Print JSON that scripts can read.")
     var json = false
 
-    func open() async throws -> any Ledger {
+    func open() async throws -> any GatewayStorage {
         try await GatewayApp.openLedger(configuration.load())
     }
 

@@ -7,7 +7,7 @@ import Ledger
 /// Member keys never reach it: every route checks `Authorization: Bearer <admin token>` from the
 /// request head, before the body is read.
 struct AdminRoutes: Sendable {
-    let ledger: any Ledger
+    let ledger: any GatewayStorage
     /// SHA-256 of the one admin token accepted.
     let tokenHash: [UInt8]
     let now: @Sendable () -> Timestamp

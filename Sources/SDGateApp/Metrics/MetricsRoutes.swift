@@ -14,8 +14,7 @@ struct MetricsRoutes: Sendable {
     /// The SHA-256 of the token a scrape must send; nil when scrapes are open.
     let tokenHash: [UInt8]?
     /// Where the gauges that live in the database are read, for each scrape.
-    let ledger: (any Ledger)?
-    let jobs: (any JobStore)?
+    let ledger: (any GatewayStorage)?
     let openConnections: @Sendable () -> Int
     let logger: Logger
 
@@ -42,8 +41,8 @@ struct MetricsRoutes: Sendable {
             if let ledger {
                 let holds = try await ledger.openHolds()
                 metrics.openHolds(count: holds.count, amount: holds.amount)
+                metrics.jobsQueued(try await ledger.queuedJobCount())
             }
-            if let jobs { metrics.jobsQueued(try await jobs.queuedJobCount()) }
         } catch {
             logger.error("ledger unavailable", metadata: ["operation": "metrics", "error": "\(error)"])
         }
