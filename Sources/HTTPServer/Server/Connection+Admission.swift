@@ -26,13 +26,14 @@ extension Connection {
                 admissionTask = task
                 pauseReading()
             }
-        case .accept(let maxBodyBytes):
+        case .accept(let maxBodyBytes, let route):
             let limit = maxBodyBytes ?? configuration.limits.maxBodyBytes
             if case .length(let length) = framing, length > limit {
                 answerAndClose(.contentTooLarge, HTTPParseError.bodyTooLarge.description)
                 return
             }
             parser.maxBodyBytes = limit
+            admittedRoute = route
             if case .length(let length) = framing {
                 guard takeBodyBudget(upTo: length, stepping: false) else { return }
                 body = RequestBodyBuffer(expectedLength: length)

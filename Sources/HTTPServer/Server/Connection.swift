@@ -43,6 +43,8 @@ final class Connection: @unchecked Sendable {
     var deadline: ConnectionDeadline
 
     var head: HTTPRequestHead?
+    /// The route admission matched, handed on with the request so that it is not resolved again.
+    var admittedRoute: Router.Match?
     var body = RequestBodyBuffer(expectedLength: nil)
     /// What this connection's body holds of the server's `BodyBudget`.
     var bodyBytesTaken = 0
@@ -244,6 +246,7 @@ final class Connection: @unchecked Sendable {
     func received(_ head: HTTPRequestHead) {
         deadline.enter(.readingBody, at: .now)
         self.head = head
+        admittedRoute = nil
         // RFC 9110 §10.1.1: an expectation other than 100-continue may be refused with 417.
         if head.headers.contains("Expect") && !head.expectsContinue && head.version == .http1_1 {
             answerAndClose(.expectationFailed, "only 100-continue is supported")
@@ -266,7 +269,8 @@ final class Connection: @unchecked Sendable {
         case .discarding(let response):
             send(response, for: head, keepAlive: keepAlive)
         default:
-            let request = HTTPRequest(head: head, body: body.take(), trailers: trailers, remoteAddress: remoteAddress)
+            let request = HTTPRequest(head: head, body: body.take(), trailers: trailers, remoteAddress: remoteAddress, route: admittedRoute)
+            admittedRoute = nil
             respond(to: request, keepAlive: keepAlive)
         }
     }
