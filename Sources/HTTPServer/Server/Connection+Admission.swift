@@ -1,61 +1,66 @@
-/// How a connection acts on the responder's decision about a request head, and the share of the
-/// server's body budget its body holds.
+/// How a connection performs its state machine's actions, and the share of the server's body
+/// budget its body holds.
 extension Connection {
-    /// Acts on the responder's admission of `head`. A pending one stops reading until it is made,
-    /// so that a refused request has none of its body read (and `Expect: 100-continue` gets the
-    /// refusal instead of 100).
-    func decide(_ admission: HTTPAdmission, for head: HTTPRequestHead) {
-        let framing = parser.framing
-        let hasBody = framing != .none && framing != .length(0)
-        switch admission {
-        case .pending(let decision):
-            phase = .admitting
-            let task = Task.immediate(executorPreference: loop.taskExecutor) { [self] in
-                let admission = await decision()
-                loop.execute { [self] in
-                    admissionTask = nil
-                    guard case .admitting = phase else { return }
-                    phase = .reading
-                    decide(admission, for: head)
-                    if !feeding { pump() }
-                }
-            }
-            // A decision made without suspending has already been acted on; reading stops only
-            // for one that waits.
-            if case .admitting = phase {
-                admissionTask = task
-                pauseReading()
-            }
-        case .accept(let maxBodyBytes, let route):
-            let limit = maxBodyBytes ?? configuration.limits.maxBodyBytes
-            if case .length(let length) = framing, length > limit {
-                answerAndClose(.contentTooLarge, HTTPParseError.bodyTooLarge.description)
-                return
-            }
+    /// Does on the socket what `machine` decided. Runs on the loop.
+    func perform(_ action: ConnectionStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .admit(let head):
+            perform(machine.admitted(server.responder.admit(head)))
+        case .awaitAdmission(let decision):
+            awaitAdmission(decision)
+        case .readBody(let limit, let expectedLength, let sendContinue):
             parser.maxBodyBytes = limit
-            admittedRoute = route
-            if case .length(let length) = framing {
-                guard takeBodyBudget(upTo: length, stepping: false) else { return }
-                body = RequestBodyBuffer(expectedLength: length)
-            } else {
-                body = RequestBodyBuffer(expectedLength: nil)
+            if let expectedLength {
+                guard takeBodyBudget(upTo: expectedLength, stepping: false) else { return }
             }
-            if hasBody && head.expectsContinue {
+            body = RequestBodyBuffer(expectedLength: expectedLength)
+            if sendContinue {
                 output.append(ResponseEncoder.continueResponse)
                 flush()
             }
-        case .reject(let response):
-            let discardLimit = configuration.limits.maxDiscardedBodyBytes
-            var discardable = !head.expectsContinue
-            if case .length(let length) = framing, length > discardLimit { discardable = false }
-            if hasBody && !discardable {
-                // The client holds the body back or it is too large to drop: answer now, then close.
-                phase = .responding
-                send(response, for: head, keepAlive: false)
-                return
+        case .discardBody(let limit):
+            parser.maxBodyBytes = limit
+        case .respond(let head, let trailers, let route, let keepAlive):
+            respond(to: HTTPRequest(head: head, body: body.take(), trailers: trailers, remoteAddress: remoteAddress, route: route),
+                    keepAlive: keepAlive)
+        case .send(let response, let head, let keepAlive):
+            send(response, for: head, keepAlive: keepAlive)
+        case .fail(let status, let message, let retryAfterSeconds):
+            answerAndClose(status, message, retryAfterSeconds: retryAfterSeconds)
+        case .readNextRequest:
+            deadline.enter(.waitingForRequest, at: .now)
+            if !feeding { pump() }
+        case .pauseReading:
+            pauseReading()
+        case .shutDownWriting:
+            // Closing the write side first and draining input for a moment keeps an answer sent
+            // while the client was still sending from being destroyed by a reset (RFC 9112 §9.6).
+            transport.shutdownWrite()
+            inbound = []
+            deadline.enter(.lingering, at: .now)
+            if !wantsReading { resumeReading() }
+        case .close:
+            close()
+        }
+    }
+
+    /// Runs a responder's admission that waits for a lookup; no body byte is read until it is made.
+    func awaitAdmission(_ decision: @escaping @Sendable () async -> HTTPAdmission) {
+        let task = Task.immediate(executorPreference: loop.taskExecutor) { [self] in
+            let admission = await decision()
+            loop.execute { [self] in
+                admissionTask = nil
+                perform(machine.admissionMade(admission))
+                if !feeding { pump() }
             }
-            parser.maxBodyBytes = discardLimit
-            phase = .discarding(response)
+        }
+        // A decision made without suspending has already been acted on; reading stops only
+        // for one that waits.
+        if machine.isAdmitting {
+            admissionTask = task
+            pauseReading()
         }
     }
 
@@ -74,7 +79,7 @@ extension Connection {
             bodyBytesTaken += needed
             return true
         }
-        answerAndClose(.serviceUnavailable, "too many request bodies are arriving at once; retry later", retryAfterSeconds: 1)
+        perform(machine.fail(.serviceUnavailable, "too many request bodies are arriving at once; retry later", retryAfterSeconds: 1))
         return false
     }
 
