@@ -10,7 +10,7 @@ import Dispatch
 final class Connection: @unchecked Sendable {
     // Safety: every stored `var` is read and written only on `loop`'s thread. The class is Sendable
     // so that the responder's task can hop back to that loop with it. Its members are internal, not
-    // private, for its extensions in Connection+Admission.swift and Connection+Output.swift; nothing
+    // private, for its extensions in Connection+Actions.swift and Connection+Output.swift; nothing
     // else in the module touches them.
 
     let fd: Int32
