@@ -51,12 +51,19 @@ public struct HTTPRequest: Sendable {
     public var trailers: HTTPHeaders
     /// The peer's address, where known.
     public var remoteAddress: SocketAddress?
+    /// The route a `Router` matched when it admitted the head; `Router.respond` dispatches to it
+    /// instead of resolving the path again.
+    public var route: Router.Match?
 
-    public init(head: HTTPRequestHead, body: [UInt8] = [], trailers: HTTPHeaders = [:], remoteAddress: SocketAddress? = nil) {
+    public init(
+        head: HTTPRequestHead, body: [UInt8] = [], trailers: HTTPHeaders = [:], remoteAddress: SocketAddress? = nil,
+        route: Router.Match? = nil
+    ) {
         self.head = head
         self.body = body
         self.trailers = trailers
         self.remoteAddress = remoteAddress
+        self.route = route
     }
 
     public var method: HTTPMethod { head.method }

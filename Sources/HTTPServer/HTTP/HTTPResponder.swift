@@ -15,7 +15,8 @@ extension HTTPResponder {
 
 public enum HTTPAdmission: Sendable {
     /// Read the body, up to `maxBodyBytes` (nil: the server's default limit), then call `respond`.
-    case accept(maxBodyBytes: Int?)
+    /// `route`: what a `Router` matched, handed to `respond` in `HTTPRequest.route`.
+    case accept(maxBodyBytes: Int?, route: Router.Match? = nil)
     /// Answer with this response without handing the request to `respond`.
     case reject(HTTPResponse)
     /// The decision needs a lookup that may wait (a key in a database): the connection reads no

@@ -11,7 +11,8 @@ public struct Router: HTTPResponder {
     /// A head check that may wait for a lookup (a key in a database); the body waits for it.
     public typealias AsyncHeadCheck = @Sendable (HTTPRequestHead, RouteParameters) async -> HTTPResponse?
 
-    public struct Route: Sendable {
+    /// A class, so that a match carried from a request's head to its dispatch costs one reference.
+    public final class Route: Sendable {
         public let method: HTTPMethod
         public let pattern: String
         let segments: [RouteSegment]
@@ -19,6 +20,27 @@ public struct Router: HTTPResponder {
         let checkHead: HeadCheck?
         let verifyHead: AsyncHeadCheck?
         let handler: Handler
+
+        init(method: HTTPMethod, pattern: String, maxBodyBytes: Int?, checkHead: HeadCheck?, verifyHead: AsyncHeadCheck?, handler: @escaping Handler) {
+            self.method = method
+            self.pattern = pattern
+            segments = RouteSegment.parse(pattern)
+            self.maxBodyBytes = maxBodyBytes
+            self.checkHead = checkHead
+            self.verifyHead = verifyHead
+            self.handler = handler
+        }
+    }
+
+    /// The route a request's head matched and the values of its captures. Admission hands it to
+    /// the connection, which gives it back with the complete request (`HTTPRequest.route`), so a
+    /// request is resolved once.
+    public struct Match: Sendable {
+        public let route: Route
+        public let parameters: RouteParameters
+
+        /// The pattern matched, for logs and metrics (never the raw path, which can carry ids).
+        public var pattern: String { route.pattern }
     }
 
     public enum Resolution: Sendable {
@@ -42,8 +64,8 @@ public struct Router: HTTPResponder {
         _ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil,
         verifyHead: AsyncHeadCheck? = nil, _ handler: @escaping Handler
     ) {
-        routes.append(Route(method: method, pattern: pattern, segments: RouteSegment.parse(pattern), maxBodyBytes: maxBodyBytes,
-                            checkHead: checkHead, verifyHead: verifyHead, handler: handler))
+        routes.append(Route(method: method, pattern: pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, verifyHead: verifyHead,
+                            handler: handler))
     }
 
     public mutating func get(_ pattern: String, _ handler: @escaping Handler) {
@@ -73,11 +95,11 @@ public struct Router: HTTPResponder {
         switch resolve(head.method, path: head.path) {
         case .matched(let route, let parameters):
             if let refusal = route.checkHead?(head, parameters) { return .reject(refusal) }
-            guard let verify = route.verifyHead else { return .accept(maxBodyBytes: route.maxBodyBytes) }
-            let maxBodyBytes = route.maxBodyBytes
+            let match = Match(route: route, parameters: parameters)
+            guard let verify = route.verifyHead else { return .accept(maxBodyBytes: route.maxBodyBytes, route: match) }
             return .pending {
                 if let refusal = await verify(head, parameters) { return .reject(refusal) }
-                return .accept(maxBodyBytes: maxBodyBytes)
+                return .accept(maxBodyBytes: match.route.maxBodyBytes, route: match)
             }
         case .methodNotAllowed(let allowed):
             var response = refusal(.methodNotAllowed, head)
@@ -88,7 +110,10 @@ public struct Router: HTTPResponder {
         }
     }
 
+    /// Dispatches to the route admission matched (`request.route`); a request that comes without
+    /// one (a caller that skips admission) is resolved here.
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
+        if let match = request.route { return await match.route.handler(request, match.parameters) }
         guard case .matched(let route, let parameters) = resolve(request.method, path: request.path) else {
             // Admission already refused anything else; a caller that skips it gets the same answer.
             return refusal(.notFound, request.head)

@@ -5,19 +5,21 @@ extension Connection {
     /// Queues an answer's head and body and starts writing.
     func send(_ response: HTTPResponse, for head: HTTPRequestHead, keepAlive requested: Bool) {
         guard !isClosed else { return }
-        keepAlive = requested && !peerClosed && !server.isShuttingDown
-            && !response.headers.containsToken("close", in: "Connection")
         let headOnly = head.method == .head || response.status.forbidsBody
         let encoder = server.encoder
+        let responseSaysClose = response.headers.containsToken("close", in: "Connection")
         switch response.body {
         case .bytes(let bytes):
+            let keepAlive = machine.answerStarts(keepAlive: requested, responseSaysClose: responseSaysClose, endsByClosing: false,
+                                                 serverStopping: server.isShuttingDown)
             output.append(encoder.head(status: response.status, headers: response.headers, framing: .length(bytes.count),
                                        keepAlive: keepAlive, requestVersion: head.version))
             if !headOnly { output.append(bytes) }
             answerQueued = true
         case .stream(let length, let produce):
             let framing: ResponseFraming = length.map { .length($0) } ?? (head.version == .http1_1 ? .chunked : .untilClose)
-            if framing == .untilClose { keepAlive = false }
+            let keepAlive = machine.answerStarts(keepAlive: requested, responseSaysClose: responseSaysClose,
+                                                 endsByClosing: framing == .untilClose, serverStopping: server.isShuttingDown)
             output.append(encoder.head(status: response.status, headers: response.headers, framing: framing,
                                        keepAlive: keepAlive, requestVersion: head.version))
             if headOnly {
@@ -31,9 +33,8 @@ extension Connection {
     }
 
     /// Answers a request that cannot be read further (parse error, limit, timeout) and closes.
-    func answerAndClose(_ status: HTTPStatus, _ message: String, retryAfterSeconds: Int? = nil) {
-        phase = .responding
-        keepAlive = false
+    /// The state machine has already decided that the connection ends (`ConnectionStateMachine.fail`).
+    func answerAndClose(_ status: HTTPStatus, _ message: String, retryAfterSeconds: Int?) {
         giveBackBodyBudget()
         let answer = server.encoder.errorResponse(status, message, retryAfterSeconds: retryAfterSeconds)
         output.append(answer.head)
@@ -80,27 +81,7 @@ extension Connection {
     func answerFinished() {
         answerQueued = false
         stream = nil
-        guard keepAlive else {
-            closeAfterAnswer()
-            return
-        }
-        phase = .reading
-        deadline.enter(.waitingForRequest, at: .now)
-        if !feeding { pump() }
-    }
-
-    /// Closes the write side first and drains input for a moment, so that an answer sent while the
-    /// client was still sending is not destroyed by a reset (RFC 9112 §9.6).
-    func closeAfterAnswer() {
-        guard !peerClosed else {
-            close()
-            return
-        }
-        transport.shutdownWrite()
-        phase = .lingering
-        inbound = []
-        deadline.enter(.lingering, at: .now)
-        if !wantsReading { resumeReading() }
+        perform(machine.answerWritten())
     }
 
     // MARK: Streamed bodies

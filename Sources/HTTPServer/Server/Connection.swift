@@ -1,7 +1,8 @@
 import Dispatch
 
 /// One client connection: reads, parses, hands complete requests to the responder one at a time,
-/// and writes the answers in order.
+/// and writes the answers in order. What to do next is decided by `ConnectionStateMachine`, which
+/// it tells what happened; this class performs its actions on the socket (`perform`).
 ///
 /// Pipelining: bytes that arrive while a request is answered are kept (up to a limit, then reading
 /// pauses) and parsed once the answer is out, so answers can never overtake each other and a client
@@ -9,23 +10,8 @@ import Dispatch
 final class Connection: @unchecked Sendable {
     // Safety: every stored `var` is read and written only on `loop`'s thread. The class is Sendable
     // so that the responder's task can hop back to that loop with it. Its members are internal, not
-    // private, for its extensions in Connection+Admission.swift and Connection+Output.swift; nothing
+    // private, for its extensions in Connection+Actions.swift and Connection+Output.swift; nothing
     // else in the module touches them.
-
-    enum Phase {
-        /// Between requests, or a request's head or body arriving.
-        case reading
-        /// A head arrived and the responder decides on it (a key to look up): no body byte is
-        /// read until it has.
-        case admitting
-        /// A rejected request's body arrives and is dropped; then its rejection is sent.
-        case discarding(HTTPResponse)
-        /// The responder works, or the answer is being written.
-        case responding
-        /// The last answer is out and the write side shut; input is drained until the peer closes.
-        case lingering
-        case closed
-    }
 
     let fd: Int32
     /// The socket, or a TLS session on it.
@@ -36,13 +22,12 @@ final class Connection: @unchecked Sendable {
     let server: HTTPServer
     var configuration: HTTPServer.Configuration { server.configuration }
 
-    var phase = Phase.reading
+    var machine: ConnectionStateMachine
     /// False while a TLS handshake runs: no HTTP byte moves before it ends.
     var established = false
     var parser: HTTPRequestParser
     var deadline: ConnectionDeadline
 
-    var head: HTTPRequestHead?
     var body = RequestBodyBuffer(expectedLength: nil)
     /// What this connection's body holds of the server's `BodyBudget`.
     var bodyBytesTaken = 0
@@ -55,12 +40,9 @@ final class Connection: @unchecked Sendable {
     var feeding = false
 
     var output = OutputQueue()
-    var keepAlive = true
     /// The whole answer is queued in `output`: once flushed, the next request may start.
     var answerQueued = false
     var stream: StreamedBody?
-    var requestsServed = 0
-    var peerClosed = false
     /// The responder's task while it works; cancelled if the client leaves.
     var responderTask: Task<Void, Never>?
     var awaitingResponder = false
@@ -79,6 +61,7 @@ final class Connection: @unchecked Sendable {
         self.remoteAddress = remoteAddress
         parser = HTTPRequestParser(limits: server.configuration.limits.parser, maxBodyBytes: server.configuration.limits.maxBodyBytes)
         deadline = ConnectionDeadline(timeouts: server.configuration.timeouts, now: .now)
+        machine = ConnectionStateMachine(limits: server.configuration.limits)
     }
 
     /// Starts reading. Runs on the loop.
@@ -144,22 +127,22 @@ final class Connection: @unchecked Sendable {
             return
         }
         guard count > 0 else {
-            peerDidClose()
+            perform(machine.peerHalfClosed())
             return
         }
         let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<count])
         defer {
-            if case .reading = phase, parser.remainingFixedBody != nil { readBodyInPlace() }
+            if machine.keepsBody, parser.remainingFixedBody != nil { readBodyInPlace() }
             readBufferedInput()
         }
-        switch phase {
-        case .reading, .discarding:
+        switch machine.input {
+        case .parse:
             feed(bytes)
             pump()
-        case .responding, .admitting:
+        case .keep:
             inbound.append(contentsOf: bytes)
-            if inbound.count >= configuration.limits.maxPipelinedBytes { pauseReading() }
-        case .lingering, .closed:
+            perform(machine.kept(inbound.count))
+        case .ignore:
             break
         }
     }
@@ -171,41 +154,42 @@ final class Connection: @unchecked Sendable {
         var offset = 0
         if deadline.activity == .waitingForRequest { deadline.enter(.readingHead, at: .now) }
         while true {
-            switch phase {
-            case .reading, .discarding: break
-            case .responding, .admitting:
+            switch machine.input {
+            case .parse: break
+            case .keep:
                 if offset < bytes.count { inbound.append(contentsOf: bytes[offset...]) }
                 return
-            case .lingering, .closed:
+            case .ignore:
                 return
             }
             let event: HTTPRequestParser.Event?
             do {
                 event = try parser.next(bytes, at: &offset)
             } catch {
-                answerAndClose(error.status, error.description)
+                perform(machine.fail(error.status, error.description))
                 return
             }
             guard let event else { return }
             switch event {
             case .head(let head):
-                received(head)
+                deadline.enter(.readingBody, at: .now)
+                perform(machine.headReceived(head, framing: parser.framing))
             case .body(let part):
-                if case .reading = phase {
+                if machine.keepsBody {
                     guard takeBodyBudget(upTo: body.count + part.count, stepping: true) else { return }
                     body.append(part)
                 }
                 deadline.progress(at: .now, bytes: part.count)
             case .end(let trailers):
                 receivedEnd(trailers: trailers)
-                if case .reading = phase, offset < bytes.count { deadline.enter(.readingHead, at: .now) }
+                if machine.keepsBody, offset < bytes.count { deadline.enter(.readingHead, at: .now) }
             }
         }
     }
 
     /// Reads the rest of a `Content-Length` body straight into place, without the loop's buffer.
     func readBodyInPlace() {
-        while let remaining = parser.remainingFixedBody, case .reading = phase {
+        while let remaining = parser.remainingFixedBody, machine.keepsBody {
             let count: Int?
             do {
                 count = try body.readInPlace(upTo: remaining) { space throws(SystemError) in
@@ -218,14 +202,14 @@ final class Connection: @unchecked Sendable {
             }
             guard let count else { return }
             guard count > 0 else {
-                peerDidClose()
+                perform(machine.peerHalfClosed())
                 return
             }
             parser.consumeFixedBody(count)
             deadline.progress(at: .now, bytes: count)
         }
         // The body is complete: let the parser say so.
-        if case .reading = phase, head != nil, parser.remainingFixedBody == nil {
+        if machine.keepsBody, machine.head != nil, parser.remainingFixedBody == nil {
             feed(UnsafeRawBufferPointer(start: nil, count: 0))
             pump()
         }
@@ -233,42 +217,19 @@ final class Connection: @unchecked Sendable {
 
     /// Parses what was kept while the last answer went out, then reads again.
     func pump() {
-        while isReceiving, !inbound.isEmpty {
+        while machine.isReceiving, !inbound.isEmpty {
             let pending = inbound
             inbound = []
             pending.withUnsafeBytes { feed($0) }
         }
-        if isReceiving && !wantsReading && !peerClosed { resumeReading() }
-    }
-
-    func received(_ head: HTTPRequestHead) {
-        deadline.enter(.readingBody, at: .now)
-        self.head = head
-        // RFC 9110 §10.1.1: an expectation other than 100-continue may be refused with 417.
-        if head.headers.contains("Expect") && !head.expectsContinue && head.version == .http1_1 {
-            answerAndClose(.expectationFailed, "only 100-continue is supported")
-            return
-        }
-        decide(server.responder.admit(head), for: head)
+        if machine.isReceiving && !wantsReading && !machine.peerClosed { resumeReading() }
     }
 
     func receivedEnd(trailers: HTTPHeaders) {
-        guard let head else { return }
-        self.head = nil
-        requestsServed += 1
-        let keepAlive = head.wantsKeepAlive && !peerClosed && !server.isShuttingDown
-            && requestsServed < configuration.limits.maxRequestsPerConnection
-        let previousPhase = phase
-        phase = .responding
+        guard machine.head != nil else { return }
         deadline.enter(.responding, at: .now)
         giveBackBodyBudget()
-        switch previousPhase {
-        case .discarding(let response):
-            send(response, for: head, keepAlive: keepAlive)
-        default:
-            let request = HTTPRequest(head: head, body: body.take(), trailers: trailers, remoteAddress: remoteAddress)
-            respond(to: request, keepAlive: keepAlive)
-        }
+        perform(machine.requestEnded(trailers: trailers, serverStopping: server.isShuttingDown))
     }
 
     /// Runs the responder. `Task.immediate` starts it right here on the loop: a handler that does not
@@ -289,60 +250,24 @@ final class Connection: @unchecked Sendable {
         if awaitingResponder { responderTask = task }
     }
 
-    func peerDidClose() {
-        peerClosed = true
-        switch phase {
-        case .responding:
-            // The request is complete: a client that closed its sending side still waits for the
-            // answer (RFC 9112 §9.6), so the responder goes on and the answer is sent, then the
-            // connection ends. A client that is really gone shows it as a reset or a failed write,
-            // which close the connection and cancel the responder.
-            pauseReading()
-        default:
-            close()
-        }
-    }
-
-    var isReceiving: Bool {
-        switch phase {
-        case .reading, .discarding: true
-        default: false
-        }
-    }
-
-    var isClosed: Bool {
-        if case .closed = phase { return true }
-        return false
-    }
+    var isClosed: Bool { machine.isClosed }
 
     // MARK: Deadlines and shutdown
 
     /// Called by the loop's ticker.
     func checkDeadline(at now: ContinuousClock.Instant) {
         guard let expiry = deadline.expired(at: now) else { return }
-        switch (expiry, phase) {
-        case (.requestTimeout, .reading), (.requestTimeout, .discarding), (.requestTimeout, .admitting):
-            answerAndClose(.requestTimeout, "request not received in time")
-        default:
-            close()
-        }
+        perform(machine.deadlinePassed(expiry))
     }
 
     /// The server stops: an idle connection closes now, a busy one after its current answer.
     func beginShutdown() {
-        switch phase {
-        case .reading where parser.isBetweenRequests && inbound.isEmpty:
-            close()
-        case .responding:
-            keepAlive = false
-        default:
-            break
-        }
+        perform(machine.serverStopping(idle: parser.isBetweenRequests && inbound.isEmpty))
     }
 
     func close() {
         guard !isClosed else { return }
-        phase = .closed
+        machine.closed()
         giveBackBodyBudget()
         admissionTask?.cancel()
         admissionTask = nil

@@ -70,6 +70,10 @@ final class TestServer: Sendable {
         }) { request, _ in .text(.ok, "\(request.body.count)") }
         router.get("/whoami") { request, _ in .text(.ok, "\(request.remoteAddress?.port ?? -1)") }
         router.get("/items/{id}/status") { _, parameters in .text(.ok, "item \(parameters["id"] ?? "?")") }
+        // Says which route admission matched and handed on with the request (none: resolved again).
+        router.post("/matched/{name}", checkHead: { head, _ in head.headers["x-refuse"] == nil ? nil : .text(HTTPStatus(code: 403), "refused") }) {
+            request, parameters in .text(.ok, "\(request.route?.pattern ?? "none") \(parameters["name"] ?? "?")")
+        }
         router.get("/slow") { _, _ in
             probe.slowRequestsStarted.add(1, ordering: .relaxed)
             await withTaskCancellationHandler {
