@@ -66,9 +66,9 @@ struct KeysCommand: AsyncParsableCommand {
                 name: name, expiresAt: expiresAt,
                 models: models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } },
                 rateLimitPerMinute: rateLimit, teamID: teamID))
-            var balance = try await ledger.balance(keyID: key.id)
+            var balance = try await ledger.balance(of: .key(key.id))
             if let credits, credits.credits > .zero {
-                balance = try await ledger.adjust(keyID: key.id, by: credits.credits, reason: "initial credits")
+                balance = try await ledger.adjust(.key(key.id), by: credits.credits, reason: "initial credits")
             }
             try options.emit(KeyReport(key, balance, secret: secret)) {
                 "\(KeyReport(key, balance).line)\nsecret: \(secret)\n(shown this once; sdgate stores only its hash)"
@@ -84,7 +84,7 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             let ledger = try await options.open()
             var views: [KeyReport] = []
-            for key in try await ledger.keys() { views.append(KeyReport(key, try await ledger.balance(keyID: key.id))) }
+            for key in try await ledger.keys() { views.append(KeyReport(key, try await ledger.balance(of: .key(key.id)))) }
             try options.emit(views) { views.isEmpty ? "no keys" : views.map(\.line).joined(separator: "\n") }
         }
     }
@@ -133,7 +133,7 @@ struct KeysCommand: AsyncParsableCommand {
 
     static func adjust(_ options: LedgerOptions, _ id: String, by amount: Credits, reason: String) async throws {
         let ledger = try await options.open()
-        let balance = try await ledger.adjust(keyID: id, by: amount, reason: reason)
+        let balance = try await ledger.adjust(.key(id), by: amount, reason: reason)
         guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
         let view = KeyReport(key, balance)
         try options.emit(view) { view.line }
@@ -166,7 +166,7 @@ struct KeysCommand: AsyncParsableCommand {
                 models: allModels ? nil : models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? current.models,
                 rateLimitPerMinute: noRateLimit ? nil : rateLimit ?? current.rateLimitPerMinute,
                 expiresAt: noExpiry ? nil : expiresInDays.map { KeyLimits.expiry(days: $0, from: SQLiteLedger.systemNow()) } ?? current.expiresAt)
-            let view = KeyReport(key, try await ledger.balance(keyID: id))
+            let view = KeyReport(key, try await ledger.balance(of: .key(id)))
             try options.emit(view) { view.line }
         }
     }
@@ -181,7 +181,7 @@ struct KeysCommand: AsyncParsableCommand {
             let ledger = try await options.open()
             try await ledger.revoke(keyID: id)
             guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
-            let view = KeyReport(key, try await ledger.balance(keyID: id))
+            let view = KeyReport(key, try await ledger.balance(of: .key(id)))
             try options.emit(view) { view.line }
         }
     }

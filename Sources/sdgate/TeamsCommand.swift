@@ -35,7 +35,7 @@ struct TeamsCommand: AsyncParsableCommand {
         func run() async throws {
             let ledger = try await options.open()
             let team = try await ledger.createTeam(name: name)
-            if let credits, credits.credits > .zero { _ = try await ledger.adjust(teamID: team.id, by: credits.credits, reason: "initial credits") }
+            if let credits, credits.credits > .zero { _ = try await ledger.adjust(.team(team.id), by: credits.credits, reason: "initial credits") }
             let report = try await TeamReport.read(team, from: ledger)
             try options.emit(report) { report.line }
         }
@@ -98,7 +98,7 @@ struct TeamsCommand: AsyncParsableCommand {
     static func adjust(_ options: LedgerOptions, _ reference: String, by amount: Credits, reason: String) async throws {
         let ledger = try await options.open()
         let team = try await team(reference, in: ledger)
-        _ = try await ledger.adjust(teamID: team.id, by: amount, reason: reason)
+        _ = try await ledger.adjust(.team(team.id), by: amount, reason: reason)
         let report = try await TeamReport.read(team, from: ledger)
         try options.emit(report) { report.line }
     }
