@@ -7,19 +7,27 @@ import TestSupport
 
 /// The stores the contract runs against. PostgreSQL needs a server: `.ci/run` starts one and sets
 /// SDGATE_TEST_POSTGRES_URL; without it the PostgreSQL cases are not run locally, and in CI their
-/// absence is a failure of its own (`postgresIsAvailableInCI`).
+/// absence is a failure of its own (`postgresIsAvailableInCI`). The in-memory ledger is held to
+/// the same contract, so that the layers above may be tested against it.
 enum LedgerStore: String, CaseIterable, CustomStringConvertible {
     case sqlite
     case postgres
+    case memory
 
     var description: String { rawValue }
 
     static var postgresURL: String? { ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] }
 
     /// The stores this run can test.
-    static var available: [LedgerStore] { postgresURL == nil ? [.sqlite] : allCases }
+    static var available: [LedgerStore] { allCases.filter { $0 != .postgres || postgresURL != nil } }
 
-    /// A fresh, empty ledger: a new SQLite file, or a new PostgreSQL database.
+    /// The stores with a job queue and webhook deliveries.
+    static var sql: [LedgerStore] { available.filter { $0 != .memory } }
+
+    /// In-memory ledgers by the name `make` gave them, for `open` to find again.
+    private static let inMemory = Mutex<[String: InMemoryLedger]>([:])
+
+    /// A fresh, empty ledger: a new SQLite file, a new PostgreSQL database, or a new one in memory.
     func make(clock: ManualClock) async throws -> (any Ledger, path: String) {
         switch self {
         case .sqlite:
@@ -31,6 +39,10 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
             let created = try await Command.run("psql", [url, "-q", "-c", "CREATE DATABASE \(database)"])
             guard created.status == 0 else { throw LedgerError.storage(created.errors) }
             return (try await open(database, clock: clock), database)
+        case .memory:
+            let name = UUID().uuidString, ledger = InMemoryLedger(now: { clock.now })
+            Self.inMemory.withLock { $0[name] = ledger }
+            return (ledger, name)
         }
     }
 
@@ -43,6 +55,9 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
             var components = URLComponents(string: try #require(Self.postgresURL))!
             components.path = "/" + path
             return try await PostgresLedger(url: components.string!, now: { clock.now })
+        case .memory:
+            // Memory is one process's: another opener shares the very same ledger.
+            return try #require(Self.inMemory.withLock { $0[path] })
         }
     }
 }
@@ -81,6 +96,10 @@ struct LedgerContractTests {
             components.path = "/" + path
             let dump = try await Command.run("pg_dump", ["--data-only", components.string!])
             #expect(dump.status == 0 && dump.output.contains(key.id) && !dump.output.contains(randomPart))
+        case .memory:
+            var contents = ""
+            dump(try #require(ledger as? InMemoryLedger).state.withLock { $0 }, to: &contents)
+            #expect(contents.contains(key.id) && !contents.contains(randomPart))
         }
     }
 
