@@ -56,6 +56,11 @@ struct InMemoryState: Sendable {
     var idempotency: [IdempotencyID: IdempotencyRecord] = [:]
     var usage: [UsageEvent] = []
     var adminTokenHash: [UInt8]?
+    var jobs: [String: InMemoryLedger.StoredJob] = [:]
+    var webhookSecrets: [String: String] = [:]
+    var webhooks: [String: InMemoryLedger.StoredDelivery] = [:]
+    /// Counts jobs and deliveries as they are made: the SQL stores' row order, for ties in time.
+    var sequence = 0
 
     /// An account's balance; a key's with what its team has available.
     func balance(of account: Account) -> Balance? {

@@ -17,7 +17,7 @@ struct JobStoreContractTests {
                cost: credits("0.008"))
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func aJobIsQueuedClaimedOnceAndFinished(store: LedgerStore) async throws {
         let clock = ManualClock()
         let jobs = try await makeStore(store, clock: clock)
@@ -41,7 +41,7 @@ struct JobStoreContractTests {
         #expect(try await !jobs.renewJobLease(id: claimed.id, until: clock.now + 180_000))
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func jobsAreClaimedOldestFirst(store: LedgerStore) async throws {
         let clock = ManualClock()
         let jobs = try await makeStore(store, clock: clock)
@@ -55,7 +55,7 @@ struct JobStoreContractTests {
         #expect(claimed == ids)
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func aDeadGatewaysJobsAreRetriedThenFailed(store: LedgerStore) async throws {
         let clock = ManualClock()
         let jobs = try await makeStore(store, clock: clock)
@@ -76,7 +76,7 @@ struct JobStoreContractTests {
         #expect(record.state == .failed && record.error?.contains("stopped while generating") == true)
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func jobsWaitingTooLongFailAndFinishedJobsArePurged(store: LedgerStore) async throws {
         let clock = ManualClock()
         let jobs = try await makeStore(store, clock: clock)
@@ -94,7 +94,7 @@ struct JobStoreContractTests {
         #expect(try await jobs.job(id: fresh.id) != nil, "a job not finished is never purged")
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func racingClaimersRunEachJobOnce(store: LedgerStore) async throws {
         let jobs = try await makeStore(store, clock: ManualClock())
         var queued: Set<String> = []
@@ -122,7 +122,7 @@ struct JobFairnessContractTests {
                cost: credits("0.008"), maxQueuedForKey: limit)
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func keysTakeTurnsWhateverTheirBacklog(store: LedgerStore) async throws {
         let clock = ManualClock()
         let jobs = try #require(try await store.make(clock: clock).0 as? any JobStore)
@@ -141,7 +141,7 @@ struct JobFairnessContractTests {
         #expect(claimed == ["f0", "p0", "l0", "f1", "p1", "f2", "f3", "f4", "f5"])
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func aKeyMayQueueOnlyItsLimit(store: LedgerStore) async throws {
         let clock = ManualClock()
         let jobs = try #require(try await store.make(clock: clock).0 as? any JobStore)

@@ -21,9 +21,6 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
     /// The stores this run can test.
     static var available: [LedgerStore] { allCases.filter { $0 != .postgres || postgresURL != nil } }
 
-    /// The stores with a job queue and webhook deliveries.
-    static var sql: [LedgerStore] { available.filter { $0 != .memory } }
-
     /// In-memory ledgers by the name `make` gave them, for `open` to find again.
     private static let inMemory = Mutex<[String: InMemoryLedger]>([:])
 

@@ -12,7 +12,7 @@ struct WebhookStoreContractTests {
         try #require(try await store.make(clock: clock).0 as? any Ledger & WebhookStore)
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func eachKeyHasOneSecretMadeOnFirstUse(store: LedgerStore) async throws {
         let ledger = try await makeStore(store, clock: ManualClock())
         let (key, _) = try await ledger.createKey(NewKey(name: "a"))
@@ -24,7 +24,7 @@ struct WebhookStoreContractTests {
         await #expect(throws: LedgerError.unknownKey("knothere0")) { try await ledger.webhookSecret(keyID: "knothere0") }
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func aDueDeliveryIsClaimedOnceLeasedRetriedAndRecorded(store: LedgerStore) async throws {
         let clock = ManualClock()
         let ledger = try await makeStore(store, clock: clock)
@@ -60,7 +60,7 @@ struct WebhookStoreContractTests {
         #expect(try await ledger.webhookAttempts(deliveryID: queued.id).isEmpty, "its attempts went with it")
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func aDeliveryWhoseRetriesRunOutFailsAndIsKept(store: LedgerStore) async throws {
         let clock = ManualClock()
         let ledger = try await makeStore(store, clock: clock)
@@ -74,7 +74,7 @@ struct WebhookStoreContractTests {
         #expect(try await ledger.claimDueWebhook(now: .max, leaseUntil: .max) == nil)
     }
 
-    @Test(arguments: LedgerStore.sql)
+    @Test(arguments: LedgerStore.available)
     func racingClaimersTakeEachDueDeliveryOnce(store: LedgerStore) async throws {
         let ledger = try await makeStore(store, clock: ManualClock())
         var queued: Set<String> = []
