@@ -40,7 +40,7 @@ struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Create, list, top up, deduct, limit and revoke API keys.",
-        subcommands: [Create.self, List.self, Show.self, TopUp.self, Deduct.self, Limit.self, Revoke.self]
+        subcommands: [Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self, Limit.self, Revoke.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -103,34 +103,6 @@ struct KeysCommand: AsyncParsableCommand {
         }
     }
 
-    struct TopUp: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "topup", abstract: "Add credits to a key.")
-
-        @OptionGroup var options: LedgerOptions
-        @Argument(help: "The key's id.") var id: String
-        @Argument(help: "Credits to add (decimal).") var amount: CreditAmount
-        @Option(help: "Why, recorded with the movement.") var reason = "top-up"
-
-        func run() async throws {
-            guard amount.credits > .zero else { throw ValidationError("the amount must be positive; use `sdgate keys deduct` to take credits away") }
-            try await KeysCommand.adjust(options, id, by: amount.credits, reason: reason)
-        }
-    }
-
-    struct Deduct: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take credits away from a key (not below what it has available).")
-
-        @OptionGroup var options: LedgerOptions
-        @Argument(help: "The key's id.") var id: String
-        @Argument(help: "Credits to take away (decimal).") var amount: CreditAmount
-        @Option(help: "Why, recorded with the movement.") var reason: String
-
-        func run() async throws {
-            guard amount.credits > .zero else { throw ValidationError("the amount must be positive") }
-            try await KeysCommand.adjust(options, id, by: .zero - amount.credits, reason: reason)
-        }
-    }
-
     static func adjust(_ options: LedgerOptions, _ id: String, by amount: Credits, reason: String) async throws {
         let ledger = try await options.open()
         let balance = try await ledger.adjust(.key(id), by: amount, reason: reason)
@@ -185,6 +157,14 @@ struct KeysCommand: AsyncParsableCommand {
             try options.emit(view) { view.line }
         }
     }
+}
+
+extension KeysCommand: CreditAccountCommands {
+    static let group = "keys"
+    static let valueName = "id"
+    static let argumentHelp = "The key's id."
+    static let topUpAbstract = "Add credits to a key."
+    static let deductAbstract = "Take credits away from a key (not below what it has available)."
 }
 
 struct LedgerCommand: AsyncParsableCommand {
