@@ -1,4 +1,3 @@
-import Foundation
 public import GenerationCore
 
 /// Credits and holds in memory, with the SQL stores' rules: no deduction below what is available,
@@ -33,12 +32,13 @@ extension InMemoryLedger {
             guard let key = state.keys[keyID]?.key else { throw .unknownKey(keyID) }
             guard key.isUsable(at: now) else { throw .unusableKey(keyID) }
             let own = state.totals[.key(keyID)] ?? InMemoryState.Totals()
+            // What would be left of the key's credits, and of its team's, once this is held.
             var available = own.balance - own.held - micro
             if let team = key.teamID {
                 let budget = state.totals[.team(team)] ?? InMemoryState.Totals()
                 available = min(available, budget.balance - budget.held - micro)
             }
-            guard available >= 0, own.balance - own.held >= micro else {
+            guard available >= 0 else {
                 return .insufficient(available: state.balance(of: .key(keyID))?.spendable ?? .zero)
             }
             state.totals[.key(keyID), default: .init()].held += micro

@@ -1,4 +1,3 @@
-import Foundation
 public import GenerationCore
 import Synchronization
 
