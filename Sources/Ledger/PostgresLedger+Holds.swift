@@ -1,9 +1,87 @@
 import Foundation
-import GenerationCore
+public import GenerationCore
 import PostgresNIO
 
-/// Holds kept open while their work runs, and the charge of work that outlived its hold.
+/// Holds: credits reserved for a request, then posted (charged) or voided, kept open while their
+/// work runs, expired by the reaper, and charged all the same when the work outlived them.
 extension PostgresLedger {
+    public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
+        guard amount > .zero else { throw .invalidAmount }
+        let hold = HoldID(RandomUUID.make())
+        let request = HoldRequest(keyID: keyID, amount: amount.microCredits, holdID: hold.rawValue, expiresAt: expiresAt)
+        if let (available, teamAvailable) = try await reserves.submit(request) {
+            return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))
+        }
+        // Nothing held: a key that may not spend (the statements hold nothing for one), or too few credits.
+        guard let key = try await key(id: keyID) else { throw .unknownKey(keyID) }
+        guard key.isUsable(at: now()) else { throw .unusableKey(keyID) }
+        return .insufficient(available: try await balance(of: .key(keyID)).spendable)
+    }
+
+    public func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
+        try await settle(hold, state: "posted", charge: charge, reason: "charged")
+    }
+
+    /// The charge goes through the batched settle statement, the usage event after it: a usage
+    /// event that cannot be written is logged, and the charge stands.
+    public func post(_ hold: HoldID, charge: Credits, recording usage: UsageEvent) async throws(LedgerError) -> Balance {
+        let balance = try await post(hold, charge: charge)
+        do {
+            try await record(usage)
+        } catch {
+            logger.error("usage not recorded", metadata: ["request_id": "\(usage.requestID)", "error": "\(error)"])
+        }
+        return balance
+    }
+
+    public func void(_ hold: HoldID, reason: String) async throws(LedgerError) -> Balance {
+        try await settle(hold, state: "voided", charge: .zero, reason: reason)
+    }
+
+    private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
+        let micro = charge.microCredits
+        if let settled = try await settles.submit(SettleRequest(holdID: hold.rawValue, state: state, charge: micro, reason: reason)) {
+            return Self.balance(settled.balance, settled.held, settled.teamAvailable)
+        }
+        // Nothing moved: say why.
+        guard let (amount, current) = try await perform({ client, logger in
+            try await Self.first(client.query("SELECT amount, state FROM hold WHERE id = \(hold.rawValue)", logger: logger), (Int64, String).self)
+        }) else { throw .unknownHold(hold) }
+        // A charge for work that outlived its hold is still made (see `Ledger.post`).
+        let late = current == "expired" && state == "posted"
+        if current != "open" && !late { throw .holdSettled(hold) }
+        if micro < 0 || micro > amount { throw .chargeExceedsHold(hold) }
+        if late { return try await chargeLate(hold, charge: charge) }
+        throw .storage("hold \(hold) could not be settled")
+    }
+
+    /// Reserves a batch: all at once, then those the batch did not hold one by one, so that every
+    /// refusal is decided by the exact single statement.
+
+    public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
+        // Settled like a batch of voids, so that the keys and teams are locked in the same order
+        // as everywhere else; a hold settled meanwhile is skipped.
+        try await perform { client, logger in
+            var overdue: [SettleRequest] = []
+            for try await id in try await client.query("SELECT id FROM hold WHERE state = 'open' AND expires_at <= \(now)",
+                                                       logger: logger).decode(String.self) {
+                overdue.append(SettleRequest(holdID: id, state: "expired", charge: 0, reason: "expired"))
+            }
+            guard !overdue.isEmpty else { return 0 }
+            var expired = 0
+            for try await _ in try await client.execute(BatchSettleStatement(requests: overdue, now: now), logger: logger) { expired += 1 }
+            return expired
+        }
+    }
+
+    public func openHolds() async throws(LedgerError) -> OpenHolds {
+        let row = try await perform { client, logger in
+            try await Self.first(client.query("SELECT COUNT(*), COALESCE(SUM(amount), 0)::BIGINT FROM hold WHERE state = 'open'", logger: logger),
+                                 (Int64, Int64).self)
+        }
+        return OpenHolds(count: Int(row?.0 ?? 0), amount: Credits(microCredits: row?.1 ?? 0))
+    }
+
     public func renewHold(_ hold: HoldID, until expiresAt: Timestamp) async throws(LedgerError) -> Bool {
         try await perform { client, logger in
             try await Self.first(client.query("""

@@ -1,8 +1,22 @@
+import Foundation
 import GRDB
 
 /// The SQLite ledger's tables, as named, forward-only migrations: a database is brought up to date
 /// at start-up, never down.
 extension SQLiteLedger {
+    /// Two processes opening a new database at once (a server starting while `sdgate keys` runs)
+    /// can both find a migration missing; the loser's attempt fails, and a second look finds it applied.
+    static func migrate(_ pool: DatabasePool) throws {
+        for attempt in 1...5 {
+            do {
+                try migrator.migrate(pool)
+                return
+            } catch where attempt < 5 {
+                Thread.sleep(forTimeInterval: 0.05 * Double(attempt))
+            }
+        }
+    }
+
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("001 keys, entries, holds, usage") { db in

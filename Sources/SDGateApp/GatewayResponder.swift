@@ -17,8 +17,9 @@ struct GatewayResponder: HTTPResponder {
 
     func admit(_ head: HTTPRequestHead) -> HTTPAdmission {
         let start = ContinuousClock.now
-        return router.admit(head).mapRejection { [self] response in
-            let route = router.resolvedPattern(head.method, path: head.path) ?? "unmatched"
+        let (admission, pattern) = router.admitMatching(head)
+        let route = pattern ?? "unmatched"
+        return admission.mapRejection { [self] response in
             var response = headed(response, route: route)
             let id = RequestID.make()
             response.headers.set("x-request-id", id)
@@ -33,7 +34,7 @@ struct GatewayResponder: HTTPResponder {
         // The handlers see the id (usage events carry it); a client's own x-request-id is replaced.
         var request = request
         request.head.headers.set("x-request-id", id)
-        let route = router.resolvedPattern(request.method, path: request.path) ?? "unmatched"
+        let route = request.route?.pattern ?? "unmatched"
         var response = headed(await router.respond(to: request), route: route)
         response.headers.set("x-request-id", id)
         log(request.method, route: route, status: response.status, start: start, id: id)
@@ -70,13 +71,5 @@ enum RequestID {
         let value = UInt64.random(in: .min ... .max)
         let hex = String(value, radix: 16)
         return String(repeating: "0", count: 16 - hex.count) + hex
-    }
-}
-
-extension Router {
-    /// The pattern of the route a request goes to, for logs and metrics; nil for none.
-    fileprivate func resolvedPattern(_ method: HTTPMethod, path: Substring) -> String? {
-        guard case .matched(let route, _) = resolve(method, path: path) else { return nil }
-        return route.pattern
     }
 }

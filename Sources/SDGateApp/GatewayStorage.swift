@@ -8,3 +8,4 @@ public protocol GatewayStorage: Ledger, JobStore, WebhookStore {}
 
 extension SQLiteLedger: GatewayStorage {}
 extension PostgresLedger: GatewayStorage {}
+extension InMemoryLedger: GatewayStorage {}

@@ -25,7 +25,7 @@ struct LedgerGate: AccessGate {
     }
 
     func remaining(for key: AuthenticatedKey) async -> Credits? {
-        try? await ledger.balance(keyID: key.id).spendable
+        try? await ledger.balance(of: .key(key.id)).spendable
     }
 
     func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {

@@ -40,7 +40,7 @@ struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Create, list, top up, deduct, limit and revoke API keys.",
-        subcommands: [Create.self, List.self, Show.self, TopUp.self, Deduct.self, Limit.self, Revoke.self]
+        subcommands: [Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self, Limit.self, Revoke.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -66,9 +66,9 @@ struct KeysCommand: AsyncParsableCommand {
                 name: name, expiresAt: expiresAt,
                 models: models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } },
                 rateLimitPerMinute: rateLimit, teamID: teamID))
-            var balance = try await ledger.balance(keyID: key.id)
+            var balance = try await ledger.balance(of: .key(key.id))
             if let credits, credits.credits > .zero {
-                balance = try await ledger.adjust(keyID: key.id, by: credits.credits, reason: "initial credits")
+                balance = try await ledger.adjust(.key(key.id), by: credits.credits, reason: "initial credits")
             }
             try options.emit(KeyReport(key, balance, secret: secret)) {
                 "\(KeyReport(key, balance).line)\nsecret: \(secret)\n(shown this once; sdgate stores only its hash)"
@@ -84,7 +84,7 @@ struct KeysCommand: AsyncParsableCommand {
         func run() async throws {
             let ledger = try await options.open()
             var views: [KeyReport] = []
-            for key in try await ledger.keys() { views.append(KeyReport(key, try await ledger.balance(keyID: key.id))) }
+            for key in try await ledger.keys() { views.append(KeyReport(key, try await ledger.balance(of: .key(key.id)))) }
             try options.emit(views) { views.isEmpty ? "no keys" : views.map(\.line).joined(separator: "\n") }
         }
     }
@@ -103,37 +103,9 @@ struct KeysCommand: AsyncParsableCommand {
         }
     }
 
-    struct TopUp: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "topup", abstract: "Add credits to a key.")
-
-        @OptionGroup var options: LedgerOptions
-        @Argument(help: "The key's id.") var id: String
-        @Argument(help: "Credits to add (decimal).") var amount: CreditAmount
-        @Option(help: "Why, recorded with the movement.") var reason = "top-up"
-
-        func run() async throws {
-            guard amount.credits > .zero else { throw ValidationError("the amount must be positive; use `sdgate keys deduct` to take credits away") }
-            try await KeysCommand.adjust(options, id, by: amount.credits, reason: reason)
-        }
-    }
-
-    struct Deduct: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take credits away from a key (not below what it has available).")
-
-        @OptionGroup var options: LedgerOptions
-        @Argument(help: "The key's id.") var id: String
-        @Argument(help: "Credits to take away (decimal).") var amount: CreditAmount
-        @Option(help: "Why, recorded with the movement.") var reason: String
-
-        func run() async throws {
-            guard amount.credits > .zero else { throw ValidationError("the amount must be positive") }
-            try await KeysCommand.adjust(options, id, by: .zero - amount.credits, reason: reason)
-        }
-    }
-
     static func adjust(_ options: LedgerOptions, _ id: String, by amount: Credits, reason: String) async throws {
         let ledger = try await options.open()
-        let balance = try await ledger.adjust(keyID: id, by: amount, reason: reason)
+        let balance = try await ledger.adjust(.key(id), by: amount, reason: reason)
         guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
         let view = KeyReport(key, balance)
         try options.emit(view) { view.line }
@@ -166,7 +138,7 @@ struct KeysCommand: AsyncParsableCommand {
                 models: allModels ? nil : models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? current.models,
                 rateLimitPerMinute: noRateLimit ? nil : rateLimit ?? current.rateLimitPerMinute,
                 expiresAt: noExpiry ? nil : expiresInDays.map { KeyLimits.expiry(days: $0, from: SQLiteLedger.systemNow()) } ?? current.expiresAt)
-            let view = KeyReport(key, try await ledger.balance(keyID: id))
+            let view = KeyReport(key, try await ledger.balance(of: .key(id)))
             try options.emit(view) { view.line }
         }
     }
@@ -181,10 +153,18 @@ struct KeysCommand: AsyncParsableCommand {
             let ledger = try await options.open()
             try await ledger.revoke(keyID: id)
             guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
-            let view = KeyReport(key, try await ledger.balance(keyID: id))
+            let view = KeyReport(key, try await ledger.balance(of: .key(id)))
             try options.emit(view) { view.line }
         }
     }
+}
+
+extension KeysCommand: CreditAccountCommands {
+    static let group = "keys"
+    static let valueName = "id"
+    static let argumentHelp = "The key's id."
+    static let topUpAbstract = "Add credits to a key."
+    static let deductAbstract = "Take credits away from a key (not below what it has available)."
 }
 
 struct LedgerCommand: AsyncParsableCommand {

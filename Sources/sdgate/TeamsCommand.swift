@@ -11,7 +11,7 @@ struct TeamsCommand: AsyncParsableCommand {
             A key created with `sdgate keys create --team TEAM` spends its own credits and its team's:
             a request is refused when either would go below zero. A team is named by its id or its name.
             """,
-        subcommands: [Create.self, List.self, Show.self, TopUp.self, Deduct.self]
+        subcommands: [Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self]
     )
 
     static func team(_ reference: String, in ledger: any Ledger) async throws -> LedgerTeam {
@@ -35,7 +35,7 @@ struct TeamsCommand: AsyncParsableCommand {
         func run() async throws {
             let ledger = try await options.open()
             let team = try await ledger.createTeam(name: name)
-            if let credits, credits.credits > .zero { _ = try await ledger.adjust(teamID: team.id, by: credits.credits, reason: "initial credits") }
+            if let credits, credits.credits > .zero { _ = try await ledger.adjust(.team(team.id), by: credits.credits, reason: "initial credits") }
             let report = try await TeamReport.read(team, from: ledger)
             try options.emit(report) { report.line }
         }
@@ -67,39 +67,19 @@ struct TeamsCommand: AsyncParsableCommand {
         }
     }
 
-    struct TopUp: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "topup", abstract: "Add credits to a team's budget.")
-
-        @OptionGroup var options: LedgerOptions
-        @Argument(help: "The team's id or name.") var team: String
-        @Argument(help: "Credits to add (decimal).") var amount: CreditAmount
-        @Option(help: "Why, recorded with the movement.") var reason = "top-up"
-
-        func run() async throws {
-            guard amount.credits > .zero else { throw ValidationError("the amount must be positive; use `sdgate teams deduct` to take credits away") }
-            try await TeamsCommand.adjust(options, team, by: amount.credits, reason: reason)
-        }
-    }
-
-    struct Deduct: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take credits away from a team's budget (not below what it has available).")
-
-        @OptionGroup var options: LedgerOptions
-        @Argument(help: "The team's id or name.") var team: String
-        @Argument(help: "Credits to take away (decimal).") var amount: CreditAmount
-        @Option(help: "Why, recorded with the movement.") var reason: String
-
-        func run() async throws {
-            guard amount.credits > .zero else { throw ValidationError("the amount must be positive") }
-            try await TeamsCommand.adjust(options, team, by: .zero - amount.credits, reason: reason)
-        }
-    }
-
     static func adjust(_ options: LedgerOptions, _ reference: String, by amount: Credits, reason: String) async throws {
         let ledger = try await options.open()
         let team = try await team(reference, in: ledger)
-        _ = try await ledger.adjust(teamID: team.id, by: amount, reason: reason)
+        _ = try await ledger.adjust(.team(team.id), by: amount, reason: reason)
         let report = try await TeamReport.read(team, from: ledger)
         try options.emit(report) { report.line }
     }
+}
+
+extension TeamsCommand: CreditAccountCommands {
+    static let group = "teams"
+    static let valueName = "team"
+    static let argumentHelp = "The team's id or name."
+    static let topUpAbstract = "Add credits to a team's budget."
+    static let deductAbstract = "Take credits away from a team's budget (not below what it has available)."
 }

@@ -11,7 +11,7 @@ import TestSupport
 struct HoldLifetimeContractTests {
     func fundedKey(_ ledger: any Ledger, _ amount: String, team: String? = nil) async throws -> String {
         let (key, _) = try await ledger.createKey(NewKey(name: "member", teamID: team))
-        _ = try await ledger.adjust(keyID: key.id, by: credits(amount), reason: "welcome")
+        _ = try await ledger.adjust(.key(key.id), by: credits(amount), reason: "welcome")
         return key.id
     }
 
@@ -44,7 +44,7 @@ struct HoldLifetimeContractTests {
         let clock = ManualClock()
         let (ledger, _) = try await store.make(clock: clock)
         let team = try await ledger.createTeam(name: "studio")
-        _ = try await ledger.adjust(teamID: team.id, by: credits("10"), reason: "budget")
+        _ = try await ledger.adjust(.team(team.id), by: credits("10"), reason: "budget")
         let key = try await fundedKey(ledger, "1", team: team.id)
         let late = try await hold(ledger, key, "1", until: clock.now + 2_000)
         clock.advance(by: 3_000)
@@ -55,7 +55,7 @@ struct HoldLifetimeContractTests {
         let charged = try await ledger.post(late, charge: credits("0.75"))
         #expect(charged.balance == credits("0.25") && charged.held == credits("1"))
         #expect(charged.available == credits("-0.75"), "the debt shows as a negative available balance")
-        #expect(try await ledger.balance(teamID: team.id) == Balance(balance: credits("9.25"), held: credits("1")))
+        #expect(try await ledger.balance(of: .team(team.id)) == Balance(balance: credits("9.25"), held: credits("1")))
         await #expect(throws: LedgerError.holdSettled(late)) { try await ledger.post(late, charge: credits("0.75")) }
         // In debt, the key can hold nothing more.
         guard case .insufficient = try await ledger.reserve(keyID: key, amount: credits("0.01"), expiresAt: clock.now + 60_000) else {
@@ -79,7 +79,7 @@ struct HoldLifetimeContractTests {
         clock.advance(by: 3_000)
         #expect(try await ledger.expireHolds(now: clock.now) == 1)
         await #expect(throws: LedgerError.chargeExceedsHold(expired)) { try await ledger.post(expired, charge: credits("0.6")) }
-        #expect(try await ledger.balance(keyID: key) == Balance(balance: credits("1"), held: .zero))
+        #expect(try await ledger.balance(of: .key(key)) == Balance(balance: credits("1"), held: .zero))
         #expect(try await ledger.verify() == [])
     }
 

@@ -7,19 +7,24 @@ import TestSupport
 
 /// The stores the contract runs against. PostgreSQL needs a server: `.ci/run` starts one and sets
 /// SDGATE_TEST_POSTGRES_URL; without it the PostgreSQL cases are not run locally, and in CI their
-/// absence is a failure of its own (`postgresIsAvailableInCI`).
+/// absence is a failure of its own (`postgresIsAvailableInCI`). The in-memory ledger is held to
+/// the same contract, so that the layers above may be tested against it.
 enum LedgerStore: String, CaseIterable, CustomStringConvertible {
     case sqlite
     case postgres
+    case memory
 
     var description: String { rawValue }
 
     static var postgresURL: String? { ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] }
 
     /// The stores this run can test.
-    static var available: [LedgerStore] { postgresURL == nil ? [.sqlite] : allCases }
+    static var available: [LedgerStore] { allCases.filter { $0 != .postgres || postgresURL != nil } }
 
-    /// A fresh, empty ledger: a new SQLite file, or a new PostgreSQL database.
+    /// In-memory ledgers by the name `make` gave them, for `open` to find again.
+    private static let inMemory = Mutex<[String: InMemoryLedger]>([:])
+
+    /// A fresh, empty ledger: a new SQLite file, a new PostgreSQL database, or a new one in memory.
     func make(clock: ManualClock) async throws -> (any Ledger, path: String) {
         switch self {
         case .sqlite:
@@ -31,6 +36,10 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
             let created = try await Command.run("psql", [url, "-q", "-c", "CREATE DATABASE \(database)"])
             guard created.status == 0 else { throw LedgerError.storage(created.errors) }
             return (try await open(database, clock: clock), database)
+        case .memory:
+            let name = UUID().uuidString, ledger = InMemoryLedger(now: { clock.now })
+            Self.inMemory.withLock { $0[name] = ledger }
+            return (ledger, name)
         }
     }
 
@@ -43,6 +52,9 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
             var components = URLComponents(string: try #require(Self.postgresURL))!
             components.path = "/" + path
             return try await PostgresLedger(url: components.string!, now: { clock.now })
+        case .memory:
+            // Memory is one process's: another opener shares the very same ledger.
+            return try #require(Self.inMemory.withLock { $0[path] })
         }
     }
 }
@@ -81,6 +93,10 @@ struct LedgerContractTests {
             components.path = "/" + path
             let dump = try await Command.run("pg_dump", ["--data-only", components.string!])
             #expect(dump.status == 0 && dump.output.contains(key.id) && !dump.output.contains(randomPart))
+        case .memory:
+            var contents = ""
+            dump(try #require(ledger as? InMemoryLedger).state.withLock { $0 }, to: &contents)
+            #expect(contents.contains(key.id) && !contents.contains(randomPart))
         }
     }
 
@@ -103,7 +119,7 @@ struct LedgerContractTests {
         let clock = ManualClock()
         let (ledger, path) = try await store.make(clock: clock)
         let (key, secret) = try await ledger.createKey(NewKey(name: "erin"))
-        _ = try await ledger.adjust(keyID: key.id, by: credits("5"), reason: "welcome")
+        _ = try await ledger.adjust(.key(key.id), by: credits("5"), reason: "welcome")
         #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.now) == true)
         if case .held = try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: clock.now + 60_000) {} else {
             Issue.record("a usable key is refused")
@@ -120,12 +136,12 @@ struct LedgerContractTests {
         #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.now) == false)
 
         let (expiring, _) = try await ledger.createKey(NewKey(name: "fay", expiresAt: clock.now + 1_000))
-        _ = try await ledger.adjust(keyID: expiring.id, by: credits("5"), reason: "welcome")
+        _ = try await ledger.adjust(.key(expiring.id), by: credits("5"), reason: "welcome")
         clock.advance(by: 1_000)
         await #expect(throws: LedgerError.unusableKey(expiring.id)) {
             try await ledger.reserve(keyID: expiring.id, amount: credits("1"), expiresAt: clock.now + 60_000)
         }
-        #expect(try await ledger.balance(keyID: expiring.id).held == .zero)
+        #expect(try await ledger.balance(of: .key(expiring.id)).held == .zero)
     }
 
     @Test(arguments: LedgerStore.available)
@@ -149,11 +165,11 @@ struct LedgerContractTests {
     func topUpsAndDeductionsWithAReason(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
         let (key, _) = try await ledger.createKey(NewKey(name: "carol"))
-        #expect(try await ledger.adjust(keyID: key.id, by: credits("10"), reason: "welcome").available == credits("10"))
-        #expect(try await ledger.adjust(keyID: key.id, by: credits("-2.5"), reason: "refund reversed").available == credits("7.5"))
-        await #expect(throws: LedgerError.insufficientBalance) { try await ledger.adjust(keyID: key.id, by: credits("-8"), reason: "too much") }
-        await #expect(throws: LedgerError.invalidAmount) { try await ledger.adjust(keyID: key.id, by: .zero, reason: "nothing") }
-        await #expect(throws: LedgerError.unknownKey("nobody")) { try await ledger.adjust(keyID: "nobody", by: credits("1"), reason: "x") }
+        #expect(try await ledger.adjust(.key(key.id), by: credits("10"), reason: "welcome").available == credits("10"))
+        #expect(try await ledger.adjust(.key(key.id), by: credits("-2.5"), reason: "refund reversed").available == credits("7.5"))
+        await #expect(throws: LedgerError.insufficientBalance) { try await ledger.adjust(.key(key.id), by: credits("-8"), reason: "too much") }
+        await #expect(throws: LedgerError.invalidAmount) { try await ledger.adjust(.key(key.id), by: .zero, reason: "nothing") }
+        await #expect(throws: LedgerError.unknownKey("nobody")) { try await ledger.adjust(.key("nobody"), by: credits("1"), reason: "x") }
         #expect(try await ledger.verify().isEmpty)
     }
 
@@ -165,16 +181,16 @@ struct LedgerContractTests {
         let (key, _) = try await ledger.createKey(NewKey(name: "whale"))
         let team = try await ledger.createTeam(name: "whales")
         let almost = Credits.maximum - credits("1")
-        #expect(try await ledger.adjust(keyID: key.id, by: almost, reason: "a lot").available == almost)
-        #expect(try await ledger.adjust(teamID: team.id, by: almost, reason: "a lot").available == almost)
+        #expect(try await ledger.adjust(.key(key.id), by: almost, reason: "a lot").available == almost)
+        #expect(try await ledger.adjust(.team(team.id), by: almost, reason: "a lot").available == almost)
         for amount in [credits("2"), Credits.maximum, Credits(microCredits: .max), Credits(microCredits: .min)] {
             await #expect(throws: LedgerError.exceedsMaximum) {
-                try await ledger.adjust(keyID: key.id, by: amount, reason: "too much")
+                try await ledger.adjust(.key(key.id), by: amount, reason: "too much")
             }
-            await #expect(throws: LedgerError.exceedsMaximum) { try await ledger.adjust(teamID: team.id, by: amount, reason: "too much") }
+            await #expect(throws: LedgerError.exceedsMaximum) { try await ledger.adjust(.team(team.id), by: amount, reason: "too much") }
         }
-        #expect(try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "exactly the maximum").available == .maximum)
-        #expect(try await ledger.balance(keyID: key.id).balance == .maximum)
+        #expect(try await ledger.adjust(.key(key.id), by: credits("1"), reason: "exactly the maximum").available == .maximum)
+        #expect(try await ledger.balance(of: .key(key.id)).balance == .maximum)
         #expect(try await ledger.verify().isEmpty)
     }
 
@@ -182,7 +198,7 @@ struct LedgerContractTests {
     func holdsArePostedOrVoidedExactlyOnce(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
         let (key, _) = try await ledger.createKey(NewKey(name: "dave"))
-        _ = try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "top-up")
+        _ = try await ledger.adjust(.key(key.id), by: credits("1"), reason: "top-up")
         guard case .held(let first, let availableAfterFirst) = try await ledger.reserve(keyID: key.id, amount: credits("0.4"), expiresAt: .max) else {
             Issue.record("the first hold was refused")
             return
@@ -212,20 +228,20 @@ struct LedgerContractTests {
         let clock = ManualClock()
         let (ledger, _) = try await store.make(clock: clock)
         let (key, _) = try await ledger.createKey(NewKey(name: "erin"))
-        _ = try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "top-up")
+        _ = try await ledger.adjust(.key(key.id), by: credits("1"), reason: "top-up")
         guard case .held(let early, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.now + 1000) else { return }
         _ = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.now + 5000)
         #expect(try await ledger.expireHolds(now: clock.now + 999) == 0)
         clock.advance(by: 1000)
         #expect(try await ledger.expireHolds(now: clock.now) == 1)
-        #expect(try await ledger.balance(keyID: key.id).available == credits("0.5"))
+        #expect(try await ledger.balance(of: .key(key.id)).available == credits("0.5"))
         #expect(try await ledger.openHolds() == OpenHolds(count: 1, amount: credits("0.5")))
         // Work that outlived its hold is still charged, once (see HoldLifetimeContractTests).
         #expect(try await ledger.post(early, charge: credits("0.1")).balance == credits("0.9"))
         await #expect(throws: LedgerError.holdSettled(early)) { try await ledger.post(early, charge: credits("0.1")) }
         clock.advance(by: 4000)
         #expect(try await ledger.expireHolds(now: clock.now) == 1)
-        #expect(try await ledger.balance(keyID: key.id) == Balance(balance: credits("0.9"), held: .zero))
+        #expect(try await ledger.balance(of: .key(key.id)) == Balance(balance: credits("0.9"), held: .zero))
         #expect(try await ledger.verify().isEmpty)
     }
 
@@ -233,14 +249,14 @@ struct LedgerContractTests {
     func concurrentReservesNeverOverspend(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
         let (key, _) = try await ledger.createKey(NewKey(name: "frank"))
-        _ = try await ledger.adjust(keyID: key.id, by: credits("50"), reason: "exactly fifty")
+        _ = try await ledger.adjust(.key(key.id), by: credits("50"), reason: "exactly fifty")
         let outcomes = try await withThrowingTaskGroup(of: Reservation.self) { group in
             for _ in 0..<200 { group.addTask { try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: .max) } }
             return try await group.reduce(into: [Reservation]()) { $0.append($1) }
         }
         let held = outcomes.filter { if case .held = $0 { true } else { false } }
         #expect(held.count == 50)
-        #expect(try await ledger.balance(keyID: key.id).available == .zero)
+        #expect(try await ledger.balance(of: .key(key.id)).available == .zero)
         #expect(try await ledger.verify().isEmpty)
     }
 
@@ -251,7 +267,7 @@ struct LedgerContractTests {
     func concurrentSettlesAnswerEachHoldExactly(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
         let (key, _) = try await ledger.createKey(NewKey(name: "heidi"))
-        _ = try await ledger.adjust(keyID: key.id, by: credits("100"), reason: "top-up")
+        _ = try await ledger.adjust(.key(key.id), by: credits("100"), reason: "top-up")
         var holds: [HoldID] = []
         for _ in 0..<60 {
             guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: .max) else {
@@ -295,7 +311,7 @@ struct LedgerContractTests {
                 if answers.contains(.posted) { charged = charged + credits("0.5") }
             }
         }
-        #expect(try await ledger.balance(keyID: key.id) == Balance(balance: credits("100") - charged, held: .zero))
+        #expect(try await ledger.balance(of: .key(key.id)) == Balance(balance: credits("100") - charged, held: .zero))
         #expect(try await ledger.verify().isEmpty)
     }
 
@@ -309,7 +325,7 @@ struct LedgerContractTests {
                 group.addTask {
                     do {
                         if index.isMultiple(of: 2) {
-                            _ = try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "top-up \(index)")
+                            _ = try await ledger.adjust(.key(key.id), by: credits("1"), reason: "top-up \(index)")
                         } else {
                             _ = try await ledger.post(HoldID("missing-\(index)"), charge: credits("1"))
                         }
@@ -322,7 +338,7 @@ struct LedgerContractTests {
             return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
         #expect(failures == 50)
-        #expect(try await ledger.balance(keyID: key.id) == Balance(balance: credits("50"), held: .zero))
+        #expect(try await ledger.balance(of: .key(key.id)) == Balance(balance: credits("50"), held: .zero))
         #expect(try await ledger.verify().isEmpty)
     }
 
@@ -357,7 +373,7 @@ struct LedgerContractTests {
         let clock = ManualClock()
         let (ledger, _) = try await store.make(clock: clock)
         let (key, _) = try await ledger.createKey(NewKey(name: "gil"))
-        _ = try await ledger.adjust(keyID: key.id, by: credits("1"), reason: "welcome")
+        _ = try await ledger.adjust(.key(key.id), by: credits("1"), reason: "welcome")
         guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.25"), expiresAt: clock.now + 60_000) else {
             Issue.record("the hold was refused")
             return
@@ -378,7 +394,7 @@ struct SQLiteVerificationTests {
     @Test func verifyFindsABalanceThatTheEntriesDoNotExplain() async throws {
         let (ledger, path) = try await LedgerStore.sqlite.make(clock: ManualClock())
         let (key, _) = try await ledger.createKey(NewKey(name: "gina"))
-        _ = try await ledger.adjust(keyID: key.id, by: credits("5"), reason: "top-up")
+        _ = try await ledger.adjust(.key(key.id), by: credits("5"), reason: "top-up")
         #expect(try await ledger.verify().isEmpty)
         // Someone edits the totals behind the ledger's back.
         let edit = try await Command.run("sqlite3", [path, "UPDATE balance SET balance = balance + 1000000"])

@@ -16,9 +16,9 @@ struct TeamContractTests {
         #expect(try await ledger.team(id: team.id) == team)
         #expect(try await ledger.teams() == [team])
         #expect(try await ledger.team(idOrName: "design") == team)
-        #expect(try await ledger.adjust(teamID: team.id, by: credits("5"), reason: "budget") == Balance(balance: credits("5"), held: .zero))
-        await #expect(throws: LedgerError.insufficientBalance) { try await ledger.adjust(teamID: team.id, by: credits("-6"), reason: "too much") }
-        await #expect(throws: LedgerError.unknownTeam("t00000000")) { try await ledger.adjust(teamID: "t00000000", by: credits("1"), reason: "x") }
+        #expect(try await ledger.adjust(.team(team.id), by: credits("5"), reason: "budget") == Balance(balance: credits("5"), held: .zero))
+        await #expect(throws: LedgerError.insufficientBalance) { try await ledger.adjust(.team(team.id), by: credits("-6"), reason: "too much") }
+        await #expect(throws: LedgerError.unknownTeam("t00000000")) { try await ledger.adjust(.team("t00000000"), by: credits("1"), reason: "x") }
         await #expect(throws: LedgerError.unknownTeam("t00000000")) { try await ledger.createKey(NewKey(name: "x", teamID: "t00000000")) }
         #expect(try await ledger.keys().isEmpty, "a key for an unknown team is not created")
         #expect(try await ledger.verify().isEmpty)
@@ -28,12 +28,12 @@ struct TeamContractTests {
     func aMemberSpendsItsOwnCreditsAndItsTeams(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
         let team = try await ledger.createTeam(name: "research")
-        _ = try await ledger.adjust(teamID: team.id, by: credits("1"), reason: "budget")
+        _ = try await ledger.adjust(.team(team.id), by: credits("1"), reason: "budget")
         let (alice, _) = try await ledger.createKey(NewKey(name: "alice", teamID: team.id))
         let (bob, _) = try await ledger.createKey(NewKey(name: "bob", teamID: team.id))
         #expect(alice.teamID == team.id)
-        for key in [alice, bob] { _ = try await ledger.adjust(keyID: key.id, by: credits("0.8"), reason: "personal") }
-        #expect(try await ledger.balance(keyID: alice.id) == Balance(balance: credits("0.8"), held: .zero, teamAvailable: credits("1")))
+        for key in [alice, bob] { _ = try await ledger.adjust(.key(key.id), by: credits("0.8"), reason: "personal") }
+        #expect(try await ledger.balance(of: .key(alice.id)) == Balance(balance: credits("0.8"), held: .zero, teamAvailable: credits("1")))
 
         // Alice holds 0.6 of her own 0.8 and of the team's 1: she can still spend 0.2, the team 0.4.
         guard case .held(let hold, let available) = try await ledger.reserve(keyID: alice.id, amount: credits("0.6"), expiresAt: .max) else {
@@ -43,12 +43,12 @@ struct TeamContractTests {
         #expect(available == credits("0.2"))
         // Bob has 0.8 of his own, but the team only 0.4: refused, and nothing of his is held.
         #expect(try await ledger.reserve(keyID: bob.id, amount: credits("0.5"), expiresAt: .max) == .insufficient(available: credits("0.4")))
-        #expect(try await ledger.balance(keyID: bob.id) == Balance(balance: credits("0.8"), held: .zero, teamAvailable: credits("0.4")))
-        #expect(try await ledger.balance(teamID: team.id) == Balance(balance: credits("1"), held: credits("0.6")))
+        #expect(try await ledger.balance(of: .key(bob.id)) == Balance(balance: credits("0.8"), held: .zero, teamAvailable: credits("0.4")))
+        #expect(try await ledger.balance(of: .team(team.id)) == Balance(balance: credits("1"), held: credits("0.6")))
 
         // Alice is charged 0.5 of her 0.6: both her balance and the team's pay it.
         #expect(try await ledger.post(hold, charge: credits("0.5")) == Balance(balance: credits("0.3"), held: .zero, teamAvailable: credits("0.5")))
-        #expect(try await ledger.balance(teamID: team.id) == Balance(balance: credits("0.5"), held: .zero))
+        #expect(try await ledger.balance(of: .team(team.id)) == Balance(balance: credits("0.5"), held: .zero))
         guard case .held(let bobs, _) = try await ledger.reserve(keyID: bob.id, amount: credits("0.5"), expiresAt: .max) else {
             Issue.record("bob's hold was refused once the team had 0.5")
             return
@@ -62,15 +62,15 @@ struct TeamContractTests {
         let clock = ManualClock()
         let (ledger, _) = try await store.make(clock: clock)
         let team = try await ledger.createTeam(name: "ops")
-        _ = try await ledger.adjust(teamID: team.id, by: credits("2"), reason: "budget")
+        _ = try await ledger.adjust(.team(team.id), by: credits("2"), reason: "budget")
         let (key, _) = try await ledger.createKey(NewKey(name: "carol", teamID: team.id))
-        _ = try await ledger.adjust(keyID: key.id, by: credits("2"), reason: "personal")
+        _ = try await ledger.adjust(.key(key.id), by: credits("2"), reason: "personal")
         _ = try await ledger.reserve(keyID: key.id, amount: credits("1.5"), expiresAt: clock.now + 1000)
-        #expect(try await ledger.balance(teamID: team.id).held == credits("1.5"))
+        #expect(try await ledger.balance(of: .team(team.id)).held == credits("1.5"))
         clock.advance(by: 1000)
         #expect(try await ledger.expireHolds(now: clock.now) == 1)
-        #expect(try await ledger.balance(teamID: team.id) == Balance(balance: credits("2"), held: .zero))
-        #expect(try await ledger.balance(keyID: key.id) == Balance(balance: credits("2"), held: .zero, teamAvailable: credits("2")))
+        #expect(try await ledger.balance(of: .team(team.id)) == Balance(balance: credits("2"), held: .zero))
+        #expect(try await ledger.balance(of: .key(key.id)) == Balance(balance: credits("2"), held: .zero, teamAvailable: credits("2")))
         #expect(try await ledger.verify().isEmpty)
     }
 
@@ -79,11 +79,11 @@ struct TeamContractTests {
     func concurrentMembersNeverOverspendTheTeam(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
         let team = try await ledger.createTeam(name: "burst")
-        _ = try await ledger.adjust(teamID: team.id, by: credits("50"), reason: "exactly fifty")
+        _ = try await ledger.adjust(.team(team.id), by: credits("50"), reason: "exactly fifty")
         var members: [String] = []
         for index in 0..<4 {
             let (key, _) = try await ledger.createKey(NewKey(name: "member \(index)", teamID: team.id))
-            _ = try await ledger.adjust(keyID: key.id, by: credits("100"), reason: "plenty")
+            _ = try await ledger.adjust(.key(key.id), by: credits("100"), reason: "plenty")
             members.append(key.id)
         }
         let outcomes = try await withThrowingTaskGroup(of: Reservation.self) { group in
@@ -94,9 +94,9 @@ struct TeamContractTests {
             return try await group.reduce(into: [Reservation]()) { $0.append($1) }
         }
         #expect(outcomes.filter { if case .held = $0 { true } else { false } }.count == 50)
-        #expect(try await ledger.balance(teamID: team.id) == Balance(balance: credits("50"), held: credits("50")))
+        #expect(try await ledger.balance(of: .team(team.id)) == Balance(balance: credits("50"), held: credits("50")))
         var heldByMembers = Credits.zero
-        for member in members { heldByMembers = heldByMembers + (try await ledger.balance(keyID: member).held) }
+        for member in members { heldByMembers = heldByMembers + (try await ledger.balance(of: .key(member)).held) }
         #expect(heldByMembers == credits("50"), "the members hold exactly what the team holds")
         #expect(try await ledger.verify().isEmpty)
     }
@@ -122,7 +122,7 @@ struct SQLiteTeamVerificationTests {
     @Test func verifyFindsATeamBudgetThatItsEntriesDoNotExplain() async throws {
         let (ledger, path) = try await LedgerStore.sqlite.make(clock: ManualClock())
         let team = try await ledger.createTeam(name: "audit")
-        _ = try await ledger.adjust(teamID: team.id, by: credits("3"), reason: "budget")
+        _ = try await ledger.adjust(.team(team.id), by: credits("3"), reason: "budget")
         #expect(try await ledger.verify().isEmpty)
         let edit = try await Command.run("sqlite3", [path, "UPDATE team SET held = held + 1000000"])
         #expect(edit.status == 0, "\(edit.errors)")

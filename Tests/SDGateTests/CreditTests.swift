@@ -29,13 +29,13 @@ struct CreditTests {
         let (server, port, ledger) = try await Self.start(backend: FakeBackend())
         let (key, secret) = try await ledger.createKey(NewKey(name: "burst"))
         // sdxl1.0-txt2img at its defaults costs 0.008: fund exactly fifty.
-        _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "0.4")!, reason: "fifty requests")
+        _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "0.4")!, reason: "fifty requests")
         let result = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/burst.py"), "\(port)", secret, "200"])
         #expect(result.status == 0, "\(result.errors)")
         let summary = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
         #expect(summary?["statuses"] as? [String: Int] == ["200": 50, "406": 150])
         #expect(summary?["min_remaining"] as? Double == 0)
-        #expect(try await ledger.balance(keyID: key.id) == Balance(balance: .zero, held: .zero))
+        #expect(try await ledger.balance(of: .key(key.id)) == Balance(balance: .zero, held: .zero))
         #expect(try await ledger.verify().isEmpty)
         await server.shutdown()
     }
@@ -44,7 +44,7 @@ struct CreditTests {
         let backend = FakeBackend()
         let (server, port, ledger) = try await Self.start(backend: backend)
         let (key, secret) = try await ledger.createKey(NewKey(name: "careful", models: ["sdxl1.0-txt2img"]))
-        _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1")!, reason: "top-up")
+        _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "1")!, reason: "top-up")
         func post(_ slug: String, _ body: String) async throws -> (Int, String?) {
             let result = try await Command.run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "-H", "x-api-key: \(secret)",
                                                         "-H", "Content-Type: application/json", "-d", body,
@@ -75,7 +75,7 @@ struct IdempotencyTests {
         let backend = FakeBackend()
         let (server, port, ledger) = try await CreditTests.start(backend: backend)
         let (key, secret) = try await ledger.createKey(NewKey(name: "retrier"))
-        _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1")!, reason: "top-up")
+        _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "1")!, reason: "top-up")
         func post(_ body: String, idempotencyKey: String) async throws -> String {
             try await Command.run("curl", ["-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
                                            "-H", "Idempotency-Key: \(idempotencyKey)", "-d", body,
@@ -101,7 +101,7 @@ struct IdempotencyTests {
         #expect(try await post(#"{"prompt":"a bird"}"#, idempotencyKey: "order-2").hasPrefix("HTTP/1.1 504"))
         backend.fail(with: nil)
         #expect(try await post(#"{"prompt":"a bird"}"#, idempotencyKey: "order-2").hasPrefix("HTTP/1.1 200"))
-        #expect(try await ledger.balance(keyID: key.id).available == Credits(decimal: "0.984")!)
+        #expect(try await ledger.balance(of: .key(key.id)).available == Credits(decimal: "0.984")!)
         #expect(try await ledger.verify().isEmpty)
         await server.shutdown()
     }

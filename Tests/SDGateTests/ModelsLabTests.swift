@@ -50,7 +50,7 @@ struct ModelsLabTests {
 
         func key(credits: String) async throws -> (id: String, secret: String) {
             let (key, secret) = try await ledger.createKey(NewKey(name: "client"))
-            if let amount = Credits(decimal: credits), amount > .zero { _ = try await ledger.adjust(keyID: key.id, by: amount, reason: "test") }
+            if let amount = Credits(decimal: credits), amount > .zero { _ = try await ledger.adjust(.key(key.id), by: amount, reason: "test") }
             return (key.id, secret)
         }
 
@@ -105,7 +105,7 @@ struct ModelsLabTests {
         #expect(gateway.backend.requests.last?.strength == 0.5 && gateway.backend.requests.last?.model == "sd1.5-img2img")
 
         // 2 × 0.008 + 0.004 × 31/31: charged exactly, and the ledger agrees with itself.
-        #expect(try await gateway.ledger.balance(keyID: keyID).available == Credits(decimal: "0.98"))
+        #expect(try await gateway.ledger.balance(of: .key(keyID)).available == Credits(decimal: "0.98"))
         #expect(try await gateway.ledger.verify().isEmpty)
         await gateway.stop()
     }
@@ -149,7 +149,7 @@ struct ModelsLabTests {
         // Held for the hold lifetime (600 s here) plus the longest time in the queue (1 h by default).
         let reserved = SQLiteLedger.systemNow()
         #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 60_000) == 0, "a request's lifetime is not enough for a job")
-        #expect(try await gateway.ledger.balance(keyID: keyID).held == Credits(decimal: "0.008"))
+        #expect(try await gateway.ledger.balance(of: .key(keyID)).held == Credits(decimal: "0.008"))
         #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 3_600_000 + 60_000) == 1)
         gateway.backend.resume()
         await gateway.stop()
@@ -177,7 +177,7 @@ struct ModelsLabTests {
         gateway.backend.fail(with: .failed("out of memory on the GPU"))
         let failed = try await gateway.post("/api/v3/img2img", ["key": secret, "prompt": "x", "init_image": Self.inputImage])
         #expect(failed["status"] as? String == "failed" && failed["message"] as? String == "out of memory on the GPU", "\(failed)")
-        #expect(try await gateway.ledger.balance(keyID: keyID) == Balance(balance: Credits(decimal: "0.005")!, held: .zero))
+        #expect(try await gateway.ledger.balance(of: .key(keyID)) == Balance(balance: Credits(decimal: "0.005")!, held: .zero))
         #expect(try await gateway.ledger.verify().isEmpty)
         // Each refusal of a known key is in the usage report, with the status it stands for; the
         // failed job with its own.

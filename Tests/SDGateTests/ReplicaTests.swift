@@ -33,13 +33,13 @@ struct ReplicaTests {
             ledgers.append(ledger)
         }
         let (key, secret) = try await ledgers[0].createKey(NewKey(name: "shared"))
-        _ = try await ledgers[1].adjust(keyID: key.id, by: Credits(decimal: "0.4")!, reason: "exactly fifty")
+        _ = try await ledgers[1].adjust(.key(key.id), by: Credits(decimal: "0.4")!, reason: "exactly fifty")
         let burst = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/burst.py"),
                                                       servers.map { String($0.1) }.joined(separator: ","), secret, "200"])
         #expect(burst.status == 0, "\(burst.errors)")
         let summary = try JSONSerialization.jsonObject(with: Data(burst.output.utf8)) as? [String: Any]
         #expect(summary?["statuses"] as? [String: Int] == ["200": 50, "406": 150])
-        #expect(try await ledgers[0].balance(keyID: key.id) == Balance(balance: .zero, held: .zero))
+        #expect(try await ledgers[0].balance(of: .key(key.id)) == Balance(balance: .zero, held: .zero))
         #expect(try await ledgers[1].verify().isEmpty)
         for (server, _) in servers { await server.shutdown() }
     }

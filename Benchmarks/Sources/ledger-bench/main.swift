@@ -17,7 +17,7 @@ func fundKeys(_ ledger: any Ledger) async throws -> [String] {
     var keys: [String] = []
     for index in 0..<callers {
         let (key, _) = try await ledger.createKey(NewKey(name: "caller \(index)"))
-        _ = try await ledger.adjust(keyID: key.id, by: Credits(decimal: "1000000")!, reason: "benchmark")
+        _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "1000000")!, reason: "benchmark")
         keys.append(key.id)
     }
     return keys

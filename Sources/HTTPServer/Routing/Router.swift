@@ -92,21 +92,27 @@ public struct Router: HTTPResponder {
     }
 
     public func admit(_ head: HTTPRequestHead) -> HTTPAdmission {
+        admitMatching(head).admission
+    }
+
+    /// The admission, and the pattern of the route the head matched (nil: none), for a caller that
+    /// names the route in its logs without resolving it again.
+    public func admitMatching(_ head: HTTPRequestHead) -> (admission: HTTPAdmission, pattern: String?) {
         switch resolve(head.method, path: head.path) {
         case .matched(let route, let parameters):
-            if let refusal = route.checkHead?(head, parameters) { return .reject(refusal) }
+            if let refusal = route.checkHead?(head, parameters) { return (.reject(refusal), route.pattern) }
             let match = Match(route: route, parameters: parameters)
-            guard let verify = route.verifyHead else { return .accept(maxBodyBytes: route.maxBodyBytes, route: match) }
-            return .pending {
+            guard let verify = route.verifyHead else { return (.accept(maxBodyBytes: route.maxBodyBytes, route: match), route.pattern) }
+            return (.pending {
                 if let refusal = await verify(head, parameters) { return .reject(refusal) }
                 return .accept(maxBodyBytes: match.route.maxBodyBytes, route: match)
-            }
+            }, route.pattern)
         case .methodNotAllowed(let allowed):
             var response = refusal(.methodNotAllowed, head)
             response.headers.set("Allow", allowed.map(\.rawValue).joined(separator: ", "))
-            return .reject(response)
+            return (.reject(response), nil)
         case .notFound:
-            return .reject(refusal(.notFound, head))
+            return (.reject(refusal(.notFound, head)), nil)
         }
     }
 

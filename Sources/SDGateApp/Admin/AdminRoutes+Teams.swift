@@ -18,7 +18,7 @@ extension AdminRoutes {
     private func createTeam(_ request: HTTPRequest) async -> HTTPResponse {
         await answer(.created, with: AdminInput.newTeam(request.body)) { body in
             let team = try await ledger.createTeam(name: body.name)
-            if let amount = body.credits, amount > .zero { _ = try await ledger.adjust(teamID: team.id, by: amount, reason: "initial credits") }
+            if let amount = body.credits, amount > .zero { _ = try await ledger.adjust(.team(team.id), by: amount, reason: "initial credits") }
             return try await TeamReport.read(team, from: ledger)
         }
     }
@@ -27,7 +27,7 @@ extension AdminRoutes {
         await answer(.ok) {
             let keys = try await ledger.keys()
             var reports: [TeamReport] = []
-            for team in try await ledger.teams() { reports.append(TeamReport(team, try await ledger.balance(teamID: team.id), keys: keys)) }
+            for team in try await ledger.teams() { reports.append(TeamReport(team, try await ledger.balance(of: .team(team.id)), keys: keys)) }
             return reports
         }
     }
@@ -40,7 +40,7 @@ extension AdminRoutes {
     private func adjustTeamCredits(_ request: HTTPRequest, team reference: String) async -> HTTPResponse {
         await answer(.ok, with: AdminInput.adjustment(request.body)) { body in
             let team = try await team(reference)
-            _ = try await ledger.adjust(teamID: team.id, by: body.amount, reason: body.reason)
+            _ = try await ledger.adjust(.team(team.id), by: body.amount, reason: body.reason)
             return try await TeamReport.read(team, from: ledger)
         }
     }

@@ -47,8 +47,8 @@ struct AdminRoutes: Sendable {
             let (key, secret) = try await ledger.createKey(NewKey(
                 name: body.name, expiresAt: body.lifetimeDays.map { KeyLimits.expiry(days: $0, from: now()) },
                 models: body.models, rateLimitPerMinute: body.rateLimitPerMinute, teamID: teamID))
-            var balance = try await ledger.balance(keyID: key.id)
-            if let amount = body.credits, amount > .zero { balance = try await ledger.adjust(keyID: key.id, by: amount, reason: "initial credits") }
+            var balance = try await ledger.balance(of: .key(key.id))
+            if let amount = body.credits, amount > .zero { balance = try await ledger.adjust(.key(key.id), by: amount, reason: "initial credits") }
             return KeyReport(key, balance, secret: secret)
         }
     }
@@ -56,7 +56,7 @@ struct AdminRoutes: Sendable {
     private func listKeys() async -> HTTPResponse {
         await answer(.ok) {
             var reports: [KeyReport] = []
-            for key in try await ledger.keys() { reports.append(KeyReport(key, try await ledger.balance(keyID: key.id))) }
+            for key in try await ledger.keys() { reports.append(KeyReport(key, try await ledger.balance(of: .key(key.id)))) }
             return reports
         }
     }
@@ -71,7 +71,7 @@ struct AdminRoutes: Sendable {
     /// `{"amount": "5", "reason": "..."}` adds credits; a negative amount deducts them.
     private func adjustCredits(_ request: HTTPRequest, id: String) async -> HTTPResponse {
         await answer(.ok, with: AdminInput.adjustment(request.body)) { body in
-            let balance = try await ledger.adjust(keyID: id, by: body.amount, reason: body.reason)
+            let balance = try await ledger.adjust(.key(id), by: body.amount, reason: body.reason)
             guard let key = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
             return KeyReport(key, balance)
         }
@@ -81,7 +81,7 @@ struct AdminRoutes: Sendable {
         await answer(.ok) {
             try await ledger.revoke(keyID: id)
             guard let key = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
-            return KeyReport(key, try await ledger.balance(keyID: id))
+            return KeyReport(key, try await ledger.balance(of: .key(id)))
         }
     }
 
@@ -98,7 +98,7 @@ struct AdminRoutes: Sendable {
             let key = try await ledger.setLimits(
                 keyID: id, models: limits.models.applied(to: current.models),
                 rateLimitPerMinute: limits.rateLimitPerMinute.applied(to: current.rateLimitPerMinute), expiresAt: expiresAt)
-            return KeyReport(key, try await ledger.balance(keyID: id))
+            return KeyReport(key, try await ledger.balance(of: .key(id)))
         }
     }
 

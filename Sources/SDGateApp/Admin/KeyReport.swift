@@ -38,7 +38,7 @@ public struct KeyReport: Encodable, Sendable {
 
     /// One key, shown in full: with its webhook signing secret (made on first use).
     public static func full(_ key: LedgerKey, in ledger: any GatewayStorage) async throws -> KeyReport {
-        var report = KeyReport(key, try await ledger.balance(keyID: key.id))
+        var report = KeyReport(key, try await ledger.balance(of: .key(key.id)))
         report.webhook_secret = try await ledger.webhookSecret(keyID: key.id)
         return report
     }

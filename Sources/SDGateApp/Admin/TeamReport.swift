@@ -23,7 +23,7 @@ public struct TeamReport: Encodable, Sendable {
 
     /// Reads the team's balance and members.
     public static func read(_ team: LedgerTeam, from ledger: any Ledger) async throws(LedgerError) -> TeamReport {
-        TeamReport(team, try await ledger.balance(teamID: team.id), keys: try await ledger.keys())
+        TeamReport(team, try await ledger.balance(of: .team(team.id)), keys: try await ledger.keys())
     }
 
     public var keysText: String { keys.map { "  key \($0)" }.joined(separator: "\n") }

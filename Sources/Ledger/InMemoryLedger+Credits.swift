@@ -1,0 +1,121 @@
+public import GenerationCore
+
+/// Credits and holds in memory, with the SQL stores' rules: no deduction below what is available,
+/// no account past `Credits.maximum`, a member's hold held of its team's budget in the same step.
+extension InMemoryLedger {
+    public func adjust(_ account: Account, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
+        try AdjustmentRule.check(amount)
+        let micro = amount.microCredits, now = now()
+        return try locked { (state: inout InMemoryState) throws(LedgerError) -> Balance in
+            guard let totals = state.totals[account] else { throw account.unknown }
+            // Both lie within ±`Credits.maximum` (checked above, and kept so by every movement but a late
+            // charge, which is bounded by its hold): the sum cannot overflow.
+            let balance = totals.balance + micro
+            guard balance - totals.held >= 0, balance <= Credits.maximum.microCredits else { throw AdjustmentRule.refusal(of: amount) }
+            state.totals[account]?.balance = balance
+            state.entries[account, default: []].append(
+                InMemoryState.Entry(kind: AdjustmentRule.entryKind(of: amount), amount: micro, holdID: nil, reason: reason, at: now))
+            guard let result = state.balance(of: account) else { throw account.unknown }
+            return result
+        }
+    }
+
+    public func balance(of account: Account) async throws(LedgerError) -> Balance {
+        guard let balance = try locked({ state in state.balance(of: account) }) else { throw account.unknown }
+        return balance
+    }
+
+    public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
+        guard amount > .zero else { throw .invalidAmount }
+        let hold = HoldID(RandomUUID.make()), micro = amount.microCredits, now = now()
+        return try locked { (state: inout InMemoryState) throws(LedgerError) -> Reservation in
+            guard let key = state.keys[keyID]?.key else { throw .unknownKey(keyID) }
+            guard key.isUsable(at: now) else { throw .unusableKey(keyID) }
+            let own = state.totals[.key(keyID)] ?? InMemoryState.Totals()
+            // What would be left of the key's credits, and of its team's, once this is held.
+            var available = own.balance - own.held - micro
+            if let team = key.teamID {
+                let budget = state.totals[.team(team)] ?? InMemoryState.Totals()
+                available = min(available, budget.balance - budget.held - micro)
+            }
+            guard available >= 0 else {
+                return .insufficient(available: state.balance(of: .key(keyID))?.spendable ?? .zero)
+            }
+            state.totals[.key(keyID), default: .init()].held += micro
+            if let team = key.teamID { state.totals[.team(team), default: .init()].held += micro }
+            state.holds[hold.rawValue] = InMemoryState.Hold(keyID: keyID, teamID: key.teamID, amount: micro, state: "open",
+                                                            expiresAt: expiresAt)
+            return .held(hold, available: Credits(microCredits: available))
+        }
+    }
+
+    public func renewHold(_ hold: HoldID, until expiresAt: Timestamp) async throws(LedgerError) -> Bool {
+        try locked { state in
+            guard let open = state.holds[hold.rawValue], open.state == "open" else { return false }
+            state.holds[hold.rawValue]?.expiresAt = max(open.expiresAt, expiresAt)
+            return true
+        }
+    }
+
+    public func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
+        try settle(hold, state: "posted", charge: charge, reason: "charged")
+    }
+
+    public func post(_ hold: HoldID, charge: Credits, recording usage: UsageEvent) async throws(LedgerError) -> Balance {
+        try settle(hold, state: "posted", charge: charge, reason: "charged", recording: usage)
+    }
+
+    public func void(_ hold: HoldID, reason: String) async throws(LedgerError) -> Balance {
+        try settle(hold, state: "voided", charge: .zero, reason: reason)
+    }
+
+    private func settle(_ hold: HoldID, state settled: String, charge: Credits, reason: String,
+                        recording usage: UsageEvent? = nil) throws(LedgerError) -> Balance {
+        let now = now()
+        return try locked { (state: inout InMemoryState) throws(LedgerError) -> Balance in
+            guard let found = state.holds[hold.rawValue] else { throw .unknownHold(hold) }
+            // A charge for work that outlived its hold is still made: nothing released, all charged.
+            let late = settled == "posted" && found.state == "expired"
+            guard found.state == "open" || late else { throw .holdSettled(hold) }
+            guard charge.microCredits >= 0, charge.microCredits <= found.amount else { throw .chargeExceedsHold(hold) }
+            state.close(hold.rawValue, as: settled, charge: charge.microCredits, reason: late ? Self.lateChargeReason : reason,
+                        at: now, releasing: late ? 0 : found.amount)
+            if let usage { state.usage.append(usage) }
+            guard let balance = state.balance(of: .key(found.keyID)) else { throw .unknownKey(found.keyID) }
+            return balance
+        }
+    }
+
+    public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
+        try locked { state in
+            let overdue = state.holds.filter { $0.value.state == "open" && $0.value.expiresAt <= now }
+            for (id, hold) in overdue { state.close(id, as: "expired", charge: 0, reason: "expired", at: now, releasing: hold.amount) }
+            return overdue.count
+        }
+    }
+
+    public func openHolds() async throws(LedgerError) -> OpenHolds {
+        try locked { state in
+            let open = state.holds.values.filter { $0.state == "open" }
+            return OpenHolds(count: open.count, amount: Credits(microCredits: open.reduce(0) { $0 + $1.amount }))
+        }
+    }
+
+    public func verify() async throws(LedgerError) -> [String] {
+        try locked { state in
+            state.totals.sorted { $0.key.id < $1.key.id }.flatMap { account, totals in
+                let holds = state.holds.values.filter { hold in
+                    switch account {
+                    case .key(let id): hold.keyID == id
+                    case .team(let id): hold.teamID == id
+                    }
+                }
+                let entries = state.entries[account] ?? []
+                return BalanceAudit(account: account.id, balance: totals.balance, fromEntries: entries.reduce(0) { $0 + $1.amount },
+                                    held: totals.held, fromHolds: holds.filter { $0.state == "open" }.reduce(0) { $0 + $1.amount },
+                                    charged: holds.filter { $0.state == "posted" }.reduce(0) { $0 + ($1.charged ?? 0) },
+                                    posted: -entries.filter { $0.kind == "post" }.reduce(0) { $0 + $1.amount }).problems
+            }
+        }
+    }
+}

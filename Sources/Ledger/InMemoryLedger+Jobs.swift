@@ -1,0 +1,115 @@
+import GenerationCore
+
+/// The job queue in memory, with the SQL stores' order: keys take turns, each key's jobs oldest first.
+extension InMemoryLedger: JobStore {
+    /// A job as `InMemoryLedger` keeps it: the record, and what only the queue needs.
+    struct StoredJob: Sendable {
+        var record: JobRecord
+        var leaseUntil: Timestamp?
+        /// Which claim took it last (`SQLiteLedger.nextInTurn`), counted across every job.
+        var claimTurn: Int64?
+        /// Enqueued in this order, for jobs made in the same millisecond.
+        let sequence: Int
+    }
+
+    public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
+        let id = RandomUUID.make(), createdAt = now(), limit = job.maxQueuedForKey ?? Int.max
+        return try locked { (state: inout InMemoryState) throws(LedgerError) -> JobRecord in
+            let queued = state.jobs.values.count { $0.record.keyID == job.keyID && $0.record.state == .queued }
+            guard queued < limit else { throw .tooManyQueuedJobs(limit: limit) }
+            let record = JobRecord(id: id, keyID: job.keyID, dialect: job.dialect, model: job.model, payload: job.payload, hold: job.hold,
+                                   cost: job.cost, state: .queued, attempts: 0, result: nil, error: nil, createdAt: createdAt, finishedAt: nil)
+            state.sequence += 1
+            state.jobs[id] = StoredJob(record: record, sequence: state.sequence)
+            return record
+        }
+    }
+
+    public func job(id: String) async throws(LedgerError) -> JobRecord? {
+        try locked { state in state.jobs[id]?.record }
+    }
+
+    public func queuedJobCount() async throws(LedgerError) -> Int {
+        try locked { state in state.jobs.values.count { $0.record.state == .queued } }
+    }
+
+    public func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord? {
+        try locked { state in
+            var lastTurn: [String: Int64] = [:]
+            for job in state.jobs.values {
+                if let turn = job.claimTurn { lastTurn[job.record.keyID] = max(lastTurn[job.record.keyID] ?? turn, turn) }
+            }
+            // The key whose last turn is the oldest (none: first), then its oldest job.
+            let next = state.jobs.values.filter { $0.record.state == .queued }.min { a, b in
+                (lastTurn[a.record.keyID] ?? .min, a.record.createdAt, a.sequence) < (lastTurn[b.record.keyID] ?? .min, b.record.createdAt, b.sequence)
+            }
+            guard let next else { return nil }
+            let job = StoredJob(record: next.record.with(state: .processing, attempts: next.record.attempts + 1), leaseUntil: leaseUntil,
+                                claimTurn: (lastTurn.values.max() ?? 0) + 1, sequence: next.sequence)
+            state.jobs[job.record.id] = job
+            return job.record
+        }
+    }
+
+    public func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool {
+        try locked { state in
+            guard state.jobs[id]?.record.state == .processing else { return false }
+            state.jobs[id]?.leaseUntil = until
+            return true
+        }
+    }
+
+    public func finishJob(id: String, state finished: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
+        let finishedAt = now()
+        return try locked { state in
+            guard let job = state.jobs[id], job.record.state == .processing else { return false }
+            state.jobs[id]?.record = job.record.with(state: finished, result: result, error: error, finishedAt: finishedAt)
+            state.jobs[id]?.leaseUntil = nil
+            return true
+        }
+    }
+
+    public func recoverAbandonedJobs(now: Timestamp, maxAttempts: Int) async throws(LedgerError) -> [JobRecord] {
+        try locked { state in
+            var failed: [JobRecord] = []
+            for job in state.jobs.values.sorted(by: { $0.sequence < $1.sequence }) {
+                guard job.record.state == .processing, let lease = job.leaseUntil, lease < now else { continue }
+                let record = job.record.attempts < maxAttempts
+                    ? job.record.with(state: .queued)
+                    : job.record.with(state: .failed, error: "the gateway stopped while generating, too many times", finishedAt: now)
+                state.jobs[record.id]?.record = record
+                state.jobs[record.id]?.leaseUntil = nil
+                if record.state == .failed { failed.append(record) }
+            }
+            return failed
+        }
+    }
+
+    public func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
+        let finishedAt = now()
+        return try locked { state in
+            state.jobs.values.sorted { $0.sequence < $1.sequence }.compactMap { job in
+                guard job.record.state == .queued, job.record.createdAt < cutoff else { return nil }
+                let record = job.record.with(state: .failed, error: "the job waited too long in the queue", finishedAt: finishedAt)
+                state.jobs[record.id]?.record = record
+                return record
+            }
+        }
+    }
+
+    public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
+        try locked { state in
+            let old = state.jobs.values.filter { ($0.record.finishedAt ?? .max) < cutoff }.sorted { $0.sequence < $1.sequence }
+            for job in old { state.jobs[job.record.id] = nil }
+            return old.map(\.record)
+        }
+    }
+}
+
+extension JobRecord {
+    func with(state: JobState, attempts: Int? = nil, result: [UInt8]? = nil, error: String? = nil, finishedAt: Timestamp? = nil) -> JobRecord {
+        JobRecord(id: id, keyID: keyID, dialect: dialect, model: model, payload: payload, hold: hold, cost: cost, state: state,
+                  attempts: attempts ?? self.attempts, result: result ?? self.result, error: error ?? self.error, createdAt: createdAt,
+                  finishedAt: finishedAt ?? self.finishedAt)
+    }
+}

@@ -1,0 +1,93 @@
+import GenerationCore
+
+/// What `InMemoryLedger` keeps: the same records as the SQL stores' tables, in dictionaries.
+struct InMemoryState: Sendable {
+    struct StoredKey: Sendable {
+        var key: LedgerKey
+        /// Only the secret's SHA-256, as on disk.
+        let secretHash: [UInt8]
+    }
+
+    /// An account's running totals, in micro-credits.
+    struct Totals: Sendable {
+        var balance: Int64 = 0
+        var held: Int64 = 0
+    }
+
+    /// One movement of an account's credits, never changed.
+    struct Entry: Sendable {
+        let kind: String
+        let amount: Int64
+        let holdID: String?
+        let reason: String
+        let at: Timestamp
+    }
+
+    struct Hold: Sendable {
+        let keyID: String
+        let teamID: String?
+        let amount: Int64
+        /// `open`, `posted`, `voided` or `expired`, as the SQL stores write it.
+        var state: String
+        var charged: Int64?
+        var reason: String?
+        var expiresAt: Timestamp
+        var settledAt: Timestamp?
+    }
+
+    struct IdempotencyRecord: Sendable {
+        var fingerprint: [UInt8]
+        var answer: StoredAnswer?
+        var createdAt: Timestamp
+        var runningUntil: Timestamp?
+        var holdID: String?
+    }
+
+    struct IdempotencyID: Hashable, Sendable {
+        let keyID: String
+        let key: String
+    }
+
+    var keys: [String: StoredKey] = [:]
+    var teams: [String: LedgerTeam] = [:]
+    var totals: [Account: Totals] = [:]
+    var entries: [Account: [Entry]] = [:]
+    var holds: [String: Hold] = [:]
+    var idempotency: [IdempotencyID: IdempotencyRecord] = [:]
+    var usage: [UsageEvent] = []
+    var adminTokenHash: [UInt8]?
+    var jobs: [String: InMemoryLedger.StoredJob] = [:]
+    var webhookSecrets: [String: String] = [:]
+    var webhooks: [String: InMemoryLedger.StoredDelivery] = [:]
+    /// Counts jobs and deliveries as they are made: the SQL stores' row order, for ties in time.
+    var sequence = 0
+
+    /// An account's balance; a key's with what its team has available.
+    func balance(of account: Account) -> Balance? {
+        guard let totals = totals[account] else { return nil }
+        var teamAvailable: Int64?
+        if case .key(let id) = account, let team = keys[id]?.key.teamID, let teamTotals = self.totals[.team(team)] {
+            teamAvailable = teamTotals.balance - teamTotals.held
+        }
+        return Balance(balance: Credits(microCredits: totals.balance), held: Credits(microCredits: totals.held),
+                       teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+    }
+
+    /// Settles one hold: releases `releasing` (its amount, or nothing for a hold that expired
+    /// already) from the key and its team and, for a charge, writes their post entries.
+    mutating func close(_ id: String, as state: String, charge: Int64, reason: String, at: Timestamp, releasing amount: Int64) {
+        guard var hold = holds[id] else { return }
+        hold.state = state
+        hold.charged = charge
+        hold.reason = reason
+        hold.settledAt = at
+        holds[id] = hold
+        var accounts = [Account.key(hold.keyID)]
+        if let team = hold.teamID { accounts.append(.team(team)) }
+        for account in accounts {
+            totals[account, default: Totals()].held -= amount
+            totals[account, default: Totals()].balance -= charge
+            if charge > 0 { entries[account, default: []].append(Entry(kind: "post", amount: -charge, holdID: id, reason: reason, at: at)) }
+        }
+    }
+}

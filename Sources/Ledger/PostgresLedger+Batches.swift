@@ -1,0 +1,69 @@
+import Foundation
+import GenerationCore
+import Logging
+import PostgresNIO
+
+/// The batched hot path: concurrent reserves, and concurrent settles, go to PostgreSQL as one
+/// statement and one commit each (`PostgresBatcher`), falling back to the single statements.
+extension PostgresLedger {
+    static func reserve(_ requests: [HoldRequest], now: Timestamp, client: PostgresClient,
+                                logger: Logger) async -> [Result<(available: Int64, teamAvailable: Int64?)?, LedgerError>] {
+        await answer(requests, holdID: \.holdID, logger: logger, all: { batch in
+            var held: [String: (available: Int64, teamAvailable: Int64?)] = [:]
+            for try await (hold, available, teamAvailable) in try await client.execute(BatchReserveStatement(requests: batch, now: now), logger: logger) {
+                held[hold] = (available, teamAvailable)
+            }
+            return held
+        }, one: { request in
+            let statement = ReserveStatement(keyID: request.keyID, amount: request.amount, holdID: request.holdID,
+                                             expiresAt: request.expiresAt, now: now)
+            return try await first(client.execute(statement, logger: logger)).map { ($0, $1) }
+        })
+    }
+
+    /// Settles a batch: all at once, then those the batch left open one by one.
+    static func settle(_ requests: [SettleRequest], now: Timestamp, client: PostgresClient,
+                               logger: Logger) async -> [Result<(balance: Int64, held: Int64, teamAvailable: Int64?)?, LedgerError>] {
+        await answer(requests, holdID: \.holdID, logger: logger, all: { batch in
+            var settled: [String: (balance: Int64, held: Int64, teamAvailable: Int64?)] = [:]
+            for try await (hold, balance, held, teamAvailable) in try await client.execute(BatchSettleStatement(requests: batch, now: now), logger: logger) {
+                settled[hold] = (balance, held, teamAvailable)
+            }
+            return settled
+        }, one: { request in
+            let statement = SettleStatement(state: request.state, charge: request.charge, reason: request.reason, now: now, holdID: request.holdID)
+            return try await first(client.execute(statement, logger: logger)).map { ($0, $1, $2) }
+        })
+    }
+
+    /// Answers a batch in the order of its requests: `all` runs the batch statement (when there is
+    /// more than one request) and gives the answers of the holds it took; every other request, or
+    /// every request if the batch failed, runs `one`, the single statement. A hold named twice (a
+    /// post racing a void) goes into the batch once; the repeat runs alone after it and learns
+    /// that the hold is settled.
+    static func answer<Request, Answer: Sendable>(
+        _ requests: [Request], holdID: KeyPath<Request, String>, logger: Logger,
+        all: ([Request]) async throws -> [String: Answer], one: (Request) async throws -> Answer?
+    ) async -> [Result<Answer?, LedgerError>] {
+        var holds = Set<String>()
+        let batch = requests.filter { holds.insert($0[keyPath: holdID]).inserted }
+        var answered: [String: Answer] = [:]
+        if batch.count > 1 {
+            do {
+                answered = try await all(batch)
+            } catch {
+                logger.warning("a batched ledger statement failed; running its requests one by one",
+                               metadata: ["error": "\(String(reflecting: error))"])
+            }
+        }
+        var answers: [Result<Answer?, LedgerError>] = []
+        for request in requests {
+            if let answer = answered.removeValue(forKey: request[keyPath: holdID]) {
+                answers.append(.success(answer))
+            } else {
+                answers.append(await outcome { try await one(request) })
+            }
+        }
+        return answers
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+public import GenerationCore
+import PostgresNIO
+
+/// A key's or a team's credits: top-ups and deductions, balances, and the audit of both.
+extension PostgresLedger {
+    public func adjust(_ account: Account, by amount: Credits, reason: String) async throws(LedgerError) -> Balance {
+        try AdjustmentRule.check(amount)
+        let micro = amount.microCredits, now = now(), kind = AdjustmentRule.entryKind(of: amount), maximum = Credits.maximum.microCredits
+        let totals = account.totalsTable, entries = account.entriesTable, id = account.id
+        return try await transaction { connection, logger in
+            // A deduction may not take the available balance below zero, nor a top-up the balance past
+            // the maximum; the WHERE makes both atomic, and locks the row until the entry is written.
+            guard try await Self.first(connection.query("""
+                UPDATE \(unescaped: totals.name) SET balance = balance + \(micro)
+                WHERE \(unescaped: totals.id) = \(id) AND balance + \(micro) - held >= 0 AND balance + \(micro) <= \(maximum)
+                RETURNING \(unescaped: totals.id)
+                """, logger: logger), String.self) != nil else {
+                let known = try await Self.first(connection.query(Self.balanceQuery(account), logger: logger), (Int64, Int64, Int64?).self)
+                throw known == nil ? account.unknown : AdjustmentRule.refusal(of: amount)
+            }
+            try await connection.query("""
+                INSERT INTO \(unescaped: entries.name) (\(unescaped: entries.owner), kind, amount, reason, created_at)
+                VALUES (\(id), \(kind), \(micro), \(reason), \(now))
+                """, logger: logger)
+            guard let row = try await Self.first(connection.query(Self.balanceQuery(account), logger: logger), (Int64, Int64, Int64?).self) else {
+                throw account.unknown
+            }
+            return Self.balance(row.0, row.1, row.2)
+        }
+    }
+
+    public func balance(of account: Account) async throws(LedgerError) -> Balance {
+        guard let row = try await perform({ client, logger in
+            try await Self.first(client.query(Self.balanceQuery(account), logger: logger), (Int64, Int64, Int64?).self)
+        }) else { throw account.unknown }
+        return Self.balance(row.0, row.1, row.2)
+    }
+
+    /// An account's balance, held credits and (for a key in a team) what its team has available.
+    static func balanceQuery(_ account: Account) -> PostgresQuery {
+        switch account {
+        case .key(let id):
+            """
+            SELECT b.balance, b.held, t.balance - t.held
+            FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = \(id)
+            """
+        case .team(let id):
+            "SELECT balance, held, NULL::BIGINT FROM team WHERE id = \(id)"
+        }
+    }
+
+    static func balance(_ balance: Int64, _ held: Int64, _ teamAvailable: Int64?) -> Balance {
+        Balance(balance: Credits(microCredits: balance), held: Credits(microCredits: held), teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+    }
+
+    public func verify() async throws(LedgerError) -> [String] {
+        let rows = try await perform { client, logger in
+            var rows: [(String, Int64, Int64, Int64, Int64, Int64, Int64)] = []
+            for try await row in try await client.query("""
+                SELECT b.key_id, b.balance, b.held,
+                       COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0)::BIGINT,
+                       COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0)::BIGINT,
+                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0)::BIGINT,
+                       COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0)::BIGINT
+                FROM balance b
+                UNION ALL
+                SELECT t.id, t.balance, t.held,
+                       COALESCE((SELECT SUM(amount) FROM team_entry e WHERE e.team_id = t.id), 0)::BIGINT,
+                       COALESCE((SELECT SUM(amount) FROM hold h WHERE h.team_id = t.id AND h.state = 'open'), 0)::BIGINT,
+                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.team_id = t.id AND h.state = 'posted'), 0)::BIGINT,
+                       COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)::BIGINT
+                FROM team t
+                ORDER BY 1
+                """, logger: logger).decode((String, Int64, Int64, Int64, Int64, Int64, Int64).self) { rows.append(row) }
+            return rows
+        }
+        return rows.flatMap { account, balance, held, fromEntries, fromHolds, charged, posted in
+            BalanceAudit(account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
+                         charged: charged, posted: posted).problems
+        }
+    }
+}
