@@ -37,6 +37,8 @@ let package = Package(
         // Tests only: launches clients and sdgate itself (Foundation's Process can crash on Linux
         // while reading /proc/self/fd in a process with many descriptors open).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // Already in the graph through swift-subprocess; named for the paths the local workers are spawned with.
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .target(name: "CSystemShims"),
@@ -77,7 +79,9 @@ let package = Package(
             dependencies: [
                 "GenerationCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -96,6 +100,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Every way a generation is served (the team's workers, the upstreams) behind one seam, and
+        // the per-model routing over them.
+        .target(
+            name: "Backends",
+            dependencies: ["GenerationCore", "LocalInference", "UpstreamProxy", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .target(
             name: "Jobs",
             dependencies: [
@@ -110,6 +121,7 @@ let package = Package(
             name: "SDGateApp",
             dependencies: [
                 "HTTPServer",
+                "Backends",
                 "GatewayAPI",
                 "GenerationCore",
                 "GuardedHTTP",
@@ -165,6 +177,12 @@ let package = Package(
             dependencies: ["LocalInference", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
                            .product(name: "MetricsTestKit", package: "swift-metrics")],
             exclude: ["Support"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BackendsTests",
+            dependencies: ["Backends", "LocalInference", "UpstreamProxy", "GenerationCore", "TestSupport",
+                           .product(name: "Logging", package: "swift-log"), .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -115,13 +115,13 @@ public final class LocalBackend: InferenceBackend {
         gauges.queueWait.recordNanoseconds((ContinuousClock.now - queuedAt).wholeNanoseconds)
         // Once started, a job runs to its end even if its client goes away: the worker is handed
         // out again only when it is free.
-        let outcome = await Task { [client, settings] () async -> Result<GenerationResult, InferenceError> in
+        let outcome = await uncancelled { [client, settings] () async -> Result<GenerationResult, InferenceError> in
             do throws(InferenceError) {
                 return .success(try await client.generate(request, at: lease.url, token: lease.token, deadline: settings.deadline))
             } catch {
                 return .failure(error)
             }
-        }.value
+        }
         switch outcome {
         case .success(let result):
             release(lease)

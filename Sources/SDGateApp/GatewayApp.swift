@@ -8,6 +8,7 @@ public import Ledger
 public import GenerationCore
 public import HTTPServer
 public import Logging
+import Backends
 import GuardedHTTP
 import Jobs
 import LocalInference
@@ -55,7 +56,9 @@ public struct GatewayApp: Sendable {
         self.backend = backend
         // An upstream's output URLs follow the rules of members' image URLs.
         let outputPolicy = AddressPolicy(allowPrivateAddresses: configuration.images.allowPrivateAddresses)
-        upstreams = Dictionary(uniqueKeysWithValues: configuration.configuredUpstreams.map { ($0.name, UpstreamBackend($0, outputPolicy: outputPolicy)) })
+        upstreams = Dictionary(uniqueKeysWithValues: configuration.configuredUpstreams.map { upstream in
+            (upstream.name, UpstreamBackend(upstream, outputPolicy: outputPolicy, logger: logger, metrics: metrics.factory))
+        })
         local = configuration.local.isConfigured ? LocalBackend(settings: configuration.local.pool, logger: logger, metrics: metrics.factory) : nil
     }
 
@@ -182,12 +185,11 @@ public struct GatewayApp: Sendable {
         guard !routes.isEmpty else { return backend }
         let entries = routes.mapValues { names in
             names.compactMap { name -> RouteEntry? in
-                if name == GatewayConfiguration.localRoute { return local.map(RouteEntry.local) }
-                return upstreams[name].map(RouteEntry.upstream)
+                let entry: (any RoutableBackend)? = name == GatewayConfiguration.localRoute ? local : upstreams[name]
+                return entry.map { RouteEntry(name: name, backend: $0) }
             }
         }
-        return RoutedBackend(routes: entries, fallback: backend, spillOverQueue: configuration.local.spillOverQueue, logger: logger,
-                             metrics: metrics.factory)
+        return RoutedBackend(routes: entries, fallback: backend, spillOverQueue: configuration.local.spillOverQueue, logger: logger)
     }
 
     /// Builds the HTTP server with the gateway's routes, not yet started. Throws if the catalog is

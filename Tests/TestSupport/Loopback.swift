@@ -55,3 +55,36 @@ public func unusedLoopbackPort() throws -> Int {
     guard found else { throw LoopbackConnectError(description: "bind: \(String(cString: strerror(errno)))") }
     return Int(UInt16(bigEndian: address.sin_port))
 }
+
+/// A port on 127.0.0.1 that refuses connections for as long as this value lives: its socket is
+/// bound but never listens, so no server started meanwhile (by a test running beside) can take the
+/// port, as one may take the port of a server that was shut down.
+public final class RefusingLoopbackPort: Sendable {
+    public let port: Int
+    private let fd: Int32
+
+    public init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw LoopbackConnectError(description: "socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else {
+            let code = errno
+            close(fd)
+            throw LoopbackConnectError(description: "bind: \(String(cString: strerror(code)))")
+        }
+        self.fd = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    deinit {
+        close(fd)
+    }
+}

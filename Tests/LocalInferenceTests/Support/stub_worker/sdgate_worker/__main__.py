@@ -6,12 +6,16 @@ Started as the gateway starts the real one (`python3 -m sdgate_worker --models F
   pids           each start appends its process id (a line)
   hang           while this file exists, GET /health never answers (alive but unhealthy)
   stuck          while this file exists, POST /generate never answers and GET /health says busy
-  generate.json  {"status": N, "body": {...}}: the answer to every POST /generate
+  generate.json  {"status": N, "body": {...}}: the answer to every POST /generate; without it, the
+                 worker's own answer: `samples` PNG headers of the requested size, the request's seed
 and writes there:
   generating     a line for each POST /generate it received, when it received it
 """
+import base64
 import json
 import os
+import struct
+import zlib
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,11 +37,13 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(200, {"status": "ok", "busy": (folder / "stuck").exists(), "pid": os.getpid()})
 
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         with open(folder / "generating", "a") as received:
             received.write("generate\n")
         while (folder / "stuck").exists():
             time.sleep(0.05)
+        if not (folder / "generate.json").exists():
+            return self.answer(200, generated(request))
         reply = json.loads((folder / "generate.json").read_text())
         self.answer(reply["status"], reply["body"])
 
@@ -51,6 +57,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def png(width, height):
+    """A PNG signature, an IHDR chunk for width x height and IEND: what the gateway's inspector reads."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def generated(request):
+    image = {"format": "png", "data": base64.b64encode(png(int(request["width"]), int(request["height"]))).decode()}
+    return {"images": [image] * int(request["samples"]), "seed": int(request["seed"]), "generation_time": 0.01}
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
