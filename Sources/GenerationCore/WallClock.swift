@@ -41,3 +41,8 @@ public struct SystemWallClock: WallClock {
         try await Task.sleep(for: now.duration(to: deadline))
     }
 }
+
+extension WallClock {
+    /// Now, in whole milliseconds since 1970: the unit the ledger stores.
+    public var millisecondsNow: Int64 { now.millisecondsSince1970 }
+}

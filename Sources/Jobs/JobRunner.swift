@@ -1,4 +1,4 @@
-import GenerationCore
+public import GenerationCore
 public import Ledger
 public import Logging
 
@@ -30,7 +30,7 @@ public final class JobRunner: Sendable {
 
     private let store: any JobStore
     private let settings: Settings
-    private let now: @Sendable () -> Timestamp
+    private let clock: any WallClock
     private let logger: Logger
     private let execute: @Sendable (JobRecord) async -> Outcome
     private let settle: @Sendable (JobRecord, Outcome) async -> Void
@@ -39,12 +39,12 @@ public final class JobRunner: Sendable {
     /// - Parameters:
     ///   - execute: runs a claimed job: generates, stores the outputs, renders the answer.
     ///   - settle: charges or releases the job's credits, once its end is recorded.
-    public init(store: any JobStore, settings: Settings, now: @escaping @Sendable () -> Timestamp, logger: Logger,
+    public init(store: any JobStore, settings: Settings, clock: any WallClock, logger: Logger,
                 execute: @escaping @Sendable (JobRecord) async -> Outcome,
                 settle: @escaping @Sendable (JobRecord, Outcome) async -> Void) {
         self.store = store
         self.settings = settings
-        self.now = now
+        self.clock = clock
         self.logger = logger
         self.execute = execute
         self.settle = settle
@@ -52,8 +52,8 @@ public final class JobRunner: Sendable {
     }
 
     public func start() {
-        let (store, now, lease) = (store, now, settings.lease)
-        loop.start(claim: { try await store.claimJob(leaseUntil: now() + lease.wholeMilliseconds) }, run: { job in await self.run(job) })
+        let (store, clock, lease) = (store, clock, settings.lease)
+        loop.start(claim: { try await store.claimJob(leaseUntil: clock.millisecondsNow + lease.wholeMilliseconds) }, run: { job in await self.run(job) })
     }
 
     /// A job was queued here: claim it now rather than at the next poll.
@@ -95,7 +95,7 @@ public final class JobRunner: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: lease / 3)
             if Task.isCancelled { return }
-            _ = try? await store.renewJobLease(id: id, until: now() + lease.wholeMilliseconds)
+            _ = try? await store.renewJobLease(id: id, until: clock.millisecondsNow + lease.wholeMilliseconds)
         }
     }
 }

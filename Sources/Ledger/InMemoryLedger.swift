@@ -8,11 +8,13 @@ import Synchronization
 /// reserve, a deduction, a settle) are atomic as the SQL stores' statements are.
 public final class InMemoryLedger: Ledger {
     let state = Mutex(InMemoryState())
-    let now: @Sendable () -> Timestamp
+    let clock: any WallClock
 
-    public init(now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) {
-        self.now = now
+    public init(clock: any WallClock = SystemWallClock()) {
+        self.clock = clock
     }
+
+    func now() -> Timestamp { clock.millisecondsNow }
 
     /// Runs `body` with the state locked: one atomic step.
     func locked<T: Sendable>(_ body: (inout InMemoryState) throws(LedgerError) -> T) throws(LedgerError) -> T {

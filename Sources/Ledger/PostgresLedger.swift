@@ -11,14 +11,16 @@ public final class PostgresLedger: Ledger {
     let client: PostgresClient
     private let running: Task<Void, Never>
     let logger: Logger
-    let now: @Sendable () -> Timestamp
+    let clock: any WallClock
     let reserves: PostgresBatcher<HoldRequest, (available: Int64, teamAvailable: Int64?)?>
     let settles: PostgresBatcher<SettleRequest, (balance: Int64, held: Int64, teamAvailable: Int64?)?>
     let recentKeys = RecentKeys()
 
     /// Connects with a URL such as `postgres://user:password@host:5432/database` and applies the
     /// migrations the database lacks.
-    public init(url: String, now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow, logger: Logger = Logger(label: "sdgate.ledger")) async throws(LedgerError) {
+    func now() -> Timestamp { clock.millisecondsNow }
+
+    public init(url: String, clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "sdgate.ledger")) async throws(LedgerError) {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
               let host = components.host, let user = components.user else {
             throw .storage("expected a URL such as postgres://user:password@host:5432/database")
@@ -40,9 +42,9 @@ public final class PostgresLedger: Ledger {
         }
         for await _ in started {}
         self.logger = logger
-        self.now = now
-        reserves = PostgresBatcher { requests in await Self.reserve(requests, now: now(), client: client, logger: logger) }
-        settles = PostgresBatcher { requests in await Self.settle(requests, now: now(), client: client, logger: logger) }
+        self.clock = clock
+        reserves = PostgresBatcher { requests in await Self.reserve(requests, now: clock.millisecondsNow, client: client, logger: logger) }
+        settles = PostgresBatcher { requests in await Self.settle(requests, now: clock.millisecondsNow, client: client, logger: logger) }
         do {
             try await migrate()
         } catch {

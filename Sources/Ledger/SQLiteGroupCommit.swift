@@ -1,3 +1,4 @@
+import GenerationCore
 import GRDB
 import Synchronization
 
@@ -38,7 +39,7 @@ final class SQLiteGroupCommit: Sendable {
 
     init(pool: DatabasePool, busyTimeout: Duration) {
         self.pool = pool
-        busyTimeoutMilliseconds = Int(busyTimeout.components.seconds) * 1000 + Int(busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+        busyTimeoutMilliseconds = Int(busyTimeout.wholeMilliseconds)
         // The writer connection waits for no lock unless the writer queue asks it to (`drain`).
         try? pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA busy_timeout = 0") }
     }

@@ -13,10 +13,10 @@ public final class SQLiteLedger: Ledger {
     private let pool: DatabasePool
     private let writer: SQLiteGroupCommit
     let recentKeys = RecentKeys()
-    let now: @Sendable () -> Timestamp
+    let clock: any WallClock
 
     /// Opens (creating if needed) the database at `path` and applies the migrations it lacks.
-    public init(path: String, now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) throws(LedgerError) {
+    public init(path: String, clock: any WallClock = SystemWallClock()) throws(LedgerError) {
         do {
             var configuration = Configuration()
             // Concurrent writers wait for each other rather than failing with SQLITE_BUSY; the
@@ -28,12 +28,12 @@ public final class SQLiteLedger: Ledger {
             throw .storage("\(error)")
         }
         writer = SQLiteGroupCommit(pool: pool, busyTimeout: Self.busyTimeout)
-        self.now = now
+        self.clock = clock
     }
 
     static let busyTimeout: Duration = .seconds(10)
 
-    public static let systemNow: @Sendable () -> Timestamp = { Timestamp(Date().timeIntervalSince1970 * 1000) }
+    func now() -> Timestamp { clock.millisecondsNow }
 
     // MARK: Access
 

@@ -66,12 +66,12 @@ public struct GatewayApp: Sendable {
     /// the admin API. On the first start without a configured admin token, one is generated: it is
     /// returned to be shown once, and only its hash is kept.
     public static func open(configuration: GatewayConfiguration, logger: Logger,
-                            now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> (app: GatewayApp, newAdminToken: String?) {
+                            clock: any WallClock = SystemWallClock()) async throws -> (app: GatewayApp, newAdminToken: String?) {
         let missing = configuration.missingUpstreamKeys + configuration.local.missingFiles
         guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
-        let ledger = try await openLedger(configuration, now: now)
+        let ledger = try await openLedger(configuration, clock: clock)
         let metrics = GatewayMetrics()
-        let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, now: now, logger: logger, metrics: metrics)
+        let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, clock: clock, logger: logger, metrics: metrics)
         var newToken: String?
         let tokenHash: [UInt8]
         if !configuration.adminToken.isEmpty {
@@ -84,21 +84,21 @@ public struct GatewayApp: Sendable {
             if try await ledger.storeAdminTokenHash(APIKeySecret.hash(token)) { newToken = token }
             tokenHash = try await ledger.storedAdminTokenHash() ?? APIKeySecret.hash(token)
         }
-        let admin = AdminRoutes(ledger: ledger, tokenHash: tokenHash, now: now)
+        let admin = AdminRoutes(ledger: ledger, tokenHash: tokenHash, clock: clock)
         return (GatewayApp(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: admin, metrics: metrics), newToken)
     }
 
     /// Opens (creating on first use) the ledger the configuration names: PostgreSQL for a
     /// `postgres://` URL (several replicas share it), otherwise the SQLite file.
     public static func openLedger(_ configuration: GatewayConfiguration,
-                                  now: @escaping @Sendable () -> Timestamp = SQLiteLedger.systemNow) async throws -> any GatewayStorage {
+                                  clock: any WallClock = SystemWallClock()) async throws -> any GatewayStorage {
         let location = configuration.ledgerPath
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            return try await PostgresLedger(url: location, now: now)
+            return try await PostgresLedger(url: location, clock: clock)
         }
         let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return try SQLiteLedger(path: location, now: now)
+        return try SQLiteLedger(path: location, clock: clock)
     }
 
     var imageLoader: ImageLoader {
@@ -147,9 +147,10 @@ public struct GatewayApp: Sendable {
         settings.concurrency = configuration.jobConcurrency
         settings.lease = configuration.jobLease
         let metrics = metrics
-        let runner = JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger,
+        let clock = SystemWallClock()
+        let runner = JobRunner(store: store, settings: settings, clock: clock, logger: logger,
                                execute: { job in
-                                   metrics.jobStarted(waited: .milliseconds(max(0, SQLiteLedger.systemNow() - job.createdAt)))
+                                   metrics.jobStarted(waited: .milliseconds(max(0, clock.millisecondsNow - job.createdAt)))
                                    return await executor.execute(job)
                                },
                                settle: executor.settle)
@@ -173,7 +174,7 @@ public struct GatewayApp: Sendable {
         // An attempt that outlasts its timeout by this much was cut short by a crash.
         settings.attemptLease = configuration.webhooks.timeout + .seconds(60)
         let sender = webhookSender
-        return WebhookDispatcher(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: logger) { delivery, secret in
+        return WebhookDispatcher(store: store, settings: settings, clock: SystemWallClock(), logger: logger) { delivery, secret in
             await sender.send(delivery, secret: secret)
         }
     }
@@ -230,7 +231,7 @@ public struct GatewayApp: Sendable {
         let server = try makeServer()
         // At once (holds left by a crash), then every half minute, or sooner for short hold lifetimes.
         let interval = min(.seconds(30), configuration.holdLifetime / 2)
-        let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, now: SQLiteLedger.systemNow, logger: logger, metrics: metrics) }
+        let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, clock: SystemWallClock(), logger: logger, metrics: metrics) }
         let address = try server.start()
         let jobs = jobRunner.start(JobUpkeep(lease: configuration.jobLease, maxQueueTime: configuration.jobMaxQueueTime,
                                              retention: configuration.outputRetention), logger: logger)

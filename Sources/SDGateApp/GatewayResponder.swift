@@ -1,3 +1,4 @@
+import GenerationCore
 import HTTPServer
 import Logging
 
@@ -54,7 +55,7 @@ struct GatewayResponder: HTTPResponder {
         let elapsed = ContinuousClock.now - start
         metrics.requestAnswered(method: method, route: route, status: status, duration: elapsed)
         guard logger.logLevel <= .info else { return }
-        let milliseconds = Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000
+        let milliseconds = elapsed.seconds * 1000
         logger.info("request", metadata: [
             "method": "\(method.rawValue)",
             "route": "\(route)",

@@ -53,7 +53,7 @@ struct JobUpkeep: Sendable {
     static let maxAttempts = 3
 
     func run(_ store: any GatewayStorage, settle: (JobRecord, JobRunner.Outcome) async -> Void) async throws {
-        let now = SQLiteLedger.systemNow()
+        let now = SystemWallClock().millisecondsNow
         var failed = try await store.recoverAbandonedJobs(now: now, maxAttempts: Self.maxAttempts)
         failed += try await store.expireQueuedJobs(queuedBefore: now - maxQueueTime.wholeMilliseconds)
         for job in failed { await settle(job, .failed(job.error ?? "the job failed")) }

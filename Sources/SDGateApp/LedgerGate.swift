@@ -10,13 +10,13 @@ struct LedgerGate: AccessGate {
     let ledger: any Ledger
     /// How long a hold lives if its request never settles it (a crash): the reaper voids it then.
     let holdLifetime: Duration
-    let now: @Sendable () -> Timestamp
+    let clock: any WallClock
     let logger: Logger
     let metrics: GatewayMetrics
 
     func authenticate(apiKey: String) async -> AuthenticatedKey? {
         do {
-            guard let key = try await ledger.key(secret: apiKey), key.isUsable(at: now()) else { return nil }
+            guard let key = try await ledger.key(secret: apiKey), key.isUsable(at: clock.millisecondsNow) else { return nil }
             return AuthenticatedKey(id: key.id, models: key.models, rateLimitPerMinute: key.rateLimitPerMinute)
         } catch {
             logger.error("ledger unavailable", metadata: ["operation": "authenticate", "error": "\(error)"])
@@ -29,7 +29,7 @@ struct LedgerGate: AccessGate {
     }
 
     func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
-        let expiresAt = now() + (holdLifetime + queueTime).wholeMilliseconds
+        let expiresAt = clock.millisecondsNow + (holdLifetime + queueTime).wholeMilliseconds
         do {
             switch try await ledger.reserve(keyID: key.id, amount: amount, expiresAt: expiresAt) {
             case .held(let hold, let available): return .held(CreditHold(id: hold.rawValue), remaining: available)
@@ -45,7 +45,7 @@ struct LedgerGate: AccessGate {
 
     func renew(_ hold: CreditHold) async -> Bool {
         do {
-            return try await ledger.renewHold(HoldID(hold.id), until: now() + holdLifetime.wholeMilliseconds)
+            return try await ledger.renewHold(HoldID(hold.id), until: clock.millisecondsNow + holdLifetime.wholeMilliseconds)
         } catch {
             logger.error("hold not renewed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
             return false
@@ -98,14 +98,14 @@ extension LedgerGate {
     private func event(_ usage: GenerationUsage) -> UsageEvent {
         UsageEvent(keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
                    durationMilliseconds: usage.duration.wholeMilliseconds, backend: usage.upstream?.name ?? "default",
-                   requestID: usage.requestID, at: now(), upstreamCost: usage.upstream?.cost,
+                   requestID: usage.requestID, at: clock.millisecondsNow, upstreamCost: usage.upstream?.cost,
                    upstreamRemainingCredits: usage.upstream?.remainingCredits)
     }
 
     func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
         do {
             // Until a hold backs the claim, it stands as long as a hold would.
-            let at = now()
+            let at = clock.millisecondsNow
             switch try await ledger.claimIdempotencyKey(keyID: key.id, key: idempotencyKey, fingerprint: fingerprint, at: at,
                                                         runningUntil: at + holdLifetime.wholeMilliseconds) {
             case .claimed: return .proceed
@@ -153,17 +153,17 @@ extension LedgerGate {
 final class HoldReaper: Sendable {
     private let task: Task<Void, Never>
 
-    init(ledger: any Ledger, every interval: Duration, now: @escaping @Sendable () -> Timestamp, logger: Logger, metrics: GatewayMetrics) {
+    init(ledger: any Ledger, every interval: Duration, clock: any WallClock, logger: Logger, metrics: GatewayMetrics) {
         task = Task {
             while !Task.isCancelled {
                 do {
-                    let expired = try await ledger.expireHolds(now: now())
+                    let expired = try await ledger.expireHolds(now: clock.millisecondsNow)
                     if expired > 0 {
                         logger.info("expired holds voided", metadata: ["count": "\(expired)"])
                         metrics.holdsExpired(expired)
                     }
                     // Idempotency keys are honoured for a day.
-                    _ = try await ledger.purgeIdempotencyKeys(before: now() - 86_400_000)
+                    _ = try await ledger.purgeIdempotencyKeys(before: clock.millisecondsNow - 86_400_000)
                 } catch {
                     logger.error("hold reaper failed", metadata: ["error": "\(error)"])
                 }

@@ -76,8 +76,7 @@ public final class UpstreamBackend: InferenceBackend {
     }
 
     private func call(_ request: GenerationRequest) async throws(UpstreamFailure) -> GenerationResult {
-        let deadline = NIODeadline.now() + .nanoseconds(upstream.deadline.components.seconds * 1_000_000_000
-            + upstream.deadline.components.attoseconds / 1_000_000_000)
+        let deadline = NIODeadline.now() + .nanoseconds(upstream.deadline.wholeNanoseconds)
         switch upstream.dialect {
         case .segmind: return try await SegmindUpstream(upstream: upstream, client: client).generate(request, deadline: deadline)
         case .modelslab: return try await ModelsLabUpstream(upstream: upstream, client: client, outputs: outputs).generate(request, deadline: deadline)

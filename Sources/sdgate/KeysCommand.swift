@@ -60,7 +60,7 @@ struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let ledger = try await options.open()
-            let expiresAt = expiresInDays.map { KeyLimits.expiry(days: $0, from: SQLiteLedger.systemNow()) }
+            let expiresAt = expiresInDays.map { KeyLimits.expiry(days: $0, from: SystemWallClock().millisecondsNow) }
             let teamID = try await TeamsCommand.teamID(team, in: ledger)
             let (key, secret) = try await ledger.createKey(NewKey(
                 name: name, expiresAt: expiresAt,
@@ -137,7 +137,7 @@ struct KeysCommand: AsyncParsableCommand {
                 keyID: id,
                 models: allModels ? nil : models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? current.models,
                 rateLimitPerMinute: noRateLimit ? nil : rateLimit ?? current.rateLimitPerMinute,
-                expiresAt: noExpiry ? nil : expiresInDays.map { KeyLimits.expiry(days: $0, from: SQLiteLedger.systemNow()) } ?? current.expiresAt)
+                expiresAt: noExpiry ? nil : expiresInDays.map { KeyLimits.expiry(days: $0, from: SystemWallClock().millisecondsNow) } ?? current.expiresAt)
             let view = KeyReport(key, try await ledger.balance(of: .key(id)))
             try options.emit(view) { view.line }
         }

@@ -1,3 +1,4 @@
+import GenerationCore
 import ArgumentParser
 import Ledger
 import SDGateApp
@@ -16,7 +17,7 @@ struct UsageCommand: AsyncParsableCommand {
     func run() async throws {
         let window: UsageWindow
         do {
-            window = try UsageWindow(since: since, until: until, now: SQLiteLedger.systemNow())
+            window = try UsageWindow(since: since, until: until, now: SystemWallClock().millisecondsNow)
         } catch {
             throw ValidationError(error.description)
         }

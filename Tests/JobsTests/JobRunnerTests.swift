@@ -31,7 +31,7 @@ struct JobRunnerTests {
         var settings = JobRunner.Settings()
         settings.concurrency = concurrency
         settings.pollInterval = .milliseconds(50)
-        return JobRunner(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: Logger(label: "test"),
+        return JobRunner(store: store, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test"),
             execute: { job in
                 probe.active.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
                 // Long enough for the others to be claimed meanwhile.

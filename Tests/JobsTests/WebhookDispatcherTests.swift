@@ -40,7 +40,7 @@ struct WebhookDispatcherTests {
         settings.firstRetry = .milliseconds(50)
         settings.retryFor = retryFor
         settings.pollInterval = .milliseconds(20)
-        return WebhookDispatcher(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: Logger(label: "test")) {
+        return WebhookDispatcher(store: store, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test")) {
             receiver.attempt($0, $1)
         }
     }
@@ -71,13 +71,13 @@ struct WebhookDispatcherTests {
         // The store and the dispatcher on a clock the test moves: a retry is due only when told.
         let clock = ManualClock()
         let store = try SQLiteLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("webhooks-\(UUID().uuidString).sqlite").path,
-                                     now: { clock.now })
+                                     clock: clock)
         let keyID = try await store.createKey(NewKey(name: "hooks")).key.id
         var settings = WebhookDispatcher.Settings()
         settings.firstRetry = .milliseconds(50)
         settings.retryFor = .milliseconds(300)
         settings.pollInterval = .milliseconds(20)
-        let dispatcher = WebhookDispatcher(store: store, settings: settings, now: { clock.now }, logger: Logger(label: "test")) { _, _ in
+        let dispatcher = WebhookDispatcher(store: store, settings: settings, clock: clock, logger: Logger(label: "test")) { _, _ in
             WebhookDispatcher.Attempt(status: 500, error: nil)
         }
         dispatcher.start()
@@ -85,7 +85,7 @@ struct WebhookDispatcherTests {
         // Attempts at 0, 50 and 150 ms; the next would be at 350, past the 300 ms of retries.
         for (attempts, wait) in [(1, 50), (2, 100)] {
             #expect(await eventually(timeout: .seconds(60)) { (try? await Self.delivery(store, job: "job-2"))??.attempts == attempts })
-            #expect(try await Self.delivery(store, job: "job-2")?.nextAttemptAt == clock.now + Int64(wait))
+            #expect(try await Self.delivery(store, job: "job-2")?.nextAttemptAt == clock.millisecondsNow + Int64(wait))
             clock.advance(by: Int64(wait))
         }
         #expect(await eventually(timeout: .seconds(60)) { (try? await Self.delivery(store, job: "job-2"))??.state == .failed })
@@ -101,7 +101,7 @@ struct WebhookDispatcherTests {
         var settings = WebhookDispatcher.Settings()
         settings.firstRetry = .milliseconds(300)
         settings.pollInterval = .milliseconds(20)
-        let first = WebhookDispatcher(store: store, settings: settings, now: SQLiteLedger.systemNow, logger: Logger(label: "test")) { _, _ in
+        let first = WebhookDispatcher(store: store, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test")) { _, _ in
             WebhookDispatcher.Attempt(status: 502, error: nil)
         }
         first.start()
@@ -123,7 +123,7 @@ struct WebhookDispatcherTests {
         settings.firstRetry = .seconds(5)
         settings.maxBackoff = .seconds(60)
         settings.retryFor = .seconds(3600)
-        let dispatcher = WebhookDispatcher(store: try await Self.makeStore().0, settings: settings, now: { 0 },
+        let dispatcher = WebhookDispatcher(store: try await Self.makeStore().0, settings: settings, clock: ManualClock(),
                                            logger: Logger(label: "test")) { _, _ in WebhookDispatcher.Attempt(status: 200, error: nil) }
         let delivery = WebhookDelivery(id: "msg_1", keyID: "k", jobID: "j", url: "https://hooks.example", body: [], state: .pending,
                                        attempts: 0, nextAttemptAt: 0, createdAt: 0, endedAt: nil)

@@ -27,15 +27,15 @@ struct HoldLifetimeContractTests {
         let clock = ManualClock()
         let (ledger, _) = try await store.make(clock: clock)
         let key = try await fundedKey(ledger, "1")
-        let held = try await hold(ledger, key, "0.5", until: clock.now + 2_000)
-        #expect(try await ledger.renewHold(held, until: clock.now + 10_000))
+        let held = try await hold(ledger, key, "0.5", until: clock.millisecondsNow + 2_000)
+        #expect(try await ledger.renewHold(held, until: clock.millisecondsNow + 10_000))
         // A renewal never shortens a hold.
-        #expect(try await ledger.renewHold(held, until: clock.now + 1_000))
+        #expect(try await ledger.renewHold(held, until: clock.millisecondsNow + 1_000))
         clock.advance(by: 5_000)
-        #expect(try await ledger.expireHolds(now: clock.now) == 0, "renewed past its first expiry")
+        #expect(try await ledger.expireHolds(now: clock.millisecondsNow) == 0, "renewed past its first expiry")
         _ = try await ledger.post(held, charge: credits("0.5"))
-        #expect(try await !ledger.renewHold(held, until: clock.now + 10_000), "a posted hold is not open")
-        #expect(try await !ledger.renewHold(HoldID("no-such-hold"), until: clock.now + 10_000))
+        #expect(try await !ledger.renewHold(held, until: clock.millisecondsNow + 10_000), "a posted hold is not open")
+        #expect(try await !ledger.renewHold(HoldID("no-such-hold"), until: clock.millisecondsNow + 10_000))
         #expect(try await ledger.verify() == [])
     }
 
@@ -46,11 +46,11 @@ struct HoldLifetimeContractTests {
         let team = try await ledger.createTeam(name: "studio")
         _ = try await ledger.adjust(.team(team.id), by: credits("10"), reason: "budget")
         let key = try await fundedKey(ledger, "1", team: team.id)
-        let late = try await hold(ledger, key, "1", until: clock.now + 2_000)
+        let late = try await hold(ledger, key, "1", until: clock.millisecondsNow + 2_000)
         clock.advance(by: 3_000)
-        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        #expect(try await ledger.expireHolds(now: clock.millisecondsNow) == 1)
         // Meanwhile the credits came back and were held again by another request.
-        let other = try await hold(ledger, key, "1", until: clock.now + 60_000)
+        let other = try await hold(ledger, key, "1", until: clock.millisecondsNow + 60_000)
 
         let charged = try await ledger.post(late, charge: credits("0.75"))
         #expect(charged.balance == credits("0.25") && charged.held == credits("1"))
@@ -58,7 +58,7 @@ struct HoldLifetimeContractTests {
         #expect(try await ledger.balance(of: .team(team.id)) == Balance(balance: credits("9.25"), held: credits("1")))
         await #expect(throws: LedgerError.holdSettled(late)) { try await ledger.post(late, charge: credits("0.75")) }
         // In debt, the key can hold nothing more.
-        guard case .insufficient = try await ledger.reserve(keyID: key, amount: credits("0.01"), expiresAt: clock.now + 60_000) else {
+        guard case .insufficient = try await ledger.reserve(keyID: key, amount: credits("0.01"), expiresAt: clock.millisecondsNow + 60_000) else {
             Issue.record("a key in debt could hold credits")
             return
         }
@@ -71,13 +71,13 @@ struct HoldLifetimeContractTests {
         let clock = ManualClock()
         let (ledger, _) = try await store.make(clock: clock)
         let key = try await fundedKey(ledger, "1")
-        let voided = try await hold(ledger, key, "1", until: clock.now + 2_000)
+        let voided = try await hold(ledger, key, "1", until: clock.millisecondsNow + 2_000)
         _ = try await ledger.void(voided, reason: "the upstream failed")
         await #expect(throws: LedgerError.holdSettled(voided)) { try await ledger.post(voided, charge: credits("1")) }
         // A late charge is still bounded by what was held.
-        let expired = try await hold(ledger, key, "0.5", until: clock.now + 2_000)
+        let expired = try await hold(ledger, key, "0.5", until: clock.millisecondsNow + 2_000)
         clock.advance(by: 3_000)
-        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        #expect(try await ledger.expireHolds(now: clock.millisecondsNow) == 1)
         await #expect(throws: LedgerError.chargeExceedsHold(expired)) { try await ledger.post(expired, charge: credits("0.6")) }
         #expect(try await ledger.balance(of: .key(key)) == Balance(balance: credits("1"), held: .zero))
         #expect(try await ledger.verify() == [])
@@ -90,20 +90,20 @@ struct HoldLifetimeContractTests {
         let key = try await fundedKey(ledger, "1")
         let print: [UInt8] = [1, 2, 3]
         func claim() async throws -> IdempotencyClaim {
-            try await ledger.claimIdempotencyKey(keyID: key, key: "retry-me", fingerprint: print, at: clock.now, runningUntil: clock.now + 2_000)
+            try await ledger.claimIdempotencyKey(keyID: key, key: "retry-me", fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000)
         }
         #expect(try await claim() == .claimed)
         #expect(try await claim() == .inProgress)
-        let held = try await hold(ledger, key, "0.5", until: clock.now + 2_000)
+        let held = try await hold(ledger, key, "0.5", until: clock.millisecondsNow + 2_000)
         try await ledger.backIdempotencyKey(keyID: key, key: "retry-me", with: held)
         // Past the claim's own deadline, the open hold keeps it running.
         clock.advance(by: 1_500)
-        #expect(try await ledger.renewHold(held, until: clock.now + 2_000))
+        #expect(try await ledger.renewHold(held, until: clock.millisecondsNow + 2_000))
         clock.advance(by: 1_500)
         #expect(try await claim() == .inProgress)
         // The gateway died: nothing renews the hold, it expires, and the claim with it.
         clock.advance(by: 1_000)
-        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        #expect(try await ledger.expireHolds(now: clock.millisecondsNow) == 1)
         #expect(try await claim() == .claimed)
         #expect(try await claim() == .inProgress)
     }
@@ -114,11 +114,11 @@ struct HoldLifetimeContractTests {
         let (ledger, _) = try await store.make(clock: clock)
         let key = try await fundedKey(ledger, "1")
         func claim(_ idempotencyKey: String, _ print: [UInt8] = [7]) async throws -> IdempotencyClaim {
-            try await ledger.claimIdempotencyKey(keyID: key, key: idempotencyKey, fingerprint: print, at: clock.now, runningUntil: clock.now + 2_000)
+            try await ledger.claimIdempotencyKey(keyID: key, key: idempotencyKey, fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000)
         }
         #expect(try await claim("never-held") == .claimed)
         #expect(try await claim("charged") == .claimed)
-        let held = try await hold(ledger, key, "0.5", until: clock.now + 2_000)
+        let held = try await hold(ledger, key, "0.5", until: clock.millisecondsNow + 2_000)
         try await ledger.backIdempotencyKey(keyID: key, key: "charged", with: held)
         _ = try await ledger.post(held, charge: credits("0.5"))
         clock.advance(by: 2_500)

@@ -22,23 +22,23 @@ struct JobStoreContractTests {
         let clock = ManualClock()
         let jobs = try await makeStore(store, clock: clock)
         let queued = try await jobs.enqueueJob(newJob())
-        #expect(queued.state == .queued && queued.attempts == 0 && queued.createdAt == clock.now)
+        #expect(queued.state == .queued && queued.attempts == 0 && queued.createdAt == clock.millisecondsNow)
         #expect(queued.id.count == 36, "a UUID: random, not a counter")
         #expect(try await jobs.job(id: queued.id) == queued)
         #expect(try await jobs.job(id: "no-such-job") == nil)
         #expect(try await jobs.queuedJobCount() == 1)
 
-        let claimed = try #require(try await jobs.claimJob(leaseUntil: clock.now + 60_000))
+        let claimed = try #require(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 60_000))
         #expect(try await jobs.queuedJobCount() == 0)
         #expect(claimed.id == queued.id && claimed.state == .processing && claimed.attempts == 1)
-        #expect(try await jobs.claimJob(leaseUntil: clock.now + 60_000) == nil)
-        #expect(try await jobs.renewJobLease(id: claimed.id, until: clock.now + 120_000))
+        #expect(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 60_000) == nil)
+        #expect(try await jobs.renewJobLease(id: claimed.id, until: clock.millisecondsNow + 120_000))
 
         #expect(try await jobs.finishJob(id: claimed.id, state: .completed, result: [1, 2, 3], error: nil))
         #expect(try await !jobs.finishJob(id: claimed.id, state: .failed, result: nil, error: "late"), "a job finishes once")
         let finished = try #require(try await jobs.job(id: claimed.id))
         #expect(finished.state == .completed && finished.result == [1, 2, 3] && finished.finishedAt != nil)
-        #expect(try await !jobs.renewJobLease(id: claimed.id, until: clock.now + 180_000))
+        #expect(try await !jobs.renewJobLease(id: claimed.id, until: clock.millisecondsNow + 180_000))
     }
 
     @Test(arguments: LedgerStore.available)
@@ -51,7 +51,7 @@ struct JobStoreContractTests {
             clock.advance(by: 10)
         }
         var claimed: [String] = []
-        while let job = try await jobs.claimJob(leaseUntil: clock.now + 1000) { claimed.append(job.id) }
+        while let job = try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 1000) { claimed.append(job.id) }
         #expect(claimed == ids)
     }
 
@@ -60,17 +60,17 @@ struct JobStoreContractTests {
         let clock = ManualClock()
         let jobs = try await makeStore(store, clock: clock)
         let id = try await jobs.enqueueJob(newJob()).id
-        _ = try await jobs.claimJob(leaseUntil: clock.now + 1000)
-        #expect(try await jobs.recoverAbandonedJobs(now: clock.now + 999, maxAttempts: 2).isEmpty)
+        _ = try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 1000)
+        #expect(try await jobs.recoverAbandonedJobs(now: clock.millisecondsNow + 999, maxAttempts: 2).isEmpty)
         #expect(try await jobs.job(id: id)?.state == .processing, "the lease still holds")
 
         clock.advance(by: 1001)
-        #expect(try await jobs.recoverAbandonedJobs(now: clock.now, maxAttempts: 2).isEmpty, "tried once of two: queued again")
+        #expect(try await jobs.recoverAbandonedJobs(now: clock.millisecondsNow, maxAttempts: 2).isEmpty, "tried once of two: queued again")
         #expect(try await jobs.job(id: id)?.state == .queued)
-        #expect(try await jobs.claimJob(leaseUntil: clock.now + 1000)?.attempts == 2)
+        #expect(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 1000)?.attempts == 2)
 
         clock.advance(by: 1001)
-        let failed = try await jobs.recoverAbandonedJobs(now: clock.now, maxAttempts: 2)
+        let failed = try await jobs.recoverAbandonedJobs(now: clock.millisecondsNow, maxAttempts: 2)
         #expect(failed.map(\.id) == [id] && failed.first?.hold == HoldID("h-sdxl1.0-txt2img"))
         let record = try #require(try await jobs.job(id: id))
         #expect(record.state == .failed && record.error?.contains("stopped while generating") == true)
@@ -83,13 +83,13 @@ struct JobStoreContractTests {
         let old = try await jobs.enqueueJob(newJob("old"))
         clock.advance(by: 5000)
         let fresh = try await jobs.enqueueJob(newJob("fresh"))
-        #expect(try await jobs.expireQueuedJobs(queuedBefore: clock.now - 1000).map(\.id) == [old.id])
+        #expect(try await jobs.expireQueuedJobs(queuedBefore: clock.millisecondsNow - 1000).map(\.id) == [old.id])
         #expect(try await jobs.job(id: old.id)?.state == .failed)
         #expect(try await jobs.job(id: fresh.id)?.state == .queued)
 
         clock.advance(by: 5000)
-        #expect(try await jobs.purgeJobs(finishedBefore: clock.now - 10_000).isEmpty)
-        #expect(try await jobs.purgeJobs(finishedBefore: clock.now).map(\.id) == [old.id])
+        #expect(try await jobs.purgeJobs(finishedBefore: clock.millisecondsNow - 10_000).isEmpty)
+        #expect(try await jobs.purgeJobs(finishedBefore: clock.millisecondsNow).map(\.id) == [old.id])
         #expect(try await jobs.job(id: old.id) == nil)
         #expect(try await jobs.job(id: fresh.id) != nil, "a job not finished is never purged")
     }
@@ -136,7 +136,7 @@ struct JobFairnessContractTests {
         clock.advance(by: 10)
         _ = try await jobs.enqueueJob(job("klate", "l0"))
         var claimed: [String] = []
-        while let next = try await jobs.claimJob(leaseUntil: clock.now + 60_000) { claimed.append(next.model) }
+        while let next = try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 60_000) { claimed.append(next.model) }
         // Each key's jobs oldest first; the keys in turns, the key that waited longest for its turn first.
         #expect(claimed == ["f0", "p0", "l0", "f1", "p1", "f2", "f3", "f4", "f5"])
     }
@@ -151,7 +151,7 @@ struct JobFairnessContractTests {
         // Another key is not affected, and a claimed job frees its place.
         _ = try await jobs.enqueueJob(job("kother", "d", limit: 2))
         #expect(try await jobs.queuedJobCount() == 3)
-        #expect(try await jobs.claimJob(leaseUntil: clock.now + 60_000)?.model == "a")
+        #expect(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 60_000)?.model == "a")
         _ = try await jobs.enqueueJob(job("kbusy", "c", limit: 2))
         #expect(try await jobs.queuedJobCount() == 3)
     }

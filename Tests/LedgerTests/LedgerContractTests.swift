@@ -29,7 +29,7 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
         switch self {
         case .sqlite:
             let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString).sqlite").path
-            return (try SQLiteLedger(path: path, now: { clock.now }), path)
+            return (try SQLiteLedger(path: path, clock: clock), path)
         case .postgres:
             let url = try #require(Self.postgresURL)
             let database = "ledger_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
@@ -37,7 +37,7 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
             guard created.status == 0 else { throw LedgerError.storage(created.errors) }
             return (try await open(database, clock: clock), database)
         case .memory:
-            let name = UUID().uuidString, ledger = InMemoryLedger(now: { clock.now })
+            let name = UUID().uuidString, ledger = InMemoryLedger(clock: clock)
             Self.inMemory.withLock { $0[name] = ledger }
             return (ledger, name)
         }
@@ -47,11 +47,11 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
     func open(_ path: String, clock: ManualClock) async throws -> any Ledger {
         switch self {
         case .sqlite:
-            return try SQLiteLedger(path: path, now: { clock.now })
+            return try SQLiteLedger(path: path, clock: clock)
         case .postgres:
             var components = URLComponents(string: try #require(Self.postgresURL))!
             components.path = "/" + path
-            return try await PostgresLedger(url: components.string!, now: { clock.now })
+            return try await PostgresLedger(url: components.string!, clock: clock)
         case .memory:
             // Memory is one process's: another opener shares the very same ledger.
             return try #require(Self.inMemory.withLock { $0[path] })
@@ -104,11 +104,11 @@ struct LedgerContractTests {
     func revokedAndExpiredKeysAreNotUsable(store: LedgerStore) async throws {
         let clock = ManualClock()
         let (ledger, _) = try await store.make(clock: clock)
-        let (key, secret) = try await ledger.createKey(NewKey(name: "bob", expiresAt: clock.now + 60_000))
-        #expect(key.isUsable(at: clock.now))
-        #expect(!key.isUsable(at: clock.now + 60_000))
+        let (key, secret) = try await ledger.createKey(NewKey(name: "bob", expiresAt: clock.millisecondsNow + 60_000))
+        #expect(key.isUsable(at: clock.millisecondsNow))
+        #expect(!key.isUsable(at: clock.millisecondsNow + 60_000))
         try await ledger.revoke(keyID: key.id)
-        #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.now) == false)
+        #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.millisecondsNow) == false)
         await #expect(throws: LedgerError.unknownKey("knope")) { try await ledger.revoke(keyID: "knope") }
     }
 
@@ -120,8 +120,8 @@ struct LedgerContractTests {
         let (ledger, path) = try await store.make(clock: clock)
         let (key, secret) = try await ledger.createKey(NewKey(name: "erin"))
         _ = try await ledger.adjust(.key(key.id), by: credits("5"), reason: "welcome")
-        #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.now) == true)
-        if case .held = try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: clock.now + 60_000) {} else {
+        #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.millisecondsNow) == true)
+        if case .held = try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: clock.millisecondsNow + 60_000) {} else {
             Issue.record("a usable key is refused")
         }
 
@@ -129,17 +129,17 @@ struct LedgerContractTests {
         try await elsewhere.revoke(keyID: key.id)
         // This ledger may still remember the key as usable (`RecentKeys`), but it cannot spend.
         await #expect(throws: LedgerError.unusableKey(key.id)) {
-            try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: clock.now + 60_000)
+            try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: clock.millisecondsNow + 60_000)
         }
         // Revoked here, it is forgotten at once.
         try await ledger.revoke(keyID: key.id)
-        #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.now) == false)
+        #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.millisecondsNow) == false)
 
-        let (expiring, _) = try await ledger.createKey(NewKey(name: "fay", expiresAt: clock.now + 1_000))
+        let (expiring, _) = try await ledger.createKey(NewKey(name: "fay", expiresAt: clock.millisecondsNow + 1_000))
         _ = try await ledger.adjust(.key(expiring.id), by: credits("5"), reason: "welcome")
         clock.advance(by: 1_000)
         await #expect(throws: LedgerError.unusableKey(expiring.id)) {
-            try await ledger.reserve(keyID: expiring.id, amount: credits("1"), expiresAt: clock.now + 60_000)
+            try await ledger.reserve(keyID: expiring.id, amount: credits("1"), expiresAt: clock.millisecondsNow + 60_000)
         }
         #expect(try await ledger.balance(of: .key(expiring.id)).held == .zero)
     }
@@ -229,18 +229,18 @@ struct LedgerContractTests {
         let (ledger, _) = try await store.make(clock: clock)
         let (key, _) = try await ledger.createKey(NewKey(name: "erin"))
         _ = try await ledger.adjust(.key(key.id), by: credits("1"), reason: "top-up")
-        guard case .held(let early, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.now + 1000) else { return }
-        _ = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.now + 5000)
-        #expect(try await ledger.expireHolds(now: clock.now + 999) == 0)
+        guard case .held(let early, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.millisecondsNow + 1000) else { return }
+        _ = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.millisecondsNow + 5000)
+        #expect(try await ledger.expireHolds(now: clock.millisecondsNow + 999) == 0)
         clock.advance(by: 1000)
-        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        #expect(try await ledger.expireHolds(now: clock.millisecondsNow) == 1)
         #expect(try await ledger.balance(of: .key(key.id)).available == credits("0.5"))
         #expect(try await ledger.openHolds() == OpenHolds(count: 1, amount: credits("0.5")))
         // Work that outlived its hold is still charged, once (see HoldLifetimeContractTests).
         #expect(try await ledger.post(early, charge: credits("0.1")).balance == credits("0.9"))
         await #expect(throws: LedgerError.holdSettled(early)) { try await ledger.post(early, charge: credits("0.1")) }
         clock.advance(by: 4000)
-        #expect(try await ledger.expireHolds(now: clock.now) == 1)
+        #expect(try await ledger.expireHolds(now: clock.millisecondsNow) == 1)
         #expect(try await ledger.balance(of: .key(key.id)) == Balance(balance: credits("0.9"), held: .zero))
         #expect(try await ledger.verify().isEmpty)
     }
@@ -374,17 +374,17 @@ struct LedgerContractTests {
         let (ledger, _) = try await store.make(clock: clock)
         let (key, _) = try await ledger.createKey(NewKey(name: "gil"))
         _ = try await ledger.adjust(.key(key.id), by: credits("1"), reason: "welcome")
-        guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.25"), expiresAt: clock.now + 60_000) else {
+        guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.25"), expiresAt: clock.millisecondsNow + 60_000) else {
             Issue.record("the hold was refused")
             return
         }
         let event = UsageEvent(keyID: key.id, model: "sdxl-img2img", status: 200, cost: credits("0.25"), durationMilliseconds: 40,
-                               backend: "segmind", requestID: "r1", at: clock.now, upstreamCost: "0.2")
+                               backend: "segmind", requestID: "r1", at: clock.millisecondsNow, upstreamCost: "0.2")
         #expect(try await ledger.post(hold, charge: credits("0.25"), recording: event) == Balance(balance: credits("0.75"), held: .zero))
         await #expect(throws: LedgerError.holdSettled(hold)) {
             try await ledger.post(hold, charge: credits("0.25"), recording: event)
         }
-        #expect(try await ledger.usage(keyID: key.id, teamID: nil, from: 0, to: clock.now + 1) == [event])
+        #expect(try await ledger.usage(keyID: key.id, teamID: nil, from: 0, to: clock.millisecondsNow + 1) == [event])
         #expect(try await ledger.verify().isEmpty)
     }
 }

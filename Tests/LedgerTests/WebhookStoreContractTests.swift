@@ -30,32 +30,32 @@ struct WebhookStoreContractTests {
         let ledger = try await makeStore(store, clock: clock)
         let queued = try await ledger.enqueueWebhook(NewWebhook(keyID: "kaaaaaaaa", jobID: "job-1", url: "https://hooks.example/a",
                                                                body: Array(#"{"status":"success"}"#.utf8)))
-        #expect(queued.id.hasPrefix("msg_") && queued.state == .pending && queued.attempts == 0 && queued.nextAttemptAt == clock.now)
+        #expect(queued.id.hasPrefix("msg_") && queued.state == .pending && queued.attempts == 0 && queued.nextAttemptAt == clock.millisecondsNow)
 
-        let claimed = try #require(try await ledger.claimDueWebhook(now: clock.now, leaseUntil: clock.now + 30_000))
+        let claimed = try #require(try await ledger.claimDueWebhook(now: clock.millisecondsNow, leaseUntil: clock.millisecondsNow + 30_000))
         #expect(claimed.id == queued.id && claimed.body == queued.body)
-        #expect(try await ledger.claimDueWebhook(now: clock.now + 29_999, leaseUntil: clock.now + 60_000) == nil, "leased")
+        #expect(try await ledger.claimDueWebhook(now: clock.millisecondsNow + 29_999, leaseUntil: clock.millisecondsNow + 60_000) == nil, "leased")
         // The gateway died mid-attempt: once the lease runs out, the delivery is due again.
-        #expect(try await ledger.claimDueWebhook(now: clock.now + 30_000, leaseUntil: clock.now + 60_000)?.id == queued.id)
+        #expect(try await ledger.claimDueWebhook(now: clock.millisecondsNow + 30_000, leaseUntil: clock.millisecondsNow + 60_000)?.id == queued.id)
 
         clock.advance(by: 1000)
-        try await ledger.recordWebhookAttempt(WebhookAttempt(deliveryID: queued.id, number: 1, at: clock.now, status: 500, error: nil,
-                                                             durationMilliseconds: 12), then: .retry(at: clock.now + 5000))
-        #expect(try await ledger.claimDueWebhook(now: clock.now + 4999, leaseUntil: clock.now + 60_000) == nil, "not due before its retry")
-        #expect(try await ledger.claimDueWebhook(now: clock.now + 5000, leaseUntil: clock.now + 60_000)?.attempts == 1)
+        try await ledger.recordWebhookAttempt(WebhookAttempt(deliveryID: queued.id, number: 1, at: clock.millisecondsNow, status: 500, error: nil,
+                                                             durationMilliseconds: 12), then: .retry(at: clock.millisecondsNow + 5000))
+        #expect(try await ledger.claimDueWebhook(now: clock.millisecondsNow + 4999, leaseUntil: clock.millisecondsNow + 60_000) == nil, "not due before its retry")
+        #expect(try await ledger.claimDueWebhook(now: clock.millisecondsNow + 5000, leaseUntil: clock.millisecondsNow + 60_000)?.attempts == 1)
         clock.advance(by: 5000)
-        try await ledger.recordWebhookAttempt(WebhookAttempt(deliveryID: queued.id, number: 2, at: clock.now, status: 204, error: nil,
+        try await ledger.recordWebhookAttempt(WebhookAttempt(deliveryID: queued.id, number: 2, at: clock.millisecondsNow, status: 204, error: nil,
                                                              durationMilliseconds: 7), then: .delivered)
         #expect(try await ledger.claimDueWebhook(now: .max, leaseUntil: .max) == nil, "delivered: never due again")
 
         let deliveries = try await ledger.webhookDeliveries(jobID: "job-1")
-        #expect(deliveries.count == 1 && deliveries[0].state == .delivered && deliveries[0].attempts == 2 && deliveries[0].endedAt == clock.now)
+        #expect(deliveries.count == 1 && deliveries[0].state == .delivered && deliveries[0].attempts == 2 && deliveries[0].endedAt == clock.millisecondsNow)
         let attempts = try await ledger.webhookAttempts(deliveryID: queued.id)
         #expect(attempts.map(\.status) == [500, 204] && attempts.map(\.number) == [1, 2] && attempts[0].durationMilliseconds == 12)
 
-        try await ledger.purgeWebhooks(endedBefore: clock.now)
+        try await ledger.purgeWebhooks(endedBefore: clock.millisecondsNow)
         #expect(try await ledger.webhookDeliveries(jobID: "job-1").count == 1, "ended at the cutoff, not before")
-        try await ledger.purgeWebhooks(endedBefore: clock.now + 1)
+        try await ledger.purgeWebhooks(endedBefore: clock.millisecondsNow + 1)
         #expect(try await ledger.webhookDeliveries(jobID: "job-1").isEmpty)
         #expect(try await ledger.webhookAttempts(deliveryID: queued.id).isEmpty, "its attempts went with it")
     }
@@ -65,8 +65,8 @@ struct WebhookStoreContractTests {
         let clock = ManualClock()
         let ledger = try await makeStore(store, clock: clock)
         let queued = try await ledger.enqueueWebhook(NewWebhook(keyID: "kaaaaaaaa", jobID: "job-2", url: "https://hooks.example/b", body: []))
-        _ = try await ledger.claimDueWebhook(now: clock.now, leaseUntil: clock.now + 1000)
-        try await ledger.recordWebhookAttempt(WebhookAttempt(deliveryID: queued.id, number: 1, at: clock.now, status: nil,
+        _ = try await ledger.claimDueWebhook(now: clock.millisecondsNow, leaseUntil: clock.millisecondsNow + 1000)
+        try await ledger.recordWebhookAttempt(WebhookAttempt(deliveryID: queued.id, number: 1, at: clock.millisecondsNow, status: nil,
                                                              error: "connection refused", durationMilliseconds: 1), then: .failed)
         let failed = try #require(try await ledger.webhookDeliveries(jobID: "job-2").first)
         #expect(failed.state == .failed && failed.nextAttemptAt == nil)

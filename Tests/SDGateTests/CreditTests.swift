@@ -18,7 +18,7 @@ struct CreditTests {
         configuration.catalogFile = Repository.path("Config/models.yaml")
         configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
         let ledger = try await GatewayApp.openLedger(configuration)
-        let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), now: SQLiteLedger.systemNow, logger: Logger(label: "test"),
+        let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
                               metrics: GatewayMetrics())
         let app = GatewayApp(configuration: configuration, logger: Logger(label: "test"), gate: gate, ledger: ledger, backend: backend)
         let server = try app.makeServer()

@@ -25,14 +25,14 @@ struct ModelsLabTests {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelslab-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             ledger = try SQLiteLedger(path: folder.appendingPathComponent("sdgate.sqlite").path)
-            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), now: SQLiteLedger.systemNow, logger: Logger(label: "test"),
+            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
                                   metrics: GatewayMetrics())
             let outputs = try OutputStore(folder: folder.appendingPathComponent("generations"), retention: .seconds(3600))
             let completions = JobCompletions()
             let executor = GenerationJobExecutor(backend: backend, outputs: outputs, credits: gate, completions: completions)
             var settings = JobRunner.Settings()
             settings.pollInterval = .milliseconds(100)
-            runner = JobRunner(store: ledger, settings: settings, now: SQLiteLedger.systemNow, logger: Logger(label: "test"),
+            runner = JobRunner(store: ledger, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test"),
                                execute: executor.execute, settle: executor.settle)
             runner.start()
             var router = Router()
@@ -147,7 +147,7 @@ struct ModelsLabTests {
         gateway.backend.pause()
         #expect(try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "a queued lighthouse"])["status"] as? String == "processing")
         // Held for the hold lifetime (600 s here) plus the longest time in the queue (1 h by default).
-        let reserved = SQLiteLedger.systemNow()
+        let reserved = SystemWallClock().millisecondsNow
         #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 60_000) == 0, "a request's lifetime is not enough for a job")
         #expect(try await gateway.ledger.balance(of: .key(keyID)).held == Credits(decimal: "0.008"))
         #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 3_600_000 + 60_000) == 1)

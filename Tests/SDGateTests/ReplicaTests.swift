@@ -25,7 +25,7 @@ struct ReplicaTests {
             configuration.ledgerDatabase = url
             // Each gateway its own ledger, so its own connection pool: as two replicas.
             let ledger = try await GatewayApp.openLedger(configuration)
-            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), now: SQLiteLedger.systemNow, logger: Logger(label: "test"),
+            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
                                   metrics: GatewayMetrics())
             let server = try GatewayApp(configuration: configuration, logger: Logger(label: "test"), gate: gate, ledger: ledger,
                                         backend: FakeBackend()).makeServer()

@@ -1,13 +1,24 @@
+public import GenerationCore
 import Synchronization
 
-/// A clock the tests move by hand, in milliseconds since 1970 (a ledger `Timestamp`): expiries and
-/// retries are tested without waiting.
-public final class ManualClock: Sendable {
+/// A wall clock the tests move by hand: expiries and retries are tested without waiting.
+public final class ManualClock: WallClock {
     private let milliseconds = Atomic<Int64>(1_800_000_000_000)
 
     public init() {}
 
-    public var now: Int64 { milliseconds.load(ordering: .relaxed) }
+    public var now: WallInstant { WallInstant(millisecondsSince1970: milliseconds.load(ordering: .relaxed)) }
 
+    public var minimumResolution: Duration { .milliseconds(1) }
+
+    /// Returns once the clock has been moved past `deadline` (or at once if it is past already).
+    public func sleep(until deadline: WallInstant, tolerance: Duration? = nil) async throws {
+        while now < deadline {
+            try Task.checkCancellation()
+            await Task.yield()
+        }
+    }
+
+    /// Moves the clock on by `delta` milliseconds.
     public func advance(by delta: Int64) { milliseconds.add(delta, ordering: .relaxed) }
 }

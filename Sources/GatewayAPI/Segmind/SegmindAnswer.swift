@@ -22,7 +22,7 @@ public enum SegmindAnswer {
 
     /// 200 with the images, and the headers clients read: cost, seed, generation time.
     public static func success(_ result: GenerationResult, base64: Bool, cost: Credits) -> HTTPResponse {
-        let seconds = Double(result.generationTime.components.seconds) + Double(result.generationTime.components.attoseconds) / 1e18
+        let seconds = result.generationTime.seconds
         let rounded = (seconds * 1000).rounded() / 1000
         var headers: HTTPHeaders = [
             "x-cost": cost.description,

@@ -1,4 +1,4 @@
-import GenerationCore
+public import GenerationCore
 public import Ledger
 public import Logging
 
@@ -37,25 +37,25 @@ public final class WebhookDispatcher: Sendable {
 
     private let store: any WebhookStore
     private let settings: Settings
-    private let now: @Sendable () -> Timestamp
+    private let clock: any WallClock
     private let logger: Logger
     private let send: @Sendable (WebhookDelivery, _ secret: String) async -> Attempt
     private let loop: ClaimLoop<WebhookDelivery>
 
     /// - Parameter send: one attempt at a delivery, signed with its key's secret.
-    public init(store: any WebhookStore, settings: Settings, now: @escaping @Sendable () -> Timestamp, logger: Logger,
+    public init(store: any WebhookStore, settings: Settings, clock: any WallClock, logger: Logger,
                 send: @escaping @Sendable (WebhookDelivery, _ secret: String) async -> Attempt) {
         self.store = store
         self.settings = settings
-        self.now = now
+        self.clock = clock
         self.logger = logger
         self.send = send
         loop = ClaimLoop(concurrency: settings.concurrency, pollInterval: settings.pollInterval, label: "webhooks", logger: logger)
     }
 
     public func start() {
-        let (store, now, lease) = (store, now, settings.attemptLease)
-        loop.start(claim: { let now = now(); return try await store.claimDueWebhook(now: now, leaseUntil: now + lease.wholeMilliseconds) },
+        let (store, clock, lease) = (store, clock, settings.attemptLease)
+        loop.start(claim: { let now = clock.millisecondsNow; return try await store.claimDueWebhook(now: now, leaseUntil: now + lease.wholeMilliseconds) },
                    run: { delivery in await self.attempt(delivery) })
     }
 
@@ -85,7 +85,7 @@ public final class WebhookDispatcher: Sendable {
 
     private func attempt(_ delivery: WebhookDelivery) async {
         let number = delivery.attempts + 1
-        let started = ContinuousClock.now, at = now()
+        let started = ContinuousClock.now, at = clock.millisecondsNow
         let result: Attempt
         do {
             result = await send(delivery, try await store.webhookSecret(keyID: delivery.keyID))
@@ -95,7 +95,7 @@ public final class WebhookDispatcher: Sendable {
         let next: WebhookNext = if result.delivered {
             .delivered
         } else {
-            retryTime(after: number, of: delivery, at: now()).map { .retry(at: $0) } ?? .failed
+            retryTime(after: number, of: delivery, at: clock.millisecondsNow).map { .retry(at: $0) } ?? .failed
         }
         let record = WebhookAttempt(deliveryID: delivery.id, number: number, at: at, status: result.status, error: result.error,
                                     durationMilliseconds: (ContinuousClock.now - started).wholeMilliseconds)

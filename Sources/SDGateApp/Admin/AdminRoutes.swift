@@ -10,7 +10,7 @@ struct AdminRoutes: Sendable {
     let ledger: any GatewayStorage
     /// SHA-256 of the one admin token accepted.
     let tokenHash: [UInt8]
-    let now: @Sendable () -> Timestamp
+    let clock: any WallClock
 
     func register(on router: inout Router) {
         let check: Router.HeadCheck = { head, _ in
@@ -45,7 +45,7 @@ struct AdminRoutes: Sendable {
                 teamID = team.id
             }
             let (key, secret) = try await ledger.createKey(NewKey(
-                name: body.name, expiresAt: body.lifetimeDays.map { KeyLimits.expiry(days: $0, from: now()) },
+                name: body.name, expiresAt: body.lifetimeDays.map { KeyLimits.expiry(days: $0, from: clock.millisecondsNow) },
                 models: body.models, rateLimitPerMinute: body.rateLimitPerMinute, teamID: teamID))
             var balance = try await ledger.balance(of: .key(key.id))
             if let amount = body.credits, amount > .zero { balance = try await ledger.adjust(.key(key.id), by: amount, reason: "initial credits") }
@@ -93,7 +93,7 @@ struct AdminRoutes: Sendable {
             let expiresAt: Timestamp? = switch limits.lifetimeDays {
             case .keep: current.expiresAt
             case .remove: nil
-            case .set(let days): KeyLimits.expiry(days: days, from: now())
+            case .set(let days): KeyLimits.expiry(days: days, from: clock.millisecondsNow)
             }
             let key = try await ledger.setLimits(
                 keyID: id, models: limits.models.applied(to: current.models),
@@ -112,7 +112,7 @@ struct AdminRoutes: Sendable {
             latest = value
         }
         return await answer(.ok) { [latest] in
-            let window = try UsageWindow(since: query["since"], until: query["until"], now: now())
+            let window = try UsageWindow(since: query["since"], until: query["until"], now: clock.millisecondsNow)
             return UsageReport(try await usageEvents(query, window), window: window, latest: latest)
         }
     }
@@ -123,7 +123,7 @@ struct AdminRoutes: Sendable {
         let steps: [String: Int64] = ["1h": 3_600_000, "1d": 86_400_000]
         guard let step = steps[query["step"] ?? "1h"] else { return Self.error(.unprocessableContent, "step: expected 1h or 1d") }
         return await answer(.ok) {
-            let window = try UsageWindow(since: query["since"], until: query["until"], now: now())
+            let window = try UsageWindow(since: query["since"], until: query["until"], now: clock.millisecondsNow)
             guard (window.to - window.from) / step < UsageSeries.maxBuckets else {
                 throw UsageWindowError(message: "the period holds more than \(UsageSeries.maxBuckets) steps: choose a longer step")
             }

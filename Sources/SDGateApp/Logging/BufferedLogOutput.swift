@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import GenerationCore
 import Glibc
 #endif
 import Dispatch
@@ -71,11 +72,11 @@ public final class BufferedLogOutput: Sendable {
         }
         guard !alreadyStopping else { return }
         wake.signal()
-        _ = written.wait(timeout: .now() + .nanoseconds(Int(clamping: timeout.components.seconds * 1_000_000_000)))
+        _ = written.wait(timeout: .now() + .nanoseconds(Int(clamping: timeout.wholeNanoseconds)))
     }
 
     private func writeUntilStopped() {
-        let nanoseconds = Int(clamping: interval.components.seconds * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000)
+        let nanoseconds = Int(clamping: interval.wholeNanoseconds)
         while true {
             _ = wake.wait(timeout: .now() + .nanoseconds(nanoseconds))
             let (bytes, stopping) = state.withLock { state in
