@@ -1,0 +1,150 @@
+import Foundation
+@testable import GatewayAPI
+import GenerationCore
+import HTTPServer
+import Ledger
+import Logging
+import Synchronization
+import Testing
+import TestSupport
+@testable import SDGateApp
+
+/// The admission pipeline on its own, over the real gate and the in-memory ledger: its steps refuse
+/// in their order, a refusal holds nothing, and the one boundary meters every answer.
+@Suite("Admission pipeline")
+struct AdmissionTests {
+    static let model = "sdxl1.0-txt2img"
+
+    struct Fixture {
+        let ledger = InMemoryLedger()
+        let admission: Admission
+
+        init() throws {
+            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
+                                  metrics: GatewayMetrics())
+            admission = Admission(catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
+                                  images: ImageLoader(fetcher: nil))
+        }
+
+        /// A key allowed `models`, funded with `credits`, and its secret.
+        func key(models: [String]? = nil, credits: String) async throws -> (AuthenticatedKey, String) {
+            let (key, secret) = try await ledger.createKey(NewKey(name: "member", models: models))
+            if let amount = Credits(decimal: credits), amount > .zero { _ = try await ledger.adjust(.key(key.id), by: amount, reason: "test") }
+            return (AuthenticatedKey(id: key.id, models: models), secret)
+        }
+
+        func call(_ key: AuthenticatedKey) -> Call { Call(key: key, idempotencyKey: nil, model: AdmissionTests.model, requestID: "r", start: .now) }
+
+        /// An application for the catalog model with `body`, noting whether its body was decoded.
+        func application(_ body: [String: JSONValue], decoded: Flag? = nil) throws -> Admission.Application {
+            let model = try #require(admission.catalog[AdmissionTests.model])
+            return Admission.Application(model: model, randomSeed: 7) { () throws(GatewayError) in
+                decoded?.raise()
+                return body
+            }
+        }
+
+        func admit(_ application: Admission.Application, for key: AuthenticatedKey) async -> Result<AdmittedRequest, GatewayError> {
+            do throws(GatewayError) {
+                return .success(try await admission.admit(application, for: call(key)))
+            } catch {
+                return .failure(error)
+            }
+        }
+
+        /// What refusals must leave: the balance as funded, nothing held.
+        func expectNothingMoved(_ key: AuthenticatedKey, balance: String) async throws {
+            #expect(try await ledger.balance(of: .key(key.id)).balance == Credits(decimal: balance))
+            #expect(try await ledger.openHolds().count == 0)
+        }
+    }
+
+    @Test func aKeyOutsideItsAllowListIsRefusedBeforeItsBodyIsRead() async throws {
+        let fixture = try Fixture()
+        let (key, _) = try await fixture.key(models: ["sdxl-img2img"], credits: "1")
+        let decoded = Flag()
+        let result = await fixture.admit(try fixture.application(["prompt": JSONValue.string("x")], decoded: decoded), for: key)
+        #expect(result.failure == GatewayError.modelNotAllowed(Self.model))
+        #expect(!decoded.isRaised)
+        try await fixture.expectNothingMoved(key, balance: "1")
+    }
+
+    @Test func badFieldsAreRefusedBeforeCreditsAreLookedAt() async throws {
+        let fixture = try Fixture()
+        let (key, _) = try await fixture.key(credits: "0")
+        let result = await fixture.admit(try fixture.application(["prompt": .string("x"), "samples": .integer(999)]), for: key)
+        guard case .invalidFields(let problems)? = result.failure else { Issue.record("\(result)"); return }
+        #expect(problems.contains { $0.hasPrefix("samples:") })
+        try await fixture.expectNothingMoved(key, balance: "0")
+    }
+
+    @Test func aKeyWithoutCreditsIsRefusedAndHoldsNothing() async throws {
+        let fixture = try Fixture()
+        let (key, _) = try await fixture.key(credits: "0.001")
+        let result = await fixture.admit(try fixture.application(["prompt": .string("x")]), for: key)
+        #expect(result.failure == GatewayError.insufficientCredits)
+        try await fixture.expectNothingMoved(key, balance: "0.001")
+    }
+
+    @Test func anAdmittedRequestHoldsItsPriceForTheKey() async throws {
+        let fixture = try Fixture()
+        let (key, _) = try await fixture.key(credits: "1")
+        let admitted = try await fixture.admit(try fixture.application(["prompt": .string("x"), "samples": .integer(2)]), for: key).get()
+        #expect(admitted.generation.samples == 2)
+        #expect(admitted.generation.requester == key.id)
+        #expect(admitted.cost == admitted.price.cost(images: 2))
+        #expect(try await fixture.ledger.balance(of: .key(key.id)).held == admitted.cost)
+        #expect(admitted.remaining == Credits(decimal: "1")! - admitted.cost)
+    }
+
+    /// The boundary: a refusal of a known key is rendered by the dialect, shows the key's credits and
+    /// is recorded in the usage report under the refusal's status, with nothing charged.
+    @Test func theBoundaryShowsCreditsAndRecordsEveryRefusal() async throws {
+        let fixture = try Fixture()
+        let (key, secret) = try await fixture.key(credits: "0.001")
+        struct Renderer: DialectRenderer {
+            func render(_ error: GatewayError) -> HTTPResponse { .json(.ok, Array(error.code.utf8)) }
+        }
+        let request = HTTPRequest(head: HTTPRequestHead(method: .post, target: "/x", headers: ["x-request-id": "req-1"]), body: [])
+        let application = try fixture.application(["prompt": .string("x")])
+        let response = await fixture.admission.serve(.success(secret), model: Self.model, request: request, renderer: Renderer()) {
+            call throws(GatewayError) in
+            _ = try await fixture.admission.admit(application, for: call)
+            Issue.record("admitted without credits")
+            return Outcome(response: .json(.ok, []))
+        }
+        #expect(response.text == "insufficient_credits")
+        #expect(response.headers["x-remaining-credits"] == "0.001")
+        let usage = try await fixture.ledger.usage(keyID: key.id, teamID: nil, from: 0, to: .max)
+        #expect(usage.map(\.status) == [406])
+        #expect(usage.map(\.cost) == [.zero])
+        #expect(usage.map(\.requestID) == ["req-1"])
+        try await fixture.expectNothingMoved(key, balance: "0.001")
+        let stranger = await fixture.admission.serve(.success("not-a-key"), model: Self.model, request: request, renderer: Renderer()) { _ in
+            Issue.record("a stranger got past the boundary")
+            return Outcome(response: .json(.ok, []))
+        }
+        #expect(stranger.text == "invalid_api_key")
+        #expect(stranger.headers["x-remaining-credits"] == nil)
+    }
+}
+
+final class Flag: Sendable {
+    private let raised = Mutex(false)
+    func raise() { raised.withLock { $0 = true } }
+    var isRaised: Bool { raised.withLock { $0 } }
+}
+
+extension HTTPResponse {
+    var text: String? {
+        if case .bytes(let bytes) = body { return String(decoding: bytes, as: UTF8.self) }
+        return nil
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
