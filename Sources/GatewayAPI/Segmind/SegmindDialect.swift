@@ -99,7 +99,7 @@ public struct SegmindDialect: Sendable {
         switch mode {
         case .now:
             // A binary answer carries one image, so exactly one is generated and charged.
-            application.samples = { fields in fields.boolean(.base64) ?? true ? nil : 1 }
+            application.samples = { fields in (fields.boolean(.base64) ?? true) ? nil : 1 }
         case .queued:
             // A job's images are files, however many.
             application.queuedUpTo = jobs?.maxQueueTime ?? .zero
