@@ -155,7 +155,10 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["GatewayAPI", "GenerationCore", "HTTPServer", .product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: [
+                "GatewayAPI", "GenerationCore", "HTTPServer",
+                .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -203,12 +206,15 @@ let package = Package(
         ),
         .testTarget(
             name: "SDGateTests",
-            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "GuardedHTTP", "Ledger",
+            // `sdgate` only for its binary, which the live tests start.
+            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Jobs", "Ledger",
                            "LocalInference", "UpstreamProxy",
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["Clients"],
             swiftSettings: strict
         ),
+        // Checks of the repository itself: the manifest against the imports, and the formatting.
+        .testTarget(name: "RepositoryTests", dependencies: ["TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
