@@ -12,12 +12,20 @@ let strict: [SwiftSetting] = [
 let package = Package(
     name: "sdgate",
     platforms: [.macOS(.v15)],
+    // What the library products offer is `public`; everything else that crosses targets is `package`.
+    // The products are the server, the core vocabulary, the dialects and the ledger (the benchmarks
+    // build on them), plus Jobs and GuardedHTTP because the dialects' public initializers take their
+    // types (`GenerationJobs`, `WebhookSender`, `AddressPolicy`): a client could not call them without
+    // importing those two. The backends, the application, the command line and the test
+    // support are this package's own and say `package`.
     products: [
         .executable(name: "sdgate", targets: ["sdgate"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .library(name: "GenerationCore", targets: ["GenerationCore"]),
         .library(name: "GatewayAPI", targets: ["GatewayAPI"]),
         .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "Jobs", targets: ["Jobs"]),
+        .library(name: "GuardedHTTP", targets: ["GuardedHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

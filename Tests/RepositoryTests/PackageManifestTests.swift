@@ -1,5 +1,4 @@
 import Foundation
-import TestSupport
 import Testing
 
 /// Each target in Package.swift declares exactly the package modules its files import: a module used
@@ -7,7 +6,7 @@ import Testing
 /// but never imported is a dependency nobody can see a reason for.
 @Suite struct PackageManifestTests {
     @Test func everyTargetDeclaresWhatItImportsAndNothingElse() async throws {
-        let targets = try await ManifestTarget.all()
+        let targets = try await Manifest.load().targets
         #expect(targets.count > 10, "the manifest lists the package's targets")
         var mismatches: [String] = []
         for target in targets {
@@ -40,52 +39,6 @@ import Testing
     }
 }
 
-/// A target as `swift package dump-package` describes it.
-struct ManifestTarget {
-    struct Dependency {
-        /// The module a dependency provides: a target's own name, or a product's (every product this
-        /// package uses is named after its module).
-        var module: String
-    }
-
-    var name: String
-    var type: String
-    var path: String
-    var excluded: [String]
-    var dependencies: [Dependency]
-
-    static func all() async throws -> [ManifestTarget] {
-        // A scratch folder of its own: the package's `.build` is locked while `swift test` runs.
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let dump = try await Command.run("swift", ["package", "--package-path", Repository.path(""), "--scratch-path", scratch.path, "dump-package"])
-        guard dump.status == 0, let json = try JSONSerialization.jsonObject(with: Data(dump.output.utf8)) as? [String: Any],
-              let targets = json["targets"] as? [[String: Any]]
-        else { throw ManifestError.unreadable(dump.errors) }
-        return try targets.map(ManifestTarget.init(describing:))
-    }
-
-    private init(describing target: [String: Any]) throws {
-        guard let name = target["name"] as? String, let type = target["type"] as? String,
-              let dependencies = target["dependencies"] as? [[String: Any]]
-        else { throw ManifestError.unreadable("a target without a name, type or dependencies") }
-        self.name = name
-        self.type = type
-        path = target["path"] as? String ?? (type == "test" ? "Tests/" : "Sources/") + name
-        excluded = target["exclude"] as? [String] ?? []
-        self.dependencies = try dependencies.map { dependency in
-            // Each kind ("byName", "target", "product") holds the module's name first.
-            guard let value = dependency.values.first as? [Any], let module = value.first as? String
-            else { throw ManifestError.unreadable("dependency \(dependency) of \(name)") }
-            return Dependency(module: module)
-        }
-    }
-}
-
-enum ManifestError: Error {
-    case unreadable(String)
-}
-
 /// The modules Swift files import, read line by line.
 enum SwiftImports {
     /// Modules that come with the toolchain or the system, never from a package dependency.
@@ -110,14 +63,8 @@ enum SwiftImports {
     }
 
     static func modules(inTarget target: ManifestTarget) throws -> Set<String> {
-        let root = URL(fileURLWithPath: Repository.path(target.path))
-        let excluded = target.excluded.map { root.appendingPathComponent($0).standardized.path + "/" }
-        guard let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else { return [] }
-        var found: Set<String> = []
-        for case let file as URL in files where file.pathExtension == "swift" {
-            guard !excluded.contains(where: { file.standardized.path.hasPrefix($0) }) else { continue }
+        try SwiftFiles.of(target).reduce(into: []) { found, file in
             found.formUnion(modules(in: try String(contentsOf: file, encoding: .utf8)))
         }
-        return found
     }
 }

@@ -2,12 +2,12 @@ import Synchronization
 
 /// A clock the tests move by hand, in milliseconds since 1970 (a ledger `Timestamp`): expiries and
 /// retries are tested without waiting.
-public final class ManualClock: Sendable {
+package final class ManualClock: Sendable {
     private let milliseconds = Atomic<Int64>(1_800_000_000_000)
 
-    public init() {}
+    package init() {}
 
-    public var now: Int64 { milliseconds.load(ordering: .relaxed) }
+    package var now: Int64 { milliseconds.load(ordering: .relaxed) }
 
-    public func advance(by delta: Int64) { milliseconds.add(delta, ordering: .relaxed) }
+    package func advance(by delta: Int64) { milliseconds.add(delta, ordering: .relaxed) }
 }
