@@ -1,4 +1,4 @@
-public import GenerationCore
+import GenerationCore
 import Synchronization
 
 /// The whole ledger in this process's memory, for fast tests of the layers above: the same

@@ -1,5 +1,5 @@
 import Foundation
-public import GenerationCore
+import GenerationCore
 public import Logging
 import PostgresNIO
 

@@ -1,5 +1,5 @@
 import Foundation
-public import GenerationCore
+import GenerationCore
 import GRDB
 
 /// The embedded ledger: one SQLite file in WAL mode. Writes are serialized by SQLite, which makes
