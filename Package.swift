@@ -12,12 +12,20 @@ let strict: [SwiftSetting] = [
 let package = Package(
     name: "sdgate",
     platforms: [.macOS(.v15)],
+    // What the library products offer is `public`; everything else that crosses targets is `package`.
+    // The products are the server, the core vocabulary, the dialects and the ledger (the benchmarks
+    // build on them), plus Jobs and GuardedHTTP because the dialects' public initializers take their
+    // types (`GenerationJobs`, `WebhookSender`, `AddressPolicy`): a client could not call them without
+    // importing those two. The backends, the application, the command line and the test
+    // support are this package's own and say `package`.
     products: [
         .executable(name: "sdgate", targets: ["sdgate"]),
         .library(name: "HTTPServer", targets: ["HTTPServer"]),
         .library(name: "GenerationCore", targets: ["GenerationCore"]),
         .library(name: "GatewayAPI", targets: ["GatewayAPI"]),
         .library(name: "Ledger", targets: ["Ledger"]),
+        .library(name: "Jobs", targets: ["Jobs"]),
+        .library(name: "GuardedHTTP", targets: ["GuardedHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -155,7 +163,10 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["GatewayAPI", "GenerationCore", "HTTPServer", .product(name: "Subprocess", package: "swift-subprocess")],
+            dependencies: [
+                "GatewayAPI", "GenerationCore", "HTTPServer",
+                .product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -203,12 +214,15 @@ let package = Package(
         ),
         .testTarget(
             name: "SDGateTests",
-            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "GuardedHTTP", "Ledger",
+            // `sdgate` only for its binary, which the live tests start.
+            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Jobs", "Ledger",
                            "LocalInference", "UpstreamProxy",
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["Clients"],
             swiftSettings: strict
         ),
+        // Checks of the repository itself: the manifest against the imports, and the formatting.
+        .testTarget(name: "RepositoryTests", dependencies: ["TestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

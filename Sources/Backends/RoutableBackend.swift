@@ -1,9 +1,9 @@
-public import GenerationCore
+package import GenerationCore
 
 /// A backend a route can pass over. Besides generating, it says whether a failed request was
 /// sent at all (only then may the route try its next entry without generating twice), and how
 /// many requests wait for it (for spill-over).
-public protocol RoutableBackend: InferenceBackend {
+package protocol RoutableBackend: InferenceBackend {
     /// Requests waiting for this backend now; 0 for one without a queue of its own.
     var queued: Int { get }
     /// `generate`, with a failure that tells whether anything was sent.
@@ -11,7 +11,7 @@ public protocol RoutableBackend: InferenceBackend {
 }
 
 /// Why one route entry produced no result.
-public enum RouteFailure: Error, Sendable, Equatable {
+package enum RouteFailure: Error, Sendable, Equatable {
     /// Nothing was sent (an upstream that could not be reached): the next entry may take the request.
     case notSent
     /// The backend had the request: its answer is the member's, and no other entry is tried.

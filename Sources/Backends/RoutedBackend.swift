@@ -1,13 +1,13 @@
-public import GenerationCore
-public import Logging
+package import GenerationCore
+package import Logging
 
 /// One entry of a model's route: a backend, under the name usage events record for what it served
 /// (an upstream's name, or `local` for the team's own workers).
-public struct RouteEntry: Sendable {
-    public let name: String
-    public let backend: any RoutableBackend
+package struct RouteEntry: Sendable {
+    package let name: String
+    package let backend: any RoutableBackend
 
-    public init(name: String, backend: any RoutableBackend) {
+    package init(name: String, backend: any RoutableBackend) {
         self.name = name
         self.backend = backend
     }
@@ -18,21 +18,21 @@ public struct RouteEntry: Sendable {
 /// that could not be reached at all, or, with spill-over, a backend with more than
 /// `spillOverQueue` requests already waiting (never the last entry). A model without a route goes
 /// to `fallback`.
-public struct RoutedBackend: InferenceBackend {
+package struct RoutedBackend: InferenceBackend {
     let routes: [String: [RouteEntry]]
     let fallback: any InferenceBackend
     let spillOverQueue: Int?
     let logger: Logger
 
     /// - Parameter spillOverQueue: at least 0 (the configuration checks it); nil never spills over.
-    public init(routes: [String: [RouteEntry]], fallback: any InferenceBackend, spillOverQueue: Int?, logger: Logger) {
+    package init(routes: [String: [RouteEntry]], fallback: any InferenceBackend, spillOverQueue: Int?, logger: Logger) {
         self.routes = routes
         self.fallback = fallback
         self.spillOverQueue = spillOverQueue
         self.logger = logger
     }
 
-    public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
+    package func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         guard let route = routes[request.model], !route.isEmpty else { return try await fallback.generate(request) }
         for (index, entry) in route.enumerated() {
             let queued = entry.backend.queued

@@ -1,4 +1,4 @@
-public import GenerationCore
+import GenerationCore
 
 /// Keys and credits: who may use the gateway and what they may spend. Every movement of credits is
 /// an immutable entry; balances are derived from them and `verify` proves it. Stores: SQLite

@@ -11,7 +11,7 @@ extension SQLiteLedger {
             do {
                 try migrator.migrate(pool)
                 return
-            } catch where attempt < 5 {
+            } catch _ where attempt < 5 {
                 Thread.sleep(forTimeInterval: 0.05 * Double(attempt))
             }
         }

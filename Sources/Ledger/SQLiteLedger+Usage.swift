@@ -1,5 +1,5 @@
 import Foundation
-public import GenerationCore
+import GenerationCore
 import GRDB
 
 /// Usage events, and the admin token's hash.

@@ -1,7 +1,7 @@
-public import GenerationCore
+package import GenerationCore
 import AsyncHTTPClient
-public import CoreMetrics
-public import Logging
+package import CoreMetrics
+package import Logging
 import Synchronization
 
 /// Generation on the team's own GPUs: a pool of worker processes, one request at a time each.
@@ -14,27 +14,27 @@ import Synchronization
 ///
 /// Metrics: `sdgate_worker_queue_depth` (requests waiting now), `sdgate_workers_up`, and
 /// `sdgate_worker_queue_wait_seconds` (how long each request waited for its worker).
-public final class LocalBackend: InferenceBackend {
-    public struct Settings: Sendable {
+package final class LocalBackend: InferenceBackend {
+    package struct Settings: Sendable {
         /// Requests that may wait for a worker, in all and per key; beyond them, `busy`.
-        public var queueLimit = 64
-        public var queueLimitPerKey = 8
+        package var queueLimit = 64
+        package var queueLimitPerKey = 8
         /// The longest a request waits for a worker before it is answered `busy`.
-        public var maxWait: Duration = .seconds(300)
+        package var maxWait: Duration = .seconds(300)
         /// Longest time one generation may take on a worker.
-        public var deadline: Duration = .seconds(300)
+        package var deadline: Duration = .seconds(300)
         /// The longest pause between restarts of a worker that keeps dying.
-        public var maxRestartDelay: Duration = .seconds(30)
+        package var maxRestartDelay: Duration = .seconds(30)
         /// How often each worker's health is checked, and how long a check may take. A spawned
         /// worker that fails `failedChecksBeforeRestart` checks in a row is killed and restarted;
         /// a remote one is left out until it passes again.
-        public var healthCheckInterval: Duration = .seconds(10)
-        public var healthCheckTimeout: Duration = .seconds(5)
-        public var failedChecksBeforeRestart = 3
+        package var healthCheckInterval: Duration = .seconds(10)
+        package var healthCheckTimeout: Duration = .seconds(5)
+        package var failedChecksBeforeRestart = 3
         /// How long a spawned worker may take to exit after SIGTERM before it is killed.
-        public var stopGracePeriod: Duration = .seconds(10)
+        package var stopGracePeriod: Duration = .seconds(10)
 
-        public init() {}
+        package init() {}
     }
 
     /// The pool's gauges, set under the pool's lock whenever what they show changes.
@@ -56,7 +56,7 @@ public final class LocalBackend: InferenceBackend {
     private let gauges: Gauges
     private let supervisors = Mutex<[Task<Void, Never>]>([])
 
-    public init(settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
+    package init(settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.settings = settings
         self.logger = logger
         gauges = Gauges(queueDepth: Gauge(label: "sdgate_worker_queue_depth", factory: metrics),
@@ -67,7 +67,7 @@ public final class LocalBackend: InferenceBackend {
     }
 
     /// Spawns a worker and keeps it running until `shutdown`.
-    public func spawn(_ command: WorkerCommand) {
+    package func spawn(_ command: WorkerCommand) {
         let worker = pool.withLock { $0.addWorker() }
         launch { await self.supervise(worker, command) }
     }
@@ -75,7 +75,7 @@ public final class LocalBackend: InferenceBackend {
     /// Adds a worker running elsewhere, at `url` (`http://host:port`), that wants `token` (the
     /// value of its `SDGATE_WORKER_TOKEN`). It is not ours to restart: it is used while its health
     /// checks pass.
-    public func connect(to url: String, token: String?) {
+    package func connect(to url: String, token: String?) {
         let worker = pool.withLock { $0.addWorker() }
         launch {
             while !Task.isCancelled {
@@ -92,7 +92,7 @@ public final class LocalBackend: InferenceBackend {
 
     /// Stops the spawned workers (SIGTERM, then SIGKILL after the grace period) and waits for them
     /// to end.
-    public func shutdown() async {
+    package func shutdown() async {
         for task in supervisors.withLock({ $0 }) {
             task.cancel()
             await task.value
@@ -101,15 +101,15 @@ public final class LocalBackend: InferenceBackend {
     }
 
     /// Requests waiting for a worker now.
-    public var queued: Int { pool.withLock { $0.waiting.count } }
+    package var queued: Int { pool.withLock { $0.waiting.count } }
 
     /// The number of workers up now.
-    public var workersUp: Int { pool.withLock { $0.workersUp } }
+    package var workersUp: Int { pool.withLock { $0.workersUp } }
 
     /// The process ids of the spawned workers up now.
-    public var workerProcesses: [Int32] { pool.withLock { $0.processIdentifiers } }
+    package var workerProcesses: [Int32] { pool.withLock { $0.processIdentifiers } }
 
-    public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
+    package func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         let queuedAt = ContinuousClock.now
         let lease = try await acquire(for: request.requester ?? "")
         gauges.queueWait.recordNanoseconds((ContinuousClock.now - queuedAt).wholeNanoseconds)

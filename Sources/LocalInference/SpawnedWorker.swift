@@ -4,16 +4,16 @@ import SystemPackage
 
 /// How to start one worker process: `python3 -m sdgate_worker --models FILE --listen 127.0.0.1:0`,
 /// run from the worker's folder, with the GPUs it may see.
-public struct WorkerCommand: Sendable {
-    public var python: String
+package struct WorkerCommand: Sendable {
+    package var python: String
     /// The folder that holds the `sdgate_worker` package.
-    public var workerFolder: String
-    public var modelsFile: String
+    package var workerFolder: String
+    package var modelsFile: String
     /// `CUDA_VISIBLE_DEVICES` for this worker; nil leaves the variable as it is.
-    public var visibleDevices: String?
-    public var extraArguments: [String]
+    package var visibleDevices: String?
+    package var extraArguments: [String]
 
-    public init(python: String = "python3", workerFolder: String, modelsFile: String, visibleDevices: String? = nil,
+    package init(python: String = "python3", workerFolder: String, modelsFile: String, visibleDevices: String? = nil,
                 extraArguments: [String] = []) {
         self.python = python
         self.workerFolder = workerFolder

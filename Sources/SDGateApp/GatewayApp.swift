@@ -3,11 +3,11 @@ import Glibc
 #endif
 import Dispatch
 import Foundation
-public import GatewayAPI
-public import Ledger
-public import GenerationCore
-public import HTTPServer
-public import Logging
+package import GatewayAPI
+package import Ledger
+package import GenerationCore
+package import HTTPServer
+package import Logging
 import Backends
 import GuardedHTTP
 import Jobs
@@ -16,9 +16,9 @@ import UpstreamProxy
 
 /// The composition root: builds every part from the configuration, serves until SIGTERM or SIGINT,
 /// then shuts down gracefully.
-public struct GatewayApp: Sendable {
-    public let configuration: GatewayConfiguration
-    public let logger: Logger
+package struct GatewayApp: Sendable {
+    package let configuration: GatewayConfiguration
+    package let logger: Logger
     let gate: any AccessGate
     /// The database behind `gate` (whose expired holds the application voids while it runs), and
     /// the jobs and webhooks kept beside the credits; nil: the gateway answers only what runs at once.
@@ -34,13 +34,13 @@ public struct GatewayApp: Sendable {
     /// The background jobs' runner, built with the server (it needs the routed backend).
     private let jobRunner = JobRunnerBox()
     /// Every part's metrics, served at `/metrics`.
-    public let metrics: GatewayMetrics
+    package let metrics: GatewayMetrics
 
     /// - Parameters:
     ///   - gate: who may use the gateway and what they may spend.
     ///   - backend: what generates the models without a route to an upstream; by default they answer 503.
     ///   - metrics: where the gateway's metrics go; share it with a gate that records some.
-    public init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)? = nil,
+    package init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)? = nil,
                 backend: any InferenceBackend = NoBackend(), metrics: GatewayMetrics = GatewayMetrics()) {
         self.init(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: nil, metrics: metrics, backend: backend)
     }
@@ -65,7 +65,7 @@ public struct GatewayApp: Sendable {
     /// The gateway as configured: keys and credits in the SQLite ledger under the data folder, and
     /// the admin API. On the first start without a configured admin token, one is generated: it is
     /// returned to be shown once, and only its hash is kept.
-    public static func open(configuration: GatewayConfiguration, logger: Logger,
+    package static func open(configuration: GatewayConfiguration, logger: Logger,
                             clock: any WallClock = SystemWallClock()) async throws -> (app: GatewayApp, newAdminToken: String?) {
         let missing = configuration.missingUpstreamKeys + configuration.local.missingFiles
         guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
@@ -90,7 +90,7 @@ public struct GatewayApp: Sendable {
 
     /// Opens (creating on first use) the ledger the configuration names: PostgreSQL for a
     /// `postgres://` URL (several replicas share it), otherwise the SQLite file.
-    public static func openLedger(_ configuration: GatewayConfiguration,
+    package static func openLedger(_ configuration: GatewayConfiguration,
                                   clock: any WallClock = SystemWallClock()) async throws -> any GatewayStorage {
         let location = configuration.ledgerPath
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
@@ -195,7 +195,7 @@ public struct GatewayApp: Sendable {
 
     /// Builds the HTTP server with the gateway's routes, not yet started. Throws if the catalog is
     /// broken, naming the file, the model and the field, or if a route names a model it lacks.
-    public func makeServer() throws -> HTTPServer {
+    package func makeServer() throws -> HTTPServer {
         let catalog = try ModelCatalog.load(file: configuration.catalogFile)
         let backend = try routedBackend(catalog: catalog)
         let box = ServerBox()
@@ -215,7 +215,7 @@ public struct GatewayApp: Sendable {
     }
 
     /// Serves until SIGTERM or SIGINT, then drains and returns. The local workers run as long.
-    public func run() async throws {
+    package func run() async throws {
         startLocalWorkers()
         do {
             try await serve()

@@ -1,10 +1,9 @@
-public import Jobs
-public import Ledger
+package import Ledger
 
 /// Everything the gateway keeps in its database: keys and credits, jobs, webhooks. Both ledgers
 /// keep all three in one database, so the composition root opens one value that serves every
 /// part, and no part has to ask a ledger what else it is.
-public protocol GatewayStorage: Ledger, JobStore, WebhookStore {}
+package protocol GatewayStorage: Ledger, JobStore, WebhookStore {}
 
 extension SQLiteLedger: GatewayStorage {}
 extension PostgresLedger: GatewayStorage {}

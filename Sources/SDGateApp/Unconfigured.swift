@@ -1,10 +1,10 @@
-public import GenerationCore
+package import GenerationCore
 
 /// The backend of a gateway with none configured: every generation answers 503, saying why.
-public struct NoBackend: InferenceBackend {
-    public init() {}
+package struct NoBackend: InferenceBackend {
+    package init() {}
 
-    public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
+    package func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         throw .upstreamRefused("no backend is configured for model '\(request.model)'", retryAfter: .seconds(60))
     }
 }

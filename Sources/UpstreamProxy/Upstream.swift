@@ -1,8 +1,8 @@
 /// One upstream service sdgate can forward generations to: the real Segmind or ModelsLab API, or
 /// another sdgate. Its key is the team's own, read from an environment variable at start-up.
-public struct Upstream: Sendable {
+package struct Upstream: Sendable {
     /// Which wire format the upstream speaks.
-    public enum Dialect: String, Sendable, CaseIterable {
+    package enum Dialect: String, Sendable, CaseIterable {
         /// `POST {base}/v1/{slug}` with `x-api-key`.
         case segmind
         /// `POST {base}/api/v3/img2img|text2img` with `key` in the body, `processing` answers
@@ -11,17 +11,17 @@ public struct Upstream: Sendable {
     }
 
     /// The name routes refer to; it also marks the usage events of the requests it served.
-    public var name: String
-    public var dialect: Dialect
+    package var name: String
+    package var dialect: Dialect
     /// Where its API lives, without the version path: `https://api.segmind.com`.
-    public var baseURL: String
-    public var key: UpstreamKey
+    package var baseURL: String
+    package var key: UpstreamKey
     /// The most one generation may take, polling and image downloads included (504 beyond).
-    public var deadline: Duration
+    package var deadline: Duration
     /// Connections kept open to the upstream.
-    public var poolSize: Int
+    package var poolSize: Int
 
-    public init(name: String, dialect: Dialect, baseURL: String, key: UpstreamKey, deadline: Duration = .seconds(120), poolSize: Int = 8) {
+    package init(name: String, dialect: Dialect, baseURL: String, key: UpstreamKey, deadline: Duration = .seconds(120), poolSize: Int = 8) {
         self.name = name
         self.dialect = dialect
         self.baseURL = baseURL
@@ -33,13 +33,13 @@ public struct Upstream: Sendable {
 
 /// The team's key for an upstream. It is a secret: it prints as `(redacted)`, so that it cannot
 /// reach a log line or an answer by accident.
-public struct UpstreamKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
-    public let secret: String
+package struct UpstreamKey: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+    package let secret: String
 
-    public init(_ secret: String) {
+    package init(_ secret: String) {
         self.secret = secret
     }
 
-    public var description: String { "(redacted)" }
-    public var debugDescription: String { "(redacted)" }
+    package var description: String { "(redacted)" }
+    package var debugDescription: String { "(redacted)" }
 }

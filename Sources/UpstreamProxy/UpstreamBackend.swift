@@ -1,7 +1,7 @@
-public import CoreMetrics
-public import GenerationCore
-public import GuardedHTTP
-public import Logging
+package import CoreMetrics
+package import GenerationCore
+package import GuardedHTTP
+package import Logging
 import NIOCore
 
 /// One configured upstream, with its own connection pool; renders the upstream's wire format
@@ -13,8 +13,8 @@ import NIOCore
 /// Metrics: `sdgate_upstream_duration_seconds{upstream}` for each generation it served,
 /// `sdgate_upstream_errors_total{upstream,kind}` for each failure, by `UpstreamFailure.kind` (a call
 /// cancelled because its client left is not one).
-public final class UpstreamBackend: InferenceBackend {
-    public let upstream: Upstream
+package final class UpstreamBackend: InferenceBackend {
+    package let upstream: Upstream
     private let client: UpstreamClient
     private let outputs: GuardedFetcher
     private let logger: Logger
@@ -22,7 +22,7 @@ public final class UpstreamBackend: InferenceBackend {
 
     /// - Parameter outputPolicy: the addresses an image URL in the upstream's answer may lead to,
     ///   unless it is on the upstream's own origin.
-    public init(_ upstream: Upstream, outputPolicy: AddressPolicy = AddressPolicy(), logger: Logger = Logger(label: "sdgate.upstream"),
+    package init(_ upstream: Upstream, outputPolicy: AddressPolicy = AddressPolicy(), logger: Logger = Logger(label: "sdgate.upstream"),
                 metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.upstream = upstream
         self.logger = logger
@@ -33,7 +33,7 @@ public final class UpstreamBackend: InferenceBackend {
 
     /// Generates, telling apart an upstream that could not be reached (nothing was sent, so a
     /// route may try its next entry) from one that answered or may have started to.
-    public func send(_ request: GenerationRequest) async throws(UpstreamFailure) -> GenerationResult {
+    package func send(_ request: GenerationRequest) async throws(UpstreamFailure) -> GenerationResult {
         let name = [("upstream", upstream.name)]
         let start = ContinuousClock.now
         let outcome = await uncancelled { [self] () async -> Result<GenerationResult, UpstreamFailure> in
@@ -64,7 +64,7 @@ public final class UpstreamBackend: InferenceBackend {
     }
 
     /// Generates on this upstream alone: one that cannot be reached is a failure like any other.
-    public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
+    package func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         do {
             return try await send(request)
         } catch {
@@ -84,7 +84,7 @@ public final class UpstreamBackend: InferenceBackend {
     }
 
     /// Closes the pool's connections; the application calls it once the server has drained.
-    public func shutdown() async {
+    package func shutdown() async {
         await client.shutdown()
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
-public import GenerationCore
+package import GenerationCore
 
 /// Why one upstream did not produce a result: either it could not be reached at all, so nothing
 /// was sent and the route may try its next upstream, or it answered (or may have started to), and
 /// the member gets `error`.
-public enum UpstreamFailure: Error, Sendable, Equatable {
+package enum UpstreamFailure: Error, Sendable, Equatable {
     /// Connection refused, or not established: the upstream never saw the request.
     case unreachable
     case answered(InferenceError)
@@ -25,7 +25,7 @@ public enum UpstreamFailure: Error, Sendable, Equatable {
     /// How the failure is counted in the metrics: `unreachable`, `timeout`, `rejected_key`,
     /// `out_of_credits`, `rate_limited`, `busy`, `unsupported` or `failed` (an error status, a broken
     /// or unreadable answer, a connection cut mid-answer).
-    public var kind: String {
+    package var kind: String {
         switch self {
         case .unreachable: "unreachable"
         case .answered(.timedOut): "timeout"

@@ -1,26 +1,26 @@
-public import Foundation
+package import Foundation
 import Subprocess
 import SystemPackage
 
 /// Runs programs for tests: a client to completion (`run`), or sdgate itself in the background
 /// (`start`), without blocking a thread of the cooperative pool.
-public enum Command {
-    public struct Result: Sendable {
+package enum Command {
+    package struct Result: Sendable {
         /// The exit code, or 128 + the signal that ended the program.
-        public var status: Int32
-        public var output: String
-        public var errors: String
+        package var status: Int32
+        package var output: String
+        package var errors: String
     }
 
     /// Runs `executable` (a path, or a name looked up in PATH) to completion and collects its output.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+    package static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
         try await runToCompletion(Self.executable(executable), Arguments(arguments), Self.environment(environment))
     }
 
     /// A program running in the background, its standard output and error going to `logFile`.
-    public final class Background: Sendable {
-        public let processIdentifier: Int32
-        public let logFile: URL
+    package final class Background: Sendable {
+        package let processIdentifier: Int32
+        package let logFile: URL
         private let stopSignal: AsyncStream<Int32>.Continuation
         private let finished: Task<Int32, any Error>
 
@@ -31,17 +31,17 @@ public enum Command {
             self.finished = finished
         }
 
-        public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+        package var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
         /// Sends `signal` and returns the exit status (128 + signal if the signal ended it).
-        public func stop(signal: Int32) async throws -> Int32 {
+        package func stop(signal: Int32) async throws -> Int32 {
             stopSignal.yield(signal)
             return try await finished.value
         }
     }
 
     /// Starts `executable`; it runs until `stop(signal:)`, or until it ends by itself.
-    public static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Background {
+    package static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Background {
         let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("command-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let (signals, stopSignal) = AsyncStream.makeStream(of: Int32.self)
@@ -104,13 +104,13 @@ private func code(_ status: TerminationStatus) -> Int32 {
 }
 
 /// Whether a process with this id exists (a zombie counts until it is reaped).
-public func processExists(_ pid: Int32) -> Bool {
+package func processExists(_ pid: Int32) -> Bool {
     kill(pid, 0) == 0 || errno != ESRCH
 }
 
 /// Whether a process with this id is still running: not gone, and not a zombie. An orphan that
 /// ended may stay a zombie for as long as the process that adopted it does not reap it.
-public func processRuns(_ pid: Int32) -> Bool {
+package func processRuns(_ pid: Int32) -> Bool {
     guard processExists(pid) else { return false }
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
           let afterName = stat.lastIndex(of: ")") else { return true }
@@ -118,15 +118,15 @@ public func processRuns(_ pid: Int32) -> Bool {
 }
 
 /// Paths inside the repository, from its root.
-public enum Repository {
-    public static func path(_ relative: String) -> String {
+package enum Repository {
+    package static func path(_ relative: String) -> String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(relative).standardized.path
     }
 }
 
 /// Polls `condition` until it holds or `timeout` passes; the way tests wait for something to happen.
-public func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async rethrows -> Bool {
+package func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try condition() { return true }
@@ -136,7 +136,7 @@ public func eventually(timeout: Duration = .seconds(10), _ condition: () throws 
 }
 
 /// `eventually` for a condition that has to ask something that suspends (a database, a server).
-public func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+package func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }

@@ -1,54 +1,54 @@
-public import GatewayAPI
-public import GenerationCore
-public import HTTPServer
+package import GatewayAPI
+package import GenerationCore
+package import HTTPServer
 import Synchronization
 
 /// Knows one key, `SG_test_key`, with a fixed 1000 credits that nothing ever uses up.
-public struct TestGate: AccessGate {
-    public static let key = "SG_test_key"
-    public static let remaining = Credits(microCredits: 1_000_000_000)
+package struct TestGate: AccessGate {
+    package static let key = "SG_test_key"
+    package static let remaining = Credits(microCredits: 1_000_000_000)
 
-    public init() {}
+    package init() {}
 
-    public func authenticate(apiKey: String) async -> AuthenticatedKey? {
+    package func authenticate(apiKey: String) async -> AuthenticatedKey? {
         apiKey == Self.key ? AuthenticatedKey(id: "key-1") : nil
     }
 
-    public func remaining(for key: AuthenticatedKey) async -> Credits? { Self.remaining }
-    public func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
+    package func remaining(for key: AuthenticatedKey) async -> Credits? { Self.remaining }
+    package func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
         .held(CreditHold(id: "hold"), remaining: Self.remaining)
     }
-    public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { Self.remaining }
-    public func release(_ hold: CreditHold, reason: String) async -> Credits? { Self.remaining }
-    public func recordUsage(_ usage: GenerationUsage) async {}
-    public func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
-    public func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
-    public func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
+    package func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { Self.remaining }
+    package func release(_ hold: CreditHold, reason: String) async -> Credits? { Self.remaining }
+    package func recordUsage(_ usage: GenerationUsage) async {}
+    package func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
+    package func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
+    package func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
 }
 
 /// A backend that lives in the tests: answers every request with `samples` copies of a small JPEG,
 /// or with the error it was told to give, and remembers what it was asked.
-public final class FakeBackend: InferenceBackend, Sendable {
-    public static let outputJPEG = TestImages.jpeg(width: 8, height: 8)
+package final class FakeBackend: InferenceBackend, Sendable {
+    package static let outputJPEG = TestImages.jpeg(width: 8, height: 8)
 
     private let state = Mutex<(failure: InferenceError?, requests: [GenerationRequest])>((nil, []))
     /// While paused, requests wait here until `resume`.
     private let paused = Mutex<[CheckedContinuation<Void, Never>]?>(nil)
 
-    public init() {}
+    package init() {}
 
-    public func fail(with error: InferenceError?) { state.withLock { $0.failure = error } }
+    package func fail(with error: InferenceError?) { state.withLock { $0.failure = error } }
 
-    public var requests: [GenerationRequest] { state.withLock { $0.requests } }
+    package var requests: [GenerationRequest] { state.withLock { $0.requests } }
 
     /// Holds every request from now on until `resume`: a generation that takes as long as a test needs.
-    public func pause() { paused.withLock { $0 = $0 ?? [] } }
+    package func pause() { paused.withLock { $0 = $0 ?? [] } }
 
-    public func resume() {
+    package func resume() {
         for waiter in paused.withLock({ paused in defer { paused = nil }; return paused ?? [] }) { waiter.resume() }
     }
 
-    public func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
+    package func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         let failure = state.withLock { state in
             state.requests.append(request)
             return state.failure
@@ -71,9 +71,9 @@ public final class FakeBackend: InferenceBackend, Sendable {
 }
 
 /// Images made in code: real headers, as the inspector reads them, with little behind them.
-public enum TestImages {
+package enum TestImages {
     /// A PNG signature, an IHDR chunk for `width`×`height` and IEND.
-    public static func png(width: Int, height: Int) -> [UInt8] {
+    package static func png(width: Int, height: Int) -> [UInt8] {
         var bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         var ihdr: [UInt8] = []
         ihdr += bigEndian(UInt32(width)) + bigEndian(UInt32(height)) + [8, 2, 0, 0, 0]
@@ -82,7 +82,7 @@ public enum TestImages {
     }
 
     /// SOI, a baseline SOF0 frame header for `width`×`height`, EOI.
-    public static func jpeg(width: Int, height: Int) -> [UInt8] {
+    package static func jpeg(width: Int, height: Int) -> [UInt8] {
         [0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08] + bigEndian16(height) + bigEndian16(width)
             + [0x03, 0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xFF, 0xD9]
     }

@@ -2,13 +2,13 @@
 import Glibc
 #endif
 
-public struct LoopbackConnectError: Error, CustomStringConvertible {
-    public let description: String
+package struct LoopbackConnectError: Error, CustomStringConvertible {
+    package let description: String
 }
 
 /// A blocking TCP socket connected to 127.0.0.1:`port`, from the loopback address `source` if
 /// given (any 127.x.y.z is loopback on Linux: tests use them as distinct clients); the caller closes it.
-public func connectToLoopback(port: Int, from source: String? = nil) throws -> Int32 {
+package func connectToLoopback(port: Int, from source: String? = nil) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw LoopbackConnectError(description: "socket: \(String(cString: strerror(errno)))") }
     if let source {
@@ -41,7 +41,7 @@ public func connectToLoopback(port: Int, from source: String? = nil) throws -> I
 
 /// A port on 127.0.0.1 that nothing listens on now, for a server that must be told its port before
 /// it can say which one it took (one whose output a test cannot read).
-public func unusedLoopbackPort() throws -> Int {
+package func unusedLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw LoopbackConnectError(description: "socket: \(String(cString: strerror(errno)))") }
     defer { close(fd) }
@@ -59,11 +59,11 @@ public func unusedLoopbackPort() throws -> Int {
 /// A port on 127.0.0.1 that refuses connections for as long as this value lives: its socket is
 /// bound but never listens, so no server started meanwhile (by a test running beside) can take the
 /// port, as one may take the port of a server that was shut down.
-public final class RefusingLoopbackPort: Sendable {
-    public let port: Int
+package final class RefusingLoopbackPort: Sendable {
+    package let port: Int
     private let fd: Int32
 
-    public init() throws {
+    package init() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw LoopbackConnectError(description: "socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_in()
@@ -82,7 +82,7 @@ public final class RefusingLoopbackPort: Sendable {
         port = Int(UInt16(bigEndian: address.sin_port))
     }
 
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    package var baseURL: String { "http://127.0.0.1:\(port)" }
 
     deinit {
         close(fd)

@@ -1,18 +1,18 @@
-public import GenerationCore
+package import GenerationCore
 import Synchronization
 
 /// A wall clock the tests move by hand: expiries and retries are tested without waiting.
-public final class ManualClock: WallClock {
+package final class ManualClock: WallClock {
     private let milliseconds = Atomic<Int64>(1_800_000_000_000)
 
-    public init() {}
+    package init() {}
 
-    public var now: WallInstant { WallInstant(millisecondsSince1970: milliseconds.load(ordering: .relaxed)) }
+    package var now: WallInstant { WallInstant(millisecondsSince1970: milliseconds.load(ordering: .relaxed)) }
 
-    public var minimumResolution: Duration { .milliseconds(1) }
+    package var minimumResolution: Duration { .milliseconds(1) }
 
     /// Returns once the clock has been moved past `deadline` (or at once if it is past already).
-    public func sleep(until deadline: WallInstant, tolerance: Duration? = nil) async throws {
+    package func sleep(until deadline: WallInstant, tolerance: Duration? = nil) async throws {
         while now < deadline {
             try Task.checkCancellation()
             await Task.yield()
@@ -20,5 +20,5 @@ public final class ManualClock: WallClock {
     }
 
     /// Moves the clock on by `delta` milliseconds.
-    public func advance(by delta: Int64) { milliseconds.add(delta, ordering: .relaxed) }
+    package func advance(by delta: Int64) { milliseconds.add(delta, ordering: .relaxed) }
 }

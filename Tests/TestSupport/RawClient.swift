@@ -9,53 +9,53 @@ import Glibc
 ///
 /// The socket calls block, so they run on the client's own queue: blocking a thread of Swift's
 /// cooperative pool (two threads on two cores) would starve the server's own tasks.
-public final class RawClient: @unchecked Sendable {
+package final class RawClient: @unchecked Sendable {
     // Safety: the mutable buffer is touched only on `queue`.
     private let queue = DispatchQueue(label: "raw-client")
-    public struct Response: CustomStringConvertible, Sendable {
-        public var status: Int
-        public var headers: [(String, String)]
-        public var body: [UInt8]
+    package struct Response: CustomStringConvertible, Sendable {
+        package var status: Int
+        package var headers: [(String, String)]
+        package var body: [UInt8]
 
-        public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
-        public var text: String { String(decoding: body, as: UTF8.self) }
-        public var closes: Bool { header("Connection")?.lowercased() == "close" }
-        public var description: String { "\(status) \(headers) \(text.prefix(200))" }
+        package func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+        package var text: String { String(decoding: body, as: UTF8.self) }
+        package var closes: Bool { header("Connection")?.lowercased() == "close" }
+        package var description: String { "\(status) \(headers) \(text.prefix(200))" }
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public let fd: Int32
+    package let fd: Int32
     private var buffer: [UInt8] = []
 
     /// `source`: the loopback address to connect from (127.0.0.2 and so on are loopback too on Linux).
-    public init(port: Int, from source: String? = nil, receiveTimeout: Duration = .seconds(10)) throws {
+    package init(port: Int, from source: String? = nil, receiveTimeout: Duration = .seconds(10)) throws {
         fd = try connectToLoopback(port: port, from: source)
         setReceiveTimeout(receiveTimeout)
     }
 
     deinit { Glibc.close(fd) }
 
-    public func setReceiveTimeout(_ timeout: Duration) {
+    package func setReceiveTimeout(_ timeout: Duration) {
         let (seconds, attoseconds) = timeout.components
         var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    public func send(_ text: String) async throws { try await send(Array(text.utf8)) }
+    package func send(_ text: String) async throws { try await send(Array(text.utf8)) }
 
-    public func send(_ bytes: [UInt8]) async throws {
+    package func send(_ bytes: [UInt8]) async throws {
         try await onQueue { try self.sendNow(bytes) }
     }
 
-    public func readResponse(toHead: Bool = false) async throws -> Response {
+    package func readResponse(toHead: Bool = false) async throws -> Response {
         try await onQueue { try self.readResponseNow(toHead: toHead) }
     }
 
     /// True once the server closed the connection (read returns end of stream); false if bytes arrive instead.
-    public func isClosedByServer() async throws -> Bool {
+    package func isClosedByServer() async throws -> Bool {
         try await onQueue { try self.isClosedNow() }
     }
 
@@ -152,7 +152,7 @@ public final class RawClient: @unchecked Sendable {
     }
 
     /// Whether the server has sent something (or closed) that was not read yet; does not wait.
-    public func hasInput() -> Bool {
+    package func hasInput() -> Bool {
         queue.sync {
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             return !buffer.isEmpty || poll(&descriptor, 1, 0) > 0
@@ -160,17 +160,17 @@ public final class RawClient: @unchecked Sendable {
     }
 
     /// Shuts down the sending side, as a client that is done talking does.
-    public func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
+    package func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Makes the coming close (when the client is released) a reset, as a client that crashes or
     /// is killed leaves: unlike a half-close, it says the client is gone.
-    public func resetOnClose() {
+    package func resetOnClose() {
         var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
     }
 
     /// One request, one response.
-    public static func exchange(port: Int, _ request: String) async throws -> Response {
+    package static func exchange(port: Int, _ request: String) async throws -> Response {
         let client = try RawClient(port: port)
         try await client.send(request)
         return try await client.readResponse()

@@ -2,15 +2,15 @@ import Foundation
 
 /// A certificate for 127.0.0.1 and localhost, and its private key, made with `openssl` for one test
 /// run, in a folder of their own; clients trust it by naming the certificate as their CA.
-public struct SelfSignedCertificate: Sendable {
-    public let certificateFile: String
-    public let privateKeyFile: String
+package struct SelfSignedCertificate: Sendable {
+    package let certificateFile: String
+    package let privateKeyFile: String
 
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package let description: String
     }
 
-    public static func make() async throws -> SelfSignedCertificate {
+    package static func make() async throws -> SelfSignedCertificate {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let certificate = folder.appendingPathComponent("cert.pem").path, key = folder.appendingPathComponent("key.pem").path

@@ -1,5 +1,5 @@
 public import GenerationCore
-public import HTTPServer
+import HTTPServer
 
 /// The one way a generation request is admitted, whatever its dialect: authenticate, rate limit,
 /// allow-list, decode, validate, load the input image, build the `GenerationRequest`, price it and

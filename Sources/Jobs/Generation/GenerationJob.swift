@@ -1,5 +1,5 @@
 public import GenerationCore
-public import Ledger
+import Ledger
 
 /// A generation job as the dialects render it: its phase, what it asked for, and, once it ended,
 /// what it made or why it failed.

@@ -1,8 +1,8 @@
 import Foundation
-public import Ledger
+package import Ledger
 
 /// A key as the command line and the admin API show it; never its secret, except once at creation.
-public struct KeyReport: Encodable, Sendable {
+package struct KeyReport: Encodable, Sendable {
     let id: String
     let name: String
     let created_at: String
@@ -16,11 +16,11 @@ public struct KeyReport: Encodable, Sendable {
     let available: String
     /// For a member of a team: what the team has available, which also caps what the key can spend.
     let team_available: String?
-    public var secret: String?
+    package var secret: String?
     /// The secret its webhooks are signed with (Standard Webhooks `whsec_...`), shown with one key.
-    public var webhook_secret: String?
+    package var webhook_secret: String?
 
-    public init(_ key: LedgerKey, _ balance: Balance, secret: String? = nil) {
+    package init(_ key: LedgerKey, _ balance: Balance, secret: String? = nil) {
         id = key.id
         name = key.name
         created_at = Self.date(key.createdAt)
@@ -37,21 +37,21 @@ public struct KeyReport: Encodable, Sendable {
     }
 
     /// One key, shown in full: with its webhook signing secret (made on first use).
-    public static func full(_ key: LedgerKey, in ledger: any GatewayStorage) async throws -> KeyReport {
+    package static func full(_ key: LedgerKey, in ledger: any GatewayStorage) async throws -> KeyReport {
         var report = KeyReport(key, try await ledger.balance(of: .key(key.id)))
         report.webhook_secret = try await ledger.webhookSecret(keyID: key.id)
         return report
     }
 
-    public var detail: String {
+    package var detail: String {
         line + (webhook_secret.map { "\nwebhook secret: \($0)" } ?? "")
     }
 
-    public static func date(_ timestamp: Timestamp) -> String {
+    package static func date(_ timestamp: Timestamp) -> String {
         ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(timestamp) / 1000))
     }
 
-    public var line: String {
+    package var line: String {
         let state = revoked_at != nil ? "revoked" : expires_at.map { "expires \($0)" } ?? "active"
         let team = team_id.map { "  team \($0) (available \(team_available ?? "?"))" } ?? ""
         return "\(id)  \(name)  available \(available) (balance \(balance), held \(held))\(team)  \(state)"

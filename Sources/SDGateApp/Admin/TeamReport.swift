@@ -1,7 +1,7 @@
-public import Ledger
+package import Ledger
 
 /// A team as the command line and the admin API show it.
-public struct TeamReport: Encodable, Sendable {
+package struct TeamReport: Encodable, Sendable {
     let id: String
     let name: String
     let created_at: String
@@ -11,7 +11,7 @@ public struct TeamReport: Encodable, Sendable {
     /// The ids of its member keys.
     let keys: [String]
 
-    public init(_ team: LedgerTeam, _ balance: Balance, keys: [LedgerKey]) {
+    package init(_ team: LedgerTeam, _ balance: Balance, keys: [LedgerKey]) {
         id = team.id
         name = team.name
         created_at = KeyReport.date(team.createdAt)
@@ -22,13 +22,13 @@ public struct TeamReport: Encodable, Sendable {
     }
 
     /// Reads the team's balance and members.
-    public static func read(_ team: LedgerTeam, from ledger: any Ledger) async throws(LedgerError) -> TeamReport {
+    package static func read(_ team: LedgerTeam, from ledger: any Ledger) async throws(LedgerError) -> TeamReport {
         TeamReport(team, try await ledger.balance(of: .team(team.id)), keys: try await ledger.keys())
     }
 
-    public var keysText: String { keys.map { "  key \($0)" }.joined(separator: "\n") }
+    package var keysText: String { keys.map { "  key \($0)" }.joined(separator: "\n") }
 
-    public var line: String {
+    package var line: String {
         "\(id)  \(name)  available \(available) (balance \(balance), held \(held))  \(keys.count) keys"
     }
 }

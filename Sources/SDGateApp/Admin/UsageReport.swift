@@ -1,10 +1,10 @@
 import Foundation
 import GenerationCore
-public import Ledger
+package import Ledger
 
 /// Generation requests and what they cost, with totals overall and per key: what `sdgate usage`
 /// prints and `/admin/usage` answers.
-public struct UsageReport: Encodable, Sendable {
+package struct UsageReport: Encodable, Sendable {
     /// `upstream_cost` and `upstream_remaining_credits`: what the upstream (`backend`) reported for
     /// a proxied request, in its own unit, beside what the member was charged (`cost`).
     struct Request: Encodable {
@@ -24,7 +24,7 @@ public struct UsageReport: Encodable, Sendable {
     let by_key: [KeyTotal]
 
     /// - Parameter latest: keep only this many of the latest requests (the totals count every one).
-    public init(_ events: [UsageEvent], window: UsageWindow, latest: Int? = nil) {
+    package init(_ events: [UsageEvent], window: UsageWindow, latest: Int? = nil) {
         from = KeyReport.date(window.from)
         to = KeyReport.date(window.to)
         requests = events.suffix(latest ?? events.count).map {
@@ -39,7 +39,7 @@ public struct UsageReport: Encodable, Sendable {
         }
     }
 
-    public var text: String {
+    package var text: String {
         let lines = requests.map { row in
             let upstream = row.upstream_cost.map { "  (\(row.backend) charged \($0))" } ?? ""
             return "\(row.at)  \(row.key_id)  \(row.model)  \(row.status)  \(row.cost)\(upstream)  \(row.duration_ms) ms  \(row.request_id)"
@@ -51,11 +51,11 @@ public struct UsageReport: Encodable, Sendable {
 
 /// The time range of a usage report. `since` and `until` are either a time back from now (`30m`,
 /// `24h`, `7d`) or a moment (`2026-11-01`, `2026-11-01T12:00:00Z`); by default the last 24 hours.
-public struct UsageWindow: Sendable {
-    public let from: Timestamp
-    public let to: Timestamp
+package struct UsageWindow: Sendable {
+    package let from: Timestamp
+    package let to: Timestamp
 
-    public init(since: String?, until: String?, now: Timestamp) throws(UsageWindowError) {
+    package init(since: String?, until: String?, now: Timestamp) throws(UsageWindowError) {
         from = try since.map { text throws(UsageWindowError) in try Self.moment(text, now: now) } ?? now - 86_400_000
         // Up to and including now.
         to = try until.map { text throws(UsageWindowError) in try Self.moment(text, now: now) } ?? now + 1
@@ -89,7 +89,7 @@ public struct UsageWindow: Sendable {
     }
 }
 
-public struct UsageWindowError: Error, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
+package struct UsageWindowError: Error, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
 }

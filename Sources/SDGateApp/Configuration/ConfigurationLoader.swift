@@ -2,8 +2,8 @@ import Foundation
 import Yams
 
 /// A configuration problem, with where it is: `sdgate.yaml:12: server.prot: unknown key`.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let description: String
+package struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    package let description: String
 }
 
 /// Builds a `GatewayConfiguration` from defaults, a YAML file and the environment, in that order.
@@ -132,7 +132,7 @@ enum ConfigurationLoader {
 
 extension GatewayConfiguration {
     /// Loads `file` (if any) over the defaults, then applies `SDGATE_...` variables from `environment`.
-    public static func load(file: String?, environment: [String: String]) throws(ConfigurationError) -> GatewayConfiguration {
+    package static func load(file: String?, environment: [String: String]) throws(ConfigurationError) -> GatewayConfiguration {
         guard let file else { return try ConfigurationLoader.load(yaml: nil, fileName: "", environment: environment) }
         let text: String
         do {
@@ -144,7 +144,7 @@ extension GatewayConfiguration {
     }
 
     /// Every key with its effective value, one `path: value` line each, in the file's layout order.
-    public var rendered: String {
+    package var rendered: String {
         let named = NamedConfigurationKey.all.flatMap { key in key.render(self).map { (path: key.path($0.key), value: $0.value) } }
             .sorted { $0.path < $1.path }
         return (ConfigurationKey.all.map { "\($0.path): \($0.render(self))" } + named.map { "\($0.path): \($0.value)" })

@@ -1,47 +1,47 @@
 import Foundation
-public import LocalInference
+package import LocalInference
 
 extension GatewayConfiguration {
     /// The team's own workers (`local.*`): the processes `serve` spawns, the remote workers it
     /// uses, and the pool's queue and health settings. A route names them `local`.
-    public struct LocalWorkers: Sendable {
+    package struct LocalWorkers: Sendable {
         /// The Python that has the worker's stack, and the folder holding the `sdgate_worker` package.
-        public var python = "python3"
-        public var workerFolder = "Worker"
+        package var python = "python3"
+        package var workerFolder = "Worker"
         /// The worker's models file; required to spawn workers.
-        public var modelsFile = ""
+        package var modelsFile = ""
         /// Workers to spawn when `gpus` is empty (CPU workers, or workers sharing the visible GPUs).
-        public var workers = 0
+        package var workers = 0
         /// One worker per entry, each seeing only that GPU (`CUDA_VISIBLE_DEVICES`).
-        public var gpus: [String] = []
+        package var gpus: [String] = []
         /// Flags added to every spawned worker's command line (`--dtype float16 --preload sdxl-img2img`).
-        public var workerArguments: [String] = []
+        package var workerArguments: [String] = []
         /// Workers on other hosts, `http://host:port`.
-        public var remoteWorkers: [String] = []
+        package var remoteWorkers: [String] = []
         /// The environment variable holding the token the remote workers want; the workers `serve`
         /// spawns get a new one each.
-        public var remoteWorkerTokenVariable: String?
-        public var pool = LocalBackend.Settings()
+        package var remoteWorkerTokenVariable: String?
+        package var pool = LocalBackend.Settings()
         /// When more requests than this wait for a local worker, a model whose route names an
         /// upstream after `local` is sent there; nil: never.
-        public var spillOverQueue: Int?
+        package var spillOverQueue: Int?
 
-        public init() {}
+        package init() {}
 
         /// The worker processes `serve` spawns: one per GPU, or `workers` of them.
-        public var spawnCount: Int { gpus.isEmpty ? workers : gpus.count }
+        package var spawnCount: Int { gpus.isEmpty ? workers : gpus.count }
 
         /// The remote workers' token, read from the environment (never from a file that may be shared).
-        public var remoteWorkerToken: String? {
+        package var remoteWorkerToken: String? {
             remoteWorkerTokenVariable.flatMap { ProcessInfo.processInfo.environment[$0] }.flatMap { $0.isEmpty ? nil : $0 }
         }
 
         /// Whether `local` can serve anything: workers to spawn or to reach.
-        public var isConfigured: Bool { spawnCount > 0 || !remoteWorkers.isEmpty }
+        package var isConfigured: Bool { spawnCount > 0 || !remoteWorkers.isEmpty }
 
         /// The commands that start the spawned workers. Relative paths are taken from the current
         /// folder, since the workers run in their own.
-        public var commands: [WorkerCommand] {
+        package var commands: [WorkerCommand] {
             let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             func absolute(_ path: String) -> String { URL(fileURLWithPath: path, relativeTo: here).standardized.path }
             let executable = python.contains("/") ? absolute(python) : python
@@ -53,7 +53,7 @@ extension GatewayConfiguration {
         }
 
         /// What stops spawning: the worker's package or the models file missing.
-        public var missingFiles: [String] {
+        package var missingFiles: [String] {
             guard spawnCount > 0 else { return [] }
             var problems: [String] = []
             if !FileManager.default.fileExists(atPath: workerFolder + "/sdgate_worker/__main__.py") {

@@ -1,24 +1,24 @@
-public import GatewayAPI
-public import UpstreamProxy
+package import GatewayAPI
+package import UpstreamProxy
 
 extension GatewayConfiguration {
     /// One upstream as the configuration describes it (`upstreams.<name>.*`). The loader checks
     /// that dialect, base URL and key variable are given and that the variable is set.
-    public struct UpstreamSettings: Sendable {
-        public var dialect: Upstream.Dialect?
-        public var baseURL: String?
+    package struct UpstreamSettings: Sendable {
+        package var dialect: Upstream.Dialect?
+        package var baseURL: String?
         /// The name of the environment variable holding the team's key for this upstream.
-        public var keyVariable: String?
+        package var keyVariable: String?
         /// The key itself, read from that variable when the configuration is loaded.
-        public var key: UpstreamKey?
-        public var deadline: Duration = .seconds(120)
-        public var poolSize = 8
+        package var key: UpstreamKey?
+        package var deadline: Duration = .seconds(120)
+        package var poolSize = 8
 
-        public init() {}
+        package init() {}
     }
 
     /// An upstream whose key variable is not set, in words; what `serve` refuses to start with.
-    public var missingUpstreamKeys: [String] {
+    package var missingUpstreamKeys: [String] {
         upstreams.sorted { $0.key < $1.key }.compactMap { name, settings in
             guard settings.key == nil, let variable = settings.keyVariable else { return nil }
             return "upstreams.\(name).key_env: the environment variable \(variable) is not set"
@@ -26,7 +26,7 @@ extension GatewayConfiguration {
     }
 
     /// The configured upstreams, complete ones only (the loader refuses incomplete ones).
-    public var configuredUpstreams: [Upstream] {
+    package var configuredUpstreams: [Upstream] {
         upstreams.sorted { $0.key < $1.key }.compactMap { name, settings in
             guard let dialect = settings.dialect, let baseURL = settings.baseURL, let key = settings.key else { return nil }
             return Upstream(name: name, dialect: dialect, baseURL: baseURL, key: key, deadline: settings.deadline, poolSize: settings.poolSize)
@@ -34,7 +34,7 @@ extension GatewayConfiguration {
     }
 
     /// The routes by catalog slug. Throws for a route whose model the catalog lacks.
-    public func routes(in catalog: ModelCatalog) throws(ConfigurationError) -> [String: [String]] {
+    package func routes(in catalog: ModelCatalog) throws(ConfigurationError) -> [String: [String]] {
         let models = Dictionary(catalog.models.keys.map { (Self.routeName($0), $0) }) { first, _ in first }
         var resolved: [String: [String]] = [:]
         for (name, upstreams) in routes.sorted(by: { $0.key < $1.key }) {

@@ -1,28 +1,28 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-public import Logging
+package import Logging
 
 /// swift-log's handler for the gateway's log: lines in `StreamLogHandler`'s format (`2026-12-05T10:00:00+0000
 /// info sdgate: key=value ... [module] message`), handed to a `BufferedLogOutput` instead of written
 /// and flushed one by one.
-public struct BufferedLogHandler: LogHandler {
-    public var logLevel: Logger.Level = .info
-    public var metadata: Logger.Metadata = [:]
+package struct BufferedLogHandler: LogHandler {
+    package var logLevel: Logger.Level = .info
+    package var metadata: Logger.Metadata = [:]
     private let label: String
     private let output: BufferedLogOutput
 
-    public init(label: String, output: BufferedLogOutput) {
+    package init(label: String, output: BufferedLogOutput) {
         self.label = label
         self.output = output
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var merged = event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
         if let error = event.error { merged["error"] = "\(error)" }
         let pairs = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")

@@ -13,7 +13,7 @@ import Synchronization
 /// per request written and flushed on its own cost the gateway about 40 % of its throughput. When
 /// the output cannot keep up (a pipe nobody reads, a slow disk), lines beyond `capacity` are dropped
 /// and counted (`sdgate_log_lines_dropped_total`): a request never waits for its log line.
-public final class BufferedLogOutput: Sendable {
+package final class BufferedLogOutput: Sendable {
     private struct State {
         var pending: [UInt8] = []
         var stopping = false
@@ -32,7 +32,7 @@ public final class BufferedLogOutput: Sendable {
 
     /// - Parameters:
     ///   - capacity: the most bytes waiting to be written; a line that does not fit is dropped.
-    public init(fileDescriptor: Int32 = 1, capacity: Int = 1 << 20, flushSize: Int = 64 << 10,
+    package init(fileDescriptor: Int32 = 1, capacity: Int = 1 << 20, flushSize: Int = 64 << 10,
                 interval: Duration = .milliseconds(200)) {
         self.fileDescriptor = fileDescriptor
         self.capacity = max(capacity, 4096)
@@ -61,11 +61,11 @@ public final class BufferedLogOutput: Sendable {
     }
 
     /// Lines dropped since the start.
-    public var droppedLines: Int { dropped.load(ordering: .relaxed) }
+    package var droppedLines: Int { dropped.load(ordering: .relaxed) }
 
     /// Writes out what is waiting and stops the writer, waiting at most `timeout` for an output
     /// that does not take it (then what is left is lost). Lines appended after this are dropped.
-    public func close(timeout: Duration = .seconds(5)) {
+    package func close(timeout: Duration = .seconds(5)) {
         let alreadyStopping = state.withLock { state in
             defer { state.stopping = true }
             return state.stopping

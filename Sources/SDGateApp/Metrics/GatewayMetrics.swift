@@ -1,4 +1,4 @@
-public import CoreMetrics
+package import CoreMetrics
 import GatewayAPI
 import GenerationCore
 import HTTPServer
@@ -12,10 +12,10 @@ import Synchronization
 /// Labels are bounded sets only: route patterns (never raw paths, which carry ids), catalog model
 /// names, status codes, configured upstream names and error kinds. Never a key, a prompt or a path.
 /// The series are documented in docs/operations.md ("Metrics"); this file is their one list of names.
-public final class GatewayMetrics: Sendable {
+package final class GatewayMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     /// What the parts record into.
-    public let factory: any MetricsFactory
+    package let factory: any MetricsFactory
 
     /// Histogram buckets for every duration: from a cached answer (5 ms) to a slow generation (5 min).
     static let durationBuckets: [Duration] = [
@@ -24,7 +24,7 @@ public final class GatewayMetrics: Sendable {
         .seconds(120), .seconds(300),
     ]
 
-    public init() {
+    package init() {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = Self.durationBuckets
         self.factory = factory
@@ -49,7 +49,7 @@ public final class GatewayMetrics: Sendable {
     private let logDrops = Mutex<(lines: @Sendable () -> Int, reported: Int)?>(nil)
 
     /// Counts the lines the log dropped (`droppedLines`) in `sdgate_log_lines_dropped_total`.
-    public func countLogDrops(_ droppedLines: @escaping @Sendable () -> Int) {
+    package func countLogDrops(_ droppedLines: @escaping @Sendable () -> Int) {
         Counter(label: Self.logDropsLabel, factory: factory).increment(by: 0)
         logDrops.withLock { $0 = (droppedLines, 0) }
     }

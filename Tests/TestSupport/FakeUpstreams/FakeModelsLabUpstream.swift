@@ -6,7 +6,7 @@ import Synchronization
 /// every application-level answer an HTTP 200 with a `status`; a generation answers `processing`
 /// with an `id` and `fetch_result`, and `POST /api/v3/fetch/{id}` answers `processing` for
 /// `pollsBeforeSuccess` fetches, then `success` with `output` URLs served by the fake itself.
-public final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
+package final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
     private struct Job {
         var samples: Int
         var width: Int
@@ -21,7 +21,7 @@ public final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
     /// compromised upstream points) to test what the gateway fetches.
     private let outputHost: String
 
-    public init(key: String = "ml_team_key_0123456789", pollsBeforeSuccess: Int = 1, outputHost: String = "127.0.0.1") throws {
+    package init(key: String = "ml_team_key_0123456789", pollsBeforeSuccess: Int = 1, outputHost: String = "127.0.0.1") throws {
         self.pollsBeforeSuccess = pollsBeforeSuccess
         self.outputHost = outputHost
         super.init(acceptingKey: key)

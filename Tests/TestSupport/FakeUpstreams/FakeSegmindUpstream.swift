@@ -6,12 +6,12 @@ import HTTPServer
 /// base64 JSON answer (a list for several samples) or raw bytes, with `x-cost`,
 /// `x-remaining-credits`, `x-seed-value` and `x-generation-time`. Images are PNGs of the
 /// requested size (or 512×512).
-public final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
+package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
     /// What each generation costs the team, and its balance there.
-    public let cost = "0.0042137"
-    public let remainingCredits = "9.2871"
+    package let cost = "0.0042137"
+    package let remainingCredits = "9.2871"
 
-    public init(key: String = "SG_team_0123456789") throws {
+    package init(key: String = "SG_team_0123456789") throws {
         super.init(acceptingKey: key)
         var router = Router()
         router.post("/v1/{slug}", maxBodyBytes: 64 << 20) { request, _ in

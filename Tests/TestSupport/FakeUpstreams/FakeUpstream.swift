@@ -1,10 +1,10 @@
 import Foundation
-public import HTTPServer
+package import HTTPServer
 import Synchronization
 
 /// How a fake upstream answers from now on: as the contract says, or in one of the ways real
 /// services fail.
-public enum UpstreamMisbehaviour: Sendable, Equatable {
+package enum UpstreamMisbehaviour: Sendable, Equatable {
     /// Announce a whole body, send half of it, close the connection.
     case cutMidBody
     /// Answer nothing until told to behave again (or shut down).
@@ -25,21 +25,21 @@ public enum UpstreamMisbehaviour: Sendable, Equatable {
 }
 
 /// A request a fake upstream received.
-public struct ReceivedRequest: Sendable {
-    public let method: String
-    public let path: String
-    public let headers: HTTPHeaders
-    public let body: [UInt8]
+package struct ReceivedRequest: Sendable {
+    package let method: String
+    package let path: String
+    package let headers: HTTPHeaders
+    package let body: [UInt8]
 
     /// The body as a JSON object (empty if it is not one).
-    public var json: [String: Any] {
+    package var json: [String: Any] {
         ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]) ?? [:]
     }
 }
 
 /// What both fakes share: a real HTTP server on 127.0.0.1, the requests it received, and the
 /// misbehaviour it was told to show. The dialect-specific answers live in the subclasses.
-public class FakeUpstream: @unchecked Sendable {
+package class FakeUpstream: @unchecked Sendable {
     // Safety: the mutable state is inside `state`, a Mutex; `server` is set once in `start`.
     private struct State {
         var misbehaviour: UpstreamMisbehaviour?
@@ -50,15 +50,15 @@ public class FakeUpstream: @unchecked Sendable {
 
     private let state = Mutex(State())
     private var server: HTTPServer?
-    public private(set) var port = 0
+    package private(set) var port = 0
     /// The team's key this upstream accepts.
-    public let key: String
+    package let key: String
 
     init(acceptingKey key: String) {
         self.key = key
     }
 
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    package var baseURL: String { "http://127.0.0.1:\(port)" }
 
     func start(_ router: Router) throws {
         var configuration = HTTPServer.Configuration()
@@ -71,7 +71,7 @@ public class FakeUpstream: @unchecked Sendable {
     }
 
     /// Misbehave as told from now on; nil behaves again (and ends the stalls).
-    public func misbehave(_ misbehaviour: UpstreamMisbehaviour?) {
+    package func misbehave(_ misbehaviour: UpstreamMisbehaviour?) {
         let released = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.misbehaviour = misbehaviour
             guard misbehaviour != .stall && misbehaviour != .wait else { return [] }
@@ -81,18 +81,18 @@ public class FakeUpstream: @unchecked Sendable {
         for continuation in released { continuation.resume() }
     }
 
-    public var received: [ReceivedRequest] { state.withLock { $0.received } }
+    package var received: [ReceivedRequest] { state.withLock { $0.received } }
 
     /// Lets the longest-waiting request of a `wait` through; false if none waits.
     @discardableResult
-    public func answerOne() -> Bool {
+    package func answerOne() -> Bool {
         let first = state.withLock { state in state.stalled.isEmpty ? nil : state.stalled.removeFirst() }
         first?.resume()
         return first != nil
     }
 
     /// Answers with at most this many images whatever the request asks for (nil: as many as asked).
-    public var imagesAtMost: Int? {
+    package var imagesAtMost: Int? {
         get { state.withLock { $0.imagesAtMost } }
         set { state.withLock { $0.imagesAtMost = newValue } }
     }
@@ -101,15 +101,15 @@ public class FakeUpstream: @unchecked Sendable {
     func images(for samples: Int) -> Int { imagesAtMost.map { min($0, samples) } ?? samples }
 
     /// Requests now waiting in a stall.
-    public var stalledCount: Int { state.withLock { $0.stalled.count } }
+    package var stalledCount: Int { state.withLock { $0.stalled.count } }
 
     /// Stops listening: from now on connections to its port are refused.
-    public func refuseConnections() async {
+    package func refuseConnections() async {
         misbehave(nil)
         await server?.shutdown(gracePeriod: .milliseconds(100))
     }
 
-    public func shutdown() async {
+    package func shutdown() async {
         await refuseConnections()
     }
 
