@@ -185,15 +185,19 @@ let package = Package(
         ),
         .testTarget(
             name: "LocalInferenceTests",
-            dependencies: ["LocalInference", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
-                           .product(name: "MetricsTestKit", package: "swift-metrics")],
+            dependencies: [
+                "LocalInference", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             exclude: ["Support"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "BackendsTests",
-            dependencies: ["Backends", "LocalInference", "UpstreamProxy", "GenerationCore", "TestSupport",
-                           .product(name: "Logging", package: "swift-log"), .product(name: "MetricsTestKit", package: "swift-metrics")],
+            dependencies: [
+                "Backends", "LocalInference", "UpstreamProxy", "GenerationCore", "TestSupport",
+                .product(name: "Logging", package: "swift-log"), .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -215,9 +219,11 @@ let package = Package(
         .testTarget(
             name: "SDGateTests",
             // `sdgate` only for its binary, which the live tests start.
-            dependencies: ["SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Jobs", "Ledger",
-                           "LocalInference", "UpstreamProxy",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Jobs", "Ledger",
+                "LocalInference", "UpstreamProxy",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["Clients"],
             swiftSettings: strict
         ),

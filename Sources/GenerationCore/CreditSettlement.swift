@@ -34,8 +34,10 @@ extension CreditSettlement {
     /// deadline, the hold cannot expire under work in progress: only a dead gateway's holds expire.
     /// The renewals run on their own task, so that a client leaving (which cancels the caller)
     /// does not stop them while the work goes on.
-    public func generate(_ request: GenerationRequest, on backend: any InferenceBackend,
-                         holding hold: CreditHold) async throws(InferenceError) -> GenerationResult {
+    public func generate(
+        _ request: GenerationRequest, on backend: any InferenceBackend,
+        holding hold: CreditHold
+    ) async throws(InferenceError) -> GenerationResult {
         let interval = holdRenewalInterval
         let renewals = Task {
             while !Task.isCancelled {
@@ -72,8 +74,10 @@ public struct GenerationUsage: Sendable, Equatable {
     /// The upstream that served the request and what it reported charging, when one did.
     public let upstream: UpstreamReport?
 
-    public init(keyID: String, model: String, status: Int, cost: Credits, held: Credits, duration: Duration, requestID: String,
-                upstream: UpstreamReport? = nil) {
+    public init(
+        keyID: String, model: String, status: Int, cost: Credits, held: Credits, duration: Duration, requestID: String,
+        upstream: UpstreamReport? = nil
+    ) {
         self.keyID = keyID
         self.model = model
         self.status = status

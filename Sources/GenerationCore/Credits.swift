@@ -24,7 +24,8 @@ public struct Credits: Sendable, Hashable, Comparable, CustomStringConvertible {
         // ASCII digits only (Int64 alone would take a second sign), and no more whole credits than
         // the maximum holds, checked before the arithmetic.
         guard (1...2).contains(parts.count), !parts[0].isEmpty, parts.allSatisfy({ $0.allSatisfy(\.isASCIIDigit) }),
-              parts[0].count <= 13, let whole = Int64(parts[0]), whole <= Self.maximum.microCredits / 1_000_000 else { return nil }
+            parts[0].count <= 13, let whole = Int64(parts[0]), whole <= Self.maximum.microCredits / 1_000_000
+        else { return nil }
         let fraction = parts.count == 2 ? parts[1] : ""
         guard fraction.count <= 6, let micro = Int64(fraction.padding(toLength: 6)) else { return nil }
         let magnitude = whole * 1_000_000 + micro

@@ -1,4 +1,5 @@
 import Foundation
+
 /// What to generate, free of any API dialect: the Segmind and ModelsLab front ends both produce it,
 /// and every backend (local workers, upstream services) consumes it.
 public struct GenerationRequest: Sendable, Equatable {

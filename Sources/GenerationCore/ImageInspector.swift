@@ -39,19 +39,20 @@ public enum ImageInspector {
     /// depth, colour type, compression, filter and interlace method (one byte each), CRC.
     private static func png(_ r: Reader<some RandomAccessCollection<UInt8>>) -> ImageInfo? {
         guard r.matches([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], at: 0),
-              r.be32(8) == 13, r.matches("IHDR".utf8, at: 12),
-              let width = r.be32(16), let height = r.be32(20),
-              let depth = r.u8(24), let colourType = r.u8(25),
-              r.u8(26) == 0, r.u8(27) == 0, let interlace = r.u8(28), interlace <= 1
+            r.be32(8) == 13, r.matches("IHDR".utf8, at: 12),
+            let width = r.be32(16), let height = r.be32(20),
+            let depth = r.u8(24), let colourType = r.u8(25),
+            r.u8(26) == 0, r.u8(27) == 0, let interlace = r.u8(28), interlace <= 1
         else { return nil }
         // The allowed bit depths per colour type (§11.2.2, table 11.1): a cheap check that the
         // header is a real one, not a signature followed by noise.
-        let depths: [UInt8] = switch colourType {
-        case 0: [1, 2, 4, 8, 16]  // greyscale
-        case 3: [1, 2, 4, 8]  // indexed
-        case 2, 4, 6: [8, 16]  // truecolour, greyscale + alpha, truecolour + alpha
-        default: []
-        }
+        let depths: [UInt8] =
+            switch colourType {
+            case 0: [1, 2, 4, 8, 16]  // greyscale
+            case 3: [1, 2, 4, 8]  // indexed
+            case 2, 4, 6: [8, 16]  // truecolour, greyscale + alpha, truecolour + alpha
+            default: []
+            }
         guard depths.contains(depth) else { return nil }
         return info(.png, width, height, max: Int(Int32.max))
     }
@@ -82,7 +83,7 @@ public enum ImageInspector {
             guard let length = r.be16(offset), length >= 2, length <= r.count - offset else { return nil }
             if isStartOfFrame(marker) {
                 guard let components = r.u8(offset + 7), components > 0, length == 8 + 3 * Int(components),
-                      let height = r.be16(offset + 3), let width = r.be16(offset + 5)
+                    let height = r.be16(offset + 3), let width = r.be16(offset + 5)
                 else { return nil }
                 // A height of 0 is legal (a DNL marker after the first scan gives it), but it
                 // cannot be checked against limits up front, so such images are refused.
@@ -105,7 +106,7 @@ public enum ImageInspector {
     /// The logical screen is the image's size as decoders report it (frames are placed inside it).
     private static func gif(_ r: Reader<some RandomAccessCollection<UInt8>>) -> ImageInfo? {
         guard r.matches("GIF87a".utf8, at: 0) || r.matches("GIF89a".utf8, at: 0),
-              r.count >= 13, let width = r.le16(6), let height = r.le16(8)
+            r.count >= 13, let width = r.le16(6), let height = r.le16(8)
         else { return nil }
         return info(.gif, width, height)
     }
@@ -116,15 +117,15 @@ public enum ImageInspector {
     /// "WEBP", then the first chunk: FourCC, u32 LE payload size, payload (at file offset 20).
     private static func webp(_ r: Reader<some RandomAccessCollection<UInt8>>) -> ImageInfo? {
         guard r.matches("RIFF".utf8, at: 0), let riffSize = r.le32(4), r.matches("WEBP".utf8, at: 8),
-              let chunkSize = r.le32(16), chunkSize <= riffSize - 12  // The chunk must fit in the RIFF.
+            let chunkSize = r.le32(16), chunkSize <= riffSize - 12  // The chunk must fit in the RIFF.
         else { return nil }
         if r.matches("VP8 ".utf8, at: 12) {
             // Lossy (RFC 6386, §9.1): a 3-byte frame tag (u24 LE: bit 0 is 0 for a key frame, bits
             // 1-3 the version (0-3), bit 4 show_frame, bits 5-23 the first partition's size), start
             // code 9D 01 2A, then width and height as u16 LE: 14 bits of size, 2 of upscaling.
             guard chunkSize >= 10, let tag = r.le24(20),
-                  tag & 1 == 0, (tag >> 1) & 7 <= 3, (tag >> 4) & 1 == 1, tag >> 5 < chunkSize,
-                  r.matches([0x9D, 0x01, 0x2A], at: 23), let width = r.le16(26), let height = r.le16(28)
+                tag & 1 == 0, (tag >> 1) & 7 <= 3, (tag >> 4) & 1 == 1, tag >> 5 < chunkSize,
+                r.matches([0x9D, 0x01, 0x2A], at: 23), let width = r.le16(26), let height = r.le16(28)
             else { return nil }
             return info(.webp, width & 0x3FFF, height & 0x3FFF)
         }
@@ -138,7 +139,7 @@ public enum ImageInspector {
             // Extended (RFC 9649, §2.7): a 10-byte payload: flags (1 byte, then 3 reserved), canvas
             // width - 1 and height - 1 (u24 LE each), whose product must fit in 32 bits.
             guard chunkSize == 10, let width = r.le24(24).map({ $0 + 1 }), let height = r.le24(27).map({ $0 + 1 }),
-                  width * height <= Int(UInt32.max)
+                width * height <= Int(UInt32.max)
             else { return nil }
             return info(.webp, width, height)
         }

@@ -1,4 +1,3 @@
-
 /// A JSON value as a client sent it, before it is coerced to what a field wants.
 public enum JSONValue: Sendable, Equatable, Decodable {
     case null

@@ -59,10 +59,10 @@ public struct AddressPolicy: Sendable {
 
     private static func isPublicIPv4(_ address: UInt32) -> Bool {
         let blocked: [(UInt32, Int)] = [
-            (0x0000_0000, 8),   // 0.0.0.0/8: this network, unspecified
-            (0x0A00_0000, 8),   // 10.0.0.0/8: private
+            (0x0000_0000, 8),  // 0.0.0.0/8: this network, unspecified
+            (0x0A00_0000, 8),  // 10.0.0.0/8: private
             (0x6440_0000, 10),  // 100.64.0.0/10: shared address space (CGNAT)
-            (0x7F00_0000, 8),   // 127.0.0.0/8: loopback
+            (0x7F00_0000, 8),  // 127.0.0.0/8: loopback
             (0xA9FE_0000, 16),  // 169.254.0.0/16: link-local, cloud metadata
             (0xAC10_0000, 12),  // 172.16.0.0/12: private
             (0xC000_0000, 24),  // 192.0.0.0/24: IETF protocol assignments
@@ -71,8 +71,8 @@ public struct AddressPolicy: Sendable {
             (0xC612_0000, 15),  // 198.18.0.0/15: benchmarking
             (0xC633_6400, 24),  // 198.51.100.0/24: documentation
             (0xCB00_7100, 24),  // 203.0.113.0/24: documentation
-            (0xE000_0000, 4),   // 224.0.0.0/4: multicast
-            (0xF000_0000, 4),   // 240.0.0.0/4: reserved, and 255.255.255.255 broadcast
+            (0xE000_0000, 4),  // 224.0.0.0/4: multicast
+            (0xF000_0000, 4),  // 240.0.0.0/4: reserved, and 255.255.255.255 broadcast
         ]
         return !blocked.contains { network, prefix in address >> (32 - prefix) == network >> (32 - prefix) }
     }

@@ -54,8 +54,10 @@ public struct GuardedFetcher: Sendable {
 
     /// A client whose connections go to `target`'s checked address, while TLS still verifies its
     /// host name; redirects are never followed by it.
-    package static func withClient<Return>(pinnedTo target: Target, isolation: isolated (any Actor)? = #isolation,
-                                           _ body: (HTTPClient) async throws -> Return) async throws -> Return {
+    package static func withClient<Return>(
+        pinnedTo target: Target, isolation: isolated (any Actor)? = #isolation,
+        _ body: (HTTPClient) async throws -> Return
+    ) async throws -> Return {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10)))
         configuration.dnsOverride = [target.host: target.address]
         return try await HTTPClient.withHTTPClient(configuration: configuration, body)

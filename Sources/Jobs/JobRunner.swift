@@ -39,9 +39,11 @@ public final class JobRunner: Sendable {
     /// - Parameters:
     ///   - execute: runs a claimed job: generates, stores the outputs, renders the answer.
     ///   - settle: charges or releases the job's credits, once its end is recorded.
-    public init(store: any JobStore, settings: Settings, clock: any WallClock, logger: Logger,
-                execute: @escaping @Sendable (JobRecord) async -> Outcome,
-                settle: @escaping @Sendable (JobRecord, Outcome) async -> Void) {
+    public init(
+        store: any JobStore, settings: Settings, clock: any WallClock, logger: Logger,
+        execute: @escaping @Sendable (JobRecord) async -> Outcome,
+        settle: @escaping @Sendable (JobRecord, Outcome) async -> Void
+    ) {
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -53,7 +55,8 @@ public final class JobRunner: Sendable {
 
     public func start() {
         let (store, clock, lease) = (store, clock, settings.lease)
-        loop.start(claim: { try await store.claimJob(leaseUntil: clock.millisecondsNow + lease.wholeMilliseconds) }, run: { job in await self.run(job) })
+        loop.start(
+            claim: { try await store.claimJob(leaseUntil: clock.millisecondsNow + lease.wholeMilliseconds) }, run: { job in await self.run(job) })
     }
 
     /// A job was queued here: claim it now rather than at the next poll.
@@ -71,10 +74,11 @@ public final class JobRunner: Sendable {
         let renewal = Task { await self.keepLease(of: job.id) }
         let outcome = await execute(job)
         renewal.cancel()
-        let (state, result, error): (JobState, [UInt8]?, String?) = switch outcome {
-        case .completed(let answer): (.completed, answer, nil)
-        case .failed(let message): (.failed, nil, message)
-        }
+        let (state, result, error): (JobState, [UInt8]?, String?) =
+            switch outcome {
+            case .completed(let answer): (.completed, answer, nil)
+            case .failed(let message): (.failed, nil, message)
+            }
         do {
             guard try await store.finishJob(id: job.id, state: state, result: result, error: error) else {
                 // Its lease ran out and another runner has it now: that one settles it.

@@ -74,7 +74,8 @@ public struct OutputStore: Sendable {
     /// no longer exists.
     public func file(named name: String) -> (bytes: [UInt8], kind: Kind, keptFor: Duration)? {
         guard let kind = Self.kind(of: name), let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path),
-              let modified = modificationDate(of: name) else { return nil }
+            let modified = modificationDate(of: name)
+        else { return nil }
         let age = Date().timeIntervalSince(modified)
         return (Array(data), kind, max(.zero, retention - .milliseconds(Int64(age * 1000))))
     }
@@ -100,8 +101,11 @@ public struct OutputStore: Sendable {
         guard parts.count == 2 else { return nil }
         let stem = parts[0].utf8, prefix = stem.prefix(43), index = stem.dropFirst(43)
         guard prefix.count == 43,
-              prefix.allSatisfy({ $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }),
-              index.isEmpty || (index.first == UInt8(ascii: "-") && (2...4).contains(index.count) && index.dropFirst().allSatisfy { (48...57).contains($0) })
+            prefix.allSatisfy({
+                $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0)
+            }),
+            index.isEmpty
+                || (index.first == UInt8(ascii: "-") && (2...4).contains(index.count) && index.dropFirst().allSatisfy { (48...57).contains($0) })
         else { return nil }
         return Kind(rawValue: String(parts[1]))
     }

@@ -4,8 +4,10 @@ public protocol IdempotencyStore: Sendable {
     /// Claims an idempotency key for a request with this fingerprint, or says what became of it. A
     /// claim runs until `runningUntil` until a hold backs it, then as long as that hold: a claim
     /// whose hold was voided or expired (its gateway died mid-request) is claimed afresh.
-    func claimIdempotencyKey(keyID: String, key: String, fingerprint: [UInt8], at: Timestamp,
-                             runningUntil: Timestamp) async throws(LedgerError) -> IdempotencyClaim
+    func claimIdempotencyKey(
+        keyID: String, key: String, fingerprint: [UInt8], at: Timestamp,
+        runningUntil: Timestamp
+    ) async throws(LedgerError) -> IdempotencyClaim
     /// The hold that backs a running claim from now on.
     func backIdempotencyKey(keyID: String, key: String, with hold: HoldID) async throws(LedgerError)
     /// Stores the answer of a claimed request, to be replayed to repeats.

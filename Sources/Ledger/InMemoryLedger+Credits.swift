@@ -43,8 +43,9 @@ extension InMemoryLedger {
             }
             state.totals[.key(keyID), default: .init()].held += micro
             if let team = key.teamID { state.totals[.team(team), default: .init()].held += micro }
-            state.holds[hold.rawValue] = InMemoryState.Hold(keyID: keyID, teamID: key.teamID, amount: micro, state: "open",
-                                                            expiresAt: expiresAt)
+            state.holds[hold.rawValue] = InMemoryState.Hold(
+                keyID: keyID, teamID: key.teamID, amount: micro, state: "open",
+                expiresAt: expiresAt)
             return .held(hold, available: Credits(microCredits: available))
         }
     }
@@ -69,8 +70,10 @@ extension InMemoryLedger {
         try settle(hold, state: "voided", charge: .zero, reason: reason)
     }
 
-    private func settle(_ hold: HoldID, state settled: String, charge: Credits, reason: String,
-                        recording usage: UsageEvent? = nil) throws(LedgerError) -> Balance {
+    private func settle(
+        _ hold: HoldID, state settled: String, charge: Credits, reason: String,
+        recording usage: UsageEvent? = nil
+    ) throws(LedgerError) -> Balance {
         let now = now()
         return try locked { (state: inout InMemoryState) throws(LedgerError) -> Balance in
             guard let found = state.holds[hold.rawValue] else { throw .unknownHold(hold) }
@@ -78,8 +81,9 @@ extension InMemoryLedger {
             let late = settled == "posted" && found.state == "expired"
             guard found.state == "open" || late else { throw .holdSettled(hold) }
             guard charge.microCredits >= 0, charge.microCredits <= found.amount else { throw .chargeExceedsHold(hold) }
-            state.close(hold.rawValue, as: settled, charge: charge.microCredits, reason: late ? Self.lateChargeReason : reason,
-                        at: now, releasing: late ? 0 : found.amount)
+            state.close(
+                hold.rawValue, as: settled, charge: charge.microCredits, reason: late ? Self.lateChargeReason : reason,
+                at: now, releasing: late ? 0 : found.amount)
             if let usage { state.usage.append(usage) }
             guard let balance = state.balance(of: .key(found.keyID)) else { throw .unknownKey(found.keyID) }
             return balance
@@ -111,10 +115,12 @@ extension InMemoryLedger {
                     }
                 }
                 let entries = state.entries[account] ?? []
-                return BalanceAudit(account: account.id, balance: totals.balance, fromEntries: entries.reduce(0) { $0 + $1.amount },
-                                    held: totals.held, fromHolds: holds.filter { $0.state == "open" }.reduce(0) { $0 + $1.amount },
-                                    charged: holds.filter { $0.state == "posted" }.reduce(0) { $0 + ($1.charged ?? 0) },
-                                    posted: -entries.filter { $0.kind == "post" }.reduce(0) { $0 + $1.amount }).problems
+                return BalanceAudit(
+                    account: account.id, balance: totals.balance, fromEntries: entries.reduce(0) { $0 + $1.amount },
+                    held: totals.held, fromHolds: holds.filter { $0.state == "open" }.reduce(0) { $0 + $1.amount },
+                    charged: holds.filter { $0.state == "posted" }.reduce(0) { $0 + ($1.charged ?? 0) },
+                    posted: -entries.filter { $0.kind == "post" }.reduce(0) { $0 + $1.amount }
+                ).problems
             }
         }
     }

@@ -1,8 +1,10 @@
 /// `Idempotency-Key` records in memory: a running claim ends with the hold that backs it, as in
 /// the SQL stores (`IdempotencyRecordState` decides for all three).
 extension InMemoryLedger {
-    public func claimIdempotencyKey(keyID: String, key: String, fingerprint: [UInt8], at: Timestamp,
-                                    runningUntil: Timestamp) async throws(LedgerError) -> IdempotencyClaim {
+    public func claimIdempotencyKey(
+        keyID: String, key: String, fingerprint: [UInt8], at: Timestamp,
+        runningUntil: Timestamp
+    ) async throws(LedgerError) -> IdempotencyClaim {
         let id = InMemoryState.IdempotencyID(keyID: keyID, key: key)
         return try locked { state in
             let fresh = InMemoryState.IdempotencyRecord(fingerprint: fingerprint, createdAt: at, runningUntil: runningUntil)
@@ -10,9 +12,10 @@ extension InMemoryLedger {
                 state.idempotency[id] = fresh
                 return .claimed
             }
-            let recordState = IdempotencyRecordState(status: record.answer?.status, holdID: record.holdID,
-                                                     holdState: record.holdID.flatMap { state.holds[$0]?.state },
-                                                     runningUntil: record.runningUntil)
+            let recordState = IdempotencyRecordState(
+                status: record.answer?.status, holdID: record.holdID,
+                holdState: record.holdID.flatMap { state.holds[$0]?.state },
+                runningUntil: record.runningUntil)
             if recordState.lapsed(at: at) {
                 state.idempotency[id] = fresh
                 return .claimed

@@ -17,8 +17,9 @@ extension InMemoryLedger: JobStore {
         return try locked { (state: inout InMemoryState) throws(LedgerError) -> JobRecord in
             let queued = state.jobs.values.count { $0.record.keyID == job.keyID && $0.record.state == .queued }
             guard queued < limit else { throw .tooManyQueuedJobs(limit: limit) }
-            let record = JobRecord(id: id, keyID: job.keyID, dialect: job.dialect, model: job.model, payload: job.payload, hold: job.hold,
-                                   cost: job.cost, state: .queued, attempts: 0, result: nil, error: nil, createdAt: createdAt, finishedAt: nil)
+            let record = JobRecord(
+                id: id, keyID: job.keyID, dialect: job.dialect, model: job.model, payload: job.payload, hold: job.hold,
+                cost: job.cost, state: .queued, attempts: 0, result: nil, error: nil, createdAt: createdAt, finishedAt: nil)
             state.sequence += 1
             state.jobs[id] = StoredJob(record: record, sequence: state.sequence)
             return record
@@ -41,11 +42,14 @@ extension InMemoryLedger: JobStore {
             }
             // The key whose last turn is the oldest (none: first), then its oldest job.
             let next = state.jobs.values.filter { $0.record.state == .queued }.min { a, b in
-                (lastTurn[a.record.keyID] ?? .min, a.record.createdAt, a.sequence) < (lastTurn[b.record.keyID] ?? .min, b.record.createdAt, b.sequence)
+                (lastTurn[a.record.keyID] ?? .min, a.record.createdAt, a.sequence) < (
+                    lastTurn[b.record.keyID] ?? .min, b.record.createdAt, b.sequence
+                )
             }
             guard let next else { return nil }
-            let job = StoredJob(record: next.record.with(state: .processing, attempts: next.record.attempts + 1), leaseUntil: leaseUntil,
-                                claimTurn: (lastTurn.values.max() ?? 0) + 1, sequence: next.sequence)
+            let job = StoredJob(
+                record: next.record.with(state: .processing, attempts: next.record.attempts + 1), leaseUntil: leaseUntil,
+                claimTurn: (lastTurn.values.max() ?? 0) + 1, sequence: next.sequence)
             state.jobs[job.record.id] = job
             return job.record
         }
@@ -74,7 +78,8 @@ extension InMemoryLedger: JobStore {
             var failed: [JobRecord] = []
             for job in state.jobs.values.sorted(by: { $0.sequence < $1.sequence }) {
                 guard job.record.state == .processing, let lease = job.leaseUntil, lease < now else { continue }
-                let record = job.record.attempts < maxAttempts
+                let record =
+                    job.record.attempts < maxAttempts
                     ? job.record.with(state: .queued)
                     : job.record.with(state: .failed, error: "the gateway stopped while generating, too many times", finishedAt: now)
                 state.jobs[record.id]?.record = record
@@ -108,8 +113,9 @@ extension InMemoryLedger: JobStore {
 
 extension JobRecord {
     func with(state: JobState, attempts: Int? = nil, result: [UInt8]? = nil, error: String? = nil, finishedAt: Timestamp? = nil) -> JobRecord {
-        JobRecord(id: id, keyID: keyID, dialect: dialect, model: model, payload: payload, hold: hold, cost: cost, state: state,
-                  attempts: attempts ?? self.attempts, result: result ?? self.result, error: error ?? self.error, createdAt: createdAt,
-                  finishedAt: finishedAt ?? self.finishedAt)
+        JobRecord(
+            id: id, keyID: keyID, dialect: dialect, model: model, payload: payload, hold: hold, cost: cost, state: state,
+            attempts: attempts ?? self.attempts, result: result ?? self.result, error: error ?? self.error, createdAt: createdAt,
+            finishedAt: finishedAt ?? self.finishedAt)
     }
 }

@@ -19,8 +19,9 @@ extension InMemoryLedger: WebhookStore {
 
     public func enqueueWebhook(_ webhook: NewWebhook) async throws(LedgerError) -> WebhookDelivery {
         let id = "msg_" + RandomUUID.make(), createdAt = now()
-        let delivery = WebhookDelivery(id: id, keyID: webhook.keyID, jobID: webhook.jobID, url: webhook.url, body: webhook.body, state: .pending,
-                                       attempts: 0, nextAttemptAt: createdAt, createdAt: createdAt, endedAt: nil)
+        let delivery = WebhookDelivery(
+            id: id, keyID: webhook.keyID, jobID: webhook.jobID, url: webhook.url, body: webhook.body, state: .pending,
+            attempts: 0, nextAttemptAt: createdAt, createdAt: createdAt, endedAt: nil)
         try locked { state in
             state.sequence += 1
             state.webhooks[id] = StoredDelivery(delivery: delivery, sequence: state.sequence)
@@ -67,7 +68,8 @@ extension InMemoryLedger: WebhookStore {
 
 extension WebhookDelivery {
     func with(state: WebhookState, attempts: Int, nextAttemptAt: Timestamp?, endedAt: Timestamp?) -> WebhookDelivery {
-        WebhookDelivery(id: id, keyID: keyID, jobID: jobID, url: url, body: body, state: state, attempts: attempts,
-                        nextAttemptAt: nextAttemptAt, createdAt: createdAt, endedAt: endedAt)
+        WebhookDelivery(
+            id: id, keyID: keyID, jobID: jobID, url: url, body: body, state: state, attempts: attempts,
+            nextAttemptAt: nextAttemptAt, createdAt: createdAt, endedAt: endedAt)
     }
 }

@@ -25,8 +25,9 @@ public final class InMemoryLedger: Ledger {
 
     public func createKey(_ key: NewKey) async throws(LedgerError) -> (key: LedgerKey, secret: String) {
         let (id, secret) = APIKeySecret.make()
-        let created = LedgerKey(id: id, name: key.name, createdAt: now(), expiresAt: key.expiresAt, revokedAt: nil,
-                                models: key.models, rateLimitPerMinute: key.rateLimitPerMinute, teamID: key.teamID)
+        let created = LedgerKey(
+            id: id, name: key.name, createdAt: now(), expiresAt: key.expiresAt, revokedAt: nil,
+            models: key.models, rateLimitPerMinute: key.rateLimitPerMinute, teamID: key.teamID)
         try locked { (state: inout InMemoryState) throws(LedgerError) in
             if let team = key.teamID, state.teams[team] == nil { throw .unknownTeam(team) }
             state.keys[id] = InMemoryState.StoredKey(key: created, secretHash: APIKeySecret.hash(secret))
@@ -62,8 +63,9 @@ public final class InMemoryLedger: Ledger {
     public func setLimits(keyID: String, models: [String]?, rateLimitPerMinute: Int?, expiresAt: Timestamp?) async throws(LedgerError) -> LedgerKey {
         try locked { (state: inout InMemoryState) throws(LedgerError) -> LedgerKey in
             guard let old = state.keys[keyID]?.key else { throw .unknownKey(keyID) }
-            let key = LedgerKey(id: old.id, name: old.name, createdAt: old.createdAt, expiresAt: expiresAt, revokedAt: old.revokedAt,
-                                models: models, rateLimitPerMinute: rateLimitPerMinute, teamID: old.teamID)
+            let key = LedgerKey(
+                id: old.id, name: old.name, createdAt: old.createdAt, expiresAt: expiresAt, revokedAt: old.revokedAt,
+                models: models, rateLimitPerMinute: rateLimitPerMinute, teamID: old.teamID)
             state.keys[keyID]?.key = key
             return key
         }
@@ -121,7 +123,8 @@ public final class InMemoryLedger: Ledger {
 
 extension LedgerKey {
     func with(revokedAt: Timestamp) -> LedgerKey {
-        LedgerKey(id: id, name: name, createdAt: createdAt, expiresAt: expiresAt, revokedAt: revokedAt,
-                  models: models, rateLimitPerMinute: rateLimitPerMinute, teamID: teamID)
+        LedgerKey(
+            id: id, name: name, createdAt: createdAt, expiresAt: expiresAt, revokedAt: revokedAt,
+            models: models, rateLimitPerMinute: rateLimitPerMinute, teamID: teamID)
     }
 }

@@ -69,8 +69,9 @@ struct InMemoryState: Sendable {
         if case .key(let id) = account, let team = keys[id]?.key.teamID, let teamTotals = self.totals[.team(team)] {
             teamAvailable = teamTotals.balance - teamTotals.held
         }
-        return Balance(balance: Credits(microCredits: totals.balance), held: Credits(microCredits: totals.held),
-                       teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+        return Balance(
+            balance: Credits(microCredits: totals.balance), held: Credits(microCredits: totals.held),
+            teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
     }
 
     /// Settles one hold: releases `releasing` (its amount, or nothing for a hold that expired

@@ -6,34 +6,50 @@ import PostgresNIO
 /// The batched hot path: concurrent reserves, and concurrent settles, go to PostgreSQL as one
 /// statement and one commit each (`PostgresBatcher`), falling back to the single statements.
 extension PostgresLedger {
-    static func reserve(_ requests: [HoldRequest], now: Timestamp, client: PostgresClient,
-                                logger: Logger) async -> [Result<(available: Int64, teamAvailable: Int64?)?, LedgerError>] {
-        await answer(requests, holdID: \.holdID, logger: logger, all: { batch in
-            var held: [String: (available: Int64, teamAvailable: Int64?)] = [:]
-            for try await (hold, available, teamAvailable) in try await client.execute(BatchReserveStatement(requests: batch, now: now), logger: logger) {
-                held[hold] = (available, teamAvailable)
-            }
-            return held
-        }, one: { request in
-            let statement = ReserveStatement(keyID: request.keyID, amount: request.amount, holdID: request.holdID,
-                                             expiresAt: request.expiresAt, now: now)
-            return try await first(client.execute(statement, logger: logger)).map { ($0, $1) }
-        })
+    static func reserve(
+        _ requests: [HoldRequest], now: Timestamp, client: PostgresClient,
+        logger: Logger
+    ) async -> [Result<(available: Int64, teamAvailable: Int64?)?, LedgerError>] {
+        await answer(
+            requests, holdID: \.holdID, logger: logger,
+            all: { batch in
+                var held: [String: (available: Int64, teamAvailable: Int64?)] = [:]
+                for try await (hold, available, teamAvailable) in try await client.execute(
+                    BatchReserveStatement(requests: batch, now: now), logger: logger)
+                {
+                    held[hold] = (available, teamAvailable)
+                }
+                return held
+            },
+            one: { request in
+                let statement = ReserveStatement(
+                    keyID: request.keyID, amount: request.amount, holdID: request.holdID,
+                    expiresAt: request.expiresAt, now: now)
+                return try await first(client.execute(statement, logger: logger)).map { ($0, $1) }
+            })
     }
 
     /// Settles a batch: all at once, then those the batch left open one by one.
-    static func settle(_ requests: [SettleRequest], now: Timestamp, client: PostgresClient,
-                               logger: Logger) async -> [Result<(balance: Int64, held: Int64, teamAvailable: Int64?)?, LedgerError>] {
-        await answer(requests, holdID: \.holdID, logger: logger, all: { batch in
-            var settled: [String: (balance: Int64, held: Int64, teamAvailable: Int64?)] = [:]
-            for try await (hold, balance, held, teamAvailable) in try await client.execute(BatchSettleStatement(requests: batch, now: now), logger: logger) {
-                settled[hold] = (balance, held, teamAvailable)
-            }
-            return settled
-        }, one: { request in
-            let statement = SettleStatement(state: request.state, charge: request.charge, reason: request.reason, now: now, holdID: request.holdID)
-            return try await first(client.execute(statement, logger: logger)).map { ($0, $1, $2) }
-        })
+    static func settle(
+        _ requests: [SettleRequest], now: Timestamp, client: PostgresClient,
+        logger: Logger
+    ) async -> [Result<(balance: Int64, held: Int64, teamAvailable: Int64?)?, LedgerError>] {
+        await answer(
+            requests, holdID: \.holdID, logger: logger,
+            all: { batch in
+                var settled: [String: (balance: Int64, held: Int64, teamAvailable: Int64?)] = [:]
+                for try await (hold, balance, held, teamAvailable) in try await client.execute(
+                    BatchSettleStatement(requests: batch, now: now), logger: logger)
+                {
+                    settled[hold] = (balance, held, teamAvailable)
+                }
+                return settled
+            },
+            one: { request in
+                let statement = SettleStatement(
+                    state: request.state, charge: request.charge, reason: request.reason, now: now, holdID: request.holdID)
+                return try await first(client.execute(statement, logger: logger)).map { ($0, $1, $2) }
+            })
     }
 
     /// Answers a batch in the order of its requests: `all` runs the batch statement (when there is
@@ -52,8 +68,9 @@ extension PostgresLedger {
             do {
                 answered = try await all(batch)
             } catch {
-                logger.warning("a batched ledger statement failed; running its requests one by one",
-                               metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning(
+                    "a batched ledger statement failed; running its requests one by one",
+                    metadata: ["error": "\(String(reflecting: error))"])
             }
         }
         var answers: [Result<Answer?, LedgerError>] = []

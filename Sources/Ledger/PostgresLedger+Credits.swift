@@ -11,15 +11,20 @@ extension PostgresLedger {
         return try await transaction { connection, logger in
             // A deduction may not take the available balance below zero, nor a top-up the balance past
             // the maximum; the WHERE makes both atomic, and locks the row until the entry is written.
-            guard try await Self.first(connection.query("""
-                UPDATE \(unescaped: totals.name) SET balance = balance + \(micro)
-                WHERE \(unescaped: totals.id) = \(id) AND balance + \(micro) - held >= 0 AND balance + \(micro) <= \(maximum)
-                RETURNING \(unescaped: totals.id)
-                """, logger: logger), String.self) != nil else {
+            guard
+                try await Self.first(
+                    connection.query(
+                        """
+                        UPDATE \(unescaped: totals.name) SET balance = balance + \(micro)
+                        WHERE \(unescaped: totals.id) = \(id) AND balance + \(micro) - held >= 0 AND balance + \(micro) <= \(maximum)
+                        RETURNING \(unescaped: totals.id)
+                        """, logger: logger), String.self) != nil
+            else {
                 let known = try await Self.first(connection.query(Self.balanceQuery(account), logger: logger), (Int64, Int64, Int64?).self)
                 throw known == nil ? account.unknown : AdjustmentRule.refusal(of: amount)
             }
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(unescaped: entries.name) (\(unescaped: entries.owner), kind, amount, reason, created_at)
                 VALUES (\(id), \(kind), \(micro), \(reason), \(now))
                 """, logger: logger)
@@ -31,9 +36,11 @@ extension PostgresLedger {
     }
 
     public func balance(of account: Account) async throws(LedgerError) -> Balance {
-        guard let row = try await perform({ client, logger in
-            try await Self.first(client.query(Self.balanceQuery(account), logger: logger), (Int64, Int64, Int64?).self)
-        }) else { throw account.unknown }
+        guard
+            let row = try await perform({ client, logger in
+                try await Self.first(client.query(Self.balanceQuery(account), logger: logger), (Int64, Int64, Int64?).self)
+            })
+        else { throw account.unknown }
         return Self.balance(row.0, row.1, row.2)
     }
 
@@ -51,13 +58,15 @@ extension PostgresLedger {
     }
 
     static func balance(_ balance: Int64, _ held: Int64, _ teamAvailable: Int64?) -> Balance {
-        Balance(balance: Credits(microCredits: balance), held: Credits(microCredits: held), teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+        Balance(
+            balance: Credits(microCredits: balance), held: Credits(microCredits: held), teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
     }
 
     public func verify() async throws(LedgerError) -> [String] {
         let rows = try await perform { client, logger in
             var rows: [(String, Int64, Int64, Int64, Int64, Int64, Int64)] = []
-            for try await row in try await client.query("""
+            for try await row in try await client.query(
+                """
                 SELECT b.key_id, b.balance, b.held,
                        COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0)::BIGINT,
                        COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0)::BIGINT,
@@ -72,12 +81,15 @@ extension PostgresLedger {
                        COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)::BIGINT
                 FROM team t
                 ORDER BY 1
-                """, logger: logger).decode((String, Int64, Int64, Int64, Int64, Int64, Int64).self) { rows.append(row) }
+                """, logger: logger
+            ).decode((String, Int64, Int64, Int64, Int64, Int64, Int64).self) { rows.append(row) }
             return rows
         }
         return rows.flatMap { account, balance, held, fromEntries, fromHolds, charged, posted in
-            BalanceAudit(account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
-                         charged: charged, posted: posted).problems
+            BalanceAudit(
+                account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
+                charged: charged, posted: posted
+            ).problems
         }
     }
 }

@@ -44,9 +44,11 @@ extension PostgresLedger {
             return Self.balance(settled.balance, settled.held, settled.teamAvailable)
         }
         // Nothing moved: say why.
-        guard let (amount, current) = try await perform({ client, logger in
-            try await Self.first(client.query("SELECT amount, state FROM hold WHERE id = \(hold.rawValue)", logger: logger), (Int64, String).self)
-        }) else { throw .unknownHold(hold) }
+        guard
+            let (amount, current) = try await perform({ client, logger in
+                try await Self.first(client.query("SELECT amount, state FROM hold WHERE id = \(hold.rawValue)", logger: logger), (Int64, String).self)
+            })
+        else { throw .unknownHold(hold) }
         // A charge for work that outlived its hold is still made (see `Ledger.post`).
         let late = current == "expired" && state == "posted"
         if current != "open" && !late { throw .holdSettled(hold) }
@@ -63,8 +65,10 @@ extension PostgresLedger {
         // as everywhere else; a hold settled meanwhile is skipped.
         try await perform { client, logger in
             var overdue: [SettleRequest] = []
-            for try await id in try await client.query("SELECT id FROM hold WHERE state = 'open' AND expires_at <= \(now)",
-                                                       logger: logger).decode(String.self) {
+            for try await id in try await client.query(
+                "SELECT id FROM hold WHERE state = 'open' AND expires_at <= \(now)",
+                logger: logger
+            ).decode(String.self) {
                 overdue.append(SettleRequest(holdID: id, state: "expired", charge: 0, reason: "expired"))
             }
             guard !overdue.isEmpty else { return 0 }
@@ -76,17 +80,20 @@ extension PostgresLedger {
 
     public func openHolds() async throws(LedgerError) -> OpenHolds {
         let row = try await perform { client, logger in
-            try await Self.first(client.query("SELECT COUNT(*), COALESCE(SUM(amount), 0)::BIGINT FROM hold WHERE state = 'open'", logger: logger),
-                                 (Int64, Int64).self)
+            try await Self.first(
+                client.query("SELECT COUNT(*), COALESCE(SUM(amount), 0)::BIGINT FROM hold WHERE state = 'open'", logger: logger),
+                (Int64, Int64).self)
         }
         return OpenHolds(count: Int(row?.0 ?? 0), amount: Credits(microCredits: row?.1 ?? 0))
     }
 
     public func renewHold(_ hold: HoldID, until expiresAt: Timestamp) async throws(LedgerError) -> Bool {
         try await perform { client, logger in
-            try await Self.first(client.query("""
-                UPDATE hold SET expires_at = GREATEST(expires_at, \(expiresAt)) WHERE id = \(hold.rawValue) AND state = 'open' RETURNING id
-                """, logger: logger), String.self) != nil
+            try await Self.first(
+                client.query(
+                    """
+                    UPDATE hold SET expires_at = GREATEST(expires_at, \(expiresAt)) WHERE id = \(hold.rawValue) AND state = 'open' RETURNING id
+                    """, logger: logger), String.self) != nil
         }
     }
 
@@ -95,32 +102,45 @@ extension PostgresLedger {
     func chargeLate(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
         let micro = charge.microCredits, now = now(), reason = Self.lateChargeReason
         return try await transaction { connection, logger in
-            guard let (keyID, teamID) = try await Self.first(connection.query("""
-                UPDATE hold SET state = 'posted', charged = \(micro), reason = \(reason), settled_at = \(now)
-                WHERE id = \(hold.rawValue) AND state = 'expired' AND \(micro) BETWEEN 0 AND amount RETURNING key_id, team_id
-                """, logger: logger), (String, String?).self) else {
+            guard
+                let (keyID, teamID) = try await Self.first(
+                    connection.query(
+                        """
+                        UPDATE hold SET state = 'posted', charged = \(micro), reason = \(reason), settled_at = \(now)
+                        WHERE id = \(hold.rawValue) AND state = 'expired' AND \(micro) BETWEEN 0 AND amount RETURNING key_id, team_id
+                        """, logger: logger), (String, String?).self)
+            else {
                 throw LedgerError.holdSettled(hold)
             }
-            guard let (balance, held) = try await Self.first(connection.query("""
-                UPDATE balance SET balance = balance - \(micro) WHERE key_id = \(keyID) RETURNING balance, held
-                """, logger: logger), (Int64, Int64).self) else {
+            guard
+                let (balance, held) = try await Self.first(
+                    connection.query(
+                        """
+                        UPDATE balance SET balance = balance - \(micro) WHERE key_id = \(keyID) RETURNING balance, held
+                        """, logger: logger), (Int64, Int64).self)
+            else {
                 throw LedgerError.unknownKey(keyID)
             }
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (\(keyID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
                 """, logger: logger)
             var teamAvailable: Int64?
             if let teamID {
-                teamAvailable = try await Self.first(connection.query("""
-                    UPDATE team SET balance = balance - \(micro) WHERE id = \(teamID) RETURNING balance - held
-                    """, logger: logger), Int64.self)
-                try await connection.query("""
+                teamAvailable = try await Self.first(
+                    connection.query(
+                        """
+                        UPDATE team SET balance = balance - \(micro) WHERE id = \(teamID) RETURNING balance - held
+                        """, logger: logger), Int64.self)
+                try await connection.query(
+                    """
                     INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at)
                     VALUES (\(teamID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
                     """, logger: logger)
             }
-            return Balance(balance: Credits(microCredits: balance), held: Credits(microCredits: held),
-                           teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+            return Balance(
+                balance: Credits(microCredits: balance), held: Credits(microCredits: held),
+                teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
         }
     }
 }

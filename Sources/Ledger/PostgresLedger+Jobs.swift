@@ -34,12 +34,14 @@ extension PostgresLedger: JobStore {
         let record = try await transaction { connection, logger -> JobRecord? in
             // Enqueues of one key take turns (the lock ends with the transaction): its count cannot pass the limit.
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(job.keyID)))", logger: logger)
-            for try await row in try await connection.query("""
+            for try await row in try await connection.query(
+                """
                 INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
                 SELECT \(id), \(job.keyID), \(job.dialect), \(job.model), \(payload), \(job.hold.rawValue), \(job.cost.microCredits), 'QUEUED', \(createdAt)
                 WHERE (SELECT COUNT(*) FROM job WHERE key_id = \(job.keyID) AND state = 'QUEUED') < \(limit)
                 RETURNING \(unescaped: Self.columns)
-                """, logger: logger).decode(JobRow.self) {
+                """, logger: logger
+            ).decode(JobRow.self) {
                 return Self.record(row)
             }
             return nil
@@ -62,36 +64,44 @@ extension PostgresLedger: JobStore {
     }
 
     public func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord? {
-        try await jobs("""
+        try await jobs(
+            """
             UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = \(leaseUntil), claim_turn = nextval('job_claim_turn')
             WHERE id = (
                 SELECT q.id FROM job q WHERE q.state = 'QUEUED'
                 ORDER BY (SELECT MAX(c.claim_turn) FROM job c WHERE c.key_id = q.key_id) NULLS FIRST, q.created_at
                 LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING \(unescaped: Self.columns)
-            """).first
+            """
+        ).first
     }
 
     public func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool {
-        try await !jobs("""
+        try await !jobs(
+            """
             UPDATE job SET lease_until = \(until) WHERE id = \(id) AND state = 'PROCESSING' RETURNING \(unescaped: Self.columns)
-            """).isEmpty
+            """
+        ).isEmpty
     }
 
     public func finishJob(id: String, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
         let finishedAt = now(), result = result.map { Data($0) }
-        return try await !jobs("""
+        return try await !jobs(
+            """
             UPDATE job SET state = \(state.rawValue), result = \(result), error = \(error), finished_at = \(finishedAt), lease_until = NULL
             WHERE id = \(id) AND state = 'PROCESSING' RETURNING \(unescaped: Self.columns)
-            """).isEmpty
+            """
+        ).isEmpty
     }
 
     public func recoverAbandonedJobs(now: Timestamp, maxAttempts: Int) async throws(LedgerError) -> [JobRecord] {
-        _ = try await jobs("""
+        _ = try await jobs(
+            """
             UPDATE job SET state = 'QUEUED', lease_until = NULL
             WHERE state = 'PROCESSING' AND lease_until < \(now) AND attempts < \(maxAttempts) RETURNING \(unescaped: Self.columns)
             """)
-        return try await jobs("""
+        return try await jobs(
+            """
             UPDATE job SET state = 'FAILED', error = 'the gateway stopped while generating, too many times', finished_at = \(now), lease_until = NULL
             WHERE state = 'PROCESSING' AND lease_until < \(now) RETURNING \(unescaped: Self.columns)
             """)
@@ -99,7 +109,8 @@ extension PostgresLedger: JobStore {
 
     public func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
         let finishedAt = now()
-        return try await jobs("""
+        return try await jobs(
+            """
             UPDATE job SET state = 'FAILED', error = 'the job waited too long in the queue', finished_at = \(finishedAt)
             WHERE state = 'QUEUED' AND created_at < \(cutoff) RETURNING \(unescaped: Self.columns)
             """)
@@ -121,8 +132,9 @@ extension PostgresLedger: JobStore {
     }
 
     private static func record(_ row: JobRow) -> JobRecord {
-        JobRecord(id: row.0, keyID: row.1, dialect: row.2, model: row.3, payload: Array(row.4), hold: HoldID(row.5),
-                  cost: Credits(microCredits: row.6), state: JobState(rawValue: row.7) ?? .failed, attempts: row.8,
-                  result: row.9.map(Array.init), error: row.10, createdAt: row.11, finishedAt: row.12)
+        JobRecord(
+            id: row.0, keyID: row.1, dialect: row.2, model: row.3, payload: Array(row.4), hold: HoldID(row.5),
+            cost: Credits(microCredits: row.6), state: JobState(rawValue: row.7) ?? .failed, attempts: row.8,
+            result: row.9.map(Array.init), error: row.10, createdAt: row.11, finishedAt: row.12)
     }
 }

@@ -27,12 +27,14 @@ extension PostgresLedger: WebhookStore {
     public func webhookSecret(keyID: String) async throws(LedgerError) -> String {
         let candidate = APIKeySecret.makeWebhookSecret(), createdAt = now()
         let secret = try await perform { client, logger -> String? in
-            try await client.query("""
+            try await client.query(
+                """
                 INSERT INTO webhook_secret (key_id, secret, created_at) SELECT id, \(candidate), \(createdAt) FROM api_key WHERE id = \(keyID)
                 ON CONFLICT (key_id) DO NOTHING
                 """, logger: logger)
             for try await secret in try await client.query("SELECT secret FROM webhook_secret WHERE key_id = \(keyID)", logger: logger)
-                .decode(String.self) { return secret }
+                .decode(String.self)
+            { return secret }
             return nil
         }
         guard let secret else { throw .unknownKey(keyID) }
@@ -41,31 +43,39 @@ extension PostgresLedger: WebhookStore {
 
     public func enqueueWebhook(_ webhook: NewWebhook) async throws(LedgerError) -> WebhookDelivery {
         let id = "msg_" + RandomUUID.make(), createdAt = now(), body = Data(webhook.body)
-        guard let delivery = try await deliveries("""
-            INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at)
-            VALUES (\(id), \(webhook.keyID), \(webhook.jobID), \(webhook.url), \(body), 'PENDING', \(createdAt), \(createdAt))
-            RETURNING \(unescaped: Self.deliveryColumns)
-            """).first else { throw .storage("the webhook was not stored") }
+        guard
+            let delivery = try await deliveries(
+                """
+                INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at)
+                VALUES (\(id), \(webhook.keyID), \(webhook.jobID), \(webhook.url), \(body), 'PENDING', \(createdAt), \(createdAt))
+                RETURNING \(unescaped: Self.deliveryColumns)
+                """
+            ).first
+        else { throw .storage("the webhook was not stored") }
         return delivery
     }
 
     public func claimDueWebhook(now: Timestamp, leaseUntil: Timestamp) async throws(LedgerError) -> WebhookDelivery? {
-        try await deliveries("""
+        try await deliveries(
+            """
             UPDATE webhook_delivery SET next_attempt_at = \(leaseUntil)
             WHERE id = (SELECT id FROM webhook_delivery WHERE state = 'PENDING' AND next_attempt_at <= \(now)
                         ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING \(unescaped: Self.deliveryColumns)
-            """).first
+            """
+        ).first
     }
 
     public func recordWebhookAttempt(_ attempt: WebhookAttempt, then next: WebhookNext) async throws(LedgerError) {
         let (state, nextAt, endedAt) = next.columns(after: attempt)
         try await transaction { connection, logger in
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO webhook_attempt (delivery_id, number, at, status, error, duration_ms)
                 VALUES (\(attempt.deliveryID), \(attempt.number), \(attempt.at), \(attempt.status), \(attempt.error), \(attempt.durationMilliseconds))
                 """, logger: logger)
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE webhook_delivery SET attempts = \(attempt.number), state = \(state), next_attempt_at = \(nextAt), ended_at = \(endedAt)
                 WHERE id = \(attempt.deliveryID)
                 """, logger: logger)
@@ -79,7 +89,8 @@ extension PostgresLedger: WebhookStore {
     public func webhookAttempts(deliveryID: String) async throws(LedgerError) -> [WebhookAttempt] {
         try await perform { client, logger in
             var attempts: [WebhookAttempt] = []
-            let rows = try await client.query("""
+            let rows = try await client.query(
+                """
                 SELECT delivery_id, number, at, status, error, duration_ms FROM webhook_attempt WHERE delivery_id = \(deliveryID) ORDER BY number
                 """, logger: logger)
             for try await row in rows.decode((String, Int, Int64, Int?, String?, Int64).self) {
@@ -99,9 +110,11 @@ extension PostgresLedger: WebhookStore {
             var deliveries: [WebhookDelivery] = []
             let rows = try await client.query(try query(), logger: logger)
             for try await row in rows.decode((String, String, String, String, Data, String, Int, Int64?, Int64, Int64?).self) {
-                deliveries.append(WebhookDelivery(id: row.0, keyID: row.1, jobID: row.2, url: row.3, body: Array(row.4),
-                                                  state: WebhookState(rawValue: row.5) ?? .failed, attempts: row.6, nextAttemptAt: row.7,
-                                                  createdAt: row.8, endedAt: row.9))
+                deliveries.append(
+                    WebhookDelivery(
+                        id: row.0, keyID: row.1, jobID: row.2, url: row.3, body: Array(row.4),
+                        state: WebhookState(rawValue: row.5) ?? .failed, attempts: row.6, nextAttemptAt: row.7,
+                        createdAt: row.8, endedAt: row.9))
             }
             return deliveries
         }

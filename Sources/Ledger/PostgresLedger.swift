@@ -22,14 +22,17 @@ public final class PostgresLedger: Ledger {
 
     public init(url: String, clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "sdgate.ledger")) async throws(LedgerError) {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
-              let host = components.host, let user = components.user else {
+            let host = components.host, let user = components.user
+        else {
             throw .storage("expected a URL such as postgres://user:password@host:5432/database")
         }
         let database = components.path.count > 1 ? String(components.path.dropFirst()) : nil
-        let tls: PostgresClient.Configuration.TLS = components.queryItems?.first { $0.name == "sslmode" }?.value == "disable"
+        let tls: PostgresClient.Configuration.TLS =
+            components.queryItems?.first { $0.name == "sslmode" }?.value == "disable"
             ? .disable : .prefer(.makeClientConfiguration())
-        var configuration = PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: user,
-                                                          password: components.password, database: database, tls: tls)
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user,
+            password: components.password, database: database, tls: tls)
         // Generation requests come in bursts; each ledger call is one short statement.
         configuration.options.maximumConnections = 32
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)

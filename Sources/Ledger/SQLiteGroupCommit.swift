@@ -1,5 +1,5 @@
-import GenerationCore
 import GRDB
+import GenerationCore
 import Synchronization
 
 /// Group commit for the SQLite ledger. Writes from concurrent callers that arrive while a
@@ -50,13 +50,16 @@ final class SQLiteGroupCommit: Sendable {
                 run: { db in
                     let outcome = Result { try body(db) }
                     let succeeded = if case .success = outcome { true } else { false }
-                    return (succeeded, { commitError in
-                        if let commitError, succeeded {
-                            continuation.resume(throwing: commitError)
-                        } else {
-                            continuation.resume(with: outcome)
+                    return (
+                        succeeded,
+                        { commitError in
+                            if let commitError, succeeded {
+                                continuation.resume(throwing: commitError)
+                            } else {
+                                continuation.resume(with: outcome)
+                            }
                         }
-                    })
+                    )
                 },
                 fail: { continuation.resume(throwing: $0) })
             let startsDraining = queue.withLock { queue in

@@ -1,6 +1,6 @@
 import Foundation
-public import GenerationCore
 import GRDB
+public import GenerationCore
 
 /// A key's or a team's credits: top-ups and deductions, balances, and the audit of both.
 extension SQLiteLedger {
@@ -10,14 +10,16 @@ extension SQLiteLedger {
         return try await write { db in
             // A deduction may not take the available balance below zero, nor a top-up the balance past
             // the maximum; the WHERE makes both atomic.
-            try db.execute(sql: """
-                UPDATE \(totals.name) SET balance = balance + ? WHERE \(totals.id) = ? AND balance + ? - held >= 0 AND balance + ? <= ?
-                """, arguments: [amount.microCredits, account.id, amount.microCredits, amount.microCredits, Credits.maximum.microCredits])
+            try db.execute(
+                sql: """
+                    UPDATE \(totals.name) SET balance = balance + ? WHERE \(totals.id) = ? AND balance + ? - held >= 0 AND balance + ? <= ?
+                    """, arguments: [amount.microCredits, account.id, amount.microCredits, amount.microCredits, Credits.maximum.microCredits])
             guard db.changesCount == 1 else {
                 throw try Self.balance(db, account) == nil ? account.unknown : AdjustmentRule.refusal(of: amount)
             }
-            try db.execute(sql: "INSERT INTO \(entries.name) (\(entries.owner), kind, amount, reason, created_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [account.id, AdjustmentRule.entryKind(of: amount), amount.microCredits, reason, self.now()])
+            try db.execute(
+                sql: "INSERT INTO \(entries.name) (\(entries.owner), kind, amount, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [account.id, AdjustmentRule.entryKind(of: amount), amount.microCredits, reason, self.now()])
             guard let balance = try Self.balance(db, account) else { throw account.unknown }
             return balance
         }
@@ -30,44 +32,52 @@ extension SQLiteLedger {
 
     /// An account's balance; a key's with what its team has available.
     static func balance(_ db: Database, _ account: Account) throws -> Balance? {
-        let sql = switch account {
-        case .key: """
-            SELECT b.balance, b.held, t.balance - t.held AS team_available
-            FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = ?
-            """
-        case .team: "SELECT balance, held, NULL AS team_available FROM team WHERE id = ?"
-        }
+        let sql =
+            switch account {
+            case .key:
+                """
+                SELECT b.balance, b.held, t.balance - t.held AS team_available
+                FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = ?
+                """
+            case .team: "SELECT balance, held, NULL AS team_available FROM team WHERE id = ?"
+            }
         return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [account.id]).map {
-            Balance(balance: Credits(microCredits: $0["balance"]), held: Credits(microCredits: $0["held"]),
-                    teamAvailable: ($0["team_available"] as Int64?).map(Credits.init(microCredits:)))
+            Balance(
+                balance: Credits(microCredits: $0["balance"]), held: Credits(microCredits: $0["held"]),
+                teamAvailable: ($0["team_available"] as Int64?).map(Credits.init(microCredits:)))
         }
     }
 
     public func verify() async throws(LedgerError) -> [String] {
         try await read { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT b.key_id, b.balance, b.held,
-                       COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0) AS from_entries,
-                       COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0) AS from_holds,
-                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0) AS charged,
-                       COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0) AS posted
-                FROM balance b
-                UNION ALL
-                SELECT t.id, t.balance, t.held,
-                       COALESCE((SELECT SUM(amount) FROM team_entry e WHERE e.team_id = t.id), 0),
-                       COALESCE((SELECT SUM(amount) FROM hold h WHERE h.team_id = t.id AND h.state = 'open'), 0),
-                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.team_id = t.id AND h.state = 'posted'), 0),
-                       COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)
-                FROM team t
-                ORDER BY 1
-                """)
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT b.key_id, b.balance, b.held,
+                           COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0) AS from_entries,
+                           COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0) AS from_holds,
+                           COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0) AS charged,
+                           COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0) AS posted
+                    FROM balance b
+                    UNION ALL
+                    SELECT t.id, t.balance, t.held,
+                           COALESCE((SELECT SUM(amount) FROM team_entry e WHERE e.team_id = t.id), 0),
+                           COALESCE((SELECT SUM(amount) FROM hold h WHERE h.team_id = t.id AND h.state = 'open'), 0),
+                           COALESCE((SELECT SUM(charged) FROM hold h WHERE h.team_id = t.id AND h.state = 'posted'), 0),
+                           COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)
+                    FROM team t
+                    ORDER BY 1
+                    """)
             return rows.flatMap { (row: Row) -> [String] in
                 let account: String = row["key_id"]
                 let balance: Int64 = row["balance"], fromEntries: Int64 = row["from_entries"]
                 let held: Int64 = row["held"], fromHolds: Int64 = row["from_holds"]
                 let charged: Int64 = row["charged"], posted: Int64 = row["posted"]
-                return BalanceAudit(account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
-                                    charged: charged, posted: posted).problems
+                return BalanceAudit(
+                    account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
+                    charged: charged, posted: posted
+                ).problems
             }
         }
-    }}
+    }
+}

@@ -1,6 +1,6 @@
 import Foundation
-public import GenerationCore
 import GRDB
+public import GenerationCore
 
 /// Holds: credits reserved for a request, then posted (charged) or voided, or expired by the reaper.
 extension SQLiteLedger {
@@ -10,8 +10,11 @@ extension SQLiteLedger {
         return try await write { db in
             // Authentication may have come from memory (`RecentKeys`): whether the key may spend
             // is decided here, in the transaction that spends.
-            guard let member = try Row.fetchOne(db.cachedStatement(sql: "SELECT team_id, revoked_at, expires_at FROM api_key WHERE id = ?"),
-                                                arguments: [keyID]) else {
+            guard
+                let member = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT team_id, revoked_at, expires_at FROM api_key WHERE id = ?"),
+                    arguments: [keyID])
+            else {
                 throw LedgerError.unknownKey(keyID)
             }
             let now = self.now()
@@ -36,12 +39,13 @@ extension SQLiteLedger {
                 }
                 available = min(available, teamAvailable)
             }
-            try db.cachedStatement(sql: "INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?)")
-                .execute(arguments: [hold.rawValue, keyID, teamID, micro, expiresAt, now])
+            try db.cachedStatement(
+                sql: "INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?)"
+            )
+            .execute(arguments: [hold.rawValue, keyID, teamID, micro, expiresAt, now])
             return .held(hold, available: Credits(microCredits: available))
         }
     }
-
 
     public func post(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
         try await settle(hold, state: "posted", charge: charge, reason: "charged")
@@ -63,19 +67,25 @@ extension SQLiteLedger {
         }
     }
 
-    private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String,
-                        recording usage: UsageEvent? = nil) async throws(LedgerError) -> Balance {
+    private func settle(
+        _ hold: HoldID, state: String, charge: Credits, reason: String,
+        recording usage: UsageEvent? = nil
+    ) async throws(LedgerError) -> Balance {
         try await write { db in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, key_id, team_id, amount, state FROM hold WHERE id = ?"),
-                                             arguments: [hold.rawValue]) else {
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT id, key_id, team_id, amount, state FROM hold WHERE id = ?"),
+                    arguments: [hold.rawValue])
+            else {
                 throw LedgerError.unknownHold(hold)
             }
             // A charge for work that outlived its hold is still made: nothing released, all charged.
             let late = state == "posted" && row["state"] as String == "expired"
             guard row["state"] as String == "open" || late else { throw LedgerError.holdSettled(hold) }
             guard charge.microCredits >= 0, charge.microCredits <= row["amount"] as Int64 else { throw LedgerError.chargeExceedsHold(hold) }
-            let balance = try Self.close(db, hold: row, as: state, charge: charge.microCredits, reason: late ? Self.lateChargeReason : reason,
-                                         at: self.now(), releasing: late ? 0 : row["amount"])
+            let balance = try Self.close(
+                db, hold: row, as: state, charge: charge.microCredits, reason: late ? Self.lateChargeReason : reason,
+                at: self.now(), releasing: late ? 0 : row["amount"])
             if let usage { try Self.insert(usage, db) }
             return balance
         }
@@ -85,8 +95,10 @@ extension SQLiteLedger {
     /// amount, or nothing for a hold that expired already) from the key and its team and, for a
     /// charge, writes their post entries.
     @discardableResult
-    private static func close(_ db: Database, hold: Row, as state: String, charge: Int64, reason: String, at: Timestamp,
-                              releasing amount: Int64) throws -> Balance {
+    private static func close(
+        _ db: Database, hold: Row, as state: String, charge: Int64, reason: String, at: Timestamp,
+        releasing amount: Int64
+    ) throws -> Balance {
         let id: String = hold["id"], keyID: String = hold["key_id"], teamID: String? = hold["team_id"]
         try db.cachedStatement(sql: "UPDATE hold SET state = ?, charged = ?, reason = ?, settled_at = ? WHERE id = ?")
             .execute(arguments: [state, charge, reason, at, id])
@@ -103,18 +115,22 @@ extension SQLiteLedger {
                 db.cachedStatement(sql: "UPDATE team SET held = held - ?, balance = balance - ? WHERE id = ? RETURNING balance - held"),
                 arguments: [amount, charge, teamID])
             if charge > 0 {
-                try db.cachedStatement(sql: "INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)")
-                    .execute(arguments: [teamID, -charge, id, reason, at])
+                try db.cachedStatement(
+                    sql: "INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)"
+                )
+                .execute(arguments: [teamID, -charge, id, reason, at])
             }
         }
-        return Balance(balance: Credits(microCredits: row?["balance"] ?? 0), held: Credits(microCredits: row?["held"] ?? 0),
-                       teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+        return Balance(
+            balance: Credits(microCredits: row?["balance"] ?? 0), held: Credits(microCredits: row?["held"] ?? 0),
+            teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
     }
 
     public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
         try await write { db in
-            let overdue = try Row.fetchAll(db, sql: "SELECT id, key_id, team_id, amount FROM hold WHERE state = 'open' AND expires_at <= ?",
-                                           arguments: [now])
+            let overdue = try Row.fetchAll(
+                db, sql: "SELECT id, key_id, team_id, amount FROM hold WHERE state = 'open' AND expires_at <= ?",
+                arguments: [now])
             for row in overdue { try Self.close(db, hold: row, as: "expired", charge: 0, reason: "expired", at: now, releasing: row["amount"]) }
             return overdue.count
         }

@@ -1,6 +1,6 @@
 import Foundation
-import GenerationCore
 import GRDB
+import GenerationCore
 
 /// `Idempotency-Key` records in the SQLite file. A running claim ends with the hold that backs it:
 /// a gateway killed mid-request leaves a claim whose hold expires, and a repeat then runs afresh.
@@ -12,25 +12,34 @@ extension SQLiteLedger {
 
         """
 
-    public func claimIdempotencyKey(keyID: String, key: String, fingerprint: [UInt8], at: Timestamp,
-                                    runningUntil: Timestamp) async throws(LedgerError) -> IdempotencyClaim {
+    public func claimIdempotencyKey(
+        keyID: String, key: String, fingerprint: [UInt8], at: Timestamp,
+        runningUntil: Timestamp
+    ) async throws(LedgerError) -> IdempotencyClaim {
         try await write { db in
-            try db.execute(sql: """
-                INSERT INTO idempotency_key (key_id, idempotency_key, fingerprint, created_at, running_until) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT DO NOTHING
-                """, arguments: [keyID, key, Data(fingerprint), at, runningUntil])
+            try db.execute(
+                sql: """
+                    INSERT INTO idempotency_key (key_id, idempotency_key, fingerprint, created_at, running_until) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT DO NOTHING
+                    """, arguments: [keyID, key, Data(fingerprint), at, runningUntil])
             if db.changesCount == 1 { return .claimed }
-            guard let row = try Row.fetchOne(db, sql: """
-                SELECT i.*, h.state AS hold_state FROM idempotency_key i LEFT JOIN hold h ON h.id = i.hold_id
-                WHERE i.key_id = ? AND i.idempotency_key = ?
-                """, arguments: [keyID, key]) else { return .inProgress }
-            let state = IdempotencyRecordState(status: row["status"], holdID: row["hold_id"], holdState: row["hold_state"],
-                                               runningUntil: row["running_until"])
+            guard
+                let row = try Row.fetchOne(
+                    db,
+                    sql: """
+                        SELECT i.*, h.state AS hold_state FROM idempotency_key i LEFT JOIN hold h ON h.id = i.hold_id
+                        WHERE i.key_id = ? AND i.idempotency_key = ?
+                        """, arguments: [keyID, key])
+            else { return .inProgress }
+            let state = IdempotencyRecordState(
+                status: row["status"], holdID: row["hold_id"], holdState: row["hold_state"],
+                runningUntil: row["running_until"])
             if state.lapsed(at: at) {
-                try db.execute(sql: """
-                    UPDATE idempotency_key SET fingerprint = ?, created_at = ?, running_until = ?, hold_id = NULL
-                    WHERE key_id = ? AND idempotency_key = ?
-                    """, arguments: [Data(fingerprint), at, runningUntil, keyID, key])
+                try db.execute(
+                    sql: """
+                        UPDATE idempotency_key SET fingerprint = ?, created_at = ?, running_until = ?, hold_id = NULL
+                        WHERE key_id = ? AND idempotency_key = ?
+                        """, arguments: [Data(fingerprint), at, runningUntil, keyID, key])
                 return .claimed
             }
             guard Array(row["fingerprint"] as Data) == fingerprint else { return .mismatch }
@@ -42,23 +51,26 @@ extension SQLiteLedger {
 
     public func backIdempotencyKey(keyID: String, key: String, with hold: HoldID) async throws(LedgerError) {
         try await write { db in
-            try db.execute(sql: "UPDATE idempotency_key SET hold_id = ? WHERE key_id = ? AND idempotency_key = ? AND status IS NULL",
-                           arguments: [hold.rawValue, keyID, key])
+            try db.execute(
+                sql: "UPDATE idempotency_key SET hold_id = ? WHERE key_id = ? AND idempotency_key = ? AND status IS NULL",
+                arguments: [hold.rawValue, keyID, key])
         }
     }
 
     public func completeIdempotencyKey(keyID: String, key: String, answer: StoredAnswer) async throws(LedgerError) {
         let headers = String(decoding: (try? JSONEncoder().encode(answer.headers)) ?? Data("[]".utf8), as: UTF8.self)
         try await write { db in
-            try db.execute(sql: "UPDATE idempotency_key SET status = ?, headers = ?, body = ? WHERE key_id = ? AND idempotency_key = ?",
-                           arguments: [answer.status, headers, Data(answer.body), keyID, key])
+            try db.execute(
+                sql: "UPDATE idempotency_key SET status = ?, headers = ?, body = ? WHERE key_id = ? AND idempotency_key = ?",
+                arguments: [answer.status, headers, Data(answer.body), keyID, key])
         }
     }
 
     public func releaseIdempotencyKey(keyID: String, key: String) async throws(LedgerError) {
         try await write { db in
-            try db.execute(sql: "DELETE FROM idempotency_key WHERE key_id = ? AND idempotency_key = ? AND status IS NULL",
-                           arguments: [keyID, key])
+            try db.execute(
+                sql: "DELETE FROM idempotency_key WHERE key_id = ? AND idempotency_key = ? AND status IS NULL",
+                arguments: [keyID, key])
         }
     }
 

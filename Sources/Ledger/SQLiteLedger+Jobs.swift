@@ -1,6 +1,6 @@
 import Foundation
-import GenerationCore
 import GRDB
+import GenerationCore
 
 /// The job queue in the SQLite file. Writes are serialized, so claiming the next job in turn is
 /// one atomic UPDATE.
@@ -39,12 +39,19 @@ extension SQLiteLedger: JobStore {
         let id = RandomUUID.make(), createdAt = now(), limit = job.maxQueuedForKey ?? Int.max
         return try await write { db in
             // Counted and inserted in one statement, under SQLite's single writer: a key cannot pass its limit.
-            guard let record = try Self.jobRow(db, sql: """
-                INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
-                SELECT ?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?
-                WHERE (SELECT COUNT(*) FROM job WHERE key_id = ? AND state = 'QUEUED') < ? RETURNING *
-                """, [id, job.keyID, job.dialect, job.model, Data(job.payload), job.hold.rawValue, job.cost.microCredits, createdAt,
-                      job.keyID, limit]) else {
+            guard
+                let record = try Self.jobRow(
+                    db,
+                    sql: """
+                        INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
+                        SELECT ?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?
+                        WHERE (SELECT COUNT(*) FROM job WHERE key_id = ? AND state = 'QUEUED') < ? RETURNING *
+                        """,
+                    [
+                        id, job.keyID, job.dialect, job.model, Data(job.payload), job.hold.rawValue, job.cost.microCredits, createdAt,
+                        job.keyID, limit,
+                    ])
+            else {
                 throw LedgerError.tooManyQueuedJobs(limit: limit)
             }
             return record
@@ -61,11 +68,13 @@ extension SQLiteLedger: JobStore {
 
     public func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord? {
         try await write { db in
-            try Self.jobRow(db, sql: """
-                UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = ?,
-                               claim_turn = (SELECT COALESCE(MAX(claim_turn), 0) + 1 FROM job)
-                WHERE id = (\(Self.nextInTurn)) RETURNING *
-                """, [leaseUntil])
+            try Self.jobRow(
+                db,
+                sql: """
+                    UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = ?,
+                                   claim_turn = (SELECT COALESCE(MAX(claim_turn), 0) + 1 FROM job)
+                    WHERE id = (\(Self.nextInTurn)) RETURNING *
+                    """, [leaseUntil])
         }
     }
 
@@ -87,32 +96,38 @@ extension SQLiteLedger: JobStore {
     public func finishJob(id: String, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
         let finishedAt = now()
         return try await write { db in
-            try db.execute(sql: """
-                UPDATE job SET state = ?, result = ?, error = ?, finished_at = ?, lease_until = NULL WHERE id = ? AND state = 'PROCESSING'
-                """, arguments: [state.rawValue, result.map { Data($0) }, error, finishedAt, id])
+            try db.execute(
+                sql: """
+                    UPDATE job SET state = ?, result = ?, error = ?, finished_at = ?, lease_until = NULL WHERE id = ? AND state = 'PROCESSING'
+                    """, arguments: [state.rawValue, result.map { Data($0) }, error, finishedAt, id])
             return db.changesCount == 1
         }
     }
 
     public func recoverAbandonedJobs(now: Timestamp, maxAttempts: Int) async throws(LedgerError) -> [JobRecord] {
         try await write { db in
-            try db.execute(sql: """
-                UPDATE job SET state = 'QUEUED', lease_until = NULL WHERE state = 'PROCESSING' AND lease_until < ? AND attempts < ?
-                """, arguments: [now, maxAttempts])
-            return try Self.jobRows(db, sql: """
-                UPDATE job SET state = 'FAILED', error = 'the gateway stopped while generating, too many times', finished_at = ?, lease_until = NULL
-                WHERE state = 'PROCESSING' AND lease_until < ? RETURNING *
-                """, [now, now])
+            try db.execute(
+                sql: """
+                    UPDATE job SET state = 'QUEUED', lease_until = NULL WHERE state = 'PROCESSING' AND lease_until < ? AND attempts < ?
+                    """, arguments: [now, maxAttempts])
+            return try Self.jobRows(
+                db,
+                sql: """
+                    UPDATE job SET state = 'FAILED', error = 'the gateway stopped while generating, too many times', finished_at = ?, lease_until = NULL
+                    WHERE state = 'PROCESSING' AND lease_until < ? RETURNING *
+                    """, [now, now])
         }
     }
 
     public func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
         let finishedAt = now()
         return try await write { db in
-            try Self.jobRows(db, sql: """
-                UPDATE job SET state = 'FAILED', error = 'the job waited too long in the queue', finished_at = ?
-                WHERE state = 'QUEUED' AND created_at < ? RETURNING *
-                """, [finishedAt, cutoff])
+            try Self.jobRows(
+                db,
+                sql: """
+                    UPDATE job SET state = 'FAILED', error = 'the job waited too long in the queue', finished_at = ?
+                    WHERE state = 'QUEUED' AND created_at < ? RETURNING *
+                    """, [finishedAt, cutoff])
         }
     }
 
@@ -126,11 +141,12 @@ extension SQLiteLedger: JobStore {
 
     private static func jobRows(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> [JobRecord] {
         try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-            JobRecord(id: row["id"], keyID: row["key_id"], dialect: row["dialect"], model: row["model"],
-                      payload: Array(row["payload"] as Data), hold: HoldID(row["hold_id"]), cost: Credits(microCredits: row["cost"]),
-                      state: JobState(rawValue: row["state"]) ?? .failed, attempts: row["attempts"],
-                      result: (row["result"] as Data?).map(Array.init), error: row["error"], createdAt: row["created_at"],
-                      finishedAt: row["finished_at"])
+            JobRecord(
+                id: row["id"], keyID: row["key_id"], dialect: row["dialect"], model: row["model"],
+                payload: Array(row["payload"] as Data), hold: HoldID(row["hold_id"]), cost: Credits(microCredits: row["cost"]),
+                state: JobState(rawValue: row["state"]) ?? .failed, attempts: row["attempts"],
+                result: (row["result"] as Data?).map(Array.init), error: row["error"], createdAt: row["created_at"],
+                finishedAt: row["finished_at"])
         }
     }
 }

@@ -5,8 +5,9 @@ extension SQLiteLedger {
     public func createTeam(name: String) async throws(LedgerError) -> LedgerTeam {
         let team = LedgerTeam(id: APIKeySecret.makeID(prefix: "t"), name: name, createdAt: now())
         try await write { db in
-            try db.execute(sql: "INSERT INTO team (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-                           arguments: [team.id, name, team.createdAt])
+            try db.execute(
+                sql: "INSERT INTO team (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                arguments: [team.id, name, team.createdAt])
             if db.changesCount == 0 { throw LedgerError.teamExists(name) }
         }
         return team

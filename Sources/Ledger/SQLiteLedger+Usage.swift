@@ -1,6 +1,6 @@
 import Foundation
-import GenerationCore
 import GRDB
+import GenerationCore
 
 /// Usage events, and the admin token's hash.
 extension SQLiteLedger {
@@ -9,25 +9,33 @@ extension SQLiteLedger {
     }
 
     static func insert(_ usage: UsageEvent, _ db: Database) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
-                                     upstream_cost, upstream_remaining_credits)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [usage.keyID, usage.model, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
-                                     usage.backend, usage.requestID, usage.at, usage.upstreamCost, usage.upstreamRemainingCredits])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
+                                         upstream_cost, upstream_remaining_credits)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            usage.keyID, usage.model, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
+            usage.backend, usage.requestID, usage.at, usage.upstreamCost, usage.upstreamRemainingCredits,
+        ])
     }
 
     public func usage(keyID: String?, teamID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM usage_event
-                WHERE (? IS NULL OR key_id = ?) AND (? IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = ?))
-                      AND at >= ? AND at < ?
-                ORDER BY at, id
-                """, arguments: [keyID, keyID, teamID, teamID, from, to]).map { row in
-                UsageEvent(keyID: row["key_id"], model: row["model"], status: row["status"], cost: Credits(microCredits: row["cost"]),
-                           durationMilliseconds: row["duration_ms"], backend: row["backend"], requestID: row["request_id"], at: row["at"],
-                           upstreamCost: row["upstream_cost"], upstreamRemainingCredits: row["upstream_remaining_credits"])
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM usage_event
+                    WHERE (? IS NULL OR key_id = ?) AND (? IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = ?))
+                          AND at >= ? AND at < ?
+                    ORDER BY at, id
+                    """, arguments: [keyID, keyID, teamID, teamID, from, to]
+            ).map { row in
+                UsageEvent(
+                    keyID: row["key_id"], model: row["model"], status: row["status"], cost: Credits(microCredits: row["cost"]),
+                    durationMilliseconds: row["duration_ms"], backend: row["backend"], requestID: row["request_id"], at: row["at"],
+                    upstreamCost: row["upstream_cost"], upstreamRemainingCredits: row["upstream_remaining_credits"])
             }
         }
     }

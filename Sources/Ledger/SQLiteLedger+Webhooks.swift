@@ -38,9 +38,12 @@ extension SQLiteLedger: WebhookStore {
     public func webhookSecret(keyID: String) async throws(LedgerError) -> String {
         let candidate = APIKeySecret.makeWebhookSecret(), createdAt = now()
         return try await write { db in
-            guard try Int.fetchOne(db, sql: "SELECT 1 FROM api_key WHERE id = ?", arguments: [keyID]) != nil else { throw LedgerError.unknownKey(keyID) }
-            try db.execute(sql: "INSERT INTO webhook_secret (key_id, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (key_id) DO NOTHING",
-                           arguments: [keyID, candidate, createdAt])
+            guard try Int.fetchOne(db, sql: "SELECT 1 FROM api_key WHERE id = ?", arguments: [keyID]) != nil else {
+                throw LedgerError.unknownKey(keyID)
+            }
+            try db.execute(
+                sql: "INSERT INTO webhook_secret (key_id, secret, created_at) VALUES (?, ?, ?) ON CONFLICT (key_id) DO NOTHING",
+                arguments: [keyID, candidate, createdAt])
             return try String.fetchOne(db, sql: "SELECT secret FROM webhook_secret WHERE key_id = ?", arguments: [keyID]) ?? candidate
         }
     }
@@ -48,30 +51,37 @@ extension SQLiteLedger: WebhookStore {
     public func enqueueWebhook(_ webhook: NewWebhook) async throws(LedgerError) -> WebhookDelivery {
         let id = "msg_" + RandomUUID.make(), createdAt = now()
         return try await write { db in
-            try Self.deliveries(db, sql: """
-                INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at)
-                VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?) RETURNING *
-                """, [id, webhook.keyID, webhook.jobID, webhook.url, Data(webhook.body), createdAt, createdAt])[0]
+            try Self.deliveries(
+                db,
+                sql: """
+                    INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at)
+                    VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?) RETURNING *
+                    """, [id, webhook.keyID, webhook.jobID, webhook.url, Data(webhook.body), createdAt, createdAt])[0]
         }
     }
 
     public func claimDueWebhook(now: Timestamp, leaseUntil: Timestamp) async throws(LedgerError) -> WebhookDelivery? {
         try await write { db in
-            try Self.deliveries(db, sql: """
-                UPDATE webhook_delivery SET next_attempt_at = ?
-                WHERE id = (SELECT id FROM webhook_delivery WHERE state = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 1)
-                RETURNING *
-                """, [leaseUntil, now]).first
+            try Self.deliveries(
+                db,
+                sql: """
+                    UPDATE webhook_delivery SET next_attempt_at = ?
+                    WHERE id = (SELECT id FROM webhook_delivery WHERE state = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 1)
+                    RETURNING *
+                    """, [leaseUntil, now]
+            ).first
         }
     }
 
     public func recordWebhookAttempt(_ attempt: WebhookAttempt, then next: WebhookNext) async throws(LedgerError) {
         let (state, nextAt, endedAt) = next.columns(after: attempt)
         try await write { db in
-            try db.execute(sql: "INSERT INTO webhook_attempt (delivery_id, number, at, status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [attempt.deliveryID, attempt.number, attempt.at, attempt.status, attempt.error, attempt.durationMilliseconds])
-            try db.execute(sql: "UPDATE webhook_delivery SET attempts = ?, state = ?, next_attempt_at = ?, ended_at = ? WHERE id = ?",
-                           arguments: [attempt.number, state, nextAt, endedAt, attempt.deliveryID])
+            try db.execute(
+                sql: "INSERT INTO webhook_attempt (delivery_id, number, at, status, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [attempt.deliveryID, attempt.number, attempt.at, attempt.status, attempt.error, attempt.durationMilliseconds])
+            try db.execute(
+                sql: "UPDATE webhook_delivery SET attempts = ?, state = ?, next_attempt_at = ?, ended_at = ? WHERE id = ?",
+                arguments: [attempt.number, state, nextAt, endedAt, attempt.deliveryID])
         }
     }
 
@@ -82,8 +92,9 @@ extension SQLiteLedger: WebhookStore {
     public func webhookAttempts(deliveryID: String) async throws(LedgerError) -> [WebhookAttempt] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM webhook_attempt WHERE delivery_id = ? ORDER BY number", arguments: [deliveryID]).map { row in
-                WebhookAttempt(deliveryID: row["delivery_id"], number: row["number"], at: row["at"], status: row["status"], error: row["error"],
-                               durationMilliseconds: row["duration_ms"])
+                WebhookAttempt(
+                    deliveryID: row["delivery_id"], number: row["number"], at: row["at"], status: row["status"], error: row["error"],
+                    durationMilliseconds: row["duration_ms"])
             }
         }
     }
@@ -94,9 +105,10 @@ extension SQLiteLedger: WebhookStore {
 
     private static func deliveries(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> [WebhookDelivery] {
         try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
-            WebhookDelivery(id: row["id"], keyID: row["key_id"], jobID: row["job_id"], url: row["url"], body: Array(row["body"] as Data),
-                            state: WebhookState(rawValue: row["state"]) ?? .failed, attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"],
-                            createdAt: row["created_at"], endedAt: row["ended_at"])
+            WebhookDelivery(
+                id: row["id"], keyID: row["key_id"], jobID: row["job_id"], url: row["url"], body: Array(row["body"] as Data),
+                state: WebhookState(rawValue: row["state"]) ?? .failed, attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"],
+                createdAt: row["created_at"], endedAt: row["ended_at"])
         }
     }
 }

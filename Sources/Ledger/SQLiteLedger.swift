@@ -1,6 +1,6 @@
 import Foundation
-public import GenerationCore
 import GRDB
+public import GenerationCore
 
 /// The embedded ledger: one SQLite file in WAL mode. Writes are serialized by SQLite, which makes
 /// each check-and-reserve atomic, and committed in groups (`SQLiteGroupCommit`).

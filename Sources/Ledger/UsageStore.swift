@@ -22,8 +22,10 @@ public struct UsageEvent: Sendable, Equatable {
     public var upstreamCost: String?
     public var upstreamRemainingCredits: String?
 
-    public init(keyID: String, model: String, status: Int, cost: Credits, durationMilliseconds: Int64, backend: String,
-                requestID: String, at: Timestamp, upstreamCost: String? = nil, upstreamRemainingCredits: String? = nil) {
+    public init(
+        keyID: String, model: String, status: Int, cost: Credits, durationMilliseconds: Int64, backend: String,
+        requestID: String, at: Timestamp, upstreamCost: String? = nil, upstreamRemainingCredits: String? = nil
+    ) {
         self.keyID = keyID
         self.model = model
         self.status = status

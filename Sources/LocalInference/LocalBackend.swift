@@ -1,6 +1,6 @@
-package import GenerationCore
 import AsyncHTTPClient
 package import CoreMetrics
+package import GenerationCore
 package import Logging
 import Synchronization
 
@@ -59,9 +59,10 @@ package final class LocalBackend: InferenceBackend {
     package init(settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
         self.settings = settings
         self.logger = logger
-        gauges = Gauges(queueDepth: Gauge(label: "sdgate_worker_queue_depth", factory: metrics),
-                        workersUp: Gauge(label: "sdgate_workers_up", factory: metrics),
-                        queueWait: Timer(label: "sdgate_worker_queue_wait_seconds", factory: metrics))
+        gauges = Gauges(
+            queueDepth: Gauge(label: "sdgate_worker_queue_depth", factory: metrics),
+            workersUp: Gauge(label: "sdgate_workers_up", factory: metrics),
+            queueWait: Timer(label: "sdgate_worker_queue_wait_seconds", factory: metrics))
         client = WorkerClient(http: HTTPClient(eventLoopGroupProvider: .singleton))
         pool = Mutex(WorkerPool(waiting: FairQueue(capacity: settings.queueLimit, capacityPerKey: settings.queueLimitPerKey)))
     }
@@ -145,7 +146,10 @@ package final class LocalBackend: InferenceBackend {
     // MARK: The pool
 
     private func acquire(for key: String) async throws(InferenceError) -> WorkerPool.Lease {
-        enum Decision { case ready(WorkerPool.Lease), wait(UInt64) }
+        enum Decision {
+            case ready(WorkerPool.Lease)
+            case wait(UInt64)
+        }
         let decision = pool.withLock { pool -> Decision in
             if pool.waiting.isEmpty, let lease = pool.idle.popLast() { return .ready(pool.start(lease, for: key)) }
             pool.nextWaiter += 1
@@ -222,7 +226,8 @@ package final class LocalBackend: InferenceBackend {
                 status = try await SpawnedWorker.run(command, stopGracePeriod: settings.stopGracePeriod) { listening in
                     await self.watch(worker, listening)
                     if !Task.isCancelled {
-                        self.logger.error("worker unhealthy or stuck; killing it", metadata: ["worker": "\(worker)", "pid": "\(listening.processIdentifier ?? 0)"])
+                        self.logger.error(
+                            "worker unhealthy or stuck; killing it", metadata: ["worker": "\(worker)", "pid": "\(listening.processIdentifier ?? 0)"])
                     }
                 }
             } catch {

@@ -13,8 +13,10 @@ package struct WorkerCommand: Sendable {
     package var visibleDevices: String?
     package var extraArguments: [String]
 
-    package init(python: String = "python3", workerFolder: String, modelsFile: String, visibleDevices: String? = nil,
-                extraArguments: [String] = []) {
+    package init(
+        python: String = "python3", workerFolder: String, modelsFile: String, visibleDevices: String? = nil,
+        extraArguments: [String] = []
+    ) {
         self.python = python
         self.workerFolder = workerFolder
         self.modelsFile = modelsFile
@@ -46,15 +48,20 @@ enum SpawnedWorker {
         return (0..<4).map { _ in String(generator.next(), radix: 16) }.map { String(repeating: "0", count: 16 - $0.count) + $0 }.joined()
     }
 
-    static func run(_ command: WorkerCommand, stopGracePeriod: Duration,
-                    watch: @escaping @Sendable (ListeningWorker) async -> Void) async throws -> Int32 {
+    static func run(
+        _ command: WorkerCommand, stopGracePeriod: Duration,
+        watch: @escaping @Sendable (ListeningWorker) async -> Void
+    ) async throws -> Int32 {
         let token = newToken()
         var environment: [Environment.Key: String?] = ["PYTHONUNBUFFERED": "1", Environment.Key(stringLiteral: tokenVariable): token]
         if let devices = command.visibleDevices { environment["CUDA_VISIBLE_DEVICES"] = devices }
         // The worker watches the gateway's process, so that a gateway killed outright leaves no
         // worker holding a GPU.
-        let arguments = ["-m", "sdgate_worker", "--models", command.modelsFile, "--listen", "127.0.0.1:0",
-                         "--exit-with-parent", "\(getpid())"] + command.extraArguments
+        let arguments =
+            [
+                "-m", "sdgate_worker", "--models", command.modelsFile, "--listen", "127.0.0.1:0",
+                "--exit-with-parent", "\(getpid())",
+            ] + command.extraArguments
         var options = PlatformOptions()
         options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: stopGracePeriod)]
         let result = try await Subprocess.run(

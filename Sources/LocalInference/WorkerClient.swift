@@ -19,15 +19,17 @@ struct WorkerClient: Sendable {
 
     func health(_ base: String, timeout: Duration) async -> Health {
         guard let response = try? await http.execute(HTTPClientRequest(url: base + "/health"), timeout: .milliseconds(timeout.wholeMilliseconds)),
-              response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 16),
-              let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any],
-              json["status"] as? String == "ok" else {
+            response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 16),
+            let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any],
+            json["status"] as? String == "ok"
+        else {
             return .unreachable
         }
         return json["busy"] as? Bool == true ? .busy : .ready
     }
 
-    func generate(_ request: GenerationRequest, at base: String, token: String?, deadline: Duration) async throws(InferenceError) -> GenerationResult {
+    func generate(_ request: GenerationRequest, at base: String, token: String?, deadline: Duration) async throws(InferenceError) -> GenerationResult
+    {
         var call = HTTPClientRequest(url: base + "/generate")
         call.method = .POST
         call.headers.add(name: "Content-Type", value: "application/json")

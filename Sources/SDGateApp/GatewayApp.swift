@@ -1,18 +1,19 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Backends
 import Dispatch
 import Foundation
 package import GatewayAPI
-package import Ledger
 package import GenerationCore
-package import HTTPServer
-package import Logging
-import Backends
 import GuardedHTTP
+package import HTTPServer
 import Jobs
+package import Ledger
 import LocalInference
+package import Logging
 import UpstreamProxy
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The composition root: builds every part from the configuration, serves until SIGTERM or SIGINT,
 /// then shuts down gracefully.
@@ -40,13 +41,17 @@ package struct GatewayApp: Sendable {
     ///   - gate: who may use the gateway and what they may spend.
     ///   - backend: what generates the models without a route to an upstream; by default they answer 503.
     ///   - metrics: where the gateway's metrics go; share it with a gate that records some.
-    package init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)? = nil,
-                backend: any InferenceBackend = NoBackend(), metrics: GatewayMetrics = GatewayMetrics()) {
+    package init(
+        configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)? = nil,
+        backend: any InferenceBackend = NoBackend(), metrics: GatewayMetrics = GatewayMetrics()
+    ) {
         self.init(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: nil, metrics: metrics, backend: backend)
     }
 
-    private init(configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)?, admin: AdminRoutes?,
-                 metrics: GatewayMetrics, backend: any InferenceBackend = NoBackend()) {
+    private init(
+        configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)?, admin: AdminRoutes?,
+        metrics: GatewayMetrics, backend: any InferenceBackend = NoBackend()
+    ) {
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
@@ -56,17 +61,20 @@ package struct GatewayApp: Sendable {
         self.backend = backend
         // An upstream's output URLs follow the rules of members' image URLs.
         let outputPolicy = AddressPolicy(allowPrivateAddresses: configuration.images.allowPrivateAddresses)
-        upstreams = Dictionary(uniqueKeysWithValues: configuration.configuredUpstreams.map { upstream in
-            (upstream.name, UpstreamBackend(upstream, outputPolicy: outputPolicy, logger: logger, metrics: metrics.factory))
-        })
+        upstreams = Dictionary(
+            uniqueKeysWithValues: configuration.configuredUpstreams.map { upstream in
+                (upstream.name, UpstreamBackend(upstream, outputPolicy: outputPolicy, logger: logger, metrics: metrics.factory))
+            })
         local = configuration.local.isConfigured ? LocalBackend(settings: configuration.local.pool, logger: logger, metrics: metrics.factory) : nil
     }
 
     /// The gateway as configured: keys and credits in the SQLite ledger under the data folder, and
     /// the admin API. On the first start without a configured admin token, one is generated: it is
     /// returned to be shown once, and only its hash is kept.
-    package static func open(configuration: GatewayConfiguration, logger: Logger,
-                            clock: any WallClock = SystemWallClock()) async throws -> (app: GatewayApp, newAdminToken: String?) {
+    package static func open(
+        configuration: GatewayConfiguration, logger: Logger,
+        clock: any WallClock = SystemWallClock()
+    ) async throws -> (app: GatewayApp, newAdminToken: String?) {
         let missing = configuration.missingUpstreamKeys + configuration.local.missingFiles
         guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
         let ledger = try await openLedger(configuration, clock: clock)
@@ -90,8 +98,10 @@ package struct GatewayApp: Sendable {
 
     /// Opens (creating on first use) the ledger the configuration names: PostgreSQL for a
     /// `postgres://` URL (several replicas share it), otherwise the SQLite file.
-    package static func openLedger(_ configuration: GatewayConfiguration,
-                                  clock: any WallClock = SystemWallClock()) async throws -> any GatewayStorage {
+    package static func openLedger(
+        _ configuration: GatewayConfiguration,
+        clock: any WallClock = SystemWallClock()
+    ) async throws -> any GatewayStorage {
         let location = configuration.ledgerPath
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
             return try await PostgresLedger(url: location, clock: clock)
@@ -104,20 +114,25 @@ package struct GatewayApp: Sendable {
     var imageLoader: ImageLoader {
         var limits = ImageLoader.Limits()
         limits.maxBytes = configuration.images.maxBytes
-        let fetcher = URLImageFetcher(policy: AddressPolicy(allowPrivateAddresses: configuration.images.allowPrivateAddresses),
-                                      timeout: configuration.images.fetchTimeout)
+        let fetcher = URLImageFetcher(
+            policy: AddressPolicy(allowPrivateAddresses: configuration.images.allowPrivateAddresses),
+            timeout: configuration.images.fetchTimeout)
         return ImageLoader(limits: limits, fetcher: fetcher)
     }
 
     /// The routes the gateway answers.
-    func makeRouter(catalog: ModelCatalog, backend: any InferenceBackend, isReady: @escaping @Sendable () -> Bool,
-                    openConnections: @escaping @Sendable () -> Int) throws -> Router {
+    func makeRouter(
+        catalog: ModelCatalog, backend: any InferenceBackend, isReady: @escaping @Sendable () -> Bool,
+        openConnections: @escaping @Sendable () -> Int
+    ) throws -> Router {
         var router = Router()
         HealthRoutes.register(on: &router, isReady: isReady)
         if configuration.metricsEnabled {
-            MetricsRoutes(metrics: metrics, tokenHash: configuration.metricsToken.isEmpty ? nil : APIKeySecret.hash(configuration.metricsToken),
-                          ledger: ledger, openConnections: openConnections, logger: logger)
-                .register(on: &router)
+            MetricsRoutes(
+                metrics: metrics, tokenHash: configuration.metricsToken.isEmpty ? nil : APIKeySecret.hash(configuration.metricsToken),
+                ledger: ledger, openConnections: openConnections, logger: logger
+            )
+            .register(on: &router)
         }
         // The asynchronous APIs keep their jobs in the ledger's database.
         let jobs = try ledger.map { try makeJobQueue(store: $0, backend: backend, router: &router) }
@@ -137,32 +152,37 @@ package struct GatewayApp: Sendable {
 
     /// The job runner (started with the server) and the output store with its route.
     private func makeJobQueue(store: any GatewayStorage, backend: any InferenceBackend, router: inout Router) throws -> JobQueue {
-        let outputs = try OutputStore(folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
-                                      retention: configuration.outputRetention)
+        let outputs = try OutputStore(
+            folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
+            retention: configuration.outputRetention)
         OutputRoutes(store: outputs).register(on: &router)
         let completions = JobCompletions()
-        let executor = GenerationJobExecutor(backend: backend, outputs: outputs, credits: gate, completions: completions,
-                                             webhooks: (dispatcher: makeWebhookDispatcher(store: store), body: ModelsLabAnswer.WebhookRenderer()))
+        let executor = GenerationJobExecutor(
+            backend: backend, outputs: outputs, credits: gate, completions: completions,
+            webhooks: (dispatcher: makeWebhookDispatcher(store: store), body: ModelsLabAnswer.WebhookRenderer()))
         var settings = JobRunner.Settings()
         settings.concurrency = configuration.jobConcurrency
         settings.lease = configuration.jobLease
         let metrics = metrics
         let clock = SystemWallClock()
-        let runner = JobRunner(store: store, settings: settings, clock: clock, logger: logger,
-                               execute: { job in
-                                   metrics.jobStarted(waited: .milliseconds(max(0, clock.millisecondsNow - job.createdAt)))
-                                   return await executor.execute(job)
-                               },
-                               settle: executor.settle)
+        let runner = JobRunner(
+            store: store, settings: settings, clock: clock, logger: logger,
+            execute: { job in
+                metrics.jobStarted(waited: .milliseconds(max(0, clock.millisecondsNow - job.createdAt)))
+                return await executor.execute(job)
+            },
+            settle: executor.settle)
         jobRunner.set(runner, store: store, executor: executor)
-        return JobQueue(store: store, completions: completions, wake: runner.wake,
-                        publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
-                        hostScheme: configuration.server.tls == nil ? "http" : "https", maxQueueTime: configuration.jobMaxQueueTime,
-                        maxQueuedPerKey: configuration.jobMaxQueuedPerKey)
+        return JobQueue(
+            store: store, completions: completions, wake: runner.wake,
+            publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
+            hostScheme: configuration.server.tls == nil ? "http" : "https", maxQueueTime: configuration.jobMaxQueueTime,
+            maxQueuedPerKey: configuration.jobMaxQueuedPerKey)
     }
 
     var webhookSender: WebhookSender {
-        WebhookSender(policy: AddressPolicy(allowPrivateAddresses: configuration.webhooks.allowPrivateAddresses), timeout: configuration.webhooks.timeout)
+        WebhookSender(
+            policy: AddressPolicy(allowPrivateAddresses: configuration.webhooks.allowPrivateAddresses), timeout: configuration.webhooks.timeout)
     }
 
     /// Sends the webhooks of finished jobs; started and stopped with the job runner.
@@ -199,13 +219,16 @@ package struct GatewayApp: Sendable {
         let catalog = try ModelCatalog.load(file: configuration.catalogFile)
         let backend = try routedBackend(catalog: catalog)
         let box = ServerBox()
-        let router = try makeRouter(catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false },
-                                    openConnections: { box.server?.connectionCount ?? 0 })
+        let router = try makeRouter(
+            catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false },
+            openConnections: { box.server?.connectionCount ?? 0 })
         let logger = logger
-        let hsts = configuration.server.tls != nil && configuration.hstsMaxAge > .zero
+        let hsts =
+            configuration.server.tls != nil && configuration.hstsMaxAge > .zero
             ? "max-age=\(configuration.hstsMaxAge.components.seconds)" : nil
         let gateway = GatewayResponder(router: router, logger: logger, metrics: metrics, strictTransportSecurity: hsts)
-        let responder: any HTTPResponder = configuration.compressionEnabled
+        let responder: any HTTPResponder =
+            configuration.compressionEnabled
             ? CompressingResponder(gateway, settings: configuration.compression) : gateway
         let server = try HTTPServer(configuration: configuration.server, responder: responder) { error in
             logger.warning("accept failed", metadata: ["error": "\(error)"])
@@ -233,8 +256,10 @@ package struct GatewayApp: Sendable {
         let interval = min(.seconds(30), configuration.holdLifetime / 2)
         let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, clock: SystemWallClock(), logger: logger, metrics: metrics) }
         let address = try server.start()
-        let jobs = jobRunner.start(JobUpkeep(lease: configuration.jobLease, maxQueueTime: configuration.jobMaxQueueTime,
-                                             retention: configuration.outputRetention), logger: logger)
+        let jobs = jobRunner.start(
+            JobUpkeep(
+                lease: configuration.jobLease, maxQueueTime: configuration.jobMaxQueueTime,
+                retention: configuration.outputRetention), logger: logger)
         logger.info("listening", metadata: ["address": "\(address)"])
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)", "grace_period": "\(configuration.shutdownGracePeriod)"])

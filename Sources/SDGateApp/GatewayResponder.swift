@@ -56,13 +56,15 @@ struct GatewayResponder: HTTPResponder {
         metrics.requestAnswered(method: method, route: route, status: status, duration: elapsed)
         guard logger.logLevel <= .info else { return }
         let milliseconds = elapsed.seconds * 1000
-        logger.info("request", metadata: [
-            "method": "\(method.rawValue)",
-            "route": "\(route)",
-            "status": "\(status.code)",
-            "duration_ms": "\((milliseconds * 1000).rounded() / 1000)",
-            "request_id": "\(id)",
-        ])
+        logger.info(
+            "request",
+            metadata: [
+                "method": "\(method.rawValue)",
+                "route": "\(route)",
+                "status": "\(status.code)",
+                "duration_ms": "\((milliseconds * 1000).rounded() / 1000)",
+                "request_id": "\(id)",
+            ])
     }
 }
 

@@ -96,18 +96,21 @@ struct LedgerGate: AccessGate {
 
 extension LedgerGate {
     private func event(_ usage: GenerationUsage) -> UsageEvent {
-        UsageEvent(keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
-                   durationMilliseconds: usage.duration.wholeMilliseconds, backend: usage.upstream?.name ?? "default",
-                   requestID: usage.requestID, at: clock.millisecondsNow, upstreamCost: usage.upstream?.cost,
-                   upstreamRemainingCredits: usage.upstream?.remainingCredits)
+        UsageEvent(
+            keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
+            durationMilliseconds: usage.duration.wholeMilliseconds, backend: usage.upstream?.name ?? "default",
+            requestID: usage.requestID, at: clock.millisecondsNow, upstreamCost: usage.upstream?.cost,
+            upstreamRemainingCredits: usage.upstream?.remainingCredits)
     }
 
     func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
         do {
             // Until a hold backs the claim, it stands as long as a hold would.
             let at = clock.millisecondsNow
-            switch try await ledger.claimIdempotencyKey(keyID: key.id, key: idempotencyKey, fingerprint: fingerprint, at: at,
-                                                        runningUntil: at + holdLifetime.wholeMilliseconds) {
+            switch try await ledger.claimIdempotencyKey(
+                keyID: key.id, key: idempotencyKey, fingerprint: fingerprint, at: at,
+                runningUntil: at + holdLifetime.wholeMilliseconds)
+            {
             case .claimed: return .proceed
             case .inProgress: return .inProgress
             case .mismatch: return .mismatch
@@ -135,8 +138,9 @@ extension LedgerGate {
         // The remaining credits change; they are added afresh to each replay.
         let headers = answer.headers.filter { !$0.name.lowercased().hasPrefix("x-remaining-credits") }.map { [$0.name, $0.value] }
         do {
-            try await ledger.completeIdempotencyKey(keyID: key.id, key: idempotencyKey,
-                                                    answer: StoredAnswer(status: answer.status.code, headers: headers, body: body))
+            try await ledger.completeIdempotencyKey(
+                keyID: key.id, key: idempotencyKey,
+                answer: StoredAnswer(status: answer.status.code, headers: headers, body: body))
         } catch {
             logger.error("idempotent answer not kept", metadata: ["error": "\(error)"])
         }

@@ -68,14 +68,16 @@ struct ModelsLabUpstream {
 
     static func sameOrigin(_ url: URL, _ base: URL?) -> Bool {
         guard let base, let scheme = url.scheme?.lowercased(), scheme == base.scheme?.lowercased(),
-              let host = url.host?.lowercased(), host == base.host?.lowercased() else { return false }
+            let host = url.host?.lowercased(), host == base.host?.lowercased()
+        else { return false }
         let defaultPort = scheme == "https" ? 443 : 80
         return (url.port ?? defaultPort) == (base.port ?? defaultPort)
     }
 
     private func call(_ path: String, body: [UInt8], deadline: NIODeadline) async throws(UpstreamFailure) -> Answer {
-        let response = try await client.send("POST", upstream.baseURL + path, headers: [("Content-Type", "application/json")],
-                                             body: ByteBuffer(bytes: body), deadline: deadline)
+        let response = try await client.send(
+            "POST", upstream.baseURL + path, headers: [("Content-Type", "application/json")],
+            body: ByteBuffer(bytes: body), deadline: deadline)
         guard response.status == 200 else {
             // The newer ModelsLab API answers with real statuses (401, 402, 429); they mean the same.
             throw .answered(UpstreamFailure.status(response.status, retryAfter: response.header("retry-after"), message: nil))
@@ -106,13 +108,14 @@ struct ModelsLabUpstream {
     /// The request in v3 field names: numbers as numbers, switches as `"yes"`/`"no"`, the input
     /// image as raw base64.
     func body(for request: GenerationRequest) -> [UInt8] {
-        Self.encode(Fields(
-            key: upstream.key.secret, prompt: request.prompt, negative_prompt: request.negativePrompt,
-            init_image: request.image?.base64Text.description, width: request.width, height: request.height,
-            samples: request.samples, num_inference_steps: request.steps, guidance_scale: request.guidanceScale,
-            strength: request.strength, seed: request.seed, scheduler: request.scheduler,
-            safety_checker: "no", enhance_prompt: "no", base64: "no"
-        ))
+        Self.encode(
+            Fields(
+                key: upstream.key.secret, prompt: request.prompt, negative_prompt: request.negativePrompt,
+                init_image: request.image?.base64Text.description, width: request.width, height: request.height,
+                samples: request.samples, num_inference_steps: request.steps, guidance_scale: request.guidanceScale,
+                strength: request.strength, seed: request.seed, scheduler: request.scheduler,
+                safety_checker: "no", enhance_prompt: "no", base64: "no"
+            ))
     }
 
     private static func encode(_ value: some Encodable) -> [UInt8] {

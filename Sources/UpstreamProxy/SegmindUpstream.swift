@@ -11,8 +11,9 @@ struct SegmindUpstream {
     func generate(_ request: GenerationRequest, deadline: NIODeadline) async throws(UpstreamFailure) -> GenerationResult {
         let start = ContinuousClock.now
         let url = upstream.baseURL + "/v1/" + request.model
-        let response = try await client.send("POST", url, headers: [("x-api-key", upstream.key.secret), ("Content-Type", "application/json")],
-                                             body: Self.body(for: request), deadline: deadline)
+        let response = try await client.send(
+            "POST", url, headers: [("x-api-key", upstream.key.secret), ("Content-Type", "application/json")],
+            body: Self.body(for: request), deadline: deadline)
         guard response.status == 200 else {
             let message = (try? JSONDecoder().decode(ErrorBody.self, from: Data(response.body)))?.error
             throw .answered(UpstreamFailure.status(response.status, retryAfter: response.header("retry-after"), message: message))
@@ -33,8 +34,9 @@ struct SegmindUpstream {
             images: images,
             seed: response.header("x-seed-value").flatMap(UInt64.init) ?? request.seed,
             generationTime: seconds.flatMap(Duration.reported(seconds:)) ?? .now - start,
-            upstream: UpstreamReport(name: upstream.name, cost: response.header("x-cost"),
-                                     remainingCredits: response.header("x-remaining-credits"))
+            upstream: UpstreamReport(
+                name: upstream.name, cost: response.header("x-cost"),
+                remainingCredits: response.header("x-remaining-credits"))
         )
     }
 

@@ -22,8 +22,10 @@ package final class UpstreamBackend: InferenceBackend {
 
     /// - Parameter outputPolicy: the addresses an image URL in the upstream's answer may lead to,
     ///   unless it is on the upstream's own origin.
-    package init(_ upstream: Upstream, outputPolicy: AddressPolicy = AddressPolicy(), logger: Logger = Logger(label: "sdgate.upstream"),
-                metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
+    package init(
+        _ upstream: Upstream, outputPolicy: AddressPolicy = AddressPolicy(), logger: Logger = Logger(label: "sdgate.upstream"),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
         self.upstream = upstream
         self.logger = logger
         self.metrics = metrics
@@ -79,7 +81,8 @@ package final class UpstreamBackend: InferenceBackend {
         let deadline = NIODeadline.now() + .nanoseconds(upstream.deadline.wholeNanoseconds)
         switch upstream.dialect {
         case .segmind: return try await SegmindUpstream(upstream: upstream, client: client).generate(request, deadline: deadline)
-        case .modelslab: return try await ModelsLabUpstream(upstream: upstream, client: client, outputs: outputs).generate(request, deadline: deadline)
+        case .modelslab:
+            return try await ModelsLabUpstream(upstream: upstream, client: client, outputs: outputs).generate(request, deadline: deadline)
         }
     }
 

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import NIOCore
 import NIOPosix
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,8 +36,10 @@ final class UpstreamClient: Sendable {
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    func send(_ method: String, _ url: String, headers: [(String, String)] = [], body: ByteBuffer? = nil,
-              deadline: NIODeadline) async throws(UpstreamFailure) -> UpstreamResponse {
+    func send(
+        _ method: String, _ url: String, headers: [(String, String)] = [], body: ByteBuffer? = nil,
+        deadline: NIODeadline
+    ) async throws(UpstreamFailure) -> UpstreamResponse {
         var request = HTTPClientRequest(url: url)
         request.method = .init(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -44,8 +47,9 @@ final class UpstreamClient: Sendable {
         do {
             let response = try await http.execute(request, deadline: deadline)
             let body = try await response.body.collect(upTo: Self.maxBodyBytes)
-            return UpstreamResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                                    body: Array(body.readableBytesView))
+            return UpstreamResponse(
+                status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                body: Array(body.readableBytesView))
         } catch {
             throw Self.classify(error)
         }

@@ -62,10 +62,11 @@ struct KeysCommand: AsyncParsableCommand {
             let ledger = try await options.open()
             let expiresAt = expiresInDays.map { KeyLimits.expiry(days: $0, from: SystemWallClock().millisecondsNow) }
             let teamID = try await TeamsCommand.teamID(team, in: ledger)
-            let (key, secret) = try await ledger.createKey(NewKey(
-                name: name, expiresAt: expiresAt,
-                models: models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } },
-                rateLimitPerMinute: rateLimit, teamID: teamID))
+            let (key, secret) = try await ledger.createKey(
+                NewKey(
+                    name: name, expiresAt: expiresAt,
+                    models: models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } },
+                    rateLimitPerMinute: rateLimit, teamID: teamID))
             var balance = try await ledger.balance(of: .key(key.id))
             if let credits, credits.credits > .zero {
                 balance = try await ledger.adjust(.key(key.id), by: credits.credits, reason: "initial credits")
@@ -135,9 +136,11 @@ struct KeysCommand: AsyncParsableCommand {
             guard let current = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
             let key = try await ledger.setLimits(
                 keyID: id,
-                models: allModels ? nil : models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? current.models,
+                models: allModels
+                    ? nil : models.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? current.models,
                 rateLimitPerMinute: noRateLimit ? nil : rateLimit ?? current.rateLimitPerMinute,
-                expiresAt: noExpiry ? nil : expiresInDays.map { KeyLimits.expiry(days: $0, from: SystemWallClock().millisecondsNow) } ?? current.expiresAt)
+                expiresAt: noExpiry
+                    ? nil : expiresInDays.map { KeyLimits.expiry(days: $0, from: SystemWallClock().millisecondsNow) } ?? current.expiresAt)
             let view = KeyReport(key, try await ledger.balance(of: .key(id)))
             try options.emit(view) { view.line }
         }
@@ -178,7 +181,9 @@ struct LedgerCommand: AsyncParsableCommand {
 
         func run() async throws {
             let problems = try await options.open().verify()
-            try options.emit(["problems": problems]) { problems.isEmpty ? "ledger verified: every balance matches its entries" : problems.joined(separator: "\n") }
+            try options.emit(["problems": problems]) {
+                problems.isEmpty ? "ledger verified: every balance matches its entries" : problems.joined(separator: "\n")
+            }
             if !problems.isEmpty { throw ExitCode.failure }
         }
     }

@@ -1,7 +1,7 @@
 import ArgumentParser
+import CSystemShims
 import Logging
 import SDGateApp
-import CSystemShims
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -42,7 +42,8 @@ struct Serve: AsyncParsableCommand {
             app.metrics.countLogDrops { output.droppedLines }
             if let newAdminToken {
                 // Shown once, outside the log: only its hash is kept.
-                print("""
+                print(
+                    """
                     sdgate: generated the admin token; it is shown this once and only its hash is kept:
                       \(newAdminToken)
                     Use it as 'Authorization: Bearer <token>' on /admin/, or set SDGATE_ADMIN_TOKEN to choose your own.

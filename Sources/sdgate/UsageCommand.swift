@@ -1,5 +1,5 @@
-import GenerationCore
 import ArgumentParser
+import GenerationCore
 import Ledger
 import SDGateApp
 

@@ -1,8 +1,8 @@
 import Backends
 import GenerationCore
 import Logging
-import Testing
 import TestSupport
+import Testing
 import UpstreamProxy
 
 /// What every backend promises the dialects, checked alike against each kind (see `BackendSubject`).
@@ -76,9 +76,14 @@ struct BackendContractTests {
     func aRouteDoesNotPassOnARequestTheEntryWasSent(subject: BackendSubject) async throws {
         try await subject.with { harness in
             let next = StubBackend()
-            let routed = RoutedBackend(routes: [BackendSubject.request.model: [RouteEntry(name: "first", backend: harness.backend),
-                                                                                RouteEntry(name: "next", backend: next)]],
-                                       fallback: next, spillOverQueue: nil, logger: Logger(label: "test"))
+            let routed = RoutedBackend(
+                routes: [
+                    BackendSubject.request.model: [
+                        RouteEntry(name: "first", backend: harness.backend),
+                        RouteEntry(name: "next", backend: next),
+                    ]
+                ],
+                fallback: next, spillOverQueue: nil, logger: Logger(label: "test"))
             let served = try await routed.generate(BackendSubject.request)
             #expect(served.upstream?.name == "first")
             try harness.breakIt()
@@ -93,9 +98,14 @@ struct BackendContractTests {
         try await subject.with { harness in
             let gone = try RefusingLoopbackPort()
             let unreachable = UpstreamBackend(Upstream(name: "gone", dialect: .segmind, baseURL: gone.baseURL, key: UpstreamKey("k")))
-            let routed = RoutedBackend(routes: [BackendSubject.request.model: [RouteEntry(name: "gone", backend: unreachable),
-                                                                                RouteEntry(name: "second", backend: harness.backend)]],
-                                       fallback: StubBackend(), spillOverQueue: nil, logger: Logger(label: "test"))
+            let routed = RoutedBackend(
+                routes: [
+                    BackendSubject.request.model: [
+                        RouteEntry(name: "gone", backend: unreachable),
+                        RouteEntry(name: "second", backend: harness.backend),
+                    ]
+                ],
+                fallback: StubBackend(), spillOverQueue: nil, logger: Logger(label: "test"))
             let result: GenerationResult
             do {
                 result = try await routed.generate(BackendSubject.request)

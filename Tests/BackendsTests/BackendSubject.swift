@@ -4,8 +4,8 @@ import GenerationCore
 import LocalInference
 import Logging
 import MetricsTestKit
-import Testing
 import TestSupport
+import Testing
 import UpstreamProxy
 
 /// Every kind of backend the gateway routes to, each over its test double: the stub backend of
@@ -40,19 +40,24 @@ enum BackendSubject: String, CaseIterable, CustomTestStringConvertible, Sendable
         switch self {
         case .stub:
             let stub = StubBackend()
-            return Harness(backend: stub, breakIt: { stub.fail(.failed(.failed("the stub failed"))) },
-                           heal: { stub.fail(nil) }, hold: { stub.hold() },
-                           isHolding: { stub.holding > 0 }, release: { stub.release() }, secrets: [], close: {})
+            return Harness(
+                backend: stub, breakIt: { stub.fail(.failed(.failed("the stub failed"))) },
+                heal: { stub.fail(nil) }, hold: { stub.hold() },
+                isHolding: { stub.holding > 0 }, release: { stub.release() }, secrets: [], close: {})
         case .segmind, .modelslab:
             let fake: FakeUpstream = self == .segmind ? try FakeSegmindUpstream(key: Self.key) : try FakeModelsLabUpstream(key: Self.key)
-            let upstream = Upstream(name: rawValue, dialect: self == .segmind ? .segmind : .modelslab, baseURL: fake.baseURL,
-                                    key: UpstreamKey(Self.key), deadline: deadline)
+            let upstream = Upstream(
+                name: rawValue, dialect: self == .segmind ? .segmind : .modelslab, baseURL: fake.baseURL,
+                key: UpstreamKey(Self.key), deadline: deadline)
             let backend = UpstreamBackend(upstream, logger: Logger(label: "test"), metrics: metrics)
-            return Harness(backend: backend, breakIt: { fake.misbehave(.serverError) },
-                           heal: { fake.misbehave(nil) }, hold: { fake.misbehave(.wait) },
-                           isHolding: { fake.stalledCount > 0 }, release: { fake.misbehave(nil) },
-                           secrets: [Self.key, "127.0.0.1", String(fake.port)],
-                           close: { await backend.shutdown(); await fake.shutdown() })
+            return Harness(
+                backend: backend, breakIt: { fake.misbehave(.serverError) },
+                heal: { fake.misbehave(nil) }, hold: { fake.misbehave(.wait) },
+                isHolding: { fake.stalledCount > 0 }, release: { fake.misbehave(nil) },
+                secrets: [Self.key, "127.0.0.1", String(fake.port)],
+                close: {
+                    await backend.shutdown(); await fake.shutdown()
+                })
         case .local:
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("contract-worker-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -60,17 +65,20 @@ enum BackendSubject: String, CaseIterable, CustomTestStringConvertible, Sendable
             settings.deadline = deadline
             settings.healthCheckInterval = .milliseconds(100)
             let backend = LocalBackend(settings: settings, logger: Logger(label: "test"), metrics: metrics)
-            backend.spawn(WorkerCommand(workerFolder: Repository.path("Tests/LocalInferenceTests/Support/stub_worker"),
-                                        modelsFile: folder.appendingPathComponent("models.yaml").path))
+            backend.spawn(
+                WorkerCommand(
+                    workerFolder: Repository.path("Tests/LocalInferenceTests/Support/stub_worker"),
+                    modelsFile: folder.appendingPathComponent("models.yaml").path))
             #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 }, "the stub worker did not come up")
             let file = { @Sendable (name: String) in folder.appendingPathComponent(name) }
             let failure = #"{"status": 500, "body": {"error": {"code": "failed", "message": "weights cannot be loaded"}}}"#
-            return Harness(backend: backend, breakIt: { try failure.write(to: file("generate.json"), atomically: true, encoding: .utf8) },
-                           heal: { try FileManager.default.removeItem(at: file("generate.json")) },
-                           hold: { _ = FileManager.default.createFile(atPath: file("stuck").path, contents: nil) },
-                           isHolding: { FileManager.default.fileExists(atPath: file("generating").path) },
-                           release: { try FileManager.default.removeItem(at: file("stuck")) },
-                           secrets: [folder.path, "127.0.0.1"], close: { await backend.shutdown() })
+            return Harness(
+                backend: backend, breakIt: { try failure.write(to: file("generate.json"), atomically: true, encoding: .utf8) },
+                heal: { try FileManager.default.removeItem(at: file("generate.json")) },
+                hold: { _ = FileManager.default.createFile(atPath: file("stuck").path, contents: nil) },
+                isHolding: { FileManager.default.fileExists(atPath: file("generating").path) },
+                release: { try FileManager.default.removeItem(at: file("stuck")) },
+                secrets: [folder.path, "127.0.0.1"], close: { await backend.shutdown() })
         }
     }
 
@@ -89,6 +97,7 @@ enum BackendSubject: String, CaseIterable, CustomTestStringConvertible, Sendable
 
     /// A text-to-image request every subject can serve: two samples of an unsquare size, a seed no
     /// backend picks by itself.
-    static let request = GenerationRequest(model: "sd3-med-txt2img", task: .textToImage, family: .sd3, prompt: "a lighthouse at dusk",
-                                           width: 64, height: 48, samples: 2, steps: 2, guidanceScale: 5, seed: 8_675_309)
+    static let request = GenerationRequest(
+        model: "sd3-med-txt2img", task: .textToImage, family: .sd3, prompt: "a lighthouse at dusk",
+        width: 64, height: 48, samples: 2, steps: 2, guidanceScale: 5, seed: 8_675_309)
 }

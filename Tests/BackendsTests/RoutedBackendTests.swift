@@ -2,8 +2,8 @@ import Backends
 import GenerationCore
 import Logging
 import MetricsTestKit
-import Testing
 import TestSupport
+import Testing
 import UpstreamProxy
 
 /// The per-model route over backends of any kind: fallback, spill-over, passing on only what was
@@ -13,16 +13,20 @@ struct RoutedBackendTests {
     static let request = BackendSubject.request
 
     static func routed(_ entries: [(String, StubBackend)], fallback: StubBackend = StubBackend(), spillOverQueue: Int? = nil) -> RoutedBackend {
-        RoutedBackend(routes: [request.model: entries.map { RouteEntry(name: $0.0, backend: $0.1) }], fallback: fallback,
-                      spillOverQueue: spillOverQueue, logger: Logger(label: "test"))
+        RoutedBackend(
+            routes: [request.model: entries.map { RouteEntry(name: $0.0, backend: $0.1) }], fallback: fallback,
+            spillOverQueue: spillOverQueue, logger: Logger(label: "test"))
     }
 
     /// Runs `body` with an upstream over a fake Segmind, and shuts both down however it ends.
-    static func withSegmind(metrics: TestMetrics = TestMetrics(),
-                            _ body: (FakeSegmindUpstream, UpstreamBackend) async throws -> Void) async throws {
+    static func withSegmind(
+        metrics: TestMetrics = TestMetrics(),
+        _ body: (FakeSegmindUpstream, UpstreamBackend) async throws -> Void
+    ) async throws {
         let fake = try FakeSegmindUpstream()
-        let upstream = UpstreamBackend(Upstream(name: "segmind", dialect: .segmind, baseURL: fake.baseURL, key: UpstreamKey(fake.key)),
-                                       logger: Logger(label: "test"), metrics: metrics)
+        let upstream = UpstreamBackend(
+            Upstream(name: "segmind", dialect: .segmind, baseURL: fake.baseURL, key: UpstreamKey(fake.key)),
+            logger: Logger(label: "test"), metrics: metrics)
         do {
             try await body(fake, upstream)
         } catch {
@@ -80,8 +84,9 @@ struct RoutedBackendTests {
     /// An upstream's own report (what it charged the team) survives; the name is the route's.
     @Test func aResultCarriesItsEntrysNameAndWhatTheUpstreamReported() async throws {
         try await Self.withSegmind { fake, upstream in
-            let routed = RoutedBackend(routes: [Self.request.model: [RouteEntry(name: "segmind", backend: upstream)]], fallback: StubBackend(),
-                                       spillOverQueue: nil, logger: Logger(label: "test"))
+            let routed = RoutedBackend(
+                routes: [Self.request.model: [RouteEntry(name: "segmind", backend: upstream)]], fallback: StubBackend(),
+                spillOverQueue: nil, logger: Logger(label: "test"))
             let result = try await routed.generate(Self.request)
             #expect(result.upstream == UpstreamReport(name: "segmind", cost: fake.cost, remainingCredits: fake.remainingCredits))
         }
@@ -111,8 +116,9 @@ struct RoutedBackendTests {
 
         }
         let gone = try RefusingLoopbackPort()
-        let unreachable = UpstreamBackend(Upstream(name: "gone", dialect: .segmind, baseURL: gone.baseURL, key: UpstreamKey("k")),
-                                          logger: Logger(label: "test"), metrics: metrics)
+        let unreachable = UpstreamBackend(
+            Upstream(name: "gone", dialect: .segmind, baseURL: gone.baseURL, key: UpstreamKey("k")),
+            logger: Logger(label: "test"), metrics: metrics)
         await #expect(throws: InferenceError.failed("the upstream could not be reached")) { try await unreachable.generate(Self.request) }
         #expect(metrics.counterTotal(label: "sdgate_upstream_errors_total", dimensions: [("upstream", "gone"), ("kind", "unreachable")]) == 1)
         withExtendedLifetime(gone) {}

@@ -30,7 +30,9 @@ final class StubBackend: RoutableBackend {
     func hold() { state.withLock { $0.held = $0.held ?? [] } }
     var holding: Int { state.withLock { $0.held?.count ?? 0 } }
     func release() {
-        for waiter in state.withLock({ state in defer { state.held = nil }; return state.held ?? [] }) { waiter.resume() }
+        for waiter in state.withLock({ state in
+            defer { state.held = nil }; return state.held ?? []
+        }) { waiter.resume() }
     }
 
     func attempt(_ request: GenerationRequest) async throws(RouteFailure) -> GenerationResult {

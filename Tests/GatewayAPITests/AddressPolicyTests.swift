@@ -17,9 +17,11 @@ struct AddressPolicyTests {
         #expect(!AddressPolicy().allows(address))
     }
 
-    @Test(arguments: ["8.8.8.8", "1.1.1.1", "172.32.0.1", "172.15.255.255", "100.128.0.1", "203.0.114.1",
-                      "2606:4700::1111", "2a00:1450:4001::200e", "::ffff:8.8.8.8",
-                      "2002:808:808::1", "64:ff9b::8.8.8.8"])
+    @Test(arguments: [
+        "8.8.8.8", "1.1.1.1", "172.32.0.1", "172.15.255.255", "100.128.0.1", "203.0.114.1",
+        "2606:4700::1111", "2a00:1450:4001::200e", "::ffff:8.8.8.8",
+        "2002:808:808::1", "64:ff9b::8.8.8.8",
+    ])
     func publicAddressesAreAllowed(address: String) {
         #expect(AddressPolicy().allows(address))
     }

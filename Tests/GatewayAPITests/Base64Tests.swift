@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import GatewayAPI
 
 @Suite("Base64 image input")
@@ -59,7 +60,8 @@ struct Base64Tests {
             [0xFF, marker, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload
         }
         // SOF0: precision 8, 300 lines of 200 samples, one component.
-        let jpeg = [0xFF, 0xD8] + segment(0xE1, metadata) + segment(0xE2, metadata) + segment(0xC0, [8, 0x01, 0x2C, 0x00, 0xC8, 1, 1, 0x11, 0])
+        let jpeg =
+            [0xFF, 0xD8] + segment(0xE1, metadata) + segment(0xE2, metadata) + segment(0xC0, [8, 0x01, 0x2C, 0x00, 0xC8, 1, 1, 0x11, 0])
             + [0xFF, 0xD9]
         let image = try await ImageLoader(fetcher: nil).load(.string(Data(jpeg).base64EncodedString()), maxSize: ImageSize(width: 1024, height: 1024))
         #expect(image.info.width == 200 && image.info.height == 300)

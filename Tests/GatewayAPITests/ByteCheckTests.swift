@@ -1,5 +1,6 @@
 import CByteChecks
 import Testing
+
 @testable import GatewayAPI
 
 /// The vectorised checks agree with their definitions for every byte value, wherever it lies: in

@@ -1,5 +1,6 @@
 import GenerationCore
 import Testing
+
 @testable import GatewayAPI
 
 @Suite("Model catalog")
@@ -28,9 +29,14 @@ struct CatalogTests {
     }
 
     @Test(arguments: [
-        ("modelslab:\n  img2img:\n    runs_as: nothing\n    fields: {}", "models.yaml:15: modelslab: img2img: runs_as: expected one of the models above"),
-        ("modelslab:\n  text2img:\n    runs_as: m1\n    fields: {}",
-         "models.yaml:15: modelslab: text2img: runs_as: m1 is image-to-image, but text2img needs text-to-image"),
+        (
+            "modelslab:\n  img2img:\n    runs_as: nothing\n    fields: {}",
+            "models.yaml:15: modelslab: img2img: runs_as: expected one of the models above"
+        ),
+        (
+            "modelslab:\n  text2img:\n    runs_as: m1\n    fields: {}",
+            "models.yaml:15: modelslab: text2img: runs_as: m1 is image-to-image, but text2img needs text-to-image"
+        ),
         ("modelslab:\n  upscale: {}", "models.yaml:14: modelslab: unknown key 'upscale' (expected one of img2img, text2img)"),
     ])
     func aBrokenModelsLabEndpointIsNamed(section: String, expected: String) {
@@ -70,19 +76,37 @@ struct CatalogTests {
     }
 
     @Test(arguments: [
-        (yaml(fields: "      seed: { type: float }"), "models.yaml:12: m1: seed: type: 'float' is not one of string, integer, number, boolean, seed, image, enum"),
+        (
+            yaml(fields: "      seed: { type: float }"),
+            "models.yaml:12: m1: seed: type: 'float' is not one of string, integer, number, boolean, seed, image, enum"
+        ),
         (yaml(fields: "      steps2: { role: steps, type: integer, default: 1 }"), "models.yaml:8: m1: role 'steps' is given to more than one field"),
-        (yaml(fields: "      cfg: { type: number }"), "models.yaml:12: m1: cfg: 'cfg' is not a role: give it one of prompt, negative_prompt, image, width, height, samples, steps, guidance_scale, strength, seed, scheduler, sampler, style, refiner, high_noise_fraction, base_model, base64"),
+        (
+            yaml(fields: "      cfg: { type: number }"),
+            "models.yaml:12: m1: cfg: 'cfg' is not a role: give it one of prompt, negative_prompt, image, width, height, samples, steps, guidance_scale, strength, seed, scheduler, sampler, style, refiner, high_noise_fraction, base_model, base64"
+        ),
         (yaml(fields: "      samples: { type: integer, default: 9, min: 1, max: 4 }"), "models.yaml:12: m1: samples: default 9 is above max 4.0"),
         (yaml(fields: "      samples: { type: integer, min: 4, max: 1 }"), "models.yaml:12: m1: samples: min 4.0 is above max 1.0"),
-        (yaml(fields: "      scheduler: { type: enum, default: Foo, values: [DDIM, Euler] }"), "models.yaml:12: m1: scheduler: default 'Foo' is not one of its values"),
+        (
+            yaml(fields: "      scheduler: { type: enum, default: Foo, values: [DDIM, Euler] }"),
+            "models.yaml:12: m1: scheduler: default 'Foo' is not one of its values"
+        ),
         (yaml(fields: "      scheduler: { type: enum }"), "models.yaml:12: m1: scheduler: an enum needs a non-empty list of values"),
-        (yaml(fields: "      samples: { type: integer, defualt: 1 }"), "models.yaml:12: m1: samples: unknown key 'defualt' (expected one of aliases, default, max, min, multiple, required, role, type, values)"),
+        (
+            yaml(fields: "      samples: { type: integer, defualt: 1 }"),
+            "models.yaml:12: m1: samples: unknown key 'defualt' (expected one of aliases, default, max, min, multiple, required, role, type, values)"
+        ),
         (yaml("    sizes: [1024x1024, big]"), "models.yaml:6: m1: sizes: 'big' is not a size such as 1024x768"),
         (yaml("    colour: blue"), "models.yaml:6: m1: unknown key 'colour' (expected one of family, fields, input, price, sizes, task)"),
         (yaml().replacingOccurrences(of: "family: sdxl", with: "family: sd2"), "models.yaml:4: m1: family: 'sd2' is not one of sd1.5, sdxl, sd3"),
-        (yaml().replacingOccurrences(of: "credits_per_image: 0.01", with: "credits_per_image: 0.0000001"), "models.yaml:5: m1: price: credits_per_image must be a positive amount with at most six decimals"),
-        (yaml().replacingOccurrences(of: "      image: { type: image, required: true }\n", with: ""), "models.yaml:8: m1: an image-to-image model needs a field with the role 'image'"),
+        (
+            yaml().replacingOccurrences(of: "credits_per_image: 0.01", with: "credits_per_image: 0.0000001"),
+            "models.yaml:5: m1: price: credits_per_image must be a positive amount with at most six decimals"
+        ),
+        (
+            yaml().replacingOccurrences(of: "      image: { type: image, required: true }\n", with: ""),
+            "models.yaml:8: m1: an image-to-image model needs a field with the role 'image'"
+        ),
     ])
     func aBrokenCatalogNamesTheFileLineModelAndField(yaml: String, expected: String) {
         #expect(Self.problem(yaml) == expected)
@@ -95,19 +119,20 @@ struct CatalogTests {
     }
 
     @Test func addingAModelIsACatalogChangeOnly() throws {
-        let yaml = Self.yaml() + """
+        let yaml =
+            Self.yaml() + """
 
-          m2:
-            task: text-to-image
-            family: sd1.5
-            price: { credits_per_image: 0.001 }
-            fields:
-              text: { role: prompt, type: string, required: true, aliases: [caption] }
-              steps: { type: integer, default: 10 }
-              cfg: { role: guidance_scale, type: number, default: 5 }
-              w: { role: width, type: integer, default: 512 }
-              h: { role: height, type: integer, default: 512 }
-        """
+                  m2:
+                    task: text-to-image
+                    family: sd1.5
+                    price: { credits_per_image: 0.001 }
+                    fields:
+                      text: { role: prompt, type: string, required: true, aliases: [caption] }
+                      steps: { type: integer, default: 10 }
+                      cfg: { role: guidance_scale, type: number, default: 5 }
+                      w: { role: width, type: integer, default: 512 }
+                      h: { role: height, type: integer, default: 512 }
+                """
         let catalog = try ModelCatalog.load(yaml: yaml, fileName: "models.yaml")
         let model = try #require(catalog["m2"])
         let fields = try RequestValidator.validate(["caption": .string("a fox")], for: model).get()

@@ -1,5 +1,6 @@
 import GenerationCore
 import Testing
+
 @testable import GatewayAPI
 
 @Suite("Field coercion")
@@ -45,23 +46,25 @@ struct FieldCoercionTests {
     }
 
     @Test func everyBadFieldIsReportedAtOnce() {
-        let result = RequestValidator.validate([
-            "samples": .string("many"), "guidance_scale": .integer(99), "scheduler": .string("Nope"), "refiner": .string("maybe"),
-            "seed": .integer(-5), "img_width": .string("1000"),
-        ], for: Self.model)
+        let result = RequestValidator.validate(
+            [
+                "samples": .string("many"), "guidance_scale": .integer(99), "scheduler": .string("Nope"), "refiner": .string("maybe"),
+                "seed": .integer(-5), "img_width": .string("1000"),
+            ], for: Self.model)
         guard case .failure(let failure) = result else {
             Issue.record("expected a failure")
             return
         }
-        #expect(failure.problems == [
-            "prompt: is required",
-            "samples: must be a whole number, got \"many\"",
-            "scheduler: must be one of DDIM, DPM Multi, DPM Single, Euler a, Euler, Heun, DPM2 a Karras, DPM2 Karras, LMS, PNDM, DDPM, UniPC, dpmpp_2m, dpmpp_sde_ancestral, got \"Nope\"",
-            "guidance_scale: must be between 1 and 25, got 99",
-            "seed: must be -1 (random) or a whole number from 0, got -5",
-            "refiner: must be true or false, got \"maybe\"",
-            "img_width, img_height: 1000x1024 is not one of the sizes 1024x1024, 1152x896, 896x1152, 1216x832, 832x1216, 1344x768, 768x1344, 1536x640, 640x1536",
-        ])
+        #expect(
+            failure.problems == [
+                "prompt: is required",
+                "samples: must be a whole number, got \"many\"",
+                "scheduler: must be one of DDIM, DPM Multi, DPM Single, Euler a, Euler, Heun, DPM2 a Karras, DPM2 Karras, LMS, PNDM, DDPM, UniPC, dpmpp_2m, dpmpp_sde_ancestral, got \"Nope\"",
+                "guidance_scale: must be between 1 and 25, got 99",
+                "seed: must be -1 (random) or a whole number from 0, got -5",
+                "refiner: must be true or false, got \"maybe\"",
+                "img_width, img_height: 1000x1024 is not one of the sizes 1024x1024, 1152x896, 896x1152, 1216x832, 832x1216, 1344x768, 768x1344, 1536x640, 640x1536",
+            ])
     }
 
     @Test(arguments: ["nan", "inf", "-infinity", "7,5", "", "1e400", "0x7", "0x1p3", "-0x7", "e", "+"])

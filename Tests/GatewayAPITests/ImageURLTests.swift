@@ -2,8 +2,9 @@ import Foundation
 import GenerationCore
 import GuardedHTTP
 import HTTPServer
-import Testing
 import TestSupport
+import Testing
+
 @testable import GatewayAPI
 
 /// Image URLs fetched by the gateway from a local test server, through the Segmind dialect, for
@@ -41,22 +42,28 @@ struct ImageURLTests {
     }
 
     static func answer(_ slug: String, image: String, policy: AddressPolicy, maxBytes: Int = 20 << 20)
-        async throws -> (HTTPResponse, FakeBackend) {
+        async throws -> (HTTPResponse, FakeBackend)
+    {
         let backend = FakeBackend()
         var limits = ImageLoader.Limits()
         limits.maxBytes = maxBytes
-        let dialect = SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(),
-                                                         images: ImageLoader(limits: limits, fetcher: URLImageFetcher(policy: policy))),
-                                     backend: backend)
+        let dialect = SegmindDialect(
+            admission: Admission(
+                catalog: ShippedCatalog.catalog, gate: TestGate(),
+                images: ImageLoader(limits: limits, fetcher: URLImageFetcher(policy: policy))),
+            backend: backend)
         let body = try JSONSerialization.data(withJSONObject: ["prompt": "a cat", "image": image])
-        let request = HTTPRequest(head: HTTPRequestHead(method: .post, target: "/v1/\(slug)",
-                                                        headers: ["Host": "t", "x-api-key": TestGate.key]), body: Array(body))
+        let request = HTTPRequest(
+            head: HTTPRequestHead(
+                method: .post, target: "/v1/\(slug)",
+                headers: ["Host": "t", "x-api-key": TestGate.key]), body: Array(body))
         return (await dialect.handle(request, slug: slug), backend)
     }
 
     static func error(_ response: HTTPResponse) -> String {
         guard case .bytes(let bytes) = response.body,
-              let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: String] else { return "" }
+            let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: String]
+        else { return "" }
         return object["error"] ?? ""
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GenerationCore
 import Testing
+
 @testable import GatewayAPI
 
 /// The fast reader must give exactly `JSONDecoder`'s answer — the same object, or a refusal — for
@@ -70,9 +71,9 @@ struct JSONObjectReaderTests {
     }
 }
 
-private extension JSONValue {
+extension JSONValue {
     /// The value as `JSONDecoder` gives it: long ASCII text as a `String` too.
-    var asDecoded: JSONValue {
+    fileprivate var asDecoded: JSONValue {
         switch self {
         case .ascii(let text): .string(text.description)
         case .array(let values): .array(values.map(\.asDecoded))

@@ -2,8 +2,9 @@ import Foundation
 import GenerationCore
 import HTTPServer
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import GatewayAPI
 
 @Suite("Rate limits")
@@ -57,12 +58,16 @@ struct RateLimitTests {
         }
         let clock = ManualSeconds()
         let backend = FakeBackend()
-        let dialect = SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: LimitedGate(), images: ImageLoader(fetcher: nil),
-                                                         rateLimiter: RateLimiter(now: { clock.value.withLock { $0 } })),
-                                     backend: backend)
-        let request = HTTPRequest(head: HTTPRequestHead(method: .post, target: "/v1/sdxl1.0-txt2img",
-                                                        headers: ["Host": "t", "x-api-key": TestGate.key]),
-                                  body: Array(#"{"prompt":"x"}"#.utf8))
+        let dialect = SegmindDialect(
+            admission: Admission(
+                catalog: ShippedCatalog.catalog, gate: LimitedGate(), images: ImageLoader(fetcher: nil),
+                rateLimiter: RateLimiter(now: { clock.value.withLock { $0 } })),
+            backend: backend)
+        let request = HTTPRequest(
+            head: HTTPRequestHead(
+                method: .post, target: "/v1/sdxl1.0-txt2img",
+                headers: ["Host": "t", "x-api-key": TestGate.key]),
+            body: Array(#"{"prompt":"x"}"#.utf8))
         #expect(await dialect.handle(request, slug: "sdxl1.0-txt2img").status == .ok)
         #expect(await dialect.handle(request, slug: "sdxl1.0-txt2img").status == .ok)
         let limited = await dialect.handle(request, slug: "sdxl1.0-txt2img")

@@ -1,8 +1,9 @@
 import Foundation
 import GenerationCore
 import HTTPServer
-import Testing
 import TestSupport
+import Testing
+
 @testable import GatewayAPI
 
 @Suite("Segmind dialect")
@@ -18,13 +19,14 @@ struct SegmindDialectTests {
         SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(), images: ImageLoader(fetcher: nil)), backend: backend)
     }
 
-    @Test(arguments: [
-        (InferenceError.busy(retryAfter: .milliseconds(2500)), 503, "3"),
-        (.timedOut, 504, nil),
-        (.upstreamRefused("the upstream account is out of credits", retryAfter: .seconds(30)), 503, "30"),
-        (.upstreamRefused("the upstream rejected the gateway's key"), 502, nil),
-        (.failed("out of memory on the GPU"), 502, nil),
-    ] as [(InferenceError, Int, String?)])
+    @Test(
+        arguments: [
+            (InferenceError.busy(retryAfter: .milliseconds(2500)), 503, "3"),
+            (.timedOut, 504, nil),
+            (.upstreamRefused("the upstream account is out of credits", retryAfter: .seconds(30)), 503, "30"),
+            (.upstreamRefused("the upstream rejected the gateway's key"), 502, nil),
+            (.failed("out of memory on the GPU"), 502, nil),
+        ] as [(InferenceError, Int, String?)])
     func backendErrorsBecome502503504(error: InferenceError, status: Int, retryAfter: String?) async {
         let backend = FakeBackend()
         backend.fail(with: error)
@@ -38,8 +40,9 @@ struct SegmindDialectTests {
 
     @Test func aSeedOfMinusOneIsReplacedAndReported() async {
         let backend = FakeBackend()
-        let dialect = SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(), images: ImageLoader(fetcher: nil)),
-                                     backend: backend, randomSeed: { 777 })
+        let dialect = SegmindDialect(
+            admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(), images: ImageLoader(fetcher: nil)),
+            backend: backend, randomSeed: { 777 })
         let response = await dialect.handle(Self.request(#"{"prompt":"x","seed":-1}"#), slug: "sdxl1.0-txt2img")
         #expect(response.headers["x-seed-value"] == "777")
         #expect(backend.requests.first?.seed == 777)
@@ -52,7 +55,9 @@ struct SegmindDialectTests {
         #expect(await dialect.handle(Self.request("not json", key: "SG_wrong"), slug: "sdxl1.0-txt2img").status == .unauthorized)
         #expect(await dialect.handle(Self.request("not json", contentType: "text/plain"), slug: "sdxl1.0-txt2img").status == .notAcceptable)
         #expect(await dialect.handle(Self.request("[1, 2]"), slug: "sdxl1.0-txt2img").status == .badRequest)
-        #expect(await dialect.handle(Self.request(#"{"prompt":"x"}"#, contentType: "application/json; charset=utf-8"), slug: "sdxl1.0-txt2img").status == .ok)
+        #expect(
+            await dialect.handle(Self.request(#"{"prompt":"x"}"#, contentType: "application/json; charset=utf-8"), slug: "sdxl1.0-txt2img").status
+                == .ok)
         #expect(await dialect.handle(Self.request(#"{"prompt":"x"}"#, contentType: nil), slug: "sdxl1.0-txt2img").status == .ok)
         #expect(await dialect.handle(Self.request(#"{"prompt":"x"}"#), slug: "sdxl9").status == .notFound)
     }
@@ -69,8 +74,12 @@ struct SegmindDialectTests {
         let body = FileManager.default.temporaryDirectory.appendingPathComponent("body-\(UUID().uuidString).json")
         try Data(("{\"prompt\":\"" + String(repeating: "x", count: 200_000) + "\"}").utf8).write(to: body)
         defer { try? FileManager.default.removeItem(at: body) }
-        let noKey = try await Command.run("curl", ["-sS", "-v", "-H", "Content-Type: application/json", "--data-binary", "@\(body.path)",
-                                                    "http://127.0.0.1:\(port)/v1/sdxl1.0-txt2img"])
+        let noKey = try await Command.run(
+            "curl",
+            [
+                "-sS", "-v", "-H", "Content-Type: application/json", "--data-binary", "@\(body.path)",
+                "http://127.0.0.1:\(port)/v1/sdxl1.0-txt2img",
+            ])
         #expect(noKey.output == #"{"error":"Missing Authorization or x-api-key"}"#)
         #expect(noKey.errors.contains("< HTTP/1.1 401"))
         #expect(!noKey.errors.contains("100 Continue"))

@@ -1,8 +1,9 @@
 import Foundation
 import GenerationCore
 import HTTPServer
-import Testing
 import TestSupport
+import Testing
+
 @testable import GatewayAPI
 
 /// The Segmind dialect's answers, for every model of the shipped catalog, against golden files in
@@ -23,12 +24,14 @@ struct SegmindGoldenTests {
         var transcript = ""
         for testCase in GoldenCases.cases(for: model) {
             let backend = FakeBackend()
-            let dialect = SegmindDialect(admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(), images: ImageLoader(fetcher: nil)),
-                                         backend: backend, randomSeed: { 4242 })
+            let dialect = SegmindDialect(
+                admission: Admission(catalog: ShippedCatalog.catalog, gate: TestGate(), images: ImageLoader(fetcher: nil)),
+                backend: backend, randomSeed: { 4242 })
             let body = try JSONSerialization.data(withJSONObject: testCase.body, options: [.sortedKeys, .withoutEscapingSlashes])
             let request = HTTPRequest(
-                head: HTTPRequestHead(method: .post, target: "/v1/\(slug)",
-                                      headers: ["Host": "t", "x-api-key": TestGate.key, "Content-Type": "application/json"]),
+                head: HTTPRequestHead(
+                    method: .post, target: "/v1/\(slug)",
+                    headers: ["Host": "t", "x-api-key": TestGate.key, "Content-Type": "application/json"]),
                 body: Array(body))
             let response = await dialect.handle(request, slug: slug)
             transcript += GoldenCases.render(testCase, response, backendCalls: backend.requests.count)
@@ -98,8 +101,10 @@ enum GoldenCases {
             }
         }
         if let base64 = model.field(.base64), let samples = model.field(.samples) {
-            cases.append(Case(name: "binary answer: one image whatever samples says",
-                              body: minimal.merging([base64.name: false, samples.name: 3]) { $1 }))
+            cases.append(
+                Case(
+                    name: "binary answer: one image whatever samples says",
+                    body: minimal.merging([base64.name: false, samples.name: 3]) { $1 }))
             cases.append(Case(name: "two samples as a list", body: minimal.merging([samples.name: 2]) { $1 }))
         }
         return cases
@@ -163,7 +168,8 @@ enum GoldenCases {
 
     /// One case as the golden file shows it; the input image's base64 is replaced by a short name.
     static func render(_ testCase: Case, _ response: HTTPResponse, backendCalls: Int) -> String {
-        let request = (try? JSONSerialization.data(withJSONObject: testCase.body, options: [.sortedKeys, .withoutEscapingSlashes]))
+        let request =
+            (try? JSONSerialization.data(withJSONObject: testCase.body, options: [.sortedKeys, .withoutEscapingSlashes]))
             .map { String(decoding: $0, as: UTF8.self) } ?? "?"
         var text = "\n## \(testCase.name)\n> \(shorten(request))\n< \(response.status.code)\n"
         for name in ["Content-Type", "Retry-After", "x-cost", "x-generation-time", "x-remaining-credits", "x-seed-value"] {
@@ -172,7 +178,10 @@ enum GoldenCases {
         text += "< backend calls: \(backendCalls)\n"
         if case .bytes(let bytes) = response.body {
             let isText = response.headers["Content-Type"]?.hasPrefix("application/json") == true
-            text += isText ? shorten(String(decoding: bytes, as: UTF8.self)) + "\n" : "<\(bytes.count) bytes: \(bytes == FakeBackend.outputJPEG ? "the backend's JPEG" : "other")>\n"
+            text +=
+                isText
+                ? shorten(String(decoding: bytes, as: UTF8.self)) + "\n"
+                : "<\(bytes.count) bytes: \(bytes == FakeBackend.outputJPEG ? "the backend's JPEG" : "other")>\n"
         }
         return text
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import GenerationCore
 
 /// Real images in `Fixtures/images`, named `anything-WIDTHxHEIGHT.ext`, and headers built by hand
@@ -25,13 +26,14 @@ struct ImageInspectorTests {
     /// What a fixture's name promises: `photo-640x480.jpg` is a 640x480 JPEG.
     static func expectation(of name: String) throws -> ImageInfo {
         let dot = try #require(name.lastIndex(of: "."))
-        let format: ImageFormat? = switch name[dot...] {
-        case ".jpg", ".jpeg": .jpeg
-        case ".png": .png
-        case ".webp": .webp
-        case ".gif": .gif
-        default: nil
-        }
+        let format: ImageFormat? =
+            switch name[dot...] {
+            case ".jpg", ".jpeg": .jpeg
+            case ".png": .png
+            case ".webp": .webp
+            case ".gif": .gif
+            default: nil
+            }
         let size = try #require(name[..<dot].split(separator: "-").last).split(separator: "x")
         try #require(size.count == 2, "\(name) does not end in -WIDTHxHEIGHT")
         return ImageInfo(
@@ -45,8 +47,9 @@ struct ImageInspectorTests {
         #expect(ImageInspector.inspect(try Self.bytes(of: name)) == (try Self.expectation(of: name)))
     }
 
-    @Test("every truncation of a fixture gives nil or the right answer, once right always right",
-          arguments: fixtureNames)
+    @Test(
+        "every truncation of a fixture gives nil or the right answer, once right always right",
+        arguments: fixtureNames)
     func truncations(name: String) throws {
         let bytes = try Self.bytes(of: name)
         let expected = try Self.expectation(of: name)
@@ -136,8 +139,9 @@ struct ImageInspectorTests {
         let frameMarkers: Set<UInt8> = [0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF]
         for marker in UInt8(0xC0)...0xCF {
             let info = ImageInspector.inspect(Header.jpeg(Header.sof(marker: marker)))
-            #expect(info == (frameMarkers.contains(marker) ? ImageInfo(format: .jpeg, width: 5, height: 4) : nil),
-                    "marker \(marker)")
+            #expect(
+                info == (frameMarkers.contains(marker) ? ImageInfo(format: .jpeg, width: 5, height: 4) : nil),
+                "marker \(marker)")
         }
     }
 
@@ -260,19 +264,23 @@ struct ImageInspectorTests {
 
     // MARK: - Media types
 
-    @Test("media types of data URIs", arguments: [
-        ("image/jpeg", ImageFormat.jpeg), ("image/jpg", .jpeg), ("IMAGE/JPEG", .jpeg), ("image/png", .png),
-        ("Image/PNG; charset=binary", .png), (" image/webp ", .webp), ("image/webp;", .webp), ("image/gif", .gif),
-        ("image/gif ;name=a.gif", .gif),
-    ])
+    @Test(
+        "media types of data URIs",
+        arguments: [
+            ("image/jpeg", ImageFormat.jpeg), ("image/jpg", .jpeg), ("IMAGE/JPEG", .jpeg), ("image/png", .png),
+            ("Image/PNG; charset=binary", .png), (" image/webp ", .webp), ("image/webp;", .webp), ("image/gif", .gif),
+            ("image/gif ;name=a.gif", .gif),
+        ])
     func mediaType(_ mediaType: String, _ format: ImageFormat) {
         #expect(ImageInspector.format(ofMediaType: mediaType) == format)
     }
 
-    @Test("media types of other things", arguments: [
-        "", "image/", "image", "image/svg+xml", "image/pngx", "image/jpe", "text/plain", "image /png", "png",
-        "application/octet-stream", ";image/png",
-    ])
+    @Test(
+        "media types of other things",
+        arguments: [
+            "", "image/", "image", "image/svg+xml", "image/pngx", "image/jpe", "text/plain", "image /png", "png",
+            "application/octet-stream", ";image/png",
+        ])
     func otherMediaType(_ mediaType: String) {
         #expect(ImageInspector.format(ofMediaType: mediaType) == nil)
     }

@@ -1,18 +1,20 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import HTTPServer
 
 /// gzip for clients that accept it: the negotiation on its own, then curl and Python `requests`
 /// against a live server whose answers are worth compressing or not.
 @Suite("Compression")
 struct CompressionTests {
-    @Test(arguments: [
-        ([], false), (["gzip"], true), (["GZip"], true), (["x-gzip"], true), (["deflate, gzip;q=0.5"], true),
-        (["gzip;q=0"], false), (["gzip; q=0.000"], false), (["*"], true), (["*;q=0"], false), (["*, gzip;q=0"], false),
-        (["identity;q=1, gzip;q=0.5"], false), (["gzip;q=1.0, identity;q=0.5"], true), (["br, zstd"], false),
-        (["gzip;q=abc"], false), (["gzip;q=1.5"], false), (["gzip;q=0.0001"], false), (["deflate", "gzip"], true), ([""], false),
-    ] as [([String], Bool)])
+    @Test(
+        arguments: [
+            ([], false), (["gzip"], true), (["GZip"], true), (["x-gzip"], true), (["deflate, gzip;q=0.5"], true),
+            (["gzip;q=0"], false), (["gzip; q=0.000"], false), (["*"], true), (["*;q=0"], false), (["*, gzip;q=0"], false),
+            (["identity;q=1, gzip;q=0.5"], false), (["gzip;q=1.0, identity;q=0.5"], true), (["br, zstd"], false),
+            (["gzip;q=abc"], false), (["gzip;q=1.5"], false), (["gzip;q=0.0001"], false), (["deflate", "gzip"], true), ([""], false),
+        ] as [([String], Bool)])
     func acceptEncodingIsReadAsTheRFCSays(fields: [String], gzip: Bool) {
         #expect(AcceptEncoding(fields).prefersGzip == gzip, "\(fields)")
     }
@@ -38,8 +40,10 @@ struct CompressionTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let body = folder.appendingPathComponent("body")
-        let result = try await Command.run("curl", ["-sS", "-D", "-", "-o", body.path, "-w", "%{size_download}"] + arguments
-                                           + ["http://127.0.0.1:\(port)\(path)"])
+        let result = try await Command.run(
+            "curl",
+            ["-sS", "-D", "-", "-o", body.path, "-w", "%{size_download}"] + arguments
+                + ["http://127.0.0.1:\(port)\(path)"])
         #expect(result.status == 0, "\(result.errors)")
         let downloaded = Int(result.output.split(whereSeparator: \.isNewline).last ?? "") ?? -1
         return (result.output.lowercased(), Array(try Data(contentsOf: body)), downloaded)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HTTPServer
 
 /// The connection's decisions without a socket: the machine is told what happened and says what to
@@ -41,7 +42,8 @@ struct ConnectionStateMachineTests {
             var machine = Self.machine()
             try machine.receive("GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
             _ = machine.requestEnded(trailers: [:], serverStopping: false)
-            let keepsAlive = machine.answerStarts(keepAlive: true, responseSaysClose: saysClose, endsByClosing: endsByClosing, serverStopping: stopping)
+            let keepsAlive = machine.answerStarts(
+                keepAlive: true, responseSaysClose: saysClose, endsByClosing: endsByClosing, serverStopping: stopping)
             #expect(!keepsAlive)
             expect(machine.answerWritten(), .shutDownWriting)
         }
@@ -63,12 +65,14 @@ struct ConnectionStateMachineTests {
 
     @Test func aBodyThatWaitsFor100ContinueGetsItOnceAdmitted() throws {
         var machine = Self.machine()
-        try machine.receive("POST /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
-                            expecting: .readBody(limit: 1 << 20, expectedLength: 5, sendContinue: true))
+        try machine.receive(
+            "POST /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+            expecting: .readBody(limit: 1 << 20, expectedLength: 5, sendContinue: true))
         // No body, nothing to wait for: no 100.
         var empty = Self.machine()
-        try empty.receive("POST /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
-                            expecting: .readBody(limit: 1 << 20, expectedLength: 0, sendContinue: false))
+        try empty.receive(
+            "POST /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+            expecting: .readBody(limit: 1 << 20, expectedLength: 0, sendContinue: false))
     }
 
     @Test func anUnknownExpectationIsRefusedWith417AndCloses() throws {
@@ -85,19 +89,22 @@ struct ConnectionStateMachineTests {
 
     @Test func aDeclaredBodyOverTheRouteLimitGets413BeforeAnyOfItIsRead() throws {
         var machine = Self.machine()
-        try machine.receive("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n", admission: .accept(maxBodyBytes: 16), expecting: .fail(status: 413))
+        try machine.receive(
+            "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n", admission: .accept(maxBodyBytes: 16), expecting: .fail(status: 413))
         #expect(!machine.keepsBody)
         expect(machine.answerWritten(), .shutDownWriting)
         // A chunked body's length is not known: the parser enforces the route's limit as it arrives.
         var chunked = Self.machine()
-        try chunked.receive("POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", admission: .accept(maxBodyBytes: 16),
-                            expecting: .readBody(limit: 16, expectedLength: nil, sendContinue: false))
+        try chunked.receive(
+            "POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", admission: .accept(maxBodyBytes: 16),
+            expecting: .readBody(limit: 16, expectedLength: nil, sendContinue: false))
     }
 
     @Test func aRefusedRequestsSmallBodyIsDroppedAndTheConnectionKept() throws {
         var machine = Self.machine()
-        try machine.receive("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n", admission: .reject(.text(.unauthorized, "no")),
-                            expecting: .discardBody(limit: 64 * 1024))
+        try machine.receive(
+            "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n", admission: .reject(.text(.unauthorized, "no")),
+            expecting: .discardBody(limit: 64 * 1024))
         #expect(machine.input == .parse)
         #expect(!machine.keepsBody)
         expect(machine.requestEnded(trailers: [:], serverStopping: false), .send(status: 401, keepAlive: true))
@@ -117,8 +124,9 @@ struct ConnectionStateMachineTests {
 
     @Test func aLookupHoldsTheBodyBackUntilItDecides() throws {
         var machine = Self.machine()
-        try machine.receive("POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n", admission: .pending { .accept(maxBodyBytes: nil) },
-                            expecting: .awaitAdmission)
+        try machine.receive(
+            "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n", admission: .pending { .accept(maxBodyBytes: nil) },
+            expecting: .awaitAdmission)
         #expect(machine.input == .keep)
         expect(machine.admissionMade(.accept(maxBodyBytes: 8)), .readBody(limit: 8, expectedLength: 5, sendContinue: false))
         #expect(machine.keepsBody)
@@ -251,8 +259,10 @@ struct ConnectionStateMachineTests {
 
 extension ConnectionStateMachine {
     /// A head arrives and the responder decides on it with `admission`.
-    mutating func receive(_ raw: String, admission: HTTPAdmission = .accept(maxBodyBytes: nil), expecting: Step? = nil,
-                          sourceLocation: SourceLocation = #_sourceLocation) throws {
+    mutating func receive(
+        _ raw: String, admission: HTTPAdmission = .accept(maxBodyBytes: nil), expecting: Step? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let (head, framing) = try ConnectionStateMachineTests.head(raw)
         expect(headReceived(head, framing: framing), .admit, sourceLocation: sourceLocation)
         let action = Step(admitted(admission))

@@ -1,10 +1,10 @@
 import Dispatch
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import HTTPServer
-import TestSupport
 
 /// The event loop's thread and the mailbox other threads post it jobs through.
 @Suite("Event loop")
@@ -97,6 +97,8 @@ struct EventLoopTests {
     /// The names of this process's threads, as the kernel has them.
     private static func threadNames() -> [String] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-        return tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
+        return tasks.compactMap {
+            try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
     }
 }

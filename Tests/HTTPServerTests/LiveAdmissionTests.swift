@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import HTTPServer
 
 /// What a client can make the server hold before it knows who the client is: admission decided by
@@ -35,11 +36,13 @@ struct LiveAdmissionTests {
         let server = try TestServer()
         let client = try RawClient(port: server.port)
         // Body and a pipelined request in the same packet as the head.
-        try await client.send("POST /verified HTTP/1.1\r\nHost: t\r\nx-key: good\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await client.send(
+            "POST /verified HTTP/1.1\r\nHost: t\r\nx-key: good\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try await client.readResponse().text == "5")
         #expect(try await client.readResponse().text == "hello")
         // A refused one with a small body: the body is dropped and the connection kept.
-        try await client.send("POST /verified HTTP/1.1\r\nHost: t\r\nx-key: bad\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await client.send(
+            "POST /verified HTTP/1.1\r\nHost: t\r\nx-key: bad\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try await client.readResponse().status == 401)
         #expect(try await client.readResponse().text == "hello")
         await server.stop()
@@ -106,11 +109,12 @@ struct LiveAdmissionTests {
         #expect(try await other.readResponse().text == "hello")
         // One of the first address's connections closes: its slot is free again.
         first = nil
-        #expect(await eventually {
-            guard let again = try? RawClient(port: server.port, from: "127.0.0.2") else { return false }
-            try? await again.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-            return (try? await again.readResponse().text) == "hello"
-        })
+        #expect(
+            await eventually {
+                guard let again = try? RawClient(port: server.port, from: "127.0.0.2") else { return false }
+                try? await again.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+                return (try? await again.readResponse().text) == "hello"
+            })
         await server.stop()
     }
 }

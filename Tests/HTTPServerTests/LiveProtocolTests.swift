@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import HTTPServer
 
 /// The server over real sockets, driven byte by byte: keep-alive, pipelining, 100-continue,
@@ -25,7 +26,9 @@ struct LiveProtocolTests {
         let server = try TestServer()
         let client = try RawClient(port: server.port)
         // The slow one first: the quick ones behind it must wait for it, not overtake it.
-        try await client.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nonePOST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\nGET /items/3/status HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await client.send(
+            "GET /slow HTTP/1.1\r\nHost: t\r\n\r\nPOST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nonePOST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntwo\r\n0\r\n\r\nGET /items/3/status HTTP/1.1\r\nHost: t\r\n\r\n"
+        )
         #expect(await eventually { server.probe.slowRequestsStarted.load(ordering: .relaxed) == 1 })
         server.probe.openGate()
         #expect(try await client.readResponse().text == "finally")
@@ -37,13 +40,15 @@ struct LiveProtocolTests {
 
     /// Each framing attack from the parser fixtures, sent to a live server: a 4xx/5xx answer with
     /// `Connection: close`, the connection closed, and the server still serving others.
-    @Test("framing attacks are answered and the connection closed", arguments: [
-        ("conflicting-content-length", 400), ("content-length-and-chunked", 400), ("chunked-then-gzip", 400),
-        ("transfer-encoding-gzip-chunked", 501), ("obsolete-line-folding", 400), ("bare-cr-in-value", 400),
-        ("bare-lf-line-end", 400), ("space-before-colon", 400), ("invalid-name-token", 400), ("chunk-size-not-hex", 400),
-        ("chunk-missing-crlf", 400), ("version-http2", 505), ("missing-host", 400), ("double-host", 400),
-        ("transfer-encoding-http10", 400), ("nul-in-value", 400),
-    ])
+    @Test(
+        "framing attacks are answered and the connection closed",
+        arguments: [
+            ("conflicting-content-length", 400), ("content-length-and-chunked", 400), ("chunked-then-gzip", 400),
+            ("transfer-encoding-gzip-chunked", 501), ("obsolete-line-folding", 400), ("bare-cr-in-value", 400),
+            ("bare-lf-line-end", 400), ("space-before-colon", 400), ("invalid-name-token", 400), ("chunk-size-not-hex", 400),
+            ("chunk-missing-crlf", 400), ("version-http2", 505), ("missing-host", 400), ("double-host", 400),
+            ("transfer-encoding-http10", 400), ("nul-in-value", 400),
+        ])
     func framingAttack(fixture: String, status: Int) async throws {
         let server = try TestServer()
         let client = try RawClient(port: server.port)
@@ -162,7 +167,8 @@ struct LiveProtocolTests {
 
     @Test func chunkedRequestBodyWithTrailersReachesTheHandler() async throws {
         let server = try TestServer()
-        let response = try await RawClient.exchange(port: server.port,
+        let response = try await RawClient.exchange(
+            port: server.port,
             "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nChecksum: 42\r\n\r\n")
         #expect(response.text == "hello world")
         #expect(response.header("x-trailer-Checksum") == "42")
@@ -178,7 +184,8 @@ struct LiveProtocolTests {
         #expect(early.status == 413)
         #expect(early.closes)
         // Chunked: found out while reading.
-        let chunked = try await RawClient.exchange(port: server.port,
+        let chunked = try await RawClient.exchange(
+            port: server.port,
             "POST /small HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n1\r\nx\r\n0\r\n\r\n")
         #expect(chunked.status == 413)
         // At the limit: fine.
@@ -188,10 +195,13 @@ struct LiveProtocolTests {
     }
 
     @Test func oversizedRequestLineAndHeadersAre414And431() async throws {
-        let server = try TestServer { $0.limits.parser.maxRequestLineBytes = 100; $0.limits.parser.maxHeaderBytes = 200 }
+        let server = try TestServer {
+            $0.limits.parser.maxRequestLineBytes = 100; $0.limits.parser.maxHeaderBytes = 200
+        }
         let longTarget = try await RawClient.exchange(port: server.port, "GET /\(String(repeating: "a", count: 200)) HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(longTarget.status == 414)
-        let bigHeaders = try await RawClient.exchange(port: server.port, "GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "b", count: 300))\r\n\r\n")
+        let bigHeaders = try await RawClient.exchange(
+            port: server.port, "GET /hello HTTP/1.1\r\nHost: t\r\nX-Big: \(String(repeating: "b", count: 300))\r\n\r\n")
         #expect(bigHeaders.status == 431)
         #expect(bigHeaders.closes)
         await server.stop()

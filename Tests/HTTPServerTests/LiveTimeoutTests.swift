@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import HTTPServer
 
 /// Timeouts and per-connection limits on a live server. The timeouts are configured short; each

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import HTTPServer
 
 /// Raw requests in `Fixtures/requests/*.http`, with what each must parse to in

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import HTTPServer
 
 /// Each limit at its edge: the largest accepted input, and one byte (or field) more.
@@ -58,7 +59,8 @@ struct ParserLimitTests {
     @Test func contentLengthAtLimitIsAcceptedAndOneMoreIs413() {
         let parser = HTTPRequestParser(maxBodyBytes: 4)
         #expect(ParserDriver.parse([Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nabcd".utf8)], parser: parser).requests.count == 1)
-        #expect(ParserDriver.parse([Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabcde".utf8)], parser: parser).error == .bodyTooLarge)
+        #expect(
+            ParserDriver.parse([Array("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabcde".utf8)], parser: parser).error == .bodyTooLarge)
         // A length too long to represent is larger than any limit, not a crash.
         let huge = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999999\r\n\r\n"
         #expect(ParserDriver.parse([Array(huge.utf8)], parser: parser).error == .bodyTooLarge)
@@ -145,8 +147,10 @@ struct ParserInPlaceBodyTests {
 struct ParserSplitConsistencyTests {
     /// Found by the fuzzer: a line both too long and ending in a bare LF was "must end with CRLF"
     /// in one piece but "too long" when split. Length is now checked first on every path.
-    @Test(arguments: [(64, "GET /\(String(repeating: "a", count: 80)) HTTP/1.1\nHost: t\r\n\r\n", HTTPParseError.requestLineTooLong),
-                      (66, "GET / HTTP/1.1\r\nX: \(String(repeating: "v", count: 80))\n\r\n", HTTPParseError.headerSectionTooLarge)])
+    @Test(arguments: [
+        (64, "GET /\(String(repeating: "a", count: 80)) HTTP/1.1\nHost: t\r\n\r\n", HTTPParseError.requestLineTooLong),
+        (66, "GET / HTTP/1.1\r\nX: \(String(repeating: "v", count: 80))\n\r\n", HTTPParseError.headerSectionTooLarge),
+    ])
     func aTooLongLineEndingInABareLF(limit: Int, request: String, error: HTTPParseError) {
         var limits = HTTPRequestParser.Limits()
         limits.maxRequestLineBytes = limit

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import HTTPServer
 
 /// The clients people use, against a live server: each script asserts what it sees and exits
@@ -13,13 +14,15 @@ struct RealClientTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let upload = folder.appendingPathComponent("upload.bin"), download = folder.appendingPathComponent("download.bin")
-        let bytes = (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+        let bytes = (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
         try Data(bytes).write(to: upload)
-        let result = try await Command.run("curl", [
-            "-sS", "-v", "-o", download.path, "-w", "%{http_code}",
-            "-H", "Content-Type: application/octet-stream", "--data-binary", "@\(upload.path)",
-            "http://127.0.0.1:\(server.port)/echo",
-        ])
+        let result = try await Command.run(
+            "curl",
+            [
+                "-sS", "-v", "-o", download.path, "-w", "%{http_code}",
+                "-H", "Content-Type: application/octet-stream", "--data-binary", "@\(upload.path)",
+                "http://127.0.0.1:\(server.port)/echo",
+            ])
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.output == "200")
         // curl sends Expect: 100-continue for a body this size, and waits for the interim answer.
@@ -32,10 +35,12 @@ struct RealClientTests {
     @Test func curlReusesItsConnectionAndReadsEveryStatus() async throws {
         let server = try TestServer()
         let base = "http://127.0.0.1:\(server.port)"
-        let result = try await Command.run("curl", [
-            "-sS", "-w", " %{http_code} %{num_connects}\n",
-            "\(base)/whoami", "\(base)/missing", "-X", "GET", "\(base)/hello",
-        ])
+        let result = try await Command.run(
+            "curl",
+            [
+                "-sS", "-w", " %{http_code} %{num_connects}\n",
+                "\(base)/whoami", "\(base)/missing", "-X", "GET", "\(base)/hello",
+            ])
         let lines = result.output.split(separator: "\n")
         #expect(result.status == 0, "\(result.errors)")
         #expect(lines.count == 3)

@@ -1,5 +1,6 @@
 import TestSupport
 import Testing
+
 @testable import HTTPServer
 
 /// A request is resolved once: the route admission matched travels with the request to dispatch.

@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+
 @testable import HTTPServer
 
 /// HTTPS on the same server: a self-signed certificate made for the run with `openssl`, trusted by
@@ -26,19 +27,28 @@ struct TLSTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let upload = folder.appendingPathComponent("upload.bin"), download = folder.appendingPathComponent("download.bin")
-        let bytes = (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) }
+        let bytes = (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
         try Data(bytes).write(to: upload)
-        let echoed = try await Command.run("curl", ["-sS", "--cacert", certificate, "-v", "-o", download.path, "-w", "%{http_code}",
-                                                    "-H", "Content-Type: application/octet-stream", "--data-binary", "@\(upload.path)",
-                                                    "\(base)/echo"])
+        let echoed = try await Command.run(
+            "curl",
+            [
+                "-sS", "--cacert", certificate, "-v", "-o", download.path, "-w", "%{http_code}",
+                "-H", "Content-Type: application/octet-stream", "--data-binary", "@\(upload.path)",
+                "\(base)/echo",
+            ])
         #expect(echoed.status == 0 && echoed.output == "200", "\(echoed.errors)")
         #expect(echoed.errors.contains("SSL connection using TLSv1.3"), "\(echoed.errors)")
         #expect(try Data(contentsOf: download) == Data(bytes), "2 MiB up and back through TLS records")
 
-        let reused = try await Command.run("curl", ["-sS", "--cacert", certificate, "-w", " %{http_code} %{num_connects}\n",
-                                                    "\(base)/hello", "\(base)/missing", "\(base)/stream/300000", "-o", "/dev/null"])
+        let reused = try await Command.run(
+            "curl",
+            [
+                "-sS", "--cacert", certificate, "-w", " %{http_code} %{num_connects}\n",
+                "\(base)/hello", "\(base)/missing", "\(base)/stream/300000", "-o", "/dev/null",
+            ])
         #expect(reused.status == 0, "\(reused.errors)")
-        #expect(reused.output.split(separator: "\n").map { $0.split(separator: " ").suffix(2).joined(separator: " ") }
+        #expect(
+            reused.output.split(separator: "\n").map { $0.split(separator: " ").suffix(2).joined(separator: " ") }
                 == ["200 1", "404 0", "200 0"], "\(reused.output)")
         // Without the certificate, curl refuses it: this is TLS, not a plain port.
         #expect(try await Command.run("curl", ["-sS", "\(base)/hello"]).status == 60)
@@ -48,8 +58,12 @@ struct TLSTests {
     @Test func pythonRequestsAndHTTPXOverTLS() async throws {
         let server = try await Self.server()
         let certificate = try await Self.identity.value.certificateFile
-        let result = try await Command.run("python3", [Repository.path("Tests/HTTPServerTests/Clients/python_clients.py"), "\(server.port)",
-                                                       certificate])
+        let result = try await Command.run(
+            "python3",
+            [
+                Repository.path("Tests/HTTPServerTests/Clients/python_clients.py"), "\(server.port)",
+                certificate,
+            ])
         #expect(result.status == 0, "\(result.output)\(result.errors)")
         #expect(result.output == "requests: ok\nhttpx: ok\n")
         await server.stop()

@@ -3,8 +3,9 @@ import GenerationCore
 import Ledger
 import Logging
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import Jobs
 
 /// The runner on a real SQLite job store: bounded concurrency, each job run once even with two
@@ -23,17 +24,23 @@ struct JobRunnerTests {
     }
 
     static func enqueue(_ store: SQLiteLedger, model: String) async throws -> String {
-        try await store.enqueueJob(NewJob(keyID: "kaaaaaaaa", dialect: "segmind", model: model, payload: Array(model.utf8),
-                                          hold: HoldID("hold-\(model)"), cost: Credits(microCredits: 8000))).id
+        try await store.enqueueJob(
+            NewJob(
+                keyID: "kaaaaaaaa", dialect: "segmind", model: model, payload: Array(model.utf8),
+                hold: HoldID("hold-\(model)"), cost: Credits(microCredits: 8000))
+        ).id
     }
 
     static func runner(_ store: SQLiteLedger, probe: Probe, concurrency: Int) -> JobRunner {
         var settings = JobRunner.Settings()
         settings.concurrency = concurrency
         settings.pollInterval = .milliseconds(50)
-        return JobRunner(store: store, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test"),
+        return JobRunner(
+            store: store, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test"),
             execute: { job in
-                probe.active.withLock { $0.now += 1; $0.peak = max($0.peak, $0.now) }
+                probe.active.withLock {
+                    $0.now += 1; $0.peak = max($0.peak, $0.now)
+                }
                 // Long enough for the others to be claimed meanwhile.
                 try? await Task.sleep(for: .milliseconds(20))
                 probe.active.withLock { $0.now -= 1 }

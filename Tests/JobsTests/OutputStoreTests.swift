@@ -1,14 +1,16 @@
 import Foundation
 import HTTPServer
-import Testing
 import TestSupport
+import Testing
+
 @testable import Jobs
 
 @Suite("Output store")
 struct OutputStoreTests {
     static func makeStore(retention: Duration = .seconds(3600)) throws -> OutputStore {
-        try OutputStore(folder: FileManager.default.temporaryDirectory.appendingPathComponent("outputs-\(UUID().uuidString)"),
-                        retention: retention)
+        try OutputStore(
+            folder: FileManager.default.temporaryDirectory.appendingPathComponent("outputs-\(UUID().uuidString)"),
+            retention: retention)
     }
 
     @Test func filesAreKeptUnderNamesThatCannotBeGuessed() throws {
@@ -31,11 +33,13 @@ struct OutputStoreTests {
         #expect(OutputStore.newNames(1, .png).prefix != prefix)
     }
 
-    @Test(arguments: ["", "x.jpg", "../../etc/passwd", String(repeating: "a", count: 43) + ".exe",
-                      String(repeating: "a", count: 42) + "/.jpg", String(repeating: "a", count: 43) + ".jpg.jpg",
-                      String(repeating: "a", count: 43) + ".jpg", String(repeating: "a", count: 43) + "-.png",
-                      String(repeating: "a", count: 43) + "-1234.png", String(repeating: "a", count: 43) + "-1x.png",
-                      String(repeating: "a", count: 43) + "_1.png"])
+    @Test(arguments: [
+        "", "x.jpg", "../../etc/passwd", String(repeating: "a", count: 43) + ".exe",
+        String(repeating: "a", count: 42) + "/.jpg", String(repeating: "a", count: 43) + ".jpg.jpg",
+        String(repeating: "a", count: 43) + ".jpg", String(repeating: "a", count: 43) + "-.png",
+        String(repeating: "a", count: 43) + "-1234.png", String(repeating: "a", count: 43) + "-1x.png",
+        String(repeating: "a", count: 43) + "_1.png",
+    ])
     func namesThatAreNotStoredFilesAreNotFound(name: String) throws {
         #expect(try Self.makeStore().file(named: name) == nil)
     }
@@ -43,8 +47,9 @@ struct OutputStoreTests {
     @Test func theSweepDeletesFilesOlderThanTheRetention() throws {
         let store = try Self.makeStore(retention: .seconds(60))
         let old = try store.save([1], as: .jpeg), fresh = try store.save([2], as: .jpeg)
-        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-61)],
-                                              ofItemAtPath: store.folder.appendingPathComponent(old).path)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date().addingTimeInterval(-61)],
+            ofItemAtPath: store.folder.appendingPathComponent(old).path)
         #expect(store.sweep() == 1)
         #expect(store.file(named: old) == nil)
         #expect(store.file(named: fresh) != nil)

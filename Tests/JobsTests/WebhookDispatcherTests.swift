@@ -2,8 +2,9 @@ import Foundation
 import GenerationCore
 import Logging
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import Jobs
 @testable import Ledger
 
@@ -70,8 +71,9 @@ struct WebhookDispatcherTests {
     @Test func aDeliveryThatKeepsFailingIsGivenUpAfterItsRetryTime() async throws {
         // The store and the dispatcher on a clock the test moves: a retry is due only when told.
         let clock = ManualClock()
-        let store = try SQLiteLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("webhooks-\(UUID().uuidString).sqlite").path,
-                                     clock: clock)
+        let store = try SQLiteLedger(
+            path: FileManager.default.temporaryDirectory.appendingPathComponent("webhooks-\(UUID().uuidString).sqlite").path,
+            clock: clock)
         let keyID = try await store.createKey(NewKey(name: "hooks")).key.id
         var settings = WebhookDispatcher.Settings()
         settings.firstRetry = .milliseconds(50)
@@ -123,10 +125,13 @@ struct WebhookDispatcherTests {
         settings.firstRetry = .seconds(5)
         settings.maxBackoff = .seconds(60)
         settings.retryFor = .seconds(3600)
-        let dispatcher = WebhookDispatcher(store: try await Self.makeStore().0, settings: settings, clock: ManualClock(),
-                                           logger: Logger(label: "test")) { _, _ in WebhookDispatcher.Attempt(status: 200, error: nil) }
-        let delivery = WebhookDelivery(id: "msg_1", keyID: "k", jobID: "j", url: "https://hooks.example", body: [], state: .pending,
-                                       attempts: 0, nextAttemptAt: 0, createdAt: 0, endedAt: nil)
+        let dispatcher = WebhookDispatcher(
+            store: try await Self.makeStore().0, settings: settings, clock: ManualClock(),
+            logger: Logger(label: "test")
+        ) { _, _ in WebhookDispatcher.Attempt(status: 200, error: nil) }
+        let delivery = WebhookDelivery(
+            id: "msg_1", keyID: "k", jobID: "j", url: "https://hooks.example", body: [], state: .pending,
+            attempts: 0, nextAttemptAt: 0, createdAt: 0, endedAt: nil)
         #expect((1...6).map { dispatcher.retryTime(after: $0, of: delivery, at: 0) } == [5000, 10_000, 20_000, 40_000, 60_000, 60_000])
         #expect(dispatcher.retryTime(after: 1, of: delivery, at: 3_595_000) == 3_600_000, "the last retry inside retry_for")
         #expect(dispatcher.retryTime(after: 1, of: delivery, at: 3_595_001) == nil)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import Jobs
 
 /// Standard Webhooks signatures against the specification's own example.
@@ -6,8 +7,9 @@ import Testing
 struct WebhookSignatureTests {
     @Test func theSpecificationsExampleSignsAsPublished() {
         // The Standard Webhooks test vector (standard-webhooks, libraries' shared tests).
-        let signature = WebhookSignature.sign(id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330,
-                                              body: Array(#"{"test": 2432232314}"#.utf8), secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        let signature = WebhookSignature.sign(
+            id: "msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp: 1_614_265_330,
+            body: Array(#"{"test": 2432232314}"#.utf8), secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         #expect(signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 import GenerationCore
-import Testing
 import TestSupport
+import Testing
+
 @testable import Ledger
 
 /// Holds under work in progress, on both stores: a renewed hold outlives its first expiry, a hold
@@ -90,7 +91,8 @@ struct HoldLifetimeContractTests {
         let key = try await fundedKey(ledger, "1")
         let print: [UInt8] = [1, 2, 3]
         func claim() async throws -> IdempotencyClaim {
-            try await ledger.claimIdempotencyKey(keyID: key, key: "retry-me", fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000)
+            try await ledger.claimIdempotencyKey(
+                keyID: key, key: "retry-me", fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000)
         }
         #expect(try await claim() == .claimed)
         #expect(try await claim() == .inProgress)
@@ -114,7 +116,8 @@ struct HoldLifetimeContractTests {
         let (ledger, _) = try await store.make(clock: clock)
         let key = try await fundedKey(ledger, "1")
         func claim(_ idempotencyKey: String, _ print: [UInt8] = [7]) async throws -> IdempotencyClaim {
-            try await ledger.claimIdempotencyKey(keyID: key, key: idempotencyKey, fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000)
+            try await ledger.claimIdempotencyKey(
+                keyID: key, key: idempotencyKey, fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000)
         }
         #expect(try await claim("never-held") == .claimed)
         #expect(try await claim("charged") == .claimed)

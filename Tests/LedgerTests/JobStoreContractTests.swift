@@ -1,7 +1,8 @@
 import Foundation
 import GenerationCore
-import Testing
 import TestSupport
+import Testing
+
 @testable import Ledger
 
 /// The job queue, on both stores: FIFO claims, leases that bring a dead gateway's jobs back, and
@@ -13,8 +14,9 @@ struct JobStoreContractTests {
     }
 
     func newJob(_ model: String = "sdxl1.0-txt2img", key: String = "kaaaaaaaa") -> NewJob {
-        NewJob(keyID: key, dialect: "segmind", model: model, payload: Array(#"{"prompt":"a lighthouse"}"#.utf8), hold: HoldID("h-\(model)"),
-               cost: credits("0.008"))
+        NewJob(
+            keyID: key, dialect: "segmind", model: model, payload: Array(#"{"prompt":"a lighthouse"}"#.utf8), hold: HoldID("h-\(model)"),
+            cost: credits("0.008"))
     }
 
     @Test(arguments: LedgerStore.available)
@@ -118,8 +120,9 @@ struct JobStoreContractTests {
 @Suite("Job store fairness contract")
 struct JobFairnessContractTests {
     func job(_ key: String, _ model: String, limit: Int? = nil) -> NewJob {
-        NewJob(keyID: key, dialect: "segmind", model: model, payload: Array(#"{"prompt":"a lighthouse"}"#.utf8), hold: HoldID("h-\(key)-\(model)"),
-               cost: credits("0.008"), maxQueuedForKey: limit)
+        NewJob(
+            keyID: key, dialect: "segmind", model: model, payload: Array(#"{"prompt":"a lighthouse"}"#.utf8), hold: HoldID("h-\(key)-\(model)"),
+            cost: credits("0.008"), maxQueuedForKey: limit)
     }
 
     @Test(arguments: LedgerStore.available)

@@ -1,8 +1,9 @@
 import Foundation
 import GenerationCore
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import Ledger
 
 /// The stores the contract runs against. PostgreSQL needs a server: `.ci/run` starts one and sets
@@ -121,7 +122,8 @@ struct LedgerContractTests {
         let (key, secret) = try await ledger.createKey(NewKey(name: "erin"))
         _ = try await ledger.adjust(.key(key.id), by: credits("5"), reason: "welcome")
         #expect(try await ledger.key(secret: secret)?.isUsable(at: clock.millisecondsNow) == true)
-        if case .held = try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: clock.millisecondsNow + 60_000) {} else {
+        if case .held = try await ledger.reserve(keyID: key.id, amount: credits("1"), expiresAt: clock.millisecondsNow + 60_000) {
+        } else {
             Issue.record("a usable key is refused")
         }
 
@@ -229,7 +231,8 @@ struct LedgerContractTests {
         let (ledger, _) = try await store.make(clock: clock)
         let (key, _) = try await ledger.createKey(NewKey(name: "erin"))
         _ = try await ledger.adjust(.key(key.id), by: credits("1"), reason: "top-up")
-        guard case .held(let early, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.millisecondsNow + 1000) else { return }
+        guard case .held(let early, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.millisecondsNow + 1000)
+        else { return }
         _ = try await ledger.reserve(keyID: key.id, amount: credits("0.5"), expiresAt: clock.millisecondsNow + 5000)
         #expect(try await ledger.expireHolds(now: clock.millisecondsNow + 999) == 0)
         clock.advance(by: 1000)
@@ -346,8 +349,10 @@ struct LedgerContractTests {
     func usageIsQueriedByKeyAndTimeRange(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
         for (index, key) in ["k1", "k2", "k1"].enumerated() {
-            try await ledger.record(UsageEvent(keyID: key, model: "sdxl-img2img", status: 200, cost: credits("0.02"),
-                                               durationMilliseconds: 1200, backend: "local", requestID: "r\(index)", at: Int64(1000 * index)))
+            try await ledger.record(
+                UsageEvent(
+                    keyID: key, model: "sdxl-img2img", status: 200, cost: credits("0.02"),
+                    durationMilliseconds: 1200, backend: "local", requestID: "r\(index)", at: Int64(1000 * index)))
         }
         #expect(try await ledger.usage(keyID: "k1", teamID: nil, from: 0, to: 10_000).map(\.requestID) == ["r0", "r2"])
         #expect(try await ledger.usage(keyID: nil, teamID: nil, from: 1000, to: 2000).map(\.requestID) == ["r1"])
@@ -357,10 +362,12 @@ struct LedgerContractTests {
     func usageKeepsWhatTheUpstreamReportedAsItWroteIt(store: LedgerStore) async throws {
         let (ledger, _) = try await store.make(clock: ManualClock())
         // More decimals than credits have: upstream amounts are kept as text, not rounded.
-        let proxied = UsageEvent(keyID: "k1", model: "sdxl-img2img", status: 200, cost: credits("0.02"), durationMilliseconds: 900,
-                                 backend: "segmind", requestID: "r0", at: 0, upstreamCost: "0.0194712", upstreamRemainingCredits: "12.0184921035")
-        let local = UsageEvent(keyID: "k1", model: "sdxl-img2img", status: 200, cost: credits("0.02"), durationMilliseconds: 900,
-                               backend: "local", requestID: "r1", at: 1)
+        let proxied = UsageEvent(
+            keyID: "k1", model: "sdxl-img2img", status: 200, cost: credits("0.02"), durationMilliseconds: 900,
+            backend: "segmind", requestID: "r0", at: 0, upstreamCost: "0.0194712", upstreamRemainingCredits: "12.0184921035")
+        let local = UsageEvent(
+            keyID: "k1", model: "sdxl-img2img", status: 200, cost: credits("0.02"), durationMilliseconds: 900,
+            backend: "local", requestID: "r1", at: 1)
         try await ledger.record(proxied)
         try await ledger.record(local)
         #expect(try await ledger.usage(keyID: "k1", teamID: nil, from: 0, to: 10) == [proxied, local])
@@ -374,12 +381,14 @@ struct LedgerContractTests {
         let (ledger, _) = try await store.make(clock: clock)
         let (key, _) = try await ledger.createKey(NewKey(name: "gil"))
         _ = try await ledger.adjust(.key(key.id), by: credits("1"), reason: "welcome")
-        guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.25"), expiresAt: clock.millisecondsNow + 60_000) else {
+        guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.25"), expiresAt: clock.millisecondsNow + 60_000)
+        else {
             Issue.record("the hold was refused")
             return
         }
-        let event = UsageEvent(keyID: key.id, model: "sdxl-img2img", status: 200, cost: credits("0.25"), durationMilliseconds: 40,
-                               backend: "segmind", requestID: "r1", at: clock.millisecondsNow, upstreamCost: "0.2")
+        let event = UsageEvent(
+            keyID: key.id, model: "sdxl-img2img", status: 200, cost: credits("0.25"), durationMilliseconds: 40,
+            backend: "segmind", requestID: "r1", at: clock.millisecondsNow, upstreamCost: "0.2")
         #expect(try await ledger.post(hold, charge: credits("0.25"), recording: event) == Balance(balance: credits("0.75"), held: .zero))
         await #expect(throws: LedgerError.holdSettled(hold)) {
             try await ledger.post(hold, charge: credits("0.25"), recording: event)

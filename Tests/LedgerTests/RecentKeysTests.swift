@@ -1,5 +1,6 @@
 import Synchronization
 import Testing
+
 @testable import Ledger
 
 /// The memory of keys that authenticated lately: a hit needs the same secret, misses are not kept,

@@ -1,7 +1,8 @@
 import Foundation
 import GenerationCore
-import Testing
 import TestSupport
+import Testing
+
 @testable import Ledger
 
 /// Teams: a member key spends its own credits and its team's, held together in one atomic step.
@@ -108,8 +109,10 @@ struct TeamContractTests {
         let (member, _) = try await ledger.createKey(NewKey(name: "member", teamID: team.id))
         let (outsider, _) = try await ledger.createKey(NewKey(name: "outsider"))
         for (index, key) in [member, outsider, member].enumerated() {
-            try await ledger.record(UsageEvent(keyID: key.id, model: "sdxl-img2img", status: 200, cost: credits("0.02"),
-                                               durationMilliseconds: 900, backend: "local", requestID: "r\(index)", at: Int64(1000 * index)))
+            try await ledger.record(
+                UsageEvent(
+                    keyID: key.id, model: "sdxl-img2img", status: 200, cost: credits("0.02"),
+                    durationMilliseconds: 900, backend: "local", requestID: "r\(index)", at: Int64(1000 * index)))
         }
         #expect(try await ledger.usage(keyID: nil, teamID: team.id, from: 0, to: 10_000).map(\.requestID) == ["r0", "r2"])
         #expect(try await ledger.usage(keyID: outsider.id, teamID: team.id, from: 0, to: 10_000).isEmpty)

@@ -1,7 +1,8 @@
 import Foundation
 import GenerationCore
-import Testing
 import TestSupport
+import Testing
+
 @testable import Ledger
 
 /// Webhook deliveries, on both stores: a secret per key, due deliveries claimed once and leased,
@@ -28,8 +29,10 @@ struct WebhookStoreContractTests {
     func aDueDeliveryIsClaimedOnceLeasedRetriedAndRecorded(store: LedgerStore) async throws {
         let clock = ManualClock()
         let ledger = try await makeStore(store, clock: clock)
-        let queued = try await ledger.enqueueWebhook(NewWebhook(keyID: "kaaaaaaaa", jobID: "job-1", url: "https://hooks.example/a",
-                                                               body: Array(#"{"status":"success"}"#.utf8)))
+        let queued = try await ledger.enqueueWebhook(
+            NewWebhook(
+                keyID: "kaaaaaaaa", jobID: "job-1", url: "https://hooks.example/a",
+                body: Array(#"{"status":"success"}"#.utf8)))
         #expect(queued.id.hasPrefix("msg_") && queued.state == .pending && queued.attempts == 0 && queued.nextAttemptAt == clock.millisecondsNow)
 
         let claimed = try #require(try await ledger.claimDueWebhook(now: clock.millisecondsNow, leaseUntil: clock.millisecondsNow + 30_000))
@@ -39,17 +42,25 @@ struct WebhookStoreContractTests {
         #expect(try await ledger.claimDueWebhook(now: clock.millisecondsNow + 30_000, leaseUntil: clock.millisecondsNow + 60_000)?.id == queued.id)
 
         clock.advance(by: 1000)
-        try await ledger.recordWebhookAttempt(WebhookAttempt(deliveryID: queued.id, number: 1, at: clock.millisecondsNow, status: 500, error: nil,
-                                                             durationMilliseconds: 12), then: .retry(at: clock.millisecondsNow + 5000))
-        #expect(try await ledger.claimDueWebhook(now: clock.millisecondsNow + 4999, leaseUntil: clock.millisecondsNow + 60_000) == nil, "not due before its retry")
+        try await ledger.recordWebhookAttempt(
+            WebhookAttempt(
+                deliveryID: queued.id, number: 1, at: clock.millisecondsNow, status: 500, error: nil,
+                durationMilliseconds: 12), then: .retry(at: clock.millisecondsNow + 5000))
+        #expect(
+            try await ledger.claimDueWebhook(now: clock.millisecondsNow + 4999, leaseUntil: clock.millisecondsNow + 60_000) == nil,
+            "not due before its retry")
         #expect(try await ledger.claimDueWebhook(now: clock.millisecondsNow + 5000, leaseUntil: clock.millisecondsNow + 60_000)?.attempts == 1)
         clock.advance(by: 5000)
-        try await ledger.recordWebhookAttempt(WebhookAttempt(deliveryID: queued.id, number: 2, at: clock.millisecondsNow, status: 204, error: nil,
-                                                             durationMilliseconds: 7), then: .delivered)
+        try await ledger.recordWebhookAttempt(
+            WebhookAttempt(
+                deliveryID: queued.id, number: 2, at: clock.millisecondsNow, status: 204, error: nil,
+                durationMilliseconds: 7), then: .delivered)
         #expect(try await ledger.claimDueWebhook(now: .max, leaseUntil: .max) == nil, "delivered: never due again")
 
         let deliveries = try await ledger.webhookDeliveries(jobID: "job-1")
-        #expect(deliveries.count == 1 && deliveries[0].state == .delivered && deliveries[0].attempts == 2 && deliveries[0].endedAt == clock.millisecondsNow)
+        #expect(
+            deliveries.count == 1 && deliveries[0].state == .delivered && deliveries[0].attempts == 2
+                && deliveries[0].endedAt == clock.millisecondsNow)
         let attempts = try await ledger.webhookAttempts(deliveryID: queued.id)
         #expect(attempts.map(\.status) == [500, 204] && attempts.map(\.number) == [1, 2] && attempts[0].durationMilliseconds == 12)
 
@@ -66,8 +77,10 @@ struct WebhookStoreContractTests {
         let ledger = try await makeStore(store, clock: clock)
         let queued = try await ledger.enqueueWebhook(NewWebhook(keyID: "kaaaaaaaa", jobID: "job-2", url: "https://hooks.example/b", body: []))
         _ = try await ledger.claimDueWebhook(now: clock.millisecondsNow, leaseUntil: clock.millisecondsNow + 1000)
-        try await ledger.recordWebhookAttempt(WebhookAttempt(deliveryID: queued.id, number: 1, at: clock.millisecondsNow, status: nil,
-                                                             error: "connection refused", durationMilliseconds: 1), then: .failed)
+        try await ledger.recordWebhookAttempt(
+            WebhookAttempt(
+                deliveryID: queued.id, number: 1, at: clock.millisecondsNow, status: nil,
+                error: "connection refused", durationMilliseconds: 1), then: .failed)
         let failed = try #require(try await ledger.webhookDeliveries(jobID: "job-2").first)
         #expect(failed.state == .failed && failed.nextAttemptAt == nil)
         #expect(try await ledger.webhookAttempts(deliveryID: queued.id).first?.error == "connection refused")

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import LocalInference
 
 @Suite("Fair queue")
@@ -26,8 +27,10 @@ struct FairQueueTests {
 
     @Test func aFullQueueOrAFullShareRefuses() {
         var queue = FairQueue<Int>(capacity: 3, capacityPerKey: 2)
-        let accepted = [queue.enqueue(1, id: 1, key: "a"), queue.enqueue(2, id: 2, key: "a"), queue.enqueue(3, id: 3, key: "a"),
-                        queue.enqueue(4, id: 4, key: "b"), queue.enqueue(5, id: 5, key: "c")]
+        let accepted = [
+            queue.enqueue(1, id: 1, key: "a"), queue.enqueue(2, id: 2, key: "a"), queue.enqueue(3, id: 3, key: "a"),
+            queue.enqueue(4, id: 4, key: "b"), queue.enqueue(5, id: 5, key: "c"),
+        ]
         // a's third goes beyond its share; c's first beyond the whole queue.
         #expect(accepted == [true, true, false, true, false])
     }

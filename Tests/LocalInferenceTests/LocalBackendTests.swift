@@ -3,8 +3,9 @@ import GenerationCore
 import Logging
 import MetricsTestKit
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
 @testable import LocalInference
 
 /// The local backend with real worker processes on the worker tests' tiny random pipelines (see
@@ -14,22 +15,28 @@ struct LocalBackendTests {
     static let enabled = TinyModels.enabled
     static let python = TinyModels.python
 
-    static func backend(workers: Int = 1, metrics: TestMetrics = TestMetrics(),
-                        configure: (inout LocalBackend.Settings) -> Void = { _ in }) async throws -> LocalBackend {
+    static func backend(
+        workers: Int = 1, metrics: TestMetrics = TestMetrics(),
+        configure: (inout LocalBackend.Settings) -> Void = { _ in }
+    ) async throws -> LocalBackend {
         let models = try await TinyModels.modelsFile
         var settings = LocalBackend.Settings()
         configure(&settings)
         let backend = LocalBackend(settings: settings, logger: Logger(label: "test"), metrics: metrics)
         for _ in 0..<workers {
-            backend.spawn(WorkerCommand(python: python, workerFolder: Repository.path("Worker"), modelsFile: models,
-                                        extraArguments: ["--device", "cpu", "--threads", "1"]))
+            backend.spawn(
+                WorkerCommand(
+                    python: python, workerFolder: Repository.path("Worker"), modelsFile: models,
+                    extraArguments: ["--device", "cpu", "--threads", "1"]))
         }
         #expect(await eventually(timeout: .seconds(120)) { backend.workersUp == workers }, "the workers did not come up")
         return backend
     }
 
-    static func request(_ model: String, family: ModelFamily, task: GenerationTask = .imageToImage, steps: Int = 2,
-                        key: String = "kaaaaaaaa", seed: UInt64 = 7) async throws -> GenerationRequest {
+    static func request(
+        _ model: String, family: ModelFamily, task: GenerationTask = .imageToImage, steps: Int = 2,
+        key: String = "kaaaaaaaa", seed: UInt64 = 7
+    ) async throws -> GenerationRequest {
         let png = Array(try Data(contentsOf: try await TinyModels.inputImage))
         var request = GenerationRequest(
             model: model, task: task, family: family, prompt: "a lighthouse at dusk",
@@ -42,8 +49,10 @@ struct LocalBackendTests {
     @Test(.enabled(if: enabled))
     func everyFamilyGeneratesAJPEGAndAKilledWorkerComesBack() async throws {
         let backend = try await Self.backend()
-        for (model, family, task) in [("sd1.5-img2img", ModelFamily.sd15, GenerationTask.imageToImage), ("sdxl-img2img", .sdxl, .imageToImage),
-                                      ("sdxl1.0-txt2img", .sdxl, .textToImage), ("sd3-med-img2img", .sd3, .imageToImage)] {
+        for (model, family, task) in [
+            ("sd1.5-img2img", ModelFamily.sd15, GenerationTask.imageToImage), ("sdxl-img2img", .sdxl, .imageToImage),
+            ("sdxl1.0-txt2img", .sdxl, .textToImage), ("sd3-med-img2img", .sd3, .imageToImage),
+        ] {
             let result = try await backend.generate(try await Self.request(model, family: family, task: task))
             let image = try #require(result.images.first, "\(model)")
             let info = ImageInspector.inspect(image.bytes)
@@ -72,7 +81,8 @@ struct LocalBackendTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 1...3 {
                 group.addTask {
-                    _ = try await backend.generate(try await Self.request("sd1.5-img2img", family: .sd15, steps: 40, key: "burst", seed: UInt64(index)))
+                    _ = try await backend.generate(
+                        try await Self.request("sd1.5-img2img", family: .sd15, steps: 40, key: "burst", seed: UInt64(index)))
                     finished.append("burst \(index)")
                 }
                 #expect(await eventually { backend.queued == index - 1 }, "one runs, the others wait")

@@ -1,8 +1,9 @@
 import Foundation
 import GenerationCore
 import Logging
-import Testing
 import TestSupport
+import Testing
+
 @testable import LocalInference
 
 /// Supervision of workers that misbehave, with a stub worker (`Support/stub_worker`) that speaks the
@@ -20,13 +21,16 @@ struct WorkerSupervisionTests {
         settings.maxRestartDelay = .seconds(1)
         settings.deadline = deadline
         let backend = LocalBackend(settings: settings, logger: Logger(label: "test"))
-        backend.spawn(WorkerCommand(workerFolder: Repository.path("Tests/LocalInferenceTests/Support/stub_worker"),
-                                    modelsFile: folder.appendingPathComponent("models.yaml").path))
+        backend.spawn(
+            WorkerCommand(
+                workerFolder: Repository.path("Tests/LocalInferenceTests/Support/stub_worker"),
+                modelsFile: folder.appendingPathComponent("models.yaml").path))
         return (backend, folder)
     }
 
-    static let request = GenerationRequest(model: "sd3-med-img2img", task: .textToImage, family: .sd3, prompt: "a fox", width: 64, height: 64,
-                                           steps: 2, guidanceScale: 5, seed: 1)
+    static let request = GenerationRequest(
+        model: "sd3-med-img2img", task: .textToImage, family: .sd3, prompt: "a fox", width: 64, height: 64,
+        steps: 2, guidanceScale: 5, seed: 1)
 
     /// The process ids the stub's starts recorded, in order.
     static func starts(in folder: URL) -> [Int32] {
@@ -72,14 +76,22 @@ struct WorkerSupervisionTests {
     }
 
     @Test(arguments: [
-        (#"{"status": 422, "body": {"error": {"code": "unsupported", "message": "sampler 'lcm' is not supported on SD3"}}}"#,
-         InferenceError.unsupported("sampler 'lcm' is not supported on SD3")),
-        (#"{"status": 503, "body": {"error": {"code": "out_of_memory", "message": "CUDA out of memory"}}}"#,
-         InferenceError.busy(retryAfter: .seconds(10))),
-        (#"{"status": 503, "body": {"error": {"code": "busy", "message": "a generation is already running"}}}"#,
-         InferenceError.busy(retryAfter: .seconds(1))),
-        (#"{"status": 500, "body": {"error": {"code": "failed", "message": "weights cannot be loaded"}}}"#,
-         InferenceError.failed("weights cannot be loaded")),
+        (
+            #"{"status": 422, "body": {"error": {"code": "unsupported", "message": "sampler 'lcm' is not supported on SD3"}}}"#,
+            InferenceError.unsupported("sampler 'lcm' is not supported on SD3")
+        ),
+        (
+            #"{"status": 503, "body": {"error": {"code": "out_of_memory", "message": "CUDA out of memory"}}}"#,
+            InferenceError.busy(retryAfter: .seconds(10))
+        ),
+        (
+            #"{"status": 503, "body": {"error": {"code": "busy", "message": "a generation is already running"}}}"#,
+            InferenceError.busy(retryAfter: .seconds(1))
+        ),
+        (
+            #"{"status": 500, "body": {"error": {"code": "failed", "message": "weights cannot be loaded"}}}"#,
+            InferenceError.failed("weights cannot be loaded")
+        ),
     ])
     func aWorkersTypedErrorReachesTheGatewayAsItsKindAndTheWorkerServesOn(answer: String, expected: InferenceError) async throws {
         let (backend, _) = try Self.stub(answering: answer)
@@ -114,8 +126,9 @@ struct WorkerSupervisionTests {
         settings.maxWait = .milliseconds(200)
         // No worker at all: the request waits, then is answered busy.
         let backend = LocalBackend(settings: settings, logger: Logger(label: "test"))
-        let request = GenerationRequest(model: "m", task: .textToImage, family: .sd3, prompt: "a fox", width: 64, height: 64,
-                                        steps: 2, guidanceScale: 5, seed: 1)
+        let request = GenerationRequest(
+            model: "m", task: .textToImage, family: .sd3, prompt: "a fox", width: 64, height: 64,
+            steps: 2, guidanceScale: 5, seed: 1)
         await #expect(throws: InferenceError.busy(retryAfter: .seconds(5))) { try await backend.generate(request) }
         #expect(backend.queued == 0)
         await backend.shutdown()

@@ -13,11 +13,12 @@ struct Manifest {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let dump = try await Command.run("swift", ["package", "--package-path", Repository.path(""), "--scratch-path", scratch.path, "dump-package"])
         guard dump.status == 0, let json = try JSONSerialization.jsonObject(with: Data(dump.output.utf8)) as? [String: Any],
-              let targets = json["targets"] as? [[String: Any]], let products = json["products"] as? [[String: Any]]
+            let targets = json["targets"] as? [[String: Any]], let products = json["products"] as? [[String: Any]]
         else { throw ManifestError.unreadable(dump.errors) }
         let libraries = products.filter { ($0["type"] as? [String: Any])?["library"] != nil }
-        return Manifest(targets: try targets.map(ManifestTarget.init(describing:)),
-                        libraryTargets: libraries.flatMap { $0["targets"] as? [String] ?? [] })
+        return Manifest(
+            targets: try targets.map(ManifestTarget.init(describing:)),
+            libraryTargets: libraries.flatMap { $0["targets"] as? [String] ?? [] })
     }
 }
 
@@ -37,7 +38,7 @@ struct ManifestTarget {
 
     fileprivate init(describing target: [String: Any]) throws {
         guard let name = target["name"] as? String, let type = target["type"] as? String,
-              let dependencies = target["dependencies"] as? [[String: Any]]
+            let dependencies = target["dependencies"] as? [[String: Any]]
         else { throw ManifestError.unreadable("a target without a name, type or dependencies") }
         self.name = name
         self.type = type

@@ -50,7 +50,8 @@ enum SwiftImports {
     static func modules(in source: String) -> [String] {
         // An import on a line of its own, with any attribute, access level or declaration kind;
         // what follows `import` inside a string or after `//` does not match.
-        let importLine = /^\s*(?:@\w+\s+)*(?:(?:public|package|internal|fileprivate|private)\s+)?import\s+(?:(?:typealias|struct|class|enum|protocol|let|var|func)\s+)?(\w+)[\w.]*\s*(?:\/\/.*)?$/
+        let importLine =
+            /^\s*(?:@\w+\s+)*(?:(?:public|package|internal|fileprivate|private)\s+)?import\s+(?:(?:typealias|struct|class|enum|protocol|let|var|func)\s+)?(\w+)[\w.]*\s*(?:\/\/.*)?$/
         var modules: [String] = []
         var insideMultilineString = false
         for line in source.split(separator: "\n", omittingEmptySubsequences: false) {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The admin API through `sdgate serve`: the token generated on the first start, keys and credits
 /// managed over HTTP, member keys kept out.
@@ -32,10 +32,16 @@ struct AdminAPITests {
         #expect(deducted.status == 422)
 
         // The member's key works on /v1 and nowhere under /admin/.
-        let generation = try await Command.run("curl", ["-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
-                                                        "-d", #"{"prompt":"x"}"#, "http://127.0.0.1:\(gateway.port)/v1/sdxl1.0-txt2img"])
+        let generation = try await Command.run(
+            "curl",
+            [
+                "-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
+                "-d", #"{"prompt":"x"}"#, "http://127.0.0.1:\(gateway.port)/v1/sdxl1.0-txt2img",
+            ])
         #expect(generation.output.contains("x-remaining-credits: 2.5"))
-        for credentials in [["-H", "Authorization: Bearer \(secret)"], ["-H", "x-api-key: \(secret)"], ["-H", "Authorization: Bearer sdgadm_wrong"], []] {
+        for credentials in [
+            ["-H", "Authorization: Bearer \(secret)"], ["-H", "x-api-key: \(secret)"], ["-H", "Authorization: Bearer sdgadm_wrong"], [],
+        ] {
             #expect(try await Self.curl(credentials + ["\(admin)/keys"]).status == 401, "\(credentials)")
         }
 
@@ -66,7 +72,9 @@ struct AdminAPITests {
         environment["SDGATE_ADMIN_TOKEN"] = "correct horse battery staple"
         let gateway = try await RunningGateway.start(environment: environment)
         #expect(!gateway.log.contains("sdgadm_"))
-        #expect(try await Self.curl(["-H", "Authorization: Bearer correct horse battery staple", "http://127.0.0.1:\(gateway.port)/admin/keys"]).status == 200)
+        #expect(
+            try await Self.curl(["-H", "Authorization: Bearer correct horse battery staple", "http://127.0.0.1:\(gateway.port)/admin/keys"]).status
+                == 200)
         #expect(try await gateway.stop(signal: SIGTERM) == 0)
         let check = try await RunningGateway.run(["config", "check"], environment: environment)
         #expect(check.output.contains("admin.token: (set, redacted)"))

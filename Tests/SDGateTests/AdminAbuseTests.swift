@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Numbers an admin (or a script with the admin token) can get wrong, through the real
 /// `sdgate serve`: each is refused with a 422 that names the field, no credit moves, the gateway
@@ -79,8 +79,9 @@ struct AdminAbuseTests {
     /// across both dialects (each dialect once kept its own count).
     @Test func aStoredRateLimitOfZeroIsAnsweredNotATrap() async throws {
         let environment = KeysCommandTests.environment()
-        let created = try await RunningGateway.run(["keys", "create", "--name", "zero", "--credits", "5", "--rate-limit", "1", "--json"],
-                                                   environment: environment)
+        let created = try await RunningGateway.run(
+            ["keys", "create", "--name", "zero", "--credits", "5", "--rate-limit", "1", "--json"],
+            environment: environment)
         let key = try #require(try KeysCommandTests.json(created.output) as? [String: Any])
         let id = try #require(key["id"] as? String), secret = try #require(key["secret"] as? String)
         let database = try #require(environment["SDGATE_DATA_DIR"]) + "/sdgate.sqlite"
@@ -90,13 +91,17 @@ struct AdminAbuseTests {
 
         var statuses: [Int] = []
         for _ in 0..<2 {
-            let segmind = try await AdminAPITests.curl(["-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
-                                                        "-d", #"{"prompt": "x"}"#, "\(admin.base)/v1/sdxl1.0-txt2img"])
+            let segmind = try await AdminAPITests.curl([
+                "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
+                "-d", #"{"prompt": "x"}"#, "\(admin.base)/v1/sdxl1.0-txt2img",
+            ])
             statuses.append(segmind.status)
         }
         #expect(statuses.last == 429, "\(statuses)")
-        let modelsLab = try await AdminAPITests.curl(["-H", "Content-Type: application/json", "-d", #"{"key": "\#(secret)", "prompt": "x"}"#,
-                                                      "\(admin.base)/api/v3/text2img"])
+        let modelsLab = try await AdminAPITests.curl([
+            "-H", "Content-Type: application/json", "-d", #"{"key": "\#(secret)", "prompt": "x"}"#,
+            "\(admin.base)/api/v3/text2img",
+        ])
         #expect((modelsLab.body as? [String: Any])?["message"] as? String == "Rate limit exceeded", "\(String(describing: modelsLab.body))")
         #expect(try await Command.run("curl", ["-sf", "\(admin.base)/health"]).status == 0)
         #expect(try await admin.gateway.stop(signal: SIGTERM) == 0)

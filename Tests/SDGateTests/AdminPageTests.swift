@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The admin page of a real `sdgate serve`, driven in headless Chromium (`Clients/admin_page.py`,
 /// over the DevTools protocol): sign in, create a key, see its balance fall after a request, top it
@@ -17,8 +17,12 @@ struct AdminPageTests {
         let screenshots = FileManager.default.temporaryDirectory.appendingPathComponent("admin-page-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
 
-        let run = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/admin_page.py"),
-                                                    "http://127.0.0.1:\(gateway.port)", Self.adminToken, screenshots.path])
+        let run = try await Command.run(
+            "python3",
+            [
+                Repository.path("Tests/SDGateTests/Clients/admin_page.py"),
+                "http://127.0.0.1:\(gateway.port)", Self.adminToken, screenshots.path,
+            ])
         #expect(run.status == 0 && run.output == "admin page: ok\n", "\(run.output)\(run.errors)")
         print("admin page screenshots: \(screenshots.path)")
         for name in ["1-signed-in.png", "2-after-a-request.png", "3-revoked.png"] {

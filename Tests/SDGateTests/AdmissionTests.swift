@@ -1,12 +1,13 @@
 import Foundation
-@testable import GatewayAPI
 import GenerationCore
 import HTTPServer
 import Ledger
 import Logging
 import Synchronization
-import Testing
 import TestSupport
+import Testing
+
+@testable import GatewayAPI
 @testable import SDGateApp
 
 /// The admission pipeline on its own, over the real gate and the in-memory ledger: its steps refuse
@@ -20,10 +21,12 @@ struct AdmissionTests {
         let admission: Admission
 
         init() throws {
-            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
-                                  metrics: GatewayMetrics())
-            admission = Admission(catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
-                                  images: ImageLoader(fetcher: nil))
+            let gate = LedgerGate(
+                ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
+                metrics: GatewayMetrics())
+            admission = Admission(
+                catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
+                images: ImageLoader(fetcher: nil))
         }
 
         /// A key allowed `models`, funded with `credits`, and its secret.

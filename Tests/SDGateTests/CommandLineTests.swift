@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The `sdgate` executable, run as a user runs it.
 @Suite("sdgate command line")
@@ -22,8 +22,9 @@ struct CommandLineTests {
     }
 
     @Test func configCheckPrintsEveryEffectiveValue() async throws {
-        let result = try await RunningGateway.run(["config", "check", "--config", Self.exampleConfiguration],
-                                                  environment: ["SDGATE_SERVER_PORT": "9099"])
+        let result = try await RunningGateway.run(
+            ["config", "check", "--config", Self.exampleConfiguration],
+            environment: ["SDGATE_SERVER_PORT": "9099"])
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.output.contains("server.port: 9099\n"))
         #expect(result.output.contains("server.timeouts.header_read: 10s\n"))
@@ -122,11 +123,12 @@ struct RunningGateway: Sendable {
         if environment["SDGATE_DATA_DIR"] == nil {
             environment["SDGATE_DATA_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
         }
-        let process = if let descriptorLimit {
-            try await Command.start("/bin/sh", ["-c", "ulimit -n \(descriptorLimit) && exec \"$@\"", "sh"] + serve, environment: environment)
-        } else {
-            try await Command.start(serve[0], Array(serve.dropFirst()), environment: environment)
-        }
+        let process =
+            if let descriptorLimit {
+                try await Command.start("/bin/sh", ["-c", "ulimit -n \(descriptorLimit) && exec \"$@\"", "sh"] + serve, environment: environment)
+            } else {
+                try await Command.start(serve[0], Array(serve.dropFirst()), environment: environment)
+            }
         var port: Int?
         _ = await eventually(timeout: .seconds(30)) {
             guard let range = process.log.firstRange(of: "address=127.0.0.1:") else { return false }

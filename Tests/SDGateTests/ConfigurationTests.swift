@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
+
 @testable import SDGateApp
 
 @Suite("Configuration")
@@ -27,7 +28,8 @@ struct ConfigurationTests {
     }
 
     @Test func fileValuesReplaceDefaults() throws {
-        let configuration = try Self.load("""
+        let configuration = try Self.load(
+            """
             server:
               port: 9001
               limits:
@@ -46,7 +48,8 @@ struct ConfigurationTests {
     }
 
     @Test func theLimitsAgainstSlowAndGreedyClientsAreSetAndRangeChecked() throws {
-        let configuration = try Self.load("""
+        let configuration = try Self.load(
+            """
             server:
               limits:
                 max_connections_per_address: 0
@@ -69,12 +72,14 @@ struct ConfigurationTests {
     }
 
     @Test func environmentOverridesTheFile() throws {
-        let configuration = try Self.load("server:\n  port: 9001\n", environment: [
-            "SDGATE_SERVER_PORT": "9002",
-            "SDGATE_SERVER_LIMITS_MAX_CONNECTIONS": "7",
-            "SDGATE_DATA_DIR": "/var/lib/sdgate",
-            "UNRELATED": "x",
-        ])
+        let configuration = try Self.load(
+            "server:\n  port: 9001\n",
+            environment: [
+                "SDGATE_SERVER_PORT": "9002",
+                "SDGATE_SERVER_LIMITS_MAX_CONNECTIONS": "7",
+                "SDGATE_DATA_DIR": "/var/lib/sdgate",
+                "UNRELATED": "x",
+            ])
         #expect(configuration.server.port == 9002)
         #expect(configuration.server.limits.maxConnections == 7)
         #expect(configuration.dataDirectory == "/var/lib/sdgate")
@@ -93,7 +98,9 @@ struct ConfigurationTests {
     @Test func aBadValueNamesItsLineAndWhatIsExpected() {
         #expect(Self.problem("server:\n  port: eighty\n") == "test.yaml:2: server.port: expected a whole number, got 'eighty'")
         #expect(Self.problem("server:\n  port: 70000\n") == "test.yaml:2: server.port: must be between 0 and 65535, got 70000")
-        #expect(Self.problem("server:\n  timeouts:\n    body_idle: soon\n")?.hasPrefix("test.yaml:3: server.timeouts.body_idle: expected a duration") == true)
+        #expect(
+            Self.problem("server:\n  timeouts:\n    body_idle: soon\n")?.hasPrefix("test.yaml:3: server.timeouts.body_idle: expected a duration")
+                == true)
         #expect(Self.problem("log:\n  level: loud\n")?.hasPrefix("test.yaml:2: log.level: must be one of trace, debug") == true)
     }
 

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// A gateway killed with SIGKILL while requests hold credits: nothing settles them, so they must
 /// come back when their holds expire, voided by the restarted gateway.
@@ -21,8 +21,13 @@ struct CrashRecoveryTests {
             try await withThrowingTaskGroup(of: Int32.self) { group in
                 for _ in 0..<4 {
                     group.addTask {
-                        try await Command.run("curl", ["-sS", "-m", "120", "-H", "x-api-key: \(member.secret)",
-                                                       "-H", "Content-Type: application/json", "-d", #"{"prompt":"a fox"}"#, url]).status
+                        try await Command.run(
+                            "curl",
+                            [
+                                "-sS", "-m", "120", "-H", "x-api-key: \(member.secret)",
+                                "-H", "Content-Type: application/json", "-d", #"{"prompt":"a fox"}"#, url,
+                            ]
+                        ).status
                     }
                 }
                 return try await group.reduce(into: [Int32]()) { $0.append($1) }
@@ -38,9 +43,11 @@ struct CrashRecoveryTests {
 
         // The restarted gateway's reaper voids the holds once they have expired.
         let restarted = try await gateway.restarted()
-        let recovered = await eventually(timeout: .seconds(60), {
-            (try? await restarted.credits(of: member.id)).map { $0 == ("1", "0") } ?? false
-        })
+        let recovered = await eventually(
+            timeout: .seconds(60),
+            {
+                (try? await restarted.credits(of: member.id)).map { $0 == ("1", "0") } ?? false
+            })
         #expect(recovered)
         #expect(restarted.log.contains("expired holds voided"))
         let verified = try await restarted.verify()

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `topup` and `deduct` are one pair of commands for keys and teams alike: each refuses an amount
 /// that is not positive, says which command to use instead, and moves nothing.

@@ -4,8 +4,9 @@ import GenerationCore
 import HTTPServer
 import Ledger
 import Logging
-import Testing
 import TestSupport
+import Testing
+
 @testable import SDGateApp
 
 /// Keys and credits through the whole gateway: a real SQLite ledger, real HTTP clients.
@@ -18,8 +19,9 @@ struct CreditTests {
         configuration.catalogFile = Repository.path("Config/models.yaml")
         configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
         let ledger = try await GatewayApp.openLedger(configuration)
-        let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
-                              metrics: GatewayMetrics())
+        let gate = LedgerGate(
+            ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
+            metrics: GatewayMetrics())
         let app = GatewayApp(configuration: configuration, logger: Logger(label: "test"), gate: gate, ledger: ledger, backend: backend)
         let server = try app.makeServer()
         return (server, try server.start().port, ledger)
@@ -46,9 +48,13 @@ struct CreditTests {
         let (key, secret) = try await ledger.createKey(NewKey(name: "careful", models: ["sdxl1.0-txt2img"]))
         _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "1")!, reason: "top-up")
         func post(_ slug: String, _ body: String) async throws -> (Int, String?) {
-            let result = try await Command.run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "-H", "x-api-key: \(secret)",
-                                                        "-H", "Content-Type: application/json", "-d", body,
-                                                        "http://127.0.0.1:\(port)/v1/\(slug)"])
+            let result = try await Command.run(
+                "curl",
+                [
+                    "-sS", "-o", "/dev/null", "-D", "-", "-H", "x-api-key: \(secret)",
+                    "-H", "Content-Type: application/json", "-d", body,
+                    "http://127.0.0.1:\(port)/v1/\(slug)",
+                ])
             let lines = result.output.split(separator: "\r\n")
             let status = Int(lines.first?.split(separator: " ")[1] ?? "") ?? 0
             let remaining = lines.first { $0.lowercased().hasPrefix("x-remaining-credits:") }?.split(separator: " ").last.map(String.init)
@@ -77,9 +83,14 @@ struct IdempotencyTests {
         let (key, secret) = try await ledger.createKey(NewKey(name: "retrier"))
         _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "1")!, reason: "top-up")
         func post(_ body: String, idempotencyKey: String) async throws -> String {
-            try await Command.run("curl", ["-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
-                                           "-H", "Idempotency-Key: \(idempotencyKey)", "-d", body,
-                                           "http://127.0.0.1:\(port)/v1/sdxl1.0-txt2img"]).output
+            try await Command.run(
+                "curl",
+                [
+                    "-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
+                    "-H", "Idempotency-Key: \(idempotencyKey)", "-d", body,
+                    "http://127.0.0.1:\(port)/v1/sdxl1.0-txt2img",
+                ]
+            ).output
         }
         let first = try await post(#"{"prompt":"a cat","seed":-1}"#, idempotencyKey: "order-1")
         let again = try await post(#"{"prompt":"a cat","seed":-1}"#, idempotencyKey: "order-1")

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Background jobs across a crash: `sdgate serve` killed with SIGKILL while one job stalls at the
 /// upstream and others wait in the queue, then started again on the same database.

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `sdgate keys`, `ledger verify` and `usage` on a fresh data folder, then a real key through
 /// `sdgate serve`.
@@ -14,8 +14,9 @@ struct KeysCommandTests {
 
     @Test func createTopUpShowRevokeAndVerify() async throws {
         let environment = Self.environment()
-        let created = try await RunningGateway.run(["keys", "create", "--name", "alice", "--credits", "2.5", "--models", "sdxl-img2img", "--json"],
-                                                   environment: environment)
+        let created = try await RunningGateway.run(
+            ["keys", "create", "--name", "alice", "--credits", "2.5", "--models", "sdxl-img2img", "--json"],
+            environment: environment)
         #expect(created.status == 0, "\(created.errors)")
         let key = try #require(try Self.json(created.output) as? [String: Any])
         let id = try #require(key["id"] as? String)
@@ -54,8 +55,12 @@ struct KeysCommandTests {
         let created = try await RunningGateway.run(["keys", "create", "--name", "bob", "--credits", "1", "--json"], environment: environment)
         let secret = try #require((try Self.json(created.output) as? [String: Any])?["secret"] as? String)
         let gateway = try await RunningGateway.start(environment: environment)
-        let answer = try await Command.run("curl", ["-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
-                                                    "-d", #"{"prompt":"a cat"}"#, "http://127.0.0.1:\(gateway.port)/v1/sdxl1.0-txt2img"])
+        let answer = try await Command.run(
+            "curl",
+            [
+                "-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
+                "-d", #"{"prompt":"a cat"}"#, "http://127.0.0.1:\(gateway.port)/v1/sdxl1.0-txt2img",
+            ])
         // No backend is configured: 503, nothing charged, the remaining credits shown.
         #expect(answer.output.hasPrefix("HTTP/1.1 503"))
         #expect(answer.output.contains("x-remaining-credits: 1\r\n"))

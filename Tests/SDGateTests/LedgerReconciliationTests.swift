@@ -1,7 +1,7 @@
 import Foundation
 import GenerationCore
-import Testing
 import TestSupport
+import Testing
 
 /// The accountant's check after a mix of what members send and what upstreams do, through the real
 /// `sdgate serve`: every answer that delivered images has exactly one usage row, with the charge the
@@ -23,7 +23,9 @@ struct LedgerReconciliationTests {
     }
 
     static func header(_ name: String, in head: String) -> String? {
-        head.split(separator: "\r\n").first { $0.hasPrefix(name + ":") }.map { String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces) }
+        head.split(separator: "\r\n").first { $0.hasPrefix(name + ":") }.map {
+            String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces)
+        }
     }
 
     @Test func answersAndUsageRowsAgree() async throws {
@@ -37,19 +39,25 @@ struct LedgerReconciliationTests {
         var answers: [Answered] = []
 
         func v1(_ secret: String, _ body: String) async throws {
-            let answer = try await curl(["-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json", "-d", body, "\(base)/v1/sdxl1.0-txt2img"])
+            let answer = try await curl([
+                "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json", "-d", body, "\(base)/v1/sdxl1.0-txt2img",
+            ])
             // One image comes back as its bytes, several (or base64) as JSON that counts them.
-            answers.append(Answered(route: "v1", requestID: Self.header("x-request-id", in: answer.headers) ?? "", status: answer.status,
-                                    delivered: answer.status == 200, images: answer.body["outputs"] as? Int ?? 1,
-                                    cost: Self.header("x-cost", in: answer.headers)))
+            answers.append(
+                Answered(
+                    route: "v1", requestID: Self.header("x-request-id", in: answer.headers) ?? "", status: answer.status,
+                    delivered: answer.status == 200, images: answer.body["outputs"] as? Int ?? 1,
+                    cost: Self.header("x-cost", in: answer.headers)))
         }
         func v3(_ secret: String, samples: Int = 1) async throws {
             let body = #"{"key": "\#(secret)", "prompt": "a lighthouse", "width": 512, "height": 512, "samples": \#(samples)}"#
             let answer = try await curl(["-H", "Content-Type: application/json", "-d", body, "\(base)/api/v3/text2img"])
             // A v3 call is a job: its usage row carries the job's id, which the answer gives.
-            answers.append(Answered(route: "v3", requestID: answer.body["id"].map { "\($0)" } ?? "", status: answer.status,
-                                    delivered: answer.body["status"] as? String == "success", images: (answer.body["output"] as? [Any])?.count ?? 0,
-                                    cost: nil))
+            answers.append(
+                Answered(
+                    route: "v3", requestID: answer.body["id"].map { "\($0)" } ?? "", status: answer.status,
+                    delivered: answer.body["status"] as? String == "success", images: (answer.body["output"] as? [Any])?.count ?? 0,
+                    cost: nil))
         }
 
         let upstreamBehaviours: [UpstreamMisbehaviour?] = [nil, .serverError, .garbage, .rejectKey, .outOfCredits, .rateLimited, .cutMidBody, nil]
@@ -80,10 +88,11 @@ struct LedgerReconciliationTests {
             charged[row["key_id"] as? String ?? "", default: .zero] = charged[row["key_id"] as? String ?? "", default: .zero] + cost
         }
         // Every delivered image of this model costs the same: the charge is per image delivered.
-        let unitCosts = Set(answers.filter(\.delivered).compactMap { answer -> Int64? in
-            let cost = rows.first { $0["request_id"] as? String == answer.requestID }?["cost"] as? String
-            return cost.flatMap { Credits(decimal: $0) }.map { $0.microCredits / Int64(max(answer.images, 1)) }
-        })
+        let unitCosts = Set(
+            answers.filter(\.delivered).compactMap { answer -> Int64? in
+                let cost = rows.first { $0["request_id"] as? String == answer.requestID }?["cost"] as? String
+                return cost.flatMap { Credits(decimal: $0) }.map { $0.microCredits / Int64(max(answer.images, 1)) }
+            })
         #expect(unitCosts.count == 1, "\(unitCosts)")
         for answer in answers {
             let matching = answer.requestID.isEmpty ? [] : rows.filter { $0["request_id"] as? String == answer.requestID }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `sdgate serve` with real worker processes on the tiny pipelines: the official `segmind` SDK (and
 /// raw sockets, and curl) → the gateway → its own workers. A worker held with SIGSTOP keeps the
@@ -26,7 +26,8 @@ struct LocalServeTests {
     static let catalog: String = {
         let real = try! String(contentsOfFile: Repository.path("Config/models.yaml"), encoding: .utf8)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("models-\(UUID().uuidString).yaml")
-        try! real.replacingOccurrences(of: "sizes: [1024x1024,", with: "sizes: [256x256, 1024x1024,").write(to: file, atomically: true, encoding: .utf8)
+        try! real.replacingOccurrences(of: "sizes: [1024x1024,", with: "sizes: [256x256, 1024x1024,").write(
+            to: file, atomically: true, encoding: .utf8)
         return file.path
     }()
 
@@ -52,8 +53,9 @@ struct LocalServeTests {
 
         // A request the worker will not run is the client's mistake: 422 with the worker's reason, no charge.
         let before = try await gateway.credits(of: member.id).available
-        let refused = try await gateway.sdk(member.secret, "sd3-med-img2img",
-                                                    Self.parameters("sd3-med-img2img", image: try await Self.image).merging(["sampler": "lcm"]) { $1 })
+        let refused = try await gateway.sdk(
+            member.secret, "sd3-med-img2img",
+            Self.parameters("sd3-med-img2img", image: try await Self.image).merging(["sampler": "lcm"]) { $1 })
         #expect(refused["status"] as? Int == 422, "\(refused)")
         #expect((refused["error"] as? String)?.contains("lcm") == true, "\(refused)")
         #expect(try await gateway.credits(of: member.id).available == before)
@@ -120,7 +122,8 @@ struct LocalServeTests {
         var connection: RawSocket? = try RawSocket(port: gateway.port)
         let fd = try #require(connection?.fd)
         let body = try JSONSerialization.data(withJSONObject: Self.wireParameters(parameters))
-        let head = "POST /v1/sd3-med-img2img HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: \(leaving.secret)\r\n"
+        let head =
+            "POST /v1/sd3-med-img2img HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: \(leaving.secret)\r\n"
             + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
         let bytes = Array(head.utf8) + Array(body)
         #expect(bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } == bytes.count)
@@ -175,7 +178,9 @@ struct LocalServeTests {
         let worker = try #require(gateway.workerProcesses.first)
         // The worker serves its gateway only: whoever else reaches its port gets 401, health aside.
         let url = try #require(gateway.workerURLs.first, "\(gateway.log)")
-        #expect(try await Self.status(["-X", "POST", "-H", "Content-Type: application/json", "-d", #"{"model": "sd3-med-img2img"}"#, url + "/generate"]) == 401)
+        #expect(
+            try await Self.status(["-X", "POST", "-H", "Content-Type: application/json", "-d", #"{"model": "sd3-med-img2img"}"#, url + "/generate"])
+                == 401)
         #expect(try await Self.status([url + "/models"]) == 401)
         #expect(try await Self.status([url + "/health"]) == 200)
         // SIGKILL: the gateway cannot stop its worker; the worker sees it gone and stops itself.
@@ -186,9 +191,11 @@ struct LocalServeTests {
     @Test func aRemoteWorkerServesTheGatewayAndOutlivesIt() async throws {
         // A worker started by hand, as on another GPU host, with the token the gateway is given too.
         let token = "remote-worker-token-\(UUID().uuidString)"
-        let worker = try await Command.start(TinyModels.python, [
-            "-m", "sdgate_worker", "--models", try await TinyModels.modelsFile, "--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1",
-        ], environment: ["PYTHONPATH": Repository.path("Worker"), "OMP_NUM_THREADS": "1", "SDGATE_WORKER_TOKEN": token])
+        let worker = try await Command.start(
+            TinyModels.python,
+            [
+                "-m", "sdgate_worker", "--models", try await TinyModels.modelsFile, "--listen", "127.0.0.1:0", "--device", "cpu", "--threads", "1",
+            ], environment: ["PYTHONPATH": Repository.path("Worker"), "OMP_NUM_THREADS": "1", "SDGATE_WORKER_TOKEN": token])
         var address: Substring?
         _ = await eventually(timeout: .seconds(120)) {
             address = worker.log.split(separator: "\n").first { $0.hasPrefix("sdgate-worker listening on ") }?.dropFirst(27)
@@ -196,8 +203,9 @@ struct LocalServeTests {
         }
         let url = "http://" + (try #require(address, "\(worker.log)"))
         #expect(try await Self.status([url + "/models"]) == 401)
-        let gateway = try await ProxiedGateway.startLocal(workers: 0, extraLocal: ["remote_workers: \(url)", "remote_worker_token_env: WORKER_TOKEN"],
-                                                          environment: ["WORKER_TOKEN": token])
+        let gateway = try await ProxiedGateway.startLocal(
+            workers: 0, extraLocal: ["remote_workers: \(url)", "remote_worker_token_env: WORKER_TOKEN"],
+            environment: ["WORKER_TOKEN": token])
         #expect(await eventually(timeout: .seconds(30)) { gateway.log.contains("worker up") }, "\(gateway.log)")
         let member = try await gateway.createKey(name: "alice", credits: "1")
         let answer = try await gateway.sdk(member.secret, "sd3-med-img2img", Self.parameters("sd3-med-img2img", image: try await Self.image))
@@ -227,11 +235,17 @@ struct LocalServeTests {
     static func curl(_ port: Int, key: String, slug: String, _ parameters: [String: Any]) async throws -> (status: Int, retryAfter: String?) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("body-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: try wireParameters(parameters)).write(to: file)
-        let result = try await Command.run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "-H", "x-api-key: \(key)", "-H", "Content-Type: application/json",
-                                                    "--data-binary", "@\(file.path)", "http://127.0.0.1:\(port)/v1/\(slug)"])
+        let result = try await Command.run(
+            "curl",
+            [
+                "-sS", "-o", "/dev/null", "-D", "-", "-H", "x-api-key: \(key)", "-H", "Content-Type: application/json",
+                "--data-binary", "@\(file.path)", "http://127.0.0.1:\(port)/v1/\(slug)",
+            ])
         let lines = result.output.split(separator: "\r\n")
         let status = lines.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
-        let retryAfter = lines.first { $0.lowercased().hasPrefix("retry-after:") }.map { String($0.dropFirst(12)).trimmingCharacters(in: .whitespaces) }
+        let retryAfter = lines.first { $0.lowercased().hasPrefix("retry-after:") }.map {
+            String($0.dropFirst(12)).trimmingCharacters(in: .whitespaces)
+        }
         return (status, retryAfter)
     }
 }

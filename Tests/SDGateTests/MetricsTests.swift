@@ -1,8 +1,9 @@
 import Foundation
 import HTTPServer
 import Logging
-import Testing
 import TestSupport
+import Testing
+
 @testable import SDGateApp
 
 /// `GET /metrics` of a real `sdgate serve` in front of a fake Segmind upstream, scraped with curl
@@ -41,9 +42,11 @@ struct MetricsTests {
         #expect(try await stalled.status == 502, "the upstream answered 503 when its stall ended")
 
         // A ModelsLab v3 call: a background job, through the same upstream.
-        let v3 = try await Self.curl(["-H", "Content-Type: application/json", "-d",
-                                      #"{"key": "\#(member.secret)", "prompt": "a fox in the snow", "width": "512", "height": "512"}"#,
-                                      "\(base)/api/v3/text2img"])
+        let v3 = try await Self.curl([
+            "-H", "Content-Type: application/json", "-d",
+            #"{"key": "\#(member.secret)", "prompt": "a fox in the snow", "width": "512", "height": "512"}"#,
+            "\(base)/api/v3/text2img",
+        ])
         #expect(v3.body.contains(#""status":"success""#), "\(v3.body)")
 
         // Scrapes need the metrics token (and not the admin token).
@@ -117,8 +120,10 @@ struct MetricsTests {
     }
 
     /// A histogram's buckets rise to `count` at +Inf, and `_count` says the same.
-    static func expectHistogram(_ metrics: PrometheusText, _ name: String, _ labels: [String: String], count: Double,
-                                sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectHistogram(
+        _ metrics: PrometheusText, _ name: String, _ labels: [String: String], count: Double,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let buckets = metrics.buckets(name, labels)
         #expect(buckets.last?.le == .infinity && buckets.last?.count == count, "\(name) \(labels): \(buckets)", sourceLocation: sourceLocation)
         #expect(zip(buckets, buckets.dropFirst()).allSatisfy { $0.count <= $1.count }, "cumulative", sourceLocation: sourceLocation)
@@ -152,8 +157,11 @@ struct MetricsTests {
     }
 
     static func segmind(_ base: String, key: String?, body: String) async throws -> Answer {
-        try await curl((key.map { ["-H", "x-api-key: \($0)"] } ?? []) + ["-H", "Content-Type: application/json", "-d", body,
-                                                                          "\(base)/v1/sdxl1.0-txt2img"])
+        try await curl(
+            (key.map { ["-H", "x-api-key: \($0)"] } ?? []) + [
+                "-H", "Content-Type: application/json", "-d", body,
+                "\(base)/v1/sdxl1.0-txt2img",
+            ])
     }
 
     static func scrape(_ base: String) async throws -> PrometheusText {

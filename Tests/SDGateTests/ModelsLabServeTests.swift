@@ -1,7 +1,7 @@
 import Foundation
 import GenerationCore
-import Testing
 import TestSupport
+import Testing
 
 /// ModelsLab v3 through `sdgate serve`: a client written like ModelsLab's examples calls the
 /// gateway, whose route sends the model to a fake Segmind upstream, so a v3 request is served by

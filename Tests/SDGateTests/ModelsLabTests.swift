@@ -5,8 +5,9 @@ import HTTPServer
 import Jobs
 import Ledger
 import Logging
-import Testing
 import TestSupport
+import Testing
+
 @testable import SDGateApp
 
 /// The ModelsLab v3 dialect on a real server, a real SQLite ledger and job queue, the real job
@@ -25,21 +26,26 @@ struct ModelsLabTests {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelslab-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             ledger = try SQLiteLedger(path: folder.appendingPathComponent("sdgate.sqlite").path)
-            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
-                                  metrics: GatewayMetrics())
+            let gate = LedgerGate(
+                ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
+                metrics: GatewayMetrics())
             let outputs = try OutputStore(folder: folder.appendingPathComponent("generations"), retention: .seconds(3600))
             let completions = JobCompletions()
             let executor = GenerationJobExecutor(backend: backend, outputs: outputs, credits: gate, completions: completions)
             var settings = JobRunner.Settings()
             settings.pollInterval = .milliseconds(100)
-            runner = JobRunner(store: ledger, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test"),
-                               execute: executor.execute, settle: executor.settle)
+            runner = JobRunner(
+                store: ledger, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test"),
+                execute: executor.execute, settle: executor.settle)
             runner.start()
             var router = Router()
-            ModelsLabDialect(admission: Admission(catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
-                                                 images: ImageLoader(fetcher: nil)),
-                             jobs: JobQueue(store: ledger, completions: completions, wake: runner.wake), wait: wait)
-                .register(on: &router)
+            ModelsLabDialect(
+                admission: Admission(
+                    catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
+                    images: ImageLoader(fetcher: nil)),
+                jobs: JobQueue(store: ledger, completions: completions, wake: runner.wake), wait: wait
+            )
+            .register(on: &router)
             OutputRoutes(store: outputs).register(on: &router)
             var configuration = HTTPServer.Configuration()
             configuration.host = "127.0.0.1"
@@ -56,8 +62,12 @@ struct ModelsLabTests {
 
         func post(_ path: String, _ body: [String: Any], form: Bool = false) async throws -> [String: Any] {
             let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-            let result = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/modelslab_client.py"), "post",
-                                                           base + path, form ? "form" : "json", json])
+            let result = try await Command.run(
+                "python3",
+                [
+                    Repository.path("Tests/SDGateTests/Clients/modelslab_client.py"), "post",
+                    base + path, form ? "form" : "json", json,
+                ])
             let answer = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], "\(result.errors)")
             #expect(answer["http"] as? Int == 200, "every v3 answer is HTTP 200")
             return try #require(answer["body"] as? [String: Any])
@@ -82,8 +92,12 @@ struct ModelsLabTests {
         let gateway = try await Gateway(wait: .seconds(20))
         let (keyID, secret) = try await gateway.key(credits: "1")
         // text2img runs as sdxl1.0-txt2img (0.008 per image at 31 steps): numbers as strings.
-        let text = try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "a lighthouse", "width": "512", "height": "512",
-                                                               "samples": "2", "num_inference_steps": "31", "seed": "42", "track_id": 7])
+        let text = try await gateway.post(
+            "/api/v3/text2img",
+            [
+                "key": secret, "prompt": "a lighthouse", "width": "512", "height": "512",
+                "samples": "2", "num_inference_steps": "31", "seed": "42", "track_id": 7,
+            ])
         #expect(text["status"] as? String == "success", "\(text)")
         let urls = try #require(text["output"] as? [String])
         #expect(urls.count == 2 && urls.allSatisfy { $0.hasPrefix(gateway.base + "/generations/") })
@@ -91,12 +105,18 @@ struct ModelsLabTests {
         #expect(urls == [0, 1].map { "\(gateway.base)/generations/\(prefix)-\($0).png" }, "named as ModelsLab names them")
         #expect(try await gateway.download(urls[0]) == FakeBackend.outputJPEG)
         let meta = try #require(text["meta"] as? [String: Any])
-        #expect(meta["W"] as? Int == 512 && meta["steps"] as? Int == 31 && meta["seed"] as? String == "42" && meta["model"] as? String == "sdxl1.0-txt2img")
+        #expect(
+            meta["W"] as? Int == 512 && meta["steps"] as? Int == 31 && meta["seed"] as? String == "42"
+                && meta["model"] as? String == "sdxl1.0-txt2img")
         #expect(text["track_id"] as? String == "7")
 
         // img2img as a form, base64 "yes": the URLs hold base64 text.
-        let image = try await gateway.post("/api/v3/img2img", ["key": secret, "prompt": "a boat", "init_image": Self.inputImage,
-                                                               "width": "512", "height": "512", "strength": "0.5", "base64": "yes"], form: true)
+        let image = try await gateway.post(
+            "/api/v3/img2img",
+            [
+                "key": secret, "prompt": "a boat", "init_image": Self.inputImage,
+                "width": "512", "height": "512", "strength": "0.5", "base64": "yes",
+            ], form: true)
         #expect(image["status"] as? String == "success", "\(image)")
         let base64URL = try #require((image["output"] as? [String])?.first)
         #expect(base64URL.hasSuffix(".base64"))
@@ -128,10 +148,11 @@ struct ModelsLabTests {
 
         gateway.backend.resume()
         var fetched: [String: Any] = [:]
-        #expect(await eventually {
-            fetched = (try? await gateway.post("/api/v3/fetch", ["key": secret, "request_id": id])) ?? [:]
-            return fetched["status"] as? String == "success"
-        })
+        #expect(
+            await eventually {
+                fetched = (try? await gateway.post("/api/v3/fetch", ["key": secret, "request_id": id])) ?? [:]
+                return fetched["status"] as? String == "success"
+            })
         #expect(fetched["output"] as? [String] == future, "the images are where the first answer said they would be")
         let byPath = try await gateway.post("/api/v3/fetch/\(id)", ["key": secret], form: true)
         #expect(byPath["status"] as? String == "success")
@@ -161,7 +182,9 @@ struct ModelsLabTests {
         let (_, broke) = try await gateway.key(credits: "0")
 
         let badKey = try await gateway.post("/api/v3/text2img", ["key": "sdg_kxxxxxxxx_nope", "prompt": "x"])
-        #expect(badKey["status"] as? String == "error" && badKey["message"] as? String == "Invalid Api Key" && badKey["messege"] as? String == "Invalid Api Key")
+        #expect(
+            badKey["status"] as? String == "error" && badKey["message"] as? String == "Invalid Api Key"
+                && badKey["messege"] as? String == "Invalid Api Key")
         let invalid = try await gateway.post("/api/v3/text2img", ["key": secret, "width": "500", "samples": "9"])
         let problems = try #require(invalid["message"] as? [String: [String]], "\(invalid)")
         #expect(problems["width"] == ["must be divisible by 8, got 500"])

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The money path against a hostile member, through `sdgate serve` and a fake Segmind upstream:
 /// a hold shorter than the upstream, an upstream that delivers fewer images than asked for, a key
@@ -16,15 +16,19 @@ struct MoneyAbuseTests {
             routes: [slug: ["segmind"]], extraYAML: extraYAML)
     }
 
-    static func requestArguments(_ gateway: ProxiedGateway, _ secret: String, _ body: String, path: String = "/v1/\(slug)",
-                                 idempotencyKey: String? = nil) -> [String] {
+    static func requestArguments(
+        _ gateway: ProxiedGateway, _ secret: String, _ body: String, path: String = "/v1/\(slug)",
+        idempotencyKey: String? = nil
+    ) -> [String] {
         var arguments = ["-m", "120", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json"]
         if let idempotencyKey { arguments += ["-H", "Idempotency-Key: \(idempotencyKey)"] }
         return arguments + ["-d", body, "http://127.0.0.1:\(gateway.port)\(path)"]
     }
 
-    static func post(_ gateway: ProxiedGateway, _ secret: String, _ body: String, path: String = "/v1/\(slug)",
-                     idempotencyKey: String? = nil) async throws -> CurlAnswer {
+    static func post(
+        _ gateway: ProxiedGateway, _ secret: String, _ body: String, path: String = "/v1/\(slug)",
+        idempotencyKey: String? = nil
+    ) async throws -> CurlAnswer {
         try await curl(requestArguments(gateway, secret, body, path: path, idempotencyKey: idempotencyKey))
     }
 
@@ -76,10 +80,11 @@ struct MoneyAbuseTests {
         let submitted = try await Self.post(gateway, member.secret, #"{"prompt": "four owls", "samples": 4}"#, path: "/v2/\(Self.slug)")
         let responseURL = try #require(submitted.body["response_url"] as? String, "\(submitted)")
         var result: [String: Any] = [:]
-        #expect(await eventually(timeout: .seconds(60)) {
-            result = (try? await curl(["-H", "x-api-key: \(member.secret)", responseURL]))?.body ?? [:]
-            return result["status"] as? String == "COMPLETED"
-        })
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                result = (try? await curl(["-H", "x-api-key: \(member.secret)", responseURL]))?.body ?? [:]
+                return result["status"] as? String == "COMPLETED"
+            })
         let v2URLs = (result["output"] as? [String]) ?? [result["output"] as? String].compactMap { $0 }
         #expect(v2URLs.count == 1, "\(result)")
         for url in v2URLs { #expect(try await curl([url]).status == 200, "every listed image exists: \(url)") }
@@ -89,10 +94,13 @@ struct MoneyAbuseTests {
         var v3 = try await curl(["-H", "Content-Type: application/json", "-d", v3Body, "http://127.0.0.1:\(gateway.port)/api/v3/text2img"]).body
         if v3["status"] as? String == "processing", let id = v3["id"] as? String {
             let fetch = #"{"key": "\#(member.secret)"}"#
-            #expect(await eventually(timeout: .seconds(60)) {
-                v3 = (try? await curl(["-H", "Content-Type: application/json", "-d", fetch, "http://127.0.0.1:\(gateway.port)/api/v3/fetch/\(id)"]))?.body ?? [:]
-                return v3["status"] as? String == "success"
-            })
+            #expect(
+                await eventually(timeout: .seconds(60)) {
+                    v3 =
+                        (try? await curl(["-H", "Content-Type: application/json", "-d", fetch, "http://127.0.0.1:\(gateway.port)/api/v3/fetch/\(id)"]))?
+                        .body ?? [:]
+                    return v3["status"] as? String == "success"
+                })
         }
         let v3URLs = v3["output"] as? [String] ?? []
         #expect(v3["status"] as? String == "success" && v3URLs.count == 1, "\(v3)")
@@ -136,9 +144,10 @@ struct MoneyAbuseTests {
         #expect(upstream.received.map { $0.json["prompt"] as? String } == ["flood 0", "patient"], "the patient key's turn came next")
         #expect(upstream.answerOne())
         let responseURL = try #require(patientJob.body["response_url"] as? String)
-        #expect(await eventually(timeout: .seconds(60)) {
-            (try? await curl(["-H", "x-api-key: \(patient.secret)", responseURL]))?.body["status"] as? String == "COMPLETED"
-        })
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                (try? await curl(["-H", "x-api-key: \(patient.secret)", responseURL]))?.body["status"] as? String == "COMPLETED"
+            })
         #expect(upstream.received.count == 2 || upstream.received.count == 3, "at most the next flood job started meanwhile")
 
         upstream.misbehave(nil)
@@ -174,10 +183,11 @@ struct MoneyAbuseTests {
         // The retry gets the image it paid for, without a second charge or a second upstream call.
         var retry = try await Self.post(gateway, member.secret, body, idempotencyKey: "leave-1")
         if retry.status == 409 {
-            #expect(await eventually(timeout: .seconds(30)) {
-                retry = (try? await Self.post(gateway, member.secret, body, idempotencyKey: "leave-1")) ?? retry
-                return retry.status != 409
-            })
+            #expect(
+                await eventually(timeout: .seconds(30)) {
+                    retry = (try? await Self.post(gateway, member.secret, body, idempotencyKey: "leave-1")) ?? retry
+                    return retry.status != 409
+                })
         }
         #expect(retry.status == 200 && retry.headers.contains("x-idempotent-replayed: true") && retry.body["image"] is String, "\(retry)")
         #expect(try await gateway.credits(of: member.id) == ("0.992", "0"))
@@ -205,10 +215,11 @@ struct MoneyAbuseTests {
         // Restarted, the gateway answers 409 while the dead request's hold lasts, then runs the retry.
         let restarted = try await gateway.restarted()
         var retry = try await Self.post(restarted, member.secret, body, idempotencyKey: "crash-1")
-        #expect(await eventually(timeout: .seconds(60)) {
-            if retry.status == 409 { retry = (try? await Self.post(restarted, member.secret, body, idempotencyKey: "crash-1")) ?? retry }
-            return retry.status != 409
-        })
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                if retry.status == 409 { retry = (try? await Self.post(restarted, member.secret, body, idempotencyKey: "crash-1")) ?? retry }
+                return retry.status != 409
+            })
         #expect(retry.status == 200 && !retry.headers.contains("x-idempotent-replayed") && retry.body["image"] is String, "\(retry)")
         let replay = try await Self.post(restarted, member.secret, body, idempotencyKey: "crash-1")
         #expect(replay.status == 200 && replay.headers.contains("x-idempotent-replayed: true"))

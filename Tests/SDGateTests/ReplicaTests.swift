@@ -3,8 +3,9 @@ import GenerationCore
 import HTTPServer
 import Ledger
 import Logging
-import Testing
 import TestSupport
+import Testing
+
 @testable import SDGateApp
 
 /// Several gateways on one PostgreSQL database. Needs SDGATE_TEST_POSTGRES_URL (`.ci/run` sets it).
@@ -25,17 +26,24 @@ struct ReplicaTests {
             configuration.ledgerDatabase = url
             // Each gateway its own ledger, so its own connection pool: as two replicas.
             let ledger = try await GatewayApp.openLedger(configuration)
-            let gate = LedgerGate(ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
-                                  metrics: GatewayMetrics())
-            let server = try GatewayApp(configuration: configuration, logger: Logger(label: "test"), gate: gate, ledger: ledger,
-                                        backend: FakeBackend()).makeServer()
+            let gate = LedgerGate(
+                ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
+                metrics: GatewayMetrics())
+            let server = try GatewayApp(
+                configuration: configuration, logger: Logger(label: "test"), gate: gate, ledger: ledger,
+                backend: FakeBackend()
+            ).makeServer()
             servers.append((server, try server.start().port))
             ledgers.append(ledger)
         }
         let (key, secret) = try await ledgers[0].createKey(NewKey(name: "shared"))
         _ = try await ledgers[1].adjust(.key(key.id), by: Credits(decimal: "0.4")!, reason: "exactly fifty")
-        let burst = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/burst.py"),
-                                                      servers.map { String($0.1) }.joined(separator: ","), secret, "200"])
+        let burst = try await Command.run(
+            "python3",
+            [
+                Repository.path("Tests/SDGateTests/Clients/burst.py"),
+                servers.map { String($0.1) }.joined(separator: ","), secret, "200",
+            ])
         #expect(burst.status == 0, "\(burst.errors)")
         let summary = try JSONSerialization.jsonObject(with: Data(burst.output.utf8)) as? [String: Any]
         #expect(summary?["statuses"] as? [String: Int] == ["200": 50, "406": 150])

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Headers that keep secrets out of caches and browsers on HTTPS, on the real `sdgate serve`.
 @Suite("Security headers", .serialized)
@@ -18,8 +18,10 @@ struct SecurityHeaderTests {
         let created = try await MetricsTests.curl(Self.bearer + ["-d", #"{"name":"nia","credits":"1"}"#, "\(admin)/keys"])
         #expect(created.status == 201 && created.body.contains("secret"), "\(created)")
         #expect(created.headers["cache-control"] == "no-store", "the answer that shows a key's secret: \(created.headers)")
-        for (arguments, status) in [(Self.bearer + ["\(admin)/keys"], 200), (Self.bearer + ["\(admin)/usage"], 200),
-                                    (["\(admin)/keys"], 401), (Self.bearer + ["\(admin)/keys/nope"], 404)] {
+        for (arguments, status) in [
+            (Self.bearer + ["\(admin)/keys"], 200), (Self.bearer + ["\(admin)/usage"], 200),
+            (["\(admin)/keys"], 401), (Self.bearer + ["\(admin)/keys/nope"], 404),
+        ] {
             let answer = try await MetricsTests.curl(arguments)
             #expect(answer.status == status, "\(arguments): \(answer)")
             #expect(answer.headers["cache-control"] == "no-store", "\(arguments): \(answer.headers)")
@@ -32,8 +34,9 @@ struct SecurityHeaderTests {
     }
 
     static func environment(_ upstream: FakeSegmindUpstream, _ extraYAML: String) throws -> [String: String] {
-        try ProxiedGateway.environment(upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key)],
-                                       routes: ["sdxl1.0-txt2img": ["segmind"]], extraYAML: extraYAML)
+        try ProxiedGateway.environment(
+            upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key)],
+            routes: ["sdxl1.0-txt2img": ["segmind"]], extraYAML: extraYAML)
     }
 
     @Test func hstsIsSentOverHTTPSOnlyWhenConfigured() async throws {

@@ -2,8 +2,9 @@ import Foundation
 import GenerationCore
 import HTTPServer
 import Logging
-import Testing
 import TestSupport
+import Testing
+
 @testable import SDGateApp
 
 /// The whole gateway in-process (configuration, routes, logging) with a backend that lives in the

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Segmind's asynchronous API through `sdgate serve`, driven by the official `segmind` SDK's v2
 /// path (`run`, `submit_async(...).wait()`), with a fake Segmind upstream generating.
@@ -24,8 +24,9 @@ struct SegmindV2Tests {
         #expect(result["status"] as? String == "COMPLETED" && result["seed"] as? Int == 77)
         let outputs = try #require(result["output"] as? [String])
         #expect(outputs.count == 2 && outputs.allSatisfy { $0.hasPrefix("http://127.0.0.1:\(gateway.port)/generations/") })
-        #expect((run["images"] as? [[String: Any]])?.allSatisfy { $0["format"] as? String == "png" && $0["width"] as? Int == 1024 } == true,
-                "the upstream's images, as it made them")
+        #expect(
+            (run["images"] as? [[String: Any]])?.allSatisfy { $0["format"] as? String == "png" && $0["width"] as? Int == 1024 } == true,
+            "the upstream's images, as it made them")
         #expect(((result["metrics"] as? [String: Any])?["inference_time"] as? Double) != nil)
 
         // submit_async(...).wait(): one sample, one URL.
@@ -64,11 +65,12 @@ struct SegmindV2Tests {
         let failed = try await gateway.v2(["run", member.secret, "sdxl1.0-txt2img", #"{"prompt": "a fox"}"#])
         #expect(failed["failed"] as? String == "the upstream failed (HTTP 500)", "\(failed)")
         let submitted = try await gateway.v2(["submit", member.secret, "sdxl1.0-txt2img", #"{"prompt": "a fox"}"#])
-        #expect(await eventually(timeout: .seconds(30)) {
-            let answer = (try? await curl(["-H", "x-api-key: \(member.secret)", submitted["response_url"] as? String ?? ""]))
-            return answer?.status == 422 && answer?.body["status"] as? String == "FAILED"
-                && answer?.body["error"] as? String == "the upstream failed (HTTP 500)"
-        }, "a FAILED job's result is served under HTTP 422, as Segmind does")
+        #expect(
+            await eventually(timeout: .seconds(30)) {
+                let answer = (try? await curl(["-H", "x-api-key: \(member.secret)", submitted["response_url"] as? String ?? ""]))
+                return answer?.status == 422 && answer?.body["status"] as? String == "FAILED"
+                    && answer?.body["error"] as? String == "the upstream failed (HTTP 500)"
+            }, "a FAILED job's result is served under HTTP 422, as Segmind does")
 
         // Refused at submission, each as v1 refuses it, and nothing queued.
         upstream.misbehave(nil)
@@ -91,8 +93,10 @@ struct SegmindV2Tests {
         upstream.misbehave(.stall)
         let gateway = try await Self.start(upstream, extraYAML: "public_url: https://images.team.example/\n")
         let member = try await gateway.createKey(name: "pia", credits: "1")
-        let submitted = try await curl(["-H", "x-api-key: \(member.secret)", "-H", "Content-Type: application/json", "-d", #"{"prompt": "x"}"#,
-                                        "http://127.0.0.1:\(gateway.port)/v2/sdxl1.0-txt2img"])
+        let submitted = try await curl([
+            "-H", "x-api-key: \(member.secret)", "-H", "Content-Type: application/json", "-d", #"{"prompt": "x"}"#,
+            "http://127.0.0.1:\(gateway.port)/v2/sdxl1.0-txt2img",
+        ])
         let id = try #require(submitted.body["request_id"] as? String, "\(submitted)")
         #expect(submitted.body["status_url"] as? String == "https://images.team.example/v2/requests/\(id)/status")
         #expect(submitted.body["response_url"] as? String == "https://images.team.example/v2/requests/\(id)")

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The server against clients that try to starve it, each against the real `sdgate serve`: strangers
 /// announcing bodies they never finish, slow bodies from many addresses, a client that half-closes,
@@ -37,12 +37,15 @@ struct ServerAbuseTests {
         #expect(try await Command.run("sqlite3", [database, "UPDATE api_key SET expires_at = 1000 WHERE id = '\(expired.id)'"]).status == 0)
         let member = try await gateway.createKey(name: "ada", credits: "1")
 
-        for (key, path) in [("sdg_unknown_0000", "/v1/\(Self.model)"), (revoked.secret, "/v1/\(Self.model)"), (revoked.secret, "/v2/\(Self.model)"),
-                            (expired.secret, "/v1/\(Self.model)"), (expired.secret, "/v2/\(Self.model)")] {
+        for (key, path) in [
+            ("sdg_unknown_0000", "/v1/\(Self.model)"), (revoked.secret, "/v1/\(Self.model)"), (revoked.secret, "/v2/\(Self.model)"),
+            (expired.secret, "/v1/\(Self.model)"), (expired.secret, "/v2/\(Self.model)"),
+        ] {
             let client = try RawClient(port: gateway.port)
             // A client that waits for 100 Continue sends nothing more: the answer can only come from the head.
-            try await client.send("POST \(path) HTTP/1.1\r\nHost: t\r\nx-api-key: \(key)\r\nContent-Type: application/json\r\n"
-                                  + "Content-Length: 32000000\r\nExpect: 100-continue\r\n\r\n")
+            try await client.send(
+                "POST \(path) HTTP/1.1\r\nHost: t\r\nx-api-key: \(key)\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: 32000000\r\nExpect: 100-continue\r\n\r\n")
             let answer = try await client.readResponse()
             #expect(answer.status == 401, "\(path): \(answer)")
             #expect(answer.text.contains("API key is invalid"), "\(answer)")
@@ -51,8 +54,9 @@ struct ServerAbuseTests {
         // A member's key is welcome to send its body.
         let client = try RawClient(port: gateway.port)
         let body = #"{"prompt": "a fox", "base64": false}"#
-        try await client.send("POST /v1/\(Self.model) HTTP/1.1\r\nHost: t\r\nx-api-key: \(member.secret)\r\nContent-Type: application/json\r\n"
-                              + "Content-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
+        try await client.send(
+            "POST /v1/\(Self.model) HTTP/1.1\r\nHost: t\r\nx-api-key: \(member.secret)\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\nExpect: 100-continue\r\n\r\n")
         #expect(try await client.readResponse().status == 100)
         try await client.send(body)
         #expect(try await client.readResponse().status == 200)
@@ -81,7 +85,8 @@ struct ServerAbuseTests {
         // one has it (the server drops what it sent after), one being read has none.
         let answers = await withTaskGroup(of: Int?.self) { group in
             for (index, client) in clients.enumerated() {
-                let head = index < 50
+                let head =
+                    index < 50
                     ? "POST /v1/\(Self.model) HTTP/1.1\r\nHost: t\r\nx-api-key: sdg_stranger_\(index)\r\nContent-Length: \(length)\r\n\r\n"
                     : "POST /api/v3/text2img HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n\r\n"
                 group.addTask {
@@ -119,20 +124,23 @@ struct ServerAbuseTests {
     /// 127.0.0.1 keeps its /health p99 within three times the p99 it had before they came.
     @Test func slowBodiesFromManyAddressesDoNotStarveANormalClient() async throws {
         let upstream = try FakeSegmindUpstream()
-        let gateway = try await Self.start(upstream, extraYAML: """
-            server:
-              limits:
-                max_connections: 150
-                max_connections_per_address: 20
+        let gateway = try await Self.start(
+            upstream,
+            extraYAML: """
+                server:
+                  limits:
+                    max_connections: 150
+                    max_connections_per_address: 20
 
-            """)
+                """)
         let port = gateway.port
         func healthLatencies(_ count: Int, between: () async -> Void = {}) async -> [Duration] {
             var latencies: [Duration] = []
             for index in 0..<count {
                 if index % 10 == 0 { await between() }
                 let start = ContinuousClock.now
-                let answered = (try? await RawClient.exchange(port: port, "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status) == 200
+                let answered =
+                    (try? await RawClient.exchange(port: port, "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status) == 200
                 // A request that was not answered (it waited past the client's 10 s) counts as forever.
                 latencies.append(answered ? ContinuousClock.now - start : .seconds(3600))
             }
@@ -148,10 +156,11 @@ struct ServerAbuseTests {
             slow.append(client)
         }
         let clients = slow
-        let loaded = p99(await healthLatencies(200) {
-            // A byte on every slow connection now and then, so that none of them goes idle.
-            for client in clients { try? await client.send(" ") }
-        })
+        let loaded = p99(
+            await healthLatencies(200) {
+                // A byte on every slow connection now and then, so that none of them goes idle.
+                for client in clients { try? await client.send(" ") }
+            })
         #expect(loaded <= baseline * 3, "health p99 \(loaded) with 200 slow bodies, \(baseline) before")
         print("health p99: \(baseline) before, \(loaded) with 200 slow bodies")
         #expect(try await gateway.stop() == 0)
@@ -166,8 +175,9 @@ struct ServerAbuseTests {
         let member = try await gateway.createKey(name: "hal", credits: "1")
         let client = try RawClient(port: gateway.port)
         let body = #"{"prompt": "a fox", "base64": false}"#
-        try await client.send("POST /v1/\(Self.model) HTTP/1.1\r\nHost: t\r\nx-api-key: \(member.secret)\r\nContent-Type: application/json\r\n"
-                              + "Content-Length: \(body.utf8.count)\r\n\r\n" + body)
+        try await client.send(
+            "POST /v1/\(Self.model) HTTP/1.1\r\nHost: t\r\nx-api-key: \(member.secret)\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n" + body)
         client.finishSending()
         let answer = try await client.readResponse()
         #expect(answer.status == 200, "\(answer)")
@@ -191,8 +201,9 @@ struct ServerAbuseTests {
         upstream.misbehave(.stall)
         var client: RawClient? = try RawClient(port: gateway.port)
         let body = #"{"prompt": "a fox", "base64": false}"#
-        try await client?.send("POST /v1/\(Self.model) HTTP/1.1\r\nHost: t\r\nx-api-key: \(member.secret)\r\nContent-Type: application/json\r\n"
-                               + "Content-Length: \(body.utf8.count)\r\n\r\n" + body)
+        try await client?.send(
+            "POST /v1/\(Self.model) HTTP/1.1\r\nHost: t\r\nx-api-key: \(member.secret)\r\nContent-Type: application/json\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n" + body)
         #expect(await eventually { upstream.stalledCount == 1 })
         client?.resetOnClose()
         client = nil
@@ -217,13 +228,18 @@ struct ServerAbuseTests {
         let member = try await gateway.createKey(name: "sam", credits: "1")
         let database = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/sdgate.sqlite"
         // The lock is held until this process ends; a minute at most.
-        let locker = try await Command.start("python3", ["-c", """
-            import sqlite3, sys, time
-            connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-            connection.execute("BEGIN IMMEDIATE")
-            print("locked", flush=True)
-            time.sleep(60)
-            """, database])
+        let locker = try await Command.start(
+            "python3",
+            [
+                "-c",
+                """
+                import sqlite3, sys, time
+                connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+                connection.execute("BEGIN IMMEDIATE")
+                print("locked", flush=True)
+                time.sleep(60)
+                """, database,
+            ])
         #expect(await eventually { locker.log.contains("locked") })
 
         // The top-up's connection is open and known to the loop before its request is sent, and
@@ -233,8 +249,9 @@ struct ServerAbuseTests {
         try await topUp.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try await topUp.readResponse().status == 200)
         let body = #"{"amount":"2","reason":"while locked"}"#
-        try await topUp.send("POST /admin/keys/\(member.id)/credits HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer proxy-test-admin-token\r\n"
-                             + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        try await topUp.send(
+            "POST /admin/keys/\(member.id)/credits HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer proxy-test-admin-token\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
         // Answered while the lock is still held, so while the write still waits: well within the
         // 10 s the write waits for a lock before it gives up.
         let health = try RawClient(port: gateway.port, receiveTimeout: .seconds(5))

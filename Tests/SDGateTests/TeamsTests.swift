@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Teams through `sdgate teams` and `/admin/teams`: a member key spends its own credits and its
 /// team's, and usage is reported per team with totals per key.
@@ -60,8 +60,13 @@ struct TeamsTests {
         let secret = try #require(member["secret"] as? String), keyID = try #require(member["id"] as? String)
 
         func generate() async throws -> String {
-            try await Command.run("curl", ["-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
-                                           "-d", #"{"prompt":"x"}"#, "\(base)/v1/sdxl1.0-txt2img"]).output
+            try await Command.run(
+                "curl",
+                [
+                    "-sS", "-i", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
+                    "-d", #"{"prompt":"x"}"#, "\(base)/v1/sdxl1.0-txt2img",
+                ]
+            ).output
         }
         // What the key can spend is what its team has left. (The binary has no backend: the held
         // credits come back with the 503.)

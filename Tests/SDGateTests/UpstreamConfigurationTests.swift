@@ -1,8 +1,9 @@
 import Foundation
 import GatewayAPI
-import Testing
 import TestSupport
+import Testing
 import UpstreamProxy
+
 @testable import SDGateApp
 
 /// `upstreams.<name>.*` and `routes.<model>`: from the file and the environment, checked together,
@@ -52,23 +53,29 @@ struct UpstreamConfigurationTests {
     }
 
     @Test func theEnvironmentSetsUpstreamsAndRoutesByName() throws {
-        let configuration = try ConfigurationTests.load(nil, environment: [
-            "SDGATE_UPSTREAMS_EU_DIALECT": "modelslab", "SDGATE_UPSTREAMS_EU_BASE_URL": "http://127.0.0.1:9000",
-            "SDGATE_UPSTREAMS_EU_KEY_ENV": "EU_KEY", "EU_KEY": "secret", "SDGATE_ROUTES_SD1_5_IMG2IMG": "eu",
-        ])
+        let configuration = try ConfigurationTests.load(
+            nil,
+            environment: [
+                "SDGATE_UPSTREAMS_EU_DIALECT": "modelslab", "SDGATE_UPSTREAMS_EU_BASE_URL": "http://127.0.0.1:9000",
+                "SDGATE_UPSTREAMS_EU_KEY_ENV": "EU_KEY", "EU_KEY": "secret", "SDGATE_ROUTES_SD1_5_IMG2IMG": "eu",
+            ])
         #expect(configuration.configuredUpstreams.map(\.name) == ["eu"])
         let catalog = try ModelCatalog.load(file: Repository.path("Config/models.yaml"))
         #expect(try configuration.routes(in: catalog) == ["sd1.5-img2img": ["eu"]], "the variable's spelling names the catalog's model")
     }
 
     @Test func mistakesAreReportedWithTheirLines() throws {
-        #expect(ConfigurationTests.problem("upstreams:\n  a:\n    dialect: openai\n")
-            == "test.yaml:3: upstreams.a.dialect: must be one of segmind, modelslab")
-        #expect(ConfigurationTests.problem("upstreams:\n  a:\n    base_url: ftp://x\n")?.hasPrefix("test.yaml:3: upstreams.a.base_url: expected an http") == true)
-        #expect(ConfigurationTests.problem("upstreams:\n  a:\n    dialect: segmind\n") == """
-            test.yaml:3: upstreams.a.base_url: is required
-            test.yaml:3: upstreams.a.key_env: is required
-            """)
+        #expect(
+            ConfigurationTests.problem("upstreams:\n  a:\n    dialect: openai\n")
+                == "test.yaml:3: upstreams.a.dialect: must be one of segmind, modelslab")
+        #expect(
+            ConfigurationTests.problem("upstreams:\n  a:\n    base_url: ftp://x\n")?.hasPrefix("test.yaml:3: upstreams.a.base_url: expected an http")
+                == true)
+        #expect(
+            ConfigurationTests.problem("upstreams:\n  a:\n    dialect: segmind\n") == """
+                test.yaml:3: upstreams.a.base_url: is required
+                test.yaml:3: upstreams.a.key_env: is required
+                """)
         #expect(ConfigurationTests.problem("upstreams:\n  A:\n    dialect: segmind\n")?.contains("lowercase letters, digits and _") == true)
         #expect(ConfigurationTests.problem("routes:\n  sdxl-img2img: nobody\n") == "test.yaml:2: routes.sdxl-img2img: no upstream named 'nobody'")
         #expect(ConfigurationTests.problem("upstreams:\n  a:\n    base_urls: x\n")?.contains("unknown key") == true)

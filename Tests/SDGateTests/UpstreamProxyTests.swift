@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The upstream proxy end to end: the official `segmind` SDK → `sdgate serve` → a fake Segmind or
 /// ModelsLab upstream on 127.0.0.1, each told to behave or to fail in one of the ways real services
@@ -16,8 +16,9 @@ struct UpstreamProxyTests {
             routes: ["sdxl-img2img": ["segmind"]])
         let member = try await gateway.createKey(name: "alice", credits: "1")
 
-        let answer = try await gateway.sdk(member.secret, "sdxl-img2img",
-                                           ["image": Self.image, "prompt": "a fox", "samples": 2, "seed": 98_877_465_625, "base64": true])
+        let answer = try await gateway.sdk(
+            member.secret, "sdxl-img2img",
+            ["image": Self.image, "prompt": "a fox", "samples": 2, "seed": 98_877_465_625, "base64": true])
         #expect(answer["status"] as? Int == 200, "\(answer)")
         let headers = answer["headers"] as? [String: String] ?? [:]
         #expect(headers["x-cost"] == "0.04", "the gateway's price for two samples, not the upstream's")
@@ -59,17 +60,23 @@ struct UpstreamProxyTests {
             routes: ["sd1.5-img2img": ["modelslab"]])
         let member = try await gateway.createKey(name: "bob", credits: "1")
 
-        let answer = try await gateway.sdk(member.secret, "sd1.5-img2img",
-                                           ["image": Self.image, "prompt": "a lighthouse", "img_width": 768, "img_height": 512,
-                                            "seed": 1234, "base64": false])
+        let answer = try await gateway.sdk(
+            member.secret, "sd1.5-img2img",
+            [
+                "image": Self.image, "prompt": "a lighthouse", "img_width": 768, "img_height": 512,
+                "seed": 1234, "base64": false,
+            ])
         #expect(answer["status"] as? Int == 200, "\(answer)")
         #expect((answer["headers"] as? [String: String])?["x-seed-value"] == "1234")
         #expect((answer["headers"] as? [String: String])?["content-type"] == "image/png")
         #expect((answer["images"] as? [[String: Any]])?.first?["width"] as? Int == 768)
 
         let paths = upstream.received.map(\.path)
-        #expect(paths == ["/api/v3/img2img", "/api/v3/fetch/10684517", "/api/v3/fetch/10684517", "/api/v3/fetch/10684517",
-                          "/generations/10684517-0.png"])
+        #expect(
+            paths == [
+                "/api/v3/img2img", "/api/v3/fetch/10684517", "/api/v3/fetch/10684517", "/api/v3/fetch/10684517",
+                "/generations/10684517-0.png",
+            ])
         let generation = try #require(upstream.received.first?.json)
         #expect(generation["key"] as? String == upstream.key)
         #expect(generation["init_image"] as? String == Data(TestImages.png(width: 640, height: 480)).base64EncodedString())
@@ -91,8 +98,9 @@ struct UpstreamProxyTests {
         let upstream = try FakeModelsLabUpstream(pollsBeforeSuccess: 0, outputHost: "localhost")
         let entry = ProxiedGateway.UpstreamEntry(name: "modelslab", dialect: "modelslab", baseURL: upstream.baseURL, key: upstream.key)
         for allowPrivate in [false, true] {
-            let gateway = try await ProxiedGateway.start(upstreams: [entry], routes: ["sd1.5-img2img": ["modelslab"]],
-                                                         extraYAML: "images:\n  allow_private_addresses: \(allowPrivate)\n")
+            let gateway = try await ProxiedGateway.start(
+                upstreams: [entry], routes: ["sd1.5-img2img": ["modelslab"]],
+                extraYAML: "images:\n  allow_private_addresses: \(allowPrivate)\n")
             let member = try await gateway.createKey(name: "bob", credits: "1")
             let before = upstream.received.count
             let answer = try await gateway.sdk(member.secret, "sd1.5-img2img", ["image": Self.image, "prompt": "a lighthouse", "base64": false])
@@ -164,8 +172,12 @@ struct UpstreamProxyTests {
         }
         // Retry-After travels with the rate limit: the upstream's own, or ModelsLab's 30 s spam window.
         upstream.misbehave(.rateLimited)
-        let limited = try await Command.run("curl", ["-sS", "-o", "/dev/null", "-D", "-", "-H", "x-api-key: \(member.secret)",
-                                                     "-H", "Content-Type: application/json", "-d", #"{"prompt":"a fox"}"#, "http://127.0.0.1:\(gateway.port)/v1/sdxl1.0-txt2img"])
+        let limited = try await Command.run(
+            "curl",
+            [
+                "-sS", "-o", "/dev/null", "-D", "-", "-H", "x-api-key: \(member.secret)",
+                "-H", "Content-Type: application/json", "-d", #"{"prompt":"a fox"}"#, "http://127.0.0.1:\(gateway.port)/v1/sdxl1.0-txt2img",
+            ])
         #expect(limited.output.lowercased().contains("retry-after: \(dialect == "segmind" ? 7 : 30)\r\n"), "\(limited.output)")
         upstream.misbehave(nil)
 
@@ -185,8 +197,10 @@ struct UpstreamProxyTests {
         let down = try FakeSegmindUpstream(), up = try FakeSegmindUpstream()
         await down.refuseConnections()
         let gateway = try await ProxiedGateway.start(
-            upstreams: [.init(name: "first", dialect: "segmind", baseURL: down.baseURL, key: down.key),
-                        .init(name: "second", dialect: "segmind", baseURL: up.baseURL, key: up.key)],
+            upstreams: [
+                .init(name: "first", dialect: "segmind", baseURL: down.baseURL, key: down.key),
+                .init(name: "second", dialect: "segmind", baseURL: up.baseURL, key: up.key),
+            ],
             routes: ["sdxl1.0-txt2img": ["first", "second"]])
         let member = try await gateway.createKey(name: "dave", credits: "1")
         for _ in 0..<3 {

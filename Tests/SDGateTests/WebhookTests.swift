@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// ModelsLab v3 webhooks through `sdgate serve`: a client written like ModelsLab's examples asks
 /// for a webhook; a receiver checks each delivery's Standard Webhooks signature with the key's
@@ -15,15 +15,21 @@ struct WebhookTests {
 
     /// The key's webhook secret, as `GET /admin/keys/{id}` shows it.
     static func secret(of id: String, on gateway: ProxiedGateway) async throws -> String {
-        let shown = try await curl(["-H", "Authorization: Bearer \(gateway.environment["SDGATE_ADMIN_TOKEN"] ?? "")",
-                                    "http://127.0.0.1:\(gateway.port)/admin/keys/\(id)"])
+        let shown = try await curl([
+            "-H", "Authorization: Bearer \(gateway.environment["SDGATE_ADMIN_TOKEN"] ?? "")",
+            "http://127.0.0.1:\(gateway.port)/admin/keys/\(id)",
+        ])
         return try #require(shown.body["webhook_secret"] as? String, "\(shown)")
     }
 
     static func post(_ gateway: ProxiedGateway, _ body: [String: Any]) async throws -> [String: Any] {
         let json = String(decoding: try JSONSerialization.data(withJSONObject: body), as: UTF8.self)
-        let call = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/modelslab_client.py"), "post",
-                                                     "http://127.0.0.1:\(gateway.port)/api/v3/text2img", "json", json])
+        let call = try await Command.run(
+            "python3",
+            [
+                Repository.path("Tests/SDGateTests/Clients/modelslab_client.py"), "post",
+                "http://127.0.0.1:\(gateway.port)/api/v3/text2img", "json", json,
+            ])
         let answer = try #require(try JSONSerialization.jsonObject(with: Data(call.output.utf8)) as? [String: Any], "\(call.errors)")
         return try #require(answer["body"] as? [String: Any])
     }
@@ -54,8 +60,12 @@ struct WebhookTests {
         #expect(try await Self.secret(of: member.id, on: gateway) == secret, "one secret per key")
         let (receiver, port) = try await Self.startReceiver(secret: secret, failures: 1)
 
-        let answer = try await Self.post(gateway, ["key": member.secret, "prompt": "a lighthouse", "samples": "1",
-                                                   "webhook": "http://127.0.0.1:\(port)/hooks/sd", "track_id": "order-17"])
+        let answer = try await Self.post(
+            gateway,
+            [
+                "key": member.secret, "prompt": "a lighthouse", "samples": "1",
+                "webhook": "http://127.0.0.1:\(port)/hooks/sd", "track_id": "order-17",
+            ])
         #expect(answer["status"] as? String == "success", "\(answer)")
         let id = try #require(answer["id"] as? String)
         #expect(await eventually(timeout: .seconds(60)) { Self.deliveries(receiver).count >= 2 }, "\(receiver.log)")
@@ -63,8 +73,9 @@ struct WebhookTests {
         #expect(deliveries.map { $0["answered"] as? Int } == [500, 204])
         #expect(deliveries.allSatisfy { $0["verified"] as? Bool == true }, "the receiver's check passed: \(deliveries)")
         let headers = deliveries.map { $0["headers"] as? [String: String] ?? [:] }
-        #expect(headers[0]["webhook-id"] == headers[1]["webhook-id"] && headers[0]["webhook-id"]?.hasPrefix("msg_") == true,
-                "a redelivery keeps its id, so receivers can tell a repeat")
+        #expect(
+            headers[0]["webhook-id"] == headers[1]["webhook-id"] && headers[0]["webhook-id"]?.hasPrefix("msg_") == true,
+            "a redelivery keeps its id, so receivers can tell a repeat")
         #expect(headers[0]["content-type"] == "application/json")
         let body = try #require(deliveries.last?["body"] as? [String: Any])
         #expect(body["status"] as? String == "success" && body["id"] as? String == id && body["track_id"] as? String == "order-17")
@@ -72,10 +83,15 @@ struct WebhookTests {
 
         // Every attempt is on record in the gateway's database.
         let database = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/sdgate.sqlite"
-        let attempts = try await Command.run("sqlite3", [database, """
-            SELECT d.state, a.number, a.status FROM webhook_delivery d JOIN webhook_attempt a ON a.delivery_id = d.id
-            WHERE d.job_id = '\(id)' ORDER BY a.number
-            """])
+        let attempts = try await Command.run(
+            "sqlite3",
+            [
+                database,
+                """
+                SELECT d.state, a.number, a.status FROM webhook_delivery d JOIN webhook_attempt a ON a.delivery_id = d.id
+                WHERE d.job_id = '\(id)' ORDER BY a.number
+                """,
+            ])
         #expect(attempts.output == "DELIVERED|1|500\nDELIVERED|2|204\n", "\(attempts.output)\(attempts.errors)")
 
         #expect(try await gateway.stop() == 0)
@@ -94,7 +110,9 @@ struct WebhookTests {
         #expect(failed["status"] as? String == "failed", "\(failed)")
         #expect(await eventually(timeout: .seconds(60)) { !Self.deliveries(receiver).isEmpty })
         let body = Self.deliveries(receiver).first?["body"] as? [String: Any]
-        #expect(body?["status"] as? String == "failed" && body?["message"] as? String == "the upstream failed (HTTP 500)" && body?["track_id"] as? String == "9")
+        #expect(
+            body?["status"] as? String == "failed" && body?["message"] as? String == "the upstream failed (HTTP 500)"
+                && body?["track_id"] as? String == "9")
         #expect(Self.deliveries(receiver).first?["verified"] as? Bool == true)
         #expect(try await gateway.stop() == 0)
         _ = try await receiver.stop(signal: SIGTERM)

@@ -61,7 +61,9 @@ package enum Command {
     }
 
     private static func environment(_ values: [String: String]) -> Environment {
-        values.isEmpty ? .inherit : .inherit.updating(Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) }))
+        values.isEmpty
+            ? .inherit
+            : .inherit.updating(Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) }))
     }
 
 }
@@ -69,8 +71,9 @@ package enum Command {
 // Outside `Command`, so that `run` means Subprocess's function rather than `Command.run`.
 
 private func runToCompletion(_ executable: Executable, _ arguments: Arguments, _ environment: Environment) async throws -> Command.Result {
-    let result = try await run(executable, arguments: arguments, environment: environment,
-                               output: .string(limit: 64 << 20), error: .string(limit: 64 << 20))
+    let result = try await run(
+        executable, arguments: arguments, environment: environment,
+        output: .string(limit: 64 << 20), error: .string(limit: 64 << 20))
     return Command.Result(status: code(result.terminationStatus), output: result.standardOutput, errors: result.standardError)
 }
 
@@ -113,7 +116,8 @@ package func processExists(_ pid: Int32) -> Bool {
 package func processRuns(_ pid: Int32) -> Bool {
     guard processExists(pid) else { return false }
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let afterName = stat.lastIndex(of: ")") else { return true }
+        let afterName = stat.lastIndex(of: ")")
+    else { return true }
     return stat[stat.index(after: afterName)...].trimmingCharacters(in: .whitespaces).first != "Z"
 }
 

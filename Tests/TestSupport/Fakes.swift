@@ -45,7 +45,9 @@ package final class FakeBackend: InferenceBackend, Sendable {
     package func pause() { paused.withLock { $0 = $0 ?? [] } }
 
     package func resume() {
-        for waiter in paused.withLock({ paused in defer { paused = nil }; return paused ?? [] }) { waiter.resume() }
+        for waiter in paused.withLock({ paused in
+            defer { paused = nil }; return paused ?? []
+        }) { waiter.resume() }
     }
 
     package func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {

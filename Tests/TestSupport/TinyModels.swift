@@ -21,8 +21,9 @@ package enum TinyModels {
 
     private static let built: Task<String, any Error> = Task {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-models-\(UUID().uuidString)").path
-        let result = try await Command.run(python, [Repository.path("Tests/LocalInferenceTests/Support/tiny_models.py"), root],
-                                           environment: ["OMP_NUM_THREADS": "1"])
+        let result = try await Command.run(
+            python, [Repository.path("Tests/LocalInferenceTests/Support/tiny_models.py"), root],
+            environment: ["OMP_NUM_THREADS": "1"])
         guard result.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: result.errors]) }
         return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }

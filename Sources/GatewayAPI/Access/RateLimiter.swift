@@ -1,7 +1,8 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// A token bucket: `capacity` requests at once, refilled continuously at `capacity` per minute.
 /// Pure: it is told the time, so tests drive it with any instants.

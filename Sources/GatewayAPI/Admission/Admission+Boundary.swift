@@ -14,8 +14,9 @@ public struct Call: Sendable {
 
     /// The usage event of `outcome`, had the call ended with it.
     func usage(of outcome: Outcome) -> GenerationUsage {
-        GenerationUsage(keyID: key.id, model: model ?? "", status: outcome.reportedStatus.code, cost: outcome.charged, held: outcome.held,
-                        duration: .now - start, requestID: requestID, upstream: outcome.upstream)
+        GenerationUsage(
+            keyID: key.id, model: model ?? "", status: outcome.reportedStatus.code, cost: outcome.charged, held: outcome.held,
+            duration: .now - start, requestID: requestID, upstream: outcome.upstream)
     }
 }
 
@@ -69,16 +70,19 @@ extension Admission {
     /// dialect's renderer. Every answer to an authenticated key carries `x-remaining-credits`, and
     /// every call to a known model that is not a queued job is recorded in the usage report here
     /// (a job records its own when it ends; a charge records its own with the charge).
-    public func serve(_ apiKey: Result<String, GatewayError>, model: String, request: HTTPRequest, renderer: some DialectRenderer,
-                      idempotency: IdempotencyClaim? = nil,
-                      work: @Sendable (Call) async throws(GatewayError) -> Outcome) async -> HTTPResponse {
+    public func serve(
+        _ apiKey: Result<String, GatewayError>, model: String, request: HTTPRequest, renderer: some DialectRenderer,
+        idempotency: IdempotencyClaim? = nil,
+        work: @Sendable (Call) async throws(GatewayError) -> Outcome
+    ) async -> HTTPResponse {
         let key: AuthenticatedKey
         switch await authenticate(apiKey) {
         case .success(let authenticated): key = authenticated
         case .failure(let error): return renderer.render(error)
         }
-        let call = Call(key: key, idempotencyKey: idempotency?.key, model: catalog[model] == nil ? nil : model,
-                        requestID: request.headers["x-request-id"] ?? "", start: .now)
+        let call = Call(
+            key: key, idempotencyKey: idempotency?.key, model: catalog[model] == nil ? nil : model,
+            requestID: request.headers["x-request-id"] ?? "", start: .now)
         var outcome: Outcome
         do throws(GatewayError) {
             try checkRate(of: key)
@@ -98,8 +102,10 @@ extension Admission {
 
     /// The boundary of a call that only reads (a job's state): authenticates, runs `work`, renders
     /// a refusal, and shows the key's credits.
-    public func serveRead(_ apiKey: Result<String, GatewayError>, renderer: some DialectRenderer,
-                          work: @Sendable (AuthenticatedKey) async throws(GatewayError) -> HTTPResponse) async -> HTTPResponse {
+    public func serveRead(
+        _ apiKey: Result<String, GatewayError>, renderer: some DialectRenderer,
+        work: @Sendable (AuthenticatedKey) async throws(GatewayError) -> HTTPResponse
+    ) async -> HTTPResponse {
         let key: AuthenticatedKey
         switch await authenticate(apiKey) {
         case .success(let authenticated): key = authenticated
@@ -133,8 +139,10 @@ extension Admission {
     /// nothing, and its repeat runs again. The answer is kept even if the client left before it
     /// came (the work was charged): its retry gets it. A claim whose request died with its gateway
     /// ends with the request's hold (`admit` backs the claim with it), and a retry then runs afresh.
-    private func once(_ idempotency: IdempotencyClaim, call: Call,
-                      work: @Sendable (Call) async throws(GatewayError) -> Outcome) async throws(GatewayError) -> Outcome {
+    private func once(
+        _ idempotency: IdempotencyClaim, call: Call,
+        work: @Sendable (Call) async throws(GatewayError) -> Outcome
+    ) async throws(GatewayError) -> Outcome {
         guard !idempotency.key.isEmpty, idempotency.key.utf8.count <= 255 else { throw .invalidIdempotencyKey }
         switch await gate.claimIdempotency(idempotency.key, fingerprint: idempotency.fingerprint, for: call.key) {
         case .replay(var response):

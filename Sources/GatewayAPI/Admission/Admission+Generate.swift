@@ -6,8 +6,10 @@ extension Admission {
     /// delivered (fewer than asked for cost less; none is a failure) whether or not the client is
     /// still there: the team paid for the work either way. A failure releases the hold and is
     /// answered through the renderer.
-    public func generate(_ admitted: AdmittedRequest, on backend: any InferenceBackend, call: Call, renderer: some DialectRenderer,
-                         answer: (_ result: GenerationResult, _ charge: Credits) -> HTTPResponse) async -> Outcome {
+    public func generate(
+        _ admitted: AdmittedRequest, on backend: any InferenceBackend, call: Call, renderer: some DialectRenderer,
+        answer: (_ result: GenerationResult, _ charge: Credits) -> HTTPResponse
+    ) async -> Outcome {
         let failure: InferenceError
         do {
             var result = try await gate.generate(admitted.generation, on: backend, holding: admitted.hold)

@@ -3,8 +3,10 @@ public import Jobs
 extension Admission {
     /// Queues an admitted request as a job and returns its id; a job that is not queued releases
     /// its hold, and the refusal says why.
-    public func enqueue(_ admitted: AdmittedRequest, as payload: GenerationJobPayload, dialect: String,
-                        on jobs: any GenerationJobs) async throws(GatewayError) -> String {
+    public func enqueue(
+        _ admitted: AdmittedRequest, as payload: GenerationJobPayload, dialect: String,
+        on jobs: any GenerationJobs
+    ) async throws(GatewayError) -> String {
         let refusal: GatewayError
         switch await jobs.enqueue(payload, keyID: admitted.key.id, dialect: dialect, hold: admitted.hold, cost: admitted.cost) {
         case .success(let id): return id
@@ -16,7 +18,8 @@ extension Admission {
     }
 
     /// The job `id` if `key` queued it through `dialect`.
-    public func job(_ id: String, of key: AuthenticatedKey, dialect: String, on jobs: any GenerationJobs) async throws(GatewayError) -> GenerationJob {
+    public func job(_ id: String, of key: AuthenticatedKey, dialect: String, on jobs: any GenerationJobs) async throws(GatewayError) -> GenerationJob
+    {
         guard let job = await jobs.job(id, of: key.id, dialect: dialect) else { throw .jobNotFound }
         return job
     }

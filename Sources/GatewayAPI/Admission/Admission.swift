@@ -66,7 +66,8 @@ public struct Admission: Sendable {
                 throw .invalidImage(field: field.name, reason: error.reason)
             }
         }
-        var generation = GenerationRequestBuilder.build(fields, image: image, samples: application.samples(fields), randomSeed: application.randomSeed)
+        var generation = GenerationRequestBuilder.build(
+            fields, image: image, samples: application.samples(fields), randomSeed: application.randomSeed)
         generation.requester = call.key.id
         let price = RequestPrice(model, steps: generation.steps)
         let cost = price.cost(images: generation.samples)

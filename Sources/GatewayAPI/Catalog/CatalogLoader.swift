@@ -164,8 +164,10 @@ private struct CatalogReader {
     private mutating func field(_ name: String, _ node: Node, slug: String) -> FieldSpec? {
         let context = "\(slug): \(name)"
         guard let entries = mapping(node, context) else { return nil }
-        checkKeys(entries, allowed: ["role", "type", "required", "default", "min", "max", "multiple", "values", "aliases"], at: node, context: context)
-        let role: FieldRole? = entries["role"] == nil
+        checkKeys(
+            entries, allowed: ["role", "type", "required", "default", "min", "max", "multiple", "values", "aliases"], at: node, context: context)
+        let role: FieldRole? =
+            entries["role"] == nil
             ? FieldRole(rawValue: name)
             : enumValue(entries["role"], FieldRole.self, at: node, context: "\(context): role")
         if role == nil && entries["role"] == nil {
@@ -191,10 +193,11 @@ private struct CatalogReader {
         if type == .enumeration && (allowed ?? []).isEmpty {
             problem(node, context, "an enum needs a non-empty list of values")
         }
-        let aliases = (entries["aliases"].flatMap { node -> [String]? in
-            guard case .sequence(let items) = node else { return nil }
-            return items.compactMap(\.string)
-        }) ?? []
+        let aliases =
+            (entries["aliases"].flatMap { node -> [String]? in
+                guard case .sequence(let items) = node else { return nil }
+                return items.compactMap(\.string)
+            }) ?? []
         var defaultValue: FieldValue?
         if let defaultNode = entries["default"] {
             defaultValue = literal(defaultNode, type: type, context: "\(context): default")
@@ -202,8 +205,9 @@ private struct CatalogReader {
                 checkDefault(value, minimum: minimum, maximum: maximum, allowed: allowed, type: type, at: defaultNode, context: context)
             }
         }
-        return FieldSpec(name: name, aliases: aliases, role: role, type: type, required: required, defaultValue: defaultValue,
-                         minimum: minimum, maximum: maximum, multiple: multiple, allowed: allowed)
+        return FieldSpec(
+            name: name, aliases: aliases, role: role, type: type, required: required, defaultValue: defaultValue,
+            minimum: minimum, maximum: maximum, multiple: multiple, allowed: allowed)
     }
 
     /// A value written in the catalog, read as the field's type.

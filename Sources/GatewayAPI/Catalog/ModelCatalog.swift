@@ -62,7 +62,8 @@ public struct InputRule: Sendable {
 extension RequestPrice {
     /// The price of a request with `steps` steps under `spec`'s rule.
     public init(_ spec: ModelSpec, steps: Int) {
-        self.init(perImage: spec.price.perImage, steps: steps,
-                  defaultSteps: spec.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? steps)
+        self.init(
+            perImage: spec.price.perImage, steps: steps,
+            defaultSteps: spec.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? steps)
     }
 }

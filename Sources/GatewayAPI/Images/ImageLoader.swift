@@ -1,5 +1,5 @@
-public import Foundation
 import ExtrasBase64
+public import Foundation
 public import GenerationCore
 
 /// Fetches an image URL for the gateway; the implementation enforces the address rules.
@@ -40,11 +40,12 @@ public struct ImageLoader: Sendable {
 
     /// Loads an image field's value: text, or long text the request's reader kept as its bytes.
     public func load(_ value: FieldValue, maxSize: ImageSize) async throws(ImageProblem) -> InputImage {
-        let trimmed: ArraySlice<UInt8> = switch value {
-        // A JSON string holds no raw control characters: space is the only white space left.
-        case .ascii(let text): Self.trimmingSpaces(text.bytes)
-        default: ArraySlice(value.description.trimmingSpaces().utf8)
-        }
+        let trimmed: ArraySlice<UInt8> =
+            switch value {
+            // A JSON string holds no raw control characters: space is the only white space left.
+            case .ascii(let text): Self.trimmingSpaces(text.bytes)
+            default: ArraySlice(value.description.trimmingSpaces().utf8)
+            }
         let image = try await self.image(in: trimmed)
         guard image.count <= limits.maxBytes else {
             throw ImageProblem("the image is \(image.count) bytes; the largest accepted is \(limits.maxBytes)")
@@ -152,8 +153,8 @@ public struct ImageLoader: Sendable {
         return characters.withUnsafeBufferPointer { buffer -> Checked? in
             let tailStart = buffer.count - 4
             guard let head = try? Base64.decode(bytes: buffer[..<(headQuads * 4)]),
-                  let tail = try? Base64.decode(bytes: buffer[tailStart...]),
-                  Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: buffer[(headQuads * 4)..<tailStart]))
+                let tail = try? Base64.decode(bytes: buffer[tailStart...]),
+                Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: buffer[(headQuads * 4)..<tailStart]))
             else { return nil }
             return Checked(head: head, count: (quads - 1) * 3 + tail.count, base64: ASCIIText(unchecked: characters))
         }

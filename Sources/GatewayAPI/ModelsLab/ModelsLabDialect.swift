@@ -19,8 +19,10 @@ public struct ModelsLabDialect: Sendable {
     public let maxBodyBytes: Int
     let randomSeed: @Sendable () -> UInt64
 
-    public init(admission: Admission, jobs: any GenerationJobs, webhooks: WebhookSender = WebhookSender(), wait: Duration = .seconds(20),
-                maxBodyBytes: Int = 32 << 20, randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }) {
+    public init(
+        admission: Admission, jobs: any GenerationJobs, webhooks: WebhookSender = WebhookSender(), wait: Duration = .seconds(20),
+        maxBodyBytes: Int = 32 << 20, randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }
+    ) {
         self.admission = admission
         self.jobs = jobs
         self.webhooks = webhooks
@@ -55,8 +57,9 @@ public struct ModelsLabDialect: Sendable {
             // Waits up to `wait` for the job to end, then answers with its state.
             let job = await jobs.waitForEnd(of: id, upTo: wait)
             let eta = max(1, Double(admitted.generation.steps) / 10)
-            return Outcome(response: job.map { ModelsLabAnswer.job($0, baseURL: baseURL, etaSeconds: eta) } ?? ModelsLabAnswer.renderer.render(.jobUnreadable),
-                           queued: true)
+            return Outcome(
+                response: job.map { ModelsLabAnswer.job($0, baseURL: baseURL, etaSeconds: eta) } ?? ModelsLabAnswer.renderer.render(.jobUnreadable),
+                queued: true)
         }
     }
 
@@ -96,8 +99,9 @@ public struct ModelsLabDialect: Sendable {
         let (prefix, files) = OutputStore.newNames(generation.samples, base64 ? .base64 : .png)
         var meta = meta(generation, body: body)
         meta["file_prefix"] = .string(prefix)
-        return GenerationJobPayload(request: generation, files: files, base64: base64, webhook: webhook(in: body), trackID: body["track_id"]?.text,
-                                    baseURL: baseURL, meta: meta, price: admitted.price)
+        return GenerationJobPayload(
+            request: generation, files: files, base64: base64, webhook: webhook(in: body), trackID: body["track_id"]?.text,
+            baseURL: baseURL, meta: meta, price: admitted.price)
     }
 
     /// What `meta` reports: the parameters the generation actually uses.

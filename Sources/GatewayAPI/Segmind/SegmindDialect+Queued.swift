@@ -27,12 +27,14 @@ extension SegmindDialect {
     /// answer holds URLs, so `base64` plays no part).
     func enqueue(_ admitted: AdmittedRequest, request: HTTPRequest) async throws(GatewayError) -> Outcome {
         guard let jobs else { throw .notQueued }
-        let payload = GenerationJobPayload(request: admitted.generation,
-                                           files: (0..<admitted.generation.samples).map { _ in OutputStore.newName(.jpeg) },
-                                           base64: false, webhook: nil, trackID: nil, meta: [:], price: admitted.price)
+        let payload = GenerationJobPayload(
+            request: admitted.generation,
+            files: (0..<admitted.generation.samples).map { _ in OutputStore.newName(.jpeg) },
+            base64: false, webhook: nil, trackID: nil, meta: [:], price: admitted.price)
         let id = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
-        return Outcome(response: SegmindJobAnswer.submitted(id, baseURL: jobs.baseURL(host: request.headers["Host"])), remaining: admitted.remaining,
-                       queued: true)
+        return Outcome(
+            response: SegmindJobAnswer.submitted(id, baseURL: jobs.baseURL(host: request.headers["Host"])), remaining: admitted.remaining,
+            queued: true)
     }
 
     private func poll(_ request: HTTPRequest, id: String, view: SegmindJobAnswer.View, jobs: any GenerationJobs) async -> HTTPResponse {

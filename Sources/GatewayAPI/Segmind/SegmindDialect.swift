@@ -1,7 +1,7 @@
 import Foundation
-public import Jobs
 public import GenerationCore
 public import HTTPServer
+public import Jobs
 
 /// Segmind's synchronous API, `POST /v1/{slug}`, checked in this order (the first refusal is the answer):
 /// the key (401), the model (404, or 403 outside the key's allow-list), then the body (406 for a
@@ -72,8 +72,10 @@ public struct SegmindDialect: Sendable {
         let idempotency = request.headers["Idempotency-Key"].map {
             IdempotencyClaim(key: $0, route: "POST /\(mode.rawValue)/\(slug)", body: request.body)
         }
-        return await admission.serve(Self.credentials(in: request.headers), model: slug, request: request, renderer: SegmindAnswer.renderer,
-                                     idempotency: idempotency) { call throws(GatewayError) in
+        return await admission.serve(
+            Self.credentials(in: request.headers), model: slug, request: request, renderer: SegmindAnswer.renderer,
+            idempotency: idempotency
+        ) { call throws(GatewayError) in
             let admitted = try await admission.admit(application(request, slug: slug, mode: mode), for: call)
             switch mode {
             case .now:

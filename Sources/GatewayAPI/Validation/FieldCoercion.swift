@@ -1,4 +1,5 @@
 import GenerationCore
+
 /// Turns what a client sent into what a field wants, as the vendors' clients send it: numeric strings
 /// are numbers, booleans come in several spellings, enums match case-insensitively. Every refusal is
 /// a short phrase that completes "<field>: ...".
@@ -12,14 +13,15 @@ enum FieldCoercion {
             if field.type == .image { return .success(.ascii(text)) }
             value = .string(text.description)
         }
-        let coerced: Result<FieldValue, Problem> = switch field.type {
-        case .string, .image: string(value)
-        case .integer: integer(value)
-        case .number: number(value)
-        case .boolean: boolean(value)
-        case .seed: seed(value)
-        case .enumeration: enumeration(value, field)
-        }
+        let coerced: Result<FieldValue, Problem> =
+            switch field.type {
+            case .string, .image: string(value)
+            case .integer: integer(value)
+            case .number: number(value)
+            case .boolean: boolean(value)
+            case .seed: seed(value)
+            case .enumeration: enumeration(value, field)
+            }
         return coerced.flatMap { checked($0, against: field) }.map { $0 }
     }
 
@@ -66,8 +68,9 @@ enum FieldCoercion {
     /// also read hexadecimal (`0x19`), `nan` and `inf`: not numbers a client meant.
     private static func decimal(_ text: Substring) -> Double? {
         guard text.utf8.contains(where: { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
-              text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || "+-.eE".utf8.contains($0) }),
-              let number = Double(text), number.isFinite else { return nil }
+            text.utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || "+-.eE".utf8.contains($0) }),
+            let number = Double(text), number.isFinite
+        else { return nil }
         return number
     }
 
@@ -117,7 +120,9 @@ enum FieldCoercion {
             if let minimum = field.minimum, let maximum = field.maximum, !(minimum...maximum).contains(number) {
                 return .failure(Problem(message: "must be between \(render(minimum)) and \(render(maximum)), got \(value)"))
             }
-            if let minimum = field.minimum, number < minimum { return .failure(Problem(message: "must be at least \(render(minimum)), got \(value)")) }
+            if let minimum = field.minimum, number < minimum {
+                return .failure(Problem(message: "must be at least \(render(minimum)), got \(value)"))
+            }
             if let maximum = field.maximum, number > maximum { return .failure(Problem(message: "must be at most \(render(maximum)), got \(value)")) }
         }
         if case .integer(let number) = value, let multiple = field.multiple, number % multiple != 0 {

@@ -22,8 +22,9 @@ enum JSONObjectReader {
         if body.count >= liftedLength, let lifted = try? decodeLifting(body) { return lifted }
         return try body.withUnsafeBytes { bytes in
             guard let start = bytes.baseAddress else { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "empty body")) }
-            return try JSONDecoder().decode([String: JSONValue].self,
-                                            from: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: start), count: bytes.count, deallocator: .none))
+            return try JSONDecoder().decode(
+                [String: JSONValue].self,
+                from: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: start), count: bytes.count, deallocator: .none))
         }
     }
 
@@ -90,9 +91,9 @@ enum JSONObjectReader {
     }
 }
 
-private extension JSONValue {
+extension JSONValue {
     /// The value with every placeholder replaced by the string it stands for.
-    func restoring(_ lifted: [String: JSONValue], count: inout Int) -> JSONValue {
+    fileprivate func restoring(_ lifted: [String: JSONValue], count: inout Int) -> JSONValue {
         switch self {
         case .string(let text):
             guard let original = lifted[text] else { return self }

@@ -1,4 +1,5 @@
 public import GenerationCore
+
 /// The fields of a request, each coerced and checked against the catalog.
 public struct ValidatedFields: Sendable {
     public let model: ModelSpec
@@ -58,9 +59,12 @@ public enum RequestValidator {
             problems.append("\(field.name): must not be empty")
         }
         if let sizes = model.sizes, case .integer(let width)? = values[.width], case .integer(let height)? = values[.height],
-           !sizes.contains(ImageSize(width: Int(width), height: Int(height))),
-           let widthField = model.field(.width), let heightField = model.field(.height) {
-            problems.append("\(widthField.name), \(heightField.name): \(width)x\(height) is not one of the sizes \(sizes.map(\.description).joined(separator: ", "))")
+            !sizes.contains(ImageSize(width: Int(width), height: Int(height))),
+            let widthField = model.field(.width), let heightField = model.field(.height)
+        {
+            problems.append(
+                "\(widthField.name), \(heightField.name): \(width)x\(height) is not one of the sizes \(sizes.map(\.description).joined(separator: ", "))"
+            )
         }
         guard problems.isEmpty else { return .failure(ValidationFailure(problems: problems)) }
         return .success(ValidatedFields(model: model, values: values))

@@ -31,7 +31,8 @@ public struct CompressingResponder: HTTPResponder {
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
         var response = await inner.respond(to: request)
         guard case .bytes(let body) = response.body, body.count >= settings.minimumBytes, !response.status.forbidsBody,
-              !response.headers.contains("Content-Encoding"), Self.isCompressible(response.headers["Content-Type"]) else { return response }
+            !response.headers.contains("Content-Encoding"), Self.isCompressible(response.headers["Content-Type"])
+        else { return response }
         if !response.headers.containsToken("Accept-Encoding", in: "Vary") && !response.headers.containsToken("*", in: "Vary") {
             response.headers.add("Vary", "Accept-Encoding")
         }

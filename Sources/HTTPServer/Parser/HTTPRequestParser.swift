@@ -252,7 +252,7 @@ public struct HTTPRequestParser: Sendable {
             return
         }
         guard let firstSpace = line.firstIndex(of: ByteClass.space), firstSpace > 0,
-              let lastSpace = line.lastIndex(of: ByteClass.space), lastSpace > firstSpace + 1
+            let lastSpace = line.lastIndex(of: ByteClass.space), lastSpace > firstSpace + 1
         else { throw .invalidRequestLine }
         let method = UnsafeRawBufferPointer(rebasing: line[..<firstSpace])
         let target = UnsafeRawBufferPointer(rebasing: line[(firstSpace + 1)..<lastSpace])
@@ -260,8 +260,10 @@ public struct HTTPRequestParser: Sendable {
         guard method.allSatisfy(ByteClass.isToken), target.allSatisfy(ByteClass.isTarget) else { throw .invalidRequestLine }
         guard target.first == UInt8(ascii: "/") || Self.isAbsoluteForm(target) || (target.count == 1 && target[0] == UInt8(ascii: "*"))
         else { throw .invalidRequestLine }
-        requestLine = (HTTPMethod(rawValue: String(decoding: method, as: UTF8.self)), String(decoding: target, as: UTF8.self),
-                       try Self.parseVersion(version))
+        requestLine = (
+            HTTPMethod(rawValue: String(decoding: method, as: UTF8.self)), String(decoding: target, as: UTF8.self),
+            try Self.parseVersion(version)
+        )
         state = .headerLines
     }
 
@@ -273,7 +275,7 @@ public struct HTTPRequestParser: Sendable {
     /// HTTP-version = "HTTP/" DIGIT "." DIGIT. A 1.x minor above 1 is served as 1.1 (RFC 9110 §6.2).
     private static func parseVersion(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) -> HTTPVersion {
         guard bytes.count == 8, bytes.starts(with: "HTTP/".utf8), bytes[6] == UInt8(ascii: "."),
-              let major = decimalDigit(bytes[5]), let minor = decimalDigit(bytes[7])
+            let major = decimalDigit(bytes[5]), let minor = decimalDigit(bytes[7])
         else { throw .invalidRequestLine }
         guard major == 1 else { throw .unsupportedVersion }
         return minor == 0 ? .http1_0 : .http1_1
@@ -304,8 +306,9 @@ public struct HTTPRequestParser: Sendable {
 
     private mutating func finishHead() throws(HTTPParseError) -> HTTPRequestHead {
         guard let requestLine else { throw .invalidRequestLine }
-        let head = HTTPRequestHead(method: requestLine.method, target: requestLine.target, version: requestLine.version,
-                                   headers: HTTPHeaders(fields))
+        let head = HTTPRequestHead(
+            method: requestLine.method, target: requestLine.target, version: requestLine.version,
+            headers: HTTPHeaders(fields))
         framing = try Self.framing(of: head)
         bodyBytes = 0
         switch framing {
@@ -385,7 +388,7 @@ public struct HTTPRequestParser: Sendable {
         while rest < line.count, ByteClass.isWhitespace(line[rest]) { rest += 1 }
         if rest < line.count {
             guard line[rest] == UInt8(ascii: ";"),
-                  line[rest...].allSatisfy({ ByteClass.isFieldValue($0) })
+                line[rest...].allSatisfy({ ByteClass.isFieldValue($0) })
             else { throw .invalidChunkSize }
         }
         return size

@@ -21,7 +21,8 @@ public struct Router: HTTPResponder {
         let verifyHead: AsyncHeadCheck?
         let handler: Handler
 
-        init(method: HTTPMethod, pattern: String, maxBodyBytes: Int?, checkHead: HeadCheck?, verifyHead: AsyncHeadCheck?, handler: @escaping Handler) {
+        init(method: HTTPMethod, pattern: String, maxBodyBytes: Int?, checkHead: HeadCheck?, verifyHead: AsyncHeadCheck?, handler: @escaping Handler)
+        {
             self.method = method
             self.pattern = pattern
             segments = RouteSegment.parse(pattern)
@@ -64,16 +65,20 @@ public struct Router: HTTPResponder {
         _ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil,
         verifyHead: AsyncHeadCheck? = nil, _ handler: @escaping Handler
     ) {
-        routes.append(Route(method: method, pattern: pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, verifyHead: verifyHead,
-                            handler: handler))
+        routes.append(
+            Route(
+                method: method, pattern: pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, verifyHead: verifyHead,
+                handler: handler))
     }
 
     public mutating func get(_ pattern: String, _ handler: @escaping Handler) {
         add(.get, pattern, handler)
     }
 
-    public mutating func post(_ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil, verifyHead: AsyncHeadCheck? = nil,
-                              _ handler: @escaping Handler) {
+    public mutating func post(
+        _ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil, verifyHead: AsyncHeadCheck? = nil,
+        _ handler: @escaping Handler
+    ) {
         add(.post, pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, verifyHead: verifyHead, handler)
     }
 
@@ -103,10 +108,12 @@ public struct Router: HTTPResponder {
             if let refusal = route.checkHead?(head, parameters) { return (.reject(refusal), route.pattern) }
             let match = Match(route: route, parameters: parameters)
             guard let verify = route.verifyHead else { return (.accept(maxBodyBytes: route.maxBodyBytes, route: match), route.pattern) }
-            return (.pending {
-                if let refusal = await verify(head, parameters) { return .reject(refusal) }
-                return .accept(maxBodyBytes: match.route.maxBodyBytes, route: match)
-            }, route.pattern)
+            return (
+                .pending {
+                    if let refusal = await verify(head, parameters) { return .reject(refusal) }
+                    return .accept(maxBodyBytes: match.route.maxBodyBytes, route: match)
+                }, route.pattern
+            )
         case .methodNotAllowed(let allowed):
             var response = refusal(.methodNotAllowed, head)
             response.headers.set("Allow", allowed.map(\.rawValue).joined(separator: ", "))

@@ -1,9 +1,10 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Dispatch
 
 /// Owns the listening socket and accepts connections on its own queue.
 final class Acceptor: @unchecked Sendable {

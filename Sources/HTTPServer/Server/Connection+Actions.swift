@@ -23,8 +23,9 @@ extension Connection {
         case .discardBody(let limit):
             parser.maxBodyBytes = limit
         case .respond(let head, let trailers, let route, let keepAlive):
-            respond(to: HTTPRequest(head: head, body: body.take(), trailers: trailers, remoteAddress: remoteAddress, route: route),
-                    keepAlive: keepAlive)
+            respond(
+                to: HTTPRequest(head: head, body: body.take(), trailers: trailers, remoteAddress: remoteAddress, route: route),
+                keepAlive: keepAlive)
         case .send(let response, let head, let keepAlive):
             send(response, for: head, keepAlive: keepAlive)
         case .fail(let status, let message, let retryAfterSeconds):

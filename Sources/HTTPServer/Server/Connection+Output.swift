@@ -10,18 +10,24 @@ extension Connection {
         let responseSaysClose = response.headers.containsToken("close", in: "Connection")
         switch response.body {
         case .bytes(let bytes):
-            let keepAlive = machine.answerStarts(keepAlive: requested, responseSaysClose: responseSaysClose, endsByClosing: false,
-                                                 serverStopping: server.isShuttingDown)
-            output.append(encoder.head(status: response.status, headers: response.headers, framing: .length(bytes.count),
-                                       keepAlive: keepAlive, requestVersion: head.version))
+            let keepAlive = machine.answerStarts(
+                keepAlive: requested, responseSaysClose: responseSaysClose, endsByClosing: false,
+                serverStopping: server.isShuttingDown)
+            output.append(
+                encoder.head(
+                    status: response.status, headers: response.headers, framing: .length(bytes.count),
+                    keepAlive: keepAlive, requestVersion: head.version))
             if !headOnly { output.append(bytes) }
             answerQueued = true
         case .stream(let length, let produce):
             let framing: ResponseFraming = length.map { .length($0) } ?? (head.version == .http1_1 ? .chunked : .untilClose)
-            let keepAlive = machine.answerStarts(keepAlive: requested, responseSaysClose: responseSaysClose,
-                                                 endsByClosing: framing == .untilClose, serverStopping: server.isShuttingDown)
-            output.append(encoder.head(status: response.status, headers: response.headers, framing: framing,
-                                       keepAlive: keepAlive, requestVersion: head.version))
+            let keepAlive = machine.answerStarts(
+                keepAlive: requested, responseSaysClose: responseSaysClose,
+                endsByClosing: framing == .untilClose, serverStopping: server.isShuttingDown)
+            output.append(
+                encoder.head(
+                    status: response.status, headers: response.headers, framing: framing,
+                    keepAlive: keepAlive, requestVersion: head.version))
             if headOnly {
                 answerQueued = true
             } else {

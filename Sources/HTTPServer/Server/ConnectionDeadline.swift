@@ -82,8 +82,10 @@ struct ConnectionDeadline: Sendable {
         var deadline = now + timeouts.bodyIdle
         if timeouts.minBodyRate > 0, let bodyStarted {
             // Whole milliseconds: a body of up to 2^63 bytes at 1 byte/s cannot overflow a Duration.
-            let earned = Duration.milliseconds(Int64(clamping: bodyBytes.multipliedReportingOverflow(by: 1000).overflow
-                ? Int.max : bodyBytes * 1000 / timeouts.minBodyRate))
+            let earned = Duration.milliseconds(
+                Int64(
+                    clamping: bodyBytes.multipliedReportingOverflow(by: 1000).overflow
+                        ? Int.max : bodyBytes * 1000 / timeouts.minBodyRate))
             deadline = min(deadline, bodyStarted + timeouts.bodyIdle + earned)
         }
         if let requestStarted { deadline = min(deadline, requestStarted + timeouts.requestRead) }

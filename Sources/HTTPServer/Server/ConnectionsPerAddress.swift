@@ -1,9 +1,10 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
 
 /// Open connections by client address (`Limits.maxConnectionsPerAddress`), so that one client
 /// cannot take every slot of `maxConnections` and leave the others waiting in the backlog.
@@ -38,7 +39,8 @@ final class ConnectionsPerAddress: Sendable {
     }
 
     private static let refusal = Array(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 46\r\n\r\ntoo many connections from this address; retry\n".utf8)
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 46\r\n\r\ntoo many connections from this address; retry\n"
+            .utf8)
 
     /// Answers a connection over the limit with 503 (if its socket takes the bytes at once; it is
     /// new, so it does) and closes it, without reading anything from it.

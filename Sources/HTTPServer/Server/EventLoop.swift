@@ -1,9 +1,10 @@
+import CSystemShims
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSystemShims
 
 /// A thread that owns a share of the connections: every mutable field of those connections is
 /// touched only on it, so they need no locks.
@@ -162,16 +163,20 @@ private enum LoopThread {
     }
 
     static func start(name: String, _ run: @escaping @Sendable () -> Void) throws(SystemError) {
-        let body = Unmanaged.passRetained(Body {
-            csystem_name_thread(name)
-            run()
-        }).toOpaque()
+        let body = Unmanaged.passRetained(
+            Body {
+                csystem_name_thread(name)
+                run()
+            }
+        ).toOpaque()
         var thread = pthread_t()
-        let result = pthread_create(&thread, nil, { context in
-            let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
-            body.run()
-            return nil
-        }, body)
+        let result = pthread_create(
+            &thread, nil,
+            { context in
+                let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
+                body.run()
+                return nil
+            }, body)
         guard result == 0 else {
             Unmanaged<Body>.fromOpaque(body).release()
             throw SystemError(call: "pthread_create", errno: result)

@@ -1,10 +1,11 @@
+import Dispatch
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Dispatch
-import Synchronization
 
 /// An HTTP/1.1 server on non-blocking POSIX sockets and epoll.
 ///

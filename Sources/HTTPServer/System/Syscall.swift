@@ -1,9 +1,10 @@
+import CSystemShims
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSystemShims
 
 /// A failed system call, named, with its `errno`.
 ///

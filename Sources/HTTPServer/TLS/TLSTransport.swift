@@ -1,9 +1,10 @@
+import COpenSSL
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import COpenSSL
 
 /// A TLS session on a non-blocking socket. OpenSSL reads and writes the socket itself and says
 /// what it waits for (`SSL_ERROR_WANT_READ`/`WANT_WRITE`), which maps onto the event loop's

@@ -22,12 +22,13 @@ public struct GenerationJob: Sendable {
     }
 
     init?(_ record: JobRecord) {
-        let phase: Phase = switch record.state {
-        case .queued: .queued
-        case .processing: .processing
-        case .completed: .completed
-        case .failed: .failed
-        }
+        let phase: Phase =
+            switch record.state {
+            case .queued: .queued
+            case .processing: .processing
+            case .completed: .completed
+            case .failed: .failed
+            }
         self.init(record, phase: phase, result: record.result, error: record.error)
     }
 

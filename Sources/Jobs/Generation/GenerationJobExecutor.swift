@@ -13,8 +13,10 @@ public struct GenerationJobExecutor: Sendable {
     public let webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)?
     public let clock: any WallClock
 
-    public init(backend: any InferenceBackend, outputs: OutputStore, credits: any CreditSettlement, completions: JobCompletions,
-                webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)? = nil, clock: any WallClock = SystemWallClock()) {
+    public init(
+        backend: any InferenceBackend, outputs: OutputStore, credits: any CreditSettlement, completions: JobCompletions,
+        webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)? = nil, clock: any WallClock = SystemWallClock()
+    ) {
         self.backend = backend
         self.outputs = outputs
         self.credits = credits
@@ -37,10 +39,13 @@ public struct GenerationJobExecutor: Sendable {
                 try outputs.save(bytes, named: name)
             }
             let charge = payload.price.map { min($0.cost(images: images.count), job.cost) } ?? job.cost
-            return .completed(GenerationJobResult(seed: result.seed, generationSeconds: result.generationTime.seconds, backend: result.upstream?.name,
-                                                  upstreamCost: result.upstream?.cost,
-                                                  upstreamRemainingCredits: result.upstream?.remainingCredits,
-                                                  delivered: images.count, chargedMicroCredits: charge.microCredits).encoded())
+            return .completed(
+                GenerationJobResult(
+                    seed: result.seed, generationSeconds: result.generationTime.seconds, backend: result.upstream?.name,
+                    upstreamCost: result.upstream?.cost,
+                    upstreamRemainingCredits: result.upstream?.remainingCredits,
+                    delivered: images.count, chargedMicroCredits: charge.microCredits
+                ).encoded())
         } catch let error as InferenceError {
             return .failed(error.description)
         } catch {
@@ -59,13 +64,16 @@ public struct GenerationJobExecutor: Sendable {
         case .completed(let answer):
             let result = GenerationJobResult.decode(answer)
             let charge = result?.chargedMicroCredits.map(Credits.init(microCredits:)) ?? job.cost
-            let usage = GenerationUsage(keyID: job.keyID, model: job.model, status: 200, cost: charge, held: job.cost, duration: duration,
-                                        requestID: job.id, upstream: result?.upstream)
+            let usage = GenerationUsage(
+                keyID: job.keyID, model: job.model, status: 200, cost: charge, held: job.cost, duration: duration,
+                requestID: job.id, upstream: result?.upstream)
             _ = await credits.settle(hold, charge: charge, recording: usage)
         case .failed(let message):
             _ = await credits.release(hold, reason: message)
-            await credits.recordUsage(GenerationUsage(keyID: job.keyID, model: job.model, status: 500, cost: .zero, held: job.cost,
-                                                      duration: duration, requestID: job.id))
+            await credits.recordUsage(
+                GenerationUsage(
+                    keyID: job.keyID, model: job.model, status: 500, cost: .zero, held: job.cost,
+                    duration: duration, requestID: job.id))
         }
         completions.finished(job.id)
         await queueWebhook(job, outcome)

@@ -20,8 +20,10 @@ public struct GenerationJobPayload: Codable, Sendable {
     /// kept: they are charged what was held.)
     public var price: RequestPrice?
 
-    public init(request: GenerationRequest, files: [String], base64: Bool, webhook: String? = nil, trackID: String? = nil,
-                baseURL: String? = nil, meta: [String: JSONValue], price: RequestPrice? = nil) {
+    public init(
+        request: GenerationRequest, files: [String], base64: Bool, webhook: String? = nil, trackID: String? = nil,
+        baseURL: String? = nil, meta: [String: JSONValue], price: RequestPrice? = nil
+    ) {
         self.price = price
         self.request = StoredRequest(request)
         self.files = files
@@ -77,13 +79,19 @@ public struct StoredRequest: Codable, Sendable {
     var requester: String?
 
     init(_ request: GenerationRequest) {
-        (model, task, family, prompt, negativePrompt) = (request.model, request.task.rawValue, request.family.rawValue, request.prompt, request.negativePrompt)
+        (model, task, family, prompt, negativePrompt) = (
+            request.model, request.task.rawValue, request.family.rawValue, request.prompt, request.negativePrompt
+        )
         image = request.image.map { Data($0.bytes) }
-        (width, height, samples, steps, guidanceScale, strength) = (request.width, request.height, request.samples, request.steps,
-                                                                   request.guidanceScale, request.strength)
+        (width, height, samples, steps, guidanceScale, strength) = (
+            request.width, request.height, request.samples, request.steps,
+            request.guidanceScale, request.strength
+        )
         (seed, scheduler, sampler) = (request.seed, request.scheduler, request.sampler)
-        (style, refiner, highNoiseFraction, baseModel) = (request.options.style, request.options.refiner, request.options.highNoiseFraction,
-                                                          request.options.baseModel)
+        (style, refiner, highNoiseFraction, baseModel) = (
+            request.options.style, request.options.refiner, request.options.highNoiseFraction,
+            request.options.baseModel
+        )
         requester = request.requester
     }
 

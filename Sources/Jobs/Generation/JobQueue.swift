@@ -17,8 +17,10 @@ public struct JobQueue: GenerationJobs {
     /// key can fill the queue (jobs are claimed in turns across keys besides).
     public let maxQueuedPerKey: Int
 
-    public init(store: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
-                hostScheme: String = "http", maxQueueTime: Duration = .seconds(3600), maxQueuedPerKey: Int = 16) {
+    public init(
+        store: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
+        hostScheme: String = "http", maxQueueTime: Duration = .seconds(3600), maxQueuedPerKey: Int = 16
+    ) {
         self.store = store
         self.maxQueuedPerKey = maxQueuedPerKey
         self.maxQueueTime = maxQueueTime
@@ -33,10 +35,13 @@ public struct JobQueue: GenerationJobs {
     }
 
     public func enqueue(_ payload: GenerationJobPayload, keyID: String, dialect: String, hold: CreditHold, cost: Credits) async
-        -> Result<String, JobRefusal> {
+        -> Result<String, JobRefusal>
+    {
         do {
-            let job = try await store.enqueueJob(NewJob(keyID: keyID, dialect: dialect, model: payload.request.model, payload: payload.encoded(),
-                                                        hold: HoldID(hold.id), cost: cost, maxQueuedForKey: maxQueuedPerKey))
+            let job = try await store.enqueueJob(
+                NewJob(
+                    keyID: keyID, dialect: dialect, model: payload.request.model, payload: payload.encoded(),
+                    hold: HoldID(hold.id), cost: cost, maxQueuedForKey: maxQueuedPerKey))
             wake()
             return .success(job.id)
         } catch .tooManyQueuedJobs(let limit) {

@@ -43,8 +43,10 @@ public final class WebhookDispatcher: Sendable {
     private let loop: ClaimLoop<WebhookDelivery>
 
     /// - Parameter send: one attempt at a delivery, signed with its key's secret.
-    public init(store: any WebhookStore, settings: Settings, clock: any WallClock, logger: Logger,
-                send: @escaping @Sendable (WebhookDelivery, _ secret: String) async -> Attempt) {
+    public init(
+        store: any WebhookStore, settings: Settings, clock: any WallClock, logger: Logger,
+        send: @escaping @Sendable (WebhookDelivery, _ secret: String) async -> Attempt
+    ) {
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -55,8 +57,11 @@ public final class WebhookDispatcher: Sendable {
 
     public func start() {
         let (store, clock, lease) = (store, clock, settings.attemptLease)
-        loop.start(claim: { let now = clock.millisecondsNow; return try await store.claimDueWebhook(now: now, leaseUntil: now + lease.wholeMilliseconds) },
-                   run: { delivery in await self.attempt(delivery) })
+        loop.start(
+            claim: {
+                let now = clock.millisecondsNow; return try await store.claimDueWebhook(now: now, leaseUntil: now + lease.wholeMilliseconds)
+            },
+            run: { delivery in await self.attempt(delivery) })
     }
 
     /// Stores a delivery and sends it now rather than at the next poll.
@@ -92,13 +97,15 @@ public final class WebhookDispatcher: Sendable {
         } catch {
             result = Attempt(status: nil, error: "the key's signing secret could not be read")
         }
-        let next: WebhookNext = if result.delivered {
-            .delivered
-        } else {
-            retryTime(after: number, of: delivery, at: clock.millisecondsNow).map { .retry(at: $0) } ?? .failed
-        }
-        let record = WebhookAttempt(deliveryID: delivery.id, number: number, at: at, status: result.status, error: result.error,
-                                    durationMilliseconds: (ContinuousClock.now - started).wholeMilliseconds)
+        let next: WebhookNext =
+            if result.delivered {
+                .delivered
+            } else {
+                retryTime(after: number, of: delivery, at: clock.millisecondsNow).map { .retry(at: $0) } ?? .failed
+            }
+        let record = WebhookAttempt(
+            deliveryID: delivery.id, number: number, at: at, status: result.status, error: result.error,
+            durationMilliseconds: (ContinuousClock.now - started).wholeMilliseconds)
         do {
             try await store.recordWebhookAttempt(record, then: next)
         } catch {
@@ -106,7 +113,11 @@ public final class WebhookDispatcher: Sendable {
             logger.error("webhook attempt not recorded", metadata: ["webhook": "\(delivery.id)", "error": "\(error)"])
             return
         }
-        logger.info("webhook attempt", metadata: ["webhook": "\(delivery.id)", "job": "\(delivery.jobID)", "attempt": "\(number)",
-                                                  "status": "\(result.status.map(String.init) ?? "none")", "next": "\(next)"])
+        logger.info(
+            "webhook attempt",
+            metadata: [
+                "webhook": "\(delivery.id)", "job": "\(delivery.jobID)", "attempt": "\(number)",
+                "status": "\(result.status.map(String.init) ?? "none")", "next": "\(next)",
+            ])
     }
 }

@@ -58,7 +58,9 @@ enum AdminInput {
 
     static func newKey(_ body: [UInt8]) -> Result<NewKey, Problem> {
         Result { () throws(Problem) in
-            let fields = try object(body, expected: #"{"name": ..., "credits": "10", "models": [...], "rate_limit_per_minute": n, "expires_in_days": n, "team": id or name}"#)
+            let fields = try object(
+                body,
+                expected: #"{"name": ..., "credits": "10", "models": [...], "rate_limit_per_minute": n, "expires_in_days": n, "team": id or name}"#)
             return NewKey(
                 name: try name(fields),
                 credits: try credits(fields["credits"], field: "credits", allowNegative: false),
@@ -140,7 +142,10 @@ enum AdminInput {
         guard let text = try text(value, field: field) else { return nil }
         guard let credits = Credits(decimal: text), allowNegative || credits >= .zero else {
             let sign = allowNegative ? "" : "positive "
-            throw Problem(message: "\(field): expected a \(sign)decimal amount with at most six decimals and at most \(Credits.maximum) credits, such as \"10\" or \"0.5\"")
+            throw Problem(
+                message:
+                    "\(field): expected a \(sign)decimal amount with at most six decimals and at most \(Credits.maximum) credits, such as \"10\" or \"0.5\""
+            )
         }
         return credits
     }

@@ -15,13 +15,16 @@ enum AdminPage {
     }
 
     private static func asset(_ bytes: [UInt8], type: String) -> HTTPResponse {
-        HTTPResponse(status: .ok, headers: [
-            "Content-Type": type,
-            "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-            // A new binary brings a new page: always ask.
-            "Cache-Control": "no-cache",
-        ], bytes: bytes)
+        HTTPResponse(
+            status: .ok,
+            headers: [
+                "Content-Type": type,
+                "Content-Security-Policy":
+                    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+                // A new binary brings a new page: always ask.
+                "Cache-Control": "no-cache",
+            ], bytes: bytes)
     }
 }

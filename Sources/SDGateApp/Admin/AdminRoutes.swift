@@ -44,9 +44,10 @@ struct AdminRoutes: Sendable {
                 guard let team = try await ledger.team(idOrName: reference) else { throw LedgerError.unknownTeam(reference) }
                 teamID = team.id
             }
-            let (key, secret) = try await ledger.createKey(NewKey(
-                name: body.name, expiresAt: body.lifetimeDays.map { KeyLimits.expiry(days: $0, from: clock.millisecondsNow) },
-                models: body.models, rateLimitPerMinute: body.rateLimitPerMinute, teamID: teamID))
+            let (key, secret) = try await ledger.createKey(
+                NewKey(
+                    name: body.name, expiresAt: body.lifetimeDays.map { KeyLimits.expiry(days: $0, from: clock.millisecondsNow) },
+                    models: body.models, rateLimitPerMinute: body.rateLimitPerMinute, teamID: teamID))
             var balance = try await ledger.balance(of: .key(key.id))
             if let amount = body.credits, amount > .zero { balance = try await ledger.adjust(.key(key.id), by: amount, reason: "initial credits") }
             return KeyReport(key, balance, secret: secret)
@@ -90,11 +91,12 @@ struct AdminRoutes: Sendable {
     private func setLimits(_ request: HTTPRequest, id: String) async -> HTTPResponse {
         await answer(.ok, with: AdminInput.limits(request.body)) { limits in
             guard let current = try await ledger.key(id: id) else { throw LedgerError.unknownKey(id) }
-            let expiresAt: Timestamp? = switch limits.lifetimeDays {
-            case .keep: current.expiresAt
-            case .remove: nil
-            case .set(let days): KeyLimits.expiry(days: days, from: clock.millisecondsNow)
-            }
+            let expiresAt: Timestamp? =
+                switch limits.lifetimeDays {
+                case .keep: current.expiresAt
+                case .remove: nil
+                case .set(let days): KeyLimits.expiry(days: days, from: clock.millisecondsNow)
+                }
             let key = try await ledger.setLimits(
                 keyID: id, models: limits.models.applied(to: current.models),
                 rateLimitPerMinute: limits.rateLimitPerMinute.applied(to: current.rateLimitPerMinute), expiresAt: expiresAt)
@@ -164,8 +166,10 @@ struct AdminRoutes: Sendable {
     }
 
     /// Answers 422 naming the field an admin got wrong, or runs `body` on the checked input.
-    func answer<Input>(_ status: HTTPStatus, with input: Result<Input, AdminInput.Problem>,
-                       _ body: (Input) async throws -> some Encodable) async -> HTTPResponse {
+    func answer<Input>(
+        _ status: HTTPStatus, with input: Result<Input, AdminInput.Problem>,
+        _ body: (Input) async throws -> some Encodable
+    ) async -> HTTPResponse {
         switch input {
         case .success(let input): await answer(status) { try await body(input) }
         case .failure(let problem): Self.error(.unprocessableContent, problem.message)

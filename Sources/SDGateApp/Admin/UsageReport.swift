@@ -28,9 +28,10 @@ package struct UsageReport: Encodable, Sendable {
         from = KeyReport.date(window.from)
         to = KeyReport.date(window.to)
         requests = events.suffix(latest ?? events.count).map {
-            Request(key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description, duration_ms: $0.durationMilliseconds,
-                    backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at), upstream_cost: $0.upstreamCost,
-                    upstream_remaining_credits: $0.upstreamRemainingCredits)
+            Request(
+                key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description, duration_ms: $0.durationMilliseconds,
+                backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at), upstream_cost: $0.upstreamCost,
+                upstream_remaining_credits: $0.upstreamRemainingCredits)
         }
         total_requests = events.count
         total_cost = events.reduce(Credits.zero) { $0 + $1.cost }.description
@@ -79,7 +80,8 @@ package struct UsageWindow: Sendable {
         let dateOnly = ISO8601DateFormatter()
         dateOnly.formatOptions = [.withFullDate]
         guard let date = withTime.date(from: text) ?? dateOnly.date(from: text) else {
-            throw UsageWindowError(message: "'\(text)': expected a time back from now such as 30m, 24h or 7d, or a date such as 2026-11-01 or 2026-11-01T12:00:00Z")
+            throw UsageWindowError(
+                message: "'\(text)': expected a time back from now such as 30m, 24h or 7d, or a date such as 2026-11-01 or 2026-11-01T12:00:00Z")
         }
         let milliseconds = date.timeIntervalSince1970 * 1000
         guard milliseconds.isFinite, Double(moments.lowerBound)...Double(moments.upperBound) ~= milliseconds else {

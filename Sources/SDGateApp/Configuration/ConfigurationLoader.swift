@@ -45,7 +45,8 @@ enum ConfigurationLoader {
             }
         }
         if problems.isEmpty {
-            problems = checkTLS(&configuration) + checkUpstreams(&configuration, environment: environment, origins: origins)
+            problems =
+                checkTLS(&configuration) + checkUpstreams(&configuration, environment: environment, origins: origins)
                 + checkLocal(configuration, origins: origins)
         }
         guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "\n")) }

@@ -1,5 +1,5 @@
-import GenerationCore
 import GatewayAPI
+import GenerationCore
 
 /// What is wrong with one value, without saying where; the loader adds the file and line.
 struct ConfigurationValueError: Error, Sendable {
@@ -17,7 +17,9 @@ enum ConfigurationValue {
     /// `1048576`, `64KiB`, `16MiB`, `1GiB` (also `KB`/`MB`/`GB`, taken as binary units).
     static func bytes(_ text: String, in range: ClosedRange<Int>) throws(ConfigurationValueError) -> Int {
         let text = text.trimmingSpaces()
-        let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("B", 1)]
+        let units: [(String, Int)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30), ("B", 1),
+        ]
         var number = Substring(text)
         var scale = 1
         for (suffix, factor) in units where text.hasSuffix(suffix) {

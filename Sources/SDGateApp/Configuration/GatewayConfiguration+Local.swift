@@ -47,8 +47,9 @@ extension GatewayConfiguration {
             let executable = python.contains("/") ? absolute(python) : python
             let devices: [String?] = gpus.isEmpty ? Array(repeating: nil, count: workers) : gpus
             return devices.map {
-                WorkerCommand(python: executable, workerFolder: absolute(workerFolder), modelsFile: absolute(modelsFile), visibleDevices: $0,
-                              extraArguments: workerArguments)
+                WorkerCommand(
+                    python: executable, workerFolder: absolute(workerFolder), modelsFile: absolute(modelsFile), visibleDevices: $0,
+                    extraArguments: workerArguments)
             }
         }
 

@@ -43,57 +43,73 @@ struct NamedConfigurationKey: Sendable {
         return rest.isEmpty ? nil : rest.lowercased()
     }
 
-    static func upstream(_ field: String, _ summary: String,
-                         apply: @escaping @Sendable (inout GatewayConfiguration.UpstreamSettings, String) throws(ConfigurationValueError) -> Void,
-                         render: @escaping @Sendable (GatewayConfiguration.UpstreamSettings) -> String?) -> Self {
-        Self(section: "upstreams", field: field, summary: summary, apply: { config, name, text throws(ConfigurationValueError) in
-            guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
-                throw ConfigurationValueError("an upstream's name is lowercase letters, digits and _")
-            }
-            guard name != GatewayConfiguration.localRoute else { throw ConfigurationValueError("'local' is the name of the local workers") }
-            try apply(&config.upstreams[name, default: .init()], text)
-        }, render: { config in config.upstreams.compactMapValues(render) })
+    static func upstream(
+        _ field: String, _ summary: String,
+        apply: @escaping @Sendable (inout GatewayConfiguration.UpstreamSettings, String) throws(ConfigurationValueError) -> Void,
+        render: @escaping @Sendable (GatewayConfiguration.UpstreamSettings) -> String?
+    ) -> Self {
+        Self(
+            section: "upstreams", field: field, summary: summary,
+            apply: { config, name, text throws(ConfigurationValueError) in
+                guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+                    throw ConfigurationValueError("an upstream's name is lowercase letters, digits and _")
+                }
+                guard name != GatewayConfiguration.localRoute else { throw ConfigurationValueError("'local' is the name of the local workers") }
+                try apply(&config.upstreams[name, default: .init()], text)
+            }, render: { config in config.upstreams.compactMapValues(render) })
     }
 
     static let all: [NamedConfigurationKey] = [
-        .upstream("dialect", "segmind or modelslab: the wire format the upstream speaks", apply: { settings, text throws(ConfigurationValueError) in
-            guard let dialect = Upstream.Dialect(rawValue: text.lowercased()) else {
-                throw ConfigurationValueError("must be one of \(Upstream.Dialect.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            settings.dialect = dialect
-        }, render: { $0.dialect?.rawValue }),
-        .upstream("base_url", "where the upstream's API lives, without the version path", apply: { settings, text throws(ConfigurationValueError) in
-            guard let url = URLComponents(string: text), url.scheme == "http" || url.scheme == "https", url.host?.isEmpty == false,
-                  url.query == nil else {
-                throw ConfigurationValueError("expected an http:// or https:// URL such as https://api.segmind.com, got '\(text)'")
-            }
-            settings.baseURL = text.hasSuffix("/") ? String(text.dropLast()) : text
-        }, render: { settings in
-            // A password in the URL is a secret.
-            guard let text = settings.baseURL, var url = URLComponents(string: text), url.password != nil else { return settings.baseURL }
-            url.password = "redacted"
-            return url.string
-        }),
-        .upstream("key_env", "the environment variable holding the team's key for the upstream (never the key itself)",
-                  apply: { settings, text throws(ConfigurationValueError) in
-            guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
-                throw ConfigurationValueError("expected the name of an environment variable, such as SEGMIND_API_KEY")
-            }
-            settings.keyVariable = text
-        }, render: { settings in settings.keyVariable.map { "\($0) (\(settings.key == nil ? "not set" : "set, redacted"))" } }),
-        .upstream("deadline", "the most one generation may take there, polling included (504 beyond)", apply: { settings, text throws(ConfigurationValueError) in
-            settings.deadline = try ConfigurationValue.duration(text, in: .milliseconds(100) ... .seconds(3600))
-        }, render: { ConfigurationValue.renderDuration($0.deadline) }),
-        .upstream("pool_size", "connections kept open to the upstream", apply: { settings, text throws(ConfigurationValueError) in
-            settings.poolSize = try ConfigurationValue.integer(text, in: 1...1024)
-        }, render: { String($0.poolSize) }),
-        NamedConfigurationKey(section: "routes", field: nil, summary: "the backends that serve a model (local, upstream names), in the order they are tried",
-                              apply: { config, model, text throws(ConfigurationValueError) in
-            let names = text.split(separator: ",").map { String($0.trimmingSpaces()) }.filter { !$0.isEmpty }
-            guard !names.isEmpty else { throw ConfigurationValueError("expected local or upstream names separated by commas") }
-            guard Set(names).count == names.count else { throw ConfigurationValueError("names a backend twice") }
-            config.routes[model] = names
-        }, render: { $0.routes.mapValues { $0.joined(separator: ", ") } }),
+        .upstream(
+            "dialect", "segmind or modelslab: the wire format the upstream speaks",
+            apply: { settings, text throws(ConfigurationValueError) in
+                guard let dialect = Upstream.Dialect(rawValue: text.lowercased()) else {
+                    throw ConfigurationValueError("must be one of \(Upstream.Dialect.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                settings.dialect = dialect
+            }, render: { $0.dialect?.rawValue }),
+        .upstream(
+            "base_url", "where the upstream's API lives, without the version path",
+            apply: { settings, text throws(ConfigurationValueError) in
+                guard let url = URLComponents(string: text), url.scheme == "http" || url.scheme == "https", url.host?.isEmpty == false,
+                    url.query == nil
+                else {
+                    throw ConfigurationValueError("expected an http:// or https:// URL such as https://api.segmind.com, got '\(text)'")
+                }
+                settings.baseURL = text.hasSuffix("/") ? String(text.dropLast()) : text
+            },
+            render: { settings in
+                // A password in the URL is a secret.
+                guard let text = settings.baseURL, var url = URLComponents(string: text), url.password != nil else { return settings.baseURL }
+                url.password = "redacted"
+                return url.string
+            }),
+        .upstream(
+            "key_env", "the environment variable holding the team's key for the upstream (never the key itself)",
+            apply: { settings, text throws(ConfigurationValueError) in
+                guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                    throw ConfigurationValueError("expected the name of an environment variable, such as SEGMIND_API_KEY")
+                }
+                settings.keyVariable = text
+            }, render: { settings in settings.keyVariable.map { "\($0) (\(settings.key == nil ? "not set" : "set, redacted"))" } }),
+        .upstream(
+            "deadline", "the most one generation may take there, polling included (504 beyond)",
+            apply: { settings, text throws(ConfigurationValueError) in
+                settings.deadline = try ConfigurationValue.duration(text, in: .milliseconds(100) ... .seconds(3600))
+            }, render: { ConfigurationValue.renderDuration($0.deadline) }),
+        .upstream(
+            "pool_size", "connections kept open to the upstream",
+            apply: { settings, text throws(ConfigurationValueError) in
+                settings.poolSize = try ConfigurationValue.integer(text, in: 1...1024)
+            }, render: { String($0.poolSize) }),
+        NamedConfigurationKey(
+            section: "routes", field: nil, summary: "the backends that serve a model (local, upstream names), in the order they are tried",
+            apply: { config, model, text throws(ConfigurationValueError) in
+                let names = text.split(separator: ",").map { String($0.trimmingSpaces()) }.filter { !$0.isEmpty }
+                guard !names.isEmpty else { throw ConfigurationValueError("expected local or upstream names separated by commas") }
+                guard Set(names).count == names.count else { throw ConfigurationValueError("names a backend twice") }
+                config.routes[model] = names
+            }, render: { $0.routes.mapValues { $0.joined(separator: ", ") } }),
     ]
 
     /// The key and name a dotted path is, if any.
@@ -112,13 +128,17 @@ struct NamedConfigurationKey: Sendable {
 extension ConfigurationLoader {
     /// What the upstream keys cannot check one value at a time: each upstream is complete, each
     /// route names configured upstreams. Reads the upstreams' keys from `environment`.
-    static func checkUpstreams(_ configuration: inout GatewayConfiguration, environment: [String: String],
-                               origins: [String: String]) -> [String] {
+    static func checkUpstreams(
+        _ configuration: inout GatewayConfiguration, environment: [String: String],
+        origins: [String: String]
+    ) -> [String] {
         var problems: [String] = []
         for name in configuration.upstreams.keys.sorted() {
             let origin = origins.filter { $0.key.hasPrefix("upstreams.\(name).") }.min { $0.key < $1.key }?.value ?? ""
             var settings = configuration.upstreams[name]!
-            for (field, missing) in [("dialect", settings.dialect == nil), ("base_url", settings.baseURL == nil), ("key_env", settings.keyVariable == nil)]
+            for (field, missing) in [
+                ("dialect", settings.dialect == nil), ("base_url", settings.baseURL == nil), ("key_env", settings.keyVariable == nil),
+            ]
             where missing {
                 problems.append("\(origin): upstreams.\(name).\(field): is required")
             }

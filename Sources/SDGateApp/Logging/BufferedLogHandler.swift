@@ -1,7 +1,8 @@
+package import Logging
+
 #if canImport(Glibc)
 import Glibc
 #endif
-package import Logging
 
 /// swift-log's handler for the gateway's log: lines in `StreamLogHandler`'s format (`2026-12-05T10:00:00+0000
 /// info sdgate: key=value ... [module] message`), handed to a `BufferedLogOutput` instead of written

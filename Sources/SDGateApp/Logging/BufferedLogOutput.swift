@@ -1,10 +1,11 @@
+import Dispatch
+import Foundation
+import Synchronization
+
 #if canImport(Glibc)
 import GenerationCore
 import Glibc
 #endif
-import Dispatch
-import Foundation
-import Synchronization
 
 /// Where the log's lines go: a buffer in memory that a thread of its own writes out, every
 /// `interval`, whenever `flushSize` bytes are waiting, and at shutdown.
@@ -32,8 +33,10 @@ package final class BufferedLogOutput: Sendable {
 
     /// - Parameters:
     ///   - capacity: the most bytes waiting to be written; a line that does not fit is dropped.
-    package init(fileDescriptor: Int32 = 1, capacity: Int = 1 << 20, flushSize: Int = 64 << 10,
-                interval: Duration = .milliseconds(200)) {
+    package init(
+        fileDescriptor: Int32 = 1, capacity: Int = 1 << 20, flushSize: Int = 64 << 10,
+        interval: Duration = .milliseconds(200)
+    ) {
         self.fileDescriptor = fileDescriptor
         self.capacity = max(capacity, 4096)
         self.flushSize = min(flushSize, self.capacity)

@@ -58,8 +58,10 @@ package final class GatewayMetrics: Sendable {
 
     /// One HTTP request answered, by its route pattern (`unmatched` for none).
     func requestAnswered(method: HTTPMethod, route: String, status: HTTPStatus, duration: Duration) {
-        Counter(label: "sdgate_http_requests_total",
-                dimensions: [("method", method.rawValue), ("route", route), ("status", String(status.code))], factory: factory).increment()
+        Counter(
+            label: "sdgate_http_requests_total",
+            dimensions: [("method", method.rawValue), ("route", route), ("status", String(status.code))], factory: factory
+        ).increment()
         Timer(label: "sdgate_http_request_duration_seconds", dimensions: [("method", method.rawValue), ("route", route)], factory: factory)
             .recordNanoseconds(duration.wholeNanoseconds)
     }

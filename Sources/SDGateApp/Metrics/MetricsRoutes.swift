@@ -1,5 +1,5 @@
-import Ledger
 import HTTPServer
+import Ledger
 import Logging
 
 /// `GET /metrics`: every series in the Prometheus text format.
@@ -19,9 +19,12 @@ struct MetricsRoutes: Sendable {
     let logger: Logger
 
     func register(on router: inout Router) {
-        router.add(.get, "/metrics", checkHead: { head, _ in
-            authorized(head.headers) ? nil : .text(.unauthorized, "/metrics needs the metrics token: Authorization: Bearer <token>\n")
-        }) { _, _ in
+        router.add(
+            .get, "/metrics",
+            checkHead: { head, _ in
+                authorized(head.headers) ? nil : .text(.unauthorized, "/metrics needs the metrics token: Authorization: Bearer <token>\n")
+            }
+        ) { _, _ in
             await refreshGauges()
             var headers = HTTPHeaders()
             headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

@@ -41,8 +41,9 @@ enum ParserDriver {
                     guard let event else { return false }
                     switch event {
                     case .head(let head):
-                        current = ParsedRequest(method: head.method.rawValue, target: head.target, version: head.version.description,
-                                                headers: head.headers.map { [$0.name, $0.value] }, body: "", trailers: [])
+                        current = ParsedRequest(
+                            method: head.method.rawValue, target: head.target, version: head.version.description,
+                            headers: head.headers.map { [$0.name, $0.value] }, body: "", trailers: [])
                         body = []
                     case .body(let part):
                         precondition(!part.isEmpty, "the parser reported an empty body part")

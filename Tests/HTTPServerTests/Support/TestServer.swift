@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+
 @testable import HTTPServer
 
 /// A real server on 127.0.0.1 and a free port, with routes made for testing the server itself.
@@ -64,10 +65,13 @@ final class TestServer: Sendable {
         }
         router.post("/small", maxBodyBytes: 16) { request, _ in .text(.ok, "\(request.body.count)") }
         // A key checked from the head by a lookup that suspends, as a database's would.
-        router.post("/verified", maxBodyBytes: 4 << 20, verifyHead: { head, _ in
-            try? await Task.sleep(for: .milliseconds(20))
-            return head.headers["x-key"] == "good" ? nil : .text(HTTPStatus(code: 401), "unknown key")
-        }) { request, _ in .text(.ok, "\(request.body.count)") }
+        router.post(
+            "/verified", maxBodyBytes: 4 << 20,
+            verifyHead: { head, _ in
+                try? await Task.sleep(for: .milliseconds(20))
+                return head.headers["x-key"] == "good" ? nil : .text(HTTPStatus(code: 401), "unknown key")
+            }
+        ) { request, _ in .text(.ok, "\(request.body.count)") }
         router.get("/whoami") { request, _ in .text(.ok, "\(request.remoteAddress?.port ?? -1)") }
         router.get("/items/{id}/status") { _, parameters in .text(.ok, "item \(parameters["id"] ?? "?")") }
         // Says which route admission matched and handed on with the request (none: resolved again).
@@ -86,27 +90,29 @@ final class TestServer: Sendable {
         router.get("/stream/{bytes}") { _, parameters in
             let total = Int(parameters["bytes"] ?? "0") ?? 0
             let chunk = [UInt8](repeating: UInt8(ascii: "z"), count: 64 * 1024)
-            return HTTPResponse(body: .stream(length: nil) { writer in
-                var sent = 0
-                while sent < total {
-                    let part = Array(chunk.prefix(total - sent))
-                    do {
-                        try await writer.write(part)
-                    } catch {
-                        probe.streamsAborted.add(1, ordering: .relaxed)
-                        throw error
+            return HTTPResponse(
+                body: .stream(length: nil) { writer in
+                    var sent = 0
+                    while sent < total {
+                        let part = Array(chunk.prefix(total - sent))
+                        do {
+                            try await writer.write(part)
+                        } catch {
+                            probe.streamsAborted.add(1, ordering: .relaxed)
+                            throw error
+                        }
+                        sent += part.count
+                        probe.streamedBytes.store(sent, ordering: .relaxed)
                     }
-                    sent += part.count
-                    probe.streamedBytes.store(sent, ordering: .relaxed)
-                }
-                probe.streamFinished.store(true, ordering: .relaxed)
-            })
+                    probe.streamFinished.store(true, ordering: .relaxed)
+                })
         }
         router.get("/sized-stream") { _, _ in
-            HTTPResponse(body: .stream(length: 10) { writer in
-                try await writer.write(Array("01234".utf8))
-                try await writer.write(Array("56789".utf8))
-            })
+            HTTPResponse(
+                body: .stream(length: 10) { writer in
+                    try await writer.write(Array("01234".utf8))
+                    try await writer.write(Array("56789".utf8))
+                })
         }
         return router
     }

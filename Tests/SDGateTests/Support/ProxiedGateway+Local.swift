@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `sdgate serve` with its own worker processes on the tiny pipelines (see `TinyModels`), routing
 /// models to `local`, and the ways a test looks at those workers: their process ids and the
@@ -13,19 +13,25 @@ extension ProxiedGateway {
 
     /// Starts the gateway with `workers` spawned workers (plus the `local:` lines in `extraLocal`)
     /// and waits until they are up. Debug logging shows requests waiting for a worker.
-    static func startLocal(workers: Int = 1, routes: [String: [String]] = allLocal, extraLocal: [String] = [],
-                           upstreams: [UpstreamEntry] = [], catalog: String? = nil,
-                           environment extraEnvironment: [String: String] = [:]) async throws -> ProxiedGateway {
-        let lines = workers == 0 ? extraLocal : [
-            "python: \(TinyModels.python)",
-            "worker_dir: \(Repository.path("Worker"))",
-            "models_file: \(try await TinyModels.modelsFile)",
-            "workers: \(workers)",
-            "worker_arguments: --device cpu --threads 1",
-        ] + extraLocal
+    static func startLocal(
+        workers: Int = 1, routes: [String: [String]] = allLocal, extraLocal: [String] = [],
+        upstreams: [UpstreamEntry] = [], catalog: String? = nil,
+        environment extraEnvironment: [String: String] = [:]
+    ) async throws -> ProxiedGateway {
+        let lines =
+            workers == 0
+            ? extraLocal
+            : [
+                "python: \(TinyModels.python)",
+                "worker_dir: \(Repository.path("Worker"))",
+                "models_file: \(try await TinyModels.modelsFile)",
+                "workers: \(workers)",
+                "worker_arguments: --device cpu --threads 1",
+            ] + extraLocal
         let yaml = "local:\n" + lines.map { "  \($0)\n" }.joined() + "log:\n  level: debug\n"
-        var environment = try Self.environment(upstreams: upstreams, routes: routes, extraYAML: yaml,
-                                               base: extraEnvironment.merging(["OMP_NUM_THREADS": "1"]) { $1 })
+        var environment = try Self.environment(
+            upstreams: upstreams, routes: routes, extraYAML: yaml,
+            base: extraEnvironment.merging(["OMP_NUM_THREADS": "1"]) { $1 })
         if let catalog { environment["SDGATE_CATALOG_FILE"] = catalog }
         let gateway = try await Self.start(environment: environment)
         let up = await eventually(timeout: .seconds(180)) { gateway.workerProcesses.count >= workers }

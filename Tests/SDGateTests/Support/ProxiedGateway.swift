@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `sdgate serve` configured with upstreams and routes, as a team runs it: a YAML file, the
 /// upstream keys in environment variables, its own data folder (or a shared database) and admin
@@ -21,8 +21,10 @@ struct ProxiedGateway: Sendable {
     var log: String { gateway.log }
 
     /// The configuration file and environment of a gateway with these upstreams and routes.
-    static func environment(upstreams: [UpstreamEntry], routes: [String: [String]], extraYAML: String = "",
-                            base: [String: String] = [:]) throws -> [String: String] {
+    static func environment(
+        upstreams: [UpstreamEntry], routes: [String: [String]], extraYAML: String = "",
+        base: [String: String] = [:]
+    ) throws -> [String: String] {
         var yaml = "upstreams:\n"
         var environment = base
         for upstream in upstreams {

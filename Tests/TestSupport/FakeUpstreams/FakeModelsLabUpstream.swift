@@ -41,8 +41,9 @@ package final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
         guard body["prompt"] is String else {
             return Self.json(["status": "error", "message": ["prompt": ["The prompt field is required."]]])
         }
-        let job = Job(samples: images(for: Int(Self.number(body["samples"]) ?? 1)), width: Int(Self.number(body["width"]) ?? 512),
-                      height: Int(Self.number(body["height"]) ?? 512), seed: Self.number(body["seed"]).map { UInt64($0) } ?? 1_793_745_243)
+        let job = Job(
+            samples: images(for: Int(Self.number(body["samples"]) ?? 1)), width: Int(Self.number(body["width"]) ?? 512),
+            height: Int(Self.number(body["height"]) ?? 512), seed: Self.number(body["seed"]).map { UInt64($0) } ?? 1_793_745_243)
         let id = jobs.withLock { jobs in
             let id = 10_684_517 + jobs.count
             jobs[id] = job
@@ -55,16 +56,20 @@ package final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
         if let answer = await intercept(request) { return answer }
         let body = ((try? JSONSerialization.jsonObject(with: Data(request.body))) as? [String: Any]) ?? [:]
         if let refused = refusedKeyOrAccount(body) { return refused }
-        guard let number = Int(id), let job = jobs.withLock({ jobs -> Job? in
-            jobs[number]?.polls += 1
-            return jobs[number]
-        }) else {
+        guard let number = Int(id),
+            let job = jobs.withLock({ jobs -> Job? in
+                jobs[number]?.polls += 1
+                return jobs[number]
+            })
+        else {
             return Self.json(["status": "error", "message": "Request not found"])
         }
         guard job.polls > pollsBeforeSuccess else { return processing(number) }
-        return Self.json(["status": "success", "generationTime": 0.92, "id": number,
-                          "output": (0..<job.samples).map { "http://\(outputHost):\(port)/generations/\(number)-\($0).png" },
-                          "meta": ["W": job.width, "H": job.height, "seed": job.seed, "n_samples": job.samples]])
+        return Self.json([
+            "status": "success", "generationTime": 0.92, "id": number,
+            "output": (0..<job.samples).map { "http://\(outputHost):\(port)/generations/\(number)-\($0).png" },
+            "meta": ["W": job.width, "H": job.height, "seed": job.seed, "n_samples": job.samples],
+        ])
     }
 
     private func image(_ request: HTTPRequest, file: String) async -> HTTPResponse {
@@ -76,23 +81,29 @@ package final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
     }
 
     private func processing(_ id: Int) -> HTTPResponse {
-        Self.json(["status": "processing", "tip": "for faster speed, keep resolution upto 512x512", "eta": 0.05,
-                   "messege": "Try to fetch request after given estimated time", "fetch_result": "\(baseURL)/api/v3/fetch/\(id)",
-                   "id": id, "output": [] as [String], "future_links": ["\(baseURL)/generations/\(id)-0.png"]])
+        Self.json([
+            "status": "processing", "tip": "for faster speed, keep resolution upto 512x512", "eta": 0.05,
+            "messege": "Try to fetch request after given estimated time", "fetch_result": "\(baseURL)/api/v3/fetch/\(id)",
+            "id": id, "output": [] as [String], "future_links": ["\(baseURL)/generations/\(id)-0.png"],
+        ])
     }
 
     /// The legacy v3 error bodies: HTTP 200, `status: error`, the misspelled `messege` beside `message`.
     private func refusedKeyOrAccount(_ body: [String: Any]) -> HTTPResponse? {
         if body["key"] as? String != key || refusal == .rejectKey {
-            return Self.json(["status": "error", "message": "Invalid Api Key", "messege": "Invalid Api Key",
-                              "tip": "1. Make sure you are passing Content-Type: application/json in header. 4. Make sure you have valid API key."])
+            return Self.json([
+                "status": "error", "message": "Invalid Api Key", "messege": "Invalid Api Key",
+                "tip": "1. Make sure you are passing Content-Type: application/json in header. 4. Make sure you have valid API key.",
+            ])
         }
         switch refusal {
         case .outOfCredits:
             return Self.json(["status": "error", "message": "Insufficient credits. Please add more credits to continue."])
         case .rateLimited:
-            return Self.json(["status": "error", "messege": "Rate limit exceeded",
-                              "tips": "you are sending same request multiple times, spam filter is enabled, please wait for 30 seconds and try again"])
+            return Self.json([
+                "status": "error", "messege": "Rate limit exceeded",
+                "tips": "you are sending same request multiple times, spam filter is enabled, please wait for 30 seconds and try again",
+            ])
         default:
             return nil
         }

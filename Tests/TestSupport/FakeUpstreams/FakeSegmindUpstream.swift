@@ -31,7 +31,8 @@ package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
         default: break
         }
         guard let body = (try? JSONSerialization.jsonObject(with: Data(request.body))) as? [String: Any],
-              body["prompt"] is String else {
+            body["prompt"] is String
+        else {
             return Self.json(["error": "prompt: is required"], status: .unprocessableContent)
         }
         let samples = images(for: Int(Self.number(body["samples"]) ?? 1))
@@ -39,7 +40,10 @@ package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
         let seed = Self.number(body["seed"]).map { String(UInt64($0)) } ?? "42"
         let headers: HTTPHeaders = ["x-cost": cost, "x-remaining-credits": remainingCredits, "x-seed-value": seed, "x-generation-time": "0.731"]
         let encoded = Data(image).base64EncodedString()
-        return Self.json(["image": samples == 1 ? encoded as Any : Array(repeating: encoded, count: samples), "status": "Success",
-                          "infer_time": 0.731, "outputs": samples, "image_format": "png"], headers: headers)
+        return Self.json(
+            [
+                "image": samples == 1 ? encoded as Any : Array(repeating: encoded, count: samples), "status": "Success",
+                "infer_time": 0.731, "outputs": samples, "image_format": "png",
+            ], headers: headers)
     }
 }

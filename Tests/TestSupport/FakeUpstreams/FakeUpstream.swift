@@ -116,8 +116,10 @@ package class FakeUpstream: @unchecked Sendable {
     /// Records the request, then either the answer its misbehaviour calls for, or nil: behave.
     func intercept(_ request: HTTPRequest) async -> HTTPResponse? {
         let misbehaviour = state.withLock { state in
-            state.received.append(ReceivedRequest(method: request.method.rawValue, path: String(request.path),
-                                                  headers: request.headers, body: request.body))
+            state.received.append(
+                ReceivedRequest(
+                    method: request.method.rawValue, path: String(request.path),
+                    headers: request.headers, body: request.body))
             return state.misbehaviour
         }
         switch misbehaviour {
@@ -135,10 +137,12 @@ package class FakeUpstream: @unchecked Sendable {
             return misbehaviour == .wait ? nil : HTTPResponse.text(.serviceUnavailable, "stall ended")
         case .cutMidBody:
             let body = Array(repeating: UInt8(ascii: "x"), count: 4096)
-            return HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"], body: .stream(length: body.count * 2) { writer in
-                try await writer.write(body)
-                throw CancellationError()
-            })
+            return HTTPResponse(
+                status: .ok, headers: ["Content-Type": "application/json"],
+                body: .stream(length: body.count * 2) { writer in
+                    try await writer.write(body)
+                    throw CancellationError()
+                })
         case .serverError:
             return HTTPResponse.text(HTTPStatus(code: 500), "Internal Server Error")
         case .garbage:
@@ -152,8 +156,9 @@ package class FakeUpstream: @unchecked Sendable {
     }
 
     static func json(_ object: [String: Any], status: HTTPStatus = .ok, headers: HTTPHeaders = [:]) -> HTTPResponse {
-        .json(status, Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()),
-              headers: headers)
+        .json(
+            status, Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()),
+            headers: headers)
     }
 
     /// A number sent as a number or as a string, as clients do.
