@@ -119,6 +119,24 @@ struct MetricsTests {
         await server.shutdown()
     }
 
+    /// A method is any token: a client that sends made-up ones gets its answers counted under
+    /// `other`, so that it cannot make the registry grow without end.
+    @Test func madeUpMethodsAreCountedAsOtherNotAsSeriesOfTheirOwn() async throws {
+        var configuration = GatewayConfiguration()
+        configuration.server.host = "127.0.0.1"
+        configuration.server.port = 0
+        configuration.catalogFile = Repository.path("Config/models.yaml")
+        let server = try GatewayApp(configuration: configuration, logger: Logger(label: "test"), gate: TestGate()).makeServer()
+        let base = "http://127.0.0.1:\(try server.start().port)"
+        for index in 0..<5 { #expect(try await Self.curl(["-X", "MADEUP\(index)", "\(base)/health"]).status == 405) }
+        #expect(try await Self.curl(["\(base)/health"]).status == 200)
+        let metrics = PrometheusText(try await Self.curl(["\(base)/metrics"]).body)
+        #expect(metrics.value("sdgate_http_requests_total", ["method": "other", "route": "unmatched", "status": "405"]) == 5)
+        #expect(metrics.value("sdgate_http_requests_total", ["method": "GET", "route": "/health", "status": "200"]) == 1)
+        #expect(!metrics.values.keys.contains { $0.labels["method"]?.hasPrefix("MADEUP") == true })
+        await server.shutdown()
+    }
+
     /// A histogram's buckets rise to `count` at +Inf, and `_count` says the same.
     static func expectHistogram(
         _ metrics: PrometheusText, _ name: String, _ labels: [String: String], count: Double,

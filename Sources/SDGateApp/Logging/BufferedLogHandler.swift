@@ -1,4 +1,5 @@
 package import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -24,17 +25,28 @@ package struct BufferedLogHandler: LogHandler {
     }
 
     package func log(event: LogEvent) {
-        var merged = event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
+        var merged = metadata.isEmpty ? event.metadata ?? [:] : event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
         if let error = event.error { merged["error"] = "\(error)" }
         let pairs = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         output.append("\(Self.timestamp()) \(event.level) \(label):\(pairs) [\(event.source)] \(event.message)\n")
     }
 
-    /// The local time to the second, as `StreamLogHandler` writes it.
+    /// The local time to the second, as `StreamLogHandler` writes it: formatted once a second, not
+    /// once a line (the time zone lookup and `strftime` cost more than the rest of an access line).
     static func timestamp() -> String {
-        var now = time(nil)
+        let now = time(nil)
+        return lastTimestamp.withLock { last in
+            if last.second != now { last = (now, format(now)) }
+            return last.text
+        }
+    }
+
+    private static let lastTimestamp = Mutex<(second: time_t, text: String)>((0, ""))
+
+    private static func format(_ second: time_t) -> String {
+        var second = second
         var parts = tm()
-        guard localtime_r(&now, &parts) != nil else { return "<unknown>" }
+        guard localtime_r(&second, &parts) != nil else { return "<unknown>" }
         var text = [CChar](repeating: 0, count: 32)
         let length = strftime(&text, text.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
         return String(decoding: text.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)

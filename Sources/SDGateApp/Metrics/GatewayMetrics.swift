@@ -58,13 +58,36 @@ package final class GatewayMetrics: Sendable {
 
     /// One HTTP request answered, by its route pattern (`unmatched` for none).
     func requestAnswered(method: HTTPMethod, route: String, status: HTTPStatus, duration: Duration) {
-        Counter(
-            label: "sdgate_http_requests_total",
-            dimensions: [("method", method.rawValue), ("route", route), ("status", String(status.code))], factory: factory
-        ).increment()
-        Timer(label: "sdgate_http_request_duration_seconds", dimensions: [("method", method.rawValue), ("route", route)], factory: factory)
-            .recordNanoseconds(duration.wholeNanoseconds)
+        let series = RequestSeries(method: Self.standardMethods.contains(method) ? method.rawValue : "other", route: route, status: status.code)
+        let (requests, durations) = requestSeries.withLock { made in
+            if let series = made[series] { return series }
+            let new = (
+                Counter(
+                    label: "sdgate_http_requests_total",
+                    dimensions: [("method", series.method), ("route", route), ("status", String(series.status))], factory: factory),
+                Timer(label: "sdgate_http_request_duration_seconds", dimensions: [("method", series.method), ("route", route)], factory: factory)
+            )
+            made[series] = new
+            return new
+        }
+        requests.increment()
+        durations.recordNanoseconds(duration.wholeNanoseconds)
     }
+
+    /// A method is any token: only the standard ones are labels of their own (the rest are
+    /// `other`), so that no client can make series without end.
+    private static let standardMethods: Set<HTTPMethod> = [.get, .head, .post, .put, .patch, .delete, .options]
+
+    private struct RequestSeries: Hashable {
+        let method: String
+        let route: String
+        let status: Int
+    }
+
+    /// Each answered kind's series, made once: making a `Counter` and a `Timer` looks them up in the
+    /// registry under its lock, which cost more than the rest of a small request's bookkeeping.
+    /// Bounded as the labels are: standard methods, route patterns, the statuses the gateway answers.
+    private let requestSeries = Mutex<[RequestSeries: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
 
     /// One generation request as its usage is recorded: what it was answered, charged and released.
     func generationRecorded(_ usage: GenerationUsage) {
