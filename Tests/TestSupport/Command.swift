@@ -130,7 +130,9 @@ package enum Repository {
 }
 
 /// Polls `condition` until it holds or `timeout` passes; the way tests wait for something to happen.
-package func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool) async rethrows -> Bool {
+/// The default is generous: it costs nothing when the condition holds early, and CI runs the suites
+/// in parallel on two cores, where a job runner under load once needed more than ten seconds.
+package func eventually(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try condition() { return true }
@@ -140,7 +142,7 @@ package func eventually(timeout: Duration = .seconds(10), _ condition: () throws
 }
 
 /// `eventually` for a condition that has to ask something that suspends (a database, a server).
-package func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+package func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
