@@ -7,4 +7,3 @@ package protocol GatewayStorage: Ledger, JobStore, WebhookStore {}
 
 extension SQLiteLedger: GatewayStorage {}
 extension PostgresLedger: GatewayStorage {}
-extension InMemoryLedger: GatewayStorage {}

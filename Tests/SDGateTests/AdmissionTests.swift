@@ -95,7 +95,9 @@ struct AdmissionTests {
         let admitted = try await fixture.admit(try fixture.application(["prompt": .string("x"), "samples": .integer(2)]), for: key).get()
         #expect(admitted.generation.samples == 2)
         #expect(admitted.generation.requester == key.id)
-        #expect(admitted.cost == admitted.price.cost(images: 2))
+        // At the model's default steps, two images cost twice the catalog's price of one.
+        let perImage = try #require(fixture.admission.catalog[Self.model]).price.perImage
+        #expect(admitted.cost == Credits(microCredits: 2 * perImage.microCredits))
         #expect(try await fixture.ledger.balance(of: .key(key.id)).held == admitted.cost)
         #expect(admitted.remaining == Credits(decimal: "1")! - admitted.cost)
     }

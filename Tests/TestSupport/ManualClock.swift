@@ -11,12 +11,10 @@ package final class ManualClock: WallClock {
 
     package var minimumResolution: Duration { .milliseconds(1) }
 
-    /// Returns once the clock has been moved past `deadline` (or at once if it is past already).
+    /// Returns once the clock has been moved past `deadline` (or at once if it is past already),
+    /// looking again every millisecond of real time.
     package func sleep(until deadline: WallInstant, tolerance: Duration? = nil) async throws {
-        while now < deadline {
-            try Task.checkCancellation()
-            await Task.yield()
-        }
+        while now < deadline { try await Task.sleep(for: .milliseconds(1)) }
     }
 
     /// Moves the clock on by `delta` milliseconds.

@@ -25,7 +25,8 @@ package struct BufferedLogHandler: LogHandler {
     }
 
     package func log(event: LogEvent) {
-        var merged = metadata.isEmpty ? event.metadata ?? [:] : event.metadata.map { metadata.merging($0) { $1 } } ?? metadata
+        var merged = metadata
+        if let extra = event.metadata { merged = merged.isEmpty ? extra : merged.merging(extra) { $1 } }
         if let error = event.error { merged["error"] = "\(error)" }
         let pairs = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         output.append("\(Self.timestamp()) \(event.level) \(label):\(pairs) [\(event.source)] \(event.message)\n")
