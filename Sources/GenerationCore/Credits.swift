@@ -59,3 +59,8 @@ extension Substring {
         String(self) + String(repeating: "0", count: Swift.max(0, length - count))
     }
 }
+
+extension Credits {
+    /// For metrics only, which are approximate by nature; amounts that move money stay integers.
+    public var asDouble: Double { Double(microCredits) / 1_000_000 }
+}

@@ -1,3 +1,5 @@
+public import GenerationCore
+
 /// `Idempotency-Key` records: a repeated request replays the first one's answer instead of running
 /// (and charging) again.
 public protocol IdempotencyStore: Sendable {
@@ -27,17 +29,4 @@ public enum IdempotencyClaim: Sendable, Equatable {
     case inProgress
     /// The key was used for a different request.
     case mismatch
-}
-
-/// An answer kept for idempotent replays.
-public struct StoredAnswer: Sendable, Equatable {
-    public let status: Int
-    public let headers: [[String]]
-    public let body: [UInt8]
-
-    public init(status: Int, headers: [[String]], body: [UInt8]) {
-        self.status = status
-        self.headers = headers
-        self.body = body
-    }
 }

@@ -1,3 +1,5 @@
+public import GenerationCore
+
 /// `Idempotency-Key` records in memory: a running claim ends with the hold that backs it, as in
 /// the SQL stores (`IdempotencyRecordState` decides for all three).
 extension InMemoryLedger {

@@ -1,5 +1,5 @@
 import Foundation
-import GenerationCore
+public import GenerationCore
 import PostgresNIO
 
 /// `Idempotency-Key` records in PostgreSQL. A running claim ends with the hold that backs it: a

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import GenerationCore
+public import GenerationCore
 
 /// `Idempotency-Key` records in the SQLite file. A running claim ends with the hold that backs it:
 /// a gateway killed mid-request leaves a claim whose hold expires, and a repeat then runs afresh.

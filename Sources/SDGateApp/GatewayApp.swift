@@ -1,12 +1,12 @@
 import Backends
 import Dispatch
 import Foundation
-package import GatewayAPI
+import GatewayAPI
 package import GenerationCore
 import GuardedHTTP
 package import HTTPServer
 import Jobs
-package import Ledger
+import Ledger
 import LocalInference
 package import Logging
 import UpstreamProxy
@@ -79,7 +79,8 @@ package struct GatewayApp: Sendable {
         guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
         let ledger = try await openLedger(configuration, clock: clock)
         let metrics = GatewayMetrics()
-        let gate = LedgerGate(ledger: ledger, holdLifetime: configuration.holdLifetime, clock: clock, logger: logger, metrics: metrics)
+        let gate = LedgerGate(
+            ledger: ledger, holdLifetime: configuration.holdLifetime, clock: clock, logger: logger, metricsFactory: metrics.factory)
         var newToken: String?
         let tokenHash: [UInt8]
         if !configuration.adminToken.isEmpty {
@@ -219,17 +220,13 @@ package struct GatewayApp: Sendable {
         let catalog = try ModelCatalog.load(file: configuration.catalogFile)
         let backend = try routedBackend(catalog: catalog)
         let box = ServerBox()
-        let router = try makeRouter(
+        var router = try makeRouter(
             catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false },
             openConnections: { box.server?.connectionCount ?? 0 })
-        let logger = logger
-        let hsts =
-            configuration.server.tls != nil && configuration.hstsMaxAge > .zero
-            ? "max-age=\(configuration.hstsMaxAge.components.seconds)" : nil
-        let gateway = GatewayResponder(router: router, logger: logger, metrics: metrics, strictTransportSecurity: hsts)
+        router.observer = AccessLog(logger: logger, metrics: metrics)
         let responder: any HTTPResponder =
-            configuration.compressionEnabled
-            ? CompressingResponder(gateway, settings: configuration.compression) : gateway
+            configuration.compressionEnabled ? CompressingResponder(router, settings: configuration.compression) : router
+        let logger = logger
         let server = try HTTPServer(configuration: configuration.server, responder: responder) { error in
             logger.warning("accept failed", metadata: ["error": "\(error)"])
         }
@@ -254,7 +251,7 @@ package struct GatewayApp: Sendable {
         let server = try makeServer()
         // At once (holds left by a crash), then every half minute, or sooner for short hold lifetimes.
         let interval = min(.seconds(30), configuration.holdLifetime / 2)
-        let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, clock: SystemWallClock(), logger: logger, metrics: metrics) }
+        let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, clock: SystemWallClock(), logger: logger, metricsFactory: metrics.factory) }
         let address = try server.start()
         let jobs = jobRunner.start(
             JobUpkeep(

@@ -53,7 +53,7 @@ struct RateLimitTests {
             func release(_ hold: CreditHold, reason: String) async -> Credits? { await inner.release(hold, reason: reason) }
             func recordUsage(_ usage: GenerationUsage) async {}
             func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
-            func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
+            func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {}
             func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
         }
         let clock = ManualSeconds()

@@ -23,7 +23,7 @@ struct AdmissionTests {
         init() throws {
             let gate = LedgerGate(
                 ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
-                metrics: GatewayMetrics())
+                metricsFactory: GatewayMetrics().factory)
             admission = Admission(
                 catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
                 images: ImageLoader(fetcher: nil))

@@ -21,7 +21,7 @@ struct CreditTests {
         let ledger = try await GatewayApp.openLedger(configuration)
         let gate = LedgerGate(
             ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
-            metrics: GatewayMetrics())
+            metricsFactory: GatewayMetrics().factory)
         let app = GatewayApp(configuration: configuration, logger: Logger(label: "test"), gate: gate, ledger: ledger, backend: backend)
         let server = try app.makeServer()
         return (server, try server.start().port, ledger)

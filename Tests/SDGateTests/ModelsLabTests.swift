@@ -28,7 +28,7 @@ struct ModelsLabTests {
             ledger = try SQLiteLedger(path: folder.appendingPathComponent("sdgate.sqlite").path)
             let gate = LedgerGate(
                 ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
-                metrics: GatewayMetrics())
+                metricsFactory: GatewayMetrics().factory)
             let outputs = try OutputStore(folder: folder.appendingPathComponent("generations"), retention: .seconds(3600))
             let completions = JobCompletions()
             let executor = GenerationJobExecutor(backend: backend, outputs: outputs, credits: gate, completions: completions)

@@ -28,7 +28,7 @@ struct ReplicaTests {
             let ledger = try await GatewayApp.openLedger(configuration)
             let gate = LedgerGate(
                 ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
-                metrics: GatewayMetrics())
+                metricsFactory: GatewayMetrics().factory)
             let server = try GatewayApp(
                 configuration: configuration, logger: Logger(label: "test"), gate: gate, ledger: ledger,
                 backend: FakeBackend()

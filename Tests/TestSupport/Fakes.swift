@@ -1,6 +1,4 @@
-package import GatewayAPI
 package import GenerationCore
-package import HTTPServer
 import Synchronization
 
 /// Knows one key, `SG_test_key`, with a fixed 1000 credits that nothing ever uses up.
@@ -22,7 +20,7 @@ package struct TestGate: AccessGate {
     package func release(_ hold: CreditHold, reason: String) async -> Credits? { Self.remaining }
     package func recordUsage(_ usage: GenerationUsage) async {}
     package func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
-    package func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
+    package func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {}
     package func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
 }
 

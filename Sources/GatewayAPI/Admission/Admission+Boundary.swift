@@ -145,7 +145,8 @@ extension Admission {
     ) async throws(GatewayError) -> Outcome {
         guard !idempotency.key.isEmpty, idempotency.key.utf8.count <= 255 else { throw .invalidIdempotencyKey }
         switch await gate.claimIdempotency(idempotency.key, fingerprint: idempotency.fingerprint, for: call.key) {
-        case .replay(var response):
+        case .replay(let answer):
+            var response = HTTPResponse(replaying: answer)
             response.headers.set("x-idempotent-replayed", "true")
             return Outcome(response: response)
         case .inProgress: throw .idempotencyInProgress
@@ -160,13 +161,31 @@ extension Admission {
             }
             let answer = try? result.get().response
             await uncancelled { [gate] in
-                if let answer, answer.status == .ok {
-                    await gate.completeIdempotency(idempotency.key, for: call.key, answer: answer)
+                if let answer, answer.status == .ok, let kept = StoredAnswer(keeping: answer) {
+                    await gate.completeIdempotency(idempotency.key, for: call.key, answer: kept)
                 } else {
                     await gate.releaseIdempotency(idempotency.key, for: call.key)
                 }
             }
             return try result.get()
         }
+    }
+}
+
+extension StoredAnswer {
+    /// An answer as a repeat of its request will get it, without its remaining credits (they
+    /// change, and are added afresh to each replay); nil for a streamed body, which is never kept.
+    init?(keeping response: HTTPResponse) {
+        guard case .bytes(let body) = response.body else { return nil }
+        let headers = response.headers.filter { !$0.name.lowercased().hasPrefix("x-remaining-credits") }.map { [$0.name, $0.value] }
+        self.init(status: response.status.code, headers: headers, body: body)
+    }
+}
+
+extension HTTPResponse {
+    init(replaying answer: StoredAnswer) {
+        var headers = HTTPHeaders()
+        for pair in answer.headers where pair.count == 2 { headers.add(pair[0], pair[1]) }
+        self.init(status: HTTPStatus(code: answer.status), headers: headers, bytes: answer.body)
     }
 }

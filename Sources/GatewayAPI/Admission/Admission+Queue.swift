@@ -1,3 +1,4 @@
+public import GenerationCore
 public import Jobs
 
 extension Admission {

@@ -4,6 +4,9 @@
 /// (`/v1/{slug}`, `/v2/requests/{id}/status`). A path that matches no pattern is answered 404; a path
 /// that matches with another method, 405 with `Allow` (RFC 9110 §15.5.6). `HEAD` is served by the
 /// `GET` handler, without the body. Both refusals happen at admission, before any body is read.
+///
+/// Every request gets an id, `x-request-id` on its answer, which the handler sees in place of any a
+/// client sent; the `observer` hears of every answer.
 public struct Router: HTTPResponder {
     public typealias Handler = @Sendable (HTTPRequest, RouteParameters) async -> HTTPResponse
     /// Looks at a matched request's head before its body is read; an answer refuses it there.
@@ -56,6 +59,9 @@ public struct Router: HTTPResponder {
         .json(status, Array("{\"error\":\"\(status.reason)\"}".utf8))
     }
 
+    /// Told of every answer, for the access log and metrics.
+    public var observer: (any RequestObserver)?
+
     public init() {}
 
     /// Adds a route. `maxBodyBytes` overrides the server's default body limit for it; `checkHead`
@@ -97,12 +103,19 @@ public struct Router: HTTPResponder {
     }
 
     public func admit(_ head: HTTPRequestHead) -> HTTPAdmission {
-        admitMatching(head).admission
+        let start = ContinuousClock.now
+        let (admission, pattern) = match(head)
+        return admission.mapRejection { [observer] response in
+            var response = response
+            let id = RequestID.make()
+            response.headers.set("x-request-id", id)
+            observer?.answered(head.method, route: pattern ?? "unmatched", status: response.status, duration: .now - start, requestID: id)
+            return response
+        }
     }
 
-    /// The admission, and the pattern of the route the head matched (nil: none), for a caller that
-    /// names the route in its logs without resolving it again.
-    public func admitMatching(_ head: HTTPRequestHead) -> (admission: HTTPAdmission, pattern: String?) {
+    /// The admission, and the pattern of the route the head matched (nil: none).
+    private func match(_ head: HTTPRequestHead) -> (admission: HTTPAdmission, pattern: String?) {
         switch resolve(head.method, path: head.path) {
         case .matched(let route, let parameters):
             if let refusal = route.checkHead?(head, parameters) { return (.reject(refusal), route.pattern) }
@@ -126,14 +139,29 @@ public struct Router: HTTPResponder {
     /// Dispatches to the route admission matched (`request.route`); a request that comes without
     /// one (a caller that skips admission) is resolved here.
     public func respond(to request: HTTPRequest) async -> HTTPResponse {
-        if let match = request.route { return await match.route.handler(request, match.parameters) }
-        guard case .matched(let route, let parameters) = resolve(request.method, path: request.path) else {
-            // Admission already refused anything else; a caller that skips it gets the same answer.
-            return refusal(.notFound, request.head)
-        }
-        return await route.handler(request, parameters)
+        let start = ContinuousClock.now
+        let id = RequestID.make()
+        var request = request
+        request.head.headers.set("x-request-id", id)
+        let match: Match? =
+            if let match = request.route {
+                match
+            } else if case .matched(let route, let parameters) = resolve(request.method, path: request.path) {
+                Match(route: route, parameters: parameters)
+            } else {
+                nil
+            }
+        var response =
+            if let match {
+                await match.route.handler(request, match.parameters)
+            } else {
+                // Admission already refused a request that matches no route; a caller that skips it gets the same answer.
+                refusal(.notFound, request.head)
+            }
+        response.headers.set("x-request-id", id)
+        observer?.answered(request.method, route: match?.pattern ?? "unmatched", status: response.status, duration: .now - start, requestID: id)
+        return response
     }
-
 }
 
 /// The values captured by a route's `{name}` segments, percent-decoded.

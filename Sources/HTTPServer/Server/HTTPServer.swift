@@ -44,7 +44,9 @@ public final class HTTPServer: Sendable {
         self.onError = onError
         perAddress = ConnectionsPerAddress(limit: configuration.limits.maxConnectionsPerAddress)
         bodyBudget = BodyBudget(limit: configuration.limits.maxBodyBytesInFlight)
-        encoder = ResponseEncoder(serverName: Array(configuration.serverName.utf8), date: HTTPDate())
+        encoder = ResponseEncoder(
+            serverName: configuration.serverName, strictTransportSecurityMaxAge: configuration.tls?.strictTransportSecurityMaxAge ?? .zero,
+            date: HTTPDate())
         tls = try configuration.tls.map { configuration throws(TLSSetupError) in try TLSContext(configuration) }
         var loops: [EventLoop] = []
         do {

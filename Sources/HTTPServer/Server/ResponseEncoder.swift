@@ -9,10 +9,22 @@ enum ResponseFraming: Equatable {
 /// Writes response heads. The server owns framing and connection management fields, so those that a
 /// handler set are replaced.
 struct ResponseEncoder: Sendable {
-    let serverName: [UInt8]
+    /// `Server`, and `Strict-Transport-Security` where configured: the same on every answer.
+    private let fixedFields: [UInt8]
     let date: HTTPDate
 
-    private static let ownedFields = ["Content-Length", "Transfer-Encoding", "Connection", "Date", "Server", "Keep-Alive"]
+    init(serverName: String, strictTransportSecurityMaxAge: Duration = .zero, date: HTTPDate) {
+        var fields = "Server: \(serverName)\r\n"
+        if strictTransportSecurityMaxAge > .zero {
+            fields += "Strict-Transport-Security: max-age=\(strictTransportSecurityMaxAge.components.seconds)\r\n"
+        }
+        fixedFields = Array(fields.utf8)
+        self.date = date
+    }
+
+    private static let ownedFields = [
+        "Content-Length", "Transfer-Encoding", "Connection", "Date", "Server", "Keep-Alive", "Strict-Transport-Security",
+    ]
 
     func head(
         status: HTTPStatus, headers: HTTPHeaders, framing: ResponseFraming, keepAlive: Bool, requestVersion: HTTPVersion
@@ -28,9 +40,8 @@ struct ResponseEncoder: Sendable {
         }
         out.append(contentsOf: "Date: ".utf8)
         out.append(contentsOf: date.current())
-        out.append(contentsOf: "\r\nServer: ".utf8)
-        out.append(contentsOf: serverName)
         out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: fixedFields)
         switch framing {
         case .length(let length):
             // RFC 9110 §8.6: no Content-Length on 1xx and 204.

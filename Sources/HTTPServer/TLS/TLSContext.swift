@@ -5,10 +5,14 @@ extension HTTPServer.Configuration {
     public struct TLS: Sendable {
         public var certificateFile: String
         public var privateKeyFile: String
+        /// Above zero: every answer says `Strict-Transport-Security: max-age=<seconds>` (RFC 6797),
+        /// so that browsers come back over HTTPS only. Sent over HTTPS only, where it means anything.
+        public var strictTransportSecurityMaxAge: Duration
 
-        public init(certificateFile: String, privateKeyFile: String) {
+        public init(certificateFile: String, privateKeyFile: String, strictTransportSecurityMaxAge: Duration = .zero) {
             self.certificateFile = certificateFile
             self.privateKeyFile = privateKeyFile
+            self.strictTransportSecurityMaxAge = strictTransportSecurityMaxAge
         }
     }
 }

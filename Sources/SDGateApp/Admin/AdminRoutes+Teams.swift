@@ -6,11 +6,11 @@ import Ledger
 /// `/admin/teams`: teams, whose budget their member keys share on top of their own.
 /// A `{team}` in a path is the team's id or its name.
 extension AdminRoutes {
-    func registerTeams(on router: inout Router, checkHead check: @escaping Router.HeadCheck) {
-        router.add(.post, "/admin/teams", maxBodyBytes: 64 * 1024, checkHead: check) { request, _ in await createTeam(request) }
-        router.add(.get, "/admin/teams", checkHead: check) { _, _ in await listTeams() }
-        router.add(.get, "/admin/teams/{team}", checkHead: check) { _, parameters in await showTeam(parameters["team"] ?? "") }
-        router.add(.post, "/admin/teams/{team}/credits", maxBodyBytes: 64 * 1024, checkHead: check) { request, parameters in
+    func registerTeams(on router: inout Router) {
+        add(.post, "/admin/teams", maxBodyBytes: 64 * 1024, to: &router) { request, _ in await createTeam(request) }
+        add(.get, "/admin/teams", to: &router) { _, _ in await listTeams() }
+        add(.get, "/admin/teams/{team}", to: &router) { _, parameters in await showTeam(parameters["team"] ?? "") }
+        add(.post, "/admin/teams/{team}/credits", maxBodyBytes: 64 * 1024, to: &router) { request, parameters in
             await adjustTeamCredits(request, team: parameters["team"] ?? "")
         }
     }

@@ -13,22 +13,38 @@ struct AdminRoutes: Sendable {
     let clock: any WallClock
 
     func register(on router: inout Router) {
-        let check: Router.HeadCheck = { head, _ in
-            authorized(head.headers) ? nil : Self.error(.unauthorized, "the admin API needs the admin token: Authorization: Bearer <token>")
-        }
-        router.add(.post, "/admin/keys", maxBodyBytes: 64 * 1024, checkHead: check) { request, _ in await createKey(request) }
-        router.add(.get, "/admin/keys", checkHead: check) { _, _ in await listKeys() }
-        router.add(.get, "/admin/keys/{id}", checkHead: check) { _, parameters in await showKey(parameters["id"] ?? "") }
-        router.add(.post, "/admin/keys/{id}/credits", maxBodyBytes: 64 * 1024, checkHead: check) { request, parameters in
+        add(.post, "/admin/keys", maxBodyBytes: 64 * 1024, to: &router) { request, _ in await createKey(request) }
+        add(.get, "/admin/keys", to: &router) { _, _ in await listKeys() }
+        add(.get, "/admin/keys/{id}", to: &router) { _, parameters in await showKey(parameters["id"] ?? "") }
+        add(.post, "/admin/keys/{id}/credits", maxBodyBytes: 64 * 1024, to: &router) { request, parameters in
             await adjustCredits(request, id: parameters["id"] ?? "")
         }
-        router.add(.post, "/admin/keys/{id}/revoke", checkHead: check) { _, parameters in await revokeKey(parameters["id"] ?? "") }
-        router.add(.patch, "/admin/keys/{id}", maxBodyBytes: 64 * 1024, checkHead: check) { request, parameters in
+        add(.post, "/admin/keys/{id}/revoke", to: &router) { _, parameters in await revokeKey(parameters["id"] ?? "") }
+        add(.patch, "/admin/keys/{id}", maxBodyBytes: 64 * 1024, to: &router) { request, parameters in
             await setLimits(request, id: parameters["id"] ?? "")
         }
-        router.add(.get, "/admin/usage", checkHead: check) { request, _ in await usage(request) }
-        router.add(.get, "/admin/usage/series", checkHead: check) { request, _ in await usageSeries(request) }
-        registerTeams(on: &router, checkHead: check)
+        add(.get, "/admin/usage", to: &router) { request, _ in await usage(request) }
+        add(.get, "/admin/usage/series", to: &router) { request, _ in await usageSeries(request) }
+        registerTeams(on: &router)
+    }
+
+    /// Adds a route of the admin API: the admin token is checked from the head, before the body is
+    /// read, and every answer, a refusal too, says `Cache-Control: no-store`: they carry key
+    /// secrets and the team's accounts, which no cache may keep.
+    func add(_ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, to router: inout Router, _ handler: @escaping Router.Handler) {
+        let check: Router.HeadCheck = { [self] head, _ in
+            authorized(head.headers)
+                ? nil : Self.noStore(Self.error(.unauthorized, "the admin API needs the admin token: Authorization: Bearer <token>"))
+        }
+        router.add(method, pattern, maxBodyBytes: maxBodyBytes, checkHead: check) { request, parameters in
+            Self.noStore(await handler(request, parameters))
+        }
+    }
+
+    private static func noStore(_ response: HTTPResponse) -> HTTPResponse {
+        var response = response
+        response.headers.set("Cache-Control", "no-store")
+        return response
     }
 
     private func authorized(_ headers: HTTPHeaders) -> Bool {

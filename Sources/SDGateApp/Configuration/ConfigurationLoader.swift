@@ -64,7 +64,9 @@ enum ConfigurationLoader {
         default:
             let unreadable = files.filter { !FileManager.default.isReadableFile(atPath: $0.1) }
             guard unreadable.isEmpty else { return unreadable.map { "\($0.0): '\($0.1)' cannot be read" } }
-            configuration.server.tls = .init(certificateFile: configuration.tlsCertificate, privateKeyFile: configuration.tlsPrivateKey)
+            configuration.server.tls = .init(
+                certificateFile: configuration.tlsCertificate, privateKeyFile: configuration.tlsPrivateKey,
+                strictTransportSecurityMaxAge: configuration.hstsMaxAge)
             return []
         }
     }

@@ -1,8 +1,5 @@
-public import GenerationCore
-public import HTTPServer
-
 /// Who may use the gateway, and what they may spend: the dialects' only view of keys and credits.
-/// The credit ledger implements it (`LedgerGate` in the application).
+/// The credit ledger implements it (`LedgerGate`).
 ///
 /// Credits move in two phases around every generation: `reserve` before the backend runs, then
 /// `CreditSettlement`'s settle or release.
@@ -21,7 +18,7 @@ public protocol AccessGate: CreditSettlement {
     /// gateway, the claim ends with the hold, and a repeat runs afresh.
     func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async
     /// Keeps a claimed request's answer for repeats.
-    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async
+    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async
     /// Gives a claim up: the request failed, and a repeat may run again.
     func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async
 }
@@ -39,7 +36,7 @@ public enum IdempotencyOutcome: Sendable {
     /// The key is new: run the request.
     case proceed
     /// The same request ran before: answer as it did.
-    case replay(HTTPResponse)
+    case replay(StoredAnswer)
     case inProgress
     /// The key was used for a different request.
     case mismatch
@@ -70,4 +67,17 @@ public enum CreditReservation: Sendable, Equatable {
     case unauthorized
     /// The ledger could not be reached; the request is refused rather than served unmetered.
     case unavailable
+}
+
+/// An answer kept for idempotent replays: its status, its headers as name-value pairs, its body.
+public struct StoredAnswer: Sendable, Equatable {
+    public let status: Int
+    public let headers: [[String]]
+    public let body: [UInt8]
+
+    public init(status: Int, headers: [[String]], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 }

@@ -1,20 +1,27 @@
-import GatewayAPI
-import GenerationCore
-import HTTPServer
-import Ledger
-import Logging
+public import CoreMetrics
+public import GenerationCore
+public import Logging
 
-/// The dialects' gate, backed by the credit ledger. A ledger failure never lets a request through
-/// unmetered: authentication fails closed and a reservation reports `unavailable`.
-struct LedgerGate: AccessGate {
+/// The dialects' gate and the job executor's settlement, backed by the credit ledger. A ledger
+/// failure never lets a request through unmetered: authentication fails closed and a reservation
+/// reports `unavailable`.
+public struct LedgerGate: AccessGate {
     let ledger: any Ledger
     /// How long a hold lives if its request never settles it (a crash): the reaper voids it then.
     let holdLifetime: Duration
     let clock: any WallClock
     let logger: Logger
-    let metrics: GatewayMetrics
+    let metrics: UsageMetrics
 
-    func authenticate(apiKey: String) async -> AuthenticatedKey? {
+    public init(ledger: any Ledger, holdLifetime: Duration, clock: any WallClock, logger: Logger, metricsFactory: any MetricsFactory) {
+        self.ledger = ledger
+        self.holdLifetime = holdLifetime
+        self.clock = clock
+        self.logger = logger
+        metrics = UsageMetrics(factory: metricsFactory)
+    }
+
+    public func authenticate(apiKey: String) async -> AuthenticatedKey? {
         do {
             guard let key = try await ledger.key(secret: apiKey), key.isUsable(at: clock.millisecondsNow) else { return nil }
             return AuthenticatedKey(id: key.id, models: key.models, rateLimitPerMinute: key.rateLimitPerMinute)
@@ -24,11 +31,11 @@ struct LedgerGate: AccessGate {
         }
     }
 
-    func remaining(for key: AuthenticatedKey) async -> Credits? {
+    public func remaining(for key: AuthenticatedKey) async -> Credits? {
         try? await ledger.balance(of: .key(key.id)).spendable
     }
 
-    func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
+    public func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
         let expiresAt = clock.millisecondsNow + (holdLifetime + queueTime).wholeMilliseconds
         do {
             switch try await ledger.reserve(keyID: key.id, amount: amount, expiresAt: expiresAt) {
@@ -43,7 +50,7 @@ struct LedgerGate: AccessGate {
         }
     }
 
-    func renew(_ hold: CreditHold) async -> Bool {
+    public func renew(_ hold: CreditHold) async -> Bool {
         do {
             return try await ledger.renewHold(HoldID(hold.id), until: clock.millisecondsNow + holdLifetime.wholeMilliseconds)
         } catch {
@@ -53,13 +60,13 @@ struct LedgerGate: AccessGate {
     }
 
     /// A third of the lifetime: two renewals may fail (a busy database) before the hold expires.
-    var holdRenewalInterval: Duration { holdLifetime / 3 }
+    public var holdRenewalInterval: Duration { holdLifetime / 3 }
 
-    func settle(_ hold: CreditHold, charge: Credits) async -> Credits? {
+    public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? {
         await settle(hold) { () throws(LedgerError) in try await ledger.post(HoldID(hold.id), charge: charge) }
     }
 
-    func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits? {
+    public func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits? {
         metrics.generationRecorded(usage)
         return await settle(hold) { () throws(LedgerError) in try await ledger.post(HoldID(hold.id), charge: charge, recording: event(usage)) }
     }
@@ -75,7 +82,7 @@ struct LedgerGate: AccessGate {
         }
     }
 
-    func release(_ hold: CreditHold, reason: String) async -> Credits? {
+    public func release(_ hold: CreditHold, reason: String) async -> Credits? {
         do {
             return try await ledger.void(HoldID(hold.id), reason: reason).spendable
         } catch {
@@ -84,7 +91,7 @@ struct LedgerGate: AccessGate {
         }
     }
 
-    func recordUsage(_ usage: GenerationUsage) async {
+    public func recordUsage(_ usage: GenerationUsage) async {
         metrics.generationRecorded(usage)
         do {
             try await ledger.record(event(usage))
@@ -103,7 +110,7 @@ extension LedgerGate {
             upstreamRemainingCredits: usage.upstream?.remainingCredits)
     }
 
-    func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
+    public func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
         do {
             // Until a hold backs the claim, it stands as long as a hold would.
             let at = clock.millisecondsNow
@@ -114,10 +121,7 @@ extension LedgerGate {
             case .claimed: return .proceed
             case .inProgress: return .inProgress
             case .mismatch: return .mismatch
-            case .completed(let answer):
-                var headers = HTTPHeaders()
-                for pair in answer.headers where pair.count == 2 { headers.add(pair[0], pair[1]) }
-                return .replay(HTTPResponse(status: HTTPStatus(code: answer.status), headers: headers, bytes: answer.body))
+            case .completed(let answer): return .replay(answer)
             }
         } catch {
             logger.error("ledger unavailable", metadata: ["operation": "idempotency", "error": "\(error)"])
@@ -125,7 +129,7 @@ extension LedgerGate {
         }
     }
 
-    func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async {
+    public func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async {
         do {
             try await ledger.backIdempotencyKey(keyID: key.id, key: idempotencyKey, with: HoldID(hold.id))
         } catch {
@@ -133,50 +137,15 @@ extension LedgerGate {
         }
     }
 
-    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {
-        guard case .bytes(let body) = answer.body else { return }
-        // The remaining credits change; they are added afresh to each replay.
-        let headers = answer.headers.filter { !$0.name.lowercased().hasPrefix("x-remaining-credits") }.map { [$0.name, $0.value] }
+    public func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {
         do {
-            try await ledger.completeIdempotencyKey(
-                keyID: key.id, key: idempotencyKey,
-                answer: StoredAnswer(status: answer.status.code, headers: headers, body: body))
+            try await ledger.completeIdempotencyKey(keyID: key.id, key: idempotencyKey, answer: answer)
         } catch {
             logger.error("idempotent answer not kept", metadata: ["error": "\(error)"])
         }
     }
 
-    func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {
+    public func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {
         try? await ledger.releaseIdempotencyKey(keyID: key.id, key: idempotencyKey)
-    }
-}
-
-/// Voids expired holds now and then, so that credits held by requests that never settled (a crash,
-/// a lost connection to the database) come back, and forgets idempotency keys older than a day.
-/// Started and stopped by the application.
-final class HoldReaper: Sendable {
-    private let task: Task<Void, Never>
-
-    init(ledger: any Ledger, every interval: Duration, clock: any WallClock, logger: Logger, metrics: GatewayMetrics) {
-        task = Task {
-            while !Task.isCancelled {
-                do {
-                    let expired = try await ledger.expireHolds(now: clock.millisecondsNow)
-                    if expired > 0 {
-                        logger.info("expired holds voided", metadata: ["count": "\(expired)"])
-                        metrics.holdsExpired(expired)
-                    }
-                    // Idempotency keys are honoured for a day.
-                    _ = try await ledger.purgeIdempotencyKeys(before: clock.millisecondsNow - 86_400_000)
-                } catch {
-                    logger.error("hold reaper failed", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: interval)
-            }
-        }
-    }
-
-    func stop() {
-        task.cancel()
     }
 }
