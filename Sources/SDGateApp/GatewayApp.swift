@@ -36,6 +36,8 @@ package struct GatewayApp: Sendable {
     private let jobRunner = JobRunnerBox()
     /// Every part's metrics, served at `/metrics`.
     package let metrics: GatewayMetrics
+    /// Where `logger`'s lines go when it is `sdgate serve`'s buffered log: the access log writes there directly.
+    let logOutput: BufferedLogOutput?
 
     /// - Parameters:
     ///   - gate: who may use the gateway and what they may spend.
@@ -45,16 +47,20 @@ package struct GatewayApp: Sendable {
         configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)? = nil,
         backend: any InferenceBackend = NoBackend(), metrics: GatewayMetrics = GatewayMetrics()
     ) {
-        self.init(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: nil, metrics: metrics, backend: backend)
+        self.init(
+            configuration: configuration, logger: logger, logOutput: nil, gate: gate, ledger: ledger, admin: nil, metrics: metrics,
+            backend: backend)
     }
 
     private init(
-        configuration: GatewayConfiguration, logger: Logger, gate: any AccessGate, ledger: (any GatewayStorage)?, admin: AdminRoutes?,
+        configuration: GatewayConfiguration, logger: Logger, logOutput: BufferedLogOutput?, gate: any AccessGate, ledger: (any GatewayStorage)?,
+        admin: AdminRoutes?,
         metrics: GatewayMetrics, backend: any InferenceBackend = NoBackend()
     ) {
         self.configuration = configuration
         self.metrics = metrics
         self.logger = logger
+        self.logOutput = logOutput
         self.gate = gate
         self.ledger = ledger
         self.admin = admin
@@ -70,9 +76,10 @@ package struct GatewayApp: Sendable {
 
     /// The gateway as configured: keys and credits in the SQLite ledger under the data folder, and
     /// the admin API. On the first start without a configured admin token, one is generated: it is
-    /// returned to be shown once, and only its hash is kept.
+    /// returned to be shown once, and only its hash is kept. `logOutput`: where `logger`'s lines go,
+    /// when it is the buffered log.
     package static func open(
-        configuration: GatewayConfiguration, logger: Logger,
+        configuration: GatewayConfiguration, logger: Logger, logOutput: BufferedLogOutput? = nil,
         clock: any WallClock = SystemWallClock()
     ) async throws -> (app: GatewayApp, newAdminToken: String?) {
         let missing = configuration.missingUpstreamKeys + configuration.local.missingFiles
@@ -94,7 +101,11 @@ package struct GatewayApp: Sendable {
             tokenHash = try await ledger.storedAdminTokenHash() ?? APIKeySecret.hash(token)
         }
         let admin = AdminRoutes(ledger: ledger, tokenHash: tokenHash, clock: clock)
-        return (GatewayApp(configuration: configuration, logger: logger, gate: gate, ledger: ledger, admin: admin, metrics: metrics), newToken)
+        return (
+            GatewayApp(
+                configuration: configuration, logger: logger, logOutput: logOutput, gate: gate, ledger: ledger, admin: admin, metrics: metrics),
+            newToken
+        )
     }
 
     /// Opens (creating on first use) the ledger the configuration names: PostgreSQL for a
@@ -223,7 +234,7 @@ package struct GatewayApp: Sendable {
         var router = try makeRouter(
             catalog: catalog, backend: backend, isReady: { box.server?.isShuttingDown == false },
             openConnections: { box.server?.connectionCount ?? 0 })
-        router.observer = AccessLog(logger: logger, metrics: metrics)
+        router.observer = AccessLog(logger: logger, metrics: metrics, output: logOutput)
         let responder: any HTTPResponder =
             configuration.compressionEnabled ? CompressingResponder(router, settings: configuration.compression) : router
         let logger = logger

@@ -38,7 +38,7 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "sdgate")
         do {
-            let (app, newAdminToken) = try await GatewayApp.open(configuration: configuration, logger: logger)
+            let (app, newAdminToken) = try await GatewayApp.open(configuration: configuration, logger: logger, logOutput: output)
             app.metrics.countLogDrops { output.droppedLines }
             if let newAdminToken {
                 // Shown once, outside the log: only its hash is kept.

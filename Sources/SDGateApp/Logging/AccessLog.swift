@@ -7,18 +7,35 @@ import Logging
 struct AccessLog: RequestObserver {
     let logger: Logger
     let metrics: GatewayMetrics
+    /// The buffered output `logger` writes to, when it does (`sdgate serve`): the line goes there
+    /// directly, in the same format, without building swift-log's metadata dictionary, which cost
+    /// a quarter of a small request's time. nil: the line goes through `logger`.
+    let output: BufferedLogOutput?
+
+    /// The module swift-log names as the source of a line logged here.
+    private static let source = String(#fileID.prefix { $0 != "/" })
 
     func answered(_ method: HTTPMethod, route: String, status: HTTPStatus, duration: Duration, requestID: String) {
         metrics.requestAnswered(method: method, route: route, status: status, duration: duration)
         guard logger.logLevel <= .info else { return }
-        logger.info(
-            "request",
-            metadata: [
-                "method": "\(method.rawValue)",
-                "route": "\(route)",
-                "status": "\(status.code)",
-                "duration_ms": "\((duration.seconds * 1_000_000).rounded() / 1000)",
-                "request_id": "\(requestID)",
-            ])
+        let milliseconds = "\((duration.seconds * 1_000_000).rounded() / 1000)"
+        guard let output, logger.handler.metadata.isEmpty else {
+            logger.info(
+                "request",
+                metadata: [
+                    "method": .string(method.rawValue), "route": .string(route), "status": .string(String(status.code)),
+                    "duration_ms": .string(milliseconds), "request_id": .string(requestID),
+                ])
+            return
+        }
+        // The fields in the order of their keys, as the handler writes them.
+        var line = LogLine(level: .info, label: logger.label)
+        line.field("duration_ms", milliseconds)
+        line.field("method", method.rawValue)
+        line.field("request_id", requestID)
+        line.field("route", route)
+        line.field("status", String(status.code))
+        line.finish(source: Self.source, message: "request")
+        output.append(line)
     }
 }

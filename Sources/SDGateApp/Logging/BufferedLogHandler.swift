@@ -1,9 +1,4 @@
 package import Logging
-import Synchronization
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// swift-log's handler for the gateway's log: lines in `StreamLogHandler`'s format (`2026-12-05T10:00:00+0000
 /// info sdgate: key=value ... [module] message`), handed to a `BufferedLogOutput` instead of written
@@ -28,28 +23,9 @@ package struct BufferedLogHandler: LogHandler {
         var merged = metadata
         if let extra = event.metadata { merged = merged.isEmpty ? extra : merged.merging(extra) { $1 } }
         if let error = event.error { merged["error"] = "\(error)" }
-        let pairs = merged.isEmpty ? "" : " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        output.append("\(Self.timestamp()) \(event.level) \(label):\(pairs) [\(event.source)] \(event.message)\n")
-    }
-
-    /// The local time to the second, as `StreamLogHandler` writes it: formatted once a second, not
-    /// once a line (the time zone lookup and `strftime` cost more than the rest of an access line).
-    static func timestamp() -> String {
-        let now = time(nil)
-        return lastTimestamp.withLock { last in
-            if last.second != now { last = (now, format(now)) }
-            return last.text
-        }
-    }
-
-    private static let lastTimestamp = Mutex<(second: time_t, text: String)>((0, ""))
-
-    private static func format(_ second: time_t) -> String {
-        var second = second
-        var parts = tm()
-        guard localtime_r(&second, &parts) != nil else { return "<unknown>" }
-        var text = [CChar](repeating: 0, count: 32)
-        let length = strftime(&text, text.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
-        return String(decoding: text.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var line = LogLine(level: event.level, label: label)
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line.field(key, value.description) }
+        line.finish(source: event.source, message: event.message.description)
+        output.append(line)
     }
 }

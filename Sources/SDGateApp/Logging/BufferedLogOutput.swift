@@ -47,18 +47,15 @@ package final class BufferedLogOutput: Sendable {
     }
 
     /// Appends one line (its newline included), or drops it when the buffer is full.
-    func append(_ line: String) {
-        var line = line
-        let crossed = line.withUTF8 { bytes in
-            state.withLock { state -> Bool in
-                guard !state.stopping, state.pending.count + bytes.count <= capacity else {
-                    dropped.add(1, ordering: .relaxed)
-                    return false
-                }
-                let before = state.pending.count
-                state.pending.append(contentsOf: bytes)
-                return before < flushSize && state.pending.count >= flushSize
+    func append(_ line: LogLine) {
+        let crossed = state.withLock { state -> Bool in
+            guard !state.stopping, state.pending.count + line.bytes.count <= capacity else {
+                dropped.add(1, ordering: .relaxed)
+                return false
             }
+            let before = state.pending.count
+            state.pending.append(contentsOf: line.bytes)
+            return before < flushSize && state.pending.count >= flushSize
         }
         if crossed { wake.signal() }
     }
