@@ -40,10 +40,13 @@ public struct SegmindDialect: Sendable {
         if let jobs { registerQueued(on: &router, jobs: jobs) }
     }
 
-    /// Refuses a request without a key from its head: its body is never read.
+    /// Refuses a request without a key from its head: its body is never read. The refusal is the
+    /// same every time, and a stranger can ask for it as fast as the network allows: it is rendered once.
     static let requireKey: Router.HeadCheck = { head, _ in
-        apiKey(in: head.headers) == nil ? SegmindAnswer.renderer.render(.missingKey) : nil
+        apiKey(in: head.headers) == nil ? missingKey : nil
     }
+
+    private static let missingKey = SegmindAnswer.renderer.render(.missingKey)
 
     /// Refuses an unknown, revoked or expired key from its head, so that a stranger cannot make
     /// the gateway read (and hold) a body of up to `maxBodyBytes`. The handler authenticates
