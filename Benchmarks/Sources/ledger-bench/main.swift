@@ -23,6 +23,20 @@ func fundKeys(_ ledger: any Ledger) async throws -> [String] {
     return keys
 }
 
+/// One key per caller, all members of one team: every reservation holds the price from the key's
+/// own credits and from the team's budget in one step, so every caller contends for the team's account.
+func fundTeam(_ ledger: any Ledger) async throws -> [String] {
+    let team = try await ledger.createTeam(name: "benchmark team")
+    _ = try await ledger.adjust(.team(team.id), by: Credits(decimal: "1000000")!, reason: "benchmark")
+    var keys: [String] = []
+    for index in 0..<callers {
+        let (key, _) = try await ledger.createKey(NewKey(name: "member \(index)", teamID: team.id))
+        _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "1000000")!, reason: "benchmark")
+        keys.append(key.id)
+    }
+    return keys
+}
+
 /// Runs reserve + post pairs from `callers` tasks for `seconds`; returns pairs per second.
 func measure(_ ledger: any Ledger, keyFor: @escaping @Sendable (Int) -> String) async throws -> Double {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
@@ -55,8 +69,11 @@ for (name, ledger) in stores {
     let keys = try await fundKeys(ledger)
     let perKey = try await measure(ledger) { keys[$0] }
     let shared = try await measure(ledger) { _ in keys[0] }
+    let members = try await fundTeam(ledger)
+    let team = try await measure(ledger) { members[$0] }
     print(String(format: "| %@ | %d | one each | %.0f |", name, callers, perKey))
     print(String(format: "| %@ | %d | one shared | %.0f |", name, callers, shared))
+    print(String(format: "| %@ | %d | one each, one team budget | %.0f |", name, callers, team))
     let problems = try await ledger.verify()
     if !problems.isEmpty { print("ledger verify found: \(problems)") }
 }
