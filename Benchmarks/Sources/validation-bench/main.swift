@@ -24,7 +24,7 @@ struct OneKey: AccessGate {
     func release(_ hold: CreditHold, reason: String) async -> Credits? { nil }
     func recordUsage(_ usage: GenerationUsage) async {}
     func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
-    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: HTTPResponse) async {}
+    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {}
     func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
 }
 
