@@ -55,6 +55,21 @@ struct TLSTests {
         await server.stop()
     }
 
+    /// With a max-age, every answer over HTTPS says `Strict-Transport-Security`: the responder's and
+    /// the ones the server makes itself (here a 400 for a method that is not a token).
+    @Test func hstsIsOnEveryAnswerTheServerSends() async throws {
+        let server = try await Self.server { $0.tls?.strictTransportSecurityMaxAge = .seconds(600) }
+        let certificate = try await Self.identity.value.certificateFile
+        for (method, expected) in [("GET", "200"), ("B@D", "400")] {
+            let answer = try await Command.run(
+                "curl", ["-sS", "--cacert", certificate, "-D", "-", "-o", "/dev/null", "-X", method, "https://127.0.0.1:\(server.port)/hello"])
+            let head = answer.output.lowercased()
+            #expect(head.hasPrefix("http/1.1 \(expected)"), "\(method): \(answer.output) \(answer.errors)")
+            #expect(head.contains("strict-transport-security: max-age=600\r\n"), "\(method): \(answer.output)")
+        }
+        await server.stop()
+    }
+
     @Test func pythonRequestsAndHTTPXOverTLS() async throws {
         let server = try await Self.server()
         let certificate = try await Self.identity.value.certificateFile

@@ -42,18 +42,7 @@ package func connectToLoopback(port: Int, from source: String? = nil) throws -> 
 /// A port on 127.0.0.1 that nothing listens on now, for a server that must be told its port before
 /// it can say which one it took (one whose output a test cannot read).
 package func unusedLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw LoopbackConnectError(description: "socket: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let found = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard found else { throw LoopbackConnectError(description: "bind: \(String(cString: strerror(errno)))") }
-    return Int(UInt16(bigEndian: address.sin_port))
+    try RefusingLoopbackPort().port
 }
 
 /// A port on 127.0.0.1 that refuses connections for as long as this value lives: its socket is

@@ -103,8 +103,10 @@ public struct Router: HTTPResponder {
     }
 
     public func admit(_ head: HTTPRequestHead) -> HTTPAdmission {
-        let start = ContinuousClock.now
         let (admission, pattern) = match(head)
+        // An accepted head is answered, named and timed by `respond`.
+        if case .accept = admission { return admission }
+        let start = ContinuousClock.now
         return admission.mapRejection { [observer] response in
             var response = response
             let id = RequestID.make()

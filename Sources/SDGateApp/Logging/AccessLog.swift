@@ -7,10 +7,17 @@ import Logging
 struct AccessLog: RequestObserver {
     let logger: Logger
     let metrics: GatewayMetrics
-    /// The buffered output `logger` writes to, when it does (`sdgate serve`): the line goes there
-    /// directly, in the same format, without building swift-log's metadata dictionary, which cost
-    /// a quarter of a small request's time. nil: the line goes through `logger`.
-    let output: BufferedLogOutput?
+    /// The buffered output `logger` writes to, when it does (`sdgate serve`) and has no metadata of
+    /// its own to add: the line goes there directly, in the same format, without building
+    /// swift-log's metadata dictionary, which cost a quarter of a small request's time. nil: the
+    /// line goes through `logger`.
+    private let direct: BufferedLogOutput?
+
+    init(logger: Logger, metrics: GatewayMetrics, output: BufferedLogOutput?) {
+        self.logger = logger
+        self.metrics = metrics
+        direct = logger.handler.metadata.isEmpty ? output : nil
+    }
 
     /// The module swift-log names as the source of a line logged here.
     private static let source = String(#fileID.prefix { $0 != "/" })
@@ -19,7 +26,7 @@ struct AccessLog: RequestObserver {
         metrics.requestAnswered(method: method, route: route, status: status, duration: duration)
         guard logger.logLevel <= .info else { return }
         let milliseconds = "\((duration.seconds * 1_000_000).rounded() / 1000)"
-        guard let output, logger.handler.metadata.isEmpty else {
+        guard let direct else {
             logger.info(
                 "request",
                 metadata: [
@@ -36,6 +43,6 @@ struct AccessLog: RequestObserver {
         line.field("route", route)
         line.field("status", String(status.code))
         line.finish(source: Self.source, message: "request")
-        output.append(line)
+        direct.append(line)
     }
 }
