@@ -42,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         // Several times Foundation's speed at decoding the megabyte of base64 an image request carries.
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
+        // The multipart/form-data bodies of OpenAI's image edits and variations.
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
         // Tests only: launches clients and sdgate itself (Foundation's Process can crash on Linux
         // while reading /proc/self/fd in a process with many descriptors open).
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
@@ -73,6 +75,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
             ],
             swiftSettings: strict
         ),

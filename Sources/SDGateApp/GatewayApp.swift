@@ -146,12 +146,18 @@ package struct GatewayApp: Sendable {
             )
             .register(on: &router)
         }
-        // The asynchronous APIs keep their jobs in the ledger's database.
-        let jobs = try ledger.map { try makeJobQueue(store: $0, backend: backend, router: &router) }
+        // The asynchronous APIs keep their jobs in the ledger's database, and their images in the output store.
+        let queue = try ledger.map { try makeJobQueue(store: $0, backend: backend, router: &router) }
+        let jobs = queue?.jobs
         // One admission for every dialect (and so one rate limiter: a key's rate is per key,
         // whichever API it calls).
         let admission = Admission(catalog: catalog, gate: gate, images: imageLoader)
         SegmindDialect(admission: admission, backend: backend, jobs: jobs).register(on: &router)
+        OpenAIDialect(
+            admission: admission, backend: backend, outputs: queue.map { OutputLinks(store: $0.outputs) },
+            baseURL: { host in jobs?.baseURL(host: host) ?? "http://\(host ?? "localhost")" }
+        )
+        .register(on: &router)
         if let jobs {
             ModelsLabDialect(admission: admission, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait).register(on: &router)
         }
@@ -163,7 +169,9 @@ package struct GatewayApp: Sendable {
     }
 
     /// The job runner (started with the server) and the output store with its route.
-    private func makeJobQueue(store: any GatewayStorage, backend: any InferenceBackend, router: inout Router) throws -> JobQueue {
+    private func makeJobQueue(
+        store: any GatewayStorage, backend: any InferenceBackend, router: inout Router
+    ) throws -> (jobs: JobQueue, outputs: OutputStore) {
         let outputs = try OutputStore(
             folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
             retention: configuration.outputRetention)
@@ -185,11 +193,12 @@ package struct GatewayApp: Sendable {
             },
             settle: executor.settle)
         jobRunner.set(runner, store: store, executor: executor)
-        return JobQueue(
+        let jobs = JobQueue(
             store: store, completions: completions, wake: runner.wake,
             publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
             hostScheme: configuration.server.tls == nil ? "http" : "https", maxQueueTime: configuration.jobMaxQueueTime,
             maxQueuedPerKey: configuration.jobMaxQueuedPerKey)
+        return (jobs, outputs)
     }
 
     var webhookSender: WebhookSender {

@@ -72,7 +72,7 @@ extension Admission {
     /// (a job records its own when it ends; a charge records its own with the charge).
     public func serve(
         _ apiKey: Result<String, GatewayError>, model: String, request: HTTPRequest, renderer: some DialectRenderer,
-        idempotency: IdempotencyClaim? = nil,
+        dialect: String = "", idempotency: IdempotencyClaim? = nil,
         work: @Sendable (Call) async throws(GatewayError) -> Outcome
     ) async -> HTTPResponse {
         let key: AuthenticatedKey

@@ -14,6 +14,8 @@ public enum GatewayError: Error, Sendable, Equatable {
     case modelNotAllowed(String)
     case unsupportedContentType
     case malformedBody
+    /// A multipart/form-data body that cannot be read, and why.
+    case malformedForm(String)
     /// Every problem with the fields, each `name: problem`.
     case invalidFields([String])
     /// An option this gateway does not offer (a field name and why, for the client).
@@ -46,7 +48,7 @@ public enum GatewayError: Error, Sendable, Equatable {
         case .unknownModel: "model_not_found"
         case .modelNotAllowed: "model_not_allowed"
         case .unsupportedContentType: "unsupported_content_type"
-        case .malformedBody: "malformed_body"
+        case .malformedBody, .malformedForm: "malformed_body"
         case .invalidFields: "invalid_fields"
         case .unavailableOption: "unavailable_option"
         case .invalidWebhook: "invalid_webhook"
@@ -74,7 +76,7 @@ public enum GatewayError: Error, Sendable, Equatable {
         case .unknownModel, .jobNotFound: .notFound
         case .modelNotAllowed: HTTPStatus(code: 403)
         case .unsupportedContentType, .insufficientCredits: .notAcceptable
-        case .malformedBody, .invalidImage, .missingJobID: .badRequest
+        case .malformedBody, .malformedForm, .invalidImage, .missingJobID: .badRequest
         case .invalidFields, .unavailableOption, .invalidWebhook, .invalidIdempotencyKey, .idempotencyMismatch: .unprocessableContent
         case .idempotencyInProgress: HTTPStatus(code: 409)
         case .creditsUnavailable, .notQueued, .idempotencyUnavailable, .jobUnreadable: .serviceUnavailable
@@ -99,7 +101,7 @@ public enum GatewayError: Error, Sendable, Equatable {
         case .unsupportedContentType: "Content-Type must be application/json"
         case .malformedBody: "The request body must be a JSON object"
         case .invalidFields(let problems): problems.joined(separator: "; ")
-        case .unavailableOption(let why), .invalidWebhook(let why): why
+        case .unavailableOption(let why), .invalidWebhook(let why), .malformedForm(let why): why
         case .invalidImage(let field, let reason): "\(field): Invalid image URL or path: \(reason)"
         case .insufficientCredits: "Insufficient credits"
         case .creditsUnavailable: "credits cannot be checked right now; retry later"

@@ -21,15 +21,15 @@ extension ModelCatalog {
 
     public static func load(yaml: String, fileName: String) throws(CatalogError) -> ModelCatalog {
         var reader = CatalogReader(fileName: fileName)
-        let (models, endpoints) = reader.read(yaml)
+        let catalog = reader.read(yaml)
         guard reader.problems.isEmpty else { throw CatalogError(description: reader.problems.joined(separator: "\n")) }
-        return ModelCatalog(models: models, modelsLab: endpoints)
+        return catalog
     }
 }
 
 /// Walks the YAML tree, collecting models and problems. Each problem names the line, the model and
 /// the field it concerns.
-private struct CatalogReader {
+struct CatalogReader {
     let fileName: String
     var problems: [String] = []
 
@@ -37,20 +37,20 @@ private struct CatalogReader {
         self.fileName = fileName
     }
 
-    /// The models, and the ModelsLab endpoints by name (`img2img`, `text2img`).
-    mutating func read(_ yaml: String) -> ([ModelSpec], [String: ModelSpec]) {
+    /// The models, the ModelsLab endpoints by name (`img2img`, `text2img`), and the other dialects' model names.
+    mutating func read(_ yaml: String) -> ModelCatalog {
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
         } catch {
             problems.append("\(fileName): \(error)")
-            return ([], [:])
+            return ModelCatalog(models: [])
         }
-        guard let root, let top = mapping(root, "the top level") else { return ([], [:]) }
-        checkKeys(top, allowed: ["models", "modelslab"], at: root, context: "")
+        guard let root, let top = mapping(root, "the top level") else { return ModelCatalog(models: []) }
+        checkKeys(top, allowed: ["models", "modelslab", "openai", "a1111"], at: root, context: "")
         guard let modelsNode = top["models"], let models = mapping(modelsNode, "models") else {
             problems.append("\(fileName):\(root.mark?.line ?? 1): no 'models' mapping")
-            return ([], [:])
+            return ModelCatalog(models: [])
         }
         let specs = models.compactMap { key, value -> ModelSpec? in
             guard let slug = key.string, !slug.isEmpty else {
@@ -67,7 +67,9 @@ private struct CatalogReader {
                 endpoints[name] = modelsLabEndpoint(name, value, models: specs)
             }
         }
-        return (specs, endpoints)
+        return ModelCatalog(
+            models: specs, modelsLab: endpoints, openAI: top["openai"].map { openAI($0, models: specs) } ?? OpenAIModels(),
+            a1111: top["a1111"].map { a1111($0, models: specs) } ?? ModelNames())
     }
 
     /// A ModelsLab v3 endpoint: it runs as one of the models (its family, backend route and
@@ -132,7 +134,7 @@ private struct CatalogReader {
         return PriceRule(perImage: credits)
     }
 
-    private mutating func sizeList(_ node: Node, context: String) -> [ImageSize]? {
+    mutating func sizeList(_ node: Node, context: String) -> [ImageSize]? {
         guard case .sequence(let items) = node else {
             problem(node, context, "expected a list of sizes such as [1024x1024, 1152x896]")
             return nil
@@ -268,7 +270,7 @@ private struct CatalogReader {
 
     // MARK: Helpers
 
-    private mutating func mapping(_ node: Node, _ context: String) -> Node.Mapping? {
+    mutating func mapping(_ node: Node, _ context: String) -> Node.Mapping? {
         guard case .mapping(let mapping) = node else {
             problem(node, context, "expected a mapping of keys")
             return nil
@@ -276,7 +278,7 @@ private struct CatalogReader {
         return mapping
     }
 
-    private mutating func checkKeys(_ mapping: Node.Mapping, allowed: Set<String>, at node: Node, context: String) {
+    mutating func checkKeys(_ mapping: Node.Mapping, allowed: Set<String>, at node: Node, context: String) {
         for (key, _) in mapping where !allowed.contains(key.string ?? "") {
             problem(key, context, "unknown key '\(key.string ?? "?")' (expected one of \(allowed.sorted().joined(separator: ", ")))")
         }
@@ -305,7 +307,7 @@ private struct CatalogReader {
         return value
     }
 
-    private mutating func problem(_ node: Node, _ context: String, _ message: String) {
+    mutating func problem(_ node: Node, _ context: String, _ message: String) {
         let place = context.isEmpty ? "" : "\(context): "
         problems.append("\(fileName):\(node.mark?.line ?? 0): \(place)\(message)")
     }

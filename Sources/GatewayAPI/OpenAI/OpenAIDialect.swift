@@ -1,0 +1,115 @@
+public import GenerationCore
+public import HTTPServer
+
+/// OpenAI's Images API: `POST /v1/images/generations` (JSON), `/v1/images/edits` and
+/// `/v1/images/variations` (multipart/form-data, run image-to-image), and `GET /v1/models`.
+///
+/// A dialect of the one admission pipeline: the request is restated in its catalog model's fields,
+/// so it is validated, priced, held and charged exactly as the same request through Segmind. The
+/// key travels as `Authorization: Bearer`; refusals are OpenAI's error objects under its statuses.
+public struct OpenAIDialect: Sendable {
+    public let admission: Admission
+    public let backend: any InferenceBackend
+    /// Where `response_format: url` keeps its images; nil: only `b64_json` is offered.
+    public let outputs: OutputLinks?
+    /// The base of the links in answers, from a request's `Host` header.
+    let baseURL: @Sendable (_ host: String?) -> String
+    public let maxBodyBytes: Int
+    let randomSeed: @Sendable () -> UInt64
+    /// The clock of the answers' `created`.
+    let clock: any WallClock
+
+    static let name = "openai"
+
+    public init(
+        admission: Admission, backend: any InferenceBackend, outputs: OutputLinks? = nil,
+        baseURL: @escaping @Sendable (_ host: String?) -> String = { "http://\($0 ?? "localhost")" }, maxBodyBytes: Int = 32 << 20,
+        randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...999_999_999_999_999) }, clock: any WallClock = SystemWallClock()
+    ) {
+        self.admission = admission
+        self.backend = backend
+        self.outputs = outputs
+        self.baseURL = baseURL
+        self.maxBodyBytes = maxBodyBytes
+        self.randomSeed = randomSeed
+        self.clock = clock
+    }
+
+    public func register(on router: inout Router) {
+        for endpoint in OpenAIRequest.Endpoint.allCases {
+            router.post("/v1/images/\(endpoint.rawValue)", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey) {
+                request, _ in await generate(request, endpoint)
+            }
+        }
+        router.get("/v1/models") { request, _ in await models(request) }
+    }
+
+    /// A request without a key is refused from its head, with an answer rendered once.
+    static let requireKey: Router.HeadCheck = { head, _ in bearer(in: head.headers) == nil ? missingKey : nil }
+
+    private static let missingKey = OpenAIAnswer.renderer.render(.missingKey)
+
+    /// An unknown, revoked or expired key is refused from its head: its body is never read.
+    var verifyKey: Router.AsyncHeadCheck {
+        { [admission] head, _ in
+            if case .failure(let refusal) = await admission.authenticate(Self.credentials(in: head.headers)) {
+                return OpenAIAnswer.renderer.render(refusal)
+            }
+            return nil
+        }
+    }
+
+    func generate(_ request: HTTPRequest, _ endpoint: OpenAIRequest.Endpoint) async -> HTTPResponse {
+        let catalog = admission.catalog
+        // Decoded before the boundary, which needs the model to record the call's usage under.
+        let sent = Result { () throws(GatewayError) in try OpenAIRequest.decode(request, endpoint) }
+        let model = sent.flatMap { sent in Result { () throws(GatewayError) in try OpenAIRequest.model(of: sent, endpoint, catalog: catalog) } }
+        let idempotency = request.headers["Idempotency-Key"].map {
+            IdempotencyClaim(key: $0, route: "POST /v1/images/\(endpoint.rawValue)", body: request.body)
+        }
+        let host = request.headers["Host"]
+        return await admission.serve(
+            Self.credentials(in: request.headers), model: (try? model.get())?.spec.slug ?? "", request: request,
+            renderer: OpenAIAnswer.renderer, dialect: Self.name, idempotency: idempotency
+        ) { call throws(GatewayError) in
+            let (sent, model) = (try sent.get(), try model.get())
+            let restated = try OpenAIRequest(sent, endpoint, model: model, catalog: catalog, canLink: outputs != nil)
+            let application = Admission.Application(model: restated.model, randomSeed: randomSeed()) { restated.fields.body(for: restated.model) }
+            let admitted: AdmittedRequest
+            do throws(GatewayError) {
+                admitted = try await admission.admit(application, for: call)
+            } catch {
+                throw restated.fields.renamed(error, for: restated.model)
+            }
+            let delivery: OpenAIAnswer.Delivery = restated.wantsLinks ? outputs.map { .links($0, baseURL: baseURL(host)) } ?? .base64 : .base64
+            let created = clock.now.millisecondsSince1970 / 1000
+            return await admission.generate(admitted, on: backend, call: call, renderer: OpenAIAnswer.renderer) { result, _ in
+                OpenAIAnswer.images(result, delivery: delivery, created: created)
+            }
+        }
+    }
+
+    /// `GET /v1/models`: the names this key may generate with.
+    func models(_ request: HTTPRequest) async -> HTTPResponse {
+        let catalog = admission.catalog
+        let created = clock.now.millisecondsSince1970 / 1000
+        return await admission.serveRead(Self.credentials(in: request.headers), renderer: OpenAIAnswer.renderer) { key in
+            let usable = catalog.openAI.models.listing(catalog).filter { $0.slugs.contains(where: key.allows(model:)) }
+            let data = usable.map { entry -> JSONValue in
+                .object(["id": .string(entry.name), "object": .string("model"), "created": .integer(created), "owned_by": .string("sdgate")])
+            }
+            return .json(.ok, OpenAIAnswer.encode(.object(["object": .string("list"), "data": .array(data)])))
+        }
+    }
+
+    static func credentials(in headers: HTTPHeaders) -> Result<String, GatewayError> {
+        bearer(in: headers).map { .success($0) } ?? .failure(.missingKey)
+    }
+
+    /// `Authorization: Bearer <key>`, as OpenAI's clients send their key.
+    static func bearer(in headers: HTTPHeaders) -> String? {
+        guard let authorization = headers["Authorization"], authorization.lowercased().hasPrefix("bearer ") else { return nil }
+        let key = authorization.dropFirst(7).trimmingSpaces()
+        return key.isEmpty ? nil : String(key)
+    }
+}

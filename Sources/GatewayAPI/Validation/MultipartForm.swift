@@ -1,0 +1,86 @@
+import MultipartKit
+
+/// A `multipart/form-data` body (RFC 7578) read into its parts by multipart-kit's parser, within
+/// limits: the body is bounded already by its route, the number of parts here.
+struct MultipartForm {
+    struct Part {
+        let name: String
+        let bytes: [UInt8]
+
+        var text: String { String(decoding: bytes, as: UTF8.self) }
+    }
+
+    let parts: [Part]
+
+    /// More parts than any client of these APIs sends: a body of a million empty parts is refused
+    /// rather than kept.
+    static let maxParts = 64
+
+    /// Why a body is not a form this gateway reads, in words for the client.
+    struct Problem: Error {
+        let reason: String
+    }
+
+    /// Whether the Content-Type says multipart/form-data, whatever its parameters.
+    static func isMultipart(_ contentType: String?) -> Bool {
+        contentType?.split(separator: ";").first?.trimmingSpaces().lowercased() == "multipart/form-data"
+    }
+
+    init(body: [UInt8], contentType: String?) throws(Problem) {
+        guard Self.isMultipart(contentType), let contentType else { throw Problem(reason: "Content-Type must be multipart/form-data") }
+        guard let boundary = Self.boundary(in: contentType) else {
+            throw Problem(reason: "the multipart/form-data Content-Type needs a boundary of 1 to 70 characters")
+        }
+        // The parser drops a part it never saw the end of: a body cut short must not pass for a
+        // smaller form. The closing delimiter ends the body, give or take an epilogue.
+        let closing = Array("--\(boundary)--".utf8)
+        guard body.suffix(closing.count + 4096).firstRange(of: closing) != nil else {
+            throw Problem(reason: "the multipart body is incomplete: its closing boundary is missing")
+        }
+        var parts: [Part] = []
+        var headers: [(String, String)] = []
+        var bytes: [UInt8] = []
+        var tooMany = false
+        let parser = MultipartParser(boundary: boundary)
+        parser.onHeader = { name, value in headers.append((name, value)) }
+        parser.onBody = { buffer in bytes.append(contentsOf: buffer.readableBytesView) }
+        parser.onPartComplete = {
+            if parts.count >= Self.maxParts {
+                tooMany = true
+            } else {
+                let disposition = headers.first { $0.0.lowercased() == "content-disposition" }?.1
+                parts.append(Part(name: disposition.flatMap { Self.parameter("name", in: $0) } ?? "", bytes: bytes))
+            }
+            (headers, bytes) = ([], [])
+        }
+        do {
+            try parser.execute(body)
+        } catch {
+            throw Problem(reason: "the multipart body is malformed")
+        }
+        guard !tooMany else { throw Problem(reason: "the multipart body has more than \(Self.maxParts) parts") }
+        self.parts = parts
+    }
+
+    func first(_ names: String...) -> Part? { parts.first { names.contains($0.name) } }
+
+    func all(_ names: String...) -> [Part] { parts.filter { names.contains($0.name) } }
+
+    /// `boundary=...`, quoted or not (RFC 2046 §5.1.1: 1 to 70 characters).
+    static func boundary(in contentType: String) -> String? {
+        guard let value = parameter("boundary", in: contentType), (1...70).contains(value.utf8.count) else { return nil }
+        return value
+    }
+
+    /// A parameter of a header value such as `form-data; name="image"; filename="a.png"`.
+    static func parameter(_ name: String, in header: String) -> String? {
+        for item in header.split(separator: ";").dropFirst() {
+            let pair = item.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, pair[0].trimmingSpaces().lowercased() == name else { continue }
+            let value = pair[1].trimmingSpaces()
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { return String(value.dropFirst().dropLast()) }
+            return String(value)
+        }
+        return nil
+    }
+}
