@@ -158,6 +158,7 @@ package struct GatewayApp: Sendable {
             baseURL: { host in jobs?.baseURL(host: host) ?? "http://\(host ?? "localhost")" }
         )
         .register(on: &router)
+        A1111Dialect(admission: admission, backend: backend).register(on: &router)
         if let jobs {
             ModelsLabDialect(admission: admission, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait).register(on: &router)
         }

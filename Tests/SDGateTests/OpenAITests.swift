@@ -6,11 +6,12 @@ import Testing
 /// (only its base URL changed), in front of a fake Segmind upstream.
 @Suite("OpenAI Images API")
 struct OpenAITests {
-    static func start() async throws -> (ProxiedGateway, FakeSegmindUpstream) {
+    /// A gateway whose `routes` go to a fake Segmind upstream.
+    static func start(routes: [String] = ["sdxl1.0-txt2img", "sdxl-img2img"]) async throws -> (ProxiedGateway, FakeSegmindUpstream) {
         let upstream = try FakeSegmindUpstream()
         let gateway = try await ProxiedGateway.start(
             upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key)],
-            routes: ["sdxl1.0-txt2img": ["segmind"], "sdxl-img2img": ["segmind"]])
+            routes: Dictionary(uniqueKeysWithValues: routes.map { ($0, ["segmind"]) }))
         return (gateway, upstream)
     }
 
