@@ -238,6 +238,38 @@ struct ConnectionStateMachineTests {
         #expect(route?.parameters["id"] == "7")
     }
 
+    /// A route that words its refusals has the server's own refusals of its requests (a body too
+    /// large from the head, a body too slow) in its shape; another route's stay plain text.
+    @Test func aRouteThatWordsItsRefusalsGetsTheServersRefusalsInItsShape() throws {
+        var router = Router()
+        router.post("/worded", maxBodyBytes: 16, refusal: { status, reason in .json(status, Array(#"{"why":"\#(reason)"}"#.utf8)) }) { _, _ in
+            .text(.ok, "")
+        }
+        router.post("/plain", maxBodyBytes: 16) { _, _ in .text(.ok, "") }
+        for (path, worded) in [("/worded", true), ("/plain", false)] {
+            var tooLarge = Self.machine()
+            let (head, framing) = try Self.head("POST \(path) HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n")
+            _ = tooLarge.headReceived(head, framing: framing)
+            guard case .fail(let status, _, _, let answer) = tooLarge.admitted(router.admit(head)) else {
+                Issue.record("\(path): a body over the limit was not refused")
+                continue
+            }
+            #expect(status == .contentTooLarge)
+            #expect(answer?.status == (worded ? .contentTooLarge : nil), "\(path)")
+            if case .bytes(let body)? = answer?.body { #expect(String(decoding: body, as: UTF8.self).hasPrefix(#"{"why":"#)) }
+
+            var slow = Self.machine()
+            let (slowHead, slowFraming) = try Self.head("POST \(path) HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n")
+            _ = slow.headReceived(slowHead, framing: slowFraming)
+            _ = slow.admitted(router.admit(slowHead))
+            guard case .fail(_, _, _, let late) = slow.deadlinePassed(.requestTimeout) else {
+                Issue.record("\(path): a slow body was not refused")
+                continue
+            }
+            #expect((late?.status == .requestTimeout) == worded)
+        }
+    }
+
     // MARK: Helpers
 
     static func machine() -> ConnectionStateMachine {
@@ -294,7 +326,7 @@ enum Step: Equatable {
         case .discardBody(let limit): self = .discardBody(limit: limit)
         case .respond(_, _, _, let keepAlive): self = .respond(keepAlive: keepAlive)
         case .send(let response, _, let keepAlive): self = .send(status: response.status.code, keepAlive: keepAlive)
-        case .fail(let status, _, _): self = .fail(status: status.code)
+        case .fail(let status, _, _, _): self = .fail(status: status.code)
         case .readNextRequest: self = .readNextRequest
         case .pauseReading: self = .pauseReading
         case .shutDownWriting: self = .shutDownWriting

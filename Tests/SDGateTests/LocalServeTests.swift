@@ -146,6 +146,18 @@ struct LocalServeTests {
         #expect(try await gateway.stop() == 0)
     }
 
+    /// The official `openai` SDK against real workers: a generation and an edit, each charged as its model.
+    @Test func theOpenAISDKGeneratesAndEditsOnTheWorkers() async throws {
+        let gateway = try await ProxiedGateway.startLocal(catalog: Self.catalog)
+        let member = try await gateway.createKey(name: "alice", credits: "1")
+        let result = try await OpenAITests.sdk(gateway, member.secret, "local", ["256x256"])
+        #expect(result.status == 0 && result.output == "openai sdk: local ok\n", "\(result.output)\(result.errors)")
+        let usage = try await gateway.usage()
+        #expect(usage.map { $0["model"] as? String } == ["sdxl1.0-txt2img", "sdxl-img2img"], "\(usage)")
+        #expect(usage.map { $0["backend"] as? String } == ["local", "local"])
+        #expect(try await gateway.stop() == 0)
+    }
+
     @Test func pastTheSpillOverQueueAModelGoesToItsUpstream() async throws {
         let upstream = try FakeSegmindUpstream()
         let gateway = try await ProxiedGateway.startLocal(

@@ -69,3 +69,20 @@ struct OpenAITests {
         #expect(try await gateway.stop() == 0)
     }
 }
+
+extension OpenAITests {
+    /// Every bad-input class of the OpenAI and A1111 dialects, sent raw: each answered in its
+    /// dialect's shape, nothing reaches the upstream, no credit moves, and the gateway goes on serving.
+    @Test func badInputOfTheNewDialectsIsRefusedInTheirShapeAndChargesNothing() async throws {
+        let (gateway, upstream) = try await Self.start()
+        let member = try await gateway.createKey(name: "mallory", credits: "1")
+        let result = try await Command.run("python3", [Repository.path("Tests/SDGateTests/Clients/bad_input.py"), "\(gateway.port)", member.secret])
+        #expect(result.status == 0 && result.output.hasPrefix("bad input: "), "\(result.output)\(result.errors)")
+        #expect(upstream.received.isEmpty)
+        #expect(try await gateway.credits(of: member.id) == ("1", "0"))
+        let images = try await Self.sdk(gateway, member.secret, "images", ["1024x1024"])
+        #expect(images.status == 0, "still serving: \(images.output)\(images.errors)")
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+    }
+}

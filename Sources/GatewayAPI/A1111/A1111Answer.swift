@@ -29,9 +29,9 @@ enum A1111Answer {
         ])
         let answer: JSONValue = .object([
             "images": .array(result.images.map { .string(Data($0.bytes).base64EncodedString()) }), "parameters": .object(parameters),
-            "info": .string(String(decoding: encode(info), as: UTF8.self)),
+            "info": .string(String(decoding: AnswerJSON.encode(info), as: UTF8.self)),
         ])
-        return .json(.ok, encode(answer))
+        return .json(.ok, AnswerJSON.encode(answer))
     }
 
     struct Renderer: DialectRenderer {
@@ -50,15 +50,10 @@ enum A1111Answer {
             let body: JSONValue = .object([
                 "error": .string(error.code), "detail": .string(message), "body": .string(""), "errors": .string(message),
             ])
-            return .json(status, encode(body), headers: headers)
+            return .json(status, AnswerJSON.encode(body), headers: headers)
         }
     }
 
     static let renderer = Renderer()
 
-    static func encode(_ value: JSONValue) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
-    }
 }

@@ -32,7 +32,10 @@ public struct A1111Dialect: Sendable {
     public func register(on router: inout Router) {
         for task in GenerationTask.allCases {
             let path = task == .textToImage ? "txt2img" : "img2img"
-            router.post("/sdapi/v1/\(path)", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey) { request, _ in
+            router.post(
+                "/sdapi/v1/\(path)", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey,
+                refusal: A1111Answer.renderer.serverRefusal
+            ) { request, _ in
                 await generate(request, task: task)
             }
         }
@@ -42,7 +45,9 @@ public struct A1111Dialect: Sendable {
         router.get("/sdapi/v1/options") { request, _ in
             await read(request) { key in .object(["sd_model_checkpoint": .string(await checkpoint(of: key)), "samples_format": .string("png")]) }
         }
-        router.post("/sdapi/v1/options", maxBodyBytes: 64 << 10, checkHead: Self.requireKey) { request, _ in await setOptions(request) }
+        router.post("/sdapi/v1/options", maxBodyBytes: 64 << 10, checkHead: Self.requireKey, refusal: A1111Answer.renderer.serverRefusal) {
+            request, _ in await setOptions(request)
+        }
         router.get("/sdapi/v1/progress") { request, _ in await read(request) { key in await progress(of: key) } }
     }
 
@@ -109,7 +114,7 @@ public struct A1111Dialect: Sendable {
 
     private func read(_ request: HTTPRequest, _ answer: @escaping @Sendable (AuthenticatedKey) async -> JSONValue) async -> HTTPResponse {
         await admission.serveRead(Self.credentials(in: request.headers), renderer: A1111Answer.renderer) { key in
-            .json(.ok, A1111Answer.encode(await answer(key)))
+            .json(.ok, AnswerJSON.encode(await answer(key)))
         }
     }
 

@@ -42,6 +42,9 @@ struct A1111Request {
         fields.set(.height, body["height"], from: "height")
         if task == .imageToImage {
             fields.set(.strength, body["denoising_strength"], from: "denoising_strength")
+            if let mask = body["mask"], mask != .null, mask != .string("") {
+                throw .unavailableOption("mask: inpainting is not supported: no inpainting model is configured on this gateway; send no mask")
+            }
             switch body["init_images"] {
             case .array(let images)? where images.count == 1: fields.set(.image, images[0], from: "init_images")
             case .array(let images)? where images.count > 1:

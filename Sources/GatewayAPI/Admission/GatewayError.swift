@@ -16,6 +16,9 @@ public enum GatewayError: Error, Sendable, Equatable {
     case malformedBody
     /// A multipart/form-data body that cannot be read, and why.
     case malformedForm(String)
+    /// The server refused the request while reading it (a body too large, too slow, malformed):
+    /// its status and why.
+    case unreadableRequest(HTTPStatus, String)
     /// Every problem with the fields, each `name: problem`.
     case invalidFields([String])
     /// An option this gateway does not offer (a field name and why, for the client).
@@ -49,6 +52,13 @@ public enum GatewayError: Error, Sendable, Equatable {
         case .modelNotAllowed: "model_not_allowed"
         case .unsupportedContentType: "unsupported_content_type"
         case .malformedBody, .malformedForm: "malformed_body"
+        case .unreadableRequest(let status, _):
+            switch status.code {
+            case 413: "request_too_large"
+            case 408: "request_timeout"
+            case 503: "server_busy"
+            default: "unreadable_request"
+            }
         case .invalidFields: "invalid_fields"
         case .unavailableOption: "unavailable_option"
         case .invalidWebhook: "invalid_webhook"
@@ -80,6 +90,7 @@ public enum GatewayError: Error, Sendable, Equatable {
         case .invalidFields, .unavailableOption, .invalidWebhook, .invalidIdempotencyKey, .idempotencyMismatch: .unprocessableContent
         case .idempotencyInProgress: HTTPStatus(code: 409)
         case .creditsUnavailable, .notQueued, .idempotencyUnavailable, .jobUnreadable: .serviceUnavailable
+        case .unreadableRequest(let status, _): status
         case .generationFailed(let failure):
             switch failure {
             case .busy, .upstreamRefused(_, _?): .serviceUnavailable
@@ -101,7 +112,7 @@ public enum GatewayError: Error, Sendable, Equatable {
         case .unsupportedContentType: "Content-Type must be application/json"
         case .malformedBody: "The request body must be a JSON object"
         case .invalidFields(let problems): problems.joined(separator: "; ")
-        case .unavailableOption(let why), .invalidWebhook(let why), .malformedForm(let why): why
+        case .unavailableOption(let why), .invalidWebhook(let why), .malformedForm(let why), .unreadableRequest(_, let why): why
         case .invalidImage(let field, let reason): "\(field): Invalid image URL or path: \(reason)"
         case .insufficientCredits: "Insufficient credits"
         case .creditsUnavailable: "credits cannot be checked right now; retry later"
@@ -133,4 +144,9 @@ public enum GatewayError: Error, Sendable, Equatable {
 /// A dialect's one way of answering a `GatewayError`.
 public protocol DialectRenderer: Sendable {
     func render(_ error: GatewayError) -> HTTPResponse
+}
+
+extension DialectRenderer {
+    /// The server's own refusals of the dialect's requests, in the dialect's shape.
+    var serverRefusal: Router.Refusal { { status, reason in render(.unreadableRequest(status, reason)) } }
 }

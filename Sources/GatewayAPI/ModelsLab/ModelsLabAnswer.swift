@@ -58,7 +58,7 @@ public enum ModelsLabAnswer {
         public init() {}
 
         public func webhookBody(_ job: GenerationJob) -> [UInt8] {
-            SegmindAnswer.encode(ModelsLabAnswer.body(job, baseURL: job.payload.baseURL ?? "", etaSeconds: 0))
+            AnswerJSON.encode(ModelsLabAnswer.body(job, baseURL: job.payload.baseURL ?? "", etaSeconds: 0))
         }
     }
 
@@ -99,6 +99,6 @@ public enum ModelsLabAnswer {
     }
 
     static func json(_ body: [String: JSONValue], headers: HTTPHeaders = [:]) -> HTTPResponse {
-        .json(.ok, SegmindAnswer.encode(body), headers: headers)
+        .json(.ok, AnswerJSON.encode(body), headers: headers)
     }
 }

@@ -25,7 +25,7 @@ enum OpenAIAnswer {
             body["output_format"] = .string(first.format == .jpeg ? "jpeg" : first.format.rawValue)
             if let info = ImageInspector.inspect(first.bytes) { body["size"] = .string("\(info.width)x\(info.height)") }
         }
-        return .json(.ok, encode(.object(body)))
+        return .json(.ok, AnswerJSON.encode(JSONValue.object(body)))
     }
 
     struct Renderer: DialectRenderer {
@@ -45,7 +45,7 @@ enum OpenAIAnswer {
                     "code": code.map(JSONValue.string) ?? .null,
                 ])
             ])
-            return .json(status, encode(body), headers: headers)
+            return .json(status, AnswerJSON.encode(body), headers: headers)
         }
 
         private func classify(_ error: GatewayError) -> (HTTPStatus, type: String, code: String?) {
@@ -95,9 +95,4 @@ enum OpenAIAnswer {
         }
     }
 
-    static func encode(_ value: JSONValue) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
-    }
 }

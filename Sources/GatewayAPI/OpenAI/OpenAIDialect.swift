@@ -37,7 +37,10 @@ public struct OpenAIDialect: Sendable {
 
     public func register(on router: inout Router) {
         for endpoint in OpenAIRequest.Endpoint.allCases {
-            router.post("/v1/images/\(endpoint.rawValue)", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey) {
+            router.post(
+                "/v1/images/\(endpoint.rawValue)", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey,
+                refusal: OpenAIAnswer.renderer.serverRefusal
+            ) {
                 request, _ in await generate(request, endpoint)
             }
         }
@@ -98,7 +101,7 @@ public struct OpenAIDialect: Sendable {
             let data = usable.map { entry -> JSONValue in
                 .object(["id": .string(entry.name), "object": .string("model"), "created": .integer(created), "owned_by": .string("sdgate")])
             }
-            return .json(.ok, OpenAIAnswer.encode(.object(["object": .string("list"), "data": .array(data)])))
+            return .json(.ok, AnswerJSON.encode(JSONValue.object(["object": .string("list"), "data": .array(data)])))
         }
     }
 

@@ -6,7 +6,7 @@ public import HTTPServer
 /// `{"error": "..."}`; a success is raw image bytes (`base64: false`) or the base64 JSON shape.
 public enum SegmindAnswer {
     public static func error(_ status: HTTPStatus, _ message: String, headers: HTTPHeaders = [:]) -> HTTPResponse {
-        .json(status, encode(["error": message]), headers: headers)
+        .json(status, AnswerJSON.encode(["error": message]), headers: headers)
     }
 
     /// Refusals and failures as `{"error": "..."}` under their HTTP status, in the gateway's words
@@ -42,7 +42,7 @@ public enum SegmindAnswer {
             outputs: result.images.count,
             image_format: (result.images.first?.format ?? .jpeg).rawValue
         )
-        return .json(.ok, encode(body), headers: headers)
+        return .json(.ok, AnswerJSON.encode(body), headers: headers)
     }
 
     /// 429 with a standard `Retry-After` (whole seconds, rounded up) and Segmind's
@@ -76,10 +76,4 @@ public enum SegmindAnswer {
         let image_format: String
     }
 
-    /// Sorted keys for stable answers; slashes unescaped, since base64 is full of them.
-    static func encode(_ value: some Encodable) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(value)) ?? Data("{}".utf8))
-    }
 }

@@ -10,7 +10,9 @@ extension SegmindDialect {
     static let jobDialect = "segmind"
 
     func registerQueued(on router: inout Router, jobs: any GenerationJobs) {
-        router.post("/v2/{slug}", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey) { request, parameters in
+        router.post(
+            "/v2/{slug}", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey, refusal: SegmindAnswer.renderer.serverRefusal
+        ) { request, parameters in
             await handle(request, slug: parameters["slug"] ?? "", mode: .queued)
         }
         router.add(.get, "/v2/requests/{id}/status", checkHead: Self.requireKey) { request, parameters in

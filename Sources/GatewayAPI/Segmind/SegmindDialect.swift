@@ -34,7 +34,10 @@ public struct SegmindDialect: Sendable {
 
     public func register(on router: inout Router) {
         // A request without a valid key is refused from its head: its body is never read.
-        router.post("/v1/{slug}", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey) { request, parameters in
+        router.post(
+            "/v1/{slug}", maxBodyBytes: maxBodyBytes, checkHead: Self.requireKey, verifyHead: verifyKey,
+            refusal: SegmindAnswer.renderer.serverRefusal
+        ) { request, parameters in
             await handle(request, slug: parameters["slug"] ?? "")
         }
         if let jobs { registerQueued(on: &router, jobs: jobs) }

@@ -19,7 +19,7 @@ public enum SegmindJobAnswer {
         body["request_id"] = .string(id)
         body["status"] = .string("QUEUED")
         body["poll_url"] = .string("\(baseURL)/v1/requests/\(id)")
-        return .json(.ok, SegmindAnswer.encode(body))
+        return .json(.ok, AnswerJSON.encode(body))
     }
 
     public static func answer(_ job: GenerationJob, view: View, baseURL: String) -> HTTPResponse {
@@ -36,9 +36,9 @@ public enum SegmindJobAnswer {
             }
         case .failed:
             body["error"] = .string(job.error ?? "the generation failed")
-            return .json(.unprocessableContent, SegmindAnswer.encode(body))
+            return .json(.unprocessableContent, AnswerJSON.encode(body))
         }
-        return .json(.ok, SegmindAnswer.encode(body))
+        return .json(.ok, AnswerJSON.encode(body))
     }
 
     /// Segmind's names of a job's phases.

@@ -13,6 +13,9 @@ public struct Router: HTTPResponder {
     public typealias HeadCheck = @Sendable (HTTPRequestHead, RouteParameters) -> HTTPResponse?
     /// A head check that may wait for a lookup (a key in a database); the body waits for it.
     public typealias AsyncHeadCheck = @Sendable (HTTPRequestHead, RouteParameters) async -> HTTPResponse?
+    /// Words the server's own refusal of a request this route matched (a body too large, too slow
+    /// or malformed: the status and the server's reason) in the route's API's error shape.
+    public typealias Refusal = @Sendable (HTTPStatus, String) -> HTTPResponse
 
     /// A class, so that a match carried from a request's head to its dispatch costs one reference.
     public final class Route: Sendable {
@@ -22,16 +25,21 @@ public struct Router: HTTPResponder {
         public let maxBodyBytes: Int?
         let checkHead: HeadCheck?
         let verifyHead: AsyncHeadCheck?
+        /// nil: the server's plain-text refusal.
+        let refusal: Refusal?
         let handler: Handler
 
-        init(method: HTTPMethod, pattern: String, maxBodyBytes: Int?, checkHead: HeadCheck?, verifyHead: AsyncHeadCheck?, handler: @escaping Handler)
-        {
+        init(
+            method: HTTPMethod, pattern: String, maxBodyBytes: Int?, checkHead: HeadCheck?, verifyHead: AsyncHeadCheck?, refusal: Refusal?,
+            handler: @escaping Handler
+        ) {
             self.method = method
             self.pattern = pattern
             segments = RouteSegment.parse(pattern)
             self.maxBodyBytes = maxBodyBytes
             self.checkHead = checkHead
             self.verifyHead = verifyHead
+            self.refusal = refusal
             self.handler = handler
         }
     }
@@ -66,15 +74,16 @@ public struct Router: HTTPResponder {
 
     /// Adds a route. `maxBodyBytes` overrides the server's default body limit for it; `checkHead`
     /// may refuse a request from its head alone (missing credentials), before the body is read;
-    /// `verifyHead`, run after it, may look things up first (whether a key exists).
+    /// `verifyHead`, run after it, may look things up first (whether a key exists); `refusal` words
+    /// the server's own refusals of the route's requests.
     public mutating func add(
         _ method: HTTPMethod, _ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil,
-        verifyHead: AsyncHeadCheck? = nil, _ handler: @escaping Handler
+        verifyHead: AsyncHeadCheck? = nil, refusal: Refusal? = nil, _ handler: @escaping Handler
     ) {
         routes.append(
             Route(
                 method: method, pattern: pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, verifyHead: verifyHead,
-                handler: handler))
+                refusal: refusal, handler: handler))
     }
 
     public mutating func get(_ pattern: String, _ handler: @escaping Handler) {
@@ -83,9 +92,9 @@ public struct Router: HTTPResponder {
 
     public mutating func post(
         _ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil, verifyHead: AsyncHeadCheck? = nil,
-        _ handler: @escaping Handler
+        refusal: Refusal? = nil, _ handler: @escaping Handler
     ) {
-        add(.post, pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, verifyHead: verifyHead, handler)
+        add(.post, pattern, maxBodyBytes: maxBodyBytes, checkHead: checkHead, verifyHead: verifyHead, refusal: refusal, handler)
     }
 
     public func resolve(_ method: HTTPMethod, path: Substring) -> Resolution {

@@ -28,8 +28,13 @@ extension Connection {
                 keepAlive: keepAlive)
         case .send(let response, let head, let keepAlive):
             send(response, for: head, keepAlive: keepAlive)
-        case .fail(let status, let message, let retryAfterSeconds):
-            answerAndClose(status, message, retryAfterSeconds: retryAfterSeconds)
+        case .fail(let status, let message, let retryAfterSeconds, let worded):
+            if let worded, let head = machine.head {
+                giveBackBodyBudget()
+                send(worded, for: head, keepAlive: false)
+            } else {
+                answerAndClose(status, message, retryAfterSeconds: retryAfterSeconds)
+            }
         case .readNextRequest:
             deadline.enter(.waitingForRequest, at: .now)
             if !feeding { pump() }

@@ -39,8 +39,9 @@ struct ConnectionStateMachine {
         case respond(HTTPRequestHead, trailers: HTTPHeaders, route: Router.Match?, keepAlive: Bool)
         /// Send `response` as the answer to `head`.
         case send(HTTPResponse, for: HTTPRequestHead, keepAlive: Bool)
-        /// Send an error answer, then close: the request cannot be read further.
-        case fail(HTTPStatus, String, retryAfterSeconds: Int?)
+        /// Send an error answer, then close: the request cannot be read further. `worded`: the
+        /// answer in the matched route's own shape, when it has one.
+        case fail(HTTPStatus, String, retryAfterSeconds: Int?, worded: HTTPResponse?)
         /// The answer is out: parse what arrived meanwhile, then read the next request.
         case readNextRequest
         /// Stop reading: the peer half-closed and waits for its answer, or too much is kept.
@@ -128,7 +129,7 @@ struct ConnectionStateMachine {
             var expectedLength: Int?
             if case .length(let length) = framing {
                 // RFC 9110 §15.5.14: refused from the head, before any of the body is read.
-                guard length <= limit else { return fail(.contentTooLarge, HTTPParseError.bodyTooLarge.description) }
+                guard length <= limit else { return fail(.contentTooLarge, HTTPParseError.bodyTooLarge.description, route: route) }
                 expectedLength = length
             }
             self.route = route
@@ -197,10 +198,17 @@ struct ConnectionStateMachine {
 
     /// The request cannot be read further (parse error, limit, timeout, no budget): an error answer,
     /// then the connection ends.
-    mutating func fail(_ status: HTTPStatus, _ message: String, retryAfterSeconds: Int? = nil) -> Action {
+    /// A route that words its refusals (`Router.Route.refusal`) answers in its API's shape.
+    mutating func fail(_ status: HTTPStatus, _ message: String, retryAfterSeconds: Int? = nil, route: Router.Match? = nil) -> Action {
         phase = .responding
         keepAlive = false
-        return .fail(status, message, retryAfterSeconds: retryAfterSeconds)
+        var worded = (route ?? self.route)?.route.refusal?(status, message)
+        if worded != nil {
+            // Named like every answer the API's clients get, so that one can be traced in the log.
+            worded?.headers.set("x-request-id", RequestID.make())
+            if let retryAfterSeconds { worded?.headers.set("Retry-After", String(retryAfterSeconds)) }
+        }
+        return .fail(status, message, retryAfterSeconds: retryAfterSeconds, worded: worded)
     }
 
     // MARK: The peer, the clock and the server

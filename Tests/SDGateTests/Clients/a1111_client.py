@@ -79,6 +79,8 @@ if mode == "flow":
     refused(session.post(f"{url}/txt2img", json={"prompt": "a fox", "override_settings": {"sd_model_checkpoint": "nope"}}),
             404, "nope")
     refused(session.post(f"{url}/img2img", json={"prompt": "a fox"}), 422, "init_images")
+    refused(session.post(f"{url}/img2img", json={"prompt": "a fox", "init_images": [init], "mask": init}), 422, "mask")
+    refused(session.post(f"{url}/img2img", json={"prompt": "a fox", "init_images": [init, init]}), 422, "one input image")
     refused(session.post(f"{url}/img2img", json={"prompt": "a fox", "init_images": [init], "steps": "many"}), 422, "steps")
     refused(session.post(f"{url}/txt2img", json={"prompt": "a fox"}), 422, "txt2img")  # sd1.5 has no txt2img model
     refused(session.post(f"{url}/options", json={"sd_model_checkpoint": "nope"}), 404, "nope")

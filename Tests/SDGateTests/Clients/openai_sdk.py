@@ -3,6 +3,7 @@
 Usage: openai_sdk.py PORT KEY MODE [ARGS]. Modes:
   images SIZE       generate with b64_json (n=2) and with url (the link is fetched), edit a PNG file,
                     make a variation, list the models
+  local SIZE        on real workers: one generation (b64_json) and one edit of a PNG file
   errors            each refusal raised as the SDK's own exception class, with OpenAI's fields
   poor              the key cannot pay: RateLimitError with code insufficient_quota, not retried
   limited           the key's second call within its rate: RateLimitError with code rate_limit_exceeded
@@ -69,6 +70,12 @@ if mode == "images":
     assert is_image(base64.b64decode(varied.data[0].b64_json))
     names = [model.id for model in client.models.list()]
     assert "dall-e-3" in names and "sdxl1.0-txt2img" in names, names
+elif mode == "local":
+    generated = client.images.generate(prompt="a lighthouse", size=sys.argv[4], response_format="b64_json")
+    assert is_image(base64.b64decode(generated.data[0].b64_json)) and generated.size == sys.argv[4], generated.size
+    edited = client.images.edit(image=("photo.png", io.BytesIO(png(64, 48)), "image/png"), prompt="the same at night",
+                                response_format="b64_json")
+    assert is_image(base64.b64decode(edited.data[0].b64_json)) and edited.size == "64x48", edited.size
 elif mode == "errors":
     error = expect(openai.AuthenticationError, lambda: OpenAI(api_key="sk-wrong", base_url=base_url, max_retries=0)
                    .images.generate(prompt="a fox"), code="invalid_api_key", status=401)
