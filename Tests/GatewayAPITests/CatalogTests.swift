@@ -43,6 +43,43 @@ struct CatalogTests {
         #expect(Self.problem(Self.yaml() + "\n" + section) == expected)
     }
 
+    @Test func theShippedCatalogMapsOpenAIsAndA1111sNames() throws {
+        let catalog = ShippedCatalog.catalog
+        let openAI = catalog.openAI.models
+        #expect(try openAI.model(nil, for: .textToImage, in: catalog).get().slug == "sdxl1.0-txt2img", "dall-e-2 by default")
+        #expect(try openAI.model("gpt-image-1", for: .imageToImage, in: catalog).get().slug == "sdxl-img2img")
+        #expect(try openAI.model("sd3-med-img2img", for: .imageToImage, in: catalog).get().slug == "sd3-med-img2img", "a slug is a name")
+        #expect(throws: ModelNames.Refusal.otherTask(.textToImage)) { try openAI.model("dall-e-3", for: .imageToImage, in: catalog).get() }
+        #expect(throws: ModelNames.Refusal.otherTask(.imageToImage)) { try openAI.model("sd1.5-img2img", for: .textToImage, in: catalog).get() }
+        #expect(throws: ModelNames.Refusal.unknown) { try openAI.model("dall-e-9", for: .textToImage, in: catalog).get() }
+        #expect(catalog.openAI.sizes["1792x1024"] == ImageSize(width: 1344, height: 768))
+        #expect(catalog.a1111.defaultName == "sdxl")
+        #expect(try catalog.a1111.model("sd1.5", for: .imageToImage, in: catalog).get().slug == "sd1.5-img2img")
+    }
+
+    @Test(arguments: [
+        (
+            "openai:\n  default_model: m1\n  variation_prompt: x\n  models:\n    big: { text-to-image: m1 }",
+            "models.yaml:17: openai: models: big: text-to-image: expected a text-to-image model above, got 'm1'"
+        ),
+        (
+            "openai:\n  default_model: nothing\n  variation_prompt: x",
+            "models.yaml:14: openai: default_model: expected one of the names in models or a model above, got 'nothing'"
+        ),
+        ("openai:\n  default_model: m1", "models.yaml:14: openai: variation_prompt: the prompt variations run with is required"),
+        (
+            "openai:\n  default_model: m1\n  variation_prompt: x\n  sizes: { big: 1024x1024 }",
+            "models.yaml:16: openai: sizes: expected a size mapped to a size, such as 1792x1024: 1344x768"
+        ),
+        (
+            "a1111:\n  default_checkpoint: m1\n  checkpoints:\n    c: { img2img: m1 }",
+            "models.yaml:16: a1111: checkpoints: c: unknown key 'img2img' (expected one of image-to-image, text-to-image)"
+        ),
+    ])
+    func aBrokenDialectSectionIsNamed(section: String, expected: String) {
+        #expect(Self.problem(Self.yaml() + "\n" + section)?.hasPrefix(expected) == true, "\(Self.problem(Self.yaml() + "\n" + section) ?? "loaded")")
+    }
+
     /// A minimal valid model, to break one piece at a time.
     static func yaml(_ model: String = "", fields: String = "") -> String {
         """
