@@ -63,6 +63,9 @@ public struct CreditHold: Sendable, Equatable {
 public struct GenerationUsage: Sendable, Equatable {
     public let keyID: String
     public let model: String
+    /// The API the request came in through (`segmind`, `modelslab`, ...), so that the same work
+    /// can be compared across dialects; empty where none is known.
+    public let dialect: String
     public let status: Int
     /// What was charged.
     public let cost: Credits
@@ -75,11 +78,12 @@ public struct GenerationUsage: Sendable, Equatable {
     public let upstream: UpstreamReport?
 
     public init(
-        keyID: String, model: String, status: Int, cost: Credits, held: Credits, duration: Duration, requestID: String,
-        upstream: UpstreamReport? = nil
+        keyID: String, model: String, dialect: String = "", status: Int, cost: Credits, held: Credits, duration: Duration,
+        requestID: String, upstream: UpstreamReport? = nil
     ) {
         self.keyID = keyID
         self.model = model
+        self.dialect = dialect
         self.status = status
         self.cost = cost
         self.held = held

@@ -104,7 +104,7 @@ public struct LedgerGate: AccessGate {
 extension LedgerGate {
     private func event(_ usage: GenerationUsage) -> UsageEvent {
         UsageEvent(
-            keyID: usage.keyID, model: usage.model, status: usage.status, cost: usage.cost,
+            keyID: usage.keyID, model: usage.model, dialect: usage.dialect, status: usage.status, cost: usage.cost,
             durationMilliseconds: usage.duration.wholeMilliseconds, backend: usage.upstream?.name ?? "default",
             requestID: usage.requestID, at: clock.millisecondsNow, upstreamCost: usage.upstream?.cost,
             upstreamRemainingCredits: usage.upstream?.remainingCredits)

@@ -76,6 +76,8 @@ extension PostgresLedger {
             ("006 jobs", Self.jobsSchema),
             ("007 webhooks", Self.webhooksSchema),
             ("008 idempotency backed by holds, jobs claimed in turns", Self.idempotencyHoldsSchema + Self.jobTurnsSchema),
+            // Events recorded before keep an empty dialect: which API they came through was not kept.
+            ("009 dialect on usage events", ["ALTER TABLE usage_event ADD COLUMN dialect TEXT NOT NULL DEFAULT ''"]),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.

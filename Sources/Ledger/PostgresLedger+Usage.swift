@@ -27,10 +27,11 @@ extension PostgresLedger {
         try await perform { client, logger in
             try await client.query(
                 """
-                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
+                INSERT INTO usage_event (key_id, model, dialect, status, cost, duration_ms, backend, request_id, at,
                                          upstream_cost, upstream_remaining_credits)
-                VALUES (\(usage.keyID), \(usage.model), \(usage.status), \(usage.cost.microCredits), \(usage.durationMilliseconds),
-                        \(usage.backend), \(usage.requestID), \(usage.at), \(usage.upstreamCost), \(usage.upstreamRemainingCredits))
+                VALUES (\(usage.keyID), \(usage.model), \(usage.dialect), \(usage.status), \(usage.cost.microCredits),
+                        \(usage.durationMilliseconds), \(usage.backend), \(usage.requestID), \(usage.at), \(usage.upstreamCost),
+                        \(usage.upstreamRemainingCredits))
                 """, logger: logger)
         }
     }
@@ -40,19 +41,20 @@ extension PostgresLedger {
             var events: [UsageEvent] = []
             for try await row in try await client.query(
                 """
-                SELECT key_id, model, status, cost, duration_ms, backend, request_id, at, upstream_cost, upstream_remaining_credits
+                SELECT key_id, model, dialect, status, cost, duration_ms, backend, request_id, at, upstream_cost,
+                       upstream_remaining_credits
                 FROM usage_event
                 WHERE (\(keyID)::TEXT IS NULL OR key_id = \(keyID))
                       AND (\(teamID)::TEXT IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = \(teamID)))
                       AND at >= \(from) AND at < \(to)
                 ORDER BY at, id
                 """, logger: logger
-            ).decode((String, String, Int, Int64, Int64, String, String, Int64, String?, String?).self) {
+            ).decode((String, String, String, Int, Int64, Int64, String, String, Int64, String?, String?).self) {
                 events.append(
                     UsageEvent(
-                        keyID: row.0, model: row.1, status: row.2, cost: Credits(microCredits: row.3),
-                        durationMilliseconds: row.4, backend: row.5, requestID: row.6, at: row.7,
-                        upstreamCost: row.8, upstreamRemainingCredits: row.9))
+                        keyID: row.0, model: row.1, dialect: row.2, status: row.3, cost: Credits(microCredits: row.4),
+                        durationMilliseconds: row.5, backend: row.6, requestID: row.7, at: row.8,
+                        upstreamCost: row.9, upstreamRemainingCredits: row.10))
             }
             return events
         }

@@ -132,6 +132,10 @@ extension SQLiteLedger {
         migrator.registerMigration("008 idempotency backed by holds, jobs claimed in turns") { db in
             try db.execute(sql: Self.idempotencyHoldsSchema + Self.jobTurnsSchema)
         }
+        // Events recorded before keep an empty dialect: which API they came through was not kept.
+        migrator.registerMigration("009 dialect on usage events") { db in
+            try db.execute(sql: "ALTER TABLE usage_event ADD COLUMN dialect TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
     }
 }

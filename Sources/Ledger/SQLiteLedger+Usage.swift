@@ -11,12 +11,12 @@ extension SQLiteLedger {
     static func insert(_ usage: UsageEvent, _ db: Database) throws {
         try db.cachedStatement(
             sql: """
-                INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at,
+                INSERT INTO usage_event (key_id, model, dialect, status, cost, duration_ms, backend, request_id, at,
                                          upstream_cost, upstream_remaining_credits)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            usage.keyID, usage.model, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
+            usage.keyID, usage.model, usage.dialect, usage.status, usage.cost.microCredits, usage.durationMilliseconds,
             usage.backend, usage.requestID, usage.at, usage.upstreamCost, usage.upstreamRemainingCredits,
         ])
     }
@@ -33,9 +33,10 @@ extension SQLiteLedger {
                     """, arguments: [keyID, keyID, teamID, teamID, from, to]
             ).map { row in
                 UsageEvent(
-                    keyID: row["key_id"], model: row["model"], status: row["status"], cost: Credits(microCredits: row["cost"]),
-                    durationMilliseconds: row["duration_ms"], backend: row["backend"], requestID: row["request_id"], at: row["at"],
-                    upstreamCost: row["upstream_cost"], upstreamRemainingCredits: row["upstream_remaining_credits"])
+                    keyID: row["key_id"], model: row["model"], dialect: row["dialect"], status: row["status"],
+                    cost: Credits(microCredits: row["cost"]), durationMilliseconds: row["duration_ms"], backend: row["backend"],
+                    requestID: row["request_id"], at: row["at"], upstreamCost: row["upstream_cost"],
+                    upstreamRemainingCredits: row["upstream_remaining_credits"])
             }
         }
     }

@@ -11,6 +11,9 @@ public protocol UsageStore: Sendable {
 public struct UsageEvent: Sendable, Equatable {
     public var keyID: String
     public var model: String
+    /// The API the request came in through (`segmind`, `modelslab`, ...); empty for the events
+    /// recorded before dialects were.
+    public var dialect: String
     public var status: Int
     public var cost: Credits
     public var durationMilliseconds: Int64
@@ -23,11 +26,12 @@ public struct UsageEvent: Sendable, Equatable {
     public var upstreamRemainingCredits: String?
 
     public init(
-        keyID: String, model: String, status: Int, cost: Credits, durationMilliseconds: Int64, backend: String,
-        requestID: String, at: Timestamp, upstreamCost: String? = nil, upstreamRemainingCredits: String? = nil
+        keyID: String, model: String, dialect: String = "", status: Int, cost: Credits, durationMilliseconds: Int64,
+        backend: String, requestID: String, at: Timestamp, upstreamCost: String? = nil, upstreamRemainingCredits: String? = nil
     ) {
         self.keyID = keyID
         self.model = model
+        self.dialect = dialect
         self.status = status
         self.cost = cost
         self.durationMilliseconds = durationMilliseconds

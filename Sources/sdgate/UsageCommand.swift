@@ -5,7 +5,7 @@ import SDGateApp
 
 struct UsageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "usage", abstract: "Show generation requests and what they cost, with totals per key.",
+        commandName: "usage", abstract: "Show generation requests and what they cost, with totals per key and per dialect.",
         discussion: "--since and --until take a time back from now (30m, 24h, 7d) or a date (2026-11-01, 2026-11-01T12:00:00Z).")
 
     @OptionGroup var options: LedgerOptions

@@ -373,6 +373,22 @@ struct LedgerContractTests {
         #expect(try await ledger.usage(keyID: "k1", teamID: nil, from: 0, to: 10) == [proxied, local])
     }
 
+    /// Each event names the API its request came in through, so that the report can set the
+    /// dialects side by side; an event recorded without one reads back with none.
+    @Test(arguments: LedgerStore.available)
+    func usageNamesTheDialectItsRequestCameThrough(store: LedgerStore) async throws {
+        let (ledger, _) = try await store.make(clock: ManualClock())
+        let events = ["segmind", "modelslab", ""].enumerated().map { index, dialect in
+            UsageEvent(
+                keyID: "k1", model: "sdxl1.0-txt2img", dialect: dialect, status: 200, cost: credits("0.008"), durationMilliseconds: 30,
+                backend: "local", requestID: "r\(index)", at: Int64(index))
+        }
+        for event in events { try await ledger.record(event) }
+        let read = try await ledger.usage(keyID: "k1", teamID: nil, from: 0, to: 10)
+        #expect(read.map(\.dialect) == ["segmind", "modelslab", ""])
+        #expect(read == events)
+    }
+
     /// A charge and the usage event of its request, written together: both are there afterwards,
     /// and a charge that fails (a hold settled already) records no event.
     @Test(arguments: LedgerStore.available)
@@ -387,7 +403,7 @@ struct LedgerContractTests {
             return
         }
         let event = UsageEvent(
-            keyID: key.id, model: "sdxl-img2img", status: 200, cost: credits("0.25"), durationMilliseconds: 40,
+            keyID: key.id, model: "sdxl-img2img", dialect: "modelslab", status: 200, cost: credits("0.25"), durationMilliseconds: 40,
             backend: "segmind", requestID: "r1", at: clock.millisecondsNow, upstreamCost: "0.2")
         #expect(try await ledger.post(hold, charge: credits("0.25"), recording: event) == Balance(balance: credits("0.75"), held: .zero))
         await #expect(throws: LedgerError.holdSettled(hold)) {

@@ -36,7 +36,9 @@ struct AdmissionTests {
             return (AuthenticatedKey(id: key.id, models: models), secret)
         }
 
-        func call(_ key: AuthenticatedKey) -> Call { Call(key: key, idempotencyKey: nil, model: AdmissionTests.model, requestID: "r", start: .now) }
+        func call(_ key: AuthenticatedKey) -> Call {
+            Call(key: key, idempotencyKey: nil, model: AdmissionTests.model, dialect: "plain", requestID: "r", start: .now)
+        }
 
         /// An application for the catalog model with `body`, noting whether its body was decoded.
         func application(_ body: [String: JSONValue], decoded: Flag? = nil) throws -> Admission.Application {
@@ -112,8 +114,9 @@ struct AdmissionTests {
         }
         let request = HTTPRequest(head: HTTPRequestHead(method: .post, target: "/x", headers: ["x-request-id": "req-1"]), body: [])
         let application = try fixture.application(["prompt": .string("x")])
-        let response = await fixture.admission.serve(.success(secret), model: Self.model, request: request, renderer: Renderer()) {
-            call throws(GatewayError) in
+        let response = await fixture.admission.serve(
+            .success(secret), model: Self.model, request: request, renderer: Renderer(), dialect: "plain"
+        ) { call throws(GatewayError) in
             _ = try await fixture.admission.admit(application, for: call)
             Issue.record("admitted without credits")
             return Outcome(response: .json(.ok, []))
@@ -124,8 +127,11 @@ struct AdmissionTests {
         #expect(usage.map(\.status) == [406])
         #expect(usage.map(\.cost) == [.zero])
         #expect(usage.map(\.requestID) == ["req-1"])
+        #expect(usage.map(\.dialect) == ["plain"], "the call's dialect, as the dialect named it")
         try await fixture.expectNothingMoved(key, balance: "0.001")
-        let stranger = await fixture.admission.serve(.success("not-a-key"), model: Self.model, request: request, renderer: Renderer()) { _ in
+        let stranger = await fixture.admission.serve(
+            .success("not-a-key"), model: Self.model, request: request, renderer: Renderer(), dialect: "plain"
+        ) { _ in
             Issue.record("a stranger got past the boundary")
             return Outcome(response: .json(.ok, []))
         }

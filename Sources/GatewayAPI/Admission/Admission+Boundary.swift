@@ -9,14 +9,16 @@ public struct Call: Sendable {
     public let idempotencyKey: String?
     /// The catalog model the call is for, as its usage is recorded (nil: not a known model).
     let model: String?
+    /// The API the call came in through, as its usage is recorded (`segmind`, `modelslab`, ...).
+    let dialect: String
     let requestID: String
     let start: ContinuousClock.Instant
 
     /// The usage event of `outcome`, had the call ended with it.
     func usage(of outcome: Outcome) -> GenerationUsage {
         GenerationUsage(
-            keyID: key.id, model: model ?? "", status: outcome.reportedStatus.code, cost: outcome.charged, held: outcome.held,
-            duration: .now - start, requestID: requestID, upstream: outcome.upstream)
+            keyID: key.id, model: model ?? "", dialect: dialect, status: outcome.reportedStatus.code, cost: outcome.charged,
+            held: outcome.held, duration: .now - start, requestID: requestID, upstream: outcome.upstream)
     }
 }
 
@@ -70,9 +72,11 @@ extension Admission {
     /// dialect's renderer. Every answer to an authenticated key carries `x-remaining-credits`, and
     /// every call to a known model that is not a queued job is recorded in the usage report here
     /// (a job records its own when it ends; a charge records its own with the charge).
+    /// - Parameter dialect: the API the call came in through, named in its usage event; required,
+    ///   so that no dialect's calls are metered without it.
     public func serve(
         _ apiKey: Result<String, GatewayError>, model: String, request: HTTPRequest, renderer: some DialectRenderer,
-        dialect: String = "", idempotency: IdempotencyClaim? = nil,
+        dialect: String, idempotency: IdempotencyClaim? = nil,
         work: @Sendable (Call) async throws(GatewayError) -> Outcome
     ) async -> HTTPResponse {
         let key: AuthenticatedKey
@@ -81,7 +85,7 @@ extension Admission {
         case .failure(let error): return renderer.render(error)
         }
         let call = Call(
-            key: key, idempotencyKey: idempotency?.key, model: catalog[model] == nil ? nil : model,
+            key: key, idempotencyKey: idempotency?.key, model: catalog[model] == nil ? nil : model, dialect: dialect,
             requestID: request.headers["x-request-id"] ?? "", start: .now)
         var outcome: Outcome
         do throws(GatewayError) {

@@ -46,8 +46,9 @@ public struct ModelsLabDialect: Sendable {
         guard let spec = admission.catalog.modelsLab[endpoint] else { return ModelsLabAnswer.renderer.render(.unknownModel(endpoint)) }
         let body = Self.fields(of: request)
         let baseURL = jobs.baseURL(host: request.headers["Host"])
-        return await admission.serve(Self.credentials(in: body), model: spec.slug, request: request, renderer: ModelsLabAnswer.renderer) {
-            call throws(GatewayError) in
+        return await admission.serve(
+            Self.credentials(in: body), model: spec.slug, request: request, renderer: ModelsLabAnswer.renderer, dialect: Self.jobDialect
+        ) { call throws(GatewayError) in
             var application = Admission.Application(model: spec, randomSeed: randomSeed()) { () throws(GatewayError) in try body.get() }
             application.queuedUpTo = jobs.maxQueueTime
             application.check = { [webhooks] _, body in await Self.problem(with: body, webhooks: webhooks) }
@@ -63,6 +64,7 @@ public struct ModelsLabDialect: Sendable {
         }
     }
 
+    /// The dialect's name on its jobs and in its usage events.
     static let jobDialect = "modelslab"
 
     /// The body as fields: JSON or a form.

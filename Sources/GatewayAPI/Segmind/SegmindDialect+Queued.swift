@@ -7,6 +7,7 @@ import Jobs
 /// to poll; `GET /v2/requests/{id}/status`, `GET /v2/requests/{id}` and the legacy
 /// `GET /v1/requests/{id}` answer its state. Only the key that submitted a job can read it.
 extension SegmindDialect {
+    /// The dialect's name on its jobs and in its usage events, v1's and v2's alike: one public API.
     static let jobDialect = "segmind"
 
     func registerQueued(on router: inout Router, jobs: any GenerationJobs) {

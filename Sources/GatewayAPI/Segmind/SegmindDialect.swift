@@ -80,7 +80,7 @@ public struct SegmindDialect: Sendable {
         }
         return await admission.serve(
             Self.credentials(in: request.headers), model: slug, request: request, renderer: SegmindAnswer.renderer,
-            idempotency: idempotency
+            dialect: Self.jobDialect, idempotency: idempotency
         ) { call throws(GatewayError) in
             let admitted = try await admission.admit(application(request, slug: slug, mode: mode), for: call)
             switch mode {

@@ -54,7 +54,8 @@ public struct GenerationJobExecutor: Sendable {
     }
 
     /// Charges a completed job's hold for the images it delivered, with its usage event in the
-    /// same step; releases a failed one's, and records its usage.
+    /// same step; releases a failed one's, and records its usage. The event names the dialect the
+    /// job was queued through, which is stored under its public name (`segmind` for v2 too).
     public func settle(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
         // From queued to answered: what the client waited. (The record is the claimed one: it
         // does not know its own end.)
@@ -65,14 +66,14 @@ public struct GenerationJobExecutor: Sendable {
             let result = GenerationJobResult.decode(answer)
             let charge = result?.chargedMicroCredits.map(Credits.init(microCredits:)) ?? job.cost
             let usage = GenerationUsage(
-                keyID: job.keyID, model: job.model, status: 200, cost: charge, held: job.cost, duration: duration,
-                requestID: job.id, upstream: result?.upstream)
+                keyID: job.keyID, model: job.model, dialect: job.dialect, status: 200, cost: charge, held: job.cost,
+                duration: duration, requestID: job.id, upstream: result?.upstream)
             _ = await credits.settle(hold, charge: charge, recording: usage)
         case .failed(let message):
             _ = await credits.release(hold, reason: message)
             await credits.recordUsage(
                 GenerationUsage(
-                    keyID: job.keyID, model: job.model, status: 500, cost: .zero, held: job.cost,
+                    keyID: job.keyID, model: job.model, dialect: job.dialect, status: 500, cost: .zero, held: job.cost,
                     duration: duration, requestID: job.id))
         }
         completions.finished(job.id)

@@ -2,18 +2,25 @@ import Foundation
 import GenerationCore
 package import Ledger
 
-/// Generation requests and what they cost, with totals overall and per key: what `sdgate usage`
-/// prints and `/admin/usage` answers.
+/// Generation requests and what they cost, with totals overall, per key and per dialect: what
+/// `sdgate usage` prints and `/admin/usage` answers.
 package struct UsageReport: Encodable, Sendable {
-    /// `upstream_cost` and `upstream_remaining_credits`: what the upstream (`backend`) reported for
-    /// a proxied request, in its own unit, beside what the member was charged (`cost`).
+    /// `dialect`: the API the request came in through (empty for requests recorded before it was
+    /// kept). `upstream_cost` and `upstream_remaining_credits`: what the upstream (`backend`)
+    /// reported for a proxied request, in its own unit, beside what the member was charged (`cost`).
     struct Request: Encodable {
-        let key_id: String, model: String, status: Int, cost: String, duration_ms: Int64, backend: String, request_id: String, at: String
+        let key_id: String, model: String, dialect: String, status: Int, cost: String, duration_ms: Int64, backend: String
+        let request_id: String, at: String
         let upstream_cost: String?, upstream_remaining_credits: String?
     }
 
     struct KeyTotal: Encodable {
         let key_id: String, requests: Int, cost: String
+    }
+
+    /// What came in through one dialect, and what it cost.
+    struct DialectTotal: Encodable {
+        let dialect: String, requests: Int, cost: String
     }
 
     let from: String
@@ -22,6 +29,7 @@ package struct UsageReport: Encodable, Sendable {
     let total_requests: Int
     let total_cost: String
     let by_key: [KeyTotal]
+    let by_dialect: [DialectTotal]
 
     /// - Parameter latest: keep only this many of the latest requests (the totals count every one).
     package init(_ events: [UsageEvent], window: UsageWindow, latest: Int? = nil) {
@@ -29,24 +37,36 @@ package struct UsageReport: Encodable, Sendable {
         to = KeyReport.date(window.to)
         requests = events.suffix(latest ?? events.count).map {
             Request(
-                key_id: $0.keyID, model: $0.model, status: $0.status, cost: $0.cost.description, duration_ms: $0.durationMilliseconds,
-                backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at), upstream_cost: $0.upstreamCost,
-                upstream_remaining_credits: $0.upstreamRemainingCredits)
+                key_id: $0.keyID, model: $0.model, dialect: $0.dialect, status: $0.status, cost: $0.cost.description,
+                duration_ms: $0.durationMilliseconds, backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at),
+                upstream_cost: $0.upstreamCost, upstream_remaining_credits: $0.upstreamRemainingCredits)
         }
         total_requests = events.count
         total_cost = events.reduce(Credits.zero) { $0 + $1.cost }.description
         by_key = Dictionary(grouping: events, by: \.keyID).sorted { $0.key < $1.key }.map { key, events in
             KeyTotal(key_id: key, requests: events.count, cost: events.reduce(Credits.zero) { $0 + $1.cost }.description)
         }
+        by_dialect = Dictionary(grouping: events, by: \.dialect).sorted { $0.key < $1.key }.map { dialect, events in
+            DialectTotal(dialect: dialect, requests: events.count, cost: events.reduce(Credits.zero) { $0 + $1.cost }.description)
+        }
     }
 
     package var text: String {
         let lines = requests.map { row in
             let upstream = row.upstream_cost.map { "  (\(row.backend) charged \($0))" } ?? ""
-            return "\(row.at)  \(row.key_id)  \(row.model)  \(row.status)  \(row.cost)\(upstream)  \(row.duration_ms) ms  \(row.request_id)"
+            return "\(row.at)  \(row.key_id)  \(row.model)  \(Self.named(row.dialect))  \(row.status)  \(row.cost)\(upstream)  "
+                + "\(row.duration_ms) ms  \(row.request_id)"
         }
         let perKey = by_key.map { "  \($0.key_id): \($0.requests) requests, \($0.cost) credits" }
-        return (lines + ["\(total_requests) requests, \(total_cost) credits, \(from) to \(to)"] + perKey).joined(separator: "\n")
+        let perDialect = by_dialect.map { "  via \(Self.named($0.dialect)): \($0.requests) requests, \($0.cost) credits" }
+        return (lines + ["\(total_requests) requests, \(total_cost) credits, \(from) to \(to)"] + perKey + perDialect)
+            .joined(separator: "\n")
+    }
+
+    /// A dialect in the text, where an unknown one (a request recorded before dialects were) still
+    /// takes its column.
+    private static func named(_ dialect: String) -> String {
+        dialect.isEmpty ? "-" : dialect
     }
 }
 

@@ -243,6 +243,7 @@ function renderRequests(requests) {
     cell(row, new Date(request.at).toLocaleString());
     cell(row, keyNames.get(request.key_id) || request.key_id);
     cell(row, request.model);
+    cell(row, request.dialect || "-");
     cell(row, String(request.status), request.status === 200 ? "ok" : "failed");
     cell(row, request.cost, "number");
     cell(row, `${request.duration_ms} ms`, "number");
@@ -252,7 +253,7 @@ function renderRequests(requests) {
   if (requests.length === 0) {
     const row = element("tr");
     const empty = element("td", "No requests in the last 24 hours.", "empty");
-    empty.colSpan = 7;
+    empty.colSpan = 8;
     row.append(empty);
     body.append(row);
   }
