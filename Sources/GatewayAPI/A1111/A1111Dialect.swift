@@ -56,14 +56,7 @@ public struct A1111Dialect: Sendable {
 
     private static let missingKey = A1111Answer.renderer.render(.missingKey)
 
-    var verifyKey: Router.AsyncHeadCheck {
-        { [admission] head, _ in
-            if case .failure(let refusal) = await admission.authenticate(Self.credentials(in: head.headers)) {
-                return A1111Answer.renderer.render(refusal)
-            }
-            return nil
-        }
-    }
+    var verifyKey: Router.AsyncHeadCheck { admission.verifyKey(Self.credentials, renderer: A1111Answer.renderer) }
 
     // MARK: Generation
 

@@ -52,15 +52,7 @@ public struct OpenAIDialect: Sendable {
 
     private static let missingKey = OpenAIAnswer.renderer.render(.missingKey)
 
-    /// An unknown, revoked or expired key is refused from its head: its body is never read.
-    var verifyKey: Router.AsyncHeadCheck {
-        { [admission] head, _ in
-            if case .failure(let refusal) = await admission.authenticate(Self.credentials(in: head.headers)) {
-                return OpenAIAnswer.renderer.render(refusal)
-            }
-            return nil
-        }
-    }
+    var verifyKey: Router.AsyncHeadCheck { admission.verifyKey(Self.credentials, renderer: OpenAIAnswer.renderer) }
 
     func generate(_ request: HTTPRequest, _ endpoint: OpenAIRequest.Endpoint) async -> HTTPResponse {
         let catalog = admission.catalog

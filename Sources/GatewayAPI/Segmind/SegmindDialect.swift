@@ -51,17 +51,7 @@ public struct SegmindDialect: Sendable {
 
     private static let missingKey = SegmindAnswer.renderer.render(.missingKey)
 
-    /// Refuses an unknown, revoked or expired key from its head, so that a stranger cannot make
-    /// the gateway read (and hold) a body of up to `maxBodyBytes`. The handler authenticates
-    /// again, from the ledger's memory of recent keys: a key revoked in between is still refused.
-    var verifyKey: Router.AsyncHeadCheck {
-        { [admission] head, _ in
-            if case .failure(let refusal) = await admission.authenticate(Self.credentials(in: head.headers)) {
-                return SegmindAnswer.renderer.render(refusal)
-            }
-            return nil
-        }
-    }
+    var verifyKey: Router.AsyncHeadCheck { admission.verifyKey(Self.credentials, renderer: SegmindAnswer.renderer) }
 
     /// How an admitted request runs: now, answering with its images (v1), or as a job, answering
     /// with where to poll for it (v2).
