@@ -146,15 +146,20 @@ struct LocalServeTests {
         #expect(try await gateway.stop() == 0)
     }
 
-    /// The official `openai` SDK against real workers: a generation and an edit, each charged as its model.
+    /// The official `openai` SDK against real workers: generations (inline and linked) and an
+    /// edit, each charged as its model; refusals as the SDK's own exceptions, charging nothing.
     @Test func theOpenAISDKGeneratesAndEditsOnTheWorkers() async throws {
         let gateway = try await ProxiedGateway.startLocal(catalog: Self.catalog)
         let member = try await gateway.createKey(name: "alice", credits: "1")
         let result = try await OpenAITests.sdk(gateway, member.secret, "local", ["256x256"])
         #expect(result.status == 0 && result.output == "openai sdk: local ok\n", "\(result.output)\(result.errors)")
-        let usage = try await gateway.usage()
-        #expect(usage.map { $0["model"] as? String } == ["sdxl1.0-txt2img", "sdxl-img2img"], "\(usage)")
-        #expect(usage.map { $0["backend"] as? String } == ["local", "local"])
+        let poor = try await gateway.createKey(name: "poor", credits: "0.001")
+        let refused = try await OpenAITests.sdk(gateway, poor.secret, "poor")
+        #expect(refused.status == 0, "RateLimitError for credits: \(refused.output)\(refused.errors)")
+        let usage = try await gateway.usage().filter { $0["status"] as? Int == 200 }
+        #expect(usage.map { $0["model"] as? String } == ["sdxl1.0-txt2img", "sdxl1.0-txt2img", "sdxl-img2img"], "\(usage)")
+        #expect(usage.map { $0["backend"] as? String } == ["local", "local", "local"])
+        #expect(usage.allSatisfy { $0["dialect"] as? String == "openai" })
         #expect(try await gateway.stop() == 0)
     }
 

@@ -58,6 +58,9 @@ struct OpenAITests {
         let refused = try await Self.sdk(gateway, poor.secret, "poor")
         #expect(refused.status == 0, "\(refused.output)\(refused.errors)")
         #expect(upstream.received.isEmpty)
+        let tries = try await gateway.usage().filter { $0["key_id"] as? String == poor.id }
+        // Answered 429, recorded as the report's one status for "no credits" in every dialect.
+        #expect(tries.map { $0["status"] as? Int } == [406], "the SDK, with its default retries, asked once: \(tries)")
 
         // Rate: 429 rate_limit_exceeded with the rate-limit headers.
         let created = try await gateway.command(["keys", "create", "--name", "slow", "--credits", "1", "--rate-limit", "1", "--json"])

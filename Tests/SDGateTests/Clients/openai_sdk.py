@@ -3,7 +3,8 @@
 Usage: openai_sdk.py PORT KEY MODE [ARGS]. Modes:
   images SIZE       generate with b64_json (n=2) and with url (the link is fetched), edit a PNG file,
                     make a variation, list the models
-  local SIZE        on real workers: one generation (b64_json) and one edit of a PNG file
+  local SIZE        on real workers: a generation with b64_json and one with url, an edit of a PNG
+                    file, and a refusal each as AuthenticationError and BadRequestError
   errors            each refusal raised as the SDK's own exception class, with OpenAI's fields
   poor              the key cannot pay: RateLimitError with code insufficient_quota, not retried
   limited           the key's second call within its rate: RateLimitError with code rate_limit_exceeded
@@ -73,6 +74,12 @@ if mode == "images":
 elif mode == "local":
     generated = client.images.generate(prompt="a lighthouse", size=sys.argv[4], response_format="b64_json")
     assert is_image(base64.b64decode(generated.data[0].b64_json)) and generated.size == sys.argv[4], generated.size
+    linked = client.images.generate(prompt="a lighthouse", size=sys.argv[4], response_format="url")
+    with urllib.request.urlopen(linked.data[0].url) as answer:
+        assert is_image(answer.read())
+    expect(openai.AuthenticationError, lambda: OpenAI(api_key="sk-wrong", base_url=base_url, max_retries=0)
+           .images.generate(prompt="a fox"), code="invalid_api_key", status=401)
+    expect(openai.BadRequestError, lambda: client.images.generate(prompt="a fox", size="300x300"), param="size", status=400)
     edited = client.images.edit(image=("photo.png", io.BytesIO(png(64, 48)), "image/png"), prompt="the same at night",
                                 response_format="b64_json")
     assert is_image(base64.b64decode(edited.data[0].b64_json)) and edited.size == "64x48", edited.size
