@@ -90,6 +90,9 @@ struct OpenAIRequest {
             fields.set(.width, .integer(Int64(size.width)), from: "size")
             fields.set(.height, .integer(Int64(size.height)), from: "size")
         }
+        if FieldCoercion.flag(sent.fields["stream"]) == true {
+            throw .unavailableOption("stream: partial images are not streamed on this gateway; send stream: false")
+        }
         try Self.check(sent.fields["output_format"], "output_format", among: ["png", "jpeg", "webp"])
         try Self.check(sent.fields["response_format"], "response_format", among: ["b64_json", "url"])
         // OpenAI's own default: links for DALL·E, base64 for the GPT image models.

@@ -79,6 +79,7 @@ openai(400, "must be text", "generations", json.dumps({"prompt": 42}).encode(), 
 openai(400, "must be text", "generations", json.dumps({"prompt": "a fox", "model": 3}).encode(), "application/json", param="model")
 openai(400, "size", "generations", json.dumps({"prompt": "a fox", "size": "9999x9999"}).encode(), "application/json", param="size")
 openai(400, "size", "generations", json.dumps({"prompt": "a fox", "size": 1024}).encode(), "application/json", param="size")
+openai(400, "streamed", "generations", json.dumps({"prompt": "a fox", "stream": True}).encode(), "application/json", param="stream")
 openai(400, "between", "generations", json.dumps({"prompt": "a fox", "n": -1}).encode(), "application/json", param="n")
 code, _, raw = send("/v1/images/generations", json.dumps({"prompt": "a fox", "model": "nope"}).encode(), "application/json")
 assert code == 404 and json.loads(raw)["error"]["code"] == "model_not_found", raw
