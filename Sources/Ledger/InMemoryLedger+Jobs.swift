@@ -13,21 +13,30 @@ extension InMemoryLedger: JobStore {
     }
 
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
-        let id = RandomUUID.make(), createdAt = now(), limit = job.maxQueuedForKey ?? Int.max
+        let id = RandomUUID.make(), createdAt = now(), limit = job.maxQueuedForKey ?? Int.max, draw = JobPublicID.source
         return try locked { (state: inout InMemoryState) throws(LedgerError) -> JobRecord in
             let queued = state.jobs.values.count { $0.record.keyID == job.keyID && $0.record.state == .queued }
             guard queued < limit else { throw .tooManyQueuedJobs(limit: limit) }
+            // A number another job has already is drawn again, as the SQL stores' unique index makes them.
+            guard let publicID = (0..<JobPublicID.draws).lazy.map({ _ in draw() }).first(where: { state.jobIDsByPublicID[$0] == nil })
+            else { throw .storage("no unused public id for a job in \(JobPublicID.draws) draws") }
             let record = JobRecord(
-                id: id, keyID: job.keyID, dialect: job.dialect, model: job.model, payload: job.payload, hold: job.hold,
-                cost: job.cost, state: .queued, attempts: 0, result: nil, error: nil, createdAt: createdAt, finishedAt: nil)
+                id: id, publicID: publicID, keyID: job.keyID, dialect: job.dialect, model: job.model, payload: job.payload,
+                hold: job.hold, cost: job.cost, state: .queued, attempts: 0, result: nil, error: nil, createdAt: createdAt,
+                finishedAt: nil)
             state.sequence += 1
             state.jobs[id] = StoredJob(record: record, sequence: state.sequence)
+            state.jobIDsByPublicID[publicID] = id
             return record
         }
     }
 
     public func job(id: String) async throws(LedgerError) -> JobRecord? {
         try locked { state in state.jobs[id]?.record }
+    }
+
+    public func job(publicID: Int64) async throws(LedgerError) -> JobRecord? {
+        try locked { state in state.jobIDsByPublicID[publicID].flatMap { state.jobs[$0]?.record } }
     }
 
     public func queuedJobCount() async throws(LedgerError) -> Int {
@@ -105,7 +114,10 @@ extension InMemoryLedger: JobStore {
     public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
         try locked { state in
             let old = state.jobs.values.filter { ($0.record.finishedAt ?? .max) < cutoff }.sorted { $0.sequence < $1.sequence }
-            for job in old { state.jobs[job.record.id] = nil }
+            for job in old {
+                state.jobs[job.record.id] = nil
+                state.jobIDsByPublicID[job.record.publicID] = nil
+            }
             return old.map(\.record)
         }
     }
@@ -114,7 +126,7 @@ extension InMemoryLedger: JobStore {
 extension JobRecord {
     func with(state: JobState, attempts: Int? = nil, result: [UInt8]? = nil, error: String? = nil, finishedAt: Timestamp? = nil) -> JobRecord {
         JobRecord(
-            id: id, keyID: keyID, dialect: dialect, model: model, payload: payload, hold: hold, cost: cost, state: state,
+            id: id, publicID: publicID, keyID: keyID, dialect: dialect, model: model, payload: payload, hold: hold, cost: cost, state: state,
             attempts: attempts ?? self.attempts, result: result ?? self.result, error: error ?? self.error, createdAt: createdAt,
             finishedAt: finishedAt ?? self.finishedAt)
     }

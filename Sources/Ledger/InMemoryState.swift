@@ -57,6 +57,8 @@ struct InMemoryState: Sendable {
     var usage: [UsageEvent] = []
     var adminTokenHash: [UInt8]?
     var jobs: [String: InMemoryLedger.StoredJob] = [:]
+    /// The id of each job in `jobs` by its public id, as the SQL stores' unique index finds it.
+    var jobIDsByPublicID: [Int64: String] = [:]
     var webhookSecrets: [String: String] = [:]
     var webhooks: [String: InMemoryLedger.StoredDelivery] = [:]
     /// Counts jobs and deliveries as they are made: the SQL stores' row order, for ties in time.

@@ -7,9 +7,12 @@ public import GenerationCore
 /// A job whose lease runs out (its gateway died) is queued again, or failed once it has been tried
 /// `maxAttempts` times. The store keeps the dialect's request and answer as opaque bytes.
 public protocol JobStore: Sendable {
-    /// Queues a job; `tooManyQueuedJobs` if its key has `maxQueuedForKey` jobs queued already.
+    /// Queues a job, with a new UUID and public id; `tooManyQueuedJobs` if its key has
+    /// `maxQueuedForKey` jobs queued already.
     func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord
     func job(id: String) async throws(LedgerError) -> JobRecord?
+    /// The job whose `publicID` this is, whichever key queued it: the caller checks the key.
+    func job(publicID: Int64) async throws(LedgerError) -> JobRecord?
     /// How many jobs wait to be claimed, on every replica.
     func queuedJobCount() async throws(LedgerError) -> Int
     /// Takes the next queued job, atomically across replicas: QUEUED → PROCESSING, one more attempt.
@@ -63,6 +66,9 @@ public struct NewJob: Sendable {
 public struct JobRecord: Sendable, Equatable {
     /// Random and unguessable: only its key reads a job, and the id is all it is asked by.
     public let id: String
+    /// The job's number for APIs whose ids are integers, unique among jobs (`JobPublicID`). Random
+    /// too, but unlike the UUID it can be guessed: a lookup by it checks the key all the same.
+    public let publicID: Int64
     public let keyID: String
     public let dialect: String
     public let model: String

@@ -19,7 +19,8 @@ extension PostgresLedger: JobStore {
         "CREATE INDEX job_finished ON job (finished_at) WHERE finished_at IS NOT NULL",
     ]
 
-    private static let columns = "id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at"
+    private static let columns =
+        "id, public_id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at"
 
     /// Each claim's turn, so that the next claim goes to the key whose last turn is the oldest.
     static let jobTurnsSchema: [PostgresQuery] = [
@@ -29,22 +30,50 @@ extension PostgresLedger: JobStore {
         "CREATE INDEX job_queued_by_key ON job (key_id) WHERE state = 'QUEUED'",
     ]
 
+    /// Each job's public id (`JobPublicID`). The jobs there already are numbered in the order they
+    /// were queued: distinct, and in range (new jobs' random numbers that meet them are drawn again,
+    /// as any other duplicate).
+    static let jobPublicIDsSchema: [PostgresQuery] = [
+        "ALTER TABLE job ADD COLUMN public_id BIGINT",
+        """
+        UPDATE job SET public_id = numbered.n
+        FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) AS n FROM job) numbered WHERE job.id = numbered.id
+        """,
+        """
+        ALTER TABLE job ALTER COLUMN public_id SET NOT NULL,
+            ADD CONSTRAINT job_public_id_range CHECK (public_id BETWEEN 1 AND \(unescaped: String(JobPublicID.range.upperBound)))
+        """,
+        "CREATE UNIQUE INDEX job_by_public_id ON job (public_id)",
+    ]
+
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
         let id = RandomUUID.make(), createdAt = now(), payload = Data(job.payload), limit = job.maxQueuedForKey ?? Int.max
+        let draw = JobPublicID.source
         let record = try await transaction { connection, logger -> JobRecord? in
             // Enqueues of one key take turns (the lock ends with the transaction): its count cannot pass the limit.
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(job.keyID)))", logger: logger)
-            for try await row in try await connection.query(
-                """
-                INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
-                SELECT \(id), \(job.keyID), \(job.dialect), \(job.model), \(payload), \(job.hold.rawValue), \(job.cost.microCredits), 'QUEUED', \(createdAt)
-                WHERE (SELECT COUNT(*) FROM job WHERE key_id = \(job.keyID) AND state = 'QUEUED') < \(limit)
-                RETURNING \(unescaped: Self.columns)
-                """, logger: logger
-            ).decode(JobRow.self) {
-                return Self.record(row)
+            for _ in 0..<JobPublicID.draws {
+                // A public id that another job has inserts nothing (no error, which would end the
+                // transaction), as the limit does; the count, which the lock keeps, tells which it was.
+                for try await row in try await connection.query(
+                    """
+                    INSERT INTO job (id, public_id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
+                    SELECT \(id), \(draw()), \(job.keyID), \(job.dialect), \(job.model), \(payload), \(job.hold.rawValue),
+                           \(job.cost.microCredits), 'QUEUED', \(createdAt)
+                    WHERE (SELECT COUNT(*) FROM job WHERE key_id = \(job.keyID) AND state = 'QUEUED') < \(limit)
+                    ON CONFLICT (public_id) DO NOTHING
+                    RETURNING \(unescaped: Self.columns)
+                    """, logger: logger
+                ).decode(JobRow.self) {
+                    return Self.record(row)
+                }
+                for try await count in try await connection.query(
+                    "SELECT COUNT(*) FROM job WHERE key_id = \(job.keyID) AND state = 'QUEUED'", logger: logger
+                ).decode(Int64.self) where count >= limit {
+                    return nil
+                }
             }
-            return nil
+            throw LedgerError.storage("no unused public id for a job in \(JobPublicID.draws) draws")
         }
         guard let record else { throw .tooManyQueuedJobs(limit: limit) }
         return record
@@ -52,6 +81,10 @@ extension PostgresLedger: JobStore {
 
     public func job(id: String) async throws(LedgerError) -> JobRecord? {
         try await jobs("SELECT \(unescaped: Self.columns) FROM job WHERE id = \(id)").first
+    }
+
+    public func job(publicID: Int64) async throws(LedgerError) -> JobRecord? {
+        try await jobs("SELECT \(unescaped: Self.columns) FROM job WHERE public_id = \(publicID)").first
     }
 
     public func queuedJobCount() async throws(LedgerError) -> Int {
@@ -120,7 +153,7 @@ extension PostgresLedger: JobStore {
         try await jobs("DELETE FROM job WHERE finished_at < \(cutoff) RETURNING \(unescaped: Self.columns)")
     }
 
-    private typealias JobRow = (String, String, String, String, Data, String, Int64, String, Int, Data?, String?, Int64, Int64?)
+    private typealias JobRow = (String, Int64, String, String, String, Data, String, Int64, String, Int, Data?, String?, Int64, Int64?)
 
     /// Runs a query that answers job rows. (An autoclosure: binding `Data` can throw.)
     private func jobs(_ query: @autoclosure () throws -> PostgresQuery) async throws(LedgerError) -> [JobRecord] {
@@ -133,8 +166,8 @@ extension PostgresLedger: JobStore {
 
     private static func record(_ row: JobRow) -> JobRecord {
         JobRecord(
-            id: row.0, keyID: row.1, dialect: row.2, model: row.3, payload: Array(row.4), hold: HoldID(row.5),
-            cost: Credits(microCredits: row.6), state: JobState(rawValue: row.7) ?? .failed, attempts: row.8,
-            result: row.9.map(Array.init), error: row.10, createdAt: row.11, finishedAt: row.12)
+            id: row.0, publicID: row.1, keyID: row.2, dialect: row.3, model: row.4, payload: Array(row.5), hold: HoldID(row.6),
+            cost: Credits(microCredits: row.7), state: JobState(rawValue: row.8) ?? .failed, attempts: row.9,
+            result: row.10.map(Array.init), error: row.11, createdAt: row.12, finishedAt: row.13)
     }
 }

@@ -35,31 +35,49 @@ extension SQLiteLedger: JobStore {
         CREATE INDEX job_queued_by_key ON job (key_id) WHERE state = 'QUEUED';
         """
 
+    /// Each job's public id (`JobPublicID`). Every insert names one; the default only lets SQLite add
+    /// a NOT NULL column to the jobs there already, which are then numbered by rowid: distinct, and
+    /// in range (new jobs' random numbers that meet them are drawn again, as any other duplicate).
+    static let jobPublicIDsSchema = """
+        ALTER TABLE job ADD COLUMN public_id INTEGER NOT NULL DEFAULT 0;
+        UPDATE job SET public_id = rowid;
+        CREATE UNIQUE INDEX job_by_public_id ON job (public_id);
+        """
+
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
-        let id = RandomUUID.make(), createdAt = now(), limit = job.maxQueuedForKey ?? Int.max
+        let id = RandomUUID.make(), createdAt = now(), limit = job.maxQueuedForKey ?? Int.max, draw = JobPublicID.source
         return try await write { db in
-            // Counted and inserted in one statement, under SQLite's single writer: a key cannot pass its limit.
-            guard
-                let record = try Self.jobRow(
+            for _ in 0..<JobPublicID.draws {
+                // Counted and inserted in one statement, under SQLite's single writer: a key cannot pass its limit.
+                // A public id that another job has inserts nothing either; the count tells which stopped it.
+                if let record = try Self.jobRow(
                     db,
                     sql: """
-                        INSERT INTO job (id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
-                        SELECT ?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?
-                        WHERE (SELECT COUNT(*) FROM job WHERE key_id = ? AND state = 'QUEUED') < ? RETURNING *
+                        INSERT INTO job (id, public_id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
+                        SELECT ?, ?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?
+                        WHERE (SELECT COUNT(*) FROM job WHERE key_id = ? AND state = 'QUEUED') < ?
+                        ON CONFLICT (public_id) DO NOTHING RETURNING *
                         """,
                     [
-                        id, job.keyID, job.dialect, job.model, Data(job.payload), job.hold.rawValue, job.cost.microCredits, createdAt,
-                        job.keyID, limit,
+                        id, draw(), job.keyID, job.dialect, job.model, Data(job.payload), job.hold.rawValue,
+                        job.cost.microCredits, createdAt, job.keyID, limit,
                     ])
-            else {
-                throw LedgerError.tooManyQueuedJobs(limit: limit)
+                {
+                    return record
+                }
+                let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE key_id = ? AND state = 'QUEUED'", arguments: [job.keyID])
+                guard (queued ?? 0) < limit else { throw LedgerError.tooManyQueuedJobs(limit: limit) }
             }
-            return record
+            throw LedgerError.storage("no unused public id for a job in \(JobPublicID.draws) draws")
         }
     }
 
     public func job(id: String) async throws(LedgerError) -> JobRecord? {
         try await read { db in try Self.jobRow(db, sql: "SELECT * FROM job WHERE id = ?", [id]) }
+    }
+
+    public func job(publicID: Int64) async throws(LedgerError) -> JobRecord? {
+        try await read { db in try Self.jobRow(db, sql: "SELECT * FROM job WHERE public_id = ?", [publicID]) }
     }
 
     public func queuedJobCount() async throws(LedgerError) -> Int {
@@ -142,7 +160,7 @@ extension SQLiteLedger: JobStore {
     private static func jobRows(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> [JobRecord] {
         try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
             JobRecord(
-                id: row["id"], keyID: row["key_id"], dialect: row["dialect"], model: row["model"],
+                id: row["id"], publicID: row["public_id"], keyID: row["key_id"], dialect: row["dialect"], model: row["model"],
                 payload: Array(row["payload"] as Data), hold: HoldID(row["hold_id"]), cost: Credits(microCredits: row["cost"]),
                 state: JobState(rawValue: row["state"]) ?? .failed, attempts: row["attempts"],
                 result: (row["result"] as Data?).map(Array.init), error: row["error"], createdAt: row["created_at"],

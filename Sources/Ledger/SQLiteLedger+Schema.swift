@@ -136,6 +136,7 @@ extension SQLiteLedger {
         migrator.registerMigration("009 dialect on usage events") { db in
             try db.execute(sql: "ALTER TABLE usage_event ADD COLUMN dialect TEXT NOT NULL DEFAULT ''")
         }
+        migrator.registerMigration("010 public ids of jobs") { db in try db.execute(sql: Self.jobPublicIDsSchema) }
         return migrator
     }
 }

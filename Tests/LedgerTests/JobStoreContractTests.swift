@@ -1,5 +1,6 @@
 import Foundation
 import GenerationCore
+import Synchronization
 import TestSupport
 import Testing
 
@@ -41,6 +42,57 @@ struct JobStoreContractTests {
         let finished = try #require(try await jobs.job(id: claimed.id))
         #expect(finished.state == .completed && finished.result == [1, 2, 3] && finished.finishedAt != nil)
         #expect(try await !jobs.renewJobLease(id: claimed.id, until: clock.millisecondsNow + 180_000))
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func eachJobHasItsOwnPublicIDThatFindsIt(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let jobs = try await makeStore(store, clock: clock)
+        var queued: [JobRecord] = []
+        for index in 0..<20 { queued.append(try await jobs.enqueueJob(newJob("m\(index)"))) }
+        #expect(queued.allSatisfy { JobPublicID.range.contains($0.publicID) }, "exact as a double: at most 2^53 - 1")
+        #expect(Set(queued.map(\.publicID)).count == queued.count)
+        for job in queued { #expect(try await jobs.job(publicID: job.publicID) == job) }
+
+        let unknown = try #require((1...Int64(queued.count + 1)).first { id in !queued.contains { $0.publicID == id } })
+        #expect(try await jobs.job(publicID: unknown) == nil)
+        for outOfRange: Int64 in [0, -1, .max] { #expect(try await jobs.job(publicID: outOfRange) == nil) }
+
+        // The number stays the job's through its run, and goes with it when it is purged.
+        let claimed = try #require(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 60_000))
+        #expect(try await jobs.finishJob(id: claimed.id, state: .completed, result: [1], error: nil))
+        let finished = try #require(try await jobs.job(publicID: claimed.publicID))
+        #expect(finished.id == claimed.id && finished.state == .completed)
+        clock.advance(by: 1)
+        #expect(try await jobs.purgeJobs(finishedBefore: clock.millisecondsNow).map(\.publicID) == [claimed.publicID])
+        #expect(try await jobs.job(publicID: claimed.publicID) == nil)
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aPublicIDThatIsTakenIsDrawnAgain(store: LedgerStore) async throws {
+        let jobs = try await makeStore(store, clock: ManualClock())
+        let first = try await JobPublicID.$source.withValue({ 42 }) { try await jobs.enqueueJob(newJob("a")) }
+        #expect(first.publicID == 42)
+        let numbers = Mutex<[Int64]>([42, 42, 43])
+        let second = try await JobPublicID.$source.withValue({ numbers.withLock { $0.isEmpty ? 44 : $0.removeFirst() } }) {
+            try await jobs.enqueueJob(newJob("b"))
+        }
+        #expect(second.publicID == 43 && numbers.withLock { $0.isEmpty })
+        #expect(try await jobs.job(publicID: 42)?.id == first.id)
+
+        // Nothing but taken numbers: the enqueue gives up, and says so, rather than try forever or
+        // blame the key's limit; a key at its limit is still told so.
+        await JobPublicID.$source.withValue({ 42 }) {
+            await #expect {
+                try await jobs.enqueueJob(newJob("c"))
+            } throws: { error in
+                if case .storage = error as? LedgerError { true } else { false }
+            }
+            let full = NewJob(
+                keyID: "kfull", dialect: "segmind", model: "d", payload: [], hold: HoldID("h-d"), cost: credits("0.008"), maxQueuedForKey: 0)
+            await #expect(throws: LedgerError.tooManyQueuedJobs(limit: 0)) { try await jobs.enqueueJob(full) }
+        }
+        #expect(try await jobs.queuedJobCount() == 2)
     }
 
     @Test(arguments: LedgerStore.available)

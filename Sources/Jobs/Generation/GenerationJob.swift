@@ -9,6 +9,8 @@ public struct GenerationJob: Sendable {
     }
 
     public let id: String
+    /// Its number for the dialects whose ids are integers (`JobRecord.publicID`).
+    public let publicID: Int64
     public let phase: Phase
     public let payload: GenerationJobPayload
     public let result: GenerationJobResult?
@@ -43,6 +45,7 @@ public struct GenerationJob: Sendable {
     private init?(_ record: JobRecord, phase: Phase, result: [UInt8]?, error: String?) {
         guard let payload = GenerationJobPayload.decode(record.payload) else { return nil }
         self.id = record.id
+        self.publicID = record.publicID
         self.phase = phase
         self.payload = payload
         self.result = GenerationJobResult.decode(result)
@@ -62,7 +65,7 @@ public protocol GenerationJobs: Sendable {
     func enqueue(_ payload: GenerationJobPayload, keyID: String, dialect: String, hold: CreditHold, cost: Credits) async
         -> Result<String, JobRefusal>
     /// The job `id` if `keyID` queued it through `dialect`; another key's job and a made-up id look
-    /// the same, so ids cannot be probed.
+    /// the same, so ids cannot be probed. `id` is the job's UUID or its public id in decimal.
     func job(_ id: String, of keyID: String, dialect: String) async -> GenerationJob?
     /// The job once it ended, or as it stands after `timeout`; nil if it cannot be read.
     func waitForEnd(of id: String, upTo timeout: Duration) async -> GenerationJob?

@@ -52,7 +52,9 @@ public struct JobQueue: GenerationJobs {
     }
 
     public func job(_ id: String, of keyID: String, dialect: String) async -> GenerationJob? {
-        guard let record = try? await store.job(id: id), record.keyID == keyID, record.dialect == dialect else { return nil }
+        // A UUID is never all digits, so the two kinds of id cannot be taken for one another.
+        let record = if let publicID = JobPublicID.parse(id) { try? await store.job(publicID: publicID) } else { try? await store.job(id: id) }
+        guard let record, record.keyID == keyID, record.dialect == dialect else { return nil }
         return GenerationJob(record)
     }
 
