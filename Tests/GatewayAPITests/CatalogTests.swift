@@ -37,7 +37,7 @@ struct CatalogTests {
             "modelslab:\n  text2img:\n    runs_as: m1\n    fields: {}",
             "models.yaml:15: modelslab: text2img: runs_as: m1 is image-to-image, but text2img needs text-to-image"
         ),
-        ("modelslab:\n  upscale: {}", "models.yaml:14: modelslab: unknown key 'upscale' (expected one of img2img, text2img)"),
+        ("modelslab:\n  upscale: {}", "models.yaml:14: modelslab: unknown key 'upscale' (expected one of img2img, text2img, v6)"),
     ])
     func aBrokenModelsLabEndpointIsNamed(section: String, expected: String) {
         #expect(Self.problem(Self.yaml() + "\n" + section) == expected)
@@ -55,6 +55,8 @@ struct CatalogTests {
         #expect(catalog.openAI.sizes["1792x1024"] == ImageSize(width: 1344, height: 768))
         #expect(catalog.a1111.defaultName == "sdxl")
         #expect(try catalog.a1111.model("sd1.5", for: .imageToImage, in: catalog).get().slug == "sd1.5-img2img")
+        #expect(try catalog.modelsLabV6.model(nil, for: .textToImage, in: catalog).get().slug == "sdxl1.0-txt2img")
+        #expect(try catalog.modelsLabV6.model("sd3-medium", for: .imageToImage, in: catalog).get().slug == "sd3-med-img2img")
     }
 
     @Test(arguments: [

@@ -163,6 +163,18 @@ struct LocalServeTests {
         #expect(try await gateway.stop() == 0)
     }
 
+    /// ModelsLab's own SDK on the v6 endpoints against real workers: a generation, an edit and fetches.
+    @Test func theModelsLabSDKGeneratesAndEditsOnTheWorkers() async throws {
+        let gateway = try await ProxiedGateway.startLocal(catalog: Self.catalog)
+        let member = try await gateway.createKey(name: "alice", credits: "1")
+        let result = try await ModelsLabV6Tests.client(gateway, member.secret, ["sdk", "sdxl", "256", "sdxl"])
+        #expect(result.status == 0 && result.output == "modelslab: sdk ok\n", "\(result.output)\(result.errors)")
+        let usage = try await gateway.usage()
+        #expect(usage.map { $0["model"] as? String } == ["sdxl1.0-txt2img", "sdxl-img2img"], "\(usage)")
+        #expect(usage.map { $0["backend"] as? String } == ["local", "local"])
+        #expect(try await gateway.stop() == 0)
+    }
+
     @Test func pastTheSpillOverQueueAModelGoesToItsUpstream() async throws {
         let upstream = try FakeSegmindUpstream()
         let gateway = try await ProxiedGateway.startLocal(

@@ -106,7 +106,7 @@ struct ModelsLabTests {
         #expect(try await gateway.download(urls[0]) == FakeBackend.outputJPEG)
         let meta = try #require(text["meta"] as? [String: Any])
         #expect(
-            meta["W"] as? Int == 512 && meta["steps"] as? Int == 31 && meta["seed"] as? String == "42"
+            meta["W"] as? Int == 512 && meta["steps"] as? Int == 31 && meta["seed"] as? Int == 42
                 && meta["model"] as? String == "sdxl1.0-txt2img")
         #expect(text["track_id"] as? String == "7")
 
@@ -138,7 +138,7 @@ struct ModelsLabTests {
         let queued = try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "a slow lighthouse"])
         #expect(queued["status"] as? String == "processing", "\(queued)")
         #expect(queued["messege"] as? String == queued["message"] as? String && queued["eta"] as? Double != nil)
-        let id = try #require(queued["id"] as? String)
+        let id = try #require(queued["id"] as? Int)
         #expect(queued["fetch_result"] as? String == "\(gateway.base)/api/v3/fetch/\(id)")
         let future = try #require(queued["future_links"] as? [String])
         #expect(try await gateway.post("/api/v3/fetch/\(id)", ["key": secret])["status"] as? String == "processing")
@@ -157,7 +157,7 @@ struct ModelsLabTests {
         let byPath = try await gateway.post("/api/v3/fetch/\(id)", ["key": secret], form: true)
         #expect(byPath["status"] as? String == "success")
         // The usage event counts the job from queued to answered: at least the wait it outlasted.
-        let usage = try await gateway.ledger.usage(keyID: nil, teamID: nil, from: 0, to: .max).filter { $0.requestID == id }
+        let usage = try await gateway.ledger.usage(keyID: nil, teamID: nil, from: 0, to: .max).filter { $0.requestID == String(id) }
         #expect(usage.count == 1 && usage[0].status == 200 && usage[0].durationMilliseconds >= 300, "\(usage)")
         await gateway.stop()
     }

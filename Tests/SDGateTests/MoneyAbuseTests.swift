@@ -92,7 +92,7 @@ struct MoneyAbuseTests {
 
         let v3Body = #"{"key": "\#(member.secret)", "prompt": "four hares", "samples": "4", "width": "512", "height": "512"}"#
         var v3 = try await curl(["-H", "Content-Type: application/json", "-d", v3Body, "http://127.0.0.1:\(gateway.port)/api/v3/text2img"]).body
-        if v3["status"] as? String == "processing", let id = v3["id"] as? String {
+        if v3["status"] as? String == "processing", let id = v3["id"] as? Int {
             let fetch = #"{"key": "\#(member.secret)"}"#
             #expect(
                 await eventually(timeout: .seconds(60)) {

@@ -26,7 +26,7 @@ struct UsageDialectTests {
             "\(base)/api/v3/text2img",
         ])
         #expect(v3.body["status"] as? String == "success", "\(v3)")
-        let v3Job = try #require(v3.body["id"] as? String, "\(v3)")
+        let v3Job = try #require(v3.body["id"] as? Int, "\(v3)")
 
         // A job records its usage when it ends, which may be just after its answer.
         let admin = ["-H", "Authorization: Bearer proxy-test-admin-token"]
@@ -38,7 +38,7 @@ struct UsageDialectTests {
         #expect(recorded, "\(report)")
         let rows = report["requests"] as? [[String: Any]] ?? []
         let dialects = Dictionary(rows.map { ($0["request_id"] as? String ?? "", $0["dialect"] as? String ?? "none") }) { first, _ in first }
-        #expect(dialects == [requestID: "segmind", job: "segmind", v3Job: "modelslab"], "\(rows)")
+        #expect(dialects == [requestID: "segmind", job: "segmind", String(v3Job): "modelslab"], "\(rows)")
         #expect(rows.allSatisfy { $0["cost"] as? String == "0.008" && $0["status"] as? Int == 200 }, "\(rows)")
         let byDialect = (report["by_dialect"] as? [[String: Any]])?.map { "\($0["dialect"] ?? ""): \($0["requests"] ?? ""), \($0["cost"] ?? "")" }
         #expect(byDialect == ["modelslab: 1, 0.008", "segmind: 2, 0.016"], "\(report)")

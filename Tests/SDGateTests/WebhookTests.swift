@@ -67,7 +67,7 @@ struct WebhookTests {
                 "webhook": "http://127.0.0.1:\(port)/hooks/sd", "track_id": "order-17",
             ])
         #expect(answer["status"] as? String == "success", "\(answer)")
-        let id = try #require(answer["id"] as? String)
+        let id = try #require(answer["id"] as? Int)
         #expect(await eventually(timeout: .seconds(60)) { Self.deliveries(receiver).count >= 2 }, "\(receiver.log)")
         let deliveries = Self.deliveries(receiver)
         #expect(deliveries.map { $0["answered"] as? Int } == [500, 204])
@@ -78,7 +78,7 @@ struct WebhookTests {
             "a redelivery keeps its id, so receivers can tell a repeat")
         #expect(headers[0]["content-type"] == "application/json")
         let body = try #require(deliveries.last?["body"] as? [String: Any])
-        #expect(body["status"] as? String == "success" && body["id"] as? String == id && body["track_id"] as? String == "order-17")
+        #expect(body["status"] as? String == "success" && body["id"] as? Int == id && body["track_id"] as? String == "order-17")
         #expect(body["output"] as? [String] == answer["output"] as? [String], "the success body, as fetch answers it")
 
         // Every attempt is on record in the gateway's database.
@@ -89,7 +89,7 @@ struct WebhookTests {
                 database,
                 """
                 SELECT d.state, a.number, a.status FROM webhook_delivery d JOIN webhook_attempt a ON a.delivery_id = d.id
-                WHERE d.job_id = '\(id)' ORDER BY a.number
+                WHERE d.job_id = (SELECT id FROM job WHERE public_id = \(id)) ORDER BY a.number
                 """,
             ])
         #expect(attempts.output == "DELIVERED|1|500\nDELIVERED|2|204\n", "\(attempts.output)\(attempts.errors)")

@@ -49,7 +49,16 @@ public struct A1111Dialect: Sendable {
             request, _ in await setOptions(request)
         }
         router.get("/sdapi/v1/progress") { request, _ in await read(request) { key in await progress(of: key) } }
+        // What the tools list in their menus before they generate; this gateway has none of them.
+        for (path, empty) in Self.nothingToList {
+            router.get("/sdapi/v1/\(path)") { request, _ in await read(request) { _ in empty } }
+        }
     }
+
+    private static let nothingToList: [(String, JSONValue)] = [
+        ("sd-vae", .array([])), ("upscalers", .array([])), ("latent-upscale-modes", .array([])), ("loras", .array([])),
+        ("embeddings", .object(["loaded": .object([:]), "skipped": .object([:])])),
+    ]
 
     /// A request without credentials is refused from its head, with an answer rendered once.
     static let requireKey: Router.HeadCheck = { head, _ in apiKey(in: head.headers) == nil ? missingKey : nil }

@@ -1,8 +1,14 @@
 import GenerationCore
 import Yams
 
-/// The `openai` and `a1111` sections: the model names those dialects' clients send.
+/// The `openai`, `a1111` and `modelslab: v6` sections: the model names those dialects' clients send.
 extension CatalogReader {
+    mutating func modelsLabV6(_ node: Node, models: [ModelSpec]) -> ModelNames {
+        guard let entries = mapping(node, "modelslab: v6") else { return ModelNames() }
+        checkKeys(entries, allowed: ["default_model", "models"], at: node, context: "modelslab: v6")
+        return modelNames(entries, defaultKey: "default_model", namesKey: "models", at: node, context: "modelslab: v6", models: models)
+    }
+
     mutating func openAI(_ node: Node, models: [ModelSpec]) -> OpenAIModels {
         guard let entries = mapping(node, "openai") else { return OpenAIModels() }
         checkKeys(entries, allowed: ["default_model", "models", "sizes", "variation_prompt"], at: node, context: "openai")

@@ -60,15 +60,17 @@ struct CatalogReader {
             return model(slug, value)
         }
         var endpoints: [String: ModelSpec] = [:]
+        var v6 = ModelNames()
         if let node = top["modelslab"], let entries = mapping(node, "modelslab") {
-            checkKeys(entries, allowed: ["img2img", "text2img"], at: node, context: "modelslab")
+            checkKeys(entries, allowed: ["img2img", "text2img", "v6"], at: node, context: "modelslab")
             for (key, value) in entries {
                 guard let name = key.string, ["img2img", "text2img"].contains(name) else { continue }
                 endpoints[name] = modelsLabEndpoint(name, value, models: specs)
             }
+            if let v6Node = entries["v6"] { v6 = modelsLabV6(v6Node, models: specs) }
         }
         return ModelCatalog(
-            models: specs, modelsLab: endpoints, openAI: top["openai"].map { openAI($0, models: specs) } ?? OpenAIModels(),
+            models: specs, modelsLab: endpoints, modelsLabV6: v6, openAI: top["openai"].map { openAI($0, models: specs) } ?? OpenAIModels(),
             a1111: top["a1111"].map { a1111($0, models: specs) } ?? ModelNames())
     }
 

@@ -6,16 +6,20 @@ public struct ModelCatalog: Sendable {
     /// The ModelsLab v3 endpoints (`img2img`, `text2img`): each a spec with v3's fields whose slug
     /// is the model it runs as.
     public let modelsLab: [String: ModelSpec]
+    /// What ModelsLab v6's `model_id`s run as.
+    public let modelsLabV6: ModelNames
     /// What OpenAI's model names and sizes run as.
     public let openAI: OpenAIModels
     /// What A1111's checkpoint titles run as.
     public let a1111: ModelNames
 
     public init(
-        models: [ModelSpec], modelsLab: [String: ModelSpec] = [:], openAI: OpenAIModels = OpenAIModels(), a1111: ModelNames = ModelNames()
+        models: [ModelSpec], modelsLab: [String: ModelSpec] = [:], modelsLabV6: ModelNames = ModelNames(),
+        openAI: OpenAIModels = OpenAIModels(), a1111: ModelNames = ModelNames()
     ) {
         self.models = Dictionary(models.map { ($0.slug, $0) }, uniquingKeysWith: { first, _ in first })
         self.modelsLab = modelsLab
+        self.modelsLabV6 = modelsLabV6
         self.openAI = openAI
         self.a1111 = a1111
     }

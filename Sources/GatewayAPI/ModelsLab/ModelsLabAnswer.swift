@@ -49,8 +49,9 @@ public enum ModelsLabAnswer {
 
     /// A job's state as v3 answers it: success with the output URLs, failed with the reason, or
     /// still processing with where and when to fetch it.
-    public static func job(_ job: GenerationJob, baseURL: String, etaSeconds: Double) -> HTTPResponse {
-        json(body(job, baseURL: baseURL, etaSeconds: etaSeconds))
+    /// - Parameter fetchPath: where the API the client called fetches a job (`/api/v3/fetch/`).
+    public static func job(_ job: GenerationJob, baseURL: String, fetchPath: String, etaSeconds: Double) -> HTTPResponse {
+        json(body(job, baseURL: baseURL, fetchPath: fetchPath, etaSeconds: etaSeconds))
     }
 
     /// What a job's webhook POSTs when it ends: the body `fetch` answers then (`track_id` included).
@@ -58,14 +59,15 @@ public enum ModelsLabAnswer {
         public init() {}
 
         public func webhookBody(_ job: GenerationJob) -> [UInt8] {
-            AnswerJSON.encode(ModelsLabAnswer.body(job, baseURL: job.payload.baseURL ?? "", etaSeconds: 0))
+            AnswerJSON.encode(ModelsLabAnswer.body(job, baseURL: job.payload.baseURL ?? "", fetchPath: "/api/v3/fetch/", etaSeconds: 0))
         }
     }
 
-    private static func body(_ job: GenerationJob, baseURL: String, etaSeconds: Double) -> [String: JSONValue] {
+    private static func body(_ job: GenerationJob, baseURL: String, fetchPath: String, etaSeconds: Double) -> [String: JSONValue] {
         let payload = job.payload
         let urls = JSONValue.array(job.files.map { .string("\(baseURL)/generations/\($0)") })
-        var body: [String: JSONValue] = ["id": .string(job.id), "meta": .object(payload.meta)]
+        // An integer, as ModelsLab sends it and typed clients declare it.
+        var body: [String: JSONValue] = ["id": .integer(job.publicID), "meta": .object(payload.meta)]
         if let trackID = payload.trackID { body["track_id"] = .string(trackID) }
         switch job.phase {
         case .completed:
@@ -75,7 +77,7 @@ public enum ModelsLabAnswer {
             body["nsfw_content_detected"] = .bool(false)
             body["generationTime"] = .number(((job.result?.generationSeconds ?? 0) * 100).rounded() / 100)
             if let seed = job.result?.seed, case .object(var meta)? = body["meta"] {
-                meta["seed"] = .string(String(seed))
+                meta["seed"] = .integer(Int64(clamping: seed))
                 body["meta"] = .object(meta)
             }
         case .failed:
@@ -91,7 +93,7 @@ public enum ModelsLabAnswer {
             body["message"] = .string(message)
             body["messege"] = .string(message)
             body["tip"] = .string("the generation runs in the background: fetch it, or wait for the webhook")
-            body["fetch_result"] = .string("\(baseURL)/api/v3/fetch/\(job.id)")
+            body["fetch_result"] = .string("\(baseURL)\(fetchPath)\(job.publicID)")
             body["future_links"] = urls
             body["output"] = .array([])
         }

@@ -32,39 +32,91 @@ public struct ModelsLabDialect: Sendable {
     }
 
     public func register(on router: inout Router) {
-        for endpoint in admission.catalog.modelsLab.keys.sorted() {
-            router.post("/api/v3/\(endpoint)", maxBodyBytes: maxBodyBytes) { request, _ in await generate(request, endpoint: endpoint) }
+        // The server's own refusals (a body too large or too slow, no room for another body) keep
+        // their HTTP status, unlike the API's answers: a client or proxy that retries on 503 must see it.
+        let refusal: Router.Refusal = { status, reason in
+            var answer = ModelsLabAnswer.renderer.render(.unreadableRequest(status, reason))
+            answer.status = status
+            return answer
         }
-        router.post("/api/v3/fetch/{id}", maxBodyBytes: 64 << 10) { request, parameters in await fetch(request, id: parameters["id"]) }
-        router.post("/api/v3/fetch", maxBodyBytes: 64 << 10) { request, _ in await fetch(request, id: nil) }
+        for endpoint in admission.catalog.modelsLab.keys.sorted() {
+            router.post("/api/v3/\(endpoint)", maxBodyBytes: maxBodyBytes, refusal: refusal) { request, _ in
+                await generate(request, endpoint: endpoint)
+            }
+        }
+        for task in GenerationTask.allCases {
+            let path = task == .textToImage ? "text2img" : "img2img"
+            router.post("/api/v6/images/\(path)", maxBodyBytes: maxBodyBytes, refusal: refusal) { request, _ in await generate(request, task: task) }
+        }
+        for api in API.allCases {
+            router.post("\(api.fetchPath){id}", maxBodyBytes: 64 << 10, refusal: refusal) { request, parameters in
+                await fetch(request, id: parameters["id"], api: api)
+            }
+            router.post(String(api.fetchPath.dropLast()), maxBodyBytes: 64 << 10, refusal: refusal) { request, _ in
+                await fetch(request, id: nil, api: api)
+            }
+        }
+    }
+
+    /// The API version a call came in through, which its answers' links lead back to.
+    enum API: CaseIterable {
+        case v3, v6
+
+        var fetchPath: String { self == .v3 ? "/api/v3/fetch/" : "/api/v6/images/fetch/" }
     }
 
     // MARK: Generation
 
-    /// The key travels in the body, so the body is read first; then the one pipeline, and a job.
+    /// v3: the endpoint is the model, and its fields are the catalog's v3 fields.
     func generate(_ request: HTTPRequest, endpoint: String) async -> HTTPResponse {
         guard let spec = admission.catalog.modelsLab[endpoint] else { return ModelsLabAnswer.renderer.render(.unknownModel(endpoint)) }
+        return await generate(request, api: .v3, model: { _ throws(GatewayError) in spec }, restate: nil)
+    }
+
+    /// v6: `model_id` names the model, and v6's fields are restated in that model's.
+    func generate(_ request: HTTPRequest, task: GenerationTask) async -> HTTPResponse {
+        let catalog = admission.catalog
+        return await generate(
+            request, api: .v6, model: { body throws(GatewayError) in try ModelsLabV6Request.model(of: body, task: task, catalog: catalog) },
+            restate: { body, model throws(GatewayError) in try ModelsLabV6Request.fields(body, task: task, model: model) })
+    }
+
+    /// The key travels in the body, so the body is read first; then the one pipeline, and a job.
+    private func generate(
+        _ request: HTTPRequest, api: API, model: (_ body: [String: JSONValue]) throws(GatewayError) -> ModelSpec,
+        restate: (@Sendable (_ body: [String: JSONValue], _ model: ModelSpec) throws(GatewayError) -> RestatedFields)?
+    ) async -> HTTPResponse {
         let body = Self.fields(of: request)
+        let spec = body.flatMap { body in Result { () throws(GatewayError) in try model(body) } }
         let baseURL = jobs.baseURL(host: request.headers["Host"])
         return await admission.serve(
-            Self.credentials(in: body), model: spec.slug, request: request, renderer: ModelsLabAnswer.renderer, dialect: Self.jobDialect
+            Self.credentials(in: body), model: (try? spec.get())?.slug ?? "", request: request, renderer: ModelsLabAnswer.renderer,
+            dialect: Self.jobDialect
         ) { call throws(GatewayError) in
-            var application = Admission.Application(model: spec, randomSeed: randomSeed()) { () throws(GatewayError) in try body.get() }
+            let (body, spec) = (try body.get(), try spec.get())
+            let restated = try restate?(body, spec)
+            var application = Admission.Application(model: spec, randomSeed: randomSeed()) { restated?.body(for: spec) ?? body }
             application.queuedUpTo = jobs.maxQueueTime
-            application.check = { [webhooks] _, body in await Self.problem(with: body, webhooks: webhooks) }
-            let admitted = try await admission.admit(application, for: call)
-            let payload = Self.payload(admitted, body: (try? body.get()) ?? [:], baseURL: baseURL)
+            // The body as sent: v6's is restated in the model's fields, which have no safety checker or webhook.
+            application.check = { [webhooks] _, _ in await Self.problem(with: body, webhooks: webhooks) }
+            let admitted: AdmittedRequest
+            do throws(GatewayError) {
+                admitted = try await admission.admit(application, for: call)
+            } catch {
+                throw restated?.renamed(error, for: spec) ?? error
+            }
+            let payload = Self.payload(admitted, body: body, baseURL: baseURL)
             let id = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
             // Waits up to `wait` for the job to end, then answers with its state.
             let job = await jobs.waitForEnd(of: id, upTo: wait)
             let eta = max(1, Double(admitted.generation.steps) / 10)
             return Outcome(
-                response: job.map { ModelsLabAnswer.job($0, baseURL: baseURL, etaSeconds: eta) } ?? ModelsLabAnswer.renderer.render(.jobUnreadable),
+                response: job.map { ModelsLabAnswer.job($0, baseURL: baseURL, fetchPath: api.fetchPath, etaSeconds: eta) }
+                    ?? ModelsLabAnswer.renderer.render(.jobUnreadable),
                 queued: true)
         }
     }
 
-    /// The dialect's name on its jobs and in its usage events.
     static let jobDialect = "modelslab"
 
     /// The body as fields: JSON or a form.
@@ -103,7 +155,7 @@ public struct ModelsLabDialect: Sendable {
         meta["file_prefix"] = .string(prefix)
         return GenerationJobPayload(
             request: generation, files: files, base64: base64, webhook: webhook(in: body), trackID: body["track_id"]?.text,
-            baseURL: baseURL, meta: meta, price: admitted.price)
+            baseURL: baseURL, meta: meta, price: admitted.price, knownByPublicID: true)
     }
 
     /// What `meta` reports: the parameters the generation actually uses.
@@ -112,23 +164,24 @@ public struct ModelsLabDialect: Sendable {
             "prompt": .string(request.prompt), "negative_prompt": .string(request.negativePrompt ?? ""),
             "W": .integer(Int64(request.width)), "H": .integer(Int64(request.height)), "steps": .integer(Int64(request.steps)),
             "guidance_scale": .number(request.guidanceScale), "n_samples": .integer(Int64(request.samples)),
-            "seed": .string(String(request.seed)), "model": .string(request.model), "safety_checker": .string("no"),
+            "seed": .integer(Int64(clamping: request.seed)), "model": .string(request.model), "safety_checker": .string("no"),
             // Accepted for compatibility; the prompt is used as sent.
             "enhance_prompt": .string("no"),
         ]
         if let strength = request.strength, request.task == .imageToImage { meta["strength"] = .number(strength) }
         if let source = body["init_image"]?.text, source.hasPrefix("http") { meta["init_image"] = .string(source) }
+        if let modelID = body["model_id"]?.text { meta["model_id"] = .string(modelID) }
         return meta
     }
 
     // MARK: Fetch
 
-    func fetch(_ request: HTTPRequest, id pathID: String?) async -> HTTPResponse {
+    func fetch(_ request: HTTPRequest, id pathID: String?, api: API) async -> HTTPResponse {
         let body = Self.fields(of: request)
         return await admission.serveRead(Self.credentials(in: body), renderer: ModelsLabAnswer.renderer) { key throws(GatewayError) in
             guard let id = pathID ?? (try? body.get())?["request_id"]?.text else { throw .missingJobID }
             let job = try await admission.job(id, of: key, dialect: Self.jobDialect, on: jobs)
-            return ModelsLabAnswer.job(job, baseURL: jobs.baseURL(host: request.headers["Host"]), etaSeconds: 1)
+            return ModelsLabAnswer.job(job, baseURL: jobs.baseURL(host: request.headers["Host"]), fetchPath: api.fetchPath, etaSeconds: 1)
         }
     }
 }

@@ -44,7 +44,8 @@ public struct OpenAIDialect: Sendable {
                 request, _ in await generate(request, endpoint)
             }
         }
-        router.get("/v1/models") { request, _ in await models(request) }
+        router.get("/v1/models") { request, _ in await models(request, only: nil) }
+        router.get("/v1/models/{model}") { request, parameters in await models(request, only: parameters["model"] ?? "") }
     }
 
     /// A request without a key is refused from its head, with an answer rendered once.
@@ -84,16 +85,18 @@ public struct OpenAIDialect: Sendable {
         }
     }
 
-    /// `GET /v1/models`: the names this key may generate with.
-    func models(_ request: HTTPRequest) async -> HTTPResponse {
+    /// `GET /v1/models`: the names this key may generate with; `GET /v1/models/{model}`: one of them.
+    func models(_ request: HTTPRequest, only name: String?) async -> HTTPResponse {
         let catalog = admission.catalog
         let created = clock.now.millisecondsSince1970 / 1000
-        return await admission.serveRead(Self.credentials(in: request.headers), renderer: OpenAIAnswer.renderer) { key in
+        return await admission.serveRead(Self.credentials(in: request.headers), renderer: OpenAIAnswer.renderer) { key throws(GatewayError) in
             let usable = catalog.openAI.models.listing(catalog).filter { $0.slugs.contains(where: key.allows(model:)) }
-            let data = usable.map { entry -> JSONValue in
+            let models = usable.map { entry -> JSONValue in
                 .object(["id": .string(entry.name), "object": .string("model"), "created": .integer(created), "owned_by": .string("sdgate")])
             }
-            return .json(.ok, AnswerJSON.encode(JSONValue.object(["object": .string("list"), "data": .array(data)])))
+            guard let name else { return .json(.ok, AnswerJSON.encode(JSONValue.object(["object": .string("list"), "data": .array(models)]))) }
+            guard let index = usable.firstIndex(where: { $0.name == name }) else { throw .unknownModel(name) }
+            return .json(.ok, AnswerJSON.encode(models[index]))
         }
     }
 

@@ -5,14 +5,15 @@ import GenerationCore
 /// prices apply to it exactly as to the same request in the model's own dialect.
 struct RestatedFields {
     private(set) var values: [FieldRole: JSONValue] = [:]
-    /// The client's name for each role it sent: problems are reported in the client's words.
+    /// The client's name for each role: problems are reported in the client's words.
     private(set) var names: [FieldRole: String] = [:]
 
-    /// Sets a role from the client's field `name`; nil (absent) leaves the model's default.
+    /// Sets a role from the client's field `name`; nil (absent) leaves the model's default, and a
+    /// problem with it (`is required`) is still named as the client would name it.
     mutating func set(_ role: FieldRole, _ value: JSONValue?, from name: String) {
+        names[role] = name
         guard let value, value != .null else { return }
         values[role] = value
-        names[role] = name
     }
 
     /// The body in `model`'s wire names. A role the model has no field for is dropped (the model

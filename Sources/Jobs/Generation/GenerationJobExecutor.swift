@@ -55,26 +55,28 @@ public struct GenerationJobExecutor: Sendable {
 
     /// Charges a completed job's hold for the images it delivered, with its usage event in the
     /// same step; releases a failed one's, and records its usage. The event names the dialect the
-    /// job was queued through, which is stored under its public name (`segmind` for v2 too).
+    /// job was queued through, which is stored under its public name (`segmind` for v2 too), and
+    /// the job by the id its client knows.
     public func settle(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
         // From queued to answered: what the client waited. (The record is the claimed one: it
         // does not know its own end.)
         let duration = Duration.milliseconds(max(0, clock.now.millisecondsSince1970 - job.createdAt))
         let hold = CreditHold(id: job.hold.rawValue)
+        let requestID = GenerationJobPayload.decode(job.payload)?.knownByPublicID == true ? String(job.publicID) : job.id
         switch outcome {
         case .completed(let answer):
             let result = GenerationJobResult.decode(answer)
             let charge = result?.chargedMicroCredits.map(Credits.init(microCredits:)) ?? job.cost
             let usage = GenerationUsage(
                 keyID: job.keyID, model: job.model, dialect: job.dialect, status: 200, cost: charge, held: job.cost,
-                duration: duration, requestID: job.id, upstream: result?.upstream)
+                duration: duration, requestID: requestID, upstream: result?.upstream)
             _ = await credits.settle(hold, charge: charge, recording: usage)
         case .failed(let message):
             _ = await credits.release(hold, reason: message)
             await credits.recordUsage(
                 GenerationUsage(
                     keyID: job.keyID, model: job.model, dialect: job.dialect, status: 500, cost: .zero, held: job.cost,
-                    duration: duration, requestID: job.id))
+                    duration: duration, requestID: requestID))
         }
         completions.finished(job.id)
         await queueWebhook(job, outcome)

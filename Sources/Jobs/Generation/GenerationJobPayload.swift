@@ -19,12 +19,16 @@ public struct GenerationJobPayload: Codable, Sendable {
     /// What the images cost by how many are delivered. (Absent from jobs queued before it was
     /// kept: they are charged what was held.)
     public var price: RequestPrice?
+    /// The client knows the job by its integer public id (ModelsLab's answers), not its UUID: its
+    /// usage event names it so, for the operator who reconciles a client's id with the report.
+    public var knownByPublicID: Bool?
 
     public init(
         request: GenerationRequest, files: [String], base64: Bool, webhook: String? = nil, trackID: String? = nil,
-        baseURL: String? = nil, meta: [String: JSONValue], price: RequestPrice? = nil
+        baseURL: String? = nil, meta: [String: JSONValue], price: RequestPrice? = nil, knownByPublicID: Bool = false
     ) {
         self.price = price
+        self.knownByPublicID = knownByPublicID
         self.request = StoredRequest(request)
         self.files = files
         self.base64 = base64

@@ -53,6 +53,8 @@ if mode == "flow":
     assert "sdxl" in titles and "sd1.5" in titles, titles
     assert "Euler a" in [sampler["name"] for sampler in ok(session.get(f"{url}/samplers"))]
     assert "karras" in [scheduler["name"] for scheduler in ok(session.get(f"{url}/schedulers"))]
+    for menu in ["sd-vae", "upscalers", "latent-upscale-modes", "loras"]:
+        assert ok(session.get(f"{url}/{menu}")) == [], menu
     assert ok(session.get(f"{url}/options"))["sd_model_checkpoint"] == "sdxl"
     ok(session.post(f"{url}/options", json={"sd_model_checkpoint": "sd1.5", "CLIP_stop_at_last_layers": 1}))
     assert ok(session.get(f"{url}/options"))["sd_model_checkpoint"] == "sd1.5"

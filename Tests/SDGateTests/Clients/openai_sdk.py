@@ -71,6 +71,7 @@ if mode == "images":
     assert is_image(base64.b64decode(varied.data[0].b64_json))
     names = [model.id for model in client.models.list()]
     assert "dall-e-3" in names and "sdxl1.0-txt2img" in names, names
+    assert client.models.retrieve("dall-e-3").id == "dall-e-3"
 elif mode == "local":
     generated = client.images.generate(prompt="a lighthouse", size=sys.argv[4], response_format="b64_json")
     assert is_image(base64.b64decode(generated.data[0].b64_json)) and generated.size == sys.argv[4], generated.size
@@ -96,6 +97,7 @@ elif mode == "errors":
            param="response_format")
     expect(openai.NotFoundError, lambda: client.images.generate(model="dall-e-9", prompt="a fox"),
            code="model_not_found", param="model", status=404)
+    expect(openai.NotFoundError, lambda: client.models.retrieve("dall-e-9"), code="model_not_found", status=404)
     expect(openai.BadRequestError, lambda: client.images.edit(model="dall-e-3", prompt="x",
                                                               image=("a.png", io.BytesIO(png(64, 64)), "image/png")),
            param="model")
