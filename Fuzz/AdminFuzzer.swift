@@ -15,7 +15,6 @@
 //   optional minus, 1 to 13 ASCII digits, optionally a point and at most six ASCII digits, a
 //   magnitude up to `Credits.maximum`), or an amount it reads does not read back from its own description.
 
-import GatewayAPI
 import GenerationCore
 import Ledger
 

@@ -1,5 +1,4 @@
 import Foundation
-import GatewayAPI
 import GenerationCore
 import Ledger
 
