@@ -6,7 +6,7 @@ public import HTTPServer
 /// images, `{"error": {"message", "type", "param", "code"}}` under OpenAI's statuses for refusals.
 enum OpenAIAnswer {
     /// How the images of a success travel.
-    enum Delivery: Sendable, Equatable {
+    enum Delivery: Sendable {
         case base64
         /// Links into the output store, which keeps them for its retention.
         case links(OutputLinks, baseURL: String)

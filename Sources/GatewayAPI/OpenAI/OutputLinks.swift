@@ -3,7 +3,7 @@ public import Jobs
 
 /// Where answers that link to their images keep them: the output store the asynchronous APIs
 /// use, under the same unguessable names and retention, served at `/generations/{name}`.
-public struct OutputLinks: Sendable, Equatable {
+public struct OutputLinks: Sendable {
     public let store: OutputStore
 
     public init(store: OutputStore) {
@@ -15,6 +15,4 @@ public struct OutputLinks: Sendable, Equatable {
         guard let name = try? store.save(image.bytes, as: OutputStore.Kind(image.format)) else { return nil }
         return "\(baseURL)/generations/\(name)"
     }
-
-    public static func == (lhs: OutputLinks, rhs: OutputLinks) -> Bool { lhs.store.folder == rhs.store.folder }
 }
