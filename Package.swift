@@ -146,9 +146,11 @@ let package = Package(
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
-            // The admin page is compiled into the binary: a container needs nothing beside it.
+            // The admin page and the default catalog are compiled into the binary: a container needs nothing beside it.
             resources: [
                 .embedInCode("Admin/Page/admin.html"), .embedInCode("Admin/Page/admin.js"), .embedInCode("Admin/Page/admin.css"),
+                // Config/models.yaml (a link to it), so that the binary serves with no file beside it.
+                .embedInCode("Catalog/models.yaml"),
             ],
             swiftSettings: strict
         ),

@@ -238,7 +238,7 @@ package struct GatewayApp: Sendable {
     /// Builds the HTTP server with the gateway's routes, not yet started. Throws if the catalog is
     /// broken, naming the file, the model and the field, or if a route names a model it lacks.
     package func makeServer() throws -> HTTPServer {
-        let catalog = try ModelCatalog.load(file: configuration.catalogFile)
+        let catalog = try configuration.loadCatalog()
         let backend = try routedBackend(catalog: catalog)
         let box = ServerBox()
         var router = try makeRouter(

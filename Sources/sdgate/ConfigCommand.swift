@@ -21,7 +21,7 @@ struct ConfigCommand: ParsableCommand {
             let configuration = try options.load()
             let catalog: ModelCatalog
             do {
-                catalog = try ModelCatalog.load(file: configuration.catalogFile)
+                catalog = try configuration.loadCatalog()
             } catch {
                 throw ValidationError("invalid model catalog:\n\(error)")
             }

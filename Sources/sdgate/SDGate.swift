@@ -12,7 +12,9 @@ struct SDGate: AsyncParsableCommand {
             Start it with `sdgate serve`. Configuration comes from built-in defaults, then the YAML file
             given with --config, then SDGATE_... environment variables, then flags.
             """,
-        subcommands: [Serve.self, KeysCommand.self, TeamsCommand.self, UsageCommand.self, LedgerCommand.self, ConfigCommand.self],
+        subcommands: [
+            Serve.self, KeysCommand.self, TeamsCommand.self, UsageCommand.self, LedgerCommand.self, ConfigCommand.self, CatalogCommand.self,
+        ],
         defaultSubcommand: nil
     )
 }

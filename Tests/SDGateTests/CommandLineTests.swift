@@ -199,3 +199,45 @@ final class RawSocket {
 
     deinit { close(fd) }
 }
+
+/// The one binary, copied anywhere: `sdgate serve` from a folder that holds nothing serves the
+/// catalog built into it, and `sdgate catalog show` prints that catalog.
+@Suite("sdgate anywhere")
+struct AnywhereTests {
+    /// `sdgate` with `arguments`, run from `folder`, as `sh` would start it there.
+    static func inFolder(_ folder: URL, _ arguments: [String]) -> [String] {
+        ["-c", "cd \"$0\" && exec \"$@\"", folder.path, CommandLineTests.binary.path] + arguments
+    }
+
+    @Test func serveNeedsNoFileBesideTheBinary() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("anywhere-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let shown = try await Command.run("/bin/sh", Self.inFolder(folder, ["catalog", "show"]))
+        #expect(shown.status == 0, "\(shown.errors)")
+        #expect(
+            shown.output == (try String(contentsOfFile: Repository.path("Config/models.yaml"), encoding: .utf8)),
+            "the built-in catalog is Config/models.yaml")
+
+        let serve = try await Command.start("/bin/sh", Self.inFolder(folder, ["serve", "--host", "127.0.0.1", "--port", "0"]))
+        var port: Int?
+        _ = await eventually(timeout: .seconds(30)) {
+            port = serve.log.firstRange(of: "address=127.0.0.1:").flatMap { Int(serve.log[$0.upperBound...].prefix { $0.isNumber }) }
+            return port != nil
+        }
+        let listening = try #require(port, "\(serve.log)")
+        let created = try await Command.run("/bin/sh", Self.inFolder(folder, ["keys", "create", "--name", "alice", "--credits", "1", "--json"]))
+        let secret = try #require((try JSONSerialization.jsonObject(with: Data(created.output.utf8)) as? [String: Any])?["secret"] as? String)
+        // A catalog model without a route: known (503, no backend), where an unknown one is 404.
+        for (slug, status) in [("sdxl1.0-txt2img", "503"), ("no-such-model", "404")] {
+            let answer = try await Command.run(
+                "curl",
+                [
+                    "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json", "-d",
+                    #"{"prompt":"a fox"}"#, "http://127.0.0.1:\(listening)/v1/\(slug)",
+                ])
+            #expect(answer.output == status, "\(slug): \(answer.output)")
+        }
+        #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("data/sdgate.sqlite").path), "the ledger under ./data")
+        #expect(try await serve.stop(signal: SIGTERM) == 0)
+    }
+}

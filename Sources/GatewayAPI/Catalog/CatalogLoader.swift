@@ -5,6 +5,10 @@ import Yams
 /// A problem in the catalog file, naming where: `models.yaml:23: sdxl-img2img: scheduler: ...`.
 public struct CatalogError: Error, CustomStringConvertible, Sendable {
     public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 extension ModelCatalog {

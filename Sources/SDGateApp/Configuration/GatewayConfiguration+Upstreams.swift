@@ -39,7 +39,8 @@ extension GatewayConfiguration {
         var resolved: [String: [String]] = [:]
         for (name, upstreams) in routes.sorted(by: { $0.key < $1.key }) {
             guard let model = models[Self.routeName(name)] else {
-                throw ConfigurationError(description: "routes.\(name): no model '\(name)' in \(catalogFile)")
+                throw ConfigurationError(
+                    description: "routes.\(name): no model '\(name)' in \(catalogFile.isEmpty ? "the built-in catalog" : catalogFile)")
             }
             resolved[model] = upstreams
         }

@@ -22,7 +22,8 @@ package struct GatewayConfiguration: Sendable {
     /// Where sdgate keeps its database and generated images.
     package var dataDirectory = "./data"
     /// The model catalog (fields, defaults, ranges, prices), read at start-up.
-    package var catalogFile = "Config/models.yaml"
+    /// Empty: the catalog compiled into the binary (Config/models.yaml as it was built).
+    package var catalogFile = ""
     package var logLevel: Logger.Level = .info
     /// Log lines waiting for a slow output, at most (`BufferedLogOutput`).
     package var logBufferBytes = 1 << 20
