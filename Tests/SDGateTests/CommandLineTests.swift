@@ -200,23 +200,23 @@ final class RawSocket {
     deinit { close(fd) }
 }
 
-/// The one binary, copied anywhere: `sdgate serve` from a folder that holds nothing serves the
-/// catalog built into it, and `sdgate catalog show` prints that catalog.
+/// The one binary, copied alone into an empty folder: `sdgate serve` there serves the catalog built
+/// into it, meters, and answers; `sdgate catalog show` prints that catalog.
 @Suite("sdgate anywhere")
 struct AnywhereTests {
-    /// `sdgate` with `arguments`, run from `folder`, as `sh` would start it there.
+    /// `./sdgate` with `arguments`, run from `folder`, as `sh` would start it there.
     static func inFolder(_ folder: URL, _ arguments: [String]) -> [String] {
-        ["-c", "cd \"$0\" && exec \"$@\"", folder.path, CommandLineTests.binary.path] + arguments
+        ["-c", "cd \"$0\" && exec ./sdgate \"$@\"", folder.path] + arguments
     }
 
-    @Test func serveNeedsNoFileBesideTheBinary() async throws {
+    @Test func theBinaryAloneInAnEmptyFolderServesAndMeters() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("anywhere-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: CommandLineTests.binary, to: folder.appendingPathComponent("sdgate"))
         let shown = try await Command.run("/bin/sh", Self.inFolder(folder, ["catalog", "show"]))
         #expect(shown.status == 0, "\(shown.errors)")
-        #expect(
-            shown.output == (try String(contentsOfFile: Repository.path("Config/models.yaml"), encoding: .utf8)),
-            "the built-in catalog is Config/models.yaml")
+        let shipped = try String(contentsOfFile: Repository.path("Config/models.yaml"), encoding: .utf8)
+        #expect(shown.output == shipped, "the built-in catalog is Config/models.yaml")
 
         let serve = try await Command.start("/bin/sh", Self.inFolder(folder, ["serve", "--host", "127.0.0.1", "--port", "0"]))
         var port: Int?
@@ -232,11 +232,15 @@ struct AnywhereTests {
             let answer = try await Command.run(
                 "curl",
                 [
-                    "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json", "-d",
-                    #"{"prompt":"a fox"}"#, "http://127.0.0.1:\(listening)/v1/\(slug)",
+                    "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "x-api-key: \(secret)", "-H", "Content-Type: application/json",
+                    "-d", #"{"prompt":"a fox"}"#, "http://127.0.0.1:\(listening)/v1/\(slug)",
                 ])
             #expect(answer.output == status, "\(slug): \(answer.output)")
         }
+        // Metered in the ledger under ./data: the known model's call is a usage row.
+        let usage = try await Command.run("/bin/sh", Self.inFolder(folder, ["usage", "--json"]))
+        let rows = (try JSONSerialization.jsonObject(with: Data(usage.output.utf8)) as? [String: Any])?["requests"] as? [[String: Any]]
+        #expect(rows?.map { $0["model"] as? String } == ["sdxl1.0-txt2img"] && rows?.first?["status"] as? Int == 503, "\(usage.output)")
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("data/sdgate.sqlite").path), "the ledger under ./data")
         #expect(try await serve.stop(signal: SIGTERM) == 0)
     }
