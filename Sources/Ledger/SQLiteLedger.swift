@@ -10,7 +10,7 @@ public import GenerationCore
 /// several times that in wake-ups. A WAL read never waits for a writer, and a write waits only for
 /// the transaction before it, so the calling thread is held briefly either way.
 public final class SQLiteLedger: Ledger {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let writer: SQLiteGroupCommit
     let recentKeys = RecentKeys()
     let clock: any WallClock

@@ -14,6 +14,7 @@ struct SDGate: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, KeysCommand.self, TeamsCommand.self, UsageCommand.self, LedgerCommand.self, ConfigCommand.self, CatalogCommand.self,
+            BackupCommand.self,
         ],
         defaultSubcommand: nil
     )

@@ -73,3 +73,30 @@ struct KeysCommandTests {
         #expect(!usage.output.contains(secret))
     }
 }
+
+extension KeysCommandTests {
+    /// `sdgate backup` while the gateway serves: the copy is a ledger of its own, with the same keys
+    /// and balances, and it verifies; an existing file is never overwritten; PostgreSQL is pointed
+    /// to its own tools.
+    @Test func backupCopiesTheLedgerWhileItServes() async throws {
+        let environment = Self.environment()
+        let gateway = try await RunningGateway.start(environment: environment)
+        let created = try await RunningGateway.run(["keys", "create", "--name", "alice", "--credits", "2.5", "--json"], environment: environment)
+        let id = try #require((try Self.json(created.output) as? [String: Any])?["id"] as? String, "\(created.errors)")
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("backup-\(UUID().uuidString).sqlite").path
+        let backup = try await RunningGateway.run(["backup", "--to", copy], environment: environment)
+        #expect(backup.status == 0 && backup.output == "ledger copied to \(copy)\n", "\(backup.output)\(backup.errors)")
+
+        let fromCopy = ["SDGATE_LEDGER_DATABASE": copy]
+        let shown = try await RunningGateway.run(["keys", "show", id, "--json"], environment: fromCopy)
+        #expect((try Self.json(shown.output) as? [String: Any])?["available"] as? String == "2.5", "\(shown.output)\(shown.errors)")
+        #expect(try await RunningGateway.run(["ledger", "verify"], environment: fromCopy).status == 0)
+
+        let again = try await RunningGateway.run(["backup", "--to", copy], environment: environment)
+        #expect(again.status != 0 && again.errors.contains("exists already"), "\(again.errors)")
+        let postgres = try await RunningGateway.run(
+            ["backup", "--to", copy + ".pg"], environment: ["SDGATE_LEDGER_DATABASE": "postgres://db/sdgate"])
+        #expect(postgres.status != 0 && postgres.errors.contains("pg_dump"), "\(postgres.errors)")
+        #expect(try await gateway.stop(signal: SIGTERM) == 0)
+    }
+}
