@@ -153,11 +153,8 @@ package struct GatewayApp: Sendable {
         // whichever API it calls).
         let admission = Admission(catalog: catalog, gate: gate, images: imageLoader)
         SegmindDialect(admission: admission, backend: backend, jobs: jobs).register(on: &router)
-        OpenAIDialect(
-            admission: admission, backend: backend, outputs: queue.map { OutputLinks(store: $0.outputs) },
-            baseURL: { host in jobs?.baseURL(host: host) ?? "http://\(host ?? "localhost")" }
-        )
-        .register(on: &router)
+        let outputs = queue.map { queue in OutputLinks(store: queue.outputs, baseURL: { queue.jobs.baseURL(host: $0) }) }
+        OpenAIDialect(admission: admission, backend: backend, outputs: outputs).register(on: &router)
         A1111Dialect(admission: admission, backend: backend).register(on: &router)
         if let jobs {
             ModelsLabDialect(admission: admission, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait).register(on: &router)

@@ -107,7 +107,7 @@ public struct A1111Dialect: Sendable {
 
     /// The body as a JSON object sent as JSON (or without a Content-Type, as some scripts do).
     static func object(_ request: HTTPRequest) throws(GatewayError) -> [String: JSONValue] {
-        if let contentType = request.headers["Content-Type"], !SegmindDialect.isJSON(contentType) { throw .unsupportedContentType }
+        if request.headers.declaresOtherThanJSON { throw .unsupportedContentType }
         guard let body = try? JSONObjectReader.decode(request.body) else { throw .malformedBody }
         return body
     }
@@ -185,13 +185,9 @@ public struct A1111Dialect: Sendable {
 
     /// HTTP Basic with the key as the password (any user name), or `Authorization: Bearer <key>`.
     static func apiKey(in headers: HTTPHeaders) -> String? {
-        guard let authorization = headers["Authorization"] else { return nil }
-        let lowered = authorization.lowercased()
-        if lowered.hasPrefix("bearer ") {
-            let key = authorization.dropFirst(7).trimmingSpaces()
-            return key.isEmpty ? nil : String(key)
-        }
-        guard lowered.hasPrefix("basic "), let decoded = Data(base64Encoded: String(authorization.dropFirst(6).trimmingSpaces())),
+        if let token = headers.bearerToken { return token }
+        guard let authorization = headers["Authorization"], authorization.lowercased().hasPrefix("basic "),
+            let decoded = Data(base64Encoded: String(authorization.dropFirst(6).trimmingSpaces())),
             let pair = String(data: decoded, encoding: .utf8), let colon = pair.firstIndex(of: ":")
         else { return nil }
         let password = pair[pair.index(after: colon)...]

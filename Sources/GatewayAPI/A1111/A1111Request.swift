@@ -9,24 +9,14 @@ struct A1111Request {
     /// Which model answers: `override_settings.sd_model_checkpoint`, else the key's chosen
     /// checkpoint, else the catalog's default.
     static func checkpoint(in body: [String: JSONValue], chosen: String?) throws(GatewayError) -> String? {
-        guard case .object(let overrides)? = body["override_settings"], let sent = overrides["sd_model_checkpoint"], sent != .null else {
-            return chosen
-        }
-        guard case .string(let name) = sent else {
-            throw .invalidFields(["override_settings.sd_model_checkpoint: must be text, got \(sent.brief)"])
-        }
-        return name
+        guard case .object(let overrides)? = body["override_settings"] else { return chosen }
+        return try ModelNames.name(in: overrides["sd_model_checkpoint"], field: "override_settings.sd_model_checkpoint") ?? chosen
     }
 
-    static func model(_ checkpoint: String?, for task: GenerationTask, catalog: ModelCatalog) throws(GatewayError) -> (String, ModelSpec) {
-        let names = catalog.a1111
-        let name = checkpoint ?? names.defaultName
-        switch names.model(name, for: task, in: catalog) {
-        case .success(let model): return (name, model)
-        case .failure(.unknown): throw .unknownModel(name)
-        case .failure(.otherTask):
-            throw .unavailableOption("sd_model_checkpoint: '\(name)' has no \(task == .textToImage ? "txt2img" : "img2img") model on this gateway")
-        }
+    static func model(_ checkpoint: String?, for task: GenerationTask, catalog: ModelCatalog) throws(GatewayError) -> (name: String, spec: ModelSpec)
+    {
+        try catalog.a1111.resolve(
+            checkpoint, field: "sd_model_checkpoint", for: task, in: catalog, does: task == .textToImage ? "txt2img" : "img2img")
     }
 
     init(_ body: [String: JSONValue], task: GenerationTask, checkpoint: String, model: ModelSpec) throws(GatewayError) {

@@ -38,11 +38,12 @@ enum A1111Samplers {
     /// write the schedule into it: `DPM++ 2M Karras`) and `scheduler`.
     static func restate(sampler: JSONValue?, scheduler: JSONValue?, for model: ModelSpec, into fields: inout RestatedFields) throws(GatewayError) {
         var name = try text(sampler, "sampler_name")
-        var schedule = try text(scheduler, "scheduler").flatMap { sent in
-            schedulers.first { $0.name == sent.lowercased() || $0.label.lowercased() == sent.lowercased() }
-        }
-        if let sent = try text(scheduler, "scheduler"), schedule == nil {
-            throw .unavailableOption("scheduler: '\(sent)' is not one of \(schedulers.map(\.name).joined(separator: ", "))")
+        var schedule: (name: String, label: String, comfy: String?)?
+        if let sent = try text(scheduler, "scheduler")?.lowercased() {
+            guard let known = schedulers.first(where: { $0.name == sent || $0.label.lowercased() == sent }) else {
+                throw .unavailableOption("scheduler: '\(sent)' is not one of \(schedulers.map(\.name).joined(separator: ", "))")
+            }
+            schedule = known
         }
         for suffix in [" Karras", " Exponential"] where name?.hasSuffix(suffix) == true {
             name = name.map { String($0.dropLast(suffix.count)) }

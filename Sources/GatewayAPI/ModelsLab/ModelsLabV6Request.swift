@@ -5,21 +5,10 @@ import GenerationCore
 /// fields of their own, v6 reaches every model through the same names.
 enum ModelsLabV6Request {
     static func model(of body: [String: JSONValue], task: GenerationTask, catalog: ModelCatalog) throws(GatewayError) -> ModelSpec {
-        var name: String?
-        switch body["model_id"] {
-        case nil, .null?: name = nil
-        case .string(let text)?: name = text.isEmpty ? nil : text
-        case let other?: throw .invalidFields(["model_id: must be text, got \(other.brief)"])
-        }
-        let names = catalog.modelsLabV6
-        switch names.model(name, for: task, in: catalog) {
-        case .success(let model): return model
-        case .failure(.unknown): throw .unknownModel(name ?? names.defaultName)
-        case .failure(.otherTask):
-            throw .invalidFields([
-                "model_id: '\(name ?? names.defaultName)' has no \(task == .textToImage ? "text2img" : "img2img") model on this gateway"
-            ])
-        }
+        try catalog.modelsLabV6.resolve(
+            ModelNames.name(in: body["model_id"], field: "model_id"), field: "model_id", for: task, in: catalog,
+            does: task == .textToImage ? "text2img" : "img2img"
+        ).spec
     }
 
     static func fields(_ body: [String: JSONValue], task: GenerationTask, model: ModelSpec) throws(GatewayError) -> RestatedFields {

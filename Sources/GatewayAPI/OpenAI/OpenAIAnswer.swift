@@ -9,12 +9,12 @@ enum OpenAIAnswer {
     enum Delivery: Sendable {
         case base64
         /// Links into the output store, which keeps them for its retention.
-        case links(OutputLinks, baseURL: String)
+        case links(OutputLinks, host: String?)
     }
 
     static func images(_ result: GenerationResult, delivery: Delivery, created: Int64) -> HTTPResponse {
         let data: [JSONValue] = result.images.map { image in
-            if case .links(let links, let baseURL) = delivery, let url = links.save(image, baseURL: baseURL) {
+            if case .links(let links, let host) = delivery, let url = links.save(image, host: host) {
                 return .object(["url": .string(url)])
             }
             // Also when an image could not be kept: it is delivered (and charged) in the answer itself.

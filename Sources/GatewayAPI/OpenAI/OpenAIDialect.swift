@@ -12,8 +12,6 @@ public struct OpenAIDialect: Sendable {
     public let backend: any InferenceBackend
     /// Where `response_format: url` keeps its images; nil: only `b64_json` is offered.
     public let outputs: OutputLinks?
-    /// The base of the links in answers, from a request's `Host` header.
-    let baseURL: @Sendable (_ host: String?) -> String
     public let maxBodyBytes: Int
     let randomSeed: @Sendable () -> UInt64
     /// The clock of the answers' `created`.
@@ -22,14 +20,12 @@ public struct OpenAIDialect: Sendable {
     static let name = "openai"
 
     public init(
-        admission: Admission, backend: any InferenceBackend, outputs: OutputLinks? = nil,
-        baseURL: @escaping @Sendable (_ host: String?) -> String = { "http://\($0 ?? "localhost")" }, maxBodyBytes: Int = 32 << 20,
+        admission: Admission, backend: any InferenceBackend, outputs: OutputLinks? = nil, maxBodyBytes: Int = 32 << 20,
         randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...999_999_999_999_999) }, clock: any WallClock = SystemWallClock()
     ) {
         self.admission = admission
         self.backend = backend
         self.outputs = outputs
-        self.baseURL = baseURL
         self.maxBodyBytes = maxBodyBytes
         self.randomSeed = randomSeed
         self.clock = clock
@@ -49,7 +45,7 @@ public struct OpenAIDialect: Sendable {
     }
 
     /// A request without a key is refused from its head, with an answer rendered once.
-    static let requireKey: Router.HeadCheck = { head, _ in bearer(in: head.headers) == nil ? missingKey : nil }
+    static let requireKey: Router.HeadCheck = { head, _ in head.headers.bearerToken == nil ? missingKey : nil }
 
     private static let missingKey = OpenAIAnswer.renderer.render(.missingKey)
 
@@ -77,7 +73,7 @@ public struct OpenAIDialect: Sendable {
             } catch {
                 throw restated.fields.renamed(error, for: restated.model)
             }
-            let delivery: OpenAIAnswer.Delivery = restated.wantsLinks ? outputs.map { .links($0, baseURL: baseURL(host)) } ?? .base64 : .base64
+            let delivery: OpenAIAnswer.Delivery = restated.wantsLinks ? outputs.map { .links($0, host: host) } ?? .base64 : .base64
             let created = clock.now.millisecondsSince1970 / 1000
             return await admission.generate(admitted, on: backend, call: call, renderer: OpenAIAnswer.renderer) { result, _ in
                 OpenAIAnswer.images(result, delivery: delivery, created: created)
@@ -101,13 +97,6 @@ public struct OpenAIDialect: Sendable {
     }
 
     static func credentials(in headers: HTTPHeaders) -> Result<String, GatewayError> {
-        bearer(in: headers).map { .success($0) } ?? .failure(.missingKey)
-    }
-
-    /// `Authorization: Bearer <key>`, as OpenAI's clients send their key.
-    static func bearer(in headers: HTTPHeaders) -> String? {
-        guard let authorization = headers["Authorization"], authorization.lowercased().hasPrefix("bearer ") else { return nil }
-        let key = authorization.dropFirst(7).trimmingSpaces()
-        return key.isEmpty ? nil : String(key)
+        headers.bearerToken.map { .success($0) } ?? .failure(.missingKey)
     }
 }

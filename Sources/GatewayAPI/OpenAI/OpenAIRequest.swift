@@ -26,7 +26,7 @@ struct OpenAIRequest {
 
     static func decode(_ request: HTTPRequest, _ endpoint: Endpoint) throws(GatewayError) -> Sent {
         guard endpoint != .generations else {
-            if let contentType = request.headers["Content-Type"], !SegmindDialect.isJSON(contentType) { throw .unsupportedContentType }
+            if request.headers.declaresOtherThanJSON { throw .unsupportedContentType }
             guard let fields = try? JSONObjectReader.decode(request.body) else { throw .malformedBody }
             return Sent(fields: fields)
         }
@@ -51,20 +51,9 @@ struct OpenAIRequest {
     /// The model the request runs as; nil names the default. Refused here: a model that is not
     /// text, unknown, or of the other task.
     static func model(of sent: Sent, _ endpoint: Endpoint, catalog: ModelCatalog) throws(GatewayError) -> (name: String, spec: ModelSpec) {
-        var name: String?
-        switch sent.fields["model"] {
-        case nil, .null?: name = nil
-        case .string(let text)?: name = text
-        case let other?: throw .invalidFields(["model: must be text, got \(other.brief)"])
-        }
-        let names = catalog.openAI.models
-        switch names.model(name, for: endpoint.task, in: catalog) {
-        case .success(let spec): return (name ?? names.defaultName, spec)
-        case .failure(.unknown): throw .unknownModel(name ?? names.defaultName)
-        case .failure(.otherTask):
-            let does = endpoint == .generations ? "generate images from a prompt" : "take an input image"
-            throw .unavailableOption("model: '\(name ?? names.defaultName)' does not \(does) on this gateway")
-        }
+        try catalog.openAI.models.resolve(
+            ModelNames.name(in: sent.fields["model"], field: "model"), field: "model", for: endpoint.task, in: catalog,
+            does: endpoint.task.rawValue)
     }
 
     /// Restates the request in `spec`'s fields. Refuses what no model here does (a mask, several

@@ -5,14 +5,17 @@ public import Jobs
 /// use, under the same unguessable names and retention, served at `/generations/{name}`.
 public struct OutputLinks: Sendable {
     public let store: OutputStore
+    /// The gateway's address as a client reached it (its `Host` header), for the links.
+    let baseURL: @Sendable (_ host: String?) -> String
 
-    public init(store: OutputStore) {
+    public init(store: OutputStore, baseURL: @escaping @Sendable (_ host: String?) -> String) {
         self.store = store
+        self.baseURL = baseURL
     }
 
     /// The image's URL once kept; nil if it could not be written.
-    func save(_ image: GeneratedImage, baseURL: String) -> String? {
+    func save(_ image: GeneratedImage, host: String?) -> String? {
         guard let name = try? store.save(image.bytes, as: OutputStore.Kind(image.format)) else { return nil }
-        return "\(baseURL)/generations/\(name)"
+        return "\(baseURL(host))/generations/\(name)"
     }
 }

@@ -88,9 +88,9 @@ public struct SegmindDialect: Sendable {
     /// then the body, which must be a JSON object sent as JSON.
     private func application(_ request: HTTPRequest, slug: String, mode: Mode) throws(GatewayError) -> Admission.Application {
         guard let model = catalog[slug] else { throw .unknownModel(slug) }
-        let (contentType, body) = (request.headers["Content-Type"], request.body)
+        let (notJSON, body) = (request.headers.declaresOtherThanJSON, request.body)
         var application = Admission.Application(model: model, randomSeed: randomSeed()) { () throws(GatewayError) in
-            if let contentType, !Self.isJSON(contentType) { throw .unsupportedContentType }
+            if notJSON { throw .unsupportedContentType }
             guard let fields = try? JSONObjectReader.decode(body) else { throw .malformedBody }
             return fields
         }
@@ -112,15 +112,6 @@ public struct SegmindDialect: Sendable {
     /// `x-api-key`, or `Authorization: Bearer <key>` as the error message's wording allows.
     static func apiKey(in headers: HTTPHeaders) -> String? {
         if let key = headers["x-api-key"]?.trimmingSpaces(), !key.isEmpty { return String(key) }
-        if let authorization = headers["Authorization"], authorization.lowercased().hasPrefix("bearer ") {
-            let key = authorization.dropFirst(7).trimmingSpaces()
-            return key.isEmpty ? nil : String(key)
-        }
-        return nil
-    }
-
-    /// `application/json`, with parameters such as `charset` allowed.
-    static func isJSON(_ contentType: String) -> Bool {
-        contentType.split(separator: ";").first?.trimmingSpaces().lowercased() == "application/json"
+        return headers.bearerToken
     }
 }

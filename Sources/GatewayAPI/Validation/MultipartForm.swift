@@ -62,10 +62,6 @@ struct MultipartForm {
         self.parts = parts
     }
 
-    func first(_ names: String...) -> Part? { parts.first { names.contains($0.name) } }
-
-    func all(_ names: String...) -> [Part] { parts.filter { names.contains($0.name) } }
-
     /// `boundary=...`, quoted or not (RFC 2046 §5.1.1: 1 to 70 characters).
     static func boundary(in contentType: String) -> String? {
         guard let value = parameter("boundary", in: contentType), (1...70).contains(value.utf8.count) else { return nil }

@@ -62,7 +62,9 @@ public struct GenerationJobExecutor: Sendable {
         // does not know its own end.)
         let duration = Duration.milliseconds(max(0, clock.now.millisecondsSince1970 - job.createdAt))
         let hold = CreditHold(id: job.hold.rawValue)
-        let requestID = GenerationJobPayload.decode(job.payload)?.knownByPublicID == true ? String(job.publicID) : job.id
+        // The payload is decoded once (an image-to-image job's holds its image), for the id and the webhook.
+        let ended = GenerationJob(job, ending: outcome)
+        let requestID = ended?.payload.knownByPublicID == true ? String(job.publicID) : job.id
         switch outcome {
         case .completed(let answer):
             let result = GenerationJobResult.decode(answer)
@@ -79,13 +81,13 @@ public struct GenerationJobExecutor: Sendable {
                     duration: duration, requestID: requestID))
         }
         completions.finished(job.id)
-        await queueWebhook(job, outcome)
+        await queueWebhook(job, ended)
     }
 
     /// A job with a `webhook` gets the body its dialect renders for its end POSTed there (only
     /// ModelsLab's requests carry one). A crash between the job's end and this leaves it unsent.
-    private func queueWebhook(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
-        guard let webhooks, let ended = GenerationJob(job, ending: outcome), let url = ended.payload.webhook else { return }
+    private func queueWebhook(_ job: JobRecord, _ ended: GenerationJob?) async {
+        guard let webhooks, let ended, let url = ended.payload.webhook else { return }
         await webhooks.dispatcher.enqueue(NewWebhook(keyID: job.keyID, jobID: job.id, url: url, body: webhooks.body.webhookBody(ended)))
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import GatewayAPI
 import HTTPServer
 import Ledger
 
@@ -6,8 +6,7 @@ import Ledger
 /// API's and the metrics' credentials, which are kept only as hashes.
 enum BearerToken {
     static func matches(_ headers: HTTPHeaders, hash: [UInt8]) -> Bool {
-        guard let authorization = headers["Authorization"], authorization.lowercased().hasPrefix("bearer ") else { return false }
-        let token = String(authorization.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let token = headers.bearerToken else { return false }
         return APIKeySecret.constantTimeEqual(APIKeySecret.hash(token), hash)
     }
 }
