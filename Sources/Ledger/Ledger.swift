@@ -7,9 +7,9 @@ import GenerationCore
 ///
 /// The protocol is the sum of one store per concern, each in a file of its own: keys
 /// (`KeyStore`), teams (`TeamStore`), credits and holds (`CreditStore`), idempotency
-/// (`IdempotencyStore`), usage (`UsageStore`) and the admin token (`AdminTokenStore`). A part of
+/// (`IdempotencyStore`), usage (`UsageStore`), the journal of entries (`JournalStore`) and the admin token (`AdminTokenStore`). A part of
 /// the gateway that needs only one of them can say so in its type.
-public protocol Ledger: KeyStore, TeamStore, CreditStore, IdempotencyStore, UsageStore, AdminTokenStore {}
+public protocol Ledger: KeyStore, TeamStore, CreditStore, IdempotencyStore, UsageStore, JournalStore, AdminTokenStore {}
 
 /// Milliseconds since 1970, from an injected clock: expiries are tested by moving a clock, not by waiting.
 public typealias Timestamp = Int64
