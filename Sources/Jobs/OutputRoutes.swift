@@ -4,15 +4,15 @@ public import HTTPServer
 /// `GET /generations/{name}`: the files of the output store, with their content type and caching
 /// headers that end with the retention. A name that is not a file of the store is a 404.
 public struct OutputRoutes: Sendable {
-    public let store: OutputStore
+    public let store: any OutputStorage
 
-    public init(store: OutputStore) {
+    public init(store: any OutputStorage) {
         self.store = store
     }
 
     public func register(on router: inout Router) {
         router.add(.get, "/generations/{name}") { _, parameters in
-            guard let file = store.file(named: parameters["name"] ?? "") else {
+            guard let file = await store.file(named: parameters["name"] ?? "") else {
                 return .json(.notFound, Array(#"{"error":"no such generation; it may have expired"}"#.utf8))
             }
             var headers = HTTPHeaders()

@@ -80,6 +80,7 @@ extension PostgresLedger {
             ("009 dialect on usage events", ["ALTER TABLE usage_event ADD COLUMN dialect TEXT NOT NULL DEFAULT ''"]),
             ("010 public ids of jobs", Self.jobPublicIDsSchema),
             ("014 entries by time", Self.entriesByTimeSchema),
+            ("015 shared rate limits and outputs", Self.rateLimitSchema + Self.outputsSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.

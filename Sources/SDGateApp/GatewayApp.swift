@@ -151,7 +151,7 @@ package struct GatewayApp: Sendable {
         let jobs = queue?.jobs
         // One admission for every dialect (and so one rate limiter: a key's rate is per key,
         // whichever API it calls).
-        let admission = Admission(catalog: catalog, gate: gate, images: imageLoader)
+        let admission = Admission(catalog: catalog, gate: gate, images: imageLoader, rateLimiter: makeRateLimits())
         SegmindDialect(admission: admission, backend: backend, jobs: jobs).register(on: &router)
         let outputs = queue.map { queue in OutputLinks(store: queue.outputs, baseURL: { queue.jobs.baseURL(host: $0) }) }
         OpenAIDialect(admission: admission, backend: backend, outputs: outputs).register(on: &router)
@@ -169,10 +169,8 @@ package struct GatewayApp: Sendable {
     /// The job runner (started with the server) and the output store with its route.
     private func makeJobQueue(
         store: any GatewayStorage, backend: any InferenceBackend, router: inout Router
-    ) throws -> (jobs: JobQueue, outputs: OutputStore) {
-        let outputs = try OutputStore(
-            folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
-            retention: configuration.outputRetention)
+    ) throws -> (jobs: JobQueue, outputs: any OutputStorage) {
+        let outputs = try makeOutputStore(ledger: store)
         OutputRoutes(store: outputs).register(on: &router)
         let completions = JobCompletions()
         let executor = GenerationJobExecutor(

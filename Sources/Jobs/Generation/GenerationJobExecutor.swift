@@ -6,7 +6,7 @@ public import Ledger
 /// payload chose, settles the job's credits once its end is recorded, and queues its webhook.
 public struct GenerationJobExecutor: Sendable {
     public let backend: any InferenceBackend
-    public let outputs: OutputStore
+    public let outputs: any OutputStorage
     public let credits: any CreditSettlement
     public let completions: JobCompletions
     /// Where the webhooks of finished jobs go out, in the body their dialect renders; nil: they are not sent.
@@ -14,7 +14,7 @@ public struct GenerationJobExecutor: Sendable {
     public let clock: any WallClock
 
     public init(
-        backend: any InferenceBackend, outputs: OutputStore, credits: any CreditSettlement, completions: JobCompletions,
+        backend: any InferenceBackend, outputs: any OutputStorage, credits: any CreditSettlement, completions: JobCompletions,
         webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)? = nil, clock: any WallClock = SystemWallClock()
     ) {
         self.backend = backend
@@ -36,7 +36,7 @@ public struct GenerationJobExecutor: Sendable {
             guard !images.isEmpty else { return .failed("the backend returned no images") }
             for (image, name) in zip(images, payload.files) {
                 let bytes = payload.base64 ? Array(Data(image.bytes).base64EncodedString().utf8) : image.bytes
-                try outputs.save(bytes, named: name)
+                try await outputs.save(bytes, named: name)
             }
             let charge = payload.price.map { min($0.cost(images: images.count), job.cost) } ?? job.cost
             return .completed(

@@ -65,6 +65,10 @@ package struct GatewayConfiguration: Sendable {
     /// The most jobs one key may have queued at once; beyond it, 429.
     package var jobMaxQueuedPerKey = 16
     package var outputRetention: Duration = .seconds(3600)
+    /// Where generated images are kept (`OutputPlacement`) and, in files, in which folder (empty:
+    /// `<data_dir>/generations`).
+    package var outputStore = OutputPlacement.automatic
+    package var outputFolder = ""
 
     /// Input images: size limits, and which addresses image URLs may point at.
     package var images = Images()
