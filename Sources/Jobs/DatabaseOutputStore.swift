@@ -4,7 +4,7 @@ public import Ledger
 
 /// Generated images in the database the gateways share, so that an answer's links work on every
 /// replica, wherever its job ran: the same names, retention and sweep as the file store. Each image
-/// is one row, written and read whole (as a file is).
+/// is one row, written whole and read in pieces while it is sent (`StoredOutput`).
 public struct DatabaseOutputStore: OutputStorage {
     let records: any OutputRecordStore
     public let retention: Duration
@@ -22,10 +22,18 @@ public struct DatabaseOutputStore: OutputStorage {
     }
 
     public func file(named name: String) async -> StoredOutput? {
-        guard let kind = OutputStore.kind(of: name), let record = try? await records.output(named: name) else { return nil }
+        guard let kind = OutputStore.kind(of: name), let record = try? await records.output(named: name, first: Self.headBytes) else {
+            return nil
+        }
         let age = Duration.milliseconds(max(0, clock.millisecondsNow - record.createdAt))
-        return StoredOutput(bytes: record.bytes, kind: kind, keptFor: max(.zero, retention - age))
+        return StoredOutput(
+            kind: kind, keptFor: max(.zero, retention - age), size: record.size, head: record.head,
+            read: { [records] offset, count in try await records.outputPiece(named: name, from: offset, count: count) })
     }
+
+    /// Enough of an image to tell its format and size (`ImageInspector`): a PNG's or WebP's header
+    /// is in its first bytes, a JPEG's frame header after its metadata segments.
+    static let headBytes = 64 << 10
 
     /// Every replica sweeps; a row is deleted once, by whichever comes first.
     @discardableResult

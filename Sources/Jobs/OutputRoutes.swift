@@ -18,12 +18,14 @@ public struct OutputRoutes: Sendable {
             var headers = HTTPHeaders()
             // A name is chosen before its image exists, so its extension may not be the format the
             // backend produced: the bytes say which it is.
-            let format = file.kind == .base64 ? nil : ImageInspector.inspect(file.bytes)?.format
+            let format = file.kind == .base64 ? nil : ImageInspector.inspect(file.head)?.format
             headers.add("Content-Type", format?.mediaType ?? file.kind.contentType)
             // The name is unguessable but grants access: private, never stored by shared caches.
             headers.add("Cache-Control", "private, max-age=\(file.keptFor.components.seconds), immutable")
             headers.add("X-Content-Type-Options", "nosniff")
-            return HTTPResponse(status: .ok, headers: headers, bytes: file.bytes)
+            guard file.size > file.head.count else { return HTTPResponse(status: .ok, headers: headers, bytes: file.head) }
+            // The rest a piece at a time: the server waits for a slow client before the next piece.
+            return HTTPResponse(status: .ok, headers: headers, body: .stream(length: file.size) { writer in try await file.send(writer.write) })
         }
     }
 }

@@ -78,7 +78,9 @@ public struct OutputStore: OutputStorage {
             let modified = modificationDate(of: name)
         else { return nil }
         let age = Date().timeIntervalSince(modified)
-        return StoredOutput(bytes: Array(data), kind: kind, keptFor: max(.zero, retention - .milliseconds(Int64(age * 1000))))
+        return StoredOutput(
+            kind: kind, keptFor: max(.zero, retention - .milliseconds(Int64(age * 1000))), size: data.count, head: Array(data),
+            read: { _, _ in [] })
     }
 
     /// Deletes the files older than the retention; returns how many.

@@ -2,12 +2,15 @@ import Synchronization
 
 /// A database that keeps generated images for every gateway using it, by the unguessable names the
 /// answers link to (PostgreSQL). An image is written once (again, whole, if its job runs again) and
-/// read whole: an image is a few megabytes, as a file of the file store is.
+/// read in pieces, so that a download holds a piece in memory, not the image.
 public protocol OutputRecordStore: Sendable {
     /// Keeps `bytes` under `name`, replacing what was kept under it.
     func saveOutput(named name: String, bytes: [UInt8], at: Timestamp) async throws(LedgerError)
-    /// The image kept under `name` and when it was kept; nil for a name never kept or swept.
-    func output(named name: String) async throws(LedgerError) -> (bytes: [UInt8], createdAt: Timestamp)?
+    /// The length of the image kept under `name`, when it was kept, and its first `first` bytes;
+    /// nil for a name never kept or swept.
+    func output(named name: String, first: Int) async throws(LedgerError) -> (size: Int, createdAt: Timestamp, head: [UInt8])?
+    /// `count` bytes of the image from `offset` (zero-based); fewer at its end, none if it is gone.
+    func outputPiece(named name: String, from offset: Int, count: Int) async throws(LedgerError) -> [UInt8]
     /// Forgets the images kept before `cutoff`; returns how many.
     func purgeOutputs(createdBefore cutoff: Timestamp) async throws(LedgerError) -> Int
 }
@@ -22,8 +25,13 @@ public final class InMemoryOutputRecords: OutputRecordStore {
         records.withLock { $0[name] = (bytes, at) }
     }
 
-    public func output(named name: String) -> (bytes: [UInt8], createdAt: Timestamp)? {
-        records.withLock { $0[name] }
+    public func output(named name: String, first: Int) -> (size: Int, createdAt: Timestamp, head: [UInt8])? {
+        records.withLock { $0[name] }.map { ($0.bytes.count, $0.createdAt, Array($0.bytes.prefix(max(0, first)))) }
+    }
+
+    public func outputPiece(named name: String, from offset: Int, count: Int) -> [UInt8] {
+        guard let bytes = records.withLock({ $0[name]?.bytes }), offset >= 0, count > 0, offset < bytes.count else { return [] }
+        return Array(bytes[offset..<min(bytes.count, offset + count)])
     }
 
     public func purgeOutputs(createdBefore cutoff: Timestamp) -> Int {

@@ -21,11 +21,27 @@ extension PostgresLedger: OutputRecordStore {
         }
     }
 
-    public func output(named name: String) async throws(LedgerError) -> (bytes: [UInt8], createdAt: Timestamp)? {
+    /// `substring` of an uncompressed, out-of-line value reads only the chunks it covers.
+    public func output(named name: String, first: Int) async throws(LedgerError) -> (size: Int, createdAt: Timestamp, head: [UInt8])? {
+        let count = Int32(clamping: max(0, first))
         let row = try await perform { client, logger in
-            try await Self.first(client.query("SELECT bytes, created_at FROM output WHERE name = \(name)", logger: logger), (Data, Int64).self)
+            try await Self.first(
+                client.query(
+                    "SELECT octet_length(bytes), created_at, substring(bytes FROM 1 FOR \(count)) FROM output WHERE name = \(name)",
+                    logger: logger), (Int32, Int64, Data).self)
         }
-        return row.map { (Array($0.0), $0.1) }
+        return row.map { (Int($0.0), $0.1, Array($0.2)) }
+    }
+
+    public func outputPiece(named name: String, from offset: Int, count: Int) async throws(LedgerError) -> [UInt8] {
+        guard offset >= 0, offset < Int(Int32.max), count > 0 else { return [] }
+        let (start, length) = (Int32(offset + 1), Int32(min(count, Int(Int32.max))))
+        let piece = try await perform { client, logger in
+            try await Self.first(
+                client.query("SELECT substring(bytes FROM \(start) FOR \(length)) FROM output WHERE name = \(name)", logger: logger),
+                Data.self)
+        }
+        return piece.map { Array($0) } ?? []
     }
 
     public func purgeOutputs(createdBefore cutoff: Timestamp) async throws(LedgerError) -> Int {

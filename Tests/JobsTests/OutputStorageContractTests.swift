@@ -1,5 +1,6 @@
 import Foundation
 import GenerationCore
+import HTTPServer
 import Ledger
 import TestSupport
 import Testing
@@ -52,13 +53,14 @@ struct OutputStorageContractTests {
         let name = OutputStore.newName(.png)
         try await store.save(bytes, named: name)
         let kept = try #require(await replica.file(named: name))
-        #expect(kept.bytes == bytes && kept.kind == .png)
+        #expect(try await kept.bytes() == bytes && kept.size == bytes.count && kept.kind == .png)
+        #expect(bytes.starts(with: kept.head) && !kept.head.isEmpty, "the head is the image's first bytes")
         #expect(kept.keptFor > .seconds(3500) && kept.keptFor <= .seconds(3600))
         // Named before it existed, and written again when its job runs again: the newest bytes.
         let (_, names) = OutputStore.newNames(2, .base64)
         try await store.save(Array("first".utf8), named: names[1])
         try await replica.save(Array("again".utf8), named: names[1])
-        #expect(await store.file(named: names[1])?.bytes == Array("again".utf8))
+        #expect(try await store.file(named: names[1])?.bytes() == Array("again".utf8))
         #expect(await store.file(named: names[0]) == nil, "named, never kept")
     }
 
@@ -83,6 +85,29 @@ struct OutputStorageContractTests {
         let fresh = OutputStore.newName(.jpeg)
         try await store.save([2], named: fresh)
         #expect(await replica.sweep(now: Date()) == 0)
-        #expect(await store.file(named: fresh)?.bytes == [2])
+        #expect(try await store.file(named: fresh)?.bytes() == [2])
+    }
+
+    /// Larger than its head: the route sends the rest a piece at a time, and curl gets every byte.
+    @Test(arguments: OutputSubject.available)
+    func aLargeImageIsServedWholeByItsRoute(subject: OutputSubject) async throws {
+        let (store, _) = try await subject.make()
+        var generator = SystemRandomNumberGenerator()
+        let image = TestImages.png(width: 8, height: 8) + (0..<(3 << 20)).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        let name = OutputStore.newName(.png)
+        try await store.save(image, named: name)
+        var router = Router()
+        OutputRoutes(store: store).register(on: &router)
+        var configuration = HTTPServer.Configuration()
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        let server = try HTTPServer(configuration: configuration, responder: router)
+        let port = try server.start().port
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("download-\(UUID().uuidString)")
+        let answer = try await Command.run(
+            "curl", ["-sS", "-o", file.path, "-w", "%{http_code} %{content_type}", "http://127.0.0.1:\(port)/generations/\(name)"])
+        #expect(answer.output == "200 image/png", "\(answer.errors)")
+        #expect(Array(try Data(contentsOf: file)) == image)
+        await server.shutdown()
     }
 }
