@@ -155,7 +155,7 @@ package struct GatewayApp: Sendable {
         SegmindDialect(admission: admission, backend: backend, jobs: jobs).register(on: &router)
         let outputs = queue.map { queue in OutputLinks(store: queue.outputs, baseURL: { queue.jobs.baseURL(host: $0) }) }
         OpenAIDialect(admission: admission, backend: backend, outputs: outputs).register(on: &router)
-        A1111Dialect(admission: admission, backend: backend).register(on: &router)
+        A1111Dialect(admission: admission, backend: backend, checkpoints: makeCheckpointChoices()).register(on: &router)
         if let jobs {
             ModelsLabDialect(admission: admission, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait).register(on: &router)
         }

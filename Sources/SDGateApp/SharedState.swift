@@ -3,6 +3,7 @@ import GatewayAPI
 import GenerationCore
 import Jobs
 import Ledger
+import Logging
 
 /// Where generated images are kept.
 package enum OutputPlacement: String, Sendable {
@@ -14,8 +15,8 @@ package enum OutputPlacement: String, Sendable {
     case database
 }
 
-/// What gateways sharing a PostgreSQL ledger also share through it: a key's rate limit and the
-/// generated images. A SQLite ledger belongs to one gateway, whose limits and images stay its own.
+/// What gateways sharing a PostgreSQL ledger also share through it: a key's rate limit, the
+/// generated images and A1111's chosen checkpoints. A SQLite ledger belongs to one gateway, whose limits and images stay its own.
 extension GatewayApp {
     /// The rate limit every dialect applies. In the database with PostgreSQL, so that a key limited
     /// to N a minute gets N whichever replica a request reaches; in this process otherwise (a SQLite
@@ -24,6 +25,14 @@ extension GatewayApp {
         let local = RateLimiter()
         guard let shared = ledger as? any RateLimitStore else { return local }
         return DatabaseRateLimits(store: shared, fallback: local, logger: logger)
+    }
+
+    /// The A1111 checkpoint each key picked: in the database with PostgreSQL, so that a pick made
+    /// through one replica holds on every other; in this process otherwise.
+    func makeCheckpointChoices() -> any CheckpointChoices {
+        let local = A1111Sessions()
+        guard let shared = ledger as? any ChosenCheckpointStore else { return local }
+        return DatabaseCheckpoints(store: shared, fallback: local, logger: logger)
     }
 
     /// The output store the configuration names: the database with PostgreSQL unless files are
@@ -40,6 +49,32 @@ extension GatewayApp {
         case .files, .automatic:
             let folder = configuration.outputFolder.isEmpty ? configuration.dataDirectory + "/generations" : configuration.outputFolder
             return try OutputStore(folder: URL(fileURLWithPath: folder), retention: configuration.outputRetention)
+        }
+    }
+}
+
+/// The checkpoints the keys picked, in the database replicas share. While it cannot be reached, the
+/// replica keeps and reads picks of its own, as a single gateway would.
+struct DatabaseCheckpoints: CheckpointChoices {
+    let store: any ChosenCheckpointStore
+    let fallback: A1111Sessions
+    let logger: Logger
+
+    func checkpoint(of key: String) async -> String? {
+        do {
+            return try await store.chosenCheckpoint(keyID: key)
+        } catch {
+            logger.warning("the chosen checkpoints could not be read; this gateway uses its own", metadata: ["error": "\(error)"])
+            return await fallback.checkpoint(of: key)
+        }
+    }
+
+    func setCheckpoint(_ name: String, for key: String) async {
+        do {
+            try await store.chooseCheckpoint(name, keyID: key)
+        } catch {
+            logger.warning("the chosen checkpoint could not be stored; this gateway keeps it", metadata: ["error": "\(error)"])
+            await fallback.setCheckpoint(name, for: key)
         }
     }
 }

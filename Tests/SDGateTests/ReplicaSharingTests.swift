@@ -117,6 +117,30 @@ struct ReplicaSharingTests {
         await upstream.shutdown()
     }
 
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil))
+    func anA1111CheckpointPickedThroughOneReplicaIsTheKeysOnTheOthers() async throws {
+        let upstream = try FakeSegmindUpstream()
+        let replicas = try await Self.start(upstream)
+        let member = try await replicas.gateways[0].createKey(name: "ada", credits: "1")
+        let other = try await replicas.gateways[0].createKey(name: "bo", credits: "1")
+        let auth = ["-u", "user:\(member.secret)"]
+        let picked = try await curl(
+            auth + [
+                "-H", "Content-Type: application/json", "-d", #"{"sd_model_checkpoint": "sd3-medium"}"#,
+                "http://127.0.0.1:\(replicas.ports[0])/sdapi/v1/options",
+            ])
+        #expect(picked.status == 200, "\(picked)")
+        for port in replicas.ports.dropFirst() {
+            let options = try await curl(auth + ["http://127.0.0.1:\(port)/sdapi/v1/options"])
+            #expect(options.body["sd_model_checkpoint"] as? String == "sd3-medium", "\(options)")
+            // Another key keeps the default.
+            let others = try await curl(["-u", "user:\(other.secret)", "http://127.0.0.1:\(port)/sdapi/v1/options"])
+            #expect(others.body["sd_model_checkpoint"] as? String == "sdxl", "\(others)")
+        }
+        try await replicas.stop()
+        await upstream.shutdown()
+    }
+
     /// Whether the path of `url` answers an image on the replica at `port`.
     static func image(at url: String, on port: Int) async throws -> Bool {
         let path = try #require(URLComponents(string: url)?.path)
