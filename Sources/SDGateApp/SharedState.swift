@@ -16,7 +16,8 @@ package enum OutputPlacement: String, Sendable {
 }
 
 /// What gateways sharing a PostgreSQL ledger also share through it: a key's rate limit, the
-/// generated images and A1111's chosen checkpoints. A SQLite ledger belongs to one gateway, whose limits and images stay its own.
+/// generated images and A1111's chosen checkpoints. A SQLite ledger belongs to one gateway, whose
+/// limits, images and picks stay its own.
 extension GatewayApp {
     /// The rate limit every dialect applies. In the database with PostgreSQL, so that a key limited
     /// to N a minute gets N whichever replica a request reaches; in this process otherwise (a SQLite
