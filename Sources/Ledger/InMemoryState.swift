@@ -12,6 +12,7 @@ struct InMemoryState: Sendable {
     struct Totals: Sendable {
         var balance: Int64 = 0
         var held: Int64 = 0
+        var budget = PeriodCount()
     }
 
     /// One movement of an account's credits, never changed.
@@ -27,6 +28,10 @@ struct InMemoryState: Sendable {
         let keyID: String
         let teamID: String?
         let amount: Int64
+        /// The periods of the key's and the team's budgets the hold counts in (nil: no budget).
+        var keyPeriod: Timestamp?
+        var teamPeriod: Timestamp?
+        let createdAt: Timestamp
         /// `open`, `posted`, `voided` or `expired`, as the SQL stores write it.
         var state: String
         var charged: Int64?
@@ -64,16 +69,15 @@ struct InMemoryState: Sendable {
     /// Counts jobs and deliveries as they are made: the SQL stores' row order, for ties in time.
     var sequence = 0
 
-    /// An account's balance; a key's with what its team has available.
-    func balance(of account: Account) -> Balance? {
+    /// An account's balance at `now`; a key's with what its team has available.
+    func balance(of account: Account, at now: Timestamp) -> Balance? {
         guard let totals = totals[account] else { return nil }
-        var teamAvailable: Int64?
-        if case .key(let id) = account, let team = keys[id]?.key.teamID, let teamTotals = self.totals[.team(team)] {
-            teamAvailable = teamTotals.balance - teamTotals.held
-        }
+        var team: Totals?
+        if case .key(let id) = account, let teamID = keys[id]?.key.teamID { team = self.totals[.team(teamID)] }
         return Balance(
             balance: Credits(microCredits: totals.balance), held: Credits(microCredits: totals.held),
-            teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+            teamAvailable: team.map { Credits(microCredits: $0.balance - $0.held) },
+            period: totals.budget.spending(at: now), teamPeriod: team?.budget.spending(at: now))
     }
 
     /// Settles one hold: releases `releasing` (its amount, or nothing for a hold that expired
@@ -88,6 +92,8 @@ struct InMemoryState: Sendable {
         var accounts = [Account.key(hold.keyID)]
         if let team = hold.teamID { accounts.append(.team(team)) }
         for account in accounts {
+            let period = account == .key(hold.keyID) ? hold.keyPeriod : hold.teamPeriod
+            totals[account, default: Totals()].budget = totals[account, default: Totals()].budget.settling(holdPeriod: period, delta: charge - amount)
             totals[account, default: Totals()].held -= amount
             totals[account, default: Totals()].balance -= charge
             if charge > 0 { entries[account, default: []].append(Entry(kind: "post", amount: -charge, holdID: id, reason: reason, at: at)) }

@@ -79,6 +79,7 @@ extension PostgresLedger {
             // Events recorded before keep an empty dialect: which API they came through was not kept.
             ("009 dialect on usage events", ["ALTER TABLE usage_event ADD COLUMN dialect TEXT NOT NULL DEFAULT ''"]),
             ("010 public ids of jobs", Self.jobPublicIDsSchema),
+            ("011 periodic budgets", Self.periodicBudgetsSchema),
             ("014 entries by time", Self.entriesByTimeSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
