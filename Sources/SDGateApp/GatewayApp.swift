@@ -175,9 +175,11 @@ package struct GatewayApp: Sendable {
             retention: configuration.outputRetention)
         OutputRoutes(store: outputs).register(on: &router)
         let completions = JobCompletions()
+        // The measured generation times behind the queue's positions and ETAs.
+        let timings = JobTimings()
         let executor = GenerationJobExecutor(
             backend: backend, outputs: outputs, credits: gate, completions: completions,
-            webhooks: (dispatcher: makeWebhookDispatcher(store: store), body: ModelsLabAnswer.WebhookRenderer()))
+            webhooks: (dispatcher: makeWebhookDispatcher(store: store), body: ModelsLabAnswer.WebhookRenderer()), timings: timings)
         var settings = JobRunner.Settings()
         settings.concurrency = configuration.jobConcurrency
         settings.lease = configuration.jobLease
@@ -195,7 +197,7 @@ package struct GatewayApp: Sendable {
             store: store, completions: completions, wake: runner.wake,
             publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
             hostScheme: configuration.server.tls == nil ? "http" : "https", maxQueueTime: configuration.jobMaxQueueTime,
-            maxQueuedPerKey: configuration.jobMaxQueuedPerKey)
+            maxQueuedPerKey: configuration.jobMaxQueuedPerKey, cancel: runner.cancel, timings: timings, concurrency: settings.concurrency)
         return (jobs, outputs)
     }
 
