@@ -79,6 +79,7 @@ extension PostgresLedger {
             // Events recorded before keep an empty dialect: which API they came through was not kept.
             ("009 dialect on usage events", ["ALTER TABLE usage_event ADD COLUMN dialect TEXT NOT NULL DEFAULT ''"]),
             ("010 public ids of jobs", Self.jobPublicIDsSchema),
+            ("012 alerts", Self.alertsSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.

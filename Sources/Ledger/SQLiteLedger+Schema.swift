@@ -137,6 +137,7 @@ extension SQLiteLedger {
             try db.execute(sql: "ALTER TABLE usage_event ADD COLUMN dialect TEXT NOT NULL DEFAULT ''")
         }
         migrator.registerMigration("010 public ids of jobs") { db in try db.execute(sql: Self.jobPublicIDsSchema) }
+        migrator.registerMigration("012 alerts") { db in try db.execute(sql: Self.alertsSchema) }
         return migrator
     }
 }
