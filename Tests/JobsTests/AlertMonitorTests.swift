@@ -77,6 +77,11 @@ struct AlertMonitorTests {
         #expect(try await Self.queued(ledger).isEmpty)
         try await Self.spend(ledger, monitor, key.id, "9")
         #expect(Self.thresholds(try await Self.queued(ledger)) == [80, 100], "one charge past both: each is alerted")
+
+        // A top-up the very next charge spends whole: no evaluation saw it, and still it re-armed them.
+        _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "1")!, reason: "top-up")
+        try await Self.spend(ledger, monitor, key.id, "1")
+        #expect(Self.thresholds(try await Self.queued(ledger)) == [80, 100])
     }
 
     @Test func aTeamsBudgetIsWatchedThroughItsMembersCharges() async throws {

@@ -135,4 +135,20 @@ struct AlertServeTests {
         #expect(Self.alerts(receiver).count == 2, "stopping the gateway's own workers is no alert")
         _ = try await receiver.stop(signal: SIGTERM)
     }
+
+    @Test func anUpstreamThatCannotBeReachedIsAlertedOnce() async throws {
+        let upstream = try FakeSegmindUpstream()
+        let (receiver, port) = try await WebhookTests.startReceiver(secret: Self.secret, failures: 0)
+        let gateway = try await ProxiedGateway.start(environment: try Self.environment(upstream, receiverPort: port))
+        let member = try await gateway.createKey(name: "kai", credits: "1")
+        await upstream.shutdown()
+        for _ in 0..<2 { #expect(try await Self.generate(gateway, member.secret) != 200) }
+        #expect(await eventually(timeout: .seconds(60)) { Self.alerts(receiver).map(\.type) == ["upstream.down"] }, "\(receiver.log)")
+        let data = (WebhookTests.deliveries(receiver).first?["body"] as? [String: Any])?["data"] as? [String: Any]
+        #expect(data?["upstream"] as? String == "segmind")
+        #expect(try await Self.operatorDeliveries(gateway) == 1, "down twice in a row: told once")
+        #expect(try await gateway.credits(of: member.id) == ("1", "0"), "nothing was delivered, nothing charged")
+        #expect(try await gateway.stop() == 0)
+        _ = try await receiver.stop(signal: SIGTERM)
+    }
 }
