@@ -66,6 +66,7 @@ struct InMemoryState: Sendable {
     var jobIDsByPublicID: [Int64: String] = [:]
     var webhookSecrets: [String: String] = [:]
     var webhooks: [String: InMemoryLedger.StoredDelivery] = [:]
+    var alertStates: [String: AlertState] = [:]
     /// Counts jobs and deliveries as they are made: the SQL stores' row order, for ties in time.
     var sequence = 0
 

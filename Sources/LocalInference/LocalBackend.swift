@@ -56,10 +56,17 @@ package final class LocalBackend: InferenceBackend {
     private let pool: Mutex<WorkerPool>
     private let gauges: Gauges
     private let supervisors = Mutex<[Task<Void, Never>]>([])
+    /// Told when a worker (by index) joins the pool (true) or leaves it (false), for the alerts;
+    /// not when the gateway stops its workers.
+    private let workerChanged: @Sendable (Int, Bool) -> Void
 
-    package init(settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
+    package init(
+        settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        workerChanged: @escaping @Sendable (Int, Bool) -> Void = { _, _ in }
+    ) {
         self.settings = settings
         self.logger = logger
+        self.workerChanged = workerChanged
         gauges = Gauges(
             queueDepth: Gauge(label: "sdgate_worker_queue_depth", factory: metrics),
             workersUp: Gauge(label: "sdgate_workers_up", factory: metrics),
@@ -210,10 +217,13 @@ package final class LocalBackend: InferenceBackend {
         if let pid = listening.processIdentifier { metadata["pid"] = "\(pid)" }
         logger.info("worker up", metadata: metadata)
         release(lease)
+        workerChanged(worker, true)
     }
 
     private func down(_ worker: Int) {
         changePool { $0.down(worker) }
+        // Stopping the gateway stops its workers (their supervisors cancelled): no worker failed.
+        if !Task.isCancelled { workerChanged(worker, false) }
     }
 
     /// Changes the pool under its lock, and the gauges with it.
