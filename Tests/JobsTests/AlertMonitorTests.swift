@@ -95,6 +95,28 @@ struct AlertMonitorTests {
         #expect(alerts.count == 1 && (alerts.first?["data"] as? [String: Any])?["account"] as? String == "team", "\(alerts)")
     }
 
+    @Test func aPeriodBudgetIsWatchedAndEachNewPeriodRearmsIt() async throws {
+        let clock = ManualClock()
+        let ledger = try SQLiteLedger(
+            path: FileManager.default.temporaryDirectory.appendingPathComponent("alerts-\(UUID().uuidString).sqlite").path, clock: clock)
+        let monitor = Self.monitor(ledger)
+        let key = try await ledger.createKey(NewKey(name: "cy")).key
+        _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "100")!, reason: "grant")
+        let daily = try PeriodBudget.checked(period: .day, amount: Credits(decimal: "10")!).get()
+        _ = try await ledger.setBudget(daily, of: .key(key.id))
+
+        try await Self.spend(ledger, monitor, key.id, "8")
+        let eighty = try await Self.queued(ledger)
+        let data = try #require(eighty.first?["data"] as? [String: Any])
+        #expect(eighty.count == 1 && data["measure"] as? String == "period" && data["percent"] as? Int == 80, "8 of the day's 10; 8 % of the credits")
+        try await Self.spend(ledger, monitor, key.id, "2")
+        #expect(Self.thresholds(try await Self.queued(ledger)) == [100])
+
+        clock.advance(by: 86_400_000)
+        try await Self.spend(ledger, monitor, key.id, "8")
+        #expect(Self.thresholds(try await Self.queued(ledger)) == [80], "the next day re-arms the thresholds")
+    }
+
     @Test func replicasEvaluatingTheSameChargeAlertOnce() async throws {
         let ledger = try Self.makeLedger()
         let replicas = [Self.monitor(ledger), Self.monitor(ledger), Self.monitor(ledger)]

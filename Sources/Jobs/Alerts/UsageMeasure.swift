@@ -27,6 +27,14 @@ public struct UsageMeasure: Sendable, Equatable {
         UsageMeasure(name: "credits", account: account, used: funding.spent, limit: funding.funded, epoch: "topup:" + funding.lastTopUp)
     }
 
+    /// The account's periodic budget: what its current period has held and charged, of the
+    /// period's amount. The next period re-arms every threshold.
+    public static func period(of account: Account, _ period: PeriodSpending) -> UsageMeasure {
+        UsageMeasure(
+            name: "period", account: account, used: period.spent, limit: period.budget.amount,
+            epoch: "\(period.budget.period.rawValue):\(period.periodStart)")
+    }
+
     /// `key-credits:<id>`, `team-period:<id>`: whose measure and which.
     var subject: String {
         switch account {
@@ -62,9 +70,7 @@ public struct SpendingMeasures: Sendable {
         var measures: [UsageMeasure] = []
         for account in accounts {
             if let funding = try await ledger.funding(of: account) { measures.append(.credits(of: account, funding)) }
-            // A period budget is one more measure, appended here from what the ledger says of the
-            // account's current period: UsageMeasure(name: "period", account: account,
-            // used: <spent this period>, limit: <the period's amount>, epoch: <the period's start>).
+            if let period = try await ledger.balance(of: account).period { measures.append(.period(of: account, period)) }
         }
         return measures
     }
