@@ -154,6 +154,8 @@ package struct GatewayApp: Sendable {
         openConnections: @escaping @Sendable () -> Int
     ) throws -> Router {
         var router = Router()
+        let plainRefusal = router.refusal
+        router.refusal = { status, head in ModelsLabDialect.routerRefusal(status, head) ?? plainRefusal(status, head) }
         HealthRoutes.register(on: &router, isReady: isReady)
         if configuration.metricsEnabled {
             MetricsRoutes(

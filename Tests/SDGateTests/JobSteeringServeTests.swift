@@ -98,6 +98,10 @@ struct JobSteeringServeTests {
             let refused = try await Self.modelsLab(gateway, path, body)
             #expect(refused["status"] as? String == "error" && refused["message"] as? String == message, "\(body): \(refused)")
         }
+        for path in ["/api/v3/cancel/\(v3ID)", "/api/v3/system_load"] {
+            let wrong = try await curl(["\(base)\(path)"])
+            #expect(wrong.status == 405 && wrong.body["status"] as? String == "error" && wrong.headers.contains("allow: post"), "\(wrong)")
+        }
         let v3Cancel = try await Self.modelsLab(gateway, "/api/v3/cancel/\(v3ID)", ["key": member.secret])
         #expect(v3Cancel["status"] as? String == "success" && v3Cancel["id"] as? Int == v3ID, "\(v3Cancel)")
         let fetched = try await Self.modelsLab(gateway, "/api/v3/fetch/\(v3ID)", ["key": member.secret])

@@ -1,5 +1,5 @@
 import GenerationCore
-import HTTPServer
+public import HTTPServer
 import Jobs
 
 /// What a ModelsLab key steers besides its requests. ModelsLab documents no call that cancels one
@@ -41,5 +41,15 @@ extension ModelsLabDialect {
                 "status": .string("ok"), "queue_num": .integer(Int64(load.queued)), "queue_time": .number(load.seconds),
             ])
         }
+    }
+
+    /// The router's own 404 and 405 for a path under ModelsLab's APIs (`GET /api/v3/cancel/1`), in
+    /// ModelsLab's error shape, keeping the status as the dialect's other server refusals do; nil
+    /// for any other path.
+    public static func routerRefusal(_ status: HTTPStatus, _ head: HTTPRequestHead) -> HTTPResponse? {
+        guard head.target.hasPrefix("/api/v3/") || head.target.hasPrefix("/api/v6/") else { return nil }
+        var answer = ModelsLabAnswer.error(status.reason)
+        answer.status = status
+        return answer
     }
 }
