@@ -210,3 +210,18 @@ struct PeriodBudgetContractTests {
         #expect(utcMonth.periodStart(at: now) == utc("2027-03-01T00:00:00Z"))
     }
 }
+
+@Suite("Ledger verification of periodic budgets (SQLite)")
+struct SQLitePeriodBudgetVerificationTests {
+    @Test func verifyFindsAPeriodCountThatItsHoldsDoNotExplain() async throws {
+        let (ledger, path) = try await LedgerStore.sqlite.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "audited"))
+        _ = try await ledger.adjust(.key(key.id), by: credits("5"), reason: "budget")
+        _ = try await ledger.setBudget(PeriodBudgetContractTests.paris, of: .key(key.id))
+        _ = try await ledger.reserve(keyID: key.id, amount: credits("2"), expiresAt: .max)
+        #expect(try await ledger.verify().isEmpty)
+        let edit = try await Command.run("sqlite3", [path, "UPDATE balance SET period_spent = period_spent - 1000000"])
+        #expect(edit.status == 0, "\(edit.errors)")
+        #expect(try await ledger.verify() == ["\(key.id): the period's budget counts 1 spent but its holds add up to 2"])
+    }
+}

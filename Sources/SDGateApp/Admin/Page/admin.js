@@ -181,7 +181,7 @@ function budgetCell(key) {
   });
   td.append(form);
   if (budget) {
-    const remove = element("button", "Remove", "quiet remove-budget");
+    const remove = element("button", "Remove", "danger remove-budget");
     remove.type = "button";
     remove.addEventListener("click", () => act(() => api("DELETE", `/admin/keys/${encodeURIComponent(key.id)}/budget`)));
     td.append(remove);
