@@ -135,6 +135,10 @@ try:
     shown = requests.get(base + f"/admin/keys/{key_id}", headers={"Authorization": f"Bearer {admin_token}"}, timeout=10).json()
     assert shown["period_budget"]["time_zone"] == "Europe/Paris" and shown["spendable"] == "2", shown
     page.screenshot("3-budget.png")
+    # A rolling day instead: it counts the request made before it was set.
+    page.eval(f"""(() => {{ const form = document.querySelector('tr[data-key="{key_id}"] form.budget-form');
+        form.per.value = 'rolling day'; form.amount.value = '1'; form.requestSubmit(); }})()""")
+    wait_for(lambda: budget_text() == "rolling day 1: spent 0.008, left 0.992", "the rolling budget set from the page")
     page.eval(f"document.querySelector('tr[data-key=\"{key_id}\"] button.remove-budget').click()")
     wait_for(lambda: budget_text() == "none", "the budget removed from the page")
 
