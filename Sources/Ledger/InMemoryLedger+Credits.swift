@@ -36,7 +36,8 @@ extension InMemoryLedger {
             let team = key.teamID.map { state.totals[.team($0)] ?? InMemoryState.Totals() }
             // What would be left of the key's credits, and of its team's, once this is held; and
             // their periodic budgets' counts with it (nil: the budget refuses).
-            let ownCount = own.budget.reserving(micro, at: now), teamCount = team.map { $0.budget.reserving(micro, at: now) }
+            let ownCount = state.count(of: .key(keyID), at: now).reserving(micro, at: now)
+            let teamCount = key.teamID.map { state.count(of: .team($0), at: now).reserving(micro, at: now) }
             var available = own.balance - own.held - micro
             if let team { available = min(available, team.balance - team.held - micro) }
             let teamRefused = if case .some(.none) = teamCount { true } else { false }

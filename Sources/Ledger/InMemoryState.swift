@@ -73,12 +73,28 @@ struct InMemoryState: Sendable {
     /// An account's balance at `now`; a key's with what its team has available.
     func balance(of account: Account, at now: Timestamp) -> Balance? {
         guard let totals = totals[account] else { return nil }
-        var team: Totals?
-        if case .key(let id) = account, let teamID = keys[id]?.key.teamID { team = self.totals[.team(teamID)] }
+        var team: (id: String, totals: Totals)?
+        if case .key(let id) = account, let teamID = keys[id]?.key.teamID, let totals = self.totals[.team(teamID)] { team = (teamID, totals) }
         return Balance(
             balance: Credits(microCredits: totals.balance), held: Credits(microCredits: totals.held),
-            teamAvailable: team.map { Credits(microCredits: $0.balance - $0.held) },
-            period: totals.budget.spending(at: now), teamPeriod: team?.budget.spending(at: now))
+            teamAvailable: team.map { Credits(microCredits: $0.totals.balance - $0.totals.held) },
+            period: count(of: account, at: now).spending(at: now), teamPeriod: team.flatMap { count(of: .team($0.id), at: now).spending(at: now) })
+    }
+
+    /// The account's budget count at `now`, with what its rolling window holds summed in.
+    func count(of account: Account, at now: Timestamp) -> PeriodCount {
+        var count = totals[account]?.budget ?? PeriodCount()
+        guard let budget = count.budget, budget.rolling else { return count }
+        count.rollingSpent = holds.values.reduce(0) { sum, hold in
+            let owned =
+                switch account {
+                case .key(let id): hold.keyID == id
+                case .team(let id): hold.teamID == id
+                }
+            guard owned, hold.createdAt > now - budget.window else { return sum }
+            return sum + (hold.state == "open" ? hold.amount : hold.state == "posted" ? (hold.charged ?? 0) : 0)
+        }
+        return count
     }
 
     /// Settles one hold: releases `releasing` (its amount, or nothing for a hold that expired

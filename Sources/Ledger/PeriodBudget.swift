@@ -19,28 +19,43 @@ public struct PeriodBudget: Sendable, Equatable {
     public let amount: Credits
     /// An IANA time zone name, such as `Europe/Paris`; the periods begin at its midnights.
     public let timeZone: String
+    /// A rolling window instead of calendar periods: at most `amount` in the last 24 hours, 7 days
+    /// or 30 days before each reserve, whatever the time zone.
+    public let rolling: Bool
 
     /// The checked budget, or why it is refused: an amount from one micro-credit to
     /// `Credits.maximum`, a time zone that the IANA database names.
-    public static func checked(period: Period, amount: Credits, timeZone: String = "UTC") -> Result<PeriodBudget, BudgetProblem> {
+    public static func checked(
+        period: Period, amount: Credits, timeZone: String = "UTC", rolling: Bool = false
+    ) -> Result<PeriodBudget, BudgetProblem> {
         guard amount > .zero, amount <= Credits.maximum else {
             return .failure(BudgetProblem(message: "the amount must be above zero and at most \(Credits.maximum)"))
         }
         guard isKnown(timeZone: timeZone) else {
             return .failure(BudgetProblem(message: "unknown time zone '\(timeZone)': expected an IANA name such as Europe/Paris or UTC"))
         }
-        return .success(PeriodBudget(period: period, amount: amount, timeZone: timeZone))
+        return .success(PeriodBudget(period: period, amount: amount, timeZone: rolling ? "UTC" : timeZone, rolling: rolling))
     }
 
     /// A budget read back from a store, which checked it when it was set.
-    init(stored period: Period, amount: Credits, timeZone: String) {
-        self.init(period: period, amount: amount, timeZone: timeZone)
+    init(stored period: Period, amount: Credits, timeZone: String, rolling: Bool = false) {
+        self.init(period: period, amount: amount, timeZone: timeZone, rolling: rolling)
     }
 
-    private init(period: Period, amount: Credits, timeZone: String) {
+    private init(period: Period, amount: Credits, timeZone: String, rolling: Bool) {
         self.period = period
         self.amount = amount
         self.timeZone = timeZone
+        self.rolling = rolling
+    }
+
+    /// A rolling window's length: 24 hours, 7 days or 30 days.
+    public var window: Timestamp {
+        switch period {
+        case .day: 86_400_000
+        case .week: 7 * 86_400_000
+        case .month: 30 * 86_400_000
+        }
     }
 
     /// Names of the IANA database only, as Foundation reads them back unchanged: offsets such as
@@ -51,9 +66,10 @@ public struct PeriodBudget: Sendable, Equatable {
         return name == "UTC" || TimeZone(identifier: name)?.identifier == name
     }
 
-    /// When the period that holds `now` began, in milliseconds since 1970.
+    /// When the period that holds `now` began, in milliseconds since 1970 (for a rolling window,
+    /// its length before `now`).
     public func periodStart(at now: Timestamp) -> Timestamp {
-        Self.start(of: period, in: Self.calendar(timeZone: timeZone), at: now)
+        rolling ? now - window : Self.start(of: period, in: Self.calendar(timeZone: timeZone), at: now)
     }
 
     /// The calendar whose days, weeks (from Monday) and months the periods are: ISO 8601's, in
@@ -108,14 +124,19 @@ public struct PeriodSpending: Sendable, Equatable {
 /// earlier period: a reserve whose clock is still before the turn (another replica's clock a little
 /// behind, or a batch timed just before another) counts in the later period, so the count is never
 /// started over and no period is overspent.
+///
+/// A rolling window keeps no count: the store sums the holds reserved within it (held if open,
+/// charged if posted) into `rollingSpent` before asking, under the same lock as the reserve.
 struct PeriodCount: Sendable, Equatable {
     var budget: PeriodBudget?
     var countedPeriod: Timestamp?
     var spent: Int64 = 0
+    var rollingSpent: Int64 = 0
 
     /// The current period's start and spending at `now`; nil without a budget.
     func current(at now: Timestamp) -> (start: Timestamp, spent: Int64)? {
         guard let budget else { return nil }
+        if budget.rolling { return (now - budget.window, rollingSpent) }
         let start = budget.periodStart(at: now)
         if let countedPeriod, countedPeriod >= start { return (countedPeriod, spent) }
         return (start, 0)
@@ -133,6 +154,8 @@ struct PeriodCount: Sendable, Equatable {
         // `spent` may pass the budget by late charges only: the subtraction is from two numbers
         // within ±`Credits.maximum`, the comparison never overflows.
         guard current.spent <= budget.amount.microCredits - amount else { return nil }
+        // A rolling window counts the hold itself: nothing to count, no period to name.
+        if budget.rolling { return (self, nil) }
         return (PeriodCount(budget: budget, countedPeriod: current.start, spent: current.spent + amount), current.start)
     }
 
@@ -148,7 +171,7 @@ struct PeriodCount: Sendable, Equatable {
     /// The count with a new budget: an amount changed in the same period and time zone keeps the
     /// period's count; a new period, a new time zone or a new budget counts from now on.
     func with(budget new: PeriodBudget?) -> PeriodCount {
-        guard let new, let budget, new.period == budget.period, new.timeZone == budget.timeZone else {
+        guard let new, let budget, new.period == budget.period, new.timeZone == budget.timeZone, new.rolling == budget.rolling else {
             return PeriodCount(budget: new, countedPeriod: nil, spent: 0)
         }
         return PeriodCount(budget: new, countedPeriod: countedPeriod, spent: spent)

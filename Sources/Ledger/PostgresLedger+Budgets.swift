@@ -18,11 +18,17 @@ extension PostgresLedger {
             ADD COLUMN period_start BIGINT, ADD COLUMN period_spent BIGINT NOT NULL DEFAULT 0
         """,
         "ALTER TABLE hold ADD COLUMN key_period BIGINT, ADD COLUMN team_period BIGINT",
+        // A rolling window instead of calendar periods, summed from the holds reserved within it.
+        "ALTER TABLE balance ADD COLUMN budget_rolling BOOLEAN NOT NULL DEFAULT false",
+        "ALTER TABLE team ADD COLUMN budget_rolling BOOLEAN NOT NULL DEFAULT false",
+        "CREATE INDEX hold_by_key_and_time ON hold (key_id, created_at)",
+        "CREATE INDEX hold_by_team_and_time ON hold (team_id, created_at)",
     ]
 
     public func setBudget(_ budget: PeriodBudget?, of account: Account) async throws(LedgerError) -> Balance {
         let totals = account.totalsTable, (column, owner) = account.holdPeriodColumns, id = account.id, now = now()
         let period = budget?.period.rawValue, amount = budget?.amount.microCredits, timeZone = budget?.timeZone
+        let rolling = budget?.rolling ?? false
         return try await transaction { connection, logger in
             if let timeZone {
                 // Foundation's and PostgreSQL's time zone databases may differ: this one decides here.
@@ -37,9 +43,11 @@ extension PostgresLedger {
                     connection.query(
                         """
                         UPDATE \(unescaped: totals.name) SET
-                            period_start = CASE WHEN budget_period = \(period) AND budget_time_zone = \(timeZone) THEN period_start END,
-                            period_spent = CASE WHEN budget_period = \(period) AND budget_time_zone = \(timeZone) THEN period_spent ELSE 0 END,
-                            budget_period = \(period), budget_amount = \(amount), budget_time_zone = \(timeZone)
+                            period_start = CASE WHEN budget_period = \(period) AND budget_time_zone = \(timeZone) AND budget_rolling = \(rolling)
+                                THEN period_start END,
+                            period_spent = CASE WHEN budget_period = \(period) AND budget_time_zone = \(timeZone) AND budget_rolling = \(rolling)
+                                THEN period_spent ELSE 0 END,
+                            budget_period = \(period), budget_amount = \(amount), budget_time_zone = \(timeZone), budget_rolling = \(rolling)
                         WHERE \(unescaped: totals.id) = \(id) RETURNING period_start IS NULL
                         """, logger: logger), Bool.self)
             else { throw account.unknown }
@@ -72,11 +80,15 @@ extension PostgresLedger {
             period: spending(row.3, row.4, row.5, row.6, row.7), teamPeriod: spending(row.8, row.9, row.10, row.11, row.12))
     }
 
+    /// `period` is the budget's period, prefixed `rolling ` for a rolling window (`columns`).
     private static func spending(_ period: String?, _ amount: Int64?, _ timeZone: String?, _ start: Int64?, _ spent: Int64?) -> PeriodSpending? {
-        guard let period = period.flatMap(PeriodBudget.Period.init(rawValue:)), let amount, let timeZone, let start else { return nil }
+        let rolling = period?.hasPrefix("rolling ") ?? false
+        guard let period = period.flatMap({ PeriodBudget.Period(rawValue: rolling ? String($0.dropFirst(8)) : $0) }), let amount, let timeZone,
+            let start
+        else { return nil }
         return PeriodSpending(
-            budget: PeriodBudget(stored: period, amount: Credits(microCredits: amount), timeZone: timeZone), periodStart: start,
-            spent: Credits(microCredits: spent ?? 0))
+            budget: PeriodBudget(stored: period, amount: Credits(microCredits: amount), timeZone: timeZone, rolling: rolling),
+            periodStart: start, spent: Credits(microCredits: spent ?? 0))
     }
 }
 
@@ -100,11 +112,29 @@ enum PostgresBudgetSQL {
         "(CASE WHEN \(table).period_start >= \(start(table, now: now)) THEN \(table).period_spent ELSE 0 END)"
     }
 
-    /// The budget, its current period's start and spending: the five budget columns of `BalanceRow`,
-    /// named with `prefix` where given.
-    static func columns(_ table: String, now: String, as prefix: String? = nil) -> String {
+    /// A rolling window's length in milliseconds, for the budget on row `table`.
+    static func window(_ table: String) -> String {
+        "(CASE \(table).budget_period WHEN 'day' THEN 86400000 WHEN 'week' THEN 604800000 ELSE 2592000000 END)::BIGINT"
+    }
+
+    /// What the holds of the account on row `table` (a key's `balance` row, or a `team` row)
+    /// reserved within its rolling window hold or were charged.
+    static func rollingSpent(_ table: String, team: Bool, now: String) -> String {
+        let owner = team ? "h.team_id = \(table).id" : "h.key_id = \(table).key_id"
+        return """
+            (SELECT COALESCE(SUM(\(BalanceAudit.periodSpending)), 0)::BIGINT FROM hold h
+             WHERE \(owner) AND h.created_at > \(now)::BIGINT - \(window(table)))
+            """
+    }
+
+    /// The budget (its period prefixed `rolling ` for a rolling window), its current period's
+    /// start and spending: the five budget columns of `BalanceRow`, named with `prefix` where given.
+    static func columns(_ table: String, team: Bool, now: String, as prefix: String? = nil) -> String {
         let values = [
-            "\(table).budget_period", "\(table).budget_amount", "\(table).budget_time_zone", period(table, now: now), spent(table, now: now),
+            "CASE WHEN \(table).budget_rolling THEN 'rolling ' || \(table).budget_period ELSE \(table).budget_period END",
+            "\(table).budget_amount", "\(table).budget_time_zone",
+            "CASE WHEN \(table).budget_rolling THEN \(now)::BIGINT - \(window(table)) ELSE \(period(table, now: now)) END",
+            "CASE WHEN \(table).budget_rolling THEN \(rollingSpent(table, team: team, now: now)) ELSE \(spent(table, now: now)) END",
         ]
         guard let prefix else { return values.joined(separator: ", ") }
         return zip(values, ["period", "amount", "time_zone", "start", "spent"]).map { "\($0) AS \(prefix)\($1)" }.joined(separator: ", ")

@@ -52,12 +52,13 @@ extension PostgresLedger {
         case .key(let id):
             """
             SELECT b.balance, b.held, t.balance - t.held,
-                   \(unescaped: PostgresBudgetSQL.columns("b", now: "\(now)")), \(unescaped: PostgresBudgetSQL.columns("t", now: "\(now)"))
+                   \(unescaped: PostgresBudgetSQL.columns("b", team: false, now: "\(now)")),
+                   \(unescaped: PostgresBudgetSQL.columns("t", team: true, now: "\(now)"))
             FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = \(id)
             """
         case .team(let id):
             """
-            SELECT team.balance, team.held, NULL::BIGINT, \(unescaped: PostgresBudgetSQL.columns("team", now: "\(now)")),
+            SELECT team.balance, team.held, NULL::BIGINT, \(unescaped: PostgresBudgetSQL.columns("team", team: true, now: "\(now)")),
                    \(unescaped: PostgresBudgetSQL.none)
             FROM team WHERE id = \(id)
             """

@@ -12,9 +12,13 @@ extension PostgresLedger {
         if let (available, teamAvailable) = try await reserves.submit(request) {
             return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))
         }
-        // Nothing held: a key that may not spend (the statements hold nothing for one), or too few credits.
+        // Nothing held: a key that may not spend (the statements hold nothing for one), too few
+        // credits, or a rolling budget, which the statements leave to `reserveRolling`.
         guard let key = try await key(id: keyID) else { throw .unknownKey(keyID) }
         guard key.isUsable(at: now()) else { throw .unusableKey(keyID) }
+        if try await hasRollingBudget(keyID: keyID) {
+            return try await reserveRolling(keyID: keyID, amount: amount.microCredits, hold: hold, expiresAt: expiresAt)
+        }
         return .insufficient(available: try await balance(of: .key(keyID)).spendable)
     }
 

@@ -16,14 +16,15 @@ struct ReserveStatement: PostgresPreparedStatement {
             SELECT b.key_id, b.balance - b.held AS available, k.team_id, b.budget_amount,
                    \(PostgresBudgetSQL.period("b", now: "$5")) AS period, \(PostgresBudgetSQL.spent("b", now: "$5")) AS spent
             FROM balance b JOIN api_key k ON k.id = b.key_id
-            WHERE b.key_id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5) FOR UPDATE OF b
+            WHERE b.key_id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5) AND NOT b.budget_rolling
+            FOR UPDATE OF b
         ), allowed AS (
             SELECT * FROM member WHERE available >= $2 AND (budget_amount IS NULL OR spent <= budget_amount - $2)
         ), team_reserved AS (
             UPDATE team SET held = team.held + $2,
                 period_start = CASE WHEN team.budget_amount IS NULL THEN team.period_start ELSE \(PostgresBudgetSQL.period("team", now: "$5")) END,
                 period_spent = CASE WHEN team.budget_amount IS NULL THEN team.period_spent ELSE \(PostgresBudgetSQL.spent("team", now: "$5")) + $2 END
-            FROM allowed WHERE team.id = allowed.team_id AND team.balance - team.held >= $2
+            FROM allowed WHERE team.id = allowed.team_id AND team.balance - team.held >= $2 AND NOT team.budget_rolling
                   AND (team.budget_amount IS NULL OR \(PostgresBudgetSQL.spent("team", now: "$5")) <= team.budget_amount - $2)
             RETURNING LEAST(team.balance - team.held, team.budget_amount - team.period_spent) AS available,
                       CASE WHEN team.budget_amount IS NOT NULL THEN team.period_start END AS period
@@ -79,12 +80,12 @@ struct SettleStatement: PostgresPreparedStatement {
             UPDATE balance SET held = held - settled.amount, balance = balance - $2,
                 period_spent = balance.period_spent + CASE WHEN balance.period_start = settled.key_period THEN $2 - settled.amount ELSE 0 END
             FROM settled WHERE balance.key_id = settled.key_id
-            RETURNING balance.balance, balance.held, \(PostgresBudgetSQL.columns("balance", now: "$4", as: "k_"))
+            RETURNING balance.balance, balance.held, \(PostgresBudgetSQL.columns("balance", team: false, now: "$4", as: "k_"))
         ), team_balanced AS (
             UPDATE team SET held = team.held - settled.amount, balance = team.balance - $2,
                 period_spent = team.period_spent + CASE WHEN team.period_start = settled.team_period THEN $2 - settled.amount ELSE 0 END
             FROM settled WHERE team.id = settled.team_id
-            RETURNING team.balance - team.held AS available, \(PostgresBudgetSQL.columns("team", now: "$4", as: "t_"))
+            RETURNING team.balance - team.held AS available, \(PostgresBudgetSQL.columns("team", team: true, now: "$4", as: "t_"))
         ), posted AS (
             INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at)
             SELECT key_id, 'post', -$2, $5, $3, $4 FROM settled WHERE $2 > 0
@@ -137,10 +138,10 @@ struct BatchReserveStatement: PostgresPreparedStatement {
                    \(PostgresBudgetSQL.period("b", now: "$5")) AS period, \(PostgresBudgetSQL.spent("b", now: "$5")) AS spent
             FROM balance b JOIN api_key k ON k.id = b.key_id
             WHERE b.key_id = ANY ((SELECT array_agg(DISTINCT key_id) FROM request)::text[])
-                  AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5)
+                  AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5) AND NOT b.budget_rolling
             ORDER BY b.key_id FOR UPDATE OF b
         ), team_locked AS (
-            SELECT t.id, t.balance - t.held AS available, t.budget_amount,
+            SELECT t.id, t.balance - t.held AS available, t.budget_amount, t.budget_rolling,
                    \(PostgresBudgetSQL.period("t", now: "$5")) AS period, \(PostgresBudgetSQL.spent("t", now: "$5")) AS spent
             FROM team t
             WHERE t.id = ANY ((SELECT array_agg(DISTINCT team_id) FROM member)::text[])
@@ -155,7 +156,8 @@ struct BatchReserveStatement: PostgresPreparedStatement {
                 SELECT w.*, SUM(w.amount) OVER (PARTITION BY w.team_id ORDER BY w.position) AS team_total FROM within_key w
             ) w LEFT JOIN team_locked t ON t.id = w.team_id
             WHERE w.team_id IS NULL
-                  OR (w.team_total <= t.available AND (t.budget_amount IS NULL OR w.team_total <= t.budget_amount - t.spent))
+                  OR (NOT t.budget_rolling AND w.team_total <= t.available
+                      AND (t.budget_amount IS NULL OR w.team_total <= t.budget_amount - t.spent))
         ), key_held AS (
             UPDATE balance b SET held = b.held + a.total,
                 period_start = CASE WHEN m.budget_amount IS NULL THEN b.period_start ELSE m.period END,
@@ -222,14 +224,14 @@ struct BatchSettleStatement: PostgresPreparedStatement {
                     + COALESCE((SELECT SUM(x.charge - x.amount) FROM settled x WHERE x.key_id = b.key_id AND x.key_period = b.period_start), 0)
             FROM (SELECT key_id, SUM(amount) AS amount, SUM(charge) AS charge FROM settled GROUP BY key_id) s
             WHERE b.key_id = s.key_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING b.key_id, b.balance, b.held, \(PostgresBudgetSQL.columns("b", now: "$5", as: "k_"))
+            RETURNING b.key_id, b.balance, b.held, \(PostgresBudgetSQL.columns("b", team: false, now: "$5", as: "k_"))
         ), team_balanced AS (
             UPDATE team t SET held = t.held - s.amount, balance = t.balance - s.charge,
                 period_spent = t.period_spent
                     + COALESCE((SELECT SUM(x.charge - x.amount) FROM settled x WHERE x.team_id = t.id AND x.team_period = t.period_start), 0)
             FROM (SELECT team_id, SUM(amount) AS amount, SUM(charge) AS charge FROM settled WHERE team_id IS NOT NULL GROUP BY team_id) s
             WHERE t.id = s.team_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING t.id, t.balance - t.held AS available, \(PostgresBudgetSQL.columns("t", now: "$5", as: "t_"))
+            RETURNING t.id, t.balance - t.held AS available, \(PostgresBudgetSQL.columns("t", team: true, now: "$5", as: "t_"))
         ), posted AS (
             INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at)
             SELECT key_id, 'post', -charge, id, reason, $5 FROM settled WHERE charge > 0

@@ -31,9 +31,10 @@ extension SQLiteLedger {
             // requests can never both take the last credits of either.
             var available = (member["balance"] as Int64) - (member["held"] as Int64) - micro
             if teamID != nil { available = min(available, (member["team_balance"] as Int64) - (member["team_held"] as Int64) - micro) }
-            let own = Self.count(member).reserving(micro, at: now)
+            let own = try Self.count(member, of: .key(keyID), db, at: now).reserving(micro, at: now)
             let team: (count: PeriodCount, period: Timestamp?)? =
-                teamID == nil ? (PeriodCount(), nil) : Self.count(member, prefix: "team_").reserving(micro, at: now)
+                try teamID.map { try Self.count(member, prefix: "team_", of: .team($0), db, at: now).reserving(micro, at: now) }
+                ?? (PeriodCount(), nil)
             guard available >= 0, let own, let team else {
                 return .insufficient(available: try Self.balance(db, .key(keyID), at: now)?.spendable ?? .zero)
             }

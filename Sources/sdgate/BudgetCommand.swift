@@ -8,8 +8,9 @@ struct BudgetCommand<Kind: CreditAccountCommands>: AsyncParsableCommand {
             commandName: "budget", abstract: "Set, change or remove a budget that renews every day, week or month.",
             discussion: """
                 The budget caps what is reserved and charged per calendar day, week (Monday to Sunday) or month,
-                beginning at midnight in --time-zone, on top of the one-off credits. Changing only the amount keeps
-                what the current period has spent; a new budget, period or time zone counts from now on.
+                beginning at midnight in --time-zone, on top of the one-off credits; with --rolling, in the last 24 hours,
+                7 days or 30 days before each request instead. Changing only the amount keeps what the current period
+                has spent; a new budget, period or time zone counts from now on.
                 """)
     }
 
@@ -17,17 +18,21 @@ struct BudgetCommand<Kind: CreditAccountCommands>: AsyncParsableCommand {
     @Argument(help: ArgumentHelp(Kind.argumentHelp, valueName: Kind.valueName)) var account: String
     @Option(help: "The period: day, week or month.") var per: BudgetPeriod?
     @Option(help: "Credits per period (decimal).") var amount: CreditAmount?
-    @Option(help: "The IANA time zone whose midnights begin the periods.") var timeZone = "UTC"
+    @Option(help: "The IANA time zone whose midnights begin the periods (default UTC).") var timeZone: String?
+    @Flag(help: "A rolling window instead: the last 24 hours, 7 days or 30 days before each request.") var rolling = false
     @Flag(help: "Remove the budget.") var remove = false
 
     /// The budget to set, nil to remove it; checked before the ledger is opened.
     func budget() throws -> PeriodBudget? {
         if remove {
-            guard per == nil, amount == nil else { throw ValidationError("--remove takes neither --per nor --amount") }
+            guard per == nil, amount == nil, timeZone == nil, !rolling else {
+                throw ValidationError("--remove takes neither --per, --amount, --time-zone nor --rolling")
+            }
             return nil
         }
         guard let per, let amount else { throw ValidationError("give --per and --amount, or --remove") }
-        switch PeriodBudget.checked(period: per.period, amount: amount.credits, timeZone: timeZone) {
+        if rolling && timeZone != nil { throw ValidationError("a rolling budget has no time zone: leave out --time-zone") }
+        switch PeriodBudget.checked(period: per.period, amount: amount.credits, timeZone: timeZone ?? "UTC", rolling: rolling) {
         case .success(let budget): return budget
         case .failure(let problem): throw ValidationError(problem.message)
         }

@@ -210,3 +210,91 @@ struct PeriodBudgetContractTests {
         #expect(utcMonth.periodStart(at: now) == utc("2027-03-01T00:00:00Z"))
     }
 }
+
+@Suite("Ledger verification of periodic budgets (SQLite)")
+struct SQLitePeriodBudgetVerificationTests {
+    @Test func verifyFindsAPeriodCountThatItsHoldsDoNotExplain() async throws {
+        let (ledger, path) = try await LedgerStore.sqlite.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "audited"))
+        _ = try await ledger.adjust(.key(key.id), by: credits("5"), reason: "budget")
+        _ = try await ledger.setBudget(PeriodBudgetContractTests.paris, of: .key(key.id))
+        _ = try await ledger.reserve(keyID: key.id, amount: credits("2"), expiresAt: .max)
+        #expect(try await ledger.verify().isEmpty)
+        let edit = try await Command.run("sqlite3", [path, "UPDATE balance SET period_spent = period_spent - 1000000"])
+        #expect(edit.status == 0, "\(edit.errors)")
+        #expect(try await ledger.verify() == ["\(key.id): the period's budget counts 1 spent but its holds add up to 2"])
+    }
+}
+
+/// Rolling windows: at most the amount within the last 24 hours (7 days, 30 days) before each
+/// reserve, summed from the holds under the same locks as the reserve.
+@Suite("Ledger contract: rolling budgets")
+struct RollingBudgetContractTests {
+    static let lastDay = try! PeriodBudget.checked(period: .day, amount: credits("10"), rolling: true).get()
+
+    static func burst(_ ledgers: [any Ledger], keys: [String], count: Int = 100) async throws -> [HoldID] {
+        let outcomes = try await withThrowingTaskGroup(of: Reservation.self) { group in
+            for index in 0..<count {
+                let ledger = ledgers[index % ledgers.count], key = keys[index % keys.count]
+                group.addTask { try await ledger.reserve(keyID: key, amount: credits("1"), expiresAt: .max) }
+            }
+            return try await group.reduce(into: [Reservation]()) { $0.append($1) }
+        }
+        return PeriodBudgetContractTests.holds(outcomes)
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aKeyGetsItsAmountPerRollingDayOnTwoLedgers(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, path) = try await store.make(clock: clock)
+        let replica = try await store.open(path, clock: clock)
+        let (key, _) = try await ledger.createKey(NewKey(name: "rolling"))
+        _ = try await ledger.adjust(.key(key.id), by: credits("1000"), reason: "plenty")
+        let set = try await replica.setBudget(Self.lastDay, of: .key(key.id))
+        #expect(set.period?.budget.rolling == true && set.period?.periodStart == clock.millisecondsNow - 86_400_000)
+
+        let first = try await Self.burst([ledger, replica], keys: [key.id])
+        #expect(first.count == 10)
+        for hold in first.prefix(4) { _ = try await ledger.post(hold, charge: credits("1")) }
+        for hold in first.dropFirst(4).prefix(2) { _ = try await replica.post(hold, charge: credits("0.5")) }
+        #expect(try await ledger.balance(of: .key(key.id)).period?.spent == credits("9"), "4 charged, 1 by halves, 4 still held")
+        // A void gives its amount back to the window at once; 23 hours on, the window still holds the rest.
+        _ = try await ledger.void(first[9], reason: "backend failed")
+        clock.advance(by: 23 * 3_600_000)
+        #expect(try await Self.burst([ledger, replica], keys: [key.id]).count == 2)
+        #expect(try await ledger.verify().isEmpty)
+        // A day after the first burst, its holds leave the window: the two from the 23rd hour stay in it.
+        clock.advance(by: 3_600_000 + 1)
+        #expect(try await Self.burst([ledger, replica], keys: [key.id]).count == 8)
+        let balance = try await replica.balance(of: .key(key.id))
+        #expect(balance.period?.spent == credits("10") && balance.spendable == .zero)
+        #expect(try await ledger.verify().isEmpty)
+    }
+
+    @Test(arguments: LedgerStore.available)
+    func aTeamsRollingWeekCapsItsMembersWithTheirOwnCalendarBudgets(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, path) = try await store.make(clock: clock)
+        let replica = try await store.open(path, clock: clock)
+        let team = try await ledger.createTeam(name: "rolling team")
+        _ = try await ledger.adjust(.team(team.id), by: credits("1000"), reason: "plenty")
+        _ = try await ledger.setBudget(try PeriodBudget.checked(period: .week, amount: credits("12"), rolling: true).get(), of: .team(team.id))
+        var keys: [String] = []
+        for index in 0..<2 {
+            let (key, _) = try await ledger.createKey(NewKey(name: "member \(index)", teamID: team.id))
+            _ = try await ledger.adjust(.key(key.id), by: credits("100"), reason: "plenty")
+            // Each member also has 8 a calendar day: the team's week is the tighter cap together.
+            _ = try await ledger.setBudget(try PeriodBudget.checked(period: .day, amount: credits("8")).get(), of: .key(key.id))
+            keys.append(key.id)
+        }
+        #expect(try await Self.burst([ledger, replica], keys: keys, count: 60).count == 12)
+        for key in keys {
+            let balance = try await ledger.balance(of: .key(key))
+            #expect(balance.teamPeriod?.left == .zero && balance.spendable == .zero && (balance.period?.spent ?? .zero) <= credits("8"))
+        }
+        #expect(try await ledger.verify().isEmpty)
+        clock.advance(by: 7 * 86_400_000 + 1)
+        #expect(try await Self.burst([ledger, replica], keys: keys, count: 60).count == 12)
+        #expect(try await ledger.verify().isEmpty)
+    }
+}

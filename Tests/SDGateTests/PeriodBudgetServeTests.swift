@@ -16,8 +16,9 @@ struct PeriodBudgetServeTests {
         return (answer.status, answer.body as? [String: Any] ?? [:])
     }
 
+    /// A key's or team's budget as the admin API shows it, its text fields (`rolling` as "true" or "false").
     static func budget(_ object: [String: Any], _ field: String = "period_budget") -> [String: String]? {
-        object[field] as? [String: String]
+        (object[field] as? [String: Any])?.compactMapValues { ($0 as? String) ?? ($0 as? Bool).map { "\($0)" } }
     }
 
     @Test func aDailyBudgetCapsAKeyAndXRemainingCreditsShowsTheLeast() async throws {
@@ -29,6 +30,7 @@ struct PeriodBudgetServeTests {
             gateway, "PUT", "/keys/\(member.id)/budget", #"{"per": "day", "amount": "0.02", "time_zone": "Europe/Paris"}"#)
         #expect(set.status == 200, "\(set.body)")
         #expect(Self.budget(set.body)?["left"] == "0.02" && Self.budget(set.body)?["time_zone"] == "Europe/Paris")
+        #expect(Self.budget(set.body)?["rolling"] == "false")
         #expect(set.body["spendable"] as? String == "0.02" && set.body["available"] as? String == "1")
 
         let first = try await MoneyAbuseTests.post(gateway, member.secret, #"{"prompt": "a fox"}"#)
@@ -95,6 +97,11 @@ struct PeriodBudgetServeTests {
         // Through the admin API: a month of 1 credit, then none.
         let monthly = try await Self.admin(gateway, "PUT", "/teams/studio/budget", #"{"per": "month", "amount": "1"}"#)
         #expect(monthly.status == 200 && Self.budget(monthly.body)?["spent"] == "0", "a new period counts anew: \(monthly.body)")
+        // A rolling day counts what the last 24 hours spent, the week's request included.
+        let rolling = try await gateway.command(["teams", "budget", "studio", "--per", "day", "--amount", "1", "--rolling"])
+        #expect(rolling.status == 0 && rolling.output.contains("rolling day budget 1: spent 0.008, left 0.992"), "\(rolling.output)")
+        let again = try await MoneyAbuseTests.post(gateway, secret, #"{"prompt": "an owl"}"#)
+        #expect(again.status == 200 && again.headers.contains("x-remaining-credits: 0.984"), "\(again.headers)")
         let removed = try await Self.admin(gateway, "DELETE", "/teams/studio/budget")
         #expect(removed.status == 200 && removed.body["period_budget"] == nil)
         #expect(try await gateway.verify().status == 0)
@@ -117,6 +124,8 @@ struct PeriodBudgetServeTests {
             (#"{"per": "day", "amount": 5}"#, "amount:"),
             (#"{"per": "day", "amount": "1", "time_zone": "Mars/Olympus"}"#, "time_zone:"),
             (#"{"per": "day", "amount": "1", "time_zone": "GMT+1"}"#, "time_zone:"),
+            (#"{"per": "day", "amount": "1", "rolling": "yes"}"#, "rolling:"),
+            (#"{"per": "day", "amount": "1", "rolling": true, "time_zone": "Europe/Paris"}"#, "time_zone:"),
             ("not json", "expected a JSON object"),
         ]
         for refusal in refusals {
@@ -133,7 +142,8 @@ struct PeriodBudgetServeTests {
             (["--per", "day", "--amount", "-1"], "amount"),
             (["--per", "day", "--amount", "1", "--time-zone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
             (["--per", "day"], "give --per and --amount, or --remove"),
-            (["--remove", "--per", "day"], "--remove takes neither --per nor --amount"),
+            (["--remove", "--per", "day"], "--remove takes neither --per, --amount, --time-zone nor --rolling"),
+            (["--per", "day", "--amount", "1", "--rolling", "--time-zone", "Europe/Paris"], "a rolling budget has no time zone"),
         ]
         for refusal in commandRefusals {
             let result = try await gateway.command(["keys", "budget", member.id] + refusal.arguments)

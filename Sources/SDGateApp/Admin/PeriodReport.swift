@@ -4,6 +4,8 @@ package import Ledger
 package struct PeriodReport: Encodable, Sendable, Equatable {
     /// `day`, `week` or `month`.
     let per: String
+    /// A rolling window (the last 24 hours, 7 or 30 days) rather than calendar periods.
+    let rolling: Bool
     let amount: String
     let time_zone: String
     /// When the current period began.
@@ -14,6 +16,7 @@ package struct PeriodReport: Encodable, Sendable, Equatable {
 
     package init(_ spending: PeriodSpending) {
         per = spending.budget.period.rawValue
+        rolling = spending.budget.rolling
         amount = spending.budget.amount.description
         time_zone = spending.budget.timeZone
         period_start = KeyReport.date(spending.periodStart)
@@ -21,5 +24,8 @@ package struct PeriodReport: Encodable, Sendable, Equatable {
         left = spending.left.description
     }
 
-    package var text: String { "\(per) budget \(amount) (\(time_zone)): spent \(spent), left \(left)" }
+    package var text: String {
+        rolling
+            ? "rolling \(per) budget \(amount): spent \(spent), left \(left)" : "\(per) budget \(amount) (\(time_zone)): spent \(spent), left \(left)"
+    }
 }

@@ -159,12 +159,16 @@ function renderKeys(keys, series) {
 function budgetCell(key) {
   const td = element("td", undefined, "budget");
   const budget = key.period_budget;
-  td.append(element("span", budget ? `${budget.per} ${budget.amount}: spent ${budget.spent}, left ${budget.left}` : "none", "budget-state"));
+  const named = budget && `${budget.rolling ? "rolling " : ""}${budget.per}`;
+  td.append(element("span", budget ? `${named} ${budget.amount}: spent ${budget.spent}, left ${budget.left}` : "none", "budget-state"));
   if (key.revoked_at) return td;
   const form = element("form", undefined, "inline budget-form");
   const per = element("select");
   per.name = "per";
-  for (const name of ["day", "week", "month"]) per.append(new Option(name, name, false, budget ? budget.per === name : name === "day"));
+  // Calendar periods in the time zone given, or rolling windows (which have none).
+  for (const name of ["day", "week", "month", "rolling day", "rolling week", "rolling month"]) {
+    per.append(new Option(name, name, false, budget ? named === name : name === "day"));
+  }
   const amount = element("input");
   amount.name = "amount";
   amount.placeholder = "credits";
@@ -177,11 +181,14 @@ function budgetCell(key) {
   form.append(per, amount, zone, element("button", "Set"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    act(() => api("PUT", `/admin/keys/${encodeURIComponent(key.id)}/budget`, { per: per.value, amount: amount.value.trim(), time_zone: zone.value.trim() }));
+    const rolling = per.value.startsWith("rolling ");
+    const body = { per: per.value.replace("rolling ", ""), amount: amount.value.trim(), rolling };
+    if (!rolling) body.time_zone = zone.value.trim();
+    act(() => api("PUT", `/admin/keys/${encodeURIComponent(key.id)}/budget`, body));
   });
   td.append(form);
   if (budget) {
-    const remove = element("button", "Remove", "quiet remove-budget");
+    const remove = element("button", "Remove", "danger remove-budget");
     remove.type = "button";
     remove.addEventListener("click", () => act(() => api("DELETE", `/admin/keys/${encodeURIComponent(key.id)}/budget`)));
     td.append(remove);
