@@ -35,6 +35,10 @@ public struct DatabaseOutputStore: OutputStorage {
     /// is in its first bytes, a JPEG's frame header after its metadata segments.
     static let headBytes = 64 << 10
 
+    public func delete(_ names: [String]) async {
+        try? await records.deleteOutputs(named: names.filter { OutputStore.kind(of: $0) != nil })
+    }
+
     /// Every replica sweeps; a row is deleted once, by whichever comes first.
     @discardableResult
     public func sweep(now: Date) async -> Int {

@@ -13,6 +13,8 @@ public protocol OutputStorage: Sendable {
     /// A kept image and how long it is still kept, or nil for a name that is not one of ours or is
     /// no longer kept.
     func file(named name: String) async -> StoredOutput?
+    /// Deletes these images, if kept: a cancelled job's, which are never delivered.
+    func delete(_ names: [String]) async
     /// Deletes the images older than the retention; returns how many.
     @discardableResult
     func sweep(now: Date) async -> Int

@@ -52,6 +52,13 @@ public struct OutputStore: OutputStorage {
         try Data(bytes).write(to: folder.appendingPathComponent(name), options: .atomic)
     }
 
+    /// Deletes the files of these names that exist (the images of a job that is not delivered).
+    public func delete(_ names: [String]) {
+        for name in names where Self.kind(of: name) != nil {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
+    }
+
     /// A fresh name: 32 random bytes, URL-safe base64, and the kind's extension.
     public static func newName(_ kind: Kind) -> String {
         "\(newPrefix()).\(kind.rawValue)"

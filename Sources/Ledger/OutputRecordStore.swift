@@ -13,6 +13,8 @@ public protocol OutputRecordStore: Sendable {
     func outputPiece(named name: String, from offset: Int, count: Int) async throws(LedgerError) -> [UInt8]
     /// Forgets the images kept before `cutoff`; returns how many.
     func purgeOutputs(createdBefore cutoff: Timestamp) async throws(LedgerError) -> Int
+    /// Forgets these images (a cancelled job's, never delivered).
+    func deleteOutputs(named names: [String]) async throws(LedgerError)
 }
 
 /// The in-memory twin of the database's output table.
@@ -40,5 +42,9 @@ public final class InMemoryOutputRecords: OutputRecordStore {
             for name in old { records[name] = nil }
             return old.count
         }
+    }
+
+    public func deleteOutputs(named names: [String]) {
+        records.withLock { records in for name in names { records[name] = nil } }
     }
 }

@@ -51,4 +51,11 @@ extension PostgresLedger: OutputRecordStore {
             return count
         }
     }
+
+    public func deleteOutputs(named names: [String]) async throws(LedgerError) {
+        guard !names.isEmpty else { return }
+        try await perform { client, logger in
+            try await client.query("DELETE FROM output WHERE name = ANY(\(names))", logger: logger)
+        }
+    }
 }

@@ -40,7 +40,10 @@ struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Create, list, top up, deduct, limit and revoke API keys.",
-        subcommands: [Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self, Limit.self, Revoke.self]
+        subcommands: [
+            Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self, BudgetCommand<Self>.self, Limit.self,
+            Revoke.self,
+        ]
     )
 
     struct Create: AsyncParsableCommand {
@@ -109,6 +112,13 @@ struct KeysCommand: AsyncParsableCommand {
         let balance = try await ledger.adjust(.key(id), by: amount, reason: reason)
         guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
         let view = KeyReport(key, balance)
+        try options.emit(view) { view.line }
+    }
+
+    static func setBudget(_ options: LedgerOptions, _ id: String, _ budget: PeriodBudget?) async throws {
+        let ledger = try await options.open()
+        guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
+        let view = KeyReport(key, try await ledger.setBudget(budget, of: .key(id)))
         try options.emit(view) { view.line }
     }
 

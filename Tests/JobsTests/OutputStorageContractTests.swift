@@ -45,6 +45,17 @@ enum OutputSubject: String, CaseIterable, CustomStringConvertible {
 @Suite("Output storage contract")
 struct OutputStorageContractTests {
     @Test(arguments: OutputSubject.available)
+    func aCancelledJobsImagesAreDeletedForEveryReplica(subject: OutputSubject) async throws {
+        let (store, replica) = try await subject.make()
+        let (_, names) = OutputStore.newNames(3, .png)
+        for name in names { try await store.save([0x89, 0x50, 0x4E, 0x47], named: name) }
+        await store.delete(Array(names.prefix(2)) + ["../not-one-of-ours.png"])
+        let (first, second) = (await replica.file(named: names[0]), await replica.file(named: names[1]))
+        #expect(first == nil && second == nil)
+        #expect(await replica.file(named: names[2]) != nil, "only the images named are deleted")
+    }
+
+    @Test(arguments: OutputSubject.available)
     func anImageIsKeptWholeUnderItsNameAndReadByAnotherReplica(subject: OutputSubject) async throws {
         let (store, replica) = try await subject.make()
         // Four megabytes of noise: more than an image at 1024x1024, and nothing to compress.

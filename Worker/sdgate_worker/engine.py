@@ -10,6 +10,7 @@ import time
 import torch
 
 from . import families, images, seeds
+from .cancellation import Cancellations
 from .catalog import Catalog, ModelEntry
 from .errors import WorkerError, invalid, unsupported
 from .faults import FaultInjector
@@ -33,6 +34,7 @@ class Engine:
         self.faults = faults or FaultInjector(enabled=False)
         # One generation at a time: the gateway queues, and a second one would only compete for memory.
         self._busy = threading.Lock()
+        self.cancellations = Cancellations()
 
     @property
     def busy(self) -> bool:
@@ -44,6 +46,7 @@ class Engine:
         try:
             return self._generate(request)
         finally:
+            self.cancellations.forget(request.request_id)
             self._busy.release()
 
     def _generate(self, r: GenerateRequest) -> dict:
@@ -120,7 +123,8 @@ class Engine:
             # Strength this low denoises nothing: the answer is the input itself.
             return families.pil_to_array(image, r.samples)
         seeds.seed_global(r.seed)
-        run = families.Run(request=r, image=image, generators=seeds.sample_generators(r.seed, r.samples))
+        run = families.Run(request=r, image=image, generators=seeds.sample_generators(r.seed, r.samples),
+                           on_step_end=self.cancellations.step_check(r.request_id, r.steps))
         denoisers = [_denoiser(w.pipeline) for w in loaded]
         with torch.inference_mode(), self.faults.armed(r.inject_fault, denoisers):
             if model.family == "sd1.5":

@@ -215,7 +215,7 @@ struct ConfigurationKey: Sendable {
             .bytes(
                 "log.buffer_bytes", \.logBufferBytes, (4 << 10)...(1 << 30),
                 "log lines waiting to be written; past it, while the output is slow, lines are dropped and counted"),
-        ] + local
+        ] + local + alerts
 
     static func named(_ path: String) -> ConfigurationKey? { all.first { $0.path == path } }
 }

@@ -72,8 +72,10 @@ package struct GatewayConfiguration: Sendable {
 
     /// Input images: size limits, and which addresses image URLs may point at.
     package var images = Images()
-    /// ModelsLab v3 webhooks: how they are sent and retried.
+    /// ModelsLab v3 webhooks: how they are sent and retried (the operator's alerts too).
     package var webhooks = Webhooks()
+    /// The operator's alerts.
+    package var alerts = Alerts()
 
     package struct Webhooks: Sendable {
         /// Allow webhook URLs on private, loopback and link-local addresses (local setups only).
