@@ -30,12 +30,7 @@ struct LedgerExportCommand: AsyncParsableCommand {
     static let pageSize = 1000
 
     func run() async throws {
-        let window: UsageWindow
-        do {
-            window = try UsageWindow(since: since, until: until, now: SystemWallClock().millisecondsNow)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let window = try UsageWindow.fromCommandLine(since: since, until: until)
         let ledger = try await GatewayApp.openLedger(configuration.load())
         let names = try await accountNames(in: ledger)
         let output = FileHandle.standardOutput
