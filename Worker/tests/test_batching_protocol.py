@@ -1,0 +1,72 @@
+"""Batching through a real worker process: it takes up to --max-batch requests at once, runs the waiting
+compatible ones as one call, answers each with its own images, and says `busy` beyond."""
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import decode_image, request_json
+from test_batching import assert_same_images
+from test_http_protocol import POLL_LIMIT_SECONDS, wait_until
+from worker_process import WORKER_ROOT, WorkerProcess
+
+
+@pytest.fixture(scope="module")
+def batching_worker(models_file):
+    worker = WorkerProcess(models_file, "127.0.0.1:0", "--enable-fault-injection", "--max-batch", "3",
+                           "--batch-window-ms", "300")
+    yield worker
+    worker.stop()
+
+
+def in_background(worker, body, outcome, name):
+    thread = threading.Thread(target=lambda: outcome.update({name: worker.request("POST", "/generate", body)}))
+    thread.start()
+    return thread
+
+
+def pixels(answer):
+    return [np.asarray(decode_image(entry), dtype=np.int16) for entry in answer["images"]]
+
+
+def test_waiting_requests_run_as_one_batch_and_a_request_beyond_max_batch_is_busy(batching_worker):
+    worker = batching_worker
+    assert worker.request("GET", "/health")[1]["max_batch"] == 3
+    first = request_json("sd1.5-img2img", prompt="a fox", seed=11)
+    second = request_json("sd1.5-img2img", prompt="a boat", negative_prompt="fog", seed=12, samples=2)
+    outcome = {}
+    # A stalled request (run alone: fault injection is never batched) holds the device while two others wait.
+    threads = [in_background(worker, request_json("sd1.5-img2img", inject_fault="stall"), outcome, "stalled")]
+    try:
+        wait_until(lambda: worker.request("GET", "/health")[1]["busy"], "the stalled generation to start")
+        threads.append(in_background(worker, first, outcome, "first"))
+        threads.append(in_background(worker, second, outcome, "second"))
+        wait_until(lambda: worker.request("GET", "/health")[1]["held"] == 3, "three requests held")
+        status, body = worker.request("POST", "/generate", request_json("sd1.5-img2img"))
+        assert status == 503 and body["error"]["code"] == "busy"
+    finally:
+        worker.request("POST", "/faults/release", {})
+        for thread in threads:
+            thread.join(POLL_LIMIT_SECONDS)
+    assert outcome["stalled"][0] == 200 and outcome["stalled"][1]["batch_size"] == 1
+    (status_1, together_1), (status_2, together_2) = outcome["first"], outcome["second"]
+    assert status_1 == status_2 == 200
+    assert together_1["batch_size"] == together_2["batch_size"] == 2
+    assert [together_1["seed"], len(together_1["images"]), together_2["seed"], len(together_2["images"])] == [11, 1, 12, 2]
+    # Sent one at a time, each runs alone, and gets the same pictures.
+    for body, together in ((first, together_1), (second, together_2)):
+        status, alone = worker.request("POST", "/generate", body)
+        assert status == 200 and alone["batch_size"] == 1
+        assert_same_images(pixels(together), pixels(alone))
+    assert worker.request("GET", "/health")[1]["held"] == 0
+
+
+@pytest.mark.parametrize("flag, value", [("--max-batch", "0"), ("--max-batch", "65"), ("--max-batch", "two"),
+                                         ("--batch-window-ms", "-1"), ("--batch-window-ms", "nan")])
+def test_out_of_range_batching_flags_exit_with_status_2(models_file, flag, value):
+    done = subprocess.run([sys.executable, "-m", "sdgate_worker", "--models", str(models_file), flag, value],
+                          cwd=WORKER_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == "" and flag in done.stderr
