@@ -93,6 +93,7 @@ class _Slot:
     def __init__(self, prepared, key):
         self.prepared = prepared
         self.key = key
+        self.member = prepared.request.member or ""
         self.arrived = time.monotonic()
         self.done = threading.Event()
         self.result: dict | None = None
@@ -100,9 +101,12 @@ class _Slot:
 
 
 class Batcher:
-    """Takes up to `max_batch` requests at once (beyond: `busy`), and runs them in arrival order: the
-    oldest waiting request, with the later ones of its batch key that fit, up to `max_batch` images in
-    all, after waiting at most `window` seconds from its arrival for more to come."""
+    """Takes up to `max_batch` requests at once (beyond: `busy`), and runs them in turns across members:
+    next is the oldest waiting request of the member served least recently (never served: first), with
+    the waiting requests of its batch key that fit, whoever sent them, up to `max_batch` images in all,
+    after waiting at most `window` seconds from its arrival for more to come. So a member whose many
+    requests cannot share one call does not hold the device while another member's request waits
+    behind all of them: that one runs in the next call."""
 
     def __init__(self, engine, max_batch: int, window: float):
         self.engine = engine
@@ -111,6 +115,9 @@ class Batcher:
         self._cond = threading.Condition()
         self._pending: list[_Slot] = []
         self._in_flight = 0
+        # Pipeline calls started so far, and the call in which each member was last served.
+        self._calls = 0
+        self._last_served: dict[str, int] = {}
         threading.Thread(target=self._serve, name="batcher", daemon=True).start()
 
     @property
@@ -137,6 +144,8 @@ class Batcher:
             group = self._next_group()
             try:
                 results = self.engine.run_group([s.prepared for s in group])
+                for result in results:
+                    result["batch_number"] = self._calls
                 errors = [None] * len(group)
             except WorkerError as error:
                 results, errors = [None] * len(group), [error] * len(group)
@@ -158,7 +167,8 @@ class Batcher:
         with self._cond:
             while not self._pending:
                 self._cond.wait()
-            first = self._pending[0]
+            # min keeps the first of equals: the oldest request of the member served least recently.
+            first = min(self._pending, key=lambda slot: self._last_served.get(slot.member, 0))
             if first.key is not None:
                 deadline = first.arrived + self.window
                 # No more can come once every place is taken by a waiting request.
@@ -168,17 +178,21 @@ class Batcher:
                         break
                     self._cond.wait(remaining)
             group = self._compatible(first)
+            self._calls += 1
             for slot in group:
                 self._pending.remove(slot)
+                self._last_served[slot.member] = self._calls
+            if len(self._last_served) > 10_000:  # members come and go: keep those waiting now
+                self._last_served = {s.member: self._last_served.get(s.member, 0) for s in self._pending}
             return group
 
     def _compatible(self, first: _Slot) -> list[_Slot]:
         group, images = [first], first.prepared.request.samples
         if first.key is None:
             return group
-        for slot in self._pending[1:]:
+        for slot in self._pending:
             samples = slot.prepared.request.samples
-            if slot.key == first.key and images + samples <= self.max_batch:
+            if slot is not first and slot.key == first.key and images + samples <= self.max_batch:
                 group.append(slot)
                 images += samples
         return group

@@ -70,3 +70,22 @@ def test_out_of_range_batching_flags_exit_with_status_2(models_file, flag, value
     done = subprocess.run([sys.executable, "-m", "sdgate_worker", "--models", str(models_file), flag, value],
                           cwd=WORKER_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == "" and flag in done.stderr
+
+
+def test_a_member_whose_requests_cannot_share_a_call_does_not_hold_the_worker_while_another_waits(batching_worker):
+    worker = batching_worker
+    outcome = {}
+    threads = [in_background(worker, request_json("sd1.5-img2img", inject_fault="stall", member="a"), outcome, "a1")]
+    try:
+        wait_until(lambda: worker.request("GET", "/health")[1]["busy"], "the stalled generation to start")
+        # a's second request cannot join b's (another size); b's came last, and a was just served.
+        threads.append(in_background(worker, request_json("sd1.5-img2img", width=72, member="a"), outcome, "a2"))
+        wait_until(lambda: worker.request("GET", "/health")[1]["held"] == 2, "a's second request held")
+        threads.append(in_background(worker, request_json("sd1.5-img2img", width=80, member="b"), outcome, "b1"))
+        wait_until(lambda: worker.request("GET", "/health")[1]["held"] == 3, "b's request held")
+    finally:
+        worker.request("POST", "/faults/release", {})
+        for thread in threads:
+            thread.join(POLL_LIMIT_SECONDS)
+    calls = {name: answer["batch_number"] for name, (status, answer) in outcome.items() if status == 200}
+    assert len(calls) == 3 and calls["a1"] < calls["b1"] < calls["a2"], calls
