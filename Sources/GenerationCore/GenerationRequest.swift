@@ -31,6 +31,9 @@ public struct GenerationRequest: Sendable, Equatable {
     /// Who asked (a key id): backends that queue serve requesters in turn, so that one key's burst
     /// cannot starve the others.
     public var requester: String?
+    /// How its client stops it while it runs (a job cancelled by its key); nil: it cannot be stopped.
+    /// Backends that can stop between steps do; the others run to the end.
+    public var stop: GenerationStop?
 
     public init(
         model: String, task: GenerationTask, family: ModelFamily, prompt: String, negativePrompt: String? = nil,

@@ -1,6 +1,7 @@
 public import GenerationCore
 public import Ledger
 public import Logging
+import Synchronization
 
 /// Runs the queued jobs of a `JobStore`, at most `concurrency` at once, for as long as the
 /// application runs.
@@ -9,7 +10,14 @@ public import Logging
 /// its poll comes round; it renews a running job's lease until the job ends, so a job is taken back
 /// only if its gateway died. A job's credits are settled after its end is recorded (by `settle`):
 /// a crash in between leaves the hold to expire, so nothing is ever charged without an answer.
+///
+/// A job its key cancels (`cancel`) is removed at once while queued, its hold voided; while it
+/// runs, its `GenerationStop` is requested (at once on this replica, at the next poll on the one
+/// that runs it), and it ends undelivered: `settle` reads its cancel off the record it is given.
 public final class JobRunner: Sendable {
+    /// The stop of the job that `execute` runs, for it to hand to the backend.
+    @TaskLocal public static var stop: GenerationStop?
+
     /// What running a job came to.
     public enum Outcome: Sendable {
         /// The dialect's answer, stored with the job.
@@ -35,6 +43,8 @@ public final class JobRunner: Sendable {
     private let execute: @Sendable (JobRecord) async -> Outcome
     private let settle: @Sendable (JobRecord, Outcome) async -> Void
     private let loop: ClaimLoop<JobRecord>
+    /// The stops of the jobs running here, by job id.
+    private let stops = Mutex<[String: GenerationStop]>([:])
 
     /// - Parameters:
     ///   - execute: runs a claimed job: generates, stores the outputs, renders the answer.
@@ -69,11 +79,31 @@ public final class JobRunner: Sendable {
         await loop.stop()
     }
 
+    /// Cancels the job `id` (the caller checked that its key asks): a queued one is removed and its
+    /// hold voided now; a running one is told to stop.
+    public func cancel(_ id: String) async throws(LedgerError) -> JobCancellation {
+        let cancellation = try await store.cancelJob(id: id)
+        switch cancellation {
+        case .removed(let job):
+            logger.info("job cancelled while queued", metadata: ["job": "\(job.id)"])
+            await settle(job, .failed(JobRecord.cancelledError))
+        case .stopping(let job):
+            logger.info("job cancelled while running", metadata: ["job": "\(job.id)"])
+            stops.withLock { $0[id] }?.request()
+        case .unchanged, .notFound:
+            break
+        }
+        return cancellation
+    }
+
     private func run(_ job: JobRecord) async {
         logger.info("job started", metadata: ["job": "\(job.id)", "model": "\(job.model)", "attempt": "\(job.attempts)"])
-        let renewal = Task { await self.keepLease(of: job.id) }
-        let outcome = await execute(job)
+        let stop = GenerationStop(id: job.id)
+        stops.withLock { $0[job.id] = stop }
+        let renewal = Task { await self.keepLease(of: job.id, stop: stop) }
+        let outcome = await Self.$stop.withValue(stop) { await execute(job) }
         renewal.cancel()
+        stops.withLock { _ = $0.removeValue(forKey: job.id) }
         let (state, result, error): (JobState, [UInt8]?, String?) =
             switch outcome {
             case .completed(let answer): (.completed, answer, nil)
@@ -90,16 +120,27 @@ public final class JobRunner: Sendable {
             logger.error("job end not recorded", metadata: ["job": "\(job.id)", "error": "\(error)"])
             return
         }
-        await settle(job, outcome)
-        logger.info("job ended", metadata: ["job": "\(job.id)", "state": "\(state.rawValue)"])
+        // Read back for its cancel, which can no longer change once it ended.
+        let ended = try? await store.job(id: job.id)
+        let cancelledAt = ended?.cancelledAt ?? (stop.isRequested ? clock.millisecondsNow : nil)
+        await settle(job.with(cancelledAt: cancelledAt), outcome)
+        logger.info("job ended", metadata: ["job": "\(job.id)", "state": "\(state.rawValue)", "cancelled": "\(cancelledAt != nil)"])
     }
 
-    private func keepLease(of id: String) async {
+    /// Renews the lease every third of it, and looks for a cancel made on another replica every
+    /// poll interval.
+    private func keepLease(of id: String, stop: GenerationStop) async {
         let lease = settings.lease
+        let look = min(settings.pollInterval, lease / 3)
+        var renewed = ContinuousClock.now
         while !Task.isCancelled {
-            try? await Task.sleep(for: lease / 3)
+            try? await Task.sleep(for: look)
             if Task.isCancelled { return }
-            _ = try? await store.renewJobLease(id: id, until: clock.millisecondsNow + lease.wholeMilliseconds)
+            if !stop.isRequested, (try? await store.job(id: id))?.cancelledAt != nil { stop.request() }
+            if ContinuousClock.now - renewed >= lease / 3 {
+                renewed = .now
+                _ = try? await store.renewJobLease(id: id, until: clock.millisecondsNow + lease.wholeMilliseconds)
+            }
         }
     }
 }

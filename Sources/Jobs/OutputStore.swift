@@ -1,13 +1,14 @@
 public import Foundation
 public import GenerationCore
 
-/// Generated images kept as files for the asynchronous APIs, which answer with URLs to them.
+/// Generated images kept as files for the asynchronous APIs, which answer with URLs to them: the
+/// output store of a single gateway, or of replicas that share a folder.
 ///
 /// A name is 32 random bytes in URL-safe base64 (the prefix), optionally `-<index>` for the images
 /// of one request, and an extension: it cannot be guessed, and there is no listing, so a file is
 /// reachable only through the answer that named it. Files older than the retention are deleted by
 /// `sweep`.
-public struct OutputStore: Sendable {
+public struct OutputStore: OutputStorage {
     public let folder: URL
     public let retention: Duration
 
@@ -51,6 +52,13 @@ public struct OutputStore: Sendable {
         try Data(bytes).write(to: folder.appendingPathComponent(name), options: .atomic)
     }
 
+    /// Deletes the files of these names that exist (the images of a job that is not delivered).
+    public func delete(_ names: [String]) {
+        for name in names where Self.kind(of: name) != nil {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
+    }
+
     /// A fresh name: 32 random bytes, URL-safe base64, and the kind's extension.
     public static func newName(_ kind: Kind) -> String {
         "\(newPrefix()).\(kind.rawValue)"
@@ -72,12 +80,14 @@ public struct OutputStore: Sendable {
 
     /// A stored file and how long it is still kept, or nil for a name that is not one of ours or
     /// no longer exists.
-    public func file(named name: String) -> (bytes: [UInt8], kind: Kind, keptFor: Duration)? {
+    public func file(named name: String) -> StoredOutput? {
         guard let kind = Self.kind(of: name), let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path),
             let modified = modificationDate(of: name)
         else { return nil }
         let age = Date().timeIntervalSince(modified)
-        return (Array(data), kind, max(.zero, retention - .milliseconds(Int64(age * 1000))))
+        return StoredOutput(
+            kind: kind, keptFor: max(.zero, retention - .milliseconds(Int64(age * 1000))), size: data.count, head: Array(data),
+            read: { _, _ in [] })
     }
 
     /// Deletes the files older than the retention; returns how many.

@@ -55,22 +55,34 @@ public struct Balance: Sendable, Equatable, CustomStringConvertible {
     public let held: Credits
     /// For a key in a team: what the team has available.
     public let teamAvailable: Credits?
+    /// The account's periodic budget in its current period, if it has one.
+    public let period: PeriodSpending?
+    /// For a key in a team with a periodic budget: the team's, in its current period.
+    public let teamPeriod: PeriodSpending?
 
-    public init(balance: Credits, held: Credits, teamAvailable: Credits? = nil) {
+    public init(
+        balance: Credits, held: Credits, teamAvailable: Credits? = nil, period: PeriodSpending? = nil, teamPeriod: PeriodSpending? = nil
+    ) {
         self.balance = balance
         self.held = held
         self.teamAvailable = teamAvailable
+        self.period = period
+        self.teamPeriod = teamPeriod
     }
 
     /// What the account's own credits still allow.
     public var available: Credits { balance - held }
 
-    /// What can still be reserved: the account's own available credits, capped by its team's.
-    /// `x-remaining-credits` shows it.
-    public var spendable: Credits { teamAvailable.map { min($0, available) } ?? available }
+    /// What can still be reserved now: the smallest of the account's available credits, its
+    /// team's, and what is left of either's periodic budget. `x-remaining-credits` shows it.
+    public var spendable: Credits {
+        [teamAvailable, period?.left, teamPeriod?.left].reduce(available) { least, limit in limit.map { min($0, least) } ?? least }
+    }
 
     public var description: String {
         "balance \(balance), held \(held)" + (teamAvailable.map { ", team available \($0)" } ?? "")
+            + (period.map { ", \($0.budget.period) budget left \($0.left)" } ?? "")
+            + (teamPeriod.map { ", team \($0.budget.period) budget left \($0.left)" } ?? "")
     }
 }
 

@@ -15,13 +15,14 @@ extension InMemoryLedger {
             state.totals[account]?.balance = balance
             state.entries[account, default: []].append(
                 InMemoryState.Entry(kind: AdjustmentRule.entryKind(of: amount), amount: micro, holdID: nil, reason: reason, at: now))
-            guard let result = state.balance(of: account) else { throw account.unknown }
+            guard let result = state.balance(of: account, at: now) else { throw account.unknown }
             return result
         }
     }
 
     public func balance(of account: Account) async throws(LedgerError) -> Balance {
-        guard let balance = try locked({ state in state.balance(of: account) }) else { throw account.unknown }
+        let now = now()
+        guard let balance = try locked({ state in state.balance(of: account, at: now) }) else { throw account.unknown }
         return balance
     }
 
@@ -32,21 +33,28 @@ extension InMemoryLedger {
             guard let key = state.keys[keyID]?.key else { throw .unknownKey(keyID) }
             guard key.isUsable(at: now) else { throw .unusableKey(keyID) }
             let own = state.totals[.key(keyID)] ?? InMemoryState.Totals()
-            // What would be left of the key's credits, and of its team's, once this is held.
+            let team = key.teamID.map { state.totals[.team($0)] ?? InMemoryState.Totals() }
+            // What would be left of the key's credits, and of its team's, once this is held; and
+            // their periodic budgets' counts with it (nil: the budget refuses).
+            let ownCount = state.count(of: .key(keyID), at: now).reserving(micro, at: now)
+            let teamCount = key.teamID.map { state.count(of: .team($0), at: now).reserving(micro, at: now) }
             var available = own.balance - own.held - micro
-            if let team = key.teamID {
-                let budget = state.totals[.team(team)] ?? InMemoryState.Totals()
-                available = min(available, budget.balance - budget.held - micro)
-            }
-            guard available >= 0 else {
-                return .insufficient(available: state.balance(of: .key(keyID))?.spendable ?? .zero)
+            if let team { available = min(available, team.balance - team.held - micro) }
+            let teamRefused = if case .some(.none) = teamCount { true } else { false }
+            guard available >= 0, let ownCount, !teamRefused else {
+                return .insufficient(available: state.balance(of: .key(keyID), at: now)?.spendable ?? .zero)
             }
             state.totals[.key(keyID), default: .init()].held += micro
-            if let team = key.teamID { state.totals[.team(team), default: .init()].held += micro }
+            state.totals[.key(keyID), default: .init()].budget = ownCount.count
+            if let teamID = key.teamID, let teamCount = teamCount.flatMap({ $0 }) {
+                state.totals[.team(teamID), default: .init()].held += micro
+                state.totals[.team(teamID), default: .init()].budget = teamCount.count
+            }
             state.holds[hold.rawValue] = InMemoryState.Hold(
-                keyID: keyID, teamID: key.teamID, amount: micro, state: "open",
-                expiresAt: expiresAt)
-            return .held(hold, available: Credits(microCredits: available))
+                keyID: keyID, teamID: key.teamID, amount: micro, keyPeriod: ownCount.period,
+                teamPeriod: teamCount.flatMap { $0?.period }, createdAt: now, state: "open", expiresAt: expiresAt)
+            let after = state.balance(of: .key(keyID), at: now)?.spendable ?? .zero
+            return .held(hold, available: after)
         }
     }
 
@@ -85,7 +93,7 @@ extension InMemoryLedger {
                 hold.rawValue, as: settled, charge: charge.microCredits, reason: late ? Self.lateChargeReason : reason,
                 at: now, releasing: late ? 0 : found.amount)
             if let usage { state.usage.append(usage) }
-            guard let balance = state.balance(of: .key(found.keyID)) else { throw .unknownKey(found.keyID) }
+            guard let balance = state.balance(of: .key(found.keyID), at: now) else { throw .unknownKey(found.keyID) }
             return balance
         }
     }
@@ -115,11 +123,17 @@ extension InMemoryLedger {
                     }
                 }
                 let entries = state.entries[account] ?? []
+                let counted = totals.budget.countedPeriod
+                let inPeriod = holds.filter { hold in
+                    counted != nil && counted == (account == .key(hold.keyID) ? hold.keyPeriod : hold.teamPeriod)
+                }
                 return BalanceAudit(
                     account: account.id, balance: totals.balance, fromEntries: entries.reduce(0) { $0 + $1.amount },
                     held: totals.held, fromHolds: holds.filter { $0.state == "open" }.reduce(0) { $0 + $1.amount },
                     charged: holds.filter { $0.state == "posted" }.reduce(0) { $0 + ($1.charged ?? 0) },
-                    posted: -entries.filter { $0.kind == "post" }.reduce(0) { $0 + $1.amount }
+                    posted: -entries.filter { $0.kind == "post" }.reduce(0) { $0 + $1.amount },
+                    periodSpent: counted.map { _ in totals.budget.spent },
+                    fromPeriodHolds: inPeriod.reduce(0) { $0 + ($1.state == "open" ? $1.amount : $1.state == "posted" ? ($1.charged ?? 0) : 0) }
                 ).problems
             }
         }

@@ -87,10 +87,13 @@ extension InMemoryLedger: JobStore {
             var failed: [JobRecord] = []
             for job in state.jobs.values.sorted(by: { $0.sequence < $1.sequence }) {
                 guard job.record.state == .processing, let lease = job.leaseUntil, lease < now else { continue }
+                // A cancelled job is not run again: it fails as cancelled.
                 let record =
-                    job.record.attempts < maxAttempts
-                    ? job.record.with(state: .queued)
-                    : job.record.with(state: .failed, error: "the gateway stopped while generating, too many times", finishedAt: now)
+                    job.record.cancelledAt != nil
+                    ? job.record.with(state: .failed, error: JobRecord.cancelledError, finishedAt: now)
+                    : job.record.attempts < maxAttempts
+                        ? job.record.with(state: .queued)
+                        : job.record.with(state: .failed, error: "the gateway stopped while generating, too many times", finishedAt: now)
                 state.jobs[record.id]?.record = record
                 state.jobs[record.id]?.leaseUntil = nil
                 if record.state == .failed { failed.append(record) }
@@ -124,10 +127,46 @@ extension InMemoryLedger: JobStore {
 }
 
 extension JobRecord {
-    func with(state: JobState, attempts: Int? = nil, result: [UInt8]? = nil, error: String? = nil, finishedAt: Timestamp? = nil) -> JobRecord {
+    func with(
+        state: JobState, attempts: Int? = nil, result: [UInt8]? = nil, error: String? = nil, finishedAt: Timestamp? = nil,
+        cancelledAt: Timestamp? = nil
+    ) -> JobRecord {
         JobRecord(
             id: id, publicID: publicID, keyID: keyID, dialect: dialect, model: model, payload: payload, hold: hold, cost: cost, state: state,
             attempts: attempts ?? self.attempts, result: result ?? self.result, error: error ?? self.error, createdAt: createdAt,
-            finishedAt: finishedAt ?? self.finishedAt)
+            finishedAt: finishedAt ?? self.finishedAt, cancelledAt: cancelledAt ?? self.cancelledAt)
+    }
+}
+
+extension InMemoryLedger {
+    public func cancelJob(id: String) async throws(LedgerError) -> JobCancellation {
+        let at = now()
+        return try locked { state in
+            guard let job = state.jobs[id]?.record else { return .notFound }
+            switch job.state {
+            case .queued:
+                let record = job.with(state: .failed, error: JobRecord.cancelledError, finishedAt: at, cancelledAt: at)
+                state.jobs[id]?.record = record
+                return .removed(record)
+            case .processing where job.cancelledAt == nil:
+                let record = job.with(state: .processing, cancelledAt: at)
+                state.jobs[id]?.record = record
+                return .stopping(record)
+            default:
+                return .unchanged(job)
+            }
+        }
+    }
+
+    public func queuedJobs() async throws(LedgerError) -> [QueuedJob] {
+        try locked { state in
+            var lastTurn: [String: Int64] = [:]
+            for job in state.jobs.values {
+                if let turn = job.claimTurn { lastTurn[job.record.keyID] = max(lastTurn[job.record.keyID] ?? turn, turn) }
+            }
+            return state.jobs.values.filter { $0.record.state == .queued }
+                .sorted { ($0.record.createdAt, $0.sequence) < ($1.record.createdAt, $1.sequence) }
+                .map { QueuedJob(id: $0.record.id, keyID: $0.record.keyID, model: $0.record.model, keyLastTurn: lastTurn[$0.record.keyID]) }
+        }
     }
 }

@@ -18,15 +18,8 @@ extension InMemoryLedger: WebhookStore {
     }
 
     public func enqueueWebhook(_ webhook: NewWebhook) async throws(LedgerError) -> WebhookDelivery {
-        let id = "msg_" + RandomUUID.make(), createdAt = now()
-        let delivery = WebhookDelivery(
-            id: id, keyID: webhook.keyID, jobID: webhook.jobID, url: webhook.url, body: webhook.body, state: .pending,
-            attempts: 0, nextAttemptAt: createdAt, createdAt: createdAt, endedAt: nil)
-        try locked { state in
-            state.sequence += 1
-            state.webhooks[id] = StoredDelivery(delivery: delivery, sequence: state.sequence)
-        }
-        return delivery
+        let createdAt = now()
+        return try locked { state in state.queue(webhook, at: createdAt) }
     }
 
     public func claimDueWebhook(now: Timestamp, leaseUntil: Timestamp) async throws(LedgerError) -> WebhookDelivery? {
@@ -66,10 +59,22 @@ extension InMemoryLedger: WebhookStore {
     }
 }
 
+extension InMemoryState {
+    /// Stores a new pending delivery, due at once.
+    mutating func queue(_ webhook: NewWebhook, at createdAt: Timestamp) -> WebhookDelivery {
+        let delivery = WebhookDelivery(
+            id: "msg_" + RandomUUID.make(), keyID: webhook.keyID, jobID: webhook.jobID, url: webhook.url, body: webhook.body,
+            state: .pending, attempts: 0, nextAttemptAt: createdAt, createdAt: createdAt, endedAt: nil, recipient: webhook.recipient)
+        sequence += 1
+        webhooks[delivery.id] = InMemoryLedger.StoredDelivery(delivery: delivery, sequence: sequence)
+        return delivery
+    }
+}
+
 extension WebhookDelivery {
     func with(state: WebhookState, attempts: Int, nextAttemptAt: Timestamp?, endedAt: Timestamp?) -> WebhookDelivery {
         WebhookDelivery(
             id: id, keyID: keyID, jobID: jobID, url: url, body: body, state: state, attempts: attempts,
-            nextAttemptAt: nextAttemptAt, createdAt: createdAt, endedAt: endedAt)
+            nextAttemptAt: nextAttemptAt, createdAt: createdAt, endedAt: endedAt, recipient: recipient)
     }
 }

@@ -12,6 +12,7 @@ struct InMemoryState: Sendable {
     struct Totals: Sendable {
         var balance: Int64 = 0
         var held: Int64 = 0
+        var budget = PeriodCount()
     }
 
     /// One movement of an account's credits, never changed.
@@ -27,6 +28,10 @@ struct InMemoryState: Sendable {
         let keyID: String
         let teamID: String?
         let amount: Int64
+        /// The periods of the key's and the team's budgets the hold counts in (nil: no budget).
+        var keyPeriod: Timestamp?
+        var teamPeriod: Timestamp?
+        let createdAt: Timestamp
         /// `open`, `posted`, `voided` or `expired`, as the SQL stores write it.
         var state: String
         var charged: Int64?
@@ -61,19 +66,35 @@ struct InMemoryState: Sendable {
     var jobIDsByPublicID: [Int64: String] = [:]
     var webhookSecrets: [String: String] = [:]
     var webhooks: [String: InMemoryLedger.StoredDelivery] = [:]
+    var alertStates: [String: AlertState] = [:]
     /// Counts jobs and deliveries as they are made: the SQL stores' row order, for ties in time.
     var sequence = 0
 
-    /// An account's balance; a key's with what its team has available.
-    func balance(of account: Account) -> Balance? {
+    /// An account's balance at `now`; a key's with what its team has available.
+    func balance(of account: Account, at now: Timestamp) -> Balance? {
         guard let totals = totals[account] else { return nil }
-        var teamAvailable: Int64?
-        if case .key(let id) = account, let team = keys[id]?.key.teamID, let teamTotals = self.totals[.team(team)] {
-            teamAvailable = teamTotals.balance - teamTotals.held
-        }
+        var team: (id: String, totals: Totals)?
+        if case .key(let id) = account, let teamID = keys[id]?.key.teamID, let totals = self.totals[.team(teamID)] { team = (teamID, totals) }
         return Balance(
             balance: Credits(microCredits: totals.balance), held: Credits(microCredits: totals.held),
-            teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+            teamAvailable: team.map { Credits(microCredits: $0.totals.balance - $0.totals.held) },
+            period: count(of: account, at: now).spending(at: now), teamPeriod: team.flatMap { count(of: .team($0.id), at: now).spending(at: now) })
+    }
+
+    /// The account's budget count at `now`, with what its rolling window holds summed in.
+    func count(of account: Account, at now: Timestamp) -> PeriodCount {
+        var count = totals[account]?.budget ?? PeriodCount()
+        guard let budget = count.budget, budget.rolling else { return count }
+        count.rollingSpent = holds.values.reduce(0) { sum, hold in
+            let owned =
+                switch account {
+                case .key(let id): hold.keyID == id
+                case .team(let id): hold.teamID == id
+                }
+            guard owned, hold.createdAt > now - budget.window else { return sum }
+            return sum + (hold.state == "open" ? hold.amount : hold.state == "posted" ? (hold.charged ?? 0) : 0)
+        }
+        return count
     }
 
     /// Settles one hold: releases `releasing` (its amount, or nothing for a hold that expired
@@ -88,6 +109,8 @@ struct InMemoryState: Sendable {
         var accounts = [Account.key(hold.keyID)]
         if let team = hold.teamID { accounts.append(.team(team)) }
         for account in accounts {
+            let period = account == .key(hold.keyID) ? hold.keyPeriod : hold.teamPeriod
+            totals[account, default: Totals()].budget = totals[account, default: Totals()].budget.settling(holdPeriod: period, delta: charge - amount)
             totals[account, default: Totals()].held -= amount
             totals[account, default: Totals()].balance -= charge
             if charge > 0 { entries[account, default: []].append(Entry(kind: "post", amount: -charge, holdID: id, reason: reason, at: at)) }

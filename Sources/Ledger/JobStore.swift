@@ -30,6 +30,40 @@ public protocol JobStore: Sendable {
     func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord]
     /// Forgets finished jobs older than `cutoff`; returns them, whose outputs the caller deletes.
     func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord]
+    /// Cancels a job at its key's request, in one atomic step against a runner's claim: a queued
+    /// job fails at once (the caller voids its hold); a running one is marked, and its runner stops
+    /// it or lets it end undelivered. A job cancelled again, or already ended, is left as it is.
+    func cancelJob(id: String) async throws(LedgerError) -> JobCancellation
+    /// The jobs waiting to be claimed, oldest first, each with its key's last claim turn: enough
+    /// to work out the order in which they will be claimed (`JobClaimOrder`).
+    func queuedJobs() async throws(LedgerError) -> [QueuedJob]
+}
+
+/// What a cancel did to a job.
+public enum JobCancellation: Sendable, Equatable {
+    /// It was queued: it failed as cancelled, and its hold is the caller's to void.
+    case removed(JobRecord)
+    /// It is running: marked cancelled, for its runner to stop.
+    case stopping(JobRecord)
+    /// It had ended, or was cancelled before: nothing changed.
+    case unchanged(JobRecord)
+    case notFound
+}
+
+/// A job in the queue, as the claim order sees it.
+public struct QueuedJob: Sendable, Equatable {
+    public let id: String
+    public let keyID: String
+    public let model: String
+    /// The turn of its key's last claim; nil: the key never had one (it goes first).
+    public let keyLastTurn: Int64?
+
+    public init(id: String, keyID: String, model: String, keyLastTurn: Int64?) {
+        self.id = id
+        self.keyID = keyID
+        self.model = model
+        self.keyLastTurn = keyLastTurn
+    }
 }
 
 public enum JobState: String, Sendable, Equatable {
@@ -83,4 +117,20 @@ public struct JobRecord: Sendable, Equatable {
     public let error: String?
     public let createdAt: Timestamp
     public let finishedAt: Timestamp?
+    /// When its key asked to cancel it; nil: never. A cancelled job that ended is never delivered.
+    public internal(set) var cancelledAt: Timestamp? = nil
+}
+
+extension JobRecord {
+    /// The words a cancelled job's error carries.
+    public static let cancelledError = "the request was cancelled"
+}
+
+extension JobRecord {
+    /// The same job, cancelled at `cancelledAt` (nil: as it was).
+    public func with(cancelledAt: Timestamp?) -> JobRecord {
+        var record = self
+        record.cancelledAt = cancelledAt ?? self.cancelledAt
+        return record
+    }
 }

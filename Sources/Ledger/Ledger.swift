@@ -7,9 +7,9 @@ import GenerationCore
 ///
 /// The protocol is the sum of one store per concern, each in a file of its own: keys
 /// (`KeyStore`), teams (`TeamStore`), credits and holds (`CreditStore`), idempotency
-/// (`IdempotencyStore`), usage (`UsageStore`) and the admin token (`AdminTokenStore`). A part of
-/// the gateway that needs only one of them can say so in its type.
-public protocol Ledger: KeyStore, TeamStore, CreditStore, IdempotencyStore, UsageStore, AdminTokenStore {}
+/// (`IdempotencyStore`), periodic budgets (`BudgetStore`), usage (`UsageStore`), the journal of entries (`JournalStore`)
+/// and the admin token (`AdminTokenStore`). A part of the gateway that needs only one of them can say so in its type.
+public protocol Ledger: KeyStore, TeamStore, CreditStore, BudgetStore, IdempotencyStore, UsageStore, JournalStore, AdminTokenStore {}
 
 /// Milliseconds since 1970, from an injected clock: expiries are tested by moving a clock, not by waiting.
 public typealias Timestamp = Int64
@@ -30,6 +30,8 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     case exceedsMaximum
     /// The key has this many jobs queued already.
     case tooManyQueuedJobs(limit: Int)
+    /// A periodic budget names a time zone the store does not know.
+    case unknownTimeZone(String)
     /// The database failed; the detail is for logs, not for clients.
     case storage(String)
 
@@ -46,6 +48,7 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidAmount: "the amount must not be zero"
         case .exceedsMaximum: "an account may hold at most \(Credits.maximum) credits"
         case .tooManyQueuedJobs(let limit): "the key has \(limit) jobs queued already"
+        case .unknownTimeZone(let name): "unknown time zone '\(name)': expected an IANA name such as Europe/Paris or UTC"
         case .storage(let detail): "storage failed: \(detail)"
         }
     }

@@ -33,22 +33,21 @@ extension PostgresLedger {
     static func settle(
         _ requests: [SettleRequest], now: Timestamp, client: PostgresClient,
         logger: Logger
-    ) async -> [Result<(balance: Int64, held: Int64, teamAvailable: Int64?)?, LedgerError>] {
+    ) async -> [Result<Balance?, LedgerError>] {
         await answer(
             requests, holdID: \.holdID, logger: logger,
             all: { batch in
-                var settled: [String: (balance: Int64, held: Int64, teamAvailable: Int64?)] = [:]
-                for try await (hold, balance, held, teamAvailable) in try await client.execute(
-                    BatchSettleStatement(requests: batch, now: now), logger: logger)
-                {
-                    settled[hold] = (balance, held, teamAvailable)
+                var settled: [String: Balance] = [:]
+                for try await row in try await client.execute(BatchSettleStatement(requests: batch, now: now), logger: logger) {
+                    settled[row.0] = Self.balance(
+                        (row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10, row.11, row.12, row.13))
                 }
                 return settled
             },
             one: { request in
                 let statement = SettleStatement(
                     state: request.state, charge: request.charge, reason: request.reason, now: now, holdID: request.holdID)
-                return try await first(client.execute(statement, logger: logger)).map { ($0, $1, $2) }
+                return try await first(client.execute(statement, logger: logger)).map { Self.balance($0) }
             })
     }
 

@@ -20,7 +20,7 @@ extension PostgresLedger {
                         RETURNING \(unescaped: totals.id)
                         """, logger: logger), String.self) != nil
             else {
-                let known = try await Self.first(connection.query(Self.balanceQuery(account), logger: logger), (Int64, Int64, Int64?).self)
+                let known = try await Self.first(connection.query(Self.balanceQuery(account, now: now), logger: logger), BalanceRow.self)
                 throw known == nil ? account.unknown : AdjustmentRule.refusal(of: amount)
             }
             try await connection.query(
@@ -28,68 +28,79 @@ extension PostgresLedger {
                 INSERT INTO \(unescaped: entries.name) (\(unescaped: entries.owner), kind, amount, reason, created_at)
                 VALUES (\(id), \(kind), \(micro), \(reason), \(now))
                 """, logger: logger)
-            guard let row = try await Self.first(connection.query(Self.balanceQuery(account), logger: logger), (Int64, Int64, Int64?).self) else {
+            guard let row = try await Self.first(connection.query(Self.balanceQuery(account, now: now), logger: logger), BalanceRow.self) else {
                 throw account.unknown
             }
-            return Self.balance(row.0, row.1, row.2)
+            return Self.balance(row)
         }
     }
 
     public func balance(of account: Account) async throws(LedgerError) -> Balance {
+        let now = now()
         guard
             let row = try await perform({ client, logger in
-                try await Self.first(client.query(Self.balanceQuery(account), logger: logger), (Int64, Int64, Int64?).self)
+                try await Self.first(client.query(Self.balanceQuery(account, now: now), logger: logger), BalanceRow.self)
             })
         else { throw account.unknown }
-        return Self.balance(row.0, row.1, row.2)
+        return Self.balance(row)
     }
 
-    /// An account's balance, held credits and (for a key in a team) what its team has available.
-    static func balanceQuery(_ account: Account) -> PostgresQuery {
+    /// An account's balance, held credits, (for a key in a team) what its team has available, and
+    /// the budgets in their current periods at `now`: a `BalanceRow`.
+    static func balanceQuery(_ account: Account, now: Timestamp) -> PostgresQuery {
         switch account {
         case .key(let id):
             """
-            SELECT b.balance, b.held, t.balance - t.held
+            SELECT b.balance, b.held, t.balance - t.held,
+                   \(unescaped: PostgresBudgetSQL.columns("b", team: false, now: "\(now)")),
+                   \(unescaped: PostgresBudgetSQL.columns("t", team: true, now: "\(now)"))
             FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = \(id)
             """
         case .team(let id):
-            "SELECT balance, held, NULL::BIGINT FROM team WHERE id = \(id)"
+            """
+            SELECT team.balance, team.held, NULL::BIGINT, \(unescaped: PostgresBudgetSQL.columns("team", team: true, now: "\(now)")),
+                   \(unescaped: PostgresBudgetSQL.none)
+            FROM team WHERE id = \(id)
+            """
         }
-    }
-
-    static func balance(_ balance: Int64, _ held: Int64, _ teamAvailable: Int64?) -> Balance {
-        Balance(
-            balance: Credits(microCredits: balance), held: Credits(microCredits: held), teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
     }
 
     public func verify() async throws(LedgerError) -> [String] {
         let rows = try await perform { client, logger in
-            var rows: [(String, Int64, Int64, Int64, Int64, Int64, Int64)] = []
+            var rows: [AuditRow] = []
+            let spending = BalanceAudit.periodSpending
             for try await row in try await client.query(
                 """
                 SELECT b.key_id, b.balance, b.held,
                        COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0)::BIGINT,
                        COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0)::BIGINT,
                        COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0)::BIGINT,
-                       COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0)::BIGINT
+                       COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0)::BIGINT,
+                       b.period_start, b.period_spent,
+                       COALESCE((SELECT SUM(\(unescaped: spending)) FROM hold h WHERE h.key_id = b.key_id AND h.key_period = b.period_start), 0)::BIGINT
                 FROM balance b
                 UNION ALL
                 SELECT t.id, t.balance, t.held,
                        COALESCE((SELECT SUM(amount) FROM team_entry e WHERE e.team_id = t.id), 0)::BIGINT,
                        COALESCE((SELECT SUM(amount) FROM hold h WHERE h.team_id = t.id AND h.state = 'open'), 0)::BIGINT,
                        COALESCE((SELECT SUM(charged) FROM hold h WHERE h.team_id = t.id AND h.state = 'posted'), 0)::BIGINT,
-                       COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)::BIGINT
+                       COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)::BIGINT,
+                       t.period_start, t.period_spent,
+                       COALESCE((SELECT SUM(\(unescaped: spending)) FROM hold h WHERE h.team_id = t.id AND h.team_period = t.period_start), 0)::BIGINT
                 FROM team t
                 ORDER BY 1
                 """, logger: logger
-            ).decode((String, Int64, Int64, Int64, Int64, Int64, Int64).self) { rows.append(row) }
+            ).decode(AuditRow.self) { rows.append(row) }
             return rows
         }
-        return rows.flatMap { account, balance, held, fromEntries, fromHolds, charged, posted in
+        return rows.flatMap { account, balance, held, fromEntries, fromHolds, charged, posted, periodStart, periodSpent, fromPeriodHolds in
             BalanceAudit(
                 account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
-                charged: charged, posted: posted
+                charged: charged, posted: posted, periodSpent: periodStart.map { _ in periodSpent }, fromPeriodHolds: fromPeriodHolds
             ).problems
         }
     }
+
+    /// An account's figures for `verify`: the running totals and what the entries and holds say.
+    private typealias AuditRow = (String, Int64, Int64, Int64, Int64, Int64, Int64, Int64?, Int64, Int64)
 }

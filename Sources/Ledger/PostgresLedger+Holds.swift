@@ -12,9 +12,13 @@ extension PostgresLedger {
         if let (available, teamAvailable) = try await reserves.submit(request) {
             return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))
         }
-        // Nothing held: a key that may not spend (the statements hold nothing for one), or too few credits.
+        // Nothing held: a key that may not spend (the statements hold nothing for one), too few
+        // credits, or a rolling budget, which the statements leave to `reserveRolling`.
         guard let key = try await key(id: keyID) else { throw .unknownKey(keyID) }
         guard key.isUsable(at: now()) else { throw .unusableKey(keyID) }
+        if try await hasRollingBudget(keyID: keyID) {
+            return try await reserveRolling(keyID: keyID, amount: amount.microCredits, hold: hold, expiresAt: expiresAt)
+        }
         return .insufficient(available: try await balance(of: .key(keyID)).spendable)
     }
 
@@ -41,7 +45,7 @@ extension PostgresLedger {
     private func settle(_ hold: HoldID, state: String, charge: Credits, reason: String) async throws(LedgerError) -> Balance {
         let micro = charge.microCredits
         if let settled = try await settles.submit(SettleRequest(holdID: hold.rawValue, state: state, charge: micro, reason: reason)) {
-            return Self.balance(settled.balance, settled.held, settled.teamAvailable)
+            return settled
         }
         // Nothing moved: say why.
         guard
@@ -98,49 +102,49 @@ extension PostgresLedger {
     }
 
     /// Charges an expired hold's work from its key and team directly: their held credits were
-    /// released when it expired, so only the balances move, below zero if they must.
+    /// released when it expired, so only the balances move, below zero if they must; the charge
+    /// counts again in the hold's periods, if they are still the ones counted.
     func chargeLate(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
         let micro = charge.microCredits, now = now(), reason = Self.lateChargeReason
         return try await transaction { connection, logger in
             guard
-                let (keyID, teamID) = try await Self.first(
+                let (keyID, teamID, keyPeriod, teamPeriod) = try await Self.first(
                     connection.query(
                         """
                         UPDATE hold SET state = 'posted', charged = \(micro), reason = \(reason), settled_at = \(now)
-                        WHERE id = \(hold.rawValue) AND state = 'expired' AND \(micro) BETWEEN 0 AND amount RETURNING key_id, team_id
-                        """, logger: logger), (String, String?).self)
+                        WHERE id = \(hold.rawValue) AND state = 'expired' AND \(micro) BETWEEN 0 AND amount
+                        RETURNING key_id, team_id, key_period, team_period
+                        """, logger: logger), (String, String?, Int64?, Int64?).self)
             else {
                 throw LedgerError.holdSettled(hold)
             }
-            guard
-                let (balance, held) = try await Self.first(
-                    connection.query(
-                        """
-                        UPDATE balance SET balance = balance - \(micro) WHERE key_id = \(keyID) RETURNING balance, held
-                        """, logger: logger), (Int64, Int64).self)
-            else {
-                throw LedgerError.unknownKey(keyID)
-            }
+            try await connection.query(
+                """
+                UPDATE balance SET balance = balance - \(micro),
+                    period_spent = period_spent + CASE WHEN period_start = \(keyPeriod) THEN \(micro) ELSE 0 END
+                WHERE key_id = \(keyID)
+                """, logger: logger)
             try await connection.query(
                 """
                 INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (\(keyID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
                 """, logger: logger)
-            var teamAvailable: Int64?
             if let teamID {
-                teamAvailable = try await Self.first(
-                    connection.query(
-                        """
-                        UPDATE team SET balance = balance - \(micro) WHERE id = \(teamID) RETURNING balance - held
-                        """, logger: logger), Int64.self)
+                try await connection.query(
+                    """
+                    UPDATE team SET balance = balance - \(micro),
+                        period_spent = period_spent + CASE WHEN period_start = \(teamPeriod) THEN \(micro) ELSE 0 END
+                    WHERE id = \(teamID)
+                    """, logger: logger)
                 try await connection.query(
                     """
                     INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at)
                     VALUES (\(teamID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
                     """, logger: logger)
             }
-            return Balance(
-                balance: Credits(microCredits: balance), held: Credits(microCredits: held),
-                teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+            guard let row = try await Self.first(connection.query(Self.balanceQuery(.key(keyID), now: now), logger: logger), BalanceRow.self) else {
+                throw LedgerError.unknownKey(keyID)
+            }
+            return Self.balance(row)
         }
     }
 }

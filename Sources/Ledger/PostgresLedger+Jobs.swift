@@ -20,7 +20,7 @@ extension PostgresLedger: JobStore {
     ]
 
     private static let columns =
-        "id, public_id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at"
+        "id, public_id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at, cancelled_at"
 
     /// Each claim's turn, so that the next claim goes to the key whose last turn is the oldest.
     static let jobTurnsSchema: [PostgresQuery] = [
@@ -131,11 +131,14 @@ extension PostgresLedger: JobStore {
         _ = try await jobs(
             """
             UPDATE job SET state = 'QUEUED', lease_until = NULL
-            WHERE state = 'PROCESSING' AND lease_until < \(now) AND attempts < \(maxAttempts) RETURNING \(unescaped: Self.columns)
+            WHERE state = 'PROCESSING' AND lease_until < \(now) AND attempts < \(maxAttempts) AND cancelled_at IS NULL
+            RETURNING \(unescaped: Self.columns)
             """)
+        // A cancelled job is not run again: it fails as cancelled.
         return try await jobs(
             """
-            UPDATE job SET state = 'FAILED', error = 'the gateway stopped while generating, too many times', finished_at = \(now), lease_until = NULL
+            UPDATE job SET state = 'FAILED', finished_at = \(now), lease_until = NULL,
+                error = CASE WHEN cancelled_at IS NULL THEN 'the gateway stopped while generating, too many times' ELSE \(JobRecord.cancelledError) END
             WHERE state = 'PROCESSING' AND lease_until < \(now) RETURNING \(unescaped: Self.columns)
             """)
     }
@@ -153,7 +156,45 @@ extension PostgresLedger: JobStore {
         try await jobs("DELETE FROM job WHERE finished_at < \(cutoff) RETURNING \(unescaped: Self.columns)")
     }
 
-    private typealias JobRow = (String, Int64, String, String, String, Data, String, Int64, String, Int, Data?, String?, Int64, Int64?)
+    public func cancelJob(id: String) async throws(LedgerError) -> JobCancellation {
+        let at = now()
+        // Each UPDATE waits for a claim that holds the row and then sees the state it left: a
+        // job is either removed while queued or marked while running, never both or neither.
+        if let removed = try await jobs(
+            """
+            UPDATE job SET state = 'FAILED', error = \(JobRecord.cancelledError), finished_at = \(at), cancelled_at = \(at)
+            WHERE id = \(id) AND state = 'QUEUED' RETURNING \(unescaped: Self.columns)
+            """
+        ).first {
+            return .removed(removed)
+        }
+        if let stopping = try await jobs(
+            """
+            UPDATE job SET cancelled_at = \(at) WHERE id = \(id) AND state = 'PROCESSING' AND cancelled_at IS NULL
+            RETURNING \(unescaped: Self.columns)
+            """
+        ).first {
+            return .stopping(stopping)
+        }
+        return try await job(id: id).map { JobCancellation.unchanged($0) } ?? .notFound
+    }
+
+    public func queuedJobs() async throws(LedgerError) -> [QueuedJob] {
+        try await perform { client, logger in
+            var queued: [QueuedJob] = []
+            for try await (id, key, model, turn) in try await client.query(
+                """
+                SELECT q.id, q.key_id, q.model, (SELECT MAX(c.claim_turn) FROM job c WHERE c.key_id = q.key_id)
+                FROM job q WHERE q.state = 'QUEUED' ORDER BY q.created_at, q.id
+                """, logger: logger
+            ).decode((String, String, String, Int64?).self) {
+                queued.append(QueuedJob(id: id, keyID: key, model: model, keyLastTurn: turn))
+            }
+            return queued
+        }
+    }
+
+    private typealias JobRow = (String, Int64, String, String, String, Data, String, Int64, String, Int, Data?, String?, Int64, Int64?, Int64?)
 
     /// Runs a query that answers job rows. (An autoclosure: binding `Data` can throw.)
     private func jobs(_ query: @autoclosure () throws -> PostgresQuery) async throws(LedgerError) -> [JobRecord] {
@@ -168,6 +209,6 @@ extension PostgresLedger: JobStore {
         JobRecord(
             id: row.0, publicID: row.1, keyID: row.2, dialect: row.3, model: row.4, payload: Array(row.5), hold: HoldID(row.6),
             cost: Credits(microCredits: row.7), state: JobState(rawValue: row.8) ?? .failed, attempts: row.9,
-            result: row.10.map(Array.init), error: row.11, createdAt: row.12, finishedAt: row.13)
+            result: row.10.map(Array.init), error: row.11, createdAt: row.12, finishedAt: row.13, cancelledAt: row.14)
     }
 }

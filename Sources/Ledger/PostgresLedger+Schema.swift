@@ -79,6 +79,11 @@ extension PostgresLedger {
             // Events recorded before keep an empty dialect: which API they came through was not kept.
             ("009 dialect on usage events", ["ALTER TABLE usage_event ADD COLUMN dialect TEXT NOT NULL DEFAULT ''"]),
             ("010 public ids of jobs", Self.jobPublicIDsSchema),
+            ("011 periodic budgets", Self.periodicBudgetsSchema),
+            ("012 alerts", Self.alertsSchema),
+            ("013 cancel of jobs", ["ALTER TABLE job ADD COLUMN cancelled_at BIGINT"]),
+            ("014 entries by time", Self.entriesByTimeSchema),
+            ("015 shared rate limits and outputs", Self.rateLimitSchema + Self.outputsSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.

@@ -22,7 +22,7 @@ extension PostgresLedger: WebhookStore {
         """,
     ]
 
-    private static let deliveryColumns = "id, key_id, job_id, url, body, state, attempts, next_attempt_at, created_at, ended_at"
+    static let deliveryColumns = "id, key_id, job_id, url, body, state, attempts, next_attempt_at, created_at, ended_at, recipient"
 
     public func webhookSecret(keyID: String) async throws(LedgerError) -> String {
         let candidate = APIKeySecret.makeWebhookSecret(), createdAt = now()
@@ -42,17 +42,20 @@ extension PostgresLedger: WebhookStore {
     }
 
     public func enqueueWebhook(_ webhook: NewWebhook) async throws(LedgerError) -> WebhookDelivery {
-        let id = "msg_" + RandomUUID.make(), createdAt = now(), body = Data(webhook.body)
-        guard
-            let delivery = try await deliveries(
-                """
-                INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at)
-                VALUES (\(id), \(webhook.keyID), \(webhook.jobID), \(webhook.url), \(body), 'PENDING', \(createdAt), \(createdAt))
-                RETURNING \(unescaped: Self.deliveryColumns)
-                """
-            ).first
-        else { throw .storage("the webhook was not stored") }
+        guard let delivery = try await deliveries(try Self.queue(webhook, at: now())).first else {
+            throw .storage("the webhook was not stored")
+        }
         return delivery
+    }
+
+    /// The statement that stores a new pending delivery, due at once.
+    static func queue(_ webhook: NewWebhook, at createdAt: Timestamp) throws -> PostgresQuery {
+        let id = "msg_" + RandomUUID.make(), body = Data(webhook.body), recipient = webhook.recipient.rawValue
+        return try """
+        INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at, recipient)
+        VALUES (\(id), \(webhook.keyID), \(webhook.jobID), \(webhook.url), \(body), 'PENDING', \(createdAt), \(createdAt), \(recipient))
+        RETURNING \(unescaped: Self.deliveryColumns)
+        """
     }
 
     public func claimDueWebhook(now: Timestamp, leaseUntil: Timestamp) async throws(LedgerError) -> WebhookDelivery? {
@@ -109,12 +112,12 @@ extension PostgresLedger: WebhookStore {
         try await perform { client, logger in
             var deliveries: [WebhookDelivery] = []
             let rows = try await client.query(try query(), logger: logger)
-            for try await row in rows.decode((String, String, String, String, Data, String, Int, Int64?, Int64, Int64?).self) {
+            for try await row in rows.decode((String, String, String, String, Data, String, Int, Int64?, Int64, Int64?, String).self) {
                 deliveries.append(
                     WebhookDelivery(
                         id: row.0, keyID: row.1, jobID: row.2, url: row.3, body: Array(row.4),
                         state: WebhookState(rawValue: row.5) ?? .failed, attempts: row.6, nextAttemptAt: row.7,
-                        createdAt: row.8, endedAt: row.9))
+                        createdAt: row.8, endedAt: row.9, recipient: WebhookRecipient(rawValue: row.10) ?? .member))
             }
             return deliveries
         }

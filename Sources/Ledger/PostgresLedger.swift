@@ -13,7 +13,7 @@ public final class PostgresLedger: Ledger {
     let logger: Logger
     let clock: any WallClock
     let reserves: PostgresBatcher<HoldRequest, (available: Int64, teamAvailable: Int64?)?>
-    let settles: PostgresBatcher<SettleRequest, (balance: Int64, held: Int64, teamAvailable: Int64?)?>
+    let settles: PostgresBatcher<SettleRequest, Balance?>
     let recentKeys = RecentKeys()
 
     /// Connects with a URL such as `postgres://user:password@host:5432/database` and applies the

@@ -4,33 +4,46 @@ import PostgresNIO
 // each once per connection instead of once per request.
 
 /// Holds an amount of a key's credits and, for a member of a team, of the team's, in one
-/// statement. `member` locks the key's balance row and reads it afresh (two requests can never
-/// both take the last credits), and finds nothing for a revoked or expired key. The team's budget
-/// is held only if the key's suffices, the key's only if the team's was held, and the hold is
-/// recorded only if both were. Locks are taken key first, then team, as everywhere, so replicas
-/// cannot deadlock.
+/// statement, and counts it in their periodic budgets. `member` locks the key's balance row and
+/// reads it afresh (two requests can never both take the last credits, nor the last of a period's
+/// budget), and finds nothing for a revoked or expired key. The team's budget is held only if the
+/// key's suffices, the key's only if the team's was held, and the hold is recorded only if both
+/// were. A period's count starts anew when its period has turned. Locks are taken key first, then
+/// team, as everywhere, so replicas cannot deadlock.
 struct ReserveStatement: PostgresPreparedStatement {
     static let sql = """
         WITH member AS (
-            SELECT b.key_id, b.balance - b.held AS available, k.team_id
+            SELECT b.key_id, b.balance - b.held AS available, k.team_id, b.budget_amount,
+                   \(PostgresBudgetSQL.period("b", now: "$5")) AS period, \(PostgresBudgetSQL.spent("b", now: "$5")) AS spent
             FROM balance b JOIN api_key k ON k.id = b.key_id
-            WHERE b.key_id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5) FOR UPDATE OF b
+            WHERE b.key_id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5) AND NOT b.budget_rolling
+            FOR UPDATE OF b
+        ), allowed AS (
+            SELECT * FROM member WHERE available >= $2 AND (budget_amount IS NULL OR spent <= budget_amount - $2)
         ), team_reserved AS (
-            UPDATE team SET held = team.held + $2 FROM member
-            WHERE team.id = member.team_id AND member.available >= $2 AND team.balance - team.held >= $2
-            RETURNING team.balance - team.held AS available
+            UPDATE team SET held = team.held + $2,
+                period_start = CASE WHEN team.budget_amount IS NULL THEN team.period_start ELSE \(PostgresBudgetSQL.period("team", now: "$5")) END,
+                period_spent = CASE WHEN team.budget_amount IS NULL THEN team.period_spent ELSE \(PostgresBudgetSQL.spent("team", now: "$5")) + $2 END
+            FROM allowed WHERE team.id = allowed.team_id AND team.balance - team.held >= $2 AND NOT team.budget_rolling
+                  AND (team.budget_amount IS NULL OR \(PostgresBudgetSQL.spent("team", now: "$5")) <= team.budget_amount - $2)
+            RETURNING LEAST(team.balance - team.held, team.budget_amount - team.period_spent) AS available,
+                      CASE WHEN team.budget_amount IS NOT NULL THEN team.period_start END AS period
         ), reserved AS (
-            UPDATE balance SET held = balance.held + $2 FROM member
-            WHERE balance.key_id = member.key_id AND member.available >= $2
-                  AND (member.team_id IS NULL OR EXISTS (SELECT 1 FROM team_reserved))
-            RETURNING balance.balance - balance.held AS available, member.team_id
+            UPDATE balance SET held = balance.held + $2,
+                period_start = CASE WHEN allowed.budget_amount IS NULL THEN balance.period_start ELSE allowed.period END,
+                period_spent = CASE WHEN allowed.budget_amount IS NULL THEN balance.period_spent ELSE allowed.spent + $2 END
+            FROM allowed WHERE balance.key_id = allowed.key_id
+                  AND (allowed.team_id IS NULL OR EXISTS (SELECT 1 FROM team_reserved))
+            RETURNING LEAST(balance.balance - balance.held, balance.budget_amount - balance.period_spent) AS available, allowed.team_id,
+                      CASE WHEN allowed.budget_amount IS NOT NULL THEN allowed.period END AS period
         ), recorded AS (
-            INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at)
-            SELECT $3, $1, team_id, $2, 'open', $4, $5 FROM reserved
+            INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at, key_period, team_period)
+            SELECT $3, $1, team_id, $2, 'open', $4, $5, period, (SELECT period FROM team_reserved) FROM reserved
         )
         SELECT available, (SELECT available FROM team_reserved) FROM reserved
         """
-    /// The key's available credits after the hold, and its team's.
+    /// What the key can still spend after the hold (its credits or what is left of its period's
+    /// budget, the less), and its team's.
     typealias Row = (Int64, Int64?)
 
     let keyID: String
@@ -54,22 +67,25 @@ struct ReserveStatement: PostgresPreparedStatement {
 
 /// Settles an open hold: posts a charge (at most the hold) or voids it, in one statement. The hold
 /// moves from open to settled only if it is open and the charge fits (the row lock makes a hold
-/// settle once across replicas); the key's and the team's balances and the post entries follow
-/// from that row alone.
+/// settle once across replicas); the key's and the team's balances, the periods' counts and the
+/// post entries follow from that row alone. A period's count changes only if it still counts the
+/// hold's period.
 struct SettleStatement: PostgresPreparedStatement {
     static let sql = """
         WITH settled AS (
             UPDATE hold SET state = $1, charged = $2, reason = $3, settled_at = $4
             WHERE id = $5 AND state = 'open' AND $2 BETWEEN 0 AND amount
-            RETURNING key_id, team_id, amount
+            RETURNING key_id, team_id, amount, key_period, team_period
         ), balanced AS (
-            UPDATE balance SET held = held - settled.amount, balance = balance - $2
+            UPDATE balance SET held = held - settled.amount, balance = balance - $2,
+                period_spent = balance.period_spent + CASE WHEN balance.period_start = settled.key_period THEN $2 - settled.amount ELSE 0 END
             FROM settled WHERE balance.key_id = settled.key_id
-            RETURNING balance.balance, balance.held
+            RETURNING balance.balance, balance.held, \(PostgresBudgetSQL.columns("balance", team: false, now: "$4", as: "k_"))
         ), team_balanced AS (
-            UPDATE team SET held = team.held - settled.amount, balance = team.balance - $2
+            UPDATE team SET held = team.held - settled.amount, balance = team.balance - $2,
+                period_spent = team.period_spent + CASE WHEN team.period_start = settled.team_period THEN $2 - settled.amount ELSE 0 END
             FROM settled WHERE team.id = settled.team_id
-            RETURNING team.balance - team.held AS available
+            RETURNING team.balance - team.held AS available, \(PostgresBudgetSQL.columns("team", team: true, now: "$4", as: "t_"))
         ), posted AS (
             INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at)
             SELECT key_id, 'post', -$2, $5, $3, $4 FROM settled WHERE $2 > 0
@@ -77,10 +93,11 @@ struct SettleStatement: PostgresPreparedStatement {
             INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at)
             SELECT team_id, 'post', -$2, $5, $3, $4 FROM settled WHERE team_id IS NOT NULL AND $2 > 0
         )
-        SELECT balance, held, (SELECT available FROM team_balanced) FROM balanced
+        SELECT b.balance, b.held, t.available, \(PostgresBudgetSQL.named("b", "k_")), \(PostgresBudgetSQL.named("t", "t_"))
+        FROM balanced b LEFT JOIN team_balanced t ON true
         """
-    /// The key's balance and held credits after settling, and its team's available credits.
-    typealias Row = (Int64, Int64, Int64?)
+    /// The key's balance after settling, with its team's available credits and both budgets.
+    typealias Row = BalanceRow
 
     let state: String
     let charge: Int64
@@ -107,9 +124,9 @@ struct SettleStatement: PostgresPreparedStatement {
 // single statements and replicas cannot deadlock. (Each lock step is forced to finish first by an
 // uncorrelated subquery, which PostgreSQL evaluates once, before the rows that depend on it.)
 
-/// Holds credits for a batch of requests. A request is held when its key's available credits
-/// cover it together with every earlier request of the batch for that key, and its team's cover it
-/// with every earlier such request of the team; the rest are left for `ReserveStatement` to decide
+/// Holds credits for a batch of requests. A request is held when its key's available credits, and
+/// what is left of its periodic budget, cover it together with every earlier request of the batch
+/// for that key, and its team's cover it with every earlier such request of the team; the rest are left for `ReserveStatement` to decide
 /// one by one (so a refusal is always exact).
 struct BatchReserveStatement: PostgresPreparedStatement {
     static let sql = """
@@ -117,38 +134,48 @@ struct BatchReserveStatement: PostgresPreparedStatement {
             SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])
                 WITH ORDINALITY AS r(key_id, amount, hold_id, expires_at, position)
         ), member AS (
-            SELECT b.key_id, b.balance - b.held AS available, k.team_id
+            SELECT b.key_id, b.balance - b.held AS available, k.team_id, b.budget_amount,
+                   \(PostgresBudgetSQL.period("b", now: "$5")) AS period, \(PostgresBudgetSQL.spent("b", now: "$5")) AS spent
             FROM balance b JOIN api_key k ON k.id = b.key_id
             WHERE b.key_id = ANY ((SELECT array_agg(DISTINCT key_id) FROM request)::text[])
-                  AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5)
+                  AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $5) AND NOT b.budget_rolling
             ORDER BY b.key_id FOR UPDATE OF b
         ), team_locked AS (
-            SELECT t.id, t.balance - t.held AS available FROM team t
+            SELECT t.id, t.balance - t.held AS available, t.budget_amount, t.budget_rolling,
+                   \(PostgresBudgetSQL.period("t", now: "$5")) AS period, \(PostgresBudgetSQL.spent("t", now: "$5")) AS spent
+            FROM team t
             WHERE t.id = ANY ((SELECT array_agg(DISTINCT team_id) FROM member)::text[])
             ORDER BY t.id FOR NO KEY UPDATE
         ), within_key AS (
-            SELECT r.*, m.team_id FROM (
+            SELECT r.*, m.team_id, CASE WHEN m.budget_amount IS NOT NULL THEN m.period END AS key_period FROM (
                 SELECT r.*, SUM(r.amount) OVER (PARTITION BY r.key_id ORDER BY r.position) AS key_total FROM request r
             ) r JOIN member m USING (key_id)
-            WHERE r.key_total <= m.available
+            WHERE r.key_total <= m.available AND (m.budget_amount IS NULL OR r.key_total <= m.budget_amount - m.spent)
         ), accepted AS (
-            SELECT w.* FROM (
+            SELECT w.*, CASE WHEN t.budget_amount IS NOT NULL THEN t.period END AS team_period FROM (
                 SELECT w.*, SUM(w.amount) OVER (PARTITION BY w.team_id ORDER BY w.position) AS team_total FROM within_key w
             ) w LEFT JOIN team_locked t ON t.id = w.team_id
-            WHERE w.team_id IS NULL OR w.team_total <= t.available
+            WHERE w.team_id IS NULL
+                  OR (NOT t.budget_rolling AND w.team_total <= t.available
+                      AND (t.budget_amount IS NULL OR w.team_total <= t.budget_amount - t.spent))
         ), key_held AS (
-            UPDATE balance b SET held = b.held + a.total
-            FROM (SELECT key_id, SUM(amount) AS total FROM accepted GROUP BY key_id) a
+            UPDATE balance b SET held = b.held + a.total,
+                period_start = CASE WHEN m.budget_amount IS NULL THEN b.period_start ELSE m.period END,
+                period_spent = CASE WHEN m.budget_amount IS NULL THEN b.period_spent ELSE m.spent + a.total END
+            FROM (SELECT key_id, SUM(amount) AS total FROM accepted GROUP BY key_id) a JOIN member m USING (key_id)
             WHERE b.key_id = a.key_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING b.key_id, b.balance - b.held AS available
+            RETURNING b.key_id, LEAST(b.balance - b.held, b.budget_amount - b.period_spent) AS available
         ), team_held AS (
-            UPDATE team t SET held = t.held + a.total
+            UPDATE team t SET held = t.held + a.total,
+                period_start = CASE WHEN l.budget_amount IS NULL THEN t.period_start ELSE l.period END,
+                period_spent = CASE WHEN l.budget_amount IS NULL THEN t.period_spent ELSE l.spent + a.total END
             FROM (SELECT team_id, SUM(amount) AS total FROM accepted WHERE team_id IS NOT NULL GROUP BY team_id) a
+                JOIN team_locked l ON l.id = a.team_id
             WHERE t.id = a.team_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING t.id, t.balance - t.held AS available
+            RETURNING t.id, LEAST(t.balance - t.held, t.budget_amount - t.period_spent) AS available
         ), recorded AS (
-            INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at)
-            SELECT hold_id, key_id, team_id, amount, 'open', expires_at, $5 FROM accepted
+            INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at, key_period, team_period)
+            SELECT hold_id, key_id, team_id, amount, 'open', expires_at, $5, key_period, team_period FROM accepted
         )
         SELECT a.hold_id, k.available, t.available
         FROM accepted a JOIN key_held k USING (key_id) LEFT JOIN team_held t ON t.id = a.team_id
@@ -182,7 +209,7 @@ struct BatchSettleStatement: PostgresPreparedStatement {
         ), settled AS (
             UPDATE hold h SET state = r.state, charged = r.charge, reason = r.reason, settled_at = $5
             FROM request r WHERE h.id = r.hold_id AND h.state = 'open' AND r.charge BETWEEN 0 AND h.amount
-            RETURNING h.id, h.key_id, h.team_id, h.amount, r.charge, r.reason
+            RETURNING h.id, h.key_id, h.team_id, h.amount, r.charge, r.reason, h.key_period, h.team_period
         ), member AS (
             SELECT b.key_id, k.team_id FROM balance b JOIN api_key k ON k.id = b.key_id
             WHERE b.key_id = ANY ((SELECT array_agg(DISTINCT key_id) FROM settled)::text[])
@@ -192,15 +219,19 @@ struct BatchSettleStatement: PostgresPreparedStatement {
             WHERE t.id = ANY ((SELECT array_agg(DISTINCT team_id) FROM member)::text[])
             ORDER BY t.id FOR NO KEY UPDATE
         ), balanced AS (
-            UPDATE balance b SET held = b.held - s.amount, balance = b.balance - s.charge
+            UPDATE balance b SET held = b.held - s.amount, balance = b.balance - s.charge,
+                period_spent = b.period_spent
+                    + COALESCE((SELECT SUM(x.charge - x.amount) FROM settled x WHERE x.key_id = b.key_id AND x.key_period = b.period_start), 0)
             FROM (SELECT key_id, SUM(amount) AS amount, SUM(charge) AS charge FROM settled GROUP BY key_id) s
             WHERE b.key_id = s.key_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING b.key_id, b.balance, b.held
+            RETURNING b.key_id, b.balance, b.held, \(PostgresBudgetSQL.columns("b", team: false, now: "$5", as: "k_"))
         ), team_balanced AS (
-            UPDATE team t SET held = t.held - s.amount, balance = t.balance - s.charge
+            UPDATE team t SET held = t.held - s.amount, balance = t.balance - s.charge,
+                period_spent = t.period_spent
+                    + COALESCE((SELECT SUM(x.charge - x.amount) FROM settled x WHERE x.team_id = t.id AND x.team_period = t.period_start), 0)
             FROM (SELECT team_id, SUM(amount) AS amount, SUM(charge) AS charge FROM settled WHERE team_id IS NOT NULL GROUP BY team_id) s
             WHERE t.id = s.team_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING t.id, t.balance - t.held AS available
+            RETURNING t.id, t.balance - t.held AS available, \(PostgresBudgetSQL.columns("t", team: true, now: "$5", as: "t_"))
         ), posted AS (
             INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at)
             SELECT key_id, 'post', -charge, id, reason, $5 FROM settled WHERE charge > 0
@@ -208,12 +239,11 @@ struct BatchSettleStatement: PostgresPreparedStatement {
             INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at)
             SELECT team_id, 'post', -charge, id, reason, $5 FROM settled WHERE team_id IS NOT NULL AND charge > 0
         )
-        SELECT s.id, b.balance, b.held, t.available
+        SELECT s.id, b.balance, b.held, t.available, \(PostgresBudgetSQL.named("b", "k_")), \(PostgresBudgetSQL.named("t", "t_"))
         FROM settled s JOIN balanced b USING (key_id) LEFT JOIN team_balanced t ON t.id = s.team_id
         """
-    /// A settled hold's id, its key's balance and held credits after the batch, and its team's
-    /// available credits.
-    typealias Row = (String, Int64, Int64, Int64?)
+    /// A settled hold's id, then its key's balance after the batch (`BalanceRow`).
+    typealias Row = (String, Int64, Int64, Int64?, String?, Int64?, String?, Int64?, Int64?, String?, Int64?, String?, Int64?, Int64?)
 
     let requests: [SettleRequest]
     let now: Int64

@@ -15,37 +15,20 @@ extension SQLiteLedger {
                     UPDATE \(totals.name) SET balance = balance + ? WHERE \(totals.id) = ? AND balance + ? - held >= 0 AND balance + ? <= ?
                     """, arguments: [amount.microCredits, account.id, amount.microCredits, amount.microCredits, Credits.maximum.microCredits])
             guard db.changesCount == 1 else {
-                throw try Self.balance(db, account) == nil ? account.unknown : AdjustmentRule.refusal(of: amount)
+                throw try Self.balance(db, account, at: 0) == nil ? account.unknown : AdjustmentRule.refusal(of: amount)
             }
             try db.execute(
                 sql: "INSERT INTO \(entries.name) (\(entries.owner), kind, amount, reason, created_at) VALUES (?, ?, ?, ?, ?)",
                 arguments: [account.id, AdjustmentRule.entryKind(of: amount), amount.microCredits, reason, self.now()])
-            guard let balance = try Self.balance(db, account) else { throw account.unknown }
+            guard let balance = try Self.balance(db, account, at: self.now()) else { throw account.unknown }
             return balance
         }
     }
 
     public func balance(of account: Account) async throws(LedgerError) -> Balance {
-        guard let balance = try await read(oneStatement: true, { db in try Self.balance(db, account) }) else { throw account.unknown }
+        let now = now()
+        guard let balance = try await read(oneStatement: true, { db in try Self.balance(db, account, at: now) }) else { throw account.unknown }
         return balance
-    }
-
-    /// An account's balance; a key's with what its team has available.
-    static func balance(_ db: Database, _ account: Account) throws -> Balance? {
-        let sql =
-            switch account {
-            case .key:
-                """
-                SELECT b.balance, b.held, t.balance - t.held AS team_available
-                FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = ?
-                """
-            case .team: "SELECT balance, held, NULL AS team_available FROM team WHERE id = ?"
-            }
-        return try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [account.id]).map {
-            Balance(
-                balance: Credits(microCredits: $0["balance"]), held: Credits(microCredits: $0["held"]),
-                teamAvailable: ($0["team_available"] as Int64?).map(Credits.init(microCredits:)))
-        }
     }
 
     public func verify() async throws(LedgerError) -> [String] {
@@ -57,14 +40,19 @@ extension SQLiteLedger {
                            COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0) AS from_entries,
                            COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0) AS from_holds,
                            COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0) AS charged,
-                           COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0) AS posted
+                           COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0) AS posted,
+                           b.period_start, b.period_spent,
+                           COALESCE((SELECT SUM(\(BalanceAudit.periodSpending)) FROM hold h WHERE h.key_id = b.key_id AND h.key_period = b.period_start), 0)
+                               AS from_period_holds
                     FROM balance b
                     UNION ALL
                     SELECT t.id, t.balance, t.held,
                            COALESCE((SELECT SUM(amount) FROM team_entry e WHERE e.team_id = t.id), 0),
                            COALESCE((SELECT SUM(amount) FROM hold h WHERE h.team_id = t.id AND h.state = 'open'), 0),
                            COALESCE((SELECT SUM(charged) FROM hold h WHERE h.team_id = t.id AND h.state = 'posted'), 0),
-                           COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)
+                           COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0),
+                           t.period_start, t.period_spent,
+                           COALESCE((SELECT SUM(\(BalanceAudit.periodSpending)) FROM hold h WHERE h.team_id = t.id AND h.team_period = t.period_start), 0)
                     FROM team t
                     ORDER BY 1
                     """)
@@ -75,7 +63,8 @@ extension SQLiteLedger {
                 let charged: Int64 = row["charged"], posted: Int64 = row["posted"]
                 return BalanceAudit(
                     account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
-                    charged: charged, posted: posted
+                    charged: charged, posted: posted,
+                    periodSpent: (row["period_start"] as Int64?).map { _ in row["period_spent"] }, fromPeriodHolds: row["from_period_holds"]
                 ).problems
             }
         }

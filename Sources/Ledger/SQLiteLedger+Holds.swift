@@ -12,8 +12,12 @@ extension SQLiteLedger {
             // is decided here, in the transaction that spends.
             guard
                 let member = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT team_id, revoked_at, expires_at FROM api_key WHERE id = ?"),
-                    arguments: [keyID])
+                    db.cachedStatement(
+                        sql: """
+                            SELECT k.team_id, k.revoked_at, k.expires_at, b.balance, b.held, \(Self.budgetColumns("b")),
+                                   t.balance AS team_balance, t.held AS team_held, \(Self.budgetColumns("t", as: "team_"))
+                            FROM api_key k JOIN balance b ON b.key_id = k.id LEFT JOIN team t ON t.id = k.team_id WHERE k.id = ?
+                            """), arguments: [keyID])
             else {
                 throw LedgerError.unknownKey(keyID)
             }
@@ -22,28 +26,32 @@ extension SQLiteLedger {
                 throw LedgerError.unusableKey(keyID)
             }
             let teamID: String? = member["team_id"]
-            // Check and reserve in one statement: two requests can never both take the last credits.
-            // The transaction makes the key's and the team's holds one step: if the team's budget
-            // refuses, the key's hold is taken back before anyone can see it.
-            let reserved = try Int64.fetchOne(
-                db.cachedStatement(sql: "UPDATE balance SET held = held + ? WHERE key_id = ? AND balance - held >= ? RETURNING balance - held"),
-                arguments: [micro, keyID, micro])
-            guard var available = reserved else { return .insufficient(available: try Self.balance(db, .key(keyID))?.spendable ?? .zero) }
+            // The transaction is the atomic step (SQLite runs one writer at a time): the key's and
+            // the team's balances and periodic budgets are read, checked and held together, so two
+            // requests can never both take the last credits of either.
+            var available = (member["balance"] as Int64) - (member["held"] as Int64) - micro
+            if teamID != nil { available = min(available, (member["team_balance"] as Int64) - (member["team_held"] as Int64) - micro) }
+            let own = try Self.count(member, of: .key(keyID), db, at: now).reserving(micro, at: now)
+            let team: (count: PeriodCount, period: Timestamp?)? =
+                try teamID.map { try Self.count(member, prefix: "team_", of: .team($0), db, at: now).reserving(micro, at: now) }
+                ?? (PeriodCount(), nil)
+            guard available >= 0, let own, let team else {
+                return .insufficient(available: try Self.balance(db, .key(keyID), at: now)?.spendable ?? .zero)
+            }
+            try db.cachedStatement(sql: "UPDATE balance SET held = held + ?, period_start = ?, period_spent = ? WHERE key_id = ?")
+                .execute(arguments: [micro, own.count.countedPeriod, own.count.spent, keyID])
             if let teamID {
-                let teamReserved = try Int64.fetchOne(
-                    db.cachedStatement(sql: "UPDATE team SET held = held + ? WHERE id = ? AND balance - held >= ? RETURNING balance - held"),
-                    arguments: [micro, teamID, micro])
-                guard let teamAvailable = teamReserved else {
-                    try db.cachedStatement(sql: "UPDATE balance SET held = held - ? WHERE key_id = ?").execute(arguments: [micro, keyID])
-                    return .insufficient(available: try Self.balance(db, .key(keyID))?.spendable ?? .zero)
-                }
-                available = min(available, teamAvailable)
+                try db.cachedStatement(sql: "UPDATE team SET held = held + ?, period_start = ?, period_spent = ? WHERE id = ?")
+                    .execute(arguments: [micro, team.count.countedPeriod, team.count.spent, teamID])
             }
             try db.cachedStatement(
-                sql: "INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at) VALUES (?, ?, ?, ?, 'open', ?, ?)"
+                sql: """
+                    INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at, key_period, team_period)
+                    VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)
+                    """
             )
-            .execute(arguments: [hold.rawValue, keyID, teamID, micro, expiresAt, now])
-            return .held(hold, available: Credits(microCredits: available))
+            .execute(arguments: [hold.rawValue, keyID, teamID, micro, expiresAt, now, own.period, team.period])
+            return .held(hold, available: try Self.balance(db, .key(keyID), at: now)?.spendable ?? .zero)
         }
     }
 
@@ -74,7 +82,7 @@ extension SQLiteLedger {
         try await write { db in
             guard
                 let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT id, key_id, team_id, amount, state FROM hold WHERE id = ?"),
+                    db.cachedStatement(sql: "SELECT id, key_id, team_id, amount, state, key_period, team_period FROM hold WHERE id = ?"),
                     arguments: [hold.rawValue])
             else {
                 throw LedgerError.unknownHold(hold)
@@ -91,9 +99,10 @@ extension SQLiteLedger {
         }
     }
 
-    /// Settles one hold (a row with its id, key_id, team_id and amount): releases `releasing` (its
-    /// amount, or nothing for a hold that expired already) from the key and its team and, for a
-    /// charge, writes their post entries.
+    /// Settles one hold (a row with its id, key_id, team_id, amount, key_period and team_period):
+    /// releases `releasing` (its amount, or nothing for a hold that expired already) from the key
+    /// and its team and, for a charge, writes their post entries. The periods the hold counts in
+    /// gain the charge and lose what is released, if they are still the ones counted.
     @discardableResult
     private static func close(
         _ db: Database, hold: Row, as state: String, charge: Int64, reason: String, at: Timestamp,
@@ -102,18 +111,23 @@ extension SQLiteLedger {
         let id: String = hold["id"], keyID: String = hold["key_id"], teamID: String? = hold["team_id"]
         try db.cachedStatement(sql: "UPDATE hold SET state = ?, charged = ?, reason = ?, settled_at = ? WHERE id = ?")
             .execute(arguments: [state, charge, reason, at, id])
-        let row = try Row.fetchOne(
-            db.cachedStatement(sql: "UPDATE balance SET held = held - ?, balance = balance - ? WHERE key_id = ? RETURNING balance, held"),
-            arguments: [amount, charge, keyID])
+        try db.cachedStatement(
+            sql: """
+                UPDATE balance SET held = held - ?, balance = balance - ?, period_spent = period_spent + CASE WHEN period_start = ? THEN ? ELSE 0 END
+                WHERE key_id = ?
+                """
+        ).execute(arguments: [amount, charge, hold["key_period"] as Int64?, charge - amount, keyID])
         if charge > 0 {
             try db.cachedStatement(sql: "INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)")
                 .execute(arguments: [keyID, -charge, id, reason, at])
         }
-        var teamAvailable: Int64?
         if let teamID {
-            teamAvailable = try Int64.fetchOne(
-                db.cachedStatement(sql: "UPDATE team SET held = held - ?, balance = balance - ? WHERE id = ? RETURNING balance - held"),
-                arguments: [amount, charge, teamID])
+            try db.cachedStatement(
+                sql: """
+                    UPDATE team SET held = held - ?, balance = balance - ?, period_spent = period_spent + CASE WHEN period_start = ? THEN ? ELSE 0 END
+                    WHERE id = ?
+                    """
+            ).execute(arguments: [amount, charge, hold["team_period"] as Int64?, charge - amount, teamID])
             if charge > 0 {
                 try db.cachedStatement(
                     sql: "INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)"
@@ -121,15 +135,14 @@ extension SQLiteLedger {
                 .execute(arguments: [teamID, -charge, id, reason, at])
             }
         }
-        return Balance(
-            balance: Credits(microCredits: row?["balance"] ?? 0), held: Credits(microCredits: row?["held"] ?? 0),
-            teamAvailable: teamAvailable.map(Credits.init(microCredits:)))
+        guard let balance = try Self.balance(db, .key(keyID), at: at) else { throw LedgerError.unknownKey(keyID) }
+        return balance
     }
 
     public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
         try await write { db in
             let overdue = try Row.fetchAll(
-                db, sql: "SELECT id, key_id, team_id, amount FROM hold WHERE state = 'open' AND expires_at <= ?",
+                db, sql: "SELECT id, key_id, team_id, amount, key_period, team_period FROM hold WHERE state = 'open' AND expires_at <= ?",
                 arguments: [now])
             for row in overdue { try Self.close(db, hold: row, as: "expired", charge: 0, reason: "expired", at: now, releasing: row["amount"]) }
             return overdue.count

@@ -44,6 +44,9 @@ extension SQLiteLedger: JobStore {
         CREATE UNIQUE INDEX job_by_public_id ON job (public_id);
         """
 
+    /// When a job's key asked to cancel it (`cancelJob`).
+    static let jobCancelSchema = "ALTER TABLE job ADD COLUMN cancelled_at INTEGER"
+
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
         let id = RandomUUID.make(), createdAt = now(), limit = job.maxQueuedForKey ?? Int.max, draw = JobPublicID.source
         return try await write { db in
@@ -126,14 +129,17 @@ extension SQLiteLedger: JobStore {
         try await write { db in
             try db.execute(
                 sql: """
-                    UPDATE job SET state = 'QUEUED', lease_until = NULL WHERE state = 'PROCESSING' AND lease_until < ? AND attempts < ?
+                    UPDATE job SET state = 'QUEUED', lease_until = NULL
+                    WHERE state = 'PROCESSING' AND lease_until < ? AND attempts < ? AND cancelled_at IS NULL
                     """, arguments: [now, maxAttempts])
+            // A cancelled job is not run again: it fails as cancelled.
             return try Self.jobRows(
                 db,
                 sql: """
-                    UPDATE job SET state = 'FAILED', error = 'the gateway stopped while generating, too many times', finished_at = ?, lease_until = NULL
+                    UPDATE job SET state = 'FAILED', finished_at = ?, lease_until = NULL,
+                        error = CASE WHEN cancelled_at IS NULL THEN 'the gateway stopped while generating, too many times' ELSE ? END
                     WHERE state = 'PROCESSING' AND lease_until < ? RETURNING *
-                    """, [now, now])
+                    """, [now, JobRecord.cancelledError, now])
         }
     }
 
@@ -153,6 +159,39 @@ extension SQLiteLedger: JobStore {
         try await write { db in try Self.jobRows(db, sql: "DELETE FROM job WHERE finished_at < ? RETURNING *", [cutoff]) }
     }
 
+    public func cancelJob(id: String) async throws(LedgerError) -> JobCancellation {
+        let at = now()
+        return try await write { db in
+            // Under SQLite's single writer: a claim comes wholly before or wholly after this.
+            if let removed = try Self.jobRow(
+                db,
+                sql: """
+                    UPDATE job SET state = 'FAILED', error = ?, finished_at = ?, cancelled_at = ? WHERE id = ? AND state = 'QUEUED' RETURNING *
+                    """, [JobRecord.cancelledError, at, at, id])
+            {
+                return .removed(removed)
+            }
+            if let stopping = try Self.jobRow(
+                db, sql: "UPDATE job SET cancelled_at = ? WHERE id = ? AND state = 'PROCESSING' AND cancelled_at IS NULL RETURNING *", [at, id])
+            {
+                return .stopping(stopping)
+            }
+            return try Self.jobRow(db, sql: "SELECT * FROM job WHERE id = ?", [id]).map { JobCancellation.unchanged($0) } ?? .notFound
+        }
+    }
+
+    public func queuedJobs() async throws(LedgerError) -> [QueuedJob] {
+        try await read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT q.id, q.key_id, q.model, (SELECT MAX(c.claim_turn) FROM job c WHERE c.key_id = q.key_id) AS last_turn
+                    FROM job q WHERE q.state = 'QUEUED' ORDER BY q.created_at, q.rowid
+                    """
+            ).map { QueuedJob(id: $0["id"], keyID: $0["key_id"], model: $0["model"], keyLastTurn: $0["last_turn"]) }
+        }
+    }
+
     private static func jobRow(_ db: Database, sql: String, _ arguments: StatementArguments) throws -> JobRecord? {
         try jobRows(db, sql: sql, arguments).first
     }
@@ -164,7 +203,7 @@ extension SQLiteLedger: JobStore {
                 payload: Array(row["payload"] as Data), hold: HoldID(row["hold_id"]), cost: Credits(microCredits: row["cost"]),
                 state: JobState(rawValue: row["state"]) ?? .failed, attempts: row["attempts"],
                 result: (row["result"] as Data?).map(Array.init), error: row["error"], createdAt: row["created_at"],
-                finishedAt: row["finished_at"])
+                finishedAt: row["finished_at"], cancelledAt: row["cancelled_at"])
         }
     }
 }

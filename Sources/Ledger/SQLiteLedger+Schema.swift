@@ -137,6 +137,10 @@ extension SQLiteLedger {
             try db.execute(sql: "ALTER TABLE usage_event ADD COLUMN dialect TEXT NOT NULL DEFAULT ''")
         }
         migrator.registerMigration("010 public ids of jobs") { db in try db.execute(sql: Self.jobPublicIDsSchema) }
+        migrator.registerMigration("011 periodic budgets") { db in try db.execute(sql: Self.periodicBudgetsSchema) }
+        migrator.registerMigration("012 alerts") { db in try db.execute(sql: Self.alertsSchema) }
+        migrator.registerMigration("013 cancel of jobs") { db in try db.execute(sql: Self.jobCancelSchema) }
+        migrator.registerMigration("014 entries by time") { db in try db.execute(sql: Self.entriesByTimeSchema) }
         return migrator
     }
 }

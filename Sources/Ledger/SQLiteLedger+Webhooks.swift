@@ -49,15 +49,23 @@ extension SQLiteLedger: WebhookStore {
     }
 
     public func enqueueWebhook(_ webhook: NewWebhook) async throws(LedgerError) -> WebhookDelivery {
-        let id = "msg_" + RandomUUID.make(), createdAt = now()
-        return try await write { db in
-            try Self.deliveries(
-                db,
-                sql: """
-                    INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at)
-                    VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?) RETURNING *
-                    """, [id, webhook.keyID, webhook.jobID, webhook.url, Data(webhook.body), createdAt, createdAt])[0]
-        }
+        let createdAt = now()
+        return try await write { db in try Self.queue(webhook, at: createdAt, in: db) }
+    }
+
+    /// Stores a new pending delivery, due at once.
+    static func queue(_ webhook: NewWebhook, at createdAt: Timestamp, in db: Database) throws -> WebhookDelivery {
+        try deliveries(
+            db,
+            sql: """
+                INSERT INTO webhook_delivery (id, key_id, job_id, url, body, state, next_attempt_at, created_at, recipient)
+                VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?) RETURNING *
+                """,
+            [
+                "msg_" + RandomUUID.make(), webhook.keyID, webhook.jobID, webhook.url, Data(webhook.body), createdAt, createdAt,
+                webhook.recipient.rawValue,
+            ]
+        )[0]
     }
 
     public func claimDueWebhook(now: Timestamp, leaseUntil: Timestamp) async throws(LedgerError) -> WebhookDelivery? {
@@ -108,7 +116,8 @@ extension SQLiteLedger: WebhookStore {
             WebhookDelivery(
                 id: row["id"], keyID: row["key_id"], jobID: row["job_id"], url: row["url"], body: Array(row["body"] as Data),
                 state: WebhookState(rawValue: row["state"]) ?? .failed, attempts: row["attempts"], nextAttemptAt: row["next_attempt_at"],
-                createdAt: row["created_at"], endedAt: row["ended_at"])
+                createdAt: row["created_at"], endedAt: row["ended_at"],
+                recipient: WebhookRecipient(rawValue: row["recipient"]) ?? .member)
         }
     }
 }

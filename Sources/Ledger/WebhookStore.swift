@@ -1,7 +1,7 @@
 import Foundation
 
-/// Webhook deliveries (ModelsLab v3 `webhook`), kept in the ledger's database so that a delivery
-/// outlives a restart and every attempt is on record.
+/// Webhook deliveries (ModelsLab v3 `webhook`, and the operator's alerts), kept in the ledger's
+/// database so that a delivery outlives a restart and every attempt is on record.
 ///
 /// A delivery is PENDING until an attempt succeeds (DELIVERED) or its retries run out (FAILED).
 /// `claimDueWebhook` takes one due delivery for an attempt and makes it due again only after a
@@ -28,13 +28,30 @@ public struct NewWebhook: Sendable {
     public var url: String
     /// The JSON body, signed and sent as it is on every attempt.
     public var body: [UInt8]
+    public var recipient: WebhookRecipient
 
     public init(keyID: String, jobID: String, url: String, body: [UInt8]) {
         self.keyID = keyID
         self.jobID = jobID
         self.url = url
         self.body = body
+        recipient = .member
     }
+
+    /// An alert for the operator, at one of the operator's URLs: no key, no job.
+    public static func toOperator(url: String, body: [UInt8]) -> NewWebhook {
+        var webhook = NewWebhook(keyID: "", jobID: "", url: url, body: body)
+        webhook.recipient = .operator
+        return webhook
+    }
+}
+
+/// Whom a delivery is for, which decides its signing secret and the addresses it may go to.
+public enum WebhookRecipient: String, Sendable, Equatable {
+    /// A member's job webhook: signed with the key's secret, to the addresses members may name.
+    case member
+    /// The operator's alert: signed with the operator's configured secret, to the operator's own URLs.
+    case `operator`
 }
 
 public enum WebhookState: String, Sendable, Equatable {
@@ -55,6 +72,7 @@ public struct WebhookDelivery: Sendable, Equatable {
     public let nextAttemptAt: Timestamp?
     public let createdAt: Timestamp
     public let endedAt: Timestamp?
+    public let recipient: WebhookRecipient
 }
 
 /// One try at delivering: the receiver's HTTP status, or why there was none.

@@ -12,7 +12,8 @@ import Synchronization
 /// their health checks), or reached at the URLs of workers running on other hosts. Requests wait
 /// for a free worker in a bounded queue, served round-robin across keys; a full queue answers
 /// `busy`, and a request whose client goes away (its task is cancelled) leaves the queue before it
-/// starts; once started, it runs to its end and is charged.
+/// starts; once started, it runs to its end and is charged, unless its `GenerationStop` is
+/// requested (its job was cancelled): the worker is then told to stop it between steps.
 ///
 /// Metrics: `sdgate_worker_queue_depth` (requests waiting now), `sdgate_workers_up`, and
 /// `sdgate_worker_queue_wait_seconds` (how long each request waited for its worker).
@@ -58,10 +59,17 @@ package final class LocalBackend: InferenceBackend {
     private let gauges: Gauges
     private let supervisors = Mutex<[Task<Void, Never>]>([])
     private let onWorkers = Atomic<Int>(0)
+    /// Told when a worker (by index) joins the pool (true) or leaves it (false), for the alerts;
+    /// not when the gateway stops its workers.
+    private let workerChanged: @Sendable (Int, Bool) -> Void
 
-    package init(settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance) {
+    package init(
+        settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        workerChanged: @escaping @Sendable (Int, Bool) -> Void = { _, _ in }
+    ) {
         self.settings = settings
         self.logger = logger
+        self.workerChanged = workerChanged
         gauges = Gauges(
             queueDepth: Gauge(label: "sdgate_worker_queue_depth", factory: metrics),
             workersUp: Gauge(label: "sdgate_workers_up", factory: metrics),
@@ -124,6 +132,15 @@ package final class LocalBackend: InferenceBackend {
         defer { onWorkers.subtract(1, ordering: .relaxed) }
         // Once started, a job runs to its end even if its client goes away: the worker is handed
         // out again only when it is free.
+        if request.stop?.isRequested == true {
+            release(lease)
+            throw .failed("the generation was cancelled before it started: no step ran")
+        }
+        // A stop (its job was cancelled) is passed on to the worker, which stops between steps.
+        let stopping = request.stop?.onRequest { [client, settings] in
+            Task { await client.cancel(request.stop?.id ?? "", at: lease.url, token: lease.token, timeout: settings.healthCheckTimeout) }
+        }
+        defer { request.stop?.remove(stopping) }
         let outcome = await uncancelled { [client, settings] () async -> Result<GenerationResult, InferenceError> in
             do throws(InferenceError) {
                 return .success(try await client.generate(request, at: lease.url, token: lease.token, deadline: settings.deadline))
@@ -208,10 +225,13 @@ package final class LocalBackend: InferenceBackend {
         if let pid = listening.processIdentifier { metadata["pid"] = "\(pid)" }
         logger.info("worker up", metadata: metadata)
         for lease in leases { release(lease) }
+        workerChanged(worker, true)
     }
 
     private func down(_ worker: Int) {
         changePool { $0.down(worker) }
+        // Stopping the gateway stops its workers (their supervisors cancelled): no worker failed.
+        if !Task.isCancelled { workerChanged(worker, false) }
     }
 
     /// Changes the pool under its lock, and the gauges with it.

@@ -3,7 +3,8 @@ import Foundation
 import GenerationCore
 import NIOCore
 
-/// Talks the worker's HTTP+JSON protocol (see `Worker/README.md`): `GET /health`, `POST /generate`.
+/// Talks the worker's HTTP+JSON protocol (see `Worker/README.md`): `GET /health`, `POST /generate`,
+/// `POST /cancel`.
 struct WorkerClient: Sendable {
     let http: HTTPClient
 
@@ -78,6 +79,21 @@ struct WorkerClient: Sendable {
         return GenerationResult(images: images, seed: seed, generationTime: Duration.reported(seconds: seconds) ?? .zero)
     }
 
+    /// Asks the worker to stop the generation with `id` at its next step. Best effort: a worker that
+    /// has finished it, or does not know the call, answers and runs on; the generation's own answer
+    /// says how it ended.
+    func cancel(_ id: String, at base: String, token: String?, timeout: Duration) async {
+        var call = HTTPClientRequest(url: base + "/cancel")
+        call.method = .POST
+        call.headers.add(name: "Content-Type", value: "application/json")
+        if let token { call.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        guard let body = try? JSONSerialization.data(withJSONObject: ["request_id": id]) else { return }
+        call.body = .bytes(ByteBuffer(bytes: Array(body)))
+        if let response = try? await http.execute(call, timeout: .milliseconds(timeout.wholeMilliseconds)) {
+            _ = try? await response.body.collect(upTo: 1 << 16)
+        }
+    }
+
     /// The worker's typed errors, as the gateway answers them.
     static func error(status: Int, json: [String: Any]?) -> InferenceError {
         let error = json?["error"] as? [String: Any]
@@ -87,6 +103,8 @@ struct WorkerClient: Sendable {
         // The worker unloaded idle weights and serves on: a retry may fit.
         case "out_of_memory": return .busy(retryAfter: .seconds(10))
         case "unsupported": return .unsupported(message)
+        // Stopped between steps at its job's cancel: the message says after how many steps.
+        case "cancelled": return .failed(message)
         case "unauthorized": return .failed("the local worker refused the gateway's token (see local.remote_worker_token_env)")
         default: return .failed(message)
         }
@@ -111,6 +129,7 @@ struct WorkerClient: Sendable {
         body["base_model"] = request.options.baseModel
         // The key id, never its secret: a batching worker takes turns across members.
         body["member"] = request.requester
+        body["request_id"] = request.stop?.id
         return body
     }
 }

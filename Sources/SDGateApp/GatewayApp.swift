@@ -38,6 +38,8 @@ package struct GatewayApp: Sendable {
     package let metrics: GatewayMetrics
     /// Where `logger`'s lines go when it is `sdgate serve`'s buffered log: the access log writes there directly.
     let logOutput: BufferedLogOutput?
+    /// The operator's alerts, when `alerts.urls` names receivers.
+    let alerts: AlertMonitor?
 
     /// - Parameters:
     ///   - gate: who may use the gateway and what they may spend.
@@ -49,13 +51,13 @@ package struct GatewayApp: Sendable {
     ) {
         self.init(
             configuration: configuration, logger: logger, logOutput: nil, gate: gate, ledger: ledger, admin: nil, metrics: metrics,
-            backend: backend)
+            backend: backend, alerts: nil)
     }
 
     private init(
         configuration: GatewayConfiguration, logger: Logger, logOutput: BufferedLogOutput?, gate: any AccessGate, ledger: (any GatewayStorage)?,
         admin: AdminRoutes?,
-        metrics: GatewayMetrics, backend: any InferenceBackend = NoBackend()
+        metrics: GatewayMetrics, backend: any InferenceBackend = NoBackend(), alerts: AlertMonitor?
     ) {
         self.configuration = configuration
         self.metrics = metrics
@@ -65,13 +67,24 @@ package struct GatewayApp: Sendable {
         self.ledger = ledger
         self.admin = admin
         self.backend = backend
+        self.alerts = alerts
         // An upstream's output URLs follow the rules of members' image URLs.
         let outputPolicy = AddressPolicy(allowPrivateAddresses: configuration.images.allowPrivateAddresses)
         upstreams = Dictionary(
             uniqueKeysWithValues: configuration.configuredUpstreams.map { upstream in
-                (upstream.name, UpstreamBackend(upstream, outputPolicy: outputPolicy, logger: logger, metrics: metrics.factory))
+                let name = upstream.name
+                return (
+                    name,
+                    UpstreamBackend(
+                        upstream, outputPolicy: outputPolicy, logger: logger, metrics: metrics.factory,
+                        reachability: { alerts?.upstream(name, reachable: $0) })
+                )
             })
-        local = configuration.local.isConfigured ? LocalBackend(settings: configuration.local.pool, logger: logger, metrics: metrics.factory) : nil
+        local =
+            configuration.local.isConfigured
+            ? LocalBackend(
+                settings: configuration.local.pool, logger: logger, metrics: metrics.factory, workerChanged: { alerts?.worker($0, up: $1) })
+            : nil
     }
 
     /// The gateway as configured: keys and credits in the SQLite ledger under the data folder, and
@@ -86,8 +99,10 @@ package struct GatewayApp: Sendable {
         guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
         let ledger = try await openLedger(configuration, clock: clock)
         let metrics = GatewayMetrics()
-        let gate = LedgerGate(
+        let ledgerGate = LedgerGate(
             ledger: ledger, holdLifetime: configuration.holdLifetime, clock: clock, logger: logger, metricsFactory: metrics.factory)
+        let alerts = makeAlertMonitor(configuration, ledger: ledger, metrics: metrics, logger: logger)
+        let gate: any AccessGate = alerts.map { AlertingGate(ledgerGate, monitor: $0) } ?? ledgerGate
         var newToken: String?
         let tokenHash: [UInt8]
         if !configuration.adminToken.isEmpty {
@@ -103,7 +118,8 @@ package struct GatewayApp: Sendable {
         let admin = AdminRoutes(ledger: ledger, tokenHash: tokenHash, clock: clock)
         return (
             GatewayApp(
-                configuration: configuration, logger: logger, logOutput: logOutput, gate: gate, ledger: ledger, admin: admin, metrics: metrics),
+                configuration: configuration, logger: logger, logOutput: logOutput, gate: gate, ledger: ledger, admin: admin, metrics: metrics,
+                alerts: alerts),
             newToken
         )
     }
@@ -138,11 +154,14 @@ package struct GatewayApp: Sendable {
         openConnections: @escaping @Sendable () -> Int
     ) throws -> Router {
         var router = Router()
+        let plainRefusal = router.refusal
+        router.refusal = { status, head in ModelsLabDialect.routerRefusal(status, head) ?? plainRefusal(status, head) }
         HealthRoutes.register(on: &router, isReady: isReady)
         if configuration.metricsEnabled {
             MetricsRoutes(
                 metrics: metrics, tokenHash: configuration.metricsToken.isEmpty ? nil : APIKeySecret.hash(configuration.metricsToken),
-                ledger: ledger, openConnections: openConnections, logger: logger
+                ledger: ledger, openConnections: openConnections, logger: logger,
+                alertThresholds: alerts == nil ? nil : configuration.alerts.thresholds
             )
             .register(on: &router)
         }
@@ -151,11 +170,11 @@ package struct GatewayApp: Sendable {
         let jobs = queue?.jobs
         // One admission for every dialect (and so one rate limiter: a key's rate is per key,
         // whichever API it calls).
-        let admission = Admission(catalog: catalog, gate: gate, images: imageLoader)
+        let admission = Admission(catalog: catalog, gate: gate, images: imageLoader, rateLimiter: makeRateLimits())
         SegmindDialect(admission: admission, backend: backend, jobs: jobs).register(on: &router)
         let outputs = queue.map { queue in OutputLinks(store: queue.outputs, baseURL: { queue.jobs.baseURL(host: $0) }) }
         OpenAIDialect(admission: admission, backend: backend, outputs: outputs).register(on: &router)
-        A1111Dialect(admission: admission, backend: backend).register(on: &router)
+        A1111Dialect(admission: admission, backend: backend, checkpoints: makeCheckpointChoices()).register(on: &router)
         if let jobs {
             ModelsLabDialect(admission: admission, jobs: jobs, webhooks: webhookSender, wait: configuration.jobWait).register(on: &router)
         }
@@ -169,15 +188,15 @@ package struct GatewayApp: Sendable {
     /// The job runner (started with the server) and the output store with its route.
     private func makeJobQueue(
         store: any GatewayStorage, backend: any InferenceBackend, router: inout Router
-    ) throws -> (jobs: JobQueue, outputs: OutputStore) {
-        let outputs = try OutputStore(
-            folder: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("generations"),
-            retention: configuration.outputRetention)
+    ) throws -> (jobs: JobQueue, outputs: any OutputStorage) {
+        let outputs = try makeOutputStore(ledger: store)
         OutputRoutes(store: outputs).register(on: &router)
         let completions = JobCompletions()
+        // The measured generation times behind the queue's positions and ETAs.
+        let timings = JobTimings()
         let executor = GenerationJobExecutor(
             backend: backend, outputs: outputs, credits: gate, completions: completions,
-            webhooks: (dispatcher: makeWebhookDispatcher(store: store), body: ModelsLabAnswer.WebhookRenderer()))
+            webhooks: (dispatcher: makeWebhookDispatcher(store: store), body: ModelsLabAnswer.WebhookRenderer()), timings: timings)
         var settings = JobRunner.Settings()
         settings.concurrency = configuration.jobConcurrency
         settings.lease = configuration.jobLease
@@ -195,7 +214,7 @@ package struct GatewayApp: Sendable {
             store: store, completions: completions, wake: runner.wake,
             publicBaseURL: configuration.publicURL.isEmpty ? nil : configuration.publicURL,
             hostScheme: configuration.server.tls == nil ? "http" : "https", maxQueueTime: configuration.jobMaxQueueTime,
-            maxQueuedPerKey: configuration.jobMaxQueuedPerKey)
+            maxQueuedPerKey: configuration.jobMaxQueuedPerKey, cancel: runner.cancel, timings: timings, concurrency: settings.concurrency)
         return (jobs, outputs)
     }
 
@@ -212,9 +231,12 @@ package struct GatewayApp: Sendable {
         settings.retryFor = configuration.webhooks.retryFor
         // An attempt that outlasts its timeout by this much was cut short by a crash.
         settings.attemptLease = configuration.webhooks.timeout + .seconds(60)
-        let sender = webhookSender
+        settings.operatorSecret = configuration.alerts.secret.isEmpty ? nil : configuration.alerts.secret
+        let (sender, metrics) = (webhookSender, metrics)
         return WebhookDispatcher(store: store, settings: settings, clock: SystemWallClock(), logger: logger) { delivery, secret in
-            await sender.send(delivery, secret: secret)
+            let attempt = await sender.send(delivery, secret: secret)
+            if delivery.recipient == .operator { metrics.alertAttempt(delivered: attempt.status.map { (200..<300).contains($0) } ?? false) }
+            return attempt
         }
     }
 
@@ -271,6 +293,7 @@ package struct GatewayApp: Sendable {
         let interval = min(.seconds(30), configuration.holdLifetime / 2)
         let reaper = ledger.map { HoldReaper(ledger: $0, every: interval, clock: SystemWallClock(), logger: logger, metricsFactory: metrics.factory) }
         let address = try server.start()
+        alerts?.start()
         let jobs = jobRunner.start(
             JobUpkeep(
                 lease: configuration.jobLease, maxQueueTime: configuration.jobMaxQueueTime,
@@ -279,6 +302,9 @@ package struct GatewayApp: Sendable {
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)", "grace_period": "\(configuration.shutdownGracePeriod)"])
         await server.shutdown(gracePeriod: configuration.shutdownGracePeriod)
+        // The charges of the last requests are evaluated; their alerts wait in the database if
+        // the dispatcher stops before it sends them.
+        await alerts?.stop()
         await jobs?.stop()
         reaper?.stop()
         logger.info("stopped")
@@ -286,6 +312,21 @@ package struct GatewayApp: Sendable {
 }
 
 extension GatewayApp {
+    /// The operator's alerts, when receivers are configured; none otherwise, and nothing watched.
+    static func makeAlertMonitor(
+        _ configuration: GatewayConfiguration, ledger: any GatewayStorage, metrics: GatewayMetrics, logger: Logger
+    ) -> AlertMonitor? {
+        let alerts = configuration.alerts
+        guard alerts.isEnabled else { return nil }
+        let measures = SpendingMeasures(ledger: ledger)
+        return AlertMonitor(
+            settings: .init(
+                urls: alerts.urls, thresholds: alerts.thresholds, upstreamLowCredits: alerts.upstreamLowCredits,
+                host: ProcessInfo.processInfo.hostName),
+            store: ledger, measures: { keyID throws(LedgerError) in try await measures.after(chargeTo: keyID) }, logger: logger,
+            sent: { metrics.alertQueued($0) })
+    }
+
     /// Spawns the configured worker processes and reaches for the remote ones.
     func startLocalWorkers() {
         guard let local else { return }

@@ -1,3 +1,4 @@
+import Foundation
 import GatewayAPI
 import GenerationCore
 import Jobs
@@ -34,7 +35,7 @@ final class JobRunnerBox: Sendable {
                 } catch {
                     logger.error("job upkeep failed", metadata: ["error": "\(error)"])
                 }
-                parts.executor.outputs.sweep()
+                await parts.executor.outputs.sweep(now: Date())
                 try? await Task.sleep(for: upkeep.interval)
             }
         }

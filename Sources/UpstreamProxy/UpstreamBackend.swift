@@ -19,16 +19,21 @@ package final class UpstreamBackend: InferenceBackend {
     private let outputs: GuardedFetcher
     private let logger: Logger
     private let metrics: any MetricsFactory
+    private let reachability: @Sendable (Bool) -> Void
 
-    /// - Parameter outputPolicy: the addresses an image URL in the upstream's answer may lead to,
-    ///   unless it is on the upstream's own origin.
+    /// - Parameters:
+    ///   - outputPolicy: the addresses an image URL in the upstream's answer may lead to, unless
+    ///     it is on the upstream's own origin.
+    ///   - reachability: told after each call whether the upstream answered (true) or could not
+    ///     be reached (false), for the alerts.
     package init(
         _ upstream: Upstream, outputPolicy: AddressPolicy = AddressPolicy(), logger: Logger = Logger(label: "sdgate.upstream"),
-        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance, reachability: @escaping @Sendable (Bool) -> Void = { _ in }
     ) {
         self.upstream = upstream
         self.logger = logger
         self.metrics = metrics
+        self.reachability = reachability
         client = UpstreamClient(poolSize: upstream.poolSize)
         outputs = GuardedFetcher(policy: outputPolicy, timeout: .seconds(30), subject: "the upstream's image URL")
     }
@@ -49,6 +54,7 @@ package final class UpstreamBackend: InferenceBackend {
         case .success(let result):
             Timer(label: "sdgate_upstream_duration_seconds", dimensions: name, factory: metrics)
                 .recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
+            reachability(true)
             return result
         case .failure(let error):
             // A call cut short because the client left (its task cancelled) is no failure of the upstream's.
@@ -58,7 +64,9 @@ package final class UpstreamBackend: InferenceBackend {
             switch error {
             case .unreachable:
                 logger.warning("upstream unreachable", metadata: ["upstream": "\(upstream.name)", "model": "\(request.model)"])
+                if !Task.isCancelled { reachability(false) }
             case .answered(let answered):
+                reachability(true)
                 logger.notice("upstream failed", metadata: ["upstream": "\(upstream.name)", "model": "\(request.model)", "error": "\(answered)"])
             }
             throw error

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GenerationCore
+import Ledger
 
 /// What `topup` and `deduct` need to know of the account they move: how the command line names
 /// it, and how to move its credits and print the result. `keys` and `teams` share the two commands.
@@ -15,6 +16,8 @@ protocol CreditAccountCommands {
 
     /// Moves `amount` (positive: a top-up) and prints the account as it is afterwards.
     static func adjust(_ options: LedgerOptions, _ reference: String, by amount: Credits, reason: String) async throws
+    /// Sets (nil: removes) the account's periodic budget and prints the account as it is afterwards.
+    static func setBudget(_ options: LedgerOptions, _ reference: String, _ budget: PeriodBudget?) async throws
 }
 
 /// `sdgate keys topup` and `sdgate teams topup`.

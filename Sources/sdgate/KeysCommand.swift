@@ -40,7 +40,10 @@ struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "Create, list, top up, deduct, limit and revoke API keys.",
-        subcommands: [Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self, Limit.self, Revoke.self]
+        subcommands: [
+            Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self, BudgetCommand<Self>.self, Limit.self,
+            Revoke.self,
+        ]
     )
 
     struct Create: AsyncParsableCommand {
@@ -112,6 +115,13 @@ struct KeysCommand: AsyncParsableCommand {
         try options.emit(view) { view.line }
     }
 
+    static func setBudget(_ options: LedgerOptions, _ id: String, _ budget: PeriodBudget?) async throws {
+        let ledger = try await options.open()
+        guard let key = try await ledger.key(id: id) else { throw ValidationError("no key '\(id)'") }
+        let view = KeyReport(key, try await ledger.setBudget(budget, of: .key(id)))
+        try options.emit(view) { view.line }
+    }
+
     struct Limit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change a key's model allow-list, rate limit or expiry.")
 
@@ -171,7 +181,8 @@ extension KeysCommand: CreditAccountCommands {
 }
 
 struct LedgerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ledger", abstract: "Check the credit ledger.", subcommands: [Verify.self])
+    static let configuration = CommandConfiguration(
+        commandName: "ledger", abstract: "Check the credit ledger, or export its entries.", subcommands: [Verify.self, LedgerExportCommand.self])
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

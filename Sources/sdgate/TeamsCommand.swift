@@ -11,7 +11,7 @@ struct TeamsCommand: AsyncParsableCommand {
             A key created with `sdgate keys create --team TEAM` spends its own credits and its team's:
             a request is refused when either would go below zero. A team is named by its id or its name.
             """,
-        subcommands: [Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self]
+        subcommands: [Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self, BudgetCommand<Self>.self]
     )
 
     static func team(_ reference: String, in ledger: any Ledger) async throws -> LedgerTeam {
@@ -71,6 +71,14 @@ struct TeamsCommand: AsyncParsableCommand {
         let ledger = try await options.open()
         let team = try await team(reference, in: ledger)
         _ = try await ledger.adjust(.team(team.id), by: amount, reason: reason)
+        let report = try await TeamReport.read(team, from: ledger)
+        try options.emit(report) { report.line }
+    }
+
+    static func setBudget(_ options: LedgerOptions, _ reference: String, _ budget: PeriodBudget?) async throws {
+        let ledger = try await options.open()
+        let team = try await team(reference, in: ledger)
+        _ = try await ledger.setBudget(budget, of: .team(team.id))
         let report = try await TeamReport.read(team, from: ledger)
         try options.emit(report) { report.line }
     }

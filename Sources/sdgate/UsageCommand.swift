@@ -15,15 +15,21 @@ struct UsageCommand: AsyncParsableCommand {
     @Option(help: "End of the period (default: now).") var until: String?
 
     func run() async throws {
-        let window: UsageWindow
-        do {
-            window = try UsageWindow(since: since, until: until, now: SystemWallClock().millisecondsNow)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let window = try UsageWindow.fromCommandLine(since: since, until: until)
         let ledger = try await options.open()
         let teamID = try await TeamsCommand.teamID(team, in: ledger)
         let report = UsageReport(try await ledger.usage(keyID: key, teamID: teamID, from: window.from, to: window.to), window: window)
         try options.emit(report) { report.text }
+    }
+}
+
+extension UsageWindow {
+    /// The period `--since` and `--until` name, from now; a refusal in the command line's words.
+    static func fromCommandLine(since: String?, until: String?) throws -> UsageWindow {
+        do {
+            return try UsageWindow(since: since, until: until, now: SystemWallClock().millisecondsNow)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 }

@@ -131,9 +131,38 @@ struct WebhookDispatcherTests {
         ) { _, _ in WebhookDispatcher.Attempt(status: 200, error: nil) }
         let delivery = WebhookDelivery(
             id: "msg_1", keyID: "k", jobID: "j", url: "https://hooks.example", body: [], state: .pending,
-            attempts: 0, nextAttemptAt: 0, createdAt: 0, endedAt: nil)
+            attempts: 0, nextAttemptAt: 0, createdAt: 0, endedAt: nil, recipient: .member)
         #expect((1...6).map { dispatcher.retryTime(after: $0, of: delivery, at: 0) } == [5000, 10_000, 20_000, 40_000, 60_000, 60_000])
         #expect(dispatcher.retryTime(after: 1, of: delivery, at: 3_595_000) == 3_600_000, "the last retry inside retry_for")
         #expect(dispatcher.retryTime(after: 1, of: delivery, at: 3_595_001) == nil)
+    }
+
+    @Test func anOperatorsAlertIsSignedWithTheOperatorsSecretAndFailsWithoutOne() async throws {
+        let (store, _) = try await Self.makeStore()
+        let receiver = Receiver([204])
+        var settings = WebhookDispatcher.Settings()
+        settings.pollInterval = .milliseconds(20)
+        settings.operatorSecret = "whsec_b3BlcmF0b3Itc2VjcmV0LWJ5dGVz"
+        let signed = WebhookDispatcher(store: store, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test")) {
+            receiver.attempt($0, $1)
+        }
+        signed.start()
+        await signed.enqueue(.toOperator(url: "http://127.0.0.1:9/alerts", body: Array("{}".utf8)))
+        #expect(await eventually(timeout: .seconds(60)) { receiver.seen.withLock { $0.count } == 1 })
+        await signed.stop()
+        #expect(receiver.seen.withLock { $0 } == ["whsec_b3BlcmF0b3Itc2VjcmV0LWJ5dGVz"], "no key's secret: the operator's")
+
+        // Alerts switched off since it was queued: the attempt fails (and is retried), nothing is sent.
+        settings.operatorSecret = nil
+        let unsigned = WebhookDispatcher(store: store, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test")) {
+            receiver.attempt($0, $1)
+        }
+        unsigned.start()
+        let queued = try await store.enqueueWebhook(.toOperator(url: "http://127.0.0.1:9/alerts", body: []))
+        #expect(await eventually(timeout: .seconds(60)) { (try? await store.webhookAttempts(deliveryID: queued.id).count) ?? 0 >= 1 })
+        await unsigned.stop()
+        let attempt = try #require(try await store.webhookAttempts(deliveryID: queued.id).first)
+        #expect(attempt.status == nil && attempt.error == "no operator secret is configured (alerts.secret)")
+        #expect(receiver.seen.withLock { $0.count } == 1)
     }
 }

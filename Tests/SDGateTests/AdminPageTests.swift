@@ -4,7 +4,7 @@ import Testing
 
 /// The admin page of a real `sdgate serve`, driven in headless Chromium (`Clients/admin_page.py`,
 /// over the DevTools protocol): sign in, create a key, see its balance fall after a request, top it
-/// up, revoke it. The screenshots go to a temporary folder, named in the test's output.
+/// up, set and remove its budget per day, revoke it. The screenshots go to a temporary folder, named in the test's output.
 @Suite("Admin page", .serialized)
 struct AdminPageTests {
     static let adminToken = "proxy-test-admin-token"
@@ -25,7 +25,7 @@ struct AdminPageTests {
             ])
         #expect(run.status == 0 && run.output == "admin page: ok\n", "\(run.output)\(run.errors)")
         print("admin page screenshots: \(screenshots.path)")
-        for name in ["1-signed-in.png", "2-after-a-request.png", "3-revoked.png"] {
+        for name in ["1-signed-in.png", "2-after-a-request.png", "3-budget.png", "4-revoked.png"] {
             let png = try Data(contentsOf: screenshots.appendingPathComponent(name))
             #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "\(name): \(png.count) bytes")
         }

@@ -41,8 +41,9 @@ struct WebhookTests {
         }
     }
 
-    static func startReceiver(secret: String, failures: Int) async throws -> (Command.Background, Int) {
-        let receiver = try await Command.start("python3", [Repository.path("Tests/SDGateTests/Clients/webhook_receiver.py"), secret, "\(failures)"])
+    static func startReceiver(secret: String, failures: Int, port: Int = 0) async throws -> (Command.Background, Int) {
+        let receiver = try await Command.start(
+            "python3", [Repository.path("Tests/SDGateTests/Clients/webhook_receiver.py"), secret, "\(failures)", "\(port)"])
         var port: Int?
         _ = await eventually(timeout: .seconds(30)) {
             port = receiver.log.split(separator: "\n").first.flatMap { $0.hasPrefix("listening ") ? Int($0.dropFirst(10)) : nil }

@@ -143,10 +143,13 @@ class Batcher:
         while True:
             group = self._next_group()
             try:
-                results = self.engine.run_group([s.prepared for s in group])
+                answers = self.engine.run_group([s.prepared for s in group])
+                # A request cancelled while its batch ran on for the others is answered `cancelled`.
+                errors = [a if isinstance(a, WorkerError) else None for a in answers]
+                results = [None if isinstance(a, WorkerError) else a for a in answers]
                 for result in results:
-                    result["batch_number"] = self._calls
-                errors = [None] * len(group)
+                    if result is not None:
+                        result["batch_number"] = self._calls
             except WorkerError as error:
                 results, errors = [None] * len(group), [error] * len(group)
             except Exception as error:  # a bug: every request of the batch is answered, the worker serves on

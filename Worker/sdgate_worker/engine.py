@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from . import batching, families, images, seeds
+from .cancellation import Cancellations
 from .catalog import Catalog, ModelEntry
 from .errors import WorkerError, invalid, unsupported
 from .faults import FaultInjector
@@ -49,6 +50,7 @@ class Engine:
         self.faults = faults or FaultInjector(enabled=False)
         # One generation at a time: the gateway queues, and a second one would only compete for memory.
         self._busy = threading.Lock()
+        self.cancellations = Cancellations()
 
     @property
     def busy(self) -> bool:
@@ -59,9 +61,12 @@ class Engine:
         if not self._busy.acquire(blocking=False):
             raise WorkerError("busy", "a generation is already running on this worker")
         try:
-            return self._run_group([self.prepare(request)])[0]
+            result = self._run_group([self.prepare(request)])[0]
         finally:
             self._busy.release()
+        if isinstance(result, WorkerError):
+            raise result
+        return result
 
     def prepare(self, r: GenerateRequest) -> Prepared:
         """Everything that can be refused or done before the device is needed, for one request."""
@@ -70,12 +75,24 @@ class Engine:
         image = images.decode_input_image(r.image_base64, r.width, r.height) if r.image_base64 else None
         return Prepared(r, model, weights_names, image)
 
-    def run_group(self, group: list[Prepared]) -> list[dict]:
+    def run_group(self, group: list[Prepared]) -> list[dict | WorkerError]:
         """Requests of one batch key (batching.batch_key) in one pipeline call, waiting for the device."""
         with self._busy:
             return self._run_group(group)
 
-    def _run_group(self, group: list[Prepared]) -> list[dict]:
+    def _run_group(self, group: list[Prepared]) -> list[dict | WorkerError]:
+        """Each request's answer, or `cancelled` for one whose cancel came while its batch ran on
+        for the others (a batch stops early only when every request in it is cancelled)."""
+        request_ids = [p.request.request_id for p in group]
+        try:
+            answers = self._run_group_once(group, request_ids)
+            return [self.cancellations.cancelled_in_batch(p.request.request_id) or answer
+                    for p, answer in zip(group, answers)]
+        finally:
+            for request_id in request_ids:
+                self.cancellations.forget(request_id)
+
+    def _run_group_once(self, group: list[Prepared], request_ids: list[str | None]) -> list[dict]:
         first = group[0]
         # SD3's img2img encodes image i with generator i, and has only one image for several samples of one
         # request: it gets one copy per sample, as a batch has.
@@ -89,7 +106,7 @@ class Engine:
             loaded = self.store.acquire(first.weights)
             set_vae_tiling([w.pipeline for w in loaded], r.width, r.height, self.tuning)
             self.peak_memory.start()
-            pixels = self._run(first.model, r, loaded, image, generators)
+            pixels = self._run(first.model, r, loaded, image, generators, request_ids)
             self.peak_memory.record(first.model.name)
             answers = []
             for p, own in zip(group, batching.split(pixels, [p.request.samples for p in group])):
@@ -157,14 +174,16 @@ class Engine:
                 names.append(model.refiner)
         return names
 
-    def _run(self, model: ModelEntry, r: GenerateRequest, loaded, image, generators=None):
-        """`generators` and a list `image` come with a merged batch (batching.merge)."""
+    def _run(self, model: ModelEntry, r: GenerateRequest, loaded, image, generators=None, request_ids=None):
+        """`generators`, a list `image` and the members' `request_ids` come with a merged batch
+        (batching.merge)."""
         if image is not None and generators is None and self.denoising_steps(model, r) < 1:
             # Strength this low denoises nothing: the answer is the input itself.
             return families.pil_to_array(image, r.samples)
         seeds.seed_global(r.seed)
         run = families.Run(request=r, image=image,
-                           generators=generators or seeds.sample_generators(r.seed, r.samples))
+                           generators=generators or seeds.sample_generators(r.seed, r.samples),
+                           on_step_end=self.cancellations.step_check(request_ids or [r.request_id], r.steps))
         denoisers = [_denoiser(w.pipeline) for w in loaded]
         with torch.inference_mode(), self.faults.armed(r.inject_fault, denoisers):
             if model.family == "sd1.5":

@@ -12,6 +12,7 @@ STATUS_BY_CODE = {
     "payload_too_large": 413,
     "unknown_model": 404,
     "unsupported": 422,
+    "cancelled": 409,
     "busy": 503,
     "out_of_memory": 503,
     "failed": 500,

@@ -5,6 +5,7 @@ Each returns float images of shape (samples, height, width, 3) in [0, 1], unchec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,8 @@ class Run:
     image: Image.Image | None = None
     # "np" for images; "latent" lets the sampler-maths test read the final latents.
     output_type: str = "np"
+    # Called by the pipeline after each denoising step (diffusers' callback_on_step_end); it raises to stop.
+    on_step_end: Callable | None = None
 
 
 def epsilon_img2img_steps(steps: int, strength: float) -> int:
@@ -51,7 +54,10 @@ def sd3_img2img_steps(steps: int, strength: float) -> int:
 
 def _common(run: Run) -> dict:
     r = run.request
-    return dict(num_images_per_prompt=r.samples, guidance_scale=r.guidance_scale, generator=run.generators)
+    common = dict(num_images_per_prompt=r.samples, guidance_scale=r.guidance_scale, generator=run.generators)
+    if run.on_step_end is not None:
+        common["callback_on_step_end"] = run.on_step_end
+    return common
 
 
 def _with_scheduler(pipe, scheduler):

@@ -45,6 +45,8 @@ class GenerateRequest:
     inject_fault: str | None = None
     # Who asked, opaque (the gateway sends the key id): a batching worker takes turns across members.
     member: str | None = None
+    # Names the generation for POST /cancel (the gateway's job id).
+    request_id: str | None = None
 
 
 class _Reader:
@@ -150,6 +152,7 @@ def parse_generate_request(body: object) -> GenerateRequest:
         jpeg_quality=r.integer("jpeg_quality", 1, 100),
         inject_fault=r.string("inject_fault", max_chars=100),
         member=r.string("member", max_chars=200),
+        request_id=r.string("request_id", max_chars=100),
     )
     for side in ("width", "height"):
         if fields[side] is not None and fields[side] % 8:

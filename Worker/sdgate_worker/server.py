@@ -51,10 +51,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         routes = {"/health": self._health, "/models": self._models}
-        self._dispatch(routes, allowed_elsewhere={"/generate", "/faults/release"})
+        self._dispatch(routes, allowed_elsewhere={"/generate", "/cancel", "/faults/release"})
 
     def do_POST(self):
-        routes = {"/generate": self._generate}
+        routes = {"/generate": self._generate, "/cancel": self._cancel}
         if self.context.engine.faults.enabled:
             routes["/faults/release"] = self._release_fault
         self._dispatch(routes, allowed_elsewhere={"/health", "/models"})
@@ -110,6 +110,14 @@ class Handler(BaseHTTPRequestHandler):
     def _generate(self):
         request = parse_generate_request(self._read_json())
         return 200, (self.context.batcher or self.context.engine).generate(request)
+
+    def _cancel(self):
+        body = self._read_json()
+        request_id = body.get("request_id") if isinstance(body, dict) else None
+        if not isinstance(request_id, str) or not 1 <= len(request_id) <= 100:
+            raise WorkerError("invalid_request", "request_id: must be a string of 1 to 100 characters")
+        self.context.engine.cancellations.request(request_id)
+        return 200, {"cancelled": request_id}
 
     def _release_fault(self):
         self._read_body()

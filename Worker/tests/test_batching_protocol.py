@@ -89,3 +89,41 @@ def test_a_member_whose_requests_cannot_share_a_call_does_not_hold_the_worker_wh
             thread.join(POLL_LIMIT_SECONDS)
     calls = {name: answer["batch_number"] for name, (status, answer) in outcome.items() if status == 200}
     assert len(calls) == 3 and calls["a1"] < calls["b1"] < calls["a2"], calls
+
+
+def test_a_cancelled_request_of_a_batch_is_dropped_while_the_others_run_on_and_a_batch_all_cancelled_stops(
+        batching_worker):
+    worker = batching_worker
+
+    def batch_of_two_with_cancels(cancelled):
+        """Two batchable requests wait behind a stalled one; `cancelled` of them are cancelled while they wait."""
+        bodies = {name: request_json("sd1.5-img2img", prompt=name, seed=seed, steps=6, request_id=f"batch-{name}")
+                  for name, seed in (("fox", 21), ("owl", 22))}
+        outcome = {}
+        threads = [in_background(worker, request_json("sd1.5-img2img", inject_fault="stall"), outcome, "stalled")]
+        try:
+            wait_until(lambda: worker.request("GET", "/health")[1]["busy"], "the stalled generation to start")
+            threads += [in_background(worker, body, outcome, name) for name, body in bodies.items()]
+            wait_until(lambda: worker.request("GET", "/health")[1]["held"] == 3, "both requests held")
+            for name in cancelled:
+                assert worker.request("POST", "/cancel", {"request_id": f"batch-{name}"})[0] == 200
+        finally:
+            worker.request("POST", "/faults/release", {})
+            for thread in threads:
+                thread.join(POLL_LIMIT_SECONDS)
+        return outcome
+
+    # One of the two cancelled: the batch runs on for the other, and the cancelled one gets no images.
+    outcome = batch_of_two_with_cancels(["fox"])
+    status, answer = outcome["fox"]
+    assert status == 409 and answer["error"]["code"] == "cancelled"
+    assert "ran on for the other requests" in answer["error"]["message"]
+    status, answer = outcome["owl"]
+    assert status == 200 and answer["batch_size"] == 2 and len(answer["images"]) == 1
+
+    # Both cancelled: the call stops after its first step.
+    outcome = batch_of_two_with_cancels(["fox", "owl"])
+    for name in ("fox", "owl"):
+        status, answer = outcome[name]
+        assert status == 409 and "stopped after 1 of 6 steps" in answer["error"]["message"], answer
+    assert worker.request("GET", "/health")[1]["held"] == 0

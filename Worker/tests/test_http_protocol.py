@@ -115,3 +115,30 @@ def test_a_broken_models_file_exits_with_status_2_and_says_why(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sdgate_worker", "--models", str(broken)], cwd=WORKER_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == "" and "weights.a.kind" in done.stderr
+
+
+def test_a_cancel_stops_the_generation_after_the_step_it_arrives_in_and_the_worker_serves_on(tcp_worker):
+    outcome = {}
+    body = request_json("sd1.5-img2img", inject_fault="stall", steps=40, strength=1.0, request_id="job-1")
+    stalled = threading.Thread(target=lambda: outcome.update(result=tcp_worker.request("POST", "/generate", body)))
+    stalled.start()
+    try:
+        wait_until(lambda: tcp_worker.request("GET", "/health")[1]["busy"], "the generation to start")
+        # The first step is held in the denoiser: the cancel arrives while it runs.
+        assert tcp_worker.request("POST", "/cancel", {"request_id": "job-1"}) == (200, {"cancelled": "job-1"})
+    finally:
+        tcp_worker.request("POST", "/faults/release", {})
+        stalled.join(POLL_LIMIT_SECONDS)
+    status, answer = outcome["result"]
+    assert status == 409 and answer["error"]["code"] == "cancelled"
+    assert "stopped after 1 of 40 steps" in answer["error"]["message"]
+    assert tcp_worker.request("GET", "/health")[1]["busy"] is False
+
+    # Bad cancels are typed; the worker serves on, and a cancel for another id stops nothing.
+    for bad in ({}, {"request_id": 5}, {"request_id": ""}, {"request_id": "x" * 101}):
+        status, error = tcp_worker.request("POST", "/cancel", bad)
+        assert status == 400 and error["error"]["code"] == "invalid_request"
+    assert tcp_worker.request("GET", "/cancel")[0] == 405
+    assert tcp_worker.request("POST", "/cancel", {"request_id": "someone-else"})[0] == 200
+    status, result = tcp_worker.request("POST", "/generate", request_json("sd1.5-img2img", request_id="job-2"))
+    assert status == 200 and len(result["images"]) == 1

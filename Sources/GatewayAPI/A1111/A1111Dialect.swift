@@ -13,18 +13,22 @@ public struct A1111Dialect: Sendable {
     public let admission: Admission
     public let backend: any InferenceBackend
     public let sessions: A1111Sessions
+    /// The checkpoint each key picked: `sessions` in one gateway, the database for replicas.
+    public let checkpoints: any CheckpointChoices
     public let maxBodyBytes: Int
     let randomSeed: @Sendable () -> UInt64
 
     static let name = "a1111"
 
     public init(
-        admission: Admission, backend: any InferenceBackend, sessions: A1111Sessions = A1111Sessions(), maxBodyBytes: Int = 32 << 20,
+        admission: Admission, backend: any InferenceBackend, sessions: A1111Sessions = A1111Sessions(),
+        checkpoints: (any CheckpointChoices)? = nil, maxBodyBytes: Int = 32 << 20,
         randomSeed: @escaping @Sendable () -> UInt64 = { UInt64.random(in: 0...4_294_967_295) }
     ) {
         self.admission = admission
         self.backend = backend
         self.sessions = sessions
+        self.checkpoints = checkpoints ?? sessions
         self.maxBodyBytes = maxBodyBytes
         self.randomSeed = randomSeed
     }
@@ -75,7 +79,7 @@ public struct A1111Dialect: Sendable {
         // The key's chosen checkpoint decides the model, which the boundary records the call under.
         var chosen: String?
         if case .success(let key) = await admission.authenticate(Self.credentials(in: request.headers)) {
-            chosen = await sessions.checkpoint(of: key.id)
+            chosen = await checkpoints.checkpoint(of: key.id)
         }
         let model = body.flatMap { [chosen] body in
             Result { () throws(GatewayError) in
@@ -140,7 +144,7 @@ public struct A1111Dialect: Sendable {
         A1111Samplers.schedulers.map { .object(["name": .string($0.name), "label": .string($0.label), "aliases": .null]) })
 
     private func checkpoint(of key: AuthenticatedKey) async -> String {
-        await sessions.checkpoint(of: key.id) ?? admission.catalog.a1111.defaultName
+        await checkpoints.checkpoint(of: key.id) ?? admission.catalog.a1111.defaultName
     }
 
     /// `POST /sdapi/v1/options`: `sd_model_checkpoint` picks the key's model; other options are
@@ -152,7 +156,7 @@ public struct A1111Dialect: Sendable {
             if let checkpoint = try A1111Request.checkpoint(in: ["override_settings": .object(body)], chosen: nil) {
                 guard let slugs = Self.slugs(of: checkpoint, in: catalog) else { throw .unknownModel(checkpoint) }
                 guard slugs.contains(where: key.allows(model:)) else { throw .modelNotAllowed(checkpoint) }
-                await sessions.setCheckpoint(checkpoint, for: key.id)
+                await checkpoints.setCheckpoint(checkpoint, for: key.id)
             }
             return .json(.ok, Array("null".utf8))
         }

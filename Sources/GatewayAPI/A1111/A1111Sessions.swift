@@ -6,7 +6,7 @@ import GenerationCore
 ///
 /// In this process's memory: entries exist only for authenticated keys, which the admin creates,
 /// so their number is bounded by the ledger's. A restart returns every key to the default checkpoint.
-public actor A1111Sessions {
+public actor A1111Sessions: CheckpointChoices {
     private var checkpoints: [String: String] = [:]
     private var running: [String: [Int: Generation]] = [:]
     private var nextID = 0
@@ -22,9 +22,9 @@ public actor A1111Sessions {
         let started: ContinuousClock.Instant
     }
 
-    func checkpoint(of key: String) -> String? { checkpoints[key] }
+    public func checkpoint(of key: String) -> String? { checkpoints[key] }
 
-    func setCheckpoint(_ name: String, for key: String) { checkpoints[key] = name }
+    public func setCheckpoint(_ name: String, for key: String) { checkpoints[key] = name }
 
     /// Notes a generation of `steps` × `images` on `model` for `key`; its id for `finish`.
     func start(key: String, model: String, steps: Int, images: Int) -> Int {

@@ -1,3 +1,4 @@
+public import GenerationCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -33,18 +34,13 @@ struct TokenBucket: Sendable, Equatable {
     }
 }
 
-public enum RateDecision: Sendable, Equatable {
-    case allowed(remaining: Int)
-    /// Seconds until the next request would be allowed.
-    case limited(retryAfter: Double)
-}
-
-/// Per-key request rates, in this process. (Several replicas each apply the limit to what they
-/// see; a shared limit would live in the database.)
-public final class RateLimiter: Sendable {
+/// Per-key request rates, in this process: the limiter of a single gateway (a SQLite ledger), and
+/// the fallback of the shared one while its database cannot be reached. Several gateways that each
+/// used one would each apply the limit to what they see.
+public final class RateLimiter: RateLimiting {
     private let buckets = Mutex<[String: TokenBucket]>([:])
     /// Seconds since 1970.
-    let now: @Sendable () -> Double
+    public let now: @Sendable () -> Double
 
     public init(now: @escaping @Sendable () -> Double = RateLimiter.wallClockSeconds) {
         self.now = now

@@ -8,7 +8,7 @@ extension Admission {
     /// answered through the renderer.
     public func generate(
         _ admitted: AdmittedRequest, on backend: any InferenceBackend, call: Call, renderer: some DialectRenderer,
-        answer: (_ result: GenerationResult, _ charge: Credits) -> HTTPResponse
+        answer: (_ result: GenerationResult, _ charge: Credits) async -> HTTPResponse
     ) async -> Outcome {
         let failure: InferenceError
         do {
@@ -16,7 +16,7 @@ extension Admission {
             result.images = Array(result.images.prefix(admitted.generation.samples))
             if !result.images.isEmpty {
                 let charge = admitted.price.cost(images: result.images.count)
-                var outcome = Outcome(response: answer(result, charge))
+                var outcome = Outcome(response: await answer(result, charge))
                 (outcome.charged, outcome.held, outcome.upstream, outcome.usageRecorded) = (charge, admitted.cost, result.upstream, true)
                 let event = call.usage(of: outcome)
                 outcome.remaining = await uncancelled { [gate] in await gate.settle(admitted.hold, charge: charge, recording: event) }

@@ -14,9 +14,9 @@ public struct Admission: Sendable {
     public let gate: any AccessGate
     public let images: ImageLoader
     /// One limiter for every dialect: a key's rate is per key, whichever API it calls.
-    public let rateLimiter: RateLimiter
+    public let rateLimiter: any RateLimiting
 
-    public init(catalog: ModelCatalog, gate: any AccessGate, images: ImageLoader, rateLimiter: RateLimiter = RateLimiter()) {
+    public init(catalog: ModelCatalog, gate: any AccessGate, images: ImageLoader, rateLimiter: any RateLimiting = RateLimiter()) {
         self.catalog = catalog
         self.gate = gate
         self.images = images

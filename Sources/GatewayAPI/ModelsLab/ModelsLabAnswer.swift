@@ -50,8 +50,31 @@ public enum ModelsLabAnswer {
     /// A job's state as v3 answers it: success with the output URLs, failed with the reason, or
     /// still processing with where and when to fetch it.
     /// - Parameter fetchPath: where the API the client called fetches a job (`/api/v3/fetch/`).
-    public static func job(_ job: GenerationJob, baseURL: String, fetchPath: String, etaSeconds: Double) -> HTTPResponse {
-        json(body(job, baseURL: baseURL, fetchPath: fetchPath, etaSeconds: etaSeconds))
+    public static func job(_ job: GenerationJob, baseURL: String, fetchPath: String) -> HTTPResponse {
+        json(body(job, baseURL: baseURL, fetchPath: fetchPath))
+    }
+
+    /// The answer to a cancel: `success` for a job removed from the queue (nothing charged),
+    /// `processing` with `cancel_requested` for a running one (it ends undelivered), an error for
+    /// one that had ended.
+    public static func cancel(_ outcome: JobCancelOutcome) -> HTTPResponse? {
+        switch outcome {
+        case .cancelled(let job):
+            let message = "Request cancelled: it was removed from the queue and nothing is charged"
+            return json(["status": .string("success"), "id": .integer(job.publicID), "message": .string(message), "messege": .string(message)])
+        case .stopping(let job):
+            let message = "Cancel requested: the request stops at its next step on a local worker, or runs to its end upstream, and is not delivered"
+            var body: [String: JSONValue] = [
+                "status": .string("processing"), "id": .integer(job.publicID), "message": .string(message), "messege": .string(message),
+                "cancel_requested": .bool(true),
+            ]
+            if let standing = job.standing { body["eta"] = .number(standing.etaSeconds) }
+            return json(body)
+        case .ended(let job):
+            return error("The request has already ended", extra: ["id": .integer(job.publicID)])
+        case .notFound, .unavailable:
+            return nil
+        }
     }
 
     /// What a job's webhook POSTs when it ends: the body `fetch` answers then (`track_id` included).
@@ -59,11 +82,11 @@ public enum ModelsLabAnswer {
         public init() {}
 
         public func webhookBody(_ job: GenerationJob) -> [UInt8] {
-            AnswerJSON.encode(ModelsLabAnswer.body(job, baseURL: job.payload.baseURL ?? "", fetchPath: "/api/v3/fetch/", etaSeconds: 0))
+            AnswerJSON.encode(ModelsLabAnswer.body(job, baseURL: job.payload.baseURL ?? "", fetchPath: "/api/v3/fetch/"))
         }
     }
 
-    private static func body(_ job: GenerationJob, baseURL: String, fetchPath: String, etaSeconds: Double) -> [String: JSONValue] {
+    private static func body(_ job: GenerationJob, baseURL: String, fetchPath: String) -> [String: JSONValue] {
         let payload = job.payload
         let urls = JSONValue.array(job.files.map { .string("\(baseURL)/generations/\($0)") })
         // An integer, as ModelsLab sends it and typed clients declare it.
@@ -80,16 +103,21 @@ public enum ModelsLabAnswer {
                 meta["seed"] = .integer(Int64(clamping: seed))
                 body["meta"] = .object(meta)
             }
-        case .failed:
-            let message = job.error ?? "Failed, Try Again"
+        case .failed, .cancelled:
+            let message = job.phase == .cancelled ? GenerationJob.cancelledMessage(job) : job.error ?? "Failed, Try Again"
             body["status"] = .string("failed")
             body["message"] = .string(message)
             body["messege"] = .string(message)
             body["output"] = .array([])
+            if job.phase == .cancelled { body["cancelled"] = .bool(true) }
         case .queued, .processing:
             let message = "Try to fetch request after given estimated time"
             body["status"] = .string("processing")
-            body["eta"] = .number(etaSeconds)
+            // Measured (`JobTimings`): the seconds until it is expected to end, and its place in
+            // the queue (1: next; 0: running).
+            body["eta"] = .number(job.standing?.etaSeconds ?? JobTimings.unmeasuredSeconds)
+            if let standing = job.standing { body["queue_position"] = .integer(Int64(standing.position)) }
+            if job.cancelRequested { body["cancel_requested"] = .bool(true) }
             body["message"] = .string(message)
             body["messege"] = .string(message)
             body["tip"] = .string("the generation runs in the background: fetch it, or wait for the webhook")

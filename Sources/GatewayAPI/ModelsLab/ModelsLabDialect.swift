@@ -56,6 +56,7 @@ public struct ModelsLabDialect: Sendable {
                 await fetch(request, id: nil, api: api)
             }
         }
+        registerSteering(on: &router, refusal: refusal)
     }
 
     /// The API version a call came in through, which its answers' links lead back to.
@@ -109,9 +110,8 @@ public struct ModelsLabDialect: Sendable {
             let id = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
             // Waits up to `wait` for the job to end, then answers with its state.
             let job = await jobs.waitForEnd(of: id, upTo: wait)
-            let eta = max(1, Double(admitted.generation.steps) / 10)
             return Outcome(
-                response: job.map { ModelsLabAnswer.job($0, baseURL: baseURL, fetchPath: api.fetchPath, etaSeconds: eta) }
+                response: job.map { ModelsLabAnswer.job($0, baseURL: baseURL, fetchPath: api.fetchPath) }
                     ?? ModelsLabAnswer.renderer.render(.jobUnreadable),
                 queued: true)
         }
@@ -181,7 +181,7 @@ public struct ModelsLabDialect: Sendable {
         return await admission.serveRead(Self.credentials(in: body), renderer: ModelsLabAnswer.renderer) { key throws(GatewayError) in
             guard let id = pathID ?? (try? body.get())?["request_id"]?.text else { throw .missingJobID }
             let job = try await admission.job(id, of: key, dialect: Self.jobDialect, on: jobs)
-            return ModelsLabAnswer.job(job, baseURL: jobs.baseURL(host: request.headers["Host"]), fetchPath: api.fetchPath, etaSeconds: 1)
+            return ModelsLabAnswer.job(job, baseURL: jobs.baseURL(host: request.headers["Host"]), fetchPath: api.fetchPath)
         }
     }
 }

@@ -12,13 +12,15 @@ enum OpenAIAnswer {
         case links(OutputLinks, host: String?)
     }
 
-    static func images(_ result: GenerationResult, delivery: Delivery, created: Int64) -> HTTPResponse {
-        let data: [JSONValue] = result.images.map { image in
-            if case .links(let links, let host) = delivery, let url = links.save(image, host: host) {
-                return .object(["url": .string(url)])
+    static func images(_ result: GenerationResult, delivery: Delivery, created: Int64) async -> HTTPResponse {
+        var data: [JSONValue] = []
+        for image in result.images {
+            if case .links(let links, let host) = delivery, let url = await links.save(image, host: host) {
+                data.append(.object(["url": .string(url)]))
+            } else {
+                // Also when an image could not be kept: it is delivered (and charged) in the answer itself.
+                data.append(.object(["b64_json": .string(Data(image.bytes).base64EncodedString())]))
             }
-            // Also when an image could not be kept: it is delivered (and charged) in the answer itself.
-            return .object(["b64_json": .string(Data(image.bytes).base64EncodedString())])
         }
         var body: [String: JSONValue] = ["created": .integer(created), "data": .array(data)]
         if let first = result.images.first {

@@ -76,7 +76,7 @@ public struct OpenAIDialect: Sendable {
             let delivery: OpenAIAnswer.Delivery = restated.wantsLinks ? outputs.map { .links($0, host: host) } ?? .base64 : .base64
             let created = clock.now.millisecondsSince1970 / 1000
             return await admission.generate(admitted, on: backend, call: call, renderer: OpenAIAnswer.renderer) { result, _ in
-                OpenAIAnswer.images(result, delivery: delivery, created: created)
+                await OpenAIAnswer.images(result, delivery: delivery, created: created)
             }
         }
     }

@@ -41,6 +41,7 @@ public struct SegmindDialect: Sendable {
             await handle(request, slug: parameters["slug"] ?? "")
         }
         if let jobs { registerQueued(on: &router, jobs: jobs) }
+        registerSteering(on: &router)
     }
 
     /// Refuses a request without a key from its head: its body is never read. The refusal is the

@@ -6,17 +6,21 @@ public import Ledger
 /// payload chose, settles the job's credits once its end is recorded, and queues its webhook.
 public struct GenerationJobExecutor: Sendable {
     public let backend: any InferenceBackend
-    public let outputs: OutputStore
+    public let outputs: any OutputStorage
     public let credits: any CreditSettlement
     public let completions: JobCompletions
     /// Where the webhooks of finished jobs go out, in the body their dialect renders; nil: they are not sent.
     public let webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)?
     public let clock: any WallClock
+    /// Where each job's generation time is measured, for the queue's ETAs.
+    public let timings: JobTimings
 
     public init(
-        backend: any InferenceBackend, outputs: OutputStore, credits: any CreditSettlement, completions: JobCompletions,
-        webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)? = nil, clock: any WallClock = SystemWallClock()
+        backend: any InferenceBackend, outputs: any OutputStorage, credits: any CreditSettlement, completions: JobCompletions,
+        webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)? = nil, clock: any WallClock = SystemWallClock(),
+        timings: JobTimings = JobTimings()
     ) {
+        self.timings = timings
         self.backend = backend
         self.outputs = outputs
         self.credits = credits
@@ -26,17 +30,29 @@ public struct GenerationJobExecutor: Sendable {
     }
 
     public func execute(_ job: JobRecord) async -> JobRunner.Outcome {
-        guard let payload = GenerationJobPayload.decode(job.payload), let request = payload.request.generationRequest else {
+        guard let payload = GenerationJobPayload.decode(job.payload), var request = payload.request.generationRequest else {
             return .failed("the stored request could not be read")
         }
+        // A cancel while it runs stops it where the backend can stop (a local worker, between steps).
+        let stop = JobRunner.stop
+        request.stop = stop
+        timings.started(job.id, model: job.model)
+        defer { timings.ended(job.id) }
+        let began = ContinuousClock.now
         do {
             let result = try await credits.generate(request, on: backend, holding: CreditHold(id: job.hold.rawValue))
+            let took = ContinuousClock.now - began
             // Only the images delivered become files, and only they are charged.
             let images = Array(result.images.prefix(payload.files.count))
             guard !images.isEmpty else { return .failed("the backend returned no images") }
-            for (image, name) in zip(images, payload.files) {
+            let cancelled = stop?.isRequested == true
+            if !cancelled {
+                timings.record(model: job.model, backend: result.upstream?.name ?? "local", seconds: took.seconds)
+            }
+            // Cancelled, it ran to its end all the same (an upstream call): charged, never delivered.
+            for (image, name) in zip(images, payload.files) where !cancelled {
                 let bytes = payload.base64 ? Array(Data(image.bytes).base64EncodedString().utf8) : image.bytes
-                try outputs.save(bytes, named: name)
+                try await outputs.save(bytes, named: name)
             }
             let charge = payload.price.map { min($0.cost(images: images.count), job.cost) } ?? job.cost
             return .completed(
@@ -65,19 +81,25 @@ public struct GenerationJobExecutor: Sendable {
         // The payload is decoded once (an image-to-image job's holds its image), for the id and the webhook.
         let ended = GenerationJob(job, ending: outcome)
         let requestID = ended?.payload.knownByPublicID == true ? String(job.publicID) : job.id
+        // A cancelled job's usage says so (499, as for a client that closed its request).
+        let cancelled = job.cancelledAt != nil
         switch outcome {
         case .completed(let answer):
+            // Cancelled while an upstream ran it: the team paid for it, so it is charged; its
+            // images are not delivered (any written before the cancel came are deleted).
+            if cancelled { await outputs.delete(ended?.payload.files ?? []) }
             let result = GenerationJobResult.decode(answer)
             let charge = result?.chargedMicroCredits.map(Credits.init(microCredits:)) ?? job.cost
             let usage = GenerationUsage(
-                keyID: job.keyID, model: job.model, dialect: job.dialect, status: 200, cost: charge, held: job.cost,
+                keyID: job.keyID, model: job.model, dialect: job.dialect, status: cancelled ? 499 : 200, cost: charge, held: job.cost,
                 duration: duration, requestID: requestID, upstream: result?.upstream)
             _ = await credits.settle(hold, charge: charge, recording: usage)
         case .failed(let message):
-            _ = await credits.release(hold, reason: message)
+            // Removed from the queue, or stopped between steps on a local worker: nothing delivered, nothing charged.
+            _ = await credits.release(hold, reason: cancelled ? JobRecord.cancelledError : message)
             await credits.recordUsage(
                 GenerationUsage(
-                    keyID: job.keyID, model: job.model, dialect: job.dialect, status: 500, cost: .zero, held: job.cost,
+                    keyID: job.keyID, model: job.model, dialect: job.dialect, status: cancelled ? 499 : 500, cost: .zero, held: job.cost,
                     duration: duration, requestID: requestID))
         }
         completions.finished(job.id)

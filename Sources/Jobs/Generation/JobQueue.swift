@@ -16,11 +16,22 @@ public struct JobQueue: GenerationJobs {
     /// The most jobs one key may have waiting at once: beyond it, a new one is refused, so that no
     /// key can fill the queue (jobs are claimed in turns across keys besides).
     public let maxQueuedPerKey: Int
+    /// Cancels a job whose key asks (`JobRunner.cancel`: voids a queued one's hold, stops a running
+    /// one); nil: the store alone cancels it (no runner settles or stops it).
+    public let cancelJob: (@Sendable (String) async throws(LedgerError) -> JobCancellation)?
+    /// The measured generation times, and how many jobs run at once here, for positions and ETAs.
+    public let timings: JobTimings
+    public let concurrency: Int
 
     public init(
         store: any JobStore, completions: JobCompletions, wake: @escaping @Sendable () -> Void, publicBaseURL: String? = nil,
-        hostScheme: String = "http", maxQueueTime: Duration = .seconds(3600), maxQueuedPerKey: Int = 16
+        hostScheme: String = "http", maxQueueTime: Duration = .seconds(3600), maxQueuedPerKey: Int = 16,
+        cancel: (@Sendable (String) async throws(LedgerError) -> JobCancellation)? = nil, timings: JobTimings = JobTimings(),
+        concurrency: Int = 1
     ) {
+        self.cancelJob = cancel
+        self.timings = timings
+        self.concurrency = max(1, concurrency)
         self.store = store
         self.maxQueuedPerKey = maxQueuedPerKey
         self.maxQueueTime = maxQueueTime
@@ -55,8 +66,55 @@ public struct JobQueue: GenerationJobs {
         // A UUID is never all digits, so the two kinds of id cannot be taken for one another.
         let record = if let publicID = JobPublicID.parse(id) { try? await store.job(publicID: publicID) } else { try? await store.job(id: id) }
         guard let record, record.keyID == keyID, record.dialect == dialect else { return nil }
-        return GenerationJob(record)
+        return await standing(GenerationJob(record), record)
     }
+
+    public func cancel(_ id: String, of keyID: String, dialect: String) async -> JobCancelOutcome {
+        guard let job = await job(id, of: keyID, dialect: dialect) else { return .notFound }
+        let cancellation: JobCancellation
+        do {
+            if let cancelJob { cancellation = try await cancelJob(job.id) } else { cancellation = try await store.cancelJob(id: job.id) }
+        } catch {
+            return .unavailable
+        }
+        switch cancellation {
+        case .removed(let record): return GenerationJob(record).map { JobCancelOutcome.cancelled($0) } ?? .unavailable
+        case .stopping(let record): return await standing(GenerationJob(record), record).map { JobCancelOutcome.stopping($0) } ?? .unavailable
+        case .unchanged(let record): return await standing(GenerationJob(record), record).map { JobCancelOutcome.ended($0) } ?? .unavailable
+        case .notFound: return .notFound
+        }
+    }
+
+    /// Waiting jobs are counted, and the time until the last one would have run is the time left
+    /// of the jobs running here and the estimates of the waiting ones, shared by the runners.
+    public func load() async -> QueueLoad {
+        let queued = (try? await store.queuedJobs()) ?? []
+        let work = timings.runningRemaining + queued.reduce(0) { $0 + timings.estimate(model: $1.model) }
+        return QueueLoad(queued: queued.count, seconds: Self.rounded(work / Double(concurrency)))
+    }
+
+    /// The job with where it stands: a waiting job's place in the claim order and the time until
+    /// it ends (the jobs running and those ahead, shared by the runners, then its own); a running
+    /// job's time left.
+    private func standing(_ job: GenerationJob?, _ record: JobRecord) async -> GenerationJob? {
+        guard var job else { return nil }
+        switch record.state {
+        case .queued:
+            let order = JobClaimOrder.order((try? await store.queuedJobs()) ?? [])
+            guard let index = order.firstIndex(where: { $0.id == record.id }) else { break }
+            let ahead = order[..<index].reduce(0) { $0 + timings.estimate(model: $1.model) }
+            let wait = (timings.runningRemaining + ahead) / Double(concurrency)
+            job.standing = JobStanding(position: index + 1, etaSeconds: Self.rounded(wait + timings.estimate(model: record.model)))
+        case .processing:
+            let left = timings.remaining(of: record.id) ?? timings.estimate(model: record.model)
+            job.standing = JobStanding(position: 0, etaSeconds: Self.rounded(left))
+        case .completed, .failed:
+            break
+        }
+        return job
+    }
+
+    private static func rounded(_ seconds: Double) -> Double { (seconds * 100).rounded() / 100 }
 
     /// A job that ends on this replica wakes the wait; one that ends elsewhere is seen by looking
     /// again every second.
@@ -65,7 +123,8 @@ public struct JobQueue: GenerationJobs {
         while true {
             guard let record = try? await store.job(id: id), let job = GenerationJob(record) else { return nil }
             let left = deadline - .now
-            if job.phase == .completed || job.phase == .failed || left <= .zero || Task.isCancelled { return job }
+            if record.state == .completed || record.state == .failed { return job }
+            if left <= .zero || Task.isCancelled { return await standing(job, record) }
             await completions.wait(for: id, upTo: min(left, .seconds(1)))
         }
     }

@@ -17,6 +17,9 @@ public final class WebhookDispatcher: Sendable {
         public var attemptLease: Duration = .seconds(120)
         /// How often the store is asked for deliveries coming due.
         public var pollInterval: Duration = .seconds(1)
+        /// What the operator's alerts are signed with (`whsec_...`); nil: none are configured, and
+        /// an operator delivery left from before fails its attempts until its retries run out.
+        public var operatorSecret: String?
 
         public init() {}
     }
@@ -42,7 +45,8 @@ public final class WebhookDispatcher: Sendable {
     private let send: @Sendable (WebhookDelivery, _ secret: String) async -> Attempt
     private let loop: ClaimLoop<WebhookDelivery>
 
-    /// - Parameter send: one attempt at a delivery, signed with its key's secret.
+    /// - Parameter send: one attempt at a delivery, signed with its key's secret or, for the
+    ///   operator's alerts, with `settings.operatorSecret`.
     public init(
         store: any WebhookStore, settings: Settings, clock: any WallClock, logger: Logger,
         send: @escaping @Sendable (WebhookDelivery, _ secret: String) async -> Attempt
@@ -92,10 +96,16 @@ public final class WebhookDispatcher: Sendable {
         let number = delivery.attempts + 1
         let started = ContinuousClock.now, at = clock.millisecondsNow
         let result: Attempt
-        do {
-            result = await send(delivery, try await store.webhookSecret(keyID: delivery.keyID))
-        } catch {
-            result = Attempt(status: nil, error: "the key's signing secret could not be read")
+        if delivery.recipient == .operator, let secret = settings.operatorSecret {
+            result = await send(delivery, secret)
+        } else if delivery.recipient == .operator {
+            result = Attempt(status: nil, error: "no operator secret is configured (alerts.secret)")
+        } else {
+            do {
+                result = await send(delivery, try await store.webhookSecret(keyID: delivery.keyID))
+            } catch {
+                result = Attempt(status: nil, error: "the key's signing secret could not be read")
+            }
         }
         let next: WebhookNext =
             if result.delivered {

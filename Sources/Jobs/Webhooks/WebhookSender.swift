@@ -7,16 +7,24 @@ public import Ledger
 /// One attempt at a webhook: a POST of the delivery's JSON body, signed per Standard Webhooks, to
 /// an address the policy allows, through `GuardedFetcher`'s checks and pinning; redirects are not
 /// followed (a 3xx is a failed attempt), and the attempt is capped in time.
+///
+/// A member's webhook URL comes from a member, so it must lead to an address `policy` allows (by
+/// default only public ones). The operator's alert URLs come from the operator's own configuration,
+/// never from a request: they may lead anywhere, loopback and private networks included (an
+/// alert receiver beside the gateway), still pinned to the addresses checked and never redirected.
 public struct WebhookSender: Sendable {
     private let fetcher: GuardedFetcher
+    private let operatorFetcher: GuardedFetcher
 
     public init(policy: AddressPolicy = AddressPolicy(), timeout: Duration = .seconds(10)) {
         fetcher = GuardedFetcher(policy: policy, timeout: timeout, maxRedirects: 0, subject: "webhook: the URL")
+        operatorFetcher = GuardedFetcher(
+            policy: AddressPolicy(allowPrivateAddresses: true), timeout: timeout, maxRedirects: 0, subject: "alert: the URL")
     }
 
     /// Why webhooks cannot go to `url`, in words for the client that gave it; nil when they can.
     public func problem(with url: String) async -> String? {
-        switch await target(of: url) {
+        switch await target(of: url, through: fetcher) {
         case .success: nil
         case .failure(let refusal): refusal.message
         }
@@ -24,7 +32,8 @@ public struct WebhookSender: Sendable {
 
     public func send(_ delivery: WebhookDelivery, secret: String, now: Date = Date()) async -> WebhookDispatcher.Attempt {
         let pinned: GuardedFetcher.Target
-        switch await target(of: delivery.url) {
+        let chosen = delivery.recipient == .operator ? operatorFetcher : fetcher
+        switch await target(of: delivery.url, through: chosen) {
         case .success(let checked): pinned = checked
         case .failure(let refusal): return WebhookDispatcher.Attempt(status: nil, error: refusal.message)
         }
@@ -42,7 +51,7 @@ public struct WebhookSender: Sendable {
         request.body = .bytes(delivery.body)
         do {
             return try await GuardedFetcher.withClient(pinnedTo: pinned) { client in
-                let response = try await client.execute(request, timeout: .nanoseconds(fetcher.timeout.wholeNanoseconds))
+                let response = try await client.execute(request, timeout: .nanoseconds(chosen.timeout.wholeNanoseconds))
                 // Read (and drop) a little of the answer, so the connection ends cleanly.
                 _ = try? await response.body.collect(upTo: 64 << 10)
                 return WebhookDispatcher.Attempt(status: Int(response.status.code), error: nil)
@@ -52,7 +61,7 @@ public struct WebhookSender: Sendable {
         }
     }
 
-    private func target(of text: String) async -> Result<GuardedFetcher.Target, GuardedFetcher.Refusal> {
+    private func target(of text: String, through fetcher: GuardedFetcher) async -> Result<GuardedFetcher.Target, GuardedFetcher.Refusal> {
         guard let url = URL(string: text) else { return .failure(GuardedFetcher.Refusal(message: "webhook: expected an http(s) URL")) }
         do {
             return .success(try await fetcher.target(of: url))

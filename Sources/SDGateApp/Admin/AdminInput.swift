@@ -111,6 +111,34 @@ enum AdminInput {
         }
     }
 
+    /// `PUT .../budget`: `{"per": "day", "amount": "10", "time_zone": "Europe/Paris"}`, or
+    /// `{"per": "day", "amount": "10", "rolling": true}` for the last 24 hours before each request.
+    static func budget(_ body: [UInt8]) -> Result<PeriodBudget, Problem> {
+        Result { () throws(Problem) in
+            let fields = try object(
+                body, expected: #"{"per": "day" | "week" | "month", "amount": "10", "time_zone": "Europe/Paris" (default UTC), "rolling": false}"#)
+            guard let per = try text(fields["per"], field: "per").flatMap(PeriodBudget.Period.init(rawValue:)) else {
+                throw Problem(message: "per: expected \"day\", \"week\" or \"month\"")
+            }
+            guard let amount = try credits(fields["amount"], field: "amount", allowNegative: false), amount > .zero else {
+                throw Problem(message: "amount: expected a positive decimal amount of credits per \(per.rawValue), such as \"10\"")
+            }
+            let rolling: Bool
+            switch fields["rolling"] {
+            case nil, .null?: rolling = false
+            case .bool(let value)?: rolling = value
+            default: throw Problem(message: "rolling: expected true (the last 24 hours, 7 or 30 days) or false (calendar periods)")
+            }
+            let timeZone = try text(fields["time_zone"], field: "time_zone")
+            if rolling && timeZone != nil { throw Problem(message: "time_zone: a rolling budget has no time zone; leave it out") }
+            switch PeriodBudget.checked(period: per, amount: amount, timeZone: timeZone ?? "UTC", rolling: rolling) {
+            case .success(let budget): return budget
+            // The amount is in range: what is refused is the time zone.
+            case .failure(let problem): throw Problem(message: "time_zone: " + problem.message)
+            }
+        }
+    }
+
     // MARK: Fields
 
     private static func object(_ body: [UInt8], expected: String) throws(Problem) -> [String: JSONValue] {

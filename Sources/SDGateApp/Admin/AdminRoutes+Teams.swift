@@ -13,6 +13,10 @@ extension AdminRoutes {
         add(.post, "/admin/teams/{team}/credits", maxBodyBytes: 64 * 1024, to: &router) { request, parameters in
             await adjustTeamCredits(request, team: parameters["team"] ?? "")
         }
+        add(.put, "/admin/teams/{team}/budget", maxBodyBytes: 64 * 1024, to: &router) { request, parameters in
+            await setTeamBudget(request, team: parameters["team"] ?? "")
+        }
+        add(.delete, "/admin/teams/{team}/budget", to: &router) { _, parameters in await setTeamBudget(nil, team: parameters["team"] ?? "") }
     }
 
     private func createTeam(_ request: HTTPRequest) async -> HTTPResponse {

@@ -23,6 +23,10 @@ struct AdminRoutes: Sendable {
         add(.patch, "/admin/keys/{id}", maxBodyBytes: 64 * 1024, to: &router) { request, parameters in
             await setLimits(request, id: parameters["id"] ?? "")
         }
+        add(.put, "/admin/keys/{id}/budget", maxBodyBytes: 64 * 1024, to: &router) { request, parameters in
+            await setKeyBudget(request, id: parameters["id"] ?? "")
+        }
+        add(.delete, "/admin/keys/{id}/budget", to: &router) { _, parameters in await setKeyBudget(nil, id: parameters["id"] ?? "") }
         add(.get, "/admin/usage", to: &router) { request, _ in await usage(request) }
         add(.get, "/admin/usage/series", to: &router) { request, _ in await usageSeries(request) }
         registerTeams(on: &router)
@@ -122,6 +126,7 @@ struct AdminRoutes: Sendable {
 
     /// `?key=<id>&team=<id or name>&since=24h&until=...&limit=n` (default: every key, the last 24
     /// hours, every request). `limit` keeps the latest requests; the totals still count them all.
+    /// `&by=day|week|month&time_zone=...` adds the totals of each calendar period.
     private func usage(_ request: HTTPRequest) async -> HTTPResponse {
         let query = Self.query(request.head.query)
         var latest: Int?
@@ -131,7 +136,10 @@ struct AdminRoutes: Sendable {
         }
         return await answer(.ok) { [latest] in
             let window = try UsageWindow(since: query["since"], until: query["until"], now: clock.millisecondsNow)
-            return UsageReport(try await usageEvents(query, window), window: window, latest: latest)
+            let grouping = try UsagePeriods.grouping(query), events = try await usageEvents(query, window)
+            var report = UsageReport(events, window: window, latest: latest)
+            report.by_period = grouping.map { UsagePeriods(events, per: $0.0, timeZone: $0.1) }
+            return report
         }
     }
 
@@ -172,6 +180,7 @@ struct AdminRoutes: Sendable {
         } catch let error as LedgerError {
             switch error {
             case .unknownKey, .unknownTeam: return Self.error(.notFound, error.description)
+            case .unknownTimeZone: return Self.error(.unprocessableContent, "time_zone: \(error.description)")
             case .teamExists: return Self.error(.conflict, error.description)
             case .insufficientBalance, .invalidAmount, .exceedsMaximum: return Self.error(.unprocessableContent, error.description)
             default: return Self.error(.internalServerError, "the ledger failed")

@@ -16,6 +16,12 @@ package struct KeyReport: Encodable, Sendable {
     let available: String
     /// For a member of a team: what the team has available, which also caps what the key can spend.
     let team_available: String?
+    /// The key's periodic budget in its current period, and its team's.
+    let period_budget: PeriodReport?
+    let team_period_budget: PeriodReport?
+    /// What the key can spend now: the least of its available credits, its team's and what is left
+    /// of either's periodic budget (`x-remaining-credits`).
+    let spendable: String
     package var secret: String?
     /// The secret its webhooks are signed with (Standard Webhooks `whsec_...`), shown with one key.
     package var webhook_secret: String?
@@ -33,6 +39,9 @@ package struct KeyReport: Encodable, Sendable {
         held = balance.held.description
         available = balance.available.description
         team_available = balance.teamAvailable?.description
+        period_budget = balance.period.map(PeriodReport.init)
+        team_period_budget = balance.teamPeriod.map(PeriodReport.init)
+        spendable = balance.spendable.description
         self.secret = secret
     }
 
@@ -54,6 +63,7 @@ package struct KeyReport: Encodable, Sendable {
     package var line: String {
         let state = revoked_at != nil ? "revoked" : expires_at.map { "expires \($0)" } ?? "active"
         let team = team_id.map { "  team \($0) (available \(team_available ?? "?"))" } ?? ""
-        return "\(id)  \(name)  available \(available) (balance \(balance), held \(held))\(team)  \(state)"
+        let budgets = [period_budget.map { "  \($0.text)" }, team_period_budget.map { "  team \($0.text)" }].compactMap { $0 }.joined()
+        return "\(id)  \(name)  available \(available) (balance \(balance), held \(held))\(team)\(budgets)  \(state)"
     }
 }

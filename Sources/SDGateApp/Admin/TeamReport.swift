@@ -8,6 +8,11 @@ package struct TeamReport: Encodable, Sendable {
     let balance: String
     let held: String
     let available: String
+    /// The team's periodic budget in its current period.
+    let period_budget: PeriodReport?
+    /// What its members can spend together now: its available credits or what is left of its
+    /// periodic budget, the less.
+    let spendable: String
     /// The ids of its member keys.
     let keys: [String]
 
@@ -18,6 +23,8 @@ package struct TeamReport: Encodable, Sendable {
         self.balance = balance.balance.description
         held = balance.held.description
         available = balance.available.description
+        period_budget = balance.period.map(PeriodReport.init)
+        spendable = balance.spendable.description
         self.keys = keys.filter { $0.teamID == team.id }.map(\.id)
     }
 
@@ -29,6 +36,6 @@ package struct TeamReport: Encodable, Sendable {
     package var keysText: String { keys.map { "  key \($0)" }.joined(separator: "\n") }
 
     package var line: String {
-        "\(id)  \(name)  available \(available) (balance \(balance), held \(held))  \(keys.count) keys"
+        "\(id)  \(name)  available \(available) (balance \(balance), held \(held))\(period_budget.map { "  \($0.text)" } ?? "")  \(keys.count) keys"
     }
 }

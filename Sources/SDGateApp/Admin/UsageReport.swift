@@ -30,6 +30,8 @@ package struct UsageReport: Encodable, Sendable {
     let total_cost: String
     let by_key: [KeyTotal]
     let by_dialect: [DialectTotal]
+    /// With `?by=day|week|month`: the totals of each calendar period.
+    var by_period: UsagePeriods?
 
     /// - Parameter latest: keep only this many of the latest requests (the totals count every one).
     package init(_ events: [UsageEvent], window: UsageWindow, latest: Int? = nil) {

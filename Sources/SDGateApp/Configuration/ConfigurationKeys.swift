@@ -177,6 +177,17 @@ struct ConfigurationKey: Sendable {
             .duration(
                 "outputs.retention", \.outputRetention, .seconds(60) ... .seconds(30 * 86400),
                 "how long generated images are kept for the asynchronous APIs"),
+            ConfigurationKey(
+                path: "outputs.store", summary: "where generated images are kept: files or database (default: database with a PostgreSQL ledger)",
+                apply: { config, text throws(ConfigurationValueError) in
+                    guard let placement = OutputPlacement(rawValue: text) else { throw ConfigurationValueError("must be files or database") }
+                    config.outputStore = placement
+                }, render: { $0.outputStore == .automatic ? "(database with a PostgreSQL ledger, else files)" : $0.outputStore.rawValue }),
+            ConfigurationKey(
+                path: "outputs.folder",
+                summary: "with outputs.store files: the folder (shared by replicas on one volume); empty: <data_dir>/generations",
+                apply: { config, text throws(ConfigurationValueError) in config.outputFolder = text },
+                render: { $0.outputFolder.isEmpty ? "(<data_dir>/generations)" : $0.outputFolder }),
             .boolean(
                 "images.allow_private_addresses", \.images.allowPrivateAddresses, "let image URLs point at private, loopback and link-local addresses"
             ),
@@ -204,7 +215,7 @@ struct ConfigurationKey: Sendable {
             .bytes(
                 "log.buffer_bytes", \.logBufferBytes, (4 << 10)...(1 << 30),
                 "log lines waiting to be written; past it, while the output is slow, lines are dropped and counted"),
-        ] + local
+        ] + local + alerts
 
     static func named(_ path: String) -> ConfigurationKey? { all.first { $0.path == path } }
 }

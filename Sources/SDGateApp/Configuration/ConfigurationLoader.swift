@@ -47,7 +47,7 @@ enum ConfigurationLoader {
         if problems.isEmpty {
             problems =
                 checkTLS(&configuration) + checkUpstreams(&configuration, environment: environment, origins: origins)
-                + checkLocal(configuration, origins: origins)
+                + checkLocal(configuration, origins: origins) + checkAlerts(configuration, origins: origins)
         }
         guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "\n")) }
         return configuration

@@ -65,11 +65,17 @@ package struct GatewayConfiguration: Sendable {
     /// The most jobs one key may have queued at once; beyond it, 429.
     package var jobMaxQueuedPerKey = 16
     package var outputRetention: Duration = .seconds(3600)
+    /// Where generated images are kept (`OutputPlacement`) and, in files, in which folder (empty:
+    /// `<data_dir>/generations`).
+    package var outputStore = OutputPlacement.automatic
+    package var outputFolder = ""
 
     /// Input images: size limits, and which addresses image URLs may point at.
     package var images = Images()
-    /// ModelsLab v3 webhooks: how they are sent and retried.
+    /// ModelsLab v3 webhooks: how they are sent and retried (the operator's alerts too).
     package var webhooks = Webhooks()
+    /// The operator's alerts.
+    package var alerts = Alerts()
 
     package struct Webhooks: Sendable {
         /// Allow webhook URLs on private, loopback and link-local addresses (local setups only).

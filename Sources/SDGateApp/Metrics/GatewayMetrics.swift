@@ -88,6 +88,8 @@ package final class GatewayMetrics: Sendable {
     /// registry under its lock, which cost more than the rest of a small request's bookkeeping.
     /// Bounded as the labels are: standard methods, route patterns, the statuses the gateway answers.
     private let requestSeries = Mutex<[RequestSeries: (CoreMetrics.Counter, CoreMetrics.Timer)]>([:])
+    /// Every `sdgate_alert_subjects` series shown so far, so that one no subject is in shows 0.
+    let alertSeries = Mutex<Set<AlertSeries>>([])
 
     // MARK: Ledger and jobs
 

@@ -17,6 +17,8 @@ struct MetricsRoutes: Sendable {
     let ledger: (any GatewayStorage)?
     let openConnections: @Sendable () -> Int
     let logger: Logger
+    /// The alerts' thresholds, when alerts are on: the subjects' states are read for each scrape.
+    var alertThresholds: [Int]? = nil
 
     func register(on router: inout Router) {
         router.add(
@@ -45,6 +47,7 @@ struct MetricsRoutes: Sendable {
                 let holds = try await ledger.openHolds()
                 metrics.openHolds(count: holds.count, amount: holds.amount)
                 metrics.jobsQueued(try await ledger.queuedJobCount())
+                if let alertThresholds { metrics.alertSubjects(try await ledger.alertStateCounts(), thresholds: alertThresholds) }
             }
         } catch {
             logger.error("ledger unavailable", metadata: ["operation": "metrics", "error": "\(error)"])

@@ -1,6 +1,6 @@
 """Drives the admin page in headless Chromium over the Chrome DevTools protocol, as an operator
 would: signs in with the admin token, creates a key, sees its balance fall after a generation made
-with that key (Python `requests`), tops it up and revokes it. Screenshots go to OUTPUT_DIR.
+with that key (Python `requests`), tops it up, sets and removes its budget per day and revokes it. Screenshots go to OUTPUT_DIR.
 
     admin_page.py BASE_URL ADMIN_TOKEN OUTPUT_DIR     prints "admin page: ok" or fails with the reason
 """
@@ -127,13 +127,28 @@ try:
     assert available(page, key_id) == requests.get(base + f"/admin/keys/{key_id}", headers={"Authorization": f"Bearer {admin_token}"},
                                                    timeout=10).json()["available"], "the page shows the ledger's balance"
 
+    # A budget per day from the key's row: the page shows what the day spent and has left, as the API does.
+    page.eval(f"""(() => {{ const form = document.querySelector('tr[data-key="{key_id}"] form.budget-form');
+        form.per.value = 'day'; form.amount.value = '2'; form.time_zone.value = 'Europe/Paris'; form.requestSubmit(); }})()""")
+    budget_text = lambda: page.eval(f"document.querySelector('tr[data-key=\"{key_id}\"] .budget-state')?.textContent")
+    wait_for(lambda: budget_text() == "day 2: spent 0, left 2", "the budget set from the page")
+    shown = requests.get(base + f"/admin/keys/{key_id}", headers={"Authorization": f"Bearer {admin_token}"}, timeout=10).json()
+    assert shown["period_budget"]["time_zone"] == "Europe/Paris" and shown["spendable"] == "2", shown
+    page.screenshot("3-budget.png")
+    # A rolling day instead: it counts the request made before it was set.
+    page.eval(f"""(() => {{ const form = document.querySelector('tr[data-key="{key_id}"] form.budget-form');
+        form.per.value = 'rolling day'; form.amount.value = '1'; form.requestSubmit(); }})()""")
+    wait_for(lambda: budget_text() == "rolling day 1: spent 0.008, left 0.992", "the rolling budget set from the page")
+    page.eval(f"document.querySelector('tr[data-key=\"{key_id}\"] button.remove-budget').click()")
+    wait_for(lambda: budget_text() == "none", "the budget removed from the page")
+
     # Revoke it (confirming the dialog): its requests are refused from now on.
     page.eval(f"""(() => {{ window.confirm = () => true;
         document.querySelector('tr[data-key="{key_id}"] button.revoke').click(); }})()""")
     wait_for(lambda: page.eval(f"document.querySelector('tr[data-key=\"{key_id}\"] .state')?.textContent") == "revoked", "the revocation")
     refused = requests.post(base + "/v1/sdxl1.0-txt2img", headers={"x-api-key": secret}, json={"prompt": "again"}, timeout=60)
     assert refused.status_code == 401, refused.status_code
-    page.screenshot("3-revoked.png")
+    page.screenshot("4-revoked.png")
 
     assert not page.errors, f"the page threw: {page.errors}"
     print("admin page: ok")

@@ -1,9 +1,9 @@
 """A webhook receiver as a ModelsLab client would run one, checking signatures with the
 `standardwebhooks` package (the Standard Webhooks reference implementation for Python).
 
-    webhook_receiver.py SECRET FAILURES
+    webhook_receiver.py SECRET FAILURES [PORT]
 
-Listens on 127.0.0.1 (a free port, printed first as `listening PORT`); answers the first FAILURES
+Listens on 127.0.0.1 (PORT, or a free port; printed first as `listening PORT`); answers the first FAILURES
 deliveries with HTTP 500, then 204. Prints one JSON line per delivery: its number, the answer
 given, the signature check's outcome, the webhook headers and the body.
 """
@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 secret, failures = sys.argv[1], int(sys.argv[2])
+port = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 webhook = Webhook(secret)
 received = 0
 
@@ -39,6 +40,6 @@ class Receiver(BaseHTTPRequestHandler):
         pass
 
 
-server = HTTPServer(("127.0.0.1", 0), Receiver)
+server = HTTPServer(("127.0.0.1", port), Receiver)
 print(f"listening {server.server_port}", flush=True)
 server.serve_forever()

@@ -119,6 +119,7 @@ function renderKeys(keys, series) {
     cell(row, key.available, "number available");
     cell(row, key.held, "number");
     cell(row, credits(spent.get(key.id) || 0n), "number");
+    row.append(budgetCell(key));
     const state = key.revoked_at ? "revoked" : key.expires_at && Date.parse(key.expires_at) < Date.now() ? "expired" : "active";
     cell(row, state, "state " + state);
     const topUp = element("td");
@@ -151,6 +152,48 @@ function renderKeys(keys, series) {
     row.append(revoke);
     body.append(row);
   }
+}
+
+// A key's budget per day, week or month: what it has spent and has left in the current period,
+// and a form to set, change or remove it.
+function budgetCell(key) {
+  const td = element("td", undefined, "budget");
+  const budget = key.period_budget;
+  const named = budget && `${budget.rolling ? "rolling " : ""}${budget.per}`;
+  td.append(element("span", budget ? `${named} ${budget.amount}: spent ${budget.spent}, left ${budget.left}` : "none", "budget-state"));
+  if (key.revoked_at) return td;
+  const form = element("form", undefined, "inline budget-form");
+  const per = element("select");
+  per.name = "per";
+  // Calendar periods in the time zone given, or rolling windows (which have none).
+  for (const name of ["day", "week", "month", "rolling day", "rolling week", "rolling month"]) {
+    per.append(new Option(name, name, false, budget ? named === name : name === "day"));
+  }
+  const amount = element("input");
+  amount.name = "amount";
+  amount.placeholder = "credits";
+  amount.inputMode = "decimal";
+  amount.required = true;
+  amount.value = budget ? budget.amount : "";
+  const zone = element("input");
+  zone.name = "time_zone";
+  zone.value = budget ? budget.time_zone : Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  form.append(per, amount, zone, element("button", "Set"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const rolling = per.value.startsWith("rolling ");
+    const body = { per: per.value.replace("rolling ", ""), amount: amount.value.trim(), rolling };
+    if (!rolling) body.time_zone = zone.value.trim();
+    act(() => api("PUT", `/admin/keys/${encodeURIComponent(key.id)}/budget`, body));
+  });
+  td.append(form);
+  if (budget) {
+    const remove = element("button", "Remove", "danger remove-budget");
+    remove.type = "button";
+    remove.addEventListener("click", () => act(() => api("DELETE", `/admin/keys/${encodeURIComponent(key.id)}/budget`)));
+    td.append(remove);
+  }
+  return td;
 }
 
 async function createKey(event) {

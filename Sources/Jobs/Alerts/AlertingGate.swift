@@ -1,0 +1,44 @@
+public import GenerationCore
+
+/// A gate that tells the alert monitor of every charge, after the charge and without waiting for
+/// anything: what the gate answers, and what it charges, is the gate's below it.
+public struct AlertingGate: AccessGate {
+    private let gate: any AccessGate
+    private let monitor: AlertMonitor
+
+    public init(_ gate: any AccessGate, monitor: AlertMonitor) {
+        self.gate = gate
+        self.monitor = monitor
+    }
+
+    public func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits? {
+        let remaining = await gate.settle(hold, charge: charge, recording: usage)
+        monitor.charged(keyID: usage.keyID, upstream: usage.upstream)
+        return remaining
+    }
+
+    // Everything else as the gate below does it.
+
+    public func authenticate(apiKey: String) async -> AuthenticatedKey? { await gate.authenticate(apiKey: apiKey) }
+    public func remaining(for key: AuthenticatedKey) async -> Credits? { await gate.remaining(for: key) }
+    public func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
+        await gate.reserve(amount, for: key, queuedUpTo: queueTime)
+    }
+    public func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
+        await gate.claimIdempotency(idempotencyKey, fingerprint: fingerprint, for: key)
+    }
+    public func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async {
+        await gate.backIdempotency(idempotencyKey, for: key, with: hold)
+    }
+    public func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {
+        await gate.completeIdempotency(idempotencyKey, for: key, answer: answer)
+    }
+    public func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {
+        await gate.releaseIdempotency(idempotencyKey, for: key)
+    }
+    public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { await gate.settle(hold, charge: charge) }
+    public func renew(_ hold: CreditHold) async -> Bool { await gate.renew(hold) }
+    public var holdRenewalInterval: Duration { gate.holdRenewalInterval }
+    public func release(_ hold: CreditHold, reason: String) async -> Credits? { await gate.release(hold, reason: reason) }
+    public func recordUsage(_ usage: GenerationUsage) async { await gate.recordUsage(usage) }
+}
