@@ -4,7 +4,9 @@ package import GenerationCore
 package import Logging
 import Synchronization
 
-/// Generation on the team's own GPUs: a pool of worker processes, one request at a time each.
+/// Generation on the team's own GPUs: a pool of worker processes, one request at a time each, or
+/// as many as a batching worker says it takes (`max_batch` in its health answer), which it runs
+/// together when they are compatible.
 ///
 /// Workers are spawned and kept alive here (restarted with backoff when they die or stop passing
 /// their health checks), or reached at the URLs of workers running on other hosts. Requests wait
@@ -56,6 +58,7 @@ package final class LocalBackend: InferenceBackend {
     private let pool: Mutex<WorkerPool>
     private let gauges: Gauges
     private let supervisors = Mutex<[Task<Void, Never>]>([])
+    private let onWorkers = Atomic<Int>(0)
     /// Told when a worker (by index) joins the pool (true) or leaves it (false), for the alerts;
     /// not when the gateway stops its workers.
     private let workerChanged: @Sendable (Int, Bool) -> Void
@@ -112,6 +115,9 @@ package final class LocalBackend: InferenceBackend {
     /// Requests waiting for a worker now.
     package var queued: Int { pool.withLock { $0.waiting.count } }
 
+    /// Requests sent to a worker and not answered yet (a batching worker holds several).
+    package var running: Int { onWorkers.load(ordering: .relaxed) }
+
     /// The number of workers up now.
     package var workersUp: Int { pool.withLock { $0.workersUp } }
 
@@ -122,6 +128,8 @@ package final class LocalBackend: InferenceBackend {
         let queuedAt = ContinuousClock.now
         let lease = try await acquire(for: request.requester ?? "")
         gauges.queueWait.recordNanoseconds((ContinuousClock.now - queuedAt).wholeNanoseconds)
+        onWorkers.add(1, ordering: .relaxed)
+        defer { onWorkers.subtract(1, ordering: .relaxed) }
         // Once started, a job runs to its end even if its client goes away: the worker is handed
         // out again only when it is free.
         if request.stop?.isRequested == true {
@@ -150,7 +158,7 @@ package final class LocalBackend: InferenceBackend {
             if case .timedOut = error {
                 // The worker is still busy with this job: its health check hands it out again once it is free.
                 down(lease.worker)
-            } else if case .failed = error, await client.health(lease.url, timeout: settings.healthCheckTimeout) != .ready {
+            } else if case .failed = error, await client.health(lease.url, timeout: settings.healthCheckTimeout) == .unreachable {
                 // A worker that stopped answering is not handed out again until its health is back.
                 down(lease.worker)
             } else {
@@ -211,12 +219,12 @@ package final class LocalBackend: InferenceBackend {
         if let (waiter, lease) = changePool({ $0.handBack(lease) }) { waiter.resume(returning: lease) }
     }
 
-    private func up(_ worker: Int, _ listening: ListeningWorker) {
-        let lease = changePool { $0.up(worker, listening) }
-        var metadata: Logger.Metadata = ["worker": "\(worker)", "url": "\(listening.url)"]
+    private func up(_ worker: Int, _ listening: ListeningWorker, capacity: Int) {
+        let leases = changePool { $0.up(worker, listening, capacity: capacity) }
+        var metadata: Logger.Metadata = ["worker": "\(worker)", "url": "\(listening.url)", "max_batch": "\(capacity)"]
         if let pid = listening.processIdentifier { metadata["pid"] = "\(pid)" }
         logger.info("worker up", metadata: metadata)
-        release(lease)
+        for lease in leases { release(lease) }
         workerChanged(worker, true)
     }
 
@@ -273,10 +281,10 @@ package final class LocalBackend: InferenceBackend {
         var busyWhileOut: ContinuousClock.Instant?
         while !Task.isCancelled {
             switch await client.health(listening.url, timeout: settings.healthCheckTimeout) {
-            case .ready:
+            case .ready(let capacity):
                 failures = 0
                 busyWhileOut = nil
-                if !pool.withLock({ $0.isUp(worker) }) { up(worker, listening) }
+                if !pool.withLock({ $0.isUp(worker) }) { up(worker, listening, capacity: capacity) }
             case .busy:
                 failures = 0
                 // Out of the pool and busy: still on a job whose client was answered 504. A job

@@ -10,8 +10,9 @@ struct WorkerClient: Sendable {
 
     /// What a worker's health check says.
     enum Health: Equatable {
-        /// It answers and is free for a job.
-        case ready
+        /// It answers and is free for a job; it takes up to `capacity` requests at once (its
+        /// `--max-batch`, which it runs together when they are compatible).
+        case ready(capacity: Int)
         /// It answers, and is running a generation.
         case busy
         /// No answer within the timeout, or not "ok".
@@ -26,8 +27,18 @@ struct WorkerClient: Sendable {
         else {
             return .unreachable
         }
-        return json["busy"] as? Bool == true ? .busy : .ready
+        return json["busy"] as? Bool == true ? .busy : .ready(capacity: Self.capacity(json["max_batch"]))
     }
+
+    /// The most requests a worker may hold, from its health answer: absent (an older worker) or
+    /// out of range, one.
+    static func capacity(_ value: Any?) -> Int {
+        guard let count = value as? Int, (1...maxCapacity).contains(count) else { return 1 }
+        return count
+    }
+
+    /// The worker's own upper bound for `--max-batch`.
+    static let maxCapacity = 64
 
     func generate(_ request: GenerationRequest, at base: String, token: String?, deadline: Duration) async throws(InferenceError) -> GenerationResult
     {
@@ -116,6 +127,8 @@ struct WorkerClient: Sendable {
         body["refiner"] = request.options.refiner
         body["high_noise_fraction"] = request.options.highNoiseFraction
         body["base_model"] = request.options.baseModel
+        // The key id, never its secret: a batching worker takes turns across members.
+        body["member"] = request.requester
         body["request_id"] = request.stop?.id
         return body
     }

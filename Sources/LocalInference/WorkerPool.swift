@@ -1,11 +1,13 @@
 /// The workers and the requests waiting for them, as the local backend's lock guards them: which
 /// workers are up and idle, and the fair queue of waiters.
 struct WorkerPool {
-    /// A worker as the pool hands it out: which one, which of its lives, where it listens and the
-    /// token it wants.
+    /// A place on a worker as the pool hands it out: which worker, which of its lives, which of
+    /// the places it has (a batching worker takes several requests at once), where it listens and
+    /// the token it wants.
     struct Lease: Sendable, Equatable {
         let worker: Int
         let life: Int
+        var place = 0
         let url: String
         let token: String?
     }
@@ -53,11 +55,13 @@ struct WorkerPool {
         return nil
     }
 
-    /// The worker starts a new life; its lease, to be handed out.
-    mutating func up(_ worker: Int, _ listening: ListeningWorker) -> Lease {
+    /// The worker starts a new life; its leases, one per request it takes at once, to be handed
+    /// out. Each is handed back on its own, so a batching worker's places go out in the fair
+    /// queue's turns: when a batch ends, a key that waits gets one of the next batch's places.
+    mutating func up(_ worker: Int, _ listening: ListeningWorker, capacity: Int = 1) -> [Lease] {
         let life = (lives[worker]?.life ?? 0) + 1
         lives[worker] = (life, listening.url, listening.processIdentifier)
-        return Lease(worker: worker, life: life, url: listening.url, token: listening.token)
+        return (0..<max(capacity, 1)).map { Lease(worker: worker, life: life, place: $0, url: listening.url, token: listening.token) }
     }
 
     mutating func down(_ worker: Int) {

@@ -16,7 +16,7 @@ struct LocalBackendTests {
     static let python = TinyModels.python
 
     static func backend(
-        workers: Int = 1, metrics: TestMetrics = TestMetrics(),
+        workers: Int = 1, metrics: TestMetrics = TestMetrics(), workerArguments: [String] = [],
         configure: (inout LocalBackend.Settings) -> Void = { _ in }
     ) async throws -> LocalBackend {
         let models = try await TinyModels.modelsFile
@@ -27,7 +27,7 @@ struct LocalBackendTests {
             backend.spawn(
                 WorkerCommand(
                     python: python, workerFolder: Repository.path("Worker"), modelsFile: models,
-                    extraArguments: ["--device", "cpu", "--threads", "1"]))
+                    extraArguments: ["--device", "cpu", "--threads", "1"] + workerArguments))
         }
         #expect(await eventually(timeout: .seconds(120)) { backend.workersUp == workers }, "the workers did not come up")
         return backend
@@ -107,6 +107,46 @@ struct LocalBackendTests {
         let waits = try metrics.expectTimer("sdgate_worker_queue_wait_seconds").values
         #expect(waits.count == 4, "\(waits)")
         #expect(waits.filter { $0 > 1_000_000 }.count >= 3, "the queued requests waited for a whole generation: \(waits)")
+        await backend.shutdown()
+    }
+}
+
+extension LocalBackendTests {
+    @Test(.enabled(if: enabled))
+    func aBatchingWorkerTakesSeveralRequestsAndAnotherKeyWaitsAtMostOneBatch() async throws {
+        // Health checks far apart: the worker is held with SIGSTOP while the requests line up, so
+        // that the counts below are seen as they are, not timed.
+        let backend = try await Self.backend(workerArguments: ["--max-batch", "2", "--batch-window-ms", "200"]) {
+            $0.queueLimitPerKey = 8
+            $0.healthCheckInterval = .seconds(3600)
+        }
+        let worker = try #require(backend.workerProcesses.first)
+        #expect(kill(worker, SIGSTOP) == 0)
+        let finished = FinishOrder()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 1...5 {
+                group.addTask {
+                    _ = try await backend.generate(
+                        try await Self.request("sd1.5-img2img", family: .sd15, steps: 20, key: "burst", seed: UInt64(index)))
+                    finished.append("burst \(index)")
+                }
+            }
+            #expect(await eventually { backend.queued + backend.running == 5 })
+            group.addTask {
+                _ = try await backend.generate(try await Self.request("sd1.5-img2img", family: .sd15, steps: 20, key: "other"))
+                finished.append("other")
+            }
+            // All six reached the backend; the worker took two at once (its health says max_batch 2),
+            // and only the rest wait.
+            #expect(await eventually { backend.queued + backend.running == 6 })
+            #expect(backend.running == 2 && backend.queued == 4, "\(backend.running) sent, \(backend.queued) waiting")
+            #expect(kill(worker, SIGCONT) == 0)
+            try await group.waitForAll()
+        }
+        // "other" came after five of the burst's, while the first two were on the worker: it gets
+        // a place in the next batch, before the burst's three others.
+        let position = try #require(finished.names.firstIndex(of: "other"))
+        #expect((2...3).contains(position), "\(finished.names)")
         await backend.shutdown()
     }
 }

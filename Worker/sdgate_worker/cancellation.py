@@ -37,18 +37,27 @@ class Cancellations:
             if request_id is not None:
                 self._requested.pop(request_id, None)
 
-    def step_check(self, request_id: str | None, steps: int):
-        """diffusers' callback_on_step_end for one generation: raises `cancelled` after the step
-        in which the cancel arrived, so the pipeline stops there and no further step runs."""
-        if request_id is None:
+    def step_check(self, request_ids: list[str | None], steps: int):
+        """diffusers' callback_on_step_end for one pipeline call, which may run several requests
+        batched together: raises `cancelled` after the step in which the last of them was cancelled,
+        so the pipeline stops there and no further step runs. While any request of the call is still
+        wanted (or cannot be cancelled: it has no id), every step runs."""
+        if not request_ids or None in request_ids:
             return None
         done = 0
 
         def on_step_end(pipeline, step, timestep, tensors):
             nonlocal done
             done += 1
-            if self.is_requested(request_id):
+            if all(self.is_requested(request_id) for request_id in request_ids):
                 raise WorkerError("cancelled", f"the generation was cancelled: it stopped after {done} of {steps} steps")
             return tensors
 
         return on_step_end
+
+    def cancelled_in_batch(self, request_id: str | None) -> WorkerError | None:
+        """For a request whose batch ran to its end for the others: `cancelled` if its cancel came,
+        so that its images are never delivered."""
+        if not self.is_requested(request_id):
+            return None
+        return WorkerError("cancelled", "the generation was cancelled: its batch ran on for the other requests")

@@ -62,8 +62,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--exit-with-parent", type=int, metavar="PID",
                    help="exit when process PID (the gateway that started this worker) is gone, even if it was "
                         "killed without a chance to stop the worker")
+    p.add_argument("--max-batch", type=_positive, default=1, metavar="N",
+                   help="run up to N images of compatible requests as one pipeline call, and take up to N "
+                        "requests at once (default: %(default)s, no batching)")
+    p.add_argument("--batch-window-ms", type=_non_negative, default=0.0, metavar="MS",
+                   help="how long the oldest waiting request waits for others to join its batch; 0 turns "
+                        "batching off (default: %(default)s)")
+    p.add_argument("--channels-last", default="auto", choices=("auto", "on", "off"),
+                   help="UNet and VAE in channels-last memory layout; auto is on for cuda (default: %(default)s)")
+    p.add_argument("--vae-tiling-above-mp", type=_megapixels, default=2.0, metavar="MP",
+                   help="decode images larger than MP megapixels in tiles, so that the VAE fits in memory; "
+                        "0 tiles every image (default: %(default)s)")
+    p.add_argument("--compile", default="off", choices=("off", "default", "reduce-overhead", "max-autotune"),
+                   help="torch.compile the denoiser in this mode; preloaded models are warmed up before the "
+                        "worker listens (default: %(default)s)")
+    p.add_argument("--compile-backend", default="inductor", metavar="NAME",
+                   help="torch.compile backend (default: %(default)s)")
+    p.add_argument("--warmup-size", type=_size, metavar="WxH",
+                   help="image size of the warm-up generation with --compile (default: 512x512 for SD 1.5, "
+                        "1024x1024 for SDXL and SD3)")
     p.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return p.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("must be between 1 and 64")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 10_000:
+        raise argparse.ArgumentTypeError("must be between 0 and 10000")
+    return value
+
+
+def _megapixels(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be between 0 and 1000")
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    from .warmup import parse_size
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"WxH, {error}") from None
 
 
 def _exit_with_parent(pid: int) -> None:
@@ -123,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     from .faults import FaultInjector
     from .model_store import ModelStore
     from .server import WorkerContext, make_server
+    from .tuning import Tuning, tune_pipeline
+    from .warmup import warm_up
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -134,17 +184,28 @@ def main(argv: list[str] | None = None) -> int:
     dtype = choose_dtype(args.dtype, device)
     budget = (int(args.memory_budget_gb * 2**30) if args.memory_budget_gb is not None
               else default_budget(device))
+    tuning = Tuning(channels_last=args.channels_last == "on" or (args.channels_last == "auto" and device.type == "cuda"),
+                    vae_tiling_pixels=int(args.vae_tiling_above_mp * 1_000_000),
+                    compile_backend=None if args.compile == "off" else args.compile_backend,
+                    compile_mode=None if args.compile in ("off", "default") else args.compile)
     store = ModelStore(catalog, device, dtype, budget, allow_downloads=args.allow_downloads,
-                       cache_dir=args.hf_cache)
-    engine = Engine(catalog, store, FaultInjector(args.enable_fault_injection))
+                       cache_dir=args.hf_cache, on_load=lambda pipeline: tune_pipeline(pipeline, tuning))
+    engine = Engine(catalog, store, FaultInjector(args.enable_fault_injection), tuning)
+    batching = args.max_batch > 1 and args.batch_window_ms > 0
     try:
         for name in args.preload:
             store.acquire(catalog.models[name].all_weights())
+            if tuning.compile_backend is not None:
+                warm_up(engine, name, args.warmup_size, args.max_batch if batching else 1)
     except WorkerError as error:
         print(f"sdgate-worker: --preload: {error.message}", file=sys.stderr)
         return 2
+    batcher = None
+    if batching:
+        from .batching import Batcher
+        batcher = Batcher(engine, args.max_batch, args.batch_window_ms / 1000)
     context = WorkerContext(engine, int(args.max_body_mb * 2**20), device.type, str(dtype).removeprefix("torch."),
-                            budget, token)
+                            budget, token, batcher)
     server, address = make_server(args.listen, context)
     # SIGTERM (the gateway stopping a worker) ends serve_forever the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -6,10 +6,13 @@ import base64
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 import torch
 
-from . import families, images, seeds
+from PIL import Image
+
+from . import batching, families, images, seeds
 from .cancellation import Cancellations
 from .catalog import Catalog, ModelEntry
 from .errors import WorkerError, invalid, unsupported
@@ -18,6 +21,7 @@ from .model_store import ModelStore, release_memory
 from .request import GenerateRequest
 from .sd3_samplers import check_flow_names, unshifted_sigmas
 from .sd_schedulers import check_scheduler_name
+from .tuning import PeakMemory, Tuning, set_vae_tiling
 
 log = logging.getLogger("sdgate_worker.engine")
 
@@ -27,10 +31,22 @@ SUPPORTED = {("sd1.5", "image-to-image"), ("sdxl", "image-to-image"), ("sdxl", "
 SIZE_MULTIPLE = {"sd1.5": 8, "sdxl": 8, "sd3": 16}
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A request checked and decoded, before any weight is loaded: what a batch is made of."""
+    request: GenerateRequest
+    model: ModelEntry
+    weights: list[str]
+    image: Image.Image | None
+
+
 class Engine:
-    def __init__(self, catalog: Catalog, store: ModelStore, faults: FaultInjector | None = None):
+    def __init__(self, catalog: Catalog, store: ModelStore, faults: FaultInjector | None = None,
+                 tuning: Tuning | None = None):
         self.catalog = catalog
         self.store = store
+        self.tuning = tuning or Tuning()
+        self.peak_memory = PeakMemory(store.device)
         self.faults = faults or FaultInjector(enabled=False)
         # One generation at a time: the gateway queues, and a second one would only compete for memory.
         self._busy = threading.Lock()
@@ -41,41 +57,81 @@ class Engine:
         return self._busy.locked()
 
     def generate(self, request: GenerateRequest) -> dict:
+        """One request, alone; `busy` while another generation runs."""
         if not self._busy.acquire(blocking=False):
             raise WorkerError("busy", "a generation is already running on this worker")
         try:
-            return self._generate(request)
+            result = self._run_group([self.prepare(request)])[0]
         finally:
-            self.cancellations.forget(request.request_id)
             self._busy.release()
+        if isinstance(result, WorkerError):
+            raise result
+        return result
 
-    def _generate(self, r: GenerateRequest) -> dict:
+    def prepare(self, r: GenerateRequest) -> Prepared:
+        """Everything that can be refused or done before the device is needed, for one request."""
         model = self._check(r)
         weights_names = self._weights_for(model, r)
         image = images.decode_input_image(r.image_base64, r.width, r.height) if r.image_base64 else None
+        return Prepared(r, model, weights_names, image)
+
+    def run_group(self, group: list[Prepared]) -> list[dict | WorkerError]:
+        """Requests of one batch key (batching.batch_key) in one pipeline call, waiting for the device."""
+        with self._busy:
+            return self._run_group(group)
+
+    def _run_group(self, group: list[Prepared]) -> list[dict | WorkerError]:
+        """Each request's answer, or `cancelled` for one whose cancel came while its batch ran on
+        for the others (a batch stops early only when every request in it is cancelled)."""
+        request_ids = [p.request.request_id for p in group]
+        try:
+            answers = self._run_group_once(group, request_ids)
+            return [self.cancellations.cancelled_in_batch(p.request.request_id) or answer
+                    for p, answer in zip(group, answers)]
+        finally:
+            for request_id in request_ids:
+                self.cancellations.forget(request_id)
+
+    def _run_group_once(self, group: list[Prepared], request_ids: list[str | None]) -> list[dict]:
+        first = group[0]
+        # SD3's img2img encodes image i with generator i, and has only one image for several samples of one
+        # request: it gets one copy per sample, as a batch has.
+        several_sd3_samples = first.model.family == "sd3" and first.image is not None and first.request.samples > 1
+        if len(group) == 1 and not several_sd3_samples:
+            r, image, generators = first.request, first.image, None
+        else:
+            r, image, generators = batching.merge(group)
         started = time.monotonic()
         try:
-            loaded = self.store.acquire(weights_names)
-            pixels = self._run(model, r, loaded, image)
-            encoded = [images.encode(p, r.output_format, r.jpeg_quality) for p in images.to_pil(pixels)]
+            loaded = self.store.acquire(first.weights)
+            set_vae_tiling([w.pipeline for w in loaded], r.width, r.height, self.tuning)
+            self.peak_memory.start()
+            pixels = self._run(first.model, r, loaded, image, generators, request_ids)
+            self.peak_memory.record(first.model.name)
+            answers = []
+            for p, own in zip(group, batching.split(pixels, [p.request.samples for p in group])):
+                req = p.request
+                answers.append([images.encode(i, req.output_format, req.jpeg_quality) for i in images.to_pil(own)])
         except WorkerError:
             raise
         except (torch.cuda.OutOfMemoryError, MemoryError) as error:
-            self._recover_from_oom(weights_names)
+            self._recover_from_oom(first.weights)
             raise WorkerError("out_of_memory", f"out of memory while generating: {_first_line(error)}; "
                                                "idle models were unloaded") from error
         except Exception as error:
             log.exception("generation failed")
             raise WorkerError("failed", f"generation failed: {type(error).__name__}: {_first_line(error)}") \
                 from error
-        return {
-            "model": r.model,
-            "images": [{"data": base64.b64encode(b).decode("ascii"), "format": r.output_format,
-                        "width": r.width, "height": r.height} for b in encoded],
-            "seed": r.seed,
-            "generation_time": round(time.monotonic() - started, 4),
-            "weights": weights_names,
-        }
+        elapsed = round(time.monotonic() - started, 4)
+        return [{
+            "model": p.request.model,
+            "images": [{"data": base64.b64encode(b).decode("ascii"), "format": p.request.output_format,
+                        "width": p.request.width, "height": p.request.height} for b in encoded],
+            "seed": p.request.seed,
+            "generation_time": elapsed,
+            "weights": first.weights,
+            "batch_size": len(group),
+        } for p, encoded in zip(group, answers)]
 
     def _check(self, r: GenerateRequest) -> ModelEntry:
         """Everything that can be refused before any weight is loaded."""
@@ -118,13 +174,16 @@ class Engine:
                 names.append(model.refiner)
         return names
 
-    def _run(self, model: ModelEntry, r: GenerateRequest, loaded, image):
-        if image is not None and self._denoising_steps(model, r, loaded[0]) < 1:
+    def _run(self, model: ModelEntry, r: GenerateRequest, loaded, image, generators=None, request_ids=None):
+        """`generators`, a list `image` and the members' `request_ids` come with a merged batch
+        (batching.merge)."""
+        if image is not None and generators is None and self.denoising_steps(model, r) < 1:
             # Strength this low denoises nothing: the answer is the input itself.
             return families.pil_to_array(image, r.samples)
         seeds.seed_global(r.seed)
-        run = families.Run(request=r, image=image, generators=seeds.sample_generators(r.seed, r.samples),
-                           on_step_end=self.cancellations.step_check(r.request_id, r.steps))
+        run = families.Run(request=r, image=image,
+                           generators=generators or seeds.sample_generators(r.seed, r.samples),
+                           on_step_end=self.cancellations.step_check(request_ids or [r.request_id], r.steps))
         denoisers = [_denoiser(w.pipeline) for w in loaded]
         with torch.inference_mode(), self.faults.armed(r.inject_fault, denoisers):
             if model.family == "sd1.5":
@@ -135,7 +194,7 @@ class Engine:
                 return families.sdxl_img2img(loaded[0], run)
             return families.sdxl_txt2img(loaded[0], loaded[1] if len(loaded) > 1 else None, run)
 
-    def _denoising_steps(self, model: ModelEntry, r: GenerateRequest, base) -> int:
+    def denoising_steps(self, model: ModelEntry, r: GenerateRequest) -> int:
         strength = families.DEFAULT_IMG2IMG_STRENGTH if r.strength is None else r.strength
         if model.family != "sd3":
             return families.epsilon_img2img_steps(r.steps, strength)
@@ -163,8 +222,16 @@ class Engine:
                 "refiner": model.refiner is not None,
                 "weights": weights,
                 "loaded": all(w in loaded for w in weights),
+                # Weights: in memory when loaded, else from their files; peak: the most device memory one
+                # generation of this model took so far (CUDA only), weights included.
+                "memory": {"weights_bytes": _total([self.store.weights_bytes(w) for w in weights]),
+                           "peak_bytes": self.peak_memory.of(model.name)},
             })
         return result
+
+
+def _total(sizes: list[int | None]) -> int | None:
+    return None if None in sizes else sum(sizes)
 
 
 def _denoiser(pipeline) -> torch.nn.Module:

@@ -86,8 +86,11 @@ def _is_variant(name: str, variant: str | None) -> bool:
 
 class ModelStore:
     def __init__(self, catalog: Catalog, device: torch.device, dtype: torch.dtype,
-                 memory_budget_bytes: int | None, allow_downloads: bool = False, cache_dir: str | None = None):
+                 memory_budget_bytes: int | None, allow_downloads: bool = False, cache_dir: str | None = None,
+                 on_load=None):
         self.catalog = catalog
+        # Called with each pipeline right after it loads (the GPU settings of tuning.py).
+        self.on_load = on_load
         self.device = device
         self.dtype = dtype
         self.memory_budget_bytes = memory_budget_bytes
@@ -115,6 +118,8 @@ class ModelStore:
         started = time.monotonic()
         pipeline = self._from_pretrained(entry)
         pipeline.set_progress_bar_config(disable=True)
+        if self.on_load is not None:
+            self.on_load(pipeline)
         loaded = LoadedWeights(entry=entry, pipeline=pipeline,
                                original_scheduler_config=dict(pipeline.scheduler.config),
                                size_bytes=module_bytes(pipeline))
@@ -189,6 +194,19 @@ class ModelStore:
         with self._lock:
             return [{"name": w.entry.name, "kind": w.entry.kind, "size_bytes": w.size_bytes}
                     for w in sorted(self._loaded.values(), key=lambda w: w.entry.name)]
+
+    def weights_bytes(self, name: str) -> int | None:
+        """The weights' size in memory when loaded, else what their files on disk say (None: unknown)."""
+        with self._lock:
+            loaded = self._loaded.get(name)
+        if loaded is not None:
+            return loaded.size_bytes
+        entry = self.catalog.weights[name]
+        folder = self._local_folder(entry)
+        try:
+            return estimate_bytes(folder, entry) if folder else None
+        except OSError:
+            return None
 
     def used_bytes(self) -> int:
         with self._lock:

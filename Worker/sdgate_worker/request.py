@@ -43,6 +43,8 @@ class GenerateRequest:
     output_format: str = "jpeg"
     jpeg_quality: int = 90
     inject_fault: str | None = None
+    # Who asked, opaque (the gateway sends the key id): a batching worker takes turns across members.
+    member: str | None = None
     # Names the generation for POST /cancel (the gateway's job id).
     request_id: str | None = None
 
@@ -149,6 +151,7 @@ def parse_generate_request(body: object) -> GenerateRequest:
         output_format=r.string("output_format", choices=OUTPUT_FORMATS),
         jpeg_quality=r.integer("jpeg_quality", 1, 100),
         inject_fault=r.string("inject_fault", max_chars=100),
+        member=r.string("member", max_chars=200),
         request_id=r.string("request_id", max_chars=100),
     )
     for side in ("width", "height"):

@@ -12,6 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import __version__
+from .batching import Batcher
 from .engine import Engine
 from .errors import WorkerError
 from .request import parse_generate_request
@@ -25,8 +26,10 @@ class WorkerContext:
     """What the handlers need; one per process."""
 
     def __init__(self, engine: Engine, max_body_bytes: int, device: str, dtype: str, memory_budget: int | None,
-                 token: str | None = None):
+                 token: str | None = None, batcher: Batcher | None = None):
         self.engine = engine
+        # With batching on, generate requests go through the batcher, which takes several at once.
+        self.batcher = batcher
         # Every route but GET /health needs `Authorization: Bearer <token>` when a token is set.
         self.token = token
         self.max_body_bytes = max_body_bytes
@@ -92,6 +95,10 @@ class Handler(BaseHTTPRequestHandler):
         c = self.context
         return 200, {"status": "ok", "busy": c.engine.busy, "version": __version__, "pid": os.getpid(),
                      "device": c.device, "dtype": c.dtype,
+                     # How many generate requests the gateway may send at once (1: one at a time).
+                     "max_batch": c.batcher.max_batch if c.batcher else 1,
+                     # Generate requests taken and not yet answered, waiting for their batch or running.
+                     "held": c.batcher.held if c.batcher else int(c.engine.busy),
                      "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                      "uptime": round(time.monotonic() - c.started, 3)}
 
@@ -102,7 +109,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _generate(self):
         request = parse_generate_request(self._read_json())
-        return 200, self.context.engine.generate(request)
+        return 200, (self.context.batcher or self.context.engine).generate(request)
 
     def _cancel(self):
         body = self._read_json()

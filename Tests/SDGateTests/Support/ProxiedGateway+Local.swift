@@ -15,7 +15,7 @@ extension ProxiedGateway {
     /// and waits until they are up. Debug logging shows requests waiting for a worker.
     static func startLocal(
         workers: Int = 1, routes: [String: [String]] = allLocal, extraLocal: [String] = [],
-        upstreams: [UpstreamEntry] = [], catalog: String? = nil,
+        upstreams: [UpstreamEntry] = [], catalog: String? = nil, workerArguments: String = "--device cpu --threads 1",
         environment extraEnvironment: [String: String] = [:]
     ) async throws -> ProxiedGateway {
         let lines =
@@ -26,7 +26,7 @@ extension ProxiedGateway {
                 "worker_dir: \(Repository.path("Worker"))",
                 "models_file: \(try await TinyModels.modelsFile)",
                 "workers: \(workers)",
-                "worker_arguments: --device cpu --threads 1",
+                "worker_arguments: \(workerArguments)",
             ] + extraLocal
         let yaml = "local:\n" + lines.map { "  \($0)\n" }.joined() + "log:\n  level: debug\n"
         var environment = try Self.environment(
