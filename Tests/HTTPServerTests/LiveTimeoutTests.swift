@@ -192,13 +192,14 @@ struct LiveTimeoutTests {
     @Test func aBodyAtTheMinimumRateIsReadWhole() async throws {
         let server = try TestServer {
             $0.timeouts.minBodyRate = 10
-            $0.timeouts.bodyIdle = .seconds(5)
+            $0.timeouts.bodyIdle = .seconds(30)
         }
         let client = try RawClient(port: server.port)
         try await client.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 200\r\n\r\n")
-        // 20 bytes every 100 ms: twenty times the minimum rate. The margin and the 5 s of slack keep
-        // a loaded machine, whose sleeps run long, from making it slower than that (the body may
-        // take up to 25 s).
+        // 20 bytes every 100 ms: twenty times the minimum rate. The margin and the 30 s of slack
+        // (also the longest pause allowed between two pieces) keep a loaded machine, whose sleeps
+        // run long, from making it slower than that: with every suite running at once on two cores
+        // a pause of 5 s happened (the body may take up to 50 s).
         for _ in 0..<10 {
             try await client.send(Array(repeating: UInt8(ascii: "x"), count: 20))
             try await Task.sleep(for: .milliseconds(100))
