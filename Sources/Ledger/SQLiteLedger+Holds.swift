@@ -51,7 +51,16 @@ extension SQLiteLedger {
                     """
             )
             .execute(arguments: [hold.rawValue, keyID, teamID, micro, expiresAt, now, own.period, team.period])
-            return .held(hold, available: try Self.balance(db, .key(keyID), at: now)?.spendable ?? .zero)
+            // What is left is known from what was read and held, without reading it back; a rolling
+            // window's sum must be read again to count the hold just made.
+            guard own.count.budget?.rolling != true, team.count.budget?.rolling != true else {
+                return .held(hold, available: try Self.balance(db, .key(keyID), at: now)?.spendable ?? .zero)
+            }
+            let after = Balance(
+                balance: Credits(microCredits: member["balance"]), held: Credits(microCredits: (member["held"] as Int64) + micro),
+                teamAvailable: teamID.map { _ in Credits(microCredits: (member["team_balance"] as Int64) - (member["team_held"] as Int64) - micro) },
+                period: own.count.spending(at: now), teamPeriod: team.count.spending(at: now))
+            return .held(hold, available: after.spendable)
         }
     }
 
@@ -111,23 +120,30 @@ extension SQLiteLedger {
         let id: String = hold["id"], keyID: String = hold["key_id"], teamID: String? = hold["team_id"]
         try db.cachedStatement(sql: "UPDATE hold SET state = ?, charged = ?, reason = ?, settled_at = ? WHERE id = ?")
             .execute(arguments: [state, charge, reason, at, id])
-        try db.cachedStatement(
-            sql: """
-                UPDATE balance SET held = held - ?, balance = balance - ?, period_spent = period_spent + CASE WHEN period_start = ? THEN ? ELSE 0 END
-                WHERE key_id = ?
-                """
-        ).execute(arguments: [amount, charge, hold["key_period"] as Int64?, charge - amount, keyID])
+        // Each account's totals and budget come back from its update: the balance answered is read
+        // in the same statements that settle.
+        guard
+            let key = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE balance SET held = held - ?, balance = balance - ?,
+                            period_spent = period_spent + CASE WHEN period_start = ? THEN ? ELSE 0 END
+                        WHERE key_id = ? RETURNING balance, held, \(budgetColumns("balance"))
+                        """), arguments: [amount, charge, hold["key_period"] as Int64?, charge - amount, keyID])
+        else { throw LedgerError.unknownKey(keyID) }
         if charge > 0 {
             try db.cachedStatement(sql: "INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)")
                 .execute(arguments: [keyID, -charge, id, reason, at])
         }
+        var team: Row?
         if let teamID {
-            try db.cachedStatement(
-                sql: """
-                    UPDATE team SET held = held - ?, balance = balance - ?, period_spent = period_spent + CASE WHEN period_start = ? THEN ? ELSE 0 END
-                    WHERE id = ?
-                    """
-            ).execute(arguments: [amount, charge, hold["team_period"] as Int64?, charge - amount, teamID])
+            team = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE team SET held = held - ?, balance = balance - ?,
+                            period_spent = period_spent + CASE WHEN period_start = ? THEN ? ELSE 0 END
+                        WHERE id = ? RETURNING balance - held AS team_available, \(budgetColumns("team", as: "team_"))
+                        """), arguments: [amount, charge, hold["team_period"] as Int64?, charge - amount, teamID])
             if charge > 0 {
                 try db.cachedStatement(
                     sql: "INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)"
@@ -135,8 +151,11 @@ extension SQLiteLedger {
                 .execute(arguments: [teamID, -charge, id, reason, at])
             }
         }
-        guard let balance = try Self.balance(db, .key(keyID), at: at) else { throw LedgerError.unknownKey(keyID) }
-        return balance
+        return Balance(
+            balance: Credits(microCredits: key["balance"]), held: Credits(microCredits: key["held"]),
+            teamAvailable: (team?["team_available"] as Int64?).map(Credits.init(microCredits:)),
+            period: try count(key, of: .key(keyID), db, at: at).spending(at: at),
+            teamPeriod: try teamID.flatMap { id in try team.map { try count($0, prefix: "team_", of: .team(id), db, at: at) }?.spending(at: at) })
     }
 
     public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
