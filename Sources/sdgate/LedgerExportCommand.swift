@@ -35,13 +35,15 @@ struct LedgerExportCommand: AsyncParsableCommand {
         let names = try await accountNames(in: ledger)
         let output = FileHandle.standardOutput
         if format == .csv { output.write(Data((LedgerExportRow.csvHeader + "\r\n").utf8)) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var last: JournalPosition?
         while true {
             let page = try await ledger.journal(from: window.from, to: window.to, after: last, limit: Self.pageSize)
             var text = ""
             for entry in page {
                 let row = LedgerExportRow(entry, name: names[entry.account] ?? "")
-                text += format == .csv ? row.csvLine + "\r\n" : row.jsonLine + "\n"
+                text += format == .csv ? row.csvLine + "\r\n" : row.jsonLine(encoder) + "\n"
             }
             output.write(Data(text.utf8))
             guard page.count == Self.pageSize, let end = page.last else { return }
@@ -80,10 +82,8 @@ struct LedgerExportRow {
 
     static var csvHeader: String { header.map { CSVField.encode($0, guardingFormula: false) }.joined(separator: ",") }
 
-    var jsonLine: String {
+    func jsonLine(_ encoder: JSONEncoder) -> String {
         let object = Dictionary(uniqueKeysWithValues: zip(Self.header, fields))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 
