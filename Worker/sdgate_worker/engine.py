@@ -85,12 +85,30 @@ class Engine:
         for the others (a batch stops early only when every request in it is cancelled)."""
         request_ids = [p.request.request_id for p in group]
         try:
-            answers = self._run_group_once(group, request_ids)
+            try:
+                answers = self._run_group_once(group, request_ids)
+            except WorkerError as error:
+                if error.code != "out_of_memory" or len(group) == 1:
+                    raise
+                # The batch did not fit in the device's memory, each request alone may: a batch must
+                # never fail a request that would have run on its own.
+                log.warning("a batch of %d requests ran out of memory; running them one at a time", len(group))
+                answers = [self._run_alone(p) for p in group]
             return [self.cancellations.cancelled_in_batch(p.request.request_id) or answer
                     for p, answer in zip(group, answers)]
         finally:
             for request_id in request_ids:
                 self.cancellations.forget(request_id)
+
+    def _run_alone(self, p: Prepared) -> dict | WorkerError:
+        """One request of a batch that ran out of memory, on its own (unless cancelled meanwhile)."""
+        cancelled = self.cancellations.cancelled_in_batch(p.request.request_id)
+        if cancelled is not None:
+            return cancelled
+        try:
+            return self._run_group_once([p], [p.request.request_id])[0]
+        except WorkerError as error:
+            return error
 
     def _run_group_once(self, group: list[Prepared], request_ids: list[str | None]) -> list[dict]:
         first = group[0]

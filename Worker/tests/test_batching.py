@@ -9,6 +9,7 @@ nearly every pixel by far more."""
 
 import numpy as np
 import pytest
+import torch
 
 from sdgate_worker.batching import batch_key
 from sdgate_worker.request import parse_generate_request
@@ -105,3 +106,25 @@ def test_sd3_img2img_gives_several_samples_of_one_request(engine):
     first, second = pictures(answer)
     assert_same_images([second], pictures(second_alone))
     assert_other_images(first, second)
+
+
+def test_a_batch_that_runs_out_of_memory_runs_each_request_alone(engine, monkeypatch):
+    # A device with room for two images at a time: the batch of four fails, each request alone fits.
+    run = engine._run
+    calls = []
+
+    def two_images_at_most(model, r, loaded, image, generators=None, request_ids=None):
+        images = len(generators) if generators is not None else r.samples
+        calls.append(images)
+        if images > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (a test's device of two images)")
+        return run(model, r, loaded, image, generators, request_ids)
+
+    monkeypatch.setattr(engine, "_run", two_images_at_most)
+    requests = members("sd1.5-img2img", {})
+    answers = engine.run_group([engine.prepare(r) for r in requests])
+    assert calls == [4, 1, 2, 1]
+    assert [a["batch_size"] for a in answers] == [1, 1, 1]
+    monkeypatch.undo()
+    for answer, request in zip(answers, requests):
+        assert_same_images(pictures(answer), pictures(engine.generate(request)))
