@@ -38,6 +38,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Ledger", package: "sdgate"),
                 .product(name: "GenerationCore", package: "sdgate"),
+                .product(name: "GatewayAPI", package: "sdgate"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(

@@ -2,8 +2,10 @@
 // requests use it: on SQLite, and on PostgreSQL when LEDGER_POSTGRES_URL names a database.
 // Prints a Markdown table.
 import Foundation
+import GatewayAPI
 import GenerationCore
 import Ledger
+import Logging
 
 let callers = Int(ProcessInfo.processInfo.environment["LEDGER_CALLERS"] ?? "64") ?? 64
 let seconds = Double(ProcessInfo.processInfo.environment["LEDGER_SECONDS"] ?? "5") ?? 5
@@ -37,14 +39,21 @@ func fundTeam(_ ledger: any Ledger) async throws -> [String] {
     return keys
 }
 
-/// Runs reserve + post pairs from `callers` tasks for `seconds`; returns pairs per second.
-func measure(_ ledger: any Ledger, keyFor: @escaping @Sendable (Int) -> String) async throws -> Double {
+/// A rate no caller reaches, so that the limited row measures what the check costs, not refusals.
+let unreachedRate = KeyLimits.requestsPerMinute.upperBound
+
+/// Runs reserve + post pairs from `callers` tasks for `seconds`; returns pairs per second. With a
+/// `limiter`, each pair first takes a request from its key's rate limit, as a limited key's request does.
+func measure(_ ledger: any Ledger, limiter: (any RateLimiting)? = nil, keyFor: @escaping @Sendable (Int) -> String) async throws -> Double {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     let pairs = try await withThrowingTaskGroup(of: Int.self) { group in
         for caller in 0..<callers {
             group.addTask {
                 var count = 0
                 while ContinuousClock.now < deadline {
+                    if let limiter, case .limited = await limiter.check(key: keyFor(caller), perMinute: unreachedRate) {
+                        fatalError("the benchmark's rate limit refused a request")
+                    }
                     guard case .held(let hold, _) = try await ledger.reserve(keyID: keyFor(caller), amount: price, expiresAt: .max) else {
                         fatalError("the benchmark ran out of credits")
                     }
@@ -59,19 +68,24 @@ func measure(_ ledger: any Ledger, keyFor: @escaping @Sendable (Int) -> String) 
     return Double(pairs) / seconds
 }
 
-var stores: [(String, any Ledger)] = [("SQLite (WAL)", try SQLiteLedger(path: path))]
+// Each store with the rate limiter a gateway on it uses for a limited key: the process's own
+// bucket beside SQLite, the shared row in the database beside PostgreSQL.
+var stores: [(String, any Ledger, any RateLimiting)] = [("SQLite (WAL)", try SQLiteLedger(path: path), RateLimiter())]
 if let url = ProcessInfo.processInfo.environment["LEDGER_POSTGRES_URL"] {
-    stores.append(("PostgreSQL", try await PostgresLedger(url: url)))
+    let ledger = try await PostgresLedger(url: url)
+    stores.append(("PostgreSQL", ledger, DatabaseRateLimits(store: ledger, fallback: RateLimiter(), logger: Logger(label: "ledger-bench"))))
 }
 print("| store | callers | keys | reserve+post pairs/s |")
 print("|---|---:|---:|---:|")
-for (name, ledger) in stores {
+for (name, ledger, limiter) in stores {
     let keys = try await fundKeys(ledger)
     let perKey = try await measure(ledger) { keys[$0] }
+    let limited = try await measure(ledger, limiter: limiter) { keys[$0] }
     let shared = try await measure(ledger) { _ in keys[0] }
     let members = try await fundTeam(ledger)
     let team = try await measure(ledger) { members[$0] }
     print(String(format: "| %@ | %d | one each | %.0f |", name, callers, perKey))
+    print(String(format: "| %@ | %d | one each, each rate-limited | %.0f |", name, callers, limited))
     print(String(format: "| %@ | %d | one shared | %.0f |", name, callers, shared))
     print(String(format: "| %@ | %d | one each, one team budget | %.0f |", name, callers, team))
     let problems = try await ledger.verify()
