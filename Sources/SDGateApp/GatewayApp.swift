@@ -275,10 +275,11 @@ package struct GatewayApp: Sendable {
     }
 
     /// Serves until SIGTERM or SIGINT, then drains and returns. The local workers run as long.
-    package func run() async throws {
+    /// `whenListening` runs once the server listens and its start-up is done.
+    package func run(whenListening: @Sendable () -> Void = {}) async throws {
         startLocalWorkers()
         do {
-            try await serve()
+            try await serve(whenListening: whenListening)
         } catch {
             await shutdownBackends()
             throw error
@@ -286,7 +287,7 @@ package struct GatewayApp: Sendable {
         await shutdownBackends()
     }
 
-    private func serve() async throws {
+    private func serve(whenListening: @Sendable () -> Void) async throws {
         let signals = SignalWaiter(signals: [SIGTERM, SIGINT])
         let server = try makeServer()
         // At once (holds left by a crash), then every half minute, or sooner for short hold lifetimes.
@@ -299,6 +300,7 @@ package struct GatewayApp: Sendable {
                 lease: configuration.jobLease, maxQueueTime: configuration.jobMaxQueueTime,
                 retention: configuration.outputRetention), logger: logger)
         logger.info("listening", metadata: ["address": "\(address)"])
+        whenListening()
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)", "grace_period": "\(configuration.shutdownGracePeriod)"])
         await server.shutdown(gracePeriod: configuration.shutdownGracePeriod)

@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
                 // would wait in stdio's buffer behind the log's own writes.
                 fflush(nil)
             }
-            try await app.run()
+            try await app.run(whenListening: { StartupPages.release(after: .seconds(10), logger: logger) })
         } catch {
             logger.critical("cannot serve", metadata: ["error": "\(error)"])
             throw ExitCode.failure
