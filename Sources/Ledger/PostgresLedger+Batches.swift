@@ -11,7 +11,7 @@ extension PostgresLedger {
         logger: Logger
     ) async -> [Result<(available: Int64, teamAvailable: Int64?)?, LedgerError>] {
         await answer(
-            requests, holdID: \.holdID, logger: logger,
+            requests, id: \.holdID, logger: logger,
             all: { batch in
                 var held: [String: (available: Int64, teamAvailable: Int64?)] = [:]
                 for try await (hold, available, teamAvailable) in try await client.execute(
@@ -35,7 +35,7 @@ extension PostgresLedger {
         logger: Logger
     ) async -> [Result<Balance?, LedgerError>] {
         await answer(
-            requests, holdID: \.holdID, logger: logger,
+            requests, id: \.holdID, logger: logger,
             all: { batch in
                 var settled: [String: Balance] = [:]
                 for try await row in try await client.execute(BatchSettleStatement(requests: batch, now: now), logger: logger) {
@@ -52,16 +52,17 @@ extension PostgresLedger {
     }
 
     /// Answers a batch in the order of its requests: `all` runs the batch statement (when there is
-    /// more than one request) and gives the answers of the holds it took; every other request, or
-    /// every request if the batch failed, runs `one`, the single statement. A hold named twice (a
-    /// post racing a void) goes into the batch once; the repeat runs alone after it and learns
-    /// that the hold is settled.
+    /// more than one request) and gives the answers of the requests it decided; every other one, or
+    /// every request if the batch failed, runs `one`, the single statement. A row named twice by
+    /// `id` (a post racing a void on one hold, two checks of one key's rate) goes into the batch
+    /// once, as a statement may change a row only once; the repeat runs alone after it and sees
+    /// the row the batch left (the hold settled, the key's rate taken).
     static func answer<Request, Answer: Sendable>(
-        _ requests: [Request], holdID: KeyPath<Request, String>, logger: Logger,
+        _ requests: [Request], id: KeyPath<Request, String>, logger: Logger,
         all: ([Request]) async throws -> [String: Answer], one: (Request) async throws -> Answer?
     ) async -> [Result<Answer?, LedgerError>] {
-        var holds = Set<String>()
-        let batch = requests.filter { holds.insert($0[keyPath: holdID]).inserted }
+        var named = Set<String>()
+        let batch = requests.filter { named.insert($0[keyPath: id]).inserted }
         var answered: [String: Answer] = [:]
         if batch.count > 1 {
             do {
@@ -74,7 +75,7 @@ extension PostgresLedger {
         }
         var answers: [Result<Answer?, LedgerError>] = []
         for request in requests {
-            if let answer = answered.removeValue(forKey: request[keyPath: holdID]) {
+            if let answer = answered.removeValue(forKey: request[keyPath: id]) {
                 answers.append(.success(answer))
             } else {
                 answers.append(await outcome { try await one(request) })

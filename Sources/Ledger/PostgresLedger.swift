@@ -5,8 +5,8 @@ import PostgresNIO
 
 /// The ledger for several gateway replicas: PostgreSQL, through postgres-nio's connection pool.
 /// Every check-and-reserve is one statement that locks the key's row (`ReserveStatement`): atomic
-/// across connections and replicas alike. Concurrent reserves, and concurrent settles, are batched
-/// into one statement and one commit each (`PostgresBatcher`).
+/// across connections and replicas alike. Concurrent reserves, concurrent settles, and concurrent
+/// rate-limit checks are batched into one statement and one commit each (`PostgresBatcher`).
 public final class PostgresLedger: Ledger {
     let client: PostgresClient
     private let running: Task<Void, Never>
@@ -14,6 +14,9 @@ public final class PostgresLedger: Ledger {
     let clock: any WallClock
     let reserves: PostgresBatcher<HoldRequest, (available: Int64, teamAvailable: Int64?)?>
     let settles: PostgresBatcher<SettleRequest, Balance?>
+    let rates: PostgresBatcher<RateRequest, RateDecision?>
+    /// Batch statements of `rates` that answered.
+    let rateBatches: StatementCount
     let recentKeys = RecentKeys()
 
     /// Connects with a URL such as `postgres://user:password@host:5432/database` and applies the
@@ -48,6 +51,9 @@ public final class PostgresLedger: Ledger {
         self.clock = clock
         reserves = PostgresBatcher { requests in await Self.reserve(requests, now: clock.millisecondsNow, client: client, logger: logger) }
         settles = PostgresBatcher { requests in await Self.settle(requests, now: clock.millisecondsNow, client: client, logger: logger) }
+        let rateBatches = StatementCount()
+        self.rateBatches = rateBatches
+        rates = PostgresBatcher { requests in await Self.takeRequests(requests, client: client, logger: logger, batches: rateBatches) }
         do {
             try await migrate()
         } catch {
