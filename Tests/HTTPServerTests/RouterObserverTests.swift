@@ -21,7 +21,25 @@ struct RouterObserverTests {
         // The handler answers with the id it was given.
         router.get("/jobs/{id}") { request, _ in .text(.ok, request.head.headers["x-request-id"] ?? "none") }
         router.post("/locked", checkHead: { _, _ in .text(.unauthorized, "no") }) { _, _ in .text(.ok, "") }
+        router.get("/health", fromHead: { head in .text(.ok, "alive: \(head.path)") })
         return router
+    }
+
+    @Test func aRouteAnsweredFromTheHeadIsAnsweredAtAdmissionNamedAndHeard() async throws {
+        let heard = Heard()
+        let router = Self.router(heard)
+        for method in [HTTPMethod.get, .head] {
+            guard case .reject(let answer) = router.admit(HTTPRequestHead(method: method, target: "/health")) else {
+                Issue.record("\(method) /health was handed to a task")
+                continue
+            }
+            #expect(answer.status == .ok && RouterMatchTests.text(answer) == "alive: /health")
+            #expect(answer.headers["x-request-id"] != nil)
+        }
+        // A caller that skips admission gets the same answer from `respond`.
+        let direct = await router.respond(to: HTTPRequest(head: HTTPRequestHead(method: .get, target: "/health")))
+        #expect(RouterMatchTests.text(direct) == "alive: /health")
+        #expect(heard.answers.withLock { $0.map(\.route) } == ["/health", "/health", "/health"])
     }
 
     @Test func aHandledRequestIsNamedByItsPatternAndItsHandlerSeesTheGatewaysIDNotTheClients() async throws {

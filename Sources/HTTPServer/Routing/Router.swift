@@ -90,6 +90,14 @@ public struct Router: HTTPResponder {
         add(.get, pattern, handler)
     }
 
+    /// Adds a `GET` route answered from the request's head alone, at admission, on the connection's
+    /// own thread: no task is started and no thread handed the request, which for a probe answered
+    /// thousands of times a second (`/health`) is most of what it costs. A body sent with it is
+    /// read and dropped, as for any answer made from the head.
+    public mutating func get(_ pattern: String, fromHead answer: @escaping @Sendable (HTTPRequestHead) -> HTTPResponse) {
+        add(.get, pattern, checkHead: { head, _ in answer(head) }) { request, _ in answer(request.head) }
+    }
+
     public mutating func post(
         _ pattern: String, maxBodyBytes: Int? = nil, checkHead: HeadCheck? = nil, verifyHead: AsyncHeadCheck? = nil,
         refusal: Refusal? = nil, _ handler: @escaping Handler
