@@ -7,7 +7,7 @@ import Glibc
 
 /// What `sdgate serve` gives back to the kernel once it serves. Start-up runs code that never runs
 /// again (the command line, the configuration and the catalog, the migrations), and each page it
-/// touched stays mapped, with the pages the kernel mapped around it: in a static binary of a few
+/// touched stays mapped, with the pages the kernel mapped around it: in a static binary of about a
 /// hundred megabytes that is about 30 MB of resident memory, most of the process's at rest. Those
 /// pages are clean copies of files, so they can be given back for nothing: `MADV_PAGEOUT` asks the
 /// kernel to reclaim them now (pages that another process maps too stay), and `MADV_RANDOM` stops
@@ -45,8 +45,8 @@ package enum StartupPages {
         let before = residentBytes()
         var refused = 0
         let mappings = readOnlyFileMappings(in: maps).map { (UnsafeMutableRawPointer(bitPattern: $0.lowerBound), Int($0.upperBound - $0.lowerBound)) }
-        // Fault-around off first: the threads serving meanwhile fault their code back a page at a
-        // time, not sixty-four kilobytes around each.
+        // Read-ahead off first: a page the serving threads fault back meanwhile is read alone, not
+        // with the pages around it.
         for (start, length) in mappings { _ = madvise(start, length, MADV_RANDOM) }
         // Kernels before 5.4 do not know MADV_PAGEOUT: the pages then stay, nothing else changes.
         for (start, length) in mappings where madvise(start, length, MADV_PAGEOUT) != 0 { refused += 1 }

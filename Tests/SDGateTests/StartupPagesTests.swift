@@ -31,7 +31,7 @@ struct StartupPagesTests {
             ])
     }
 
-    @Test func theRunningGatewaysCodeIsMarkedForPageByPageFaultsAndStillServes() async throws {
+    @Test func theRunningGatewaysCodeIsAdvisedNoReadAheadAndItStillServes() async throws {
         let gateway = try await RunningGateway.start()
         // The kernel shows madvise(MADV_RANDOM) as the flag "rr" of a mapping in /proc/PID/smaps.
         let advised = await eventually(timeout: .seconds(30)) {
