@@ -50,7 +50,9 @@ struct ImageURLTests {
         let dialect = SegmindDialect(
             admission: Admission(
                 catalog: ShippedCatalog.catalog, gate: TestGate(),
-                images: ImageLoader(limits: limits, fetcher: URLImageFetcher(policy: policy))),
+                // What a fetch answers is tested here, not how long it takes: with every suite at
+                // once on two cores a fetch from 127.0.0.1 has taken past the default 15 s.
+                images: ImageLoader(limits: limits, fetcher: URLImageFetcher(policy: policy, timeout: .seconds(90)))),
             backend: backend)
         let body = try JSONSerialization.data(withJSONObject: ["prompt": "a cat", "image": image])
         let request = HTTPRequest(
