@@ -106,6 +106,7 @@ let package = Package(
                 "GuardedHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -218,7 +219,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GenerationCoreTests",
-            dependencies: ["GenerationCore"],
+            dependencies: ["GenerationCore", "TestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),

@@ -32,21 +32,14 @@ extension CreditSettlement {
     /// Runs `backend` for a request whose price `hold` holds, renewing the hold every
     /// `holdRenewalInterval` until the backend answers. However long the backend's queue and
     /// deadline, the hold cannot expire under work in progress: only a dead gateway's holds expire.
-    /// The renewals run on their own task, so that a client leaving (which cancels the caller)
-    /// does not stop them while the work goes on.
+    /// The renewals are made by one task for every generation at work (`HoldRenewals`), so that
+    /// a client leaving (which cancels the caller) does not stop them while the work goes on.
     public func generate(
         _ request: GenerationRequest, on backend: any InferenceBackend,
         holding hold: CreditHold
     ) async throws(InferenceError) -> GenerationResult {
-        let interval = holdRenewalInterval
-        let renewals = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { return }
-                guard await renew(hold) else { return }
-            }
-        }
-        defer { renewals.cancel() }
+        let renewals = HoldRenewals.shared.add(every: holdRenewalInterval) { await self.renew(hold) }
+        defer { HoldRenewals.shared.remove(renewals) }
         return try await backend.generate(request)
     }
 }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 
 #if canImport(Glibc)
@@ -21,8 +22,14 @@ struct UpstreamResponse: Sendable {
 /// every call bounded by the generation's deadline. Transport failures come out classified: one
 /// that happened before a connection existed is `unreachable` (the request was never sent, so
 /// another upstream may take it); any later one is the member's 502, or 504 past the deadline.
+///
+/// The pool lives on an event loop of its own, where each answer is gathered too. On a group of
+/// several loops, a call's answer would be gathered on one loop while its connection sat on
+/// another (a hop between threads for each part), and a call made to stay on its connection's
+/// loop would open a connection of its own whenever the idle one sat elsewhere.
 final class UpstreamClient: Sendable {
     private let http: HTTPClient
+    private let loop: MultiThreadedEventLoopGroup
     /// The largest answer read: four large images in base64, with room to spare.
     static let maxBodyBytes = 64 << 20
 
@@ -33,23 +40,27 @@ final class UpstreamClient: Sendable {
         // the route then tries its next upstream.
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(10)
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        http = HTTPClient(eventLoopGroup: loop, configuration: configuration)
     }
 
+    /// One call, through the client's event-loop API: the answer is gathered on the pool's loop
+    /// and handed over once, whole. (The async API starts a task of Swift's pool for each call and
+    /// hops threads for its deadline and for each part of the body.) The call is never cancelled:
+    /// once sent, the team pays for it, so its caller waits for its end.
     func send(
         _ method: String, _ url: String, headers: [(String, String)] = [], body: ByteBuffer? = nil,
         deadline: NIODeadline
     ) async throws(UpstreamFailure) -> UpstreamResponse {
-        var request = HTTPClientRequest(url: url)
-        request.method = .init(rawValue: method)
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body { request.body = .bytes(body) }
         do {
-            let response = try await http.execute(request, deadline: deadline)
-            let body = try await response.body.collect(upTo: Self.maxBodyBytes)
+            let request = try HTTPClient.Request(
+                url: url, method: .init(rawValue: method), headers: HTTPHeaders(headers), body: body.map { .byteBuffer($0) })
+            let response = try await http.execute(
+                request: request, delegate: ResponseAccumulator(request: request, maxBodySize: Self.maxBodyBytes), deadline: deadline
+            ).futureResult.get()
             return UpstreamResponse(
                 status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                body: Array(body.readableBytesView))
+                body: response.body.map { Array($0.readableBytesView) } ?? [])
         } catch {
             throw Self.classify(error)
         }
@@ -75,5 +86,6 @@ final class UpstreamClient: Sendable {
 
     func shutdown() async {
         try? await http.shutdown()
+        try? await loop.shutdownGracefully()
     }
 }

@@ -92,6 +92,16 @@ struct RoutedBackendTests {
         }
     }
 
+    /// Calls one after another share one kept-alive connection: each call opening its own would
+    /// add a connection's set-up to every request the gateway proxies.
+    @Test func callsOneAfterAnotherShareOneConnection() async throws {
+        try await Self.withSegmind { fake, upstream in
+            for _ in 0..<8 { _ = try await upstream.generate(Self.request) }
+            #expect(fake.received.count == 8)
+            #expect(Set(fake.received.map(\.peer)).count == 1, "\(fake.received.map(\.peer))")
+        }
+    }
+
     /// `sdgate_upstream_duration_seconds{upstream}` per generation served,
     /// `sdgate_upstream_errors_total{upstream,kind}` per failure, none for a call whose client left.
     @Test func anUpstreamCountsWhatItServedAndHowItFailed() async throws {

@@ -79,6 +79,15 @@ extension Admission {
         dialect: String, idempotency: IdempotencyClaim? = nil,
         work: @Sendable (Call) async throws(GatewayError) -> Outcome
     ) async -> HTTPResponse {
+        await RequestExecutor.$preferred.withValue(request.loopExecutor) {
+            await serveCall(apiKey, model: model, request: request, renderer: renderer, dialect: dialect, idempotency: idempotency, work: work)
+        }
+    }
+
+    private func serveCall(
+        _ apiKey: Result<String, GatewayError>, model: String, request: HTTPRequest, renderer: some DialectRenderer,
+        dialect: String, idempotency: IdempotencyClaim?, work: @Sendable (Call) async throws(GatewayError) -> Outcome
+    ) async -> HTTPResponse {
         let key: AuthenticatedKey
         switch await authenticate(apiKey) {
         case .success(let authenticated): key = authenticated

@@ -24,7 +24,9 @@ extension Connection {
             parser.maxBodyBytes = limit
         case .respond(let head, let trailers, let route, let keepAlive):
             respond(
-                to: HTTPRequest(head: head, body: body.take(), trailers: trailers, remoteAddress: remoteAddress, route: route),
+                to: HTTPRequest(
+                    head: head, body: body.take(), trailers: trailers, remoteAddress: remoteAddress, route: route,
+                    loopExecutor: loop.taskExecutor),
                 keepAlive: keepAlive)
         case .send(let response, let head, let keepAlive):
             send(response, for: head, keepAlive: keepAlive)

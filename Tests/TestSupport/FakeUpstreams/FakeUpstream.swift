@@ -30,6 +30,8 @@ package struct ReceivedRequest: Sendable {
     package let path: String
     package let headers: HTTPHeaders
     package let body: [UInt8]
+    /// The client's address and port: requests from one address came over one connection.
+    package let peer: String
 
     /// The body as a JSON object (empty if it is not one).
     package var json: [String: Any] {
@@ -119,7 +121,7 @@ package class FakeUpstream: @unchecked Sendable {
             state.received.append(
                 ReceivedRequest(
                     method: request.method.rawValue, path: String(request.path),
-                    headers: request.headers, body: request.body))
+                    headers: request.headers, body: request.body, peer: request.remoteAddress?.description ?? ""))
             return state.misbehaviour
         }
         switch misbehaviour {
