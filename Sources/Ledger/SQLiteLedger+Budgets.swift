@@ -60,16 +60,19 @@ extension SQLiteLedger {
         return count
     }
 
+    private static let keyBalanceSQL = """
+        SELECT b.balance, b.held, k.team_id, t.balance - t.held AS team_available, \(budgetColumns("b")), \(budgetColumns("t", as: "team_"))
+        FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = ?
+        """
+    private static let teamBalanceSQL =
+        "SELECT balance, held, NULL AS team_id, NULL AS team_available, \(budgetColumns("team")) FROM team WHERE id = ?"
+
     /// An account's balance at `now`; a key's with what its team has available.
     static func balance(_ db: Database, _ account: Account, at now: Timestamp) throws -> Balance? {
         let sql =
             switch account {
-            case .key:
-                """
-                SELECT b.balance, b.held, k.team_id, t.balance - t.held AS team_available, \(budgetColumns("b")), \(budgetColumns("t", as: "team_"))
-                FROM balance b JOIN api_key k ON k.id = b.key_id LEFT JOIN team t ON t.id = k.team_id WHERE b.key_id = ?
-                """
-            case .team: "SELECT balance, held, NULL AS team_id, NULL AS team_available, \(budgetColumns("team")) FROM team WHERE id = ?"
+            case .key: keyBalanceSQL
+            case .team: teamBalanceSQL
             }
         guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [account.id]) else { return nil }
         let teamAvailable: Int64? = row["team_available"], teamID: String? = row["team_id"]
