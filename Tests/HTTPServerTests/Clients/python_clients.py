@@ -35,8 +35,10 @@ with requests.Session() as session:
     assert too_large.status_code == 413
 print("requests: ok")
 
-# httpx: its own HTTP/1.1 implementation (h11), which is strict about framing.
-with httpx.Client(base_url=base, verify=ca_file or True) as client:
+# httpx: its own HTTP/1.1 implementation (h11), which is strict about framing. Its default read
+# timeout of 5 s is not this test's business (requests has none): with every suite at once on two
+# cores, a TLS stream once took longer. A server that never finished would still fail it.
+with httpx.Client(base_url=base, verify=ca_file or True, timeout=60) as client:
     ports = {client.get("/whoami").text for _ in range(5)}
     assert len(ports) == 1, f"httpx used {len(ports)} connections for 5 requests"
     assert client.post("/echo", content=body).content == body
