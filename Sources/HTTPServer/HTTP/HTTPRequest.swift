@@ -54,9 +54,9 @@ public struct HTTPRequest: Sendable {
     /// The route a `Router` matched when it admitted the head; `Router.respond` dispatches to it
     /// instead of resolving the path again.
     public var route: Router.Match?
-    /// Runs the jobs of the event loop that read the request and writes its answer; its responder
-    /// already runs there. A task the responder starts for the request runs best there too: every
-    /// move to another thread is a wake-up (nil outside a server).
+    /// The executor of the event loop that read the request and writes its answer, where its
+    /// responder runs. A task the responder starts for the request runs best there too: every move
+    /// to another thread is a wake-up (nil outside a server).
     public var loopExecutor: (any TaskExecutor)?
 
     public init(
