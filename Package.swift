@@ -162,6 +162,7 @@ let package = Package(
                 "CSystemShims",
                 "GatewayAPI",
                 "GenerationCore",
+                "HTTPServer",
                 "Ledger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -271,6 +271,11 @@ package struct GatewayApp: Sendable {
             logger.warning("accept failed", metadata: ["error": "\(error)"])
         }
         box.server = server
+        if server.maxConnections < configuration.server.limits.maxConnections {
+            logger.notice(
+                "fewer connections than configured: a quarter of the descriptor limit",
+                metadata: ["max_connections": "\(server.maxConnections)", "descriptor_limit": "\(DescriptorLimit.current ?? 0)"])
+        }
         return server
     }
 

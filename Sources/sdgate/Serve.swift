@@ -1,5 +1,6 @@
 import ArgumentParser
 import CSystemShims
+import HTTPServer
 import Logging
 import SDGateApp
 
@@ -23,6 +24,8 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         keepLargeBuffersInTheHeap()
+        // Every connection is a descriptor, and the server holds a quarter of the limit at most.
+        DescriptorLimit.raiseToHardLimit()
         var configuration = try options.load()
         if let host { configuration.server.host = host }
         if let port { configuration.server.port = port }

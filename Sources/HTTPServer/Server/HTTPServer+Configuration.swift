@@ -33,7 +33,8 @@ extension HTTPServer {
             /// A rejected request's body up to this size is read and dropped to keep the connection;
             /// a larger one (or one the client holds back for `100 Continue`) closes it instead.
             public var maxDiscardedBodyBytes = 64 * 1024
-            /// Open connections; at the limit the server stops accepting until one closes.
+            /// Open connections; at the limit the server stops accepting until one closes. The
+            /// server holds fewer when more would not fit in the process's descriptor limit.
             public var maxConnections = 10_000
             /// Open connections from one client address; more are answered 503 and closed at once,
             /// so that one client cannot take the slots the others need. 0: no limit. Behind a

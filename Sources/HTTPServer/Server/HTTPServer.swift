@@ -14,6 +14,9 @@ import Musl
 /// need to know about, from routing to business logic, lives behind `HTTPResponder`.
 public final class HTTPServer: Sendable {
     public let configuration: Configuration
+    /// Open connections at which the server stops accepting: `Limits.maxConnections`, or fewer
+    /// when more would not fit in the process's descriptor limit (`DescriptorLimit`).
+    public let maxConnections: Int
     let responder: any HTTPResponder
     let encoder: ResponseEncoder
     /// The certificate and key every connection's TLS session is made with; nil for plain HTTP.
@@ -42,6 +45,7 @@ public final class HTTPServer: Sendable {
         self.configuration = configuration
         self.responder = responder
         self.onError = onError
+        maxConnections = min(configuration.limits.maxConnections, DescriptorLimit.current.map(DescriptorLimit.connections(fitting:)) ?? .max)
         perAddress = ConnectionsPerAddress(limit: configuration.limits.maxConnectionsPerAddress)
         bodyBudget = BodyBudget(limit: configuration.limits.maxBodyBytesInFlight)
         encoder = ResponseEncoder(
@@ -104,10 +108,10 @@ public final class HTTPServer: Sendable {
             }
             Connection(fd: fd, transport: transport, loop: loop, server: self, remoteAddress: peer).start()
         }
-        guard count < configuration.limits.maxConnections else {
+        guard count < maxConnections else {
             lifecycle.withLock { $0.pausedAtCapacity = true }
             // A connection may have closed between the count and the flag: look once more.
-            if openConnections.load(ordering: .relaxed) < configuration.limits.maxConnections { resumeAccepting() }
+            if openConnections.load(ordering: .relaxed) < maxConnections { resumeAccepting() }
             return false
         }
         return true
@@ -116,7 +120,7 @@ public final class HTTPServer: Sendable {
     func connectionClosed(from peer: SocketAddress) {
         perAddress.close(peer)
         let remaining = openConnections.subtract(1, ordering: .relaxed).newValue
-        if remaining < configuration.limits.maxConnections { resumeAccepting() }
+        if remaining < maxConnections { resumeAccepting() }
         guard remaining == 0, isShuttingDown else { return }
         lifecycle.withLock { $0.drained.take() }?.resume()
     }

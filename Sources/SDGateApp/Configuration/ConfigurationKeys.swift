@@ -84,7 +84,9 @@ struct ConfigurationKey: Sendable {
                 "server.limits.max_request_line_bytes", \.server.limits.parser.maxRequestLineBytes, 64...(1 << 20), "request line limit (414 beyond)"),
             .bytes("server.limits.max_header_bytes", \.server.limits.parser.maxHeaderBytes, 256...(1 << 24), "header section limit (431 beyond)"),
             .integer("server.limits.max_header_count", \.server.limits.parser.maxHeaderCount, 1...10_000, "header field count limit (431 beyond)"),
-            .integer("server.limits.max_connections", \.server.limits.maxConnections, 1...1_000_000, "open connections; more wait in the backlog"),
+            .integer(
+                "server.limits.max_connections", \.server.limits.maxConnections, 1...1_000_000,
+                "open connections (a quarter of the open-file limit at most); more wait in the backlog"),
             .integer(
                 "server.limits.max_connections_per_address", \.server.limits.maxConnectionsPerAddress, 0...1_000_000,
                 "open connections from one client address; more get 503 and are closed (0: no limit)"),
