@@ -1,0 +1,40 @@
+import Foundation
+import GenerationCore
+import Testing
+
+@testable import Ledger
+
+/// The SQLite ledger's write-ahead log when writes come one at a time, as a request's hold and
+/// charge do when requests come one by one. Whichever commit crosses the checkpoint mark copies the
+/// log back into the database file before its caller hears of it, and the longer the log, the
+/// longer that takes: at SQLite's usual 1,000 pages that commit made the slowest requests.
+@Suite("SQLite checkpoints")
+struct SQLiteCheckpointTests {
+    /// The most frames the log at `path` has held: SQLite writes it again from its start after a
+    /// checkpoint, so its file keeps the length of its longest run.
+    static func longestLog(_ path: String) throws -> Int {
+        let log = try Data(contentsOf: URL(fileURLWithPath: path + "-wal"))
+        guard log.count > 32 else { return 0 }
+        let pageSize = log[8..<12].reduce(0) { $0 << 8 | Int($1) }
+        return (log.count - 32) / (24 + pageSize)
+    }
+
+    @Test func oneWriteAtATimeIsCheckpointedEvery250Pages() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID().uuidString).sqlite").path
+        let ledger = try SQLiteLedger(path: path)
+        let (key, _) = try await ledger.createKey(NewKey(name: "gil"))
+        _ = try await ledger.adjust(.key(key.id), by: credits("100"), reason: "top-up")
+        // 200 holds and charges: some thousands of pages through the log.
+        for _ in 0..<200 {
+            guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.01"), expiresAt: .max) else {
+                Issue.record("the hold was refused")
+                return
+            }
+            _ = try await ledger.post(hold, charge: credits("0.01"))
+        }
+        let longest = try Self.longestLog(path)
+        // The mark, and the commit that crossed it.
+        #expect(longest <= 250 + 20, "the log reached \(longest) pages")
+        #expect(try await ledger.verify().isEmpty)
+    }
+}
