@@ -59,7 +59,7 @@ enum BackendSubject: String, CaseIterable, CustomTestStringConvertible, Sendable
                     await backend.shutdown(); await fake.shutdown()
                 })
         case .local:
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("contract-worker-\(UUID().uuidString)")
+            let folder = Scratch.path("contract-worker")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             var settings = LocalBackend.Settings()
             settings.deadline = deadline

@@ -71,7 +71,7 @@ struct SegmindDialectTests {
         let server = try HTTPServer(configuration: configuration, responder: router)
         let port = try server.start().port
         // curl sends Expect: 100-continue for a body this large and waits: no 100 Continue comes.
-        let body = FileManager.default.temporaryDirectory.appendingPathComponent("body-\(UUID().uuidString).json")
+        let body = Scratch.path("body", pathExtension: "json")
         try Data(("{\"prompt\":\"" + String(repeating: "x", count: 200_000) + "\"}").utf8).write(to: body)
         defer { try? FileManager.default.removeItem(at: body) }
         let noKey = try await Command.run(

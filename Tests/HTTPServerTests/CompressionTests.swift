@@ -36,7 +36,7 @@ struct CompressionTests {
 
     /// curl's status line fields and body for one request.
     static func curl(_ port: Int, _ path: String, _ arguments: [String] = []) async throws -> (headers: String, body: [UInt8], downloaded: Int) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gzip-\(UUID().uuidString)")
+        let folder = Scratch.path("gzip")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let body = folder.appendingPathComponent("body")

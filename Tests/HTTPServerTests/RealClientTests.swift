@@ -10,7 +10,7 @@ import Testing
 struct RealClientTests {
     @Test func curlSendsTwoMegabytesWithExpectContinue() async throws {
         let server = try TestServer()
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("curl-\(UUID().uuidString)")
+        let folder = Scratch.path("curl")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let upload = folder.appendingPathComponent("upload.bin"), download = folder.appendingPathComponent("download.bin")

@@ -23,7 +23,7 @@ struct TLSTests {
         let server = try await Self.server()
         let certificate = try await Self.identity.value.certificateFile
         let base = "https://127.0.0.1:\(server.port)"
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("curl-tls-\(UUID().uuidString)")
+        let folder = Scratch.path("curl-tls")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let upload = folder.appendingPathComponent("upload.bin"), download = folder.appendingPathComponent("download.bin")

@@ -15,7 +15,7 @@ struct AlertMonitorTests {
     static let urls = ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]
 
     static func makeLedger() throws -> SQLiteLedger {
-        try SQLiteLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("alerts-\(UUID().uuidString).sqlite").path)
+        try SQLiteLedger(path: Scratch.path("alerts", pathExtension: "sqlite").path)
     }
 
     static func monitor(_ ledger: SQLiteLedger, lowCredits: String? = nil) -> AlertMonitor {
@@ -98,7 +98,7 @@ struct AlertMonitorTests {
     @Test func aPeriodBudgetIsWatchedAndEachNewPeriodRearmsIt() async throws {
         let clock = ManualClock()
         let ledger = try SQLiteLedger(
-            path: FileManager.default.temporaryDirectory.appendingPathComponent("alerts-\(UUID().uuidString).sqlite").path, clock: clock)
+            path: Scratch.path("alerts", pathExtension: "sqlite").path, clock: clock)
         let monitor = Self.monitor(ledger)
         let key = try await ledger.createKey(NewKey(name: "cy")).key
         _ = try await ledger.adjust(.key(key.id), by: Credits(decimal: "100")!, reason: "grant")

@@ -1,6 +1,7 @@
 import Foundation
 import GenerationCore
 import Ledger
+import TestSupport
 import Testing
 
 @testable import Jobs
@@ -11,7 +12,7 @@ import Testing
 struct JobQueueTests {
     static func store(_ kind: String) throws -> any JobStore {
         guard kind == "sqlite" else { return InMemoryLedger() }
-        return try SQLiteLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("queue-\(UUID().uuidString).sqlite").path)
+        return try SQLiteLedger(path: Scratch.path("queue", pathExtension: "sqlite").path)
     }
 
     static func enqueue(on queue: JobQueue, keyID: String) async throws -> String {

@@ -20,7 +20,7 @@ struct JobRunnerTests {
     }
 
     static func makeStore() throws -> SQLiteLedger {
-        try SQLiteLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("jobs-\(UUID().uuidString).sqlite").path)
+        try SQLiteLedger(path: Scratch.path("jobs", pathExtension: "sqlite").path)
     }
 
     static func enqueue(_ store: SQLiteLedger, model: String) async throws -> String {

@@ -14,7 +14,7 @@ import Testing
 @Suite("Job steering")
 struct JobSteeringTests {
     static func makeStore() throws -> SQLiteLedger {
-        try SQLiteLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("steer-\(UUID().uuidString).sqlite").path)
+        try SQLiteLedger(path: Scratch.path("steer", pathExtension: "sqlite").path)
     }
 
     static func enqueue(_ store: SQLiteLedger, model: String) async throws -> String {

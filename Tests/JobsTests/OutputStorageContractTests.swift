@@ -24,7 +24,7 @@ enum OutputSubject: String, CaseIterable, CustomStringConvertible {
     func make(retention: Duration = .seconds(3600)) async throws -> (store: any OutputStorage, replica: any OutputStorage) {
         switch self {
         case .files:
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("outputs-\(UUID().uuidString)")
+            let folder = Scratch.path("outputs")
             return (try OutputStore(folder: folder, retention: retention), try OutputStore(folder: folder, retention: retention))
         case .memory:
             let records = InMemoryOutputRecords()
@@ -114,7 +114,7 @@ struct OutputStorageContractTests {
         configuration.port = 0
         let server = try HTTPServer(configuration: configuration, responder: router)
         let port = try server.start().port
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("download-\(UUID().uuidString)")
+        let file = Scratch.path("download")
         let answer = try await Command.run(
             "curl", ["-sS", "-o", file.path, "-w", "%{http_code} %{content_type}", "http://127.0.0.1:\(port)/generations/\(name)"])
         #expect(answer.output == "200 image/png", "\(answer.errors)")

@@ -9,7 +9,7 @@ import Testing
 struct OutputStoreTests {
     static func makeStore(retention: Duration = .seconds(3600)) throws -> OutputStore {
         try OutputStore(
-            folder: FileManager.default.temporaryDirectory.appendingPathComponent("outputs-\(UUID().uuidString)"),
+            folder: Scratch.path("outputs"),
             retention: retention)
     }
 

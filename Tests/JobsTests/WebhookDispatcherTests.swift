@@ -32,7 +32,7 @@ struct WebhookDispatcherTests {
     }
 
     static func makeStore() async throws -> (SQLiteLedger, keyID: String) {
-        let store = try SQLiteLedger(path: FileManager.default.temporaryDirectory.appendingPathComponent("webhooks-\(UUID().uuidString).sqlite").path)
+        let store = try SQLiteLedger(path: Scratch.path("webhooks", pathExtension: "sqlite").path)
         return (store, try await store.createKey(NewKey(name: "hooks")).key.id)
     }
 
@@ -72,7 +72,7 @@ struct WebhookDispatcherTests {
         // The store and the dispatcher on a clock the test moves: a retry is due only when told.
         let clock = ManualClock()
         let store = try SQLiteLedger(
-            path: FileManager.default.temporaryDirectory.appendingPathComponent("webhooks-\(UUID().uuidString).sqlite").path,
+            path: Scratch.path("webhooks", pathExtension: "sqlite").path,
             clock: clock)
         let keyID = try await store.createKey(NewKey(name: "hooks")).key.id
         var settings = WebhookDispatcher.Settings()

@@ -29,7 +29,7 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
     func make(clock: ManualClock) async throws -> (any Ledger, path: String) {
         switch self {
         case .sqlite:
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString).sqlite").path
+            let path = Scratch.path("ledger", pathExtension: "sqlite").path
             return (try SQLiteLedger(path: path, clock: clock), path)
         case .postgres:
             let url = try #require(Self.postgresURL)
@@ -451,7 +451,7 @@ struct APIKeySecretTests {
 struct SQLiteMigrationTests {
     /// Found when two gateways started at once on a new database: both tried to create the tables.
     @Test func manyOpenersOfANewDatabaseAllSucceed() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID().uuidString).sqlite").path
+        let path = Scratch.path("ledger", pathExtension: "sqlite").path
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<8 { group.addTask { _ = try SQLiteLedger(path: path) } }
             try await group.waitForAll()

@@ -1,5 +1,6 @@
 import Foundation
 import GenerationCore
+import TestSupport
 import Testing
 
 @testable import Ledger
@@ -20,7 +21,7 @@ struct SQLiteCheckpointTests {
     }
 
     @Test func oneWriteAtATimeIsCheckpointedEvery250Pages() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("checkpoints-\(UUID().uuidString).sqlite").path
+        let path = Scratch.path("checkpoints", pathExtension: "sqlite").path
         let ledger = try SQLiteLedger(path: path)
         let (key, _) = try await ledger.createKey(NewKey(name: "gil"))
         _ = try await ledger.adjust(.key(key.id), by: credits("100"), reason: "top-up")

@@ -12,7 +12,7 @@ import Testing
 struct WorkerSupervisionTests {
     /// A folder for one stub's files, and a backend running the stub from it with quick health checks.
     static func stub(answering generate: String? = nil, deadline: Duration = .seconds(300)) throws -> (LocalBackend, URL) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("stub-worker-\(UUID().uuidString)")
+        let folder = Scratch.path("stub-worker")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         if let generate { try generate.write(to: folder.appendingPathComponent("generate.json"), atomically: true, encoding: .utf8) }
         var settings = LocalBackend.Settings()

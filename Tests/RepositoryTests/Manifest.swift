@@ -9,7 +9,7 @@ struct Manifest {
 
     static func load() async throws -> Manifest {
         // A scratch folder of its own: the package's `.build` is locked while `swift test` runs.
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString)")
+        let scratch = Scratch.path("manifest")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let dump = try await Command.run("swift", ["package", "--package-path", Repository.path(""), "--scratch-path", scratch.path, "dump-package"])
         guard dump.status == 0, let json = try JSONSerialization.jsonObject(with: Data(dump.output.utf8)) as? [String: Any],

@@ -36,7 +36,7 @@ struct A1111Tests {
         let member = try await gateway.createKey(name: "bob", credits: "1")
         let other = try await gateway.createKey(name: "carol", credits: "1")
         upstream.misbehave(.wait)
-        let signal = FileManager.default.temporaryDirectory.appendingPathComponent("a1111-\(UUID().uuidString)").path
+        let signal = Scratch.path("a1111").path
         let client = Task { try await Self.client(gateway, member.secret, "progress", [signal]) }
         #expect(await eventually(timeout: .seconds(60)) { FileManager.default.fileExists(atPath: signal) }, "progress never showed the job")
         // Another key sees nothing of it.

@@ -9,7 +9,7 @@ struct AccessLogTests {
     /// SIGTERM while four clients keep the gateway busy: every request that was answered has its line.
     @Test func noLineIsLostAcrossSIGTERMUnderLoad() async throws {
         let gateway = try await RunningGateway.start(environment: KeysCommandTests.environment())
-        let answered = FileManager.default.temporaryDirectory.appendingPathComponent("answered-\(UUID().uuidString).txt")
+        let answered = Scratch.path("answered", pathExtension: "txt")
         async let load = Command.run(
             "python3",
             [
@@ -36,7 +36,7 @@ struct AccessLogTests {
     /// The log's output is a pipe that nobody reads: the requests are answered all the same, and the
     /// lines that could not wait are dropped and counted in /metrics.
     @Test func aBlockedLogOutputDoesNotStallRequests() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)")
+        let folder = Scratch.path("sdgate")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let pipe = folder.appendingPathComponent("log").path
         #expect(mkfifo(pipe, 0o600) == 0)

@@ -14,7 +14,7 @@ struct AdminPageTests {
         let gateway = try await ProxiedGateway.start(
             upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key)],
             routes: ["sdxl1.0-txt2img": ["segmind"]])
-        let screenshots = FileManager.default.temporaryDirectory.appendingPathComponent("admin-page-\(UUID().uuidString)")
+        let screenshots = Scratch.path("admin-page")
         try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
 
         let run = try await Command.run(

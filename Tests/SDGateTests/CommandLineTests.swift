@@ -44,7 +44,7 @@ struct CommandLineTests {
     }
 
     @Test func configCheckFailsOnATypoWithItsLine() async throws {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("typo-\(UUID().uuidString).yaml")
+        let file = Scratch.path("typo", pathExtension: "yaml")
         try "server:\n  host: 127.0.0.1\n  limits:\n    max_body_byte: 5MiB\n".write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let result = try await RunningGateway.run(["config", "check", "--config", file.path])
@@ -53,7 +53,7 @@ struct CommandLineTests {
     }
 
     @Test func aBrokenCatalogStopsServeAndConfigCheckNamingFileModelAndField() async throws {
-        let catalog = FileManager.default.temporaryDirectory.appendingPathComponent("models-\(UUID().uuidString).yaml")
+        let catalog = Scratch.path("models", pathExtension: "yaml")
         let broken = try String(contentsOfFile: Repository.path("Config/models.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "default: UniPC", with: "default: Warp")
         try broken.write(to: catalog, atomically: true, encoding: .utf8)
@@ -122,7 +122,7 @@ struct RunningGateway: Sendable {
         // Each gateway its own data folder, unless the test shares one on purpose.
         var environment = environment
         if environment["SDGATE_DATA_DIR"] == nil {
-            environment["SDGATE_DATA_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
+            environment["SDGATE_DATA_DIR"] = Scratch.path("sdgate").path
         }
         let process =
             if let descriptorLimit {
@@ -152,7 +152,7 @@ struct RunningGateway: Sendable {
     static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Command.Result {
         var environment = environment
         if environment["SDGATE_DATA_DIR"] == nil {
-            environment["SDGATE_DATA_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
+            environment["SDGATE_DATA_DIR"] = Scratch.path("sdgate").path
         }
         return try await Command.run(CommandLineTests.binary.path, arguments, environment: environment)
     }
@@ -245,7 +245,7 @@ struct AnywhereTests {
     }
 
     @Test func theBinaryAloneInAnEmptyFolderServesAndMeters() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("anywhere-\(UUID().uuidString)")
+        let folder = Scratch.path("anywhere")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: CommandLineTests.binary, to: folder.appendingPathComponent("sdgate"))
         let shown = try await Command.run("/bin/sh", Self.inFolder(folder, ["catalog", "show"]))

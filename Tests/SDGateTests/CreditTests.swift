@@ -17,7 +17,7 @@ struct CreditTests {
         configuration.server.host = "127.0.0.1"
         configuration.server.port = 0
         configuration.catalogFile = Repository.path("Config/models.yaml")
-        configuration.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path
+        configuration.dataDirectory = Scratch.path("sdgate").path
         let ledger = try await GatewayApp.openLedger(configuration)
         let gate = LedgerGate(
             ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),

@@ -7,7 +7,7 @@ import Testing
 @Suite("sdgate keys and ledger commands", .serialized)
 struct KeysCommandTests {
     static func environment() -> [String: String] {
-        ["SDGATE_DATA_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)").path]
+        ["SDGATE_DATA_DIR": Scratch.path("sdgate").path]
     }
 
     static func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
@@ -83,7 +83,7 @@ extension KeysCommandTests {
         let gateway = try await RunningGateway.start(environment: environment)
         let created = try await RunningGateway.run(["keys", "create", "--name", "alice", "--credits", "2.5", "--json"], environment: environment)
         let id = try #require((try Self.json(created.output) as? [String: Any])?["id"] as? String, "\(created.errors)")
-        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("backup-\(UUID().uuidString).sqlite").path
+        let copy = Scratch.path("backup", pathExtension: "sqlite").path
         let backup = try await RunningGateway.run(["backup", "--to", copy], environment: environment)
         #expect(backup.status == 0 && backup.output == "ledger copied to \(copy)\n", "\(backup.output)\(backup.errors)")
 

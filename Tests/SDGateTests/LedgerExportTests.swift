@@ -20,7 +20,7 @@ struct LedgerExportTests {
 
         let csv = try await RunningGateway.run(["ledger", "export", "--since", "1h", "--format", "csv"], environment: environment)
         #expect(csv.status == 0, "\(csv.errors)")
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString).csv")
+        let file = Scratch.path("export", pathExtension: "csv")
         try Data(csv.output.utf8).write(to: file)
         // Python's csv module, as an accountant's script would read it, prints each row as JSON.
         let read = try await Command.run(

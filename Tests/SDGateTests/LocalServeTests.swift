@@ -25,7 +25,7 @@ struct LocalServeTests {
     /// over every latent pixel, so one of the real sizes (about a megapixel) takes minutes on a CPU.
     static let catalog: String = {
         let real = try! String(contentsOfFile: Repository.path("Config/models.yaml"), encoding: .utf8)
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("models-\(UUID().uuidString).yaml")
+        let file = Scratch.path("models", pathExtension: "yaml")
         try! real.replacingOccurrences(of: "sizes: [1024x1024,", with: "sizes: [256x256, 1024x1024,").write(
             to: file, atomically: true, encoding: .utf8)
         return file.path
@@ -262,7 +262,7 @@ struct LocalServeTests {
 
     /// One request with curl: its status and `Retry-After`.
     static func curl(_ port: Int, key: String, slug: String, _ parameters: [String: Any]) async throws -> (status: Int, retryAfter: String?) {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("body-\(UUID().uuidString).json")
+        let file = Scratch.path("body", pathExtension: "json")
         try JSONSerialization.data(withJSONObject: try wireParameters(parameters)).write(to: file)
         let result = try await Command.run(
             "curl",

@@ -157,7 +157,7 @@ struct MetricsTests {
 
     /// curl's view of one exchange: the status, the last head's fields (lowercased names), the body.
     static func curl(_ arguments: [String]) async throws -> Answer {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("curl-\(UUID().uuidString)")
+        let folder = Scratch.path("curl")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let head = folder.appendingPathComponent("head").path, body = folder.appendingPathComponent("body").path

@@ -23,7 +23,7 @@ struct ModelsLabTests {
         let runner: JobRunner
 
         init(wait: Duration) async throws {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("modelslab-\(UUID().uuidString)")
+            let folder = Scratch.path("modelslab")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             ledger = try SQLiteLedger(path: folder.appendingPathComponent("sdgate.sqlite").path)
             let gate = LedgerGate(

@@ -25,7 +25,7 @@ struct OutputPlacementTests {
 
     /// Files in the configured folder (one every replica mounts), whichever the ledger.
     @Test func filesGoToTheConfiguredFolder() async throws {
-        let data = FileManager.default.temporaryDirectory.appendingPathComponent("placement-\(UUID().uuidString)")
+        let data = Scratch.path("placement")
         var configuration = GatewayConfiguration()
         configuration.dataDirectory = data.path
         configuration.outputStore = .files

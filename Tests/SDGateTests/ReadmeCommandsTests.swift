@@ -20,7 +20,7 @@ struct ReadmeCommandsTests {
     @Test func theTeamCommandsWorkAsWritten() async throws {
         let commands = try Self.commands(under: "## Running it for a team")
         #expect(commands.count >= 8 && commands.allSatisfy { $0.hasPrefix("sdgate ") }, "\(commands)")
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
+        let folder = Scratch.path("readme")
         let bin = folder.appendingPathComponent("bin")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(at: bin.appendingPathComponent("sdgate"), withDestinationURL: CommandLineTests.binary)

@@ -39,7 +39,7 @@ struct ReplicaSharingTests {
                 routes: ["sdxl1.0-txt2img": ["segmind"]], extraYAML: "jobs:\n  wait: 0s\n",
                 base: ["SDGATE_LEDGER_DATABASE": database, "SDGATE_ADMIN_TOKEN": "replica-test-token"])
             // Each its own data folder, as on its own host.
-            environment["SDGATE_DATA_DIR"] = FileManager.default.temporaryDirectory.appendingPathComponent("replica-\(UUID().uuidString)").path
+            environment["SDGATE_DATA_DIR"] = Scratch.path("replica").path
             gateways.append(try await ProxiedGateway.start(environment: environment))
         }
         return Replicas(gateways: gateways, database: database)

@@ -42,7 +42,7 @@ package enum Command {
 
     /// Starts `executable`; it runs until `stop(signal:)`, or until it ends by itself.
     package static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Background {
-        let logFile = FileManager.default.temporaryDirectory.appendingPathComponent("command-\(UUID().uuidString).log")
+        let logFile = Scratch.path("command", pathExtension: "log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let (signals, stopSignal) = AsyncStream.makeStream(of: Int32.self)
         let (started, startedContinuation) = AsyncStream.makeStream(of: Int32.self)
@@ -60,10 +60,11 @@ package enum Command {
         name.hasPrefix("/") ? .path(.init(name)) : .name(name)
     }
 
+    /// The test process's environment with `values`, and TMPDIR in the tests' scratch folder: what
+    /// programs leave in their temporary folder (SwiftPM and Chromium leave some) goes with it.
     private static func environment(_ values: [String: String]) -> Environment {
-        values.isEmpty
-            ? .inherit
-            : .inherit.updating(Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) }))
+        let values = ["TMPDIR": Scratch.root.path].merging(values) { _, given in given }
+        return .inherit.updating(Dictionary(uniqueKeysWithValues: values.map { (Environment.Key(stringLiteral: $0.key), Optional($0.value)) }))
     }
 
 }

@@ -11,7 +11,7 @@ package struct SelfSignedCertificate: Sendable {
     }
 
     package static func make() async throws -> SelfSignedCertificate {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
+        let folder = Scratch.path("tls")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let certificate = folder.appendingPathComponent("cert.pem").path, key = folder.appendingPathComponent("key.pem").path
         let made = try await Command.run(

@@ -20,7 +20,7 @@ package enum TinyModels {
     }
 
     private static let built: Task<String, any Error> = Task {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-models-\(UUID().uuidString)").path
+        let root = Scratch.path("tiny-models").path
         let result = try await Command.run(
             python, [Repository.path("Tests/LocalInferenceTests/Support/tiny_models.py"), root],
             environment: ["OMP_NUM_THREADS": "1"])

@@ -41,7 +41,7 @@ struct ProxiedGateway: Sendable {
             environment[variable] = upstream.key
         }
         yaml += "routes:\n" + routes.map { "  \($0.key): \($0.value.joined(separator: ", "))\n" }.joined() + extraYAML
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sdgate-\(UUID().uuidString)")
+        let folder = Scratch.path("sdgate")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let file = folder.appendingPathComponent("sdgate.yaml")
         try yaml.write(to: file, atomically: true, encoding: .utf8)
