@@ -25,6 +25,13 @@ extension PostgresLedger {
         "CREATE INDEX hold_by_team_and_time ON hold (team_id, created_at)",
     ]
 
+    /// Holds are summed by team for team members only: a hold without a team needs no place in
+    /// the team's index.
+    static let teamHoldsIndexSchema: [PostgresQuery] = [
+        "DROP INDEX hold_by_team_and_time",
+        "CREATE INDEX hold_by_team_and_time ON hold (team_id, created_at) WHERE team_id IS NOT NULL",
+    ]
+
     public func setBudget(_ budget: PeriodBudget?, of account: Account) async throws(LedgerError) -> Balance {
         let totals = account.totalsTable, (column, owner) = account.holdPeriodColumns, id = account.id, now = now()
         let period = budget?.period.rawValue, amount = budget?.amount.microCredits, timeZone = budget?.timeZone

@@ -84,6 +84,7 @@ extension PostgresLedger {
             ("013 cancel of jobs", ["ALTER TABLE job ADD COLUMN cancelled_at BIGINT"]),
             ("014 entries by time", Self.entriesByTimeSchema),
             ("015 shared rate limits and outputs", Self.rateLimitSchema + Self.outputsSchema),
+            ("016 holds by team for team members only", Self.teamHoldsIndexSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.

@@ -141,6 +141,7 @@ extension SQLiteLedger {
         migrator.registerMigration("012 alerts") { db in try db.execute(sql: Self.alertsSchema) }
         migrator.registerMigration("013 cancel of jobs") { db in try db.execute(sql: Self.jobCancelSchema) }
         migrator.registerMigration("014 entries by time") { db in try db.execute(sql: Self.entriesByTimeSchema) }
+        migrator.registerMigration("015 holds by team for team members only") { db in try db.execute(sql: Self.teamHoldsIndexSchema) }
         return migrator
     }
 }

@@ -5,11 +5,12 @@ import Testing
 
 @testable import Ledger
 
-/// The SQLite ledger's write-ahead log when writes come one at a time, as a request's hold and
-/// charge do when requests come one by one. Whichever commit crosses the checkpoint mark copies the
-/// log back into the database file before its caller hears of it, and the longer the log, the
-/// longer that takes: at SQLite's usual 1,000 pages that commit made the slowest requests.
-@Suite("SQLite checkpoints")
+/// The SQLite ledger's write-ahead log: the pages a request writes to it, and its checkpoints when
+/// writes come one at a time, as a request's hold and charge do when requests come one by one.
+/// Whichever commit crosses the checkpoint mark copies the log back into the database file before
+/// its caller hears of it, and the longer the log, the longer that takes: at SQLite's usual 1,000
+/// pages that commit made the slowest requests.
+@Suite("SQLite write-ahead log")
 struct SQLiteCheckpointTests {
     /// The most frames the log at `path` has held: SQLite writes it again from its start after a
     /// checkpoint, so its file keeps the length of its longest run.
@@ -37,5 +38,34 @@ struct SQLiteCheckpointTests {
         // The mark, and the commit that crossed it.
         #expect(longest <= 250 + 20, "the log reached \(longest) pages")
         #expect(try await ledger.verify().isEmpty)
+    }
+
+    /// Every index entry a hold makes is a page of the log: a hold without a team makes none in
+    /// the index of holds by team, and a team's rolling window is still summed through it.
+    @Test func onlyTeamMembersHoldsAreIndexedByTeam() async throws {
+        let path = Scratch.path("team-index", pathExtension: "sqlite").path
+        let ledger = try SQLiteLedger(path: path)
+        let team = try await ledger.createTeam(name: "crew")
+        _ = try await ledger.adjust(.team(team.id), by: credits("100"), reason: "top-up")
+        let (loner, _) = try await ledger.createKey(NewKey(name: "loner"))
+        let (member, _) = try await ledger.createKey(NewKey(name: "member", teamID: team.id))
+        for key in [loner, member] {
+            _ = try await ledger.adjust(.key(key.id), by: credits("100"), reason: "top-up")
+            for _ in 0..<(key.id == loner.id ? 30 : 7) {
+                guard case .held = try await ledger.reserve(keyID: key.id, amount: credits("0.01"), expiresAt: .max) else {
+                    Issue.record("the hold was refused")
+                    return
+                }
+            }
+        }
+        func sqlite(_ query: String) async throws -> String {
+            let run = try await Command.run("sqlite3", [path, query])
+            #expect(run.status == 0, "\(run.errors)")
+            return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let indexed = try await sqlite("SELECT SUM(ncell) FROM dbstat WHERE name = 'hold_by_team_and_time' AND pagetype = 'leaf'")
+        #expect(indexed == "7", "the member's 7 holds, none of the loner's 30")
+        let plan = try await sqlite("EXPLAIN QUERY PLAN SELECT COUNT(*) FROM hold WHERE team_id = '\(team.id)' AND created_at > 0")
+        #expect(plan.contains("INDEX hold_by_team_and_time (team_id=?"), "\(plan)")
     }
 }
