@@ -4,7 +4,8 @@ import Testing
 
 /// The admin page of a real `sdgate serve`, driven in headless Chromium (`Clients/admin_page.py`,
 /// over the DevTools protocol): sign in, create a key, see its balance fall after a request, top it
-/// up, set and remove its budget per day, revoke it. The screenshots go to a temporary folder, named in the test's output.
+/// up, set and remove its budget per day, revoke it. The screenshots stay after the run, in
+/// `.build/admin-page-screenshots` (the last run's only), named in the test's output.
 @Suite("Admin page", .serialized)
 struct AdminPageTests {
     static let adminToken = "proxy-test-admin-token"
@@ -14,7 +15,8 @@ struct AdminPageTests {
         let gateway = try await ProxiedGateway.start(
             upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key)],
             routes: ["sdxl1.0-txt2img": ["segmind"]])
-        let screenshots = Scratch.path("admin-page")
+        let screenshots = URL(fileURLWithPath: Repository.path(".build/admin-page-screenshots"))
+        try? FileManager.default.removeItem(at: screenshots)
         try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
 
         let run = try await Command.run(
