@@ -16,7 +16,7 @@ import Testing
             }
         }
         #expect(targets.count > 5, "the manifest lists the test targets")
-        #expect(offenders.isEmpty, "use Scratch.path or Scratch.folder, not the temporary folder itself: \(offenders)")
+        #expect(offenders.isEmpty, "use Scratch.path, not the temporary folder itself: \(offenders)")
     }
 
     @Test func programsTheTestsStartGetTheScratchFolderAsTheirTemporaryFolder() async throws {

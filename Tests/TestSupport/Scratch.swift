@@ -22,11 +22,4 @@ package enum Scratch {
         let unique = root.appendingPathComponent("\(name)-\(UUID().uuidString)")
         return pathExtension.map { unique.appendingPathExtension($0) } ?? unique
     }
-
-    /// A new, empty folder, unique in this process.
-    package static func folder(_ name: String) throws -> URL {
-        let folder = path(name)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        return folder
-    }
 }

@@ -11,7 +11,7 @@ import Testing
 /// its caller hears of it, and the longer the log, the longer that takes: at SQLite's usual 1,000
 /// pages that commit made the slowest requests.
 @Suite("SQLite write-ahead log")
-struct SQLiteCheckpointTests {
+struct SQLiteWriteAheadLogTests {
     /// The most frames the log at `path` has held: SQLite writes it again from its start after a
     /// checkpoint, so its file keeps the length of its longest run.
     static func longestLog(_ path: String) throws -> Int {
