@@ -68,6 +68,27 @@ func measure(_ ledger: any Ledger, limiter: (any RateLimiting)? = nil, keyFor: @
     return Double(pairs) / seconds
 }
 
+/// `measure` on `keys` while as many more callers ask holds of one key that has no credits: what
+/// refusals, a member hammering an empty key, cost everyone else.
+func measureBesideRefusals(_ ledger: any Ledger, keys: [String]) async throws -> Double {
+    let (empty, _) = try await ledger.createKey(NewKey(name: "empty"))
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    async let pairs = measure(ledger) { keys[$0] }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<callers {
+            group.addTask {
+                while ContinuousClock.now < deadline {
+                    guard case .insufficient = try await ledger.reserve(keyID: empty.id, amount: price, expiresAt: .max) else {
+                        fatalError("a key without credits was given a hold")
+                    }
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    return try await pairs
+}
+
 // Each store with the rate limiter a gateway on it uses for a limited key: the process's own
 // bucket beside SQLite, the shared row in the database beside PostgreSQL.
 var stores: [(String, any Ledger, any RateLimiting)] = [("SQLite (WAL)", try SQLiteLedger(path: path), RateLimiter())]
@@ -84,10 +105,12 @@ for (name, ledger, limiter) in stores {
     let shared = try await measure(ledger) { _ in keys[0] }
     let members = try await fundTeam(ledger)
     let team = try await measure(ledger) { members[$0] }
+    let besideRefusals = try await measureBesideRefusals(ledger, keys: keys)
     print(String(format: "| %@ | %d | one each | %.0f |", name, callers, perKey))
     print(String(format: "| %@ | %d | one each, each rate-limited | %.0f |", name, callers, limited))
     print(String(format: "| %@ | %d | one shared | %.0f |", name, callers, shared))
     print(String(format: "| %@ | %d | one each, one team budget | %.0f |", name, callers, team))
+    print(String(format: "| %@ | %d | one each, while %d more are refused on an empty key | %.0f |", name, callers, callers, besideRefusals))
     let problems = try await ledger.verify()
     if !problems.isEmpty { print("ledger verify found: \(problems)") }
 }
