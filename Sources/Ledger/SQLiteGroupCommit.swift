@@ -33,7 +33,7 @@ final class SQLiteGroupCommit: Sendable {
     private let queue = Mutex<(jobs: [Job], draining: Bool)>(([], false))
     /// The most writes in one transaction, which bounds how long one holds the write lock.
     private let maxBatch = 256
-    /// WAL pages at which a commit checkpoints (`setCheckpointMark`); a request commits about 15.
+    /// WAL pages at which a commit checkpoints (`setCheckpointMark`); a request commits about 14.
     private static let checkpointPages = (idle: 250, busy: 1000)
     /// The mark set on the writer connection now; 0 before the first commit.
     private let checkpointMark = Atomic<Int>(0)

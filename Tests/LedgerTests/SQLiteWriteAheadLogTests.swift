@@ -40,8 +40,8 @@ struct SQLiteWriteAheadLogTests {
         #expect(try await ledger.verify().isEmpty)
     }
 
-    /// Every index entry a hold makes is a page of the log: a hold without a team makes none in
-    /// the index of holds by team, and a team's rolling window is still summed through it.
+    /// Each index a hold enters costs its commit a page of the log: a hold without a team enters
+    /// none in the index of holds by team, and a query by team and time still uses that index.
     @Test func onlyTeamMembersHoldsAreIndexedByTeam() async throws {
         let path = Scratch.path("team-index", pathExtension: "sqlite").path
         let ledger = try SQLiteLedger(path: path)

@@ -7,7 +7,12 @@ struct Manifest {
     /// The targets of the library products: what the package offers its clients.
     var libraryTargets: [String]
 
-    static func load() async throws -> Manifest {
+    /// The manifest, read once for every test that asks (`swift package` takes seconds).
+    static func load() async throws -> Manifest { try await loaded.value }
+
+    private static let loaded = Task { try await read() }
+
+    private static func read() async throws -> Manifest {
         // A scratch folder of its own: the package's `.build` is locked while `swift test` runs.
         let scratch = Scratch.path("manifest")
         defer { try? FileManager.default.removeItem(at: scratch) }
