@@ -215,7 +215,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LedgerTests",
-            dependencies: ["Ledger", "GenerationCore", "TestSupport"],
+            dependencies: ["Ledger", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -6,26 +6,29 @@ import PostgresNIO
 /// The batched hot path: concurrent reserves, and concurrent settles, go to PostgreSQL as one
 /// statement and one commit each (`PostgresBatcher`), falling back to the single statements.
 extension PostgresLedger {
+    /// Reserves a batch: all at once, then those the batch statement left undecided one by one
+    /// (`singles` counts these). A request that the single statement did not hold is answered nil.
     static func reserve(
         _ requests: [HoldRequest], now: Timestamp, client: PostgresClient,
-        logger: Logger
-    ) async -> [Result<(available: Int64, teamAvailable: Int64?)?, LedgerError>] {
+        logger: Logger, singles: StatementCount
+    ) async -> [Result<BatchedReserve?, LedgerError>] {
         await answer(
             requests, id: \.holdID, logger: logger,
             all: { batch in
-                var held: [String: (available: Int64, teamAvailable: Int64?)] = [:]
-                for try await (hold, available, teamAvailable) in try await client.execute(
+                var decided: [String: BatchedReserve] = [:]
+                for try await (hold, held, available, teamAvailable) in try await client.execute(
                     BatchReserveStatement(requests: batch, now: now), logger: logger)
                 {
-                    held[hold] = (available, teamAvailable)
+                    decided[hold] = held ? .held(available: available, teamAvailable: teamAvailable) : .refused(spendable: available)
                 }
-                return held
+                return decided
             },
             one: { request in
+                singles.add()
                 let statement = ReserveStatement(
                     keyID: request.keyID, amount: request.amount, holdID: request.holdID,
                     expiresAt: request.expiresAt, now: now)
-                return try await first(client.execute(statement, logger: logger)).map { ($0, $1) }
+                return try await first(client.execute(statement, logger: logger)).map { .held(available: $0, teamAvailable: $1) }
             })
     }
 
@@ -83,4 +86,12 @@ extension PostgresLedger {
         }
         return answers
     }
+}
+
+/// What a reserve's batch decided: a hold, with what the key and its team have available after
+/// the batch, or a refusal that no order of the batch could have avoided, with what the key can
+/// spend (`Balance.spendable`).
+enum BatchedReserve: Sendable, Equatable {
+    case held(available: Int64, teamAvailable: Int64?)
+    case refused(spendable: Int64)
 }

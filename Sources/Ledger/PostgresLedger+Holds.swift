@@ -9,8 +9,13 @@ extension PostgresLedger {
         guard amount > .zero else { throw .invalidAmount }
         let hold = HoldID(RandomUUID.make())
         let request = HoldRequest(keyID: keyID, amount: amount.microCredits, holdID: hold.rawValue, expiresAt: expiresAt)
-        if let (available, teamAvailable) = try await reserves.submit(request) {
+        switch try await reserves.submit(request) {
+        case .held(let available, let teamAvailable):
             return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))
+        case .refused(let spendable):
+            return .insufficient(available: Credits(microCredits: spendable))
+        case nil:
+            break
         }
         // Nothing held: a key that may not spend (the statements hold nothing for one), too few
         // credits, or a rolling budget, which the statements leave to `reserveRolling`.
@@ -60,9 +65,6 @@ extension PostgresLedger {
         if late { return try await chargeLate(hold, charge: charge) }
         throw .storage("hold \(hold) could not be settled")
     }
-
-    /// Reserves a batch: all at once, then those the batch did not hold one by one, so that every
-    /// refusal is decided by the exact single statement.
 
     public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
         // Settled like a batch of voids, so that the keys and teams are locked in the same order

@@ -61,8 +61,8 @@ struct RateRequest: Sendable {
     let now: Int64
 }
 
-/// How many batch statements have answered, so that the tests can see that concurrent requests
-/// really go together rather than each falling back to its single statement.
+/// How many statements of a kind have run, so that the tests can see which requests went
+/// together and which fell back to their single statement.
 final class StatementCount: Sendable {
     private let value = Atomic<Int>(0)
     func add() { value.add(1, ordering: .relaxed) }

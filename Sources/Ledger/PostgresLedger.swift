@@ -12,7 +12,9 @@ public final class PostgresLedger: Ledger {
     private let running: Task<Void, Never>
     let logger: Logger
     let clock: any WallClock
-    let reserves: PostgresBatcher<HoldRequest, (available: Int64, teamAvailable: Int64?)?>
+    let reserves: PostgresBatcher<HoldRequest, BatchedReserve?>
+    /// Reserves that a batch left to the single statement.
+    let reserveSingles: StatementCount
     let settles: PostgresBatcher<SettleRequest, Balance?>
     let rates: PostgresBatcher<RateRequest, RateDecision?>
     /// Batch statements of `rates` that answered.
@@ -49,7 +51,11 @@ public final class PostgresLedger: Ledger {
         for await _ in started {}
         self.logger = logger
         self.clock = clock
-        reserves = PostgresBatcher { requests in await Self.reserve(requests, now: clock.millisecondsNow, client: client, logger: logger) }
+        let reserveSingles = StatementCount()
+        self.reserveSingles = reserveSingles
+        reserves = PostgresBatcher { requests in
+            await Self.reserve(requests, now: clock.millisecondsNow, client: client, logger: logger, singles: reserveSingles)
+        }
         settles = PostgresBatcher { requests in await Self.settle(requests, now: clock.millisecondsNow, client: client, logger: logger) }
         let rateBatches = StatementCount()
         self.rateBatches = rateBatches

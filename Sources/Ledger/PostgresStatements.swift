@@ -126,8 +126,12 @@ struct SettleStatement: PostgresPreparedStatement {
 
 /// Holds credits for a batch of requests. A request is held when its key's available credits, and
 /// what is left of its periodic budget, cover it together with every earlier request of the batch
-/// for that key, and its team's cover it with every earlier such request of the team; the rest are left for `ReserveStatement` to decide
-/// one by one (so a refusal is always exact).
+/// for that key, and its team's cover it with every earlier such request of the team. A request
+/// that its key or its team could not cover even alone, before the batch, is refused here, with
+/// what the key can spend after the batch (`Balance.spendable`): no order of the batch would have
+/// held it. The rest (refused only for the batch's earlier requests, or under a rolling budget,
+/// or of a key that cannot spend) are left for `ReserveStatement` to decide one by one, so that
+/// every refusal is exact.
 struct BatchReserveStatement: PostgresPreparedStatement {
     static let sql = """
         WITH request AS (
@@ -164,7 +168,8 @@ struct BatchReserveStatement: PostgresPreparedStatement {
                 period_spent = CASE WHEN m.budget_amount IS NULL THEN b.period_spent ELSE m.spent + a.total END
             FROM (SELECT key_id, SUM(amount) AS total FROM accepted GROUP BY key_id) a JOIN member m USING (key_id)
             WHERE b.key_id = a.key_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING b.key_id, LEAST(b.balance - b.held, b.budget_amount - b.period_spent) AS available
+            RETURNING b.key_id, LEAST(b.balance - b.held, b.budget_amount - b.period_spent) AS available,
+                      b.balance - b.held AS credits_left, b.budget_amount - b.period_spent AS budget_left
         ), team_held AS (
             UPDATE team t SET held = t.held + a.total,
                 period_start = CASE WHEN l.budget_amount IS NULL THEN t.period_start ELSE l.period END,
@@ -172,16 +177,32 @@ struct BatchReserveStatement: PostgresPreparedStatement {
             FROM (SELECT team_id, SUM(amount) AS total FROM accepted WHERE team_id IS NOT NULL GROUP BY team_id) a
                 JOIN team_locked l ON l.id = a.team_id
             WHERE t.id = a.team_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING t.id, LEAST(t.balance - t.held, t.budget_amount - t.period_spent) AS available
+            RETURNING t.id, LEAST(t.balance - t.held, t.budget_amount - t.period_spent) AS available,
+                      t.balance - t.held AS credits_left, t.budget_amount - t.period_spent AS budget_left
         ), recorded AS (
             INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at, key_period, team_period)
             SELECT hold_id, key_id, team_id, amount, 'open', expires_at, $5, key_period, team_period FROM accepted
+        ), refused AS (
+            SELECT r.hold_id, LEAST(
+                    COALESCE(k.credits_left, m.available),
+                    CASE WHEN m.budget_amount IS NOT NULL THEN GREATEST(COALESCE(k.budget_left, m.budget_amount - m.spent), 0) END,
+                    COALESCE(h.credits_left, t.available),
+                    CASE WHEN t.budget_amount IS NOT NULL THEN GREATEST(COALESCE(h.budget_left, t.budget_amount - t.spent), 0) END
+                ) AS spendable
+            FROM request r JOIN member m USING (key_id) LEFT JOIN team_locked t ON t.id = m.team_id
+                LEFT JOIN key_held k ON k.key_id = r.key_id LEFT JOIN team_held h ON h.id = m.team_id
+            WHERE (m.team_id IS NULL OR NOT t.budget_rolling)
+                  AND (r.amount > m.available OR r.amount > m.budget_amount - m.spent
+                       OR r.amount > t.available OR r.amount > t.budget_amount - t.spent)
         )
-        SELECT a.hold_id, k.available, t.available
+        SELECT a.hold_id, TRUE, k.available, t.available
         FROM accepted a JOIN key_held k USING (key_id) LEFT JOIN team_held t ON t.id = a.team_id
+        UNION ALL
+        SELECT hold_id, FALSE, spendable, NULL FROM refused
         """
-    /// A held request's hold id, and its key's and team's available credits after the batch.
-    typealias Row = (String, Int64, Int64?)
+    /// A request's hold id; whether it was held; if so, its key's and team's available credits
+    /// after the batch, else what its key can spend.
+    typealias Row = (String, Bool, Int64, Int64?)
 
     let requests: [HoldRequest]
     let now: Int64

@@ -70,23 +70,26 @@ func measure(_ ledger: any Ledger, limiter: (any RateLimiting)? = nil, keyFor: @
 
 /// `measure` on `keys` while as many more callers ask holds of one key that has no credits: what
 /// refusals, a member hammering an empty key, cost everyone else.
-func measureBesideRefusals(_ ledger: any Ledger, keys: [String]) async throws -> Double {
+func measureBesideRefusals(_ ledger: any Ledger, keys: [String]) async throws -> (pairs: Double, refusals: Double) {
     let (empty, _) = try await ledger.createKey(NewKey(name: "empty"))
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
     async let pairs = measure(ledger) { keys[$0] }
-    try await withThrowingTaskGroup(of: Void.self) { group in
+    let refusals = try await withThrowingTaskGroup(of: Int.self) { group in
         for _ in 0..<callers {
             group.addTask {
+                var count = 0
                 while ContinuousClock.now < deadline {
                     guard case .insufficient = try await ledger.reserve(keyID: empty.id, amount: price, expiresAt: .max) else {
                         fatalError("a key without credits was given a hold")
                     }
+                    count += 1
                 }
+                return count
             }
         }
-        try await group.waitForAll()
+        return try await group.reduce(0, +)
     }
-    return try await pairs
+    return (try await pairs, Double(refusals) / seconds)
 }
 
 // Each store with the rate limiter a gateway on it uses for a limited key: the process's own
@@ -110,7 +113,10 @@ for (name, ledger, limiter) in stores {
     print(String(format: "| %@ | %d | one each, each rate-limited | %.0f |", name, callers, limited))
     print(String(format: "| %@ | %d | one shared | %.0f |", name, callers, shared))
     print(String(format: "| %@ | %d | one each, one team budget | %.0f |", name, callers, team))
-    print(String(format: "| %@ | %d | one each, while %d more are refused on an empty key | %.0f |", name, callers, callers, besideRefusals))
+    print(
+        String(
+            format: "| %@ | %d | one each, while %d more are refused on an empty key (%.0f refusals/s) | %.0f |", name, callers, callers,
+            besideRefusals.refusals, besideRefusals.pairs))
     let problems = try await ledger.verify()
     if !problems.isEmpty { print("ledger verify found: \(problems)") }
 }
