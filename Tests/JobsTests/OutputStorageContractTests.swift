@@ -17,8 +17,7 @@ enum OutputSubject: String, CaseIterable, CustomStringConvertible {
 
     var description: String { rawValue }
 
-    static var postgresURL: String? { ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] }
-    static var available: [OutputSubject] { allCases.filter { $0 != .postgres || postgresURL != nil } }
+    static var available: [OutputSubject] { allCases.filter { $0 != .postgres || TestPostgres.url != nil } }
 
     /// A fresh store, and another on the same storage as another replica opens it.
     func make(retention: Duration = .seconds(3600)) async throws -> (store: any OutputStorage, replica: any OutputStorage) {
@@ -30,13 +29,8 @@ enum OutputSubject: String, CaseIterable, CustomStringConvertible {
             let records = InMemoryOutputRecords()
             return (DatabaseOutputStore(records: records, retention: retention), DatabaseOutputStore(records: records, retention: retention))
         case .postgres:
-            let base = try #require(Self.postgresURL)
-            let database = "outputs_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-            let created = try await Command.run("psql", [base, "-q", "-c", "CREATE DATABASE \(database)"])
-            #expect(created.status == 0, "\(created.errors)")
-            var url = try #require(URLComponents(string: base))
-            url.path = "/" + database
-            let (first, second) = (try await PostgresLedger(url: url.string!), try await PostgresLedger(url: url.string!))
+            let url = try await TestPostgres.freshDatabase("outputs")
+            let (first, second) = (try await PostgresLedger(url: url), try await PostgresLedger(url: url))
             return (DatabaseOutputStore(records: first, retention: retention), DatabaseOutputStore(records: second, retention: retention))
         }
     }

@@ -17,10 +17,8 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
 
     var description: String { rawValue }
 
-    static var postgresURL: String? { ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] }
-
     /// The stores this run can test.
-    static var available: [LedgerStore] { allCases.filter { $0 != .postgres || postgresURL != nil } }
+    static var available: [LedgerStore] { allCases.filter { $0 != .postgres || TestPostgres.url != nil } }
 
     /// In-memory ledgers by the name `make` gave them, for `open` to find again.
     private static let inMemory = Mutex<[String: InMemoryLedger]>([:])
@@ -32,11 +30,8 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
             let path = Scratch.path("ledger", pathExtension: "sqlite").path
             return (try SQLiteLedger(path: path, clock: clock), path)
         case .postgres:
-            let url = try #require(Self.postgresURL)
-            let database = "ledger_test_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-            let created = try await Command.run("psql", [url, "-q", "-c", "CREATE DATABASE \(database)"])
-            guard created.status == 0 else { throw LedgerError.storage(created.errors) }
-            return (try await open(database, clock: clock), database)
+            let url = try await TestPostgres.freshDatabase("ledger_test")
+            return (try await open(url, clock: clock), url)
         case .memory:
             let name = UUID().uuidString, ledger = InMemoryLedger(clock: clock)
             Self.inMemory.withLock { $0[name] = ledger }
@@ -50,9 +45,7 @@ enum LedgerStore: String, CaseIterable, CustomStringConvertible {
         case .sqlite:
             return try SQLiteLedger(path: path, clock: clock)
         case .postgres:
-            var components = URLComponents(string: try #require(Self.postgresURL))!
-            components.path = "/" + path
-            return try await PostgresLedger(url: components.string!, clock: clock)
+            return try await PostgresLedger(url: path, clock: clock)
         case .memory:
             // Memory is one process's: another opener shares the very same ledger.
             return try #require(Self.inMemory.withLock { $0[path] })
@@ -66,7 +59,7 @@ func credits(_ text: String) -> Credits { Credits(decimal: text)! }
 struct LedgerContractTests {
     @Test func postgresIsAvailableInCI() {
         if ProcessInfo.processInfo.environment["CI"] != nil {
-            #expect(LedgerStore.postgresURL != nil, "CI must run the contract against PostgreSQL: .ci/run sets SDGATE_TEST_POSTGRES_URL")
+            #expect(TestPostgres.url != nil, "CI must run the contract against PostgreSQL: .ci/run sets SDGATE_TEST_POSTGRES_URL")
         }
     }
 
@@ -90,9 +83,7 @@ struct LedgerContractTests {
         case .sqlite:
             #expect(try Data(contentsOf: URL(fileURLWithPath: path)).range(of: Data(randomPart.utf8)) == nil)
         case .postgres:
-            var components = URLComponents(string: LedgerStore.postgresURL!)!
-            components.path = "/" + path
-            let dump = try await Command.run("pg_dump", ["--data-only", components.string!])
+            let dump = try await Command.run("pg_dump", ["--data-only", path])
             #expect(dump.status == 0 && dump.output.contains(key.id) && !dump.output.contains(randomPart))
         case .memory:
             var contents = ""

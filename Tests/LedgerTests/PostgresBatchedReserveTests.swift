@@ -12,7 +12,7 @@ import Testing
 /// or that the batch does not decide at all, run the single statement after it.
 @Suite("PostgreSQL batched reserves")
 struct PostgresBatchedReserveTests {
-    @Test(.enabled(if: LedgerStore.postgresURL != nil))
+    @Test(.enabled(if: TestPostgres.url != nil))
     func refusalsThatNoOrderCouldAvoidAreDecidedByTheBatchWithWhatTheKeyCanSpend() async throws {
         let clock = ManualClock()
         let ledger = try #require(try await LedgerStore.postgres.make(clock: clock).0 as? PostgresLedger)

@@ -44,11 +44,7 @@ extension LedgerStore {
         case .sqlite:
             return try await Command.run("sqlite3", [path, sql])
         case .postgres:
-            let server = try #require(Self.postgresURL)
-            var components = try #require(URLComponents(string: server))
-            components.path = "/" + path
-            let url = try #require(components.string)
-            return try await Command.run("psql", [url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            return try await Command.run("psql", [path, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
         case .memory:
             throw LedgerError.storage("memory has no database to run SQL on")
         }

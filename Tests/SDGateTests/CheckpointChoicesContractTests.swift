@@ -2,6 +2,7 @@ import Foundation
 import GatewayAPI
 import Ledger
 import Logging
+import TestSupport
 import Testing
 
 @testable import SDGateApp
@@ -17,7 +18,7 @@ struct CheckpointChoicesContractTests {
         var description: String { rawValue }
 
         static var available: [Subject] {
-            allCases.filter { $0 != .postgres || ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil }
+            allCases.filter { $0 != .postgres || TestPostgres.url != nil }
         }
 
         /// Picks, and another view of the same picks, as another replica has it.

@@ -166,7 +166,7 @@ struct PeriodBudgetServeTests {
 /// A daily budget on two `sdgate serve` processes sharing one PostgreSQL database, as two replicas.
 @Suite("Periodic budgets across replicas", .serialized)
 struct PeriodBudgetReplicaTests {
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil))
+    @Test(.enabled(if: TestPostgres.url != nil))
     func twoServeProcessesNeverOverspendADailyBudget() async throws {
         let upstream = try FakeSegmindUpstream()
         let environment = try ProxiedGateway.environment(

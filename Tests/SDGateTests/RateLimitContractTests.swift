@@ -18,7 +18,7 @@ enum RateLimitSubject: String, CaseIterable, CustomStringConvertible {
     var description: String { rawValue }
 
     static var available: [RateLimitSubject] {
-        allCases.filter { $0 != .postgres || ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil }
+        allCases.filter { $0 != .postgres || TestPostgres.url != nil }
     }
 
     /// A limiter that reads `seconds`, and another on the same store, as another replica sees it

@@ -45,7 +45,7 @@ struct ReplicaSharingTests {
         return Replicas(gateways: gateways, database: database)
     }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil))
+    @Test(.enabled(if: TestPostgres.url != nil))
     func aKeyLimitedToTenAMinuteGetsTenOfABurstOverThreeReplicasAndEveryDialect() async throws {
         let upstream = try FakeSegmindUpstream()
         let replicas = try await Self.start(upstream)
@@ -60,7 +60,7 @@ struct ReplicaSharingTests {
         await upstream.shutdown()
     }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil))
+    @Test(.enabled(if: TestPostgres.url != nil))
     func aJobSubmittedToOneReplicaIsPolledAndDownloadedFromTheOthers() async throws {
         let upstream = try FakeSegmindUpstream()
         let replicas = try await Self.start(upstream)
@@ -117,7 +117,7 @@ struct ReplicaSharingTests {
         await upstream.shutdown()
     }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil))
+    @Test(.enabled(if: TestPostgres.url != nil))
     func anA1111CheckpointPickedThroughOneReplicaIsTheKeysOnTheOthers() async throws {
         let upstream = try FakeSegmindUpstream()
         let replicas = try await Self.start(upstream)

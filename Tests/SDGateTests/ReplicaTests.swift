@@ -13,7 +13,7 @@ import Testing
 /// `sdgate serve` processes proxying to a fake upstream.
 @Suite("Replicas on one PostgreSQL database", .serialized)
 struct ReplicaTests {
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil))
+    @Test(.enabled(if: TestPostgres.url != nil))
     func twoBurstedGatewaysOnOneDatabaseChargeExactlyWhatWasFunded() async throws {
         let url = try await Self.freshDatabase()
         var servers: [(HTTPServer, Int)] = []
@@ -52,16 +52,9 @@ struct ReplicaTests {
         for (server, _) in servers { await server.shutdown() }
     }
 
-    static func freshDatabase() async throws -> String {
-        let base = try #require(ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"])
-        let database = "replicas_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))"
-        #expect(try await Command.run("psql", [base, "-q", "-c", "CREATE DATABASE \(database)"]).status == 0)
-        var url = URLComponents(string: base)!
-        url.path = "/" + database
-        return url.string!
-    }
+    static func freshDatabase() async throws -> String { try await TestPostgres.freshDatabase("replicas") }
 
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["SDGATE_TEST_POSTGRES_URL"] != nil))
+    @Test(.enabled(if: TestPostgres.url != nil))
     func twoServeProcessesShareOneDatabase() async throws {
         let upstream = try FakeSegmindUpstream()
         let environment = try ProxiedGateway.environment(
