@@ -28,7 +28,7 @@ extension InMemoryLedger {
 
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
-        let hold = HoldID(RandomUUID.make()), micro = amount.microCredits, now = now()
+        let now = now(), hold = HoldID(RandomUUID.timeOrdered(milliseconds: now)), micro = amount.microCredits
         return try locked { (state: inout InMemoryState) throws(LedgerError) -> Reservation in
             guard let key = state.keys[keyID]?.key else { throw .unknownKey(keyID) }
             guard key.isUsable(at: now) else { throw .unusableKey(keyID) }

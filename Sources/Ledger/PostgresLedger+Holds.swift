@@ -7,7 +7,7 @@ import PostgresNIO
 extension PostgresLedger {
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
-        let hold = HoldID(RandomUUID.make())
+        let hold = HoldID(RandomUUID.timeOrdered(milliseconds: now()))
         let request = HoldRequest(keyID: keyID, amount: amount.microCredits, holdID: hold.rawValue, expiresAt: expiresAt)
         switch try await reserves.submit(request) {
         case .held(let available, let teamAvailable):

@@ -25,7 +25,7 @@ extension SQLiteLedger {
 
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
-        let hold = HoldID(RandomUUID.make()), micro = amount.microCredits
+        let hold = HoldID(RandomUUID.timeOrdered(milliseconds: now())), micro = amount.microCredits
         return try await write { db in
             // Authentication may have come from memory (`RecentKeys`): whether the key may spend
             // is decided here, in the transaction that spends.
