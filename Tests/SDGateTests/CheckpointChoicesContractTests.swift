@@ -28,7 +28,7 @@ struct CheckpointChoicesContractTests {
                 let sessions = A1111Sessions()
                 return (sessions, sessions)
             case .postgres:
-                let url = try await ReplicaTests.freshDatabase()
+                let url = try await TestPostgres.freshDatabase("checkpoint_choices")
                 let (first, second) = (try await PostgresLedger(url: url), try await PostgresLedger(url: url))
                 let logger = Logger(label: "test")
                 return (

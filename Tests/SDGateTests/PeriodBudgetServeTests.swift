@@ -172,7 +172,7 @@ struct PeriodBudgetReplicaTests {
         let environment = try ProxiedGateway.environment(
             upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key)],
             routes: ["sdxl1.0-txt2img": ["segmind"]],
-            base: ["SDGATE_LEDGER_DATABASE": try await ReplicaTests.freshDatabase(), "SDGATE_ADMIN_TOKEN": "proxy-test-admin-token"])
+            base: ["SDGATE_LEDGER_DATABASE": try await TestPostgres.freshDatabase("period_budgets"), "SDGATE_ADMIN_TOKEN": "proxy-test-admin-token"])
         async let first = ProxiedGateway.start(environment: environment)
         async let second = ProxiedGateway.start(environment: environment)
         let replicas = try await [first, second]

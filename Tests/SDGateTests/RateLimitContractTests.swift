@@ -30,7 +30,7 @@ enum RateLimitSubject: String, CaseIterable, CustomStringConvertible {
         switch self {
         case .memory: return (local, local, nil, [])
         case .postgres:
-            let url = try await ReplicaTests.freshDatabase()
+            let url = try await TestPostgres.freshDatabase("rate_limits")
             let ledgers = try await [url, url].asyncMap { url in try await PostgresLedger(url: url) }
             let limiters = ledgers.map { ledger in
                 DatabaseRateLimits(store: ledger, fallback: RateLimiter(now: { seconds.now }), logger: Logger(label: "test"))
@@ -145,8 +145,8 @@ struct RateLimitContractTests {
     /// batch statement updates). The key limited to 3 a minute gets its 3, then 20 seconds later 1.
     @Test(.enabled(if: RateLimitSubject.available.contains(.postgres)))
     func aKeyNamedManyTimesInOneBatchGetsExactlyItsLimit() async throws {
-        let batched = try await PostgresLedger(url: try await ReplicaTests.freshDatabase())
-        let alone = try await PostgresLedger(url: try await ReplicaTests.freshDatabase())
+        let batched = try await PostgresLedger(url: try await TestPostgres.freshDatabase("rate_limits"))
+        let alone = try await PostgresLedger(url: try await TestPostgres.freshDatabase("rate_limits"))
         let start: Int64 = 1_800_000_000_000_000
         for (round, (at, allowedA)) in [(start, 3), (start + 20_000_000, 1)].enumerated() {
             let batch = Self.interleaved(at: at)
@@ -170,8 +170,10 @@ struct RateLimitContractTests {
     /// leaves every request to the single statement: each still gets its exact answer.
     @Test(.enabled(if: RateLimitSubject.available.contains(.postgres)))
     func aBatchStatementThatFailsFallsBackToTheSingleStatements() async throws {
-        let database = try await ReplicaTests.freshDatabase()
-        let (ledger, alone) = (try await PostgresLedger(url: database), try await PostgresLedger(url: try await ReplicaTests.freshDatabase()))
+        let database = try await TestPostgres.freshDatabase("rate_limits")
+        let (ledger, alone) = (
+            try await PostgresLedger(url: database), try await PostgresLedger(url: try await TestPostgres.freshDatabase("rate_limits"))
+        )
         let trigger = try await Command.run(
             "psql",
             [

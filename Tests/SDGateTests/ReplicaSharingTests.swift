@@ -31,7 +31,7 @@ struct ReplicaSharingTests {
     }
 
     static func start(_ upstream: FakeSegmindUpstream) async throws -> Replicas {
-        let database = try await ReplicaTests.freshDatabase()
+        let database = try await TestPostgres.freshDatabase("replicas")
         var gateways: [ProxiedGateway] = []
         for _ in 0..<3 {
             var environment = try ProxiedGateway.environment(

@@ -15,7 +15,7 @@ import Testing
 struct ReplicaTests {
     @Test(.enabled(if: TestPostgres.url != nil))
     func twoBurstedGatewaysOnOneDatabaseChargeExactlyWhatWasFunded() async throws {
-        let url = try await Self.freshDatabase()
+        let url = try await TestPostgres.freshDatabase("replicas")
         var servers: [(HTTPServer, Int)] = []
         var ledgers: [any Ledger] = []
         for _ in 0..<2 {
@@ -52,15 +52,13 @@ struct ReplicaTests {
         for (server, _) in servers { await server.shutdown() }
     }
 
-    static func freshDatabase() async throws -> String { try await TestPostgres.freshDatabase("replicas") }
-
     @Test(.enabled(if: TestPostgres.url != nil))
     func twoServeProcessesShareOneDatabase() async throws {
         let upstream = try FakeSegmindUpstream()
         let environment = try ProxiedGateway.environment(
             upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key)],
             routes: ["sdxl1.0-txt2img": ["segmind"]],
-            base: ["SDGATE_LEDGER_DATABASE": try await Self.freshDatabase(), "SDGATE_ADMIN_TOKEN": "replica-test-token"])
+            base: ["SDGATE_LEDGER_DATABASE": try await TestPostgres.freshDatabase("replicas"), "SDGATE_ADMIN_TOKEN": "replica-test-token"])
 
         // The two replicas start together and migrate the new database once between them.
         async let first = ProxiedGateway.start(environment: environment)

@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 
 /// The PostgreSQL server the tests may use, named by `SDGATE_TEST_POSTGRES_URL` (`.ci/run` starts
 /// one and sets it). Unset or empty, the cases that need it are not run.
