@@ -168,8 +168,7 @@ struct BatchReserveStatement: PostgresPreparedStatement {
                 period_spent = CASE WHEN m.budget_amount IS NULL THEN b.period_spent ELSE m.spent + a.total END
             FROM (SELECT key_id, SUM(amount) AS total FROM accepted GROUP BY key_id) a JOIN member m USING (key_id)
             WHERE b.key_id = a.key_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING b.key_id, LEAST(b.balance - b.held, b.budget_amount - b.period_spent) AS available,
-                      b.balance - b.held AS credits_left, b.budget_amount - b.period_spent AS budget_left
+            RETURNING b.key_id, b.balance - b.held AS credits_left, b.budget_amount - b.period_spent AS budget_left
         ), team_held AS (
             UPDATE team t SET held = t.held + a.total,
                 period_start = CASE WHEN l.budget_amount IS NULL THEN t.period_start ELSE l.period END,
@@ -177,8 +176,7 @@ struct BatchReserveStatement: PostgresPreparedStatement {
             FROM (SELECT team_id, SUM(amount) AS total FROM accepted WHERE team_id IS NOT NULL GROUP BY team_id) a
                 JOIN team_locked l ON l.id = a.team_id
             WHERE t.id = a.team_id AND (SELECT count(*) FROM team_locked) >= 0
-            RETURNING t.id, LEAST(t.balance - t.held, t.budget_amount - t.period_spent) AS available,
-                      t.balance - t.held AS credits_left, t.budget_amount - t.period_spent AS budget_left
+            RETURNING t.id, t.balance - t.held AS credits_left, t.budget_amount - t.period_spent AS budget_left
         ), recorded AS (
             INSERT INTO hold (id, key_id, team_id, amount, state, expires_at, created_at, key_period, team_period)
             SELECT hold_id, key_id, team_id, amount, 'open', expires_at, $5, key_period, team_period FROM accepted
@@ -195,7 +193,7 @@ struct BatchReserveStatement: PostgresPreparedStatement {
                   AND (r.amount > m.available OR r.amount > m.budget_amount - m.spent
                        OR r.amount > t.available OR r.amount > t.budget_amount - t.spent)
         )
-        SELECT a.hold_id, TRUE, k.available, t.available
+        SELECT a.hold_id, TRUE, LEAST(k.credits_left, k.budget_left), LEAST(t.credits_left, t.budget_left)
         FROM accepted a JOIN key_held k USING (key_id) LEFT JOIN team_held t ON t.id = a.team_id
         UNION ALL
         SELECT hold_id, FALSE, spendable, NULL FROM refused

@@ -73,3 +73,17 @@ enum SwiftFiles {
         }
     }
 }
+
+/// The test files, of every test target and their support, that contain any of `texts`, by file
+/// name; `except` names files allowed to.
+enum TestSources {
+    static func naming(any texts: [String], except allowed: Set<String>) async throws -> (targets: Int, offenders: [String]) {
+        let targets = try await Manifest.load().targets.filter { $0.path.hasPrefix("Tests/") }
+        var offenders: [String] = []
+        for file in try targets.flatMap(SwiftFiles.of) where !allowed.contains(file.lastPathComponent) {
+            let source = try String(contentsOf: file, encoding: .utf8)
+            if texts.contains(where: source.contains) { offenders.append(file.lastPathComponent) }
+        }
+        return (targets.count, offenders)
+    }
+}

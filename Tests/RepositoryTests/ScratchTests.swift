@@ -7,15 +7,9 @@ import Testing
 /// that runs the suite all day (CI) once filled its disk with what earlier runs had left.
 @Suite struct ScratchTests {
     @Test func testFilesGoInTheScratchFolderOnly() async throws {
-        let targets = try await Manifest.load().targets.filter { $0.path.hasPrefix("Tests/") }
-        var offenders: [String] = []
-        for file in try targets.flatMap(SwiftFiles.of) where !["Scratch.swift", "ScratchTests.swift"].contains(file.lastPathComponent) {
-            let source = try String(contentsOf: file, encoding: .utf8)
-            if source.contains("temporaryDirectory") || source.contains("NSTemporaryDirectory") || source.contains("\"/tmp") {
-                offenders.append(file.lastPathComponent)
-            }
-        }
-        #expect(targets.count > 5, "the manifest lists the test targets")
+        let (targets, offenders) = try await TestSources.naming(
+            any: ["temporaryDirectory", "NSTemporaryDirectory", "\"/tmp"], except: ["Scratch.swift", "ScratchTests.swift"])
+        #expect(targets > 5, "the manifest lists the test targets")
         #expect(offenders.isEmpty, "use Scratch.path, not the temporary folder itself: \(offenders)")
     }
 

@@ -13,14 +13,9 @@ import Testing
     }
 
     @Test func onlyTestPostgresReadsTheVariable() async throws {
-        let targets = try await Manifest.load().targets.filter { $0.path.hasPrefix("Tests/") }
-        var offenders: [String] = []
-        for file in try targets.flatMap(SwiftFiles.of) where file.lastPathComponent != "TestPostgres.swift" {
-            if try String(contentsOf: file, encoding: .utf8).contains("environment[\"\(TestPostgres.variable)\"]") {
-                offenders.append(file.lastPathComponent)
-            }
-        }
-        #expect(targets.count > 5, "the manifest lists the test targets")
+        let (targets, offenders) = try await TestSources.naming(
+            any: ["environment[\"\(TestPostgres.variable)\"]"], except: ["TestPostgres.swift"])
+        #expect(targets > 5, "the manifest lists the test targets")
         #expect(offenders.isEmpty, "ask TestPostgres.url: \(offenders)")
     }
 }

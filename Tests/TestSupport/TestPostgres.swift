@@ -12,20 +12,20 @@ package enum TestPostgres {
         return url
     }
 
-    package struct Unavailable: Error, CustomStringConvertible {
+    package struct Failure: Error, CustomStringConvertible {
         package let description: String
     }
 
     /// The URL of a new, empty database on that server, its name `prefix` and a random suffix.
     package static func freshDatabase(_ prefix: String) async throws -> String {
         guard let base = url, var components = URLComponents(string: base) else {
-            throw Unavailable(description: "\(variable) names no PostgreSQL server")
+            throw Failure(description: "\(variable) names no PostgreSQL server")
         }
         let name = "\(prefix)_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let created = try await Command.run("psql", [base, "-q", "-c", "CREATE DATABASE \(name)"])
-        guard created.status == 0 else { throw Unavailable(description: "CREATE DATABASE \(name): \(created.errors)") }
+        guard created.status == 0 else { throw Failure(description: "CREATE DATABASE \(name): \(created.errors)") }
         components.path = "/" + name
-        guard let database = components.string else { throw Unavailable(description: "\(base) with the path \(name)") }
+        guard let database = components.string else { throw Failure(description: "\(base) with the path \(name)") }
         return database
     }
 }
