@@ -55,7 +55,11 @@ let package = Package(
         .target(name: "CByteChecks"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
-        .target(name: "GenerationCore", swiftSettings: strict),
+        .target(
+            name: "GenerationCore",
+            dependencies: ["CByteChecks", .product(name: "ExtrasBase64", package: "swift-extras-base64")],
+            swiftSettings: strict
+        ),
         .target(
             name: "Ledger",
             dependencies: [
@@ -105,6 +109,7 @@ let package = Package(
                 "GenerationCore",
                 "GuardedHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

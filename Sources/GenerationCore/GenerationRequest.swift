@@ -1,3 +1,4 @@
+import ExtrasBase64
 import Foundation
 
 /// What to generate, free of any API dialect: the Segmind and ModelsLab front ends both produce it,
@@ -116,11 +117,11 @@ public struct InputImage: Sendable, Equatable {
     }
 
     public var bytes: [UInt8] {
-        decoded ?? base64.flatMap { Data(base64Encoded: Data($0.bytes)) }.map(Array.init) ?? []
+        decoded ?? base64.flatMap { try? Base64.decode(bytes: $0.bytes) } ?? []
     }
 
     /// The image in standard, padded base64.
-    public var base64Text: ASCIIText { base64 ?? ASCIIText(Data(bytes).base64EncodedString()) }
+    public var base64Text: ASCIIText { base64 ?? ASCIIText(unchecked: Base64.encodeToBytes(bytes: bytes)[...]) }
 
     public static func == (lhs: InputImage, rhs: InputImage) -> Bool {
         lhs.info == rhs.info && lhs.bytes == rhs.bytes

@@ -29,7 +29,7 @@ struct ModelsLabUpstream {
             try? await Task.sleep(for: .nanoseconds(wait.nanoseconds))
             // Polled on the configured base URL, never on the answer's `fetch_result`: the key
             // goes only where the team sent it.
-            answer = try await call("/api/v3/fetch/\(id)", body: Self.encode(["key": upstream.key.secret]), deadline: deadline)
+            answer = try await call("/api/v3/fetch/\(id)", body: SplicedJSON().encode(["key": upstream.key.secret]), deadline: deadline)
         }
         guard answer.status == "success", let urls = answer.output, !urls.isEmpty else {
             throw .answered(Self.refusal(answer))
@@ -106,22 +106,18 @@ struct ModelsLabUpstream {
     }
 
     /// The request in v3 field names: numbers as numbers, switches as `"yes"`/`"no"`, the input
-    /// image as raw base64.
+    /// image as raw base64 (spliced in, not escaped by the encoder).
     func body(for request: GenerationRequest) -> [UInt8] {
-        Self.encode(
-            Fields(
-                key: upstream.key.secret, prompt: request.prompt, negative_prompt: request.negativePrompt,
-                init_image: request.image?.base64Text.description, width: request.width, height: request.height,
-                samples: request.samples, num_inference_steps: request.steps, guidance_scale: request.guidanceScale,
-                strength: request.strength, seed: request.seed, scheduler: request.scheduler,
-                safety_checker: "no", enhance_prompt: "no", base64: "no"
-            ))
-    }
-
-    private static func encode(_ value: some Encodable) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return Array((try? encoder.encode(value)) ?? Data())
+        var splices = SplicedJSON()
+        let fields = Fields(
+            key: upstream.key.secret, prompt: request.prompt, negative_prompt: request.negativePrompt,
+            init_image: request.image.map { splices.placeholder(for: $0.base64Text.bytes) }, width: request.width,
+            height: request.height,
+            samples: request.samples, num_inference_steps: request.steps, guidance_scale: request.guidanceScale,
+            strength: request.strength, seed: request.seed, scheduler: request.scheduler,
+            safety_checker: "no", enhance_prompt: "no", base64: "no"
+        )
+        return splices.encode(fields)
     }
 
     private struct Fields: Encodable {

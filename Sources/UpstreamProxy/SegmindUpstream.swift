@@ -1,3 +1,4 @@
+import ExtrasBase64
 import Foundation
 import GenerationCore
 import NIOCore
@@ -18,18 +19,16 @@ struct SegmindUpstream {
             let message = (try? JSONDecoder().decode(ErrorBody.self, from: Data(response.body)))?.error
             throw .answered(UpstreamFailure.status(response.status, retryAfter: response.header("retry-after"), message: message))
         }
-        guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(response.body)) else {
-            throw .answered(UpstreamFailure.unreadable)
-        }
+        guard let answer = Answer(response.body) else { throw .answered(UpstreamFailure.unreadable) }
         var images: [GeneratedImage] = []
-        for encoded in answer.image.values {
-            guard let bytes = Data(base64Encoded: encoded), let info = ImageInspector.inspect(bytes) else {
+        for encoded in answer.images {
+            guard let bytes = try? Base64.decode(bytes: encoded), let info = ImageInspector.inspect(bytes) else {
                 throw .answered(UpstreamFailure.unreadable)
             }
-            images.append(GeneratedImage(bytes: Array(bytes), format: info.format))
+            images.append(GeneratedImage(bytes: bytes, format: info.format))
         }
         guard !images.isEmpty else { throw .answered(UpstreamFailure.unreadable) }
-        let seconds = response.header("x-generation-time").flatMap(Double.init) ?? answer.infer_time
+        let seconds = response.header("x-generation-time").flatMap(Double.init) ?? answer.inferTime
         return GenerationResult(
             images: images,
             seed: response.header("x-seed-value").flatMap(UInt64.init) ?? request.seed,
@@ -84,26 +83,38 @@ struct SegmindUpstream {
         let base64: Bool
     }
 
-    private struct Answer: Decodable {
-        let image: OneOrMany
-        let infer_time: Double?
+    /// A success's body: `image`, one base64 text or a list of them, and `infer_time`. Read with
+    /// `JSONObjectReader`, so that the megabytes of base64 are not scanned byte by byte.
+    private struct Answer {
+        let images: [ArraySlice<UInt8>]
+        let inferTime: Double?
+
+        init?(_ body: [UInt8]) {
+            guard let object = try? JSONObjectReader.decode(body) else { return nil }
+            switch object["image"] {
+            case .ascii(let text): images = [text.bytes]
+            case .string(let text): images = [ArraySlice(text.utf8)]
+            case .array(let values):
+                var images: [ArraySlice<UInt8>] = []
+                for value in values {
+                    switch value {
+                    case .ascii(let text): images.append(text.bytes)
+                    case .string(let text): images.append(ArraySlice(text.utf8))
+                    default: return nil
+                    }
+                }
+                self.images = images
+            default: return nil
+            }
+            switch object["infer_time"] {
+            case .number(let seconds): inferTime = seconds
+            case .integer(let seconds): inferTime = Double(seconds)
+            default: inferTime = nil
+            }
+        }
     }
 
     private struct ErrorBody: Decodable {
         let error: String
-    }
-}
-
-/// A JSON value that is one string or a list of them (Segmind's `image` with `samples` > 1).
-struct OneOrMany: Decodable {
-    let values: [String]
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let one = try? container.decode(String.self) {
-            values = [one]
-        } else {
-            values = try container.decode([String].self)
-        }
     }
 }

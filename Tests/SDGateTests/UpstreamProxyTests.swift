@@ -147,6 +147,34 @@ struct UpstreamProxyTests {
         await upstream.shutdown()
     }
 
+    /// Images as long as real ones (the answer's base64 is read without a byte-by-byte scan, and
+    /// written into the member's answer without one) arrive whole: one or several, in base64 JSON
+    /// or as raw bytes.
+    @Test func longImagesInTheUpstreamsAnswerReachTheMemberAsTheUpstreamSentThem() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.imagePadding = 60_000
+        let gateway = try await ProxiedGateway.start(
+            upstreams: [.init(name: "team", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key)],
+            routes: ["sdxl1.0-txt2img": ["team"]])
+        let member = try await gateway.createKey(name: "erin", credits: "1")
+        for (samples, base64) in [(2, true), (1, true), (1, false)] {
+            let answer = try await gateway.sdk(
+                member.secret, "sdxl1.0-txt2img", ["prompt": "a fox", "samples": samples, "img_width": 1152, "img_height": 896, "base64": base64])
+            #expect(answer["status"] as? Int == 200, "\(answer)")
+            let expected = FakeSegmindUpstream.image(width: 1152, height: 896, padding: 60_000)
+            let images = answer["images"] as? [[String: Any]] ?? []
+            #expect(images.count == samples)
+            for image in images {
+                #expect(image["format"] as? String == "png" && image["width"] as? Int == 1152 && image["height"] as? Int == 896)
+                #expect(image["bytes"] as? Int == expected.count)
+                #expect(image["tail"] as? String == expected.suffix(16).map { String(format: "%02x", $0) }.joined())
+            }
+        }
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// What the member sees for each way an upstream fails: (misbehaviour, status, message).
     static let faults: [(UpstreamMisbehaviour, Int, String)] = [
         (.serverError, 502, "the upstream failed (HTTP 500)"),

@@ -12,11 +12,16 @@ public func announce(_ line: String) {
 
 /// The value of `--port N`, or 0 (any free port).
 public func portArgument() -> Int {
+    intArgument("--port") ?? 0
+}
+
+/// The value of `NAME N`, when given and a number from 0 to 2^20.
+public func intArgument(_ name: String) -> Int? {
     let arguments = CommandLine.arguments
-    if let index = arguments.firstIndex(of: "--port"), index + 1 < arguments.count, let port = Int(arguments[index + 1]) {
-        return port
-    }
-    return 0
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count, let value = Int(arguments[index + 1]),
+        (0...(1 << 20)).contains(value)
+    else { return nil }
+    return value
 }
 
 /// Parks the main thread until SIGTERM or SIGINT, then runs `shutdown` (a drain) and exits.

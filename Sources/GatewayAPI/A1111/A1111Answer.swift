@@ -27,11 +27,12 @@ enum A1111Answer {
             "sd_model_checkpoint": .string(request.checkpoint), "index_of_first_image": .integer(0), "styles": .array([]),
             "restore_faces": .bool(false), "infotexts": .array(Array(repeating: .string(generation.prompt), count: count)),
         ])
+        var splices = SplicedJSON()
         let answer: JSONValue = .object([
-            "images": .array(result.images.map { .string(Data($0.bytes).base64EncodedString()) }), "parameters": .object(parameters),
+            "images": .array(result.images.map { .string(splices.base64(of: $0.bytes)) }), "parameters": .object(parameters),
             "info": .string(String(decoding: AnswerJSON.encode(info), as: UTF8.self)),
         ])
-        return .json(.ok, AnswerJSON.encode(answer))
+        return .json(.ok, AnswerJSON.encode(answer, splicing: splices))
     }
 
     struct Renderer: DialectRenderer {

@@ -14,12 +14,13 @@ enum OpenAIAnswer {
 
     static func images(_ result: GenerationResult, delivery: Delivery, created: Int64) async -> HTTPResponse {
         var data: [JSONValue] = []
+        var splices = SplicedJSON()
         for image in result.images {
             if case .links(let links, let host) = delivery, let url = await links.save(image, host: host) {
                 data.append(.object(["url": .string(url)]))
             } else {
                 // Also when an image could not be kept: it is delivered (and charged) in the answer itself.
-                data.append(.object(["b64_json": .string(Data(image.bytes).base64EncodedString())]))
+                data.append(.object(["b64_json": .string(splices.base64(of: image.bytes))]))
             }
         }
         var body: [String: JSONValue] = ["created": .integer(created), "data": .array(data)]
@@ -27,7 +28,7 @@ enum OpenAIAnswer {
             body["output_format"] = .string(first.format == .jpeg ? "jpeg" : first.format.rawValue)
             if let info = ImageInspector.inspect(first.bytes) { body["size"] = .string("\(info.width)x\(info.height)") }
         }
-        return .json(.ok, AnswerJSON.encode(JSONValue.object(body)))
+        return .json(.ok, AnswerJSON.encode(JSONValue.object(body), splicing: splices))
     }
 
     struct Renderer: DialectRenderer {

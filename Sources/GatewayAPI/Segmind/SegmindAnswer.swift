@@ -34,7 +34,8 @@ public enum SegmindAnswer {
             headers.set("Content-Type", (image?.format ?? .jpeg).mediaType)
             return HTTPResponse(status: .ok, headers: headers, bytes: image?.bytes ?? [])
         }
-        let encoded = result.images.map { Data($0.bytes).base64EncodedString() }
+        var splices = SplicedJSON()
+        let encoded = result.images.map { splices.base64(of: $0.bytes) }
         let body = SuccessBody(
             image: encoded.count == 1 ? .one(encoded[0]) : .many(encoded),
             status: "Success",
@@ -42,7 +43,7 @@ public enum SegmindAnswer {
             outputs: result.images.count,
             image_format: (result.images.first?.format ?? .jpeg).rawValue
         )
-        return .json(.ok, AnswerJSON.encode(body), headers: headers)
+        return .json(.ok, AnswerJSON.encode(body, splicing: splices), headers: headers)
     }
 
     /// 429 with a standard `Retry-After` (whole seconds, rounded up) and Segmind's

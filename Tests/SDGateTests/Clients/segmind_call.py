@@ -3,7 +3,7 @@
 Usage: segmind_call.py PORT KEY SLUG PARAMS_JSON. An `image` parameter of the form "PNG WxH" is
 replaced by a base64 PNG header of that size (enough for the gateway, which reads only the header),
 one of the form "FILE PATH" by that file's bytes in base64. Prints {"status", "headers", "images":
-[{format, width, height}]} for a success, {"status", "error"} for a SegmindError."""
+[{format, width, height, bytes, tail}]} (tail: the last 16 bytes in hex) for a success, {"status", "error"} for a SegmindError."""
 import base64
 import json
 import struct
@@ -25,10 +25,11 @@ def png(width, height):
 
 
 def describe(image):
+    size = {"bytes": len(image), "tail": image[-16:].hex()}
     if image[:8] == b"\x89PNG\r\n\x1a\n":
         width, height = struct.unpack(">II", image[16:24])
-        return {"format": "png", "width": width, "height": height}
-    return {"format": "jpeg" if image[:2] == b"\xff\xd8" else "unknown"}
+        return {"format": "png", "width": width, "height": height, **size}
+    return {"format": "jpeg" if image[:2] == b"\xff\xd8" else "unknown", **size}
 
 
 if isinstance(params.get("image"), str) and params["image"].startswith("PNG "):

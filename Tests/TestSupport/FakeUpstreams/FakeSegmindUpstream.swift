@@ -1,11 +1,12 @@
 import Foundation
 import HTTPServer
+import Synchronization
 
 /// Segmind's `/v1/{slug}` as the contract describes it: the key in `x-api-key` (401 without the
 /// right one), 406 for an account out of credits, 429 with `Retry-After`, and on success the
 /// base64 JSON answer (a list for several samples) or raw bytes, with `x-cost`,
 /// `x-remaining-credits`, `x-seed-value` and `x-generation-time`. Images are PNGs of the
-/// requested size (or 512×512).
+/// requested size (or 512×512), `imagePadding` bytes longer than their header.
 package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
     /// What each generation costs the team, and its balance there.
     package let cost = "0.0042137"
@@ -18,6 +19,18 @@ package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
             await self.generate(request)
         }
         try start(router)
+    }
+
+    /// Bytes of pseudo-random data after each image's end, as long as a real image's pixels.
+    package var imagePadding: Int {
+        get { padding.withLock { $0 } }
+        set { padding.withLock { $0 = newValue } }
+    }
+    private let padding = Mutex(0)
+
+    /// The image the fake answers with.
+    package static func image(width: Int, height: Int, padding: Int) -> [UInt8] {
+        TestImages.png(width: width, height: height) + (0..<padding).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 11) }
     }
 
     private func generate(_ request: HTTPRequest) async -> HTTPResponse {
@@ -36,7 +49,8 @@ package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
             return Self.json(["error": "prompt: is required"], status: .unprocessableContent)
         }
         let samples = images(for: Int(Self.number(body["samples"]) ?? 1))
-        let image = TestImages.png(width: Int(Self.number(body["img_width"]) ?? 512), height: Int(Self.number(body["img_height"]) ?? 512))
+        let image = Self.image(
+            width: Int(Self.number(body["img_width"]) ?? 512), height: Int(Self.number(body["img_height"]) ?? 512), padding: imagePadding)
         let seed = Self.number(body["seed"]).map { String(UInt64($0)) } ?? "42"
         let headers: HTTPHeaders = ["x-cost": cost, "x-remaining-credits": remainingCredits, "x-seed-value": seed, "x-generation-time": "0.731"]
         let encoded = Data(image).base64EncodedString()

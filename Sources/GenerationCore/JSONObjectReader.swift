@@ -1,10 +1,10 @@
 import CByteChecks
 import Foundation
-import GenerationCore
 
-/// Decodes a request body as a JSON object, as `JSONDecoder` does, but without making it scan the
-/// megabyte of base64 an image field carries: Foundation's scanner reads a string byte by byte,
-/// which made it the largest cost of an image request.
+/// Decodes a body as a JSON object, as `JSONDecoder` does, but without making it scan the
+/// megabyte of base64 an image carries (a request's input image, an upstream's or a worker's
+/// answer): Foundation's scanner reads a string byte by byte, which made it the largest cost of an
+/// image request.
 ///
 /// Strings are scanned for their end in one vectorised pass (`cbytes_json_string_special`) that
 /// also finds what JSON forbids in them (control characters) and whether they are ASCII. Long
@@ -14,11 +14,11 @@ import GenerationCore
 /// be UTF-8 and made a `String`. Anything unusual — an escape in a long string, an unterminated
 /// string, a placeholder that does not come back — falls back to decoding the body as it is, so
 /// the answer is always `JSONDecoder`'s (long ASCII text aside, which it gives as a `String`).
-enum JSONObjectReader {
+public enum JSONObjectReader {
     /// Strings at least this long are lifted out; shorter ones cost the scanner next to nothing.
-    static let liftedLength = 16 << 10
+    package static let liftedLength = 16 << 10
 
-    static func decode(_ body: [UInt8]) throws -> [String: JSONValue] {
+    public static func decode(_ body: [UInt8]) throws -> [String: JSONValue] {
         if body.count >= liftedLength, let lifted = try? decodeLifting(body) { return lifted }
         return try body.withUnsafeBytes { bytes in
             guard let start = bytes.baseAddress else { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "empty body")) }
@@ -29,7 +29,7 @@ enum JSONObjectReader {
     }
 
     /// nil (or an error) when the body is not one the fast path can decode exactly.
-    static func decodeLifting(_ body: [UInt8]) throws -> [String: JSONValue]? {
+    package static func decodeLifting(_ body: [UInt8]) throws -> [String: JSONValue]? {
         let nonce = "sdgate-lifted-\(UInt64.random(in: .min ... .max))-"
         var rest: [UInt8] = []
         var lifted: [String: JSONValue] = [:]

@@ -1,8 +1,7 @@
 import Foundation
-import GenerationCore
 import Testing
 
-@testable import GatewayAPI
+@testable import GenerationCore
 
 /// The fast reader must give exactly `JSONDecoder`'s answer — the same object, or a refusal — for
 /// bodies with long strings in every position and every kind of flaw.
