@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "GatewayAPI",
             dependencies: [
-                "HTTPServer", "GenerationCore", "GuardedHTTP", "Jobs", "CByteChecks",
+                "HTTPServer", "GenerationCore", "GuardedHTTP", "Jobs",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -109,7 +109,6 @@ let package = Package(
                 "GenerationCore",
                 "GuardedHTTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

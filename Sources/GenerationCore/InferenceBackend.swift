@@ -1,3 +1,5 @@
+import ExtrasBase64
+
 /// Something that turns a `GenerationRequest` into images: a pool of local workers, or an upstream
 /// service. Dialects never know which.
 public protocol InferenceBackend: Sendable {
@@ -42,13 +44,36 @@ public struct UpstreamReport: Sendable, Equatable {
     }
 }
 
+/// An image a backend delivered: its bytes, or the base64 text it came in (an upstream's answer),
+/// which the member's answer then carries as it is, neither decoded nor encoded again.
 public struct GeneratedImage: Sendable, Equatable {
-    public var bytes: [UInt8]
     public var format: ImageFormat
+    private let decoded: [UInt8]?
+    private let checked: CheckedBase64?
 
     public init(bytes: [UInt8], format: ImageFormat) {
-        self.bytes = bytes
+        decoded = bytes
+        checked = nil
         self.format = format
+    }
+
+    /// An image kept as its checked base64 text; its bytes are decoded when someone asks for them.
+    public init(base64: CheckedBase64, format: ImageFormat) {
+        decoded = nil
+        checked = base64
+        self.format = format
+    }
+
+    public var bytes: [UInt8] { decoded ?? checked?.whole() ?? [] }
+
+    /// The image in standard, padded base64.
+    public var base64: ASCIIText { checked?.text ?? ASCIIText(unchecked: Base64.encodeToBytes(bytes: decoded ?? [])[...]) }
+
+    /// Its first bytes, where its header lies: all of them, unless it is kept as long base64 text.
+    public var head: [UInt8] { decoded ?? checked?.head ?? [] }
+
+    public static func == (lhs: GeneratedImage, rhs: GeneratedImage) -> Bool {
+        lhs.format == rhs.format && lhs.bytes == rhs.bytes
     }
 }
 

@@ -1,5 +1,4 @@
 import CByteChecks
-import ExtrasBase64
 import Foundation
 
 /// JSON that carries long text (an image's base64), written without `JSONEncoder` seeing that
@@ -29,9 +28,9 @@ public struct SplicedJSON {
         return nonce + String(texts.count - 1)
     }
 
-    /// The string to put in the value where the standard, padded base64 of `bytes` goes.
-    public mutating func base64(of bytes: [UInt8]) -> String {
-        placeholder(for: Base64.encodeToBytes(bytes: bytes)[...])
+    /// The string to put in the value where the image's standard, padded base64 goes.
+    public mutating func base64(of image: GeneratedImage) -> String {
+        placeholder(for: image.base64.bytes)
     }
 
     /// `value` encoded, its placeholders replaced by their texts; `{}` if it cannot be encoded.

@@ -1,4 +1,3 @@
-import ExtrasBase64
 import Foundation
 import GenerationCore
 import NIOCore
@@ -22,10 +21,11 @@ struct SegmindUpstream {
         guard let answer = Answer(response.body) else { throw .answered(UpstreamFailure.unreadable) }
         var images: [GeneratedImage] = []
         for encoded in answer.images {
-            guard let bytes = try? Base64.decode(bytes: encoded), let info = ImageInspector.inspect(bytes) else {
-                throw .answered(UpstreamFailure.unreadable)
-            }
-            images.append(GeneratedImage(bytes: bytes, format: info.format))
+            // Checked, not decoded: the member's answer carries the text as it came.
+            guard let checked = CheckedBase64(encoded),
+                let info = ImageInspector.inspect(checked.head) ?? (checked.isWhole ? nil : ImageInspector.inspect(checked.whole()))
+            else { throw .answered(UpstreamFailure.unreadable) }
+            images.append(GeneratedImage(base64: checked, format: info.format))
         }
         guard !images.isEmpty else { throw .answered(UpstreamFailure.unreadable) }
         let seconds = response.header("x-generation-time").flatMap(Double.init) ?? answer.inferTime

@@ -1,4 +1,5 @@
 import Foundation
+import GenerationCore
 import Testing
 
 @testable import GatewayAPI
@@ -7,7 +8,7 @@ import Testing
 struct Base64Tests {
     static let short: [UInt8] = Array(0...255) + Array(repeating: 0xFB, count: 7)
     /// Longer than the head that is decoded at once, ending in a padded quad.
-    static let long: [UInt8] = (0..<(ImageLoader.headQuads * 3 + 10_000)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+    static let long: [UInt8] = (0..<(CheckedBase64.headQuads * 3 + 10_000)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
 
     static func forms(of bytes: [UInt8]) -> [String] {
         let canonical = Data(bytes).base64EncodedString()
@@ -31,7 +32,7 @@ struct Base64Tests {
             #expect(checked?.base64?.description == canonical, "\(text.prefix(20))")
         }
         let checked = ImageLoader.base64(ArraySlice(canonical.utf8))
-        #expect(checked?.isWhole == (bytes.count < ImageLoader.headQuads * 3))
+        #expect(checked?.isWhole == (bytes.count < CheckedBase64.headQuads * 3))
     }
 
     @Test(arguments: ["", "=", "a", "abcde", "ab$d", "not base64 at all!", "YWJj\u{00e9}"])

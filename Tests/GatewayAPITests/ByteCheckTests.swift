@@ -1,4 +1,5 @@
 import CByteChecks
+import GenerationCore
 import Testing
 
 @testable import GatewayAPI

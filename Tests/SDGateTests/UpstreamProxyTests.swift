@@ -170,6 +170,15 @@ struct UpstreamProxyTests {
                 #expect(image["tail"] as? String == expected.suffix(16).map { String(format: "%02x", $0) }.joined())
             }
         }
+        // A flaw anywhere in the text, also in the part that is checked rather than decoded, is an
+        // answer that could not be read: nothing is delivered, nothing charged.
+        let before = try await gateway.credits(of: member.id)
+        for offset in [30, 70_000, -2] {
+            upstream.corruptedAt = offset
+            let answer = try await gateway.sdk(member.secret, "sdxl1.0-txt2img", ["prompt": "a fox", "base64": true])
+            #expect(answer["status"] as? Int == 502 && answer["error"] as? String == "the upstream's answer could not be read", "\(answer)")
+        }
+        #expect(try await gateway.credits(of: member.id) == before)
         #expect(try await gateway.verify().status == 0)
         #expect(try await gateway.stop() == 0)
         await upstream.shutdown()

@@ -29,7 +29,7 @@ enum A1111Answer {
         ])
         var splices = SplicedJSON()
         let answer: JSONValue = .object([
-            "images": .array(result.images.map { .string(splices.base64(of: $0.bytes)) }), "parameters": .object(parameters),
+            "images": .array(result.images.map { .string(splices.base64(of: $0)) }), "parameters": .object(parameters),
             "info": .string(String(decoding: AnswerJSON.encode(info), as: UTF8.self)),
         ])
         return .json(.ok, AnswerJSON.encode(answer, splicing: splices))

@@ -117,17 +117,12 @@ public struct ImageLoader: Sendable {
         return text[first...last]
     }
 
-    /// Quads of base64 decoded for the header: 48 KiB. Headers lie at the start (a JPEG's after its
-    /// metadata segments, which are seldom that long).
-    static let headQuads = 16_384
-
     /// Standard or URL-safe base64, with or without padding; line breaks are ignored. Canonical text
-    /// is checked where it lies, and only its head decoded: the rest is checked to be of the
-    /// alphabet (every quad of it decodes then) and is forwarded or decoded later as it is. Text the
-    /// checks refuse is cleaned up and decoded whole (a megabyte scanned byte by byte costs as much
-    /// as the decoding).
+    /// is checked where it lies, and only its head decoded (`CheckedBase64`): the rest is forwarded
+    /// or decoded later as it is. Text the checks refuse is cleaned up and decoded whole (a megabyte
+    /// scanned byte by byte costs as much as the decoding).
     static func base64(_ text: ArraySlice<UInt8>) -> Checked? {
-        if let checked = canonicalBase64(text) { return checked }
+        if let checked = CheckedBase64(text) { return Checked(head: checked.head, count: checked.count, base64: checked.text) }
         var bytes = Array(text)
         bytes.removeAll { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
         for index in bytes.indices {
@@ -139,24 +134,5 @@ public struct ImageLoader: Sendable {
         guard let decoded = try? Base64.decode(bytes: bytes) else { return nil }
         // Decoded, so of the alphabet and padding only: ASCII.
         return Checked(head: decoded, count: decoded.count, base64: ASCIIText(unchecked: bytes[...]))
-    }
-
-    /// Standard, padded base64 as it lies, or nil. Short text is decoded whole; long text has its
-    /// head and its last quad (the only one that may hold padding) decoded, and the quads between
-    /// only checked: any four characters of the alphabet decode. Either way, text that passes is ASCII.
-    private static func canonicalBase64(_ characters: ArraySlice<UInt8>) -> Checked? {
-        guard !characters.isEmpty, characters.count % 4 == 0 else { return nil }
-        let quads = characters.count / 4
-        guard quads > headQuads + 1 else {
-            return (try? Base64.decode(bytes: characters)).map { Checked(head: $0, count: $0.count, base64: ASCIIText(unchecked: characters)) }
-        }
-        return characters.withUnsafeBufferPointer { buffer -> Checked? in
-            let tailStart = buffer.count - 4
-            guard let head = try? Base64.decode(bytes: buffer[..<(headQuads * 4)]),
-                let tail = try? Base64.decode(bytes: buffer[tailStart...]),
-                Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: buffer[(headQuads * 4)..<tailStart]))
-            else { return nil }
-            return Checked(head: head, count: (quads - 1) * 3 + tail.count, base64: ASCIIText(unchecked: characters))
-        }
     }
 }

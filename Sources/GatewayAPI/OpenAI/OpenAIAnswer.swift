@@ -20,13 +20,15 @@ enum OpenAIAnswer {
                 data.append(.object(["url": .string(url)]))
             } else {
                 // Also when an image could not be kept: it is delivered (and charged) in the answer itself.
-                data.append(.object(["b64_json": .string(splices.base64(of: image.bytes))]))
+                data.append(.object(["b64_json": .string(splices.base64(of: image))]))
             }
         }
         var body: [String: JSONValue] = ["created": .integer(created), "data": .array(data)]
         if let first = result.images.first {
             body["output_format"] = .string(first.format == .jpeg ? "jpeg" : first.format.rawValue)
-            if let info = ImageInspector.inspect(first.bytes) { body["size"] = .string("\(info.width)x\(info.height)") }
+            if let info = ImageInspector.inspect(first.head) ?? ImageInspector.inspect(first.bytes) {
+                body["size"] = .string("\(info.width)x\(info.height)")
+            }
         }
         return .json(.ok, AnswerJSON.encode(JSONValue.object(body), splicing: splices))
     }

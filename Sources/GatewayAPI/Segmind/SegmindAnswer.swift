@@ -35,7 +35,7 @@ public enum SegmindAnswer {
             return HTTPResponse(status: .ok, headers: headers, bytes: image?.bytes ?? [])
         }
         var splices = SplicedJSON()
-        let encoded = result.images.map { splices.base64(of: $0.bytes) }
+        let encoded = result.images.map { splices.base64(of: $0) }
         let body = SuccessBody(
             image: encoded.count == 1 ? .one(encoded[0]) : .many(encoded),
             status: "Success",

@@ -51,7 +51,7 @@ public struct GenerationJobExecutor: Sendable {
             }
             // Cancelled, it ran to its end all the same (an upstream call): charged, never delivered.
             for (image, name) in zip(images, payload.files) where !cancelled {
-                let bytes = payload.base64 ? Array(Data(image.bytes).base64EncodedString().utf8) : image.bytes
+                let bytes = payload.base64 ? Array(image.base64.bytes) : image.bytes
                 try await outputs.save(bytes, named: name)
             }
             let charge = payload.price.map { min($0.cost(images: images.count), job.cost) } ?? job.cost

@@ -6,7 +6,8 @@ import Synchronization
 /// right one), 406 for an account out of credits, 429 with `Retry-After`, and on success the
 /// base64 JSON answer (a list for several samples) or raw bytes, with `x-cost`,
 /// `x-remaining-credits`, `x-seed-value` and `x-generation-time`. Images are PNGs of the
-/// requested size (or 512×512), `imagePadding` bytes longer than their header.
+/// requested size (or 512×512), `imagePadding` bytes longer than their header; with
+/// `corruptedAt`, their base64 has a character outside the alphabet at that offset.
 package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
     /// What each generation costs the team, and its balance there.
     package let cost = "0.0042137"
@@ -27,6 +28,13 @@ package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
         set { padding.withLock { $0 = newValue } }
     }
     private let padding = Mutex(0)
+
+    /// Where each image's base64 text gets a `!` (negative: from its end); nil: nowhere.
+    package var corruptedAt: Int? {
+        get { corruption.withLock { $0 } }
+        set { corruption.withLock { $0 = newValue } }
+    }
+    private let corruption = Mutex<Int?>(nil)
 
     /// The image the fake answers with.
     package static func image(width: Int, height: Int, padding: Int) -> [UInt8] {
@@ -53,7 +61,12 @@ package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
             width: Int(Self.number(body["img_width"]) ?? 512), height: Int(Self.number(body["img_height"]) ?? 512), padding: imagePadding)
         let seed = Self.number(body["seed"]).map { String(UInt64($0)) } ?? "42"
         let headers: HTTPHeaders = ["x-cost": cost, "x-remaining-credits": remainingCredits, "x-seed-value": seed, "x-generation-time": "0.731"]
-        let encoded = Data(image).base64EncodedString()
+        var encoded = Data(image).base64EncodedString()
+        if let offset = corruptedAt {
+            var characters = Array(encoded.utf8)
+            characters[offset < 0 ? characters.count + offset : offset] = UInt8(ascii: "!")
+            encoded = String(decoding: characters, as: UTF8.self)
+        }
         return Self.json(
             [
                 "image": samples == 1 ? encoded as Any : Array(repeating: encoded, count: samples), "status": "Success",

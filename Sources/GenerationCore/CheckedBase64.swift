@@ -1,0 +1,54 @@
+import ExtrasBase64
+
+/// Standard, padded base64 text (an image's), checked where it lies and decoded only as far as its
+/// head: a megabyte of base64 costs about as much to decode as to encode again, and the gateway
+/// mostly forwards it as it came (to an upstream, or to the member in the answer). Any four
+/// characters of the alphabet decode, so checking that the text between its head and its last
+/// quad (the only one that may hold padding) is of the alphabet proves that all of it decodes.
+public struct CheckedBase64: Sendable {
+    /// The text, all of it ASCII.
+    public let text: ASCIIText
+    /// The first bytes the text decodes to, where an image's header lies; all of them for short text.
+    public let head: [UInt8]
+    /// How many bytes the whole text decodes to.
+    public let count: Int
+
+    /// Quads of text decoded for the head: 48 KiB. Image headers lie at the start (a JPEG's after
+    /// its metadata segments, which are seldom that long).
+    public static let headQuads = 16_384
+
+    /// nil unless `characters` is standard, padded base64 of at least one byte.
+    public init?(_ characters: ArraySlice<UInt8>) {
+        guard !characters.isEmpty, characters.count % 4 == 0 else { return nil }
+        let quads = characters.count / 4
+        guard quads > Self.headQuads + 1 else {
+            guard let bytes = try? Base64.decode(bytes: characters) else { return nil }
+            self.init(text: ASCIIText(unchecked: characters), head: bytes, count: bytes.count)
+            return
+        }
+        let checked = characters.withUnsafeBufferPointer { buffer -> (head: [UInt8], count: Int)? in
+            let tailStart = buffer.count - 4
+            guard let head = try? Base64.decode(bytes: buffer[..<(Self.headQuads * 4)]),
+                let tail = try? Base64.decode(bytes: buffer[tailStart...]),
+                Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: buffer[(Self.headQuads * 4)..<tailStart]))
+            else { return nil }
+            return (head, (quads - 1) * 3 + tail.count)
+        }
+        guard let checked else { return nil }
+        self.init(text: ASCIIText(unchecked: characters), head: checked.head, count: checked.count)
+    }
+
+    /// Text already decoded whole, as `bytes`.
+    init(text: ASCIIText, head: [UInt8], count: Int) {
+        self.text = text
+        self.head = head
+        self.count = count
+    }
+
+    public var isWhole: Bool { head.count == count }
+
+    /// All the bytes: the head when it is all of them, else the text decoded now.
+    public func whole() -> [UInt8] {
+        isWhole ? head : (try? Base64.decode(bytes: text.bytes)) ?? []
+    }
+}
