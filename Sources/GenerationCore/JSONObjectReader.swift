@@ -1,5 +1,6 @@
 import CByteChecks
 import Foundation
+import Synchronization
 
 /// Decodes a body as a JSON object, as `JSONDecoder` does, but without making it scan the
 /// megabyte of base64 an image carries (a request's input image, an upstream's or a worker's
@@ -20,16 +21,44 @@ public enum JSONObjectReader {
 
     public static func decode(_ body: [UInt8]) throws -> [String: JSONValue] {
         if body.count >= liftedLength, let lifted = try? decodeLifting(body) { return lifted }
-        return try body.withUnsafeBytes { bytes in
+        return try decodeWhole([String: JSONValue].self, body, with: JSONDecoder())
+    }
+
+    /// Decodes a `T` whose long strings are `LiftedText` fields, as `JSONDecoder` does; each such
+    /// field that was lifted out is the body's own bytes. A long string anywhere else falls back
+    /// to decoding the body as it is.
+    public static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8]) throws -> T {
+        if body.count >= liftedLength, let key = LiftedTable.key, let (rest, lifted) = lift(body) {
+            let table = LiftedTable(lifted)
+            let decoder = JSONDecoder()
+            decoder.userInfo[key] = table
+            if let value = try? decoder.decode(T.self, from: Data(rest)), table.allTaken { return value }
+        }
+        return try decodeWhole(T.self, body, with: JSONDecoder())
+    }
+
+    private static func decodeWhole<T: Decodable>(_ type: T.Type, _ body: [UInt8], with decoder: JSONDecoder) throws -> T {
+        try body.withUnsafeBytes { bytes in
             guard let start = bytes.baseAddress else { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "empty body")) }
-            return try JSONDecoder().decode(
-                [String: JSONValue].self,
-                from: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: start), count: bytes.count, deallocator: .none))
+            return try decoder.decode(
+                T.self, from: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: start), count: bytes.count, deallocator: .none))
         }
     }
 
     /// nil (or an error) when the body is not one the fast path can decode exactly.
     package static func decodeLifting(_ body: [UInt8]) throws -> [String: JSONValue]? {
+        guard let (rest, lifted) = lift(body) else { return nil }
+        var object = try JSONDecoder().decode([String: JSONValue].self, from: Data(rest))
+        var restored = 0
+        for (key, value) in object {
+            object[key] = value.restoring(lifted, count: &restored)
+        }
+        return restored == lifted.count ? object : nil
+    }
+
+    /// The body with each long string swapped for a placeholder, and what each placeholder stands
+    /// for; nil when there is no long string or the fast path gives up.
+    private static func lift(_ body: [UInt8]) -> (rest: [UInt8], lifted: [String: JSONValue])? {
         let nonce = "sdgate-lifted-\(UInt64.random(in: .min ... .max))-"
         var rest: [UInt8] = []
         var lifted: [String: JSONValue] = [:]
@@ -77,12 +106,7 @@ public enum JSONObjectReader {
             return true
         }
         guard complete, !lifted.isEmpty else { return nil }
-        var object = try JSONDecoder().decode([String: JSONValue].self, from: Data(rest))
-        var restored = 0
-        for (key, value) in object {
-            object[key] = value.restoring(lifted, count: &restored)
-        }
-        return restored == lifted.count ? object : nil
+        return (rest, lifted)
     }
 
     private static func find(_ byte: UInt8, in base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int? {
@@ -107,4 +131,45 @@ extension JSONValue {
             return self
         }
     }
+}
+
+/// A string field that may be long (an image's base64): decoded by `JSONObjectReader.decode(_:from:)`,
+/// it is `.ascii` with the body's own bytes when it was lifted out, and `.string` otherwise.
+public struct LiftedText: Decodable, Sendable, Equatable {
+    public let value: JSONValue
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        let table = LiftedTable.key.flatMap { decoder.userInfo[$0] as? LiftedTable }
+        value = table?.take(text) ?? .string(text)
+    }
+
+    /// The text's UTF-8.
+    public var bytes: ArraySlice<UInt8> {
+        switch value {
+        case .ascii(let text): text.bytes
+        case .string(let text): ArraySlice(text.utf8)
+        default: []
+        }
+    }
+}
+
+/// The strings lifted out of a body, handed to its `LiftedText` fields through the decoder, and how
+/// many of them were taken: a placeholder left in any other field makes the decoding inexact.
+final class LiftedTable: Sendable {
+    static let key = CodingUserInfoKey(rawValue: "sdgate.lifted-strings")
+    private let strings: [String: JSONValue]
+    private let taken = Mutex(0)
+
+    init(_ strings: [String: JSONValue]) {
+        self.strings = strings
+    }
+
+    func take(_ placeholder: String) -> JSONValue? {
+        guard let string = strings[placeholder] else { return nil }
+        taken.withLock { $0 += 1 }
+        return string
+    }
+
+    var allTaken: Bool { taken.withLock { $0 } == strings.count }
 }

@@ -46,13 +46,7 @@ struct WorkerClient: Sendable {
         call.method = .POST
         call.headers.add(name: "Content-Type", value: "application/json")
         if let token { call.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        let body: Data
-        do {
-            body = try JSONSerialization.data(withJSONObject: Self.body(of: request))
-        } catch {
-            throw .failed("the request could not be encoded for the worker")
-        }
-        call.body = .bytes(ByteBuffer(bytes: Array(body)))
+        call.body = .bytes(ByteBuffer(bytes: Self.body(of: request)))
         let status: Int, answer: ByteBuffer
         do {
             let response = try await http.execute(call, timeout: .milliseconds(deadline.wholeMilliseconds))
@@ -63,20 +57,32 @@ struct WorkerClient: Sendable {
         } catch {
             throw .failed("the local worker did not answer")
         }
-        let json = (try? JSONSerialization.jsonObject(with: Data(answer.readableBytesView))) as? [String: Any]
-        guard status == 200 else { throw Self.error(status: status, json: json) }
-        guard let json, let encoded = json["images"] as? [[String: Any]], let seed = (json["seed"] as? NSNumber)?.uint64Value else {
+        guard status == 200 else {
+            throw Self.error(status: status, json: (try? JSONSerialization.jsonObject(with: Data(answer.readableBytesView))) as? [String: Any])
+        }
+        guard let generated = try? JSONObjectReader.decode(Generated.self, from: Array(answer.readableBytesView)) else {
             throw .failed("the local worker's answer could not be read")
         }
         var images: [GeneratedImage] = []
-        for image in encoded {
-            guard let text = image["data"] as? String, let bytes = Data(base64Encoded: text) else {
-                throw .failed("the local worker's answer could not be read")
-            }
-            images.append(GeneratedImage(bytes: Array(bytes), format: image["format"] as? String == "png" ? .png : .jpeg))
+        for image in generated.images {
+            // Kept as the worker's base64: the member's answer carries it as it came.
+            guard let checked = CheckedBase64(image.data.bytes) else { throw .failed("the local worker's answer could not be read") }
+            images.append(GeneratedImage(base64: checked, format: image.format == "png" ? .png : .jpeg))
         }
-        let seconds = json["generation_time"] as? Double ?? 0
-        return GenerationResult(images: images, seed: seed, generationTime: Duration.reported(seconds: seconds) ?? .zero)
+        let seconds = generated.generation_time ?? 0
+        return GenerationResult(images: images, seed: generated.seed, generationTime: Duration.reported(seconds: seconds) ?? .zero)
+    }
+
+    /// The answer of `POST /generate`: the images in base64, read without a byte-by-byte scan.
+    private struct Generated: Decodable {
+        struct Image: Decodable {
+            let data: LiftedText
+            let format: String?
+        }
+
+        let images: [Image]
+        let seed: UInt64
+        let generation_time: Double?
     }
 
     /// Asks the worker to stop the generation with `id` at its next step. Best effort: a worker that
@@ -110,26 +116,46 @@ struct WorkerClient: Sendable {
         }
     }
 
-    /// The flat JSON of `POST /generate`. The seed travels as a decimal string: every 64-bit value
-    /// survives, whatever the JSON library does with large numbers.
-    static func body(of request: GenerationRequest) -> [String: Any] {
-        var body: [String: Any] = [
-            "model": request.model, "family": request.family.rawValue, "task": request.task.rawValue, "prompt": request.prompt,
-            "width": request.width, "height": request.height, "samples": request.samples, "steps": request.steps,
-            "guidance_scale": request.guidanceScale, "seed": String(request.seed), "output_format": "jpeg",
-        ]
-        body["negative_prompt"] = request.negativePrompt
-        body["image"] = request.image?.base64Text.description
-        body["strength"] = request.strength
-        body["scheduler"] = request.scheduler
-        body["sampler"] = request.sampler
-        body["style"] = request.options.style
-        body["refiner"] = request.options.refiner
-        body["high_noise_fraction"] = request.options.highNoiseFraction
-        body["base_model"] = request.options.baseModel
-        // The key id, never its secret: a batching worker takes turns across members.
-        body["member"] = request.requester
-        body["request_id"] = request.stop?.id
-        return body
+    /// The flat JSON of `POST /generate`; fields without a value are left out. The seed travels as
+    /// a decimal string: every 64-bit value survives, whatever the JSON library does with large
+    /// numbers. The input image's base64 is spliced in, not escaped byte by byte.
+    static func body(of request: GenerationRequest) -> [UInt8] {
+        var splices = SplicedJSON()
+        let body = GenerateBody(
+            model: request.model, family: request.family.rawValue, task: request.task.rawValue, prompt: request.prompt,
+            width: request.width, height: request.height, samples: request.samples, steps: request.steps,
+            guidance_scale: request.guidanceScale, seed: String(request.seed), output_format: "jpeg",
+            negative_prompt: request.negativePrompt, image: request.image.map { splices.placeholder(for: $0.base64Text.bytes) },
+            strength: request.strength, scheduler: request.scheduler, sampler: request.sampler, style: request.options.style,
+            refiner: request.options.refiner, high_noise_fraction: request.options.highNoiseFraction,
+            base_model: request.options.baseModel,
+            // The key id, never its secret: a batching worker takes turns across members.
+            member: request.requester, request_id: request.stop?.id)
+        return splices.encode(body)
+    }
+
+    private struct GenerateBody: Encodable {
+        let model: String
+        let family: String
+        let task: String
+        let prompt: String
+        let width: Int
+        let height: Int
+        let samples: Int
+        let steps: Int
+        let guidance_scale: Double
+        let seed: String
+        let output_format: String
+        let negative_prompt: String?
+        let image: String?
+        let strength: Double?
+        let scheduler: String?
+        let sampler: String?
+        let style: String?
+        let refiner: Bool?
+        let high_noise_fraction: Double?
+        let base_model: String?
+        let member: String?
+        let request_id: String?
     }
 }

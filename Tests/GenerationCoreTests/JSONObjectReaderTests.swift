@@ -62,6 +62,37 @@ struct JSONObjectReaderTests {
         #expect((try? JSONObjectReader.decode(body)) == nil)
     }
 
+    /// A worker's answer as a typed value: its `LiftedText` fields the body's own bytes, the rest
+    /// as `JSONDecoder` reads it (a seed past 2^63 exactly).
+    struct Answer: Decodable, Equatable {
+        struct Image: Decodable, Equatable {
+            let data: LiftedText
+            let format: String?
+        }
+
+        let images: [Image]
+        let seed: UInt64
+        let note: String?
+    }
+
+    @Test func typedValuesGetTheirLongTextsAsTheBodysBytes() throws {
+        let body = Array(
+            #"{"images":[{"data":"\#(Self.long)","format":"png"},{"data":"\#(Self.long)"},{"data":"short"}],"seed":18446744073709551615}"#.utf8)
+        let answer = try JSONObjectReader.decode(Answer.self, from: body)
+        #expect(answer.images.map(\.data.value) == [.ascii(ASCIIText(Self.long)), .ascii(ASCIIText(Self.long)), .string("short")])
+        #expect(answer.images.map(\.format) == ["png", nil, nil] && answer.seed == .max)
+        #expect(answer.images[0].data.bytes.elementsEqual(Self.long.utf8))
+    }
+
+    /// A long string in a field that is not a `LiftedText` would come back as its placeholder: the
+    /// whole body is decoded as it is instead, so the field holds its own text.
+    @Test func aLongStringInAnyOtherFieldIsDecodedAsItIs() throws {
+        let body = Array(#"{"images":[{"data":"\#(Self.long)"}],"seed":1,"note":"\#(Self.long)"}"#.utf8)
+        let answer = try JSONObjectReader.decode(Answer.self, from: body)
+        #expect(answer.note == Self.long && answer.images.map(\.data.value) == [.string(Self.long)])
+        #expect((try? JSONObjectReader.decode(Answer.self, from: Array(#"{"images":[{"data":"\#(Self.long)"}]}"#.utf8))) == nil)
+    }
+
     @Test func aClientStringThatLooksLikeAPlaceholderIsKept() throws {
         let body = Array(#"{"image":"\#(Self.long)","prompt":"sdgate-lifted-1-0"}"#.utf8)
         let object = try JSONObjectReader.decode(body)
