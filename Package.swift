@@ -209,6 +209,7 @@ let package = Package(
             dependencies: [
                 "Backends", "LocalInference", "UpstreamProxy", "GenerationCore", "TestSupport",
                 .product(name: "Logging", package: "swift-log"), .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

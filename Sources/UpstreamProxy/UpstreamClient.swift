@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -30,10 +31,12 @@ struct UpstreamResponse: Sendable {
 final class UpstreamClient: Sendable {
     private let http: HTTPClient
     private let loop: MultiThreadedEventLoopGroup
-    /// The largest answer read: four large images in base64, with room to spare.
+    /// The largest answer read: by default four large images in base64, with room to spare.
+    private let maxAnswerBytes: Int
     static let maxBodyBytes = 64 << 20
 
-    init(poolSize: Int) {
+    init(poolSize: Int, maxAnswerBytes: Int = maxBodyBytes) {
+        self.maxAnswerBytes = maxAnswerBytes
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: poolSize)
         // Fail at once when no connection can be made, rather than retrying until the deadline:
@@ -55,12 +58,8 @@ final class UpstreamClient: Sendable {
         do {
             let request = try HTTPClient.Request(
                 url: url, method: .init(rawValue: method), headers: HTTPHeaders(headers), body: body.map { .byteBuffer($0) })
-            let response = try await http.execute(
-                request: request, delegate: ResponseAccumulator(request: request, maxBodySize: Self.maxBodyBytes), deadline: deadline
-            ).futureResult.get()
-            return UpstreamResponse(
-                status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                body: response.body.map { Array($0.readableBytesView) } ?? [])
+            return try await http.execute(request: request, delegate: AnswerAccumulator(maxBytes: maxAnswerBytes), deadline: deadline)
+                .futureResult.get()
         } catch {
             throw Self.classify(error)
         }
@@ -87,5 +86,47 @@ final class UpstreamClient: Sendable {
     func shutdown() async {
         try? await http.shutdown()
         try? await loop.shutdownGracefully()
+    }
+}
+
+/// Gathers an answer into one array, sized from its `Content-Length` (up to 16 MiB ahead of its
+/// bytes), so that each byte of a megabyte image is copied once: `ResponseAccumulator` grows a
+/// buffer part by part, and the buffer would still have to be copied out into an array.
+final class AnswerAccumulator: HTTPClientResponseDelegate {
+    typealias Response = UpstreamResponse
+
+    /// An answer longer than `maxBytes` (or none at all); the call is classified as unreadable.
+    struct Unreadable: Error {}
+
+    private let maxBytes: Int
+    private let state = Mutex<(head: HTTPResponseHead?, body: [UInt8])>((nil, []))
+
+    init(maxBytes: Int) {
+        self.maxBytes = maxBytes
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        let length = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
+        guard length <= maxBytes else { return task.eventLoop.makeFailedFuture(Unreadable()) }
+        state.withLock { state in
+            state.head = head
+            state.body.reserveCapacity(min(max(length, 0), 16 << 20))
+        }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let fits = state.withLock { state in
+            guard buffer.readableBytes <= maxBytes - state.body.count else { return false }
+            state.body.append(contentsOf: buffer.readableBytesView)
+            return true
+        }
+        return fits ? task.eventLoop.makeSucceededVoidFuture() : task.eventLoop.makeFailedFuture(Unreadable())
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Response>) throws -> UpstreamResponse {
+        let (head, body) = state.withLock { state in (state.head, state.body) }
+        guard let head else { throw Unreadable() }
+        return UpstreamResponse(status: Int(head.status.code), headers: head.headers.map { ($0.name, $0.value) }, body: body)
     }
 }
