@@ -31,6 +31,14 @@ package enum Command {
             self.finished = finished
         }
 
+        /// A test that failed before it stopped its program (an expectation threw) must not leave
+        /// it running: it is killed when the test lets go of it. After `stop`, or once it has ended
+        /// by itself, nobody hears the signal.
+        deinit {
+            stopSignal.yield(SIGKILL)
+            stopSignal.finish()
+        }
+
         package var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 
         /// Sends `signal` and returns the exit status (128 + signal if the signal ended it).
