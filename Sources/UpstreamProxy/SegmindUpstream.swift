@@ -18,11 +18,11 @@ struct SegmindUpstream {
             let message = (try? JSONDecoder().decode(ErrorBody.self, from: Data(response.body)))?.error
             throw .answered(UpstreamFailure.status(response.status, retryAfter: response.header("retry-after"), message: message))
         }
-        guard let answer = Answer(response.body) else { throw .answered(UpstreamFailure.unreadable) }
+        guard let answer = try? JSONObjectReader.decode(Answer.self, from: response.body) else { throw .answered(UpstreamFailure.unreadable) }
         var images: [GeneratedImage] = []
         for encoded in answer.images {
             // Checked, not decoded: the member's answer carries the text as it came.
-            guard let checked = CheckedBase64(encoded),
+            guard let checked = CheckedBase64(encoded.bytes),
                 let info = ImageInspector.inspect(checked.head) ?? (checked.isWhole ? nil : ImageInspector.inspect(checked.whole()))
             else { throw .answered(UpstreamFailure.unreadable) }
             images.append(GeneratedImage(base64: checked, format: info.format))
@@ -83,34 +83,20 @@ struct SegmindUpstream {
         let base64: Bool
     }
 
-    /// A success's body: `image`, one base64 text or a list of them, and `infer_time`. Read with
-    /// `JSONObjectReader`, so that the megabytes of base64 are not scanned byte by byte.
-    private struct Answer {
-        let images: [ArraySlice<UInt8>]
+    /// A success's body: `image`, one base64 text or a list of them, and `infer_time` (ignored
+    /// unless a number). The megabytes of base64 are lifted out before `JSONDecoder` reads the rest.
+    private struct Answer: Decodable {
+        let images: [LiftedText]
         let inferTime: Double?
 
-        init?(_ body: [UInt8]) {
-            guard let object = try? JSONObjectReader.decode(body) else { return nil }
-            switch object["image"] {
-            case .ascii(let text): images = [text.bytes]
-            case .string(let text): images = [ArraySlice(text.utf8)]
-            case .array(let values):
-                var images: [ArraySlice<UInt8>] = []
-                for value in values {
-                    switch value {
-                    case .ascii(let text): images.append(text.bytes)
-                    case .string(let text): images.append(ArraySlice(text.utf8))
-                    default: return nil
-                    }
-                }
-                self.images = images
-            default: return nil
-            }
-            switch object["infer_time"] {
-            case .number(let seconds): inferTime = seconds
-            case .integer(let seconds): inferTime = Double(seconds)
-            default: inferTime = nil
-            }
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Keys.self)
+            images = try (try? [container.decode(LiftedText.self, forKey: .image)]) ?? container.decode([LiftedText].self, forKey: .image)
+            inferTime = try? container.decode(Double.self, forKey: .infer_time)
+        }
+
+        private enum Keys: String, CodingKey {
+            case image, infer_time
         }
     }
 
