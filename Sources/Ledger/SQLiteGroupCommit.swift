@@ -33,19 +33,22 @@ final class SQLiteGroupCommit: Sendable {
     private let queue = Mutex<(jobs: [Job], draining: Bool)>(([], false))
     /// The most writes in one transaction, which bounds how long one holds the write lock.
     private let maxBatch = 256
-    /// WAL pages at which a commit checkpoints (`setCheckpointMark`); a request commits about 14.
-    private static let checkpointPages = (idle: 250, busy: 1000)
-    /// The mark set on the writer connection now; 0 before the first commit.
-    private let checkpointMark = Atomic<Int>(0)
+    /// Copies the log back into the database file off the callers' threads; nil: the commit that
+    /// crosses SQLite's mark (1,000 pages) does it.
+    private let checkpointer: SQLiteCheckpointer?
 
     /// How long the writer queue waits for another process's write lock before the batch fails.
     private let busyTimeoutMilliseconds: Int
 
-    init(pool: DatabasePool, busyTimeout: Duration) {
+    init(pool: DatabasePool, busyTimeout: Duration, checkpointer: SQLiteCheckpointer?) {
         self.pool = pool
+        self.checkpointer = checkpointer
         busyTimeoutMilliseconds = Int(busyTimeout.wholeMilliseconds)
         // The writer connection waits for no lock unless the writer queue asks it to (`drain`).
-        try? pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA busy_timeout = 0") }
+        pool.writeWithoutTransaction { db in
+            try? db.execute(sql: "PRAGMA busy_timeout = 0")
+            checkpointer?.watch(db)
+        }
     }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
@@ -134,7 +137,6 @@ final class SQLiteGroupCommit: Sendable {
             if batch.count == 1 {
                 let (succeeded, answer) = batch[0].run(db)
                 answers.append(answer)
-                setCheckpointMark(db)
                 try db.cachedStatement(sql: succeeded ? "COMMIT" : "ROLLBACK").execute()
             } else {
                 for job in batch {
@@ -144,7 +146,6 @@ final class SQLiteGroupCommit: Sendable {
                     if !succeeded { try db.cachedStatement(sql: "ROLLBACK TO write").execute() }
                     try db.cachedStatement(sql: "RELEASE write").execute()
                 }
-                setCheckpointMark(db)
                 try db.cachedStatement(sql: "COMMIT").execute()
             }
             for answer in answers { answer(nil) }
@@ -153,16 +154,5 @@ final class SQLiteGroupCommit: Sendable {
             for answer in answers { answer(error) }
             for job in batch.dropFirst(answers.count) { job.fail(error) }
         }
-    }
-
-    /// Chooses, before each commit, the WAL length in pages at which the commit copies the WAL back
-    /// into the database file (SQLite's autocheckpoint). That checkpoint runs inside the commit that
-    /// crosses the mark, with its fsyncs, and the longer the WAL, the longer it takes. With no write
-    /// waiting, a caller waits on this very commit: short checkpoints keep its worst case short.
-    /// With writes queued behind it, SQLite's usual mark spreads each checkpoint over more of them.
-    private func setCheckpointMark(_ db: Database) {
-        let pages = queue.withLock { $0.jobs.isEmpty } ? Self.checkpointPages.idle : Self.checkpointPages.busy
-        guard checkpointMark.exchange(pages, ordering: .relaxed) != pages else { return }
-        try? db.execute(sql: "PRAGMA wal_autocheckpoint = \(pages)")
     }
 }

@@ -27,7 +27,9 @@ public final class SQLiteLedger: Ledger {
         } catch {
             throw .storage("\(error)")
         }
-        writer = SQLiteGroupCommit(pool: pool, busyTimeout: Self.busyTimeout)
+        // Without a connection of its own (it could not be opened), the commits checkpoint as SQLite does by default.
+        let checkpointer = try? SQLiteCheckpointer(path: path)
+        writer = SQLiteGroupCommit(pool: pool, busyTimeout: Self.busyTimeout, checkpointer: checkpointer)
         self.clock = clock
     }
 

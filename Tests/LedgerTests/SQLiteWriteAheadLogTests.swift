@@ -5,11 +5,10 @@ import Testing
 
 @testable import Ledger
 
-/// The SQLite ledger's write-ahead log: the pages a request writes to it, and its checkpoints when
-/// writes come one at a time, as a request's hold and charge do when requests come one by one.
-/// Whichever commit crosses the checkpoint mark copies the log back into the database file before
-/// its caller hears of it, and the longer the log, the longer that takes: at SQLite's usual 1,000
-/// pages that commit made the slowest requests.
+/// The SQLite ledger's write-ahead log: the pages a request writes to it, and its checkpoints. A
+/// connection of the ledger's own copies the log back into the database file, off the callers'
+/// threads (`SQLiteCheckpointer`): the commit that did it made its caller, and every other request
+/// of its event loop, wait for two fsyncs.
 @Suite("SQLite write-ahead log")
 struct SQLiteWriteAheadLogTests {
     /// The most frames the log at `path` has held: SQLite writes it again from its start after a
@@ -21,22 +20,31 @@ struct SQLiteWriteAheadLogTests {
         return (log.count - 32) / (24 + pageSize)
     }
 
-    @Test func oneWriteAtATimeIsCheckpointedEvery250Pages() async throws {
+    /// Without the checkpointer, the last writes stay in the log until a commit crosses SQLite's
+    /// mark: read alone, the database file lacks them.
+    @Test func soonAfterTheWritesStopTheDatabaseFileHoldsThemAll() async throws {
         let path = Scratch.path("checkpoints", pathExtension: "sqlite").path
         let ledger = try SQLiteLedger(path: path)
         let (key, _) = try await ledger.createKey(NewKey(name: "gil"))
         _ = try await ledger.adjust(.key(key.id), by: credits("100"), reason: "top-up")
-        // 200 holds and charges: some thousands of pages through the log.
-        for _ in 0..<200 {
+        // 201 holds and charges one at a time, as requests that come one by one make them: some
+        // thousands of pages through the log.
+        for _ in 0..<201 {
             guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("0.01"), expiresAt: .max) else {
                 Issue.record("the hold was refused")
                 return
             }
             _ = try await ledger.post(hold, charge: credits("0.01"))
         }
+        // The file without its log (`immutable`: SQLite reads neither the log nor its locks).
+        let settled = try await eventually(timeout: .seconds(10)) {
+            let run = try await Command.run("sqlite3", ["file:\(path)?immutable=1", "SELECT COUNT(*) FROM hold WHERE state = 'posted'"])
+            return run.output.trimmingCharacters(in: .whitespacesAndNewlines) == "201"
+        }
+        #expect(settled, "the database file lacks some of the 201 charges")
+        // The mark at which a commit checkpoints, and one commit past it.
         let longest = try Self.longestLog(path)
-        // The mark, and the commit that crossed it.
-        #expect(longest <= 250 + 20, "the log reached \(longest) pages")
+        #expect(longest <= SQLiteCheckpointer.inlineMark + 20, "the log reached \(longest) pages")
         #expect(try await ledger.verify().isEmpty)
     }
 
