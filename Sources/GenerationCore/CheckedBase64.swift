@@ -38,8 +38,8 @@ public struct CheckedBase64: Sendable {
         self.init(text: ASCIIText(unchecked: characters), head: checked.head, count: checked.count)
     }
 
-    /// Text already decoded whole, as `bytes`.
-    init(text: ASCIIText, head: [UInt8], count: Int) {
+    /// Text already decoded whole, as `head`.
+    package init(text: ASCIIText, head: [UInt8], count: Int) {
         self.text = text
         self.head = head
         self.count = count

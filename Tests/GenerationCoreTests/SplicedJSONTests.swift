@@ -47,6 +47,19 @@ struct SplicedJSONTests {
         }
     }
 
+    /// What makes it fast: `JSONEncoder` sees a short stand-in, never the megabyte. Text that JSON
+    /// escapes stands as itself.
+    @Test("only text that JSON writes as it is stands in the value as a short placeholder")
+    func placeholders() {
+        var splices = SplicedJSON()
+        let long = String(repeating: "QUJD+/==", count: 40_000)
+        let stand = splices.placeholder(for: ArraySlice(long.utf8))
+        #expect(stand != long && stand.utf8.count < 64, "\(stand.utf8.count) bytes")
+        for text in ["with \"quotes\"", "a \\ backslash", "line\nbreak", "naïve", "\u{1}"] {
+            #expect(splices.placeholder(for: ArraySlice(text.utf8)) == text)
+        }
+    }
+
     @Test("an image's base64 is the standard, padded base64 of its bytes")
     func base64() throws {
         for count in [0, 1, 2, 3, 1000, 100_001] {

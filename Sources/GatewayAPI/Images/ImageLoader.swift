@@ -46,36 +46,31 @@ public struct ImageLoader: Sendable {
             case .ascii(let text): Self.trimmingSpaces(text.bytes)
             default: ArraySlice(value.description.trimmingSpaces().utf8)
             }
-        let image = try await self.image(in: trimmed)
-        guard image.count <= limits.maxBytes else {
-            throw ImageProblem("the image is \(image.count) bytes; the largest accepted is \(limits.maxBytes)")
+        // The bytes fetched from a URL, or base64 text: for long text only the first bytes are
+        // decoded (the header lies there).
+        let (head, count, base64): ([UInt8], Int, CheckedBase64?) =
+            switch try await image(in: trimmed) {
+            case .fetched(let bytes): (bytes, bytes.count, nil)
+            case .base64(let checked): (checked.head, checked.count, checked)
+            }
+        guard count <= limits.maxBytes else {
+            throw ImageProblem("the image is \(count) bytes; the largest accepted is \(limits.maxBytes)")
         }
         // A header too long for the head (a JPEG with large metadata) is looked for in the whole image.
-        guard let info = ImageInspector.inspect(image.head) ?? image.whole().flatMap({ ImageInspector.inspect($0) }) else {
+        let whole = { base64.flatMap { $0.isWhole ? nil : ImageInspector.inspect($0.whole()) } }
+        guard let info = ImageInspector.inspect(head) ?? whole() else {
             throw ImageProblem("not a JPEG, PNG, WebP or GIF image")
         }
         guard info.width * info.height <= limits.maxPixels, info.width <= maxSize.width, info.height <= maxSize.height else {
             throw ImageProblem("the image is \(info.width)x\(info.height); the largest accepted is \(maxSize)")
         }
-        if !image.isWhole, let text = image.base64 { return InputImage(base64: text, info: info) }
-        return InputImage(bytes: image.head, info: info, base64: image.base64)
+        guard let base64, !base64.isWhole else { return InputImage(bytes: head, info: info, base64: base64?.text) }
+        return InputImage(base64: base64.text, info: info)
     }
 
-    /// An image as it came, checked: its bytes, or for long base64 text only its first bytes (the
-    /// header lies there) and the count of all.
-    struct Checked {
-        var head: [UInt8]
-        var count: Int
-        /// Standard, padded base64, unless the image came from a URL.
-        var base64: ASCIIText?
-
-        var isWhole: Bool { head.count == count }
-
-        /// All the bytes, decoded now if only the head was; nil when they already are `head`.
-        func whole() -> [UInt8]? {
-            guard !isWhole, let base64 else { return nil }
-            return try? Base64.decode(bytes: base64.bytes)
-        }
+    private enum Checked {
+        case fetched([UInt8])
+        case base64(CheckedBase64)
     }
 
     /// `text` is the field's UTF-8, white space trimmed.
@@ -84,11 +79,10 @@ public struct ImageLoader: Sendable {
         if Self.starts(text, with: "http://") || Self.starts(text, with: "https://") {
             guard let fetcher else { throw ImageProblem("image URLs are not accepted by this gateway; send base64") }
             guard let url = URL(string: String(decoding: text, as: UTF8.self)) else { throw ImageProblem("not a valid URL") }
-            let bytes = try await fetcher.fetch(url, maxBytes: limits.maxBytes)
-            return Checked(head: bytes, count: bytes.count, base64: nil)
+            return .fetched(try await fetcher.fetch(url, maxBytes: limits.maxBytes))
         }
         guard let checked = Self.base64(text) else { throw ImageProblem("neither an http(s) URL nor valid base64") }
-        return checked
+        return .base64(checked)
     }
 
     /// `data:image/png;base64,....`; the media type must be an image type sdgate reads.
@@ -100,7 +94,7 @@ public struct ImageLoader: Sendable {
             throw ImageProblem("a data URI must have an image/jpeg, image/png, image/webp or image/gif media type")
         }
         guard let checked = Self.base64(text[(comma + 1)...]) else { throw ImageProblem("the data URI holds invalid base64") }
-        return checked
+        return .base64(checked)
     }
 
     /// Whether `text` starts with `prefix`, ignoring ASCII case.
@@ -121,8 +115,8 @@ public struct ImageLoader: Sendable {
     /// is checked where it lies, and only its head decoded (`CheckedBase64`): the rest is forwarded
     /// or decoded later as it is. Text the checks refuse is cleaned up and decoded whole (a megabyte
     /// scanned byte by byte costs as much as the decoding).
-    static func base64(_ text: ArraySlice<UInt8>) -> Checked? {
-        if let checked = CheckedBase64(text) { return Checked(head: checked.head, count: checked.count, base64: checked.text) }
+    static func base64(_ text: ArraySlice<UInt8>) -> CheckedBase64? {
+        if let checked = CheckedBase64(text) { return checked }
         var bytes = Array(text)
         bytes.removeAll { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
         for index in bytes.indices {
@@ -133,6 +127,6 @@ public struct ImageLoader: Sendable {
         if bytes.count % 4 != 0 { bytes += Array(repeating: UInt8(ascii: "="), count: 4 - bytes.count % 4) }
         guard let decoded = try? Base64.decode(bytes: bytes) else { return nil }
         // Decoded, so of the alphabet and padding only: ASCII.
-        return Checked(head: decoded, count: decoded.count, base64: ASCIIText(unchecked: bytes[...]))
+        return CheckedBase64(text: ASCIIText(unchecked: bytes[...]), head: decoded, count: decoded.count)
     }
 }
