@@ -1,7 +1,6 @@
 import Dispatch
 import GRDB
 import GRDBSQLite
-import GenerationCore
 import Synchronization
 
 /// Copies the ledger's write-ahead log back into its database file (a checkpoint) on a connection
@@ -11,14 +10,14 @@ import Synchronization
 /// that commit's caller hears of it; the group commit runs on an event loop, so every request of
 /// that loop waited for the disk. Here the writer connection only reports the log's length after
 /// each commit (SQLite's WAL hook, which replaces its automatic checkpoint). A passive checkpoint,
-/// which waits for no lock and holds up no writer, runs once `copyEvery` frames are new since the
-/// last one began, and `delay` after a commit when fewer come: at rest the database file soon
+/// which waits for no lock and holds up no writer, runs once 500 frames (pages) are new since the
+/// last one began, and half a second after a commit when fewer come: at rest the database file soon
 /// holds everything.
 ///
 /// SQLite starts the log again from its beginning only when a write finds all of it copied. A write
 /// committed while a checkpoint copies leaves a few frames uncopied, so a checkpoint goes round
 /// again once (that round copies only those). Writes without a pause can keep the log from ever
-/// being all copied: at `inlineAt` frames the commit checkpoints as SQLite's own mark would, and
+/// being all copied: at `inlineMark` frames the commit checkpoints as SQLite's own mark would, and
 /// by then nearly all of the log has been copied here, so that checkpoint is short.
 final class SQLiteCheckpointer: Sendable {
     private struct State {
@@ -32,10 +31,11 @@ final class SQLiteCheckpointer: Sendable {
     }
 
     private let connection: DatabaseQueue
-    private let copyEvery: Int
-    private let inlineAt: Int
-    private let delay: Duration
     private let state = Mutex(State())
+    /// New frames of the log (pages) after which a checkpoint begins.
+    private static let copyEvery = 500
+    /// How long after a commit a checkpoint begins when fewer frames than `copyEvery` come.
+    private static let delay = DispatchTimeInterval.milliseconds(500)
     /// The log's length (32 MB of 4 KiB pages) at which a commit checkpoints. Rarely reached: only
     /// when writes without a pause keep the log from being all copied at the start of one.
     static let inlineMark = 8_000
@@ -43,19 +43,16 @@ final class SQLiteCheckpointer: Sendable {
     private static let rounds = 2
 
     /// Opens a connection of its own to the database at `path` (in WAL mode already).
-    init(path: String, copyEvery: Int = 500, inlineAt: Int = SQLiteCheckpointer.inlineMark, delay: Duration = .milliseconds(500)) throws {
+    init(path: String) throws {
         var configuration = Configuration()
         configuration.label = "sdgate.ledger.checkpoint"
         connection = try DatabaseQueue(path: path, configuration: configuration)
-        self.copyEvery = max(copyEvery, 1)
-        self.inlineAt = max(inlineAt, copyEvery)
-        self.delay = delay
     }
 
     /// Takes over the checkpoints of the writer connection `db`.
     func watch(_ db: Database) {
-        // Lives as long as the connection: SQLite keeps no reference SQLite could release. It holds
-        // this checkpointer weakly, so a ledger that is let go closes its connection.
+        // Never freed (SQLite cannot release what it is handed): a few bytes for each ledger opened.
+        // It holds this checkpointer weakly, so a ledger that is let go closes its connection.
         let context = Unmanaged.passRetained(Watcher(self)).toOpaque()
         sqlite3_wal_hook(
             db.sqliteConnection,
@@ -73,14 +70,14 @@ final class SQLiteCheckpointer: Sendable {
 
     /// After each commit of the writer connection, on its thread: the log holds `logFrames`.
     private func committed(logFrames frames: Int, _ writer: OpaquePointer?) {
-        if frames >= inlineAt { sqlite3_wal_checkpoint(writer, nil) }
+        if frames >= Self.inlineMark { sqlite3_wal_checkpoint(writer, nil) }
         let next = state.withLock { state in
             if frames < state.startedAt { state.startedAt = 0 }
             guard !state.running else {
                 state.missed = true
                 return Next.none
             }
-            if frames - state.startedAt >= copyEvery {
+            if frames - state.startedAt >= Self.copyEvery {
                 state.startedAt = frames
                 state.running = true
                 return .now
@@ -101,7 +98,7 @@ final class SQLiteCheckpointer: Sendable {
         case .none:
             return
         case .later:
-            DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + .nanoseconds(Int(delay.wholeNanoseconds))) {
+            DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + Self.delay) {
                 let next = self.state.withLock { state in
                     state.timed = false
                     guard !state.running else { return Next.none }
