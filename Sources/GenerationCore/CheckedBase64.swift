@@ -47,6 +47,12 @@ public struct CheckedBase64: Sendable {
 
     public var isWhole: Bool { head.count == count }
 
+    /// The image's format and size from its header: in the head, or, for a header that runs past it
+    /// (a JPEG with long metadata), in all the bytes, decoded for that.
+    public func imageInfo() -> ImageInfo? {
+        ImageInspector.inspect(head) ?? (isWhole ? nil : ImageInspector.inspect(whole()))
+    }
+
     /// All the bytes: the head when it is all of them, else the text decoded now.
     public func whole() -> [UInt8] {
         isWhole ? head : (try? Base64.decode(bytes: text.bytes)) ?? []

@@ -69,8 +69,8 @@ public struct GeneratedImage: Sendable, Equatable {
     /// The image in standard, padded base64.
     public var base64: ASCIIText { checked?.text ?? ASCIIText(unchecked: Base64.encodeToBytes(bytes: decoded ?? [])[...]) }
 
-    /// Its first bytes, where its header lies: all of them, unless it is kept as long base64 text.
-    public var head: [UInt8] { decoded ?? checked?.head ?? [] }
+    /// Its format and size from its header.
+    public var info: ImageInfo? { checked.map { $0.imageInfo() } ?? decoded.flatMap { ImageInspector.inspect($0) } }
 
     public static func == (lhs: GeneratedImage, rhs: GeneratedImage) -> Bool {
         lhs.format == rhs.format && lhs.bytes == rhs.bytes

@@ -21,7 +21,7 @@ public enum JSONObjectReader {
 
     public static func decode(_ body: [UInt8]) throws -> [String: JSONValue] {
         if body.count >= liftedLength, let lifted = try? decodeLifting(body) { return lifted }
-        return try decodeWhole([String: JSONValue].self, body, with: JSONDecoder())
+        return try decodeWhole([String: JSONValue].self, body)
     }
 
     /// Decodes a `T` whose long strings are `LiftedText` fields, as `JSONDecoder` does; each such
@@ -34,13 +34,13 @@ public enum JSONObjectReader {
             decoder.userInfo[key] = table
             if let value = try? decoder.decode(T.self, from: Data(rest)), table.allTaken { return value }
         }
-        return try decodeWhole(T.self, body, with: JSONDecoder())
+        return try decodeWhole(T.self, body)
     }
 
-    private static func decodeWhole<T: Decodable>(_ type: T.Type, _ body: [UInt8], with decoder: JSONDecoder) throws -> T {
+    private static func decodeWhole<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
         try body.withUnsafeBytes { bytes in
             guard let start = bytes.baseAddress else { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "empty body")) }
-            return try decoder.decode(
+            return try JSONDecoder().decode(
                 T.self, from: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: start), count: bytes.count, deallocator: .none))
         }
     }

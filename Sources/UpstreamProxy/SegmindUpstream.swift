@@ -22,9 +22,7 @@ struct SegmindUpstream {
         var images: [GeneratedImage] = []
         for encoded in answer.images {
             // Checked, not decoded: the member's answer carries the text as it came.
-            guard let checked = CheckedBase64(encoded.bytes),
-                let info = ImageInspector.inspect(checked.head) ?? (checked.isWhole ? nil : ImageInspector.inspect(checked.whole()))
-            else { throw .answered(UpstreamFailure.unreadable) }
+            guard let checked = CheckedBase64(encoded.bytes), let info = checked.imageInfo() else { throw .answered(UpstreamFailure.unreadable) }
             images.append(GeneratedImage(base64: checked, format: info.format))
         }
         guard !images.isEmpty else { throw .answered(UpstreamFailure.unreadable) }

@@ -56,9 +56,8 @@ public struct ImageLoader: Sendable {
         guard count <= limits.maxBytes else {
             throw ImageProblem("the image is \(count) bytes; the largest accepted is \(limits.maxBytes)")
         }
-        // A header too long for the head (a JPEG with large metadata) is looked for in the whole image.
-        let whole = { base64.flatMap { $0.isWhole ? nil : ImageInspector.inspect($0.whole()) } }
-        guard let info = ImageInspector.inspect(head) ?? whole() else {
+        let info = if let base64 { base64.imageInfo() } else { ImageInspector.inspect(head) }
+        guard let info else {
             throw ImageProblem("not a JPEG, PNG, WebP or GIF image")
         }
         guard info.width * info.height <= limits.maxPixels, info.width <= maxSize.width, info.height <= maxSize.height else {

@@ -26,9 +26,7 @@ enum OpenAIAnswer {
         var body: [String: JSONValue] = ["created": .integer(created), "data": .array(data)]
         if let first = result.images.first {
             body["output_format"] = .string(first.format == .jpeg ? "jpeg" : first.format.rawValue)
-            if let info = ImageInspector.inspect(first.head) ?? ImageInspector.inspect(first.bytes) {
-                body["size"] = .string("\(info.width)x\(info.height)")
-            }
+            if let info = first.info { body["size"] = .string("\(info.width)x\(info.height)") }
         }
         return .json(.ok, AnswerJSON.encode(JSONValue.object(body), splicing: splices))
     }
