@@ -8,7 +8,7 @@
 // - Mode & 3 == 1, 2, 3: the payload is an image's bytes, sent as standard padded base64, as
 //   URL-safe unpadded base64 with line breaks, or as a data URI (media type from bits 2-3).
 //   With bits 5 and 6 both set, `FILL` and one byte k in the bytes stand for k KiB of zeros, so
-//   that images past the loader's 48 KiB head (long JPEG metadata) are reached within -max_len
+//   that images past the loader's heads (3 and 48 KiB: long JPEG metadata) are reached within -max_len
 //   (only then: such inputs are some forty times slower to run).
 // - Bit 4 picks the largest size accepted (2048 or 1024 on a side).
 //
@@ -34,7 +34,7 @@ private func expand(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
     var out: [UInt8] = []
     var index = bytes.startIndex
     while index < bytes.endIndex {
-        // Past the loader's 48 KiB head, but not much further: long inputs are slow to fuzz.
+        // Past the loader's longer head (48 KiB), but not much further: long inputs are slow to fuzz.
         if index + marker.count < bytes.endIndex, out.count < 64 << 10, bytes[index..<index + marker.count].elementsEqual(marker) {
             out += repeatElement(0, count: Int(bytes[index + marker.count]) << 10)
             index += marker.count + 1
@@ -130,8 +130,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     default:
         text = Array("data:\(mediaTypes[Int(mode >> 2) & 3]);base64,".utf8) + Base64.encodeToBytes(bytes: image)
     }
-    // Base64 and the media types are ASCII: the reader keeps such text as its bytes.
-    let result = load(.ascii(ASCIIText(unchecked: text[...])), maxSize: maxSize)
+    // Base64 and the media types are ASCII: the reader keeps such text as its bytes, with the run
+    // of base64 characters it saw at its start.
+    let run = text.withUnsafeBufferPointer { Base64Alphabet.leadingRun($0) }
+    let result = load(.ascii(ASCIIText(unchecked: text[...], base64Run: run)), maxSize: maxSize)
     let acceptable = info.map { $0.width <= maxSize.width && $0.height <= maxSize.height && $0.width * $0.height <= limits.maxPixels }
     let refusedMediaType = mode & 3 == 3 && (mode >> 2) & 3 == 3
     switch result {

@@ -5,19 +5,23 @@
 #define HAS_AVX2_PATH 1
 #endif
 
-// One byte at a time, written without branches so that the compiler vectorises it for any target.
-static _Bool alphabet_only_portable(const uint8_t *bytes, size_t count) {
-    uint8_t outside = 0;
-    for (size_t i = 0; i < count; i++) {
-        uint8_t c = bytes[i];
-        // Setting bit 0x20 turns A-Z into a-z; '+' (0x2B) and '/' (0x2F) are the bytes whose
-        // (c | 4) is '/'.
-        uint8_t letter = (uint8_t)((c | 0x20) - 'a') < 26;
-        uint8_t digit = (uint8_t)(c - '0') < 10;
-        uint8_t sign = (c | 4) == '/';
-        outside |= (letter | digit | sign) ^ 1;
+static inline _Bool in_alphabet(uint8_t c) {
+    // Setting bit 0x20 turns A-Z into a-z; '+' (0x2B) and '/' (0x2F) are the bytes whose (c | 4)
+    // is '/'.
+    return ((uint8_t)((c | 0x20) - 'a') < 26) | ((uint8_t)(c - '0') < 10) | ((c | 4) == '/');
+}
+
+// Blocks of 32 without branches inside (vectorised for any target); bytes one by one only in the
+// block that holds the answer.
+static size_t alphabet_run_portable(const uint8_t *bytes, size_t count) {
+    size_t i = 0;
+    for (; i + 32 <= count; i += 32) {
+        uint8_t outside = 0;
+        for (size_t j = 0; j < 32; j++) outside |= !in_alphabet(bytes[i + j]);
+        if (outside) break;
     }
-    return outside == 0;
+    while (i < count && in_alphabet(bytes[i])) i++;
+    return i;
 }
 
 static inline _Bool json_string_special_byte(uint8_t c) { return c == '"' || c == '\\' || c < 0x20; }
@@ -47,20 +51,30 @@ __attribute__((target("avx2"))) static inline __m256i at_most(__m256i x, __m256i
     return _mm256_cmpeq_epi8(_mm256_min_epu8(x, bound), x);
 }
 
-__attribute__((target("avx2"))) static _Bool alphabet_only_avx2(const uint8_t *bytes, size_t count) {
-    const __m256i lower = _mm256_set1_epi8(0x20), a = _mm256_set1_epi8('a'), zero = _mm256_set1_epi8('0');
-    const __m256i twentyFive = _mm256_set1_epi8(25), nine = _mm256_set1_epi8(9);
-    const __m256i four = _mm256_set1_epi8(4), slash = _mm256_set1_epi8('/');
-    __m256i valid = _mm256_set1_epi8((char)0xFF);
+// Per byte: 0xFF where the byte is of the alphabet, 0 elsewhere.
+__attribute__((target("avx2"))) static inline __m256i alphabet_bytes(__m256i c) {
+    __m256i letter = at_most(_mm256_sub_epi8(_mm256_or_si256(c, _mm256_set1_epi8(0x20)), _mm256_set1_epi8('a')), _mm256_set1_epi8(25));
+    __m256i digit = at_most(_mm256_sub_epi8(c, _mm256_set1_epi8('0')), _mm256_set1_epi8(9));
+    __m256i sign = _mm256_cmpeq_epi8(_mm256_or_si256(c, _mm256_set1_epi8(4)), _mm256_set1_epi8('/'));
+    return _mm256_or_si256(_mm256_or_si256(letter, digit), sign);
+}
+
+__attribute__((target("avx2"))) static size_t alphabet_run_avx2(const uint8_t *bytes, size_t count) {
     size_t i = 0;
-    for (; i + 32 <= count; i += 32) {
-        __m256i c = _mm256_loadu_si256((const __m256i *)(bytes + i));
-        __m256i letter = at_most(_mm256_sub_epi8(_mm256_or_si256(c, lower), a), twentyFive);
-        __m256i digit = at_most(_mm256_sub_epi8(c, zero), nine);
-        __m256i sign = _mm256_cmpeq_epi8(_mm256_or_si256(c, four), slash);
-        valid = _mm256_and_si256(valid, _mm256_or_si256(_mm256_or_si256(letter, digit), sign));
+    // Four blocks to a test: a megabyte of base64 holds no byte outside, and each test is a branch.
+    for (; i + 128 <= count; i += 128) {
+        const __m256i *at = (const __m256i *)(bytes + i);
+        __m256i valid = _mm256_and_si256(
+            _mm256_and_si256(alphabet_bytes(_mm256_loadu_si256(at)), alphabet_bytes(_mm256_loadu_si256(at + 1))),
+            _mm256_and_si256(alphabet_bytes(_mm256_loadu_si256(at + 2)), alphabet_bytes(_mm256_loadu_si256(at + 3))));
+        if (_mm256_movemask_epi8(valid) != -1) break;
     }
-    return _mm256_movemask_epi8(valid) == -1 && alphabet_only_portable(bytes + i, count - i);
+    // The block that holds the first byte outside, or the last blocks.
+    for (; i + 32 <= count; i += 32) {
+        unsigned valid = (unsigned)_mm256_movemask_epi8(alphabet_bytes(_mm256_loadu_si256((const __m256i *)(bytes + i))));
+        if (valid != 0xFFFFFFFFu) return i + (size_t)__builtin_ctz(~valid);
+    }
+    return i + alphabet_run_portable(bytes + i, count - i);
 }
 
 __attribute__((target("avx2"))) static size_t json_string_special_avx2(const uint8_t *bytes, size_t count, _Bool *non_ascii) {
@@ -89,11 +103,11 @@ __attribute__((target("avx2"))) static size_t json_string_special_avx2(const uin
 static _Bool has_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #endif
 
-_Bool cbytes_base64_alphabet_only(const uint8_t *bytes, size_t count) {
+size_t cbytes_base64_alphabet_run(const uint8_t *bytes, size_t count) {
 #ifdef HAS_AVX2_PATH
-    if (has_avx2()) return alphabet_only_avx2(bytes, count);
+    if (has_avx2()) return alphabet_run_avx2(bytes, count);
 #endif
-    return alphabet_only_portable(bytes, count);
+    return alphabet_run_portable(bytes, count);
 }
 
 size_t cbytes_json_string_special(const uint8_t *bytes, size_t count, _Bool *non_ascii) {

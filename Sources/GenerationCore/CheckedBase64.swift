@@ -13,12 +13,17 @@ public struct CheckedBase64: Sendable {
     /// How many bytes the whole text decodes to.
     public let count: Int
 
-    /// Quads of text decoded for the head: 48 KiB. Image headers lie at the start (a JPEG's after
-    /// its metadata segments, which are seldom that long).
-    public static let headQuads = 16_384
+    /// Quads of text decoded for the head: 3 KiB, where the header of nearly every image lies (a
+    /// JPEG's after its metadata segments, when they are short).
+    public static let headQuads = 1_024
+    /// Quads decoded to look further for a header that runs past the head: 48 KiB, which holds the
+    /// metadata of nearly every JPEG. Past that, the whole text is decoded.
+    static let longHeadQuads = 16_384
 
-    /// nil unless `characters` is standard, padded base64 of at least one byte.
-    public init?(_ characters: ArraySlice<UInt8>) {
+    /// nil unless `characters` is standard, padded base64 of at least one byte. The first
+    /// `knownRun` characters are known to be of the alphabet (a reader measured them) and are not
+    /// checked again.
+    public init?(_ characters: ArraySlice<UInt8>, knownRun: Int = 0) {
         guard !characters.isEmpty, characters.count % 4 == 0 else { return nil }
         let quads = characters.count / 4
         guard quads > Self.headQuads + 1 else {
@@ -27,15 +32,21 @@ public struct CheckedBase64: Sendable {
             return
         }
         let checked = characters.withUnsafeBufferPointer { buffer -> (head: [UInt8], count: Int)? in
-            let tailStart = buffer.count - 4
-            guard let head = try? Base64.decode(bytes: buffer[..<(Self.headQuads * 4)]),
+            let headEnd = Self.headQuads * 4, tailStart = buffer.count - 4
+            let unchecked = min(max(headEnd, knownRun), tailStart)..<tailStart
+            guard let head = try? Base64.decode(bytes: buffer[..<headEnd]),
                 let tail = try? Base64.decode(bytes: buffer[tailStart...]),
-                Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: buffer[(Self.headQuads * 4)..<tailStart]))
+                Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: buffer[unchecked]))
             else { return nil }
             return (head, (quads - 1) * 3 + tail.count)
         }
         guard let checked else { return nil }
         self.init(text: ASCIIText(unchecked: characters), head: checked.head, count: checked.count)
+    }
+
+    /// `text` as a reader found it: the part it saw to be of the alphabet is not checked again.
+    public init?(_ text: ASCIIText) {
+        self.init(text.bytes, knownRun: text.base64Run)
     }
 
     /// Text already decoded whole, as `head`.
@@ -48,9 +59,15 @@ public struct CheckedBase64: Sendable {
     public var isWhole: Bool { head.count == count }
 
     /// The image's format and size from its header: in the head, or, for a header that runs past it
-    /// (a JPEG with long metadata), in all the bytes, decoded for that.
+    /// (a JPEG with long metadata), in the first 48 KiB, then in all the bytes, decoded for that.
     public func imageInfo() -> ImageInfo? {
-        ImageInspector.inspect(head) ?? (isWhole ? nil : ImageInspector.inspect(whole()))
+        if let info = ImageInspector.inspect(head) { return info }
+        if isWhole { return nil }
+        let longHead = text.bytes.prefix(Self.longHeadQuads * 4)
+        if longHead.count < text.count, let bytes = try? Base64.decode(bytes: longHead), let info = ImageInspector.inspect(bytes) {
+            return info
+        }
+        return ImageInspector.inspect(whole())
     }
 
     /// All the bytes: the head when it is all of them, else the text decoded now.

@@ -7,8 +7,9 @@ import Synchronization
 /// answer): Foundation's scanner reads a string byte by byte, which made it the largest cost of an
 /// image request.
 ///
-/// Strings are scanned for their end in one vectorised pass (`cbytes_json_string_special`) that
-/// also finds what JSON forbids in them (control characters) and whether they are ASCII. Long
+/// Strings are scanned for their end in one vectorised pass: their leading run of base64 characters
+/// (`cbytes_base64_alphabet_run`), then the rest (`cbytes_json_string_special`), which also finds
+/// what JSON forbids in them (control characters) and whether they are ASCII. Long
 /// values without escapes are swapped for a short placeholder before the rest, now a few hundred
 /// bytes, goes to `JSONDecoder`. A long value of ASCII (an image's base64) comes back as
 /// `JSONValue.ascii`, the body's own bytes, never copied into a `String`; any other is checked to
@@ -68,8 +69,12 @@ public enum JSONObjectReader {
             while index < buffer.count {
                 guard let quote = find(UInt8(ascii: "\""), in: base, from: index, to: buffer.count) else { break }
                 // A string opens here; find where it closes, stepping over escapes. A control
-                // character, which JSON forbids in a string, ends the fast path.
-                var cursor = quote + 1, escaped = false, nonASCII = false
+                // character, which JSON forbids in a string, ends the fast path. Its leading run of
+                // base64 characters (none of them special) is measured first: for an image's
+                // base64, that one pass finds the string's end and checks its alphabet, which the
+                // image's check then need not read again.
+                let run = Base64Alphabet.leadingRun(UnsafeBufferPointer(rebasing: buffer[(quote + 1)...]))
+                var cursor = quote + 1 + run, escaped = false, nonASCII = false
                 scanning: while cursor < buffer.count {
                     let special = cursor + cbytes_json_string_special(base + cursor, buffer.count - cursor, &nonASCII)
                     guard special < buffer.count else { return false }
@@ -89,7 +94,7 @@ public enum JSONObjectReader {
                 if !escaped, contents.count >= liftedLength {
                     let value: JSONValue
                     if !nonASCII {
-                        value = .ascii(ASCIIText(unchecked: body[(quote + 1)..<cursor]))
+                        value = .ascii(ASCIIText(unchecked: body[(quote + 1)..<cursor], base64Run: run))
                     } else {
                         guard let text = String(validating: contents, as: UTF8.self) else { return false }
                         value = .string(text)
@@ -142,6 +147,12 @@ public struct LiftedText: Decodable, Sendable, Equatable {
         let text = try decoder.singleValueContainer().decode(String.self)
         let table = LiftedTable.key.flatMap { decoder.userInfo[$0] as? LiftedTable }
         value = table?.take(text) ?? .string(text)
+    }
+
+    /// How many of the first bytes the reader saw to be of the base64 alphabet (0 for text it did
+    /// not lift out).
+    public var base64Run: Int {
+        if case .ascii(let text) = value { text.base64Run } else { 0 }
     }
 
     /// The text's UTF-8.

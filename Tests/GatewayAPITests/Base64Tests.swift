@@ -53,6 +53,39 @@ struct Base64Tests {
         #expect(ImageLoader.base64(ArraySlice(String(text).utf8)) == nil)
     }
 
+    /// Long base64 as the body's reader lifts it out of a request: what the reader saw of the
+    /// alphabet is not checked again, and anything past that still is. An intruder anywhere in the
+    /// middle is refused, and the valid text is accepted whole.
+    @Test(arguments: [nil, "$", "=", "*"])
+    func longTextLiftedByTheBodysReaderIsCheckedPastWhatTheReaderSaw(intruder: Character?) async {
+        var text = Array(Data(Self.long).base64EncodedString())
+        if let intruder { text[text.count / 2] = intruder }
+        let body = Array(#"{"image":"\#(String(text))"}"#.utf8)
+        guard case .ascii(let lifted)? = try? JSONObjectReader.decode(body)["image"] else {
+            Issue.record("the image was not lifted")
+            return
+        }
+        let checked = ImageLoader.base64(lifted.bytes, knownRun: lifted.base64Run)
+        #expect(checked?.whole() == (intruder == nil ? Self.long : nil))
+        // Checked without the reader's run, the text fares the same.
+        #expect(ImageLoader.base64(lifted.bytes)?.whole() == checked?.whole())
+    }
+
+    /// A JPEG whose metadata runs past the head but not past 48 KiB: its frame header is found in
+    /// the longer head.
+    @Test func aHeaderPastTheShortHeadIsFoundInTheLongerOne() async throws {
+        let metadata = (0..<20_000).map { UInt8(truncatingIfNeeded: $0) }
+        func segment(_ marker: UInt8, _ payload: [UInt8]) -> [UInt8] {
+            [0xFF, marker, UInt8((payload.count + 2) >> 8), UInt8((payload.count + 2) & 0xFF)] + payload
+        }
+        let jpeg =
+            [0xFF, 0xD8] + segment(0xE1, metadata) + segment(0xC0, [8, 0x01, 0x2C, 0x00, 0xC8, 1, 1, 0x11, 0])
+            + [0xFF, 0xDA] + Array(repeating: 0x55, count: 200_000) + [0xFF, 0xD9]
+        let image = try await ImageLoader(fetcher: nil).load(.string(Data(jpeg).base64EncodedString()), maxSize: ImageSize(width: 1024, height: 1024))
+        #expect(image.info.width == 200 && image.info.height == 300)
+        #expect(image.bytes == jpeg)
+    }
+
     /// A JPEG whose metadata runs past the decoded head: its frame header is found in the whole
     /// image, and the image keeps every byte.
     @Test func aHeaderPastTheHeadIsFoundInTheWholeImage() async throws {

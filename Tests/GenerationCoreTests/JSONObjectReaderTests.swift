@@ -50,6 +50,19 @@ struct JSONObjectReaderTests {
     }
 
     /// The fast path is taken where it can be: not every body falling back to the slow one.
+    /// The reader tells how much of a lifted string it saw to be base64: all of an image's text
+    /// up to its padding, and up to the first other character of any other text.
+    @Test(arguments: [("", 0), ("==", 0), ("$abc", 0), ("ab-cd", 2)])
+    func aLiftedStringCarriesTheRunOfBase64ItWasSeenToBe(suffix: String, offset: Int) throws {
+        let body = Array(#"{"image":"\#(Self.long)\#(suffix)","seed":1}"#.utf8)
+        guard case .ascii(let text) = try JSONObjectReader.decode(body)["image"] else {
+            Issue.record("the image was not lifted")
+            return
+        }
+        #expect(text.base64Run == Self.long.utf8.count + offset)
+        #expect(text.count == Self.long.utf8.count + suffix.utf8.count)
+    }
+
     @Test(arguments: [0, 1, 2, 7])
     func ordinaryBodiesAreReadWithTheirLongStringsLifted(index: Int) throws {
         #expect(try JSONObjectReader.decodeLifting(Array(Self.bodies[index].utf8)) != nil)

@@ -40,16 +40,17 @@ public struct ImageLoader: Sendable {
 
     /// Loads an image field's value: text, or long text the request's reader kept as its bytes.
     public func load(_ value: FieldValue, maxSize: ImageSize) async throws(ImageProblem) -> InputImage {
-        let trimmed: ArraySlice<UInt8> =
+        // The field's UTF-8, and how many of its first bytes the body's reader saw to be base64.
+        let (trimmed, knownRun): (ArraySlice<UInt8>, Int) =
             switch value {
             // A JSON string holds no raw control characters: space is the only white space left.
-            case .ascii(let text): Self.trimmingSpaces(text.bytes)
-            default: ArraySlice(value.description.trimmingSpaces().utf8)
+            case .ascii(let text): Self.trimmingSpaces(text)
+            default: (ArraySlice(value.description.trimmingSpaces().utf8), 0)
             }
         // The bytes fetched from a URL, or base64 text: for long text only the first bytes are
         // decoded (the header lies there).
         let (head, count, base64): ([UInt8], Int, CheckedBase64?) =
-            switch try await image(in: trimmed) {
+            switch try await image(in: trimmed, knownRun: knownRun) {
             case .fetched(let bytes): (bytes, bytes.count, nil)
             case .base64(let checked): (checked.head, checked.count, checked)
             }
@@ -73,14 +74,14 @@ public struct ImageLoader: Sendable {
     }
 
     /// `text` is the field's UTF-8, white space trimmed.
-    private func image(in text: ArraySlice<UInt8>) async throws(ImageProblem) -> Checked {
+    private func image(in text: ArraySlice<UInt8>, knownRun: Int) async throws(ImageProblem) -> Checked {
         if Self.starts(text, with: "data:") { return try dataURI(text) }
         if Self.starts(text, with: "http://") || Self.starts(text, with: "https://") {
             guard let fetcher else { throw ImageProblem("image URLs are not accepted by this gateway; send base64") }
             guard let url = URL(string: String(decoding: text, as: UTF8.self)) else { throw ImageProblem("not a valid URL") }
             return .fetched(try await fetcher.fetch(url, maxBytes: limits.maxBytes))
         }
-        guard let checked = Self.base64(text) else { throw ImageProblem("neither an http(s) URL nor valid base64") }
+        guard let checked = Self.base64(text, knownRun: knownRun) else { throw ImageProblem("neither an http(s) URL nor valid base64") }
         return .base64(checked)
     }
 
@@ -103,19 +104,22 @@ public struct ImageLoader: Sendable {
         return zip(text, prefix).allSatisfy { byte, expected in (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == expected }
     }
 
-    private static func trimmingSpaces(_ text: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        guard let first = text.firstIndex(where: { $0 != 0x20 }), let last = text.lastIndex(where: { $0 != 0x20 }) else {
-            return text[text.endIndex...]
+    /// The text without its leading and trailing spaces, and how much of it its reader saw to be
+    /// base64: a space is no base64 character, so after leading spaces it saw none.
+    private static func trimmingSpaces(_ text: ASCIIText) -> (ArraySlice<UInt8>, knownRun: Int) {
+        let bytes = text.bytes
+        guard let first = bytes.firstIndex(where: { $0 != 0x20 }), let last = bytes.lastIndex(where: { $0 != 0x20 }) else {
+            return (bytes[bytes.endIndex...], 0)
         }
-        return text[first...last]
+        return (bytes[first...last], first == bytes.startIndex ? text.base64Run : 0)
     }
 
     /// Standard or URL-safe base64, with or without padding; line breaks are ignored. Canonical text
     /// is checked where it lies, and only its head decoded (`CheckedBase64`): the rest is forwarded
     /// or decoded later as it is. Text the checks refuse is cleaned up and decoded whole (a megabyte
     /// scanned byte by byte costs as much as the decoding).
-    static func base64(_ text: ArraySlice<UInt8>) -> CheckedBase64? {
-        if let checked = CheckedBase64(text) { return checked }
+    static func base64(_ text: ArraySlice<UInt8>, knownRun: Int = 0) -> CheckedBase64? {
+        if let checked = CheckedBase64(text, knownRun: knownRun) { return checked }
         var bytes = Array(text)
         bytes.removeAll { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
         for index in bytes.indices {
