@@ -44,11 +44,6 @@ public struct CheckedBase64: Sendable {
         self.init(text: ASCIIText(unchecked: characters), head: checked.head, count: checked.count)
     }
 
-    /// `text` as a reader found it: the part it saw to be of the alphabet is not checked again.
-    public init?(_ text: ASCIIText) {
-        self.init(text.bytes, knownRun: text.base64Run)
-    }
-
     /// Text already decoded whole, as `head`.
     package init(text: ASCIIText, head: [UInt8], count: Int) {
         self.text = text
