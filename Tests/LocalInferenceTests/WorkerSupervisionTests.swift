@@ -17,7 +17,9 @@ struct WorkerSupervisionTests {
         if let generate { try generate.write(to: folder.appendingPathComponent("generate.json"), atomically: true, encoding: .utf8) }
         var settings = LocalBackend.Settings()
         settings.healthCheckInterval = .milliseconds(100)
-        settings.healthCheckTimeout = .milliseconds(300)
+        // Long enough for a stub that a loaded machine (the whole suite runs at once on two cores)
+        // is slow to schedule: three checks missed in a row restart it.
+        settings.healthCheckTimeout = .seconds(1)
         settings.maxRestartDelay = .seconds(1)
         settings.deadline = deadline
         let backend = LocalBackend(settings: settings, logger: Logger(label: "test"))
