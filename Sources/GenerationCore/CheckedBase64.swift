@@ -44,6 +44,12 @@ public struct CheckedBase64: Sendable {
         self.init(text: ASCIIText(unchecked: characters), head: checked.head, count: checked.count)
     }
 
+    /// A long text of a body: what its reader saw to be of the alphabet is not checked again.
+    public init?(_ text: LiftedText) {
+        let knownRun = if case .ascii(let ascii) = text.value { ascii.base64Run } else { 0 }
+        self.init(text.bytes, knownRun: knownRun)
+    }
+
     /// Text already decoded whole, as `head`.
     package init(text: ASCIIText, head: [UInt8], count: Int) {
         self.text = text

@@ -149,12 +149,6 @@ public struct LiftedText: Decodable, Sendable, Equatable {
         value = table?.take(text) ?? .string(text)
     }
 
-    /// How many of the first bytes the reader saw to be of the base64 alphabet (0 for text it did
-    /// not lift out).
-    public var base64Run: Int {
-        if case .ascii(let text) = value { text.base64Run } else { 0 }
-    }
-
     /// The text's UTF-8.
     public var bytes: ArraySlice<UInt8> {
         switch value {

@@ -66,7 +66,7 @@ struct WorkerClient: Sendable {
         var images: [GeneratedImage] = []
         for image in generated.images {
             // Kept as the worker's base64: the member's answer carries it as it came.
-            guard let checked = CheckedBase64(image.data.bytes, knownRun: image.data.base64Run) else {
+            guard let checked = CheckedBase64(image.data) else {
                 throw .failed("the local worker's answer could not be read")
             }
             images.append(GeneratedImage(base64: checked, format: image.format == "png" ? .png : .jpeg))

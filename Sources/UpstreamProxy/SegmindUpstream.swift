@@ -22,7 +22,7 @@ struct SegmindUpstream {
         var images: [GeneratedImage] = []
         for encoded in answer.images {
             // Checked, not decoded: the member's answer carries the text as it came.
-            guard let checked = CheckedBase64(encoded.bytes, knownRun: encoded.base64Run), let info = checked.imageInfo() else {
+            guard let checked = CheckedBase64(encoded), let info = checked.imageInfo() else {
                 throw .answered(UpstreamFailure.unreadable)
             }
             images.append(GeneratedImage(base64: checked, format: info.format))

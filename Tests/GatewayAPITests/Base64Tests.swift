@@ -84,6 +84,13 @@ struct Base64Tests {
         let image = try await ImageLoader(fetcher: nil).load(.string(Data(jpeg).base64EncodedString()), maxSize: ImageSize(width: 1024, height: 1024))
         #expect(image.info.width == 200 && image.info.height == 300)
         #expect(image.bytes == jpeg)
+        // The longer head alone finds it: past 48 KiB the same text holds what no decoder takes.
+        var spoiled = Array(Data(jpeg).base64EncodedString().utf8)
+        for index in (spoiled.count / 2)..<spoiled.count { spoiled[index] = UInt8(ascii: "*") }
+        let head = try #require(Data(base64Encoded: Data(spoiled[..<(CheckedBase64.headQuads * 4)]))).map { $0 }
+        let checked = CheckedBase64(text: ASCIIText(unchecked: spoiled[...]), head: head, count: jpeg.count)
+        #expect(checked.whole().isEmpty)
+        #expect(checked.imageInfo().map { [$0.width, $0.height] } == [200, 300])
     }
 
     /// A JPEG whose metadata runs past the decoded head: its frame header is found in the whole
