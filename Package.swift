@@ -221,7 +221,10 @@ let package = Package(
         ),
         .testTarget(
             name: "LedgerTests",
-            dependencies: ["Ledger", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Ledger", "GenerationCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

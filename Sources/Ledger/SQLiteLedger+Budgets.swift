@@ -42,7 +42,7 @@ extension SQLiteLedger {
     }
 
     /// The budget and its count from a row read with `budgetColumns`.
-    static func count(_ row: Row, prefix: String = "") -> PeriodCount {
+    static func count(_ row: some NamedColumns, prefix: String = "") -> PeriodCount {
         var budget: PeriodBudget?
         if let period = (row[prefix + "budget_period"] as String?).flatMap(PeriodBudget.Period.init(rawValue:)),
             let amount: Int64 = row[prefix + "budget_amount"], let timeZone: String = row[prefix + "budget_time_zone"]
@@ -55,7 +55,7 @@ extension SQLiteLedger {
 
     /// The count of `account` read with `budgetColumns`, with what its rolling window holds at
     /// `now` summed in (in the caller's transaction: the sum and the reserve are one step).
-    static func count(_ row: Row, prefix: String = "", of account: Account, _ db: Database, at now: Timestamp) throws -> PeriodCount {
+    static func count(_ row: some NamedColumns, prefix: String = "", of account: Account, _ db: Database, at now: Timestamp) throws -> PeriodCount {
         var count = count(row, prefix: prefix)
         guard let budget = count.budget, budget.rolling else { return count }
         let owner = account.holdPeriodColumns.owner
@@ -81,7 +81,7 @@ extension SQLiteLedger {
             case .key: keyBalanceSQL
             case .team: teamBalanceSQL
             }
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [account.id]) else { return nil }
+        guard let row = try StatementRow.fetchOne(db.cachedStatement(sql: sql), arguments: [account.id]) else { return nil }
         let teamAvailable: Int64? = row["team_available"], teamID: String? = row["team_id"]
         return Balance(
             balance: Credits(microCredits: row["balance"]), held: Credits(microCredits: row["held"]),

@@ -30,7 +30,7 @@ extension SQLiteLedger {
             // Authentication may have come from memory (`RecentKeys`): whether the key may spend
             // is decided here, in the transaction that spends.
             guard
-                let member = try Row.fetchOne(db.cachedStatement(sql: Self.reservingSQL), arguments: [keyID])
+                let member = try StatementRow.fetchOne(db.cachedStatement(sql: Self.reservingSQL), arguments: [keyID])
             else {
                 throw LedgerError.unknownKey(keyID)
             }
@@ -103,7 +103,7 @@ extension SQLiteLedger {
     ) async throws(LedgerError) -> Balance {
         try await write { db in
             guard
-                let row = try Row.fetchOne(
+                let row = try StatementRow.fetchOne(
                     db.cachedStatement(sql: "SELECT id, key_id, team_id, amount, state, key_period, team_period FROM hold WHERE id = ?"),
                     arguments: [hold.rawValue])
             else {
@@ -127,7 +127,7 @@ extension SQLiteLedger {
     /// gain the charge and lose what is released, if they are still the ones counted.
     @discardableResult
     private static func close(
-        _ db: Database, hold: Row, as state: String, charge: Int64, reason: String, at: Timestamp,
+        _ db: Database, hold: some NamedColumns, as state: String, charge: Int64, reason: String, at: Timestamp,
         releasing amount: Int64
     ) throws -> Balance {
         let id: String = hold["id"], keyID: String = hold["key_id"], teamID: String? = hold["team_id"]
@@ -136,16 +136,16 @@ extension SQLiteLedger {
         // Each account's totals and budget come back from its update: the balance answered is read
         // in the same statements that settle.
         guard
-            let key = try Row.fetchOne(
+            let key = try StatementRow.fetchOne(
                 db.cachedStatement(sql: closingKeySQL), arguments: [amount, charge, hold["key_period"] as Int64?, charge - amount, keyID])
         else { throw LedgerError.unknownKey(keyID) }
         if charge > 0 {
             try db.cachedStatement(sql: "INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (?, 'post', ?, ?, ?, ?)")
                 .execute(arguments: [keyID, -charge, id, reason, at])
         }
-        var team: Row?
+        var team: StatementRow?
         if let teamID {
-            team = try Row.fetchOne(
+            team = try StatementRow.fetchOne(
                 db.cachedStatement(sql: closingTeamSQL), arguments: [amount, charge, hold["team_period"] as Int64?, charge - amount, teamID])
             if charge > 0 {
                 try db.cachedStatement(
