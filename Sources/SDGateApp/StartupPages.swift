@@ -8,25 +8,57 @@ import Glibc
 /// What `sdgate serve` gives back to the kernel once it serves. Start-up runs code that never runs
 /// again (the command line, the configuration and the catalog, the migrations), and each page it
 /// touched stays mapped, with the pages the kernel mapped around it: in a static binary of about a
-/// hundred megabytes that is about 30 MB of resident memory, most of the process's at rest. Those
-/// pages are clean copies of files, so they can be given back for nothing: `MADV_PAGEOUT` asks the
-/// kernel to reclaim them now (pages that another process maps too stay), and `MADV_RANDOM` stops
-/// it reading ahead around each page that the serving code faults back in. Writable mappings are
-/// left alone: their written pages are the process's own data, which reclaim could only swap out.
+/// hundred megabytes that is about 30 MB of resident memory, most of the process's at rest.
+///
+/// Those pages are clean copies of files, so the process can stop mapping them for nothing
+/// (`MADV_DONTNEED`): they stay in the kernel's page cache, and a page the serving code needs again
+/// is mapped back without reading the disk. `MADV_PAGEOUT` is not used: the kernel pages out a
+/// file's pages only for a process that may write the file, and the container image runs the
+/// gateway as a user that may not write its binary, where it would leave every page mapped.
+/// `MADV_RANDOM` stops the kernel reading ahead around a page faulted back once the cache has
+/// dropped it. A mapping with pages the process wrote (the relocated constants of the binary) is
+/// left alone: dropping those pages would put back the file's unrelocated bytes.
 package enum StartupPages {
-    /// The private, read-only mappings of files (code and constant data) in a `/proc/PID/maps` text.
-    package static func readOnlyFileMappings(in maps: String) -> [Range<UInt>] {
-        maps.split(separator: "\n").compactMap { line in
-            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            // The path is the rest of the line, after the spaces that align it.
-            guard fields.count == 6, fields[5].drop(while: { $0 == " " }).hasPrefix("/"), fields[1].count == 4 else { return nil }
-            let permissions = Array(fields[1])
-            guard permissions[1] == "-", permissions[3] == "p" else { return nil }
-            let bounds = fields[0].split(separator: "-")
-            guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end
-            else { return nil }
-            return start..<end
+    /// A private, read-only mapping of a file (code or constant data) in a `/proc/PID/smaps` text.
+    package struct Mapping: Equatable, Sendable {
+        package let range: Range<UInt>
+        /// Whether some of its pages are the process's own copies (`Anonymous` above 0 kB): pages
+        /// written before they were made read-only, such as relocations.
+        package let written: Bool
+    }
+
+    /// The private, read-only mappings of files in a `/proc/PID/smaps` text.
+    package static func readOnlyFileMappings(in smaps: String) -> [Mapping] {
+        var mappings: [Mapping] = []
+        var current: Range<UInt>?, written = false
+        func finish() {
+            if let current { mappings.append(Mapping(range: current, written: written)) }
         }
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard let first = fields.first, !first.hasSuffix(":") else {
+                // A field of the mapping above: "Anonymous:   12 kB".
+                if current != nil, fields.count >= 2, fields[0] == "Anonymous:", fields[1] != "0" { written = true }
+                continue
+            }
+            finish()
+            current = privateReadOnlyFile(fields)
+            written = false
+        }
+        finish()
+        return mappings
+    }
+
+    /// The range of a mapping's header line, if it maps a file privately and read-only.
+    private static func privateReadOnlyFile(_ fields: [Substring]) -> Range<UInt>? {
+        // The path is the rest of the line, after the spaces that align it.
+        guard fields.count == 6, fields[5].drop(while: { $0 == " " }).hasPrefix("/"), fields[1].count == 4 else { return nil }
+        let permissions = Array(fields[1])
+        guard permissions[1] == "-", permissions[3] == "p" else { return nil }
+        let bounds = fields[0].split(separator: "-")
+        guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end
+        else { return nil }
+        return start..<end
     }
 
     /// Gives the start-up pages back `delay` after the server listens: the parts that start with
@@ -41,15 +73,15 @@ package enum StartupPages {
 
     static func release(logger: Logger) {
         #if os(Linux)
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return }
+        guard let smaps = try? String(contentsOfFile: "/proc/self/smaps", encoding: .utf8) else { return }
         let before = residentBytes()
         var refused = 0
-        let mappings = readOnlyFileMappings(in: maps).map { (UnsafeMutableRawPointer(bitPattern: $0.lowerBound), Int($0.upperBound - $0.lowerBound)) }
-        // Read-ahead off first: a page the serving threads fault back meanwhile is read alone, not
-        // with the pages around it.
-        for (start, length) in mappings { _ = madvise(start, length, MADV_RANDOM) }
-        // Kernels before 5.4 do not know MADV_PAGEOUT: the pages then stay, nothing else changes.
-        for (start, length) in mappings where madvise(start, length, MADV_PAGEOUT) != 0 { refused += 1 }
+        for mapping in readOnlyFileMappings(in: smaps) {
+            let start = UnsafeMutableRawPointer(bitPattern: mapping.range.lowerBound)
+            let length = Int(mapping.range.upperBound - mapping.range.lowerBound)
+            _ = madvise(start, length, MADV_RANDOM)
+            if !mapping.written, madvise(start, length, MADV_DONTNEED) != 0 { refused += 1 }
+        }
         logger.debug(
             "gave back the start-up pages",
             metadata: [

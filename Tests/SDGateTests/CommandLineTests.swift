@@ -116,20 +116,21 @@ struct RunningGateway: Sendable {
     var log: String { process.log }
 
     /// Starts `sdgate serve` on `port` (0: a free one) and waits for it to listen; `descriptorLimit`
-    /// is what `ulimit` sets before it starts, as "-n 64" (soft and hard) or "-Sn 256" (soft).
-    static func start(environment: [String: String] = [:], port: Int = 0, descriptorLimit: String? = nil) async throws -> RunningGateway {
-        let serve = [CommandLineTests.binary.path, "serve", "--host", "127.0.0.1", "--port", "\(port)"]
+    /// is what `ulimit` sets before it starts, as "-n 64" (soft and hard) or "-Sn 256" (soft);
+    /// `binary` another copy of sdgate; `user` the user id it runs as (switching needs root).
+    static func start(
+        environment: [String: String] = [:], port: Int = 0, descriptorLimit: String? = nil,
+        binary: String = CommandLineTests.binary.path, user: UInt32? = nil
+    ) async throws -> RunningGateway {
+        var command = [binary, "serve", "--host", "127.0.0.1", "--port", "\(port)"]
+        if let user { command = ["setpriv", "--reuid=\(user)", "--regid=\(user)", "--clear-groups"] + command }
+        if let descriptorLimit { command = ["/bin/sh", "-c", "ulimit \(descriptorLimit) && exec \"$@\"", "sh"] + command }
         // Each gateway its own data folder, unless the test shares one on purpose.
         var environment = environment
         if environment["SDGATE_DATA_DIR"] == nil {
             environment["SDGATE_DATA_DIR"] = Scratch.path("sdgate").path
         }
-        let process =
-            if let descriptorLimit {
-                try await Command.start("/bin/sh", ["-c", "ulimit \(descriptorLimit) && exec \"$@\"", "sh"] + serve, environment: environment)
-            } else {
-                try await Command.start(serve[0], Array(serve.dropFirst()), environment: environment)
-            }
+        let process = try await Command.start(command[0], Array(command.dropFirst()), environment: environment)
         var port: Int?
         _ = await eventually(timeout: .seconds(30)) {
             guard let range = process.log.firstRange(of: "address=127.0.0.1:") else { return false }
