@@ -73,7 +73,7 @@ package enum StartupPages {
 
     static func release(logger: Logger) {
         #if os(Linux)
-        guard let smaps = try? String(contentsOfFile: "/proc/self/smaps", encoding: .utf8) else { return }
+        guard let smaps = procFile("/proc/self/smaps") else { return }
         let before = residentBytes()
         var refused = 0
         for mapping in readOnlyFileMappings(in: smaps) {
@@ -90,9 +90,29 @@ package enum StartupPages {
         #endif
     }
 
+    /// The whole text of a file of `/proc`, read until its end. Such a file says it is empty and
+    /// gives its text a page at a time: `String(contentsOfFile:)` returns the first page only, which
+    /// for `smaps` is the first two mappings.
+    package static func procFile(_ path: String) -> String? {
+        let file = open(path, O_RDONLY | O_CLOEXEC)
+        guard file >= 0 else { return nil }
+        defer { close(file) }
+        var text: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
+            if count > 0 {
+                text.append(contentsOf: chunk[..<count])
+            } else if count < 0 && errno == EINTR {
+                continue
+            } else {
+                return count == 0 ? String(decoding: text, as: UTF8.self) : nil
+            }
+        }
+    }
+
     /// The process's resident memory, from `/proc/self/statm` (in pages).
     private static func residentBytes() -> Int? {
-        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        guard let statm = procFile("/proc/self/statm") else { return nil }
         let fields = statm.split(separator: " ")
         guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
