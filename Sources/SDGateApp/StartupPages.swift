@@ -90,24 +90,12 @@ package enum StartupPages {
         #endif
     }
 
-    /// The whole text of a file of `/proc`, read until its end. Such a file says it is empty and
-    /// gives its text a page at a time: `String(contentsOfFile:)` returns the first page only, which
-    /// for `smaps` is the first two mappings.
+    /// The whole text of a file of `/proc`. Such a file says it is empty and gives its text a page
+    /// at a time: `String(contentsOfFile:)` returns the first page only, which for `smaps` is the
+    /// first two mappings; `FileHandle.readToEnd()` reads until the end.
     package static func procFile(_ path: String) -> String? {
-        let file = open(path, O_RDONLY | O_CLOEXEC)
-        guard file >= 0 else { return nil }
-        defer { close(file) }
-        var text: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
-            if count > 0 {
-                text.append(contentsOf: chunk[..<count])
-            } else if count < 0 && errno == EINTR {
-                continue
-            } else {
-                return count == 0 ? String(decoding: text, as: UTF8.self) : nil
-            }
-        }
+        guard let file = FileHandle(forReadingAtPath: path), let text = try? file.readToEnd() else { return nil }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// The process's resident memory, from `/proc/self/statm` (in pages).
