@@ -17,7 +17,9 @@ import Glibc
 /// gateway as a user that may not write its binary, where it would leave every page mapped.
 /// `MADV_RANDOM` stops the kernel reading ahead around a page faulted back once the cache has
 /// dropped it. A mapping with pages the process wrote (the relocated constants of the binary) is
-/// left alone: dropping those pages would put back the file's unrelocated bytes.
+/// left alone: dropping those pages would put back the file's unrelocated bytes. The binary's
+/// constant tables, which the linker put in its writable segment, are given back page by page
+/// (StartupPages+WritableConstants.swift).
 package enum StartupPages {
     /// A private, read-only mapping of a file (code or constant data) in a `/proc/PID/smaps` text.
     package struct Mapping: Equatable, Sendable {
@@ -73,14 +75,20 @@ package enum StartupPages {
 
     static func release(logger: Logger) {
         #if os(Linux)
+        // Everything is read first: code that runs after the pages are dropped maps its own back.
         guard let smaps = procFile("/proc/self/smaps") else { return }
         let before = residentBytes()
+        let mappings = readOnlyFileMappings(in: smaps)
+        let constants = writableConstants().map(unwrittenPages(of:)) ?? []
         var refused = 0
-        for mapping in readOnlyFileMappings(in: smaps) {
+        for mapping in mappings {
             let start = UnsafeMutableRawPointer(bitPattern: mapping.range.lowerBound)
             let length = Int(mapping.range.upperBound - mapping.range.lowerBound)
             _ = madvise(start, length, MADV_RANDOM)
             if !mapping.written, madvise(start, length, MADV_DONTNEED) != 0 { refused += 1 }
+        }
+        for pages in constants where madvise(UnsafeMutableRawPointer(bitPattern: pages.lowerBound), pages.count, MADV_DONTNEED) != 0 {
+            refused += 1
         }
         logger.debug(
             "gave back the start-up pages",

@@ -72,40 +72,134 @@ struct StartupPagesTests {
         try FileManager.default.copyItem(at: CommandLineTests.binary, to: binary)
         let gateway = try await RunningGateway.start(environment: ["SDGATE_DATA_DIR": data.path], binary: binary.path, user: nobody)
         let pid = gateway.process.processIdentifier
-        let atStart = Self.codeResidentKilobytes(of: pid)
+        let atStart = Self.codeResidentKilobytes(of: pid), constantsAtStart = Self.writableResident(of: pid).clean
         // The release advises no read-ahead ("rr") just before it drops the pages. The code that
         // runs afterwards maps some back, with the pages around each: not half of them.
         let released = await eventually(timeout: .seconds(90)) {
             Self.codeMappingsFlags(of: pid).allSatisfy { $0.contains("rr") } && Self.codeResidentKilobytes(of: pid) < atStart / 2
+                && Self.writableResident(of: pid).clean < constantsAtStart / 2
         }
-        #expect(atStart > 0 && released, "code resident at start \(atStart) kB, now \(Self.codeResidentKilobytes(of: pid)) kB")
+        #expect(
+            atStart > 0 && constantsAtStart > 0 && released,
+            "code resident at start \(atStart) kB, now \(Self.codeResidentKilobytes(of: pid)) kB; constants \(constantsAtStart) kB, now \(Self.writableResident(of: pid).clean) kB"
+        )
         let health = try await Command.run("curl", ["-s", "http://127.0.0.1:\(gateway.port)/health"])
         #expect(health.output == #"{"status":"ok"}"#)
         #expect(try await gateway.stop(signal: SIGTERM) == 0)
     }
 
+    /// The binary's constant tables sit in its writable mapping, beside the variables it writes:
+    /// the release drops the pages that still hold the file's bytes, keeps the process's own
+    /// copies, and the gateway goes on serving from what it maps back.
+    @Test func theBinarysWritableConstantsAreGivenBackAndItsWrittenPagesKept() async throws {
+        let gateway = try await RunningGateway.start()
+        let pid = gateway.process.processIdentifier
+        let atStart = Self.writableResident(of: pid)
+        let released = await eventually(timeout: .seconds(90)) {
+            let now = Self.writableResident(of: pid)
+            return now.clean < atStart.clean / 2 && now.written >= atStart.written
+        }
+        let now = Self.writableResident(of: pid)
+        #expect(
+            atStart.clean > 0 && released,
+            "clean at start \(atStart.clean) kB, now \(now.clean) kB; written at start \(atStart.written) kB, now \(now.written) kB")
+        let health = try await Command.run("curl", ["-s", "http://127.0.0.1:\(gateway.port)/health"])
+        #expect(health.output == #"{"status":"ok"}"#)
+        let refused = try await Command.run(
+            "curl", ["-s", "-X", "POST", "-H", "Content-Type: application/json", "-d", "{}", "http://127.0.0.1:\(gateway.port)/v1/sdxl-img2img"])
+        #expect(refused.output == #"{"error":"Missing Authorization or x-api-key"}"#)
+        #expect(try await gateway.stop(signal: SIGTERM) == 0)
+    }
+
+    /// Only the pages that still hold the file's bytes are chosen: a page the process wrote, and
+    /// the part of a page outside the range, are left out. Dropping the chosen ones keeps what was
+    /// written, and the others read as the file again.
+    @Test func aWrittenPageIsKeptAndTheFilesPagesAroundItAreChosen() throws {
+        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE))), pages = 8
+        let path = Scratch.path("constants").path
+        try Data((0..<pages * pageSize).map { UInt8(truncatingIfNeeded: $0 / pageSize + 1) }).write(to: URL(fileURLWithPath: path))
+        let descriptor = open(path, O_RDONLY)
+        try #require(descriptor >= 0)
+        defer { close(descriptor) }
+        let mapping = mmap(nil, pages * pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE, descriptor, 0)
+        let mapped = try #require(mapping == MAP_FAILED ? nil : mapping)
+        defer { munmap(mapped, pages * pageSize) }
+        let bytes = mapped.assumingMemoryBound(to: UInt8.self)
+        var sum = 0
+        for page in 0..<pages { sum += Int(bytes[page * pageSize]) }
+        #expect(sum == (1...pages).reduce(0, +))
+        bytes[2 * pageSize] = 0xAA
+        bytes[5 * pageSize + 7] = 0xBB
+        let base = UInt(bitPattern: mapped), size = UInt(pageSize)
+        // The range starts inside page 0 and ends inside page 7: those two are not whole.
+        let runs = StartupPages.unwrittenPages(of: base + 1..<base + 7 * size + 1)
+        #expect(runs == [base + size..<base + 2 * size, base + 3 * size..<base + 5 * size, base + 6 * size..<base + 7 * size])
+        for run in runs { #expect(madvise(UnsafeMutableRawPointer(bitPattern: run.lowerBound), run.count, MADV_DONTNEED) == 0) }
+        #expect(bytes[2 * pageSize] == 0xAA && bytes[5 * pageSize + 7] == 0xBB)
+        #expect((0..<pages).map { bytes[$0 * pageSize + 1] } == (1...pages).map { UInt8($0) })
+    }
+
+    /// The test runner's own binary is linked as the gateway's is: its `.rodata` is found in its
+    /// writable mapping. A binary whose constants are read-only, and a file that is no ELF binary
+    /// or is cut short, give none.
+    @Test func theConstantsAreFoundOnlyWhereTheyAreWritable() throws {
+        let constants = try #require(StartupPages.writableConstants())
+        let maps = try #require(StartupPages.procFile("/proc/self/maps"))
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let holding = maps.split(separator: "\n").filter { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count == 6, fields[5] == executable, let bounds = Self.bounds(fields[0]) else { return false }
+            return bounds.overlaps(constants)
+        }
+        #expect(!holding.isEmpty && holding.allSatisfy { $0.split(separator: " ")[1] == "rw-p" }, "\(holding)")
+        #expect(StartupPages.writableConstants(executable: "/bin/sh") == nil)
+        let notELF = Scratch.path("not-elf").path, cut = Scratch.path("cut-short").path
+        try Data("#!/bin/sh\necho\n".utf8).write(to: URL(fileURLWithPath: notELF))
+        try #require(try FileHandle(forReadingAtPath: "/proc/self/exe")?.read(upToCount: 4096)).write(to: URL(fileURLWithPath: cut))
+        #expect(StartupPages.writableConstants(executable: notELF) == nil)
+        #expect(StartupPages.writableConstants(executable: cut) == nil)
+        #expect(StartupPages.writableConstants(executable: Scratch.path("absent").path) == nil)
+    }
+
+    static func bounds(_ text: Substring) -> Range<UInt>? {
+        let parts = text.split(separator: "-")
+        guard parts.count == 2, let start = UInt(parts[0], radix: 16), let end = UInt(parts[1], radix: 16), start < end else { return nil }
+        return start..<end
+    }
+
+    /// The kilobytes of the binary's writable mapping resident in the process: those still the
+    /// file's, and those the process wrote.
+    static func writableResident(of pid: Int32) -> (clean: Int, written: Int) {
+        let resident = kilobytes(mappingFields(of: pid, permissions: "rw-p", file: "/sdgate", "Rss:"))
+        let written = kilobytes(mappingFields(of: pid, permissions: "rw-p", file: "/sdgate", "Anonymous:"))
+        return (resident - written, written)
+    }
+
     /// The VmFlags of each executable mapping of the sdgate binary (or of `file`) in the process.
     static func codeMappingsFlags(of pid: Int32, file: String = "/sdgate") -> [String] {
-        codeFields(of: pid, file: file, "VmFlags:").map(String.init)
+        mappingFields(of: pid, file: file, "VmFlags:").map(String.init)
     }
 
     /// The kilobytes of the sdgate binary's code resident in the process.
     static func codeResidentKilobytes(of pid: Int32) -> Int {
-        codeFields(of: pid, file: "/sdgate", "Rss:").reduce(0) {
-            $0 + (Int($1.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0)
-        }
+        kilobytes(mappingFields(of: pid, permissions: "r-xp", file: "/sdgate", "Rss:"))
     }
 
-    /// The lines starting with `field` of each executable mapping of the file whose path ends with
-    /// `file`, in `/proc/PID/smaps`.
-    static func codeFields(of pid: Int32, file: String, _ field: String) -> [Substring] {
+    /// The sum of lines such as "Rss:   12 kB".
+    static func kilobytes(_ lines: [Substring]) -> Int {
+        lines.reduce(0) { $0 + (Int($1.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0) }
+    }
+
+    /// The lines starting with `field` of each mapping with `permissions` of the file whose path
+    /// ends with `file`, in `/proc/PID/smaps`.
+    static func mappingFields(of pid: Int32, permissions: String = "r-xp", file: String, _ field: String) -> [Substring] {
         guard let smaps = StartupPages.procFile("/proc/\(pid)/smaps") else { return [] }
-        var lines: [Substring] = [], inCode = false
+        var lines: [Substring] = [], inMapping = false
         for line in smaps.split(separator: "\n") {
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
             if fields.count == 6, fields[0].contains("-") {
-                inCode = fields[1] == "r-xp" && fields[5].hasSuffix(file)
-            } else if inCode, line.hasPrefix(field) {
+                inMapping = fields[1] == permissions && fields[5].hasSuffix(file)
+            } else if inMapping, line.hasPrefix(field) {
                 lines.append(line)
             }
         }
