@@ -13,6 +13,7 @@ import Glibc
 extension StartupPages {
     /// The binary's `.rodata`, in this process's addresses, when its section is flagged writable;
     /// nil when it is read-only (the read-only mappings hold it) or the file cannot be read.
+    /// `executable` is for tests: the load address is always this process's.
     package static func writableConstants(executable: String = "/proc/self/exe") -> Range<UInt>? {
         #if os(Linux)
         guard let file = FileHandle(forReadingAtPath: executable) else { return nil }

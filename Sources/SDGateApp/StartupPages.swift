@@ -57,7 +57,12 @@ package enum StartupPages {
         guard fields.count == 6, fields[5].drop(while: { $0 == " " }).hasPrefix("/"), fields[1].count == 4 else { return nil }
         let permissions = Array(fields[1])
         guard permissions[1] == "-", permissions[3] == "p" else { return nil }
-        let bounds = fields[0].split(separator: "-")
+        return addressRange(fields[0])
+    }
+
+    /// The addresses of a mapping as `/proc/PID/maps` writes them: `55d0c0000000-55d0c3000000`.
+    package static func addressRange(_ text: Substring) -> Range<UInt>? {
+        let bounds = text.split(separator: "-")
         guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end
         else { return nil }
         return start..<end

@@ -148,7 +148,7 @@ struct StartupPagesTests {
         let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let holding = maps.split(separator: "\n").filter { line in
             let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard fields.count == 6, fields[5] == executable, let bounds = Self.bounds(fields[0]) else { return false }
+            guard fields.count == 6, fields[5] == executable, let bounds = StartupPages.addressRange(fields[0]) else { return false }
             return bounds.overlaps(constants)
         }
         #expect(!holding.isEmpty && holding.allSatisfy { $0.split(separator: " ")[1] == "rw-p" }, "\(holding)")
@@ -159,12 +159,6 @@ struct StartupPagesTests {
         #expect(StartupPages.writableConstants(executable: notELF) == nil)
         #expect(StartupPages.writableConstants(executable: cut) == nil)
         #expect(StartupPages.writableConstants(executable: Scratch.path("absent").path) == nil)
-    }
-
-    static func bounds(_ text: Substring) -> Range<UInt>? {
-        let parts = text.split(separator: "-")
-        guard parts.count == 2, let start = UInt(parts[0], radix: 16), let end = UInt(parts[1], radix: 16), start < end else { return nil }
-        return start..<end
     }
 
     /// The kilobytes of the binary's writable mapping resident in the process: those still the
