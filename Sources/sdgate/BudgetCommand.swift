@@ -7,9 +7,9 @@ struct BudgetCommand<Kind: CreditAccountCommands>: AsyncParsableCommand {
         CommandConfiguration(
             commandName: "budget", abstract: "Set, change or remove a budget that renews every day, week or month.",
             discussion: """
-                The budget caps what is reserved and charged per calendar day, week (Monday to Sunday) or month,
-                beginning at midnight in --time-zone, on top of the one-off credits; with --rolling, in the last 24 hours,
-                7 days or 30 days before each request instead. Changing only the amount keeps what the current period
+                The budget caps what is reserved and charged per calendar day, week (Monday to Sunday) or month, \
+                beginning at midnight in --time-zone, on top of the one-off credits; with --rolling, in the last 24 hours, \
+                7 days or 30 days before each request instead. Changing only the amount keeps what the current period \
                 has spent; a new budget, period or time zone counts from now on.
                 """)
     }

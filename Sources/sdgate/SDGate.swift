@@ -6,10 +6,10 @@ struct SDGate: AsyncParsableCommand {
         commandName: "sdgate",
         abstract: "A self-hosted gateway that speaks the Segmind and StableDiffusionAPI image APIs.",
         discussion: """
-            Clients keep their code and change only the base URL. Every member gets an API key with a
+            Clients keep their code and change only the base URL. Every member gets an API key with a \
             credit budget; generation runs on the team's own GPUs or on the upstream service.
 
-            Start it with `sdgate serve`. Configuration comes from built-in defaults, then the YAML file
+            Start it with `sdgate serve`. Configuration comes from built-in defaults, then the YAML file \
             given with --config, then SDGATE_... environment variables, then flags.
             """,
         subcommands: [

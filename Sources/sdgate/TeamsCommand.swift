@@ -8,7 +8,7 @@ struct TeamsCommand: AsyncParsableCommand {
         commandName: "teams",
         abstract: "Create, list, show and fund teams.",
         discussion: """
-            A key created with `sdgate keys create --team TEAM` spends its own credits and its team's:
+            A key created with `sdgate keys create --team TEAM` spends its own credits and its team's: \
             a request is refused when either would go below zero. A team is named by its id or its name.
             """,
         subcommands: [Create.self, List.self, Show.self, TopUpCommand<Self>.self, DeductCommand<Self>.self, BudgetCommand<Self>.self]

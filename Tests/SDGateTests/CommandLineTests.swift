@@ -21,6 +21,34 @@ struct CommandLineTests {
         for word in ["--config", "--host", "--port", "SIGTERM"] { #expect(serve.output.contains(word), "\(word)") }
     }
 
+    /// The parser wraps each paragraph of a command's description within 80 columns; a line break
+    /// written in the source text wraps it a second time, and the help reads ragged.
+    @Test func everyCommandsDescriptionIsWrappedOnce() async throws {
+        var commands: [[String]] = [[]]
+        var checked = 0
+        while let command = commands.popLast() {
+            let help = try await RunningGateway.run(command + ["--help"])
+            #expect(help.status == 0, "\(command)")
+            let sections = help.output.components(separatedBy: "\n\n")
+            let description = sections.prefix { !$0.hasPrefix("USAGE:") }
+            for paragraph in description {
+                let lines = paragraph.split(separator: "\n")
+                for (line, next) in zip(lines, lines.dropFirst()) {
+                    let nextWord = next.prefix { $0 != " " }
+                    #expect(line.count + 1 + nextWord.count >= 80, "sdgate \(command.joined(separator: " ")): \"\(line)\" is broken early")
+                }
+            }
+            if let listed = sections.first(where: { $0.hasPrefix("SUBCOMMANDS:") }) {
+                for line in listed.split(separator: "\n").dropFirst() where line.hasPrefix("  ") && !line.hasPrefix("   ") {
+                    commands.append(command + [String(line.dropFirst(2).prefix { $0 != " " })])
+                }
+            }
+            checked += 1
+        }
+        // The command tree was walked, not just its root.
+        #expect(checked > 20)
+    }
+
     @Test func configCheckPrintsEveryEffectiveValue() async throws {
         let result = try await RunningGateway.run(
             ["config", "check", "--config", Self.exampleConfiguration],
