@@ -108,6 +108,14 @@ struct ConfigurationTests {
         #expect(Self.problem(nil, environment: ["SDGATE_SERVER_PORT": "x"]) == "SDGATE_SERVER_PORT: server.port: expected a whole number, got 'x'")
     }
 
+    @Test func aDurationTooLongToBuildIsRefusedLikeAnyOutOfRange() {
+        #expect(Self.problem(nil, environment: ["SDGATE_JOBS_WAIT": "400"]) == "SDGATE_JOBS_WAIT: jobs.wait: must be between 0s and 5m, got 400s")
+        for huge in ["1e16", "1e300s", "9223372036854776h"] {
+            #expect(
+                Self.problem(nil, environment: ["SDGATE_JOBS_WAIT": huge]) == "SDGATE_JOBS_WAIT: jobs.wait: must be between 0s and 5m, got '\(huge)'")
+        }
+    }
+
     @Test func everyProblemIsReportedAtOnce() throws {
         let problem = try #require(Self.problem("server:\n  port: x\n  backlog: 0\nnope: 1\n"))
         #expect(problem.split(separator: "\n").count == 3)

@@ -47,7 +47,12 @@ enum ConfigurationValue {
         guard let value = Double(number.trimmingSpaces()), value >= 0, value.isFinite else {
             throw ConfigurationValueError("expected a duration such as 250ms, 10s or 5m, got '\(text)'")
         }
-        return try check(.milliseconds(Int64((value * scale * 1000).rounded())), range, render: renderDuration)
+        // A duration past Int64's milliseconds lies past every range; it cannot even be built.
+        guard let milliseconds = Int64(exactly: (value * scale * 1000).rounded()) else {
+            throw ConfigurationValueError(
+                "must be between \(renderDuration(range.lowerBound)) and \(renderDuration(range.upperBound)), got '\(text)'")
+        }
+        return try check(.milliseconds(milliseconds), range, render: renderDuration)
     }
 
     private static func check<T: Comparable>(_ value: T, _ range: ClosedRange<T>, render: (T) -> String) throws(ConfigurationValueError) -> T {
