@@ -34,8 +34,10 @@ struct ModelsLabUpstream {
         guard answer.status == "success", let urls = answer.output, !urls.isEmpty else {
             throw .answered(Self.refusal(answer))
         }
+        // Only the images asked for are fetched: an answer that lists more (a fault, or an
+        // upstream that means harm) must not make the gateway download and hold every one.
         var images: [GeneratedImage] = []
-        for url in urls { images.append(try await download(url, deadline: deadline)) }
+        for url in urls.prefix(request.samples) { images.append(try await download(url, deadline: deadline)) }
         return GenerationResult(
             images: images,
             seed: answer.meta?.seed ?? request.seed,

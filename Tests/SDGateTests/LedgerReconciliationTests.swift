@@ -68,10 +68,10 @@ struct LedgerReconciliationTests {
         }
         segmind.misbehave(nil)
         // An upstream that delivers one image of the four asked for: charged for one.
-        segmind.imagesAtMost = 1
+        segmind.imagesAnswered = 1
         try await v1(alice.secret, #"{"prompt": "a lighthouse", "samples": 4, "base64": true}"#)
         try await v3(alice.secret, samples: 4)
-        segmind.imagesAtMost = nil
+        segmind.imagesAnswered = nil
         // The member's own mistakes and limits: refused before any upstream call.
         try await v1(alice.secret, #"{"prompt": "a lighthouse", "num_inference_steps": "0x19"}"#)
         try await v1(alice.secret, #"{"prompt": "a lighthouse", "samples": 1000}"#)

@@ -68,7 +68,7 @@ struct MoneyAbuseTests {
     /// One image for `samples: 4`: each dialect charges one image and lists one.
     @Test func anUpstreamThatDeliversOneImageOfFourIsChargedForOneInEveryDialect() async throws {
         let upstream = try FakeSegmindUpstream()
-        upstream.imagesAtMost = 1
+        upstream.imagesAnswered = 1
         let gateway = try await Self.start(upstream)
         let member = try await gateway.createKey(name: "shortchanged", credits: "1")
 

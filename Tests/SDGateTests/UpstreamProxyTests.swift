@@ -121,6 +121,27 @@ struct UpstreamProxyTests {
         await upstream.shutdown()
     }
 
+    /// An answer that lists more images than were asked for has only those asked for downloaded
+    /// (each may be 64 MiB: a list of hundreds once held gigabytes), delivered and charged.
+    @Test func onlyTheImagesAskedForAreDownloaded() async throws {
+        let upstream = try FakeModelsLabUpstream(pollsBeforeSuccess: 0)
+        upstream.imagesAnswered = 50
+        let gateway = try await ProxiedGateway.start(
+            upstreams: [.init(name: "modelslab", dialect: "modelslab", baseURL: upstream.baseURL, key: upstream.key)],
+            routes: ["sd1.5-img2img": ["modelslab"]])
+        let member = try await gateway.createKey(name: "carol", credits: "1")
+        let answer = try await gateway.sdk(
+            member.secret, "sd1.5-img2img", ["image": Self.image, "prompt": "two gulls", "samples": 2, "base64": true])
+        #expect(answer["status"] as? Int == 200, "\(answer)")
+        #expect((answer["images"] as? [Any])?.count == 2, "\(answer)")
+        let downloads = upstream.received.filter { $0.path.hasPrefix("/generations/") }.map(\.path)
+        #expect(downloads == ["/generations/10684517-0.png", "/generations/10684517-1.png"])
+        #expect((answer["headers"] as? [String: String])?["x-cost"] == "0.008", "\(answer)")
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// An image long enough for the gateway to keep its base64 as the request's own bytes (and to
     /// check it past its decoded head) reaches either kind of upstream character for character:
     /// sent as base64, as a data URI, and with spaces around it.

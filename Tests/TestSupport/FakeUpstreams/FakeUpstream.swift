@@ -47,7 +47,7 @@ package class FakeUpstream: @unchecked Sendable {
         var misbehaviour: UpstreamMisbehaviour?
         var received: [ReceivedRequest] = []
         var stalled: [CheckedContinuation<Void, Never>] = []
-        var imagesAtMost: Int?
+        var imagesAnswered: Int?
     }
 
     private let state = Mutex(State())
@@ -93,14 +93,15 @@ package class FakeUpstream: @unchecked Sendable {
         return first != nil
     }
 
-    /// Answers with at most this many images whatever the request asks for (nil: as many as asked).
-    package var imagesAtMost: Int? {
-        get { state.withLock { $0.imagesAtMost } }
-        set { state.withLock { $0.imagesAtMost = newValue } }
+    /// Answers with this many images whatever the request asks for, fewer or more (nil: as many
+    /// as asked).
+    package var imagesAnswered: Int? {
+        get { state.withLock { $0.imagesAnswered } }
+        set { state.withLock { $0.imagesAnswered = newValue } }
     }
 
     /// The images to answer for a request that asks for `samples`.
-    func images(for samples: Int) -> Int { imagesAtMost.map { min($0, samples) } ?? samples }
+    func images(for samples: Int) -> Int { imagesAnswered ?? samples }
 
     /// Requests now waiting in a stall.
     package var stalledCount: Int { state.withLock { $0.stalled.count } }
