@@ -34,7 +34,9 @@ public struct CheckedBase64: Sendable {
         let checked = characters.withUnsafeBufferPointer { buffer -> (head: [UInt8], count: Int)? in
             let headEnd = Self.headQuads * 4, tailStart = buffer.count - 4
             let unchecked = min(max(headEnd, knownRun), tailStart)..<tailStart
-            guard let head = try? Base64.decode(bytes: buffer[..<headEnd]),
+            // The head is decoded as text of its own, which may end in padding; here only the
+            // last quad may.
+            guard let head = try? Base64.decode(bytes: buffer[..<headEnd]), head.count == Self.headQuads * 3,
                 let tail = try? Base64.decode(bytes: buffer[tailStart...]),
                 Base64Alphabet.holdsOnlyItsCharacters(UnsafeBufferPointer(rebasing: buffer[unchecked]))
             else { return nil }

@@ -53,6 +53,17 @@ struct Base64Tests {
         #expect(ImageLoader.base64(ArraySlice(String(text).utf8)) == nil)
     }
 
+    /// Padding that closes the decoded head's last quad: the head decodes on its own and the rest
+    /// is of the alphabet, yet the whole text is not base64 (it once passed, and the request went
+    /// on with an image that decoded to nothing).
+    @Test(arguments: [1, 2])
+    func paddingAtTheEndOfTheHeadIsRefused(padding: Int) {
+        let head = Data(Self.long.prefix(CheckedBase64.headQuads * 3 - padding)).base64EncodedString()
+        #expect(head.utf8.count == CheckedBase64.headQuads * 4 && head.hasSuffix(String(repeating: "=", count: padding)))
+        let text = head + Data(Self.long).base64EncodedString()
+        #expect(ImageLoader.base64(ArraySlice(text.utf8))?.count == nil)
+    }
+
     /// Long base64 as the body's reader lifts it out of a request: what the reader saw of the
     /// alphabet is not checked again, and anything past that still is. An intruder anywhere in the
     /// middle is refused, and the valid text is accepted whole.
