@@ -20,6 +20,14 @@ public enum JSONObjectReader {
     /// Strings at least this long are lifted out; shorter ones cost the scanner next to nothing.
     package static let liftedLength = 16 << 10
 
+    /// The most values a body may hold beside its long strings, counted by the bytes that open or
+    /// separate them (`{`, `[`, `:` and `,`, in short strings too). A generation request holds a
+    /// few dozen, an upstream's answer a few hundred. `JSONDecoder` builds every value before
+    /// anything can look at one, at some 40 times its size in the body: 30 MB of `[0,0,0,…]`, sent
+    /// without a key to a route that reads its key from the body, made the gateway hold more than
+    /// a gigabyte.
+    package static let maxValues = 10_000
+
     public static func decode(_ body: [UInt8]) throws -> [String: JSONValue] {
         if body.count >= liftedLength, let lifted = try? decodeLifting(body) { return lifted }
         return try decodeWhole([String: JSONValue].self, body)
@@ -30,6 +38,7 @@ public enum JSONObjectReader {
     /// to decoding the body as it is.
     public static func decode<T: Decodable>(_ type: T.Type, from body: [UInt8]) throws -> T {
         if body.count >= liftedLength, let key = LiftedTable.key, let (rest, lifted) = lift(body) {
+            try checkValueCount(rest)
             let table = LiftedTable(lifted)
             let decoder = JSONDecoder()
             decoder.userInfo[key] = table
@@ -39,16 +48,35 @@ public enum JSONObjectReader {
     }
 
     private static func decodeWhole<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
-        try body.withUnsafeBytes { bytes in
+        try checkValueCount(body)
+        return try body.withUnsafeBytes { bytes in
             guard let start = bytes.baseAddress else { throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "empty body")) }
             return try JSONDecoder().decode(
                 T.self, from: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: start), count: bytes.count, deallocator: .none))
         }
     }
 
+    /// Throws when `bytes` hold more than `maxValues` values, without counting far past them.
+    private static func checkValueCount(_ bytes: [UInt8]) throws {
+        var count = 0
+        var start = 0
+        while start < bytes.count, count <= maxValues {
+            let end = min(start + 4096, bytes.count)
+            for byte in bytes[start..<end]
+            where byte == UInt8(ascii: ",") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
+                count += 1
+            }
+            start = end
+        }
+        guard count <= maxValues else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "more than \(maxValues) values"))
+        }
+    }
+
     /// nil (or an error) when the body is not one the fast path can decode exactly.
     package static func decodeLifting(_ body: [UInt8]) throws -> [String: JSONValue]? {
         guard let (rest, lifted) = lift(body) else { return nil }
+        try checkValueCount(rest)
         var object = try JSONDecoder().decode([String: JSONValue].self, from: Data(rest))
         var restored = 0
         for (key, value) in object {

@@ -106,6 +106,24 @@ struct JSONObjectReaderTests {
         #expect((try? JSONObjectReader.decode(Answer.self, from: Array(#"{"images":[{"data":"\#(Self.long)"}]}"#.utf8))) == nil)
     }
 
+    /// `{"a":[0,…]}` holds `count` + 2 values by the reader's count (`{`, `:`, `[` and a comma
+    /// between each two numbers), beside a long string or not; up to the limit it is read, past it
+    /// refused, whichever way it is decoded.
+    @Test(arguments: [false, true])
+    func aBodyOfMoreValuesThanTheLimitIsRefused(withLongString: Bool) throws {
+        func body(_ count: Int) -> [UInt8] {
+            let image = withLongString ? #"{"data":"\#(Self.long)"}"# : #"{"data":"short"}"#
+            return Array(#"{"images":[\#(image)],"seed":1,"a":[\#(Array(repeating: "0", count: count).joined(separator: ","))]}"#.utf8)
+        }
+        // Beside the array: `{`, `:`, `[`, `{`, `:`, `,`, `:`, `,`, `:` and `[`.
+        let atTheLimit = body(JSONObjectReader.maxValues - 10 + 1)
+        #expect((try JSONObjectReader.decode(atTheLimit))["seed"] == .integer(1))
+        #expect(try JSONObjectReader.decode(Answer.self, from: atTheLimit).seed == 1)
+        let past = body(JSONObjectReader.maxValues - 10 + 2)
+        #expect((try? JSONObjectReader.decode(past)) == nil)
+        #expect((try? JSONObjectReader.decode(Answer.self, from: past)) == nil)
+    }
+
     @Test func aClientStringThatLooksLikeAPlaceholderIsKept() throws {
         let body = Array(#"{"image":"\#(Self.long)","prompt":"sdgate-lifted-1-0"}"#.utf8)
         let object = try JSONObjectReader.decode(body)

@@ -119,6 +119,52 @@ struct ServerAbuseTests {
         await upstream.shutdown()
     }
 
+    /// The process's peak resident memory so far, from /proc.
+    static func peakResidentBytes(of pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") })
+        return try #require(Int(line.split(separator: " ")[1])) * 1024
+    }
+
+    /// Four strangers at once send /api/v3, whose key is in the body, 8 MB of JSON that is all
+    /// small values (`{"a":[0,0,…]}`) or of form fields (`a=&a=&…`), and are refused as unreadable
+    /// without the values being built: each such body once made the gateway hold some 40 times its
+    /// size while it was decoded. The bound: peak resident memory under its baseline + 256 MiB.
+    @Test(arguments: ["application/json", "application/x-www-form-urlencoded"])
+    func bodiesOfMillionsOfSmallValuesAreRefusedWithoutBeingBuilt(contentType: String) async throws {
+        let upstream = try FakeSegmindUpstream()
+        let gateway = try await Self.start(upstream)
+        let pid = gateway.gateway.process.processIdentifier
+        #expect(try await Self.health(gateway.port))
+        let baseline = try Self.residentBytes(of: pid)
+
+        let length = 8_000_000
+        let body =
+            contentType == "application/json"
+            ? Array(#"{"a":["#.utf8) + Array(repeating: Array("0,".utf8), count: (length - 9) / 2).flatMap { $0 } + Array("0]}".utf8)
+            : Array(repeating: Array("a=&".utf8), count: length / 3).flatMap { $0 }
+        let answers = try await withThrowingTaskGroup(of: RawClient.Response.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    let client = try RawClient(port: gateway.port)
+                    try await client.send(
+                        "POST /api/v3/text2img HTTP/1.1\r\nHost: t\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\r\n")
+                    try await client.send(body)
+                    return try await client.readResponse()
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for answer in answers {
+            #expect(answer.status == 200 && answer.text.contains("The request body must be a JSON object or a form"), "\(answer)")
+        }
+        let peak = try Self.peakResidentBytes(of: pid)
+        #expect(peak < baseline + (256 << 20), "peak resident \(peak >> 20) MiB, from \(baseline >> 20) MiB")
+        #expect(try await Self.health(gateway.port))
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// 200 connections from five loopback addresses each send a head and then a byte now and then,
     /// against `max_connections: 150` and `max_connections_per_address: 20`. A normal client from
     /// 127.0.0.1 keeps its /health p99 within three times the p99 it had before they came.

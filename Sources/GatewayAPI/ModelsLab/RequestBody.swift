@@ -11,6 +11,8 @@ enum RequestBody {
     }
 
     static func form(_ body: [UInt8]) -> [String: JSONValue]? {
+        // As many fields as a JSON body may hold values: each pair costs far more than its bytes.
+        guard body.lazy.filter({ $0 == UInt8(ascii: "&") }).count < JSONObjectReader.maxValues else { return nil }
         guard let text = String(validating: body, as: UTF8.self) else { return nil }
         var fields: [String: JSONValue] = [:]
         for pair in text.split(separator: "&") {
