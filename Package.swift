@@ -199,7 +199,8 @@ let package = Package(
         .testTarget(
             name: "LocalInferenceTests",
             dependencies: [
-                "LocalInference", "GenerationCore", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "LocalInference", "GenerationCore", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             exclude: ["Support"],
@@ -216,7 +217,9 @@ let package = Package(
         ),
         .testTarget(
             name: "JobsTests",
-            dependencies: ["Jobs", "Ledger", "GenerationCore", "HTTPServer", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Jobs", "Ledger", "GenerationCore", "GuardedHTTP", "HTTPServer", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -91,25 +91,33 @@ public struct GuardedFetcher: Sendable {
         let remaining = deadline - .now
         guard remaining > .zero else { throw Refusal(message: "fetching \(subject) took too long") }
         do {
-            return try await Self.withClient(pinnedTo: target) { client in
-                let response = try await client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .nanoseconds(remaining.wholeNanoseconds))
-                if (300..<400).contains(response.status.code), let location = response.headers.first(name: "location") {
-                    return .redirect(location)
-                }
-                guard response.status.code == 200 else { throw Refusal(message: "\(subject) answered HTTP \(response.status.code)") }
-                let tooLarge = Refusal(message: "the file at \(subject) is larger than \(maxBytes) bytes")
-                if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > maxBytes { throw tooLarge }
-                var bytes: [UInt8] = []
-                for try await part in response.body {
-                    guard bytes.count + part.readableBytes <= maxBytes else { throw tooLarge }
-                    bytes += part.readableBytesView
-                }
-                return .body(bytes)
+            return try await withinDeadline(deadline) {
+                try await Self.get(url, pinnedTo: target, maxBytes: maxBytes, subject: subject, within: remaining)
             }
         } catch let refusal as Refusal {
             throw refusal
+        } catch let error where error is DeadlinePassed || (error as? HTTPClientError) == .deadlineExceeded {
+            throw Refusal(message: "fetching \(subject) took too long")
         } catch {
             throw Refusal(message: "\(subject) could not be fetched")
+        }
+    }
+
+    private static func get(_ url: URL, pinnedTo target: Target, maxBytes: Int, subject: String, within remaining: Duration) async throws -> Outcome {
+        try await withClient(pinnedTo: target) { client in
+            let response = try await client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .nanoseconds(remaining.wholeNanoseconds))
+            if (300..<400).contains(response.status.code), let location = response.headers.first(name: "location") {
+                return .redirect(location)
+            }
+            guard response.status.code == 200 else { throw Refusal(message: "\(subject) answered HTTP \(response.status.code)") }
+            let tooLarge = Refusal(message: "the file at \(subject) is larger than \(maxBytes) bytes")
+            if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > maxBytes { throw tooLarge }
+            var bytes: [UInt8] = []
+            for try await part in response.body {
+                guard bytes.count + part.readableBytes <= maxBytes else { throw tooLarge }
+                bytes += part.readableBytesView
+            }
+            return .body(bytes)
         }
     }
 }

@@ -20,8 +20,13 @@ struct WorkerClient: Sendable {
     }
 
     func health(_ base: String, timeout: Duration) async -> Health {
-        guard let response = try? await http.execute(HTTPClientRequest(url: base + "/health"), timeout: .milliseconds(timeout.wholeMilliseconds)),
-            response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 16),
+        let http = http
+        // The deadline covers the body too (the client's own ends with the head).
+        let answer = try? await withinDeadline(.now + timeout) {
+            let response = try await http.execute(HTTPClientRequest(url: base + "/health"), timeout: .milliseconds(timeout.wholeMilliseconds))
+            return (response.status, try await response.body.collect(upTo: 1 << 16))
+        }
+        guard let (status, body) = answer, status == .ok,
             let json = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any],
             json["status"] as? String == "ok"
         else {
@@ -48,10 +53,15 @@ struct WorkerClient: Sendable {
         if let token { call.headers.add(name: "Authorization", value: "Bearer \(token)") }
         call.body = .bytes(ByteBuffer(bytes: Self.body(of: request)))
         let status: Int, answer: ByteBuffer
+        let http = http
         do {
-            let response = try await http.execute(call, timeout: .milliseconds(deadline.wholeMilliseconds))
-            status = Int(response.status.code)
-            answer = try await response.body.collect(upTo: 512 << 20)
+            // The deadline covers the answer's body too (the client's own ends with its head).
+            (status, answer) = try await withinDeadline(.now + deadline) { [call] in
+                let response = try await http.execute(call, timeout: .milliseconds(deadline.wholeMilliseconds))
+                return (Int(response.status.code), try await response.body.collect(upTo: 512 << 20))
+            }
+        } catch is DeadlinePassed {
+            throw .timedOut
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw .timedOut
         } catch {

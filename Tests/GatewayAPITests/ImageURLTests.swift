@@ -120,4 +120,19 @@ struct ImageURLTests {
         #expect(Self.error(unknownHost) == "image: Invalid image URL or path: the image URL's host no-such-host.invalid does not resolve")
         await host.server.shutdown()
     }
+
+    /// An image whose body comes a byte at a time is cut off at the fetch's deadline (the HTTP
+    /// client's own ends with the head): it once held the fetch, and what it had read, for as long
+    /// as its host kept sending.
+    @Test func aBodyThatTricklesIsCutOffAtTheFetchsDeadline() async throws {
+        let peer = try DrippingPeer(body: TestImages.png(width: 8, height: 8))
+        let fetcher = GuardedFetcher(policy: AddressPolicy(allowPrivateAddresses: true), timeout: .seconds(1))
+        let url = try #require(URL(string: peer.baseURL + "/slow.png"))
+        await #expect(throws: GuardedFetcher.Refusal(message: "fetching the URL took too long")) {
+            try await fetcher.get(url, maxBytes: 1 << 20)
+        }
+        #expect(!peer.hasSentABodyWhole)
+        await peer.shutdown()
+    }
+
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GenerationCore
+import GuardedHTTP
 import Logging
 import Synchronization
 import TestSupport
@@ -165,4 +166,20 @@ struct WebhookDispatcherTests {
         #expect(attempt.status == nil && attempt.error == "no operator secret is configured (alerts.secret)")
         #expect(receiver.seen.withLock { $0.count } == 1)
     }
+
+    /// A receiver that answers at once and then sends its body a byte at a time: its status is
+    /// its answer, taken when the attempt's time is up rather than once the body ends (it once
+    /// held one of the few delivery slots for as long as the receiver kept sending).
+    @Test func aReceiverWhoseAnswerTricklesHoldsTheAttemptNoLongerThanItsTimeout() async throws {
+        let peer = try DrippingPeer(body: Array(repeating: UInt8(ascii: "."), count: 100))
+        let sender = WebhookSender(policy: AddressPolicy(allowPrivateAddresses: true), timeout: .seconds(1))
+        let delivery = WebhookDelivery(
+            id: "msg_1", keyID: "k", jobID: "j", url: peer.baseURL + "/hook", body: Array("{}".utf8), state: .pending,
+            attempts: 0, nextAttemptAt: 0, createdAt: 0, endedAt: nil, recipient: .member)
+        let attempt = await sender.send(delivery, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        #expect(attempt.status == 200 && attempt.error == nil, "\(attempt)")
+        #expect(!peer.hasSentABodyWhole)
+        await peer.shutdown()
+    }
+
 }

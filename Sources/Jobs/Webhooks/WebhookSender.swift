@@ -49,11 +49,13 @@ public struct WebhookSender: Sendable {
         request.headers.add(name: "webhook-timestamp", value: String(timestamp))
         request.headers.add(name: "webhook-signature", value: signature)
         request.body = .bytes(delivery.body)
+        let deadline = ContinuousClock.now + chosen.timeout
         do {
             return try await GuardedFetcher.withClient(pinnedTo: pinned) { client in
                 let response = try await client.execute(request, timeout: .nanoseconds(chosen.timeout.wholeNanoseconds))
-                // Read (and drop) a little of the answer, so the connection ends cleanly.
-                _ = try? await response.body.collect(upTo: 64 << 10)
+                // Read (and drop) a little of the answer, so the connection ends cleanly; the status
+                // is the receiver's answer, however slowly the rest comes.
+                _ = try? await withinDeadline(deadline) { try await response.body.collect(upTo: 64 << 10) }
                 return WebhookDispatcher.Attempt(status: Int(response.status.code), error: nil)
             }
         } catch {
