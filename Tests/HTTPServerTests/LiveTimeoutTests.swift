@@ -258,6 +258,46 @@ struct ConnectionDeadlineTests {
         #expect(deadline.expired(at: start + .seconds(35)) == .close)
     }
 
+    /// A `100 Continue` that the client is slow to read (or that fills the socket's buffer behind
+    /// pipelined answers) leaves the request under its reading deadlines: the body still has to
+    /// come in time. It once put the connection under the write deadline, which each body byte
+    /// renewed, and then under none once written, holding its share of the body budget for good.
+    @Test func aContinueWaitingToBeWrittenLeavesTheBodyDeadline() {
+        var deadline = ConnectionDeadline(timeouts: Self.timeouts, now: start)
+        deadline.enter(.readingHead, at: start)
+        deadline.enter(.readingBody, at: start + .seconds(1))
+        deadline.writeBlocked(at: start + .seconds(2), progressed: true, answering: false)
+        deadline.progress(at: start + .seconds(20), bytes: 1)
+        deadline.writeBlocked(at: start + .seconds(29), progressed: false, answering: false)
+        #expect(deadline.activity == .readingBody)
+        #expect(deadline.expired(at: start + .seconds(49)) == nil)
+        #expect(deadline.expired(at: start + .seconds(50)) == .requestTimeout)
+        deadline.writeFlushed(at: start + .seconds(40))
+        #expect(deadline.activity == .readingBody)
+        #expect(deadline.expired(at: start + .seconds(50)) == .requestTimeout)
+    }
+
+    /// An answer's write: blocked, it is under `writeIdle`, renewed by each write that sends
+    /// something; once written, the connection is answering again, without a deadline. The same
+    /// for an answer sent early, while the request was still read (a refusal from its head).
+    @Test func anAnswerWaitingToBeWrittenIsUnderTheWriteDeadline() {
+        var deadline = ConnectionDeadline(timeouts: Self.timeouts, now: start)
+        deadline.enter(.responding, at: start)
+        deadline.writeBlocked(at: start, progressed: false, answering: true)
+        deadline.writeBlocked(at: start + .seconds(15), progressed: true, answering: true)
+        deadline.writeBlocked(at: start + .seconds(30), progressed: false, answering: true)
+        #expect(deadline.expired(at: start + .seconds(34)) == nil)
+        #expect(deadline.expired(at: start + .seconds(35)) == .close)
+        deadline.writeFlushed(at: start + .seconds(31))
+        #expect(deadline.activity == .responding && deadline.expired(at: start + .seconds(100)) == nil)
+
+        var early = ConnectionDeadline(timeouts: Self.timeouts, now: start)
+        early.enter(.readingBody, at: start)
+        early.writeBlocked(at: start + .seconds(5), progressed: false, answering: true)
+        #expect(early.expired(at: start + .seconds(24)) == nil)
+        #expect(early.expired(at: start + .seconds(25)) == .close)
+    }
+
     @Test func aRespondingConnectionHasNoDeadlineOfItsOwn() {
         var deadline = ConnectionDeadline(timeouts: Self.timeouts, now: start)
         deadline.enter(.responding, at: start)

@@ -70,15 +70,11 @@ extension Connection {
         switch result {
         case .flushed:
             if wantsWriting { watch(writing: false) }
-            if deadline.activity == .writingBlocked { deadline.enter(.responding, at: .now) }
+            deadline.writeFlushed(at: .now)
             stream?.resumeWriter()
             if answerQueued { answerFinished() }
         case .wouldBlock(let progressed):
-            if deadline.activity != .writingBlocked {
-                deadline.enter(.writingBlocked, at: .now)
-            } else if progressed {
-                deadline.progress(at: .now)
-            }
+            deadline.writeBlocked(at: .now, progressed: progressed, answering: answerQueued || stream != nil)
             if !wantsWriting { watch(writing: true) }
         }
     }
