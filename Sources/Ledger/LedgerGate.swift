@@ -50,12 +50,16 @@ public struct LedgerGate: AccessGate {
         }
     }
 
+    /// False only when the ledger says the hold is no longer open. A renewal the ledger could not
+    /// make (busy past its timeout, a connection reset) says nothing of the hold: it is asked
+    /// again at the next interval, where giving up would let the hold expire under work still
+    /// running, its credits spent again elsewhere before the work's charge.
     public func renew(_ hold: CreditHold) async -> Bool {
         do {
             return try await ledger.renewHold(HoldID(hold.id), until: clock.millisecondsNow + holdLifetime.wholeMilliseconds)
         } catch {
             logger.error("hold not renewed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
-            return false
+            return true
         }
     }
 

@@ -138,6 +138,33 @@ struct AdmissionTests {
         #expect(stranger.text == "invalid_api_key")
         #expect(stranger.headers["x-remaining-credits"] == nil)
     }
+
+    /// A renewal the ledger could not make (here its `hold` table is out of reach for a moment)
+    /// keeps the hold on the renewal schedule; only a ledger's answer that the hold is no longer
+    /// open takes it off. One failed renewal once ended every renewal of the hold, which then
+    /// expired under its running generation.
+    @Test func aRenewalTheLedgerCouldNotMakeIsTriedAgain() async throws {
+        let path = Scratch.path("renewals", pathExtension: "sqlite").path
+        let ledger = try SQLiteLedger(path: path)
+        let gate = LedgerGate(
+            ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
+            metricsFactory: GatewayMetrics().factory)
+        let (key, _) = try await ledger.createKey(NewKey(name: "member"))
+        _ = try await ledger.adjust(.key(key.id), by: try #require(Credits(decimal: "1")), reason: "test")
+        guard
+            case .held(let hold, _) = await gate.reserve(try #require(Credits(decimal: "0.5")), for: AuthenticatedKey(id: key.id), queuedUpTo: .zero)
+        else {
+            Issue.record("no hold")
+            return
+        }
+        #expect(try await Command.run("sqlite3", [path, "ALTER TABLE hold RENAME TO hold_away"]).status == 0)
+        #expect(await gate.renew(hold), "not known to be closed")
+        #expect(try await Command.run("sqlite3", [path, "ALTER TABLE hold_away RENAME TO hold"]).status == 0)
+        #expect(await gate.renew(hold))
+        _ = await gate.release(hold, reason: "test")
+        #expect(await gate.renew(hold) == false, "the ledger says it is closed")
+    }
+
 }
 
 final class Flag: Sendable {
