@@ -65,6 +65,43 @@ struct MoneyAbuseTests {
         await upstream.shutdown()
     }
 
+    /// A v3 job for two images whose second cannot be stored fails uncharged, and its first image,
+    /// whose name the client was given ahead, is not served either (it once was, free, for the
+    /// whole retention).
+    @Test func aJobWhoseImagesCannotAllBeStoredDeliversNoneAndIsNotCharged() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.wait)
+        let gateway = try await Self.start(upstream, extraYAML: "jobs:\n  wait: 0s\n")
+        let member = try await gateway.createKey(name: "unlucky", credits: "1")
+        let body = #"{"key": "\#(member.secret)", "prompt": "two herons", "samples": 2, "width": 512, "height": 512}"#
+        let queued = try await curl(["-H", "Content-Type: application/json", "-d", body, "http://127.0.0.1:\(gateway.port)/api/v3/text2img"]).body
+        let id = try #require(queued["id"] as? Int, "\(queued)")
+        let links = try #require(queued["future_links"] as? [String], "\(queued)")
+        #expect(links.count == 2)
+        // The second image's place is taken by a folder, so that writing it fails.
+        let folder = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/generations/"
+        let second = try #require(links.last?.split(separator: "/").last.map(String.init))
+        try FileManager.default.createDirectory(atPath: folder + second + "/taken", withIntermediateDirectories: true)
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+        upstream.misbehave(nil)
+
+        var fetched: [String: Any] = [:]
+        let fetch = #"{"key": "\#(member.secret)"}"#
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                fetched =
+                    (try? await curl(["-H", "Content-Type: application/json", "-d", fetch, "http://127.0.0.1:\(gateway.port)/api/v3/fetch/\(id)"]))?
+                    .body ?? [:]
+                return fetched["status"] as? String != "processing"
+            })
+        #expect(fetched["status"] as? String != "success", "\(fetched)")
+        #expect(try await curl([try #require(links.first)]).status == 404, "the first image is not served")
+        #expect(try await gateway.credits(of: member.id) == ("1", "0"))
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// One image for `samples: 4`: each dialect charges one image and lists one.
     @Test func anUpstreamThatDeliversOneImageOfFourIsChargedForOneInEveryDialect() async throws {
         let upstream = try FakeSegmindUpstream()

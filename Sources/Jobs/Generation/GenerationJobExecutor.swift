@@ -50,9 +50,18 @@ public struct GenerationJobExecutor: Sendable {
                 timings.record(model: job.model, backend: result.upstream?.name ?? "local", seconds: took.seconds)
             }
             // Cancelled, it ran to its end all the same (an upstream call): charged, never delivered.
-            for (image, name) in zip(images, payload.files) where !cancelled {
-                let bytes = payload.base64 ? Array(image.base64.bytes) : image.bytes
-                try await outputs.save(bytes, named: name)
+            var saved: [String] = []
+            do {
+                for (image, name) in zip(images, payload.files) where !cancelled {
+                    let bytes = payload.base64 ? Array(image.base64.bytes) : image.bytes
+                    try await outputs.save(bytes, named: name)
+                    saved.append(name)
+                }
+            } catch {
+                // The job fails and nothing is charged, so nothing may be served either: the
+                // images saved before the failure (their names are in the client's answer) go too.
+                await outputs.delete(saved)
+                return .failed("the images could not be stored")
             }
             let charge = payload.price.map { min($0.cost(images: images.count), job.cost) } ?? job.cost
             return .completed(
@@ -62,10 +71,8 @@ public struct GenerationJobExecutor: Sendable {
                     upstreamRemainingCredits: result.upstream?.remainingCredits,
                     delivered: images.count, chargedMicroCredits: charge.microCredits
                 ).encoded())
-        } catch let error as InferenceError {
-            return .failed(error.description)
         } catch {
-            return .failed("the images could not be stored")
+            return .failed(error.description)
         }
     }
 
