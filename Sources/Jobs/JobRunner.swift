@@ -100,7 +100,7 @@ public final class JobRunner: Sendable {
         logger.info("job started", metadata: ["job": "\(job.id)", "model": "\(job.model)", "attempt": "\(job.attempts)"])
         let stop = GenerationStop(id: job.id)
         stops.withLock { $0[job.id] = stop }
-        let renewal = Task { await self.keepLease(of: job.id, stop: stop) }
+        let renewal = Task { await self.keepLease(of: job, stop: stop) }
         let outcome = await Self.$stop.withValue(stop) { await execute(job) }
         renewal.cancel()
         stops.withLock { _ = $0.removeValue(forKey: job.id) }
@@ -110,7 +110,7 @@ public final class JobRunner: Sendable {
             case .failed(let message): (.failed, nil, message)
             }
         do {
-            guard try await store.finishJob(id: job.id, state: state, result: result, error: error) else {
+            guard try await store.finishJob(id: job.id, attempt: job.attempts, state: state, result: result, error: error) else {
                 // Its lease ran out and another runner has it now: that one settles it.
                 logger.warning("job was taken back before it ended", metadata: ["job": "\(job.id)"])
                 return
@@ -129,17 +129,17 @@ public final class JobRunner: Sendable {
 
     /// Renews the lease every third of it, and looks for a cancel made on another replica every
     /// poll interval.
-    private func keepLease(of id: String, stop: GenerationStop) async {
+    private func keepLease(of job: JobRecord, stop: GenerationStop) async {
         let lease = settings.lease
         let look = min(settings.pollInterval, lease / 3)
         var renewed = ContinuousClock.now
         while !Task.isCancelled {
             try? await Task.sleep(for: look)
             if Task.isCancelled { return }
-            if !stop.isRequested, (try? await store.job(id: id))?.cancelledAt != nil { stop.request() }
+            if !stop.isRequested, (try? await store.job(id: job.id))?.cancelledAt != nil { stop.request() }
             if ContinuousClock.now - renewed >= lease / 3 {
                 renewed = .now
-                _ = try? await store.renewJobLease(id: id, until: clock.millisecondsNow + lease.wholeMilliseconds)
+                _ = try? await store.renewJobLease(id: job.id, attempt: job.attempts, until: clock.millisecondsNow + lease.wholeMilliseconds)
             }
         }
     }

@@ -64,18 +64,18 @@ extension InMemoryLedger: JobStore {
         }
     }
 
-    public func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool {
+    public func renewJobLease(id: String, attempt: Int, until: Timestamp) async throws(LedgerError) -> Bool {
         try locked { state in
-            guard state.jobs[id]?.record.state == .processing else { return false }
+            guard let job = state.jobs[id], job.record.state == .processing, job.record.attempts == attempt else { return false }
             state.jobs[id]?.leaseUntil = until
             return true
         }
     }
 
-    public func finishJob(id: String, state finished: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
+    public func finishJob(id: String, attempt: Int, state finished: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
         let finishedAt = now()
         return try locked { state in
-            guard let job = state.jobs[id], job.record.state == .processing else { return false }
+            guard let job = state.jobs[id], job.record.state == .processing, job.record.attempts == attempt else { return false }
             state.jobs[id]?.record = job.record.with(state: finished, result: result, error: error, finishedAt: finishedAt)
             state.jobs[id]?.leaseUntil = nil
             return true

@@ -19,10 +19,12 @@ public protocol JobStore: Sendable {
     /// Keys take turns (round robin by the key's last claim), each key's jobs oldest first, so that
     /// one key's backlog does not hold the others' jobs back.
     func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord?
-    /// Keeps a running job's lease; false if the job is no longer this runner's (it was taken back).
-    func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool
-    /// Ends a running job; false if it was not running (taken back after its lease ran out).
-    func finishJob(id: String, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool
+    /// Keeps a running job's lease; false if the job is no longer this runner's: taken back, or
+    /// claimed again since (`attempt` is the claimed record's `attempts`, which each claim counts).
+    func renewJobLease(id: String, attempt: Int, until: Timestamp) async throws(LedgerError) -> Bool
+    /// Ends a running job; false if this claim of it (`attempt`) is no longer the one running:
+    /// taken back after its lease ran out, perhaps claimed again by another runner, which ends it.
+    func finishJob(id: String, attempt: Int, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool
     /// Queues again the running jobs whose lease ran out before `now`, or fails those already tried
     /// `maxAttempts` times; returns the failed ones, whose holds the caller voids.
     func recoverAbandonedJobs(now: Timestamp, maxAttempts: Int) async throws(LedgerError) -> [JobRecord]

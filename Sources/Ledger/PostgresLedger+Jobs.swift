@@ -109,20 +109,21 @@ extension PostgresLedger: JobStore {
         ).first
     }
 
-    public func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool {
+    public func renewJobLease(id: String, attempt: Int, until: Timestamp) async throws(LedgerError) -> Bool {
         try await !jobs(
             """
-            UPDATE job SET lease_until = \(until) WHERE id = \(id) AND state = 'PROCESSING' RETURNING \(unescaped: Self.columns)
+            UPDATE job SET lease_until = \(until) WHERE id = \(id) AND state = 'PROCESSING' AND attempts = \(attempt)
+            RETURNING \(unescaped: Self.columns)
             """
         ).isEmpty
     }
 
-    public func finishJob(id: String, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
+    public func finishJob(id: String, attempt: Int, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
         let finishedAt = now(), result = result.map { Data($0) }
         return try await !jobs(
             """
             UPDATE job SET state = \(state.rawValue), result = \(result), error = \(error), finished_at = \(finishedAt), lease_until = NULL
-            WHERE id = \(id) AND state = 'PROCESSING' RETURNING \(unescaped: Self.columns)
+            WHERE id = \(id) AND state = 'PROCESSING' AND attempts = \(attempt) RETURNING \(unescaped: Self.columns)
             """
         ).isEmpty
     }

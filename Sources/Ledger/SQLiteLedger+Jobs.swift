@@ -107,20 +107,22 @@ extension SQLiteLedger: JobStore {
         ORDER BY (SELECT MAX(c.claim_turn) FROM job c WHERE c.key_id = q.key_id) NULLS FIRST, q.created_at, q.rowid LIMIT 1
         """
 
-    public func renewJobLease(id: String, until: Timestamp) async throws(LedgerError) -> Bool {
+    public func renewJobLease(id: String, attempt: Int, until: Timestamp) async throws(LedgerError) -> Bool {
         try await write { db in
-            try db.execute(sql: "UPDATE job SET lease_until = ? WHERE id = ? AND state = 'PROCESSING'", arguments: [until, id])
+            try db.execute(
+                sql: "UPDATE job SET lease_until = ? WHERE id = ? AND state = 'PROCESSING' AND attempts = ?", arguments: [until, id, attempt])
             return db.changesCount == 1
         }
     }
 
-    public func finishJob(id: String, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
+    public func finishJob(id: String, attempt: Int, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
         let finishedAt = now()
         return try await write { db in
             try db.execute(
                 sql: """
-                    UPDATE job SET state = ?, result = ?, error = ?, finished_at = ?, lease_until = NULL WHERE id = ? AND state = 'PROCESSING'
-                    """, arguments: [state.rawValue, result.map { Data($0) }, error, finishedAt, id])
+                    UPDATE job SET state = ?, result = ?, error = ?, finished_at = ?, lease_until = NULL
+                    WHERE id = ? AND state = 'PROCESSING' AND attempts = ?
+                    """, arguments: [state.rawValue, result.map { Data($0) }, error, finishedAt, id, attempt])
             return db.changesCount == 1
         }
     }

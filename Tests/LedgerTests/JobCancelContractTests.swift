@@ -27,7 +27,8 @@ struct JobCancelContractTests {
         let running = try await jobs.enqueueJob(newJob("first"))
         clock.advance(by: 10)
         let queued = try await jobs.enqueueJob(newJob("second"))
-        #expect(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 60_000)?.id == running.id)
+        let claimed = try #require(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 60_000))
+        #expect(claimed.id == running.id)
 
         clock.advance(by: 5)
         guard case .removed(let removed) = try await jobs.cancelJob(id: queued.id) else { Issue.record("not removed"); return }
@@ -41,7 +42,7 @@ struct JobCancelContractTests {
         guard case .stopping(let stopping) = try await jobs.cancelJob(id: running.id) else { Issue.record("not stopping"); return }
         #expect(stopping.state == .processing && stopping.cancelledAt == clock.millisecondsNow)
         #expect(try await jobs.cancelJob(id: running.id) == .unchanged(stopping))
-        #expect(try await jobs.finishJob(id: running.id, state: .completed, result: [1], error: nil))
+        #expect(try await jobs.finishJob(id: running.id, attempt: claimed.attempts, state: .completed, result: [1], error: nil))
         let ended = try #require(try await jobs.job(id: running.id))
         #expect(ended.state == .completed && ended.cancelledAt == stopping.cancelledAt, "its end keeps the cancel")
         #expect(try await jobs.cancelJob(id: running.id) == .unchanged(ended))

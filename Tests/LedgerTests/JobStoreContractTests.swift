@@ -35,13 +35,14 @@ struct JobStoreContractTests {
         #expect(try await jobs.queuedJobCount() == 0)
         #expect(claimed.id == queued.id && claimed.state == .processing && claimed.attempts == 1)
         #expect(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 60_000) == nil)
-        #expect(try await jobs.renewJobLease(id: claimed.id, until: clock.millisecondsNow + 120_000))
+        #expect(try await jobs.renewJobLease(id: claimed.id, attempt: claimed.attempts, until: clock.millisecondsNow + 120_000))
 
-        #expect(try await jobs.finishJob(id: claimed.id, state: .completed, result: [1, 2, 3], error: nil))
-        #expect(try await !jobs.finishJob(id: claimed.id, state: .failed, result: nil, error: "late"), "a job finishes once")
+        #expect(try await jobs.finishJob(id: claimed.id, attempt: claimed.attempts, state: .completed, result: [1, 2, 3], error: nil))
+        #expect(
+            try await !jobs.finishJob(id: claimed.id, attempt: claimed.attempts, state: .failed, result: nil, error: "late"), "a job finishes once")
         let finished = try #require(try await jobs.job(id: claimed.id))
         #expect(finished.state == .completed && finished.result == [1, 2, 3] && finished.finishedAt != nil)
-        #expect(try await !jobs.renewJobLease(id: claimed.id, until: clock.millisecondsNow + 180_000))
+        #expect(try await !jobs.renewJobLease(id: claimed.id, attempt: claimed.attempts, until: clock.millisecondsNow + 180_000))
     }
 
     @Test(arguments: LedgerStore.available)
@@ -60,7 +61,7 @@ struct JobStoreContractTests {
 
         // The number stays the job's through its run, and goes with it when it is purged.
         let claimed = try #require(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 60_000))
-        #expect(try await jobs.finishJob(id: claimed.id, state: .completed, result: [1], error: nil))
+        #expect(try await jobs.finishJob(id: claimed.id, attempt: claimed.attempts, state: .completed, result: [1], error: nil))
         let finished = try #require(try await jobs.job(publicID: claimed.publicID))
         #expect(finished.id == claimed.id && finished.state == .completed)
         clock.advance(by: 1)
@@ -128,6 +129,29 @@ struct JobStoreContractTests {
         #expect(failed.map(\.id) == [id] && failed.first?.hold == HoldID("h-sdxl1.0-txt2img"))
         let record = try #require(try await jobs.job(id: id))
         #expect(record.state == .failed && record.error?.contains("stopped while generating") == true)
+    }
+
+    /// A runner whose lease ran out while it still worked (its renewals failed) and whose job
+    /// another runner claimed since can neither renew nor end that claim: the job is the new
+    /// claim's to end and settle. Its end once took the new claim's, voiding the hold while the
+    /// other runner went on to deliver.
+    @Test(arguments: LedgerStore.available)
+    func aClaimTakenBackCannotRenewOrEndTheNextOne(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let jobs = try await makeStore(store, clock: clock)
+        _ = try await jobs.enqueueJob(newJob())
+        let first = try #require(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 1000))
+        clock.advance(by: 1001)
+        _ = try await jobs.recoverAbandonedJobs(now: clock.millisecondsNow, maxAttempts: 3)
+        let second = try #require(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 1000))
+        #expect(second.id == first.id && second.attempts == first.attempts + 1)
+
+        #expect(try await !jobs.renewJobLease(id: first.id, attempt: first.attempts, until: clock.millisecondsNow + 60_000))
+        #expect(try await !jobs.finishJob(id: first.id, attempt: first.attempts, state: .failed, result: nil, error: "stale"))
+        #expect(try await jobs.job(id: first.id)?.state == .processing, "still the second claim's")
+        #expect(try await jobs.renewJobLease(id: second.id, attempt: second.attempts, until: clock.millisecondsNow + 60_000))
+        #expect(try await jobs.finishJob(id: second.id, attempt: second.attempts, state: .completed, result: [7], error: nil))
+        #expect(try await jobs.job(id: first.id)?.result == [7])
     }
 
     @Test(arguments: LedgerStore.available)
