@@ -21,12 +21,16 @@ struct UsageMetrics: Sendable {
             FloatingPointCounter(label: "sdgate_credits_refunded_total", dimensions: model, factory: factory)
                 .increment(by: (usage.held - usage.cost).asDouble)
         }
-        // The upstream's own unit (Segmind: US dollars); a figure it did not send is not guessed.
-        if let upstream = usage.upstream, let cost = upstream.cost.flatMap(Double.init), cost > 0 {
+        // The upstream's own unit (Segmind: US dollars); a figure it did not send is not guessed,
+        // and one no call could cost (`inf`, `1e300`) is not added: the total would stay so for good.
+        if let upstream = usage.upstream, let cost = upstream.cost.flatMap(Double.init), cost > 0, cost <= Self.maxUpstreamCost {
             FloatingPointCounter(label: "sdgate_upstream_cost_total", dimensions: [("upstream", upstream.name)], factory: factory)
                 .increment(by: cost)
         }
     }
+
+    /// The most one upstream call is taken to cost, in the upstream's unit.
+    static let maxUpstreamCost = 1_000_000.0
 
     /// The reaper voided holds whose requests never settled (a crash, a lost database connection).
     func holdsExpired(_ count: Int) {

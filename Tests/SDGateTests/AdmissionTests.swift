@@ -139,6 +139,25 @@ struct AdmissionTests {
         #expect(stranger.headers["x-remaining-credits"] == nil)
     }
 
+    /// An upstream's `x-cost` that no call could cost is left out of the team's upstream spending;
+    /// `inf` once made the total infinite for as long as the gateway ran.
+    @Test func anUpstreamCostNoCallCouldCostIsNotCounted() async throws {
+        let ledger = InMemoryLedger()
+        let metrics = GatewayMetrics()
+        let gate = LedgerGate(
+            ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"), metricsFactory: metrics.factory)
+        let (key, _) = try await ledger.createKey(NewKey(name: "member"))
+        for cost in ["0.25", "inf", "nan", "1e300", "-1", "0.5"] {
+            await gate.recordUsage(
+                GenerationUsage(
+                    keyID: key.id, model: "m", dialect: "segmind", status: 502, cost: .zero, held: .zero, duration: .seconds(1), requestID: "r",
+                    upstream: UpstreamReport(name: "segmind", cost: cost)))
+        }
+        let exposition = String(decoding: metrics.exposition(), as: UTF8.self)
+        let line = exposition.split(separator: "\n").first { $0.hasPrefix("sdgate_upstream_cost_total{") }
+        #expect(line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } == 0.75, "\(line ?? "none")")
+    }
+
     /// A renewal the ledger could not make (here its `hold` table is out of reach for a moment)
     /// keeps the hold on the renewal schedule; only a ledger's answer that the hold is no longer
     /// open takes it off. One failed renewal once ended every renewal of the hold, which then
