@@ -89,6 +89,10 @@ public struct LedgerGate: AccessGate {
     public func release(_ hold: CreditHold, reason: String) async -> Credits? {
         do {
             return try await ledger.void(HoldID(hold.id), reason: reason).spendable
+        } catch .holdSettled {
+            // Expired already (a job whose hold ran out before its turn): nothing is left to release.
+            logger.notice("hold already ended", metadata: ["hold": "\(hold.id)"])
+            return nil
         } catch {
             logger.error("ledger void failed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
             return nil

@@ -102,6 +102,44 @@ struct MoneyAbuseTests {
         await upstream.shutdown()
     }
 
+    /// A queued job whose hold expired before its turn came (as after a crash that queued it again
+    /// for longer than its hold had left) fails without running: its credits were released and
+    /// may be spent since. It once ran, and was charged into debt.
+    @Test func aQueuedJobWhoseHoldExpiredIsNotRun() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.wait)
+        let gateway = try await Self.start(upstream, extraYAML: "jobs:\n  concurrency: 1\nledger:\n  hold_lifetime: 2s\n")
+        let member = try await gateway.createKey(name: "patient", credits: "1")
+        let first = try await Self.post(gateway, member.secret, #"{"prompt": "a first owl"}"#, path: "/v2/\(Self.slug)")
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+        let second = try await Self.post(gateway, member.secret, #"{"prompt": "a second owl"}"#, path: "/v2/\(Self.slug)")
+        let secondURL = try #require(second.body["response_url"] as? String, "\(second)")
+
+        // The waiting job's hold runs out, and the reaper expires it.
+        let database = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/sdgate.sqlite"
+        let queuedHold = "(SELECT hold_id FROM job WHERE state = 'QUEUED')"
+        #expect(try await Command.run("sqlite3", [database, "UPDATE hold SET expires_at = 1000 WHERE id = \(queuedHold)"]).status == 0)
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                (try? await Command.run("sqlite3", [database, "SELECT state FROM hold WHERE id = \(queuedHold)"]))?.output == "expired\n"
+            })
+        upstream.misbehave(nil)
+
+        var result: [String: Any] = [:]
+        #expect(
+            await eventually(timeout: .seconds(60)) {
+                result = (try? await curl(["-H", "x-api-key: \(member.secret)", secondURL]))?.body ?? [:]
+                return result["status"] as? String == "FAILED"
+            }, "\(result)")
+        let firstURL = try #require(first.body["response_url"] as? String)
+        #expect((try await curl(["-H", "x-api-key: \(member.secret)", firstURL])).body["status"] as? String == "COMPLETED")
+        #expect(upstream.received.count == 1, "the second job never reached the upstream")
+        #expect(try await gateway.credits(of: member.id) == ("0.992", "0"), "the first image charged, the second nothing")
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// One image for `samples: 4`: each dialect charges one image and lists one.
     @Test func anUpstreamThatDeliversOneImageOfFourIsChargedForOneInEveryDialect() async throws {
         let upstream = try FakeSegmindUpstream()

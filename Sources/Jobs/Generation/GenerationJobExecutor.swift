@@ -33,6 +33,12 @@ public struct GenerationJobExecutor: Sendable {
         guard let payload = GenerationJobPayload.decode(job.payload), var request = payload.request.generationRequest else {
             return .failed("the stored request could not be read")
         }
+        // Its hold must still be open, and is renewed for the run from here. One that expired while
+        // the job waited (queued again after its gateway died, for longer than the hold had left)
+        // released its credits, which may be spent since: run, the job would be charged into debt.
+        guard await credits.renew(CreditHold(id: job.hold.rawValue)) else {
+            return .failed("its held credits were released before it ran")
+        }
         // A cancel while it runs stops it where the backend can stop (a local worker, between steps).
         let stop = JobRunner.stop
         request.stop = stop
