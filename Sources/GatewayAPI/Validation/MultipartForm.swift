@@ -16,6 +16,10 @@ struct MultipartForm {
     /// rather than kept.
     static let maxParts = 64
 
+    /// More header lines in one part than a client sends (`Content-Disposition`, `Content-Type`, a
+    /// few more): the parser keeps each one it reads.
+    static let maxHeaderLines = 16
+
     /// Why a body is not a form this gateway reads, in words for the client.
     struct Problem: Error {
         let reason: String
@@ -37,6 +41,7 @@ struct MultipartForm {
         guard body.suffix(closing.count + 4096).firstRange(of: closing) != nil else {
             throw Problem(reason: "the multipart body is incomplete: its closing boundary is missing")
         }
+        try Self.checkHeaders(of: body, boundary: boundary)
         var parts: [Part] = []
         var headers: [(String, String)] = []
         var bytes: [UInt8] = []
@@ -60,6 +65,36 @@ struct MultipartForm {
         }
         guard !tooMany else { throw Problem(reason: "the multipart body has more than \(Self.maxParts) parts") }
         self.parts = parts
+    }
+
+    /// Reads each part's header lines before the parser does, and refuses a form that has more
+    /// than `maxHeaderLines` in a part, or a byte above 0x7F in a header's name: multipart-kit's
+    /// parser looks every name byte up in a table of 128 entries and traps past it (a member's
+    /// edit request once stopped the gateway so). A part's headers follow its delimiter line,
+    /// `--boundary` at the start of the body or of a line, up to the first empty line.
+    static func checkHeaders(of body: [UInt8], boundary: String) throws(Problem) {
+        let delimiter = Array("--\(boundary)".utf8), lineEnd: [UInt8] = [13, 10]
+        var searchFrom = body.startIndex
+        while let found = body[searchFrom...].firstRange(of: delimiter) {
+            searchFrom = found.upperBound
+            let startsALine = found.lowerBound == body.startIndex || body[..<found.lowerBound].suffix(2).elementsEqual(lineEnd)
+            // Otherwise the closing delimiter (`--` follows), or text that only looks like one.
+            guard startsALine, body[found.upperBound...].starts(with: lineEnd) else { continue }
+            var line = found.upperBound + 2, count = 0
+            while line < body.endIndex {
+                let end = body[line...].firstRange(of: lineEnd)?.lowerBound ?? body.endIndex
+                if end == line { break }
+                count += 1
+                guard count <= maxHeaderLines else {
+                    throw Problem(reason: "a part of the multipart body has more than \(maxHeaderLines) header lines")
+                }
+                guard body[line..<end].prefix(while: { $0 != UInt8(ascii: ":") }).allSatisfy({ $0 < 0x80 }) else {
+                    throw Problem(reason: "the multipart body is malformed: a header name that is not ASCII")
+                }
+                line = end + 2
+            }
+            searchFrom = min(max(searchFrom, line), body.endIndex)
+        }
     }
 
     /// `boundary=...`, quoted or not (RFC 2046 §5.1.1: 1 to 70 characters).

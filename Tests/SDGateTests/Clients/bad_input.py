@@ -67,6 +67,11 @@ openai(400, "incomplete", "edits", form(("prompt", "x"), ("image", png), close=F
 openai(400, "malformed", "edits", b"--sdgate-test-boundary\r\nno colon here\r\n\r\nx\r\n--sdgate-test-boundary--\r\n", multipart)
 openai(400, "multipart/form-data", "edits", b'{"prompt": "x"}', "application/json")
 openai(400, "more than 64 parts", "edits", form(*[("prompt", "x")] * 65), multipart)
+# A byte above 0x7F in a part's header name, in the first part or a later one: multipart-kit's
+# parser looked it up in a table of 128 and stopped the gateway.
+openai(400, "not ASCII", "edits", b"--sdgate-test-boundary\r\n\x80a: x\r\n\r\nhi\r\n--sdgate-test-boundary--\r\n", multipart)
+openai(400, "not ASCII", "variations", form(("n", "1")).replace(b"--sdgate-test-boundary--", b"--sdgate-test-boundary\r\nContent-Type: x\r\nX\xffY: z\r\n\r\n\r\n--sdgate-test-boundary--"), multipart)
+openai(400, "more than 16 header lines", "edits", b"--sdgate-test-boundary\r\n" + b"a: b\r\n" * 17 + b"\r\nx\r\n--sdgate-test-boundary--\r\n", multipart)
 openai(400, "is required", "edits", form(("prompt", "a fox")), multipart, param="image")
 openai(400, "is required", "variations", form(("n", "1")), multipart, param="image")
 openai(400, "whole number", "edits", form(("prompt", "a fox"), ("n", "lots"), ("image", png)), multipart, param="n")

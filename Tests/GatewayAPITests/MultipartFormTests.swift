@@ -1,0 +1,49 @@
+import Testing
+
+@testable import GatewayAPI
+
+/// What the gateway reads of a part's headers before multipart-kit's parser sees them.
+@Suite("Multipart form")
+struct MultipartFormTests {
+    static let contentType = "multipart/form-data; boundary=XB"
+
+    static func form(_ parts: [(headers: [String], body: String)]) -> [UInt8] {
+        var body: [UInt8] = []
+        for part in parts {
+            body += Array("--XB\r\n".utf8)
+            for header in part.headers { body += Array("\(header)\r\n".utf8) }
+            body += Array("\r\n\(part.body)\r\n".utf8)
+        }
+        return body + Array("--XB--\r\n".utf8)
+    }
+
+    static func reason(_ body: [UInt8]) -> String? {
+        do {
+            _ = try MultipartForm(body: body, contentType: contentType)
+            return nil
+        } catch {
+            return error.reason
+        }
+    }
+
+    /// A value may be UTF-8 (browsers send file names so); a name may not, in any part; and a
+    /// part may have sixteen header lines, not seventeen.
+    @Test func headerNamesAreASCIIAndFewEnough() throws {
+        let accepted = try MultipartForm(
+            body: Self.form([
+                (["Content-Disposition: form-data; name=\"image\"; filename=\"café.png\""], "png"),
+                (["Content-Disposition: form-data; name=\"prompt\""] + Array(repeating: "X-Note: ünïcode", count: 15), "a fox"),
+            ]), contentType: Self.contentType)
+        #expect(accepted.parts.map(\.name) == ["image", "prompt"] && accepted.parts.map(\.text) == ["png", "a fox"])
+
+        let highByte = "the multipart body is malformed: a header name that is not ASCII"
+        #expect(Self.reason(Array("--XB\r\n".utf8) + [0x80] + Array("a: x\r\n\r\nhi\r\n--XB--\r\n".utf8)) == highByte)
+        #expect(Self.reason(Self.form([(["Content-Disposition: form-data; name=\"a\""], "1"), (["Nämé: x"], "2")])) == highByte)
+        #expect(
+            Self.reason(Self.form([(Array(repeating: "a: b", count: 17), "x")]))
+                == "a part of the multipart body has more than 16 header lines")
+        // After a preamble, and after a body that only looks like a delimiter.
+        #expect(Self.reason(Array("preamble\r\n".utf8) + Self.form([(["Ä: x"], "1")])) == highByte)
+        #expect(Self.reason(Self.form([(["Content-Disposition: form-data; name=\"a\""], "--XBnot\r\n--XB"), (["Ö: x"], "2")])) == highByte)
+    }
+}
