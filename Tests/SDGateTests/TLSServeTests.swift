@@ -40,6 +40,28 @@ struct TLSServeTests {
         await upstream.shutdown()
     }
 
+    /// A client that asks for key update after key update and never reads: once the socket is
+    /// full, the gateway's TLS reads must send before they can go on. The connection waits for the
+    /// socket to take bytes, its loop asleep; it once woke for the same unread records without end,
+    /// a core at full use for as long as the client stayed.
+    @Test func aReadThatMustSendIntoAFullSocketLeavesTheLoopAsleep() async throws {
+        let identity = try await SelfSignedCertificate.make()
+        let gateway = try await ProxiedGateway.start(
+            upstreams: [], routes: [:],
+            extraYAML: "server:\n  tls:\n    certificate: \(identity.certificateFile)\n    private_key: \(identity.privateKeyFile)\n")
+        let client = try await Command.start(
+            "python3", [Repository.path("Tests/SDGateTests/Clients/tls_key_updates.py"), "\(gateway.port)", "170000"])
+        #expect(await eventually(timeout: .seconds(120)) { client.log.contains("sent") }, "\(client.log)")
+        let pid = gateway.gateway.process.processIdentifier
+        let before = try DescriptorLimitTests.cpuSeconds(of: pid)
+        try await Task.sleep(for: .seconds(3))
+        let used = try DescriptorLimitTests.cpuSeconds(of: pid) - before
+        #expect(used < 1, "\(used) s of CPU in 3 s with nothing to do")
+        _ = try await client.stop(signal: SIGKILL)
+        #expect(try await Command.run("curl", ["-sS", "-k", "https://127.0.0.1:\(gateway.port)/health"]).output == #"{"status":"ok"}"#)
+        #expect(try await gateway.stop() == 0)
+    }
+
     @Test func aCertificateWithoutItsKeyOrAFileThatCannotBeReadIsAConfigurationError() async throws {
         let identity = try await SelfSignedCertificate.make()
         let alone = try await RunningGateway.run(["config", "check"], environment: ["SDGATE_SERVER_TLS_CERTIFICATE": identity.certificateFile])

@@ -56,6 +56,11 @@ extension Connection {
             return
         }
         flush()
+        if readingWaitsForRoom {
+            // The read that had to send first goes on; it sends what it must as it reads.
+            readingWaitsForRoom = false
+            if !isClosed, machine.isReceiving, !machine.peerClosed { resumeReading() }
+        }
     }
 
     func flush() {

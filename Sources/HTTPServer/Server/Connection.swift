@@ -52,6 +52,8 @@ final class Connection: @unchecked Sendable {
     /// What the loop wakes this connection for.
     var wantsReading = true
     var wantsWriting = false
+    /// Reading stopped until the socket takes bytes again (`readWaitsForRoomToSend`).
+    var readingWaitsForRoom = false
 
     init(fd: Int32, transport: any ConnectionTransport, loop: EventLoop, server: HTTPServer, remoteAddress: SocketAddress) {
         self.fd = fd
@@ -119,7 +121,9 @@ final class Connection: @unchecked Sendable {
         let count: Int
         do {
             switch try transport.read(into: buffer) {
-            case .wouldBlock: return
+            case .wouldBlock:
+                waitForRoomIfTheReadMust()
+                return
             case .done(let n): count = n
             }
         } catch {
@@ -200,7 +204,10 @@ final class Connection: @unchecked Sendable {
                 close()
                 return
             }
-            guard let count else { return }
+            guard let count else {
+                waitForRoomIfTheReadMust()
+                return
+            }
             guard count > 0 else {
                 perform(machine.peerHalfClosed())
                 return
@@ -284,6 +291,16 @@ final class Connection: @unchecked Sendable {
     }
 
     // MARK: Interest
+
+    /// A read that must first send into a full socket stops reading until the socket takes bytes:
+    /// the socket stays readable all the while (the peer's records wait in it), and the loop would
+    /// wake for it, and fail the same read, without end.
+    func waitForRoomIfTheReadMust() {
+        guard transport.readWaitsForRoomToSend else { return }
+        readingWaitsForRoom = true
+        pauseReading()
+        if !wantsWriting { watch(writing: true) }
+    }
 
     func pauseReading() {
         if wantsReading { watch(reading: false) }

@@ -18,6 +18,9 @@ protocol ConnectionTransport {
     func send(_ vectors: UnsafeBufferPointer<iovec>) throws(SystemError) -> IOResult<Int>
     /// Bytes read from the socket and held by the transport, which the socket's readiness no longer shows.
     var hasBufferedInput: Bool { get }
+    /// The last read would have blocked because it must first send, into a socket that takes no
+    /// more (TLS 1.3 answers a peer's key update so): it can go on once the socket is writable.
+    var readWaitsForRoomToSend: Bool { get }
     /// Ends the sending side after the last answer.
     func shutdownWrite()
     /// Releases the transport and closes the socket.
@@ -33,6 +36,8 @@ enum HandshakeStep: Equatable {
 /// The socket itself.
 struct PlainTransport: ConnectionTransport {
     let fd: Int32
+
+    var readWaitsForRoomToSend: Bool { false }
 
     func handshake() -> HandshakeStep { .done }
 

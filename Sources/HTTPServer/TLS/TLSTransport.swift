@@ -39,14 +39,20 @@ final class TLSTransport: ConnectionTransport {
     /// One record's bytes at most: the records still in the socket keep it readable.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
         ERR_clear_error()
+        readWaitsForRoomToSend = false
         let count = SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
         if count > 0 { return .done(Int(count)) }
         switch SSL_get_error(ssl, count) {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .wouldBlock
+        case SSL_ERROR_WANT_READ: return .wouldBlock
+        case SSL_ERROR_WANT_WRITE:
+            readWaitsForRoomToSend = true
+            return .wouldBlock
         case SSL_ERROR_ZERO_RETURN: return .done(0)
         default: throw SystemError(call: "SSL_read", errno: EPROTO)
         }
     }
+
+    private(set) var readWaitsForRoomToSend = false
 
     /// The rest of a record that `read` had no room for: the socket no longer shows it.
     var hasBufferedInput: Bool { SSL_pending(ssl) > 0 }
