@@ -69,18 +69,18 @@ struct ConnectionDeadline: Sendable {
     /// answer is among what waits. Only an answer's writing is timed by `writeIdle`: a
     /// `100 Continue` waiting alone while the request is still read leaves the connection under
     /// the reading deadlines, which its body must still meet.
-    mutating func writeBlocked(at now: ContinuousClock.Instant, progressed: Bool, answering: Bool) {
+    mutating func writeBlocked(at now: @autoclosure () -> ContinuousClock.Instant, progressed: Bool, answering: Bool) {
         guard answering else { return }
         if activity != .writingBlocked {
-            enter(.writingBlocked, at: now)
+            enter(.writingBlocked, at: now())
         } else if progressed {
-            progress(at: now)
+            progress(at: now())
         }
     }
 
     /// Everything queued has been written.
-    mutating func writeFlushed(at now: ContinuousClock.Instant) {
-        if activity == .writingBlocked { enter(.responding, at: now) }
+    mutating func writeFlushed(at now: @autoclosure () -> ContinuousClock.Instant) {
+        if activity == .writingBlocked { enter(.responding, at: now()) }
     }
 
     /// `bytes` moved: extends the deadlines that measure idleness.
