@@ -16,15 +16,15 @@ public protocol AccessGate: CreditSettlement {
     func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome
     /// The hold that backs a claimed `Idempotency-Key` from now on: should the request die with its
     /// gateway, the claim ends with the hold, and a repeat runs afresh.
-    func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async
+    func backIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, with hold: CreditHold) async
     /// Keeps a claimed request's answer for repeats.
-    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async
+    func completeIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, answer: StoredAnswer) async
     /// Gives a claim up: the request failed, and a repeat may run again.
-    func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async
+    func releaseIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey) async
 }
 
 extension AccessGate {
-    public func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async {}
+    public func backIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, with hold: CreditHold) async {}
 
     /// Holds `amount` for a request that runs at once.
     public func reserve(_ amount: Credits, for key: AuthenticatedKey) async -> CreditReservation {
@@ -32,9 +32,22 @@ extension AccessGate {
     }
 }
 
+/// A claimed `Idempotency-Key`, and which claim of it is the request's. A claim whose request died
+/// (its hold voided or expired) is taken over by a repeat, as a claim of its own: the request that
+/// lost it must not then end it, or a third repeat would run beside the second.
+public struct IdempotencyTicket: Sendable, Equatable {
+    public let key: String
+    public let claim: String
+
+    public init(key: String, claim: String) {
+        self.key = key
+        self.claim = claim
+    }
+}
+
 public enum IdempotencyOutcome: Sendable {
-    /// The key is new: run the request.
-    case proceed
+    /// The key is new (or its claim lapsed): run the request, which holds this claim.
+    case proceed(IdempotencyTicket)
     /// The same request ran before: answer as it did.
     case replay(StoredAnswer)
     case inProgress

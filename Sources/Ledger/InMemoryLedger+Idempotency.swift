@@ -5,11 +5,11 @@ public import GenerationCore
 extension InMemoryLedger {
     public func claimIdempotencyKey(
         keyID: String, key: String, fingerprint: [UInt8], at: Timestamp,
-        runningUntil: Timestamp
+        runningUntil: Timestamp, claim: String
     ) async throws(LedgerError) -> IdempotencyClaim {
         let id = InMemoryState.IdempotencyID(keyID: keyID, key: key)
         return try locked { state in
-            let fresh = InMemoryState.IdempotencyRecord(fingerprint: fingerprint, createdAt: at, runningUntil: runningUntil)
+            let fresh = InMemoryState.IdempotencyRecord(fingerprint: fingerprint, createdAt: at, runningUntil: runningUntil, claim: claim)
             guard let record = state.idempotency[id] else {
                 state.idempotency[id] = fresh
                 return .claimed
@@ -28,22 +28,24 @@ extension InMemoryLedger {
         }
     }
 
-    public func backIdempotencyKey(keyID: String, key: String, with hold: HoldID) async throws(LedgerError) {
+    public func backIdempotencyKey(keyID: String, key: String, claim: String, with hold: HoldID) async throws(LedgerError) {
         let id = InMemoryState.IdempotencyID(keyID: keyID, key: key)
         try locked { state in
-            if state.idempotency[id]?.answer == nil { state.idempotency[id]?.holdID = hold.rawValue }
+            if let record = state.idempotency[id], record.claim == claim, record.answer == nil { state.idempotency[id]?.holdID = hold.rawValue }
         }
     }
 
-    public func completeIdempotencyKey(keyID: String, key: String, answer: StoredAnswer) async throws(LedgerError) {
-        let id = InMemoryState.IdempotencyID(keyID: keyID, key: key)
-        try locked { state in state.idempotency[id]?.answer = answer }
-    }
-
-    public func releaseIdempotencyKey(keyID: String, key: String) async throws(LedgerError) {
+    public func completeIdempotencyKey(keyID: String, key: String, claim: String, answer: StoredAnswer) async throws(LedgerError) {
         let id = InMemoryState.IdempotencyID(keyID: keyID, key: key)
         try locked { state in
-            if let record = state.idempotency[id], record.answer == nil { state.idempotency[id] = nil }
+            if state.idempotency[id]?.claim == claim { state.idempotency[id]?.answer = answer }
+        }
+    }
+
+    public func releaseIdempotencyKey(keyID: String, key: String, claim: String) async throws(LedgerError) {
+        let id = InMemoryState.IdempotencyID(keyID: keyID, key: key)
+        try locked { state in
+            if let record = state.idempotency[id], record.claim == claim, record.answer == nil { state.idempotency[id] = nil }
         }
     }
 

@@ -46,6 +46,7 @@ struct InMemoryState: Sendable {
         var createdAt: Timestamp
         var runningUntil: Timestamp?
         var holdID: String?
+        var claim: String?
     }
 
     struct IdempotencyID: Hashable, Sendable {

@@ -121,12 +121,12 @@ extension LedgerGate {
     public func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
         do {
             // Until a hold backs the claim, it stands as long as a hold would.
-            let at = clock.millisecondsNow
+            let at = clock.millisecondsNow, claim = RandomUUID.make()
             switch try await ledger.claimIdempotencyKey(
                 keyID: key.id, key: idempotencyKey, fingerprint: fingerprint, at: at,
-                runningUntil: at + holdLifetime.wholeMilliseconds)
+                runningUntil: at + holdLifetime.wholeMilliseconds, claim: claim)
             {
-            case .claimed: return .proceed
+            case .claimed: return .proceed(IdempotencyTicket(key: idempotencyKey, claim: claim))
             case .inProgress: return .inProgress
             case .mismatch: return .mismatch
             case .completed(let answer): return .replay(answer)
@@ -137,23 +137,23 @@ extension LedgerGate {
         }
     }
 
-    public func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async {
+    public func backIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, with hold: CreditHold) async {
         do {
-            try await ledger.backIdempotencyKey(keyID: key.id, key: idempotencyKey, with: HoldID(hold.id))
+            try await ledger.backIdempotencyKey(keyID: key.id, key: ticket.key, claim: ticket.claim, with: HoldID(hold.id))
         } catch {
             logger.error("idempotency claim not tied to its hold", metadata: ["error": "\(error)"])
         }
     }
 
-    public func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {
+    public func completeIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, answer: StoredAnswer) async {
         do {
-            try await ledger.completeIdempotencyKey(keyID: key.id, key: idempotencyKey, answer: answer)
+            try await ledger.completeIdempotencyKey(keyID: key.id, key: ticket.key, claim: ticket.claim, answer: answer)
         } catch {
             logger.error("idempotent answer not kept", metadata: ["error": "\(error)"])
         }
     }
 
-    public func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {
-        try? await ledger.releaseIdempotencyKey(keyID: key.id, key: idempotencyKey)
+    public func releaseIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey) async {
+        try? await ledger.releaseIdempotencyKey(keyID: key.id, key: ticket.key, claim: ticket.claim)
     }
 }

@@ -11,17 +11,20 @@ extension SQLiteLedger {
         ALTER TABLE idempotency_key ADD COLUMN running_until INTEGER;
 
         """
+    /// Which claim of a key is running (a repeat that takes over a lapsed claim makes its own).
+    static let idempotencyClaimsSchema = "ALTER TABLE idempotency_key ADD COLUMN claim TEXT"
 
     public func claimIdempotencyKey(
         keyID: String, key: String, fingerprint: [UInt8], at: Timestamp,
-        runningUntil: Timestamp
+        runningUntil: Timestamp, claim: String
     ) async throws(LedgerError) -> IdempotencyClaim {
         try await write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO idempotency_key (key_id, idempotency_key, fingerprint, created_at, running_until) VALUES (?, ?, ?, ?, ?)
+                    INSERT INTO idempotency_key (key_id, idempotency_key, fingerprint, created_at, running_until, claim)
+                    VALUES (?, ?, ?, ?, ?, ?)
                     ON CONFLICT DO NOTHING
-                    """, arguments: [keyID, key, Data(fingerprint), at, runningUntil])
+                    """, arguments: [keyID, key, Data(fingerprint), at, runningUntil, claim])
             if db.changesCount == 1 { return .claimed }
             guard
                 let row = try Row.fetchOne(
@@ -37,9 +40,9 @@ extension SQLiteLedger {
             if state.lapsed(at: at) {
                 try db.execute(
                     sql: """
-                        UPDATE idempotency_key SET fingerprint = ?, created_at = ?, running_until = ?, hold_id = NULL
+                        UPDATE idempotency_key SET fingerprint = ?, created_at = ?, running_until = ?, hold_id = NULL, claim = ?
                         WHERE key_id = ? AND idempotency_key = ?
-                        """, arguments: [Data(fingerprint), at, runningUntil, keyID, key])
+                        """, arguments: [Data(fingerprint), at, runningUntil, claim, keyID, key])
                 return .claimed
             }
             guard Array(row["fingerprint"] as Data) == fingerprint else { return .mismatch }
@@ -49,28 +52,28 @@ extension SQLiteLedger {
         }
     }
 
-    public func backIdempotencyKey(keyID: String, key: String, with hold: HoldID) async throws(LedgerError) {
+    public func backIdempotencyKey(keyID: String, key: String, claim: String, with hold: HoldID) async throws(LedgerError) {
         try await write { db in
             try db.execute(
-                sql: "UPDATE idempotency_key SET hold_id = ? WHERE key_id = ? AND idempotency_key = ? AND status IS NULL",
-                arguments: [hold.rawValue, keyID, key])
+                sql: "UPDATE idempotency_key SET hold_id = ? WHERE key_id = ? AND idempotency_key = ? AND claim = ? AND status IS NULL",
+                arguments: [hold.rawValue, keyID, key, claim])
         }
     }
 
-    public func completeIdempotencyKey(keyID: String, key: String, answer: StoredAnswer) async throws(LedgerError) {
+    public func completeIdempotencyKey(keyID: String, key: String, claim: String, answer: StoredAnswer) async throws(LedgerError) {
         let headers = String(decoding: (try? JSONEncoder().encode(answer.headers)) ?? Data("[]".utf8), as: UTF8.self)
         try await write { db in
             try db.execute(
-                sql: "UPDATE idempotency_key SET status = ?, headers = ?, body = ? WHERE key_id = ? AND idempotency_key = ?",
-                arguments: [answer.status, headers, Data(answer.body), keyID, key])
+                sql: "UPDATE idempotency_key SET status = ?, headers = ?, body = ? WHERE key_id = ? AND idempotency_key = ? AND claim = ?",
+                arguments: [answer.status, headers, Data(answer.body), keyID, key, claim])
         }
     }
 
-    public func releaseIdempotencyKey(keyID: String, key: String) async throws(LedgerError) {
+    public func releaseIdempotencyKey(keyID: String, key: String, claim: String) async throws(LedgerError) {
         try await write { db in
             try db.execute(
-                sql: "DELETE FROM idempotency_key WHERE key_id = ? AND idempotency_key = ? AND status IS NULL",
-                arguments: [keyID, key])
+                sql: "DELETE FROM idempotency_key WHERE key_id = ? AND idempotency_key = ? AND claim = ? AND status IS NULL",
+                arguments: [keyID, key, claim])
         }
     }
 

@@ -52,9 +52,11 @@ struct RateLimitTests {
             func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { await inner.settle(hold, charge: charge) }
             func release(_ hold: CreditHold, reason: String) async -> Credits? { await inner.release(hold, reason: reason) }
             func recordUsage(_ usage: GenerationUsage) async {}
-            func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
-            func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {}
-            func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
+            func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
+                .proceed(IdempotencyTicket(key: idempotencyKey, claim: "test"))
+            }
+            func completeIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, answer: StoredAnswer) async {}
+            func releaseIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey) async {}
         }
         let clock = ManualSeconds()
         let backend = FakeBackend()

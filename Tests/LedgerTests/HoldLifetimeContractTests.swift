@@ -92,12 +92,13 @@ struct HoldLifetimeContractTests {
         let print: [UInt8] = [1, 2, 3]
         func claim() async throws -> IdempotencyClaim {
             try await ledger.claimIdempotencyKey(
-                keyID: key, key: "retry-me", fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000)
+                keyID: key, key: "retry-me", fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000,
+                claim: "first")
         }
         #expect(try await claim() == .claimed)
         #expect(try await claim() == .inProgress)
         let held = try await hold(ledger, key, "0.5", until: clock.millisecondsNow + 2_000)
-        try await ledger.backIdempotencyKey(keyID: key, key: "retry-me", with: held)
+        try await ledger.backIdempotencyKey(keyID: key, key: "retry-me", claim: "first", with: held)
         // Past the claim's own deadline, the open hold keeps it running.
         clock.advance(by: 1_500)
         #expect(try await ledger.renewHold(held, until: clock.millisecondsNow + 2_000))
@@ -117,19 +118,52 @@ struct HoldLifetimeContractTests {
         let key = try await fundedKey(ledger, "1")
         func claim(_ idempotencyKey: String, _ print: [UInt8] = [7]) async throws -> IdempotencyClaim {
             try await ledger.claimIdempotencyKey(
-                keyID: key, key: idempotencyKey, fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000)
+                keyID: key, key: idempotencyKey, fingerprint: print, at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 2_000,
+                claim: "only")
         }
         #expect(try await claim("never-held") == .claimed)
         #expect(try await claim("charged") == .claimed)
         let held = try await hold(ledger, key, "0.5", until: clock.millisecondsNow + 2_000)
-        try await ledger.backIdempotencyKey(keyID: key, key: "charged", with: held)
+        try await ledger.backIdempotencyKey(keyID: key, key: "charged", claim: "only", with: held)
         _ = try await ledger.post(held, charge: credits("0.5"))
         clock.advance(by: 2_500)
         // A claim that died before it held anything is free again, even for another request.
         #expect(try await claim("never-held", [8]) == .claimed)
         // A charged request's answer is on its way: a repeat must not run it a second time.
         #expect(try await claim("charged") == .inProgress)
-        try await ledger.completeIdempotencyKey(keyID: key, key: "charged", answer: StoredAnswer(status: 200, headers: [], body: [42]))
+        try await ledger.completeIdempotencyKey(keyID: key, key: "charged", claim: "only", answer: StoredAnswer(status: 200, headers: [], body: [42]))
         #expect(try await claim("charged") == .completed(StoredAnswer(status: 200, headers: [], body: [42])))
     }
+
+    /// A request whose claim lapsed (its hold voided: it failed) and was taken over by a repeat can
+    /// no longer release, back or complete it: each acts on its own claim only. Its release once
+    /// deleted the repeat's running claim, and a third repeat then ran beside the second.
+    @Test(arguments: LedgerStore.available)
+    func aClaimTakenOverCannotBeEndedByTheRequestThatLostIt(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try await store.make(clock: clock)
+        let key = try await fundedKey(ledger, "1")
+        func claim(_ name: String) async throws -> IdempotencyClaim {
+            try await ledger.claimIdempotencyKey(
+                keyID: key, key: "twice", fingerprint: [9], at: clock.millisecondsNow, runningUntil: clock.millisecondsNow + 60_000,
+                claim: name)
+        }
+        #expect(try await claim("first") == .claimed)
+        let first = try await hold(ledger, key, "0.5", until: clock.millisecondsNow + 60_000)
+        try await ledger.backIdempotencyKey(keyID: key, key: "twice", claim: "first", with: first)
+        _ = try await ledger.void(first, reason: "failed")
+        #expect(try await claim("second") == .claimed, "the first claim lapsed with its hold")
+
+        try await ledger.releaseIdempotencyKey(keyID: key, key: "twice", claim: "first")
+        try await ledger.completeIdempotencyKey(keyID: key, key: "twice", claim: "first", answer: StoredAnswer(status: 200, headers: [], body: [1]))
+        try await ledger.backIdempotencyKey(keyID: key, key: "twice", claim: "first", with: first)
+        #expect(try await claim("third") == .inProgress, "still the second claim's")
+
+        let second = try await hold(ledger, key, "0.5", until: clock.millisecondsNow + 60_000)
+        try await ledger.backIdempotencyKey(keyID: key, key: "twice", claim: "second", with: second)
+        _ = try await ledger.post(second, charge: credits("0.5"))
+        try await ledger.completeIdempotencyKey(keyID: key, key: "twice", claim: "second", answer: StoredAnswer(status: 200, headers: [], body: [2]))
+        #expect(try await claim("third") == .completed(StoredAnswer(status: 200, headers: [], body: [2])))
+    }
+
 }

@@ -37,7 +37,7 @@ struct AdmissionTests {
         }
 
         func call(_ key: AuthenticatedKey) -> Call {
-            Call(key: key, idempotencyKey: nil, model: AdmissionTests.model, dialect: "plain", requestID: "r", start: .now)
+            Call(key: key, model: AdmissionTests.model, dialect: "plain", requestID: "r", start: .now)
         }
 
         /// An application for the catalog model with `body`, noting whether its body was decoded.

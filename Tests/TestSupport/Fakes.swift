@@ -19,9 +19,11 @@ package struct TestGate: AccessGate {
     package func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { Self.remaining }
     package func release(_ hold: CreditHold, reason: String) async -> Credits? { Self.remaining }
     package func recordUsage(_ usage: GenerationUsage) async {}
-    package func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
-    package func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {}
-    package func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
+    package func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
+        .proceed(IdempotencyTicket(key: idempotencyKey, claim: "test"))
+    }
+    package func completeIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, answer: StoredAnswer) async {}
+    package func releaseIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey) async {}
 }
 
 /// A backend that lives in the tests: answers every request with `samples` copies of a small JPEG,

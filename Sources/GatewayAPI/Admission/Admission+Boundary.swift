@@ -5,8 +5,8 @@ public import HTTPServer
 /// One authenticated call as the work behind it sees it.
 public struct Call: Sendable {
     public let key: AuthenticatedKey
-    /// The request's `Idempotency-Key`, claimed for it, when it sent one.
-    public let idempotencyKey: String?
+    /// The request's claim of its `Idempotency-Key`, when it sent one, once claimed.
+    public var idempotency: IdempotencyTicket? = nil
     /// The catalog model the call is for, as its usage is recorded (nil: not a known model).
     let model: String?
     /// The API the call came in through, as its usage is recorded (`segmind`, `modelslab`, ...).
@@ -94,7 +94,7 @@ extension Admission {
         case .failure(let error): return renderer.render(error)
         }
         let call = Call(
-            key: key, idempotencyKey: idempotency?.key, model: catalog[model] == nil ? nil : model, dialect: dialect,
+            key: key, model: catalog[model] == nil ? nil : model, dialect: dialect,
             requestID: request.headers["x-request-id"] ?? "", start: .now)
         var outcome: Outcome
         do throws(GatewayError) {
@@ -166,19 +166,21 @@ extension Admission {
         case .inProgress: throw .idempotencyInProgress
         case .mismatch: throw .idempotencyMismatch
         case .unavailable: throw .idempotencyUnavailable
-        case .proceed:
+        case .proceed(let ticket):
+            var claimed = call
+            claimed.idempotency = ticket
             let result: Result<Outcome, GatewayError>
             do throws(GatewayError) {
-                result = .success(try await work(call))
+                result = .success(try await work(claimed))
             } catch {
                 result = .failure(error)
             }
             let answer = try? result.get().response
             await uncancelled { [gate] in
                 if let answer, answer.status == .ok, let kept = StoredAnswer(keeping: answer) {
-                    await gate.completeIdempotency(idempotency.key, for: call.key, answer: kept)
+                    await gate.completeIdempotency(ticket, for: call.key, answer: kept)
                 } else {
-                    await gate.releaseIdempotency(idempotency.key, for: call.key)
+                    await gate.releaseIdempotency(ticket, for: call.key)
                 }
             }
             return try result.get()

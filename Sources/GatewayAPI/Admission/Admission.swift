@@ -73,7 +73,7 @@ public struct Admission: Sendable {
         let cost = price.cost(images: generation.samples)
         switch await gate.reserve(cost, for: call.key, queuedUpTo: application.queuedUpTo) {
         case .held(let hold, let remaining):
-            if let idempotencyKey = call.idempotencyKey { await gate.backIdempotency(idempotencyKey, for: call.key, with: hold) }
+            if let ticket = call.idempotency { await gate.backIdempotency(ticket, for: call.key, with: hold) }
             return AdmittedRequest(key: call.key, fields: fields, generation: generation, price: price, cost: cost, hold: hold, remaining: remaining)
         case .insufficient: throw .insufficientCredits
         case .unauthorized: throw .invalidKey

@@ -27,14 +27,14 @@ public struct AlertingGate: AccessGate {
     public func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
         await gate.claimIdempotency(idempotencyKey, fingerprint: fingerprint, for: key)
     }
-    public func backIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, with hold: CreditHold) async {
-        await gate.backIdempotency(idempotencyKey, for: key, with: hold)
+    public func backIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, with hold: CreditHold) async {
+        await gate.backIdempotency(ticket, for: key, with: hold)
     }
-    public func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {
-        await gate.completeIdempotency(idempotencyKey, for: key, answer: answer)
+    public func completeIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, answer: StoredAnswer) async {
+        await gate.completeIdempotency(ticket, for: key, answer: answer)
     }
-    public func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {
-        await gate.releaseIdempotency(idempotencyKey, for: key)
+    public func releaseIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey) async {
+        await gate.releaseIdempotency(ticket, for: key)
     }
     public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { await gate.settle(hold, charge: charge) }
     public func renew(_ hold: CreditHold) async -> Bool { await gate.renew(hold) }
