@@ -108,6 +108,34 @@ struct MoneyAbuseTests {
         await upstream.shutdown()
     }
 
+    /// A job that fails serves none of its images, whoever stored them: an earlier run of it that
+    /// lost its lease may have stored one under the names its client holds (here the test stores
+    /// it, while the job's run waits on the upstream). It was served free for the whole retention.
+    @Test func aFailedJobServesNoImageUnderItsNames() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.stall)
+        let gateway = try await Self.start(upstream, extraYAML: "jobs:\n  wait: 0s\n")
+        let member = try await gateway.createKey(name: "stale", credits: "1")
+        let body = #"{"key": "\#(member.secret)", "prompt": "a heron", "width": 512, "height": 512}"#
+        let queued = try await curl(["-H", "Content-Type: application/json", "-d", body, "http://127.0.0.1:\(gateway.port)/api/v3/text2img"]).body
+        let id = try #require(queued["id"] as? Int, "\(queued)")
+        let link = try #require((queued["future_links"] as? [String])?.first, "\(queued)")
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+        let name = try #require(link.split(separator: "/").last.map(String.init))
+        let folder = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/generations/"
+        try Data(TestImages.png(width: 64, height: 64)).write(to: URL(fileURLWithPath: folder + name))
+        #expect(try await curl([link]).status == 200, "stored as a run would store it")
+        upstream.misbehave(nil)
+
+        let fetched = await Self.v3Outcome(gateway, member.secret, id: id)
+        #expect(fetched["status"] as? String == "error" || fetched["status"] as? String == "failed", "\(fetched)")
+        #expect(try await curl([link]).status == 404, "a failed job's image is not served")
+        #expect(try await gateway.credits(of: member.id) == ("1", "0"))
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// A queued job whose hold expired before its turn came (as after a crash that queued it again
     /// for longer than its hold had left) fails without running: its credits were released and
     /// may be spent since. It once ran, and was charged into debt.

@@ -56,18 +56,14 @@ public struct GenerationJobExecutor: Sendable {
                 timings.record(model: job.model, backend: result.upstream?.name ?? "local", seconds: took.seconds)
             }
             // Cancelled, it ran to its end all the same (an upstream call): charged, never delivered.
-            var saved: [String] = []
-            do {
-                for (image, name) in zip(images, payload.files) where !cancelled {
-                    let bytes = payload.base64 ? Array(image.base64.bytes) : image.bytes
+            for (image, name) in zip(images, payload.files) where !cancelled {
+                let bytes = payload.base64 ? Array(image.base64.bytes) : image.bytes
+                do {
                     try await outputs.save(bytes, named: name)
-                    saved.append(name)
+                } catch {
+                    // Failed, the job is charged nothing, and its settle deletes the images stored before.
+                    return .failed("the images could not be stored")
                 }
-            } catch {
-                // The job fails and nothing is charged, so nothing may be served either: the
-                // images saved before the failure (their names are in the client's answer) go too.
-                await outputs.delete(saved)
-                return .failed("the images could not be stored")
             }
             let charge = payload.price.map { min($0.cost(images: images.count), job.cost) } ?? job.cost
             return .completed(
@@ -108,7 +104,10 @@ public struct GenerationJobExecutor: Sendable {
                 duration: duration, requestID: requestID, upstream: result?.upstream)
             _ = await credits.settle(hold, charge: charge, recording: usage)
         case .failed(let message):
-            // Removed from the queue, or stopped between steps on a local worker: nothing delivered, nothing charged.
+            // Removed from the queue, or stopped between steps on a local worker: nothing delivered,
+            // nothing charged. Nothing may be served either: an image a run taken back had stored
+            // under the job's names (the client has them) goes with the job.
+            await outputs.delete(ended?.payload.files ?? [])
             _ = await credits.release(hold, reason: cancelled ? JobRecord.cancelledError : message)
             await credits.recordUsage(
                 GenerationUsage(
