@@ -70,16 +70,17 @@ struct MultipartForm {
     /// Reads each part's header lines before the parser does, and refuses a form that has more
     /// than `maxHeaderLines` in a part, or a byte above 0x7F in a header's name: multipart-kit's
     /// parser looks every name byte up in a table of 128 entries and traps past it (a member's
-    /// edit request once stopped the gateway so). A part's headers follow its delimiter line,
-    /// `--boundary` at the start of the body or of a line, up to the first empty line.
+    /// edit request once stopped the gateway so). Header lines follow a delimiter (`--boundary`
+    /// and a line end), up to the first empty line. Every delimiter is taken for one, wherever it
+    /// stands: the parser finds the first one anywhere in the preamble (`x--boundary` too), and a
+    /// client's boundary appears nowhere else in its form.
     static func checkHeaders(of body: [UInt8], boundary: String) throws(Problem) {
         let delimiter = Array("--\(boundary)".utf8), lineEnd: [UInt8] = [13, 10]
         var searchFrom = body.startIndex
         while let found = body[searchFrom...].firstRange(of: delimiter) {
             searchFrom = found.upperBound
-            let startsALine = found.lowerBound == body.startIndex || body[..<found.lowerBound].suffix(2).elementsEqual(lineEnd)
             // Otherwise the closing delimiter (`--` follows), or text that only looks like one.
-            guard startsALine, body[found.upperBound...].starts(with: lineEnd) else { continue }
+            guard body[found.upperBound...].starts(with: lineEnd) else { continue }
             var line = found.upperBound + 2, count = 0
             while line < body.endIndex {
                 let end = body[line...].firstRange(of: lineEnd)?.lowerBound ?? body.endIndex
@@ -93,7 +94,6 @@ struct MultipartForm {
                 }
                 line = end + 2
             }
-            searchFrom = min(max(searchFrom, line), body.endIndex)
         }
     }
 
