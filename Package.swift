@@ -138,6 +138,7 @@ let package = Package(
         .target(
             name: "SDGateApp",
             dependencies: [
+                "CSystemShims",
                 "HTTPServer",
                 "Backends",
                 "GatewayAPI",

@@ -1,3 +1,4 @@
+import CSystemShims
 import Foundation
 
 #if canImport(Glibc)
@@ -42,7 +43,8 @@ extension StartupPages {
         // Where the binary was loaded: where its program headers are (AT_PHDR), less where the file
         // says they go.
         let address = field(index, 0x10, 8), size = field(index, 0x20, 8), programHeadersAt = littleEndian(header, at: 0x20, size: 8)
-        guard let programHeaders = auxiliaryValue(3), programHeaders >= programHeadersAt else { return nil }
+        let programHeaders = UInt64(getauxval(UInt(AT_PHDR)))
+        guard programHeaders != 0, programHeaders >= programHeadersAt else { return nil }
         let (start, overflowed) = (programHeaders - programHeadersAt).addingReportingOverflow(address)
         guard !overflowed, size > 0, size <= UInt64(UInt.max) - start else { return nil }
         return UInt(start)..<UInt(start + size)
@@ -80,17 +82,6 @@ extension StartupPages {
         #else
         return []
         #endif
-    }
-
-    /// A value the kernel handed the process at its start (`/proc/self/auxv`: pairs of a type and
-    /// its value).
-    private static func auxiliaryValue(_ type: UInt64) -> UInt64? {
-        guard let file = FileHandle(forReadingAtPath: "/proc/self/auxv"), let data = try? file.readToEnd() else { return nil }
-        let pairs = Array(data)
-        for pair in stride(from: 0, to: pairs.count - 15, by: 16) where littleEndian(pairs, at: pair, size: 8) == type {
-            return littleEndian(pairs, at: pair + 8, size: 8)
-        }
-        return nil
     }
 
     private static func littleEndian(_ bytes: [UInt8], at offset: Int, size: Int) -> UInt64 {

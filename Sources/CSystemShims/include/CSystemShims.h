@@ -5,9 +5,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <malloc.h>
+#include <sys/auxv.h>
 
-/// <sys/epoll.h> and <sys/eventfd.h> are included for the event loop, <malloc.h> for mallopt(3):
-/// Swift's Glibc module exports none of them.
+/// <sys/epoll.h> and <sys/eventfd.h> are included for the event loop, <malloc.h> for mallopt(3),
+/// <sys/auxv.h> for getauxval(3) (where the binary was loaded): Swift's Glibc module exports none
+/// of them.
 
 /// accept4(2) is a GNU extension that Swift's Glibc module does not export; accepting with
 /// SOCK_NONBLOCK | SOCK_CLOEXEC in one call saves two fcntl(2) calls per connection.
