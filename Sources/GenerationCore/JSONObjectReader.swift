@@ -59,17 +59,11 @@ public enum JSONObjectReader {
     /// Throws when `bytes` hold more than `maxValues` values, without counting far past them.
     private static func checkValueCount(_ bytes: [UInt8]) throws {
         var count = 0
-        var start = 0
-        while start < bytes.count, count <= maxValues {
-            let end = min(start + 4096, bytes.count)
-            for byte in bytes[start..<end]
-            where byte == UInt8(ascii: ",") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
-                count += 1
+        for byte in bytes where byte == UInt8(ascii: ",") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
+            count += 1
+            guard count <= maxValues else {
+                throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "more than \(maxValues) values"))
             }
-            start = end
-        }
-        guard count <= maxValues else {
-            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "more than \(maxValues) values"))
         }
     }
 

@@ -91,9 +91,7 @@ public struct GuardedFetcher: Sendable {
         let remaining = deadline - .now
         guard remaining > .zero else { throw Refusal(message: "fetching \(subject) took too long") }
         do {
-            return try await withinDeadline(deadline) {
-                try await Self.get(url, pinnedTo: target, maxBytes: maxBytes, subject: subject, within: remaining)
-            }
+            return try await withinDeadline(deadline) { try await get(url, pinnedTo: target, maxBytes: maxBytes, within: remaining) }
         } catch let refusal as Refusal {
             throw refusal
         } catch let error where error is DeadlinePassed || (error as? HTTPClientError) == .deadlineExceeded {
@@ -103,8 +101,8 @@ public struct GuardedFetcher: Sendable {
         }
     }
 
-    private static func get(_ url: URL, pinnedTo target: Target, maxBytes: Int, subject: String, within remaining: Duration) async throws -> Outcome {
-        try await withClient(pinnedTo: target) { client in
+    private func get(_ url: URL, pinnedTo target: Target, maxBytes: Int, within remaining: Duration) async throws -> Outcome {
+        try await Self.withClient(pinnedTo: target) { client in
             let response = try await client.execute(HTTPClientRequest(url: url.absoluteString), timeout: .nanoseconds(remaining.wholeNanoseconds))
             if (300..<400).contains(response.status.code), let location = response.headers.first(name: "location") {
                 return .redirect(location)

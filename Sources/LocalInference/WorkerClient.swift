@@ -20,7 +20,6 @@ struct WorkerClient: Sendable {
     }
 
     func health(_ base: String, timeout: Duration) async -> Health {
-        let http = http
         // The deadline covers the body too (the client's own ends with the head).
         let answer = try? await withinDeadline(.now + timeout) {
             let response = try await http.execute(HTTPClientRequest(url: base + "/health"), timeout: .milliseconds(timeout.wholeMilliseconds))
@@ -53,7 +52,6 @@ struct WorkerClient: Sendable {
         if let token { call.headers.add(name: "Authorization", value: "Bearer \(token)") }
         call.body = .bytes(ByteBuffer(bytes: Self.body(of: request)))
         let status: Int, answer: ByteBuffer
-        let http = http
         do {
             // The deadline covers the answer's body too (the client's own ends with its head).
             (status, answer) = try await withinDeadline(.now + deadline) { [call] in

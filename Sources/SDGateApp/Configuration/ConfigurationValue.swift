@@ -49,17 +49,18 @@ enum ConfigurationValue {
         }
         // A duration past Int64's milliseconds lies past every range; it cannot even be built.
         guard let milliseconds = Int64(exactly: (value * scale * 1000).rounded()) else {
-            throw ConfigurationValueError(
-                "must be between \(renderDuration(range.lowerBound)) and \(renderDuration(range.upperBound)), got '\(text)'")
+            throw outOfRange(range, got: "'\(text)'", render: renderDuration)
         }
         return try check(.milliseconds(milliseconds), range, render: renderDuration)
     }
 
     private static func check<T: Comparable>(_ value: T, _ range: ClosedRange<T>, render: (T) -> String) throws(ConfigurationValueError) -> T {
-        guard range.contains(value) else {
-            throw ConfigurationValueError("must be between \(render(range.lowerBound)) and \(render(range.upperBound)), got \(render(value))")
-        }
+        guard range.contains(value) else { throw outOfRange(range, got: render(value), render: render) }
         return value
+    }
+
+    private static func outOfRange<T>(_ range: ClosedRange<T>, got: String, render: (T) -> String) -> ConfigurationValueError {
+        ConfigurationValueError("must be between \(render(range.lowerBound)) and \(render(range.upperBound)), got \(got)")
     }
 
     static func renderBytes(_ bytes: Int) -> String {
