@@ -36,6 +36,17 @@ struct MoneyAbuseTests {
         try await gateway.usage().filter { $0["key_id"] as? String == keyID }
     }
 
+    /// A v3 call answered `processing` at once (`jobs.wait: 0s`): its job's id, and each of its
+    /// future images' link with the file the gateway will store it in.
+    static func queueV3(_ gateway: ProxiedGateway, _ secret: String, samples: Int) async throws -> (id: Int, images: [(link: String, file: String)]) {
+        let body = #"{"key": "\#(secret)", "prompt": "herons", "samples": \#(samples), "width": 512, "height": 512}"#
+        let queued = try await curl(["-H", "Content-Type: application/json", "-d", body, "http://127.0.0.1:\(gateway.port)/api/v3/text2img"]).body
+        let id = try #require(queued["id"] as? Int, "\(queued)")
+        let links = try #require(queued["future_links"] as? [String], "\(queued)")
+        let folder = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/generations/"
+        return (id, links.map { ($0, folder + ($0.split(separator: "/").last.map(String.init) ?? "")) })
+    }
+
     /// A v3 job's answer once it is no longer processing, fetched as a ModelsLab client fetches it.
     static func v3Outcome(_ gateway: ProxiedGateway, _ secret: String, id: Int) async -> [String: Any] {
         var answer: [String: Any] = [:]
@@ -87,21 +98,16 @@ struct MoneyAbuseTests {
         upstream.misbehave(.wait)
         let gateway = try await Self.start(upstream, extraYAML: "jobs:\n  wait: 0s\n")
         let member = try await gateway.createKey(name: "unlucky", credits: "1")
-        let body = #"{"key": "\#(member.secret)", "prompt": "two herons", "samples": 2, "width": 512, "height": 512}"#
-        let queued = try await curl(["-H", "Content-Type: application/json", "-d", body, "http://127.0.0.1:\(gateway.port)/api/v3/text2img"]).body
-        let id = try #require(queued["id"] as? Int, "\(queued)")
-        let links = try #require(queued["future_links"] as? [String], "\(queued)")
-        #expect(links.count == 2)
+        let (id, images) = try await Self.queueV3(gateway, member.secret, samples: 2)
+        #expect(images.count == 2)
         // The second image's place is taken by a folder, so that writing it fails.
-        let folder = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/generations/"
-        let second = try #require(links.last?.split(separator: "/").last.map(String.init))
-        try FileManager.default.createDirectory(atPath: folder + second + "/taken", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: try #require(images.last).file + "/taken", withIntermediateDirectories: true)
         #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
         upstream.misbehave(nil)
 
         let fetched = await Self.v3Outcome(gateway, member.secret, id: id)
         #expect(fetched["status"] as? String == "error" || fetched["status"] as? String == "failed", "\(fetched)")
-        #expect(try await curl([try #require(links.first)]).status == 404, "the first image is not served")
+        #expect(try await curl([try #require(images.first).link]).status == 404, "the first image is not served")
         #expect(try await gateway.credits(of: member.id) == ("1", "0"))
         #expect(try await gateway.verify().status == 0)
         #expect(try await gateway.stop() == 0)
@@ -116,14 +122,10 @@ struct MoneyAbuseTests {
         upstream.misbehave(.stall)
         let gateway = try await Self.start(upstream, extraYAML: "jobs:\n  wait: 0s\n")
         let member = try await gateway.createKey(name: "stale", credits: "1")
-        let body = #"{"key": "\#(member.secret)", "prompt": "a heron", "width": 512, "height": 512}"#
-        let queued = try await curl(["-H", "Content-Type: application/json", "-d", body, "http://127.0.0.1:\(gateway.port)/api/v3/text2img"]).body
-        let id = try #require(queued["id"] as? Int, "\(queued)")
-        let link = try #require((queued["future_links"] as? [String])?.first, "\(queued)")
+        let (id, images) = try await Self.queueV3(gateway, member.secret, samples: 1)
+        let (link, file) = try #require(images.first)
         #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
-        let name = try #require(link.split(separator: "/").last.map(String.init))
-        let folder = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/generations/"
-        try Data(TestImages.png(width: 64, height: 64)).write(to: URL(fileURLWithPath: folder + name))
+        try Data(TestImages.png(width: 64, height: 64)).write(to: URL(fileURLWithPath: file))
         #expect(try await curl([link]).status == 200, "stored as a run would store it")
         upstream.misbehave(nil)
 
