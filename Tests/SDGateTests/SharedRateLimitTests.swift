@@ -17,7 +17,7 @@ struct SharedRateLimitTests {
         return RateBurst(
             allowed: object["allowed"] as? [String: Int] ?? [:], limited: object["limited"] as? [String: Int] ?? [:],
             other: object["other"] as? [String] ?? ["unreadable: \(result.output)"], headersOK: object["headers_ok"] as? Bool == true,
-            seconds: object["seconds"] as? Double ?? 0)
+            seconds: object["seconds"] as? Double ?? 0, after: object["after"] as? [String: String] ?? [:])
     }
 
     @Test func aKeyLimitedToTenAMinuteGetsTenInTotalAcrossEveryDialect() async throws {
@@ -29,7 +29,7 @@ struct SharedRateLimitTests {
         let burst = try await Self.burst(ports: [gateway.port], secret: key.secret, count: 60)
         #expect(burst.other.isEmpty, "\(burst.other)")
         #expect(burst.allowedCount == 10 && burst.limitedCount == 50, "\(burst)")
-        #expect(Set(burst.limited.keys) == ["v1", "v2", "v3", "v6", "openai", "a1111"], "every dialect refused some: \(burst)")
+        #expect(burst.after == Dictionary(uniqueKeysWithValues: RateBurst.dialects.map { ($0, "limited") }), "every dialect refuses: \(burst)")
         #expect(burst.headersOK, "every refusal carries its dialect's rate-limit headers")
         #expect(try await gateway.verify().status == 0)
         #expect(try await gateway.stop() == 0)
@@ -45,10 +45,14 @@ struct RateBurst: CustomStringConvertible {
     let headersOK: Bool
     /// From the first request sent to the last answer: the limit refills one request every 60/N seconds.
     let seconds: Double
+    /// The verdict on one request in each dialect sent after the burst, once the limit is spent.
+    let after: [String: String]
+
+    static let dialects = ["v1", "v2", "v3", "v6", "openai", "a1111"]
 
     var allowedCount: Int { allowed.values.reduce(0, +) }
     var limitedCount: Int { limited.values.reduce(0, +) }
-    var description: String { "allowed \(allowed), limited \(limited), in \(seconds)s" }
+    var description: String { "allowed \(allowed), limited \(limited), in \(seconds)s, then \(after)" }
 }
 
 extension ProxiedGateway {

@@ -1,8 +1,11 @@
 """Fires N generation requests at once (one thread each), spread over gateways and over every
 dialect in turn: Segmind v1 and v2, ModelsLab v3 and v6, OpenAI and A1111. Each answer is judged
 as its dialect's clients judge it: allowed, refused for the key's rate (with the dialect's own
-signs of it), or anything else. Usage: rate_burst.py PORT[,PORT...] KEY N. Prints
-{"allowed": {dialect: n}, "limited": {dialect: n}, "other": [...], "headers_ok": bool, "seconds": s}."""
+signs of it), or anything else. Then one more request in each dialect, one after another: with
+the key's limit spent, each is refused in its dialect's shape, whichever dialects the burst's
+allowed requests fell to (the order the burst reaches the limiter in is the scheduler's). Usage:
+rate_burst.py PORT[,PORT...] KEY N. Prints {"allowed": {dialect: n}, "limited": {dialect: n},
+"other": [...], "headers_ok": bool, "seconds": s, "after": {dialect: verdict}}."""
 import collections
 import concurrent.futures
 import json
@@ -75,11 +78,15 @@ with concurrent.futures.ThreadPoolExecutor(max_workers=count) as pool:
     results = list(pool.map(one, range(count)))
 seconds = time.monotonic() - start
 summary = {"allowed": collections.Counter(), "limited": collections.Counter(), "other": [], "headers_ok": True,
-           "seconds": round(seconds, 2)}
+           "seconds": round(seconds, 2), "after": {}}
 for name, verdict, signs, text in results:
     if verdict == "other":
         summary["other"].append(text)
     else:
         summary[verdict][name] += 1
+    summary["headers_ok"] = summary["headers_ok"] and signs
+for name in names:
+    verdict, signs = judge(name, calls[name](f"http://127.0.0.1:{ports[0]}"))
+    summary["after"][name] = verdict
     summary["headers_ok"] = summary["headers_ok"] and signs
 print(json.dumps(summary, sort_keys=True))
