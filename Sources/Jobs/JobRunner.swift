@@ -42,6 +42,7 @@ public final class JobRunner: Sendable {
     private let logger: Logger
     private let execute: @Sendable (JobRecord) async -> Outcome
     private let settle: @Sendable (JobRecord, Outcome) async -> Void
+    private let discard: @Sendable (JobRecord) async -> Void
     private let loop: ClaimLoop<JobRecord>
     /// The stops of the jobs running here, by job id.
     private let stops = Mutex<[String: GenerationStop]>([:])
@@ -49,10 +50,13 @@ public final class JobRunner: Sendable {
     /// - Parameters:
     ///   - execute: runs a claimed job: generates, stores the outputs, renders the answer.
     ///   - settle: charges or releases the job's credits, once its end is recorded.
+    ///   - discard: deletes what a run stored for a job that failed without it (the upkeep failed
+    ///     it for good, or another run of it failed, while this run still worked).
     public init(
         store: any JobStore, settings: Settings, clock: any WallClock, logger: Logger,
         execute: @escaping @Sendable (JobRecord) async -> Outcome,
-        settle: @escaping @Sendable (JobRecord, Outcome) async -> Void
+        settle: @escaping @Sendable (JobRecord, Outcome) async -> Void,
+        discard: @escaping @Sendable (JobRecord) async -> Void
     ) {
         self.store = store
         self.settings = settings
@@ -60,6 +64,7 @@ public final class JobRunner: Sendable {
         self.logger = logger
         self.execute = execute
         self.settle = settle
+        self.discard = discard
         loop = ClaimLoop(concurrency: settings.concurrency, pollInterval: settings.pollInterval, label: "jobs", logger: logger)
     }
 
@@ -111,8 +116,11 @@ public final class JobRunner: Sendable {
             }
         do {
             guard try await store.finishJob(id: job.id, attempt: job.attempts, state: state, result: result, error: error) else {
-                // Its lease ran out and another runner has it now: that one settles it.
+                // Its lease ran out: another run has it now and settles it, or it failed, and was
+                // settled, while this run still worked. Then what this run stored under its names
+                // would be served free.
                 logger.warning("job was taken back before it ended", metadata: ["job": "\(job.id)"])
+                await discardIfFailed(job)
                 return
             }
         } catch {
@@ -125,6 +133,17 @@ public final class JobRunner: Sendable {
         let cancelledAt = ended?.cancelledAt ?? (stop.isRequested ? clock.millisecondsNow : nil)
         await settle(job.with(cancelledAt: cancelledAt), outcome)
         logger.info("job ended", metadata: ["job": "\(job.id)", "state": "\(state.rawValue)", "cancelled": "\(cancelledAt != nil)"])
+    }
+
+    /// Deletes this run's outputs if its job failed (or was forgotten) meanwhile; a job that
+    /// another run may still complete, or did, keeps them, as their names are that run's too.
+    private func discardIfFailed(_ job: JobRecord) async {
+        do {
+            let now = try await store.job(id: job.id)
+            if now == nil || now?.state == .failed { await discard(job) }
+        } catch {
+            logger.error("job taken back not read", metadata: ["job": "\(job.id)", "error": "\(error)"])
+        }
     }
 
     /// Renews the lease every third of it, and looks for a cancel made on another replica every

@@ -208,7 +208,7 @@ package struct GatewayApp: Sendable {
                 metrics.jobStarted(waited: .milliseconds(max(0, clock.millisecondsNow - job.createdAt)))
                 return await executor.execute(job)
             },
-            settle: executor.settle)
+            settle: executor.settle, discard: executor.discard)
         jobRunner.set(runner, store: store, executor: executor)
         let jobs = JobQueue(
             store: store, completions: completions, wake: runner.wake,

@@ -17,6 +17,9 @@ struct JobRunnerTests {
         let executed = Mutex<[String]>([])
         let settled = Mutex<[String: JobState]>([:])
         let active = Mutex<(now: Int, peak: Int)>((0, 0))
+        let discarded = Mutex<[String]>([])
+        /// Jobs whose `execute` waits until this is false.
+        let holding = Mutex<Bool>(false)
     }
 
     static func makeStore() throws -> SQLiteLedger {
@@ -41,6 +44,7 @@ struct JobRunnerTests {
                 probe.active.withLock {
                     $0.now += 1; $0.peak = max($0.peak, $0.now)
                 }
+                while probe.holding.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(10)) }
                 // Long enough for the others to be claimed meanwhile.
                 try? await Task.sleep(for: .milliseconds(20))
                 probe.active.withLock { $0.now -= 1 }
@@ -52,7 +56,8 @@ struct JobRunnerTests {
                 // The end is recorded before the credits move.
                 let state = (try? await store.job(id: job.id))?.state ?? .queued
                 probe.settled.withLock { $0[job.id] = state }
-            })
+            },
+            discard: { job in probe.discarded.withLock { $0.append(job.id) } })
     }
 
     @Test func jobsRunAtMostConcurrencyAtOnceAndEndCompletedOrFailed() async throws {
@@ -65,6 +70,7 @@ struct JobRunnerTests {
         #expect(await eventually { probe.settled.withLock { $0.count } == 12 })
         await runner.stop()
         #expect(probe.active.withLock { $0.peak } <= 3)
+        #expect(probe.discarded.withLock { $0 }.isEmpty)
         #expect(probe.executed.withLock { $0.sorted() } == ids.sorted())
         for id in ids {
             let job = try #require(try await store.job(id: id))
@@ -86,5 +92,35 @@ struct JobRunnerTests {
         #expect(await eventually { probe.settled.withLock { $0.count } == 20 })
         for runner in runners { await runner.stop() }
         #expect(probe.executed.withLock { $0.sorted() } == ids.sorted(), "every job once, none twice")
+        #expect(probe.discarded.withLock { $0 }.isEmpty)
+    }
+
+    /// A run whose job failed while it worked (the upkeep took its lease back for good) ends
+    /// unrecorded and unsettled, and what it stored is discarded: the failure's settle came first.
+    /// A run whose job only went back to the queue keeps its outputs: their names are the next
+    /// run's too.
+    @Test func aRunWhoseJobFailedMeanwhileDiscardsWhatItStored() async throws {
+        let store = try Self.makeStore(), probe = Probe()
+        probe.holding.withLock { $0 = true }
+        let runner = Self.runner(store, probe: probe, concurrency: 1)
+        runner.start()
+        let requeued = try await Self.enqueue(store, model: "requeued")
+        #expect(await eventually { probe.active.withLock { $0.now } == 1 })
+        // Its lease taken back (as if its gateway had died), it is queued again.
+        let later = SystemWallClock().millisecondsNow + 3_600_000
+        #expect(try await store.recoverAbandonedJobs(now: later, maxAttempts: 3).isEmpty)
+        probe.holding.withLock { $0 = false }
+        #expect(await eventually { probe.settled.withLock { $0[requeued] } == .completed }, "run again, and completed")
+        #expect(probe.discarded.withLock { $0 }.isEmpty)
+
+        probe.holding.withLock { $0 = true }
+        let failed = try await Self.enqueue(store, model: "failed")
+        #expect(await eventually { probe.active.withLock { $0.now } == 1 })
+        #expect(try await store.recoverAbandonedJobs(now: later, maxAttempts: 1).map(\.id) == [failed])
+        probe.holding.withLock { $0 = false }
+        #expect(await eventually { probe.discarded.withLock { $0 } == [failed] })
+        await runner.stop()
+        #expect(probe.settled.withLock { $0[failed] } == nil, "the upkeep settles it, not the run")
+        #expect(try await store.job(id: failed)?.state == .failed)
     }
 }

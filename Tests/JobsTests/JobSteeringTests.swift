@@ -45,7 +45,7 @@ struct JobSteeringTests {
                 while stop?.isRequested != true { try? await Task.sleep(for: .milliseconds(10)) }
                 return .failed("stopped after a step")
             },
-            settle: { job, _ in probe.settled.withLock { $0[job.id] = job } })
+            settle: { job, _ in probe.settled.withLock { $0[job.id] = job } }, discard: { _ in Issue.record("nothing to discard") })
     }
 
     @Test func aQueuedJobIsSettledAtOnceAndARunningOneIsStoppedEvenFromAnotherRunner() async throws {

@@ -36,7 +36,7 @@ struct ModelsLabTests {
             settings.pollInterval = .milliseconds(100)
             runner = JobRunner(
                 store: ledger, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test"),
-                execute: executor.execute, settle: executor.settle)
+                execute: executor.execute, settle: executor.settle, discard: executor.discard)
             runner.start()
             var router = Router()
             ModelsLabDialect(

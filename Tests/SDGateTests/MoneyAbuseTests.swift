@@ -138,6 +138,36 @@ struct MoneyAbuseTests {
         await upstream.shutdown()
     }
 
+    /// A job the upkeep failed for good while its run still waited on the upstream (its lease lost
+    /// three times over) serves nothing that run stores afterwards: the failure was settled
+    /// before the image existed. It was served free for the whole retention.
+    @Test func anImageStoredAfterItsJobFailedIsNotServed() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.wait)
+        let gateway = try await Self.start(upstream, extraYAML: "jobs:\n  wait: 0s\n  lease: 4s\n")
+        let member = try await gateway.createKey(name: "late", credits: "1")
+        let (id, images) = try await Self.queueV3(gateway, member.secret, samples: 1)
+        let link = try #require(images.first).link
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+
+        // As if the job had been taken back twice before: this run's lease lapses, and the upkeep
+        // fails the job for good, while the run goes on.
+        let database = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/sdgate.sqlite"
+        #expect(try await Command.run("sqlite3", [database, "UPDATE job SET attempts = 3, lease_until = 1000"]).status == 0)
+        let failed = await Self.v3Outcome(gateway, member.secret, id: id)
+        #expect(failed["status"] as? String == "error" || failed["status"] as? String == "failed", "\(failed)")
+        #expect(try await gateway.credits(of: member.id) == ("1", "0"))
+        upstream.misbehave(nil)
+
+        // The run stores its image, then finds its end refused.
+        #expect(await eventually(timeout: .seconds(60)) { gateway.log.contains("job was taken back before it ended") })
+        #expect(await eventually(timeout: .seconds(10)) { (try? await curl([link]))?.status == 404 }, "the late run's image is not served")
+        #expect(try await gateway.credits(of: member.id) == ("1", "0"))
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// A queued job whose hold expired before its turn came (as after a crash that queued it again
     /// for longer than its hold had left) fails without running: its credits were released and
     /// may be spent since. It once ran, and was charged into debt.

@@ -118,6 +118,12 @@ public struct GenerationJobExecutor: Sendable {
         await queueWebhook(job, ended)
     }
 
+    /// Deletes the images a run stored for a job that failed without it: the failure's settle
+    /// deleted what was there when it ran.
+    public func discard(_ job: JobRecord) async {
+        await outputs.delete(GenerationJobPayload.decode(job.payload)?.files ?? [])
+    }
+
     /// A job with a `webhook` gets the body its dialect renders for its end POSTed there (only
     /// ModelsLab's requests carry one). A crash between the job's end and this leaves it unsent.
     private func queueWebhook(_ job: JobRecord, _ ended: GenerationJob?) async {
