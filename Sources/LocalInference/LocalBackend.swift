@@ -74,7 +74,9 @@ package final class LocalBackend: InferenceBackend {
             queueDepth: Gauge(label: "sdgate_worker_queue_depth", factory: metrics),
             workersUp: Gauge(label: "sdgate_workers_up", factory: metrics),
             queueWait: Timer(label: "sdgate_worker_queue_wait_seconds", factory: metrics))
-        client = WorkerClient(http: HTTPClient(eventLoopGroupProvider: .singleton))
+        // A worker answers, it does not send the gateway elsewhere: a redirect would POST the
+        // member's request wherever it pointed.
+        client = WorkerClient(http: HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow)))
         pool = Mutex(WorkerPool(waiting: FairQueue(capacity: settings.queueLimit, capacityPerKey: settings.queueLimitPerKey)))
     }
 
@@ -171,19 +173,10 @@ package final class LocalBackend: InferenceBackend {
     // MARK: The pool
 
     private func acquire(for key: String) async throws(InferenceError) -> WorkerPool.Lease {
-        enum Decision {
-            case ready(WorkerPool.Lease)
-            case wait(UInt64)
-        }
-        let decision = pool.withLock { pool -> Decision in
-            if pool.waiting.isEmpty, let lease = pool.idle.popLast() { return .ready(pool.start(lease, for: key)) }
-            pool.nextWaiter += 1
-            return .wait(pool.nextWaiter)
-        }
         let id: UInt64
-        switch decision {
-        case .ready(let lease): return lease
-        case .wait(let waiter): id = waiter
+        switch pool.withLock({ $0.admit(key) }) {
+        case .started(let lease): return lease
+        case .waits(let waiter): id = waiter
         }
         // Nobody waits for ever: past `maxWait` the request leaves the queue as `busy`.
         let timer = Task { [self] in
@@ -195,12 +188,13 @@ package final class LocalBackend: InferenceBackend {
         do {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
-                    let queued = changePool { pool in
-                        Task.isCancelled || !pool.waiting.enqueue(continuation, id: id, key: key) ? nil : pool.waiting.count
-                    }
-                    if let queued {
-                        logger.debug("waiting for a worker", metadata: ["key.id": "\(key)", "queued": "\(queued)"])
-                    } else {
+                    let joined = changePool { pool in Task.isCancelled ? .refused : pool.join(continuation, id: id, key: key) }
+                    switch joined {
+                    case .started(let lease):
+                        continuation.resume(returning: lease)
+                    case .queued(let count):
+                        logger.debug("waiting for a worker", metadata: ["key.id": "\(key)", "queued": "\(count)"])
+                    case .refused:
                         continuation.resume(throwing: InferenceError.busy(retryAfter: .seconds(5)))
                     }
                 }

@@ -51,12 +51,16 @@ struct WorkerClient: Sendable {
         call.headers.add(name: "Content-Type", value: "application/json")
         if let token { call.headers.add(name: "Authorization", value: "Bearer \(token)") }
         call.body = .bytes(ByteBuffer(bytes: Self.body(of: request)))
-        let status: Int, answer: ByteBuffer
+        let status: Int, answer: ByteBuffer?
         do {
             // The deadline covers the answer's body too (the client's own ends with its head).
             (status, answer) = try await withinDeadline(.now + deadline) { [call] in
                 let response = try await http.execute(call, timeout: .milliseconds(deadline.wholeMilliseconds))
-                return (Int(response.status.code), try await response.body.collect(upTo: 512 << 20))
+                guard response.status == .ok else {
+                    // An error's words are short; a longer body is not read, nor built into values.
+                    return (Int(response.status.code), try? await response.body.collect(upTo: Self.maxErrorBytes))
+                }
+                return (200, try await response.body.collect(upTo: Self.maxAnswerBytes))
             }
         } catch is DeadlinePassed {
             throw .timedOut
@@ -65,8 +69,9 @@ struct WorkerClient: Sendable {
         } catch {
             throw .failed("the local worker did not answer")
         }
-        guard status == 200 else {
-            throw Self.error(status: status, json: (try? JSONSerialization.jsonObject(with: Data(answer.readableBytesView))) as? [String: Any])
+        guard status == 200, let answer else {
+            throw Self.error(
+                status: status, json: answer.flatMap { (try? JSONSerialization.jsonObject(with: Data($0.readableBytesView))) as? [String: Any] })
         }
         guard let generated = try? JSONObjectReader.decode(Generated.self, from: Array(answer.readableBytesView)) else {
             throw .failed("the local worker's answer could not be read")
@@ -82,6 +87,13 @@ struct WorkerClient: Sendable {
         let seconds = generated.generation_time ?? 0
         return GenerationResult(images: images, seed: generated.seed, generationTime: Duration.reported(seconds: seconds) ?? .zero)
     }
+
+    /// The largest answer read: four large images in base64, with room to spare (the worker is
+    /// asked for JPEG). A worker is the team's code, but a broken or taken-over one must not make
+    /// the gateway hold more.
+    static let maxAnswerBytes = 64 << 20
+    /// The largest error answer read: a worker's error is a code and a sentence.
+    static let maxErrorBytes = 64 << 10
 
     /// The answer of `POST /generate`: the images in base64, read without a byte-by-byte scan.
     private struct Generated: Decodable {

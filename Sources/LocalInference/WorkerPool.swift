@@ -18,7 +18,7 @@ struct WorkerPool {
     /// Each worker's current life, and while it is up its URL and (spawned ones) its process id.
     private var lives: [Int: (life: Int, url: String?, processIdentifier: Int32?)] = [:]
     var waiting: FairQueue<Waiter>
-    var nextWaiter: UInt64 = 0
+    private var nextWaiter: UInt64 = 0
     /// When each key last had a request started, as a count of starts: the fair queue serves the
     /// key served least recently first.
     private var lastServed: [String: UInt64] = [:]
@@ -38,6 +38,35 @@ struct WorkerPool {
         let index = lives.count
         lives[index] = (0, nil, nil)
         return index
+    }
+
+    /// How a request for a worker begins: on a free place at once, or numbered to wait.
+    enum Admitted {
+        case started(Lease)
+        case waits(UInt64)
+    }
+
+    /// How a numbered request's turn to wait ends.
+    enum Joined {
+        case started(Lease)
+        /// In the queue, with this many waiting.
+        case queued(Int)
+        /// The queue, or the key's share of it, is full.
+        case refused
+    }
+
+    /// A free place at once, unless others wait before this request (the queue is fair).
+    mutating func admit(_ key: String) -> Admitted {
+        if waiting.isEmpty, let lease = idle.popLast() { return .started(start(lease, for: key)) }
+        nextWaiter += 1
+        return .waits(nextWaiter)
+    }
+
+    /// The request numbered by `admit` joins the queue, unless a place went idle since (handed
+    /// back while nobody waited): then it starts on it, as nobody would hand that place on.
+    mutating func join(_ waiter: Waiter, id: UInt64, key: String) -> Joined {
+        if waiting.isEmpty, let lease = idle.popLast() { return .started(start(lease, for: key)) }
+        return waiting.enqueue(waiter, id: id, key: key) ? .queued(waiting.count) : .refused
     }
 
     mutating func start(_ lease: Lease, for key: String) -> Lease {

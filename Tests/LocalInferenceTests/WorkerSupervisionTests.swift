@@ -106,6 +106,30 @@ struct WorkerSupervisionTests {
         await backend.shutdown()
     }
 
+    /// A worker's error is a code and a sentence: a longer error body is not read, let alone built
+    /// into values (64 MiB of them held the gateway at 2 GB).
+    @Test func aWorkersLongErrorBodyIsNotRead() async throws {
+        let values = String(repeating: "0,", count: 100_000) + "0"
+        let answer = #"{"status": 500, "body": {"error": {"code": "failed", "message": "read"}, "junk": [\#(values)]}}"#
+        let (backend, _) = try Self.stub(answering: answer)
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        await #expect(throws: InferenceError.failed("the local worker failed (HTTP 500)")) { try await backend.generate(Self.request) }
+        await backend.shutdown()
+    }
+
+    /// A worker answers; it does not send the gateway elsewhere with the member's request.
+    @Test func aWorkersRedirectIsNotFollowed() async throws {
+        let (backend, folder) = try Self.stub()
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        // To itself, elsewhere: each redirect followed would be one more POST it counts.
+        let answer = #"{"status": 307, "body": {}, "headers": {"Location": "/elsewhere"}}"#
+        try answer.write(to: folder.appendingPathComponent("generate.json"), atomically: true, encoding: .utf8)
+        await #expect(throws: InferenceError.failed("the local worker failed (HTTP 307)")) { try await backend.generate(Self.request) }
+        let posts = try String(contentsOf: folder.appendingPathComponent("generating"), encoding: .utf8)
+        #expect(posts == "generate\n", "one POST, not followed")
+        await backend.shutdown()
+    }
+
     /// Once a worker has a job, the job runs to its end and its result comes back even if the
     /// request's client left (its task was cancelled): the GPU time was spent, so it is charged.
     @Test func aStartedJobsResultComesBackThoughItsClientLeft() async throws {

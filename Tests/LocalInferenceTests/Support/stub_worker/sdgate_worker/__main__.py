@@ -6,8 +6,9 @@ Started as the gateway starts the real one (`python3 -m sdgate_worker --models F
   pids           each start appends its process id (a line)
   hang           while this file exists, GET /health never answers (alive but unhealthy)
   stuck          while this file exists, POST /generate never answers and GET /health says busy
-  generate.json  {"status": N, "body": {...}}: the answer to every POST /generate; without it, the
-                 worker's own answer: `samples` PNG headers of the requested size, the request's seed
+  generate.json  {"status": N, "body": {...}, "headers": {...}}: the answer to every POST /generate
+                 (headers optional); without it, the worker's own answer: `samples` PNG headers of
+                 the requested size, the request's seed
 and writes there:
   generating     a line for each POST /generate it received, when it received it
 """
@@ -28,6 +29,8 @@ with open(folder / "pids", "a") as pids:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle, the second waits for a delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def do_GET(self):
         if self.path != "/health":
@@ -45,11 +48,13 @@ class Handler(BaseHTTPRequestHandler):
         if not (folder / "generate.json").exists():
             return self.answer(200, generated(request))
         reply = json.loads((folder / "generate.json").read_text())
-        self.answer(reply["status"], reply["body"])
+        self.answer(reply["status"], reply["body"], reply.get("headers", {}))
 
-    def answer(self, status, body):
+    def answer(self, status, body, headers={}):
         data = json.dumps(body).encode()
         self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
