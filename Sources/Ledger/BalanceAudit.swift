@@ -31,7 +31,8 @@ struct BalanceAudit {
             problems.append(
                 "\(account): the period's budget counts \(credits(periodSpent)) spent but its holds add up to \(credits(fromPeriodHolds))")
         }
-        if balance - held < 0 { problems.append("\(account): available balance is negative (\(credits(balance - held)))") }
+        // A negative available balance is no fault: a charge made after its hold expired takes what
+        // the hold covered, even below zero (the other totals account for it).
         return problems
     }
 }

@@ -11,7 +11,10 @@ extension InMemoryLedger {
             // Both lie within ±`Credits.maximum` (checked above, and kept so by every movement but a late
             // charge, which is bounded by its hold): the sum cannot overflow.
             let balance = totals.balance + micro
-            guard balance - totals.held >= 0, balance <= Credits.maximum.microCredits else { throw AdjustmentRule.refusal(of: amount) }
+            // A top-up smaller than a debt (a late charge's) pays part of it.
+            guard micro > 0 || balance - totals.held >= 0, balance <= Credits.maximum.microCredits else {
+                throw AdjustmentRule.refusal(of: amount)
+            }
             state.totals[account]?.balance = balance
             state.entries[account, default: []].append(
                 InMemoryState.Entry(kind: AdjustmentRule.entryKind(of: amount), amount: micro, holdID: nil, reason: reason, at: now))
@@ -32,6 +35,11 @@ extension InMemoryLedger {
         return try locked { (state: inout InMemoryState) throws(LedgerError) -> Reservation in
             guard let key = state.keys[keyID]?.key else { throw .unknownKey(keyID) }
             guard key.isUsable(at: now) else { throw .unusableKey(keyID) }
+            // A price past the largest balance is covered by none; below it, the subtractions stay
+            // within 64 bits for an account in debt too.
+            guard micro <= Credits.maximum.microCredits else {
+                return .insufficient(available: state.balance(of: .key(keyID), at: now)?.spendable ?? .zero)
+            }
             let own = state.totals[.key(keyID)] ?? InMemoryState.Totals()
             let team = key.teamID.map { state.totals[.team($0)] ?? InMemoryState.Totals() }
             // What would be left of the key's credits, and of its team's, once this is held; and

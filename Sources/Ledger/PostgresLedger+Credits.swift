@@ -11,12 +11,13 @@ extension PostgresLedger {
         return try await transaction { connection, logger in
             // A deduction may not take the available balance below zero, nor a top-up the balance past
             // the maximum; the WHERE makes both atomic, and locks the row until the entry is written.
+            // A top-up smaller than a debt (a late charge's) pays part of it.
             guard
                 try await Self.first(
                     connection.query(
                         """
                         UPDATE \(unescaped: totals.name) SET balance = balance + \(micro)
-                        WHERE \(unescaped: totals.id) = \(id) AND balance + \(micro) - held >= 0 AND balance + \(micro) <= \(maximum)
+                        WHERE \(unescaped: totals.id) = \(id) AND (\(micro) > 0 OR balance + \(micro) - held >= 0) AND balance + \(micro) <= \(maximum)
                         RETURNING \(unescaped: totals.id)
                         """, logger: logger), String.self) != nil
             else {

@@ -8,8 +8,11 @@ extension PostgresLedger {
     public func reserve(keyID: String, amount: Credits, expiresAt: Timestamp) async throws(LedgerError) -> Reservation {
         guard amount > .zero else { throw .invalidAmount }
         let hold = HoldID(RandomUUID.timeOrdered(milliseconds: now()))
+        // A price past the largest balance (a catalog's extreme price comes out as the largest
+        // amount) is covered by none: the statements are not asked to add it up.
+        let coverable = amount <= Credits.maximum
         let request = HoldRequest(keyID: keyID, amount: amount.microCredits, holdID: hold.rawValue, expiresAt: expiresAt)
-        switch try await reserves.submit(request) {
+        switch coverable ? try await reserves.submit(request) : nil {
         case .held(let available, let teamAvailable):
             return .held(hold, available: Credits(microCredits: teamAvailable.map { min($0, available) } ?? available))
         case .refused(let spendable):
@@ -21,7 +24,7 @@ extension PostgresLedger {
         // credits, or a rolling budget, which the statements leave to `reserveRolling`.
         guard let key = try await key(id: keyID) else { throw .unknownKey(keyID) }
         guard key.isUsable(at: now()) else { throw .unusableKey(keyID) }
-        if try await hasRollingBudget(keyID: keyID) {
+        if coverable, try await hasRollingBudget(keyID: keyID) {
             return try await reserveRolling(keyID: keyID, amount: amount.microCredits, hold: hold, expiresAt: expiresAt)
         }
         return .insufficient(available: try await balance(of: .key(keyID)).spendable)

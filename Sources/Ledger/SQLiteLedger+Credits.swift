@@ -9,11 +9,16 @@ extension SQLiteLedger {
         let totals = account.totalsTable, entries = account.entriesTable
         return try await write { db in
             // A deduction may not take the available balance below zero, nor a top-up the balance past
-            // the maximum; the WHERE makes both atomic.
+            // the maximum; the WHERE makes both atomic. A top-up smaller than a debt (a late charge's)
+            // pays part of it.
             try db.execute(
                 sql: """
-                    UPDATE \(totals.name) SET balance = balance + ? WHERE \(totals.id) = ? AND balance + ? - held >= 0 AND balance + ? <= ?
-                    """, arguments: [amount.microCredits, account.id, amount.microCredits, amount.microCredits, Credits.maximum.microCredits])
+                    UPDATE \(totals.name) SET balance = balance + ?
+                    WHERE \(totals.id) = ? AND (? > 0 OR balance + ? - held >= 0) AND balance + ? <= ?
+                    """,
+                arguments: [
+                    amount.microCredits, account.id, amount.microCredits, amount.microCredits, amount.microCredits, Credits.maximum.microCredits,
+                ])
             guard db.changesCount == 1 else {
                 throw try Self.balance(db, account, at: 0) == nil ? account.unknown : AdjustmentRule.refusal(of: amount)
             }

@@ -38,6 +38,12 @@ extension SQLiteLedger {
             guard LedgerKey.isUsable(revokedAt: member["revoked_at"], expiresAt: member["expires_at"], at: now) else {
                 throw LedgerError.unusableKey(keyID)
             }
+            // A price past the largest balance (a catalog's extreme price comes out as the largest
+            // amount) is covered by none; below it, the subtractions stay within 64 bits for an
+            // account in debt too.
+            guard micro <= Credits.maximum.microCredits else {
+                return .insufficient(available: try Self.balance(db, .key(keyID), at: now)?.spendable ?? .zero)
+            }
             let teamID: String? = member["team_id"]
             // The transaction is the atomic step (SQLite runs one writer at a time): the key's and
             // the team's balances and periodic budgets are read, checked and held together, so two

@@ -67,6 +67,38 @@ struct HoldLifetimeContractTests {
         #expect(try await ledger.verify() == [])
     }
 
+    /// A key (and its team) left in debt by a late charge: any price is refused, the largest
+    /// amount too (a catalog's extreme price comes out as it, and the subtraction from a debt once
+    /// trapped); a top-up smaller than the debt pays part of it (it was refused as "past the
+    /// maximum"); `verify` finds the ledger sound (it reported the debt as a fault).
+    @Test(arguments: LedgerStore.available)
+    func aKeyInDebtIsRefusedAnyPricePaysPartOfItAndVerifies(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, _) = try await store.make(clock: clock)
+        let team = try await ledger.createTeam(name: "studio")
+        _ = try await ledger.adjust(.team(team.id), by: credits("1"), reason: "budget")
+        let key = try await fundedKey(ledger, "1", team: team.id)
+        let late = try await hold(ledger, key, "1", until: clock.millisecondsNow + 2_000)
+        clock.advance(by: 3_000)
+        #expect(try await ledger.expireHolds(now: clock.millisecondsNow) == 1)
+        _ = try await ledger.post(try await hold(ledger, key, "1", until: clock.millisecondsNow + 60_000), charge: credits("1"))
+        let debt = try await ledger.post(late, charge: credits("0.75"))
+        #expect(debt.balance == credits("-0.75") && debt.held == .zero)
+        #expect(try await ledger.balance(of: .team(team.id)) == Balance(balance: credits("-0.75"), held: .zero))
+        #expect(try await ledger.verify() == [], "a debt from a late charge is no fault")
+
+        for price in [Credits(microCredits: .max), Credits.maximum, credits("0.01")] {
+            guard case .insufficient = try await ledger.reserve(keyID: key, amount: price, expiresAt: clock.millisecondsNow + 60_000) else {
+                Issue.record("a key in debt could hold \(price)")
+                return
+            }
+        }
+        #expect(try await ledger.adjust(.key(key), by: credits("0.25"), reason: "part of the debt").balance == credits("-0.5"))
+        #expect(try await ledger.adjust(.team(team.id), by: credits("0.5"), reason: "part").balance == credits("-0.25"))
+        await #expect(throws: LedgerError.insufficientBalance) { try await ledger.adjust(.key(key), by: credits("-0.1"), reason: "deduction") }
+        #expect(try await ledger.verify() == [])
+    }
+
     @Test(arguments: LedgerStore.available)
     func aVoidedHoldIsNeverChargedLate(store: LedgerStore) async throws {
         let clock = ManualClock()
