@@ -75,16 +75,45 @@ public struct LedgerGate: AccessGate {
         return await settle(hold) { () throws(LedgerError) in try await ledger.post(HoldID(hold.id), charge: charge, recording: event(usage)) }
     }
 
-    private func settle(_ hold: CreditHold, _ post: () async throws(LedgerError) -> Balance) async -> Credits? {
+    private func settle(_ hold: CreditHold, _ post: @escaping @Sendable () async throws(LedgerError) -> Balance) async -> Credits? {
         do {
             return try await post().spendable
+        } catch .storage(let detail) {
+            // The ledger could not be written just now (busy past its timeout, a connection
+            // reset), and the work is delivered: its charge is made later, not forgotten. (An
+            // expired hold is still charged by `post`, so the tries may outlast the hold.)
+            logger.error("ledger post failed; trying again", metadata: ["hold": "\(hold.id)", "error": "\(detail)"])
+            Task { await postLater(hold, post) }
+            return nil
         } catch {
-            // The ledger could not be written (an expired hold is still charged by `post`): the
-            // hold stays open and expires; the log is the record of the work that went unpaid.
             logger.error("ledger post failed", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
             return nil
         }
     }
+
+    /// Tries a charge again, at growing intervals, until the ledger takes it or says the hold is
+    /// settled already (one answer lost on its way back), or for an hour; the log then is the
+    /// record of work that went unpaid. A gateway that stops meanwhile leaves the hold to expire.
+    private func postLater(_ hold: CreditHold, _ post: @Sendable () async throws(LedgerError) -> Balance) async {
+        var delay = Duration.seconds(1), waited = Duration.zero
+        while waited < Self.postRetryFor {
+            try? await Task.sleep(for: delay)
+            waited += delay
+            do {
+                _ = try await post()
+                logger.notice("ledger post made on a later try", metadata: ["hold": "\(hold.id)"])
+                return
+            } catch .storage {
+                delay = min(delay * 2, .seconds(60))
+            } catch {
+                logger.notice("ledger post ended on a later try", metadata: ["hold": "\(hold.id)", "error": "\(error)"])
+                return
+            }
+        }
+        logger.critical("ledger post given up: the work went unpaid", metadata: ["hold": "\(hold.id)"])
+    }
+
+    static let postRetryFor: Duration = .seconds(3600)
 
     public func release(_ hold: CreditHold, reason: String) async -> Credits? {
         do {

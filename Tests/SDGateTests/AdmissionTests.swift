@@ -184,6 +184,35 @@ struct AdmissionTests {
         #expect(await gate.renew(hold) == false, "the ledger says it is closed")
     }
 
+    /// A charge the ledger could not write (busy past its timeout, a connection reset) is made
+    /// once it can: the image was delivered. One failed try left it unmade for good, the hold to
+    /// expire, and the image free.
+    @Test func aChargeTheLedgerCouldNotWriteIsMadeLater() async throws {
+        let path = Scratch.path("late-posts", pathExtension: "sqlite").path
+        let ledger = try SQLiteLedger(path: path)
+        let gate = LedgerGate(
+            ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
+            metricsFactory: GatewayMetrics().factory)
+        let (key, _) = try await ledger.createKey(NewKey(name: "member"))
+        _ = try await ledger.adjust(.key(key.id), by: try #require(Credits(decimal: "1")), reason: "test")
+        let half = try #require(Credits(decimal: "0.5"))
+        guard case .held(let hold, _) = await gate.reserve(half, for: AuthenticatedKey(id: key.id), queuedUpTo: .zero) else {
+            Issue.record("no hold")
+            return
+        }
+        #expect(try await Command.run("sqlite3", [path, "ALTER TABLE usage_event RENAME TO usage_away"]).status == 0)
+        let usage = GenerationUsage(
+            keyID: key.id, model: "m", dialect: "segmind", status: 200, cost: half, held: half, duration: .seconds(1), requestID: "r")
+        #expect(await gate.settle(hold, charge: half, recording: usage) == nil, "not written")
+        #expect(try await ledger.balance(of: .key(key.id)) == Balance(balance: try #require(Credits(decimal: "1")), held: half))
+        #expect(try await Command.run("sqlite3", [path, "ALTER TABLE usage_away RENAME TO usage_event"]).status == 0)
+
+        #expect(await eventually(timeout: .seconds(30)) { (try? await ledger.balance(of: .key(key.id)))?.balance == half })
+        #expect(try await ledger.balance(of: .key(key.id)).held == .zero)
+        #expect(try await ledger.usage(keyID: key.id, teamID: nil, from: 0, to: .max).count == 1, "one usage event with the charge")
+        #expect(try await ledger.verify() == [])
+    }
+
 }
 
 final class Flag: Sendable {
