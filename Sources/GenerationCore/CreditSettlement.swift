@@ -16,6 +16,9 @@ public protocol CreditSettlement: Sendable {
     func release(_ hold: CreditHold, reason: String) async -> Credits?
     /// Records what a request did, for the usage report.
     func recordUsage(_ usage: GenerationUsage) async
+    /// Whether the key may still start work: a job queued before its key was revoked, or before it
+    /// expired, does not run. (Work under way when that happened ends, and is charged.)
+    func mayStillSpend(keyID: String) async -> Bool
 }
 
 extension CreditSettlement {

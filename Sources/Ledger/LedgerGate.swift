@@ -128,6 +128,17 @@ public struct LedgerGate: AccessGate {
         }
     }
 
+    /// A ledger that cannot be read now answers yes: the key could spend when its job was queued,
+    /// and the job's hold still decides whether it runs.
+    public func mayStillSpend(keyID: String) async -> Bool {
+        do {
+            return try await ledger.key(id: keyID)?.isUsable(at: clock.millisecondsNow) ?? false
+        } catch {
+            logger.error("ledger unavailable", metadata: ["operation": "key", "key.id": "\(keyID)", "error": "\(error)"])
+            return true
+        }
+    }
+
     public func recordUsage(_ usage: GenerationUsage) async {
         metrics.generationRecorded(usage)
         do {

@@ -52,6 +52,7 @@ struct RateLimitTests {
             func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { await inner.settle(hold, charge: charge) }
             func release(_ hold: CreditHold, reason: String) async -> Credits? { await inner.release(hold, reason: reason) }
             func recordUsage(_ usage: GenerationUsage) async {}
+            func mayStillSpend(keyID: String) async -> Bool { true }
             func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
                 .proceed(IdempotencyTicket(key: idempotencyKey, claim: "test"))
             }

@@ -168,6 +168,32 @@ struct MoneyAbuseTests {
         await upstream.shutdown()
     }
 
+    /// A key revoked while its jobs wait spends nothing from then on: the job running ends and is
+    /// charged; the one queued behind it fails without reaching the upstream, its hold released.
+    /// It once ran, and was charged, after the revocation.
+    @Test func aRevokedKeysQueuedJobDoesNotRun() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.wait)
+        let gateway = try await Self.start(upstream, extraYAML: "jobs:\n  concurrency: 1\n")
+        let member = try await gateway.createKey(name: "leaver", credits: "1")
+        _ = try await Self.post(gateway, member.secret, #"{"prompt": "a first owl"}"#, path: "/v2/\(Self.slug)")
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+        let second = try await Self.post(gateway, member.secret, #"{"prompt": "a second owl"}"#, path: "/v2/\(Self.slug)")
+        #expect(second.body["response_url"] is String, "queued: \(second)")
+        #expect(try await gateway.command(["keys", "revoke", member.id]).status == 0)
+        upstream.misbehave(nil)
+
+        // The key no longer reads its jobs: the ledger tells what became of them.
+        #expect(await eventually(timeout: .seconds(60)) { (try? await gateway.credits(of: member.id))?.held == "0" })
+        #expect(upstream.received.count == 1, "the second job never reached the upstream")
+        #expect(try await gateway.credits(of: member.id) == ("0.992", "0"), "the first image charged, the second nothing")
+        let usage = try await Self.usage(gateway, of: member.id)
+        #expect(usage.map { $0["status"] as? Int } == [200, 500], "\(usage)")
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// A queued job whose hold expired before its turn came (as after a crash that queued it again
     /// for longer than its hold had left) fails without running: its credits were released and
     /// may be spent since. It once ran, and was charged into debt.

@@ -19,6 +19,7 @@ package struct TestGate: AccessGate {
     package func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { Self.remaining }
     package func release(_ hold: CreditHold, reason: String) async -> Credits? { Self.remaining }
     package func recordUsage(_ usage: GenerationUsage) async {}
+    package func mayStillSpend(keyID: String) async -> Bool { true }
     package func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
         .proceed(IdempotencyTicket(key: idempotencyKey, claim: "test"))
     }

@@ -38,6 +38,7 @@ public struct AlertingGate: AccessGate {
     }
     public func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { await gate.settle(hold, charge: charge) }
     public func renew(_ hold: CreditHold) async -> Bool { await gate.renew(hold) }
+    public func mayStillSpend(keyID: String) async -> Bool { await gate.mayStillSpend(keyID: keyID) }
     public var holdRenewalInterval: Duration { gate.holdRenewalInterval }
     public func release(_ hold: CreditHold, reason: String) async -> Credits? { await gate.release(hold, reason: reason) }
     public func recordUsage(_ usage: GenerationUsage) async { await gate.recordUsage(usage) }

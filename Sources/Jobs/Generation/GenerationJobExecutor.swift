@@ -39,6 +39,9 @@ public struct GenerationJobExecutor: Sendable {
         guard await credits.renew(CreditHold(id: job.hold.rawValue)) else {
             return .failed("its held credits were released before it ran")
         }
+        // From its revocation (or expiry) on, a key spends nothing: a job it queued before does not
+        // run, and its hold is released.
+        guard await credits.mayStillSpend(keyID: job.keyID) else { return .failed("its key was revoked or has expired") }
         // A cancel while it runs stops it where the backend can stop (a local worker, between steps).
         let stop = JobRunner.stop
         request.stop = stop
