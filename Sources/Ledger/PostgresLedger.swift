@@ -26,7 +26,7 @@ public final class PostgresLedger: Ledger {
     func now() -> Timestamp { clock.millisecondsNow }
 
     public init(url: String, clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "sdgate.ledger")) async throws(LedgerError) {
-        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme ?? ""),
+        guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme?.lowercased() ?? ""),
             let host = components.host, let user = components.user
         else {
             throw .storage("expected a URL such as postgres://user:password@host:5432/database")

@@ -131,7 +131,7 @@ package struct GatewayApp: Sendable {
         clock: any WallClock = SystemWallClock()
     ) async throws -> any GatewayStorage {
         let location = configuration.ledgerPath
-        if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+        if configuration.ledgerIsPostgres {
             return try await PostgresLedger(url: location, clock: clock)
         }
         let folder = URL(fileURLWithPath: location).deletingLastPathComponent()

@@ -21,7 +21,7 @@ struct BackupCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try options.load()
         let location = configuration.ledgerPath
-        guard !location.hasPrefix("postgres://") && !location.hasPrefix("postgresql://") else {
+        guard !configuration.ledgerIsPostgres else {
             throw ValidationError("the ledger is in PostgreSQL: back it up with pg_dump (for example pg_dump --format=custom)")
         }
         guard let ledger = try await GatewayApp.openLedger(configuration) as? SQLiteLedger else {

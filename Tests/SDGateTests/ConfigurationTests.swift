@@ -116,6 +116,21 @@ struct ConfigurationTests {
         }
     }
 
+    /// A URL's scheme has no case: `Postgres://` is PostgreSQL, not a SQLite file of that name (each
+    /// replica then had a ledger of its own, and `config check` printed the password). Any other
+    /// URL is refused.
+    @Test func theLedgersURLIsPostgresWhateverItsCaseAndNoOtherURLIsAFile() throws {
+        let configuration = try Self.load(nil, environment: ["SDGATE_LEDGER_DATABASE": "Postgres://sdgate:hunter2pw@db:5432/sdgate"])
+        #expect(configuration.ledgerIsPostgres)
+        #expect(configuration.rendered.contains("ledger.database: Postgres://sdgate:redacted@db:5432/sdgate"), "\(configuration.rendered)")
+        #expect(!configuration.rendered.contains("hunter2pw"))
+        #expect(try Self.load(nil, environment: ["SDGATE_LEDGER_DATABASE": "POSTGRESQL://u@h/d"]).ledgerIsPostgres)
+        #expect(try !Self.load(nil, environment: ["SDGATE_LEDGER_DATABASE": "/srv/sdgate/ledger.sqlite"]).ledgerIsPostgres)
+        #expect(
+            Self.problem(nil, environment: ["SDGATE_LEDGER_DATABASE": "mysql://u@h/d"])
+                == "SDGATE_LEDGER_DATABASE: ledger.database: expected a SQLite file or a postgres:// URL, got another URL")
+    }
+
     @Test func everyProblemIsReportedAtOnce() throws {
         let problem = try #require(Self.problem("server:\n  port: x\n  backlog: 0\nnope: 1\n"))
         #expect(problem.split(separator: "\n").count == 3)

@@ -136,12 +136,16 @@ struct ConfigurationKey: Sendable {
             .string("catalog_file", \.catalogFile, "the model catalog: fields, defaults, ranges and prices of every model"),
             ConfigurationKey(
                 path: "ledger.database", summary: "the ledger: a SQLite file (empty: <data_dir>/sdgate.sqlite) or a postgres:// URL",
-                apply: { config, text throws(ConfigurationValueError) in config.ledgerDatabase = text },
+                apply: { config, text throws(ConfigurationValueError) in
+                    // Any other URL is a mistake, not a file name.
+                    if text.contains("://"), GatewayConfiguration.postgresScheme(of: text) == nil {
+                        throw ConfigurationValueError("expected a SQLite file or a postgres:// URL, got another URL")
+                    }
+                    config.ledgerDatabase = text
+                },
                 render: { config in
                     // A URL's password is a secret.
-                    guard var url = URLComponents(string: config.ledgerPath), url.scheme?.hasPrefix("postgres") == true else {
-                        return config.ledgerPath
-                    }
+                    guard config.ledgerIsPostgres, var url = URLComponents(string: config.ledgerPath) else { return config.ledgerPath }
                     if url.password != nil { url.password = "redacted" }
                     return url.string ?? "(a postgres URL)"
                 }),

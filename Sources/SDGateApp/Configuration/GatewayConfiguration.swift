@@ -34,6 +34,17 @@ package struct GatewayConfiguration: Sendable {
 
     package var ledgerPath: String { ledgerDatabase.isEmpty ? dataDirectory + "/sdgate.sqlite" : ledgerDatabase }
 
+    /// Whether the ledger is a PostgreSQL URL. A scheme's case does not matter (`Postgres://` is
+    /// one too): taken for a file name, it gave each replica a SQLite ledger of its own.
+    package var ledgerIsPostgres: Bool { Self.postgresScheme(of: ledgerPath) != nil }
+
+    /// The scheme of a `postgres://` or `postgresql://` URL, in lower case; nil for anything else.
+    static func postgresScheme(of location: String) -> String? {
+        guard let end = location.range(of: "://") else { return nil }
+        let scheme = location[..<end.lowerBound].lowercased()
+        return scheme == "postgres" || scheme == "postgresql" ? scheme : nil
+    }
+
     /// The admin API's token. Empty: one is generated on the first start, printed once, and only
     /// its hash kept in the ledger.
     package var adminToken = ""
