@@ -45,6 +45,9 @@ struct AdminAbuseTests {
             ("PATCH", "/admin/keys/\(id)", #"{"rate_limit_per_minute": 0}"#, "rate_limit_per_minute"),
             ("PATCH", "/admin/keys/\(id)", #"{"rate_limit_per_minute": true}"#, "rate_limit_per_minute"),
             ("PATCH", "/admin/keys/\(id)", #"{"expires_in_days": 100000000000000000}"#, "expires_in_days"),
+            // A comma would split one name into two once stored: the allow-list would widen.
+            ("POST", "/admin/keys", #"{"name": "bob", "models": ["sdxl-img2img,sd1.5-img2img"]}"#, "models"),
+            ("PATCH", "/admin/keys/\(id)", #"{"models": ["sdxl-img2img,sd1.5-img2img"]}"#, "models"),
             ("POST", "/admin/keys/\(id)/credits", #"{"amount": "9223372036854.999999", "reason": "x"}"#, "amount"),
             ("POST", "/admin/keys/\(id)/credits", #"{"amount": "0x19", "reason": "x"}"#, "amount"),
             ("POST", "/admin/teams/design/credits", #"{"amount": "-9223372036854.999999", "reason": "x"}"#, "amount"),

@@ -189,13 +189,16 @@ enum AdminInput {
     static let maxModels = 1000
 
     private static func models(_ value: JSONValue?) throws(Problem) -> [String]? {
-        let problem = Problem(message: "models: expected a list of at most \(maxModels) model names, or null")
+        let problem = Problem(message: "models: expected a list of at most \(maxModels) model names (without commas), or null")
         switch value {
         case nil, .null?: return nil
         case .array(let items)? where items.count <= maxModels:
             var names: [String] = []
             for item in items {
-                guard case .string(let name) = item, !name.isEmpty, name.utf8.count <= maxTextLength else { throw problem }
+                // The list is stored comma-separated: a comma in a name would make two of it.
+                guard case .string(let name) = item, !name.isEmpty, name.utf8.count <= maxTextLength, !name.contains(",") else {
+                    throw problem
+                }
                 names.append(name)
             }
             return names
