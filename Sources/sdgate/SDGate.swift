@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 
 @main
 struct SDGate: AsyncParsableCommand {
@@ -18,4 +19,11 @@ struct SDGate: AsyncParsableCommand {
         ],
         defaultSubcommand: nil
     )
+
+    static func main() async {
+        // What the gateway writes is the team's alone: the ledger (webhook secrets, prompts, input
+        // images), its backups and the generated images. Other users of the machine read none of it.
+        umask(0o077)
+        await main(nil)
+    }
 }

@@ -12,6 +12,21 @@ struct KeysCommandTests {
 
     static func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
 
+    /// The data folder and the ledger, with its write-ahead log, are the owner's alone: the
+    /// ledger keeps webhook secrets, prompts and input images. They were readable by every user.
+    @Test func theLedgerIsTheOwnersAlone() async throws {
+        let environment = Self.environment()
+        let created = try await RunningGateway.run(["keys", "create", "--name", "alice", "--credits", "1"], environment: environment)
+        #expect(created.status == 0, "\(created.errors)")
+        let folder = try #require(environment["SDGATE_DATA_DIR"])
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("sdgate.sqlite") }
+        #expect(files.contains("sdgate.sqlite"))
+        for path in [folder] + files.map({ folder + "/" + $0 }) {
+            let permissions = try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+            #expect(permissions & 0o077 == 0, "\(path): \(String(permissions, radix: 8))")
+        }
+    }
+
     @Test func createTopUpShowRevokeAndVerify() async throws {
         let environment = Self.environment()
         let created = try await RunningGateway.run(
