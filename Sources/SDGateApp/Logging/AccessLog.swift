@@ -30,7 +30,7 @@ struct AccessLog: RequestObserver {
             logger.info(
                 "request",
                 metadata: [
-                    "method": .string(method.rawValue), "route": .string(route), "status": .string(String(status.code)),
+                    "method": .string(GatewayMetrics.label(of: method)), "route": .string(route), "status": .string(String(status.code)),
                     "duration_ms": .string(milliseconds), "request_id": .string(requestID),
                 ])
             return
@@ -38,7 +38,7 @@ struct AccessLog: RequestObserver {
         // The fields in the order of their keys, as the handler writes them.
         var line = LogLine(level: .info, label: logger.label)
         line.field("duration_ms", milliseconds)
-        line.field("method", method.rawValue)
+        line.field("method", GatewayMetrics.label(of: method))
         line.field("request_id", requestID)
         line.field("route", route)
         line.field("status", String(status.code))

@@ -27,7 +27,7 @@ package struct LogLine {
         bytes.append(UInt8(ascii: " "))
         bytes.append(contentsOf: key.utf8)
         bytes.append(UInt8(ascii: "="))
-        bytes.append(contentsOf: value.utf8)
+        appendEscaped(value)
     }
 
     /// Ends the line with the module that logged it and the message.
@@ -35,8 +35,21 @@ package struct LogLine {
         bytes.append(contentsOf: " [".utf8)
         bytes.append(contentsOf: source.utf8)
         bytes.append(contentsOf: "] ".utf8)
-        bytes.append(contentsOf: message.utf8)
+        appendEscaped(message)
         bytes.append(UInt8(ascii: "\n"))
+    }
+
+    /// Text as it is, but for control characters, written `\u{1b}`: a value can carry words from
+    /// outside (an upstream's error, which may echo a member's prompt), and a line feed or an escape
+    /// sequence in it would forge a line of its own, or a terminal's screen.
+    private mutating func appendEscaped(_ text: String) {
+        for byte in text.utf8 {
+            if byte >= 0x20 && byte != 0x7F {
+                bytes.append(byte)
+            } else {
+                bytes.append(contentsOf: "\\u{\(String(byte, radix: 16))}".utf8)
+            }
+        }
     }
 
     /// The local time to the second, as `StreamLogHandler` writes it: formatted once a second, not

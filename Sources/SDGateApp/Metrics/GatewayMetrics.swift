@@ -58,7 +58,7 @@ package final class GatewayMetrics: Sendable {
 
     /// One HTTP request answered, by its route pattern (`unmatched` for none).
     func requestAnswered(method: HTTPMethod, route: String, status: HTTPStatus, duration: Duration) {
-        let series = RequestSeries(method: Self.standardMethods.contains(method) ? method.rawValue : "other", route: route, status: status.code)
+        let series = RequestSeries(method: Self.label(of: method), route: route, status: status.code)
         let (requests, durations) = requestSeries.withLock { made in
             if let series = made[series] { return series }
             let new = (
@@ -75,8 +75,10 @@ package final class GatewayMetrics: Sendable {
     }
 
     /// A method is any token: only the standard ones are labels of their own (the rest are
-    /// `other`), so that no client can make series without end.
+    /// `other`), so that no client can make series without end, nor access log lines of kilobytes.
     private static let standardMethods: Set<HTTPMethod> = [.get, .head, .post, .put, .patch, .delete, .options]
+
+    static func label(of method: HTTPMethod) -> String { standardMethods.contains(method) ? method.rawValue : "other" }
 
     private struct RequestSeries: Hashable {
         let method: String
