@@ -78,5 +78,22 @@ struct TLSServeTests {
                 "SDGATE_SERVER_TLS_CERTIFICATE": identity.certificateFile, "SDGATE_SERVER_TLS_PRIVATE_KEY": identity.privateKeyFile,
             ])
         #expect(both.status == 0 && both.output.contains("server.tls.certificate: \(identity.certificateFile)"), "\(both.errors)")
+        // Files that are no PEM, or a key not the certificate's: refused by the check as by serve
+        // (the check only read them, and passed).
+        let other = try await SelfSignedCertificate.make()
+        for (certificate, key, words) in [
+            (identity.privateKeyFile, identity.privateKeyFile, "TLS certificate"),
+            (identity.certificateFile, other.privateKeyFile, "key values mismatch"),
+        ] {
+            let refused = try await RunningGateway.run(
+                ["config", "check"], environment: ["SDGATE_SERVER_TLS_CERTIFICATE": certificate, "SDGATE_SERVER_TLS_PRIVATE_KEY": key])
+            #expect(refused.status != 0 && refused.errors.contains("server.tls: ") && refused.errors.contains(words), "\(refused.errors)")
+        }
+    }
+
+    /// Images in the database need PostgreSQL: the check says so, as serve did only at start.
+    @Test func outputsInTheDatabaseWithoutPostgresAreAConfigurationError() async throws {
+        let check = try await RunningGateway.run(["config", "check"], environment: ["SDGATE_OUTPUTS_STORE": "database"])
+        #expect(check.status != 0 && check.errors.contains("outputs.store: database needs a PostgreSQL ledger"), "\(check.errors)")
     }
 }

@@ -22,6 +22,14 @@ public struct TLSSetupError: Error, CustomStringConvertible, Sendable {
     public let description: String
 }
 
+extension HTTPServer.Configuration.TLS {
+    /// Whether the files make the identity the server would load: both readable, in PEM, and the
+    /// key the certificate's. For a configuration check, before any server starts.
+    public func check() throws(TLSSetupError) {
+        _ = try TLSContext(self)
+    }
+}
+
 /// The server's TLS identity, loaded once at start-up; each connection's session is made from it.
 final class TLSContext: @unchecked Sendable {
     // Safety: the context is configured in `init` and only read afterwards; OpenSSL makes sessions

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServer
 import Yams
 
 /// A configuration problem, with where it is: `sdgate.yaml:12: server.prot: unknown key`.
@@ -47,7 +48,7 @@ enum ConfigurationLoader {
         if problems.isEmpty {
             problems =
                 checkTLS(&configuration) + checkUpstreams(&configuration, environment: environment, origins: origins)
-                + checkLocal(configuration, origins: origins) + checkAlerts(configuration, origins: origins)
+                + checkLocal(configuration, origins: origins) + checkAlerts(configuration, origins: origins) + checkOutputs(configuration)
         }
         guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "\n")) }
         return configuration
@@ -64,11 +65,24 @@ enum ConfigurationLoader {
         default:
             let unreadable = files.filter { !FileManager.default.isReadableFile(atPath: $0.1) }
             guard unreadable.isEmpty else { return unreadable.map { "\($0.0): '\($0.1)' cannot be read" } }
-            configuration.server.tls = .init(
+            let tls = HTTPServer.Configuration.TLS(
                 certificateFile: configuration.tlsCertificate, privateKeyFile: configuration.tlsPrivateKey,
                 strictTransportSecurityMaxAge: configuration.hstsMaxAge)
+            // Loaded as the server will load them: `config check` passed files that `serve` refused.
+            do {
+                try tls.check()
+            } catch {
+                return ["server.tls: \(error.description)"]
+            }
+            configuration.server.tls = tls
             return []
         }
+    }
+
+    /// Images in the database need one the replicas share.
+    static func checkOutputs(_ configuration: GatewayConfiguration) -> [String] {
+        guard configuration.outputStore == .database, !configuration.ledgerIsPostgres else { return [] }
+        return ["outputs.store: database needs a PostgreSQL ledger (ledger.database: postgres://...)"]
     }
 
     /// Flattens the YAML mappings into dotted paths, each with the line it is on.
