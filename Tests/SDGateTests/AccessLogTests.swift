@@ -51,7 +51,7 @@ struct AccessLogTests {
             ],
             environment: [
                 "SDGATE_DATA_DIR": folder.appendingPathComponent("data").path,
-                "SDGATE_LOG_BUFFER_BYTES": "4KiB", "SDGATE_ADMIN_TOKEN": "log-test-token",
+                "SDGATE_LOG_BUFFER_BYTES": "4KiB", "SDGATE_ADMIN_TOKEN": "log-test-admin-token",
             ])
         #expect(
             try await eventually(timeout: .seconds(30)) { try await Command.run("curl", ["-sf", "http://127.0.0.1:\(port)/health"]).status == 0 })

@@ -131,6 +131,19 @@ struct ConfigurationTests {
                 == "SDGATE_LEDGER_DATABASE: ledger.database: expected a SQLite file or a postgres:// URL, got another URL")
     }
 
+    /// A token anyone could guess in an afternoon (`x`), or one that no header can match (spaces
+    /// around it), is refused; it was taken.
+    @Test func aShortOrSpacedTokenIsRefused() throws {
+        for variable in ["SDGATE_ADMIN_TOKEN", "SDGATE_METRICS_TOKEN"] {
+            let key = variable == "SDGATE_ADMIN_TOKEN" ? "admin.token" : "metrics.token"
+            #expect(
+                Self.problem(nil, environment: [variable: "x"])
+                    == "\(variable): \(key): must be at least 16 bytes (for example: openssl rand -hex 32)")
+            #expect(Self.problem(nil, environment: [variable: " a-long-enough-secret "]) == "\(variable): \(key): must not begin or end with a space")
+            #expect(Self.problem(nil, environment: [variable: "a-long-enough-secret"]) == nil)
+        }
+    }
+
     @Test func everyProblemIsReportedAtOnce() throws {
         let problem = try #require(Self.problem("server:\n  port: x\n  backlog: 0\nnope: 1\n"))
         #expect(problem.split(separator: "\n").count == 3)

@@ -44,10 +44,10 @@ struct TeamsTests {
 
     @Test func aTeamBudgetCapsItsMembersThroughTheAdminAPI() async throws {
         var environment = KeysCommandTests.environment()
-        environment["SDGATE_ADMIN_TOKEN"] = "team-test-token"
+        environment["SDGATE_ADMIN_TOKEN"] = "team-test-admin-token"
         let gateway = try await RunningGateway.start(environment: environment)
         let base = "http://127.0.0.1:\(gateway.port)"
-        let bearer = ["-H", "Authorization: Bearer team-test-token"]
+        let bearer = ["-H", "Authorization: Bearer team-test-admin-token"]
 
         // sdxl1.0-txt2img costs 0.008: the team can pay for one request, its member for many.
         let team = try await AdminAPITests.curl(bearer + ["-d", #"{"name":"video","credits":"0.01"}"#, "\(base)/admin/teams"])

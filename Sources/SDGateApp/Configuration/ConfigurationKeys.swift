@@ -154,12 +154,12 @@ struct ConfigurationKey: Sendable {
                 "how long credits stay held for a request that never settles; a running one renews its hold every third of this"),
             ConfigurationKey(
                 path: "admin.token", summary: "the admin API's token (a secret: prefer SDGATE_ADMIN_TOKEN); empty: generated on first start",
-                apply: { config, text throws(ConfigurationValueError) in config.adminToken = text },
+                apply: { config, text throws(ConfigurationValueError) in config.adminToken = try ConfigurationKey.token(text) },
                 render: { $0.adminToken.isEmpty ? "(generated on first start)" : "(set, redacted)" }),
             .boolean("metrics.enabled", \.metricsEnabled, "serve GET /metrics (Prometheus text format)"),
             ConfigurationKey(
                 path: "metrics.token", summary: "the token a scrape must send (a secret: prefer SDGATE_METRICS_TOKEN); empty: scrapes are open",
-                apply: { config, text throws(ConfigurationValueError) in config.metricsToken = text },
+                apply: { config, text throws(ConfigurationValueError) in config.metricsToken = try ConfigurationKey.token(text) },
                 render: { $0.metricsToken.isEmpty ? "(none: /metrics is open)" : "(set, redacted)" }),
             ConfigurationKey(
                 path: "public_url", summary: "the gateway's address as clients reach it, for URLs in answers (empty: each request's Host)",
@@ -224,6 +224,17 @@ struct ConfigurationKey: Sendable {
         ] + local + alerts
 
     static func named(_ path: String) -> ConfigurationKey? { all.first { $0.path == path } }
+
+    /// A bearer token the gateway is to check: long enough not to be guessed, at thousands of tries
+    /// a second, and without spaces around it, which a client's header never carries (it could
+    /// never match).
+    static func token(_ text: String) throws(ConfigurationValueError) -> String {
+        guard text.isEmpty || text.utf8.count >= minimumSecretBytes else {
+            throw ConfigurationValueError("must be at least \(minimumSecretBytes) bytes (for example: openssl rand -hex 32)")
+        }
+        guard text.trimmingSpaces() == text else { throw ConfigurationValueError("must not begin or end with a space") }
+        return text
+    }
 }
 
 extension GatewayConfiguration {
