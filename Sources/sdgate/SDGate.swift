@@ -5,7 +5,7 @@ import Glibc
 struct SDGate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sdgate",
-        abstract: "A self-hosted gateway that speaks the Segmind and StableDiffusionAPI image APIs.",
+        abstract: "A self-hosted gateway that speaks the Segmind, StableDiffusionAPI, OpenAI Images and AUTOMATIC1111 APIs.",
         discussion: """
             Clients keep their code and change only the base URL. Every member gets an API key with a \
             credit budget; generation runs on the team's own GPUs or on the upstream service.
