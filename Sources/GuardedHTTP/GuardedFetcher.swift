@@ -15,17 +15,26 @@ public struct GuardedFetcher: Sendable {
     public var maxRedirects: Int
     /// What the URL is, as refusals name it: "the image URL", "the webhook URL".
     public var subject: String
+    /// Where the bytes of bodies being received are counted, with those of other fetches; nil:
+    /// each is bounded by its own `maxBytes` only.
+    public var budget: FetchBudget?
 
-    public init(policy: AddressPolicy = AddressPolicy(), timeout: Duration = .seconds(15), maxRedirects: Int = 3, subject: String = "the URL") {
+    public init(
+        policy: AddressPolicy = AddressPolicy(), timeout: Duration = .seconds(15), maxRedirects: Int = 3, subject: String = "the URL",
+        budget: FetchBudget? = nil
+    ) {
         self.policy = policy
         self.timeout = timeout
         self.maxRedirects = maxRedirects
         self.subject = subject
+        self.budget = budget
     }
 
     /// Why a fetch was refused or failed, in words a client can act on.
     public struct Refusal: Error, Sendable, Equatable {
         public let message: String
+        /// Refused for the budget's sake, not the URL's: a retry may pass.
+        public var busy = false
 
         public init(message: String) {
             self.message = message
@@ -111,8 +120,18 @@ public struct GuardedFetcher: Sendable {
             let tooLarge = Refusal(message: "the file at \(subject) is larger than \(maxBytes) bytes")
             if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > maxBytes { throw tooLarge }
             var bytes: [UInt8] = []
+            var taken = 0
+            defer { budget?.giveBack(taken) }
             for try await part in response.body {
                 guard bytes.count + part.readableBytes <= maxBytes else { throw tooLarge }
+                if let budget {
+                    guard budget.take(part.readableBytes) else {
+                        var busy = Refusal(message: "the gateway is receiving too many images at once; retry shortly")
+                        busy.busy = true
+                        throw busy
+                    }
+                    taken += part.readableBytes
+                }
                 bytes += part.readableBytesView
             }
             return .body(bytes)

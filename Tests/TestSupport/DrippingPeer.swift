@@ -7,13 +7,16 @@ import Synchronization
 package final class DrippingPeer: HTTPResponder, Sendable {
     private let body: [UInt8]
     private let interval: Duration
+    private let sentAtOnce: Int
     private let sent = Mutex(0)
     private let server = Mutex<(server: HTTPServer?, port: Int)>((nil, 0))
 
-    /// `body` is sent with its `Content-Length`, in as many intervals as it has bytes.
-    package init(body: [UInt8], interval: Duration = .milliseconds(200)) throws {
+    /// `body` is sent with its `Content-Length`: its first `sentAtOnce` bytes at once, then the
+    /// others in as many intervals as they are.
+    package init(body: [UInt8], interval: Duration = .milliseconds(200), sentAtOnce: Int = 0) throws {
         self.body = body
         self.interval = interval
+        self.sentAtOnce = min(max(sentAtOnce, 0), body.count)
         var configuration = HTTPServer.Configuration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
@@ -31,7 +34,9 @@ package final class DrippingPeer: HTTPResponder, Sendable {
         HTTPResponse(
             status: .ok, headers: ["Content-Type": "application/octet-stream"],
             body: .stream(length: body.count) { writer in
-                for byte in self.body {
+                self.sent.withLock { $0 += self.sentAtOnce }
+                try await writer.write(Array(self.body.prefix(self.sentAtOnce)))
+                for byte in self.body.dropFirst(self.sentAtOnce) {
                     try await Task.sleep(for: self.interval)
                     // Counted before it goes, so a client that has read it all never sees fewer.
                     self.sent.withLock { $0 += 1 }

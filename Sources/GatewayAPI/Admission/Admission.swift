@@ -62,6 +62,8 @@ public struct Admission: Sendable {
         if let field = model.field(.image), let source = fields.values[.image] {
             do {
                 image = try await images.load(source, maxSize: model.input.maxSize)
+            } catch  where error.busy {
+                throw .unreadableRequest(.serviceUnavailable, "\(field.name): \(error.reason)")
             } catch {
                 throw .invalidImage(field: field.name, reason: error.reason)
             }

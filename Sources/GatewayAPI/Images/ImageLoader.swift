@@ -11,9 +11,12 @@ public protocol ImageFetcher: Sendable {
 /// Why an input image was refused, in words a client can act on.
 public struct ImageProblem: Error, Sendable, Equatable {
     public let reason: String
+    /// The gateway could not take the image now (too many being received): a retry may pass.
+    public var busy = false
 
-    public init(_ reason: String) {
+    public init(_ reason: String, busy: Bool = false) {
         self.reason = reason
+        self.busy = busy
     }
 }
 
