@@ -22,7 +22,7 @@ public struct DatabaseOutputStore: OutputStorage {
     }
 
     public func file(named name: String) async -> StoredOutput? {
-        guard let kind = OutputStore.kind(of: name), let record = try? await records.output(named: name, first: Self.headBytes) else {
+        guard let kind = OutputStore.kind(of: name), let record = try? await records.output(named: name, first: StoredOutput.headBytes) else {
             return nil
         }
         let age = Duration.milliseconds(max(0, clock.millisecondsNow - record.createdAt))
@@ -30,10 +30,6 @@ public struct DatabaseOutputStore: OutputStorage {
             kind: kind, keptFor: max(.zero, retention - age), size: record.size, head: record.head,
             read: { [records] offset, count in try await records.outputPiece(named: name, from: offset, count: count) })
     }
-
-    /// Enough of an image to tell its format and size (`ImageInspector`): a PNG's or WebP's header
-    /// is in its first bytes, a JPEG's frame header after its metadata segments.
-    static let headBytes = 64 << 10
 
     public func delete(_ names: [String]) async {
         try? await records.deleteOutputs(named: names.filter { OutputStore.kind(of: $0) != nil })

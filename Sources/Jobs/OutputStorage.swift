@@ -22,7 +22,7 @@ public protocol OutputStorage: Sendable {
 
 /// A kept image as `GET /generations/{name}` serves it: its first bytes (enough to tell its format),
 /// and the rest read a piece at a time while it is sent, so that a download holds one piece in
-/// memory, not the image (the file store's `head` is the whole file).
+/// memory, not the image.
 public struct StoredOutput: Sendable {
     public let kind: OutputStore.Kind
     /// Until the sweep deletes it (zero once the retention has passed and before the sweep came).
@@ -35,6 +35,10 @@ public struct StoredOutput: Sendable {
 
     /// The bytes read in pieces of this size, at most, after the head.
     public static let pieceBytes = 256 << 10
+
+    /// Enough of an image to tell its format and size (`ImageInspector`): a PNG's or WebP's header
+    /// is in its first bytes, a JPEG's frame header after its metadata segments.
+    public static let headBytes = 64 << 10
 
     /// Calls `write` with the head, then with each piece up to `size`; throws if the image went away
     /// while it was read (swept, or written again shorter).

@@ -80,14 +80,22 @@ public struct OutputStore: OutputStorage {
 
     /// A stored file and how long it is still kept, or nil for a name that is not one of ours or
     /// no longer exists.
+    ///
+    /// The file is read a piece at a time while it is sent, from one open handle: the pieces are
+    /// those of the image whose head was read, even if it is written again meanwhile. (Read whole,
+    /// a hundred downloads of one large image that never read their answer held it a hundred times.)
     public func file(named name: String) -> StoredOutput? {
-        guard let kind = Self.kind(of: name), let data = FileManager.default.contents(atPath: folder.appendingPathComponent(name).path),
-            let modified = modificationDate(of: name)
+        guard let kind = Self.kind(of: name), let handle = FileHandle(forReadingAtPath: folder.appendingPathComponent(name).path),
+            let modified = modificationDate(of: name), let end = try? handle.seekToEnd(), let size = Int(exactly: end),
+            (try? handle.seek(toOffset: 0)) != nil, let head = try? handle.read(upToCount: StoredOutput.headBytes)
         else { return nil }
         let age = Date().timeIntervalSince(modified)
         return StoredOutput(
-            kind: kind, keptFor: max(.zero, retention - .milliseconds(Int64(age * 1000))), size: data.count, head: Array(data),
-            read: { _, _ in [] })
+            kind: kind, keptFor: max(.zero, retention - .milliseconds(Int64(age * 1000))), size: size, head: Array(head),
+            read: { offset, count in
+                try handle.seek(toOffset: UInt64(offset))
+                return Array(try handle.read(upToCount: count) ?? Data())
+            })
     }
 
     /// Deletes the files older than the retention; returns how many.

@@ -60,6 +60,8 @@ struct OutputStorageContractTests {
         let kept = try #require(await replica.file(named: name))
         #expect(try await kept.bytes() == bytes && kept.size == bytes.count && kept.kind == .png)
         #expect(bytes.starts(with: kept.head) && !kept.head.isEmpty, "the head is the image's first bytes")
+        // Only the head is read before the answer is sent (the file store once read the whole image).
+        #expect(kept.head.count <= StoredOutput.headBytes)
         #expect(kept.keptFor > .seconds(3500) && kept.keptFor <= .seconds(3600))
         // Named before it existed, and written again when its job runs again: the newest bytes.
         let (_, names) = OutputStore.newNames(2, .base64)
