@@ -144,7 +144,8 @@ class Batcher:
             group = self._next_group()
             try:
                 answers = self.engine.run_group([s.prepared for s in group])
-                # A request cancelled while its batch ran on for the others is answered `cancelled`.
+                # A request run alone after its batch ran out of memory, cancelled meanwhile, is
+                # answered `cancelled`.
                 errors = [a if isinstance(a, WorkerError) else None for a in answers]
                 results = [None if isinstance(a, WorkerError) else a for a in answers]
                 for result in results:

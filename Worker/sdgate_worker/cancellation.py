@@ -41,7 +41,8 @@ class Cancellations:
         """diffusers' callback_on_step_end for one pipeline call, which may run several requests
         batched together: raises `cancelled` after the step in which the last of them was cancelled,
         so the pipeline stops there and no further step runs. While any request of the call is still
-        wanted (or cannot be cancelled: it has no id), every step runs."""
+        wanted (or cannot be cancelled: it has no id), every step runs; after the last, nothing is
+        left to save, and the images are made."""
         if not request_ids or None in request_ids:
             return None
         done = 0
@@ -49,15 +50,15 @@ class Cancellations:
         def on_step_end(pipeline, step, timestep, tensors):
             nonlocal done
             done += 1
-            if all(self.is_requested(request_id) for request_id in request_ids):
+            if done < steps and all(self.is_requested(request_id) for request_id in request_ids):
                 raise WorkerError("cancelled", f"the generation was cancelled: it stopped after {done} of {steps} steps")
             return tensors
 
         return on_step_end
 
-    def cancelled_in_batch(self, request_id: str | None) -> WorkerError | None:
-        """For a request whose batch ran to its end for the others: `cancelled` if its cancel came,
-        so that its images are never delivered."""
+    def cancelled_before_run(self, request_id: str | None) -> WorkerError | None:
+        """For a request about to run on its own (its batch did not fit in memory): `cancelled` if
+        its cancel came meanwhile, so that it does not run."""
         if not self.is_requested(request_id):
             return None
-        return WorkerError("cancelled", "the generation was cancelled: its batch ran on for the other requests")
+        return WorkerError("cancelled", "the generation was cancelled before it ran")

@@ -81,8 +81,9 @@ class Engine:
             return self._run_group(group)
 
     def _run_group(self, group: list[Prepared]) -> list[dict | WorkerError]:
-        """Each request's answer, or `cancelled` for one whose cancel came while its batch ran on
-        for the others (a batch stops early only when every request in it is cancelled)."""
+        """Each request's answer. A batch stops early only when every request in it is cancelled;
+        one cancelled while its batch ran on for the others gets its images all the same: they were
+        made, on the team's GPU, and the gateway charges for them without delivering them."""
         request_ids = [p.request.request_id for p in group]
         try:
             try:
@@ -94,15 +95,14 @@ class Engine:
                 # never fail a request that would have run on its own.
                 log.warning("a batch of %d requests ran out of memory; running them one at a time", len(group))
                 answers = [self._run_alone(p) for p in group]
-            return [self.cancellations.cancelled_in_batch(p.request.request_id) or answer
-                    for p, answer in zip(group, answers)]
+            return answers
         finally:
             for request_id in request_ids:
                 self.cancellations.forget(request_id)
 
     def _run_alone(self, p: Prepared) -> dict | WorkerError:
         """One request of a batch that ran out of memory, on its own (unless cancelled meanwhile)."""
-        cancelled = self.cancellations.cancelled_in_batch(p.request.request_id)
+        cancelled = self.cancellations.cancelled_before_run(p.request.request_id)
         if cancelled is not None:
             return cancelled
         try:

@@ -91,7 +91,7 @@ def test_a_member_whose_requests_cannot_share_a_call_does_not_hold_the_worker_wh
     assert len(calls) == 3 and calls["a1"] < calls["b1"] < calls["a2"], calls
 
 
-def test_a_cancelled_request_of_a_batch_is_dropped_while_the_others_run_on_and_a_batch_all_cancelled_stops(
+def test_a_cancelled_request_of_a_batch_gets_its_images_as_the_batch_runs_on_and_a_batch_all_cancelled_stops(
         batching_worker):
     worker = batching_worker
 
@@ -113,13 +113,12 @@ def test_a_cancelled_request_of_a_batch_is_dropped_while_the_others_run_on_and_a
                 thread.join(POLL_LIMIT_SECONDS)
         return outcome
 
-    # One of the two cancelled: the batch runs on for the other, and the cancelled one gets no images.
+    # One of the two cancelled: the batch runs on for the other, and both get their images (the
+    # cancelled one's were made all the same: the gateway charges them, and does not deliver them).
     outcome = batch_of_two_with_cancels(["fox"])
-    status, answer = outcome["fox"]
-    assert status == 409 and answer["error"]["code"] == "cancelled"
-    assert "ran on for the other requests" in answer["error"]["message"]
-    status, answer = outcome["owl"]
-    assert status == 200 and answer["batch_size"] == 2 and len(answer["images"]) == 1
+    for name in ("fox", "owl"):
+        status, answer = outcome[name]
+        assert status == 200 and answer["batch_size"] == 2 and len(answer["images"]) == 1, answer
 
     # Both cancelled: the call stops after its first step.
     outcome = batch_of_two_with_cancels(["fox", "owl"])
