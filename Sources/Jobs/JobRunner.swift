@@ -91,7 +91,9 @@ public final class JobRunner: Sendable {
         switch cancellation {
         case .removed(let job):
             logger.info("job cancelled while queued", metadata: ["job": "\(job.id)"])
-            await settle(job, .failed(JobRecord.cancelledError))
+            // Removed from the queue: its hold is released whether or not the client who asked
+            // is still there (a cancelled task cannot reach PostgreSQL).
+            await uncancelled { [settle] in await settle(job, .failed(JobRecord.cancelledError)) }
         case .stopping(let job):
             logger.info("job cancelled while running", metadata: ["job": "\(job.id)"])
             stops.withLock { $0[id] }?.request()

@@ -28,6 +28,8 @@ struct JobSteeringTests {
     /// What the runners started and settled, seen from the test.
     final class Probe: Sendable {
         let settled = Mutex<[String: JobRecord]>([:])
+        /// Whether each settle ran in a cancelled task.
+        let settledCancelled = Mutex<[String: Bool]>([:])
         let started = Mutex<[String]>([])
     }
 
@@ -45,7 +47,10 @@ struct JobSteeringTests {
                 while stop?.isRequested != true { try? await Task.sleep(for: .milliseconds(10)) }
                 return .failed("stopped after a step")
             },
-            settle: { job, _ in probe.settled.withLock { $0[job.id] = job } }, discard: { _ in Issue.record("nothing to discard") })
+            settle: { job, _ in
+                probe.settled.withLock { $0[job.id] = job }
+                probe.settledCancelled.withLock { $0[job.id] = Task.isCancelled }
+            }, discard: { _ in Issue.record("nothing to discard") })
     }
 
     @Test func aQueuedJobIsSettledAtOnceAndARunningOneIsStoppedEvenFromAnotherRunner() async throws {
@@ -68,6 +73,22 @@ struct JobSteeringTests {
         #expect(probe.settled.withLock { $0[running]?.cancelledAt } != nil, "settled as cancelled: not delivered")
         #expect(try await store.job(id: running)?.state == .failed)
         #expect(probe.started.withLock { $0 } == [running], "the removed job never ran")
+    }
+
+    /// A client that leaves as its cancel is taken (its task cancelled) does not take the settle
+    /// with it: PostgreSQL refuses a cancelled task's queries, and the removed job's hold stayed
+    /// open until it expired.
+    @Test func aQueuedJobsCancelIsSettledThoughItsClientLeft() async throws {
+        let store = try Self.makeStore()
+        let probe = Probe()
+        let runner = Self.runner(store, probe: probe)
+        let waiting = try await Self.enqueue(store, model: "waiting")
+        let cancelling = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await runner.cancel(waiting)
+        }
+        guard case .removed = try await cancelling.value else { Issue.record("the waiting job was not removed"); return }
+        #expect(probe.settledCancelled.withLock { $0[waiting] } == false, "settled outside the client's cancellation")
     }
 
     @Test func estimatesAreMovingAveragesOfMeasuredTimesPerModelAndBackend() {

@@ -14,7 +14,8 @@ extension Admission {
         case .failure(.tooMany(let limit)): refusal = .tooManyJobs(limit: limit)
         case .failure(.failed): refusal = .notQueued
         }
-        _ = await gate.release(admitted.hold, reason: "the job was not queued")
+        // Whether or not the client is still there (a cancelled task cannot reach PostgreSQL).
+        _ = await uncancelled { [gate] in await gate.release(admitted.hold, reason: "the job was not queued") }
         throw refusal
     }
 
