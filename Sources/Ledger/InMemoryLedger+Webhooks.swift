@@ -5,6 +5,8 @@ extension InMemoryLedger: WebhookStore {
         var attempts: [WebhookAttempt] = []
         /// Made in this order, for deliveries made in the same millisecond.
         let sequence: Int
+        /// The turn of its last claim (`claimDueWebhook`).
+        var claimTurn: Int64?
     }
 
     public func webhookSecret(keyID: String) async throws(LedgerError) -> String {
@@ -24,11 +26,22 @@ extension InMemoryLedger: WebhookStore {
 
     public func claimDueWebhook(now: Timestamp, leaseUntil: Timestamp) async throws(LedgerError) -> WebhookDelivery? {
         try locked { state in
+            var lastTurn: [String: Int64] = [:]
+            for stored in state.webhooks.values {
+                if let turn = stored.claimTurn { lastTurn[stored.delivery.keyID] = max(lastTurn[stored.delivery.keyID] ?? turn, turn) }
+            }
+            // The operator's first, then the key whose last turn is the oldest (none: first), then its due longest.
+            func order(_ stored: StoredDelivery) -> (Int, Int64, Timestamp, Int) {
+                (
+                    stored.delivery.recipient == .operator ? 0 : 1, lastTurn[stored.delivery.keyID] ?? .min,
+                    stored.delivery.nextAttemptAt ?? .max, stored.sequence
+                )
+            }
             let due = state.webhooks.values.filter { $0.delivery.state == .pending && ($0.delivery.nextAttemptAt ?? .max) <= now }
-            guard let next = due.min(by: { ($0.delivery.nextAttemptAt ?? .max, $0.sequence) < ($1.delivery.nextAttemptAt ?? .max, $1.sequence) })
-            else { return nil }
+            guard let next = due.min(by: { order($0) < order($1) }) else { return nil }
             let claimed = next.delivery.with(state: .pending, attempts: next.delivery.attempts, nextAttemptAt: leaseUntil, endedAt: nil)
             state.webhooks[claimed.id]?.delivery = claimed
+            state.webhooks[claimed.id]?.claimTurn = (lastTurn.values.max() ?? 0) + 1
             return claimed
         }
     }

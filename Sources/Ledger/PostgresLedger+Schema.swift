@@ -86,6 +86,7 @@ extension PostgresLedger {
             ("015 shared rate limits and outputs", Self.rateLimitSchema + Self.outputsSchema),
             ("016 holds by team for team members only", Self.teamHoldsIndexSchema),
             ("017 claims of idempotency keys", Self.idempotencyClaimsSchema),
+            ("018 webhooks claimed in turns", Self.webhookTurnsSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.

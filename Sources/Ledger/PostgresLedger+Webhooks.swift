@@ -22,6 +22,14 @@ extension PostgresLedger: WebhookStore {
         """,
     ]
 
+    /// Each claim's turn (`claimDueWebhook`), as the job queue's: a key's last claim is its
+    /// deliveries' largest turn.
+    static let webhookTurnsSchema: [PostgresQuery] = [
+        "ALTER TABLE webhook_delivery ADD COLUMN claim_turn BIGINT",
+        "CREATE SEQUENCE webhook_claim_turn",
+        "CREATE INDEX webhook_turns_by_key ON webhook_delivery (key_id, claim_turn)",
+    ]
+
     static let deliveryColumns = "id, key_id, job_id, url, body, state, attempts, next_attempt_at, created_at, ended_at, recipient"
 
     public func webhookSecret(keyID: String) async throws(LedgerError) -> String {
@@ -61,9 +69,12 @@ extension PostgresLedger: WebhookStore {
     public func claimDueWebhook(now: Timestamp, leaseUntil: Timestamp) async throws(LedgerError) -> WebhookDelivery? {
         try await deliveries(
             """
-            UPDATE webhook_delivery SET next_attempt_at = \(leaseUntil)
-            WHERE id = (SELECT id FROM webhook_delivery WHERE state = 'PENDING' AND next_attempt_at <= \(now)
-                        ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+            UPDATE webhook_delivery SET next_attempt_at = \(leaseUntil), claim_turn = nextval('webhook_claim_turn')
+            WHERE id = (
+                SELECT d.id FROM webhook_delivery d WHERE d.state = 'PENDING' AND d.next_attempt_at <= \(now)
+                ORDER BY d.recipient <> 'operator', (SELECT MAX(c.claim_turn) FROM webhook_delivery c WHERE c.key_id = d.key_id) NULLS FIRST,
+                         d.next_attempt_at
+                LIMIT 1 FOR UPDATE SKIP LOCKED)
             RETURNING \(unescaped: Self.deliveryColumns)
             """
         ).first

@@ -143,6 +143,7 @@ extension SQLiteLedger {
         migrator.registerMigration("014 entries by time") { db in try db.execute(sql: Self.entriesByTimeSchema) }
         migrator.registerMigration("015 holds by team for team members only") { db in try db.execute(sql: Self.teamHoldsIndexSchema) }
         migrator.registerMigration("016 claims of idempotency keys") { db in try db.execute(sql: Self.idempotencyClaimsSchema) }
+        migrator.registerMigration("017 webhooks claimed in turns") { db in try db.execute(sql: Self.webhookTurnsSchema) }
         return migrator
     }
 }

@@ -35,6 +35,14 @@ extension SQLiteLedger: WebhookStore {
         );
         """
 
+    /// Each claim's turn (`claimDueWebhook`), as the job queue's: a key's last claim is its
+    /// deliveries' largest turn.
+    static let webhookTurnsSchema = """
+        ALTER TABLE webhook_delivery ADD COLUMN claim_turn INTEGER;
+        CREATE INDEX webhook_turns_by_key ON webhook_delivery (key_id, claim_turn);
+        CREATE INDEX webhook_turns ON webhook_delivery (claim_turn);
+        """
+
     public func webhookSecret(keyID: String) async throws(LedgerError) -> String {
         let candidate = APIKeySecret.makeWebhookSecret(), createdAt = now()
         return try await write { db in
@@ -73,13 +81,22 @@ extension SQLiteLedger: WebhookStore {
             try Self.deliveries(
                 db,
                 sql: """
-                    UPDATE webhook_delivery SET next_attempt_at = ?
-                    WHERE id = (SELECT id FROM webhook_delivery WHERE state = 'PENDING' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT 1)
-                    RETURNING *
+                    UPDATE webhook_delivery SET next_attempt_at = ?,
+                                                claim_turn = (SELECT COALESCE(MAX(claim_turn), 0) + 1 FROM webhook_delivery)
+                    WHERE id = (\(Self.nextDueInTurn)) RETURNING *
                     """, [leaseUntil, now]
             ).first
         }
     }
+
+    /// The due delivery to claim next (`WebhookStore.claimDueWebhook`): the operator's first, then
+    /// the keys in turns, each key's due longest first.
+    private static let nextDueInTurn = """
+        SELECT d.id FROM webhook_delivery d WHERE d.state = 'PENDING' AND d.next_attempt_at <= ?
+        ORDER BY d.recipient <> 'operator', (SELECT MAX(c.claim_turn) FROM webhook_delivery c WHERE c.key_id = d.key_id) NULLS FIRST,
+                 d.next_attempt_at, d.rowid
+        LIMIT 1
+        """
 
     public func recordWebhookAttempt(_ attempt: WebhookAttempt, then next: WebhookNext) async throws(LedgerError) {
         let (state, nextAt, endedAt) = next.columns(after: attempt)

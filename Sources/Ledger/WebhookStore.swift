@@ -11,8 +11,11 @@ public protocol WebhookStore: Sendable {
     /// The key's signing secret, `whsec_` and base64 of 24 random bytes, made on first use.
     func webhookSecret(keyID: String) async throws(LedgerError) -> String
     func enqueueWebhook(_ webhook: NewWebhook) async throws(LedgerError) -> WebhookDelivery
-    /// Takes the pending delivery due longest (due at or before `now`), atomically across replicas;
-    /// it is due again at `leaseUntil` unless its attempt is recorded before.
+    /// Takes a pending delivery due at or before `now`, atomically across replicas; it is due again
+    /// at `leaseUntil` unless its attempt is recorded before. The operator's come first; members'
+    /// are taken in turns by key (the key whose last claim is the oldest, or that never had one,
+    /// first), each key's due longest first, so that a key whose receiver never answers holds
+    /// another key's webhook back by at most one attempt per slot.
     func claimDueWebhook(now: Timestamp, leaseUntil: Timestamp) async throws(LedgerError) -> WebhookDelivery?
     /// Records an attempt and what follows it.
     func recordWebhookAttempt(_ attempt: WebhookAttempt, then next: WebhookNext) async throws(LedgerError)

@@ -87,6 +87,33 @@ struct WebhookStoreContractTests {
         #expect(try await ledger.claimDueWebhook(now: .max, leaseUntil: .max) == nil)
     }
 
+    /// A key whose receiver never answers keeps hundreds of deliveries due; claimed oldest-due
+    /// first, they held every attempt slot ahead of other members' webhooks and the operator's
+    /// alerts for as long as they were retried.
+    @Test(arguments: LedgerStore.available)
+    func aKeyWithManyDueDeliveriesDelaysNeitherAnotherKeyNorTheOperator(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let ledger = try await makeStore(store, clock: clock)
+        var names: [String: String] = [:]
+        func queue(_ webhook: NewWebhook, as name: String) async throws {
+            names[try await ledger.enqueueWebhook(webhook).id] = name
+            clock.advance(by: 10)
+        }
+        for index in 0..<5 {
+            try await queue(NewWebhook(keyID: "kflooder", jobID: "f\(index)", url: "https://silent.example", body: []), as: "f\(index)")
+        }
+        let first = try #require(try await ledger.claimDueWebhook(now: clock.millisecondsNow, leaseUntil: .max))
+        #expect(names[first.id] == "f0", "alone, the flooder's oldest goes first")
+        try await queue(NewWebhook(keyID: "kpatient", jobID: "p0", url: "https://hooks.example", body: []), as: "p0")
+        try await queue(NewWebhook(keyID: "kpatient", jobID: "p1", url: "https://hooks.example", body: []), as: "p1")
+        try await queue(.toOperator(url: "https://ops.example", body: []), as: "alert")
+
+        var claimed: [String] = []
+        while let next = try await ledger.claimDueWebhook(now: clock.millisecondsNow, leaseUntil: .max) { claimed.append(names[next.id] ?? next.id) }
+        // The operator's first; then the keys in turns, the key whose last claim is the oldest first.
+        #expect(claimed == ["alert", "p0", "f1", "p1", "f2", "f3", "f4"])
+    }
+
     @Test(arguments: LedgerStore.available)
     func racingClaimersTakeEachDueDeliveryOnce(store: LedgerStore) async throws {
         let ledger = try await makeStore(store, clock: ManualClock())
