@@ -114,14 +114,14 @@ extension InMemoryLedger: JobStore {
         }
     }
 
-    public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
+    public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int {
         try locked { state in
-            let old = state.jobs.values.filter { ($0.record.finishedAt ?? .max) < cutoff }.sorted { $0.sequence < $1.sequence }
+            let old = state.jobs.values.filter { ($0.record.finishedAt ?? .max) < cutoff }
             for job in old {
                 state.jobs[job.record.id] = nil
                 state.jobIDsByPublicID[job.record.publicID] = nil
             }
-            return old.map(\.record)
+            return old.count
         }
     }
 }

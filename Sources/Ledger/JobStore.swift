@@ -30,8 +30,10 @@ public protocol JobStore: Sendable {
     func recoverAbandonedJobs(now: Timestamp, maxAttempts: Int) async throws(LedgerError) -> [JobRecord]
     /// Fails the jobs still queued since before `cutoff`; returns them, whose holds the caller voids.
     func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord]
-    /// Forgets finished jobs older than `cutoff`; returns them, whose outputs the caller deletes.
-    func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord]
+    /// Forgets finished jobs older than `cutoff`; returns how many. Only a count: each job's payload
+    /// holds its input image, megabytes of base64, and a round may purge thousands. (Their images
+    /// go by the output store's own retention.)
+    func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int
     /// Cancels a job at its key's request, in one atomic step against a runner's claim: a queued
     /// job fails at once (the caller voids its hold); a running one is marked, and its runner stops
     /// it or lets it end undelivered. A job cancelled again, or already ended, is left as it is.

@@ -153,8 +153,14 @@ extension PostgresLedger: JobStore {
             """)
     }
 
-    public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
-        try await jobs("DELETE FROM job WHERE finished_at < \(cutoff) RETURNING \(unescaped: Self.columns)")
+    public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int {
+        try await perform { client, logger in
+            let purged = try await Self.first(
+                client.query(
+                    "WITH purged AS (DELETE FROM job WHERE finished_at < \(cutoff) RETURNING 1) SELECT COUNT(*) FROM purged", logger: logger),
+                Int64.self)
+            return Int(purged ?? 0)
+        }
     }
 
     public func cancelJob(id: String) async throws(LedgerError) -> JobCancellation {

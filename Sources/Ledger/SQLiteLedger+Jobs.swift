@@ -157,8 +157,11 @@ extension SQLiteLedger: JobStore {
         }
     }
 
-    public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
-        try await write { db in try Self.jobRows(db, sql: "DELETE FROM job WHERE finished_at < ? RETURNING *", [cutoff]) }
+    public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM job WHERE finished_at < ?", arguments: [cutoff])
+            return db.changesCount
+        }
     }
 
     public func cancelJob(id: String) async throws(LedgerError) -> JobCancellation {
