@@ -55,9 +55,14 @@ struct JobUpkeep: Sendable {
 
     func run(_ store: any GatewayStorage, settle: (JobRecord, JobRunner.Outcome) async -> Void) async throws {
         let now = SystemWallClock().millisecondsNow
-        var failed = try await store.recoverAbandonedJobs(now: now, maxAttempts: Self.maxAttempts)
-        failed += try await store.expireQueuedJobs(queuedBefore: now - maxQueueTime.wholeMilliseconds)
-        for job in failed { await settle(job, .failed(job.error ?? "the job failed")) }
+        // Each statement's failed jobs are settled before the next statement runs: they are
+        // failed for good once it commits, and one that throws after it must not leave them unsettled.
+        for job in try await store.recoverAbandonedJobs(now: now, maxAttempts: Self.maxAttempts) {
+            await settle(job, .failed(job.error ?? "the job failed"))
+        }
+        for job in try await store.expireQueuedJobs(queuedBefore: now - maxQueueTime.wholeMilliseconds) {
+            await settle(job, .failed(job.error ?? "the job failed"))
+        }
         _ = try await store.purgeJobs(finishedBefore: now - retention.wholeMilliseconds)
         try await store.purgeWebhooks(endedBefore: now - retention.wholeMilliseconds)
     }
