@@ -71,7 +71,7 @@ extension PostgresLedger {
 
     public func expireHolds(now: Timestamp) async throws(LedgerError) -> Int {
         // Settled like a batch of voids, so that the keys and teams are locked in the same order
-        // as everywhere else; a hold settled meanwhile is skipped.
+        // as everywhere else; a hold settled or renewed meanwhile is skipped.
         try await perform { client, logger in
             var overdue: [SettleRequest] = []
             for try await id in try await client.query(

@@ -219,8 +219,8 @@ struct BatchReserveStatement: PostgresPreparedStatement {
 }
 
 /// Settles a batch of open holds, as `SettleStatement` does each. A hold left out of the answer
-/// (settled already, unknown, or a charge above its amount) is left for `SettleStatement` to
-/// explain.
+/// (settled already, unknown, a charge above its amount, or an expiry of a hold not overdue) is
+/// left for `SettleStatement` to explain.
 struct BatchSettleStatement: PostgresPreparedStatement {
     static let sql = """
         WITH request AS (
@@ -228,6 +228,8 @@ struct BatchSettleStatement: PostgresPreparedStatement {
         ), settled AS (
             UPDATE hold h SET state = r.state, charged = r.charge, reason = r.reason, settled_at = $5
             FROM request r WHERE h.id = r.hold_id AND h.state = 'open' AND r.charge BETWEEN 0 AND h.amount
+                -- An expiry looks again, under the row's lock: a renewal since the reaper's look stands.
+                AND (r.state <> 'expired' OR h.expires_at <= $5)
             RETURNING h.id, h.key_id, h.team_id, h.amount, r.charge, r.reason, h.key_period, h.team_period
         ), member AS (
             SELECT b.key_id, k.team_id FROM balance b JOIN api_key k ON k.id = b.key_id

@@ -1,5 +1,6 @@
 import Foundation
 import GenerationCore
+import Logging
 import TestSupport
 import Testing
 
@@ -198,4 +199,28 @@ struct HoldLifetimeContractTests {
         #expect(try await claim("third") == .completed(StoredAnswer(status: 200, headers: [], body: [2])))
     }
 
+    /// PostgreSQL's reaper first looks for overdue holds, then expires them in a second statement;
+    /// a renewal committed between the two keeps its hold open. The expiry did not look at
+    /// `expires_at` again, and expired a hold renewed a moment before under its running work.
+    @Test(.enabled(if: TestPostgres.url != nil))
+    func aHoldRenewedAfterTheReapersLookIsNotExpired() async throws {
+        let clock = ManualClock()
+        let ledger = try #require(try await LedgerStore.postgres.make(clock: clock).0 as? PostgresLedger)
+        let key = try await fundedKey(ledger, "1")
+        let held = try await hold(ledger, key, "0.5", until: clock.millisecondsNow + 1_000)
+        clock.advance(by: 1_000)
+        // The reaper's look found it overdue, then its renewal committed, then the expiry ran.
+        let overdue = SettleRequest(holdID: held.rawValue, state: "expired", charge: 0, reason: "expired")
+        #expect(try await ledger.renewHold(held, until: clock.millisecondsNow + 10_000))
+        var expired = 0
+        let rows = try await ledger.client.execute(
+            BatchSettleStatement(requests: [overdue], now: clock.millisecondsNow), logger: Logger(label: "test"))
+        for try await _ in rows { expired += 1 }
+        #expect(expired == 0, "renewed since the look")
+        #expect(try await ledger.openHolds().count == 1)
+
+        clock.advance(by: 10_000)
+        #expect(try await ledger.expireHolds(now: clock.millisecondsNow) == 1, "overdue again: expired")
+        #expect(try await ledger.verify() == [])
+    }
 }
