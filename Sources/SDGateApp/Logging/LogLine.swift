@@ -43,6 +43,11 @@ package struct LogLine {
     /// outside (an upstream's error, which may echo a member's prompt), and a line feed or an escape
     /// sequence in it would forge a line of its own, or a terminal's screen.
     private mutating func appendEscaped(_ text: String) {
+        // Almost every value has none: one look, then the bytes at once.
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            bytes.append(contentsOf: text.utf8)
+            return
+        }
         for byte in text.utf8 {
             if byte >= 0x20 && byte != 0x7F {
                 bytes.append(byte)
