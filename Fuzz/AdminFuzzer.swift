@@ -79,7 +79,7 @@ private func checkText(_ text: String?, field: String, required: Bool, _ input: 
         return
     }
     if required && text.isEmpty { fail("\(field): accepted empty", input) }
-    if text.utf8.count > AdminInput.maxTextLength { fail("\(field): accepted \(text.utf8.count) bytes of text", input) }
+    if text.utf8.count > KeyLimits.maxTextLength { fail("\(field): accepted \(text.utf8.count) bytes of text", input) }
 }
 
 private func checkModels(_ models: [String]?, _ input: [UInt8]) {

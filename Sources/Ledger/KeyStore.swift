@@ -62,6 +62,17 @@ public enum KeyLimits {
         now + Int64(min(max(days, lifetimeDays.lowerBound), lifetimeDays.upperBound)) * 86_400_000
     }
 
+    /// Longer text than this is refused: names and reasons are labels, not documents.
+    public static let maxTextLength = 200
+
+    /// Why a name or a reason given on the command line is refused, as the admin API refuses it;
+    /// nil when it is fine.
+    public static func problem(text: String, option: String) -> String? {
+        if text.isEmpty { return "\(option) must not be empty" }
+        if text.utf8.count > maxTextLength { return "\(option) must be at most \(maxTextLength) bytes" }
+        return nil
+    }
+
     /// Why a rate limit or a lifetime given on the command line is refused; nil when both are in range.
     public static func problem(rateLimit: Int?, lifetimeDays days: Int?) -> String? {
         if let rateLimit, !requestsPerMinute.contains(rateLimit) {

@@ -29,6 +29,10 @@ struct TopUpCommand<Kind: CreditAccountCommands>: AsyncParsableCommand {
     @Argument(help: "Credits to add (decimal).") var amount: CreditAmount
     @Option(help: "Why, recorded with the movement.") var reason = "top-up"
 
+    func validate() throws {
+        if let problem = KeyLimits.problem(text: reason, option: "--reason") { throw ValidationError(problem) }
+    }
+
     func run() async throws {
         guard amount.credits > .zero else {
             throw ValidationError("the amount must be positive; use `sdgate \(Kind.group) deduct` to take credits away")
@@ -45,6 +49,10 @@ struct DeductCommand<Kind: CreditAccountCommands>: AsyncParsableCommand {
     @Argument(help: ArgumentHelp(Kind.argumentHelp, valueName: Kind.valueName)) var account: String
     @Argument(help: "Credits to take away (decimal).") var amount: CreditAmount
     @Option(help: "Why, recorded with the movement.") var reason: String
+
+    func validate() throws {
+        if let problem = KeyLimits.problem(text: reason, option: "--reason") { throw ValidationError(problem) }
+    }
 
     func run() async throws {
         guard amount.credits > .zero else { throw ValidationError("the amount must be positive") }

@@ -59,6 +59,8 @@ struct KeysCommand: AsyncParsableCommand {
 
         func validate() throws {
             if let problem = KeyLimits.problem(rateLimit: rateLimit, lifetimeDays: expiresInDays) { throw ValidationError(problem) }
+            if let problem = KeyLimits.problem(text: name, option: "--name") { throw ValidationError(problem) }
+            if let credits, credits.credits < .zero { throw ValidationError("--credits must not be negative") }
         }
 
         func run() async throws {

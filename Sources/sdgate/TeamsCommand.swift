@@ -32,6 +32,11 @@ struct TeamsCommand: AsyncParsableCommand {
         @Option(help: "The team's name (unique).") var name: String
         @Option(help: "Credits to start its budget with (decimal).") var credits: CreditAmount?
 
+        func validate() throws {
+            if let problem = KeyLimits.problem(text: name, option: "--name") { throw ValidationError(problem) }
+            if let credits, credits.credits < .zero { throw ValidationError("--credits must not be negative") }
+        }
+
         func run() async throws {
             let ledger = try await options.open()
             let team = try await ledger.createTeam(name: name)

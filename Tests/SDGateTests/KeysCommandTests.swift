@@ -27,6 +27,31 @@ struct KeysCommandTests {
         }
     }
 
+    /// What the admin API refuses, the command line refuses too, before anything is written: an
+    /// empty or overlong name or reason, negative credits to start with (taken as none, silently).
+    @Test func theCommandLineRefusesWhatTheAdminAPIRefuses() async throws {
+        let environment = Self.environment()
+        let long = String(repeating: "n", count: 201)
+        let refusals: [([String], String)] = [
+            (["keys", "create", "--name", ""], "--name must not be empty"),
+            (["keys", "create", "--name", long], "--name must be at most 200 bytes"),
+            (["keys", "create", "--name", "bob", "--credits=-5"], "--credits must not be negative"),
+            (["teams", "create", "--name", ""], "--name must not be empty"),
+            (["teams", "create", "--name", "design", "--credits=-7"], "--credits must not be negative"),
+            (["keys", "topup", "kaaaaaaaa", "1", "--reason", long], "--reason must be at most 200 bytes"),
+            (["keys", "deduct", "kaaaaaaaa", "1", "--reason", ""], "--reason must not be empty"),
+            (["teams", "topup", "design", "1", "--reason", ""], "--reason must not be empty"),
+        ]
+        for (arguments, words) in refusals {
+            let refused = try await RunningGateway.run(arguments, environment: environment)
+            #expect(refused.status != 0 && refused.errors.contains(words), "\(arguments): \(refused.errors)")
+        }
+        let listed = try await RunningGateway.run(["keys", "list", "--json"], environment: environment)
+        #expect(try listed.status == 0 && (Self.json(listed.output) as? [Any])?.isEmpty == true, "\(listed.output)")
+        let teams = try await RunningGateway.run(["teams", "list", "--json"], environment: environment)
+        #expect(try teams.status == 0 && (Self.json(teams.output) as? [Any])?.isEmpty == true, "\(teams.output)")
+    }
+
     @Test func createTopUpShowRevokeAndVerify() async throws {
         let environment = Self.environment()
         let created = try await RunningGateway.run(

@@ -153,14 +153,11 @@ enum AdminInput {
         return name
     }
 
-    /// Longer text than this is refused: names and reasons are labels, not documents.
-    static let maxTextLength = 200
-
     private static func text(_ value: JSONValue?, field: String) throws(Problem) -> String? {
         switch value {
         case nil, .null?: return nil
-        case .string(let text)? where text.utf8.count <= maxTextLength: return text
-        case .string?: throw Problem(message: "\(field): expected at most \(maxTextLength) bytes of text")
+        case .string(let text)? where text.utf8.count <= KeyLimits.maxTextLength: return text
+        case .string?: throw Problem(message: "\(field): expected at most \(KeyLimits.maxTextLength) bytes of text")
         case .some: throw Problem(message: "\(field): expected text")
         }
     }
@@ -196,7 +193,7 @@ enum AdminInput {
             var names: [String] = []
             for item in items {
                 // The list is stored comma-separated: a comma in a name would make two of it.
-                guard case .string(let name) = item, !name.isEmpty, name.utf8.count <= maxTextLength, !name.contains(",") else {
+                guard case .string(let name) = item, !name.isEmpty, name.utf8.count <= KeyLimits.maxTextLength, !name.contains(",") else {
                     throw problem
                 }
                 names.append(name)
