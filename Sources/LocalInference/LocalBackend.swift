@@ -128,7 +128,7 @@ package final class LocalBackend: InferenceBackend {
 
     package func generate(_ request: GenerationRequest) async throws(InferenceError) -> GenerationResult {
         let queuedAt = ContinuousClock.now
-        let lease = try await acquire(for: request.requester ?? "")
+        let lease = try await acquire(for: request.requester ?? "", stop: request.stop)
         gauges.queueWait.recordNanoseconds((ContinuousClock.now - queuedAt).wholeNanoseconds)
         onWorkers.add(1, ordering: .relaxed)
         defer { onWorkers.subtract(1, ordering: .relaxed) }
@@ -172,12 +172,17 @@ package final class LocalBackend: InferenceBackend {
 
     // MARK: The pool
 
-    private func acquire(for key: String) async throws(InferenceError) -> WorkerPool.Lease {
+    private func acquire(for key: String, stop: GenerationStop?) async throws(InferenceError) -> WorkerPool.Lease {
         let id: UInt64
         switch pool.withLock({ $0.admit(key) }) {
         case .started(let lease): return lease
         case .waits(let waiter): id = waiter
         }
+        // A job cancelled while it waits leaves the queue at once: it held its runner's slot until
+        // a worker came free, or for `max_wait`.
+        let cancelled = InferenceError.failed("the generation was cancelled before it started: no step ran")
+        let stopping = stop?.onRequest { [self] in changePool { $0.waiting.remove(id: id) }?.resume(throwing: cancelled) }
+        defer { stop?.remove(stopping) }
         // Nobody waits for ever: past `maxWait` the request leaves the queue as `busy`.
         let timer = Task { [self] in
             try? await Task.sleep(for: settings.maxWait)
@@ -188,13 +193,19 @@ package final class LocalBackend: InferenceBackend {
         do {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
-                    let joined = changePool { pool in Task.isCancelled ? .refused : pool.join(continuation, id: id, key: key) }
+                    // Nil: stopped before it joined (under the lock its stop's handler takes too).
+                    let joined = changePool { pool -> WorkerPool.Joined? in
+                        if stop?.isRequested == true { return nil }
+                        return Task.isCancelled ? .refused : pool.join(continuation, id: id, key: key)
+                    }
                     switch joined {
-                    case .started(let lease):
+                    case nil:
+                        continuation.resume(throwing: cancelled)
+                    case .started(let lease)?:
                         continuation.resume(returning: lease)
-                    case .queued(let count):
+                    case .queued(let count)?:
                         logger.debug("waiting for a worker", metadata: ["key.id": "\(key)", "queued": "\(count)"])
-                    case .refused:
+                    case .refused?:
                         continuation.resume(throwing: InferenceError.busy(retryAfter: .seconds(5)))
                     }
                 }

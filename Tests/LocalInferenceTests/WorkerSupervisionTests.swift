@@ -147,6 +147,28 @@ struct WorkerSupervisionTests {
         await backend.shutdown()
     }
 
+    /// A job cancelled while it waits for a worker leaves the queue at once, uncharged: it held its
+    /// job runner's slot until the worker came free, or for `max_wait` (five minutes).
+    @Test func aRequestStoppedWhileItWaitsLeavesTheQueueAtOnce() async throws {
+        let (backend, folder) = try Self.stub()
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("stuck").path, contents: nil)
+        let busy = Task { try await backend.generate(Self.request) }
+        #expect(await eventually(timeout: .seconds(30)) { backend.running == 1 })
+        var waiting = Self.request
+        waiting.stop = GenerationStop(id: "waiting-job")
+        let waiter = Task { [waiting] in try await backend.generate(waiting) }
+        #expect(await eventually(timeout: .seconds(30)) { backend.queued == 1 })
+        waiting.stop?.request()
+        #expect(await eventually(timeout: .seconds(10)) { backend.queued == 0 }, "out of the queue")
+        await #expect(throws: InferenceError.failed("the generation was cancelled before it started: no step ran")) {
+            try await waiter.value
+        }
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("stuck"))
+        _ = try await busy.value
+        await backend.shutdown()
+    }
+
     @Test func aRequestWaitsNoLongerThanMaxWait() async throws {
         var settings = LocalBackend.Settings()
         settings.maxWait = .milliseconds(200)
