@@ -123,6 +123,9 @@ package final class LocalBackend: InferenceBackend {
     /// The number of workers up now.
     package var workersUp: Int { pool.withLock { $0.workersUp } }
 
+    /// The requests the workers up now take at once, together.
+    package var places: Int { pool.withLock { $0.places } }
+
     /// The process ids of the spawned workers up now.
     package var workerProcesses: [Int32] { pool.withLock { $0.processIdentifiers } }
 
@@ -289,7 +292,9 @@ package final class LocalBackend: InferenceBackend {
             case .ready(let capacity):
                 failures = 0
                 busyWhileOut = nil
-                if !pool.withLock({ $0.isUp(worker) }) { up(worker, listening, capacity: capacity) }
+                // Up, or with another --max-batch than it had (a remote worker started again
+                // between two looks): its places are counted anew, the old ones void.
+                if pool.withLock({ $0.capacity(of: worker) }) != capacity { up(worker, listening, capacity: capacity) }
             case .busy:
                 failures = 0
                 // Out of the pool and busy: still on a job whose client was answered 504. A job

@@ -15,8 +15,9 @@ struct WorkerPool {
     typealias Waiter = CheckedContinuation<Lease, any Error>
 
     var idle: [Lease] = []
-    /// Each worker's current life, and while it is up its URL and (spawned ones) its process id.
-    private var lives: [Int: (life: Int, url: String?, processIdentifier: Int32?)] = [:]
+    /// Each worker's current life, and while it is up its URL, (spawned ones) its process id and
+    /// the requests it takes at once.
+    private var lives: [Int: (life: Int, url: String?, processIdentifier: Int32?, capacity: Int)] = [:]
     var waiting: FairQueue<Waiter>
     private var nextWaiter: UInt64 = 0
     /// When each key last had a request started, as a count of starts: the fair queue serves the
@@ -30,13 +31,19 @@ struct WorkerPool {
 
     var workersUp: Int { lives.values.filter { $0.url != nil }.count }
 
+    /// The requests the workers up take at once, together.
+    var places: Int { lives.values.reduce(0) { $0 + ($1.url != nil ? $1.capacity : 0) } }
+
     func isUp(_ worker: Int) -> Bool { lives[worker]?.url != nil }
+
+    /// The requests a worker up takes at once; nil while it is down.
+    func capacity(of worker: Int) -> Int? { lives[worker]?.url != nil ? lives[worker]?.capacity : nil }
 
     var processIdentifiers: [Int32] { lives.values.compactMap { $0.url != nil ? $0.processIdentifier : nil } }
 
     mutating func addWorker() -> Int {
         let index = lives.count
-        lives[index] = (0, nil, nil)
+        lives[index] = (0, nil, nil, 0)
         return index
     }
 
@@ -88,9 +95,9 @@ struct WorkerPool {
     /// out. Each is handed back on its own, so a batching worker's places go out in the fair
     /// queue's turns: when a batch ends, a key that waits gets one of the next batch's places.
     mutating func up(_ worker: Int, _ listening: ListeningWorker, capacity: Int = 1) -> [Lease] {
-        let life = (lives[worker]?.life ?? 0) + 1
-        lives[worker] = (life, listening.url, listening.processIdentifier)
-        return (0..<max(capacity, 1)).map { Lease(worker: worker, life: life, place: $0, url: listening.url, token: listening.token) }
+        let life = (lives[worker]?.life ?? 0) + 1, capacity = max(capacity, 1)
+        lives[worker] = (life, listening.url, listening.processIdentifier, capacity)
+        return (0..<capacity).map { Lease(worker: worker, life: life, place: $0, url: listening.url, token: listening.token) }
     }
 
     mutating func down(_ worker: Int) {

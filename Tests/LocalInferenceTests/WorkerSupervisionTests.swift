@@ -169,6 +169,23 @@ struct WorkerSupervisionTests {
         await backend.shutdown()
     }
 
+    /// A worker whose `max_batch` changed between two health checks (a remote one started again
+    /// with another) has its places counted anew: it kept the number it had when it joined.
+    @Test func aWorkerWhoseCapacityChangedHasItsPlacesCountedAnew() async throws {
+        let (backend, folder) = try Self.stub()
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 && backend.places == 1 })
+        try "2".write(to: folder.appendingPathComponent("max_batch"), atomically: true, encoding: .utf8)
+        #expect(await eventually(timeout: .seconds(30)) { backend.places == 2 })
+        // Both places are handed out: two requests at once on the one worker.
+        let stuck = folder.appendingPathComponent("stuck")
+        _ = FileManager.default.createFile(atPath: stuck.path, contents: nil)
+        let requests = (1...2).map { _ in Task { try await backend.generate(Self.request) } }
+        #expect(await eventually(timeout: .seconds(30)) { backend.running == 2 && backend.queued == 0 })
+        try FileManager.default.removeItem(at: stuck)
+        for request in requests { _ = try await request.value }
+        await backend.shutdown()
+    }
+
     @Test func aRequestWaitsNoLongerThanMaxWait() async throws {
         var settings = LocalBackend.Settings()
         settings.maxWait = .milliseconds(200)

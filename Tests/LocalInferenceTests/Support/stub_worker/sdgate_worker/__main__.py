@@ -6,6 +6,7 @@ Started as the gateway starts the real one (`python3 -m sdgate_worker --models F
   pids           each start appends its process id (a line)
   hang           while this file exists, GET /health never answers (alive but unhealthy)
   stuck          while this file exists, POST /generate never answers and GET /health says busy
+  max_batch      its number, if it exists, is the max_batch GET /health answers
   generate.json  {"status": N, "body": {...}, "headers": {...}}: the answer to every POST /generate
                  (headers optional); without it, the worker's own answer: `samples` PNG headers of
                  the requested size, the request's seed
@@ -37,7 +38,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(404, {"error": {"code": "not_found", "message": "no route"}})
         while (folder / "hang").exists():
             time.sleep(0.05)
-        self.answer(200, {"status": "ok", "busy": (folder / "stuck").exists(), "pid": os.getpid()})
+        health = {"status": "ok", "busy": (folder / "stuck").exists(), "pid": os.getpid()}
+        if (folder / "max_batch").exists():
+            health["max_batch"] = int((folder / "max_batch").read_text())
+        self.answer(200, health)
 
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
