@@ -28,6 +28,9 @@ package final class LocalBackend: InferenceBackend {
         package var deadline: Duration = .seconds(300)
         /// The longest pause between restarts of a worker that keeps dying.
         package var maxRestartDelay: Duration = .seconds(30)
+        /// How long a spawned worker may take to say where it listens (loading, or downloading,
+        /// its weights with `--preload`): past it, it is killed and started again.
+        package var startTimeout: Duration = .seconds(1800)
         /// How often each worker's health is checked, and how long a check may take. A spawned
         /// worker that fails `failedChecksBeforeRestart` checks in a row is killed and restarted;
         /// a remote one is left out until it passes again.
@@ -259,7 +262,8 @@ package final class LocalBackend: InferenceBackend {
             let started = ContinuousClock.now
             let status: Int32
             do {
-                status = try await SpawnedWorker.run(command, stopGracePeriod: settings.stopGracePeriod) { listening in
+                status = try await SpawnedWorker.run(command, stopGracePeriod: settings.stopGracePeriod, startTimeout: settings.startTimeout) {
+                    listening in
                     await self.watch(worker, listening)
                     if !Task.isCancelled {
                         self.logger.error(

@@ -1,5 +1,6 @@
 import Foundation
 import Subprocess
+import Synchronization
 import SystemPackage
 
 /// How to start one worker process: `python3 -m sdgate_worker --models FILE --listen 127.0.0.1:0`,
@@ -48,8 +49,10 @@ enum SpawnedWorker {
         return (0..<4).map { _ in String(generator.next(), radix: 16) }.map { String(repeating: "0", count: 16 - $0.count) + $0 }.joined()
     }
 
+    /// Runs the worker until it ends: `watch` from when it says where it listens; killed if it has
+    /// not said so within `startTimeout` (a hung download or device), so that it is started again.
     static func run(
-        _ command: WorkerCommand, stopGracePeriod: Duration,
+        _ command: WorkerCommand, stopGracePeriod: Duration, startTimeout: Duration,
         watch: @escaping @Sendable (ListeningWorker) async -> Void
     ) async throws -> Int32 {
         let token = newToken()
@@ -71,10 +74,16 @@ enum SpawnedWorker {
             error: .fileDescriptor(.standardError, closeAfterSpawningProcess: false)
         ) { execution in
             let processIdentifier = execution.processIdentifier.value
+            let listened = Listened()
             await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try? await Task.sleep(for: startTimeout)
+                    if !Task.isCancelled, !listened.value.load(ordering: .relaxed) { try? execution.send(signal: .kill) }
+                }
                 // The output ends when the process closes it, that is when it ends.
                 do {
                     for try await line in execution.standardOutput.strings() where line.hasPrefix(listeningPrefix) {
+                        listened.value.store(true, ordering: .relaxed)
                         let address = line.dropFirst(listeningPrefix.count).trimmingCharacters(in: .whitespacesAndNewlines)
                         group.addTask {
                             await watch(ListeningWorker(url: "http://" + address, processIdentifier: processIdentifier, token: token))
@@ -90,4 +99,9 @@ enum SpawnedWorker {
         case .signaled(let signal): return 128 + signal
         }
     }
+}
+
+/// Whether a worker has said where it listens, for its start's deadline.
+private final class Listened: Sendable {
+    let value = Atomic<Bool>(false)
 }

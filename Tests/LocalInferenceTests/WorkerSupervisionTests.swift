@@ -11,9 +11,12 @@ import Testing
 @Suite("Worker supervision", .serialized)
 struct WorkerSupervisionTests {
     /// A folder for one stub's files, and a backend running the stub from it with quick health checks.
-    static func stub(answering generate: String? = nil, deadline: Duration = .seconds(300)) throws -> (LocalBackend, URL) {
+    static func stub(
+        answering generate: String? = nil, deadline: Duration = .seconds(300), startTimeout: Duration = .seconds(300), slowStart: Bool = false
+    ) throws -> (LocalBackend, URL) {
         let folder = Scratch.path("stub-worker")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        if slowStart { _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("slow_start").path, contents: nil) }
         if let generate { try generate.write(to: folder.appendingPathComponent("generate.json"), atomically: true, encoding: .utf8) }
         var settings = LocalBackend.Settings()
         settings.healthCheckInterval = .milliseconds(100)
@@ -22,6 +25,7 @@ struct WorkerSupervisionTests {
         settings.healthCheckTimeout = .seconds(1)
         settings.maxRestartDelay = .seconds(1)
         settings.deadline = deadline
+        settings.startTimeout = startTimeout
         let backend = LocalBackend(settings: settings, logger: Logger(label: "test"))
         backend.spawn(
             WorkerCommand(
@@ -57,6 +61,18 @@ struct WorkerSupervisionTests {
 
         await backend.shutdown()
         #expect(Self.starts(in: folder).allSatisfy { !processExists($0) }, "no worker outlives the backend")
+    }
+
+    /// A worker that never says where it listens (a hung download or device) is killed and started
+    /// again: requests waited for it, and no alert told of it.
+    @Test func aWorkerThatDoesNotStartListeningInTimeIsKilledAndStartedAgain() async throws {
+        let (backend, folder) = try Self.stub(startTimeout: .seconds(1), slowStart: true)
+        #expect(await eventually(timeout: .seconds(30)) { Self.starts(in: folder).count >= 2 })
+        let first = try #require(Self.starts(in: folder).first)
+        #expect(await eventually(timeout: .seconds(30)) { !processExists(first) }, "killed")
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("slow_start"))
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        await backend.shutdown()
     }
 
     @Test func aWorkerStuckOnAJobPastItsDeadlineIsKilledAndRestarted() async throws {

@@ -43,6 +43,9 @@ extension ConfigurationKey {
             "local.max_restart_delay", \.local.pool.maxRestartDelay, .seconds(1) ... .seconds(3600),
             "the longest pause between restarts of a worker that keeps dying"),
         .duration(
+            "local.start_timeout", \.local.pool.startTimeout, .seconds(1) ... .seconds(86400),
+            "how long a spawned worker may take to start listening (loading its weights); killed and restarted beyond"),
+        .duration(
             "local.health_check_interval", \.local.pool.healthCheckInterval, .milliseconds(100) ... .seconds(3600),
             "how often each worker's health is checked"),
         .duration(

@@ -7,6 +7,7 @@ Started as the gateway starts the real one (`python3 -m sdgate_worker --models F
   hang           while this file exists, GET /health never answers (alive but unhealthy)
   stuck          while this file exists, POST /generate never answers and GET /health says busy
   max_batch      its number, if it exists, is the max_batch GET /health answers
+  slow_start     while this file exists, a starting worker does not listen (its weights loading)
   generate.json  {"status": N, "body": {...}, "headers": {...}}: the answer to every POST /generate
                  (headers optional); without it, the worker's own answer: `samples` PNG headers of
                  the requested size, the request's seed
@@ -80,6 +81,8 @@ def generated(request):
     return {"images": [image] * int(request["samples"]), "seed": int(request["seed"]), "generation_time": 0.01}
 
 
+while (folder / "slow_start").exists():
+    time.sleep(0.05)
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
 print(f"sdgate-worker listening on 127.0.0.1:{server.server_address[1]}", flush=True)
