@@ -34,7 +34,10 @@ public struct Credits: Sendable, Hashable, Comparable, CustomStringConvertible {
     }
 
     /// A decimal string with the trailing zeros dropped: `0.004`, `12`, `-1.5`.
-    public var description: String {
+    public var description: String { Self.description(microCredits: Int128(microCredits)) }
+
+    /// The same for an amount that may pass what `Credits` holds, such as a sum of many.
+    public static func description(microCredits: Int128) -> String {
         let sign = microCredits < 0 ? "-" : ""
         let magnitude = microCredits.magnitude
         let whole = magnitude / 1_000_000, fraction = magnitude % 1_000_000

@@ -98,13 +98,32 @@ public final class InMemoryLedger: Ledger {
     }
 
     /// In the order recorded within a millisecond, as the SQL stores order by their row ids.
-    public func usage(keyID: String?, teamID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
+    public func usage(_ scope: UsageScope, latest limit: Int) async throws(LedgerError) -> [UsageEvent] {
         try locked { state in
-            let events = state.usage.filter { event in
-                (keyID.map { event.keyID == $0 } ?? true) && (teamID.map { state.keys[event.keyID]?.key.teamID == $0 } ?? true)
-                    && event.at >= from && event.at < to
+            let events = state.usage.enumerated().filter { state.scope(scope, contains: $0.element) }
+            return events.sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.suffix(max(limit, 0)).map(\.element)
+        }
+    }
+
+    public func usageTotals(_ scope: UsageScope, by columns: UsageColumns, cuts: [Timestamp]) async throws(LedgerError) -> [UsageTotal] {
+        struct Group: Hashable {
+            let bucket: Int
+            let keyID: String?, model: String?, dialect: String?
+        }
+        return try locked { state in
+            var sums: [Group: (requests: Int, microCredits: Int128)] = [:]
+            for event in state.usage where state.scope(scope, contains: event) {
+                let group = Group(
+                    bucket: UsageScope.bucket(of: event.at, cuts: cuts), keyID: columns.contains(.key) ? event.keyID : nil,
+                    model: columns.contains(.model) ? event.model : nil, dialect: columns.contains(.dialect) ? event.dialect : nil)
+                sums[group, default: (0, 0)].requests += 1
+                sums[group, default: (0, 0)].microCredits += Int128(event.cost.microCredits)
             }
-            return events.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
+            return sums.map { group, sum in
+                UsageTotal(
+                    bucket: group.bucket, keyID: group.keyID, model: group.model, dialect: group.dialect, requests: sum.requests,
+                    microCredits: sum.microCredits)
+            }
         }
     }
 
@@ -118,6 +137,13 @@ public final class InMemoryLedger: Ledger {
             state.adminTokenHash = hash
             return true
         }
+    }
+}
+
+extension InMemoryState {
+    func scope(_ scope: UsageScope, contains event: UsageEvent) -> Bool {
+        (scope.keyID.map { event.keyID == $0 } ?? true) && (scope.teamID.map { keys[event.keyID]?.key.teamID == $0 } ?? true)
+            && event.at >= scope.from && event.at < scope.to
     }
 }
 

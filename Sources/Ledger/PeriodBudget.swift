@@ -82,6 +82,16 @@ public struct PeriodBudget: Sendable, Equatable {
 
     /// When the `period` of `calendar` that holds `now` began.
     public static func start(of period: Period, in calendar: Calendar, at now: Timestamp) -> Timestamp {
+        interval(of: period, in: calendar, at: now)?.lowerBound ?? now
+    }
+
+    /// When the `period` of `calendar` that holds `now` ends, and the next one begins; nil where
+    /// the calendar cannot tell.
+    public static func end(of period: Period, in calendar: Calendar, at now: Timestamp) -> Timestamp? {
+        interval(of: period, in: calendar, at: now)?.upperBound
+    }
+
+    private static func interval(of period: Period, in calendar: Calendar, at now: Timestamp) -> Range<Timestamp>? {
         let component: Calendar.Component =
             switch period {
             case .day: .day
@@ -89,8 +99,9 @@ public struct PeriodBudget: Sendable, Equatable {
             case .month: .month
             }
         let date = Date(timeIntervalSince1970: Double(now) / 1000)
-        guard let interval = calendar.dateInterval(of: component, for: date) else { return now }
-        return Timestamp((interval.start.timeIntervalSince1970 * 1000).rounded())
+        guard let interval = calendar.dateInterval(of: component, for: date) else { return nil }
+        let start = Timestamp((interval.start.timeIntervalSince1970 * 1000).rounded())
+        return start..<max(start, Timestamp((interval.end.timeIntervalSince1970 * 1000).rounded()))
     }
 }
 

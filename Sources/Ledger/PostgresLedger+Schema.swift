@@ -87,6 +87,7 @@ extension PostgresLedger {
             ("016 holds by team for team members only", Self.teamHoldsIndexSchema),
             ("017 claims of idempotency keys", Self.idempotencyClaimsSchema),
             ("018 webhooks claimed in turns", Self.webhookTurnsSchema),
+            ("019 usage by time", ["CREATE INDEX usage_by_time ON usage_event (at)"]),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.

@@ -36,20 +36,25 @@ extension PostgresLedger {
         }
     }
 
-    public func usage(keyID: String?, teamID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
-        try await perform { client, logger in
+    public func usage(_ scope: UsageScope, latest limit: Int) async throws(LedgerError) -> [UsageEvent] {
+        let (keyID, teamID, limit) = (scope.keyID, scope.teamID, Int64(max(limit, 0)))
+        return try await perform { client, logger in
             var events: [UsageEvent] = []
+            // The latest first, as the indexes on time give them, then turned back in order.
             for try await row in try await client.query(
                 """
-                SELECT key_id, model, dialect, status, cost, duration_ms, backend, request_id, at, upstream_cost,
-                       upstream_remaining_credits
-                FROM usage_event
-                WHERE (\(keyID)::TEXT IS NULL OR key_id = \(keyID))
-                      AND (\(teamID)::TEXT IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = \(teamID)))
-                      AND at >= \(from) AND at < \(to)
+                SELECT * FROM (
+                    SELECT key_id, model, dialect, status, cost, duration_ms, backend, request_id, at, upstream_cost,
+                           upstream_remaining_credits, id
+                    FROM usage_event
+                    WHERE (\(keyID)::TEXT IS NULL OR key_id = \(keyID))
+                          AND (\(teamID)::TEXT IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = \(teamID)))
+                          AND at >= \(scope.from) AND at < \(scope.to)
+                    ORDER BY at DESC, id DESC LIMIT \(limit)
+                ) AS latest
                 ORDER BY at, id
                 """, logger: logger
-            ).decode((String, String, String, Int, Int64, Int64, String, String, Int64, String?, String?).self) {
+            ).decode((String, String, String, Int, Int64, Int64, String, String, Int64, String?, String?, Int64).self) {
                 events.append(
                     UsageEvent(
                         keyID: row.0, model: row.1, dialect: row.2, status: row.3, cost: Credits(microCredits: row.4),
@@ -57,6 +62,34 @@ extension PostgresLedger {
                         upstreamCost: row.9, upstreamRemainingCredits: row.10))
             }
             return events
+        }
+    }
+
+    public func usageTotals(_ scope: UsageScope, by columns: UsageColumns, cuts: [Timestamp]) async throws(LedgerError) -> [UsageTotal] {
+        let (keyID, teamID) = (scope.keyID, scope.teamID)
+        let buckets = scope.buckets(cutAt: cuts)
+        let (lowers, uppers) = (buckets.map(\.lowerBound), buckets.map(\.upperBound))
+        // A column not grouped by is selected as NULL, so that every answer has the same shape.
+        let selected = ["key_id", "model", "dialect"].map { columns.names.contains($0) ? "e.\($0)" : "NULL::TEXT" }
+        let grouped = columns.names.map { ", e.\($0)" }.joined()
+        return try await perform { client, logger in
+            var totals: [UsageTotal] = []
+            // PostgreSQL sums BIGINTs as NUMERIC, exact past Int64.
+            for try await row in try await client.query(
+                """
+                SELECT b.bucket - 1, \(unescaped: selected.joined(separator: ", ")), COUNT(*), SUM(e.cost)::TEXT
+                FROM unnest(\(lowers)::BIGINT[], \(uppers)::BIGINT[]) WITH ORDINALITY AS b(lower, upper, bucket)
+                JOIN usage_event AS e ON e.at >= b.lower AND e.at < b.upper
+                WHERE (\(keyID)::TEXT IS NULL OR e.key_id = \(keyID))
+                      AND (\(teamID)::TEXT IS NULL OR e.key_id IN (SELECT id FROM api_key WHERE team_id = \(teamID)))
+                GROUP BY b.bucket\(unescaped: grouped)
+                """, logger: logger
+            ).decode((Int64, String?, String?, String?, Int64, String).self) {
+                guard let cost = Int128(row.5) else { throw LedgerError.storage("a sum of costs that is not a whole number: \(row.5)") }
+                totals.append(
+                    UsageTotal(bucket: Int(row.0), keyID: row.1, model: row.2, dialect: row.3, requests: Int(row.4), microCredits: cost))
+            }
+            return totals
         }
     }
 }

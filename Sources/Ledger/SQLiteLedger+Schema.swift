@@ -144,6 +144,7 @@ extension SQLiteLedger {
         migrator.registerMigration("015 holds by team for team members only") { db in try db.execute(sql: Self.teamHoldsIndexSchema) }
         migrator.registerMigration("016 claims of idempotency keys") { db in try db.execute(sql: Self.idempotencyClaimsSchema) }
         migrator.registerMigration("017 webhooks claimed in turns") { db in try db.execute(sql: Self.webhookTurnsSchema) }
+        migrator.registerMigration("018 usage by time") { db in try db.execute(sql: Self.usageByTimeSchema) }
         return migrator
     }
 }

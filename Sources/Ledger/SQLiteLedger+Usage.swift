@@ -4,6 +4,10 @@ import GenerationCore
 
 /// Usage events, and the admin token's hash.
 extension SQLiteLedger {
+    /// Every key's latest events and a window's totals read the window's rows alone, not the whole
+    /// history (a key's use `usage_by_key_and_time`).
+    static let usageByTimeSchema = "CREATE INDEX usage_by_time ON usage_event (at)"
+
     public func record(_ usage: UsageEvent) async throws(LedgerError) {
         try await write { db in try Self.insert(usage, db) }
     }
@@ -21,16 +25,16 @@ extension SQLiteLedger {
         ])
     }
 
-    public func usage(keyID: String?, teamID: String?, from: Timestamp, to: Timestamp) async throws(LedgerError) -> [UsageEvent] {
-        try await read { db in
+    public func usage(_ scope: UsageScope, latest limit: Int) async throws(LedgerError) -> [UsageEvent] {
+        let (filter, arguments) = Self.filter(scope)
+        return try await read { db in
+            // The latest first, as the indexes on time give them, then turned back in order.
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT * FROM usage_event
-                    WHERE (? IS NULL OR key_id = ?) AND (? IS NULL OR key_id IN (SELECT id FROM api_key WHERE team_id = ?))
-                          AND at >= ? AND at < ?
+                    SELECT * FROM (SELECT * FROM usage_event WHERE at >= ? AND at < ?\(filter) ORDER BY at DESC, id DESC LIMIT ?)
                     ORDER BY at, id
-                    """, arguments: [keyID, keyID, teamID, teamID, from, to]
+                    """, arguments: [scope.from, scope.to] + arguments + [max(limit, 0)]
             ).map { row in
                 UsageEvent(
                     keyID: row["key_id"], model: row["model"], dialect: row["dialect"], status: row["status"],
@@ -39,6 +43,47 @@ extension SQLiteLedger {
                     upstreamRemainingCredits: row["upstream_remaining_credits"])
             }
         }
+    }
+
+    public func usageTotals(_ scope: UsageScope, by columns: UsageColumns, cuts: [Timestamp]) async throws(LedgerError) -> [UsageTotal] {
+        let (filter, arguments) = Self.filter(scope, keyColumn: "e.key_id")
+        let grouped = columns.names.map { ", e.\($0)" }.joined()
+        let buckets = "[" + scope.buckets(cutAt: cuts).map { "[\($0.lowerBound),\($0.upperBound)]" }.joined(separator: ",") + "]"
+        return try await read { db in
+            // Each bucket, in order (CROSS JOIN), reads its own range of an index on time. SQLite's
+            // SUM fails past Int64, so the costs' high and low 32 bits are summed apart: each sum stays
+            // inside Int64 for 2^31 events of one group at the least (past that, an error, never a
+            // wrong total).
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT b.key AS bucket\(grouped), COUNT(*) AS requests, SUM(e.cost >> 32) AS high, SUM(e.cost & 4294967295) AS low
+                    FROM json_each(?) AS b CROSS JOIN usage_event AS e
+                    WHERE e.at >= json_extract(b.value, '$[0]') AND e.at < json_extract(b.value, '$[1]')\(filter)
+                    GROUP BY b.key\(grouped)
+                    """, arguments: [buckets] + arguments
+            ).map { row in
+                UsageTotal(
+                    bucket: row["bucket"], keyID: columns.contains(.key) ? row["key_id"] : nil,
+                    model: columns.contains(.model) ? row["model"] : nil, dialect: columns.contains(.dialect) ? row["dialect"] : nil,
+                    requests: row["requests"], microCredits: Int128(row["high"] as Int64) << 32 + Int128(row["low"] as Int64))
+            }
+        }
+    }
+
+    /// The conditions on `key_id` that a scope adds: only those it names, so that a key's events
+    /// are read from its own index.
+    private static func filter(_ scope: UsageScope, keyColumn: String = "key_id") -> (sql: String, arguments: StatementArguments) {
+        var sql = "", arguments: StatementArguments = []
+        if let keyID = scope.keyID {
+            sql += " AND \(keyColumn) = ?"
+            arguments += [keyID]
+        }
+        if let teamID = scope.teamID {
+            sql += " AND \(keyColumn) IN (SELECT id FROM api_key WHERE team_id = ?)"
+            arguments += [teamID]
+        }
+        return (sql, arguments)
     }
 
     public func storedAdminTokenHash() async throws(LedgerError) -> [UInt8]? {

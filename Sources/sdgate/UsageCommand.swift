@@ -13,12 +13,20 @@ struct UsageCommand: AsyncParsableCommand {
     @Option(help: "Only the requests of this team's keys (id or name).") var team: String?
     @Option(help: "Start of the period (default: 24h).") var since: String?
     @Option(help: "End of the period (default: now).") var until: String?
+    @Option(help: "List the latest N requests (1 to \(UsageReport.maxRequests), the default); the totals count them all.")
+    var limit: Int = UsageReport.maxRequests
+
+    func validate() throws {
+        guard (1...UsageReport.maxRequests).contains(limit) else {
+            throw ValidationError("--limit: expected a whole number from 1 to \(UsageReport.maxRequests)")
+        }
+    }
 
     func run() async throws {
         let window = try UsageWindow.fromCommandLine(since: since, until: until)
         let ledger = try await options.open()
         let teamID = try await TeamsCommand.teamID(team, in: ledger)
-        let report = UsageReport(try await ledger.usage(keyID: key, teamID: teamID, from: window.from, to: window.to), window: window)
+        let report = try await UsageReport.read(from: ledger, scope: window.scope(keyID: key, teamID: teamID), window: window, latest: limit)
         try options.emit(report) { report.text }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GenerationCore
 import TestSupport
 import Testing
 
@@ -75,6 +76,82 @@ struct AdminAbuseTests {
         #expect(try await admin.gateway.stop(signal: SIGTERM) == 0)
         let verify = try await RunningGateway.run(["ledger", "verify"], environment: environment)
         #expect(verify.status == 0, "\(verify.output)\(verify.errors)")
+    }
+
+    /// A window of 200,000 usage events (a key without credits flooding the gateway writes
+    /// thousands a second, each refusal an event) written straight into the SQLite file: the report
+    /// lists only the latest requests, at most 1,000 however many are asked for, and its totals,
+    /// summed by the store, count every one. The gateway reads no more than that: its peak resident
+    /// memory stays within its baseline + 64 MiB (it once read every event of the window, and a
+    /// report without a limit answered them all).
+    @Test func aWindowOfManyUsageEventsIsAnsweredFromTotalsTheStoreSums() async throws {
+        let environment = KeysCommandTests.environment()
+        let admin = try await Self.start(environment)
+        var keys: [String] = []
+        for name in ["flood", "quiet"] {
+            keys.append(try #require(try await admin.call("POST", "/admin/keys", #"{"name": "\#(name)"}"#).body["id"] as? String))
+        }
+        let count = 200_000, now = Int64(Date().timeIntervalSince1970 * 1000)
+        // Event i: 10 ms before event i - 1, of key i % 2, through segmind when i % 3 == 0, costing (i % 7) thousandths.
+        func key(_ i: Int) -> String { keys[i % 2] }
+        func dialect(_ i: Int) -> String { i % 3 == 0 ? "segmind" : "openai" }
+        func cost(_ i: Int) -> Int64 { Int64(i % 7) * 1_000 }
+        let insert = """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(count))
+            INSERT INTO usage_event (key_id, model, dialect, status, cost, duration_ms, backend, request_id, at)
+            SELECT CASE i % 2 WHEN 0 THEN '\(keys[0])' ELSE '\(keys[1])' END, 'sdxl1.0-txt2img',
+                   CASE i % 3 WHEN 0 THEN 'segmind' ELSE 'openai' END, 406, (i % 7) * 1000, 1, 'segmind', 'r' || i, \(now) - i * 10
+            FROM n
+            """
+        let database = try #require(environment["SDGATE_DATA_DIR"]) + "/sdgate.sqlite"
+        let inserted = try await Command.run("sqlite3", [database, insert])
+        #expect(inserted.status == 0, "\(inserted.errors)")
+
+        func sum(_ events: some Sequence<Int>) -> (requests: Int, cost: String) {
+            var requests = 0, micro: Int64 = 0
+            for i in events {
+                requests += 1
+                micro += cost(i)
+            }
+            return (requests, Credits(microCredits: micro).description)
+        }
+        let events = 1...count
+        let pid = admin.gateway.process.processIdentifier
+        let baseline = try ServerAbuseTests.residentBytes(of: pid)
+
+        let latest = try await admin.call("GET", "/admin/usage?since=24h&limit=50")
+        #expect(latest.status == 200, "\(latest.body)")
+        let requests = try #require(latest.body["requests"] as? [[String: Any]])
+        #expect(requests.map { $0["request_id"] as? String } == (1...50).reversed().map { "r\($0)" }, "the latest 50, oldest first")
+        #expect(latest.body["total_requests"] as? Int == count)
+        #expect(latest.body["total_cost"] as? String == sum(events).cost)
+        let byKey = try #require(latest.body["by_key"] as? [[String: Any]])
+        #expect(byKey.map { $0["key_id"] as? String } == keys.sorted())
+        for total in byKey {
+            let expected = sum(events.filter { key($0) == total["key_id"] as? String })
+            #expect(total["requests"] as? Int == expected.requests && total["cost"] as? String == expected.cost, "\(total)")
+        }
+        let byDialect = try #require(latest.body["by_dialect"] as? [[String: Any]])
+        #expect(byDialect.map { $0["dialect"] as? String } == ["openai", "segmind"])
+        for total in byDialect {
+            let expected = sum(events.filter { dialect($0) == total["dialect"] as? String })
+            #expect(total["requests"] as? Int == expected.requests && total["cost"] as? String == expected.cost, "\(total)")
+        }
+
+        let unlimited = try await admin.call("GET", "/admin/usage?since=24h")
+        #expect((unlimited.body["requests"] as? [Any])?.count == 1_000, "at most 1,000 requests in one answer")
+        #expect(unlimited.body["total_requests"] as? Int == count)
+        let tooMany = try await admin.call("GET", "/admin/usage?limit=1001")
+        #expect(tooMany.status == 422 && (tooMany.body["error"] as? String)?.contains("limit") == true, "\(tooMany.body)")
+        let series = try await admin.call("GET", "/admin/usage/series?since=7d&step=1d")
+        let seriesByKey = try #require(series.body["by_key"] as? [[String: Any]])
+        #expect(seriesByKey.flatMap { $0["requests"] as? [Int] ?? [] }.reduce(0, +) == count)
+
+        let peak = try ServerAbuseTests.peakResidentBytes(of: pid)
+        #expect(peak < baseline + (64 << 20), "peak resident \(peak >> 20) MiB, from \(baseline >> 20) MiB")
+        print("resident memory: \(baseline >> 20) MiB before the reports, peak \(peak >> 20) MiB")
+        #expect(try await Command.run("curl", ["-sf", "\(admin.base)/health"]).status == 0)
+        #expect(try await admin.gateway.stop(signal: SIGTERM) == 0)
     }
 
     /// A rate of zero stored before the admin API refused it (or written by hand) is taken as one a

@@ -125,21 +125,27 @@ struct AdminRoutes: Sendable {
     }
 
     /// `?key=<id>&team=<id or name>&since=24h&until=...&limit=n` (default: every key, the last 24
-    /// hours, every request). `limit` keeps the latest requests; the totals still count them all.
-    /// `&by=day|week|month&time_zone=...` adds the totals of each calendar period.
+    /// hours, the latest `UsageReport.maxRequests` requests). `limit` keeps fewer; the totals still
+    /// count them all. `&by=day|week|month&time_zone=...` adds the totals of each calendar period.
     private func usage(_ request: HTTPRequest) async -> HTTPResponse {
         let query = Self.query(request.head.query)
-        var latest: Int?
+        var latest = UsageReport.maxRequests
         if let limit = query["limit"] {
-            guard let value = Int(limit), value > 0 else { return Self.error(.unprocessableContent, "limit: expected a positive whole number") }
+            guard let value = Int(limit), (1...UsageReport.maxRequests).contains(value) else {
+                return Self.error(.unprocessableContent, "limit: expected a whole number from 1 to \(UsageReport.maxRequests)")
+            }
             latest = value
         }
-        return await answer(.ok) { [latest] in
-            let window = try UsageWindow(since: query["since"], until: query["until"], now: clock.millisecondsNow)
-            let grouping = try UsagePeriods.grouping(query), events = try await usageEvents(query, window)
-            var report = UsageReport(events, window: window, latest: latest)
-            report.by_period = grouping.map { UsagePeriods(events, per: $0.0, timeZone: $0.1) }
-            return report
+        return await offTheLoop {
+            await answer(.ok) { [latest] in
+                let window = try UsageWindow(since: query["since"], until: query["until"], now: clock.millisecondsNow)
+                let grouping = try UsagePeriods.grouping(query), scope = try await usageScope(query, window)
+                var report = try await UsageReport.read(from: ledger, scope: scope, window: window, latest: latest)
+                if let (period, timeZone) = grouping {
+                    report.by_period = try await UsagePeriods.read(from: ledger, scope: scope, per: period, timeZone: timeZone)
+                }
+                return report
+            }
         }
     }
 
@@ -148,23 +154,32 @@ struct AdminRoutes: Sendable {
         let query = Self.query(request.head.query)
         let steps: [String: Int64] = ["1h": 3_600_000, "1d": 86_400_000]
         guard let step = steps[query["step"] ?? "1h"] else { return Self.error(.unprocessableContent, "step: expected 1h or 1d") }
-        return await answer(.ok) {
-            let window = try UsageWindow(since: query["since"], until: query["until"], now: clock.millisecondsNow)
-            guard (window.to - window.from) / step < UsageSeries.maxBuckets else {
-                throw UsageWindowError(message: "the period holds more than \(UsageSeries.maxBuckets) steps: choose a longer step")
+        return await offTheLoop {
+            await answer(.ok) {
+                let window = try UsageWindow(since: query["since"], until: query["until"], now: clock.millisecondsNow)
+                guard (window.to - window.from) / step < UsageSeries.maxBuckets else {
+                    throw UsageWindowError(message: "the period holds more than \(UsageSeries.maxBuckets) steps: choose a longer step")
+                }
+                return try await UsageSeries.read(from: ledger, scope: try await usageScope(query, window), step: step)
             }
-            return UsageSeries(try await usageEvents(query, window), window: window, step: step)
         }
     }
 
-    /// The usage events of the query's key or team (by id or name) in the window.
-    private func usageEvents(_ query: [String: String], _ window: UsageWindow) async throws -> [UsageEvent] {
+    /// The query's key or team (by id or name) in the window.
+    private func usageScope(_ query: [String: String], _ window: UsageWindow) async throws -> UsageScope {
         var teamID: String?
         if let reference = query["team"] {
             guard let team = try await ledger.team(idOrName: reference) else { throw LedgerError.unknownTeam(reference) }
             teamID = team.id
         }
-        return try await ledger.usage(keyID: query["key"], teamID: teamID, from: window.from, to: window.to)
+        return window.scope(keyID: query["key"], teamID: teamID)
+    }
+
+    /// Runs a usage report on a thread of Swift's pool rather than the request's event loop: the
+    /// store sums every event of the window, which for a busy one takes a while, and the loop's other
+    /// connections (`/health` among them) would wait for it.
+    private func offTheLoop(_ body: () async -> HTTPResponse) async -> HTTPResponse {
+        await withTaskExecutorPreference(globalConcurrentExecutor) { await body() }
     }
 
     // MARK: Answers

@@ -27,13 +27,26 @@ struct UsagePeriods: Encodable, Sendable {
         return (period, timeZone)
     }
 
-    init(_ events: [UsageEvent], per period: PeriodBudget.Period, timeZone: String) {
-        let calendar = PeriodBudget.calendar(timeZone: timeZone)
-        per = period.rawValue
-        time_zone = timeZone
-        periods = Dictionary(grouping: events) { PeriodBudget.start(of: period, in: calendar, at: $0.at) }.sorted { $0.key < $1.key }
-            .map { start, events in
-                Period(start: KeyReport.date(start), requests: events.count, cost: events.reduce(Credits.zero) { $0 + $1.cost }.description)
-            }
+    /// The totals of each period of `scope` that had requests, summed by the store.
+    static func read(
+        from ledger: some UsageStore, scope: UsageScope, per period: PeriodBudget.Period, timeZone: String
+    ) async throws(LedgerError) -> UsagePeriods {
+        let starts = Self.starts(of: period, in: PeriodBudget.calendar(timeZone: timeZone), from: scope.from, to: scope.to)
+        let totals = try await ledger.usageTotals(scope, by: [], cuts: Array(starts.dropFirst()))
+        return UsagePeriods(
+            per: period.rawValue, time_zone: timeZone,
+            periods: totals.sorted { $0.bucket < $1.bucket }.map {
+                let sum = UsageSum([$0])
+                return Period(start: KeyReport.date(starts[$0.bucket]), requests: sum.requests, cost: sum.cost)
+            })
+    }
+
+    /// The start of each period that `from..<to` reaches into, the first before `from` or at it.
+    static func starts(of period: PeriodBudget.Period, in calendar: Calendar, from: Timestamp, to: Timestamp) -> [Timestamp] {
+        var starts = [PeriodBudget.start(of: period, in: calendar, at: from)]
+        while let next = PeriodBudget.end(of: period, in: calendar, at: starts[starts.count - 1]), next > starts[starts.count - 1], next < to {
+            starts.append(next)
+        }
+        return starts
     }
 }

@@ -33,23 +33,39 @@ package struct UsageReport: Encodable, Sendable {
     /// With `?by=day|week|month`: the totals of each calendar period.
     var by_period: UsagePeriods?
 
-    /// - Parameter latest: keep only this many of the latest requests (the totals count every one).
-    package init(_ events: [UsageEvent], window: UsageWindow, latest: Int? = nil) {
+    /// The most requests one report lists, and how many it lists unless asked for fewer: the
+    /// latest. A window may hold millions (refused calls are recorded too); the totals count them all.
+    package static let maxRequests = 1000
+
+    /// The report of `scope`: its latest `latest` requests (at most `maxRequests`) and the totals of
+    /// all of them, which the store sums without reading them here.
+    package static func read(
+        from ledger: some UsageStore, scope: UsageScope, window: UsageWindow, latest: Int = maxRequests
+    ) async throws(LedgerError) -> UsageReport {
+        let events = try await ledger.usage(scope, latest: min(latest, maxRequests))
+        let totals = try await ledger.usageTotals(scope, by: [.key, .dialect], cuts: [])
+        return UsageReport(latest: events, totals: totals, window: window)
+    }
+
+    init(latest events: [UsageEvent], totals: [UsageTotal], window: UsageWindow) {
         from = KeyReport.date(window.from)
         to = KeyReport.date(window.to)
-        requests = events.suffix(latest ?? events.count).map {
+        requests = events.map {
             Request(
                 key_id: $0.keyID, model: $0.model, dialect: $0.dialect, status: $0.status, cost: $0.cost.description,
                 duration_ms: $0.durationMilliseconds, backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at),
                 upstream_cost: $0.upstreamCost, upstream_remaining_credits: $0.upstreamRemainingCredits)
         }
-        total_requests = events.count
-        total_cost = events.reduce(Credits.zero) { $0 + $1.cost }.description
-        by_key = Dictionary(grouping: events, by: \.keyID).sorted { $0.key < $1.key }.map { key, events in
-            KeyTotal(key_id: key, requests: events.count, cost: events.reduce(Credits.zero) { $0 + $1.cost }.description)
+        let sum = UsageSum(totals)
+        total_requests = sum.requests
+        total_cost = sum.cost
+        by_key = Dictionary(grouping: totals) { $0.keyID ?? "" }.sorted { $0.key < $1.key }.map { key, totals in
+            let sum = UsageSum(totals)
+            return KeyTotal(key_id: key, requests: sum.requests, cost: sum.cost)
         }
-        by_dialect = Dictionary(grouping: events, by: \.dialect).sorted { $0.key < $1.key }.map { dialect, events in
-            DialectTotal(dialect: dialect, requests: events.count, cost: events.reduce(Credits.zero) { $0 + $1.cost }.description)
+        by_dialect = Dictionary(grouping: totals) { $0.dialect ?? "" }.sorted { $0.key < $1.key }.map { dialect, totals in
+            let sum = UsageSum(totals)
+            return DialectTotal(dialect: dialect, requests: sum.requests, cost: sum.cost)
         }
     }
 
@@ -72,11 +88,28 @@ package struct UsageReport: Encodable, Sendable {
     }
 }
 
+/// The requests of some totals and their cost, as a report writes it: exact, however far past
+/// what one `Credits` holds.
+struct UsageSum {
+    let requests: Int
+    let cost: String
+
+    init(_ totals: some Sequence<UsageTotal>) {
+        requests = totals.reduce(0) { $0 + $1.requests }
+        cost = Credits.description(microCredits: totals.reduce(0) { $0 + $1.microCredits })
+    }
+}
+
 /// The time range of a usage report. `since` and `until` are either a time back from now (`30m`,
 /// `24h`, `7d`) or a moment (`2026-11-01`, `2026-11-01T12:00:00Z`); by default the last 24 hours.
 package struct UsageWindow: Sendable {
     package let from: Timestamp
     package let to: Timestamp
+
+    /// The events of the window, of one key, of a team's keys, or (both nil) of every key.
+    package func scope(keyID: String?, teamID: String?) -> UsageScope {
+        UsageScope(keyID: keyID, teamID: teamID, from: from, to: to)
+    }
 
     package init(since: String?, until: String?, now: Timestamp) throws(UsageWindowError) {
         from = try since.map { text throws(UsageWindowError) in try Self.moment(text, now: now) } ?? now - 86_400_000

@@ -29,26 +29,27 @@ struct UsageSeries: Encodable, Sendable {
     /// gateway build an answer without bound.
     static let maxBuckets = 1000
 
-    init(_ events: [UsageEvent], window: UsageWindow, step: Int64) {
-        let first = window.from - window.from % step
-        let count = Int((window.to - first + step - 1) / step)
-        from = KeyReport.date(first)
-        to = KeyReport.date(window.to)
-        step_seconds = step / 1000
-        buckets = (0..<count).map { KeyReport.date(first + Int64($0) * step) }
-        func series(by group: (UsageEvent) -> String) -> [(String, [String], [Int])] {
-            Dictionary(grouping: events, by: group).sorted { $0.key < $1.key }.map { name, events in
-                var cost = [Credits](repeating: .zero, count: count), requests = [Int](repeating: 0, count: count)
-                for event in events {
-                    let index = Int((event.at - first) / step)
-                    guard cost.indices.contains(index) else { continue }
-                    cost[index] = cost[index] + event.cost
-                    requests[index] += 1
+    /// What each key and each model of `scope` spent in each step, summed by the store.
+    static func read(from ledger: some UsageStore, scope: UsageScope, step: Int64) async throws(LedgerError) -> UsageSeries {
+        let first = scope.from - scope.from % step
+        let count = Int((scope.to - first + step - 1) / step)
+        let cuts = (1..<max(count, 1)).map { first + Int64($0) * step }
+        func series(_ totals: [UsageTotal], by name: (UsageTotal) -> String?) -> [(String, [String], [Int])] {
+            Dictionary(grouping: totals) { name($0) ?? "" }.sorted { $0.key < $1.key }.map { name, totals in
+                var cost = [Int128](repeating: 0, count: count), requests = [Int](repeating: 0, count: count)
+                for total in totals where cost.indices.contains(total.bucket) {
+                    cost[total.bucket] += total.microCredits
+                    requests[total.bucket] += total.requests
                 }
-                return (name, cost.map(\.description), requests)
+                return (name, cost.map { Credits.description(microCredits: $0) }, requests)
             }
         }
-        by_key = series { $0.keyID }.map { KeySeries(key_id: $0.0, cost: $0.1, requests: $0.2) }
-        by_model = series { $0.model }.map { ModelSeries(model: $0.0, cost: $0.1, requests: $0.2) }
+        let byKey = try await ledger.usageTotals(scope, by: .key, cuts: cuts)
+        let byModel = try await ledger.usageTotals(scope, by: .model, cuts: cuts)
+        return UsageSeries(
+            from: KeyReport.date(first), to: KeyReport.date(scope.to), step_seconds: step / 1000,
+            buckets: (0..<count).map { KeyReport.date(first + Int64($0) * step) },
+            by_key: series(byKey, by: \.keyID).map { KeySeries(key_id: $0.0, cost: $0.1, requests: $0.2) },
+            by_model: series(byModel, by: \.model).map { ModelSeries(model: $0.0, cost: $0.1, requests: $0.2) })
     }
 }
