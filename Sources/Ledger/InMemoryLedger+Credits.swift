@@ -124,22 +124,31 @@ extension InMemoryLedger {
     public func verify() async throws(LedgerError) -> [String] {
         try locked { state in
             state.totals.sorted { $0.key.id < $1.key.id }.flatMap { account, totals in
-                let holds = state.holds.values.filter { hold in
+                func owned(_ hold: InMemoryState.Hold) -> Bool {
                     switch account {
                     case .key(let id): hold.keyID == id
                     case .team(let id): hold.teamID == id
                     }
                 }
+                let holds = state.holds.values.filter(owned)
                 let entries = state.entries[account] ?? []
                 let counted = totals.budget.countedPeriod
                 let inPeriod = holds.filter { hold in
                     counted != nil && counted == (account == .key(hold.keyID) ? hold.keyPeriod : hold.teamPeriod)
                 }
+                let posts = entries.filter { $0.kind == "post" }
+                // The post entries whose hold is a posted hold of this account that charged their amount.
+                let matched = posts.filter { entry in
+                    guard let hold = entry.holdID.flatMap({ state.holds[$0] }), owned(hold), hold.state == "posted", let charged = hold.charged
+                    else { return false }
+                    return charged > 0 && entry.amount == -charged
+                }
                 return BalanceAudit(
                     account: account.id, balance: totals.balance, fromEntries: entries.reduce(0) { $0 + $1.amount },
                     held: totals.held, fromHolds: holds.filter { $0.state == "open" }.reduce(0) { $0 + $1.amount },
-                    charged: holds.filter { $0.state == "posted" }.reduce(0) { $0 + ($1.charged ?? 0) },
-                    posted: -entries.filter { $0.kind == "post" }.reduce(0) { $0 + $1.amount },
+                    postEntries: Int64(posts.count), matchedEntries: Int64(matched.count),
+                    matchedHolds: Int64(Set(matched.compactMap(\.holdID)).count),
+                    chargedHolds: Int64(holds.filter { $0.state == "posted" && ($0.charged ?? 0) > 0 }.count),
                     periodSpent: counted.map { _ in totals.budget.spent },
                     fromPeriodHolds: inPeriod.reduce(0) { $0 + ($1.state == "open" ? $1.amount : $1.state == "posted" ? ($1.charged ?? 0) : 0) }
                 ).problems

@@ -75,8 +75,7 @@ extension PostgresLedger {
                 SELECT b.key_id, b.balance, b.held,
                        COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0)::BIGINT,
                        COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0)::BIGINT,
-                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0)::BIGINT,
-                       COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0)::BIGINT,
+                       \(unescaped: BalanceAudit.postPairing(account: "b.key_id", entries: "entry", owner: "key_id", holdOwner: "key_id")),
                        b.period_start, b.period_spent,
                        COALESCE((SELECT SUM(\(unescaped: spending)) FROM hold h WHERE h.key_id = b.key_id AND h.key_period = b.period_start), 0)::BIGINT
                 FROM balance b
@@ -84,8 +83,7 @@ extension PostgresLedger {
                 SELECT t.id, t.balance, t.held,
                        COALESCE((SELECT SUM(amount) FROM team_entry e WHERE e.team_id = t.id), 0)::BIGINT,
                        COALESCE((SELECT SUM(amount) FROM hold h WHERE h.team_id = t.id AND h.state = 'open'), 0)::BIGINT,
-                       COALESCE((SELECT SUM(charged) FROM hold h WHERE h.team_id = t.id AND h.state = 'posted'), 0)::BIGINT,
-                       COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0)::BIGINT,
+                       \(unescaped: BalanceAudit.postPairing(account: "t.id", entries: "team_entry", owner: "team_id", holdOwner: "team_id")),
                        t.period_start, t.period_spent,
                        COALESCE((SELECT SUM(\(unescaped: spending)) FROM hold h WHERE h.team_id = t.id AND h.team_period = t.period_start), 0)::BIGINT
                 FROM team t
@@ -94,14 +92,17 @@ extension PostgresLedger {
             ).decode(AuditRow.self) { rows.append(row) }
             return rows
         }
-        return rows.flatMap { account, balance, held, fromEntries, fromHolds, charged, posted, periodStart, periodSpent, fromPeriodHolds in
+        return rows.flatMap {
+            account, balance, held, fromEntries, fromHolds, postEntries, matchedEntries, matchedHolds, chargedHolds, periodStart,
+            periodSpent, fromPeriodHolds in
             BalanceAudit(
                 account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
-                charged: charged, posted: posted, periodSpent: periodStart.map { _ in periodSpent }, fromPeriodHolds: fromPeriodHolds
+                postEntries: postEntries, matchedEntries: matchedEntries, matchedHolds: matchedHolds, chargedHolds: chargedHolds,
+                periodSpent: periodStart.map { _ in periodSpent }, fromPeriodHolds: fromPeriodHolds
             ).problems
         }
     }
 
     /// An account's figures for `verify`: the running totals and what the entries and holds say.
-    private typealias AuditRow = (String, Int64, Int64, Int64, Int64, Int64, Int64, Int64?, Int64, Int64)
+    private typealias AuditRow = (String, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64?, Int64, Int64)
 }

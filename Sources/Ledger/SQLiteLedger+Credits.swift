@@ -44,8 +44,7 @@ extension SQLiteLedger {
                     SELECT b.key_id, b.balance, b.held,
                            COALESCE((SELECT SUM(amount) FROM entry e WHERE e.key_id = b.key_id), 0) AS from_entries,
                            COALESCE((SELECT SUM(amount) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'open'), 0) AS from_holds,
-                           COALESCE((SELECT SUM(charged) FROM hold h WHERE h.key_id = b.key_id AND h.state = 'posted'), 0) AS charged,
-                           COALESCE((SELECT -SUM(amount) FROM entry e WHERE e.key_id = b.key_id AND e.kind = 'post'), 0) AS posted,
+                           \(BalanceAudit.postPairing(account: "b.key_id", entries: "entry", owner: "key_id", holdOwner: "key_id")),
                            b.period_start, b.period_spent,
                            COALESCE((SELECT SUM(\(BalanceAudit.periodSpending)) FROM hold h WHERE h.key_id = b.key_id AND h.key_period = b.period_start), 0)
                                AS from_period_holds
@@ -54,8 +53,7 @@ extension SQLiteLedger {
                     SELECT t.id, t.balance, t.held,
                            COALESCE((SELECT SUM(amount) FROM team_entry e WHERE e.team_id = t.id), 0),
                            COALESCE((SELECT SUM(amount) FROM hold h WHERE h.team_id = t.id AND h.state = 'open'), 0),
-                           COALESCE((SELECT SUM(charged) FROM hold h WHERE h.team_id = t.id AND h.state = 'posted'), 0),
-                           COALESCE((SELECT -SUM(amount) FROM team_entry e WHERE e.team_id = t.id AND e.kind = 'post'), 0),
+                           \(BalanceAudit.postPairing(account: "t.id", entries: "team_entry", owner: "team_id", holdOwner: "team_id")),
                            t.period_start, t.period_spent,
                            COALESCE((SELECT SUM(\(BalanceAudit.periodSpending)) FROM hold h WHERE h.team_id = t.id AND h.team_period = t.period_start), 0)
                     FROM team t
@@ -65,10 +63,10 @@ extension SQLiteLedger {
                 let account: String = row["key_id"]
                 let balance: Int64 = row["balance"], fromEntries: Int64 = row["from_entries"]
                 let held: Int64 = row["held"], fromHolds: Int64 = row["from_holds"]
-                let charged: Int64 = row["charged"], posted: Int64 = row["posted"]
                 return BalanceAudit(
                     account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
-                    charged: charged, posted: posted,
+                    postEntries: row["post_entries"], matchedEntries: row["matched_entries"], matchedHolds: row["matched_holds"],
+                    chargedHolds: row["charged_holds"],
                     periodSpent: (row["period_start"] as Int64?).map { _ in row["period_spent"] }, fromPeriodHolds: row["from_period_holds"]
                 ).problems
             }

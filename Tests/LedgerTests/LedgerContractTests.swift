@@ -403,6 +403,27 @@ struct LedgerContractTests {
         #expect(try await ledger.usage(keyID: key.id, teamID: nil, from: 0, to: clock.millisecondsNow + 1) == [event])
         #expect(try await ledger.verify().isEmpty)
     }
+
+    /// A key and its team charged ten times the most an account may hold, topped up again each
+    /// time: their lifetime charges pass what Int64 micro-credits hold, and `verify` still finds
+    /// the ledger sound. It summed them (SQLite and PostgreSQL failed with an integer overflow, and
+    /// the in-memory store trapped); it now pairs each post entry with its hold.
+    @Test(arguments: LedgerStore.available)
+    func verifyHoldsForLifetimeChargesPastInt64(store: LedgerStore) async throws {
+        let (ledger, _) = try await store.make(clock: ManualClock())
+        let team = try await ledger.createTeam(name: "lavish")
+        let (key, _) = try await ledger.createKey(NewKey(name: "lavish", teamID: team.id))
+        for round in 0..<10 {
+            _ = try await ledger.adjust(.key(key.id), by: .maximum, reason: "top-up \(round)")
+            _ = try await ledger.adjust(.team(team.id), by: .maximum, reason: "top-up \(round)")
+            guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: .maximum, expiresAt: .max) else {
+                Issue.record("the largest amount was refused in round \(round)")
+                return
+            }
+            #expect(try await ledger.post(hold, charge: .maximum).balance == .zero)
+        }
+        #expect(try await ledger.verify() == [])
+    }
 }
 
 @Suite("Ledger verification (SQLite)")
@@ -416,6 +437,36 @@ struct SQLiteVerificationTests {
         let edit = try await Command.run("sqlite3", [path, "UPDATE balance SET balance = balance + 1000000"])
         #expect(edit.status == 0, "\(edit.errors)")
         #expect(try await ledger.verify() == ["\(key.id): balance 6 but the entries add up to 5"])
+    }
+
+    /// Each post entry pairs with its posted hold: a charge edited behind the ledger's back leaves
+    /// both unpaired, and an entry written twice repeats its hold's.
+    @Test func verifyFindsPostEntriesThatTheirHoldsDoNotExplain() async throws {
+        let (ledger, path) = try await LedgerStore.sqlite.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "hal"))
+        _ = try await ledger.adjust(.key(key.id), by: credits("5"), reason: "top-up")
+        guard case .held(let hold, _) = try await ledger.reserve(keyID: key.id, amount: credits("2"), expiresAt: .max) else {
+            Issue.record("the hold was refused")
+            return
+        }
+        _ = try await ledger.post(hold, charge: credits("1.5"))
+        #expect(try await ledger.verify().isEmpty)
+
+        #expect(try await Command.run("sqlite3", [path, "UPDATE hold SET charged = charged + 1"]).status == 0)
+        #expect(
+            try await ledger.verify() == [
+                "\(key.id): post entries without a posted hold that charged their amount: 1; posted holds without the post entry of their charge: 1"
+            ])
+        let repeated = """
+            UPDATE hold SET charged = charged - 1;
+            INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) SELECT key_id, kind, amount, hold_id, reason, created_at
+            FROM entry WHERE kind = 'post';
+            """
+        #expect(try await Command.run("sqlite3", [path, repeated]).status == 0)
+        #expect(
+            try await ledger.verify() == [
+                "\(key.id): balance 3.5 but the entries add up to 2", "\(key.id): post entries repeating their hold's: 1",
+            ])
     }
 }
 

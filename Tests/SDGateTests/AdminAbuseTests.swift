@@ -154,6 +154,44 @@ struct AdminAbuseTests {
         #expect(try await admin.gateway.stop(signal: SIGTERM) == 0)
     }
 
+    /// Ten requests each charged the most an account may hold (an extreme catalog price, the key
+    /// topped up again each time) cost more together than Int64 micro-credits hold: the report, its
+    /// periods, its series and `sdgate usage` add them exactly. The sum once trapped, ending the
+    /// gateway (and `sdgate usage` with it).
+    @Test func usageCostingMoreThanInt64HoldsIsTotalledExactly() async throws {
+        let environment = KeysCommandTests.environment()
+        let admin = try await Self.start(environment)
+        let id = try #require(try await admin.call("POST", "/admin/keys", #"{"name": "lavish"}"#).body["id"] as? String)
+        let count = 10, at = Int64(Date().timeIntervalSince1970 * 1000) - 1_000
+        let insert = """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(count))
+            INSERT INTO usage_event (key_id, model, dialect, status, cost, duration_ms, backend, request_id, at)
+            SELECT '\(id)', 'sdxl1.0-txt2img', 'segmind', 200, \(Credits.maximum.microCredits), 1, 'segmind', 'r' || i, \(at) FROM n
+            """
+        let database = try #require(environment["SDGATE_DATA_DIR"]) + "/sdgate.sqlite"
+        let inserted = try await Command.run("sqlite3", [database, insert])
+        #expect(inserted.status == 0, "\(inserted.errors)")
+        // The maximum is whole credits: ten of them, in whole credits, fit an Int.
+        let expected = "\(count * Int(Credits.maximum.microCredits / 1_000_000))"
+
+        let report = try await admin.call("GET", "/admin/usage?since=24h&by=day")
+        #expect(report.status == 200, "\(report.body)")
+        #expect(report.body["total_cost"] as? String == expected && report.body["total_requests"] as? Int == count, "\(report.body)")
+        #expect((report.body["by_key"] as? [[String: Any]])?.map { $0["cost"] as? String } == [expected])
+        #expect((report.body["by_dialect"] as? [[String: Any]])?.map { $0["cost"] as? String } == [expected])
+        let periods = (report.body["by_period"] as? [String: Any])?["periods"] as? [[String: Any]]
+        #expect(periods?.map { $0["cost"] as? String } == [expected], "\(String(describing: periods))")
+        let series = try await admin.call("GET", "/admin/usage/series?since=24h&step=1h")
+        let costs = (series.body["by_key"] as? [[String: Any]])?.first?["cost"] as? [String]
+        #expect(costs?.filter { $0 != "0" } == [expected], "\(series.body)")
+
+        let command = try await RunningGateway.run(["usage", "--json"], environment: environment)
+        #expect(command.status == 0, "\(command.errors)")
+        #expect((try? KeysCommandTests.json(command.output) as? [String: Any])?["total_cost"] as? String == expected, "\(command.output)")
+        #expect(try await Command.run("curl", ["-sf", "\(admin.base)/health"]).status == 0, "the gateway still serves")
+        #expect(try await admin.gateway.stop(signal: SIGTERM) == 0)
+    }
+
     /// A rate of zero stored before the admin API refused it (or written by hand) is taken as one a
     /// minute: the key's requests are answered, the second one 429, and the limit is the key's
     /// across both dialects (each dialect once kept its own count).
