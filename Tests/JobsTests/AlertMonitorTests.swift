@@ -117,6 +117,34 @@ struct AlertMonitorTests {
         #expect(Self.thresholds(try await Self.queued(ledger)) == [80], "the next day re-arms the thresholds")
     }
 
+    /// A day's budget lowered to one micro-credit after 100,000,000,000 credits were spent in the
+    /// day, then a charge whose hold came before: its use is 10^19 % of the budget, which no Int64
+    /// holds. Both thresholds are alerted, with the percentage at the most a JSON number holds
+    /// exactly (its conversion trapped and ended the gateway).
+    @Test func aUseTooManyTimesItsLimitForInt64IsAlertedWithAPercentageThatFits() async throws {
+        let ledger = try Self.makeLedger(), monitor = Self.monitor(ledger)
+        let key = try await ledger.createKey(NewKey(name: "dee")).key
+        _ = try await ledger.adjust(.key(key.id), by: .maximum, reason: "grant")
+        _ = try await ledger.setBudget(try PeriodBudget.checked(period: .day, amount: .maximum).get(), of: .key(key.id))
+        try await Self.spend(ledger, monitor, key.id, "100000000000")
+        #expect(try await Self.queued(ledger).isEmpty, "10 % of the day's budget, 10 % of the credits")
+        guard case .held(let late, _) = try await ledger.reserve(keyID: key.id, amount: Credits(decimal: "1")!, expiresAt: .max) else {
+            Issue.record("not held")
+            return
+        }
+        let lowered = try PeriodBudget.checked(period: .day, amount: Credits(microCredits: 1)).get()
+        #expect(try await ledger.setBudget(lowered, of: .key(key.id)).period?.spent == Credits(decimal: "100000000001")!)
+        _ = try await ledger.post(late, charge: Credits(decimal: "1")!)
+        monitor.charged(keyID: key.id, upstream: nil)
+        await monitor.evaluatePending()
+
+        let alerts = try await Self.queued(ledger)
+        #expect(Self.thresholds(alerts) == [80, 100], "\(alerts)")
+        let data = try #require(alerts.first?["data"] as? [String: Any])
+        #expect(data["measure"] as? String == "period" && data["used"] as? String == "100000000001" && data["limit"] as? String == "0.000001")
+        #expect(data["percent"] as? Int == (1 << 53) - 1, "\(data)")
+    }
+
     @Test func replicasEvaluatingTheSameChargeAlertOnce() async throws {
         let ledger = try Self.makeLedger()
         let replicas = [Self.monitor(ledger), Self.monitor(ledger), Self.monitor(ledger)]

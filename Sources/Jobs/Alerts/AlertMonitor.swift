@@ -173,7 +173,7 @@ public final class AlertMonitor: Sendable {
                     data: [
                         "account": .string(kind), "id": .string(id), "measure": .string(measure.name), "threshold": .integer(Int64(threshold)),
                         "used": .string(measure.used.description), "limit": .string(measure.limit.description),
-                        "percent": .integer(Int64(measure.percentUsed.rounded(.down))),
+                        "percent": .integer(measure.percentShown),
                     ])
             }
         }

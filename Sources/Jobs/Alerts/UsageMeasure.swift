@@ -54,6 +54,14 @@ public struct UsageMeasure: Sendable, Equatable {
     }
 
     var percentUsed: Double { limit > .zero ? Double(used.microCredits) * 100 / Double(limit.microCredits) : 0 }
+
+    /// `percentUsed` as an alert's whole number, within what a JSON reader's double holds exactly:
+    /// a budget lowered to a micro-credit after large spending makes it past Int64 (10^19 % and
+    /// more), whose conversion would trap.
+    var percentShown: Int64 {
+        let bound = Double(1 << 53 - 1)
+        return Int64(min(max(percentUsed.rounded(.down), -bound), bound))
+    }
 }
 
 /// The measures a charge to a key may have moved: the key's credits and its team's.
