@@ -24,6 +24,10 @@ struct AlertConfigurationTests {
         #expect(alerts.isEnabled && alerts.urls == ["http://127.0.0.1:9000/hooks", "https://alerts.example/sdgate"])
         #expect(alerts.secret == Self.secret && alerts.thresholds == [50, 90, 100] && alerts.upstreamLowCredits == Credits(decimal: "12.5"))
         #expect(configuration.rendered.contains("alerts.secret: (set, redacted)") && !configuration.rendered.contains(Self.secret))
+        // A receiver's path may be its secret (a chat service's incoming webhook): the host only.
+        #expect(
+            configuration.rendered.contains("alerts.urls: http://127.0.0.1:9000/(redacted), https://alerts.example/(redacted)"),
+            "\(configuration.rendered)")
     }
 
     @Test func badValuesAreReportedWithTheirLines() {

@@ -28,7 +28,15 @@ extension ConfigurationKey {
     static let minimumSecretBytes = 16
 
     static let alerts: [ConfigurationKey] = [
-        list("alerts.urls", \.alerts.urls, "the operator's alert receivers, http(s) URLs; none: no alerts") { url throws(ConfigurationValueError) in
+        list(
+            "alerts.urls", \.alerts.urls, "the operator's alert receivers, http(s) URLs; none: no alerts",
+            // A receiver's path or query may be its secret (chat services' incoming webhooks).
+            shown: { url in
+                guard var parts = URLComponents(string: url), !parts.path.isEmpty || parts.query != nil else { return url }
+                (parts.path, parts.query) = ("/(redacted)", nil)
+                return parts.string ?? "(a URL)"
+            }
+        ) { url throws(ConfigurationValueError) in
             guard let parts = URLComponents(string: url), parts.scheme == "http" || parts.scheme == "https", parts.host?.isEmpty == false,
                 parts.user == nil, parts.password == nil
             else {

@@ -59,8 +59,9 @@ extension ConfigurationKey {
     ]
 
     /// A comma-separated list, each entry checked.
+    /// `shown`: how `config check` prints an entry.
     static func list(
-        _ path: String, _ keyPath: ConfigurationField<[String]>, _ summary: String,
+        _ path: String, _ keyPath: ConfigurationField<[String]>, _ summary: String, shown: @escaping @Sendable (String) -> String = { $0 },
         check: @escaping @Sendable (String) throws(ConfigurationValueError) -> Void
     ) -> Self {
         Self(
@@ -69,7 +70,7 @@ extension ConfigurationKey {
                 let entries = text.split(separator: ",").map { String($0.trimmingSpaces()) }.filter { !$0.isEmpty }
                 for entry in entries { try check(entry) }
                 config[keyPath: keyPath] = entries
-            }, render: { config in config[keyPath: keyPath].isEmpty ? "(none)" : config[keyPath: keyPath].joined(separator: ", ") })
+            }, render: { config in config[keyPath: keyPath].isEmpty ? "(none)" : config[keyPath: keyPath].map(shown).joined(separator: ", ") })
     }
 }
 
