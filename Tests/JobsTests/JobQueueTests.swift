@@ -22,7 +22,7 @@ struct JobQueueTests {
         return try await queue.enqueue(
             GenerationJobPayload(request: request, files: ["a.png"], base64: false, meta: [:]), keyID: keyID, dialect: "modelslab",
             hold: CreditHold(id: "hold-\(keyID)"), cost: Credits(microCredits: 8000)
-        ).get()
+        ).get().id
     }
 
     @Test(arguments: ["memory", "sqlite"])

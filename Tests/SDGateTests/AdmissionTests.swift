@@ -218,6 +218,7 @@ struct AdmissionTests {
 final class Flag: Sendable {
     private let raised = Mutex(false)
     func raise() { raised.withLock { $0 = true } }
+    func lower() { raised.withLock { $0 = false } }
     var isRaised: Bool { raised.withLock { $0 } }
 }
 

@@ -22,6 +22,9 @@ struct ModelsLabTests {
         let backend = FakeBackend()
         let runner: JobRunner
 
+        /// While set, a job's reads fail (a database that took the queueing, not the read after it).
+        let jobReadsFail = Flag()
+
         init(wait: Duration) async throws {
             let folder = Scratch.path("modelslab")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -43,7 +46,7 @@ struct ModelsLabTests {
                 admission: Admission(
                     catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
                     images: ImageLoader(fetcher: nil)),
-                jobs: JobQueue(store: ledger, completions: completions, wake: runner.wake), wait: wait
+                jobs: JobQueue(store: FlakyJobReads(ledger, failing: jobReadsFail), completions: completions, wake: runner.wake), wait: wait
             )
             .register(on: &router)
             OutputRoutes(store: outputs).register(on: &router)
@@ -162,6 +165,27 @@ struct ModelsLabTests {
         await gateway.stop()
     }
 
+    /// A job queued whose read-back fails is answered as queued, with the id to fetch it by: an
+    /// error without one left the client no way to its job, which ran and was charged all the same
+    /// (and a retry paid twice).
+    @Test func aJobThatCannotBeReadBackIsAnsweredAsQueuedWithItsID() async throws {
+        let gateway = try await Gateway(wait: .milliseconds(300))
+        let (_, secret) = try await gateway.key(credits: "1")
+        gateway.backend.pause()
+        gateway.jobReadsFail.raise()
+        let queued = try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "a lighthouse"])
+        #expect(queued["status"] as? String == "processing", "\(queued)")
+        let id = try #require(queued["id"] as? Int, "\(queued)")
+        #expect(queued["fetch_result"] as? String == "\(gateway.base)/api/v3/fetch/\(id)")
+        gateway.jobReadsFail.lower()
+        gateway.backend.resume()
+        #expect(
+            await eventually {
+                (try? await gateway.post("/api/v3/fetch/\(id)", ["key": secret]))?["status"] as? String == "success"
+            })
+        await gateway.stop()
+    }
+
     @Test func aQueuedJobsCreditsStayHeldWhileItMayWaitInTheQueue() async throws {
         let gateway = try await Gateway(wait: .milliseconds(100))
         let (keyID, secret) = try await gateway.key(credits: "1")
@@ -208,4 +232,44 @@ struct ModelsLabTests {
         #expect(statuses.sorted() == [400, 406, 422, 422, 500], "\(statuses)")
         await gateway.stop()
     }
+}
+
+/// A job store whose reads of one job fail while `failing` is raised; the rest is the ledger's.
+private struct FlakyJobReads: JobStore {
+    let ledger: SQLiteLedger
+    let failing: Flag
+
+    init(_ ledger: SQLiteLedger, failing: Flag) {
+        self.ledger = ledger
+        self.failing = failing
+    }
+
+    func job(id: String) async throws(LedgerError) -> JobRecord? {
+        if failing.isRaised { throw .storage("the read failed") }
+        return try await ledger.job(id: id)
+    }
+
+    func job(publicID: Int64) async throws(LedgerError) -> JobRecord? {
+        if failing.isRaised { throw .storage("the read failed") }
+        return try await ledger.job(publicID: publicID)
+    }
+
+    func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord { try await ledger.enqueueJob(job) }
+    func queuedJobCount() async throws(LedgerError) -> Int { try await ledger.queuedJobCount() }
+    func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord? { try await ledger.claimJob(leaseUntil: leaseUntil) }
+    func renewJobLease(id: String, attempt: Int, until: Timestamp) async throws(LedgerError) -> Bool {
+        try await ledger.renewJobLease(id: id, attempt: attempt, until: until)
+    }
+    func finishJob(id: String, attempt: Int, state: JobState, result: [UInt8]?, error: String?) async throws(LedgerError) -> Bool {
+        try await ledger.finishJob(id: id, attempt: attempt, state: state, result: result, error: error)
+    }
+    func recoverAbandonedJobs(now: Timestamp, maxAttempts: Int) async throws(LedgerError) -> [JobRecord] {
+        try await ledger.recoverAbandonedJobs(now: now, maxAttempts: maxAttempts)
+    }
+    func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord] {
+        try await ledger.expireQueuedJobs(queuedBefore: cutoff)
+    }
+    func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int { try await ledger.purgeJobs(finishedBefore: cutoff) }
+    func cancelJob(id: String) async throws(LedgerError) -> JobCancellation { try await ledger.cancelJob(id: id) }
+    func queuedJobs() async throws(LedgerError) -> [QueuedJob] { try await ledger.queuedJobs() }
 }

@@ -2,15 +2,15 @@ public import GenerationCore
 public import Jobs
 
 extension Admission {
-    /// Queues an admitted request as a job and returns its id; a job that is not queued releases
-    /// its hold, and the refusal says why.
+    /// Queues an admitted request as a job and returns it as queued; a job that is not queued
+    /// releases its hold, and the refusal says why.
     public func enqueue(
         _ admitted: AdmittedRequest, as payload: GenerationJobPayload, dialect: String,
         on jobs: any GenerationJobs
-    ) async throws(GatewayError) -> String {
+    ) async throws(GatewayError) -> GenerationJob {
         let refusal: GatewayError
         switch await jobs.enqueue(payload, keyID: admitted.key.id, dialect: dialect, hold: admitted.hold, cost: admitted.cost) {
-        case .success(let id): return id
+        case .success(let job): return job
         case .failure(.tooMany(let limit)): refusal = .tooManyJobs(limit: limit)
         case .failure(.failed): refusal = .notQueued
         }

@@ -107,13 +107,12 @@ public struct ModelsLabDialect: Sendable {
                 throw restated?.renamed(error, for: spec) ?? error
             }
             let payload = Self.payload(admitted, body: body, baseURL: baseURL)
-            let id = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
-            // Waits up to `wait` for the job to end, then answers with its state.
-            let job = await jobs.waitForEnd(of: id, upTo: wait)
-            return Outcome(
-                response: job.map { ModelsLabAnswer.job($0, baseURL: baseURL, fetchPath: api.fetchPath) }
-                    ?? ModelsLabAnswer.renderer.render(.jobUnreadable),
-                queued: true)
+            let queued = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
+            // Waits up to `wait` for the job to end, then answers with its state; a job that cannot
+            // be read back is answered as queued, with the id to fetch it by (an error without one
+            // left the client no way to its job, charged all the same, but to retry it and pay twice).
+            let job = await jobs.waitForEnd(of: queued.id, upTo: wait) ?? queued
+            return Outcome(response: ModelsLabAnswer.job(job, baseURL: baseURL, fetchPath: api.fetchPath), queued: true)
         }
     }
 

@@ -34,9 +34,9 @@ extension SegmindDialect {
             request: admitted.generation,
             files: (0..<admitted.generation.samples).map { _ in OutputStore.newName(.jpeg) },
             base64: false, webhook: nil, trackID: nil, meta: [:], price: admitted.price)
-        let id = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
+        let job = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
         return Outcome(
-            response: SegmindJobAnswer.submitted(id, baseURL: jobs.baseURL(host: request.headers["Host"])), remaining: admitted.remaining,
+            response: SegmindJobAnswer.submitted(job.id, baseURL: jobs.baseURL(host: request.headers["Host"])), remaining: admitted.remaining,
             queued: true)
     }
 

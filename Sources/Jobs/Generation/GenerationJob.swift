@@ -78,9 +78,9 @@ public protocol GenerationJobs: Sendable {
     var maxQueueTime: Duration { get }
     /// The base of the absolute URLs in an answer to a request with this `Host` header.
     func baseURL(host: String?) -> String
-    /// Queues a generation; its id, or why it was not queued (the caller still holds its credits).
+    /// Queues a generation; the job as queued, or why it was not (the caller still holds its credits).
     func enqueue(_ payload: GenerationJobPayload, keyID: String, dialect: String, hold: CreditHold, cost: Credits) async
-        -> Result<String, JobRefusal>
+        -> Result<GenerationJob, JobRefusal>
     /// The job `id` if `keyID` queued it through `dialect`; another key's job and a made-up id look
     /// the same, so ids cannot be probed. `id` is the job's UUID or its public id in decimal.
     func job(_ id: String, of keyID: String, dialect: String) async -> GenerationJob?

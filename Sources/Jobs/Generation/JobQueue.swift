@@ -46,15 +46,17 @@ public struct JobQueue: GenerationJobs {
     }
 
     public func enqueue(_ payload: GenerationJobPayload, keyID: String, dialect: String, hold: CreditHold, cost: Credits) async
-        -> Result<String, JobRefusal>
+        -> Result<GenerationJob, JobRefusal>
     {
         do {
-            let job = try await store.enqueueJob(
+            let record = try await store.enqueueJob(
                 NewJob(
                     keyID: keyID, dialect: dialect, model: payload.request.model, payload: payload.encoded(),
                     hold: HoldID(hold.id), cost: cost, maxQueuedForKey: maxQueuedPerKey))
             wake()
-            return .success(job.id)
+            // Its payload was encoded a moment ago: it reads back.
+            guard let job = GenerationJob(record) else { return .failure(.failed) }
+            return .success(job)
         } catch .tooManyQueuedJobs(let limit) {
             return .failure(.tooMany(limit: limit))
         } catch {
