@@ -26,6 +26,17 @@ struct MultipartFormTests {
         }
     }
 
+    /// A form cut short is refused, even when the text of its closing delimiter stands in a header
+    /// line of its last part: that part was dropped, and the rest read as the whole form.
+    @Test func aFormCutShortIsRefusedWhateverTextItEndsWith() throws {
+        let whole = Self.form([(["Content-Disposition: form-data; name=\"a\""], "1")])
+        #expect(Self.reason(whole) == nil)
+        let cut = Array(whole.dropLast("--XB--\r\n".utf8.count)) + Array("--XB\r\nContent-Disposition: form-data; name=\"image\"\r\nX: --XB--".utf8)
+        #expect(Self.reason(cut) == "the multipart body is incomplete: its closing boundary is missing")
+        #expect(
+            Self.reason(Array("--XB--\r\n".utf8)) != "the multipart body is incomplete: its closing boundary is missing", "an empty form is whole")
+    }
+
     /// A value may be UTF-8 (browsers send file names so); a name may not, in any part; and a
     /// part may have sixteen header lines, not seventeen.
     @Test func headerNamesAreASCIIAndFewEnough() throws {

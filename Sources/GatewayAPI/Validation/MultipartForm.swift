@@ -36,9 +36,10 @@ struct MultipartForm {
             throw Problem(reason: "the multipart/form-data Content-Type needs a boundary of 1 to 70 characters")
         }
         // The parser drops a part it never saw the end of: a body cut short must not pass for a
-        // smaller form. The closing delimiter ends the body, give or take an epilogue.
-        let closing = Array("--\(boundary)--".utf8)
-        guard body.suffix(closing.count + 4096).firstRange(of: closing) != nil else {
+        // smaller form. The closing delimiter ends the body, give or take an epilogue, and starts
+        // a line (the same text inside a header line of a part cut short is not one).
+        let closing = Array("\r\n--\(boundary)--".utf8)
+        guard body.suffix(closing.count + 4096).firstRange(of: closing) != nil || body.starts(with: closing.dropFirst(2)) else {
             throw Problem(reason: "the multipart body is incomplete: its closing boundary is missing")
         }
         try Self.checkHeaders(of: body, boundary: boundary)
