@@ -41,8 +41,7 @@ class Cancellations:
         """diffusers' callback_on_step_end for one pipeline call, which may run several requests
         batched together: raises `cancelled` after the step in which the last of them was cancelled,
         so the pipeline stops there and no further step runs. While any request of the call is still
-        wanted (or cannot be cancelled: it has no id), every step runs; after the last, nothing is
-        left to save, and the images are made."""
+        wanted (or cannot be cancelled: it has no id), every step runs."""
         if not request_ids or None in request_ids:
             return None
         done = 0
@@ -50,7 +49,7 @@ class Cancellations:
         def on_step_end(pipeline, step, timestep, tensors):
             nonlocal done
             done += 1
-            if done < steps and all(self.is_requested(request_id) for request_id in request_ids):
+            if all(self.is_requested(request_id) for request_id in request_ids):
                 raise WorkerError("cancelled", f"the generation was cancelled: it stopped after {done} of {steps} steps")
             return tensors
 
