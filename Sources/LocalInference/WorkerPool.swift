@@ -97,6 +97,8 @@ struct WorkerPool {
     mutating func up(_ worker: Int, _ listening: ListeningWorker, capacity: Int = 1) -> [Lease] {
         let life = (lives[worker]?.life ?? 0) + 1, capacity = max(capacity, 1)
         lives[worker] = (life, listening.url, listening.processIdentifier, capacity)
+        // The places of its earlier life are void, idle ones too (handed out, they would overfill it).
+        idle.removeAll { $0.worker == worker }
         return (0..<capacity).map { Lease(worker: worker, life: life, place: $0, url: listening.url, token: listening.token) }
     }
 

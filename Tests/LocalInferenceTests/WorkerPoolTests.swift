@@ -28,4 +28,17 @@ struct WorkerPoolTests {
         #expect(started == first)
         #expect(pool.waiting.isEmpty && pool.idle.isEmpty)
     }
+
+    /// A worker that comes up again with fewer places (a remote one started again with a smaller
+    /// `max_batch`) is handed out that many: its earlier life's idle places are void. They stayed
+    /// idle, and were handed out to requests it answered busy.
+    @Test func aWorkerUpAgainWithFewerPlacesIsHandedOutThatMany() {
+        var pool = WorkerPool(waiting: FairQueue(capacity: 8, capacityPerKey: 4))
+        let worker = ListeningWorker(url: "http://127.0.0.1:1", processIdentifier: nil, token: nil)
+        for lease in pool.up(0, worker, capacity: 4) { #expect(pool.handBack(lease) == nil) }
+        for lease in pool.up(0, worker, capacity: 2) { #expect(pool.handBack(lease) == nil) }
+        var started = 0
+        while case .started = pool.admit("a") { started += 1 }
+        #expect(started == 2 && pool.places == 2)
+    }
 }
