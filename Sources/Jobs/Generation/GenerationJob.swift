@@ -60,6 +60,15 @@ public struct GenerationJob: Sendable {
 
     private init?(_ record: JobRecord, phase: Phase, result: [UInt8]?, error: String?) {
         guard let payload = GenerationJobPayload.decode(record.payload) else { return nil }
+        self.init(record, payload: payload, phase: phase, result: result, error: error)
+    }
+
+    /// A job just queued with `payload`, which it is not read back for (it holds the input image).
+    init(queued record: JobRecord, payload: GenerationJobPayload) {
+        self.init(record, payload: payload, phase: .queued, result: nil, error: nil)
+    }
+
+    private init(_ record: JobRecord, payload: GenerationJobPayload, phase: Phase, result: [UInt8]?, error: String?) {
         self.id = record.id
         self.publicID = record.publicID
         self.phase = phase

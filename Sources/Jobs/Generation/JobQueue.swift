@@ -54,9 +54,7 @@ public struct JobQueue: GenerationJobs {
                     keyID: keyID, dialect: dialect, model: payload.request.model, payload: payload.encoded(),
                     hold: HoldID(hold.id), cost: cost, maxQueuedForKey: maxQueuedPerKey))
             wake()
-            // Its payload was encoded a moment ago: it reads back.
-            guard let job = GenerationJob(record) else { return .failure(.failed) }
-            return .success(job)
+            return .success(GenerationJob(queued: record, payload: payload))
         } catch .tooManyQueuedJobs(let limit) {
             return .failure(.tooMany(limit: limit))
         } catch {
