@@ -142,9 +142,12 @@ package struct GatewayApp: Sendable {
     var imageLoader: ImageLoader {
         var limits = ImageLoader.Limits()
         limits.maxBytes = configuration.images.maxBytes
+        // Room for one image of the largest size allowed at least: one the budget could never
+        // hold would be answered 503 for ever.
         let fetcher = URLImageFetcher(
             policy: AddressPolicy(allowPrivateAddresses: configuration.images.allowPrivateAddresses),
-            timeout: configuration.images.fetchTimeout)
+            timeout: configuration.images.fetchTimeout,
+            budget: FetchBudget(limit: max(URLImageFetcher.defaultBudget, configuration.images.maxBytes)))
         return ImageLoader(limits: limits, fetcher: fetcher)
     }
 
