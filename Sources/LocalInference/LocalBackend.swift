@@ -184,16 +184,18 @@ package final class LocalBackend: InferenceBackend {
         case .started(let lease): return lease
         case .waits(let waiter): id = waiter
         }
+        /// Takes the request out of the queue, if it is still there, and fails it with `error`.
+        let leave: @Sendable (any Error) -> Void = { [self] error in changePool { $0.waiting.remove(id: id) }?.resume(throwing: error) }
         // A job cancelled while it waits leaves the queue at once: it held its runner's slot until
         // a worker came free, or for `max_wait`.
         let cancelled = InferenceError.failed("the generation was cancelled before it started: no step ran")
-        let stopping = stop?.onRequest { [self] in changePool { $0.waiting.remove(id: id) }?.resume(throwing: cancelled) }
+        let stopping = stop?.onRequest { leave(cancelled) }
         defer { stop?.remove(stopping) }
         // Nobody waits for ever: past `maxWait` the request leaves the queue as `busy`.
-        let timer = Task { [self] in
+        let timer = Task { [settings] in
             try? await Task.sleep(for: settings.maxWait)
             guard !Task.isCancelled else { return }
-            changePool { $0.waiting.remove(id: id) }?.resume(throwing: InferenceError.busy(retryAfter: .seconds(5)))
+            leave(InferenceError.busy(retryAfter: .seconds(5)))
         }
         defer { timer.cancel() }
         do {
@@ -216,7 +218,7 @@ package final class LocalBackend: InferenceBackend {
                     }
                 }
             } onCancel: {
-                changePool { $0.waiting.remove(id: id) }?.resume(throwing: CancellationError())
+                leave(CancellationError())
             }
         } catch let error as InferenceError {
             throw error

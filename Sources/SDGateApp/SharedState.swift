@@ -44,7 +44,7 @@ extension GatewayApp {
         switch placement {
         case .database:
             guard let records else {
-                throw ConfigurationError(description: "outputs.store: database needs a PostgreSQL ledger (ledger.database: postgres://...)")
+                throw ConfigurationError(description: ConfigurationLoader.outputsNeedPostgres)
             }
             return DatabaseOutputStore(records: records, retention: configuration.outputRetention)
         case .files, .automatic:

@@ -158,12 +158,11 @@ struct AdmissionTests {
         #expect(line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } == 0.75, "\(line ?? "none")")
     }
 
-    /// A renewal the ledger could not make (here its `hold` table is out of reach for a moment)
-    /// keeps the hold on the renewal schedule; only a ledger's answer that the hold is no longer
-    /// open takes it off. One failed renewal once ended every renewal of the hold, which then
-    /// expired under its running generation.
-    @Test func aRenewalTheLedgerCouldNotMakeIsTriedAgain() async throws {
-        let path = Scratch.path("renewals", pathExtension: "sqlite").path
+    /// A gate on a real SQLite file, a key with one credit, and half of it held.
+    static func heldHalfCredit(_ name: String) async throws -> (
+        path: String, ledger: SQLiteLedger, gate: LedgerGate, key: LedgerKey, hold: CreditHold
+    ) {
+        let path = Scratch.path(name, pathExtension: "sqlite").path
         let ledger = try SQLiteLedger(path: path)
         let gate = LedgerGate(
             ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
@@ -172,10 +171,16 @@ struct AdmissionTests {
         _ = try await ledger.adjust(.key(key.id), by: try #require(Credits(decimal: "1")), reason: "test")
         guard
             case .held(let hold, _) = await gate.reserve(try #require(Credits(decimal: "0.5")), for: AuthenticatedKey(id: key.id), queuedUpTo: .zero)
-        else {
-            Issue.record("no hold")
-            return
-        }
+        else { throw LedgerError.insufficientBalance }
+        return (path, ledger, gate, key, hold)
+    }
+
+    /// A renewal the ledger could not make (here its `hold` table is out of reach for a moment)
+    /// keeps the hold on the renewal schedule; only a ledger's answer that the hold is no longer
+    /// open takes it off. One failed renewal once ended every renewal of the hold, which then
+    /// expired under its running generation.
+    @Test func aRenewalTheLedgerCouldNotMakeIsTriedAgain() async throws {
+        let (path, _, gate, _, hold) = try await Self.heldHalfCredit("renewals")
         #expect(try await Command.run("sqlite3", [path, "ALTER TABLE hold RENAME TO hold_away"]).status == 0)
         #expect(await gate.renew(hold), "not known to be closed")
         #expect(try await Command.run("sqlite3", [path, "ALTER TABLE hold_away RENAME TO hold"]).status == 0)
@@ -188,18 +193,8 @@ struct AdmissionTests {
     /// once it can: the image was delivered. One failed try left it unmade for good, the hold to
     /// expire, and the image free.
     @Test func aChargeTheLedgerCouldNotWriteIsMadeLater() async throws {
-        let path = Scratch.path("late-posts", pathExtension: "sqlite").path
-        let ledger = try SQLiteLedger(path: path)
-        let gate = LedgerGate(
-            ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
-            metricsFactory: GatewayMetrics().factory)
-        let (key, _) = try await ledger.createKey(NewKey(name: "member"))
-        _ = try await ledger.adjust(.key(key.id), by: try #require(Credits(decimal: "1")), reason: "test")
+        let (path, ledger, gate, key, hold) = try await Self.heldHalfCredit("late-posts")
         let half = try #require(Credits(decimal: "0.5"))
-        guard case .held(let hold, _) = await gate.reserve(half, for: AuthenticatedKey(id: key.id), queuedUpTo: .zero) else {
-            Issue.record("no hold")
-            return
-        }
         #expect(try await Command.run("sqlite3", [path, "ALTER TABLE usage_event RENAME TO usage_away"]).status == 0)
         let usage = GenerationUsage(
             keyID: key.id, model: "m", dialect: "segmind", status: 200, cost: half, held: half, duration: .seconds(1), requestID: "r")

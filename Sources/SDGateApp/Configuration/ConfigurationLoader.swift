@@ -81,9 +81,10 @@ enum ConfigurationLoader {
 
     /// Images in the database need one the replicas share.
     static func checkOutputs(_ configuration: GatewayConfiguration) -> [String] {
-        guard configuration.outputStore == .database, !configuration.ledgerIsPostgres else { return [] }
-        return ["outputs.store: database needs a PostgreSQL ledger (ledger.database: postgres://...)"]
+        configuration.outputStore == .database && !configuration.ledgerIsPostgres ? [outputsNeedPostgres] : []
     }
+
+    static let outputsNeedPostgres = "outputs.store: database needs a PostgreSQL ledger (ledger.database: postgres://...)"
 
     /// Flattens the YAML mappings into dotted paths, each with the line it is on.
     static func fileSettings(_ text: String, fileName: String) throws(ConfigurationError) -> [Setting] {
