@@ -129,11 +129,14 @@ extension PostgresLedger {
                     period_spent = period_spent + CASE WHEN period_start = \(keyPeriod) THEN \(micro) ELSE 0 END
                 WHERE key_id = \(keyID)
                 """, logger: logger)
-            try await connection.query(
-                """
-                INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (\(keyID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
-                """, logger: logger)
-            if let teamID {
+            // A charge of nothing moves nothing, and has no entry (as in the other stores).
+            if micro > 0 {
+                try await connection.query(
+                    """
+                    INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (\(keyID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
+                    """, logger: logger)
+            }
+            if let teamID, micro > 0 {
                 try await connection.query(
                     """
                     UPDATE team SET balance = balance - \(micro),
