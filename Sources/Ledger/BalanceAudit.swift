@@ -11,6 +11,8 @@ struct BalanceAudit {
     /// the account that charged their amount, the distinct holds of those, and the account's posted
     /// holds that charged anything.
     let postEntries: Int64, matchedEntries: Int64, matchedHolds: Int64, chargedHolds: Int64
+    /// The account's charges made after their hold expired: only they may take it below zero.
+    let lateCharges: Int64
     /// The running count of the periodic budget's counted period (nil: none counted), and what
     /// the holds of that period add up to: held if open, charged if posted.
     var periodSpent: Int64? = nil
@@ -19,8 +21,11 @@ struct BalanceAudit {
     /// SQL for what a hold `h` adds to its period's spending: held while open, its charge once posted.
     static let periodSpending = "CASE h.state WHEN 'open' THEN h.amount WHEN 'posted' THEN h.charged ELSE 0 END"
 
-    /// SQL for the four counts of `postEntries` through `chargedHolds` (`post_entries` through
-    /// `charged_holds`) of the account whose id is `account`, whose entries are in `entries` under
+    /// The reason of a late charge's entries (it has no quote to escape).
+    static let lateChargeReason = SQLiteLedger.lateChargeReason
+
+    /// SQL for the five counts of `postEntries` through `lateCharges` (`post_entries` through
+    /// `late_charges`) of the account whose id is `account`, whose entries are in `entries` under
     /// `owner`, and whose holds name it in `holdOwner`. Each entry finds its hold by its primary key.
     static func postPairing(account: String, entries: String, owner: String, holdOwner: String) -> String {
         let matched = """
@@ -32,7 +37,9 @@ struct BalanceAudit {
             (SELECT COUNT(*) FROM \(entries) e WHERE e.\(owner) = \(account) AND e.kind = 'post') AS post_entries,
             (SELECT COUNT(*) \(matched)) AS matched_entries,
             (SELECT COUNT(DISTINCT h.id) \(matched)) AS matched_holds,
-            (SELECT COUNT(*) FROM hold h WHERE h.\(holdOwner) = \(account) AND h.state = 'posted' AND h.charged > 0) AS charged_holds
+            (SELECT COUNT(*) FROM hold h WHERE h.\(holdOwner) = \(account) AND h.state = 'posted' AND h.charged > 0) AS charged_holds,
+            (SELECT COUNT(*) FROM \(entries) e WHERE e.\(owner) = \(account) AND e.kind = 'post' AND e.reason = '\(lateChargeReason)')
+                AS late_charges
             """
     }
 
@@ -56,8 +63,11 @@ struct BalanceAudit {
             problems.append(
                 "\(account): the period's budget counts \(credits(periodSpent)) spent but its holds add up to \(credits(fromPeriodHolds))")
         }
-        // A negative available balance is no fault: a charge made after its hold expired takes what
-        // the hold covered, even below zero (the other totals account for it).
+        // Below zero only by a charge made after its hold expired, which takes what the hold covered
+        // whatever is left; any other way is an overdraft.
+        if balance - held < 0, lateCharges == 0 {
+            problems.append("\(account): available balance is negative (\(credits(balance - held))) without a late charge")
+        }
         return problems
     }
 }

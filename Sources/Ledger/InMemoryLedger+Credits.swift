@@ -149,6 +149,7 @@ extension InMemoryLedger {
                     postEntries: Int64(posts.count), matchedEntries: Int64(matched.count),
                     matchedHolds: Int64(Set(matched.compactMap(\.holdID)).count),
                     chargedHolds: Int64(holds.filter { $0.state == "posted" && ($0.charged ?? 0) > 0 }.count),
+                    lateCharges: Int64(posts.filter { $0.reason == Self.lateChargeReason }.count),
                     periodSpent: counted.map { _ in totals.budget.spent },
                     fromPeriodHolds: inPeriod.reduce(0) { $0 + ($1.state == "open" ? $1.amount : $1.state == "posted" ? ($1.charged ?? 0) : 0) }
                 ).problems

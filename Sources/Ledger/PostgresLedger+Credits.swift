@@ -93,16 +93,17 @@ extension PostgresLedger {
             return rows
         }
         return rows.flatMap {
-            account, balance, held, fromEntries, fromHolds, postEntries, matchedEntries, matchedHolds, chargedHolds, periodStart,
+            account, balance, held, fromEntries, fromHolds, postEntries, matchedEntries, matchedHolds, chargedHolds, lateCharges, periodStart,
             periodSpent, fromPeriodHolds in
             BalanceAudit(
                 account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
                 postEntries: postEntries, matchedEntries: matchedEntries, matchedHolds: matchedHolds, chargedHolds: chargedHolds,
+                lateCharges: lateCharges,
                 periodSpent: periodStart.map { _ in periodSpent }, fromPeriodHolds: fromPeriodHolds
             ).problems
         }
     }
 
     /// An account's figures for `verify`: the running totals and what the entries and holds say.
-    private typealias AuditRow = (String, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64?, Int64, Int64)
+    private typealias AuditRow = (String, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64?, Int64, Int64)
 }

@@ -66,7 +66,7 @@ extension SQLiteLedger {
                 return BalanceAudit(
                     account: account, balance: balance, fromEntries: fromEntries, held: held, fromHolds: fromHolds,
                     postEntries: row["post_entries"], matchedEntries: row["matched_entries"], matchedHolds: row["matched_holds"],
-                    chargedHolds: row["charged_holds"],
+                    chargedHolds: row["charged_holds"], lateCharges: row["late_charges"],
                     periodSpent: (row["period_start"] as Int64?).map { _ in row["period_spent"] }, fromPeriodHolds: row["from_period_holds"]
                 ).problems
             }

@@ -439,6 +439,20 @@ struct SQLiteVerificationTests {
         #expect(try await ledger.verify() == ["\(key.id): balance 6 but the entries add up to 5"])
     }
 
+    /// Below zero without a late charge is an overdraft, whatever the entries say (a late charge's
+    /// debt is sound: `HoldLifetimeContractTests`).
+    @Test func verifyFindsAnOverdraftNoLateChargeExplains() async throws {
+        let (ledger, path) = try await LedgerStore.sqlite.make(clock: ManualClock())
+        let (key, _) = try await ledger.createKey(NewKey(name: "ivy"))
+        _ = try await ledger.adjust(.key(key.id), by: credits("1"), reason: "top-up")
+        let overdraft = """
+            UPDATE balance SET balance = balance - 3000000;
+            INSERT INTO entry (key_id, kind, amount, reason, created_at) VALUES ('\(key.id)', 'adjustment', -3000000, 'by hand', 0);
+            """
+        #expect(try await Command.run("sqlite3", [path, overdraft]).status == 0)
+        #expect(try await ledger.verify() == ["\(key.id): available balance is negative (-2) without a late charge"])
+    }
+
     /// Each post entry pairs with its posted hold: a charge edited behind the ledger's back leaves
     /// both unpaired, and an entry written twice repeats its hold's.
     @Test func verifyFindsPostEntriesThatTheirHoldsDoNotExplain() async throws {
