@@ -23,9 +23,12 @@ struct OneKey: AccessGate {
     func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { nil }
     func release(_ hold: CreditHold, reason: String) async -> Credits? { nil }
     func recordUsage(_ usage: GenerationUsage) async {}
-    func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome { .proceed }
-    func completeIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey, answer: StoredAnswer) async {}
-    func releaseIdempotency(_ idempotencyKey: String, for key: AuthenticatedKey) async {}
+    func mayStillSpend(keyID: String) async -> Bool { true }
+    func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {
+        .proceed(IdempotencyTicket(key: idempotencyKey, claim: "bench"))
+    }
+    func completeIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, answer: StoredAnswer) async {}
+    func releaseIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey) async {}
 }
 
 /// A PNG header for 1024x768 followed by ~768 KiB of data: 1 MiB once base64-encoded.
