@@ -110,7 +110,8 @@ public final class JobRunner: Sendable {
         let renewal = Task { await self.keepLease(of: job, stop: stop) }
         let outcome = await Self.$stop.withValue(stop) { await execute(job) }
         renewal.cancel()
-        stops.withLock { _ = $0.removeValue(forKey: job.id) }
+        // Only its own: a run taken back may end while the job's next run goes on here.
+        stops.withLock { if $0[job.id] === stop { $0.removeValue(forKey: job.id) } }
         let (state, result, error): (JobState, [UInt8]?, String?) =
             switch outcome {
             case .completed(let answer): (.completed, answer, nil)

@@ -123,4 +123,70 @@ struct JobRunnerTests {
         #expect(probe.settled.withLock { $0[failed] } == nil, "the upkeep settles it, not the run")
         #expect(try await store.job(id: failed)?.state == .failed)
     }
+
+    /// Two runs of one job on one runner (the first taken back while it still worked): the first
+    /// one's end leaves the second's stop in place, so a cancel reaches it at once. It removed it,
+    /// and the cancel waited for the next look at the store.
+    @Test func aRunTakenBackLeavesTheNextRunsStopInPlace() async throws {
+        let store = try Self.makeStore()
+        let released = Mutex<Set<Int>>([])
+        let stopped = Mutex<[Int]>([])
+        var settings = JobRunner.Settings()
+        settings.concurrency = 2
+        // No look at the store before the test ends: only the runner's own stops can stop a run.
+        settings.pollInterval = .seconds(600)
+        settings.lease = .seconds(600)
+        let logged = LoggedLines()
+        let runner = JobRunner(
+            store: store, settings: settings, clock: SystemWallClock(), logger: Logger(label: "test") { _ in KeptLines(kept: logged) },
+            execute: { job in
+                let stop = JobRunner.stop
+                while !released.withLock({ $0.contains(job.attempts) }) {
+                    if stop?.isRequested == true {
+                        stopped.withLock { $0.append(job.attempts) }
+                        return .failed("stopped")
+                    }
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+                return .completed([])
+            },
+            settle: { _, _ in }, discard: { _ in })
+        runner.start()
+        let id = try await Self.enqueue(store, model: "twice")
+        runner.wake()
+        #expect(await eventually { (try? await store.job(id: id))?.attempts == 1 })
+        _ = try await store.recoverAbandonedJobs(now: SystemWallClock().millisecondsNow + 3_600_000, maxAttempts: 3)
+        runner.wake()
+        #expect(await eventually { (try? await store.job(id: id))?.attempts == 2 })
+        released.withLock { _ = $0.insert(1) }
+        // The first run has ended (its end refused: the job is the second's now).
+        #expect(await eventually { logged.lines.withLock { $0.contains("job was taken back before it ended") } })
+        guard case .stopping = try await runner.cancel(id) else { Issue.record("the running job was not marked"); return }
+        #expect(await eventually(timeout: .seconds(5)) { stopped.withLock { $0 } == [2] }, "the second run stopped by the cancel")
+        released.withLock { _ = $0.insert(2) }
+        await runner.stop()
+    }
+}
+
+/// The messages logged, for a test to wait on one.
+private final class LoggedLines: Sendable {
+    let lines = Mutex<[String]>([])
+}
+
+private struct KeptLines: LogHandler {
+    let kept: LoggedLines
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(
+        level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String,
+        line: UInt
+    ) {
+        kept.lines.withLock { $0.append(message.description) }
+    }
 }
