@@ -184,7 +184,7 @@ package final class LocalBackend: InferenceBackend {
         case .started(let lease): return lease
         case .waits(let waiter): id = waiter
         }
-        /// Takes the request out of the queue, if it is still there, and fails it with `error`.
+        // Takes the request out of the queue, if it is still there, and fails it with `error`.
         let leave: @Sendable (any Error) -> Void = { [self] error in changePool { $0.waiting.remove(id: id) }?.resume(throwing: error) }
         // A job cancelled while it waits leaves the queue at once: it held its runner's slot until
         // a worker came free, or for `max_wait`.

@@ -55,10 +55,10 @@ class Handler(BaseHTTPRequestHandler):
         reply = json.loads((folder / "generate.json").read_text())
         self.answer(reply["status"], reply["body"], reply.get("headers", {}))
 
-    def answer(self, status, body, headers={}):
+    def answer(self, status, body, headers=None):
         data = json.dumps(body).encode()
         self.send_response(status)
-        for name, value in headers.items():
+        for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
