@@ -165,23 +165,21 @@ extension PostgresLedger: JobStore {
 
     public func cancelJob(id: String) async throws(LedgerError) -> JobCancellation {
         let at = now()
-        // Each UPDATE waits for a claim that holds the row and then sees the state it left: a
-        // job is either removed while queued or marked while running, never both or neither.
-        if let removed = try await jobs(
+        // One statement: it waits for a claim or the upkeep that holds the row and then decides on
+        // the state they left, so a job is either removed while queued or marked while running,
+        // never both or neither. (As two, a running job put back in the queue between them was
+        // neither: "unchanged", and it ran.) Its state after says which it was.
+        if let cancelled = try await jobs(
             """
-            UPDATE job SET state = 'FAILED', error = \(JobRecord.cancelledError), finished_at = \(at), cancelled_at = \(at)
-            WHERE id = \(id) AND state = 'QUEUED' RETURNING \(unescaped: Self.columns)
-            """
-        ).first {
-            return .removed(removed)
-        }
-        if let stopping = try await jobs(
-            """
-            UPDATE job SET cancelled_at = \(at) WHERE id = \(id) AND state = 'PROCESSING' AND cancelled_at IS NULL
+            UPDATE job SET state = CASE state WHEN 'QUEUED' THEN 'FAILED' ELSE state END,
+                           error = CASE state WHEN 'QUEUED' THEN \(JobRecord.cancelledError) ELSE error END,
+                           finished_at = CASE state WHEN 'QUEUED' THEN \(at) ELSE finished_at END,
+                           cancelled_at = \(at)
+            WHERE id = \(id) AND (state = 'QUEUED' OR (state = 'PROCESSING' AND cancelled_at IS NULL))
             RETURNING \(unescaped: Self.columns)
             """
         ).first {
-            return .stopping(stopping)
+            return cancelled.state == .failed ? .removed(cancelled) : .stopping(cancelled)
         }
         return try await job(id: id).map { JobCancellation.unchanged($0) } ?? .notFound
     }

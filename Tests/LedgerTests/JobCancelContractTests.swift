@@ -1,5 +1,6 @@
 import Foundation
 import GenerationCore
+import Logging
 import TestSupport
 import Testing
 
@@ -110,5 +111,37 @@ struct JobCancelContractTests {
         #expect(Set(claimed) == Set(ids).subtracting(removed), "every other job was claimed, once")
         #expect(claimed.count == Set(claimed).count)
         #expect(stopping == Set(claimed), "each claimed job was marked for its runner")
+    }
+
+    /// PostgreSQL: a cancel that waits on a running job's row while the upkeep puts the job back
+    /// in the queue removes it. As two statements, the first (for a queued job) passed the running
+    /// job by, the second (for a running one) waited for the row and then found it queued:
+    /// "unchanged", and the job ran again.
+    @Test(.enabled(if: TestPostgres.url != nil))
+    func aCancelWaitingWhileTheUpkeepRequeuesTheJobRemovesIt() async throws {
+        let clock = ManualClock()
+        let ledger = try #require(try await LedgerStore.postgres.make(clock: clock).0 as? PostgresLedger)
+        let job = try await ledger.enqueueJob(newJob("requeued"))
+        _ = try await ledger.claimJob(leaseUntil: clock.millisecondsNow + 1_000)
+        let logger = Logger(label: "test")
+        let cancellation = try await ledger.client.withConnection { upkeep in
+            // The upkeep's requeue, its row lock held until the cancel waits on it.
+            try await upkeep.query("BEGIN", logger: logger)
+            try await upkeep.query("UPDATE job SET state = 'QUEUED' WHERE id = \(job.id)", logger: logger)
+            let cancel = Task { try await ledger.cancelJob(id: job.id) }
+            let waits = try await eventually(timeout: .seconds(30)) {
+                var waiting = 0
+                for try await count in try await upkeep.query("SELECT COUNT(*) FROM pg_locks WHERE NOT granted", logger: logger).decode(Int.self) {
+                    waiting = count
+                }
+                return waiting > 0
+            }
+            try await upkeep.query("COMMIT", logger: logger)
+            #expect(waits, "the cancel waited for the row")
+            return try await cancel.value
+        }
+        guard case .removed(let removed) = cancellation else { Issue.record("not removed: \(cancellation)"); return }
+        #expect(removed.state == .failed && removed.error == JobRecord.cancelledError)
+        #expect(try await ledger.claimJob(leaseUntil: clock.millisecondsNow + 60_000) == nil, "never run again")
     }
 }
