@@ -18,16 +18,18 @@ public struct GuardedFetcher: Sendable {
     /// Where the bytes of bodies being received are counted, with those of other fetches; nil:
     /// each is bounded by its own `maxBytes` only.
     public var budget: FetchBudget?
+    public var resolver: HostResolver
 
     public init(
         policy: AddressPolicy = AddressPolicy(), timeout: Duration = .seconds(15), maxRedirects: Int = 3, subject: String = "the URL",
-        budget: FetchBudget? = nil
+        budget: FetchBudget? = nil, resolver: HostResolver = .system
     ) {
         self.policy = policy
         self.timeout = timeout
         self.maxRedirects = maxRedirects
         self.subject = subject
         self.budget = budget
+        self.resolver = resolver
     }
 
     /// Why a fetch was refused or failed, in words a client can act on.
@@ -47,13 +49,21 @@ public struct GuardedFetcher: Sendable {
         public let address: String
     }
 
-    /// Resolves `url`'s host and checks it under the policy.
-    public func target(of url: URL) async throws(Refusal) -> Target {
+    /// Resolves `url`'s host, by `deadline` (by default within `timeout`), and checks it under the policy.
+    public func target(of url: URL, before deadline: ContinuousClock.Instant? = nil) async throws(Refusal) -> Target {
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             throw Refusal(message: "\(subject) is not an http or https URL")
         }
         guard let host = url.host, !host.isEmpty else { throw Refusal(message: "\(subject) has no host") }
-        let addresses = await HostResolver.addresses(of: host)
+        let addresses: [String]
+        switch await resolver.addresses(of: host, before: deadline ?? .now + timeout) {
+        case .addresses(let found): addresses = found
+        case .timedOut: throw Refusal(message: "resolving \(subject)'s host \(host) took too long")
+        case .busy:
+            var busy = Refusal(message: "the gateway is resolving too many hosts at once; retry shortly")
+            busy.busy = true
+            throw busy
+        }
         guard !addresses.isEmpty else { throw Refusal(message: "\(subject)'s host \(host) does not resolve") }
         guard let address = addresses.first(where: policy.allows) else {
             throw Refusal(message: "\(subject)'s host \(host) is not a public address")
@@ -96,7 +106,7 @@ public struct GuardedFetcher: Sendable {
     }
 
     private func getOnce(_ url: URL, maxBytes: Int, deadline: ContinuousClock.Instant) async throws(Refusal) -> Outcome {
-        let target = try await target(of: url)
+        let target = try await target(of: url, before: deadline)
         let remaining = deadline - .now
         guard remaining > .zero else { throw Refusal(message: "fetching \(subject) took too long") }
         do {

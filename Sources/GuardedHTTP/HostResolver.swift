@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -6,17 +7,78 @@ import Glibc
 
 /// Host names to numeric addresses, for the fetches that check an address before connecting to
 /// it (image URLs, webhooks).
-enum HostResolver {
-    /// Numeric hosts as they are; names through getaddrinfo, off the cooperative pool (it blocks).
-    /// Empty when the name does not resolve.
-    static func addresses(of host: String) async -> [String] {
+///
+/// getaddrinfo blocks a thread for as long as the name's DNS servers take, which a member chooses
+/// with the name: each lookup is waited for only until the fetch's deadline, and only so many
+/// threads may be blocked in lookups at once.
+public final class HostResolver: Sendable {
+    /// The system's resolver, one bound for every fetch of the gateway.
+    public static let system = HostResolver()
+
+    /// What a lookup came to.
+    public enum Lookup: Sendable, Equatable {
+        /// The host's addresses; empty when the name does not resolve.
+        case addresses([String])
+        /// The deadline came first (the lookup's thread goes on until its servers answer).
+        case timedOut
+        /// `maxBlocked` lookups are waiting on their servers already.
+        case busy
+    }
+
+    /// The blocking lookup of a bare host name (no brackets).
+    private let lookup: @Sendable (String) -> [String]
+    private let maxBlocked: Int
+    private let blocked = Atomic<Int>(0)
+
+    /// - Parameters:
+    ///   - lookup: resolves a name on the calling thread, which it may block.
+    ///   - maxBlocked: how many lookups may wait on their servers at once.
+    public init(maxBlocked: Int = 64, lookup: @escaping @Sendable (String) -> [String] = HostResolver.getAddresses) {
+        self.lookup = lookup
+        self.maxBlocked = maxBlocked
+    }
+
+    /// `host`'s addresses (a numeric one answers itself at once), waited for until `deadline`.
+    public func addresses(of host: String, before deadline: ContinuousClock.Instant) async -> Lookup {
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: getAddresses(bare)) }
+        guard blocked.wrappingAdd(1, ordering: .relaxed).newValue <= maxBlocked else {
+            blocked.wrappingSubtract(1, ordering: .relaxed)
+            return .busy
+        }
+        return await withTaskGroup(of: Lookup.self) { group in
+            group.addTask { await self.lookUp(bare) }
+            group.addTask {
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                return .timedOut
+            }
+            let first = await group.next() ?? .timedOut
+            group.cancelAll()
+            return first
         }
     }
 
-    private static func getAddresses(_ host: String) -> [String] {
+    /// `lookup` on a queue of its own, so on a thread of its own: a thread of the global queue
+    /// blocked here would hold back the global queue's other work, which on Linux waits seconds
+    /// for another thread. A cancel answers `.timedOut` at once and leaves the thread to finish
+    /// alone.
+    private func lookUp(_ host: String) async -> Lookup {
+        let answer = AnswerOnce()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                answer.wait(continuation)
+                DispatchQueue(label: "sdgate.host-lookup").async {
+                    let addresses = self.lookup(host)
+                    self.blocked.wrappingSubtract(1, ordering: .relaxed)
+                    answer.give(.addresses(addresses))
+                }
+            }
+        } onCancel: {
+            answer.give(.timedOut)
+        }
+    }
+
+    /// The system's resolver, as numeric address strings.
+    public static func getAddresses(_ host: String) -> [String] {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -30,5 +92,46 @@ enum HostResolver {
             }
         }
         return addresses
+    }
+}
+
+/// A lookup's answer, given once: by the lookup or by a cancel, whichever comes first, even
+/// before the continuation is there to take it.
+private final class AnswerOnce: Sendable {
+    private enum State {
+        case empty
+        case waiting(CheckedContinuation<HostResolver.Lookup, Never>)
+        case given(HostResolver.Lookup)
+        case done
+    }
+
+    private let state = Mutex(State.empty)
+
+    func wait(_ continuation: CheckedContinuation<HostResolver.Lookup, Never>) {
+        let given: HostResolver.Lookup? = state.withLock { state in
+            guard case .given(let lookup) = state else {
+                state = .waiting(continuation)
+                return nil
+            }
+            state = .done
+            return lookup
+        }
+        if let given { continuation.resume(returning: given) }
+    }
+
+    func give(_ lookup: HostResolver.Lookup) {
+        let waiting: CheckedContinuation<HostResolver.Lookup, Never>? = state.withLock { state in
+            switch state {
+            case .empty:
+                state = .given(lookup)
+                return nil
+            case .waiting(let continuation):
+                state = .done
+                return continuation
+            case .given, .done:
+                return nil
+            }
+        }
+        waiting?.resume(returning: lookup)
     }
 }
