@@ -1,6 +1,7 @@
 import Foundation
 import GatewayAPI
 import GenerationCore
+import GuardedHTTP
 import HTTPServer
 import Jobs
 import Ledger
@@ -25,7 +26,7 @@ struct ModelsLabTests {
         /// While set, a job's reads fail (a database that took the queueing, not the read after it).
         let jobReadsFail = Flag()
 
-        init(wait: Duration) async throws {
+        init(wait: Duration, webhooks: WebhookSender = WebhookSender()) async throws {
             let folder = Scratch.path("modelslab")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             ledger = try SQLiteLedger(path: folder.appendingPathComponent("sdgate.sqlite").path)
@@ -46,7 +47,8 @@ struct ModelsLabTests {
                 admission: Admission(
                     catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
                     images: ImageLoader(fetcher: nil)),
-                jobs: JobQueue(store: FlakyJobReads(ledger, failing: jobReadsFail), completions: completions, wake: runner.wake), wait: wait
+                jobs: JobQueue(store: FlakyJobReads(ledger, failing: jobReadsFail), completions: completions, wake: runner.wake),
+                webhooks: webhooks, wait: wait
             )
             .register(on: &router)
             OutputRoutes(store: outputs).register(on: &router)
@@ -230,6 +232,21 @@ struct ModelsLabTests {
         // failed job with its own.
         let statuses = try await gateway.ledger.usage(keyID: nil, teamID: nil, from: 0, to: .max).map(\.status)
         #expect(statuses.sorted() == [400, 406, 422, 422, 500], "\(statuses)")
+        await gateway.stop()
+    }
+
+    /// A webhook URL whose host cannot be looked up now (the gateway's lookups all wait on slow DNS
+    /// servers) is the gateway's refusal, not the URL's: a retry may pass, so it is not called an
+    /// invalid webhook. Nothing is charged.
+    @Test func aWebhookHostThatCannotBeLookedUpNowIsRefusedAsBusy() async throws {
+        let gateway = try await Gateway(wait: .seconds(20), webhooks: WebhookSender(resolver: HostResolver(maxBlocked: 0)))
+        let (keyID, secret) = try await gateway.key(credits: "1")
+        let answer = try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "x", "webhook": "https://hooks.example/done"])
+        #expect(answer["status"] as? String == "error")
+        #expect(answer["message"] as? String == "webhook: the gateway is resolving too many hosts at once; retry shortly", "\(answer)")
+        #expect(try await gateway.ledger.balance(of: .key(keyID)) == Balance(balance: Credits(decimal: "1")!, held: .zero))
+        let statuses = try await gateway.ledger.usage(keyID: keyID, teamID: nil, from: 0, to: .max).map(\.status)
+        #expect(statuses == [503])
         await gateway.stop()
     }
 }

@@ -135,7 +135,9 @@ public struct ModelsLabDialect: Sendable {
         if FieldCoercion.flag(body["safety_checker"]) == true {
             return .unavailableOption("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\"")
         }
-        if let webhook = webhook(in: body), let problem = await webhooks.problem(with: webhook) { return .invalidWebhook(problem) }
+        if let webhook = webhook(in: body), let problem = await webhooks.problem(with: webhook) {
+            return problem.busy ? .unreadableRequest(.serviceUnavailable, "webhook: \(problem.message)") : .invalidWebhook(problem.message)
+        }
         return nil
     }
 

@@ -16,17 +16,19 @@ public struct WebhookSender: Sendable {
     private let fetcher: GuardedFetcher
     private let operatorFetcher: GuardedFetcher
 
-    public init(policy: AddressPolicy = AddressPolicy(), timeout: Duration = .seconds(10)) {
-        fetcher = GuardedFetcher(policy: policy, timeout: timeout, maxRedirects: 0, subject: "webhook: the URL")
+    public init(policy: AddressPolicy = AddressPolicy(), timeout: Duration = .seconds(10), resolver: HostResolver = .system) {
+        fetcher = GuardedFetcher(policy: policy, timeout: timeout, maxRedirects: 0, subject: "webhook: the URL", resolver: resolver)
         operatorFetcher = GuardedFetcher(
-            policy: AddressPolicy(allowPrivateAddresses: true), timeout: timeout, maxRedirects: 0, subject: "alert: the URL")
+            policy: AddressPolicy(allowPrivateAddresses: true), timeout: timeout, maxRedirects: 0, subject: "alert: the URL",
+            resolver: resolver)
     }
 
-    /// Why webhooks cannot go to `url`, in words for the client that gave it; nil when they can.
-    public func problem(with url: String) async -> String? {
+    /// Why webhooks cannot go to `url`, in words for the client that gave it (`busy`: not the
+    /// URL's fault, a retry may pass); nil when they can.
+    public func problem(with url: String) async -> GuardedFetcher.Refusal? {
         switch await target(of: url, through: fetcher) {
         case .success: nil
-        case .failure(let refusal): refusal.message
+        case .failure(let refusal): refusal
         }
     }
 
