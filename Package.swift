@@ -227,7 +227,7 @@ let package = Package(
             name: "LedgerTests",
             dependencies: [
                 "Ledger", "GenerationCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

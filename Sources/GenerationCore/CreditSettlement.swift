@@ -87,4 +87,11 @@ public struct GenerationUsage: Sendable, Equatable {
         self.requestID = requestID
         self.upstream = upstream
     }
+
+    /// Nothing was held for the request, so no work started and no credit moved: it was refused
+    /// before its hold (no credits, its rate, a malformed body, ...) or answered from an earlier
+    /// one's (a replay). The usage report counts such requests rather than listing each: every
+    /// request that held credits (charged, or released after work that failed) keeps its own row,
+    /// which reconciliation with an upstream's bill needs.
+    public var heldNothing: Bool { held == .zero && cost == .zero && upstream == nil }
 }

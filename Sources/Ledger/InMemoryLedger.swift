@@ -97,6 +97,24 @@ public final class InMemoryLedger: Ledger {
         try locked { state in state.usage.append(usage) }
     }
 
+    public func count(_ request: CountedRequest) async throws(LedgerError) {
+        let id = InMemoryState.CountedUsageID(
+            keyID: request.keyID, model: request.model, dialect: request.dialect, status: request.status, minute: request.minute)
+        try locked { state in
+            if let index = state.countedUsage[id] {
+                state.usage[index].requests += 1
+                state.usage[index].durationMilliseconds = max(state.usage[index].durationMilliseconds, request.durationMilliseconds)
+            } else {
+                state.countedUsage[id] = state.usage.count
+                state.usage.append(
+                    UsageEvent(
+                        keyID: request.keyID, model: request.model, dialect: request.dialect, status: request.status, cost: .zero,
+                        durationMilliseconds: request.durationMilliseconds, backend: "", requestID: "", at: request.minute,
+                        counted: true))
+            }
+        }
+    }
+
     /// In the order recorded within a millisecond, as the SQL stores order by their row ids.
     public func usage(_ scope: UsageScope, latest limit: Int) async throws(LedgerError) -> [UsageEvent] {
         try locked { state in
@@ -116,7 +134,7 @@ public final class InMemoryLedger: Ledger {
                 let group = Group(
                     bucket: UsageScope.bucket(of: event.at, cuts: cuts), keyID: columns.contains(.key) ? event.keyID : nil,
                     model: columns.contains(.model) ? event.model : nil, dialect: columns.contains(.dialect) ? event.dialect : nil)
-                sums[group, default: (0, 0)].requests += 1
+                sums[group, default: (0, 0)].requests += event.requests
                 sums[group, default: (0, 0)].microCredits += Int128(event.cost.microCredits)
             }
             return sums.map { group, sum in

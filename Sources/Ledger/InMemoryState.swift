@@ -49,6 +49,12 @@ struct InMemoryState: Sendable {
         var claim: String?
     }
 
+    struct CountedUsageID: Hashable, Sendable {
+        let keyID: String, model: String, dialect: String
+        let status: Int
+        let minute: Timestamp
+    }
+
     struct IdempotencyID: Hashable, Sendable {
         let keyID: String
         let key: String
@@ -61,6 +67,8 @@ struct InMemoryState: Sendable {
     var holds: [String: Hold] = [:]
     var idempotency: [IdempotencyID: IdempotencyRecord] = [:]
     var usage: [UsageEvent] = []
+    /// Where in `usage` each counted event is, as the SQL stores' unique index finds it.
+    var countedUsage: [CountedUsageID: Int] = [:]
     var adminTokenHash: [UInt8]?
     var jobs: [String: InMemoryLedger.StoredJob] = [:]
     /// The id of each job in `jobs` by its public id, as the SQL stores' unique index finds it.

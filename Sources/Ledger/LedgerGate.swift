@@ -142,7 +142,14 @@ public struct LedgerGate: AccessGate {
     public func recordUsage(_ usage: GenerationUsage) async {
         metrics.generationRecorded(usage)
         do {
-            try await ledger.record(event(usage))
+            if usage.heldNothing {
+                try await ledger.count(
+                    CountedRequest(
+                        keyID: usage.keyID, model: usage.model, dialect: usage.dialect, status: usage.status,
+                        durationMilliseconds: usage.duration.wholeMilliseconds, at: clock.millisecondsNow))
+            } else {
+                try await ledger.record(event(usage))
+            }
         } catch {
             logger.error("usage not recorded", metadata: ["request_id": "\(usage.requestID)", "error": "\(error)"])
         }

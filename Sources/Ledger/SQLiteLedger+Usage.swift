@@ -8,6 +8,14 @@ extension SQLiteLedger {
     /// history (a key's use `usage_by_key_and_time`).
     static let usageByTimeSchema = "CREATE INDEX usage_by_time ON usage_event (at)"
 
+    /// Events recorded before count one request each. The unique index finds a counted event by its
+    /// key, minute, model, dialect and status (it holds no other event).
+    static let countedUsageSchema = """
+        ALTER TABLE usage_event ADD COLUMN requests INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE usage_event ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;
+        CREATE UNIQUE INDEX usage_counted ON usage_event (key_id, at, model, dialect, status) WHERE counted;
+        """
+
     public func record(_ usage: UsageEvent) async throws(LedgerError) {
         try await write { db in try Self.insert(usage, db) }
     }
@@ -25,6 +33,21 @@ extension SQLiteLedger {
         ])
     }
 
+    public func count(_ request: CountedRequest) async throws(LedgerError) {
+        try await write { db in
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO usage_event (key_id, model, dialect, status, cost, duration_ms, backend, request_id, at, requests, counted)
+                    VALUES (?, ?, ?, ?, 0, ?, '', '', ?, 1, 1)
+                    ON CONFLICT (key_id, at, model, dialect, status) WHERE counted
+                    DO UPDATE SET requests = requests + 1, duration_ms = max(duration_ms, excluded.duration_ms)
+                    """
+            ).execute(arguments: [
+                request.keyID, request.model, request.dialect, request.status, request.durationMilliseconds, request.minute,
+            ])
+        }
+    }
+
     public func usage(_ scope: UsageScope, latest limit: Int) async throws(LedgerError) -> [UsageEvent] {
         let (filter, arguments) = Self.filter(scope)
         return try await read { db in
@@ -40,7 +63,7 @@ extension SQLiteLedger {
                     keyID: row["key_id"], model: row["model"], dialect: row["dialect"], status: row["status"],
                     cost: Credits(microCredits: row["cost"]), durationMilliseconds: row["duration_ms"], backend: row["backend"],
                     requestID: row["request_id"], at: row["at"], upstreamCost: row["upstream_cost"],
-                    upstreamRemainingCredits: row["upstream_remaining_credits"])
+                    upstreamRemainingCredits: row["upstream_remaining_credits"], requests: row["requests"], counted: row["counted"])
             }
         }
     }
@@ -50,14 +73,14 @@ extension SQLiteLedger {
         let grouped = columns.names.map { ", e.\($0)" }.joined()
         let buckets = "[" + scope.buckets(cutAt: cuts).map { "[\($0.lowerBound),\($0.upperBound)]" }.joined(separator: ",") + "]"
         return try await read { db in
-            // Each bucket, in order (CROSS JOIN), reads its own range of an index on time. SQLite's
-            // SUM fails past Int64, so the costs' high and low 32 bits are summed apart: each sum stays
-            // inside Int64 for 2^31 events of one group at the least (past that, an error, never a
-            // wrong total).
+            // Each bucket, in order (CROSS JOIN), reads its own range of an index on time; a counted
+            // event stands for its requests. SQLite's SUM fails past Int64, so the costs' high and low
+            // 32 bits are summed apart: each sum stays inside Int64 for 2^31 events of one group at
+            // the least (past that, an error, never a wrong total).
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT b.key AS bucket\(grouped), COUNT(*) AS requests, SUM(e.cost >> 32) AS high, SUM(e.cost & 4294967295) AS low
+                    SELECT b.key AS bucket\(grouped), SUM(e.requests) AS requests, SUM(e.cost >> 32) AS high, SUM(e.cost & 4294967295) AS low
                     FROM json_each(?) AS b CROSS JOIN usage_event AS e
                     WHERE e.at >= json_extract(b.value, '$[0]') AND e.at < json_extract(b.value, '$[1]')\(filter)
                     GROUP BY b.key\(grouped)

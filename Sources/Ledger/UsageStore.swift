@@ -1,11 +1,18 @@
 public import GenerationCore
 
-/// One event per generation request, for the usage report and reconciliation with upstreams.
+/// One event per generation request that held credits, for the usage report and reconciliation
+/// with upstreams; the requests that held none are counted, a row per key, model, dialect, status
+/// and minute.
 ///
-/// A window may hold millions of events (refused calls are recorded too), so a report never reads
-/// them all: it asks for the latest few and for totals the store sums itself.
+/// A window may still hold millions of events, so a report never reads them all: it asks for the
+/// latest few and for totals the store sums itself.
 public protocol UsageStore: Sendable {
     func record(_ usage: UsageEvent) async throws(LedgerError)
+    /// One more request in the counted event of its key, model, dialect, status and minute (made
+    /// by the minute's first), in one statement. A member can send such requests by the tens of
+    /// thousands a second at no cost (a key without credits, a malformed body): an event each
+    /// would grow the store without bound.
+    func count(_ request: CountedRequest) async throws(LedgerError)
     /// The latest `limit` events of `scope`, oldest first (in the order recorded within a millisecond).
     func usage(_ scope: UsageScope, latest limit: Int) async throws(LedgerError) -> [UsageEvent]
     /// How many requests `scope` holds and what they cost, per bucket of time and per value of each
@@ -72,7 +79,8 @@ public struct UsageColumns: OptionSet, Sendable {
     }
 }
 
-/// The requests of one group of usage events and what they cost.
+/// The requests of one group of usage events (each counted event stands for its `requests`) and
+/// what they cost.
 public struct UsageTotal: Sendable, Equatable {
     /// The bucket of time (`UsageStore.usageTotals`).
     public var bucket: Int
@@ -94,7 +102,8 @@ public struct UsageTotal: Sendable, Equatable {
     }
 }
 
-/// One generation request, as the usage report shows it.
+/// One generation request as the usage report shows it, or (`counted`) every request that held
+/// nothing of one key, model, dialect and status in one minute.
 public struct UsageEvent: Sendable, Equatable {
     public var keyID: String
     public var model: String
@@ -111,10 +120,16 @@ public struct UsageEvent: Sendable, Equatable {
     /// the upstream's own unit and as it wrote them (for reconciliation); nil when none reported.
     public var upstreamCost: String?
     public var upstreamRemainingCredits: String?
+    /// How many requests the event stands for: one, or a counted event's count.
+    public var requests: Int
+    /// The event counts the requests of its minute (`at`, its start) that held nothing: it names
+    /// none of them (no request id), costs nothing, and its duration is the longest of theirs.
+    public var counted: Bool
 
     public init(
         keyID: String, model: String, dialect: String = "", status: Int, cost: Credits, durationMilliseconds: Int64,
-        backend: String, requestID: String, at: Timestamp, upstreamCost: String? = nil, upstreamRemainingCredits: String? = nil
+        backend: String, requestID: String, at: Timestamp, upstreamCost: String? = nil, upstreamRemainingCredits: String? = nil,
+        requests: Int = 1, counted: Bool = false
     ) {
         self.keyID = keyID
         self.model = model
@@ -127,5 +142,38 @@ public struct UsageEvent: Sendable, Equatable {
         self.at = at
         self.upstreamCost = upstreamCost
         self.upstreamRemainingCredits = upstreamRemainingCredits
+        self.requests = requests
+        self.counted = counted
     }
+}
+
+/// A request that held no credits, so started no work and moved none: refused before its hold (no
+/// credits, its rate, a malformed body, ...) or answered from an earlier one's (a replay). It
+/// needs no row of its own: the upstreams' bills have no line for it.
+public struct CountedRequest: Sendable, Equatable {
+    public var keyID: String
+    public var model: String
+    public var dialect: String
+    public var status: Int
+    public var durationMilliseconds: Int64
+    public var at: Timestamp
+
+    public init(keyID: String, model: String, dialect: String = "", status: Int, durationMilliseconds: Int64, at: Timestamp) {
+        self.keyID = keyID
+        self.model = model
+        self.dialect = dialect
+        self.status = status
+        self.durationMilliseconds = durationMilliseconds
+        self.at = at
+    }
+
+    /// The start of the minute the request is counted in (a moment before 1970 in 1970's first).
+    /// Report windows that start and end on whole minutes (hours, days, calendar periods) count it
+    /// where it came; one cut inside a minute counts the minute's requests on the side of its start.
+    public var minute: Timestamp {
+        let at = max(at, 0)
+        return at - at % Self.minuteLength
+    }
+
+    static let minuteLength: Timestamp = 60_000
 }

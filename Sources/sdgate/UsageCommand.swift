@@ -13,7 +13,11 @@ struct UsageCommand: AsyncParsableCommand {
     @Option(help: "Only the requests of this team's keys (id or name).") var team: String?
     @Option(help: "Start of the period (default: 24h).") var since: String?
     @Option(help: "End of the period (default: now).") var until: String?
-    @Option(help: "List the latest N requests (1 to \(UsageReport.maxRequests), the default); the totals count them all.")
+    @Option(
+        help: """
+            List the latest N rows (1 to \(UsageReport.maxRequests), the default): a request each, or the requests that held \
+            nothing of one minute, counted; the totals count them all.
+            """)
     var limit: Int = UsageReport.maxRequests
 
     func validate() throws {

@@ -12,9 +12,11 @@ struct UsageDialectMigrationTests {
     @Test(arguments: LedgerStore.databases)
     func usageEventsFromBeforeDialectsKeepNoneAndNewOnesTheirs(store: LedgerStore) async throws {
         let (_, path) = try await store.make(clock: ManualClock())
-        // The database as the previous version left it: no column, no migration, one event.
+        // The database as the previous version left it: no column, no migration, one event. (The
+        // index of a later migration names the column: SQLite drops no column an index names.)
         let previous = try await store.execute(
             """
+            DROP INDEX usage_counted;
             ALTER TABLE usage_event DROP COLUMN dialect;
             DELETE FROM \(store == .sqlite ? "grdb_migrations WHERE identifier" : "sdgate_migration WHERE name") = '009 dialect on usage events';
             INSERT INTO usage_event (key_id, model, status, cost, duration_ms, backend, request_id, at)

@@ -78,8 +78,8 @@ struct AdminAbuseTests {
         #expect(verify.status == 0, "\(verify.output)\(verify.errors)")
     }
 
-    /// A window of 200,000 usage events (a key without credits flooding the gateway writes
-    /// thousands a second, each refusal an event) written straight into the SQLite file: the report
+    /// A window of 200,000 usage events (as refusals were written before they were counted, an
+    /// event each, thousands a second) written straight into the SQLite file: the report
     /// lists only the latest requests, at most 1,000 however many are asked for, and its totals,
     /// summed by the store, count every one. The gateway reads no more than that: its peak resident
     /// memory stays within its baseline + 64 MiB (it once read every event of the window, and a

@@ -126,7 +126,8 @@ struct AdmissionTests {
         let usage = try await fixture.ledger.usage(keyID: key.id, teamID: nil, from: 0, to: .max)
         #expect(usage.map(\.status) == [406])
         #expect(usage.map(\.cost) == [.zero])
-        #expect(usage.map(\.requestID) == ["req-1"])
+        // Counted with the minute's other refusals of its key, model, dialect and status: no request named.
+        #expect(usage.map(\.requests) == [1] && usage.map(\.counted) == [true] && usage.map(\.requestID) == [""])
         #expect(usage.map(\.dialect) == ["plain"], "the call's dialect, as the dialect named it")
         try await fixture.expectNothingMoved(key, balance: "0.001")
         let stranger = await fixture.admission.serve(

@@ -69,7 +69,9 @@ struct CreditTests {
         let usage = try await ledger.usage(keyID: key.id, teamID: nil, from: 0, to: .max)
         #expect(usage.map(\.status) == [422, 403, 502, 200])
         #expect(usage.map(\.cost.description) == ["0", "0", "0", "0.016"])
-        #expect(usage.allSatisfy { $0.requestID.count == 16 }, "each usage event carries the request id")
+        // The refusals, which held nothing, are counted: they name no request.
+        #expect(usage.map(\.counted) == [true, true, false, false])
+        #expect(usage.filter { !$0.counted }.allSatisfy { $0.requestID.count == 16 }, "each listed usage event carries the request id")
         #expect(try await ledger.verify().isEmpty)
         await server.shutdown()
     }

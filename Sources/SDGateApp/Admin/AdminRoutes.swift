@@ -125,7 +125,7 @@ struct AdminRoutes: Sendable {
     }
 
     /// `?key=<id>&team=<id or name>&since=24h&until=...&limit=n` (default: every key, the last 24
-    /// hours, the latest `UsageReport.maxRequests` requests). `limit` keeps fewer; the totals still
+    /// hours, the latest `UsageReport.maxRequests` rows). `limit` keeps fewer; the totals still
     /// count them all. `&by=day|week|month&time_zone=...` adds the totals of each calendar period.
     private func usage(_ request: HTTPRequest) async -> HTTPResponse {
         let query = Self.query(request.head.query)

@@ -8,10 +8,13 @@ package struct UsageReport: Encodable, Sendable {
     /// `dialect`: the API the request came in through (empty for requests recorded before it was
     /// kept). `upstream_cost` and `upstream_remaining_credits`: what the upstream (`backend`)
     /// reported for a proxied request, in its own unit, beside what the member was charged (`cost`).
+    /// `requests`: 1, or with `counted`, how many requests that held nothing (refusals, replays)
+    /// the key made of the model through the dialect with that status in the minute from `at`.
     struct Request: Encodable {
         let key_id: String, model: String, dialect: String, status: Int, cost: String, duration_ms: Int64, backend: String
         let request_id: String, at: String
         let upstream_cost: String?, upstream_remaining_credits: String?
+        let requests: Int, counted: Bool
     }
 
     struct KeyTotal: Encodable {
@@ -33,8 +36,8 @@ package struct UsageReport: Encodable, Sendable {
     /// With `?by=day|week|month`: the totals of each calendar period.
     var by_period: UsagePeriods?
 
-    /// The most requests one report lists, and how many it lists unless asked for fewer: the
-    /// latest. A window may hold millions (refused calls are recorded too); the totals count them all.
+    /// The most rows one report lists, and how many it lists unless asked for fewer: the latest. A
+    /// window may hold millions; the totals count them all (a counted row as its requests).
     package static let maxRequests = 1000
 
     /// The report of `scope`: its latest `latest` requests (at most `maxRequests`) and the totals of
@@ -54,7 +57,8 @@ package struct UsageReport: Encodable, Sendable {
             Request(
                 key_id: $0.keyID, model: $0.model, dialect: $0.dialect, status: $0.status, cost: $0.cost.description,
                 duration_ms: $0.durationMilliseconds, backend: $0.backend, request_id: $0.requestID, at: KeyReport.date($0.at),
-                upstream_cost: $0.upstreamCost, upstream_remaining_credits: $0.upstreamRemainingCredits)
+                upstream_cost: $0.upstreamCost, upstream_remaining_credits: $0.upstreamRemainingCredits, requests: $0.requests,
+                counted: $0.counted)
         }
         let sum = UsageSum(totals)
         total_requests = sum.requests
@@ -71,9 +75,10 @@ package struct UsageReport: Encodable, Sendable {
 
     package var text: String {
         let lines = requests.map { row in
+            let head = "\(row.at)  \(row.key_id)  \(row.model)  \(Self.named(row.dialect))  \(row.status)  \(row.cost)"
+            if row.counted { return head + "  \(row.requests) \(row.requests == 1 ? "request" : "requests") in the minute" }
             let upstream = row.upstream_cost.map { "  (\(row.backend) charged \($0))" } ?? ""
-            return "\(row.at)  \(row.key_id)  \(row.model)  \(Self.named(row.dialect))  \(row.status)  \(row.cost)\(upstream)  "
-                + "\(row.duration_ms) ms  \(row.request_id)"
+            return head + "\(upstream)  \(row.duration_ms) ms  \(row.request_id)"
         }
         let perKey = by_key.map { "  \($0.key_id): \($0.requests) requests, \($0.cost) credits" }
         let perDialect = by_dialect.map { "  via \(Self.named($0.dialect)): \($0.requests) requests, \($0.cost) credits" }

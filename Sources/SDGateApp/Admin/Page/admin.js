@@ -288,6 +288,8 @@ function renderRequests(requests) {
     cell(row, request.model);
     cell(row, request.dialect || "-");
     cell(row, String(request.status), request.status === 200 ? "ok" : "failed");
+    // A counted row: the requests of one minute that held nothing (refusals, replays).
+    cell(row, String(request.requests ?? 1), "number");
     cell(row, request.cost, "number");
     cell(row, `${request.duration_ms} ms`, "number");
     cell(row, request.backend);
@@ -296,7 +298,7 @@ function renderRequests(requests) {
   if (requests.length === 0) {
     const row = element("tr");
     const empty = element("td", "No requests in the last 24 hours.", "empty");
-    empty.colSpan = 8;
+    empty.colSpan = 9;
     row.append(empty);
     body.append(row);
   }
