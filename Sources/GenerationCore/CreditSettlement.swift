@@ -1,7 +1,8 @@
 /// How a generation's held credits end: exactly one of `settle` (the backend delivered) or
 /// `release` (it did not), with the hold renewed while the backend works. Work the backend completed
 /// is settled whether or not its client is still there to receive it. The dialects' `AccessGate`
-/// adds who may call and what they may hold; the job executor needs only this.
+/// adds who may call and what they may hold. The job executor needs only this beside its job
+/// store, which charges or releases a job's hold together with the job's settle (`settled` tells).
 public protocol CreditSettlement: Sendable {
     /// Charges the held amount; returns the credits left.
     func settle(_ hold: CreditHold, charge: Credits) async -> Credits?
@@ -16,6 +17,10 @@ public protocol CreditSettlement: Sendable {
     func release(_ hold: CreditHold, reason: String) async -> Credits?
     /// Records what a request did, for the usage report.
     func recordUsage(_ usage: GenerationUsage) async
+    /// The hold of `usage`'s request was charged (`charged`) or released, and its usage recorded,
+    /// by a store of its own (a job's settle): what watches settles (metrics, alerts) is told; no
+    /// credits move.
+    func settled(_ usage: GenerationUsage, charged: Bool) async
     /// Whether the key may still start work: a job queued before its key was revoked, or before it
     /// expired, does not run. (Work under way when that happened ends, and is charged.)
     func mayStillSpend(keyID: String) async -> Bool
@@ -25,6 +30,8 @@ extension CreditSettlement {
     /// A ledger whose holds never expire has nothing to renew.
     public func renew(_ hold: CreditHold) async -> Bool { true }
     public var holdRenewalInterval: Duration { .seconds(60) }
+    /// Nothing watches the settles of a ledger that has no metrics.
+    public func settled(_ usage: GenerationUsage, charged: Bool) async {}
 
     public func settle(_ hold: CreditHold, charge: Credits, recording usage: GenerationUsage) async -> Credits? {
         let remaining = await settle(hold, charge: charge)

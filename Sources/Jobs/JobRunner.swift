@@ -8,8 +8,10 @@ import Synchronization
 ///
 /// It claims a job when one is queued here (`wake`) or, for jobs queued by other replicas, when
 /// its poll comes round; it renews a running job's lease until the job ends, so a job is taken back
-/// only if its gateway died. A job's credits are settled after its end is recorded (by `settle`):
-/// a crash in between leaves the hold to expire, so nothing is ever charged without an answer.
+/// only if its gateway died. A job's credits are settled after its end is recorded (by `settle`,
+/// which its store makes once): nothing is charged without an answer. A job whose gateway died in
+/// between, or whose settle failed, is left unsettled, its answer served all the same, and the
+/// upkeep settles it (`JobStore.unsettledJobIDs`), late against a hold that expired meanwhile.
 ///
 /// A job its key cancels (`cancel`) is removed at once while queued, its hold voided; while it
 /// runs, its `GenerationStop` is requested (at once on this replica, at the next poll on the one
@@ -49,7 +51,8 @@ public final class JobRunner: Sendable {
 
     /// - Parameters:
     ///   - execute: runs a claimed job: generates, stores the outputs, renders the answer.
-    ///   - settle: charges or releases the job's credits, once its end is recorded.
+    ///   - settle: charges or releases the job's credits, once its end is recorded; a job settled
+    ///     already (by the upkeep) must be left as it is.
     ///   - discard: deletes what a run stored for a job that failed without it (the upkeep failed
     ///     it for good, or another run of it failed, while this run still worked).
     public init(
@@ -163,6 +166,17 @@ public final class JobRunner: Sendable {
                 renewed = .now
                 _ = try? await store.renewJobLease(id: job.id, attempt: job.attempts, until: clock.millisecondsNow + lease.wholeMilliseconds)
             }
+        }
+    }
+}
+
+extension JobRunner.Outcome {
+    /// What a job that ended came to, as its record keeps it; nil for one that has not ended.
+    public init?(ended job: JobRecord) {
+        switch job.state {
+        case .completed: self = .completed(job.result ?? [])
+        case .failed: self = .failed(job.error ?? "the job failed")
+        case .queued, .processing: return nil
         }
     }
 }

@@ -92,16 +92,9 @@ extension InMemoryLedger {
     ) throws(LedgerError) -> Balance {
         let now = now()
         return try locked { (state: inout InMemoryState) throws(LedgerError) -> Balance in
-            guard let found = state.holds[hold.rawValue] else { throw .unknownHold(hold) }
-            // A charge for work that outlived its hold is still made: nothing released, all charged.
-            let late = settled == "posted" && found.state == "expired"
-            guard found.state == "open" || late else { throw .holdSettled(hold) }
-            guard charge.microCredits >= 0, charge.microCredits <= found.amount else { throw .chargeExceedsHold(hold) }
-            state.close(
-                hold.rawValue, as: settled, charge: charge.microCredits, reason: late ? Self.lateChargeReason : reason,
-                at: now, releasing: late ? 0 : found.amount)
+            let keyID = try state.settle(hold, as: settled, charge: charge, reason: reason, at: now)
             if let usage { state.usage.append(usage) }
-            guard let balance = state.balance(of: .key(found.keyID), at: now) else { throw .unknownKey(found.keyID) }
+            guard let balance = state.balance(of: .key(keyID), at: now) else { throw .unknownKey(keyID) }
             return balance
         }
     }
@@ -155,5 +148,22 @@ extension InMemoryLedger {
                 ).problems
             }
         }
+    }
+}
+
+extension InMemoryState {
+    /// Posts (`settled` "posted") or voids an open hold, or posts late a hold that expired; returns
+    /// its key. Throws, having changed nothing, for a hold unknown, settled already, or charged
+    /// past its amount.
+    mutating func settle(_ hold: HoldID, as settled: String, charge: Credits, reason: String, at now: Timestamp) throws(LedgerError) -> String {
+        guard let found = holds[hold.rawValue] else { throw .unknownHold(hold) }
+        // A charge for work that outlived its hold is still made: nothing released, all charged.
+        let late = settled == "posted" && found.state == "expired"
+        guard found.state == "open" || late else { throw .holdSettled(hold) }
+        guard charge.microCredits >= 0, charge.microCredits <= found.amount else { throw .chargeExceedsHold(hold) }
+        close(
+            hold.rawValue, as: settled, charge: charge.microCredits, reason: late ? InMemoryLedger.lateChargeReason : reason,
+            at: now, releasing: late ? 0 : found.amount)
+        return found.keyID
     }
 }

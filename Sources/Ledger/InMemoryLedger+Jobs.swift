@@ -10,6 +10,8 @@ extension InMemoryLedger: JobStore {
         var claimTurn: Int64?
         /// Enqueued in this order, for jobs made in the same millisecond.
         let sequence: Int
+        /// When the job was settled (`settleJob`), once it ended.
+        var settledAt: Timestamp? = nil
     }
 
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
@@ -116,7 +118,7 @@ extension InMemoryLedger: JobStore {
 
     public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int {
         try locked { state in
-            let old = state.jobs.values.filter { ($0.record.finishedAt ?? .max) < cutoff }
+            let old = state.jobs.values.filter { ($0.record.finishedAt ?? .max) < cutoff && $0.settledAt != nil }
             for job in old {
                 state.jobs[job.record.id] = nil
                 state.jobIDsByPublicID[job.record.publicID] = nil

@@ -5,7 +5,9 @@ public import GenerationCore
 ///
 /// A job is QUEUED, then PROCESSING under a lease that its runner renews, then COMPLETED or FAILED.
 /// A job whose lease runs out (its gateway died) is queued again, or failed once it has been tried
-/// `maxAttempts` times. The store keeps the dialect's request and answer as opaque bytes.
+/// `maxAttempts` times. A job that ended is then settled (`settleJob`): its end and its settle are
+/// two steps, and a job left unsettled between them is found again (`unsettledJobIDs`). The store
+/// keeps the dialect's request and answer as opaque bytes.
 public protocol JobStore: Sendable {
     /// Queues a job, with a new UUID and public id; `tooManyQueuedJobs` if its key has
     /// `maxQueuedForKey` jobs queued already.
@@ -30,9 +32,10 @@ public protocol JobStore: Sendable {
     func recoverAbandonedJobs(now: Timestamp, maxAttempts: Int) async throws(LedgerError) -> [JobRecord]
     /// Fails the jobs still queued since before `cutoff`; returns them, whose holds the caller voids.
     func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord]
-    /// Forgets finished jobs older than `cutoff`; returns how many. Only a count: each job's payload
-    /// holds its input image, megabytes of base64, and a round may purge thousands. (Their images
-    /// go by the output store's own retention.)
+    /// Forgets finished jobs older than `cutoff` that are settled (an unsettled one is kept until
+    /// its settle is made); returns how many. Only a count: each job's payload holds its input
+    /// image, megabytes of base64, and a round may purge thousands. (Their images go by the output
+    /// store's own retention.)
     func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int
     /// Cancels a job at its key's request, in one atomic step against a runner's claim: a queued
     /// job fails at once (the caller voids its hold); a running one is marked, and its runner stops
@@ -41,6 +44,38 @@ public protocol JobStore: Sendable {
     /// The jobs waiting to be claimed, oldest first, each with its key's last claim turn: enough
     /// to work out the order in which they will be claimed (`JobClaimOrder`).
     func queuedJobs() async throws(LedgerError) -> [QueuedJob]
+    /// Settles a job that ended, once across runners and replicas, in one atomic step: charges its
+    /// hold (`settlement.charge`; late, as `CreditStore.post` does, if the hold expired meanwhile)
+    /// or releases it (nil: a hold no longer open has nothing left to release), records its usage
+    /// event, queues its webhook, and marks the job settled. False, with nothing done, if the job
+    /// was settled already, has not ended, or is not known. A hold that is unknown, or that was
+    /// posted or voided already, moves nothing; the rest is done all the same.
+    func settleJob(_ settlement: JobSettlement) async throws(LedgerError) -> Bool
+    /// The ids of up to `limit` jobs that ended but are not settled, the earliest ended first: their
+    /// gateway died between the two steps, or the settle failed. Only ids: each job holds its
+    /// payload (an input image, megabytes of base64), to be read one at a time.
+    func unsettledJobIDs(limit: Int) async throws(LedgerError) -> [String]
+}
+
+/// What settling a job that ended does (`JobStore.settleJob`).
+public struct JobSettlement: Sendable {
+    public var jobID: String
+    public var hold: HoldID
+    /// What the hold is charged (at most its amount); nil: it is released.
+    public var charge: Credits?
+    /// Why the hold is released; a charge's reason is the ledger's own.
+    public var releaseReason: String
+    public var usage: UsageEvent
+    public var webhook: NewWebhook?
+
+    public init(jobID: String, hold: HoldID, charge: Credits?, releaseReason: String, usage: UsageEvent, webhook: NewWebhook?) {
+        self.jobID = jobID
+        self.hold = hold
+        self.charge = charge
+        self.releaseReason = releaseReason
+        self.usage = usage
+        self.webhook = webhook
+    }
 }
 
 /// What a cancel did to a job.

@@ -139,6 +139,11 @@ public struct LedgerGate: AccessGate {
         }
     }
 
+    /// A job's settle was written by its store (`JobStore.settleJob`): only the metrics are left.
+    public func settled(_ usage: GenerationUsage, charged: Bool) async {
+        metrics.generationRecorded(usage)
+    }
+
     public func recordUsage(_ usage: GenerationUsage) async {
         metrics.generationRecorded(usage)
         do {
@@ -156,13 +161,20 @@ public struct LedgerGate: AccessGate {
     }
 }
 
-extension LedgerGate {
-    private func event(_ usage: GenerationUsage) -> UsageEvent {
-        UsageEvent(
+extension UsageEvent {
+    /// The event a generation's usage is recorded as, at `at`.
+    public init(_ usage: GenerationUsage, at: Timestamp) {
+        self.init(
             keyID: usage.keyID, model: usage.model, dialect: usage.dialect, status: usage.status, cost: usage.cost,
             durationMilliseconds: usage.duration.wholeMilliseconds, backend: usage.upstream?.name ?? "default",
-            requestID: usage.requestID, at: clock.millisecondsNow, upstreamCost: usage.upstream?.cost,
+            requestID: usage.requestID, at: at, upstreamCost: usage.upstream?.cost,
             upstreamRemainingCredits: usage.upstream?.remainingCredits)
+    }
+}
+
+extension LedgerGate {
+    private func event(_ usage: GenerationUsage) -> UsageEvent {
+        UsageEvent(usage, at: clock.millisecondsNow)
     }
 
     public func claimIdempotency(_ idempotencyKey: String, fingerprint: [UInt8], for key: AuthenticatedKey) async -> IdempotencyOutcome {

@@ -1,5 +1,6 @@
 import Foundation
 public import GenerationCore
+import Logging
 import PostgresNIO
 
 /// Holds: credits reserved for a request, then posted (charged) or voided, kept open while their
@@ -106,53 +107,66 @@ extension PostgresLedger {
         }
     }
 
-    /// Charges an expired hold's work from its key and team directly: their held credits were
-    /// released when it expired, so only the balances move, below zero if they must; the charge
-    /// counts again in the hold's periods, if they are still the ones counted.
+    /// Charges an expired hold's work from its key and team directly (`chargeLate(_:charge:at:on:logger:)`).
     func chargeLate(_ hold: HoldID, charge: Credits) async throws(LedgerError) -> Balance {
-        let micro = charge.microCredits, now = now(), reason = Self.lateChargeReason
+        let now = now()
         return try await transaction { connection, logger in
-            guard
-                let (keyID, teamID, keyPeriod, teamPeriod) = try await Self.first(
-                    connection.query(
-                        """
-                        UPDATE hold SET state = 'posted', charged = \(micro), reason = \(reason), settled_at = \(now)
-                        WHERE id = \(hold.rawValue) AND state = 'expired' AND \(micro) BETWEEN 0 AND amount
-                        RETURNING key_id, team_id, key_period, team_period
-                        """, logger: logger), (String, String?, Int64?, Int64?).self)
-            else {
+            guard let keyID = try await Self.chargeLate(hold, charge: charge.microCredits, at: now, on: connection, logger: logger) else {
                 throw LedgerError.holdSettled(hold)
-            }
-            try await connection.query(
-                """
-                UPDATE balance SET balance = balance - \(micro),
-                    period_spent = period_spent + CASE WHEN period_start = \(keyPeriod) THEN \(micro) ELSE 0 END
-                WHERE key_id = \(keyID)
-                """, logger: logger)
-            // A charge of nothing moves nothing, and has no entry (as in the other stores).
-            if micro > 0 {
-                try await connection.query(
-                    """
-                    INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (\(keyID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
-                    """, logger: logger)
-            }
-            if let teamID, micro > 0 {
-                try await connection.query(
-                    """
-                    UPDATE team SET balance = balance - \(micro),
-                        period_spent = period_spent + CASE WHEN period_start = \(teamPeriod) THEN \(micro) ELSE 0 END
-                    WHERE id = \(teamID)
-                    """, logger: logger)
-                try await connection.query(
-                    """
-                    INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at)
-                    VALUES (\(teamID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
-                    """, logger: logger)
             }
             guard let row = try await Self.first(connection.query(Self.balanceQuery(.key(keyID), now: now), logger: logger), BalanceRow.self) else {
                 throw LedgerError.unknownKey(keyID)
             }
             return Self.balance(row)
         }
+    }
+
+    /// Charges an expired hold's work from its key and team directly, in the caller's transaction:
+    /// their held credits were released when it expired, so only the balances move, below zero if
+    /// they must; the charge counts again in the hold's periods, if they are still the ones
+    /// counted. Returns the hold's key; nil, with nothing done, if the hold is not expired or the
+    /// charge is not within its amount.
+    static func chargeLate(
+        _ hold: HoldID, charge micro: Int64, at now: Timestamp, on connection: PostgresConnection, logger: Logger
+    ) async throws -> String? {
+        let reason = lateChargeReason
+        guard
+            let (keyID, teamID, keyPeriod, teamPeriod) = try await first(
+                connection.query(
+                    """
+                    UPDATE hold SET state = 'posted', charged = \(micro), reason = \(reason), settled_at = \(now)
+                    WHERE id = \(hold.rawValue) AND state = 'expired' AND \(micro) BETWEEN 0 AND amount
+                    RETURNING key_id, team_id, key_period, team_period
+                    """, logger: logger), (String, String?, Int64?, Int64?).self)
+        else {
+            return nil
+        }
+        try await connection.query(
+            """
+            UPDATE balance SET balance = balance - \(micro),
+                period_spent = period_spent + CASE WHEN period_start = \(keyPeriod) THEN \(micro) ELSE 0 END
+            WHERE key_id = \(keyID)
+            """, logger: logger)
+        // A charge of nothing moves nothing, and has no entry (as in the other stores).
+        if micro > 0 {
+            try await connection.query(
+                """
+                INSERT INTO entry (key_id, kind, amount, hold_id, reason, created_at) VALUES (\(keyID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
+                """, logger: logger)
+        }
+        if let teamID, micro > 0 {
+            try await connection.query(
+                """
+                UPDATE team SET balance = balance - \(micro),
+                    period_spent = period_spent + CASE WHEN period_start = \(teamPeriod) THEN \(micro) ELSE 0 END
+                WHERE id = \(teamID)
+                """, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO team_entry (team_id, kind, amount, hold_id, reason, created_at)
+                VALUES (\(teamID), 'post', \(-micro), \(hold.rawValue), \(reason), \(now))
+                """, logger: logger)
+        }
+        return keyID
     }
 }

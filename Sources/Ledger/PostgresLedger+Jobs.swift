@@ -157,7 +157,10 @@ extension PostgresLedger: JobStore {
         try await perform { client, logger in
             let purged = try await Self.first(
                 client.query(
-                    "WITH purged AS (DELETE FROM job WHERE finished_at < \(cutoff) RETURNING 1) SELECT COUNT(*) FROM purged", logger: logger),
+                    """
+                    WITH purged AS (DELETE FROM job WHERE finished_at < \(cutoff) AND settled_at IS NOT NULL RETURNING 1)
+                    SELECT COUNT(*) FROM purged
+                    """, logger: logger),
                 Int64.self)
             return Int(purged ?? 0)
         }

@@ -89,6 +89,7 @@ extension PostgresLedger {
             ("018 webhooks claimed in turns", Self.webhookTurnsSchema),
             ("019 usage by time", ["CREATE INDEX usage_by_time ON usage_event (at)"]),
             ("020 requests that held nothing counted", Self.countedUsageSchema),
+            ("021 settled jobs", Self.jobSettlementSchema),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.

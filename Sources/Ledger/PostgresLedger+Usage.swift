@@ -31,16 +31,18 @@ extension PostgresLedger {
     }
 
     public func record(_ usage: UsageEvent) async throws(LedgerError) {
-        try await perform { client, logger in
-            try await client.query(
-                """
-                INSERT INTO usage_event (key_id, model, dialect, status, cost, duration_ms, backend, request_id, at,
-                                         upstream_cost, upstream_remaining_credits)
-                VALUES (\(usage.keyID), \(usage.model), \(usage.dialect), \(usage.status), \(usage.cost.microCredits),
-                        \(usage.durationMilliseconds), \(usage.backend), \(usage.requestID), \(usage.at), \(usage.upstreamCost),
-                        \(usage.upstreamRemainingCredits))
-                """, logger: logger)
-        }
+        try await perform { client, logger in try await client.query(Self.recording(usage), logger: logger) }
+    }
+
+    /// The statement that records a usage event.
+    static func recording(_ usage: UsageEvent) -> PostgresQuery {
+        """
+        INSERT INTO usage_event (key_id, model, dialect, status, cost, duration_ms, backend, request_id, at,
+                                 upstream_cost, upstream_remaining_credits)
+        VALUES (\(usage.keyID), \(usage.model), \(usage.dialect), \(usage.status), \(usage.cost.microCredits),
+                \(usage.durationMilliseconds), \(usage.backend), \(usage.requestID), \(usage.at), \(usage.upstreamCost),
+                \(usage.upstreamRemainingCredits))
+        """
     }
 
     public func count(_ request: CountedRequest) async throws(LedgerError) {

@@ -108,23 +108,29 @@ extension SQLiteLedger {
         recording usage: UsageEvent? = nil
     ) async throws(LedgerError) -> Balance {
         try await write { db in
-            guard
-                let row = try StatementRow.fetchOne(
-                    db.cachedStatement(sql: "SELECT id, key_id, team_id, amount, state, key_period, team_period FROM hold WHERE id = ?"),
-                    arguments: [hold.rawValue])
-            else {
-                throw LedgerError.unknownHold(hold)
-            }
-            // A charge for work that outlived its hold is still made: nothing released, all charged.
-            let late = state == "posted" && row["state"] as String == "expired"
-            guard row["state"] as String == "open" || late else { throw LedgerError.holdSettled(hold) }
-            guard charge.microCredits >= 0, charge.microCredits <= row["amount"] as Int64 else { throw LedgerError.chargeExceedsHold(hold) }
-            let balance = try Self.close(
-                db, hold: row, as: state, charge: charge.microCredits, reason: late ? Self.lateChargeReason : reason,
-                at: self.now(), releasing: late ? 0 : row["amount"])
+            let balance = try Self.settle(hold, as: state, charge: charge, reason: reason, at: self.now(), in: db)
             if let usage { try Self.insert(usage, db) }
             return balance
         }
+    }
+
+    /// Posts (`state` "posted") or voids an open hold in `db`, or posts late a hold that expired;
+    /// throws, having written nothing, for a hold unknown, settled already, or charged past its amount.
+    static func settle(_ hold: HoldID, as state: String, charge: Credits, reason: String, at: Timestamp, in db: Database) throws -> Balance {
+        guard
+            let row = try StatementRow.fetchOne(
+                db.cachedStatement(sql: "SELECT id, key_id, team_id, amount, state, key_period, team_period FROM hold WHERE id = ?"),
+                arguments: [hold.rawValue])
+        else {
+            throw LedgerError.unknownHold(hold)
+        }
+        // A charge for work that outlived its hold is still made: nothing released, all charged.
+        let late = state == "posted" && row["state"] as String == "expired"
+        guard row["state"] as String == "open" || late else { throw LedgerError.holdSettled(hold) }
+        guard charge.microCredits >= 0, charge.microCredits <= row["amount"] as Int64 else { throw LedgerError.chargeExceedsHold(hold) }
+        return try close(
+            db, hold: row, as: state, charge: charge.microCredits, reason: late ? lateChargeReason : reason, at: at,
+            releasing: late ? 0 : row["amount"])
     }
 
     /// Settles one hold (a row with its id, key_id, team_id, amount, key_period and team_period):

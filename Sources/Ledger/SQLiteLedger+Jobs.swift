@@ -159,7 +159,7 @@ extension SQLiteLedger: JobStore {
 
     public func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int {
         try await write { db in
-            try db.execute(sql: "DELETE FROM job WHERE finished_at < ?", arguments: [cutoff])
+            try db.execute(sql: "DELETE FROM job WHERE finished_at < ? AND settled_at IS NOT NULL", arguments: [cutoff])
             return db.changesCount
         }
     }

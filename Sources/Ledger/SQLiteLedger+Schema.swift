@@ -146,6 +146,7 @@ extension SQLiteLedger {
         migrator.registerMigration("017 webhooks claimed in turns") { db in try db.execute(sql: Self.webhookTurnsSchema) }
         migrator.registerMigration("018 usage by time") { db in try db.execute(sql: Self.usageByTimeSchema) }
         migrator.registerMigration("019 requests that held nothing counted") { db in try db.execute(sql: Self.countedUsageSchema) }
+        migrator.registerMigration("020 settled jobs") { db in try db.execute(sql: Self.jobSettlementSchema) }
         return migrator
     }
 }

@@ -198,8 +198,9 @@ package struct GatewayApp: Sendable {
         // The measured generation times behind the queue's positions and ETAs.
         let timings = JobTimings()
         let executor = GenerationJobExecutor(
-            backend: backend, outputs: outputs, credits: gate, completions: completions,
-            webhooks: (dispatcher: makeWebhookDispatcher(store: store), body: ModelsLabAnswer.WebhookRenderer()), timings: timings)
+            backend: backend, outputs: outputs, credits: gate, store: store, completions: completions,
+            webhooks: (dispatcher: makeWebhookDispatcher(store: store), body: ModelsLabAnswer.WebhookRenderer()), timings: timings,
+            logger: logger)
         var settings = JobRunner.Settings()
         settings.concurrency = configuration.jobConcurrency
         settings.lease = configuration.jobLease

@@ -7,9 +7,9 @@ import Logging
 import Synchronization
 
 /// The background jobs while the gateway runs: the runner, the webhook dispatcher, and the upkeep
-/// that takes back the jobs of a gateway that died (their holds voided once they fail for good),
-/// fails the jobs that waited in the queue too long, forgets old jobs and webhooks and deletes their
-/// images after the retention.
+/// that settles the jobs a gateway that died left ended but unsettled, takes back the jobs it left
+/// running (their holds voided once they fail for good), fails the jobs that waited in the queue
+/// too long, forgets old jobs and webhooks and deletes their images after the retention.
 final class JobRunnerBox: Sendable {
     private struct Parts: Sendable {
         let runner: JobRunner
@@ -52,8 +52,16 @@ struct JobUpkeep: Sendable {
     var interval: Duration { min(.seconds(30), lease / 2) }
     /// Runs that end with the gateway stopping this many times fail the job.
     static let maxAttempts = 3
+    /// The most unsettled jobs one round settles; any more wait for the next.
+    static let settlesPerRound = 1000
 
     func run(_ store: any GatewayStorage, settle: (JobRecord, JobRunner.Outcome) async -> Void) async throws {
+        // A job that ended but was never settled (its gateway died between the two, or its settle
+        // failed) has its answer and images served: it is charged (or released) now, once. One
+        // its runner settles meanwhile is settled by whichever comes first; the other changes nothing.
+        for id in try await store.unsettledJobIDs(limit: Self.settlesPerRound) {
+            if let job = try await store.job(id: id), let outcome = JobRunner.Outcome(ended: job) { await settle(job, outcome) }
+        }
         let now = SystemWallClock().millisecondsNow
         // Each statement's failed jobs are settled before the next statement runs: they are
         // failed for good once it commits, and one that throws after it must not leave them unsettled.

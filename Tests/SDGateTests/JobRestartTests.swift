@@ -52,6 +52,51 @@ struct JobRestartTests {
         await upstream.shutdown()
     }
 
+    /// A job whose gateway died after its end was recorded and before its charge: its answer and
+    /// images were served, so the gateway that starts next charges it, once, however many times it
+    /// starts, and whether or not its hold expired meanwhile. The gap is held open by a trigger that
+    /// refuses every charge (a database that failed the settle), and the gateway is killed in it.
+    @Test func aJobThatEndedJustBeforeItsGatewayDiedIsChargedOnceAfterTheRestart() async throws {
+        let upstream = try FakeSegmindUpstream()
+        var gateway = try await Self.start(upstream)
+        let member = try await gateway.createKey(name: "sam", credits: "1")
+        let database = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/sdgate.sqlite"
+        let refuseCharges = """
+            CREATE TRIGGER refuse_charges BEFORE UPDATE OF state ON hold WHEN NEW.state = 'posted'
+            BEGIN SELECT RAISE(ABORT, 'refused'); END;
+            """
+        for (round, prompt) in ["first", "second"].enumerated() {
+            #expect(try await Command.run("sqlite3", [database, refuseCharges]).status == 0)
+            let job = try await Self.submit(gateway, member.secret, prompt: prompt)
+            let waited = try await gateway.v2(["wait", member.secret, job])
+            #expect((waited["result"] as? [String: Any])?["status"] as? String == "COMPLETED", "\(waited)")
+            #expect((waited["images"] as? [[String: Any]])?.first?["format"] as? String == "png", "served: \(waited)")
+            let available = round == 0 ? "0.992" : "0.984"
+            #expect(try await gateway.credits(of: member.id) == (available, "0.008"), "ended, its charge refused")
+
+            #expect(try await gateway.gateway.stop(signal: SIGKILL) == 128 + SIGKILL)
+            // The second time, the hold is past its expiry too: the restarted gateway's reaper may void it first.
+            let reopen = "DROP TRIGGER refuse_charges;" + (round == 1 ? " UPDATE hold SET expires_at = 0 WHERE state = 'open';" : "")
+            #expect(try await Command.run("sqlite3", [database, reopen]).status == 0)
+            gateway = try await gateway.restarted()
+            let charged = await eventually(timeout: .seconds(60)) {
+                (try? await gateway.credits(of: member.id)).map { $0 == (available, "0") } ?? false
+            }
+            let after = try await gateway.credits(of: member.id)
+            #expect(charged, "\(after)")
+        }
+        // Each job charged once, the first not again by the second restart, and one usage event each.
+        #expect(try await gateway.credits(of: member.id) == ("0.984", "0"))
+        let usage = try await gateway.usage()
+        #expect(usage.count == 2 && usage.allSatisfy { $0["status"] as? Int == 200 }, "\(usage)")
+        let verified = try await gateway.verify()
+        #expect(verified.status == 0, "\(verified.output)\(verified.errors)")
+        #expect(try await gateway.stop() == 0)
+        let posts = try await Command.run("sqlite3", [database, "SELECT COUNT(*), SUM(amount) FROM entry WHERE kind = 'post'"])
+        #expect(posts.output.trimmingCharacters(in: .whitespacesAndNewlines) == "2|-16000", "\(posts.output)\(posts.errors)")
+        await upstream.shutdown()
+    }
+
     @Test func aJobQueuedLongerThanMaxQueueTimeFailsAndChargesNothing() async throws {
         let upstream = try FakeSegmindUpstream()
         upstream.misbehave(.stall)

@@ -35,7 +35,7 @@ struct ModelsLabTests {
                 metricsFactory: GatewayMetrics().factory)
             let outputs = try OutputStore(folder: folder.appendingPathComponent("generations"), retention: .seconds(3600))
             let completions = JobCompletions()
-            let executor = GenerationJobExecutor(backend: backend, outputs: outputs, credits: gate, completions: completions)
+            let executor = GenerationJobExecutor(backend: backend, outputs: outputs, credits: gate, store: ledger, completions: completions)
             var settings = JobRunner.Settings()
             settings.pollInterval = .milliseconds(100)
             runner = JobRunner(
@@ -291,4 +291,6 @@ private struct FlakyJobReads: JobStore {
     func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int { try await ledger.purgeJobs(finishedBefore: cutoff) }
     func cancelJob(id: String) async throws(LedgerError) -> JobCancellation { try await ledger.cancelJob(id: id) }
     func queuedJobs() async throws(LedgerError) -> [QueuedJob] { try await ledger.queuedJobs() }
+    func settleJob(_ settlement: JobSettlement) async throws(LedgerError) -> Bool { try await ledger.settleJob(settlement) }
+    func unsettledJobIDs(limit: Int) async throws(LedgerError) -> [String] { try await ledger.unsettledJobIDs(limit: limit) }
 }

@@ -101,6 +101,44 @@ struct WebhookTests {
         await upstream.shutdown()
     }
 
+    /// A job whose gateway died after its end was recorded and before its settle: the gateway that
+    /// starts next settles it, and its webhook goes out with its charge, once.
+    @Test func aJobsWebhookGoesOutOnceWithItsChargeAfterItsGatewayDiedBetweenItsEndAndItsSettle() async throws {
+        let upstream = try FakeSegmindUpstream()
+        var gateway = try await Self.start(upstream, extraYAML: "webhooks:\n  allow_private_addresses: true\n")
+        let member = try await gateway.createKey(name: "zoe", credits: "1")
+        let (receiver, port) = try await Self.startReceiver(secret: try await Self.secret(of: member.id, on: gateway), failures: 0)
+        // Every charge refused (a database that failed the settle) holds the gap open; the gateway is killed in it.
+        let database = try #require(gateway.environment["SDGATE_DATA_DIR"]) + "/sdgate.sqlite"
+        let refuseCharges = """
+            CREATE TRIGGER refuse_charges BEFORE UPDATE OF state ON hold WHEN NEW.state = 'posted'
+            BEGIN SELECT RAISE(ABORT, 'refused'); END;
+            """
+        #expect(try await Command.run("sqlite3", [database, refuseCharges]).status == 0)
+        let answer = try await Self.post(gateway, ["key": member.secret, "prompt": "a lighthouse", "webhook": "http://127.0.0.1:\(port)/"])
+        #expect(answer["status"] as? String == "success", "\(answer)")
+        let id = try #require(answer["id"] as? Int)
+        let held = try await gateway.credits(of: member.id)
+        #expect(held.held != "0", "its charge refused: \(held)")
+        #expect(try await gateway.gateway.stop(signal: SIGKILL) == 128 + SIGKILL)
+
+        #expect(try await Command.run("sqlite3", [database, "DROP TRIGGER refuse_charges"]).status == 0)
+        gateway = try await gateway.restarted()
+        #expect(await eventually(timeout: .seconds(60)) { !Self.deliveries(receiver).isEmpty }, "\(receiver.log)")
+        let body = Self.deliveries(receiver).first?["body"] as? [String: Any]
+        #expect(body?["status"] as? String == "success" && body?["id"] as? Int == id, "\(receiver.log)")
+        #expect(try await gateway.credits(of: member.id).held == "0", "charged with it")
+        #expect(try await gateway.usage().count == 1)
+        let queued = try await Command.run(
+            "sqlite3", [database, "SELECT COUNT(*) FROM webhook_delivery WHERE job_id = (SELECT id FROM job WHERE public_id = \(id))"])
+        #expect(queued.output == "1\n", "one delivery: \(queued.output)\(queued.errors)")
+        let verified = try await gateway.verify()
+        #expect(verified.status == 0, "\(verified.output)\(verified.errors)")
+        #expect(try await gateway.stop() == 0)
+        _ = try await receiver.stop(signal: SIGTERM)
+        await upstream.shutdown()
+    }
+
     @Test func aFailedJobsWebhookCarriesTheFailureAndPrivateAddressesAreRefusedByDefault() async throws {
         let upstream = try FakeSegmindUpstream()
         let gateway = try await Self.start(upstream, extraYAML: "webhooks:\n  allow_private_addresses: true\n")

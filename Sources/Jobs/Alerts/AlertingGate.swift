@@ -17,6 +17,12 @@ public struct AlertingGate: AccessGate {
         return remaining
     }
 
+    /// A job's charge, written by its store: told as the gate's own charges are.
+    public func settled(_ usage: GenerationUsage, charged: Bool) async {
+        await gate.settled(usage, charged: charged)
+        if charged { monitor.charged(keyID: usage.keyID, upstream: usage.upstream) }
+    }
+
     // Everything else as the gate below does it.
 
     public func authenticate(apiKey: String) async -> AuthenticatedKey? { await gate.authenticate(apiKey: apiKey) }

@@ -1,32 +1,39 @@
 import Foundation
 public import GenerationCore
 public import Ledger
+public import Logging
 
 /// Runs generation jobs for the job runner: generates, writes the outputs under the names the
-/// payload chose, settles the job's credits once its end is recorded, and queues its webhook.
+/// payload chose, and settles each job once its end is recorded: its credits, its usage and its
+/// webhook, in one step of its store.
 public struct GenerationJobExecutor: Sendable {
     public let backend: any InferenceBackend
     public let outputs: any OutputStorage
     public let credits: any CreditSettlement
+    /// Where the jobs are, and where their settles are written, with their credits.
+    public let store: any JobStore
     public let completions: JobCompletions
     /// Where the webhooks of finished jobs go out, in the body their dialect renders; nil: they are not sent.
     public let webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)?
     public let clock: any WallClock
     /// Where each job's generation time is measured, for the queue's ETAs.
     public let timings: JobTimings
+    let logger: Logger
 
     public init(
-        backend: any InferenceBackend, outputs: any OutputStorage, credits: any CreditSettlement, completions: JobCompletions,
-        webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)? = nil, clock: any WallClock = SystemWallClock(),
-        timings: JobTimings = JobTimings()
+        backend: any InferenceBackend, outputs: any OutputStorage, credits: any CreditSettlement, store: any JobStore,
+        completions: JobCompletions, webhooks: (dispatcher: WebhookDispatcher, body: any JobWebhookRenderer)? = nil,
+        clock: any WallClock = SystemWallClock(), timings: JobTimings = JobTimings(), logger: Logger = Logger(label: "sdgate.jobs")
     ) {
         self.timings = timings
         self.backend = backend
         self.outputs = outputs
         self.credits = credits
+        self.store = store
         self.completions = completions
         self.webhooks = webhooks
         self.clock = clock
+        self.logger = logger
     }
 
     public func execute(_ job: JobRecord) async -> JobRunner.Outcome {
@@ -81,44 +88,59 @@ public struct GenerationJobExecutor: Sendable {
         }
     }
 
-    /// Charges a completed job's hold for the images it delivered, with its usage event in the
-    /// same step; releases a failed one's, and records its usage. The event names the dialect the
-    /// job was queued through, which is stored under its public name (`segmind` for v2 too), and
-    /// the job by the id its client knows.
+    /// Charges a completed job's hold for the images it delivered, or releases a failed one's, with
+    /// its usage event and its webhook, in one step of the store that settles each job once: the
+    /// runner settles a job as it ends, the upkeep one whose gateway died before (or whose settle
+    /// failed), and whichever comes second changes nothing. The event names the dialect the job
+    /// was queued through, which is stored under its public name (`segmind` for v2 too), and the
+    /// job by the id its client knows.
     public func settle(_ job: JobRecord, _ outcome: JobRunner.Outcome) async {
         // From queued to answered: what the client waited. (The record is the claimed one: it
         // does not know its own end.)
         let duration = Duration.milliseconds(max(0, clock.now.millisecondsSince1970 - job.createdAt))
-        let hold = CreditHold(id: job.hold.rawValue)
         // The payload is decoded once (an image-to-image job's holds its image), for the id and the webhook.
         let ended = GenerationJob(job, ending: outcome)
         let requestID = ended?.payload.knownByPublicID == true ? String(job.publicID) : job.id
         // A cancelled job's usage says so (499, as for a client that closed its request).
         let cancelled = job.cancelledAt != nil
+        let usage: GenerationUsage, charge: Credits?, releaseReason: String
         switch outcome {
         case .completed(let answer):
             // Cancelled while an upstream ran it: the team paid for it, so it is charged; its
             // images are not delivered (any written before the cancel came are deleted).
             if cancelled { await outputs.delete(ended?.payload.files ?? []) }
             let result = GenerationJobResult.decode(answer)
-            let charge = result?.chargedMicroCredits.map(Credits.init(microCredits:)) ?? job.cost
-            let usage = GenerationUsage(
-                keyID: job.keyID, model: job.model, dialect: job.dialect, status: cancelled ? 499 : 200, cost: charge, held: job.cost,
+            // What the run worked out, within what the job holds (the answer is read back from the database).
+            let worked = result?.chargedMicroCredits.map(Credits.init(microCredits:)) ?? job.cost
+            let charged = min(max(worked, .zero), job.cost)
+            (charge, releaseReason) = (charged, "")
+            usage = GenerationUsage(
+                keyID: job.keyID, model: job.model, dialect: job.dialect, status: cancelled ? 499 : 200, cost: charged, held: job.cost,
                 duration: duration, requestID: requestID, upstream: result?.upstream)
-            _ = await credits.settle(hold, charge: charge, recording: usage)
         case .failed(let message):
             // Removed from the queue, or stopped between steps on a local worker: nothing delivered,
             // nothing charged. Nothing may be served either: an image a run taken back had stored
             // under the job's names (the client has them) goes with the job.
             await outputs.delete(ended?.payload.files ?? [])
-            _ = await credits.release(hold, reason: cancelled ? JobRecord.cancelledError : message)
-            await credits.recordUsage(
-                GenerationUsage(
-                    keyID: job.keyID, model: job.model, dialect: job.dialect, status: cancelled ? 499 : 500, cost: .zero, held: job.cost,
-                    duration: duration, requestID: requestID))
+            (charge, releaseReason) = (nil, cancelled ? JobRecord.cancelledError : message)
+            usage = GenerationUsage(
+                keyID: job.keyID, model: job.model, dialect: job.dialect, status: cancelled ? 499 : 500, cost: .zero, held: job.cost,
+                duration: duration, requestID: requestID)
+        }
+        let webhook = webhook(job, ended)
+        do {
+            let settlement = JobSettlement(
+                jobID: job.id, hold: job.hold, charge: charge, releaseReason: releaseReason,
+                usage: UsageEvent(usage, at: clock.millisecondsNow), webhook: webhook)
+            if try await store.settleJob(settlement) {
+                await credits.settled(usage, charged: charge != nil)
+                if webhook != nil { webhooks?.dispatcher.wake() }
+            }
+        } catch {
+            // Still unsettled: the upkeep settles it at its next round, until the store takes it.
+            logger.error("job not settled; the upkeep tries again", metadata: ["job": "\(job.id)", "error": "\(error)"])
         }
         completions.finished(job.id)
-        await queueWebhook(job, ended)
     }
 
     /// Deletes the images a run stored for a job that failed without it: the failure's settle
@@ -128,10 +150,10 @@ public struct GenerationJobExecutor: Sendable {
     }
 
     /// A job with a `webhook` gets the body its dialect renders for its end POSTed there (only
-    /// ModelsLab's requests carry one). A crash between the job's end and this leaves it unsent.
-    private func queueWebhook(_ job: JobRecord, _ ended: GenerationJob?) async {
-        guard let webhooks, let ended, let url = ended.payload.webhook else { return }
-        await webhooks.dispatcher.enqueue(NewWebhook(keyID: job.keyID, jobID: job.id, url: url, body: webhooks.body.webhookBody(ended)))
+    /// ModelsLab's requests carry one), queued with its settle.
+    private func webhook(_ job: JobRecord, _ ended: GenerationJob?) -> NewWebhook? {
+        guard let webhooks, let ended, let url = ended.payload.webhook else { return nil }
+        return NewWebhook(keyID: job.keyID, jobID: job.id, url: url, body: webhooks.body.webhookBody(ended))
     }
 }
 

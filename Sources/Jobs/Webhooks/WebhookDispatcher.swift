@@ -79,6 +79,11 @@ public final class WebhookDispatcher: Sendable {
         }
     }
 
+    /// A delivery was stored here by another step (a job's settle): send it now rather than at the next poll.
+    public func wake() {
+        loop.wake()
+    }
+
     /// Stops claiming and waits for the attempts under way.
     public func stop() async {
         await loop.stop()
