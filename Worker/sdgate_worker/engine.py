@@ -201,7 +201,7 @@ class Engine:
         seeds.seed_global(r.seed)
         run = families.Run(request=r, image=image,
                            generators=generators or seeds.sample_generators(r.seed, r.samples),
-                           on_step_end=self.cancellations.step_check(request_ids or [r.request_id], r.steps))
+                           step_check=self.cancellations.step_check(request_ids or [r.request_id], r.steps))
         denoisers = [_denoiser(w.pipeline) for w in loaded]
         with torch.inference_mode(), self.faults.armed(r.inject_fault, denoisers):
             if model.family == "sd1.5":

@@ -5,7 +5,6 @@ Each returns float images of shape (samples, height, width, 3) in [0, 1], unchec
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ from diffusers import (
 )
 from PIL import Image
 
+from .cancellation import StepCheck
 from .errors import unsupported
 from .model_store import LoadedWeights
 from .request import GenerateRequest
@@ -38,8 +38,8 @@ class Run:
     image: Image.Image | None = None
     # "np" for images; "latent" lets the sampler-maths test read the final latents.
     output_type: str = "np"
-    # Called by the pipeline after each denoising step (diffusers' callback_on_step_end); it raises to stop.
-    on_step_end: Callable | None = None
+    # Checked by the pipeline after each denoising step (diffusers' callback_on_step_end); it raises to stop.
+    step_check: StepCheck | None = None
 
 
 def epsilon_img2img_steps(steps: int, strength: float) -> int:
@@ -52,11 +52,12 @@ def sd3_img2img_steps(steps: int, strength: float) -> int:
     return steps - int(max(steps - min(steps * strength, steps), 0))
 
 
-def _common(run: Run) -> dict:
+def _common(run: Run, last_call: bool = True) -> dict:
+    """The arguments every pipeline call takes; `last_call` False for a base model that a refiner follows."""
     r = run.request
     common = dict(num_images_per_prompt=r.samples, guidance_scale=r.guidance_scale, generator=run.generators)
-    if run.on_step_end is not None:
-        common["callback_on_step_end"] = run.on_step_end
+    if run.step_check is not None:
+        common["callback_on_step_end"] = run.step_check.for_call(last_call)
     return common
 
 
@@ -98,7 +99,8 @@ def sdxl_txt2img(base: LoadedWeights, refiner: LoadedWeights | None, run: Run) -
         raise unsupported("high_noise_fraction 0 leaves the whole generation to the refiner, which only "
                           "denoises low noise levels; use a fraction above 0, or refiner: false")
     if fraction < 1.0:
-        latents = base_pipe(**text, **size, denoising_end=fraction, output_type="latent", **_common(run)).images
+        latents = base_pipe(**text, **size, denoising_end=fraction, output_type="latent",
+                            **_common(run, last_call=False)).images
         return refiner_pipe(**text, image=latents, denoising_start=fraction, output_type=run.output_type,
                             **_common(run)).images
     # A fraction of 1 leaves no noise to hand over: the refiner then polishes the finished latents as
@@ -106,7 +108,7 @@ def sdxl_txt2img(base: LoadedWeights, refiner: LoadedWeights | None, run: Run) -
     strength = DEFAULT_REFINER_STRENGTH if r.strength is None else r.strength
     if epsilon_img2img_steps(r.steps, strength) < 1:
         return base_pipe(**text, **size, output_type=run.output_type, **_common(run)).images
-    latents = base_pipe(**text, **size, output_type="latent", **_common(run)).images
+    latents = base_pipe(**text, **size, output_type="latent", **_common(run, last_call=False)).images
     return refiner_pipe(**text, image=latents, strength=strength, output_type=run.output_type,
                         **_common(run)).images
 

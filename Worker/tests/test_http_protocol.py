@@ -117,6 +117,24 @@ def test_a_broken_models_file_exits_with_status_2_and_says_why(tmp_path):
     assert done.returncode == 2 and done.stdout == "" and "weights.a.kind" in done.stderr
 
 
+def test_a_cancel_that_arrives_in_the_last_step_is_too_late_and_the_images_are_made(tcp_worker):
+    """Only the decode is left to save once the last step has begun: the images are made and
+    answered, and the gateway charges them without delivering them."""
+    outcome = {}
+    body = request_json("sd1.5-img2img", inject_fault="stall", steps=1, strength=1.0, request_id="job-last")
+    stalled = threading.Thread(target=lambda: outcome.update(result=tcp_worker.request("POST", "/generate", body)))
+    stalled.start()
+    try:
+        wait_until(lambda: tcp_worker.request("GET", "/health")[1]["busy"], "the generation to start")
+        # Its only step is held in the denoiser: the cancel arrives while it runs.
+        assert tcp_worker.request("POST", "/cancel", {"request_id": "job-last"}) == (200, {"cancelled": "job-last"})
+    finally:
+        tcp_worker.request("POST", "/faults/release", {})
+        stalled.join(POLL_LIMIT_SECONDS)
+    status, answer = outcome["result"]
+    assert status == 200 and len(answer["images"]) == 1, answer
+
+
 def test_a_cancel_stops_the_generation_after_the_step_it_arrives_in_and_the_worker_serves_on(tcp_worker):
     outcome = {}
     body = request_json("sd1.5-img2img", inject_fault="stall", steps=40, strength=1.0, request_id="job-1")
