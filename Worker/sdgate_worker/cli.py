@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-window-ms", type=_non_negative, default=0.0, metavar="MS",
                    help="how long the oldest waiting request waits for others to join its batch; 0 turns "
                         "batching off (default: %(default)s)")
+    p.add_argument("--max-connections", type=_connections, metavar="N",
+                   help="serve at most N connections at once; at the limit a new one closes the one that has "
+                        "waited longest for a request (default: --max-batch + 32)")
     p.add_argument("--channels-last", default="auto", choices=("auto", "on", "off"),
                    help="UNet and VAE in channels-last memory layout; auto is on for cuda (default: %(default)s)")
     p.add_argument("--vae-tiling-above-mp", type=_megapixels, default=2.0, metavar="MP",
@@ -96,6 +99,13 @@ def _non_negative(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 10_000:
         raise argparse.ArgumentTypeError("must be between 0 and 10000")
+    return value
+
+
+def _connections(text: str) -> int:
+    value = int(text)
+    if not 3 <= value <= 1024:
+        raise argparse.ArgumentTypeError("must be between 3 and 1024")
     return value
 
 
@@ -142,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sdgate-worker: --listen {args.listen} can be reached from other hosts, and anyone who reaches it could "
               f"generate for free: set {TOKEN_VARIABLE} (and the gateway's local.remote_worker_token_env), "
               "or listen on 127.0.0.1", file=sys.stderr)
+        return 2
+    if args.max_connections is not None and args.max_connections < args.max_batch + 2:
+        # A full batch, and beside it a health check and a cancel.
+        print(f"sdgate-worker: --max-connections {args.max_connections} must be at least --max-batch + 2 "
+              f"({args.max_batch + 2})", file=sys.stderr)
         return 2
     if args.exit_with_parent is not None:
         _exit_with_parent(args.exit_with_parent)
@@ -206,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         batcher = Batcher(engine, args.max_batch, args.batch_window_ms / 1000)
     context = WorkerContext(engine, int(args.max_body_mb * 2**20), device.type, str(dtype).removeprefix("torch."),
                             budget, token, batcher)
-    server, address = make_server(args.listen, context)
+    server, address = make_server(args.listen, context, args.max_connections)
     # SIGTERM (the gateway stopping a worker) ends serve_forever the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     print(f"sdgate-worker listening on {address}", flush=True)

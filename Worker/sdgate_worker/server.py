@@ -1,18 +1,21 @@
-"""The HTTP+JSON protocol (README.md) on a TCP port or a Unix socket, one thread per connection."""
+"""The HTTP+JSON protocol (README.md) on a TCP port or a Unix socket, one thread per connection, a
+bounded number of them (connections.py)."""
 
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import logging
 import os
 import socket
 import socketserver
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from . import __version__
 from .batching import Batcher
+from .connections import EXTRA_CONNECTIONS, IO_SECONDS, BoundedConnectionsMixIn, ConnectionSlots, DeadlineReader
 from .engine import Engine
 from .errors import WorkerError
 from .request import parse_generate_request
@@ -42,12 +45,51 @@ class WorkerContext:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so the gateway can reuse connections
     server_version = f"sdgate-worker/{__version__}"
-    # Idle keep-alive connections and slow bodies are dropped after this many seconds.
-    timeout = 60
+    # A read of a body, or the write of an answer, that takes longer drops the connection. Heads and
+    # the waits between requests have deadlines of their own (connections.py).
+    timeout = IO_SECONDS
 
     @property
     def context(self) -> WorkerContext:
         return self.server.context
+
+    def setup(self):
+        super().setup()
+        # The standard library's reader is replaced; closed, it does not keep the socket open.
+        self.rfile.close()
+        self._reader = DeadlineReader(self.connection)
+        self._reader.expect_head()
+        self.rfile = io.BufferedReader(self._reader)
+        self._kept_alive = False
+
+    def handle_one_request(self):
+        # Each request but a connection's first comes after an answer, on a kept-alive connection.
+        if self._kept_alive:
+            self._reader.expect_next_request()
+            self.server.connection_slots.waits(self.connection)
+        self._kept_alive = True
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        self._begun = False
+        return super().parse_request() and self._begin()
+
+    def handle_expect_100(self) -> bool:
+        # The head is whole: the request begins before its client is told to send the body.
+        return self._begin() and super().handle_expect_100()
+
+    def _begin(self) -> bool:
+        """The request's head has come whole: from here its connection is never closed for a newer
+        one, and its body is read under a timeout for each read."""
+        if self._begun:
+            return True
+        if not self.server.connection_slots.begins_request(self.connection):
+            # Closed meanwhile for a newer connection: there is no one to answer.
+            self.close_connection = True
+            return False
+        self._begun = True
+        self._reader.expect_body()
+        return True
 
     def do_GET(self):
         routes = {"/health": self._health, "/models": self._models}
@@ -90,6 +132,7 @@ class Handler(BaseHTTPRequestHandler):
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
             self.close_connection = True
             raise WorkerError("unauthorized", "this worker serves its gateway only: send Authorization: Bearer <token>")
+        self.server.connection_slots.trust(self.connection)
 
     def _health(self):
         c = self.context
@@ -170,6 +213,8 @@ class Handler(BaseHTTPRequestHandler):
         """A lingering close: closing with the client's body still arriving makes the kernel reset the
         connection, and the client may lose the answer. Stop writing, then read and discard what comes,
         for a short while only."""
+        # Answered, it no longer holds its place against a newer connection.
+        self.server.connection_slots.waits(self.connection, lingering=True)
         try:
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_WR)
@@ -185,8 +230,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class TCPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class TCPServer(BoundedConnectionsMixIn, HTTPServer):
     allow_reuse_address = True
 
 
@@ -194,17 +238,20 @@ class TCP6Server(TCPServer):
     address_family = socket.AF_INET6
 
 
-class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-
+class UnixServer(BoundedConnectionsMixIn, socketserver.UnixStreamServer):
     def get_request(self):
         # BaseHTTPRequestHandler expects a (host, port)-like client address.
         connection, _ = super().get_request()
         return connection, ("unix", 0)
 
 
-def make_server(listen: str, context: WorkerContext):
-    """A bound server for `HOST:PORT` or `unix:PATH`, and the address it actually listens on."""
+def default_max_connections(max_batch: int) -> int:
+    return max_batch + EXTRA_CONNECTIONS
+
+
+def make_server(listen: str, context: WorkerContext, max_connections: int | None = None):
+    """A bound server for `HOST:PORT` or `unix:PATH`, and the address it actually listens on; it
+    serves at most `max_connections` connections at once."""
     if listen.startswith("unix:"):
         path = listen[len("unix:"):]
         if os.path.exists(path):
@@ -218,4 +265,6 @@ def make_server(listen: str, context: WorkerContext):
         bound_host, bound_port = server.server_address[:2]
         address = f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}"
     server.context = context
+    max_batch = context.batcher.max_batch if context.batcher else 1
+    server.connection_slots = ConnectionSlots(max_connections or default_max_connections(max_batch))
     return server, address
