@@ -241,7 +241,7 @@ let package = Package(
             name: "SDGateTests",
             // `sdgate` only for its binary, which the live tests start.
             dependencies: [
-                "SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "Jobs", "Ledger",
+                "SDGateApp", "sdgate", "TestSupport", "HTTPServer", "GenerationCore", "GatewayAPI", "GuardedHTTP", "Jobs", "Ledger",
                 "LocalInference", "UpstreamProxy",
                 .product(name: "Logging", package: "swift-log"),
             ],

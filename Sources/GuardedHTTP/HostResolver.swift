@@ -1,4 +1,4 @@
-import Dispatch
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -38,9 +38,11 @@ public final class HostResolver: Sendable {
         self.maxBlocked = maxBlocked
     }
 
-    /// `host`'s addresses (a numeric one answers itself at once), waited for until `deadline`.
+    /// `host`'s addresses: a numeric host's at once, a name's looked up on a thread of its own and
+    /// waited for until `deadline`.
     public func addresses(of host: String, before deadline: ContinuousClock.Instant) async -> Lookup {
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if let numeric = Self.getAddresses(bare, numericOnly: true) { return .addresses(numeric) }
         guard blocked.wrappingAdd(1, ordering: .relaxed).newValue <= maxBlocked else {
             blocked.wrappingSubtract(1, ordering: .relaxed)
             return .busy
@@ -57,20 +59,21 @@ public final class HostResolver: Sendable {
         }
     }
 
-    /// `lookup` on a queue of its own, so on a thread of its own: a thread of the global queue
-    /// blocked here would hold back the global queue's other work, which on Linux waits seconds
-    /// for another thread. A cancel answers `.timedOut` at once and leaves the thread to finish
-    /// alone.
+    /// `lookup` on a thread of its own: one of Dispatch's pool blocked here would hold back the
+    /// pool's other work, which on Linux waits seconds for another thread. A cancel answers
+    /// `.timedOut` at once and leaves the thread to finish alone.
     private func lookUp(_ host: String) async -> Lookup {
         let answer = AnswerOnce()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 answer.wait(continuation)
-                DispatchQueue(label: "sdgate.host-lookup").async {
+                let thread = Thread {
                     let addresses = self.lookup(host)
                     self.blocked.wrappingSubtract(1, ordering: .relaxed)
                     answer.give(.addresses(addresses))
                 }
+                thread.stackSize = 512 << 10
+                thread.start()
             }
         } onCancel: {
             answer.give(.timedOut)
@@ -79,10 +82,18 @@ public final class HostResolver: Sendable {
 
     /// The system's resolver, as numeric address strings.
     public static func getAddresses(_ host: String) -> [String] {
+        getAddresses(host, numericOnly: false) ?? []
+    }
+
+    /// getaddrinfo's addresses for `host`, written as numbers; nil when it found none. With
+    /// `numericOnly`, only a numeric host is read (in every form getaddrinfo takes), without a
+    /// lookup: a name is nil.
+    private static func getAddresses(_ host: String, numericOnly: Bool) -> [String]? {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        if numericOnly { hints.ai_flags = AI_NUMERICHOST }
         var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return [] }
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return nil }
         defer { freeaddrinfo(list) }
         var addresses: [String] = []
         for entry in sequence(first: first, next: { $0.pointee.ai_next }) {

@@ -66,10 +66,13 @@ struct HostResolverTests {
         #expect(await eventually(timeout: .seconds(10)) { await resolver.addresses(of: "next.example", before: .now + .seconds(60)) != .busy })
     }
 
-    @Test func theSystemResolverAnswersNumericHostsAndRefusesUnknownNames() async {
+    @Test func theSystemResolverAnswersNumericHostsInEveryFormAndRefusesUnknownNames() async {
         let far = ContinuousClock.now + .seconds(30)
         #expect(await HostResolver.system.addresses(of: "127.0.0.1", before: far) == .addresses(["127.0.0.1"]))
         #expect(await HostResolver.system.addresses(of: "[::1]", before: far) == .addresses(["::1"]))
+        // Every numeric form getaddrinfo reads is written as the policy reads addresses.
+        #expect(await HostResolver.system.addresses(of: "127.1", before: far) == .addresses(["127.0.0.1"]))
+        #expect(await HostResolver.system.addresses(of: "2130706433", before: far) == .addresses(["127.0.0.1"]))
         #expect(await HostResolver.system.addresses(of: "no-such-host.invalid", before: far) == .addresses([]))
     }
 }
