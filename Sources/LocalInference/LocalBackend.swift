@@ -78,8 +78,12 @@ package final class LocalBackend: InferenceBackend {
             workersUp: Gauge(label: "sdgate_workers_up", factory: metrics),
             queueWait: Timer(label: "sdgate_worker_queue_wait_seconds", factory: metrics))
         // A worker answers, it does not send the gateway elsewhere: a redirect would POST the
-        // member's request wherever it pointed.
-        client = WorkerClient(http: HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow)))
+        // member's request wherever it pointed. An idle connection is closed by the gateway before
+        // the worker closes it (after 75 s): a request sent as the worker closed its connection
+        // would fail, and is not sent again.
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.connectionPool.idleTimeout = .seconds(60)
+        client = WorkerClient(http: HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration))
         pool = Mutex(WorkerPool(waiting: FairQueue(capacity: settings.queueLimit, capacityPerKey: settings.queueLimitPerKey)))
     }
 

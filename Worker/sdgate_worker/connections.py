@@ -35,8 +35,9 @@ from .errors import WorkerError
 log = logging.getLogger("sdgate_worker.http")
 
 HEAD_SECONDS = 5.0
-# Longer than the gateway's HTTP client keeps an idle connection in its pool (60 s): the gateway
-# closes first, so it never sends a request down a connection the worker is closing at that moment.
+# Longer than the gateway's HTTP client keeps an idle connection in its pool (60 s, set where the
+# gateway makes it): the gateway closes first, so it never sends a request down a connection the
+# worker is closing at that moment.
 IDLE_SECONDS = 75.0
 # Each read of a body, and the whole write of an answer.
 IO_SECONDS = 60.0
