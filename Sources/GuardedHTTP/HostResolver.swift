@@ -10,8 +10,12 @@ import Glibc
 ///
 /// getaddrinfo blocks a thread for as long as the name's DNS servers take, which a member chooses
 /// with the name: each lookup is waited for only until the fetch's deadline, and only so many
-/// threads may be blocked in lookups at once.
+/// threads may be blocked in lookups at once, and only a few of them by the lookups of one member
+/// (`owner`), so that a member's names whose servers never answer cannot take every place.
 public final class HostResolver: Sendable {
+    /// Whose request the lookups made in this task are for (an API key's id); nil: the gateway's own.
+    @TaskLocal public static var owner: String?
+
     /// The system's resolver, one bound for every fetch of the gateway.
     public static let system = HostResolver()
 
@@ -21,21 +25,28 @@ public final class HostResolver: Sendable {
         case addresses([String])
         /// The deadline came first (the lookup's thread goes on until its servers answer).
         case timedOut
-        /// `maxBlocked` lookups are waiting on their servers already.
+        /// `maxBlocked` lookups are waiting on their servers already, or `maxBlockedPerOwner` of
+        /// the owner's.
         case busy
     }
 
     /// The blocking lookup of a bare host name (no brackets).
     private let lookup: @Sendable (String) -> [String]
     private let maxBlocked: Int
-    private let blocked = Atomic<Int>(0)
+    private let maxBlockedPerOwner: Int
+    /// The lookups whose threads are blocked now, in all and by owner.
+    private let blocked = Mutex<(total: Int, byOwner: [String: Int])>((0, [:]))
 
     /// - Parameters:
     ///   - lookup: resolves a name on the calling thread, which it may block.
     ///   - maxBlocked: how many lookups may wait on their servers at once.
-    public init(maxBlocked: Int = 64, lookup: @escaping @Sendable (String) -> [String] = HostResolver.getAddresses) {
+    ///   - maxBlockedPerOwner: how many of them may be one owner's.
+    public init(
+        maxBlocked: Int = 64, maxBlockedPerOwner: Int = 8, lookup: @escaping @Sendable (String) -> [String] = HostResolver.getAddresses
+    ) {
         self.lookup = lookup
         self.maxBlocked = maxBlocked
+        self.maxBlockedPerOwner = maxBlockedPerOwner
     }
 
     /// `host`'s addresses: a numeric host's at once, a name's looked up on a thread of its own and
@@ -43,12 +54,17 @@ public final class HostResolver: Sendable {
     public func addresses(of host: String, before deadline: ContinuousClock.Instant) async -> Lookup {
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         if let numeric = Self.getAddresses(bare, numericOnly: true) { return .addresses(numeric) }
-        guard blocked.wrappingAdd(1, ordering: .relaxed).newValue <= maxBlocked else {
-            blocked.wrappingSubtract(1, ordering: .relaxed)
-            return .busy
+        let owner = Self.owner
+        let taken = blocked.withLock { blocked in
+            let owners = owner.map { blocked.byOwner[$0, default: 0] } ?? 0
+            guard blocked.total < maxBlocked, owners < maxBlockedPerOwner else { return false }
+            blocked.total += 1
+            if let owner { blocked.byOwner[owner] = owners + 1 }
+            return true
         }
+        guard taken else { return .busy }
         return await withTaskGroup(of: Lookup.self) { group in
-            group.addTask { await self.lookUp(bare) }
+            group.addTask { await self.lookUp(bare, for: owner) }
             group.addTask {
                 try? await Task.sleep(until: deadline, clock: .continuous)
                 return .timedOut
@@ -62,14 +78,14 @@ public final class HostResolver: Sendable {
     /// `lookup` on a thread of its own: one of Dispatch's pool blocked here would hold back the
     /// pool's other work, which on Linux waits seconds for another thread. A cancel answers
     /// `.timedOut` at once and leaves the thread to finish alone.
-    private func lookUp(_ host: String) async -> Lookup {
+    private func lookUp(_ host: String, for owner: String?) async -> Lookup {
         let answer = AnswerOnce()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 answer.wait(continuation)
                 let thread = Thread {
                     let addresses = self.lookup(host)
-                    self.blocked.wrappingSubtract(1, ordering: .relaxed)
+                    self.giveBack(for: owner)
                     answer.give(.addresses(addresses))
                 }
                 thread.stackSize = 512 << 10
@@ -77,6 +93,13 @@ public final class HostResolver: Sendable {
             }
         } onCancel: {
             answer.give(.timedOut)
+        }
+    }
+
+    private func giveBack(for owner: String?) {
+        blocked.withLock { blocked in
+            blocked.total -= 1
+            if let owner, let count = blocked.byOwner[owner] { blocked.byOwner[owner] = count > 1 ? count - 1 : nil }
         }
     }
 

@@ -9,14 +9,22 @@ import Testing
 /// answer for it, and how slowly: a lookup blocks a thread until they do.
 @Suite("Host lookups")
 struct HostResolverTests {
-    /// A lookup that answers only once released (or after a minute, so that a broken test ends).
+    /// A lookup that answers only once released (or after a minute, so that a broken test ends);
+    /// with `onlySlow`, only for names that start with "slow", the others at once.
     final class HangingLookup: Sendable {
+        let onlySlow: Bool
+
+        init(onlySlow: Bool = false) {
+            self.onlySlow = onlySlow
+        }
+
         private let gate = DispatchSemaphore(value: 0)
         /// How many lookups have begun.
         let begun = Atomic<Int>(0)
 
         var lookup: @Sendable (String) -> [String] {
-            { [gate] _ in
+            { [gate, onlySlow] host in
+                if onlySlow && !host.hasPrefix("slow") { return ["127.0.0.1"] }
                 self.begun.add(1, ordering: .relaxed)
                 _ = gate.wait(timeout: .now() + .seconds(60))
                 return ["127.0.0.1"]
@@ -64,6 +72,41 @@ struct HostResolverTests {
         #expect(await resolver.addresses(of: "next.example", before: .now + .seconds(60)) == .busy)
         hanging.release(2)
         #expect(await eventually(timeout: .seconds(10)) { await resolver.addresses(of: "next.example", before: .now + .seconds(60)) != .busy })
+    }
+
+    /// One member's lookups take a few of the places only: names whose servers never answer, held
+    /// until getaddrinfo gives up, long after each request was answered, took every place, and
+    /// every other member's image URLs were refused as busy.
+    @Test func oneOwnersLookupsTakeAFewPlacesOnly() async throws {
+        let hanging = HangingLookup(onlySlow: true)
+        let resolver = HostResolver(maxBlocked: 64, maxBlockedPerOwner: 2, lookup: hanging.lookup)
+        let far = ContinuousClock.now + .seconds(60)
+        let waiting = (0..<2).map { index in
+            Task { await HostResolver.$owner.withValue("k-one") { await resolver.addresses(of: "slow\(index).example", before: far) } }
+        }
+        #expect(await eventually(timeout: .seconds(10)) { hanging.begun.load(ordering: .relaxed) == 2 })
+        #expect(await HostResolver.$owner.withValue("k-one") { await resolver.addresses(of: "fast.example", before: far) } == .busy)
+        #expect(
+            await HostResolver.$owner.withValue("k-two") { await resolver.addresses(of: "fast.example", before: far) } == .addresses(["127.0.0.1"]))
+        hanging.release(2)
+        for lookup in waiting { #expect(await lookup.value == .addresses(["127.0.0.1"])) }
+        #expect(
+            await HostResolver.$owner.withValue("k-one") { await resolver.addresses(of: "fast.example", before: far) } == .addresses(["127.0.0.1"]))
+    }
+
+    /// Through admission, an image URL's lookup is its key's: the key's second slow name, past its
+    /// share, is answered 503 at once.
+    @Test func anImageURLsLookupCountsAgainstItsKey() async throws {
+        let hanging = HangingLookup(onlySlow: true)
+        let resolver = HostResolver(maxBlocked: 64, maxBlockedPerOwner: 1, lookup: hanging.lookup)
+        let allowed = AddressPolicy(allowPrivateAddresses: true)
+        let first = Task { try await ImageURLTests.answer("sdxl-img2img", image: "http://slow.example/cat.png", policy: allowed, resolver: resolver) }
+        #expect(await eventually(timeout: .seconds(10)) { hanging.begun.load(ordering: .relaxed) == 1 })
+        let (second, _) = try await ImageURLTests.answer("sdxl-img2img", image: "http://slow2.example/cat.png", policy: allowed, resolver: resolver)
+        #expect(second.status.code == 503, "\(ImageURLTests.error(second))")
+        #expect(ImageURLTests.error(second) == "image: the gateway is resolving too many hosts at once; retry shortly")
+        hanging.release(1)
+        _ = try await first.value
     }
 
     @Test func theSystemResolverAnswersNumericHostsInEveryFormAndRefusesUnknownNames() async {

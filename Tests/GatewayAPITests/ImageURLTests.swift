@@ -41,9 +41,9 @@ struct ImageURLTests {
         func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
     }
 
-    static func answer(_ slug: String, image: String, policy: AddressPolicy, maxBytes: Int = 20 << 20)
-        async throws -> (HTTPResponse, FakeBackend)
-    {
+    static func answer(
+        _ slug: String, image: String, policy: AddressPolicy, maxBytes: Int = 20 << 20, resolver: HostResolver = .system
+    ) async throws -> (HTTPResponse, FakeBackend) {
         let backend = FakeBackend()
         var limits = ImageLoader.Limits()
         limits.maxBytes = maxBytes
@@ -52,7 +52,7 @@ struct ImageURLTests {
                 catalog: ShippedCatalog.catalog, gate: TestGate(),
                 // What a fetch answers is tested here, not how long it takes: with every suite at
                 // once on two cores a fetch from 127.0.0.1 has taken past the default 15 s.
-                images: ImageLoader(limits: limits, fetcher: URLImageFetcher(policy: policy, timeout: .seconds(90)))),
+                images: ImageLoader(limits: limits, fetcher: URLImageFetcher(policy: policy, timeout: .seconds(90), resolver: resolver))),
             backend: backend)
         let body = try JSONSerialization.data(withJSONObject: ["prompt": "a cat", "image": image])
         let request = HTTPRequest(

@@ -1,4 +1,5 @@
 public import GenerationCore
+import GuardedHTTP
 import HTTPServer
 
 /// The one way a generation request is admitted, whatever its dialect: authenticate, rate limit,
@@ -57,15 +58,22 @@ public struct Admission: Sendable {
         case .success(let valid): fields = valid
         case .failure(let failure): throw .invalidFields(failure.problems)
         }
-        if let problem = await application.check(fields, body) { throw problem }
+        // The host names the checks and the image look up (a webhook, an image URL) are its key's.
+        let key = call.key.id
+        if let problem = await HostResolver.$owner.withValue(key, operation: { await application.check(fields, body) }) { throw problem }
         var image: InputImage?
         if let field = model.field(.image), let source = fields.values[.image] {
-            do {
-                image = try await images.load(source, maxSize: model.input.maxSize)
-            } catch  where error.busy {
-                throw .unreadableRequest(.serviceUnavailable, "\(field.name): \(error.reason)")
-            } catch {
-                throw .invalidImage(field: field.name, reason: error.reason)
+            let loaded = await HostResolver.$owner.withValue(key) { () async -> Result<InputImage, ImageProblem> in
+                do throws(ImageProblem) {
+                    return .success(try await images.load(source, maxSize: model.input.maxSize))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            switch loaded {
+            case .success(let loaded): image = loaded
+            case .failure(let problem) where problem.busy: throw .unreadableRequest(.serviceUnavailable, "\(field.name): \(problem.reason)")
+            case .failure(let problem): throw .invalidImage(field: field.name, reason: problem.reason)
             }
         }
         var generation = GenerationRequestBuilder.build(

@@ -10,9 +10,10 @@ public struct URLImageFetcher: ImageFetcher {
 
     public init(
         policy: AddressPolicy = AddressPolicy(), timeout: Duration = .seconds(15), maxRedirects: Int = 3,
-        budget: FetchBudget = FetchBudget(limit: defaultBudget)
+        budget: FetchBudget = FetchBudget(limit: defaultBudget), resolver: HostResolver = .system
     ) {
-        fetcher = GuardedFetcher(policy: policy, timeout: timeout, maxRedirects: maxRedirects, subject: "the image URL", budget: budget)
+        fetcher = GuardedFetcher(
+            policy: policy, timeout: timeout, maxRedirects: maxRedirects, subject: "the image URL", budget: budget, resolver: resolver)
     }
 
     public func fetch(_ url: URL, maxBytes: Int) async throws(ImageProblem) -> [UInt8] {
