@@ -27,6 +27,8 @@ public enum JSONObjectReader {
     /// without a key to a route that reads its key from the body, made the gateway hold more than
     /// a gigabyte.
     package static let maxValues = 10_000
+    /// How deep arrays and objects may nest: the dialects' bodies go four or five deep at most.
+    package static let maxDepth = 32
 
     public static func decode(_ body: [UInt8]) throws -> [String: JSONValue] {
         if body.count >= liftedLength, let lifted = try? decodeLifting(body) { return lifted }
@@ -56,10 +58,32 @@ public enum JSONObjectReader {
         }
     }
 
-    /// Throws when `bytes` hold more than `maxValues` values, without counting far past them.
+    /// Throws when `bytes` hold more than `maxValues` values, without counting far past them, or
+    /// arrays and objects nested more than `maxDepth` deep: a value is decoded by trying each kind
+    /// in turn, each try reading it whole, so a few kilobytes of brackets nested 500 deep cost
+    /// seconds, sent by a stranger before any key is looked at (`/api/v3` reads the key from the body).
     private static func checkValueCount(_ bytes: [UInt8]) throws {
-        var count = 0
-        for byte in bytes where byte == UInt8(ascii: ",") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
+        var count = 0, depth = 0, inString = false, escaped = false
+        for byte in bytes {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+            } else if byte == UInt8(ascii: "\"") {
+                inString = true
+            } else if byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") {
+                depth += 1
+                guard depth <= maxDepth else {
+                    throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "nested more than \(maxDepth) deep"))
+                }
+            } else if byte == UInt8(ascii: "]") || byte == UInt8(ascii: "}") {
+                depth -= 1
+            }
+            guard byte == UInt8(ascii: ",") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "[") || byte == UInt8(ascii: "{") else { continue }
             count += 1
             guard count <= maxValues else {
                 throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "more than \(maxValues) values"))

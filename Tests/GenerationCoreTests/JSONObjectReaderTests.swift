@@ -130,6 +130,28 @@ struct JSONObjectReaderTests {
         #expect(object["prompt"] == .string("sdgate-lifted-1-0"))
         #expect(object["image"] == .ascii(ASCIIText(Self.long)))
     }
+
+    /// Arrays and objects nested deeper than `maxDepth` are refused before any value is built: a
+    /// value is decoded by trying each kind in turn, and 19 KB of brackets 500 deep, sent without a
+    /// key to `/api/v3`, cost seconds of CPU each. Brackets inside strings are not nesting.
+    @Test func bodiesNestedTooDeeplyAreRefusedAndBracketsInStringsAreNot() throws {
+        func nested(_ depth: Int) -> String { String(repeating: "[", count: depth) + String(repeating: "]", count: depth) }
+        func decoded(_ text: String) throws -> [String: JSONValue] { try JSONObjectReader.decode(Array(text.utf8)) }
+        let deep: String = #"{"key":"x","a":["# + Array(repeating: nested(500), count: 19).joined(separator: ",") + "]}"
+        #expect(throws: DecodingError.self) { try decoded(deep) }
+        let opening: String = String(repeating: #"{"b":"#, count: 40)
+        let deepObject: String = #"{"a":"# + opening + "1" + String(repeating: "}", count: 41)
+        #expect(throws: DecodingError.self) { try decoded(deepObject) }
+        // With a long string, the fast path's body is checked the same.
+        let deepWithImage: String = #"{"image":""# + Self.long + #"","a":"# + nested(JSONObjectReader.maxDepth + 1) + "}"
+        #expect(throws: DecodingError.self) { try decoded(deepWithImage) }
+
+        let fits: String = #"{"a":"# + nested(JSONObjectReader.maxDepth - 1) + "}"
+        #expect(try decoded(fits)["a"] != nil)
+        let prompt = String(repeating: #"[(masterpiece:1.2)] \\ \"{"#, count: 200)
+        let quoted: String = #"{"prompt":""# + prompt + #"","a":[1]}"#
+        #expect(try decoded(quoted)["prompt"] != nil)
+    }
 }
 
 extension JSONValue {
