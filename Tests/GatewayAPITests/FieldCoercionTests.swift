@@ -98,4 +98,22 @@ struct FieldCoercionTests {
         }
         #expect(failure.problems == ["prompt: must not be empty"])
     }
+
+    /// A prompt (any text field) holds at most `maxTextLength` characters, counted as Unicode
+    /// scalars: an answer may repeat it once per image, and nothing else bounded it but the body.
+    @Test func aPromptLongerThanTheLimitIsRefused() throws {
+        let limit = FieldCoercion.maxTextLength
+        #expect(throws: Never.self) { try Self.validate(["prompt": .string(String(repeating: "é", count: limit))]).get() }
+        let longer = Self.validate(["prompt": .string(String(repeating: "\"", count: limit + 1)), "negative_prompt": .string("ok")])
+        guard case .failure(let failure) = longer else {
+            Issue.record("a prompt past the limit was accepted")
+            return
+        }
+        #expect(failure.problems == ["prompt: must be at most \(limit) characters, got \(limit + 1)"])
+        guard case .failure(let negative) = Self.validate(["negative_prompt": .string(String(repeating: "x", count: 2 * limit))]) else {
+            Issue.record("a negative prompt past the limit was accepted")
+            return
+        }
+        #expect(negative.problems == ["negative_prompt: must be at most \(limit) characters, got \(2 * limit)"])
+    }
 }

@@ -15,7 +15,8 @@ enum FieldCoercion {
         }
         let coerced: Result<FieldValue, Problem> =
             switch field.type {
-            case .string, .image: string(value)
+            case .string: text(value)
+            case .image: string(value)
             case .integer: integer(value)
             case .number: number(value)
             case .boolean: boolean(value)
@@ -27,6 +28,22 @@ enum FieldCoercion {
 
     struct Problem: Error {
         let message: String
+    }
+
+    /// The most characters a text field (a prompt, a negative prompt) may hold: far past what a
+    /// model reads, and an answer may repeat a prompt once per image (A1111's `all_prompts`,
+    /// `infotexts`), so a 16 MB prompt became a 319 MB answer.
+    static let maxTextLength = 10_000
+
+    private static func text(_ value: JSONValue) -> Result<FieldValue, Problem> {
+        string(value).flatMap { coerced in
+            guard case .string(let text) = coerced else { return .success(coerced) }
+            let length = text.unicodeScalars.count
+            guard length <= maxTextLength else {
+                return .failure(Problem(message: "must be at most \(maxTextLength) characters, got \(length)"))
+            }
+            return .success(coerced)
+        }
     }
 
     private static func string(_ value: JSONValue) -> Result<FieldValue, Problem> {
