@@ -43,6 +43,20 @@ struct CatalogTests {
         #expect(Self.problem(Self.yaml() + "\n" + section) == expected)
     }
 
+    /// A step costs the same through ModelsLab v3 as through the model its endpoint runs as: v3's
+    /// own default of 31 steps divided the price, and 25 steps of `sdxl1.0-txt2img` cost 0.006452
+    /// through v3 against 0.008 through Segmind.
+    @Test(arguments: ["text2img", "img2img"])
+    func aStepCostsTheSameThroughModelsLabV3AsThroughTheModelItRunsAs(endpoint: String) throws {
+        let catalog = ShippedCatalog.catalog
+        let v3 = try #require(catalog.modelsLab[endpoint])
+        let base = try #require(catalog[v3.slug])
+        for steps in [1, 20, 25, 31, 51] {
+            #expect(RequestPrice(v3, steps: steps).cost(images: 2) == RequestPrice(base, steps: steps).cost(images: 2), "\(steps) steps")
+        }
+        #expect(v3.pricedSteps == base.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) })
+    }
+
     @Test func theShippedCatalogMapsOpenAIsAndA1111sNames() throws {
         let catalog = ShippedCatalog.catalog
         let openAI = catalog.openAI.models

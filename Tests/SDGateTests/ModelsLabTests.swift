@@ -129,8 +129,9 @@ struct ModelsLabTests {
         #expect(Data(base64Encoded: text64).map(Array.init) == FakeBackend.outputJPEG)
         #expect(gateway.backend.requests.last?.strength == 0.5 && gateway.backend.requests.last?.model == "sd1.5-img2img")
 
-        // 2 × 0.008 + 0.004 × 31/31: charged exactly, and the ledger agrees with itself.
-        #expect(try await gateway.ledger.balance(of: .key(keyID)).available == Credits(decimal: "0.98"))
+        // v3's default 31 steps, each priced as a step of the model the endpoint runs as:
+        // 2 × 0.008 × 31/25 + 0.004 × 31/20, charged exactly, and the ledger agrees with itself.
+        #expect(try await gateway.ledger.balance(of: .key(keyID)).available == Credits(decimal: "0.97396"))
         #expect(try await gateway.ledger.verify().isEmpty)
         await gateway.stop()
     }
@@ -196,7 +197,7 @@ struct ModelsLabTests {
         // Held for the hold lifetime (600 s here) plus the longest time in the queue (1 h by default).
         let reserved = SystemWallClock().millisecondsNow
         #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 60_000) == 0, "a request's lifetime is not enough for a job")
-        #expect(try await gateway.ledger.balance(of: .key(keyID)).held == Credits(decimal: "0.008"))
+        #expect(try await gateway.ledger.balance(of: .key(keyID)).held == Credits(decimal: "0.00992"), "0.008 × 31/25")
         #expect(try await gateway.ledger.expireHolds(now: reserved + 600_000 + 3_600_000 + 60_000) == 1)
         gateway.backend.resume()
         await gateway.stop()
@@ -224,7 +225,8 @@ struct ModelsLabTests {
         #expect((badImage["message"] as? String)?.hasPrefix("Unable to fetch image from provided URL") == true)
 
         gateway.backend.fail(with: .failed("out of memory on the GPU"))
-        let failed = try await gateway.post("/api/v3/img2img", ["key": secret, "prompt": "x", "init_image": Self.inputImage])
+        let failed = try await gateway.post(
+            "/api/v3/img2img", ["key": secret, "prompt": "x", "init_image": Self.inputImage, "num_inference_steps": "20"])
         #expect(failed["status"] as? String == "failed" && failed["message"] as? String == "out of memory on the GPU", "\(failed)")
         #expect(try await gateway.ledger.balance(of: .key(keyID)) == Balance(balance: Credits(decimal: "0.005")!, held: .zero))
         #expect(try await gateway.ledger.verify().isEmpty)

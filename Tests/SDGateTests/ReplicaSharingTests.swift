@@ -86,7 +86,8 @@ struct ReplicaSharingTests {
         // ModelsLab v3: `processing` from the first while the upstream holds the image back, fetched
         // from the second, and once done from the third; its links answer on every replica.
         upstream.misbehave(.wait)
-        let body = #"{"key": "\#(member.secret)", "prompt": "a lighthouse", "width": "512", "height": "512", "samples": "2"}"#
+        let body =
+            #"{"key": "\#(member.secret)", "prompt": "a lighthouse", "width": "512", "height": "512", "samples": "2", "num_inference_steps": "25"}"#
         let processing = try await curl(["-H", "Content-Type: application/json", "-d", body, "http://127.0.0.1:\(first)/api/v3/text2img"])
         #expect(processing.body["status"] as? String == "processing", "\(processing)")
         let jobID = try #require(processing.body["id"] as? Int, "\(processing)")

@@ -99,7 +99,9 @@ struct CatalogReader {
         }
         let fields = fieldEntries.compactMap { key, value in key.string.flatMap { field($0, value, slug: context) } }
         checkRoles(fields, task: task, sizes: nil, at: fieldsNode, slug: context)
-        return ModelSpec(slug: runsAs, task: task, family: base.family, price: base.price, sizes: nil, input: base.input, fields: fields)
+        return ModelSpec(
+            slug: runsAs, task: task, family: base.family, price: base.price, sizes: nil, input: base.input, fields: fields,
+            pricedSteps: base.pricedSteps)
     }
 
     // MARK: Models

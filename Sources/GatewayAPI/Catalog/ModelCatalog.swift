@@ -39,6 +39,24 @@ public struct ModelSpec: Sendable {
     public let input: InputRule
     /// In catalog order, which is also the order problems are reported in.
     public let fields: [FieldSpec]
+    /// The steps `price` is for: its own steps field's default; for a dialect's endpoint that runs
+    /// as a model (ModelsLab v3's, whose default is 31), that model's, so that a step costs the same
+    /// whichever API asks for it.
+    public let pricedSteps: Int?
+
+    public init(
+        slug: String, task: GenerationTask, family: ModelFamily, price: PriceRule, sizes: [ImageSize]?, input: InputRule, fields: [FieldSpec],
+        pricedSteps: Int? = nil
+    ) {
+        self.slug = slug
+        self.task = task
+        self.family = family
+        self.price = price
+        self.sizes = sizes
+        self.input = input
+        self.fields = fields
+        self.pricedSteps = pricedSteps ?? fields.first { $0.role == .steps }?.defaultValue?.asDouble.flatMap { Int(exactly: $0) }
+    }
 
     public func field(_ role: FieldRole) -> FieldSpec? { fields.first { $0.role == role } }
 }
@@ -74,8 +92,6 @@ public struct InputRule: Sendable {
 extension RequestPrice {
     /// The price of a request with `steps` steps under `spec`'s rule.
     public init(_ spec: ModelSpec, steps: Int) {
-        self.init(
-            perImage: spec.price.perImage, steps: steps,
-            defaultSteps: spec.field(.steps)?.defaultValue?.asDouble.flatMap { Int(exactly: $0) } ?? steps)
+        self.init(perImage: spec.price.perImage, steps: steps, defaultSteps: spec.pricedSteps ?? steps)
     }
 }
