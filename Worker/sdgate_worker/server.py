@@ -106,7 +106,9 @@ class Handler(BaseHTTPRequestHandler):
         self._body_read = False
         path = self.path.split("?", 1)[0]
         try:
-            if not (self.command == "GET" and path == "/health"):
+            if self.command == "GET" and path == "/health":
+                self._keep_open_for_the_gateway_only()
+            else:
                 self._authorize()
             if path in routes:
                 status, body = routes[path]()
@@ -133,6 +135,18 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise WorkerError("unauthorized", "this worker serves its gateway only: send Authorization: Bearer <token>")
         self.server.connection_slots.trust(self.connection)
+
+    def _keep_open_for_the_gateway_only(self):
+        """Anyone may ask for health, but only a connection that carries the gateway's token stays
+        open after it: one whose client sent health checks down it without reading the answers would
+        wait in the middle of writing one, where the connection limit cannot close it, and a few such
+        connections would hold every place."""
+        token = self.context.token
+        sent = self.headers.get("Authorization", "")
+        if token and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            self.server.connection_slots.trust(self.connection)
+        else:
+            self.close_connection = True
 
     def _health(self):
         c = self.context

@@ -171,7 +171,7 @@ def test_a_kept_alive_connection_outlives_the_head_deadline_between_requests(tcp
     """The gateway's client keeps a connection in its pool for up to a minute between requests."""
     connection = tcp_worker.connection(ANSWER_SECONDS)
     try:
-        connection.request("GET", "/health")
+        connection.request("GET", "/health", headers=GATEWAY)
         assert connection.getresponse().read() and connection.sock is not None
         first = connection.sock
         time.sleep(HEAD_SECONDS + 1)  # the pause between two of the gateway's requests
@@ -227,6 +227,32 @@ def test_the_gateways_kept_alive_connection_is_closed_last(tcp_worker):
             close_all(held)
     finally:
         gateway.close()
+
+
+def test_health_checks_sent_without_reading_the_answers_do_not_hold_the_places(tcp_worker):
+    """Health needs no token: a client that sent thousands down each of its connections and read
+    none of the answers held each connection in the middle of writing one, beyond the reach of the
+    limit, and the gateway's requests were answered busy. Such a connection is closed after its first
+    answer, as every connection is after a health check without the gateway's token."""
+    wait_until(lambda: healthy(tcp_worker), "the worker to serve")
+    family, address = tcp_worker.socket_address()
+    flooding = []
+    try:
+        for _ in range(LIMIT + 7):
+            connection = socket.socket(family, socket.SOCK_STREAM)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            connection.settimeout(CONNECT_SECONDS)
+            connection.connect(address)
+            connection.setblocking(False)
+            try:
+                connection.send(b"GET /health HTTP/1.1\r\nHost: worker\r\n\r\n" * 4000)
+            except (BlockingIOError, ConnectionError):
+                pass
+            flooding.append(connection)
+        status, answer = tcp_worker.request("GET", "/models", headers=GATEWAY, timeout=ANSWER_SECONDS)
+        assert status == 200 and "models" in answer, answer
+    finally:
+        close_all(flooding)
 
 
 def test_connections_answered_401_and_held_open_do_not_hold_their_places(tcp_worker):
