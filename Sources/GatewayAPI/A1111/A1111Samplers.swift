@@ -47,7 +47,13 @@ enum A1111Samplers {
         }
         for suffix in [" Karras", " Exponential"] where name?.hasSuffix(suffix) == true {
             name = name.map { String($0.dropLast(suffix.count)) }
-            schedule = schedulers.first { $0.label == String(suffix.dropFirst()) }
+            let named = schedulers.first { $0.label == String(suffix.dropFirst()) }
+            // Two schedules asked for: which one the client meant is not for the gateway to guess.
+            if let sent = schedule, sent.name != "automatic", sent.name != named?.name {
+                throw .unavailableOption(
+                    "scheduler: '\(sent.name)' is not the schedule sampler_name names ('\(suffix.dropFirst())'); send one of them")
+            }
+            schedule = named
         }
         if schedule?.name == "automatic" { schedule = nil }
         guard name != nil || schedule != nil else { return }
