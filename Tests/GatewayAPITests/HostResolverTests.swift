@@ -9,7 +9,7 @@ import Testing
 /// answer for it, and how slowly: a lookup blocks a thread until they do.
 @Suite("Host lookups")
 struct HostResolverTests {
-    /// A lookup that answers only once released (or after a minute, so that a broken test ends);
+    /// A lookup that answers only once released (or after two minutes, so that a broken test ends);
     /// with `onlySlow`, only for names that start with "slow", the others at once.
     final class HangingLookup: Sendable {
         let onlySlow: Bool
@@ -26,7 +26,7 @@ struct HostResolverTests {
             { [gate, onlySlow] host in
                 if onlySlow && !host.hasPrefix("slow") { return ["127.0.0.1"] }
                 self.begun.add(1, ordering: .relaxed)
-                _ = gate.wait(timeout: .now() + .seconds(60))
+                _ = gate.wait(timeout: .now() + .seconds(120))
                 return ["127.0.0.1"]
             }
         }
@@ -54,9 +54,9 @@ struct HostResolverTests {
     @Test func lookupsWaitingOnTheirServersAreBounded() async throws {
         let hanging = HangingLookup()
         let resolver = HostResolver(maxBlocked: 2, lookup: hanging.lookup)
-        let far = ContinuousClock.now + .seconds(60)
+        let far = ContinuousClock.now + .seconds(120)
         let waiting = (0..<2).map { _ in Task { await resolver.addresses(of: "slow.example", before: far) } }
-        #expect(await eventually(timeout: .seconds(10)) { hanging.begun.load(ordering: .relaxed) == 2 })
+        #expect(await eventually(timeout: .seconds(90)) { hanging.begun.load(ordering: .relaxed) == 2 })
         #expect(await resolver.addresses(of: "third.example", before: far) == .busy)
         hanging.release(2)
         for lookup in waiting { #expect(await lookup.value == .addresses(["127.0.0.1"])) }
@@ -71,7 +71,7 @@ struct HostResolverTests {
         #expect(await resolver.addresses(of: "slow.example", before: .now + .milliseconds(100)) == .timedOut)
         #expect(await resolver.addresses(of: "next.example", before: .now + .seconds(60)) == .busy)
         hanging.release(2)
-        #expect(await eventually(timeout: .seconds(10)) { await resolver.addresses(of: "next.example", before: .now + .seconds(60)) != .busy })
+        #expect(await eventually(timeout: .seconds(90)) { await resolver.addresses(of: "next.example", before: .now + .seconds(60)) != .busy })
     }
 
     /// One member's lookups take a few of the places only: names whose servers never answer, held
@@ -80,11 +80,11 @@ struct HostResolverTests {
     @Test func oneOwnersLookupsTakeAFewPlacesOnly() async throws {
         let hanging = HangingLookup(onlySlow: true)
         let resolver = HostResolver(maxBlocked: 64, maxBlockedPerOwner: 2, lookup: hanging.lookup)
-        let far = ContinuousClock.now + .seconds(60)
+        let far = ContinuousClock.now + .seconds(120)
         let waiting = (0..<2).map { index in
             Task { await HostResolver.$owner.withValue("k-one") { await resolver.addresses(of: "slow\(index).example", before: far) } }
         }
-        #expect(await eventually(timeout: .seconds(10)) { hanging.begun.load(ordering: .relaxed) == 2 })
+        #expect(await eventually(timeout: .seconds(90)) { hanging.begun.load(ordering: .relaxed) == 2 })
         #expect(await HostResolver.$owner.withValue("k-one") { await resolver.addresses(of: "fast.example", before: far) } == .busy)
         #expect(
             await HostResolver.$owner.withValue("k-two") { await resolver.addresses(of: "fast.example", before: far) } == .addresses(["127.0.0.1"]))
@@ -101,7 +101,7 @@ struct HostResolverTests {
         let resolver = HostResolver(maxBlocked: 64, maxBlockedPerOwner: 1, lookup: hanging.lookup)
         let allowed = AddressPolicy(allowPrivateAddresses: true)
         let first = Task { try await ImageURLTests.answer("sdxl-img2img", image: "http://slow.example/cat.png", policy: allowed, resolver: resolver) }
-        #expect(await eventually(timeout: .seconds(10)) { hanging.begun.load(ordering: .relaxed) == 1 })
+        #expect(await eventually(timeout: .seconds(90)) { hanging.begun.load(ordering: .relaxed) == 1 })
         let (second, _) = try await ImageURLTests.answer("sdxl-img2img", image: "http://slow2.example/cat.png", policy: allowed, resolver: resolver)
         #expect(second.status.code == 503, "\(ImageURLTests.error(second))")
         #expect(ImageURLTests.error(second) == "image: the gateway is resolving too many hosts at once; retry shortly")
