@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from test_http_protocol import wait_until
 from worker_process import WORKER_ROOT, WorkerProcess
 
 TOKEN = "per-spawn-secret-0123456789"
@@ -26,7 +27,6 @@ OPEN_FILES = 128
 ANSWER_SECONDS = 20
 # Past the kernel's queue of connections to accept, a handshake is sent again after a second, then 3 s.
 CONNECT_SECONDS = 5
-POLL_LIMIT_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +42,6 @@ def unix_worker(models_file, tmp_path_factory):
     worker = WorkerProcess(models_file, f"unix:{path}", token=TOKEN, open_files=OPEN_FILES)
     yield worker
     worker.stop()
-
-
-def wait_until(condition, what: str):
-    deadline = time.monotonic() + POLL_LIMIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def healthy(worker) -> bool:
