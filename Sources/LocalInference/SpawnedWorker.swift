@@ -13,6 +13,10 @@ package struct WorkerCommand: Sendable {
     /// `CUDA_VISIBLE_DEVICES` for this worker; nil leaves the variable as it is.
     package var visibleDevices: String?
     package var extraArguments: [String]
+    /// Variables of the gateway's environment the worker does not get: the gateway's secrets (its
+    /// admin token, its database's password, the upstreams' keys). A worker runs third-party code
+    /// (weights, pipelines), and all it needs of the gateway is the token that lets the gateway in.
+    package var withheldVariables: [String] = []
 
     package init(
         python: String = "python3", workerFolder: String, modelsFile: String, visibleDevices: String? = nil,
@@ -56,7 +60,11 @@ enum SpawnedWorker {
         watch: @escaping @Sendable (ListeningWorker) async -> Void
     ) async throws -> Int32 {
         let token = newToken()
-        var environment: [Environment.Key: String?] = ["PYTHONUNBUFFERED": "1", Environment.Key(stringLiteral: tokenVariable): token]
+        var environment: [Environment.Key: String?] = [:]
+        // A nil value unsets the variable the worker would inherit.
+        for name in command.withheldVariables { environment.updateValue(nil, forKey: Environment.Key(stringLiteral: name)) }
+        environment["PYTHONUNBUFFERED"] = "1"
+        environment[Environment.Key(stringLiteral: tokenVariable)] = token
         if let devices = command.visibleDevices { environment["CUDA_VISIBLE_DEVICES"] = devices }
         // The worker watches the gateway's process, so that a gateway killed outright leaves no
         // worker holding a GPU.

@@ -341,7 +341,11 @@ extension GatewayApp {
     /// Spawns the configured worker processes and reaches for the remote ones.
     func startLocalWorkers() {
         guard let local else { return }
-        for command in configuration.local.commands { local.spawn(command) }
+        let withheld = configuration.secretVariables(in: ProcessInfo.processInfo.environment)
+        for var command in configuration.local.commands {
+            command.withheldVariables = withheld
+            local.spawn(command)
+        }
         for url in configuration.local.remoteWorkers { local.connect(to: url, token: configuration.local.remoteWorkerToken) }
     }
 

@@ -80,4 +80,46 @@ struct LocalConfigurationTests {
         #expect(serve.status != 0)
         #expect((serve.output + serve.errors).contains("no sdgate_worker package"))
     }
+
+    /// A worker runs third-party code (weights, pipelines): it gets the gateway's token for it and
+    /// the environment it needs to run, but none of the gateway's secrets. A stand-in for Python
+    /// writes what it was given.
+    @Test func aSpawnedWorkerGetsNoneOfTheGatewaysSecrets() async throws {
+        let folder = Scratch.path("worker")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("sdgate_worker"), withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("sdgate_worker/__main__.py").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("models.yaml").path, contents: nil)
+        let python = folder.appendingPathComponent("python")
+        try "#!/bin/sh\nenv > environment.part && mv environment.part environment\nexec sleep 30\n".write(
+            to: python, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
+        let secrets = [
+            "SDGATE_ADMIN_TOKEN": "admin-secret-0123456789", "SDGATE_METRICS_TOKEN": "metrics-secret-0123456789",
+            "REMOTE_WORKERS_TOKEN": "remote-secret-0123456789",
+        ]
+        let environment = try ProxiedGateway.environment(
+            upstreams: [.init(name: "seg", dialect: "segmind", baseURL: "http://127.0.0.1:9", key: "upstream-secret-0123456789")],
+            routes: ["sdxl-img2img": ["local", "seg"]],
+            extraYAML: """
+                local:
+                  python: \(python.path)
+                  worker_dir: \(folder.path)
+                  models_file: \(folder.appendingPathComponent("models.yaml").path)
+                  workers: 1
+                  remote_worker_token_env: REMOTE_WORKERS_TOKEN
+
+                """, base: secrets.merging(["HF_HOME": "/srv/hf-cache"]) { $1 })
+        let gateway = try await ProxiedGateway.start(environment: environment)
+        let written = folder.appendingPathComponent("environment")
+        #expect(await eventually(timeout: .seconds(60)) { FileManager.default.fileExists(atPath: written.path) }, "\(gateway.log)")
+        _ = try await gateway.stop()
+        let seen = try String(contentsOf: written, encoding: .utf8)
+        for secret in Array(secrets.values) + ["upstream-secret-0123456789"] {
+            #expect(!seen.contains(secret), "the worker saw \(secret)")
+        }
+        // None of the gateway's settings (its data folder, its configuration file...) but the token.
+        let lines = seen.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("SDGATE_") }.map { $0.prefix { $0 != "=" } } == ["SDGATE_WORKER_TOKEN"], "\(seen)")
+        #expect(lines.contains("HF_HOME=/srv/hf-cache") && lines.contains { $0.hasPrefix("PATH=") }, "what it needs to run")
+    }
 }

@@ -67,3 +67,14 @@ extension GatewayConfiguration {
         }
     }
 }
+
+extension GatewayConfiguration {
+    /// The variables of `environment` that may hold the gateway's secrets, which no worker it spawns
+    /// gets: the gateway's own settings (`SDGATE_*`: the admin and metrics tokens, the database URL
+    /// with its password, ...), the upstreams' keys and the remote workers' token.
+    package func secretVariables(in environment: [String: String]) -> [String] {
+        let own = environment.keys.filter { $0.hasPrefix("SDGATE_") }
+        let named = upstreams.values.compactMap(\.keyVariable) + [local.remoteWorkerTokenVariable].compactMap { $0 }
+        return Set(own + named).sorted()
+    }
+}
