@@ -148,14 +148,17 @@ package final class LocalBackend: InferenceBackend {
             release(lease)
             throw .failed("the generation was cancelled before it started: no step ran")
         }
-        // A stop (its job was cancelled) is passed on to the worker, which stops between steps.
-        let stopping = request.stop?.onRequest { [client, settings] in
-            Task { await client.cancel(request.stop?.id ?? "", at: lease.url, token: lease.token, timeout: settings.healthCheckTimeout) }
+        // The worker knows each generation by an id (a job's is its stop's), by which it is told to
+        // stop between steps: when its job is cancelled, and when its deadline passes.
+        let id = request.stop?.id ?? (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined(separator: "-")
+        let cancel: @Sendable () -> Void = { [client, settings] in
+            Task { await client.cancel(id, at: lease.url, token: lease.token, timeout: settings.healthCheckTimeout) }
         }
+        let stopping = request.stop?.onRequest(cancel)
         defer { request.stop?.remove(stopping) }
         let outcome = await uncancelled { [client, settings] () async -> Result<GenerationResult, InferenceError> in
             do throws(InferenceError) {
-                return .success(try await client.generate(request, at: lease.url, token: lease.token, deadline: settings.deadline))
+                return .success(try await client.generate(request, id: id, at: lease.url, token: lease.token, deadline: settings.deadline))
             } catch {
                 return .failure(error)
             }
@@ -168,7 +171,10 @@ package final class LocalBackend: InferenceBackend {
             return result
         case .failure(let error):
             if case .timedOut = error {
-                // The worker is still busy with this job: its health check hands it out again once it is free.
+                // Answered 504 and not charged, so the worker must not spend its GPU on it any longer
+                // (nor run it at all, if it still waits there for a batch of its kind). Until it is
+                // free again its health check keeps it out of the pool.
+                cancel()
                 down(lease.worker)
             } else if case .failed = error, await client.health(lease.url, timeout: settings.healthCheckTimeout) == .unreachable {
                 // A worker that stopped answering is not handed out again until its health is back.

@@ -44,13 +44,15 @@ struct WorkerClient: Sendable {
     /// The worker's own upper bound for `--max-batch`.
     static let maxCapacity = 64
 
-    func generate(_ request: GenerationRequest, at base: String, token: String?, deadline: Duration) async throws(InferenceError) -> GenerationResult
-    {
+    /// Runs `request` on the worker at `base`, which knows it by `id` (for a cancel).
+    func generate(
+        _ request: GenerationRequest, id: String, at base: String, token: String?, deadline: Duration
+    ) async throws(InferenceError) -> GenerationResult {
         var call = HTTPClientRequest(url: base + "/generate")
         call.method = .POST
         call.headers.add(name: "Content-Type", value: "application/json")
         if let token { call.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        call.body = .bytes(ByteBuffer(bytes: Self.body(of: request)))
+        call.body = .bytes(ByteBuffer(bytes: Self.body(of: request, id: id)))
         let status: Int, answer: ByteBuffer?
         do {
             // The deadline covers the answer's body too (the client's own ends with its head).
@@ -117,8 +119,10 @@ struct WorkerClient: Sendable {
         if let token { call.headers.add(name: "Authorization", value: "Bearer \(token)") }
         guard let body = try? JSONSerialization.data(withJSONObject: ["request_id": id]) else { return }
         call.body = .bytes(ByteBuffer(bytes: Array(body)))
-        if let response = try? await http.execute(call, timeout: .milliseconds(timeout.wholeMilliseconds)) {
-            _ = try? await response.body.collect(upTo: 1 << 16)
+        // The deadline covers the answer's body too (the client's own ends with its head).
+        _ = try? await withinDeadline(.now + timeout) { [http, call] in
+            let response = try await http.execute(call, timeout: .milliseconds(timeout.wholeMilliseconds))
+            _ = try await response.body.collect(upTo: 1 << 16)
         }
     }
 
@@ -141,7 +145,7 @@ struct WorkerClient: Sendable {
     /// The flat JSON of `POST /generate`; fields without a value are left out. The seed travels as
     /// a decimal string: every 64-bit value survives, whatever the JSON library does with large
     /// numbers. The input image's base64 is spliced in, not escaped byte by byte.
-    static func body(of request: GenerationRequest) -> [UInt8] {
+    static func body(of request: GenerationRequest, id: String) -> [UInt8] {
         var splices = SplicedJSON()
         let body = GenerateBody(
             model: request.model, family: request.family.rawValue, task: request.task.rawValue, prompt: request.prompt,
@@ -152,7 +156,7 @@ struct WorkerClient: Sendable {
             refiner: request.options.refiner, high_noise_fraction: request.options.highNoiseFraction,
             base_model: request.options.baseModel,
             // The key id, never its secret: a batching worker takes turns across members.
-            member: request.requester, request_id: request.stop?.id)
+            member: request.requester, request_id: id)
         return splices.encode(body)
     }
 
@@ -178,6 +182,6 @@ struct WorkerClient: Sendable {
         let high_noise_fraction: Double?
         let base_model: String?
         let member: String?
-        let request_id: String?
+        let request_id: String
     }
 }

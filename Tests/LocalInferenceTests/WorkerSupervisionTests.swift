@@ -95,6 +95,24 @@ struct WorkerSupervisionTests {
         await backend.shutdown()
     }
 
+    /// A generation answered 504 at its deadline is not charged: its worker is told to stop it (at
+    /// its next step, or before it starts if it still waits there for a batch) by the id it was
+    /// sent with, rather than run it on unpaid. It ran on, with no id to be stopped by.
+    @Test func aGenerationPastItsDeadlineIsStoppedOnItsWorker() async throws {
+        let (backend, folder) = try Self.stub(deadline: .seconds(1))
+        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("stuck").path, contents: nil)
+        await #expect(throws: InferenceError.timedOut) { try await backend.generate(Self.request) }
+        func lines(_ name: String) -> [String] {
+            ((try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        }
+        let sent = try #require(lines("request_ids").first)
+        #expect(sent != "None" && !sent.isEmpty, "a generation's own id")
+        #expect(await eventually(timeout: .seconds(30)) { lines("cancels") == [sent] }, "\(lines("cancels"))")
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("stuck"))
+        await backend.shutdown()
+    }
+
     @Test(arguments: [
         (
             #"{"status": 422, "body": {"error": {"code": "unsupported", "message": "sampler 'lcm' is not supported on SD3"}}}"#,

@@ -13,6 +13,9 @@ Started as the gateway starts the real one (`python3 -m sdgate_worker --models F
                  the requested size, the request's seed
 and writes there:
   generating     a line for each POST /generate it received, when it received it
+  request_ids    the request_id of each POST /generate, a line each
+  cancels        the request_id of each POST /cancel, a line each; a generation held by `stuck`
+                 ends when its id is cancelled, answered 409 `cancelled` as the worker answers
 """
 import base64
 import json
@@ -46,9 +49,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if self.path == "/cancel":
+            with open(folder / "cancels", "a") as cancels:
+                cancels.write(f"{request.get('request_id')}\n")
+            return self.answer(200, {"cancelled": request.get("request_id")})
         with open(folder / "generating", "a") as received:
             received.write("generate\n")
+        with open(folder / "request_ids", "a") as ids:
+            ids.write(f"{request.get('request_id')}\n")
         while (folder / "stuck").exists():
+            if f"{request.get('request_id')}\n" in lines(folder / "cancels"):
+                return self.answer(409, {"error": {"code": "cancelled", "message": "cancelled after 1 of 2 steps"}})
             time.sleep(0.05)
         if not (folder / "generate.json").exists():
             return self.answer(200, generated(request))
@@ -67,6 +78,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def lines(path):
+    return [line + "\n" for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def png(width, height):
