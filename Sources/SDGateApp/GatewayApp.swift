@@ -40,6 +40,8 @@ package struct GatewayApp: Sendable {
     let logOutput: BufferedLogOutput?
     /// The operator's alerts, when `alerts.urls` names receivers.
     let alerts: AlertMonitor?
+    /// The generation calls under way, which `serve` waits for when it stops.
+    let callsInFlight = CallsInFlight()
 
     /// - Parameters:
     ///   - gate: who may use the gateway and what they may spend.
@@ -173,7 +175,8 @@ package struct GatewayApp: Sendable {
         let jobs = queue?.jobs
         // One admission for every dialect (and so one rate limiter: a key's rate is per key,
         // whichever API it calls).
-        let admission = Admission(catalog: catalog, gate: gate, images: imageLoader, rateLimiter: makeRateLimits())
+        let admission = Admission(
+            catalog: catalog, gate: gate, images: imageLoader, rateLimiter: makeRateLimits(), callsInFlight: callsInFlight)
         SegmindDialect(admission: admission, backend: backend, jobs: jobs).register(on: &router)
         let outputs = queue.map { queue in OutputLinks(store: queue.outputs, baseURL: { queue.jobs.baseURL(host: $0) }) }
         OpenAIDialect(admission: admission, backend: backend, outputs: outputs).register(on: &router)
@@ -313,6 +316,7 @@ package struct GatewayApp: Sendable {
         let signal = await signals.next()
         logger.info("shutting down", metadata: ["signal": "\(signal)", "grace_period": "\(configuration.shutdownGracePeriod)"])
         await server.shutdown(gracePeriod: configuration.shutdownGracePeriod)
+        await waitForCallsInFlight()
         // The charges of the last requests are evaluated; their alerts wait in the database if
         // the dispatcher stops before it sends them.
         await alerts?.stop()
@@ -323,6 +327,18 @@ package struct GatewayApp: Sendable {
 }
 
 extension GatewayApp {
+    /// Waits for the generations still under way once every connection closed (their clients may
+    /// have gone at the grace period's end): each reached an upstream or a worker, which the team
+    /// pays for, and is charged when it ends. Bounded by the longest time one can take.
+    func waitForCallsInFlight() async {
+        let count = callsInFlight.count
+        guard count > 0 else { return }
+        let limit = configuration.longestGeneration
+        logger.notice("waiting for the generations under way", metadata: ["count": "\(count)", "at_most": "\(limit)"])
+        let left = await callsInFlight.drained(within: limit)
+        if left > 0 { logger.error("generations still under way at exit; their holds expire uncharged", metadata: ["count": "\(left)"]) }
+    }
+
     /// The operator's alerts, when receivers are configured; none otherwise, and nothing watched.
     static func makeAlertMonitor(
         _ configuration: GatewayConfiguration, ledger: any GatewayStorage, metrics: GatewayMetrics, logger: Logger

@@ -58,4 +58,44 @@ struct CrashRecoveryTests {
         #expect(try await restarted.stop() == 0)
         await upstream.shutdown()
     }
+
+    /// A generation that reached its upstream before SIGTERM is work the team pays for: the gateway
+    /// waits for it past the grace period that closed its client's connection, charges it, and only
+    /// then exits. It closed the upstream's pool under the call and exited, the hold left to
+    /// expire, uncharged.
+    @Test func aGenerationUnderWayAtShutdownIsWaitedForAndCharged() async throws {
+        let upstream = try FakeSegmindUpstream()
+        upstream.misbehave(.wait)
+        let gateway = try await ProxiedGateway.start(
+            upstreams: [.init(name: "segmind", dialect: "segmind", baseURL: upstream.baseURL, key: upstream.key, deadline: "10m")],
+            routes: ["sdxl1.0-txt2img": ["segmind"]], extraYAML: "server:\n  shutdown_grace_period: 1s\n")
+        let member = try await gateway.createKey(name: "grace", credits: "1")
+        let client = Task {
+            try await Command.run(
+                "curl",
+                [
+                    "-sS", "-m", "120", "-o", "/dev/null", "-w", "%{http_code}", "-H", "x-api-key: \(member.secret)",
+                    "-H", "Content-Type: application/json", "-d", #"{"prompt":"a fox"}"#,
+                    "http://127.0.0.1:\(gateway.port)/v1/sdxl1.0-txt2img",
+                ]
+            ).output
+        }
+        #expect(await eventually(timeout: .seconds(60)) { upstream.stalledCount == 1 })
+
+        let stopped = Task { try await gateway.stop() }
+        // The grace period ends: the client's connection is closed without an answer...
+        #expect(try await client.value == "000")
+        // ...and the gateway waits for the upstream's answer.
+        #expect(await eventually(timeout: .seconds(30)) { gateway.log.contains("waiting for the generations under way") }, "\(gateway.log)")
+        #expect(processExists(gateway.gateway.process.processIdentifier))
+        #expect(upstream.answerOne())
+        #expect(try await stopped.value == 0, "\(gateway.log)")
+
+        #expect(upstream.received.count == 1)
+        #expect(try await gateway.credits(of: member.id) == ("0.992", "0"), "charged once, nothing left held")
+        #expect(try await gateway.usage().map { $0["cost"] as? String } == ["0.008"])
+        let verified = try await gateway.verify()
+        #expect(verified.status == 0, "\(verified.output)\(verified.errors)")
+        await upstream.shutdown()
+    }
 }

@@ -79,8 +79,10 @@ extension Admission {
         dialect: String, idempotency: IdempotencyClaim? = nil,
         work: @Sendable (Call) async throws(GatewayError) -> Outcome
     ) async -> HTTPResponse {
-        await RequestExecutor.$preferred.withValue(request.loopExecutor) {
-            await serveCall(apiKey, model: model, request: request, renderer: renderer, dialect: dialect, idempotency: idempotency, work: work)
+        await callsInFlight.run {
+            await RequestExecutor.$preferred.withValue(request.loopExecutor) {
+                await serveCall(apiKey, model: model, request: request, renderer: renderer, dialect: dialect, idempotency: idempotency, work: work)
+            }
         }
     }
 

@@ -16,12 +16,18 @@ public struct Admission: Sendable {
     public let images: ImageLoader
     /// One limiter for every dialect: a key's rate is per key, whichever API it calls.
     public let rateLimiter: any RateLimiting
+    /// The calls under way, which a stopping gateway waits for.
+    public let callsInFlight: CallsInFlight
 
-    public init(catalog: ModelCatalog, gate: any AccessGate, images: ImageLoader, rateLimiter: any RateLimiting = RateLimiter()) {
+    public init(
+        catalog: ModelCatalog, gate: any AccessGate, images: ImageLoader, rateLimiter: any RateLimiting = RateLimiter(),
+        callsInFlight: CallsInFlight = CallsInFlight()
+    ) {
         self.catalog = catalog
         self.gate = gate
         self.images = images
         self.rateLimiter = rateLimiter
+        self.callsInFlight = callsInFlight
     }
 
     /// What a dialect decoded from one request, in the pipeline's terms.

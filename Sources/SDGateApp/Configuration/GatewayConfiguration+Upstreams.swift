@@ -33,6 +33,13 @@ extension GatewayConfiguration {
         }
     }
 
+    /// The longest a generation call can take once it reached its backend: the longest deadline of
+    /// an upstream or of the local workers, and time to charge it.
+    package var longestGeneration: Duration {
+        let deadlines = configuredUpstreams.map(\.deadline) + (local.isConfigured ? [local.pool.deadline] : [])
+        return (deadlines.max() ?? .zero) + .seconds(10)
+    }
+
     /// The routes by catalog slug. Throws for a route whose model the catalog lacks.
     package func routes(in catalog: ModelCatalog) throws(ConfigurationError) -> [String: [String]] {
         let models = Dictionary(catalog.models.keys.map { (Self.routeName($0), $0) }) { first, _ in first }
