@@ -140,6 +140,54 @@ struct AdmissionTests {
         #expect(stranger.headers["x-remaining-credits"] == nil)
     }
 
+    /// A client that leaves as its request's hold is made: the hold still backs the request's
+    /// `Idempotency-Key` claim, or the claim would lapse while the work runs on, and a retry would
+    /// run and be charged a second time. PostgreSQL's pool refuses a cancelled task a connection,
+    /// and the claim was backed in the request's own task.
+    @Test func aClientThatLeavesAsItsHoldIsMadeStillHasItsClaimBacked() async throws {
+        /// `TestGate`, but the request's task is cancelled as its hold is made; notes whether the
+        /// claim was backed in a cancelled task.
+        final class ClientLeavesAtTheHold: AccessGate {
+            let gate = TestGate()
+            let backedCancelled = Mutex<[Bool]>([])
+            func authenticate(apiKey: String) async -> AuthenticatedKey? { await gate.authenticate(apiKey: apiKey) }
+            func remaining(for key: AuthenticatedKey) async -> Credits? { await gate.remaining(for: key) }
+            func reserve(_ amount: Credits, for key: AuthenticatedKey, queuedUpTo queueTime: Duration) async -> CreditReservation {
+                withUnsafeCurrentTask { $0?.cancel() }
+                return await gate.reserve(amount, for: key, queuedUpTo: queueTime)
+            }
+            func backIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, with hold: CreditHold) async {
+                backedCancelled.withLock { $0.append(Task.isCancelled) }
+            }
+            func settle(_ hold: CreditHold, charge: Credits) async -> Credits? { await gate.settle(hold, charge: charge) }
+            func release(_ hold: CreditHold, reason: String) async -> Credits? { await gate.release(hold, reason: reason) }
+            func recordUsage(_ usage: GenerationUsage) async {}
+            func mayStillSpend(keyID: String) async -> Bool { true }
+            func claimIdempotency(_ key: String, fingerprint: [UInt8], for apiKey: AuthenticatedKey) async -> IdempotencyOutcome {
+                await gate.claimIdempotency(key, fingerprint: fingerprint, for: apiKey)
+            }
+            func completeIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey, answer: StoredAnswer) async {}
+            func releaseIdempotency(_ ticket: IdempotencyTicket, for key: AuthenticatedKey) async {}
+        }
+        let gate = ClientLeavesAtTheHold()
+        let admission = Admission(
+            catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate, images: ImageLoader(fetcher: nil))
+        let model = try #require(admission.catalog[Self.model])
+        let application = Admission.Application(model: model, randomSeed: 7) { () throws(GatewayError) in ["prompt": .string("x")] }
+        let request = HTTPRequest(head: HTTPRequestHead(method: .post, target: "/x", headers: [:]), body: [])
+        struct Renderer: DialectRenderer {
+            func render(_ error: GatewayError) -> HTTPResponse { .json(.ok, Array(error.code.utf8)) }
+        }
+        _ = await admission.serve(
+            .success(TestGate.key), model: Self.model, request: request, renderer: Renderer(), dialect: "plain",
+            idempotency: IdempotencyClaim(key: "once", route: "POST /x", body: [])
+        ) { call throws(GatewayError) in
+            _ = try await admission.admit(application, for: call)
+            return Outcome(response: .json(.ok, []))
+        }
+        #expect(gate.backedCancelled.withLock { $0 } == [false])
+    }
+
     /// An upstream's `x-cost` that no call could cost is left out of the team's upstream spending;
     /// `inf` once made the total infinite for as long as the gateway ran.
     @Test func anUpstreamCostNoCallCouldCostIsNotCounted() async throws {

@@ -89,7 +89,9 @@ public struct Admission: Sendable {
         let cost = price.cost(images: generation.samples)
         switch await gate.reserve(cost, for: call.key, queuedUpTo: application.queuedUpTo) {
         case .held(let hold, let remaining):
-            if let ticket = call.idempotency { await gate.backIdempotency(ticket, for: call.key, with: hold) }
+            // Backed even if the client just left: the work runs on, and a claim without its hold
+            // would lapse under it and let a retry run it again.
+            if let ticket = call.idempotency { await uncancelled { [gate] in await gate.backIdempotency(ticket, for: call.key, with: hold) } }
             return AdmittedRequest(key: call.key, fields: fields, generation: generation, price: price, cost: cost, hold: hold, remaining: remaining)
         case .insufficient: throw .insufficientCredits
         case .unauthorized: throw .invalidKey
