@@ -9,10 +9,18 @@ import io
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import WorkerError, invalid
+from .errors import WorkerError, invalid, unsupported
 
 # Checked from the header, before any pixel is decoded (decompression bombs).
 MAX_INPUT_PIXELS = 4096 * 4096
+# A progressive JPEG's decoder makes one pass over every block of a scan's component per scan, an empty
+# scan too, so the time a JPEG takes grows with its scans, not its bytes: the input limit holds about a
+# million empty 18-byte scans, minutes of decoding. Encoders write about 10 (libjpeg's progression: 10
+# for colour, 6 for grey); 256 leaves room for any real scan script, and 256 scans of a 4096x4096 image
+# decode in about a second.
+MAX_JPEG_SCANS = 256
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+START_OF_SCAN = b"\xff\xda"
 
 
 def decode_input_image(data: str, width: int, height: int) -> Image.Image:
@@ -21,6 +29,7 @@ def decode_input_image(data: str, width: int, height: int) -> Image.Image:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise invalid("image: not valid base64") from None
+    check_jpeg_scans(raw)
     try:
         image = Image.open(io.BytesIO(raw))
         if image.width * image.height > MAX_INPUT_PIXELS:
@@ -34,6 +43,20 @@ def decode_input_image(data: str, width: int, height: int) -> Image.Image:
     if image.size != (width, height):
         image = image.resize((width, height), Image.Resampling.LANCZOS)
     return image
+
+
+def check_jpeg_scans(raw: bytes) -> None:
+    """Refuses a JPEG of more than MAX_JPEG_SCANS scans before it is decoded. Counts every start-of-scan
+    marker's two bytes in the file: inside a scan's data a 0xFF byte is always followed by 0x00 or a
+    restart marker, so each scan a decoder reads is one of them; those in metadata (an embedded
+    thumbnail's own scans) only add a few. `unsupported`, not `invalid_request`: the file is a valid JPEG,
+    and the gateway answers the member's request 422, where a request it sent wrong is its own 502."""
+    if not raw.startswith(JPEG_SIGNATURE):
+        return
+    scans = raw.count(START_OF_SCAN)
+    if scans > MAX_JPEG_SCANS:
+        raise unsupported(f"image: a JPEG of more than {MAX_JPEG_SCANS} scans is not decoded "
+                          f"(this one has {scans} start-of-scan markers)")
 
 
 def check_finite(images: np.ndarray) -> None:
