@@ -57,11 +57,17 @@ class Engine:
         return self._busy.locked()
 
     def generate(self, request: GenerateRequest) -> dict:
-        """One request, alone; `busy` while another generation runs."""
+        """One request, alone; `busy` while another generation runs. The input image is decoded before
+        the device is taken, so a slow decode never holds it (nor shows the worker busy to the gateway,
+        which restarts a worker busy too long); a request that finds the device taken is refused before
+        decoding, and one that finds it taken only after is refused then."""
+        if self.busy:
+            raise _busy_error()
+        prepared = self.prepare(request)
         if not self._busy.acquire(blocking=False):
-            raise WorkerError("busy", "a generation is already running on this worker")
+            raise _busy_error()
         try:
-            result = self._run_group([self.prepare(request)])[0]
+            result = self._run_group([prepared])[0]
         finally:
             self._busy.release()
         if isinstance(result, WorkerError):
@@ -246,6 +252,10 @@ class Engine:
                            "peak_bytes": self.peak_memory.of(model.name)},
             })
         return result
+
+
+def _busy_error() -> WorkerError:
+    return WorkerError("busy", "a generation is already running on this worker")
 
 
 def _total(sizes: list[int | None]) -> int | None:

@@ -1,17 +1,22 @@
 """Input images that would hold a worker for long are refused before they are decoded, through a real
-worker process: a JPEG of more scans than any encoder writes."""
+worker process: a JPEG of more scans than any encoder writes; and the decode that remains, bounded,
+never holds the device."""
 
 import base64
 import io
 import struct
+import threading
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from sdgate_worker import images
 from sdgate_worker.images import MAX_JPEG_SCANS
+from sdgate_worker.request import parse_generate_request
 
-from conftest import request_json
+from conftest import png_base64, request_json
+from test_http_protocol import POLL_LIMIT_SECONDS
 from worker_process import WorkerProcess
 
 # One extra AC scan of the first component: a Huffman table whose one code stands for an end-of-band
@@ -67,3 +72,31 @@ def test_a_progressive_jpeg_up_to_the_scan_limit_is_decoded(worker, scans):
     assert 1 < jpeg.count(b"\xff\xda") <= MAX_JPEG_SCANS
     status, body = generate(worker, jpeg)
     assert status == 200 and len(body["images"]) == 1
+
+
+def test_a_request_whose_image_is_being_decoded_holds_neither_the_device_nor_the_next_request(engine, monkeypatch):
+    slow_image = png_base64(seed=7)
+    decoding, decoded_may_go_on = threading.Event(), threading.Event()
+    real_decode = images.decode_input_image
+
+    # The real decoder, held at its start for the first request only: the one way to look at the
+    # worker while a decode is under way, whatever the machine's speed.
+    def held_decode(data, width, height):
+        if data == slow_image:
+            decoding.set()
+            decoded_may_go_on.wait(POLL_LIMIT_SECONDS)
+        return real_decode(data, width, height)
+
+    monkeypatch.setattr(images, "decode_input_image", held_decode)
+    outcome = {}
+    slow = threading.Thread(target=lambda: outcome.update(slow=engine.generate(
+        parse_generate_request(request_json("sd1.5-img2img", image=slow_image)))))
+    slow.start()
+    try:
+        assert decoding.wait(POLL_LIMIT_SECONDS)
+        assert not engine.busy
+        assert len(engine.generate(parse_generate_request(request_json("sd1.5-img2img")))["images"]) == 1
+    finally:
+        decoded_may_go_on.set()
+        slow.join(POLL_LIMIT_SECONDS)
+    assert len(outcome["slow"]["images"]) == 1
