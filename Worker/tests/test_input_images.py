@@ -1,6 +1,6 @@
 """Input images that would hold a worker for long are refused before they are decoded, through a real
-worker process: a JPEG of more scans than any encoder writes; and the decode that remains, bounded,
-never holds the device."""
+worker process: a JPEG of more scans than any encoder writes, a format the gateway never sends; and
+the decode that remains, bounded, never holds the device."""
 
 import base64
 import io
@@ -72,6 +72,15 @@ def test_a_progressive_jpeg_up_to_the_scan_limit_is_decoded(worker, scans):
     assert 1 < jpeg.count(b"\xff\xda") <= MAX_JPEG_SCANS
     status, body = generate(worker, jpeg)
     assert status == 200 and len(body["images"]) == 1
+
+
+@pytest.mark.parametrize("format_name, options", [("TIFF", {"compression": "jpeg"}), ("BMP", {})])
+def test_an_image_in_a_format_the_gateway_never_sends_is_not_decoded(worker, format_name, options):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (40, 90, 160)).save(buffer, format=format_name, **options)
+    status, body = generate(worker, buffer.getvalue())
+    assert status == 400 and body["error"]["code"] == "invalid_request"
+    assert "not a decodable image" in body["error"]["message"]
 
 
 def test_a_request_whose_image_is_being_decoded_holds_neither_the_device_nor_the_next_request(engine, monkeypatch):
