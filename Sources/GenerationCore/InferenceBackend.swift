@@ -28,19 +28,40 @@ public struct GenerationResult: Sendable, Equatable {
 
 /// Which backend served a request (an upstream, or `local`) and what an upstream said about money,
 /// as it said it: upstream amounts are the upstream's own unit (Segmind: US dollars, to more
-/// decimals than credits have), so they stay text.
+/// decimals than credits have), so they stay text. Only a plain decimal number of at most
+/// `maxAmountLength` characters is kept: the text goes into the usage row for good, and a header
+/// an upstream fills with tens of kilobytes (a fault, or one that means harm) would grow every
+/// row and every usage report with it.
 public struct UpstreamReport: Sendable, Equatable {
     /// The upstream's configured name, or `local`.
     public var name: String
     /// The upstream's `x-cost`: what it charged the team for this request.
-    public var cost: String?
-    /// The upstream's `x-remaining-credits`: the team's balance there after this request.
-    public var remainingCredits: String?
+    public private(set) var cost: String?
+    /// The upstream's `x-remaining-credits`: the team's balance there after this request (below
+    /// zero on an account that runs on credit).
+    public private(set) var remainingCredits: String?
 
+    /// Longer than any amount an upstream writes (`0.0042137`), short enough to keep in each row.
+    public static let maxAmountLength = 32
+
+    /// An amount that is not a plain decimal number is dropped (nil), never kept as it came.
     public init(name: String, cost: String? = nil, remainingCredits: String? = nil) {
         self.name = name
-        self.cost = cost
-        self.remainingCredits = remainingCredits
+        self.cost = cost.flatMap { Self.plainDecimal($0, signed: false) }
+        self.remainingCredits = remainingCredits.flatMap { Self.plainDecimal($0, signed: true) }
+    }
+
+    /// The text when it is digits with at most one `.` after the first of them (and, when
+    /// `signed`, a leading `-`), at most `maxAmountLength` characters; otherwise nil.
+    static func plainDecimal(_ text: String, signed: Bool) -> String? {
+        let bytes = Array(text.utf8)
+        guard bytes.count <= maxAmountLength else { return nil }
+        let number = signed && bytes.first == UInt8(ascii: "-") ? bytes.dropFirst() : bytes[...]
+        guard let first = number.first, first != UInt8(ascii: "."),
+            number.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: ".") }),
+            number.count(where: { $0 == UInt8(ascii: ".") }) <= 1
+        else { return nil }
+        return text
     }
 }
 

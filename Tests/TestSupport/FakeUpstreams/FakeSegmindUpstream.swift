@@ -9,9 +9,17 @@ import Synchronization
 /// requested size (or 512×512), `imagePadding` bytes longer than their header; with
 /// `corruptedAt`, their base64 has a character outside the alphabet at that offset.
 package final class FakeSegmindUpstream: FakeUpstream, @unchecked Sendable {
-    /// What each generation costs the team, and its balance there.
-    package let cost = "0.0042137"
-    package let remainingCredits = "9.2871"
+    /// What each generation costs the team (`x-cost`), and its balance there
+    /// (`x-remaining-credits`), as the headers say them: numbers, unless a test says otherwise.
+    package var cost: String {
+        get { amounts.withLock { $0.cost } }
+        set { amounts.withLock { $0.cost = newValue } }
+    }
+    package var remainingCredits: String {
+        get { amounts.withLock { $0.remaining } }
+        set { amounts.withLock { $0.remaining = newValue } }
+    }
+    private let amounts = Mutex((cost: "0.0042137", remaining: "9.2871"))
 
     package init(key: String = "SG_team_0123456789") throws {
         super.init(acceptingKey: key)
