@@ -153,6 +153,9 @@ public enum JSONObjectReader {
                 }
                 index = cursor + 1
             }
+            // Nothing lifted: the body is decoded as it is, and is not copied first (it may be an
+            // upstream's 64 MiB).
+            guard !lifted.isEmpty else { return false }
             rest += UnsafeBufferPointer(rebasing: buffer[copied...])
             return true
         }

@@ -84,7 +84,9 @@ struct ModelsLabUpstream {
             // The newer ModelsLab API answers with real statuses (401, 402, 429); they mean the same.
             throw .answered(UpstreamFailure.status(response.status, retryAfter: response.header("retry-after"), message: nil))
         }
-        guard let answer = try? JSONDecoder().decode(Answer.self, from: Data(response.body)) else {
+        // Through the reader that bounds how many values are built: an answer of millions of small
+        // ones would otherwise cost some 15 times its size while it is decoded.
+        guard let answer = try? JSONObjectReader.decode(Answer.self, from: response.body) else {
             throw .answered(UpstreamFailure.unreadable)
         }
         return answer

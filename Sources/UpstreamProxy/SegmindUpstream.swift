@@ -15,7 +15,8 @@ struct SegmindUpstream {
             "POST", url, headers: [("x-api-key", upstream.key.secret), ("Content-Type", "application/json")],
             body: Self.body(for: request), deadline: deadline)
         guard response.status == 200 else {
-            let message = (try? JSONDecoder().decode(ErrorBody.self, from: Data(response.body)))?.error
+            // At most 64 KiB (the client drops a longer error body), read with a bound on its values.
+            let message = (try? JSONObjectReader.decode(ErrorBody.self, from: response.body))?.error
             throw .answered(UpstreamFailure.status(response.status, retryAfter: response.header("retry-after"), message: message))
         }
         guard let answer = try? JSONObjectReader.decode(Answer.self, from: response.body) else { throw .answered(UpstreamFailure.unreadable) }

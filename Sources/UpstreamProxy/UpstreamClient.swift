@@ -92,14 +92,29 @@ final class UpstreamClient: Sendable {
 /// Gathers an answer into one array, sized from its `Content-Length` (up to 16 MiB ahead of its
 /// bytes), so that each byte of a megabyte image is copied once: `ResponseAccumulator` grows a
 /// buffer part by part, and the buffer would still have to be copied out into an array.
+///
+/// An error status's body is kept only up to `maxErrorBytes`: an error is a status and a sentence,
+/// and a longer body is read to its end (for the status and the connection) but dropped, so the
+/// answer comes with an empty body.
 final class AnswerAccumulator: HTTPClientResponseDelegate {
     typealias Response = UpstreamResponse
 
     /// An answer longer than `maxBytes` (or none at all); the call is classified as unreadable.
     struct Unreadable: Error {}
 
+    static let maxErrorBytes = 64 << 10
+
+    private struct State {
+        var head: HTTPResponseHead?
+        var body: [UInt8] = []
+        /// Bytes received so far, those dropped included.
+        var received = 0
+        /// An error body past `maxErrorBytes`: the rest is not kept.
+        var dropping = false
+    }
+
     private let maxBytes: Int
-    private let state = Mutex<(head: HTTPResponseHead?, body: [UInt8])>((nil, []))
+    private let state = Mutex(State())
 
     init(maxBytes: Int) {
         self.maxBytes = maxBytes
@@ -110,15 +125,21 @@ final class AnswerAccumulator: HTTPClientResponseDelegate {
         guard length <= maxBytes else { return task.eventLoop.makeFailedFuture(Unreadable()) }
         state.withLock { state in
             state.head = head
-            state.body.reserveCapacity(min(max(length, 0), 16 << 20))
+            let ahead = Self.isError(head) ? Self.maxErrorBytes : 16 << 20
+            state.body.reserveCapacity(min(max(length, 0), ahead))
         }
         return task.eventLoop.makeSucceededVoidFuture()
     }
 
     func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
         let fits = state.withLock { state in
-            guard buffer.readableBytes <= maxBytes - state.body.count else { return false }
-            state.body.append(contentsOf: buffer.readableBytesView)
+            guard buffer.readableBytes <= maxBytes - state.received else { return false }
+            state.received += buffer.readableBytes
+            if let head = state.head, Self.isError(head), state.received > Self.maxErrorBytes {
+                state.dropping = true
+                state.body = []
+            }
+            if !state.dropping { state.body.append(contentsOf: buffer.readableBytesView) }
             return true
         }
         return fits ? task.eventLoop.makeSucceededVoidFuture() : task.eventLoop.makeFailedFuture(Unreadable())
@@ -128,5 +149,9 @@ final class AnswerAccumulator: HTTPClientResponseDelegate {
         let (head, body) = state.withLock { state in (state.head, state.body) }
         guard let head else { throw Unreadable() }
         return UpstreamResponse(status: Int(head.status.code), headers: head.headers.map { ($0.name, $0.value) }, body: body)
+    }
+
+    private static func isError(_ head: HTTPResponseHead) -> Bool {
+        !(200..<300).contains(head.status.code)
     }
 }

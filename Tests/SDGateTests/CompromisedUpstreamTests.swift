@@ -13,6 +13,38 @@ struct CompromisedUpstreamTests {
             upstreams: [.init(name: "team", dialect: dialect, baseURL: upstream.baseURL, key: upstream.key)], routes: [model: ["team"]])
     }
 
+    /// An answer of some three million one-letter strings (12 MB): a ModelsLab answer (HTTP 200,
+    /// as v3 answers everything), or a Segmind error body. It is refused as the member's 502 without
+    /// its values being built (each once cost some 15 times the answer's size), nothing is charged,
+    /// and the gateway serves on. The bound: peak resident memory under its baseline + 64 MiB.
+    @Test(arguments: ["segmind", "modelslab"])
+    func answersOfMillionsOfSmallValuesAreRefusedWithoutBeingBuilt(dialect: String) async throws {
+        let upstream: FakeUpstream = dialect == "segmind" ? try FakeSegmindUpstream() : try FakeModelsLabUpstream(pollsBeforeSuccess: 0)
+        let gateway = try await Self.start(upstream, dialect: dialect)
+        let member = try await gateway.createKey(name: "heidi", credits: "1")
+        // One request served first: the baseline is that of a gateway that has served.
+        #expect(try await gateway.sdk(member.secret, Self.model, ["prompt": "a fox"])["status"] as? Int == 200)
+        let paid = try await gateway.credits(of: member.id)
+        let pid = gateway.gateway.process.processIdentifier
+        let baseline = try ServerAbuseTests.residentBytes(of: pid)
+
+        upstream.misbehave(.manySmallValues(status: dialect == "segmind" ? 400 : 200))
+        let expected = dialect == "segmind" ? "the upstream refused the request (HTTP 400)" : "the upstream's answer could not be read"
+        for _ in 0..<2 {
+            let answer = try await gateway.sdk(member.secret, Self.model, ["prompt": "a fox"])
+            #expect(answer["status"] as? Int == 502 && answer["error"] as? String == expected, "\(answer)")
+        }
+        let peak = try ServerAbuseTests.peakResidentBytes(of: pid)
+        #expect(peak < baseline + (64 << 20), "peak resident \(peak >> 20) MiB, from \(baseline >> 20) MiB")
+        #expect(try await gateway.credits(of: member.id) == paid)
+
+        upstream.misbehave(nil)
+        #expect(try await gateway.sdk(member.secret, Self.model, ["prompt": "a fox"])["status"] as? Int == 200)
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// The upstream's `x-cost` and `x-remaining-credits` are kept in the usage row only when they
     /// are plain decimal numbers of at most 32 characters: 40,000 digits, or words, are not kept
     /// (each row is kept for good, and the usage report carried every such header in full).

@@ -22,6 +22,8 @@ package enum UpstreamMisbehaviour: Sendable, Equatable {
     case outOfCredits
     /// Too many requests; retry after 7 seconds.
     case rateLimited
+    /// A JSON object of some three million one-letter strings (12 MB), with this status.
+    case manySmallValues(status: Int)
 }
 
 /// A request a fake upstream received.
@@ -150,8 +152,15 @@ package class FakeUpstream: @unchecked Sendable {
             return HTTPResponse.text(HTTPStatus(code: 500), "Internal Server Error")
         case .garbage:
             return HTTPResponse(status: .ok, headers: ["Content-Type": "application/json"], bytes: Array("<html>upstream maintenance</html>".utf8))
+        case .manySmallValues(let status):
+            return HTTPResponse(status: HTTPStatus(code: status), headers: ["Content-Type": "application/json"], bytes: Self.manySmallValues)
         }
     }
+
+    /// `{"status":"error","error":["a","a",…]}`, 12 MB: a decoder that builds every value holds
+    /// many times that while it reads it.
+    static let manySmallValues: [UInt8] =
+        Array(#"{"status":"error","error":["#.utf8) + Array(repeating: Array(#""a","#.utf8), count: 3_000_000).joined() + Array(#""a"]}"#.utf8)
 
     /// The misbehaviour that the dialect answers in its own words.
     var refusal: UpstreamMisbehaviour? {
