@@ -8,6 +8,10 @@ import NIOCore
 /// whose `status` tells success, `processing`, `error` or `failed`. A `processing` job is polled
 /// on the upstream's own `fetch` until it ends or the deadline passes; the images are then
 /// downloaded from the URLs in `output`.
+///
+/// Only the first call of a generation may find the upstream unreachable: once the upstream has
+/// accepted it (answered at all), the paid work has begun, so a poll or a download that cannot
+/// connect is the member's failure (502) and never lets the route send the request elsewhere.
 struct ModelsLabUpstream {
     let upstream: Upstream
     let client: UpstreamClient
@@ -17,7 +21,19 @@ struct ModelsLabUpstream {
     func generate(_ request: GenerationRequest, deadline: NIODeadline) async throws(UpstreamFailure) -> GenerationResult {
         let start = ContinuousClock.now
         let endpoint = request.image == nil ? "text2img" : "img2img"
-        var answer = try await call("/api/v3/" + endpoint, body: body(for: request), deadline: deadline)
+        let accepted = try await call("/api/v3/" + endpoint, body: body(for: request), deadline: deadline)
+        do {
+            return try await finish(request, accepted, started: start, deadline: deadline)
+        } catch {
+            throw error.afterAcceptance
+        }
+    }
+
+    /// Polls a generation the upstream accepted until it ends, and downloads its images.
+    private func finish(
+        _ request: GenerationRequest, _ accepted: Answer, started start: ContinuousClock.Instant, deadline: NIODeadline
+    ) async throws(UpstreamFailure) -> GenerationResult {
+        var answer = accepted
         while answer.status == "processing" {
             // The id goes into a path: only plain ones are taken.
             guard let id = answer.id, id.description.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {

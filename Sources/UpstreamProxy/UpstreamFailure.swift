@@ -38,6 +38,13 @@ package enum UpstreamFailure: Error, Sendable, Equatable {
         }
     }
 
+    /// This failure, of a call made once the upstream accepted the generation (a poll, a download):
+    /// one that could not connect no longer means that nothing was sent, since the paid work had
+    /// begun, so it is an answered failure, which a route does not pass to its next upstream.
+    var afterAcceptance: UpstreamFailure {
+        self == .unreachable ? .answered(.failed("the upstream could not be reached after it accepted the generation")) : self
+    }
+
     static let rejectedKey = InferenceError.upstreamRefused("the upstream rejected the gateway's key")
     /// 503: the request may succeed once the team tops its upstream account up.
     static let outOfCredits = InferenceError.upstreamRefused("the upstream account is out of credits", retryAfter: .seconds(60))

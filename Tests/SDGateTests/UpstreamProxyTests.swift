@@ -280,6 +280,36 @@ struct UpstreamProxyTests {
         #expect(try await alone.stop() == 0)
     }
 
+    /// A ModelsLab upstream that accepted a generation and then refuses connections (while the
+    /// gateway polls `fetch`, or before it downloads the images) is the member's 502: the paid work
+    /// began there, so the route does not send the request to its next upstream (the team would pay
+    /// twice), nothing is charged, and the upstream is not reported unreachable.
+    @Test(arguments: [FakeModelsLabUpstream.Step.accepting, .finishing])
+    func aModelsLabUpstreamThatGoesDownAfterAcceptingIsNotPassedOver(step: FakeModelsLabUpstream.Step) async throws {
+        let modelslab = try FakeModelsLabUpstream(pollsBeforeSuccess: 0), segmind = try FakeSegmindUpstream()
+        modelslab.goesDownAfter = step
+        let gateway = try await ProxiedGateway.start(
+            upstreams: [
+                .init(name: "modelslab", dialect: "modelslab", baseURL: modelslab.baseURL, key: modelslab.key),
+                .init(name: "segmind", dialect: "segmind", baseURL: segmind.baseURL, key: segmind.key),
+            ],
+            routes: ["sdxl1.0-txt2img": ["modelslab", "segmind"]])
+        let member = try await gateway.createKey(name: "frank", credits: "1")
+
+        let answer = try await gateway.sdk(member.secret, "sdxl1.0-txt2img", ["prompt": "a fox"])
+        #expect(answer["status"] as? Int == 502, "\(answer)")
+        #expect(answer["error"] as? String == "the upstream could not be reached after it accepted the generation", "\(answer)")
+        #expect(modelslab.received.first?.path == "/api/v3/text2img")
+        #expect(segmind.received.isEmpty, "the request was sent to a second upstream")
+        #expect(try await gateway.credits(of: member.id) == ("1", "0"))
+        #expect(try await gateway.usage().map { $0["status"] as? Int } == [502])
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        #expect(!gateway.log.contains("upstream unreachable"), "\(gateway.log)")
+        await modelslab.shutdown()
+        await segmind.shutdown()
+    }
+
     /// Chaining: the SDK → sdgate A → sdgate B → a fake Segmind. A's upstream key is a member key
     /// of B; each gateway charges its own member, and A records what B charged.
     @Test func aSecondSdgateIsTheUpstreamOfAFirst() async throws {

@@ -15,6 +15,21 @@ package final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
         var polls = 0
     }
 
+    /// The step after which the fake stops listening (its port refuses connections from then on):
+    /// an upstream that goes down in the middle of a generation it accepted.
+    package enum Step: Sendable {
+        /// Answering `processing` to the generation.
+        case accepting
+        /// Answering `success` to a fetch, before its images are downloaded.
+        case finishing
+    }
+
+    package var goesDownAfter: Step? {
+        get { down.withLock { $0 } }
+        set { down.withLock { $0 = newValue } }
+    }
+    private let down = Mutex<Step?>(nil)
+
     private let jobs = Mutex<[Int: Job]>([:])
     private let pollsBeforeSuccess: Int
     /// The host its output URLs name: its own by default; another (a CDN, or somewhere a
@@ -49,6 +64,7 @@ package final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
             jobs[id] = job
             return id
         }
+        if goesDownAfter == .accepting { await goDown() }
         return processing(id)
     }
 
@@ -65,6 +81,7 @@ package final class FakeModelsLabUpstream: FakeUpstream, @unchecked Sendable {
             return Self.json(["status": "error", "message": "Request not found"])
         }
         guard job.polls > pollsBeforeSuccess else { return processing(number) }
+        if goesDownAfter == .finishing { await goDown() }
         return Self.json([
             "status": "success", "generationTime": 0.92, "id": number,
             "output": (0..<job.samples).map { "http://\(outputHost):\(port)/generations/\(number)-\($0).png" },

@@ -2,6 +2,10 @@ import Foundation
 package import HTTPServer
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How a fake upstream answers from now on: as the contract says, or in one of the ways real
 /// services fail.
 package enum UpstreamMisbehaviour: Sendable, Equatable {
@@ -116,6 +120,19 @@ package class FakeUpstream: @unchecked Sendable {
 
     package func shutdown() async {
         await refuseConnections()
+    }
+
+    /// Stops listening while an answer is still to be sent: returns once the port refuses
+    /// connections, so that the answer that follows reaches its client (closing its connection),
+    /// and the client's next call cannot connect.
+    func goDown() async {
+        let server = server
+        Task { await server?.shutdown(gracePeriod: .seconds(30)) }
+        _ = await eventually {
+            guard let probe = try? connectToLoopback(port: port) else { return true }
+            close(probe)
+            return false
+        }
     }
 
     /// Records the request, then either the answer its misbehaviour calls for, or nil: behave.
