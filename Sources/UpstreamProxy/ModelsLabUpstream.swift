@@ -21,7 +21,7 @@ struct ModelsLabUpstream {
     func generate(_ request: GenerationRequest, deadline: NIODeadline) async throws(UpstreamFailure) -> GenerationResult {
         let start = ContinuousClock.now
         let endpoint = request.image == nil ? "text2img" : "img2img"
-        let accepted = try await call("/api/v3/" + endpoint, body: body(for: request), deadline: deadline)
+        let accepted = try await call("/api/v3/" + endpoint, body: try body(for: request), deadline: deadline)
         do {
             return try await finish(request, accepted, started: start, deadline: deadline)
         } catch {
@@ -127,17 +127,35 @@ struct ModelsLabUpstream {
 
     /// The request in v3 field names: numbers as numbers, switches as `"yes"`/`"no"`, the input
     /// image as raw base64 (spliced in, not escaped by the encoder).
-    func body(for request: GenerationRequest) -> [UInt8] {
+    func body(for request: GenerationRequest) throws(UpstreamFailure) -> [UInt8] {
         var splices = SplicedJSON()
         let fields = Fields(
             key: upstream.key.secret, prompt: request.prompt, negative_prompt: request.negativePrompt,
             init_image: request.image.map { splices.placeholder(for: $0.base64Text.bytes) }, width: request.width,
             height: request.height,
             samples: request.samples, num_inference_steps: request.steps, guidance_scale: request.guidanceScale,
-            strength: request.strength, seed: request.seed, scheduler: request.scheduler,
+            strength: request.strength, seed: request.seed, scheduler: try Self.scheduler(for: request),
             safety_checker: "no", enhance_prompt: "no", base64: "no"
         )
         return splices.encode(fields)
+    }
+
+    /// ModelsLab's name for the request's scheduler (SD3: its sampler, ComfyUI's name; SD3's own
+    /// schedule has no ModelsLab field). One ModelsLab cannot run is refused before anything is
+    /// sent (422, nothing charged), never swapped for the upstream's default.
+    static func scheduler(for request: GenerationRequest) throws(UpstreamFailure) -> String? {
+        let (name, table) =
+            request.family == .sd3
+            ? (request.sampler, ModelsLabSchedulerNames.samplers) : (request.scheduler, ModelsLabSchedulerNames.schedulers)
+        guard let name else { return nil }
+        guard let modelsLab = ModelsLabSchedulerNames.modelsLabName(for: name, in: table) else {
+            let runnable = table.values.sorted().joined(separator: ", ")
+            throw .answered(
+                .unsupported(
+                    "\(request.family == .sd3 ? "sampler" : "scheduler") '\(name.prefix(100))' does not run on this model's upstream; it runs \(runnable)"
+                ))
+        }
+        return modelsLab
     }
 
     private struct Fields: Encodable {

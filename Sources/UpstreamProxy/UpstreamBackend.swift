@@ -65,6 +65,10 @@ package final class UpstreamBackend: InferenceBackend {
             case .unreachable:
                 logger.warning("upstream unreachable", metadata: ["upstream": "\(upstream.name)", "model": "\(request.model)"])
                 if !Task.isCancelled { reachability(false) }
+            case .answered(.unsupported(let message)):
+                // Refused before anything was sent: it says nothing about the upstream.
+                logger.info(
+                    "request not sent upstream", metadata: ["upstream": "\(upstream.name)", "model": "\(request.model)", "reason": "\(message)"])
             case .answered(let answered):
                 reachability(true)
                 logger.notice("upstream failed", metadata: ["upstream": "\(upstream.name)", "model": "\(request.model)", "error": "\(answered)"])

@@ -310,6 +310,46 @@ struct UpstreamProxyTests {
         await segmind.shutdown()
     }
 
+    /// A ModelsLab upstream is sent ModelsLab's own scheduler names (diffusers' class names: the
+    /// names the ModelsLab dialect takes, read back), and SD3's sampler as its scheduler. A
+    /// scheduler ModelsLab has no name for is refused (422) before anything is sent, and not charged.
+    @Test func aModelsLabUpstreamIsSentModelsLabsSchedulerNames() async throws {
+        let upstream = try FakeModelsLabUpstream(pollsBeforeSuccess: 0)
+        let gateway = try await ProxiedGateway.start(
+            upstreams: [.init(name: "modelslab", dialect: "modelslab", baseURL: upstream.baseURL, key: upstream.key)],
+            routes: ["sd1.5-img2img": ["modelslab"], "sdxl1.0-txt2img": ["modelslab"], "sd3-med-img2img": ["modelslab"]])
+        let member = try await gateway.createKey(name: "grace", credits: "1")
+
+        let sent: [(String, [String: Any], String)] = [
+            ("sd1.5-img2img", ["image": Self.image], "DDIMScheduler"),
+            ("sdxl1.0-txt2img", ["scheduler": "Euler a"], "EulerAncestralDiscreteScheduler"),
+            ("sdxl1.0-txt2img", ["scheduler": "unipc"], "UniPCMultistepScheduler"),
+            ("sd3-med-img2img", ["image": Self.image, "sampler": "euler"], "EulerDiscreteScheduler"),
+        ]
+        for (model, parameters, scheduler) in sent {
+            let before = upstream.received.count
+            let answer = try await gateway.sdk(member.secret, model, parameters.merging(["prompt": "a fox"]) { $1 })
+            #expect(answer["status"] as? Int == 200, "\(model) \(parameters): \(answer)")
+            let generation = upstream.received.dropFirst(before).first
+            #expect(generation?.json["scheduler"] as? String == scheduler, "\(model) \(parameters)")
+        }
+        let paid = try await gateway.credits(of: member.id)
+
+        for (model, parameters) in [
+            ("sdxl1.0-txt2img", ["scheduler": "DPM2 Karras"]), ("sd3-med-img2img", ["image": Self.image, "sampler": "dpmpp_sde"]),
+        ] {
+            let before = upstream.received.count
+            let answer = try await gateway.sdk(member.secret, model, parameters.merging(["prompt": "a fox"]) { $1 })
+            #expect(answer["status"] as? Int == 422, "\(model) \(parameters): \(answer)")
+            #expect((answer["error"] as? String)?.contains("does not run on this model's upstream") == true, "\(answer)")
+            #expect(upstream.received.count == before, "a scheduler ModelsLab cannot run was sent")
+        }
+        #expect(try await gateway.credits(of: member.id) == paid)
+        #expect(try await gateway.verify().status == 0)
+        #expect(try await gateway.stop() == 0)
+        await upstream.shutdown()
+    }
+
     /// Chaining: the SDK → sdgate A → sdgate B → a fake Segmind. A's upstream key is a member key
     /// of B; each gateway charges its own member, and A records what B charged.
     @Test func aSecondSdgateIsTheUpstreamOfAFirst() async throws {

@@ -1,29 +1,16 @@
 import GenerationCore
 
-/// ModelsLab's scheduler names (diffusers' class names) and what each runs as on a catalog model:
-/// the catalog's scheduler names on SD 1.5 and SDXL, ComfyUI's sampler names on SD3. A name with
-/// no counterpart on the model is refused, never replaced by another scheduler.
+/// ModelsLab's scheduler names (diffusers' class names) and what each runs as on a catalog model
+/// (`ModelsLabSchedulerNames`): the catalog's scheduler names on SD 1.5 and SDXL, ComfyUI's sampler
+/// names on SD3. A name with no counterpart on the model is refused, never replaced by another
+/// scheduler.
 enum ModelsLabSchedulers {
-    /// On SD 1.5 and SDXL: the catalog's scheduler names.
-    private static let diffusers: [String: String] = [
-        "DDPMScheduler": "DDPM", "DDIMScheduler": "DDIM", "PNDMScheduler": "PNDM", "LMSDiscreteScheduler": "LMS",
-        "EulerDiscreteScheduler": "Euler", "EulerAncestralDiscreteScheduler": "Euler a", "DPMSolverMultistepScheduler": "DPM Multi",
-        "DPMSolverSinglestepScheduler": "DPM Single", "HeunDiscreteScheduler": "Heun", "UniPCMultistepScheduler": "UniPC",
-    ]
-
-    /// On SD3: ComfyUI's sampler names.
-    private static let comfy: [String: String] = [
-        "DDPMScheduler": "ddpm", "DDIMScheduler": "ddim", "LMSDiscreteScheduler": "lms", "EulerDiscreteScheduler": "euler",
-        "EulerAncestralDiscreteScheduler": "euler_ancestral", "DPMSolverMultistepScheduler": "dpmpp_2m", "HeunDiscreteScheduler": "heun",
-        "UniPCMultistepScheduler": "uni_pc", "LCMScheduler": "lcm", "KDPM2DiscreteScheduler": "dpm_2",
-        "KDPM2AncestralDiscreteScheduler": "dpm_2_ancestral",
-    ]
-
     /// Sets the model's scheduler (or SD3's sampler) from ModelsLab's `scheduler`.
     static func restate(_ sent: JSONValue?, for model: ModelSpec, into fields: inout RestatedFields) throws(GatewayError) {
         guard let sent, sent != .null else { return }
         guard case .string(let name) = sent else { throw .invalidFields(["scheduler: must be text, got \(sent.brief)"]) }
-        let (role, table): (FieldRole, [String: String]) = model.field(.sampler) != nil ? (.sampler, comfy) : (.scheduler, diffusers)
+        let (role, table): (FieldRole, [String: String]) =
+            model.field(.sampler) != nil ? (.sampler, ModelsLabSchedulerNames.samplers) : (.scheduler, ModelsLabSchedulerNames.schedulers)
         guard let field = model.field(role) else { return }
         guard let value = table[name], field.allowed?.contains(where: { FieldCoercion.matches($0, .string(value)) }) ?? true else {
             let runnable = table.filter { _, value in field.allowed?.contains { FieldCoercion.matches($0, .string(value)) } ?? true }.keys.sorted()
