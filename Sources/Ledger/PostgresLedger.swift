@@ -21,10 +21,10 @@ public final class PostgresLedger: Ledger {
     let rateBatches: StatementCount
     let recentKeys = RecentKeys()
 
-    /// Connects with a URL such as `postgres://user:password@host:5432/database` and applies the
-    /// migrations the database lacks.
     func now() -> Timestamp { clock.millisecondsNow }
 
+    /// Connects with a URL such as `postgres://user:password@host:5432/database?sslmode=verify-full`
+    /// (`PostgresSSLMode`) and applies the migrations the database lacks.
     public init(url: String, clock: any WallClock = SystemWallClock(), logger: Logger = Logger(label: "sdgate.ledger")) async throws(LedgerError) {
         guard let components = URLComponents(string: url), ["postgres", "postgresql"].contains(components.scheme?.lowercased() ?? ""),
             let host = components.host, let user = components.user
@@ -32,12 +32,15 @@ public final class PostgresLedger: Ledger {
             throw .storage("expected a URL such as postgres://user:password@host:5432/database")
         }
         let database = components.path.count > 1 ? String(components.path.dropFirst()) : nil
-        let tls: PostgresClient.Configuration.TLS =
-            components.queryItems?.first { $0.name == "sslmode" }?.value == "disable"
-            ? .disable : .prefer(.makeClientConfiguration())
+        let sslMode: PostgresSSLMode
+        do {
+            sslMode = try PostgresSSLMode(url: url)
+        } catch {
+            throw .storage(error.description)
+        }
         var configuration = PostgresClient.Configuration(
             host: host, port: components.port ?? 5432, username: user,
-            password: components.password, database: database, tls: tls)
+            password: components.password, database: database, tls: sslMode.tls)
         // Generation requests come in bursts; each ledger call is one short statement.
         configuration.options.maximumConnections = 32
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)

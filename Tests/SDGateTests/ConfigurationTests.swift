@@ -131,6 +131,20 @@ struct ConfigurationTests {
                 == "SDGATE_LEDGER_DATABASE: ledger.database: expected a SQLite file or a postgres:// URL, got another URL")
     }
 
+    /// An sslmode the ledger would not know is refused where `config check` sees it, naming it; a
+    /// known one passes.
+    @Test func anUnknownSSLModeOfThePostgresLedgerIsRefusedAtLoad() throws {
+        let variable = "SDGATE_LEDGER_DATABASE", url = "postgres://sdgate@db:5432/sdgate?sslmode="
+        let problem = try #require(Self.problem(nil, environment: [variable: url + "verify_full"]))
+        #expect(
+            problem.hasPrefix(
+                "\(variable): ledger.database: sslmode: unknown mode 'verify_full': expected one of disable, allow, prefer, require, verify-ca, verify-full"
+            ), "\(problem)")
+        for mode in ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] {
+            #expect(Self.problem(nil, environment: [variable: url + mode]) == nil, "\(mode)")
+        }
+    }
+
     /// A token anyone could guess in an afternoon (`x`), or one that no header can match (spaces
     /// around it), is refused; it was taken.
     @Test func aShortOrSpacedTokenIsRefused() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import Ledger
 import Logging
 
 /// One configuration key: its dotted YAML path, how a value is parsed into the configuration, and how
@@ -140,6 +141,14 @@ struct ConfigurationKey: Sendable {
                     // Any other URL is a mistake, not a file name.
                     if text.contains("://"), GatewayConfiguration.postgresScheme(of: text) == nil {
                         throw ConfigurationValueError("expected a SQLite file or a postgres:// URL, got another URL")
+                    }
+                    // Checked here, so that `config check` refuses what the ledger would refuse at start.
+                    if GatewayConfiguration.postgresScheme(of: text) != nil {
+                        do throws(PostgresSSLModeError) {
+                            _ = try PostgresSSLMode(url: text)
+                        } catch {
+                            throw ConfigurationValueError(error.description)
+                        }
                     }
                     config.ledgerDatabase = text
                 },
