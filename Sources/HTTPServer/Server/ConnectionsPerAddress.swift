@@ -7,7 +7,8 @@ import Musl
 #endif
 
 /// Open connections by client address (`Limits.maxConnectionsPerAddress`), so that one client
-/// cannot take every slot of `maxConnections` and leave the others waiting in the backlog.
+/// cannot take every slot of `maxConnections` and leave the others waiting in the backlog. An IPv6
+/// client is its /64 (`SocketAddress.clientGroup`).
 final class ConnectionsPerAddress: Sendable {
     private let limit: Int
     private let counts = Mutex<[String: Int]>([:])
@@ -20,7 +21,7 @@ final class ConnectionsPerAddress: Sendable {
     /// Counts a new connection from `peer`; false (and not counted) if that address is at its limit.
     func open(_ peer: SocketAddress) -> Bool {
         guard limit > 0 else { return true }
-        let host = peer.host
+        let host = peer.clientGroup
         return counts.withLock { counts in
             let open = counts[host, default: 0]
             guard open < limit else { return false }
@@ -31,7 +32,7 @@ final class ConnectionsPerAddress: Sendable {
 
     func close(_ peer: SocketAddress) {
         guard limit > 0 else { return }
-        let host = peer.host
+        let host = peer.clientGroup
         counts.withLock { counts in
             guard let open = counts[host] else { return }
             counts[host] = open > 1 ? open - 1 : nil

@@ -36,9 +36,9 @@ extension HTTPServer {
             /// Open connections; at the limit the server stops accepting until one closes. The
             /// server holds fewer when more would not fit in the process's descriptor limit.
             public var maxConnections = 10_000
-            /// Open connections from one client address; more are answered 503 and closed at once,
-            /// so that one client cannot take the slots the others need. 0: no limit. Behind a
-            /// reverse proxy every connection comes from the proxy's address.
+            /// Open connections from one client address (an IPv6 client: its /64); more are answered
+            /// 503 and closed at once, so that one client cannot take the slots the others need.
+            /// 0: no limit. Behind a reverse proxy every connection comes from the proxy's address.
             public var maxConnectionsPerAddress = 256
             /// Request body bytes being received, over all connections together. A body that would
             /// pass it is refused with 503 and `Retry-After` before it is read: what strangers can

@@ -78,6 +78,23 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         return text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
+    /// What a limit per client counts against (`ConnectionsPerAddress`): an IPv4 address itself; an
+    /// IPv6 address's /64, since a host is routinely given a whole /64 and could otherwise connect
+    /// from as many addresses as it pleased; an IPv4-mapped IPv6 address (an IPv4 client of a
+    /// dual-stack socket) as the IPv4 address it is, so that both spellings count as one client.
+    var clientGroup: String {
+        guard family == AF_INET6 else { return host }
+        var storage = storage
+        let bytes = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { withUnsafeBytes(of: $0.pointee.sin6_addr) { Array($0) } }
+        }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            return bytes[12...].map(String.init).joined(separator: ".")
+        }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
+
     public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     func withSockAddr<T>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {

@@ -90,7 +90,7 @@ struct ConfigurationKey: Sendable {
                 "open connections (a quarter of the open-file limit at most); more wait in the backlog"),
             .integer(
                 "server.limits.max_connections_per_address", \.server.limits.maxConnectionsPerAddress, 0...1_000_000,
-                "open connections from one client address; more get 503 and are closed (0: no limit)"),
+                "open connections from one client address (IPv6: its /64); more get 503 and are closed (0: no limit)"),
             // At least the largest body a route takes (an image request's 32 MiB), or such a body could never be read.
             .bytes(
                 "server.limits.max_body_bytes_in_flight", \.server.limits.maxBodyBytesInFlight, (32 << 20)...(1 << 40),
