@@ -13,6 +13,15 @@ public import GenerationCore
 public struct PeriodBudget: Sendable, Equatable {
     public enum Period: String, Sendable, CaseIterable {
         case day, week, month
+
+        /// The calendar's unit of the period.
+        public var component: Calendar.Component {
+            switch self {
+            case .day: .day
+            case .week: .weekOfYear
+            case .month: .month
+            }
+        }
     }
 
     public let period: Period
@@ -92,14 +101,8 @@ public struct PeriodBudget: Sendable, Equatable {
     }
 
     private static func interval(of period: Period, in calendar: Calendar, at now: Timestamp) -> Range<Timestamp>? {
-        let component: Calendar.Component =
-            switch period {
-            case .day: .day
-            case .week: .weekOfYear
-            case .month: .month
-            }
         let date = Date(timeIntervalSince1970: Double(now) / 1000)
-        guard let interval = calendar.dateInterval(of: component, for: date) else { return nil }
+        guard let interval = calendar.dateInterval(of: period.component, for: date) else { return nil }
         let start = Timestamp((interval.start.timeIntervalSince1970 * 1000).rounded())
         return start..<max(start, Timestamp((interval.end.timeIntervalSince1970 * 1000).rounded()))
     }

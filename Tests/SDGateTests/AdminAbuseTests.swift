@@ -154,6 +154,38 @@ struct AdminAbuseTests {
         #expect(try await admin.gateway.stop(signal: SIGTERM) == 0)
     }
 
+    /// A usage report by period over eight thousand years would be millions of periods (seconds of
+    /// work, hundreds of MB, millions of bound parameters on PostgreSQL): more than a series' 1,000
+    /// steps is a 422 naming the parameters, known from the window before any period is built, in
+    /// every time zone and for every period. A thousand days exactly are answered.
+    @Test func aUsageReportOfMorePeriodsThanASeriesHoldsIsRefusedBeforeTheyAreBuilt() async throws {
+        let environment = KeysCommandTests.environment()
+        let admin = try await Self.start(environment)
+        let refused = [
+            "since=1970-01-01&until=9999-12-31&by=day", "since=1970-01-01&until=9999-12-31&by=week",
+            "since=1970-01-01&until=9999-12-31&by=month&time_zone=Europe/Paris", "since=1970-01-01&until=2060-01-01&by=month",
+            // One day past the thousand.
+            "since=2000-01-01&until=2002-09-27T00:00:01Z&by=day",
+            "since=2000-01-01T00:00:00Z&until=2002-09-27T00:00:00Z&by=day&time_zone=Europe/Paris",
+        ]
+        for query in refused {
+            let started = ContinuousClock.now
+            let answer = try await admin.call("GET", "/admin/usage?\(query)")
+            let took = ContinuousClock.now - started
+            #expect(answer.status == 422, "\(query): \(answer.body)")
+            let error = answer.body["error"] as? String ?? ""
+            #expect(["since", "until", "by", "more than 1000"].allSatisfy(error.contains), "\(query): \(error)")
+            // Far below building millions (seconds), far above a request's cost under the suite's load.
+            #expect(took < .seconds(5), "\(query): \(took)")
+        }
+        // 2000-01-01 to 2002-09-27: 366 + 365 + 269 days.
+        let thousand = try await admin.call("GET", "/admin/usage?since=2000-01-01&until=2002-09-27&by=day")
+        #expect(thousand.status == 200, "\(thousand.body)")
+        #expect((thousand.body["by_period"] as? [String: Any])?["per"] as? String == "day", "\(thousand.body)")
+        #expect(try await admin.call("GET", "/admin/usage?since=1970-01-01&until=9999-12-31").status == 200, "without by, no periods")
+        #expect(try await admin.gateway.stop(signal: SIGTERM) == 0)
+    }
+
     /// Ten requests each charged the most an account may hold (an extreme catalog price, the key
     /// topped up again each time) cost more together than Int64 micro-credits hold: the report, its
     /// periods, its series and `sdgate usage` add them exactly. The sum once trapped, ending the

@@ -139,7 +139,7 @@ struct AdminRoutes: Sendable {
         return await offTheLoop {
             await answer(.ok) { [latest] in
                 let window = try UsageWindow(since: query["since"], until: query["until"], now: clock.millisecondsNow)
-                let grouping = try UsagePeriods.grouping(query), scope = try await usageScope(query, window)
+                let grouping = try UsagePeriods.grouping(query, over: window), scope = try await usageScope(query, window)
                 var report = try await UsageReport.read(from: ledger, scope: scope, window: window, latest: latest)
                 if let (period, timeZone) = grouping {
                     report.by_period = try await UsagePeriods.read(from: ledger, scope: scope, per: period, timeZone: timeZone)
