@@ -99,7 +99,7 @@ package struct GatewayApp: Sendable {
     ) async throws -> (app: GatewayApp, newAdminToken: String?) {
         let missing = configuration.missingUpstreamKeys + configuration.local.missingFiles
         guard missing.isEmpty else { throw ConfigurationError(description: missing.joined(separator: "\n")) }
-        let ledger = try await openLedger(configuration, clock: clock)
+        let ledger = try await openLedger(configuration, ifMissing: .create, clock: clock)
         let metrics = GatewayMetrics()
         let ledgerGate = LedgerGate(
             ledger: ledger, holdLifetime: configuration.holdLifetime, clock: clock, logger: logger, metricsFactory: metrics.factory)
@@ -126,18 +126,30 @@ package struct GatewayApp: Sendable {
         )
     }
 
-    /// Opens (creating on first use) the ledger the configuration names: PostgreSQL for a
-    /// `postgres://` URL (several replicas share it), otherwise the SQLite file.
+    /// What opening a SQLite ledger does where there is none: `serve` starts one on its first run;
+    /// every other command works on the one a gateway keeps, and a mistyped path (or a check of a
+    /// backup that is not there) must not pass for a new, empty ledger.
+    package enum MissingLedger: Sendable {
+        case create, refuse
+    }
+
+    /// Opens the ledger the configuration names: PostgreSQL for a `postgres://` URL (several
+    /// replicas share it), otherwise the SQLite file, which only `.create` makes where it is missing.
     package static func openLedger(
-        _ configuration: GatewayConfiguration,
+        _ configuration: GatewayConfiguration, ifMissing: MissingLedger,
         clock: any WallClock = SystemWallClock()
     ) async throws -> any GatewayStorage {
         let location = configuration.ledgerPath
         if configuration.ledgerIsPostgres {
             return try await PostgresLedger(url: location, clock: clock)
         }
-        let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        switch ifMissing {
+        case .create:
+            let folder = URL(fileURLWithPath: location).deletingLastPathComponent()
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        case .refuse:
+            guard FileManager.default.fileExists(atPath: location) else { throw NoLedgerError(path: location) }
+        }
         return try SQLiteLedger(path: location, clock: clock)
     }
 

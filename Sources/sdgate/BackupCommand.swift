@@ -24,7 +24,7 @@ struct BackupCommand: AsyncParsableCommand {
         guard !configuration.ledgerIsPostgres else {
             throw ValidationError("the ledger is in PostgreSQL: back it up with pg_dump (for example pg_dump --format=custom)")
         }
-        guard let ledger = try await GatewayApp.openLedger(configuration) as? SQLiteLedger else {
+        guard let ledger = try await GatewayApp.openLedger(configuration, ifMissing: .refuse) as? SQLiteLedger else {
             throw ValidationError("the ledger at \(location) is not a SQLite file")
         }
         try ledger.backup(to: destination)

@@ -12,7 +12,7 @@ struct LedgerOptions: ParsableArguments {
     var json = false
 
     func open() async throws -> any GatewayStorage {
-        try await GatewayApp.openLedger(configuration.load())
+        try await GatewayApp.openLedger(configuration.load(), ifMissing: .refuse)
     }
 
     func emit(_ value: some Encodable, text: () -> String) throws {

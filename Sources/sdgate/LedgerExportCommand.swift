@@ -31,7 +31,7 @@ struct LedgerExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let window = try UsageWindow.fromCommandLine(since: since, until: until)
-        let ledger = try await GatewayApp.openLedger(configuration.load())
+        let ledger = try await GatewayApp.openLedger(configuration.load(), ifMissing: .refuse)
         let names = try await accountNames(in: ledger)
         let output = FileHandle.standardOutput
         if format == .csv { output.write(Data((LedgerExportRow.csvHeader + "\r\n").utf8)) }

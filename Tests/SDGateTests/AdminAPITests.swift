@@ -15,7 +15,7 @@ struct AdminAPITests {
     }
 
     @Test func theFirstStartPrintsATokenThatManagesKeysAndMemberKeysAreRefused() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         let gateway = try await RunningGateway.start(environment: environment)
         let token = try #require(gateway.log.firstRange(of: #/sdgadm_[A-Za-z0-9_-]{43}/#).map { String(gateway.log[$0]) })
         let admin = "http://127.0.0.1:\(gateway.port)/admin"
@@ -68,7 +68,7 @@ struct AdminAPITests {
     }
 
     @Test func aConfiguredTokenIsUsedAndNoneIsGenerated() async throws {
-        var environment = KeysCommandTests.environment()
+        var environment = try KeysCommandTests.environment()
         environment["SDGATE_ADMIN_TOKEN"] = "correct horse battery staple"
         let gateway = try await RunningGateway.start(environment: environment)
         #expect(!gateway.log.contains("sdgadm_"))

@@ -28,7 +28,7 @@ struct AdminAbuseTests {
     }
 
     @Test func outOfRangeNumbersAreRefusedByNameAndMoveNothing() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         let admin = try await Self.start(environment)
         let key = try await admin.call("POST", "/admin/keys", #"{"name": "alice", "credits": "999999999999"}"#)
         #expect(key.status == 201)
@@ -85,7 +85,7 @@ struct AdminAbuseTests {
     /// memory stays within its baseline + 64 MiB (it once read every event of the window, and a
     /// report without a limit answered them all).
     @Test func aWindowOfManyUsageEventsIsAnsweredFromTotalsTheStoreSums() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         let admin = try await Self.start(environment)
         var keys: [String] = []
         for name in ["flood", "quiet"] {
@@ -159,7 +159,7 @@ struct AdminAbuseTests {
     /// steps is a 422 naming the parameters, known from the window before any period is built, in
     /// every time zone and for every period. A thousand days exactly are answered.
     @Test func aUsageReportOfMorePeriodsThanASeriesHoldsIsRefusedBeforeTheyAreBuilt() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         let admin = try await Self.start(environment)
         let refused = [
             "since=1970-01-01&until=9999-12-31&by=day", "since=1970-01-01&until=9999-12-31&by=week",
@@ -191,7 +191,7 @@ struct AdminAbuseTests {
     /// periods, its series and `sdgate usage` add them exactly. The sum once trapped, ending the
     /// gateway (and `sdgate usage` with it).
     @Test func usageCostingMoreThanInt64HoldsIsTotalledExactly() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         let admin = try await Self.start(environment)
         let id = try #require(try await admin.call("POST", "/admin/keys", #"{"name": "lavish"}"#).body["id"] as? String)
         let count = 10, at = Int64(Date().timeIntervalSince1970 * 1000) - 1_000
@@ -228,7 +228,7 @@ struct AdminAbuseTests {
     /// minute: the key's requests are answered, the second one 429, and the limit is the key's
     /// across both dialects (each dialect once kept its own count).
     @Test func aStoredRateLimitOfZeroIsAnsweredNotATrap() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         let created = try await RunningGateway.run(
             ["keys", "create", "--name", "zero", "--credits", "5", "--rate-limit", "1", "--json"],
             environment: environment)

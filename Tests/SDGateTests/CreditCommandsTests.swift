@@ -7,7 +7,7 @@ import Testing
 @Suite("Credit commands for keys and teams")
 struct CreditCommandsTests {
     @Test func amountsThatAreNotPositiveAreRefusedAndMoveNothing() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         func run(_ arguments: [String]) async throws -> Command.Result {
             try await RunningGateway.run(arguments, environment: environment)
         }

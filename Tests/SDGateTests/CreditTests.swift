@@ -18,7 +18,7 @@ struct CreditTests {
         configuration.server.port = 0
         configuration.catalogFile = Repository.path("Config/models.yaml")
         configuration.dataDirectory = Scratch.path("sdgate").path
-        let ledger = try await GatewayApp.openLedger(configuration)
+        let ledger = try await GatewayApp.openLedger(configuration, ifMissing: .create)
         let gate = LedgerGate(
             ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
             metricsFactory: GatewayMetrics().factory)

@@ -1,13 +1,18 @@
 import Foundation
+import Ledger
 import TestSupport
 import Testing
 
-/// `sdgate keys`, `ledger verify` and `usage` on a fresh data folder, then a real key through
-/// `sdgate serve`.
+/// `sdgate keys`, `ledger verify` and `usage` on a new ledger, then a real key through `sdgate serve`.
 @Suite("sdgate keys and ledger commands", .serialized)
 struct KeysCommandTests {
-    static func environment() -> [String: String] {
-        ["SDGATE_DATA_DIR": Scratch.path("sdgate").path]
+    /// A data folder that holds a new, empty ledger, as the first `sdgate serve` leaves it: the
+    /// commands other than `serve` work only on a ledger that is there.
+    static func environment() throws -> [String: String] {
+        let folder = Scratch.path("sdgate")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        _ = try SQLiteLedger(path: folder.appendingPathComponent("sdgate.sqlite").path)
+        return ["SDGATE_DATA_DIR": folder.path]
     }
 
     static func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
@@ -15,10 +20,12 @@ struct KeysCommandTests {
     /// The data folder and the ledger, with its write-ahead log, are the owner's alone: the
     /// ledger keeps webhook secrets, prompts and input images. They were readable by every user.
     @Test func theLedgerIsTheOwnersAlone() async throws {
-        let environment = Self.environment()
+        let folder = Scratch.path("sdgate").path
+        let environment = ["SDGATE_DATA_DIR": folder]
+        let gateway = try await RunningGateway.start(environment: environment)
         let created = try await RunningGateway.run(["keys", "create", "--name", "alice", "--credits", "1"], environment: environment)
         #expect(created.status == 0, "\(created.errors)")
-        let folder = try #require(environment["SDGATE_DATA_DIR"])
+        #expect(try await gateway.stop(signal: SIGTERM) == 0)
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("sdgate.sqlite") }
         #expect(files.contains("sdgate.sqlite"))
         for path in [folder] + files.map({ folder + "/" + $0 }) {
@@ -29,8 +36,33 @@ struct KeysCommandTests {
 
     /// What the admin API refuses, the command line refuses too, before anything is written: an
     /// empty or overlong name or reason, negative credits to start with (taken as none, silently).
+    /// Only `serve` makes a ledger: any other command on a path where there is none (a mistyped
+    /// `ledger.database`, a backup to check that is not there, the wrong folder) fails, names the
+    /// path and creates nothing; `ledger verify` once said "ledger verified" of the empty ledger it made.
+    @Test func everyCommandButServeRefusesALedgerThatIsNotThereAndCreatesNothing() async throws {
+        let folder = Scratch.path("nothing-here")
+        let commands = [
+            ["ledger", "verify"], ["ledger", "export"], ["keys", "list"], ["keys", "create", "--name", "alice", "--credits", "1"],
+            ["keys", "show", "kaaaaaaaa"], ["teams", "list"], ["teams", "create", "--name", "design"], ["usage"],
+            ["backup", "--to", Scratch.path("copy", pathExtension: "sqlite").path],
+        ]
+        let places: [(variable: String, path: String)] = [
+            ("SDGATE_DATA_DIR", folder.path + "/data"), ("SDGATE_LEDGER_DATABASE", folder.path + "/backups/sdgate.sqlite"),
+        ]
+        for place in places {
+            let ledger = place.variable == "SDGATE_DATA_DIR" ? place.path + "/sdgate.sqlite" : place.path
+            for arguments in commands {
+                let refused = try await RunningGateway.run(arguments, environment: [place.variable: place.path])
+                #expect(refused.status != 0, "\(arguments): \(refused.output)")
+                #expect(refused.errors.contains("no ledger at \(ledger)"), "\(arguments): \(refused.errors)")
+                #expect(!refused.output.contains("ledger verified"), "\(arguments): \(refused.output)")
+                #expect(!FileManager.default.fileExists(atPath: folder.path), "\(arguments) created \(folder.path)")
+            }
+        }
+    }
+
     @Test func theCommandLineRefusesWhatTheAdminAPIRefuses() async throws {
-        let environment = Self.environment()
+        let environment = try Self.environment()
         let long = String(repeating: "n", count: 201)
         let refusals: [([String], String)] = [
             (["keys", "create", "--name", ""], "--name must not be empty"),
@@ -53,7 +85,7 @@ struct KeysCommandTests {
     }
 
     @Test func createTopUpShowRevokeAndVerify() async throws {
-        let environment = Self.environment()
+        let environment = try Self.environment()
         let created = try await RunningGateway.run(
             ["keys", "create", "--name", "alice", "--credits", "2.5", "--models", "sdxl-img2img", "--json"],
             environment: environment)
@@ -91,7 +123,7 @@ struct KeysCommandTests {
     }
 
     @Test func aRealKeyIsMeteredAndNeverLogged() async throws {
-        let environment = Self.environment()
+        let environment = try Self.environment()
         let created = try await RunningGateway.run(["keys", "create", "--name", "bob", "--credits", "1", "--json"], environment: environment)
         let secret = try #require((try Self.json(created.output) as? [String: Any])?["secret"] as? String)
         let gateway = try await RunningGateway.start(environment: environment)
@@ -119,7 +151,7 @@ extension KeysCommandTests {
     /// and balances, and it verifies; an existing file is never overwritten; PostgreSQL is pointed
     /// to its own tools.
     @Test func backupCopiesTheLedgerWhileItServes() async throws {
-        let environment = Self.environment()
+        let environment = try Self.environment()
         let gateway = try await RunningGateway.start(environment: environment)
         let created = try await RunningGateway.run(["keys", "create", "--name", "alice", "--credits", "2.5", "--json"], environment: environment)
         let id = try #require((try Self.json(created.output) as? [String: Any])?["id"] as? String, "\(created.errors)")

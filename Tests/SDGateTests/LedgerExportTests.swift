@@ -9,7 +9,7 @@ struct LedgerExportTests {
     static let awkwardReason = "=SUM(A1), \"refund\"\r\nsecond line"
 
     @Test func csvAndJSONLinesHoldEveryMovementAsWritten() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         let team = try await RunningGateway.run(["teams", "create", "--name", "studio, east", "--credits", "10", "--json"], environment: environment)
         let teamID = try #require((try KeysCommandTests.json(team.output) as? [String: Any])?["id"] as? String)
         let created = try await RunningGateway.run(

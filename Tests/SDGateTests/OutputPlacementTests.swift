@@ -30,7 +30,7 @@ struct OutputPlacementTests {
         configuration.dataDirectory = data.path
         configuration.outputStore = .files
         configuration.outputFolder = data.appendingPathComponent("shared").path
-        let ledger = try await GatewayApp.openLedger(configuration)
+        let ledger = try await GatewayApp.openLedger(configuration, ifMissing: .create)
         let app = GatewayApp(configuration: configuration, logger: .init(label: "test"), gate: TestGate(), ledger: ledger)
         let store = try #require(try app.makeOutputStore(ledger: ledger) as? OutputStore)
         #expect(store.folder.path == configuration.outputFolder)

@@ -2,9 +2,10 @@ import Foundation
 import TestSupport
 import Testing
 
-/// The README's "Running it for a team" commands, run as written, one after another, in an empty
-/// folder with `sdgate` on the PATH: each exits 0, and what they print and write is what the README
-/// says. Only `<key-id>` is filled in, from what `keys create` printed.
+/// The README's "Running it for a team" commands, run as written, one after another, in a folder
+/// with `sdgate` on the PATH, while the gateway serves from that folder's `./data` (the README's
+/// first command, which creates the ledger there): each exits 0, and what they print and write is
+/// what the README says. Only `<key-id>` is filled in, from what `keys create` printed.
 @Suite("README commands")
 struct ReadmeCommandsTests {
     /// The first shell block after `heading` in the README, its lines without their comments.
@@ -25,6 +26,7 @@ struct ReadmeCommandsTests {
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(at: bin.appendingPathComponent("sdgate"), withDestinationURL: CommandLineTests.binary)
         let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let gateway = try await RunningGateway.start(environment: ["SDGATE_DATA_DIR": folder.appendingPathComponent("data").path])
 
         var keyID: String?
         var outputs: [String: String] = [:]
@@ -41,5 +43,6 @@ struct ReadmeCommandsTests {
         #expect(export.hasPrefix("time,account_type,account_id") && export.contains(",topup,100,") && export.contains(",topup,500,"))
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("sdgate-copy.sqlite").path))
         #expect(FileManager.default.fileExists(atPath: folder.appendingPathComponent("data/sdgate.sqlite").path), "the default data folder")
+        #expect(try await gateway.stop(signal: SIGTERM) == 0)
     }
 }

@@ -9,7 +9,7 @@ import Testing
 @Suite("Refusal flood", .serialized)
 struct RefusalFloodTests {
     @Test func refusalsLeaveARowPerMinuteAndTheReportCountsEachOne() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         let admin = try await AdminAbuseTests.start(environment)
         let flood = try await admin.call("POST", "/admin/keys", #"{"name": "flood"}"#).body
         let funded = try await admin.call("POST", "/admin/keys", #"{"name": "funded", "credits": "5"}"#).body

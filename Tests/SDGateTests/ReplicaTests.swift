@@ -25,7 +25,7 @@ struct ReplicaTests {
             configuration.catalogFile = Repository.path("Config/models.yaml")
             configuration.ledgerDatabase = url
             // Each gateway its own ledger, so its own connection pool: as two replicas.
-            let ledger = try await GatewayApp.openLedger(configuration)
+            let ledger = try await GatewayApp.openLedger(configuration, ifMissing: .create)
             let gate = LedgerGate(
                 ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
                 metricsFactory: GatewayMetrics().factory)

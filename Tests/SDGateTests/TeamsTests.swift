@@ -7,7 +7,7 @@ import Testing
 @Suite("Teams", .serialized)
 struct TeamsTests {
     @Test func teamsOnTheCommandLine() async throws {
-        let environment = KeysCommandTests.environment()
+        let environment = try KeysCommandTests.environment()
         func run(_ arguments: [String]) async throws -> (status: Int32, value: Any?, errors: String) {
             let result = try await RunningGateway.run(arguments, environment: environment)
             return (result.status, try? KeysCommandTests.json(result.output), result.errors)
@@ -43,7 +43,7 @@ struct TeamsTests {
     }
 
     @Test func aTeamBudgetCapsItsMembersThroughTheAdminAPI() async throws {
-        var environment = KeysCommandTests.environment()
+        var environment = try KeysCommandTests.environment()
         environment["SDGATE_ADMIN_TOKEN"] = "team-test-admin-token"
         let gateway = try await RunningGateway.start(environment: environment)
         let base = "http://127.0.0.1:\(gateway.port)"
