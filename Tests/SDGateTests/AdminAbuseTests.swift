@@ -186,6 +186,30 @@ struct AdminAbuseTests {
         #expect(try await admin.gateway.stop(signal: SIGTERM) == 0)
     }
 
+    /// A filter with a malformed percent escape is a 422 that names it: it was dropped, and
+    /// `?team=%ZZ` answered every key's usage as if asked for the team's.
+    @Test func aMalformedPercentEscapeInAUsageFilterIsRefusedNotDropped() async throws {
+        let environment = try KeysCommandTests.environment()
+        let admin = try await Self.start(environment)
+        #expect(try await admin.call("POST", "/admin/teams", #"{"name": "design studio"}"#).status == 201)
+        let refusals = [
+            ("/admin/usage?key=%ZZ", "key"), ("/admin/usage?team=%ZZ", "team"), ("/admin/usage?limit=%ZZ", "limit"),
+            ("/admin/usage?since=24h&team=design%", "team"), ("/admin/usage?by=day&time_zone=Europe%2", "time_zone"),
+            ("/admin/usage/series?team=%ZZ&step=1d", "team"), ("/admin/usage/series?step=1d&key=%G1", "key"),
+        ]
+        for (path, name) in refusals {
+            let answer = try await admin.call("GET", path)
+            #expect(answer.status == 422, "\(path): \(answer.body)")
+            #expect((answer.body["error"] as? String)?.hasPrefix("\(name): malformed percent escape") == true, "\(path): \(answer.body)")
+        }
+        // Well-formed escapes still filter: the team's name with a space, as %20 or +.
+        for path in ["/admin/usage?team=design%20studio", "/admin/usage?team=design+studio", "/admin/usage/series?team=design%20studio"] {
+            #expect(try await admin.call("GET", path).status == 200, "\(path)")
+        }
+        #expect(try await admin.call("GET", "/admin/usage?team=design%20office").status == 404, "another team is not found, not every key")
+        #expect(try await admin.gateway.stop(signal: SIGTERM) == 0)
+    }
+
     /// Ten requests each charged the most an account may hold (an extreme catalog price, the key
     /// topped up again each time) cost more together than Int64 micro-credits hold: the report, its
     /// periods, its series and `sdgate usage` add them exactly. The sum once trapped, ending the

@@ -128,7 +128,12 @@ struct AdminRoutes: Sendable {
     /// hours, the latest `UsageReport.maxRequests` rows). `limit` keeps fewer; the totals still
     /// count them all. `&by=day|week|month&time_zone=...` adds the totals of each calendar period.
     private func usage(_ request: HTTPRequest) async -> HTTPResponse {
-        let query = Self.query(request.head.query)
+        let query: [String: String]
+        do {
+            query = try Self.query(request.head.query)
+        } catch {
+            return Self.error(.unprocessableContent, error.description)
+        }
         var latest = UsageReport.maxRequests
         if let limit = query["limit"] {
             guard let value = Int(limit), (1...UsageReport.maxRequests).contains(value) else {
@@ -151,7 +156,12 @@ struct AdminRoutes: Sendable {
 
     /// `?since=7d&until=...&step=1h|1d`: what each key and each model spent in each step, for charts.
     private func usageSeries(_ request: HTTPRequest) async -> HTTPResponse {
-        let query = Self.query(request.head.query)
+        let query: [String: String]
+        do {
+            query = try Self.query(request.head.query)
+        } catch {
+            return Self.error(.unprocessableContent, error.description)
+        }
         let steps: [String: Int64] = ["1h": 3_600_000, "1d": 86_400_000]
         guard let step = steps[query["step"] ?? "1h"] else { return Self.error(.unprocessableContent, "step: expected 1h or 1d") }
         return await offTheLoop {
@@ -220,12 +230,20 @@ struct AdminRoutes: Sendable {
         .json(status, Array((try? JSONEncoder().encode(["error": message])) ?? Data()))
     }
 
-    static func query(_ text: Substring?) -> [String: String] {
+    /// The query's parameters, decoded. A malformed percent escape is refused, naming its
+    /// parameter: dropped, it took a filter with it, and `?team=%ZZ` reported the whole gateway.
+    static func query(_ text: Substring?) throws(UsageWindowError) -> [String: String] {
         var values: [String: String] = [:]
         for pair in (text ?? "").split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1)
-            guard let name = parts.first?.removingPercentEncoding else { continue }
-            values[name] = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding : ""
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = parts[0].replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                throw UsageWindowError(message: "query: a parameter's name has a malformed percent escape: '\(parts[0])'")
+            }
+            let raw = parts.count > 1 ? String(parts[1]) : ""
+            guard let value = raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                throw UsageWindowError(message: "\(name): malformed percent escape in '\(raw)'")
+            }
+            values[name] = value
         }
         return values
     }
