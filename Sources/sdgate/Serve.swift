@@ -41,6 +41,9 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "sdgate")
         do {
+            // Held until `run` returns: the process's life as a gateway.
+            let lock = try configuration.ledgerIsPostgres ? nil : ServeLock(ledgerPath: configuration.ledgerPath)
+            defer { withExtendedLifetime(lock) {} }
             let (app, newAdminToken) = try await GatewayApp.open(configuration: configuration, logger: logger, logOutput: output)
             app.metrics.countLogDrops { output.droppedLines }
             if let newAdminToken {

@@ -127,6 +127,31 @@ struct CommandLineTests {
         #expect(result.errors.contains("SDGATE_SERVER_TIMEOUTS_HEADER_READ: server.timeouts.header_read: expected a duration"))
     }
 
+    /// Each gateway keeps its own rate limiter, so two on one SQLite ledger would double every
+    /// key's limit: a second `serve` on the same data folder (on another port) refuses to start,
+    /// saying why, while the first keeps serving and the commands still work beside it.
+    @Test func aSecondServeOnTheSameSQLiteLedgerRefusesToStart() async throws {
+        let environment = ["SDGATE_DATA_DIR": Scratch.path("sdgate").path]
+        let first = try await RunningGateway.start(environment: environment)
+        let second = try await Command.start(
+            CommandLineTests.binary.path, ["serve", "--host", "127.0.0.1", "--port", "0"], environment: environment)
+        // It ends, or (were it let in) it listens: either is seen without waiting out a timeout.
+        #expect(await eventually(timeout: .seconds(60)) { !processRuns(second.processIdentifier) || second.log.contains("address=") })
+        #expect(try await second.stop(signal: SIGKILL) == 1, "\(second.log)")
+        #expect(second.log.contains("another sdgate serve uses the ledger at \(environment["SDGATE_DATA_DIR"] ?? "")/sdgate.sqlite"), "\(second.log)")
+
+        let health = try await Command.run("curl", ["-sS", "-m", "10", "http://127.0.0.1:\(first.port)/health"])
+        #expect(health.output == "{\"status\":\"ok\"}", "\(health.errors)")
+        let created = try await RunningGateway.run(["keys", "create", "--name", "alice", "--credits", "1"], environment: environment)
+        #expect(created.status == 0, "\(created.errors)")
+        #expect(try await RunningGateway.run(["ledger", "verify"], environment: environment).status == 0)
+        #expect(try await first.stop(signal: SIGTERM) == 0)
+
+        // Its lock goes with it: the next gateway on the folder starts.
+        let next = try await RunningGateway.start(environment: environment)
+        #expect(try await next.stop(signal: SIGTERM) == 0)
+    }
+
     @Test func serveReportsAPortInUse() async throws {
         let first = try await RunningGateway.start()
         let second = try await RunningGateway.run(["serve", "--host", "127.0.0.1", "--port", "\(first.port)"])
