@@ -110,9 +110,62 @@ struct ConfigurationTests {
 
     @Test func aDurationTooLongToBuildIsRefusedLikeAnyOutOfRange() {
         #expect(Self.problem(nil, environment: ["SDGATE_JOBS_WAIT": "400"]) == "SDGATE_JOBS_WAIT: jobs.wait: must be between 0s and 5m, got 400s")
-        for huge in ["1e16", "1e300s", "9223372036854776h"] {
+        for huge in ["10000000000000000", "1" + String(repeating: "0", count: 300) + "s", "9223372036854776h"] {
             #expect(
                 Self.problem(nil, environment: ["SDGATE_JOBS_WAIT": huge]) == "SDGATE_JOBS_WAIT: jobs.wait: must be between 0s and 5m, got '\(huge)'")
+        }
+    }
+
+    /// A duration is decimal digits with an optional fraction and a unit: `0x10` was read as 16 s,
+    /// and exponents, signs, `inf` and `nan` passed through `Double` too.
+    @Test func aDurationIsDecimalDigitsOnly() throws {
+        for text in ["0x10", "0x10s", "1e3", "1e3ms", "+5", "-0", "inf", "nan", "5.", ".5", "1_000", "1,5s", " s"] {
+            let problem = Self.problem(nil, environment: ["SDGATE_JOBS_WAIT": text])
+            #expect(
+                problem?.hasPrefix("SDGATE_JOBS_WAIT: jobs.wait: expected a duration such as 250ms, 10s or 5m") == true,
+                "\(text): \(problem ?? "taken")")
+        }
+        for (text, duration) in [
+            ("16", Duration.seconds(16)), ("1.5s", .milliseconds(1500)), ("250ms", .milliseconds(250)), ("2m", .seconds(120)), (" 7 s ", .seconds(7)),
+        ] {
+            #expect(try Self.load(nil, environment: ["SDGATE_JOBS_WAIT": text]).jobWait == duration, "\(text)")
+        }
+    }
+
+    /// `serve` binds a numeric address only: a host name passed `config check` and then `serve`
+    /// failed to bind. It is refused where the configuration is read, naming it.
+    @Test func theListenAddressIsCheckedAsServeReadsIt() throws {
+        for host in ["example.com", "0.0.0.0.0", "[::1", "127.0.0.1:8080", "*"] {
+            #expect(
+                Self.problem("server:\n  host: '\(host)'\n")
+                    == "test.yaml:2: server.host: expected a numeric IPv4 or IPv6 address (0.0.0.0, ::, 127.0.0.1) or localhost, got '\(host)'")
+        }
+        for host in ["0.0.0.0", "::", "127.0.0.1", "[::1]", "localhost", "fe80::1"] {
+            #expect(try Self.load(nil, environment: ["SDGATE_SERVER_HOST": host]).server.host == host)
+        }
+    }
+
+    /// `max-age` counts whole seconds: 500ms was sent as `max-age=0`, which tells browsers to drop
+    /// HSTS, the opposite of what was asked. Whole seconds from 1s, or 0 for none.
+    @Test func theHSTSMaxAgeIsWholeSecondsFromOneSecond() throws {
+        let variable = "SDGATE_SERVER_TLS_HSTS_MAX_AGE"
+        for text in ["500ms", "1500ms", "0.5", "1.25s"] {
+            #expect(
+                Self.problem(nil, environment: [variable: text])
+                    == "\(variable): server.tls.hsts_max_age: must be whole seconds, at least 1s (0: not sent), got '\(text)'")
+        }
+        for (text, maxAge) in [("0", Duration.zero), ("0s", .zero), ("1s", .seconds(1)), ("2000ms", .seconds(2)), ("1h", .seconds(3600))] {
+            #expect(try Self.load(nil, environment: [variable: text]).hstsMaxAge == maxAge, "\(text)")
+        }
+    }
+
+    /// The token the documentation once showed as an example is refused, for the admin API and
+    /// for metrics: anyone who read the README knew it.
+    @Test func theDocumentationsPlaceholderTokenIsRefused() {
+        for (variable, key) in [("SDGATE_ADMIN_TOKEN", "admin.token"), ("SDGATE_METRICS_TOKEN", "metrics.token")] {
+            #expect(
+                Self.problem(nil, environment: [variable: "change-me-to-a-long-secret"])
+                    == "\(variable): \(key): is the documentation's placeholder, which anyone can read: generate one (openssl rand -hex 32)")
         }
     }
 

@@ -73,7 +73,15 @@ struct ConfigurationKey: Sendable {
 
     static let all: [ConfigurationKey] =
         [
-            .string("server.host", \.server.host, "address to listen on (0.0.0.0, ::, 127.0.0.1)"),
+            ConfigurationKey(
+                path: "server.host", summary: "address to listen on (0.0.0.0, ::, 127.0.0.1)",
+                apply: { config, text throws(ConfigurationValueError) in
+                    // Read as `serve` binds it: a name it would not bind must not pass `config check`.
+                    guard SocketAddress(host: text, port: 0) != nil else {
+                        throw ConfigurationValueError("expected a numeric IPv4 or IPv6 address (0.0.0.0, ::, 127.0.0.1) or localhost, got '\(text)'")
+                    }
+                    config.server.host = text
+                }, render: { $0.server.host }),
             .integer("server.port", \.server.port, 0...65535, "port to listen on; 0 picks a free one"),
             .integer("server.backlog", \.backlogAsInt, 1...65535, "listen backlog"),
             .integer("server.event_loops", \.server.eventLoops, 1...256, "serial queues sharing the connections (default: one per core)"),
@@ -124,9 +132,18 @@ struct ConfigurationKey: Sendable {
                 path: "server.tls.private_key", summary: "HTTPS: the private key file (PEM) of the certificate",
                 apply: { config, text throws(ConfigurationValueError) in config.tlsPrivateKey = text },
                 render: { $0.tlsPrivateKey.isEmpty ? "(none)" : $0.tlsPrivateKey }),
-            .duration(
-                "server.tls.hsts_max_age", \.hstsMaxAge, .zero ... .seconds(2 * 365 * 86400),
-                "HTTPS: send Strict-Transport-Security with this max-age on every answer; 0: not sent"),
+            ConfigurationKey(
+                path: "server.tls.hsts_max_age",
+                summary: "HTTPS: send Strict-Transport-Security with this max-age (whole seconds) on every answer; 0: not sent",
+                apply: { config, text throws(ConfigurationValueError) in
+                    let maxAge = try ConfigurationValue.duration(text, in: .zero ... .seconds(2 * 365 * 86400))
+                    // max-age counts whole seconds: 500ms would be sent as max-age=0, which tells
+                    // browsers to forget HSTS, the opposite of what was asked.
+                    guard maxAge == .zero || (maxAge >= .seconds(1) && maxAge.components.attoseconds == 0) else {
+                        throw ConfigurationValueError("must be whole seconds, at least 1s (0: not sent), got '\(text)'")
+                    }
+                    config.hstsMaxAge = maxAge
+                }, render: { ConfigurationValue.renderDuration($0.hstsMaxAge) }),
             .duration(
                 "server.timeouts.tls_handshake", \.server.timeouts.tlsHandshake, .milliseconds(100) ... .seconds(3600),
                 "time for a TLS handshake, from the connection's accept (closed beyond)"),
@@ -238,12 +255,20 @@ struct ConfigurationKey: Sendable {
     /// a second, and without spaces around it, which a client's header never carries (it could
     /// never match).
     static func token(_ text: String) throws(ConfigurationValueError) -> String {
+        // The documentation's examples once showed this one; anyone who read them could use it.
+        guard text != documentedPlaceholder else {
+            throw ConfigurationValueError("is the documentation's placeholder, which anyone can read: generate one (openssl rand -hex 32)")
+        }
         guard text.isEmpty || text.utf8.count >= minimumSecretBytes else {
             throw ConfigurationValueError("must be at least \(minimumSecretBytes) bytes (for example: openssl rand -hex 32)")
         }
         guard text.trimmingSpaces() == text else { throw ConfigurationValueError("must not begin or end with a space") }
         return text
     }
+}
+
+extension ConfigurationKey {
+    static let documentedPlaceholder = "change-me-to-a-long-secret"
 }
 
 extension GatewayConfiguration {

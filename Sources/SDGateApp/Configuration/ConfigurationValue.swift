@@ -33,7 +33,8 @@ enum ConfigurationValue {
         return try check(value * scale, range, render: renderBytes)
     }
 
-    /// `250ms`, `10s`, `5m`, `1h`; a bare number is seconds.
+    /// `250ms`, `10s`, `5m`, `1h`, `1.5s`; a bare number is seconds. Decimal digits only, with an
+    /// optional fraction: `Double` would also read `0x10` (16), `1e3`, `inf` and `+5`.
     static func duration(_ text: String, in range: ClosedRange<Duration>) throws(ConfigurationValueError) -> Duration {
         let text = text.trimmingSpaces()
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
@@ -44,7 +45,8 @@ enum ConfigurationValue {
             scale = factor
             break
         }
-        guard let value = Double(number.trimmingSpaces()), value >= 0, value.isFinite else {
+        let digits = number.trimmingSpaces()
+        guard Self.isDecimal(digits), let value = Double(digits), value.isFinite else {
             throw ConfigurationValueError("expected a duration such as 250ms, 10s or 5m, got '\(text)'")
         }
         // A duration past Int64's milliseconds lies past every range; it cannot even be built.
@@ -52,6 +54,12 @@ enum ConfigurationValue {
             throw outOfRange(range, got: "'\(text)'", render: renderDuration)
         }
         return try check(.milliseconds(milliseconds), range, render: renderDuration)
+    }
+
+    /// Digits, then optionally a point and more digits.
+    private static func isDecimal(_ text: some StringProtocol) -> Bool {
+        let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        return parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { ("0"..."9").contains($0) } }
     }
 
     private static func check<T: Comparable>(_ value: T, _ range: ClosedRange<T>, render: (T) -> String) throws(ConfigurationValueError) -> T {
