@@ -117,37 +117,31 @@ def test_a_broken_models_file_exits_with_status_2_and_says_why(tmp_path):
     assert done.returncode == 2 and done.stdout == "" and "weights.a.kind" in done.stderr
 
 
+def cancelled_in_its_first_step(worker, steps, request_id):
+    """The answer to a generation of `steps` steps cancelled while its first step is held in the
+    denoiser (a fault), as `(status, body)`."""
+    outcome = {}
+    body = request_json("sd1.5-img2img", inject_fault="stall", steps=steps, strength=1.0, request_id=request_id)
+    stalled = threading.Thread(target=lambda: outcome.update(result=worker.request("POST", "/generate", body)))
+    stalled.start()
+    try:
+        wait_until(lambda: worker.request("GET", "/health")[1]["busy"], "the generation to start")
+        assert worker.request("POST", "/cancel", {"request_id": request_id}) == (200, {"cancelled": request_id})
+    finally:
+        worker.request("POST", "/faults/release", {})
+        stalled.join(POLL_LIMIT_SECONDS)
+    return outcome["result"]
+
+
 def test_a_cancel_that_arrives_in_the_last_step_is_too_late_and_the_images_are_made(tcp_worker):
     """Only the decode is left to save once the last step has begun: the images are made and
     answered, and the gateway charges them without delivering them."""
-    outcome = {}
-    body = request_json("sd1.5-img2img", inject_fault="stall", steps=1, strength=1.0, request_id="job-last")
-    stalled = threading.Thread(target=lambda: outcome.update(result=tcp_worker.request("POST", "/generate", body)))
-    stalled.start()
-    try:
-        wait_until(lambda: tcp_worker.request("GET", "/health")[1]["busy"], "the generation to start")
-        # Its only step is held in the denoiser: the cancel arrives while it runs.
-        assert tcp_worker.request("POST", "/cancel", {"request_id": "job-last"}) == (200, {"cancelled": "job-last"})
-    finally:
-        tcp_worker.request("POST", "/faults/release", {})
-        stalled.join(POLL_LIMIT_SECONDS)
-    status, answer = outcome["result"]
+    status, answer = cancelled_in_its_first_step(tcp_worker, steps=1, request_id="job-last")
     assert status == 200 and len(answer["images"]) == 1, answer
 
 
 def test_a_cancel_stops_the_generation_after_the_step_it_arrives_in_and_the_worker_serves_on(tcp_worker):
-    outcome = {}
-    body = request_json("sd1.5-img2img", inject_fault="stall", steps=40, strength=1.0, request_id="job-1")
-    stalled = threading.Thread(target=lambda: outcome.update(result=tcp_worker.request("POST", "/generate", body)))
-    stalled.start()
-    try:
-        wait_until(lambda: tcp_worker.request("GET", "/health")[1]["busy"], "the generation to start")
-        # The first step is held in the denoiser: the cancel arrives while it runs.
-        assert tcp_worker.request("POST", "/cancel", {"request_id": "job-1"}) == (200, {"cancelled": "job-1"})
-    finally:
-        tcp_worker.request("POST", "/faults/release", {})
-        stalled.join(POLL_LIMIT_SECONDS)
-    status, answer = outcome["result"]
+    status, answer = cancelled_in_its_first_step(tcp_worker, steps=40, request_id="job-1")
     assert status == 409 and answer["error"]["code"] == "cancelled"
     assert "stopped after 1 of 40 steps" in answer["error"]["message"]
     assert tcp_worker.request("GET", "/health")[1]["busy"] is False
