@@ -20,9 +20,10 @@ struct WorkerSupervisionTests {
         if let generate { try generate.write(to: folder.appendingPathComponent("generate.json"), atomically: true, encoding: .utf8) }
         var settings = LocalBackend.Settings()
         settings.healthCheckInterval = .milliseconds(100)
-        // Long enough for a stub that a loaded machine (the whole suite runs at once on two cores)
-        // is slow to schedule: three checks missed in a row restart it.
-        settings.healthCheckTimeout = .seconds(1)
+        // Long enough for a stub that a loaded machine (the whole suite runs at once on two cores,
+        // fuzz targets building beside it) is slow to schedule: three checks missed in a row restart
+        // it, and at one second a stub on CI was restarted over and over before it ever joined.
+        settings.healthCheckTimeout = .seconds(3)
         settings.maxRestartDelay = .seconds(1)
         settings.deadline = deadline
         settings.startTimeout = startTimeout
@@ -45,7 +46,7 @@ struct WorkerSupervisionTests {
 
     @Test func aWorkerWhoseHealthCheckHangsIsKilledAndRestarted() async throws {
         let (backend, folder) = try Self.stub()
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         let first = try #require(Self.starts(in: folder).first)
 
         // Alive, but its health check never answers: it leaves the pool and its process is killed.
@@ -55,7 +56,7 @@ struct WorkerSupervisionTests {
 
         // Once checks pass again, the restarted worker joins the pool.
         try FileManager.default.removeItem(at: folder.appendingPathComponent("hang"))
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         let last = try #require(Self.starts(in: folder).last)
         #expect(last != first && processExists(last))
 
@@ -79,7 +80,7 @@ struct WorkerSupervisionTests {
 
     @Test func aWorkerStuckOnAJobPastItsDeadlineIsKilledAndRestarted() async throws {
         let (backend, folder) = try Self.stub(deadline: .seconds(1))
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         let first = try #require(Self.starts(in: folder).first)
 
         // The job never ends: its client is answered at the deadline, and the worker, busy with it
@@ -91,7 +92,7 @@ struct WorkerSupervisionTests {
 
         // The new process, with no job, joins the pool.
         try FileManager.default.removeItem(at: folder.appendingPathComponent("stuck"))
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         await backend.shutdown()
     }
 
@@ -100,7 +101,7 @@ struct WorkerSupervisionTests {
     /// sent with, rather than run it on unpaid. It ran on, with no id to be stopped by.
     @Test func aGenerationPastItsDeadlineIsStoppedOnItsWorker() async throws {
         let (backend, folder) = try Self.stub(deadline: .seconds(1))
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("stuck").path, contents: nil)
         await #expect(throws: InferenceError.timedOut) { try await backend.generate(Self.request) }
         func lines(_ name: String) -> [String] {
@@ -133,12 +134,12 @@ struct WorkerSupervisionTests {
     ])
     func aWorkersTypedErrorReachesTheGatewayAsItsKindAndTheWorkerServesOn(answer: String, expected: InferenceError) async throws {
         let (backend, _) = try Self.stub(answering: answer)
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         for _ in 1...2 {
             await #expect(throws: expected) { try await backend.generate(Self.request) }
         }
         // Still (or, after a missed health check on a busy machine, again) up.
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         await backend.shutdown()
     }
 
@@ -148,7 +149,7 @@ struct WorkerSupervisionTests {
         let values = String(repeating: "0,", count: 100_000) + "0"
         let answer = #"{"status": 500, "body": {"error": {"code": "failed", "message": "read"}, "junk": [\#(values)]}}"#
         let (backend, _) = try Self.stub(answering: answer)
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         await #expect(throws: InferenceError.failed("the local worker failed (HTTP 500)")) { try await backend.generate(Self.request) }
         await backend.shutdown()
     }
@@ -156,7 +157,7 @@ struct WorkerSupervisionTests {
     /// A worker answers; it does not send the gateway elsewhere with the member's request.
     @Test func aWorkersRedirectIsNotFollowed() async throws {
         let (backend, folder) = try Self.stub()
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         // To itself, elsewhere: each redirect followed would be one more POST it counts.
         let answer = #"{"status": 307, "body": {}, "headers": {"Location": "/elsewhere"}}"#
         try answer.write(to: folder.appendingPathComponent("generate.json"), atomically: true, encoding: .utf8)
@@ -171,7 +172,7 @@ struct WorkerSupervisionTests {
     @Test func aStartedJobsResultComesBackThoughItsClientLeft() async throws {
         let answer = #"{"status": 200, "body": {"images": [{"data": "aW1hZ2U=", "format": "png"}], "seed": 1, "generation_time": 0.5}}"#
         let (backend, folder) = try Self.stub(answering: answer)
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         let stuck = folder.appendingPathComponent("stuck")
         _ = FileManager.default.createFile(atPath: stuck.path, contents: nil)
         let request = Task { try await backend.generate(Self.request) }
@@ -187,7 +188,7 @@ struct WorkerSupervisionTests {
     /// job runner's slot until the worker came free, or for `max_wait` (five minutes).
     @Test func aRequestStoppedWhileItWaitsLeavesTheQueueAtOnce() async throws {
         let (backend, folder) = try Self.stub()
-        #expect(await eventually(timeout: .seconds(30)) { backend.workersUp == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { backend.workersUp == 1 })
         _ = FileManager.default.createFile(atPath: folder.appendingPathComponent("stuck").path, contents: nil)
         let busy = Task { try await backend.generate(Self.request) }
         #expect(await eventually(timeout: .seconds(30)) { backend.running == 1 })
