@@ -239,6 +239,33 @@ struct ModelsLabTests {
         await gateway.stop()
     }
 
+    /// A `track_id` and a webhook URL are kept with the job and repeated in each fetch's answer and
+    /// in the webhook's body: past their bounds they are refused before anything is held, in v3
+    /// and v6 alike. Unbounded, one request with a 25 MB `track_id` made every fetch of its job
+    /// build a 25 MB answer.
+    @Test func aTrackIDOrWebhookPastItsBoundIsRefusedAndNothingIsHeld() async throws {
+        let gateway = try await Gateway(wait: .seconds(20))
+        let (keyID, secret) = try await gateway.key(credits: "1")
+        for path in ["/api/v3/text2img", "/api/v6/images/text2img"] {
+            var body: [String: Any] = ["key": secret, "prompt": "x", "track_id": String(repeating: "t", count: 257)]
+            if path.contains("v6") { body["model_id"] = "sdxl1.0-txt2img" }
+            let long = try await gateway.post(path, body)
+            #expect(
+                (long["message"] as? [String: [String]])?["track_id"] == ["must be at most 256 characters, got 257"], "\(path): \(long)")
+            body["track_id"] = "order-1"
+            body["webhook"] = "https://hooks.example/" + String(repeating: "w", count: 2048)
+            let longHook = try await gateway.post(path, body)
+            #expect(longHook["message"] as? String == "webhook: the URL must be at most 2048 bytes, got 2070", "\(path): \(longHook)")
+        }
+        #expect(try await gateway.ledger.balance(of: .key(keyID)) == Balance(balance: Credits(decimal: "1")!, held: .zero))
+
+        // At the bound, the id comes back as sent.
+        let trackID = String(repeating: "t", count: 256)
+        let served = try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "x", "track_id": trackID])
+        #expect(served["status"] as? String == "success" && served["track_id"] as? String == trackID, "\(served)")
+        await gateway.stop()
+    }
+
     /// A webhook URL whose host cannot be looked up now (the gateway's lookups all wait on slow DNS
     /// servers) is the gateway's refusal, not the URL's: a retry may pass, so it is not called an
     /// invalid webhook. Nothing is charged.

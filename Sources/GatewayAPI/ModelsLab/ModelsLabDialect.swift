@@ -129,17 +129,30 @@ public struct ModelsLabDialect: Sendable {
     }
 
     /// What v3 refuses besides the catalog's fields: a safety checker (none is configured, so a
-    /// request that asks for one is refused rather than served unchecked), and a webhook URL the
-    /// address rules forbid.
+    /// request that asks for one is refused rather than served unchecked), a `track_id` or a
+    /// webhook URL past its bound, and a webhook URL the address rules forbid.
     private static func problem(with body: [String: JSONValue], webhooks: WebhookSender) async -> GatewayError? {
         if FieldCoercion.flag(body["safety_checker"]) == true {
             return .unavailableOption("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\"")
+        }
+        // Both are kept with the job and repeated in every fetch's answer and its webhook's body:
+        // unbounded, one request of megabytes made each of a thousand fetches cost as much.
+        if let trackID = body["track_id"]?.text, trackID.unicodeScalars.count > maxTrackIDLength {
+            return .invalidFields(["track_id: must be at most \(maxTrackIDLength) characters, got \(trackID.unicodeScalars.count)"])
+        }
+        if let webhook = webhook(in: body), webhook.utf8.count > maxWebhookLength {
+            return .invalidWebhook("webhook: the URL must be at most \(maxWebhookLength) bytes, got \(webhook.utf8.count)")
         }
         if let webhook = webhook(in: body), let problem = await webhooks.problem(with: webhook) {
             return problem.busy ? .unreadableRequest(.serviceUnavailable, "webhook: \(problem.message)") : .invalidWebhook(problem.message)
         }
         return nil
     }
+
+    /// A client's own id for its job: room for a UUID, a database key or a short path.
+    static let maxTrackIDLength = 256
+    /// The most a URL is commonly allowed (browsers, proxies and CDNs cut at about 2 KB).
+    static let maxWebhookLength = 2048
 
     private static func webhook(in body: [String: JSONValue]) -> String? {
         body["webhook"]?.text.flatMap { $0.isEmpty ? nil : $0 }
