@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import GenerationCore
 import GuardedHTTP
@@ -165,6 +166,32 @@ struct WebhookDispatcherTests {
         let attempt = try #require(try await store.webhookAttempts(deliveryID: queued.id).first)
         #expect(attempt.status == nil && attempt.error == "no operator secret is configured (alerts.secret)")
         #expect(receiver.seen.withLock { $0.count } == 1)
+    }
+
+    /// A delivery's lookup counts against its key's share of the lookups that may wait on their
+    /// servers, as its call's did: it counted against the gateway's only, so a member whose
+    /// webhook host never answers could hold up every place, and every image URL was refused.
+    @Test func aWebhooksLookupCountsAgainstItsKey() async throws {
+        let gate = DispatchSemaphore(value: 0)
+        let begun = Atomic<Int>(0)
+        let resolver = HostResolver(maxBlocked: 64, maxBlockedPerOwner: 1) { _ in
+            begun.add(1, ordering: .relaxed)
+            _ = gate.wait(timeout: .now() + .seconds(120))
+            return ["127.0.0.1"]
+        }
+        let sender = WebhookSender(policy: AddressPolicy(allowPrivateAddresses: true), timeout: .seconds(10), resolver: resolver)
+        func delivery(_ id: String, key: String) -> WebhookDelivery {
+            WebhookDelivery(
+                id: id, keyID: key, jobID: "j", url: "http://\(id).example:9/hook", body: Array("{}".utf8), state: .pending,
+                attempts: 0, nextAttemptAt: 0, createdAt: 0, endedAt: nil, recipient: .member)
+        }
+        let first = Task { await sender.send(delivery("msg-1", key: "k-one"), secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") }
+        #expect(await eventually(timeout: .seconds(90)) { begun.load(ordering: .relaxed) == 1 })
+        let second = await sender.send(delivery("msg-2", key: "k-one"), secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        #expect(second.status == nil && second.error == "the gateway is resolving too many hosts at once; retry shortly", "\(second)")
+        #expect(begun.load(ordering: .relaxed) == 1, "the key's second lookup never began")
+        gate.signal()
+        _ = await first.value
     }
 
     /// A receiver that answers at once and then sends its body a byte at a time: its status is

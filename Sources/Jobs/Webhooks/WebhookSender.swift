@@ -35,7 +35,11 @@ public struct WebhookSender: Sendable {
     public func send(_ delivery: WebhookDelivery, secret: String, now: Date = Date()) async -> WebhookDispatcher.Attempt {
         let pinned: GuardedFetcher.Target
         let chosen = delivery.recipient == .operator ? operatorFetcher : fetcher
-        switch await target(of: delivery.url, through: chosen) {
+        // A member's URL is looked up as that member's, as it was when the call was made: its
+        // name's servers may never answer, and the member's few places bound how many of the
+        // gateway's lookups it can hold up (the operator's are the gateway's own).
+        let owner = delivery.recipient == .operator ? nil : delivery.keyID
+        switch await HostResolver.$owner.withValue(owner, operation: { await target(of: delivery.url, through: chosen) }) {
         case .success(let checked): pinned = checked
         case .failure(let refusal): return WebhookDispatcher.Attempt(status: nil, error: refusal.message)
         }
