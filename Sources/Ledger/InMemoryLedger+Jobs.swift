@@ -12,6 +12,8 @@ extension InMemoryLedger: JobStore {
         let sequence: Int
         /// When the job was settled (`settleJob`), once it ended.
         var settledAt: Timestamp? = nil
+        /// Its input image, which only a claim reads, until it ends (`JobRecord.input`).
+        var input: [UInt8]? = nil
     }
 
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
@@ -27,7 +29,7 @@ extension InMemoryLedger: JobStore {
                 hold: job.hold, cost: job.cost, state: .queued, attempts: 0, result: nil, error: nil, createdAt: createdAt,
                 finishedAt: nil)
             state.sequence += 1
-            state.jobs[id] = StoredJob(record: record, sequence: state.sequence)
+            state.jobs[id] = StoredJob(record: record, sequence: state.sequence, input: job.input)
             state.jobIDsByPublicID[publicID] = id
             return record
         }
@@ -60,9 +62,11 @@ extension InMemoryLedger: JobStore {
             guard let next else { return nil }
             let job = StoredJob(
                 record: next.record.with(state: .processing, attempts: next.record.attempts + 1), leaseUntil: leaseUntil,
-                claimTurn: (lastTurn.values.max() ?? 0) + 1, sequence: next.sequence)
+                claimTurn: (lastTurn.values.max() ?? 0) + 1, sequence: next.sequence, input: next.input)
             state.jobs[job.record.id] = job
-            return job.record
+            var claimed = job.record
+            claimed.input = job.input
+            return claimed
         }
     }
 
@@ -80,6 +84,7 @@ extension InMemoryLedger: JobStore {
             guard let job = state.jobs[id], job.record.state == .processing, job.record.attempts == attempt else { return false }
             state.jobs[id]?.record = job.record.with(state: finished, result: result, error: error, finishedAt: finishedAt)
             state.jobs[id]?.leaseUntil = nil
+            state.jobs[id]?.input = nil
             return true
         }
     }
@@ -98,7 +103,10 @@ extension InMemoryLedger: JobStore {
                         : job.record.with(state: .failed, error: "the gateway stopped while generating, too many times", finishedAt: now)
                 state.jobs[record.id]?.record = record
                 state.jobs[record.id]?.leaseUntil = nil
-                if record.state == .failed { failed.append(record) }
+                if record.state == .failed {
+                    state.jobs[record.id]?.input = nil
+                    failed.append(record)
+                }
             }
             return failed
         }
@@ -111,6 +119,7 @@ extension InMemoryLedger: JobStore {
                 guard job.record.state == .queued, job.record.createdAt < cutoff else { return nil }
                 let record = job.record.with(state: .failed, error: "the job waited too long in the queue", finishedAt: finishedAt)
                 state.jobs[record.id]?.record = record
+                state.jobs[record.id]?.input = nil
                 return record
             }
         }
@@ -149,6 +158,7 @@ extension InMemoryLedger {
             case .queued:
                 let record = job.with(state: .failed, error: JobRecord.cancelledError, finishedAt: at, cancelledAt: at)
                 state.jobs[id]?.record = record
+                state.jobs[id]?.input = nil
                 return .removed(record)
             case .processing where job.cancelledAt == nil:
                 let record = job.with(state: .processing, cancelledAt: at)

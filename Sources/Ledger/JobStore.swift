@@ -19,7 +19,7 @@ public protocol JobStore: Sendable {
     func queuedJobCount() async throws(LedgerError) -> Int
     /// Takes the next queued job, atomically across replicas: QUEUED → PROCESSING, one more attempt.
     /// Keys take turns (round robin by the key's last claim), each key's jobs oldest first, so that
-    /// one key's backlog does not hold the others' jobs back.
+    /// one key's backlog does not hold the others' jobs back. The one read that carries its `input`.
     func claimJob(leaseUntil: Timestamp) async throws(LedgerError) -> JobRecord?
     /// Keeps a running job's lease; false if the job is no longer this runner's: taken back, or
     /// claimed again since (`attempt` is the claimed record's `attempts`, which each claim counts).
@@ -119,13 +119,19 @@ public struct NewJob: Sendable {
     public var model: String
     /// The request as the dialect will run it.
     public var payload: [UInt8]
+    /// Its input image, kept apart from the payload (`JobRecord.input`).
+    public var input: [UInt8]?
     /// The credits held for it, charged when it completes.
     public var hold: HoldID
     public var cost: Credits
     /// The most jobs the key may have queued at once, this one included; nil for no limit.
     public var maxQueuedForKey: Int?
 
-    public init(keyID: String, dialect: String, model: String, payload: [UInt8], hold: HoldID, cost: Credits, maxQueuedForKey: Int? = nil) {
+    public init(
+        keyID: String, dialect: String, model: String, payload: [UInt8], input: [UInt8]? = nil, hold: HoldID, cost: Credits,
+        maxQueuedForKey: Int? = nil
+    ) {
+        self.input = input
         self.maxQueuedForKey = maxQueuedForKey
         self.keyID = keyID
         self.dialect = dialect
@@ -158,6 +164,10 @@ public struct JobRecord: Sendable, Equatable {
     public let finishedAt: Timestamp?
     /// When its key asked to cancel it; nil: never. A cancelled job that ended is never delivered.
     public internal(set) var cancelledAt: Timestamp? = nil
+    /// Its input image (megabytes), in the record a claim answers only, for the run: every other
+    /// read leaves it out, so a poll costs the same whatever the image's size, and a job that
+    /// ended no longer keeps it.
+    public internal(set) var input: [UInt8]? = nil
 }
 
 extension JobRecord {

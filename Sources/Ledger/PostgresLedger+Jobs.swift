@@ -19,8 +19,12 @@ extension PostgresLedger: JobStore {
         "CREATE INDEX job_finished ON job (finished_at) WHERE finished_at IS NOT NULL",
     ]
 
+    /// A record's columns; its input, which only a claim reads (`claimedColumns`), as NULL.
     private static let columns =
-        "id, public_id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at, cancelled_at"
+        "id, public_id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at, cancelled_at, NULL::BYTEA"
+    /// A record's columns with its input (`JobRecord.input`).
+    private static let claimedColumns =
+        "id, public_id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at, cancelled_at, input"
 
     /// Each claim's turn, so that the next claim goes to the key whose last turn is the oldest.
     static let jobTurnsSchema: [PostgresQuery] = [
@@ -47,7 +51,8 @@ extension PostgresLedger: JobStore {
     ]
 
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
-        let id = RandomUUID.make(), createdAt = now(), payload = Data(job.payload), limit = job.maxQueuedForKey ?? Int.max
+        let id = RandomUUID.make(), createdAt = now(), payload = Data(job.payload), input = job.input.map { Data($0) }
+        let limit = job.maxQueuedForKey ?? Int.max
         let draw = JobPublicID.source
         let record = try await transaction { connection, logger -> JobRecord? in
             // Enqueues of one key take turns (the lock ends with the transaction): its count cannot pass the limit.
@@ -57,8 +62,8 @@ extension PostgresLedger: JobStore {
                 // transaction), as the limit does; the count, which the lock keeps, tells which it was.
                 for try await row in try await connection.query(
                     """
-                    INSERT INTO job (id, public_id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
-                    SELECT \(id), \(draw()), \(job.keyID), \(job.dialect), \(job.model), \(payload), \(job.hold.rawValue),
+                    INSERT INTO job (id, public_id, key_id, dialect, model, payload, input, hold_id, cost, state, created_at)
+                    SELECT \(id), \(draw()), \(job.keyID), \(job.dialect), \(job.model), \(payload), \(input), \(job.hold.rawValue),
                            \(job.cost.microCredits), 'QUEUED', \(createdAt)
                     WHERE (SELECT COUNT(*) FROM job WHERE key_id = \(job.keyID) AND state = 'QUEUED') < \(limit)
                     ON CONFLICT (public_id) DO NOTHING
@@ -104,7 +109,7 @@ extension PostgresLedger: JobStore {
                 SELECT q.id FROM job q WHERE q.state = 'QUEUED'
                 ORDER BY (SELECT MAX(c.claim_turn) FROM job c WHERE c.key_id = q.key_id) NULLS FIRST, q.created_at
                 LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING \(unescaped: Self.columns)
+            RETURNING \(unescaped: Self.claimedColumns)
             """
         ).first
     }
@@ -122,7 +127,8 @@ extension PostgresLedger: JobStore {
         let finishedAt = now(), result = result.map { Data($0) }
         return try await !jobs(
             """
-            UPDATE job SET state = \(state.rawValue), result = \(result), error = \(error), finished_at = \(finishedAt), lease_until = NULL
+            UPDATE job SET state = \(state.rawValue), result = \(result), error = \(error), finished_at = \(finishedAt), lease_until = NULL,
+                           input = NULL
             WHERE id = \(id) AND state = 'PROCESSING' AND attempts = \(attempt) RETURNING \(unescaped: Self.columns)
             """
         ).isEmpty
@@ -138,7 +144,7 @@ extension PostgresLedger: JobStore {
         // A cancelled job is not run again: it fails as cancelled.
         return try await jobs(
             """
-            UPDATE job SET state = 'FAILED', finished_at = \(now), lease_until = NULL,
+            UPDATE job SET state = 'FAILED', finished_at = \(now), lease_until = NULL, input = NULL,
                 error = CASE WHEN cancelled_at IS NULL THEN 'the gateway stopped while generating, too many times' ELSE \(JobRecord.cancelledError) END
             WHERE state = 'PROCESSING' AND lease_until < \(now) RETURNING \(unescaped: Self.columns)
             """)
@@ -148,7 +154,7 @@ extension PostgresLedger: JobStore {
         let finishedAt = now()
         return try await jobs(
             """
-            UPDATE job SET state = 'FAILED', error = 'the job waited too long in the queue', finished_at = \(finishedAt)
+            UPDATE job SET state = 'FAILED', error = 'the job waited too long in the queue', finished_at = \(finishedAt), input = NULL
             WHERE state = 'QUEUED' AND created_at < \(cutoff) RETURNING \(unescaped: Self.columns)
             """)
     }
@@ -177,6 +183,7 @@ extension PostgresLedger: JobStore {
             UPDATE job SET state = CASE state WHEN 'QUEUED' THEN 'FAILED' ELSE state END,
                            error = CASE state WHEN 'QUEUED' THEN \(JobRecord.cancelledError) ELSE error END,
                            finished_at = CASE state WHEN 'QUEUED' THEN \(at) ELSE finished_at END,
+                           input = CASE state WHEN 'QUEUED' THEN NULL ELSE input END,
                            cancelled_at = \(at)
             WHERE id = \(id) AND (state = 'QUEUED' OR (state = 'PROCESSING' AND cancelled_at IS NULL))
             RETURNING \(unescaped: Self.columns)
@@ -202,7 +209,9 @@ extension PostgresLedger: JobStore {
         }
     }
 
-    private typealias JobRow = (String, Int64, String, String, String, Data, String, Int64, String, Int, Data?, String?, Int64, Int64?, Int64?)
+    private typealias JobRow = (
+        String, Int64, String, String, String, Data, String, Int64, String, Int, Data?, String?, Int64, Int64?, Int64?, Data?
+    )
 
     /// Runs a query that answers job rows. (An autoclosure: binding `Data` can throw.)
     private func jobs(_ query: @autoclosure () throws -> PostgresQuery) async throws(LedgerError) -> [JobRecord] {
@@ -217,6 +226,7 @@ extension PostgresLedger: JobStore {
         JobRecord(
             id: row.0, publicID: row.1, keyID: row.2, dialect: row.3, model: row.4, payload: Array(row.5), hold: HoldID(row.6),
             cost: Credits(microCredits: row.7), state: JobState(rawValue: row.8) ?? .failed, attempts: row.9,
-            result: row.10.map(Array.init), error: row.11, createdAt: row.12, finishedAt: row.13, cancelledAt: row.14)
+            result: row.10.map(Array.init), error: row.11, createdAt: row.12, finishedAt: row.13, cancelledAt: row.14,
+            input: row.15.map(Array.init))
     }
 }

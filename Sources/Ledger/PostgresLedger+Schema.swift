@@ -90,6 +90,7 @@ extension PostgresLedger {
             ("019 usage by time", ["CREATE INDEX usage_by_time ON usage_event (at)"]),
             ("020 requests that held nothing counted", Self.countedUsageSchema),
             ("021 settled jobs", Self.jobSettlementSchema),
+            ("022 job inputs apart", ["ALTER TABLE job ADD COLUMN input BYTEA"]),
         ]
         try await client.withTransaction(logger: logger) { connection in
             // One migrator at a time across replicas; the lock ends with the transaction.

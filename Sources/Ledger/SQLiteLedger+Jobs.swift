@@ -47,6 +47,13 @@ extension SQLiteLedger: JobStore {
     /// When a job's key asked to cancel it (`cancelJob`).
     static let jobCancelSchema = "ALTER TABLE job ADD COLUMN cancelled_at INTEGER"
 
+    /// A job's input image (`JobRecord.input`), apart from its payload; NULL once the job ended.
+    static let jobInputSchema = "ALTER TABLE job ADD COLUMN input BLOB"
+
+    /// Every column of a record but its input, which only a claim reads.
+    private static let columns =
+        "id, public_id, key_id, dialect, model, payload, hold_id, cost, state, attempts, result, error, created_at, finished_at, cancelled_at"
+
     public func enqueueJob(_ job: NewJob) async throws(LedgerError) -> JobRecord {
         let id = RandomUUID.make(), createdAt = now(), limit = job.maxQueuedForKey ?? Int.max, draw = JobPublicID.source
         return try await write { db in
@@ -56,13 +63,13 @@ extension SQLiteLedger: JobStore {
                 if let record = try Self.jobRow(
                     db,
                     sql: """
-                        INSERT INTO job (id, public_id, key_id, dialect, model, payload, hold_id, cost, state, created_at)
-                        SELECT ?, ?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?
+                        INSERT INTO job (id, public_id, key_id, dialect, model, payload, input, hold_id, cost, state, created_at)
+                        SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, 'QUEUED', ?
                         WHERE (SELECT COUNT(*) FROM job WHERE key_id = ? AND state = 'QUEUED') < ?
-                        ON CONFLICT (public_id) DO NOTHING RETURNING *
+                        ON CONFLICT (public_id) DO NOTHING RETURNING \(Self.columns)
                         """,
                     [
-                        id, draw(), job.keyID, job.dialect, job.model, Data(job.payload), job.hold.rawValue,
+                        id, draw(), job.keyID, job.dialect, job.model, Data(job.payload), job.input.map { Data($0) }, job.hold.rawValue,
                         job.cost.microCredits, createdAt, job.keyID, limit,
                     ])
                 {
@@ -76,11 +83,11 @@ extension SQLiteLedger: JobStore {
     }
 
     public func job(id: String) async throws(LedgerError) -> JobRecord? {
-        try await read { db in try Self.jobRow(db, sql: "SELECT * FROM job WHERE id = ?", [id]) }
+        try await read { db in try Self.jobRow(db, sql: "SELECT \(Self.columns) FROM job WHERE id = ?", [id]) }
     }
 
     public func job(publicID: Int64) async throws(LedgerError) -> JobRecord? {
-        try await read { db in try Self.jobRow(db, sql: "SELECT * FROM job WHERE public_id = ?", [publicID]) }
+        try await read { db in try Self.jobRow(db, sql: "SELECT \(Self.columns) FROM job WHERE public_id = ?", [publicID]) }
     }
 
     public func queuedJobCount() async throws(LedgerError) -> Int {
@@ -94,7 +101,7 @@ extension SQLiteLedger: JobStore {
                 sql: """
                     UPDATE job SET state = 'PROCESSING', attempts = attempts + 1, lease_until = ?,
                                    claim_turn = (SELECT COALESCE(MAX(claim_turn), 0) + 1 FROM job)
-                    WHERE id = (\(Self.nextInTurn)) RETURNING *
+                    WHERE id = (\(Self.nextInTurn)) RETURNING \(Self.columns), input
                     """, [leaseUntil])
         }
     }
@@ -120,7 +127,7 @@ extension SQLiteLedger: JobStore {
         return try await write { db in
             try db.execute(
                 sql: """
-                    UPDATE job SET state = ?, result = ?, error = ?, finished_at = ?, lease_until = NULL
+                    UPDATE job SET state = ?, result = ?, error = ?, finished_at = ?, lease_until = NULL, input = NULL
                     WHERE id = ? AND state = 'PROCESSING' AND attempts = ?
                     """, arguments: [state.rawValue, result.map { Data($0) }, error, finishedAt, id, attempt])
             return db.changesCount == 1
@@ -138,9 +145,9 @@ extension SQLiteLedger: JobStore {
             return try Self.jobRows(
                 db,
                 sql: """
-                    UPDATE job SET state = 'FAILED', finished_at = ?, lease_until = NULL,
+                    UPDATE job SET state = 'FAILED', finished_at = ?, lease_until = NULL, input = NULL,
                         error = CASE WHEN cancelled_at IS NULL THEN 'the gateway stopped while generating, too many times' ELSE ? END
-                    WHERE state = 'PROCESSING' AND lease_until < ? RETURNING *
+                    WHERE state = 'PROCESSING' AND lease_until < ? RETURNING \(Self.columns)
                     """, [now, JobRecord.cancelledError, now])
         }
     }
@@ -151,8 +158,8 @@ extension SQLiteLedger: JobStore {
             try Self.jobRows(
                 db,
                 sql: """
-                    UPDATE job SET state = 'FAILED', error = 'the job waited too long in the queue', finished_at = ?
-                    WHERE state = 'QUEUED' AND created_at < ? RETURNING *
+                    UPDATE job SET state = 'FAILED', error = 'the job waited too long in the queue', finished_at = ?, input = NULL
+                    WHERE state = 'QUEUED' AND created_at < ? RETURNING \(Self.columns)
                     """, [finishedAt, cutoff])
         }
     }
@@ -171,17 +178,19 @@ extension SQLiteLedger: JobStore {
             if let removed = try Self.jobRow(
                 db,
                 sql: """
-                    UPDATE job SET state = 'FAILED', error = ?, finished_at = ?, cancelled_at = ? WHERE id = ? AND state = 'QUEUED' RETURNING *
+                    UPDATE job SET state = 'FAILED', error = ?, finished_at = ?, cancelled_at = ?, input = NULL
+                    WHERE id = ? AND state = 'QUEUED' RETURNING \(Self.columns)
                     """, [JobRecord.cancelledError, at, at, id])
             {
                 return .removed(removed)
             }
             if let stopping = try Self.jobRow(
-                db, sql: "UPDATE job SET cancelled_at = ? WHERE id = ? AND state = 'PROCESSING' AND cancelled_at IS NULL RETURNING *", [at, id])
+                db, sql: "UPDATE job SET cancelled_at = ? WHERE id = ? AND state = 'PROCESSING' AND cancelled_at IS NULL RETURNING \(Self.columns)",
+                [at, id])
             {
                 return .stopping(stopping)
             }
-            return try Self.jobRow(db, sql: "SELECT * FROM job WHERE id = ?", [id]).map { JobCancellation.unchanged($0) } ?? .notFound
+            return try Self.jobRow(db, sql: "SELECT \(Self.columns) FROM job WHERE id = ?", [id]).map { JobCancellation.unchanged($0) } ?? .notFound
         }
     }
 
@@ -208,7 +217,7 @@ extension SQLiteLedger: JobStore {
                 payload: Array(row["payload"] as Data), hold: HoldID(row["hold_id"]), cost: Credits(microCredits: row["cost"]),
                 state: JobState(rawValue: row["state"]) ?? .failed, attempts: row["attempts"],
                 result: (row["result"] as Data?).map(Array.init), error: row["error"], createdAt: row["created_at"],
-                finishedAt: row["finished_at"], cancelledAt: row["cancelled_at"])
+                finishedAt: row["finished_at"], cancelledAt: row["cancelled_at"], input: (row["input"] as Data?).map(Array.init))
         }
     }
 }

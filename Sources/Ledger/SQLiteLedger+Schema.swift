@@ -147,6 +147,7 @@ extension SQLiteLedger {
         migrator.registerMigration("018 usage by time") { db in try db.execute(sql: Self.usageByTimeSchema) }
         migrator.registerMigration("019 requests that held nothing counted") { db in try db.execute(sql: Self.countedUsageSchema) }
         migrator.registerMigration("020 settled jobs") { db in try db.execute(sql: Self.jobSettlementSchema) }
+        migrator.registerMigration("021 job inputs apart") { db in try db.execute(sql: Self.jobInputSchema) }
         return migrator
     }
 }

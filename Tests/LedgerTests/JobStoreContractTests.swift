@@ -185,6 +185,65 @@ struct JobStoreContractTests {
         #expect(try await jobs.job(id: fresh.id) != nil, "a job not finished is never purged")
     }
 
+    /// A job's input image (megabytes) is read by its claims only, and kept until the job ends,
+    /// however it ends. Kept in the payload, it was read and decoded by every poll of the job (a
+    /// member polling one 17 MB job from 100 threads stalled the gateway for seconds) and kept for
+    /// the hour after the job failed free (ten such failures took 240 MB of disk).
+    @Test(arguments: LedgerStore.available)
+    func aJobsInputIsReadByItsClaimsOnlyAndGoesWhenItEnds(store: LedgerStore) async throws {
+        let clock = ManualClock()
+        let (ledger, path) = try await store.make(clock: clock)
+        let jobs = try #require(ledger as? any JobStore)
+        let image = [UInt8](repeating: 7, count: 300_000)
+        func queue(_ model: String) async throws -> JobRecord {
+            var job = newJob(model)
+            job.input = image
+            return try await jobs.enqueueJob(job)
+        }
+        let finished = try await queue("finished")
+        #expect(finished.input == nil)
+        #expect(try await jobs.job(id: finished.id)?.input == nil)
+        #expect(try await jobs.job(publicID: finished.publicID)?.input == nil)
+        let claim = try #require(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 1000))
+        #expect(claim.id == finished.id && claim.input == image)
+        // Taken back from a gateway that died, it runs again: with its input.
+        clock.advance(by: 1001)
+        #expect(try await jobs.recoverAbandonedJobs(now: clock.millisecondsNow, maxAttempts: 3).isEmpty)
+        let again = try #require(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 1000))
+        #expect(again.id == finished.id && again.input == image)
+        #expect(try await jobs.finishJob(id: again.id, attempt: again.attempts, state: .completed, result: [1], error: nil))
+
+        let abandoned = try await queue("abandoned")
+        let lastClaim = try #require(try await jobs.claimJob(leaseUntil: clock.millisecondsNow + 1000))
+        clock.advance(by: 1001)
+        #expect(try await jobs.recoverAbandonedJobs(now: clock.millisecondsNow, maxAttempts: lastClaim.attempts).map(\.id) == [abandoned.id])
+        let cancelled = try await queue("cancelled")
+        guard case .removed = try await jobs.cancelJob(id: cancelled.id) else { Issue.record("not removed"); return }
+        let expired = try await queue("expired")
+        clock.advance(by: 10)
+        #expect(try await jobs.expireQueuedJobs(queuedBefore: clock.millisecondsNow).map(\.id) == [expired.id])
+        let waiting = try await queue("waiting")
+
+        #expect(try await Self.jobsKeepingTheirInput(ledger, at: path) == [waiting.id], "only the job that has not ended")
+    }
+
+    /// The ids of the jobs whose input the store still holds, read beneath the interface.
+    static func jobsKeepingTheirInput(_ ledger: any Ledger, at path: String) async throws -> [String] {
+        let query = "SELECT id FROM job WHERE input IS NOT NULL ORDER BY id"
+        switch ledger {
+        case let memory as InMemoryLedger:
+            return try memory.locked { state in state.jobs.values.filter { $0.input != nil }.map(\.record.id).sorted() }
+        case is SQLiteLedger:
+            let run = try await Command.run("sqlite3", [path, query])
+            #expect(run.status == 0, "\(run.errors)")
+            return run.output.split(separator: "\n").map(String.init)
+        default:
+            let run = try await Command.run("psql", [path, "-tAc", query])
+            #expect(run.status == 0, "\(run.errors)")
+            return run.output.split(separator: "\n").map(String.init)
+        }
+    }
+
     @Test(arguments: LedgerStore.available)
     func racingClaimersRunEachJobOnce(store: LedgerStore) async throws {
         let jobs = try await makeStore(store, clock: ManualClock())

@@ -20,6 +20,7 @@ struct ModelsLabTests {
         let server: HTTPServer
         let base: String
         let ledger: SQLiteLedger
+        let ledgerPath: String
         let backend = FakeBackend()
         let runner: JobRunner
 
@@ -29,7 +30,8 @@ struct ModelsLabTests {
         init(wait: Duration, webhooks: WebhookSender = WebhookSender()) async throws {
             let folder = Scratch.path("modelslab")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            ledger = try SQLiteLedger(path: folder.appendingPathComponent("sdgate.sqlite").path)
+            ledgerPath = folder.appendingPathComponent("sdgate.sqlite").path
+            ledger = try SQLiteLedger(path: ledgerPath)
             let gate = LedgerGate(
                 ledger: ledger, holdLifetime: .seconds(600), clock: SystemWallClock(), logger: Logger(label: "test"),
                 metricsFactory: GatewayMetrics().factory)
@@ -165,6 +167,30 @@ struct ModelsLabTests {
         // The usage event counts the job from queued to answered: at least the wait it outlasted.
         let usage = try await gateway.ledger.usage(keyID: nil, teamID: nil, from: 0, to: .max).filter { $0.requestID == String(id) }
         #expect(usage.count == 1 && usage[0].status == 200 && usage[0].durationMilliseconds >= 300, "\(usage)")
+        await gateway.stop()
+    }
+
+    /// A job's input image runs with it, but is not what its polls read, nor kept once it ended:
+    /// kept in the job's payload, each fetch read and decoded the whole image (polls of one 17 MB
+    /// job from 100 threads stalled the gateway for seconds), and the hour's retention kept it.
+    @Test func aJobsInputImageRunsWithItAndIsNotKeptOnceItEnded() async throws {
+        let gateway = try await Gateway(wait: .milliseconds(300))
+        let (_, secret) = try await gateway.key(credits: "1")
+        // A real header with 64 KiB behind it (the client takes its body as an argument): the
+        // gateway reads only the header.
+        let image = TestImages.png(width: 64, height: 64) + [UInt8](repeating: 0, count: 64 << 10)
+        gateway.backend.pause()
+        let queued = try await gateway.post(
+            "/api/v3/img2img", ["key": secret, "prompt": "x", "init_image": Data(image).base64EncodedString(), "num_inference_steps": "20"])
+        let id = try #require(queued["id"] as? Int, "\(queued)")
+        #expect(await eventually { gateway.backend.requests.count == 1 })
+        #expect(gateway.backend.requests.first?.image?.bytes == image, "the run has the image")
+        #expect(try await gateway.post("/api/v3/fetch/\(id)", ["key": secret])["status"] as? String == "processing")
+
+        gateway.backend.resume()
+        #expect(await eventually { (try? await gateway.post("/api/v3/fetch/\(id)", ["key": secret]))?["status"] as? String == "success" })
+        let stored = try await Command.run("sqlite3", [gateway.ledgerPath, "SELECT length(payload) < 10000, input IS NULL FROM job"])
+        #expect(stored.output == "1|1\n", "a few kilobytes left, and no image: \(stored.output)\(stored.errors)")
         await gateway.stop()
     }
 

@@ -37,7 +37,7 @@ public struct GenerationJobExecutor: Sendable {
     }
 
     public func execute(_ job: JobRecord) async -> JobRunner.Outcome {
-        guard let payload = GenerationJobPayload.decode(job.payload), var request = payload.request.generationRequest else {
+        guard let payload = GenerationJobPayload.decode(job.payload), var request = payload.request.generationRequest(input: job.input) else {
             return .failed("the stored request could not be read")
         }
         // Its hold must still be open, and is renewed for the run from here. One that expired while

@@ -40,6 +40,14 @@ public struct GenerationJobPayload: Codable, Sendable {
 
     public func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
 
+    /// The payload encoded without its input image, and the image: a job keeps them apart
+    /// (`JobRecord.input`), so that reading the job back costs the same whatever the image's size.
+    func encodedApart() -> (payload: [UInt8], input: [UInt8]?) {
+        var rest = self
+        rest.request.image = nil
+        return (rest.encoded(), request.image.map { Array($0) })
+    }
+
     public static func decode(_ bytes: [UInt8]) -> GenerationJobPayload? { try? JSONDecoder().decode(Self.self, from: Data(bytes)) }
 }
 
@@ -73,7 +81,8 @@ public struct GenerationJobResult: Codable, Sendable {
     }
 }
 
-/// A `GenerationRequest` as JSON: every field, the input image as base64.
+/// A `GenerationRequest` as JSON: every field, and the input image as base64 in jobs queued before
+/// it was kept apart (`encodedApart`).
 public struct StoredRequest: Codable, Sendable {
     var model: String, task: String, family: String, prompt: String, negativePrompt: String?
     var image: Data?
@@ -99,9 +108,11 @@ public struct StoredRequest: Codable, Sendable {
         requester = request.requester
     }
 
-    var generationRequest: GenerationRequest? {
+    /// The request, with `input`: the image kept apart from the payload, or the payload's own.
+    func generationRequest(input stored: [UInt8]?) -> GenerationRequest? {
         guard let task = GenerationTask(rawValue: task), let family = ModelFamily(rawValue: family) else { return nil }
-        let input = image.flatMap { data in ImageInspector.inspect(Array(data)).map { InputImage(bytes: Array(data), info: $0) } }
+        let bytes = stored ?? image.map { Array($0) }
+        let input = bytes.flatMap { bytes in ImageInspector.inspect(bytes).map { InputImage(bytes: bytes, info: $0) } }
         var request = GenerationRequest(
             model: model, task: task, family: family, prompt: prompt, negativePrompt: negativePrompt, image: input, width: width,
             height: height, samples: samples, steps: steps, guidanceScale: guidanceScale, strength: strength, seed: seed,

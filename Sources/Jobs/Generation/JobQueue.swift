@@ -49,9 +49,10 @@ public struct JobQueue: GenerationJobs {
         -> Result<GenerationJob, JobRefusal>
     {
         do {
+            let stored = payload.encodedApart()
             let record = try await store.enqueueJob(
                 NewJob(
-                    keyID: keyID, dialect: dialect, model: payload.request.model, payload: payload.encoded(),
+                    keyID: keyID, dialect: dialect, model: payload.request.model, payload: stored.payload, input: stored.input,
                     hold: HoldID(hold.id), cost: cost, maxQueuedForKey: maxQueuedPerKey))
             wake()
             return .success(GenerationJob(queued: record, payload: payload))
