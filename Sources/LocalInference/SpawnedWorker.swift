@@ -18,6 +18,9 @@ package struct WorkerCommand: Sendable {
     /// (weights, pipelines), and all it needs of the gateway is the token that lets the gateway in.
     package var withheldVariables: [String] = []
 
+    /// The worker reads its token from here: an argument would show in every `ps`.
+    package static let tokenVariable = "SDGATE_WORKER_TOKEN"
+
     package init(
         python: String = "python3", workerFolder: String, modelsFile: String, visibleDevices: String? = nil,
         extraArguments: [String] = []
@@ -44,8 +47,6 @@ struct ListeningWorker: Sendable {
 /// Returns the exit status; the worker's standard error (its log) goes to the gateway's.
 enum SpawnedWorker {
     static let listeningPrefix = "sdgate-worker listening on "
-    /// The worker reads its token from here: an argument would show in every `ps`.
-    static let tokenVariable = "SDGATE_WORKER_TOKEN"
 
     /// A new secret for each process: whoever else reaches its port cannot generate.
     static func newToken() -> String {
@@ -64,7 +65,7 @@ enum SpawnedWorker {
         // A nil value unsets the variable the worker would inherit.
         for name in command.withheldVariables { environment.updateValue(nil, forKey: Environment.Key(stringLiteral: name)) }
         environment["PYTHONUNBUFFERED"] = "1"
-        environment[Environment.Key(stringLiteral: tokenVariable)] = token
+        environment[Environment.Key(stringLiteral: WorkerCommand.tokenVariable)] = token
         if let devices = command.visibleDevices { environment["CUDA_VISIBLE_DEVICES"] = devices }
         // The worker watches the gateway's process, so that a gateway killed outright leaves no
         // worker holding a GPU.

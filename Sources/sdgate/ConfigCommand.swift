@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GatewayAPI
 import SDGateApp
 
@@ -19,6 +20,7 @@ struct ConfigCommand: ParsableCommand {
 
         func run() throws {
             let configuration = try options.load()
+            for warning in configuration.warnings { FileHandle.standardError.write(Data("warning: \(warning)\n".utf8)) }
             let catalog: ModelCatalog
             do {
                 catalog = try configuration.loadCatalog()

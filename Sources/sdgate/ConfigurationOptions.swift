@@ -11,7 +11,7 @@ struct ConfigurationOptions: ParsableArguments {
     func load() throws -> GatewayConfiguration {
         let environment = ProcessInfo.processInfo.environment
         do {
-            return try GatewayConfiguration.load(file: config ?? environment["SDGATE_CONFIG"], environment: environment)
+            return try GatewayConfiguration.load(file: config ?? environment[GatewayConfiguration.fileVariable], environment: environment)
         } catch {
             throw ValidationError("invalid configuration:\n\(error)")
         }

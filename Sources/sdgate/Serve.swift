@@ -40,6 +40,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sdgate")
+        for warning in configuration.warnings { logger.warning("\(warning)") }
         do {
             // Held until `run` returns: the process's life as a gateway.
             let lock = try configuration.ledgerIsPostgres ? nil : ServeLock(ledgerPath: configuration.ledgerPath)

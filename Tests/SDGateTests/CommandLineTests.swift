@@ -80,6 +80,19 @@ struct CommandLineTests {
         #expect(result.errors.contains("\(file.path):4: server.limits.max_body_byte: unknown key (did you mean 'server.limits.max_body_bytes'?)"))
     }
 
+    /// Set in a compose file, a misspelt variable was ignored without a word.
+    @Test func configCheckAndServeWarnOfAnSDGATEVariableThatSetsNothing() async throws {
+        let environment = ["SDGATE_LOG_LEVL": "debug"]
+        let warning = "SDGATE_LOG_LEVL: no such setting; ignored (did you mean SDGATE_LOG_LEVEL?)"
+        let check = try await RunningGateway.run(["config", "check"], environment: environment)
+        #expect(check.status == 0, "\(check.errors)")
+        #expect(check.errors.contains("warning: \(warning)\n"), "\(check.errors)")
+        #expect(check.output.contains("log.level: info\n"))
+        let gateway = try await RunningGateway.start(environment: environment)
+        #expect(try await gateway.stop(signal: SIGTERM) == 0)
+        #expect(gateway.log.split(separator: "\n").contains { $0.contains(" warning sdgate:") && $0.contains(warning) }, "\(gateway.log)")
+    }
+
     @Test func aBrokenCatalogStopsServeAndConfigCheckNamingFileModelAndField() async throws {
         let catalog = Scratch.path("models", pathExtension: "yaml")
         let broken = try String(contentsOfFile: Repository.path("Config/models.yaml"), encoding: .utf8)

@@ -108,6 +108,19 @@ struct ConfigurationTests {
         #expect(Self.problem(nil, environment: ["SDGATE_SERVER_PORT": "x"]) == "SDGATE_SERVER_PORT: server.port: expected a whole number, got 'x'")
     }
 
+    /// A misspelt variable would leave its setting at the default without a word. Warned, not
+    /// refused: the prefix is shared with secrets the configuration names and with the tests.
+    @Test func anSDGATEVariableThatSetsNothingIsAWarningNamingTheVariableMeant() throws {
+        let configuration = try Self.load(
+            "upstreams:\n  segmind:\n    dialect: segmind\n    base_url: https://api.segmind.com\n    key_env: SDGATE_SEGMIND_KEY\n",
+            environment: [
+                "SDGATE_SERVER_PROT": "9001", "SDGATE_SERVER_PORT": "9002", "SDGATE_SEGMIND_KEY": "sk-0123456789abcdef",
+                "SDGATE_TEST_ANYTHING": "1",
+            ])
+        #expect(configuration.warnings == ["SDGATE_SERVER_PROT: no such setting; ignored (did you mean SDGATE_SERVER_PORT?)"])
+        #expect(configuration.server.port == 9002)
+    }
+
     @Test func aDurationTooLongToBuildIsRefusedLikeAnyOutOfRange() {
         #expect(Self.problem(nil, environment: ["SDGATE_JOBS_WAIT": "400"]) == "SDGATE_JOBS_WAIT: jobs.wait: must be between 0s and 5m, got 400s")
         for huge in ["10000000000000000", "1" + String(repeating: "0", count: 300) + "s", "9223372036854776h"] {

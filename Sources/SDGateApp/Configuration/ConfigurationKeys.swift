@@ -16,7 +16,10 @@ struct ConfigurationKey: Sendable {
     let render: @Sendable (GatewayConfiguration) -> String
 
     /// `server.limits.max_body_bytes` → `SDGATE_SERVER_LIMITS_MAX_BODY_BYTES`.
-    var environmentName: String {
+    var environmentName: String { Self.environmentName(of: path) }
+
+    /// The variable that sets a dotted path: `upstreams.eu.base_url` → `SDGATE_UPSTREAMS_EU_BASE_URL`.
+    static func environmentName(of path: String) -> String {
         "SDGATE_" + path.uppercased().map { $0 == "." ? "_" : $0 }.reduce(into: "") { $0.append($1) }
     }
 

@@ -51,6 +51,7 @@ enum ConfigurationLoader {
                 + checkLocal(configuration, origins: origins) + checkAlerts(configuration, origins: origins) + checkOutputs(configuration)
         }
         guard problems.isEmpty else { throw ConfigurationError(description: problems.joined(separator: "\n")) }
+        configuration.warnings = ignoredVariables(in: environment, configuration: configuration)
         return configuration
     }
 
@@ -127,11 +128,15 @@ enum ConfigurationLoader {
 
     /// "did you mean ..." for a key one or two edits from a known one.
     private static func suggestion(for path: String) -> String {
-        let known = ConfigurationKey.all.map(\.path)
-        guard let close = known.min(by: { editDistance($0, path) < editDistance($1, path) }), editDistance(close, path) <= 2 else {
-            return ""
+        closest(to: path, among: ConfigurationKey.all.map(\.path)).map { " (did you mean '\($0)'?)" } ?? ""
+    }
+
+    /// The one of `names` one or two edits from `name`, if any: what a typo most likely meant.
+    static func closest(to name: String, among names: [String]) -> String? {
+        guard let close = names.min(by: { editDistance($0, name) < editDistance($1, name) }), editDistance(close, name) <= 2 else {
+            return nil
         }
-        return " (did you mean '\(close)'?)"
+        return close
     }
 
     private static func editDistance(_ a: String, _ b: String) -> Int {
@@ -149,6 +154,9 @@ enum ConfigurationLoader {
 }
 
 extension GatewayConfiguration {
+    /// The variable naming the configuration file when no `--config` is given.
+    package static let fileVariable = "SDGATE_CONFIG"
+
     /// Loads `file` (if any) over the defaults, then applies `SDGATE_...` variables from `environment`.
     package static func load(file: String?, environment: [String: String]) throws(ConfigurationError) -> GatewayConfiguration {
         guard let file else { return try ConfigurationLoader.load(yaml: nil, fileName: "", environment: environment) }

@@ -74,7 +74,12 @@ extension GatewayConfiguration {
     /// with its password, ...), the upstreams' keys and the remote workers' token.
     package func secretVariables(in environment: [String: String]) -> [String] {
         let own = environment.keys.filter { $0.hasPrefix("SDGATE_") }
-        let named = upstreams.values.compactMap(\.keyVariable) + [local.remoteWorkerTokenVariable].compactMap { $0 }
-        return Set(own + named).sorted()
+        return Set(own + secretSources).sorted()
+    }
+
+    /// The variables the configuration names as a secret's source: the upstreams' keys and the
+    /// remote workers' token.
+    var secretSources: [String] {
+        upstreams.values.compactMap(\.keyVariable) + [local.remoteWorkerTokenVariable].compactMap { $0 }
     }
 }

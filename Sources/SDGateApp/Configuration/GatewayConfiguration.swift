@@ -88,6 +88,10 @@ package struct GatewayConfiguration: Sendable {
     /// The operator's alerts.
     package var alerts = Alerts()
 
+    /// What loading found worth telling but not refusing, one line each (an `SDGATE_` variable
+    /// that sets nothing): `config check` prints them, `serve` logs them.
+    package var warnings: [String] = []
+
     package struct Webhooks: Sendable {
         /// Allow webhook URLs on private, loopback and link-local addresses (local setups only).
         package var allowPrivateAddresses = false
