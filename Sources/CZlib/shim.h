@@ -4,9 +4,9 @@
 #include <zlib.h>
 
 /// deflateInit2 is a macro, which Swift cannot call: this starts a gzip stream (RFC 1952: window
-/// bits 15, plus 16 for the gzip wrapper) at `level`, with zlib's default memory and strategy.
-static inline int czlib_deflate_init_gzip(z_streamp stream, int level) {
-    return deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+/// bits 15, plus 16 for the gzip wrapper) at `level` with `strategy`, with zlib's default memory.
+static inline int czlib_deflate_init_gzip(z_streamp stream, int level, int strategy) {
+    return deflateInit2(stream, level, Z_DEFLATED, 15 + 16, 8, strategy);
 }
 
 #endif
