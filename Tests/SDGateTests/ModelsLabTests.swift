@@ -292,6 +292,37 @@ struct ModelsLabTests {
         await gateway.stop()
     }
 
+    /// The key is in the body, so anyone can make the gateway read one: an endpoint that takes no
+    /// image refuses a body past a megabyte unread (every endpoint took 32 MB, whose decoding held
+    /// the event loops for seconds), and a large form is decoded in one pass over its bytes.
+    @Test func aBodyLargerThanATextEndpointTakesIsRefusedUnreadAndALargeFormIsRead() async throws {
+        let gateway = try await Gateway(wait: .seconds(20))
+        let folder = Scratch.path("modelslab-bodies")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        func post(_ path: String, _ body: [UInt8], form: Bool = false) async throws -> (status: String, body: String) {
+            let file = folder.appendingPathComponent(UUID().uuidString)
+            try Data(body).write(to: file)
+            let type = form ? "application/x-www-form-urlencoded" : "application/json"
+            let run = try await Command.run(
+                "curl", ["-s", "-w", "\n%{http_code}", "-H", "Content-Type: \(type)", "--data-binary", "@\(file.path)", gateway.base + path])
+            let lines = run.output.split(separator: "\n", omittingEmptySubsequences: false)
+            return (String(lines.last ?? ""), lines.dropLast().joined(separator: "\n"))
+        }
+        let large = Array(#"{"prompt":""#.utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: 2 << 20) + Array(#""}"#.utf8)
+        for path in ["/api/v3/text2img", "/api/v6/images/text2img"] {
+            let refused = try await post(path, large)
+            #expect(refused.status == "413" && refused.body.contains("\"status\":\"error\""), "\(path): \(refused)")
+        }
+        // An image-to-image body may be large: a form of megabytes of `+` (spaces) is read whole,
+        // and refused for its missing key.
+        let form = Array("prompt=".utf8) + [UInt8](repeating: UInt8(ascii: "+"), count: 4 << 20)
+        let read = try await post("/api/v3/img2img", form, form: true)
+        #expect(read.status == "200" && read.body.contains("Invalid Api Key"), "\(read.status) \(read.body.prefix(300))")
+        let (_, secret) = try await gateway.key(credits: "1")
+        #expect(try await gateway.post("/api/v3/text2img", ["key": secret, "prompt": "x"])["status"] as? String == "success")
+        await gateway.stop()
+    }
+
     /// A webhook URL whose host cannot be looked up now (the gateway's lookups all wait on slow DNS
     /// servers) is the gateway's refusal, not the URL's: a retry may pass, so it is not called an
     /// invalid webhook. Nothing is charged.

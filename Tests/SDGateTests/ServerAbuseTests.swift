@@ -67,7 +67,7 @@ struct ServerAbuseTests {
     }
 
     /// 100 connections without a valid key announce a 32 MB body each and hold back its last byte:
-    /// half on /v1 (refused from the head), half on /api/v3, whose key is in the body (bounded by
+    /// half on /v1 (refused from the head), half on /api/v3/img2img, whose key is in the body (bounded by
     /// the 256 MiB default budget of bodies in flight: eight are read, the rest get 503). The bound
     /// stated: resident memory stays under its baseline + 384 MiB meanwhile, and falls back under
     /// baseline + 64 MiB once they close.
@@ -88,7 +88,7 @@ struct ServerAbuseTests {
                 let head =
                     index < 50
                     ? "POST /v1/\(Self.model) HTTP/1.1\r\nHost: t\r\nx-api-key: sdg_stranger_\(index)\r\nContent-Length: \(length)\r\n\r\n"
-                    : "POST /api/v3/text2img HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n\r\n"
+                    : "POST /api/v3/img2img HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n\r\n"
                 group.addTask {
                     try? await client.send(head)
                     try? await client.send(body)
@@ -126,7 +126,7 @@ struct ServerAbuseTests {
         return try #require(Int(line.split(separator: " ")[1])) * 1024
     }
 
-    /// Four strangers at once send /api/v3, whose key is in the body, 8 MB of JSON that is all
+    /// Four strangers at once send /api/v3/img2img, whose key is in the body, 8 MB of JSON that is all
     /// small values (`{"a":[0,0,…]}`) or of form fields (`a=&a=&…`), and are refused as unreadable
     /// without the values being built: each such body once made the gateway hold some 40 times its
     /// size while it was decoded. The bound: peak resident memory under its baseline + 256 MiB.
@@ -148,7 +148,7 @@ struct ServerAbuseTests {
                 group.addTask {
                     let client = try RawClient(port: gateway.port)
                     try await client.send(
-                        "POST /api/v3/text2img HTTP/1.1\r\nHost: t\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\r\n")
+                        "POST /api/v3/img2img HTTP/1.1\r\nHost: t\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n\r\n")
                     try await client.send(body)
                     return try await client.readResponse()
                 }

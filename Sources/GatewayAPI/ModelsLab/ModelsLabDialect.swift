@@ -39,14 +39,15 @@ public struct ModelsLabDialect: Sendable {
             answer.status = status
             return answer
         }
-        for endpoint in admission.catalog.modelsLab.keys.sorted() {
-            router.post("/api/v3/\(endpoint)", maxBodyBytes: maxBodyBytes, refusal: refusal) { request, _ in
+        for (endpoint, spec) in admission.catalog.modelsLab.sorted(by: { $0.key < $1.key }) {
+            let limit = spec.field(.image) == nil ? min(maxBodyBytes, Self.maxTextBodyBytes) : maxBodyBytes
+            router.post("/api/v3/\(endpoint)", maxBodyBytes: limit, refusal: refusal) { request, _ in
                 await generate(request, endpoint: endpoint)
             }
         }
         for task in GenerationTask.allCases {
-            let path = task == .textToImage ? "text2img" : "img2img"
-            router.post("/api/v6/images/\(path)", maxBodyBytes: maxBodyBytes, refusal: refusal) { request, _ in await generate(request, task: task) }
+            let (path, limit) = task == .textToImage ? ("text2img", min(maxBodyBytes, Self.maxTextBodyBytes)) : ("img2img", maxBodyBytes)
+            router.post("/api/v6/images/\(path)", maxBodyBytes: limit, refusal: refusal) { request, _ in await generate(request, task: task) }
         }
         for api in API.allCases {
             router.post("\(api.fetchPath){id}", maxBodyBytes: 64 << 10, refusal: refusal) { request, parameters in
@@ -82,12 +83,20 @@ public struct ModelsLabDialect: Sendable {
             restate: { body, model throws(GatewayError) in try ModelsLabV6Request.fields(body, task: task, model: model) })
     }
 
-    /// The key travels in the body, so the body is read first; then the one pipeline, and a job.
+    /// The largest body of an endpoint that takes no image: room for its fields several times over
+    /// (a prompt and a negative prompt of 10,000 characters each, every one escaped as six bytes,
+    /// take 120 KB). A body is read before its key is known: anyone may send one this large.
+    static let maxTextBodyBytes = 1 << 20
+
+    /// The key travels in the body, so the body is read first, off the event loop if it is large
+    /// (an image's megabytes, sent by anyone: the key is in them); then the one pipeline, and a job.
     private func generate(
         _ request: HTTPRequest, api: API, model: (_ body: [String: JSONValue]) throws(GatewayError) -> ModelSpec,
         restate: (@Sendable (_ body: [String: JSONValue], _ model: ModelSpec) throws(GatewayError) -> RestatedFields)?
     ) async -> HTTPResponse {
-        let body = Self.fields(of: request)
+        let body =
+            request.body.count > Self.maxTextBodyBytes
+            ? await withTaskExecutorPreference(globalConcurrentExecutor) { Self.fields(of: request) } : Self.fields(of: request)
         let spec = body.flatMap { body in Result { () throws(GatewayError) in try model(body) } }
         let baseURL = jobs.baseURL(host: request.headers["Host"])
         return await admission.serve(

@@ -1,5 +1,6 @@
 import Foundation
 import GenerationCore
+import HTTPServer
 
 /// A v3 request body as fields: JSON (an object), or `application/x-www-form-urlencoded` (every
 /// value text; the validator coerces numbers and yes/no as it does for JSON strings).
@@ -13,14 +14,12 @@ enum RequestBody {
     static func form(_ body: [UInt8]) -> [String: JSONValue]? {
         // As many fields as a JSON body may hold values: each pair costs far more than its bytes.
         guard body.lazy.filter({ $0 == UInt8(ascii: "&") }).count < JSONObjectReader.maxValues else { return nil }
-        guard let text = String(validating: body, as: UTF8.self) else { return nil }
         var fields: [String: JSONValue] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
-                $0.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
-            }
-            guard let name = parts.first ?? nil, !name.isEmpty else { return nil }
-            guard let value = parts.count > 1 ? parts[1] : "" else { return nil }
+        for pair in body.split(separator: UInt8(ascii: "&")) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = PercentDecoding.decode(parts[0], plusIsSpace: true), !name.isEmpty,
+                let value = parts.count > 1 ? PercentDecoding.decode(parts[1], plusIsSpace: true) : ""
+            else { return nil }
             fields[name] = .string(value)
         }
         return fields

@@ -231,17 +231,6 @@ enum RouteSegment: Sendable, Equatable {
 
     /// RFC 3986 §2.1; nil for a malformed escape or bytes that are not UTF-8.
     static func percentDecoded(_ text: Substring) -> String? {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(ByteClass.hexValue), let low = iterator.next().flatMap(ByteClass.hexValue) else { return nil }
-            bytes.append(UInt8(high * 16 + low))
-        }
-        return String(validating: bytes, as: UTF8.self)
+        text.contains("%") ? PercentDecoding.decode(text.utf8, plusIsSpace: false) : String(text)
     }
 }

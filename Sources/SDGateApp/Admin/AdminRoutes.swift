@@ -236,11 +236,11 @@ struct AdminRoutes: Sendable {
         var values: [String: String] = [:]
         for pair in (text ?? "").split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = parts[0].replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+            guard let name = PercentDecoding.decode(parts[0].utf8, plusIsSpace: true) else {
                 throw UsageWindowError(message: "query: a parameter's name has a malformed percent escape: '\(parts[0])'")
             }
             let raw = parts.count > 1 ? String(parts[1]) : ""
-            guard let value = raw.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+            guard let value = PercentDecoding.decode(raw.utf8, plusIsSpace: true) else {
                 throw UsageWindowError(message: "\(name): malformed percent escape in '\(raw)'")
             }
             values[name] = value
