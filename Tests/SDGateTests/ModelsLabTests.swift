@@ -27,7 +27,7 @@ struct ModelsLabTests {
         /// While set, a job's reads fail (a database that took the queueing, not the read after it).
         let jobReadsFail = Flag()
 
-        init(wait: Duration, webhooks: WebhookSender = WebhookSender()) async throws {
+        init(wait: Duration, webhooks: WebhookSender = WebhookSender(), imageFetcher: (any ImageFetcher)? = nil) async throws {
             let folder = Scratch.path("modelslab")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             ledgerPath = folder.appendingPathComponent("sdgate.sqlite").path
@@ -48,7 +48,7 @@ struct ModelsLabTests {
             ModelsLabDialect(
                 admission: Admission(
                     catalog: try ModelCatalog.load(file: Repository.path("Config/models.yaml")), gate: gate,
-                    images: ImageLoader(fetcher: nil)),
+                    images: ImageLoader(fetcher: imageFetcher)),
                 jobs: JobQueue(store: FlakyJobReads(ledger, failing: jobReadsFail), completions: completions, wake: runner.wake),
                 webhooks: webhooks, wait: wait
             )
@@ -323,6 +323,43 @@ struct ModelsLabTests {
         await gateway.stop()
     }
 
+    /// An image-to-image `init_image` URL is kept with the job and repeated as `meta.init_image` in
+    /// each fetch's answer and in the webhook's body: past its bound it is refused before anything
+    /// is held, in v3 and v6 alike. Unbounded, a 20 MB URL made every fetch of its job answer 20 MB.
+    /// What no generation reads is not repeated at all: a text-to-image `init_image`, v3's `model_id`.
+    @Test func anImageURLPastItsBoundIsRefusedAndWhatIsNotReadIsNotRepeated() async throws {
+        let gateway = try await Gateway(wait: .seconds(20), imageFetcher: SameImageFetcher())
+        let (keyID, secret) = try await gateway.key(credits: "1")
+        let longURL = "https://images.example/" + String(repeating: "i", count: 2048)
+        for path in ["/api/v3/img2img", "/api/v6/images/img2img"] {
+            var body: [String: Any] = ["key": secret, "prompt": "x", "init_image": longURL, "num_inference_steps": "20"]
+            if path.contains("v6") { body["model_id"] = "sd-1.5" }
+            let long = try await gateway.post(path, body)
+            #expect(
+                (long["message"] as? [String: [String]])?["init_image"] == ["the URL must be at most 2048 bytes, got 2071"],
+                "\(path): \(long)")
+        }
+        #expect(try await gateway.ledger.balance(of: .key(keyID)) == Balance(balance: Credits(decimal: "1")!, held: .zero))
+
+        // At the bound, the URL comes back as sent; base64 is not repeated.
+        let url = String(longURL.prefix(2048))
+        let served = try await gateway.post(
+            "/api/v3/img2img", ["key": secret, "prompt": "x", "init_image": url, "num_inference_steps": "20"])
+        #expect(served["status"] as? String == "success", "\(served)")
+        #expect((served["meta"] as? [String: Any])?["init_image"] as? String == url)
+        let base64 = try await gateway.post(
+            "/api/v3/img2img", ["key": secret, "prompt": "x", "init_image": Self.inputImage, "num_inference_steps": "20"])
+        #expect(base64["status"] as? String == "success" && (base64["meta"] as? [String: Any])?["init_image"] == nil, "\(base64)")
+
+        let unread = String(repeating: "u", count: 40_000)
+        let text = try await gateway.post(
+            "/api/v3/text2img", ["key": secret, "prompt": "x", "init_image": "https://images.example/" + unread, "model_id": unread])
+        let meta = try #require(text["meta"] as? [String: Any], "\(text)")
+        let metaBytes = try JSONSerialization.data(withJSONObject: meta).count
+        #expect(meta["init_image"] == nil && meta["model_id"] == nil, "\(meta.keys.sorted()): \(metaBytes) bytes")
+        await gateway.stop()
+    }
+
     /// A webhook URL whose host cannot be looked up now (the gateway's lookups all wait on slow DNS
     /// servers) is the gateway's refusal, not the URL's: a retry may pass, so it is not called an
     /// invalid webhook. Nothing is charged.
@@ -337,6 +374,11 @@ struct ModelsLabTests {
         #expect(statuses == [503])
         await gateway.stop()
     }
+}
+
+/// Answers every image URL with the same small PNG, without a network.
+private struct SameImageFetcher: ImageFetcher {
+    func fetch(_ url: URL, maxBytes: Int) async throws(ImageProblem) -> [UInt8] { TestImages.png(width: 64, height: 64) }
 }
 
 /// A job store whose reads of one job fail while `failing` is raised; the rest is the ledger's.

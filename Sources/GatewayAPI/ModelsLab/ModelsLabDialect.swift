@@ -108,14 +108,14 @@ public struct ModelsLabDialect: Sendable {
             var application = Admission.Application(model: spec, randomSeed: randomSeed()) { restated?.body(for: spec) ?? body }
             application.queuedUpTo = jobs.maxQueueTime
             // The body as sent: v6's is restated in the model's fields, which have no safety checker or webhook.
-            application.check = { [webhooks] _, _ in await Self.problem(with: body, webhooks: webhooks) }
+            application.check = { [webhooks] _, _ in await Self.problem(with: body, task: spec.task, webhooks: webhooks) }
             let admitted: AdmittedRequest
             do throws(GatewayError) {
                 admitted = try await admission.admit(application, for: call)
             } catch {
                 throw restated?.renamed(error, for: spec) ?? error
             }
-            let payload = Self.payload(admitted, body: body, baseURL: baseURL)
+            let payload = Self.payload(admitted, body: body, api: api, baseURL: baseURL)
             let queued = try await admission.enqueue(admitted, as: payload, dialect: Self.jobDialect, on: jobs)
             // Waits up to `wait` for the job to end, then answers with its state; a job that cannot
             // be read back is answered as queued, with the id to fetch it by (an error without one
@@ -138,16 +138,20 @@ public struct ModelsLabDialect: Sendable {
     }
 
     /// What v3 refuses besides the catalog's fields: a safety checker (none is configured, so a
-    /// request that asks for one is refused rather than served unchecked), a `track_id` or a
-    /// webhook URL past its bound, and a webhook URL the address rules forbid.
-    private static func problem(with body: [String: JSONValue], webhooks: WebhookSender) async -> GatewayError? {
+    /// request that asks for one is refused rather than served unchecked), a `track_id`, a webhook
+    /// URL or an image-to-image `init_image` URL past its bound, and a webhook URL the address
+    /// rules forbid.
+    private static func problem(with body: [String: JSONValue], task: GenerationTask, webhooks: WebhookSender) async -> GatewayError? {
         if FieldCoercion.flag(body["safety_checker"]) == true {
             return .unavailableOption("safety_checker is not available on this gateway: no NSFW checker is configured; send \"no\"")
         }
-        // Both are kept with the job and repeated in every fetch's answer and its webhook's body:
-        // unbounded, one request of megabytes made each of a thousand fetches cost as much.
+        // All three are kept with the job and repeated in every fetch's answer and its webhook's
+        // body: unbounded, one request of megabytes made each of a thousand fetches cost as much.
         if let trackID = body["track_id"]?.text, trackID.unicodeScalars.count > maxTrackIDLength {
             return .invalidFields(["track_id: must be at most \(maxTrackIDLength) characters, got \(trackID.unicodeScalars.count)"])
+        }
+        if task == .imageToImage, let source = imageURL(in: body), source.utf8.count > maxImageURLLength {
+            return .invalidFields(["init_image: the URL must be at most \(maxImageURLLength) bytes, got \(source.utf8.count)"])
         }
         if let webhook = webhook(in: body), webhook.utf8.count > maxWebhookLength {
             return .invalidWebhook("webhook: the URL must be at most \(maxWebhookLength) bytes, got \(webhook.utf8.count)")
@@ -162,27 +166,35 @@ public struct ModelsLabDialect: Sendable {
     static let maxTrackIDLength = 256
     /// The most a URL is commonly allowed (browsers, proxies and CDNs cut at about 2 KB).
     static let maxWebhookLength = 2048
+    /// The same for an input image's URL; base64 images are bounded by their size alone.
+    static let maxImageURLLength = maxWebhookLength
 
     private static func webhook(in body: [String: JSONValue]) -> String? {
         body["webhook"]?.text.flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// `init_image` when it is a URL, the form `meta` repeats; base64 is not repeated.
+    private static func imageURL(in body: [String: JSONValue]) -> String? {
+        body["init_image"]?.text.flatMap { $0.hasPrefix("http") ? $0 : nil }
+    }
+
     /// The job as stored. ModelsLab's own file names: `<file_prefix>-<i>.png`, or `.base64` files of
     /// base64 text. The bytes are those the backend produced (the file is served with their own
     /// content type).
-    private static func payload(_ admitted: AdmittedRequest, body: [String: JSONValue], baseURL: String) -> GenerationJobPayload {
+    private static func payload(_ admitted: AdmittedRequest, body: [String: JSONValue], api: API, baseURL: String) -> GenerationJobPayload {
         let generation = admitted.generation
         let base64 = admitted.fields.boolean(.base64) ?? false
         let (prefix, files) = OutputStore.newNames(generation.samples, base64 ? .base64 : .png)
-        var meta = meta(generation, body: body)
+        var meta = meta(generation, body: body, api: api)
         meta["file_prefix"] = .string(prefix)
         return GenerationJobPayload(
             request: generation, files: files, base64: base64, webhook: webhook(in: body), trackID: body["track_id"]?.text,
             baseURL: baseURL, meta: meta, price: admitted.price, knownByPublicID: true)
     }
 
-    /// What `meta` reports: the parameters the generation actually uses.
-    static func meta(_ request: GenerationRequest, body: [String: JSONValue]) -> [String: JSONValue] {
+    /// What `meta` reports: the parameters the generation actually uses. Only what was checked is
+    /// repeated from the body: `meta` goes out with every fetch and webhook of the job.
+    static func meta(_ request: GenerationRequest, body: [String: JSONValue], api: API) -> [String: JSONValue] {
         var meta: [String: JSONValue] = [
             "prompt": .string(request.prompt), "negative_prompt": .string(request.negativePrompt ?? ""),
             "W": .integer(Int64(request.width)), "H": .integer(Int64(request.height)), "steps": .integer(Int64(request.steps)),
@@ -192,8 +204,11 @@ public struct ModelsLabDialect: Sendable {
             "enhance_prompt": .string("no"),
         ]
         if let strength = request.strength, request.task == .imageToImage { meta["strength"] = .number(strength) }
-        if let source = body["init_image"]?.text, source.hasPrefix("http") { meta["init_image"] = .string(source) }
-        if let modelID = body["model_id"]?.text { meta["model_id"] = .string(modelID) }
+        // A text-to-image request's `init_image` is never read, so never checked.
+        if request.task == .imageToImage, let source = imageURL(in: body) { meta["init_image"] = .string(source) }
+        // v6's `model_id` named the model that ran (an unknown one is refused); v3 reads none, so
+        // it would repeat whatever was sent.
+        if api == .v6, let modelID = body["model_id"]?.text { meta["model_id"] = .string(modelID) }
         return meta
     }
 
