@@ -75,6 +75,28 @@ struct ParserLimitTests {
         #expect(ParserDriver.parse([tooLong], parser: parser).error == .chunkLineTooLong)
     }
 
+    /// RFC 9110 §7.2: Host is a name or an address, with a port or without; links in answers are
+    /// built from it. An empty one is what RFC 9110 has a client send when the target has no host.
+    @Test(arguments: [
+        "a", "", "example.com", "example.com.", "my_host.local:1", "xn--bcher-kva.example", "%41.example", "127.0.0.1:8080",
+        "[::1]", "[::1]:443", "[2001:db8::7]:65535", String(repeating: "a", count: 255) + ":80",
+    ])
+    func aHostThatIsANameOrAnAddressIsAccepted(host: String) {
+        #expect(ParserDriver.parse([Self.request(headers: ["Host: \(host)"])]).requests.count == 1, "\(host)")
+    }
+
+    @Test(arguments: [
+        String(repeating: "a", count: 256), String(repeating: "h", count: 30_000), "example.com:", "example.com:0",
+        "example.com:65536", "example.com:080808", "example.com:+80", "a:b:80", "a b", "a/b", "a@b", "a?b", "a\"b", "a<b", "é.example",
+        "%4", "%zz.example", "::1", "[::1", "[::1]x", "[127.0.0.1]", "[v1.x]",
+    ])
+    func anyOtherHostIs400(host: String) {
+        let request = Self.request(headers: ["Host: \(host)"])
+        #expect(ParserDriver.parse([request]).error == .invalidHost, "\(host)")
+        #expect(ParserDriver.parse(ParserDriver.oneByteAtATime(request)).error == .invalidHost, "\(host)")
+        #expect(HTTPParseError.invalidHost.status.code == 400)
+    }
+
     @Test func aFailedParserKeepsFailing() {
         var parser = HTTPRequestParser()
         let bad = Array("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".utf8)

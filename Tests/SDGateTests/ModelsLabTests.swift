@@ -360,6 +360,37 @@ struct ModelsLabTests {
         await gateway.stop()
     }
 
+    /// Without `public_url`, a job's links are built from the request's Host: one that is no host
+    /// name or address is refused by the server before anything is read or held (unchecked, a
+    /// 30 KB Host made the job's answer 240 KB, as every fetch's and its webhook's), and a real one
+    /// is in every link.
+    @Test func aHostThatIsNoHostIsRefusedAndARealOneIsInTheLinks() async throws {
+        let gateway = try await Gateway(wait: .milliseconds(300))
+        let (keyID, secret) = try await gateway.key(credits: "1")
+        let port = try #require(gateway.base.split(separator: ":").last.flatMap { Int($0) })
+        let body = #"{"key": "\#(secret)", "prompt": "x"}"#
+        func submit(host: String) async throws -> RawClient.Response {
+            let client = try RawClient(port: port)
+            try await client.send(
+                "POST /api/v3/text2img HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            return try await client.readResponse()
+        }
+        gateway.backend.pause()
+        let long = try await submit(host: String(repeating: "h", count: 30_000))
+        #expect(long.status == 400 && long.body.count < 1024, "\(long.status), \(long.body.count) bytes")
+        #expect(try await gateway.ledger.balance(of: .key(keyID)).held == .zero)
+
+        let real = try await submit(host: "127.0.0.1:\(port)")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(real.body)) as? [String: Any], "\(real)")
+        let id = try #require(answer["id"] as? Int, "\(answer)")
+        #expect(answer["fetch_result"] as? String == "\(gateway.base)/api/v3/fetch/\(id)")
+        let links = try #require(answer["future_links"] as? [String], "\(answer)")
+        #expect(!links.isEmpty && links.allSatisfy { $0.hasPrefix("\(gateway.base)/generations/") }, "\(links)")
+        gateway.backend.resume()
+        await gateway.stop()
+    }
+
     /// A webhook URL whose host cannot be looked up now (the gateway's lookups all wait on slow DNS
     /// servers) is the gateway's refusal, not the URL's: a retry may pass, so it is not called an
     /// invalid webhook. Nothing is charged.

@@ -27,6 +27,21 @@ enum ByteClass {
         byte == tab || (byte >= 0x20 && byte != 0x7F)
     }
 
+    /// unreserved / sub-delims of RFC 3986 §2.2 and §2.3: a reg-name's bytes besides "%" escapes.
+    @inline(__always)
+    static func isRegName(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+            UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+            UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+            true
+        default:
+            false
+        }
+    }
+
     /// A request-target byte: visible ASCII only (RFC 3986 characters are a subset).
     @inline(__always)
     static func isTarget(_ byte: UInt8) -> Bool {

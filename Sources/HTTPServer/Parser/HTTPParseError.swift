@@ -14,6 +14,7 @@ public enum HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible 
     case tooManyHeaderFields
     case missingHost
     case multipleHost
+    case invalidHost
     case invalidContentLength
     case conflictingContentLength
     case contentLengthWithTransferEncoding
@@ -51,6 +52,7 @@ public enum HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible 
         case .tooManyHeaderFields: "too many header fields"
         case .missingHost: "missing Host header field"
         case .multipleHost: "more than one Host header field"
+        case .invalidHost: "invalid Host header field"
         case .invalidContentLength: "invalid Content-Length"
         case .conflictingContentLength: "conflicting Content-Length values"
         case .contentLengthWithTransferEncoding: "Content-Length together with Transfer-Encoding"
