@@ -39,12 +39,18 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         case .bool(let value): String(value)
         case .integer(let value): String(value)
         case .number(let value): String(value)
-        case .string(let text): text.count > 40 ? "\"\(text.prefix(40))…\"" : "\"\(text)\""
+        case .string(let text): "\"\(text.brief)\""
         case .ascii(let text): "\"\(String(decoding: text.bytes.prefix(40), as: UTF8.self))…\""
         case .array: "a list"
         case .object: "an object"
         }
     }
+}
+
+extension StringProtocol {
+    /// A client's text as an error message quotes it: at most 40 characters, and "…" where it was
+    /// cut, so that no refusal is larger than a few lines, whatever it was sent.
+    package var brief: String { dropFirst(40).isEmpty ? String(self) : "\(prefix(40))…" }
 }
 
 extension JSONValue: Encodable {

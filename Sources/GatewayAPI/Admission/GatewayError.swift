@@ -107,7 +107,7 @@ public enum GatewayError: Error, Sendable, Equatable {
         case .missingKey: "Missing Authorization or x-api-key"
         case .invalidKey: "API key is invalid or may have expired"
         case .rateLimited: "Rate limit exceeded"
-        case .unknownModel(let model): "Model '\(model)' does not exist"
+        case .unknownModel(let model): "Model '\(model.brief)' does not exist"
         case .modelNotAllowed(let model): "This API key may not use model '\(model)'"
         case .unsupportedContentType: "Content-Type must be application/json"
         case .malformedBody: "The request body must be a JSON object"

@@ -6,6 +6,8 @@ extension ModelNames {
         switch sent {
         case nil, .null?: return nil
         case .string(let text)?: return text.isEmpty ? nil : text
+        // Long ASCII, kept as the body's bytes, is text all the same: a name that long is unknown.
+        case .ascii(let text)?: return text.description
         case let other?: throw .invalidFields(["\(field): must be text, got \(other.brief)"])
         }
     }

@@ -76,7 +76,7 @@ enum OpenAIAnswer {
                 "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
             case .invalidKey: "Incorrect API key provided. It is unknown, revoked or expired on this gateway."
             case .insufficientCredits: "You exceeded your current quota: this key has not enough credits left for this request."
-            case .unknownModel(let model): "The model '\(model)' does not exist or you do not have access to it."
+            case .unknownModel(let model): "The model '\(model.brief)' does not exist or you do not have access to it."
             default: error.message
             }
         }

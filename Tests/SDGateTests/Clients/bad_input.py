@@ -88,7 +88,17 @@ openai(400, "streamed", "generations", json.dumps({"prompt": "a fox", "stream": 
 openai(400, "between", "generations", json.dumps({"prompt": "a fox", "n": -1}).encode(), "application/json", param="n")
 code, _, raw = send("/v1/images/generations", json.dumps({"prompt": "a fox", "model": "nope"}).encode(), "application/json")
 assert code == 404 and json.loads(raw)["error"]["code"] == "model_not_found", raw
+assert json.loads(raw)["error"]["message"] == "The model 'nope' does not exist or you do not have access to it.", raw
 cases += 1
+# An unknown name is quoted cut: whole, one of 6 MB made an answer of 6 MB (12 MB where A1111 says
+# it twice). Long ASCII (which the body's reader keeps as bytes) is an unknown name too, not "not text";
+# "é" goes as an escape, which the reader decodes as any other string.
+long_names = ["x" * 100_000, "é" * 100_000]
+for name in long_names:
+    code, _, raw = send("/v1/images/generations", json.dumps({"prompt": "a fox", "model": name}).encode(), "application/json")
+    assert code == 404 and len(raw) < 1024, f"{code}, {len(raw)} bytes: {raw[:300]}"
+    assert json.loads(raw)["error"]["message"] == f"The model '{name[:40]}…' does not exist or you do not have access to it.", raw[:300]
+    cases += 1
 
 # A1111: malformed JSON, oversize, wrong types, unknown checkpoint, bad size, missing image, a mask.
 a1111(422, "JSON object", "txt2img", b'{"prompt": ')
@@ -97,7 +107,14 @@ a1111(413, "too large", "img2img", b"", length=64 << 20)
 a1111(422, "whole number", "txt2img", json.dumps({"prompt": "a fox", "steps": "many"}).encode())
 a1111(422, "whole number from 1 to 100", "txt2img", json.dumps({"prompt": "a fox", "batch_size": 10**30}).encode())
 a1111(422, "must be text", "txt2img", json.dumps({"prompt": ["a", "fox"]}).encode())
-a1111(404, "does not exist", "txt2img", json.dumps({"prompt": "x", "override_settings": {"sd_model_checkpoint": "v9"}}).encode())
+a1111(404, "Model 'v9' does not exist", "txt2img", json.dumps({"prompt": "x", "override_settings": {"sd_model_checkpoint": "v9"}}).encode())
+for name in long_names:
+    # options takes a body of 64 KiB at most.
+    for path, body in [("txt2img", {"prompt": "x", "override_settings": {"sd_model_checkpoint": name}}), ("options", {"sd_model_checkpoint": name[:10_000]})]:
+        code, _, raw = send(f"/sdapi/v1/{path}", json.dumps(body).encode(), "application/json")
+        assert code == 404 and len(raw) < 1024, f"{path}: {code}, {len(raw)} bytes: {raw[:300]}"
+        assert json.loads(raw)["detail"] == f"Model '{name[:40]}…' does not exist", raw[:300]
+        cases += 1
 a1111(422, "width, height", "txt2img", json.dumps({"prompt": "a fox", "width": 1000, "height": 1000}).encode())
 a1111(422, "init_images", "img2img", json.dumps({"prompt": "a fox"}).encode())
 a1111(422, "init_images", "img2img", json.dumps({"prompt": "a fox", "init_images": "abc"}).encode())

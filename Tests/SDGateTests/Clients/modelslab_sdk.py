@@ -109,7 +109,7 @@ elif mode == "bad":
     import http.client
     import json
 
-    def refused(path, body, words, field=None, raw=None, length=None, status=200):
+    def refused(path, body, words, field=None, raw=None, length=None, status=200, at_most=None):
         connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
         data = raw if raw is not None else json.dumps({"key": key, **body}).encode()
         connection.putrequest("POST", f"/api/{path}")
@@ -119,7 +119,9 @@ elif mode == "bad":
         if length is None:
             connection.send(data)
         response = connection.getresponse()
-        answer = json.loads(response.read())
+        answer_bytes = response.read()
+        assert at_most is None or len(answer_bytes) <= at_most, f"{path}: {len(answer_bytes)} bytes: {answer_bytes[:300]}"
+        answer = json.loads(answer_bytes)
         assert response.status == status and answer["status"] == "error", f"{path} {body}: {response.status} {answer}"
         message = answer["message"]
         if field:
@@ -130,7 +132,11 @@ elif mode == "bad":
 
     txt, img = "v6/images/text2img", "v6/images/img2img"
     init = "data:image/png;base64," + base64.b64encode(png(64, 48)).decode()
-    refused(txt, {"prompt": "a fox", "model_id": "midjourney-v9"}, "does not exist")
+    refused(txt, {"prompt": "a fox", "model_id": "midjourney-v9"}, "Model 'midjourney-v9' does not exist")
+    # Quoted cut (whole, a 6 MB name was a 12 MB answer: `message` and `messege`), and long ASCII is
+    # an unknown name, not "not text".
+    for name in ["x" * 100_000, "é" * 100_000]:
+        refused(txt, {"prompt": "a fox", "model_id": name}, f"Model '{name[:40]}…' does not exist", at_most=1024)
     refused(txt, {"prompt": "a fox", "model_id": 42}, "must be text", field="model_id")
     refused(txt, {"prompt": "a fox", "model_id": "sd-1.5"}, "no text2img model", field="model_id")
     refused(txt, {"prompt": "a fox", "width": "wide"}, "whole number", field="width")
