@@ -12,7 +12,7 @@ import Testing
 /// The cases are made from the catalog: a minimal and a full request, numeric strings, every bound
 /// exceeded, every field with a wrong type, every bad enum value, every required field missing,
 /// unknown fields, bad base64, bytes that are no image, an oversized image, a data URI, the binary
-/// answer and several samples. `SDGATE_RECORD_GOLDEN=1 swift test` writes the files anew; read the
+/// answer and several samples. `SDGATE_TEST_RECORD_GOLDEN=1 swift test` writes the files anew; read the
 /// diff before committing it.
 @Suite("Segmind golden answers")
 struct SegmindGoldenTests {
@@ -37,7 +37,7 @@ struct SegmindGoldenTests {
             transcript += GoldenCases.render(testCase, response, backendCalls: backend.requests.count)
         }
         let path = Repository.path("Tests/GatewayAPITests/Golden/\(slug).txt")
-        if ProcessInfo.processInfo.environment["SDGATE_RECORD_GOLDEN"] == "1" {
+        if ProcessInfo.processInfo.environment["SDGATE_TEST_RECORD_GOLDEN"] == "1" {
             try transcript.write(toFile: path, atomically: true, encoding: .utf8)
             return
         }
