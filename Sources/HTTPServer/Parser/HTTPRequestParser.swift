@@ -352,7 +352,7 @@ public struct HTTPRequestParser: Sendable {
         if hosts > 1 { throw .multipleHost }
         // RFC 9112 §3.2: a 1.1 request without Host is answered 400.
         if hosts == 0 && head.version == .http1_1 { throw .missingHost }
-        if hosts == 1 && !isValidHost(host) { throw .invalidHost }
+        if hosts == 1 && !HostField.isValid(host) { throw .invalidHost }
         if hasTransferEncoding {
             guard head.version == .http1_1 else { throw .transferEncodingInHTTP10 }
             guard length == nil else { throw .contentLengthWithTransferEncoding }
@@ -373,46 +373,6 @@ public struct HTTPRequestParser: Sendable {
         }
         let significant = digits.drop { $0 == "0" }
         return significant.utf8.count > 18 ? Int.max : Int(significant) ?? 0
-    }
-
-    /// RFC 9110 §7.2: Host = uri-host [ ":" port ], the host an IP literal or a reg-name (RFC 3986
-    /// §3.2.2; an IPv4 address and a DNS name are reg-names). The gateway builds the links in its
-    /// answers from it: unchecked, a Host of 30 KB made one job's answer 240 KB. So the name is at
-    /// most 255 bytes, as RFC 3986 asks of names, and the port a number from 1 to 65535.
-    private static func isValidHost(_ value: String) -> Bool {
-        var value = value
-        return value.withUTF8 { isValidHost($0[...]) }
-    }
-
-    private static func isValidHost(_ value: Slice<UnsafeBufferPointer<UInt8>>) -> Bool {
-        var host = value
-        if let colon = host.lastIndex(of: ByteClass.colon), !host[colon...].contains(UInt8(ascii: "]")) {
-            let port = host[(colon + 1)...]
-            guard (1...5).contains(port.count), port.allSatisfy({ decimalDigit($0) != nil }),
-                (1...65535).contains(port.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) })
-            else { return false }
-            host = host[..<colon]
-        }
-        guard host.count <= 255 else { return false }
-        if host.first == UInt8(ascii: "[") {
-            // IP-literal: an IPv6 address; IPvFuture has no use.
-            guard host.count > 2, host.last == UInt8(ascii: "]") else { return false }
-            var address = in6_addr()
-            return inet_pton(AF_INET6, String(decoding: host.dropFirst().dropLast(), as: UTF8.self), &address) == 1
-        }
-        // reg-name = *( unreserved / pct-encoded / sub-delims )
-        var index = host.startIndex
-        while index < host.endIndex {
-            if host[index] == UInt8(ascii: "%") {
-                guard index + 2 < host.endIndex, ByteClass.hexValue(host[index + 1]) != nil, ByteClass.hexValue(host[index + 2]) != nil
-                else { return false }
-                index += 3
-            } else {
-                guard ByteClass.isRegName(host[index]) else { return false }
-                index += 1
-            }
-        }
-        return true
     }
 
     // MARK: Chunks (RFC 9112 §7.1)
