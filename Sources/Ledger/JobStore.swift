@@ -33,9 +33,9 @@ public protocol JobStore: Sendable {
     /// Fails the jobs still queued since before `cutoff`; returns them, whose holds the caller voids.
     func expireQueuedJobs(queuedBefore cutoff: Timestamp) async throws(LedgerError) -> [JobRecord]
     /// Forgets finished jobs older than `cutoff` that are settled (an unsettled one is kept until
-    /// its settle is made); returns how many. Only a count: each job's payload holds its input
-    /// image, megabytes of base64, and a round may purge thousands. (Their images go by the output
-    /// store's own retention.)
+    /// its settle is made); returns how many. Only a count: a round may purge thousands, and a job
+    /// queued before its input was kept apart (`JobRecord.input`) holds the image in its payload.
+    /// (Their images go by the output store's own retention.)
     func purgeJobs(finishedBefore cutoff: Timestamp) async throws(LedgerError) -> Int
     /// Cancels a job at its key's request, in one atomic step against a runner's claim: a queued
     /// job fails at once (the caller voids its hold); a running one is marked, and its runner stops
@@ -52,8 +52,8 @@ public protocol JobStore: Sendable {
     /// posted or voided already, moves nothing; the rest is done all the same.
     func settleJob(_ settlement: JobSettlement) async throws(LedgerError) -> Bool
     /// The ids of up to `limit` jobs that ended but are not settled, the earliest ended first: their
-    /// gateway died between the two steps, or the settle failed. Only ids: each job holds its
-    /// payload (an input image, megabytes of base64), to be read one at a time.
+    /// gateway died between the two steps, or the settle failed. Only ids, to be read one at a
+    /// time: a job queued before its input was kept apart holds the image in its payload.
     func unsettledJobIDs(limit: Int) async throws(LedgerError) -> [String]
 }
 
