@@ -55,6 +55,9 @@ public struct GuardedFetcher: Sendable {
             throw Refusal(message: "\(subject) is not an http or https URL")
         }
         guard let host = url.host, !host.isEmpty else { throw Refusal(message: "\(subject) has no host") }
+        // The URL parser takes any number for a port; the HTTP client's socket address traps on one
+        // past 65535.
+        if let port = url.port, !(1...65_535).contains(port) { throw Refusal(message: "\(subject)'s port must be 1 to 65535") }
         let addresses: [String]
         switch await resolver.addresses(of: host, before: deadline ?? .now + timeout) {
         case .addresses(let found): addresses = found

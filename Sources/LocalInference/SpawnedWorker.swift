@@ -48,6 +48,15 @@ struct ListeningWorker: Sendable {
 enum SpawnedWorker {
     static let listeningPrefix = "sdgate-worker listening on "
 
+    /// The URL of the `host:port` a worker says it listens on; nil for anything else, a port past
+    /// 65535 among them, on which the HTTP client's socket address would trap.
+    static func workerURL(_ address: String) -> String? {
+        guard let parts = URLComponents(string: "http://" + address), parts.host?.isEmpty == false, let port = parts.port,
+            (1...65_535).contains(port), parts.path.isEmpty, parts.query == nil, parts.user == nil
+        else { return nil }
+        return "http://" + address
+    }
+
     /// A new secret for each process: whoever else reaches its port cannot generate.
     static func newToken() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -92,10 +101,14 @@ enum SpawnedWorker {
                 // The output ends when the process closes it, that is when it ends.
                 do {
                     for try await line in execution.standardOutput.strings() where line.hasPrefix(listeningPrefix) {
+                        guard let url = workerURL(line.dropFirst(listeningPrefix.count).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                            // Not an address to connect to: a failed start, and the worker is started again.
+                            try? execution.send(signal: .kill)
+                            break
+                        }
                         listened.value.store(true, ordering: .relaxed)
-                        let address = line.dropFirst(listeningPrefix.count).trimmingCharacters(in: .whitespacesAndNewlines)
                         group.addTask {
-                            await watch(ListeningWorker(url: "http://" + address, processIdentifier: processIdentifier, token: token))
+                            await watch(ListeningWorker(url: url, processIdentifier: processIdentifier, token: token))
                             if !Task.isCancelled { try? execution.send(signal: .kill) }
                         }
                     }

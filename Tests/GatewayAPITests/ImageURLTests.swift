@@ -29,6 +29,9 @@ struct ImageURLTests {
             }
             router.get("/to-cat") { _, _ in HTTPResponse(status: HTTPStatus(code: 301), headers: ["Location": "/cat.png"]) }
             router.get("/loop") { _, _ in HTTPResponse(status: HTTPStatus(code: 302), headers: ["Location": "/loop"]) }
+            router.get("/to-port-65536") { _, _ in
+                HTTPResponse(status: HTTPStatus(code: 302), headers: ["Location": "http://127.0.0.1:65536/cat.png"])
+            }
             router.get("/text") { _, _ in .text(.ok, "not an image") }
             router.get("/huge") { _, _ in HTTPResponse(bytes: [UInt8](repeating: 0x89, count: 64 * 1024)) }
             var configuration = HTTPServer.Configuration()
@@ -118,6 +121,20 @@ struct ImageURLTests {
         }
         let (unknownHost, _) = try await Self.answer("sdxl-img2img", image: "http://no-such-host.invalid/cat.png", policy: allowed)
         #expect(Self.error(unknownHost) == "image: Invalid image URL or path: the image URL's host no-such-host.invalid does not resolve")
+        await host.server.shutdown()
+    }
+
+    /// A port past 65535 is taken by the URL parser and trapped on by the HTTP client's socket
+    /// address: such a URL, or a redirect to one, once stopped the gateway for a key without credits.
+    @Test func aPortNoSocketCanHaveIsRefusedBeforeAnyConnection() async throws {
+        let host = try ImageHost()
+        let allowed = AddressPolicy(allowPrivateAddresses: true)
+        for image in ["http://93.184.216.34:65536/a.png", "http://127.0.0.1:99999/a.png", "http://127.0.0.1:0/a.png", host.url("/to-port-65536")] {
+            let (response, backend) = try await Self.answer("sdxl-img2img", image: image, policy: allowed)
+            #expect(response.status == .badRequest, "\(image)")
+            #expect(Self.error(response) == "image: Invalid image URL or path: the image URL's port must be 1 to 65535", "\(image)")
+            #expect(backend.requests.isEmpty)
+        }
         await host.server.shutdown()
     }
 

@@ -35,6 +35,9 @@ struct AlertConfigurationTests {
         #expect(problem("  urls: ftp://alerts.example\n")?.hasPrefix("test.yaml:2: alerts.urls: expected http(s) URLs") == true)
         #expect(problem("  urls: http://user:pw@alerts.example/\n")?.hasPrefix("test.yaml:2: alerts.urls: expected http(s) URLs") == true)
         #expect(
+            problem("  urls: http://alerts.example:99999/\n")
+                == "test.yaml:2: alerts.urls: the port of 'http://alerts.example:99999/' must be 1 to 65535")
+        #expect(
             problem("  thresholds: 100, 80\n") == "test.yaml:2: alerts.thresholds: expected percentages in ascending order, each once, got '100, 80'")
         #expect(problem("  thresholds: 80, 80\n")?.contains("ascending order, each once") == true)
         #expect(problem("  thresholds: 0\n") == "test.yaml:2: alerts.thresholds: must be between 1 and 100, got 0")

@@ -58,6 +58,9 @@ struct LocalConfigurationTests {
             ConfigurationTests.problem("local:\n  remote_workers: gpu-2:7000\n")?.hasPrefix(
                 "test.yaml:2: local.remote_workers: expected worker addresses") == true)
         #expect(
+            ConfigurationTests.problem("local:\n  remote_workers: http://gpu-2:65536\n")
+                == "test.yaml:2: local.remote_workers: the port of 'http://gpu-2:65536' must be 1 to 65535")
+        #expect(
             ConfigurationTests.problem("local:\n  spill_over_queue: some\n")
                 == "test.yaml:2: local.spill_over_queue: expected a whole number, got 'some'")
         #expect(

@@ -56,6 +56,10 @@ struct ModelsLabBoundsTests {
             body["webhook"] = "https://hooks.example/" + String(repeating: "w", count: 2048)
             let longHook = try await gateway.post(path, body)
             #expect(longHook["message"] as? String == "webhook: the URL must be at most 2048 bytes, got 2070", "\(path): \(longHook)")
+            // A port no socket can have: taken, its delivery trapped the gateway, on every restart.
+            body["webhook"] = "http://93.184.216.34:99999/hook"
+            let badPort = try await gateway.post(path, body)
+            #expect((badPort["message"] as? String)?.hasSuffix("port must be 1 to 65535") == true, "\(path): \(badPort)")
         }
         #expect(try await gateway.ledger.balance(of: .key(keyID)) == Balance(balance: Credits(decimal: "1")!, held: .zero))
 

@@ -77,6 +77,10 @@ struct UpstreamConfigurationTests {
                 test.yaml:3: upstreams.a.key_env: is required
                 """)
         #expect(ConfigurationTests.problem("upstreams:\n  A:\n    dialect: segmind\n")?.contains("lowercase letters, digits and _") == true)
+        // A port no socket can have passed the check, and the first routed request trapped.
+        #expect(
+            ConfigurationTests.problem("upstreams:\n  a:\n    base_url: http://127.0.0.1:99999\n")?.hasPrefix(
+                "test.yaml:3: upstreams.a.base_url: the port of 'http://127.0.0.1:99999' must be 1 to 65535") == true)
         #expect(ConfigurationTests.problem("routes:\n  sdxl-img2img: nobody\n") == "test.yaml:2: routes.sdxl-img2img: no upstream named 'nobody'")
         #expect(ConfigurationTests.problem("upstreams:\n  a:\n    base_urls: x\n")?.contains("unknown key") == true)
     }

@@ -1,3 +1,4 @@
+import Foundation
 import GatewayAPI
 import GenerationCore
 
@@ -9,6 +10,13 @@ struct ConfigurationValueError: Error, Sendable {
 
 /// Parses and renders the value forms a configuration file uses.
 enum ConfigurationValue {
+    /// Refuses a URL whose port is outside 1...65535, which the URL parser takes and the HTTP
+    /// client's socket address traps on.
+    static func checkPort(of url: URLComponents, in text: String) throws(ConfigurationValueError) {
+        guard let port = url.port, !(1...65_535).contains(port) else { return }
+        throw ConfigurationValueError("the port of '\(text)' must be 1 to 65535")
+    }
+
     static func integer(_ text: String, in range: ClosedRange<Int>) throws(ConfigurationValueError) -> Int {
         guard let value = Int(text.trimmingSpaces()) else { throw ConfigurationValueError("expected a whole number, got '\(text)'") }
         return try check(value, range, render: String.init)

@@ -42,6 +42,7 @@ extension ConfigurationKey {
             else {
                 throw ConfigurationValueError("expected http(s) URLs such as https://alerts.example/sdgate separated by commas, got '\(url)'")
             }
+            try ConfigurationValue.checkPort(of: parts, in: url)
         },
         ConfigurationKey(
             path: "alerts.secret",

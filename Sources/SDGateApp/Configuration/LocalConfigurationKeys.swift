@@ -28,6 +28,7 @@ extension ConfigurationKey {
             else {
                 throw ConfigurationValueError("expected worker addresses such as http://gpu-host:7000 separated by commas, got '\(url)'")
             }
+            try ConfigurationValue.checkPort(of: parts, in: url)
         },
         ConfigurationKey(
             path: "local.remote_worker_token_env",

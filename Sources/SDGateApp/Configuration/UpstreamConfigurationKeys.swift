@@ -76,6 +76,7 @@ struct NamedConfigurationKey: Sendable {
                 else {
                     throw ConfigurationValueError("expected an http:// or https:// URL such as https://api.segmind.com, got '\(text)'")
                 }
+                try ConfigurationValue.checkPort(of: url, in: text)
                 settings.baseURL = text.hasSuffix("/") ? String(text.dropLast()) : text
             },
             render: { settings in
