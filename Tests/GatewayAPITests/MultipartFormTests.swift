@@ -63,4 +63,17 @@ struct MultipartFormTests {
         #expect(Self.reason(Array("preamble\r\n".utf8) + Self.form([(["Ä: x"], "1")])) == highByte)
         #expect(Self.reason(Self.form([(["Content-Disposition: form-data; name=\"a\""], "--XBnot\r\n--XB"), (["Ö: x"], "2")])) == highByte)
     }
+
+    /// A boundary whose delimiter overlaps itself (`--a--` in `--a--a--`): the parser's search does
+    /// not go back, passes over the first and takes the second, whose header lines are checked too
+    /// (only the first was, and the parser trapped on the name's byte past 0x7F).
+    @Test func aDelimiterOverlappingAnotherHasItsHeadersChecked() {
+        let body = Array("---a--a--\r\nH".utf8) + [0xFF] + Array(": v\r\n\r\nx\r\n--a----\r\n".utf8)
+        do {
+            _ = try MultipartForm(body: body, contentType: "multipart/form-data; boundary=a--")
+            Issue.record("the form was read")
+        } catch {
+            #expect(error.reason == "the multipart body is malformed: a header name that is not ASCII")
+        }
+    }
 }

@@ -74,12 +74,14 @@ struct MultipartForm {
     /// edit request once stopped the gateway so). Header lines follow a delimiter (`--boundary`
     /// and a line end), up to the first empty line. Every delimiter is taken for one, wherever it
     /// stands: the parser finds the first one anywhere in the preamble (`x--boundary` too), and a
-    /// client's boundary appears nowhere else in its form.
+    /// client's boundary appears nowhere else in its form. Delimiters that overlap are each taken:
+    /// the parser's search in the preamble does not go back, so with a boundary such as `a--` it
+    /// passes over the first of `--a--a--` and takes the second.
     static func checkHeaders(of body: [UInt8], boundary: String) throws(Problem) {
         let delimiter = Array("--\(boundary)".utf8), lineEnd: [UInt8] = [13, 10]
         var searchFrom = body.startIndex
         while let found = body[searchFrom...].firstRange(of: delimiter) {
-            searchFrom = found.upperBound
+            searchFrom = found.lowerBound + 1
             // Otherwise the closing delimiter (`--` follows), or text that only looks like one.
             guard body[found.upperBound...].starts(with: lineEnd) else { continue }
             var line = found.upperBound + 2, count = 0
