@@ -84,14 +84,22 @@ public struct OutputStore: OutputStorage {
     /// The file is read a piece at a time while it is sent, from one open handle: the pieces are
     /// those of the image whose head was read, even if it is written again meanwhile. (Read whole,
     /// a hundred downloads of one large image that never read their answer held it a hundred times.)
+    /// What is left of `retention` for a file modified `age` seconds ago, from none to all of it. The
+    /// file system may hold any time (a tmpfs, hundreds of millions of years away): one past what 64
+    /// bits of milliseconds count is that far, and not a trap.
+    static func keptFor(_ retention: Duration, age: TimeInterval) -> Duration {
+        let milliseconds = age * 1000
+        let counted = Int64(exactly: milliseconds.rounded(.towardZero)) ?? (milliseconds < 0 ? 0 : .max)
+        return min(retention, max(.zero, retention - .milliseconds(counted)))
+    }
+
     public func file(named name: String) -> StoredOutput? {
         guard let kind = Self.kind(of: name), let handle = FileHandle(forReadingAtPath: folder.appendingPathComponent(name).path),
             let modified = modificationDate(of: name), let end = try? handle.seekToEnd(), let size = Int(exactly: end),
             (try? handle.seek(toOffset: 0)) != nil, let head = try? handle.read(upToCount: StoredOutput.headBytes)
         else { return nil }
-        let age = Date().timeIntervalSince(modified)
         return StoredOutput(
-            kind: kind, keptFor: max(.zero, retention - .milliseconds(Int64(age * 1000))), size: size, head: Array(head),
+            kind: kind, keptFor: Self.keptFor(retention, age: Date().timeIntervalSince(modified)), size: size, head: Array(head),
             read: { offset, count in
                 try handle.seek(toOffset: UInt64(offset))
                 return Array(try handle.read(upToCount: count) ?? Data())

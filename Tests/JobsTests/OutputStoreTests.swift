@@ -24,6 +24,18 @@ struct OutputStoreTests {
         #expect(names.count == 500)
     }
 
+    /// A file's time is the file system's, which can be any (a tmpfs takes hundreds of millions of
+    /// years): converted to milliseconds unchecked, it stopped the gateway on the file's download.
+    @Test func aFilesTimeOfAnyAgeLeavesSomeOrNoneOfTheRetention() {
+        let hour = Duration.seconds(3600)
+        #expect(OutputStore.keptFor(hour, age: 600) == .seconds(3000))
+        #expect(OutputStore.keptFor(hour, age: 7200) == .zero)
+        #expect(OutputStore.keptFor(hour, age: -600) == hour, "modified in the future: kept for the retention, no longer")
+        for age in [9.3e15, -9.3e15, .infinity, -.infinity, .nan, .greatestFiniteMagnitude] {
+            #expect((.zero...hour).contains(OutputStore.keptFor(hour, age: age)), "\(age)")
+        }
+    }
+
     @Test func theImagesOfOneRequestShareARandomPrefixAndAreNumbered() throws {
         let store = try Self.makeStore()
         let (prefix, names) = OutputStore.newNames(3, .png)
