@@ -19,4 +19,14 @@ struct PercentDecodingTests {
         }
         #expect(PercentDecoding.decode([0x61, 0xFF], plusIsSpace: true) == nil, "a raw byte that is not UTF-8")
     }
+
+    /// A form's parts are slices of its body, decoded in place; a collection without contiguous
+    /// bytes is decoded from a copy, to the same text.
+    @Test func slicesAndCollectionsOfAnyShapeDecodeAlike() {
+        let body = Array("name=a+b%21&x=%".utf8)
+        #expect(PercentDecoding.decode(body[5..<11], plusIsSpace: true) == "a b!")
+        #expect(PercentDecoding.decode(body[14...], plusIsSpace: true) == nil, "an escape cut by the slice's end")
+        #expect(PercentDecoding.decode("12%+a".utf8.reversed(), plusIsSpace: true) == "a !", "a+%21, read backwards")
+        #expect(PercentDecoding.decode("caf%C3%A9"[...].utf8, plusIsSpace: false) == "café")
+    }
 }
