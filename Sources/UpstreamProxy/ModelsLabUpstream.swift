@@ -20,7 +20,7 @@ struct ModelsLabUpstream {
 
     func generate(_ request: GenerationRequest, deadline: NIODeadline) async throws(UpstreamFailure) -> GenerationResult {
         let start = ContinuousClock.now
-        let endpoint = request.image == nil ? "text2img" : "img2img"
+        let endpoint = request.task == .imageToImage ? "img2img" : "text2img"
         let accepted = try await call("/api/v3/" + endpoint, body: try body(for: request), deadline: deadline)
         do {
             return try await finish(request, accepted, started: start, deadline: deadline)

@@ -98,7 +98,7 @@ public struct GenerationJobExecutor: Sendable {
         // From queued to answered: what the client waited. (The record is the claimed one: it
         // does not know its own end.)
         let duration = Duration.milliseconds(max(0, clock.now.millisecondsSince1970 - job.createdAt))
-        // The payload is decoded once (an image-to-image job's holds its image), for the id and the webhook.
+        // The payload is decoded once, for the id and the webhook.
         let ended = GenerationJob(job, ending: outcome)
         let requestID = ended?.payload.knownByPublicID == true ? String(job.publicID) : job.id
         // A cancelled job's usage says so (499, as for a client that closed its request).

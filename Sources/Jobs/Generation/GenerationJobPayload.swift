@@ -113,6 +113,9 @@ public struct StoredRequest: Codable, Sendable {
         guard let task = GenerationTask(rawValue: task), let family = ModelFamily(rawValue: family) else { return nil }
         let bytes = stored ?? image.map { Array($0) }
         let input = bytes.flatMap { bytes in ImageInspector.inspect(bytes).map { InputImage(bytes: bytes, info: $0) } }
+        // Image-to-image without its image is no request: run, it would be sent as text-to-image
+        // (a gateway of an older version claiming a job whose image is stored apart sees none).
+        guard task == .textToImage || input != nil else { return nil }
         var request = GenerationRequest(
             model: model, task: task, family: family, prompt: prompt, negativePrompt: negativePrompt, image: input, width: width,
             height: height, samples: samples, steps: steps, guidanceScale: guidanceScale, strength: strength, seed: seed,
