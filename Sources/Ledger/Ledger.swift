@@ -35,6 +35,14 @@ public enum LedgerError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The database failed; the detail is for logs, not for clients.
     case storage(String)
 
+    /// A database that a newer version of sdgate brought up to date holds what this version could
+    /// read wrong (a job whose image is stored where it does not look, say): it is not served.
+    static func newerSchema(_ unknown: some Collection<String>) -> LedgerError {
+        .storage(
+            "the database was brought up to date by a newer version of sdgate (migrations \(unknown.sorted().joined(separator: ", "))), "
+                + "which this version cannot serve: run that version, or restore the backup taken before the upgrade")
+    }
+
     public var description: String {
         switch self {
         case .unknownKey(let id): "no key '\(id)'"

@@ -101,6 +101,8 @@ extension PostgresLedger {
             for try await name in try await connection.query("SELECT name FROM sdgate_migration", logger: logger).decode(String.self) {
                 applied.insert(name)
             }
+            let unknown = applied.subtracting(migrations.map(\.0))
+            guard unknown.isEmpty else { throw LedgerError.newerSchema(unknown) }
             for (name, statements) in migrations where !applied.contains(name) {
                 for statement in statements { try await connection.query(statement, logger: logger) }
                 try await connection.query("INSERT INTO sdgate_migration (name, applied_at) VALUES (\(name), \(self.now()))", logger: logger)

@@ -31,6 +31,8 @@ public final class PostgresLedger: Ledger {
         else {
             throw .storage("expected a URL such as postgres://user:password@host:5432/database")
         }
+        // Any number passes the URL parser; past 65535 the pool only said its circuit breaker tripped.
+        guard (1...65_535).contains(components.port ?? 5432) else { throw .storage("the database URL's port must be 1 to 65535") }
         let database = components.path.count > 1 ? String(components.path.dropFirst()) : nil
         let sslMode: PostgresSSLMode
         do {
@@ -67,6 +69,7 @@ public final class PostgresLedger: Ledger {
             try await migrate()
         } catch {
             running.cancel()
+            if let refusal = (error as? PostgresTransactionError)?.closureError as? LedgerError { throw refusal }
             throw .storage("\(error)")
         }
     }

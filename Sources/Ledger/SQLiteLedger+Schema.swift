@@ -7,6 +7,8 @@ extension SQLiteLedger {
     /// Two processes opening a new database at once (a server starting while `sdgate keys` runs)
     /// can both find a migration missing; the loser's attempt fails, and a second look finds it applied.
     static func migrate(_ pool: DatabasePool) throws {
+        let unknown = try pool.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }
+        guard unknown.isEmpty else { throw LedgerError.newerSchema(unknown) }
         for attempt in 1...5 {
             do {
                 try migrator.migrate(pool)

@@ -24,6 +24,8 @@ public final class SQLiteLedger: Ledger {
             configuration.busyMode = .timeout(TimeInterval(Self.busyTimeout.components.seconds))
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrate(pool)
+        } catch let refusal as LedgerError {
+            throw refusal
         } catch {
             throw .storage("\(error)")
         }

@@ -68,4 +68,17 @@ struct PostgresSSLModeTests {
         // The startup message names the user in clear.
         #expect(String(decoding: listener.snapshot.sentInPlaintext, as: UTF8.self).contains("sdgate"))
     }
+
+    /// The URL parser takes any number for a port; past 65535 the gateway did not start, and said
+    /// only that the pool's circuit breaker had tripped.
+    @Test func aPortNoSocketCanHaveIsRefused() async {
+        for port in [0, 65_536, 99_999] {
+            do {
+                _ = try await PostgresLedger(url: Self.url("?sslmode=disable", port: port))
+                Issue.record("port \(port) was taken")
+            } catch {
+                #expect(error.description == "storage failed: the database URL's port must be 1 to 65535")
+            }
+        }
+    }
 }
