@@ -78,12 +78,6 @@ public struct OutputStore: OutputStorage {
             .replacingOccurrences(of: "=", with: "")
     }
 
-    /// A stored file and how long it is still kept, or nil for a name that is not one of ours or
-    /// no longer exists.
-    ///
-    /// The file is read a piece at a time while it is sent, from one open handle: the pieces are
-    /// those of the image whose head was read, even if it is written again meanwhile. (Read whole,
-    /// a hundred downloads of one large image that never read their answer held it a hundred times.)
     /// What is left of `retention` for a file modified `age` seconds ago, from none to all of it. The
     /// file system may hold any time (a tmpfs, hundreds of millions of years away): one past what 64
     /// bits of milliseconds count is that far, and not a trap.
@@ -93,6 +87,12 @@ public struct OutputStore: OutputStorage {
         return min(retention, max(.zero, retention - .milliseconds(counted)))
     }
 
+    /// A stored file and how long it is still kept, or nil for a name that is not one of ours or
+    /// no longer exists.
+    ///
+    /// The file is read a piece at a time while it is sent, from one open handle: the pieces are
+    /// those of the image whose head was read, even if it is written again meanwhile. (Read whole,
+    /// a hundred downloads of one large image that never read their answer held it a hundred times.)
     public func file(named name: String) -> StoredOutput? {
         guard let kind = Self.kind(of: name), let handle = FileHandle(forReadingAtPath: folder.appendingPathComponent(name).path),
             let modified = modificationDate(of: name), let end = try? handle.seekToEnd(), let size = Int(exactly: end),
