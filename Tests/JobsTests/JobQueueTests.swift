@@ -42,6 +42,16 @@ struct JobQueueTests {
         #expect(await queue.job(String(publicID), of: "kowner", dialect: "segmind") == nil)
     }
 
+    /// Links name the Host the client asked, or `localhost` when it named none (an empty Host too:
+    /// its links were `http:///...`); a public URL, when set, wins.
+    @Test func linksNameTheHostAskedOrOneThatAnswers() throws {
+        let queue = JobQueue(store: InMemoryLedger(), completions: JobCompletions(), wake: {})
+        #expect(queue.baseURL(host: "gw.example:8080") == "http://gw.example:8080")
+        #expect(queue.baseURL(host: "") == "http://localhost" && queue.baseURL(host: nil) == "http://localhost")
+        let published = JobQueue(store: InMemoryLedger(), completions: JobCompletions(), wake: {}, publicBaseURL: "https://sd.example/")
+        #expect(published.baseURL(host: "") == "https://sd.example")
+    }
+
     @Test(arguments: ["memory", "sqlite"])
     func junkIdsFindNothing(store kind: String) async throws {
         let queue = JobQueue(store: try Self.store(kind), completions: JobCompletions(), wake: {})

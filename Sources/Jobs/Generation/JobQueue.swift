@@ -42,7 +42,9 @@ public struct JobQueue: GenerationJobs {
     }
 
     public func baseURL(host: String?) -> String {
-        publicBaseURL ?? hostScheme + "://" + (host ?? "localhost")
+        // An empty Host (HTTP/1.1 allows one for a target without authority) names none: its links
+        // were `http:///...`.
+        publicBaseURL ?? hostScheme + "://" + (host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost")
     }
 
     public func enqueue(_ payload: GenerationJobPayload, keyID: String, dialect: String, hold: CreditHold, cost: Credits) async
