@@ -40,14 +40,15 @@ public struct ModelsLabDialect: Sendable {
             return answer
         }
         for (endpoint, spec) in admission.catalog.modelsLab.sorted(by: { $0.key < $1.key }) {
-            let limit = spec.field(.image) == nil ? min(maxBodyBytes, Self.maxTextBodyBytes) : maxBodyBytes
-            router.post("/api/v3/\(endpoint)", maxBodyBytes: limit, refusal: refusal) { request, _ in
-                await generate(request, endpoint: endpoint)
+            router.post("/api/v3/\(endpoint)", maxBodyBytes: bodyLimit(takesImage: spec.field(.image) != nil), refusal: refusal) {
+                request, _ in await generate(request, endpoint: endpoint)
             }
         }
         for task in GenerationTask.allCases {
-            let (path, limit) = task == .textToImage ? ("text2img", min(maxBodyBytes, Self.maxTextBodyBytes)) : ("img2img", maxBodyBytes)
-            router.post("/api/v6/images/\(path)", maxBodyBytes: limit, refusal: refusal) { request, _ in await generate(request, task: task) }
+            let path = task == .textToImage ? "text2img" : "img2img"
+            router.post("/api/v6/images/\(path)", maxBodyBytes: bodyLimit(takesImage: task == .imageToImage), refusal: refusal) {
+                request, _ in await generate(request, task: task)
+            }
         }
         for api in API.allCases {
             router.post("\(api.fetchPath){id}", maxBodyBytes: 64 << 10, refusal: refusal) { request, parameters in
@@ -81,6 +82,10 @@ public struct ModelsLabDialect: Sendable {
         return await generate(
             request, api: .v6, model: { body throws(GatewayError) in try ModelsLabV6Request.model(of: body, task: task, catalog: catalog) },
             restate: { body, model throws(GatewayError) in try ModelsLabV6Request.fields(body, task: task, model: model) })
+    }
+
+    private func bodyLimit(takesImage: Bool) -> Int {
+        takesImage ? maxBodyBytes : min(maxBodyBytes, Self.maxTextBodyBytes)
     }
 
     /// The largest body of an endpoint that takes no image: room for its fields several times over
