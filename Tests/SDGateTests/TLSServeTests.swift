@@ -59,7 +59,9 @@ struct TLSServeTests {
         #expect(used < 1, "\(used) s of CPU in 3 s with nothing to do")
         _ = try await client.stop(signal: SIGKILL)
         #expect(try await Command.run("curl", ["-sS", "-k", "https://127.0.0.1:\(gateway.port)/health"]).output == #"{"status":"ok"}"#)
-        #expect(try await gateway.stop() == 0)
+        // Once (a full suite on two cores) this stop did not end with 0; the status and log say why.
+        let status = try await gateway.stop()
+        #expect(status == 0, "exit status \(status); the gateway's log ends: \(gateway.log.suffix(4000))")
     }
 
     @Test func aCertificateWithoutItsKeyOrAFileThatCannotBeReadIsAConfigurationError() async throws {
